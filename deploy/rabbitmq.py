@@ -1,0 +1,235 @@
+"""Private RabbitMQ nodes for local runs and tests, without systemd.
+
+A node is identified by (data_dir, port). All of its state lives in data_dir: its Erlang cookie
+(HOME=data_dir), Mnesia database, logs, pid file, config and enabled-plugins file. It listens on
+127.0.0.1 only: AMQP on `port`, the management HTTP API on `port + 10000`, Erlang distribution on
+`port + 20000` (rabbitmqctl then uses `port + 30000`..`port + 30010`). Guest may log in remotely
+(`loopback_users = none`), so the AMQP URI is `amqp://guest:guest@127.0.0.1:<port>/`.
+
+`start` is a no-op (apart from waiting for readiness) when the node already runs; `stop` is a
+no-op when it does not. Only the standard library is used, so the supervisor can import this
+under plain CPython. The node registers with the machine's shared epmd, which outlives it.
+
+CLI: python -m deploy.rabbitmq start|stop|status --data DIR --port P
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SBIN_GLOB = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"
+READY_TIMEOUT = 60
+STOP_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class Node:
+    """Names and paths of the node kept in `data_dir` and listening on `port`."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def name(self) -> str:
+        return f"helpdesk-{self.port}@localhost"
+
+    @property
+    def management_port(self) -> int:
+        return self.port + 10000
+
+    @property
+    def dist_port(self) -> int:
+        return self.port + 20000
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "rabbitmq.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "log" / f"{self.name}.log"
+
+    @property
+    def uri(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def env(self) -> dict[str, str]:
+        """The environment for the server and for rabbitmqctl (they must share the cookie)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
+        d = self.data_dir
+        env.update(
+            HOME=str(d),
+            ERL_CRASH_DUMP=str(d / "erl_crash.dump"),
+            RABBITMQ_NODENAME=self.name,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(d / "mnesia"),
+            RABBITMQ_LOG_BASE=str(d / "log"),
+            RABBITMQ_PID_FILE=str(self.pid_file),
+            RABBITMQ_CONFIG_FILE=str(d / "rabbitmq.conf"),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(d / "advanced.config"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(d / "enabled_plugins"),
+            # The system-wide env file could rename the node or move its state out of data_dir.
+            RABBITMQ_CONF_ENV_FILE=str(d / "rabbitmq-env.conf"),
+        )
+        return env
+
+
+def start(data_dir: str | Path, port: int) -> str:
+    """Start the node (or find it running), wait until it accepts work, return its AMQP URI."""
+    node = Node(Path(data_dir).resolve(), port)
+    if not is_running(data_dir, port):
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        _check_ports_free(node)
+        _write_config(node)
+        node.pid_file.unlink(missing_ok=True)
+        with open(node.data_dir / "startup.log", "ab") as out:
+            subprocess.run(
+                [str(_sbin() / "rabbitmq-server"), "-detached"],
+                env=node.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                check=True,
+            )
+    ready = _ctl(node, "wait", str(node.pid_file), "--timeout", str(READY_TIMEOUT))
+    if ready.returncode != 0:
+        raise RuntimeError(
+            f"RabbitMQ node {node.name} did not become ready:\n{ready.stdout}\n"
+            f"last lines of {node.log_file}:\n{_tail(node.log_file)}"
+        )
+    return node.uri
+
+
+def stop(data_dir: str | Path, port: int) -> None:
+    """Stop the node and wait for its process to exit; nothing happens if it is not running."""
+    node = Node(Path(data_dir).resolve(), port)
+    pid = _running_pid(node)
+    if pid is None:
+        return
+    _ctl(node, "-n", node.name, "stop")
+    if not _wait_gone(pid, STOP_TIMEOUT):
+        os.kill(pid, 9)  # rabbitmqctl failed or the node hung: do not leave it behind
+        _wait_gone(pid, 5)
+    node.pid_file.unlink(missing_ok=True)
+
+
+def is_running(data_dir: str | Path, port: int) -> bool:
+    """Whether the node's Erlang VM process is alive (it may still be booting)."""
+    return _running_pid(Node(Path(data_dir).resolve(), port)) is not None
+
+
+def _running_pid(node: Node) -> int | None:
+    try:
+        pid = int(node.pid_file.read_text().strip())
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    # The pid file may be stale and its pid reused: require our node's own environment.
+    ours = {f"RABBITMQ_NODENAME={node.name}".encode(), f"HOME={node.data_dir}".encode()}
+    return pid if ours <= set(environ) and _alive(pid) else None
+
+
+def _sbin() -> Path:
+    found = sorted(glob.glob(SBIN_GLOB))
+    if not found:
+        raise RuntimeError("RabbitMQ is not installed; run deploy/install.sh")
+    return Path(found[-1])
+
+
+def _ctl(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(_sbin() / "rabbitmqctl"), *args],
+        check=False,
+        env=node.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=READY_TIMEOUT + 30,
+    )
+
+
+def _write_config(node: Node) -> None:
+    (node.data_dir / "log").mkdir(parents=True, exist_ok=True)
+    (node.data_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+    (node.data_dir / "rabbitmq-env.conf").write_text("")
+    (node.data_dir / "rabbitmq.conf").write_text(
+        "loopback_users = none\n"
+        f"management.tcp.port = {node.management_port}\n"
+        "management.tcp.ip = 127.0.0.1\n"
+    )
+
+
+def _check_ports_free(node: Node) -> None:
+    for port in (node.port, node.management_port, node.dist_port):
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(
+                    f"cannot start RabbitMQ node {node.name}: port {port} on 127.0.0.1 is in use"
+                    " by another process"
+                )
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # A zombie (state Z) has exited; a container without an init may never reap it.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.rabbitmq", description=__doc__)
+    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("--data", required=True, help="folder holding all of the node's state")
+    parser.add_argument("--port", type=int, default=5672, help="AMQP port (default 5672)")
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    try:
+        if args.command == "start":
+            uri = start(args.data, args.port)
+            print(f"{uri}  (ready in {time.monotonic() - began:.1f}s)")
+        elif args.command == "stop":
+            stop(args.data, args.port)
+            print(f"stopped in {time.monotonic() - began:.1f}s")
+        else:
+            running = is_running(args.data, args.port)
+            print("running" if running else "stopped")
+            return 0 if running else 3
+    except (RuntimeError, subprocess.SubprocessError) as error:
+        print(f"deploy.rabbitmq: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

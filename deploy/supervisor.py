@@ -1,0 +1,378 @@
+"""Runs the whole help desk on one machine: `python -m deploy.supervisor` (what `make run` does).
+
+It starts (or finds) the broker, runs the one-off set-up steps in order (any failure aborts
+start-up with exit 1), then keeps every service and the gateway running: a child that exits is
+restarted after a back-off of 0.5 s doubling to 10 s, reset once a child has stayed up 30 s.
+Each child's output goes to our stdout as `name | line` and to `$DATA/logs/<name>.log`; its pid
+is in `$DATA/run/<name>.pid`. SIGINT or SIGTERM stops the children (SIGTERM, then SIGKILL after
+10 s), stops the broker if we started it, and exits 0. Runs with different data folders and
+ports do not interfere; a second run on the same data folder is refused while the first lives.
+
+Settings (environment): HELPDESK_HTTP_PORT (8000), HELPDESK_SMTP_PORT (2525), HELPDESK_DATA_DIR
+(./var), HELPDESK_AMQP_PORT (5672; our own RabbitMQ node, data in $DATA/rabbitmq, unless AMQP_URI
+names a broker), <SERVICE>_DB_URL (sqlite:///$DATA/<service>.db), HELPDESK_IDENTITY_SECRET (else
+kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+from deploy import rabbitmq
+
+SERVICES = ("permissions", "tickets", "conversations", "notifications", "retention")
+
+# One-off set-up steps, run in this order before any child starts: (name, python arguments).
+SETUP_STEPS: list[tuple[str, list[str]]] = [
+    ("topology", ["-m", "services.chassis.topology"]),
+    *[("migrate", ["-m", "services.chassis.migrate", svc]) for svc in SERVICES],
+    ("bootstrap", ["-m", "services.permissions.bootstrap"]),
+]
+
+
+def nameko_run(package: str) -> list[str]:
+    """Python arguments running `<package>.service` with `<package>/config.yaml`."""
+    config = f"{package.replace('.', '/')}/config.yaml"
+    return ["-m", "nameko", "run", "--config", config, f"{package}.service"]
+
+
+# Long-running children, kept alive: (name, python arguments).
+CHILDREN: list[tuple[str, list[str]]] = [
+    *[(svc, nameko_run(f"services.{svc}")) for svc in SERVICES],
+    ("gateway", nameko_run("gateway")),
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BROKER_TIMEOUT = 60.0  # seconds to wait for the broker to answer before the first step
+STEP_TIMEOUT = 300.0
+BACKOFF_MIN, BACKOFF_MAX, STABLE_AFTER = 0.5, 10.0, 30.0
+STOP_GRACE = 10.0
+_PRCTL = getattr(ctypes.CDLL(None), "prctl", None)  # Linux only
+_PR_SET_PDEATHSIG = 1
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message says why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    http_port: int
+    smtp_port: int
+    amqp_port: int
+    data_dir: Path
+    amqp_uri: str | None  # None: start our own RabbitMQ node
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        return cls(
+            http_port=int(environ.get("HELPDESK_HTTP_PORT") or 8000),
+            smtp_port=int(environ.get("HELPDESK_SMTP_PORT") or 2525),
+            amqp_port=int(environ.get("HELPDESK_AMQP_PORT") or 5672),
+            data_dir=Path(environ.get("HELPDESK_DATA_DIR") or "var").resolve(),
+            amqp_uri=environ.get("AMQP_URI") or None,
+        )
+
+
+def build_env(
+    settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """The environment every step and child runs with."""
+    data = settings.data_dir
+    env = dict(environ)
+    env.update(
+        AMQP_URI=amqp_uri,
+        HELPDESK_HTTP_PORT=str(settings.http_port),
+        HELPDESK_SMTP_PORT=str(settings.smtp_port),
+        HELPDESK_AMQP_PORT=str(settings.amqp_port),
+        HELPDESK_DATA_DIR=str(data),
+        HELPDESK_IDENTITY_SECRET=identity_secret(data, environ),
+        GATEWAY_BIND=f"127.0.0.1:{settings.http_port}",
+        PYTHONUNBUFFERED="1",
+    )
+    for svc in SERVICES:
+        key = f"{svc.upper()}_DB_URL"
+        env[key] = environ.get(key) or f"sqlite:///{data / svc}.db"
+    return env
+
+
+def identity_secret(data_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
+    """HELPDESK_IDENTITY_SECRET, else the one kept in $DATA/identity.secret (created once)."""
+    if environ.get("HELPDESK_IDENTITY_SECRET"):
+        return environ["HELPDESK_IDENTITY_SECRET"]
+    path = data_dir / "identity.secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def wait_for_broker(uri: str, timeout: float = BROKER_TIMEOUT) -> None:
+    """Return once something at `uri` answers the AMQP 0-9-1 protocol header."""
+    parts = urlsplit(uri)
+    address = (parts.hostname or "localhost", parts.port or 5672)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(address, timeout=2) as sock:
+                sock.sendall(b"AMQP\x00\x00\x09\x01")
+                if sock.recv(1) == b"\x01":  # a method frame: Connection.Start
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise StartupError(f"no AMQP broker answers at {address[0]}:{address[1]}")
+        time.sleep(0.5)
+
+
+class Console:
+    """Prefixes each line with its source's padded name; also appends it to that source's log."""
+
+    def __init__(self, logs_dir: Path, names: list[str]) -> None:
+        self.logs_dir = logs_dir
+        self.width = max(len(name) for name in names)
+        self.lock = threading.Lock()
+
+    def say(self, text: str, name: str = "supervisor") -> None:
+        with open(self.logs_dir / f"{name}.log", "a") as log:
+            self.write(name, text, log)
+
+    def write(self, name: str, line: str, log: IO[str]) -> None:
+        log.write(line + "\n")
+        log.flush()
+        with self.lock:
+            try:
+                sys.stdout.write(f"{name:<{self.width}} | {line}\n")
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                pass  # nobody reads our stdout any more; the log file still has it
+
+    def follow(self, name: str, stream: IO[bytes] | None) -> threading.Thread:
+        """Copy `stream` line by line in a background thread until it closes."""
+        assert stream is not None
+
+        def pump() -> None:
+            with stream, open(self.logs_dir / f"{name}.log", "a") as log:
+                for raw in iter(stream.readline, b""):
+                    self.write(name, raw.decode(errors="replace").rstrip("\r\n"), log)
+
+        thread = threading.Thread(target=pump, name=f"output-{name}", daemon=True)
+        thread.start()
+        return thread
+
+
+def _die_with_parent() -> None:
+    # If the supervisor is SIGKILLed, its children get SIGTERM instead of holding the ports.
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start `python <args>` in its own session (a terminal's Ctrl-C reaches only us)."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 (only calls prctl, which takes no locks)
+    )
+
+
+def describe_exit(code: int) -> str:
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
+
+
+class Child:
+    """One long-running child process and its restart schedule."""
+
+    def __init__(self, name: str, args: list[str], run_dir: Path) -> None:
+        self.name, self.args = name, args
+        self.pid_file = run_dir / f"{name}.pid"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.output: threading.Thread | None = None
+        self.started_at = self.restart_at = 0.0
+        self.delay = BACKOFF_MIN
+
+    def start(self, env: Mapping[str, str], console: Console) -> None:
+        self.proc = spawn(self.args, env)
+        self.started_at = time.monotonic()
+        self.output = console.follow(self.name, self.proc.stdout)
+        self.pid_file.write_text(f"{self.proc.pid}\n")
+
+    def check(self, env: Mapping[str, str], console: Console) -> None:
+        """Notice an exit and schedule the restart, or restart when its time has come."""
+        now = time.monotonic()
+        if self.proc is None:
+            if now >= self.restart_at:
+                console.say(f"restarting {self.name}")
+                self.start(env, console)
+            return
+        code = self.proc.poll()
+        if code is None:
+            return
+        uptime = now - self.started_at
+        if uptime >= STABLE_AFTER:
+            self.delay = BACKOFF_MIN
+        console.say(
+            f"{self.name} ({describe_exit(code)}) after {uptime:.1f}s up;"
+            f" restarting in {self.delay:g}s"
+        )
+        self.proc, self.restart_at = None, now + self.delay
+        self.delay = min(self.delay * 2, BACKOFF_MAX)
+        self.pid_file.unlink(missing_ok=True)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum: signal.Signals) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signum)  # its own session: the whole group
+
+    def reap(self) -> None:
+        """Collect the exited process and its output thread; forget the pid file."""
+        if self.proc is not None:
+            self.proc.wait()
+        if self.output is not None:
+            self.output.join(timeout=2)
+        self.pid_file.unlink(missing_ok=True)
+
+
+class Supervisor:
+    """Start-up, watch, shutdown; `run()` returns the exit code."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
+        self.settings, self.environ = settings, environ
+        data = settings.data_dir
+        self.logs_dir, self.run_dir = data / "logs", data / "run"
+        names = ["supervisor", *(name for name, _ in SETUP_STEPS + CHILDREN)]
+        self.console = Console(self.logs_dir, names)
+        self.children = [Child(name, args, self.run_dir) for name, args in CHILDREN]
+        self.stopping = threading.Event()
+        self.own_broker = settings.amqp_uri is None
+
+    def run(self) -> int:
+        for directory in (self.logs_dir, self.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        # Held (never closed) until we exit, so a second run on this data folder is refused.
+        self.lock_file = open(self.run_dir / "supervisor.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another supervisor is using {self.settings.data_dir}", file=sys.stderr)
+            return 1
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self.stopping.set())
+        try:
+            env = build_env(self.settings, self._start_broker(), self.environ)
+            self._set_up(env)
+            self._watch(env)
+            return 0
+        except StartupError as error:
+            self.console.say(f"start-up aborted: {error}")
+            return 1
+        finally:
+            self._shut_down()
+
+    def _start_broker(self) -> str:
+        s = self.settings
+        if s.amqp_uri is not None:
+            return s.amqp_uri
+        self.console.say(f"starting RabbitMQ on 127.0.0.1:{s.amqp_port}")
+        try:
+            return rabbitmq.start(s.data_dir / "rabbitmq", s.amqp_port)
+        except (RuntimeError, subprocess.SubprocessError) as error:
+            raise StartupError(f"RabbitMQ did not start: {error}") from error
+
+    def _set_up(self, env: Mapping[str, str]) -> None:
+        wait_for_broker(env["AMQP_URI"])
+        for name, args in SETUP_STEPS:
+            if self.stopping.is_set():
+                return
+            proc = spawn(args, env)
+            output = self.console.follow(name, proc.stdout)
+            deadline = time.monotonic() + STEP_TIMEOUT
+            while proc.poll() is None and not self.stopping.is_set():
+                if time.monotonic() > deadline:
+                    proc.kill()
+                time.sleep(0.1)
+            if proc.poll() is None:  # asked to stop while the step ran
+                proc.kill()
+            proc.wait()
+            output.join(timeout=2)
+            if proc.returncode != 0 and not self.stopping.is_set():
+                raise StartupError(
+                    f"step {name} ({' '.join(args)}) failed: {describe_exit(proc.returncode)};"
+                    f" its output is above and in {self.logs_dir / name}.log"
+                )
+
+    def _watch(self, env: Mapping[str, str]) -> None:
+        if self.stopping.is_set():
+            return
+        for child in self.children:
+            child.start(env, self.console)
+        s = self.settings
+        self.console.say(
+            f"ready: gateway http://127.0.0.1:{s.http_port}  data {s.data_dir}"
+            f"  broker {env['AMQP_URI']}"
+        )
+        while not self.stopping.wait(0.2):
+            for child in self.children:
+                child.check(env, self.console)
+
+    def _shut_down(self) -> None:
+        running = [c for c in self.children if c.alive()]
+        if running:
+            self.console.say(f"stopping {', '.join(c.name for c in running)}")
+        for child in running:
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and any(c.alive() for c in running):
+            time.sleep(0.1)
+        for child in running:
+            if child.alive():
+                self.console.say(f"{child.name} did not stop in {STOP_GRACE:g}s; killing it")
+                child.signal(signal.SIGKILL)
+        for child in self.children:
+            child.reap()
+        if self.own_broker:
+            self.console.say("stopping RabbitMQ")
+            try:
+                rabbitmq.stop(self.settings.data_dir / "rabbitmq", self.settings.amqp_port)
+            except (OSError, subprocess.SubprocessError) as error:
+                self.console.say(f"RabbitMQ did not stop cleanly: {error}")
+        self.console.say("stopped")
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"deploy.supervisor: bad setting: {error}", file=sys.stderr)
+        return 2
+    return Supervisor(settings).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

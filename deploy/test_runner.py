@@ -1,0 +1,128 @@
+"""`make test`: the test suite against a private RabbitMQ node and PostgreSQL cluster.
+
+    python -m deploy.test_runner [pytest args...]
+
+Starts both servers afresh in `$TMPDIR/helpdesk-test-<amqp port>-<pg port>` (leftovers of an
+earlier, interrupted run there are stopped and wiped first), then runs pytest twice from the
+repository root, with any extra arguments appended each time:
+
+1. `pytest tests -p no:cacheprovider -q` with HELPDESK_TEST_DB=sqlite: the whole suite;
+2. the same plus `-m db` with HELPDESK_TEST_DB=postgresql: only the tests marked `db`.
+
+Both passes see HELPDESK_TEST_AMQP_URI, HELPDESK_TEST_RABBIT_DATA and HELPDESK_TEST_RABBIT_PORT
+(tests may stop and restart the node with deploy.rabbitmq), and HELPDESK_TEST_PG_URL, the server
+URL without a database name (`postgresql+psycopg2://postgres@127.0.0.1:<port>`, which connects to
+the `postgres` database; tests make their own with deploy.postgres.create_database).
+Ports: HELPDESK_TEST_AMQP_PORT (5682) and HELPDESK_TEST_PG_PORT (5442).
+
+Exit status is 0 only if both passes pass. Pytest's "no tests collected" (5) counts as a pass in
+the PostgreSQL pass only: it means no test is marked `db`, which is said in the output. The
+servers are stopped on every exit, including SIGINT and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from deploy import postgres, rabbitmq
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PYTEST = ["-m", "pytest", "tests", "-p", "no:cacheprovider", "-q"]
+NO_TESTS_COLLECTED = 5
+
+
+def say(text: str) -> None:
+    print(f"test_runner: {text}", flush=True)
+
+
+def servers_dir(amqp_port: int, pg_port: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"helpdesk-test-{amqp_port}-{pg_port}"
+
+
+def start_servers(work: Path, amqp_port: int, pg_port: int) -> dict[str, str]:
+    """Fresh servers in `work`; returns the environment variables that name them."""
+    stop_servers(work, amqp_port)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    work.chmod(0o755)  # the postgres user must be able to enter it
+
+    began = time.monotonic()
+    amqp_uri = rabbitmq.start(work / "rabbitmq", amqp_port)
+    say(f"RabbitMQ ready at {amqp_uri} in {time.monotonic() - began:.1f}s")
+    began = time.monotonic()
+    pg_url = postgres.start(work / "postgres", pg_port)
+    say(f"PostgreSQL ready at {pg_url} in {time.monotonic() - began:.1f}s")
+    return {
+        "HELPDESK_TEST_AMQP_URI": amqp_uri,
+        "HELPDESK_TEST_RABBIT_DATA": str(work / "rabbitmq"),
+        "HELPDESK_TEST_RABBIT_PORT": str(amqp_port),
+        "HELPDESK_TEST_PG_URL": pg_url,
+    }
+
+
+def stop_servers(work: Path, amqp_port: int) -> None:
+    """Stop whatever runs from `work`; keeps going past a failure so nothing is left behind."""
+    stops: list[tuple[str, Callable[[], None]]] = [
+        ("RabbitMQ", lambda: rabbitmq.stop(work / "rabbitmq", amqp_port)),
+        ("PostgreSQL", lambda: postgres.stop(work / "postgres")),
+    ]
+    for name, stop in stops:
+        try:
+            stop()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            say(f"could not stop {name}: {error}")
+
+
+def run_pytest(label: str, env: Mapping[str, str], args: list[str]) -> int:
+    say(f"{label} pass: pytest {' '.join(args)}")
+    began = time.monotonic()
+    command = [sys.executable, *PYTEST, *args]
+    code = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False).returncode
+    say(f"{label} pass: exit {code} in {time.monotonic() - began:.1f}s")
+    return code
+
+
+def run_passes(servers: Mapping[str, str], args: list[str]) -> bool:
+    env = {**os.environ, **servers}
+    sqlite = run_pytest("sqlite", {**env, "HELPDESK_TEST_DB": "sqlite"}, args)
+    pg = run_pytest("postgresql", {**env, "HELPDESK_TEST_DB": "postgresql"}, ["-m", "db", *args])
+    if pg == NO_TESTS_COLLECTED:
+        say("postgresql pass collected no tests (none is marked `db`); counted as passed")
+        pg = 0
+    say(f"sqlite pass {verdict(sqlite)}, postgresql pass {verdict(pg)}")
+    return sqlite == 0 and pg == 0
+
+
+def verdict(code: int) -> str:
+    return "passed" if code == 0 else f"FAILED (exit {code})"
+
+
+def main(argv: list[str]) -> int:
+    amqp_port = int(os.environ.get("HELPDESK_TEST_AMQP_PORT") or 5682)
+    pg_port = int(os.environ.get("HELPDESK_TEST_PG_PORT") or 5442)
+    work = servers_dir(amqp_port, pg_port)
+    # Turn SIGTERM into SystemExit so the `finally` below stops the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        servers = start_servers(work, amqp_port, pg_port)
+        return 0 if run_passes(servers, argv) else 1
+    except RuntimeError as error:
+        say(f"could not start the test servers: {error}")
+        return 1
+    finally:
+        began = time.monotonic()
+        stop_servers(work, amqp_port)
+        shutil.rmtree(work, ignore_errors=True)
+        say(f"servers stopped in {time.monotonic() - began:.1f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,8 @@
+"""Technical building blocks shared by every service and the gateway.
+
+The chassis knows nothing about tickets, users or any other domain: it provides
+configuration, database sessions, the signed caller context, RPC with deadlines,
+the transactional outbox, idempotent event subscription with bounded retries and
+dead-lettering, broker topology, and the error types that cross the wire.
+Nothing here imports a service.
+"""

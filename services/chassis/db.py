@@ -1,0 +1,87 @@
+"""Database engines and sessions for SQLAlchemy 2, SQLite or PostgreSQL by URL.
+
+SQLite is the embedded default (one file per service, WAL, a busy timeout);
+PostgreSQL is chosen by giving a ``postgresql+psycopg2://`` URL (psycopg2 is the
+driver that cooperates with eventlet). Engines are created when a container
+starts, never at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.chassis import config as cfg
+
+OUTBOX_WRITTEN = "outbox_written"
+"""Session flag set by the outbox when a transaction records an event."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the database kind named by ``url``."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+
+
+class SessionFactory:
+    """Opens transactions: ``with db.transaction() as session: ...`` commits or rolls back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._maker = sessionmaker(engine, expire_on_commit=False)
+        self.after_commit: list[Any] = []
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Commit on success; afterwards, if the transaction wrote events, run ``after_commit``."""
+        with self._maker() as session:
+            with session.begin():
+                yield session
+            wrote_events = session.info.pop(OUTBOX_WRITTEN, False)
+        if wrote_events:
+            for callback in self.after_commit:
+                callback()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads only; nothing is committed."""
+        with self._maker() as session:
+            yield session
+
+
+class Database(DependencyProvider):
+    """Gives each worker the container's :class:`SessionFactory` (one engine per container)."""
+
+    def __init__(self, url_key: str = cfg.DB_URL) -> None:
+        self.url_key = url_key
+        self.factory: SessionFactory | None = None
+
+    def setup(self) -> None:
+        self.factory = SessionFactory(make_engine(cfg.required(self.container.config, self.url_key)))
+
+    def stop(self) -> None:
+        if self.factory is not None:
+            self.factory.engine.dispose()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx: Any) -> SessionFactory:
+        assert self.factory is not None
+        return self.factory

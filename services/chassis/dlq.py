@@ -1,0 +1,110 @@
+"""List, inspect and replay dead-lettered events.
+
+    python -m services.chassis.dlq list                 # every dead-letter queue and its depth
+    python -m services.chassis.dlq show QUEUE [N]       # the first N parked messages and their errors
+    python -m services.chassis.dlq replay QUEUE         # move them back to the live queue
+
+``QUEUE`` is the subscription queue name (with or without ``.dead``). Replayed
+messages start again at attempt 1; handlers are idempotent, so replaying an event
+that did take effect is harmless.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from typing import Any
+
+from kombu import Connection, Exchange, Producer
+
+from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, queue_name
+from services.chassis.topology import SERVICES, service_classes, subscriptions
+
+
+def dead_queues() -> list[str]:
+    names = []
+    for cls in service_classes(SERVICES):
+        for attr, fn in inspect.getmembers(cls, inspect.isfunction):
+            for sub in subscriptions(cls):
+                if sub in getattr(fn, "nameko_entrypoints", ()):
+                    names.append(queue_name(sub.source_service, sub.event_type, cls.name, attr) + ".dead")  # type: ignore[attr-defined]
+    return sorted(names)
+
+
+def depth(conn: Connection, queue: str) -> int:
+    channel = conn.channel()
+    try:
+        _name, count, _consumers = channel.queue_declare(queue, passive=True)
+        return int(count)
+    finally:
+        channel.close()
+
+
+def peek(conn: Connection, queue: str, limit: int) -> list[dict[str, Any]]:
+    """Read up to ``limit`` parked messages without removing them."""
+    channel = conn.channel()
+    seen: list[dict[str, Any]] = []
+    held = []
+    try:
+        for _ in range(limit):
+            message = channel.basic_get(queue, no_ack=False)
+            if message is None:
+                break
+            held.append(message)
+            seen.append({"headers": dict(message.headers or {}), "body": message.body})
+    finally:
+        for message in held:
+            channel.basic_reject(message.delivery_tag, requeue=True)
+        channel.close()
+    return seen
+
+
+def replay(conn: Connection, queue: str) -> int:
+    """Move every message of ``queue``.dead back to ``queue``; returns how many moved."""
+    live = queue.removesuffix(".dead")
+    channel = conn.channel()
+    producer = Producer(channel, exchange=Exchange(""))
+    moved = 0
+    try:
+        while True:
+            message = channel.basic_get(f"{live}.dead", no_ack=False)
+            if message is None:
+                break
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in (ATTEMPT_HEADER, ERROR_HEADER)}
+            producer.publish(
+                message.body,
+                routing_key=live,
+                headers=headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                delivery_mode=2,
+            )
+            channel.basic_ack(message.delivery_tag)
+            moved += 1
+    finally:
+        channel.close()
+    return moved
+
+
+def main(argv: list[str]) -> int:
+    amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    with Connection(amqp_uri) as conn:
+        if argv[:1] == ["list"]:
+            for name in dead_queues():
+                print(f"{depth(conn, name):8d}  {name}")
+            return 0
+        if argv[:1] == ["show"] and len(argv) >= 2:
+            limit = int(argv[2]) if len(argv) > 2 else 10
+            for item in peek(conn, argv[1].removesuffix(".dead") + ".dead", limit):
+                print(item["headers"].get(ERROR_HEADER, "?"), item["body"][:500])
+            return 0
+        if argv[:1] == ["replay"] and len(argv) == 2:
+            print(f"replayed {replay(conn, argv[1])} messages")
+            return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

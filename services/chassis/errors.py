@@ -1,0 +1,162 @@
+"""Errors that cross the wire.
+
+Every error a service raises on purpose is a subclass of :class:`HelpdeskError`.
+They are registered with nameko so that a caller on the other side of an RPC gets
+an instance of the same class back (not a string to match), and each carries the
+HTTP status the gateway answers with, so the gateway needs a single mapping rule.
+
+Hierarchy::
+
+    HelpdeskError                 500 (never raised directly)
+    ├── BadRequest                400
+    ├── Unauthenticated           401
+    ├── Forbidden                 403
+    ├── NotFound                  404
+    ├── Moved                     301  (the object now lives under another id)
+    ├── Conflict                  409
+    ├── PreconditionFailed        412  (stale version / If-Match)
+    ├── ValidationFailed          422  (carries ``errors``: field -> messages)
+    ├── ServiceUnavailable        503  (broker or a service cannot be reached)
+    └── DeadlineExceeded          504  (an RPC ran out of time)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.exceptions import registry as _nameko_registry
+
+
+class HelpdeskError(Exception):
+    """Base of all deliberate errors; ``status`` is the HTTP status it maps to."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str = "", extra: dict[str, Any] | None = None, **fields: Any) -> None:
+        merged = {**(extra or {}), **fields}
+        # args are (detail, fields) so nameko can rebuild the instance on the caller's side.
+        super().__init__(detail, merged)
+        self.detail = detail or self.title
+        self.extra = merged
+
+    def to_dict(self) -> dict[str, Any]:
+        """Problem-details fields (RFC 9457) describing this error."""
+        body: dict[str, Any] = {"title": self.title, "status": self.status, "detail": self.detail}
+        body.update(self.extra)
+        return body
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class BadRequest(HelpdeskError):
+    """The request is malformed in a way that is not about one field."""
+
+    status = 400
+    title = "Bad request"
+
+
+class Unauthenticated(HelpdeskError):
+    """No identity, or one that could not be verified."""
+
+    status = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(HelpdeskError):
+    """The caller may see the object but may not do this to it."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(HelpdeskError):
+    """The object does not exist, or the caller may not know that it does."""
+
+    status = 404
+    title = "Not found"
+
+
+class Moved(HelpdeskError):
+    """The object was absorbed into another; ``location_id`` names it."""
+
+    status = 301
+    title = "Moved permanently"
+
+
+class Conflict(HelpdeskError):
+    """The request conflicts with the object's state (e.g. a reused idempotency key)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailed(HelpdeskError):
+    """The caller's version of the object is stale."""
+
+    status = 412
+    title = "Precondition failed"
+
+
+class ValidationFailed(HelpdeskError):
+    """Input failed validation; ``errors`` maps field names to messages."""
+
+    status = 422
+    title = "Validation failed"
+
+    def __init__(self, detail: str = "", extra: dict[str, Any] | None = None, **fields: Any) -> None:
+        merged = {"errors": {}, **(extra or {}), **fields}
+        super().__init__(detail or "The request body is not valid.", merged)
+
+    @property
+    def errors(self) -> dict[str, Any]:
+        return self.extra["errors"]  # type: ignore[no-any-return]
+
+
+class ServiceUnavailable(HelpdeskError):
+    """A dependency (broker or service) cannot be reached right now."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+class DeadlineExceeded(HelpdeskError):
+    """The call's deadline passed before an answer; an expired request is never executed."""
+
+    status = 504
+    title = "Deadline exceeded"
+
+
+WIRE_ERRORS: tuple[type[HelpdeskError], ...] = (
+    HelpdeskError,
+    BadRequest,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Moved,
+    Conflict,
+    PreconditionFailed,
+    ValidationFailed,
+    ServiceUnavailable,
+    DeadlineExceeded,
+)
+
+
+def _wire_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+def register_wire_error(cls: type[HelpdeskError]) -> type[HelpdeskError]:
+    """Let nameko rebuild ``cls`` on the calling side of an RPC (usable as a decorator)."""
+    _nameko_registry[_wire_path(cls)] = cls
+    return cls
+
+
+for _cls in WIRE_ERRORS:
+    register_wire_error(_cls)
+
+
+def from_remote(exc: Exception) -> HelpdeskError | None:
+    """Return ``exc`` as a HelpdeskError if it is one (rebuilt from the wire), else None."""
+    return exc if isinstance(exc, HelpdeskError) else None

@@ -1,0 +1,156 @@
+"""The caller's identity, signed so that it cannot be forged on the broker.
+
+Anyone with broker credentials can set any AMQP header, so an identity header is
+only believed when it carries a valid HMAC-SHA256 signature made with the shared
+``IDENTITY_SECRET`` and has not expired. The permissions service is the only
+issuer for people (it signs what it knows about a user when their API token is
+presented); services may mint a *system* identity for their own scheduled work.
+
+The assertion carries everything the access rules need (permissions, ticket
+access level, teams and team-mates, seat), so no service has to ask the
+permissions service again while serving a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+
+from services.chassis.errors import Unauthenticated
+
+CONTEXT_KEY = "identity"
+"""Key of the signed identity in nameko's worker context (travels as header ``nameko.identity``)."""
+
+DEFAULT_TTL_SECONDS = 300.0
+
+ACCESS_LEVELS = ("everything", "team", "owned", "none")
+PERMISSIONS = (
+    "service_access",
+    "sales_access",
+    "delete_tickets",
+    "bulk_delete",
+    "account_access",
+    "super_admin",
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and what the access rules need to know about them."""
+
+    user_id: int
+    name: str = ""
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    access_level: str = "none"
+    include_unassigned: bool = False
+    team_ids: tuple[int, ...] = ()
+    teammate_ids: tuple[int, ...] = ()
+    seat: bool = False
+    system: bool = False
+    expires_at: float = 0.0
+
+    @property
+    def is_super_admin(self) -> bool:
+        return self.system or "super_admin" in self.permissions
+
+    def has(self, permission: str) -> bool:
+        """True if the caller holds ``permission``; super admins hold every permission."""
+        return self.is_super_admin or permission in self.permissions
+
+    @property
+    def works_tickets(self) -> bool:
+        """Viewing, editing and replying to tickets needs service or sales access."""
+        return self.is_super_admin or bool({"service_access", "sales_access"} & self.permissions)
+
+    @property
+    def has_seat(self) -> bool:
+        return self.is_super_admin or self.seat
+
+    def to_wire(self) -> dict[str, object]:
+        data = asdict(self)
+        data["permissions"] = sorted(self.permissions)
+        data["team_ids"] = list(self.team_ids)
+        data["teammate_ids"] = list(self.teammate_ids)
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, object]) -> Caller:
+        return cls(
+            user_id=int(data["user_id"]),  # type: ignore[call-overload]
+            name=str(data.get("name", "")),
+            permissions=frozenset(data.get("permissions", ())),  # type: ignore[arg-type]
+            access_level=str(data.get("access_level", "none")),
+            include_unassigned=bool(data.get("include_unassigned", False)),
+            team_ids=tuple(data.get("team_ids", ())),  # type: ignore[arg-type]
+            teammate_ids=tuple(data.get("teammate_ids", ())),  # type: ignore[arg-type]
+            seat=bool(data.get("seat", False)),
+            system=bool(data.get("system", False)),
+            expires_at=float(data.get("expires_at", 0.0)),  # type: ignore[arg-type]
+        )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, payload: str) -> str:
+    return _b64(hmac.new(secret.encode(), payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def sign(caller: Caller, secret: str, ttl: float = DEFAULT_TTL_SECONDS) -> str:
+    """Return the signed assertion for ``caller``, valid for ``ttl`` seconds."""
+    if not secret:
+        raise ValueError("IDENTITY_SECRET is empty")
+    data = caller.to_wire()
+    data["expires_at"] = round(time.time() + ttl, 3)
+    payload = _b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
+    return f"{payload}.{_mac(secret, payload)}"
+
+
+def system_identity(service: str, secret: str, ttl: float = 60.0) -> str:
+    """A signed identity for a service acting on its own behalf (schedules, sagas)."""
+    return sign(Caller(user_id=0, name=f"system:{service}", system=True), secret, ttl)
+
+
+class Verifier:
+    """Verifies signed assertions, remembering recent good ones (HMAC is cheap, JSON less so)."""
+
+    def __init__(self, secret: str, cache_size: int = 4096) -> None:
+        if not secret:
+            raise ValueError("IDENTITY_SECRET is empty")
+        self._secret = secret
+        self._cache: OrderedDict[str, Caller] = OrderedDict()
+        self._cache_size = cache_size
+
+    def verify(self, assertion: object) -> Caller:
+        """Return the Caller, or raise Unauthenticated if missing, forged or expired."""
+        if not isinstance(assertion, str) or not assertion:
+            raise Unauthenticated("No caller identity on this call.")
+        caller = self._cache.get(assertion)
+        if caller is None:
+            caller = self._decode(assertion)
+            self._cache[assertion] = caller
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        if caller.expires_at < time.time():
+            self._cache.pop(assertion, None)
+            raise Unauthenticated("The caller identity has expired.")
+        return caller
+
+    def _decode(self, assertion: str) -> Caller:
+        payload, _, mac = assertion.partition(".")
+        if not mac or not hmac.compare_digest(mac, _mac(self._secret, payload)):
+            raise Unauthenticated("The caller identity signature is not valid.")
+        try:
+            return Caller.from_wire(json.loads(_unb64(payload)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Unauthenticated("The caller identity is malformed.") from exc

@@ -1,0 +1,208 @@
+"""Transactional outbox: an event is stored with the change it announces, then relayed.
+
+A service never publishes from inside a request. It calls :func:`record_event` with
+the same session that writes the change, so the change and its event commit or
+roll back together. :class:`OutboxRelay` (a dependency every publishing service
+declares) publishes pending rows to the service's event exchange with publisher
+confirms and marks them sent; a crash between publish and mark only means the
+event is sent again, which idempotent consumers ignore. Rows are claimed with a
+lease, so several instances of a service can relay without stepping on each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any
+
+import eventlet
+from eventlet.event import Event
+from kombu import Exchange
+from nameko.amqp.publish import Publisher
+from nameko.extensions import DependencyProvider
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from services.chassis import config as cfg
+from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30
+BATCH = 200
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def event_exchange(service_name: str) -> Exchange:
+    """The topic exchange a service's events are published to (nameko's naming)."""
+    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False)
+
+
+def define_outbox(metadata: MetaData) -> Table:
+    """Add the ``outbox`` table to a service's metadata (its migrations create it)."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(100), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("claimed_until", DateTime(timezone=True), nullable=True),
+        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+    )
+
+
+def record_event(session: Session, outbox: Table, event_type: str, payload: dict[str, Any]) -> str:
+    """Store ``event_type`` with ``payload`` in the caller's transaction; returns its event id."""
+    event_id = str(uuid.uuid4())
+    session.info[OUTBOX_WRITTEN] = True
+    now = utcnow()
+    body = {"event_id": event_id, "occurred_at": now.isoformat(), **payload}
+    session.execute(
+        outbox.insert().values(
+            event_id=event_id,
+            event_type=event_type,
+            payload=json.dumps(body, default=str),
+            created_at=now,
+        )
+    )
+    return event_id
+
+
+class OutboxRelay(DependencyProvider):
+    """Publishes the service's outbox; woken after each committed transaction, else every second.
+
+    ``database_attr`` names the service attribute holding the :class:`Database` the
+    service writes with (nameko binds a copy of each dependency per container, so
+    the relay looks the bound one up by name).
+    """
+
+    def __init__(self, database_attr: str, outbox: Table, poll_seconds: float = 1.0) -> None:
+        self.database_attr = database_attr
+        self.outbox = outbox
+        self.poll_seconds = poll_seconds
+        self._wake = Event()
+        self._running = False
+        self._gt: Any = None
+
+    def setup(self) -> None:
+        self.exchange = event_exchange(self.container.service_name)
+        self.publisher = Publisher(
+            cfg.required(self.container.config, cfg.AMQP_URI),
+            use_confirms=True,
+            declare=[self.exchange],
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+        )
+
+    def start(self) -> None:
+        factory = self._factory()
+        factory.after_commit.append(self.wake)
+        self._running = True
+        self._gt = self.container.spawn_managed_thread(self._run)
+
+    def stop(self) -> None:
+        self._running = False
+        self.wake()
+        if self._gt is not None:
+            self._gt.kill()
+
+    kill = stop
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _factory(self) -> SessionFactory:
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, Database) and dependency.attr_name == self.database_attr:
+                assert dependency.factory is not None, "the Database dependency must be set up first"
+                return dependency.factory
+        raise RuntimeError(f"no Database dependency named {self.database_attr!r}")
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while self._running:
+            with eventlet.Timeout(self.poll_seconds, False):
+                self._wake.wait()
+            self._wake = Event()
+            try:
+                while self._running and self.relay_once() == BATCH:
+                    pass
+                backoff = 0.5
+            except Exception as exc:  # broker or database trouble: keep the rows, try later
+                log.warning("outbox relay paused: %s", exc)
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def relay_once(self) -> int:
+        """Claim, publish and mark one batch; returns how many rows were published."""
+        factory = self._factory()
+        now = utcnow()
+        with factory.transaction() as session:
+            ids = session.scalars(
+                select(self.outbox.c.id)
+                .where(self.outbox.c.published_at.is_(None))
+                .where((self.outbox.c.claimed_until.is_(None)) | (self.outbox.c.claimed_until < now))
+                .order_by(self.outbox.c.id)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not ids:
+                return 0
+            session.execute(
+                update(self.outbox)
+                .where(self.outbox.c.id.in_(ids))
+                .values(claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+            )
+        with factory.read() as session:
+            rows = session.execute(
+                select(self.outbox.c.id, self.outbox.c.event_type, self.outbox.c.payload)
+                .where(self.outbox.c.id.in_(ids))
+                .order_by(self.outbox.c.id)
+            ).all()
+        published: list[int] = []
+        try:
+            for row in rows:
+                body = json.loads(row.payload)
+                self.publisher.publish(
+                    body,
+                    exchange=self.exchange,
+                    routing_key=row.event_type,
+                    extra_headers={"nameko.event_id": body["event_id"]},
+                )
+                published.append(row.id)
+        finally:
+            if published:
+                with factory.transaction() as session:
+                    session.execute(
+                        update(self.outbox).where(self.outbox.c.id.in_(published)).values(published_at=utcnow())
+                    )
+        return len(published)
+
+    def purge_published(self, older_than: dt.timedelta = dt.timedelta(days=7)) -> int:
+        with self._factory().transaction() as session:
+            result = session.execute(
+                delete(self.outbox).where(self.outbox.c.published_at < utcnow() - older_than)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def get_dependency(self, worker_ctx: Any) -> OutboxRelay:
+        return self

@@ -1,0 +1,356 @@
+"""RPC with deadlines, verified callers and typed errors, on nameko's wire format.
+
+Server side, :func:`rpc` replaces ``nameko.rpc.rpc``. Before a worker is spawned it
+
+* refuses a request whose ``deadline`` header has passed (the caller has given up,
+  so running it would only do work nobody waits for), and
+* refuses a request without a valid signed identity unless the method is declared
+  ``public=True``.
+
+Client side, :class:`ServiceRpc` replaces ``nameko.rpc.RpcProxy``. Every call has a
+deadline (its own timeout, capped by any deadline inherited from the current
+request), and the caller gets :class:`DeadlineExceeded` when it passes, or
+:class:`ServiceUnavailable` at once while the broker is unreachable. Replies come
+through :class:`BrokerLink`, which owns its own connection and reconnects forever,
+so a broker outage never kills the container that uses it (the gateway relies on
+this to keep answering ``/readyz`` with 503).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+import eventlet
+from eventlet.event import Event
+from kombu import Connection, Consumer, Exchange, Queue
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.exceptions import deserialize
+from nameko.extensions import DependencyProvider, SharedExtension
+from nameko.rpc import Rpc, get_rpc_exchange
+
+from services.chassis import config as cfg
+from services.chassis.errors import (
+    DeadlineExceeded,
+    HelpdeskError,
+    ServiceUnavailable,
+    Unauthenticated,
+)
+from services.chassis.identity import CONTEXT_KEY, Caller, Verifier
+
+log = logging.getLogger(__name__)
+
+DEADLINE_KEY = "deadline"
+"""Context key of the absolute deadline (UNIX seconds) of the request being served."""
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class _Verifiers:
+    """One Verifier per secret, shared by every extension in a process."""
+
+    _by_secret: dict[str, Verifier] = {}
+
+    @classmethod
+    def get(cls, config: dict[str, Any]) -> Verifier:
+        secret = cfg.required(config, cfg.IDENTITY_SECRET)
+        verifier = cls._by_secret.get(secret)
+        if verifier is None:
+            verifier = cls._by_secret[secret] = Verifier(secret)
+        return verifier
+
+
+class HelpdeskRpc(Rpc):
+    """nameko's RPC entrypoint plus deadline and identity checks before any work is done."""
+
+    def __init__(self, public: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("expected_exceptions", HelpdeskError)
+        self.public = public
+        super().__init__(**kwargs)
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        headers = self.unpack_message_headers(message)
+        try:
+            deadline = headers.get(DEADLINE_KEY)
+            if deadline is not None and float(deadline) < time.time():
+                raise DeadlineExceeded("The request expired before it was executed.")
+            if not self.public:
+                _Verifiers.get(self.container.config).verify(headers.get(CONTEXT_KEY))
+        except HelpdeskError:
+            self.rpc_consumer.handle_result(message, None, sys.exc_info())
+            return
+        super().handle_message(body, message)
+
+
+rpc = HelpdeskRpc.decorator
+
+
+class CurrentCaller(DependencyProvider):
+    """Gives each worker the verified :class:`Caller` of its request, or None.
+
+    Non-public RPC methods are only reached with a valid identity (the entrypoint
+    checks), so there the value is never None.
+    """
+
+    def setup(self) -> None:
+        self.verifier = _Verifiers.get(self.container.config)
+
+    def get_dependency(self, worker_ctx: Any) -> Caller | None:
+        assertion = worker_ctx.data.get(CONTEXT_KEY)
+        if not assertion:
+            return None
+        try:
+            return self.verifier.verify(assertion)
+        except Unauthenticated:
+            return None
+
+
+def require_caller(caller: Caller | None) -> Caller:
+    """Return the caller, or refuse the call when there is none."""
+    if caller is None:
+        raise Unauthenticated("This call needs a caller identity.")
+    return caller
+
+
+class _Pending:
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event: Event = Event()
+
+
+class BrokerLink(SharedExtension):
+    """One long-lived consuming connection per container, reconnected forever.
+
+    It receives RPC replies on an exclusive reply queue and, for whoever registered
+    them, broadcast events on exclusive queues bound to other services' event
+    exchanges. After every (re)connection the ``on_connect`` callbacks run, so a
+    cache fed by broadcasts can drop everything it may have missed meanwhile.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: dict[str, _Pending] = {}
+        self._broadcasts: list[tuple[str, tuple[str, ...], Callable[[str, dict[str, Any]], None]]] = []
+        self._on_connect: list[Callable[[], None]] = []
+        self._connected = False
+        self._running = False
+        self.routing_key = uuid.uuid4().hex
+        self._gt: Any = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def setup(self) -> None:
+        self.amqp_uri = cfg.required(self.container.config, cfg.AMQP_URI)
+        self.exchange = get_rpc_exchange(self.container.config)
+        self.publisher = Publisher(
+            self.amqp_uri,
+            use_confirms=True,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        )
+
+    def subscribe_broadcast(
+        self,
+        source_exchange: str,
+        event_types: Iterable[str],
+        handler: Callable[[str, dict[str, Any]], None],
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        """Deliver ``event_types`` from ``source_exchange`` to ``handler(event_type, body)``."""
+        self._broadcasts.append((source_exchange, tuple(event_types), handler))
+        if on_connect is not None:
+            self._on_connect.append(on_connect)
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self._gt = self.container.spawn_managed_thread(self._run)
+            with eventlet.Timeout(10, False):
+                while not self._connected:
+                    eventlet.sleep(0.02)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._gt is not None:
+            self._gt.kill()
+        super().stop()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def _queues(self) -> list[Queue]:
+        name = f"rpc.reply-{self.container.service_name}-{self.routing_key}"
+        queues = [
+            Queue(name, exchange=self.exchange, routing_key=self.routing_key, exclusive=True, auto_delete=True)
+        ]
+        for source, event_types, _handler in self._broadcasts:
+            exchange = Exchange(source, type="topic", durable=True)
+            qname = f"bcast-{source}--{self.container.service_name}-{self.routing_key}"
+            bindings = [Queue(qname, exchange=exchange, routing_key=et, exclusive=True, auto_delete=True) for et in event_types]
+            queues.extend(bindings)
+        return queues
+
+    def _run(self) -> None:
+        backoff = 0.2
+        while self._running:
+            try:
+                with Connection(self.amqp_uri, heartbeat=20) as conn:
+                    conn.ensure_connection(max_retries=1)
+                    channel = conn.channel()
+                    consumer = Consumer(
+                        channel, self._queues(), callbacks=[self._on_message], no_ack=True, accept=["json"]
+                    )
+                    with consumer:
+                        self._connected = True
+                        backoff = 0.2
+                        for callback in self._on_connect:
+                            callback()
+                        while self._running:
+                            try:
+                                conn.drain_events(timeout=1)
+                            except socket.timeout:
+                                conn.heartbeat_check()
+            except Exception as exc:  # any broker failure: report, fail waiters, reconnect
+                if self._connected:
+                    log.warning("broker link lost (%s); reconnecting", exc)
+                self._connected = False
+                self._fail_pending()
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 3.0)
+        self._connected = False
+
+    def _fail_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for waiter in pending.values():
+            if not waiter.event.ready():
+                waiter.event.send({"error": None, "lost": True})
+
+    def _on_message(self, body: Any, message: Any) -> None:
+        exchange = message.delivery_info.get("exchange")
+        if exchange == self.exchange.name:
+            waiter = self._pending.pop(message.properties.get("correlation_id"), None)
+            if waiter is not None:
+                waiter.event.send(body)
+            return
+        routing_key = message.delivery_info.get("routing_key")
+        for source, event_types, handler in self._broadcasts:
+            if source == exchange and routing_key in event_types:
+                try:
+                    handler(routing_key, body)
+                except Exception:
+                    log.exception("broadcast handler failed for %s/%s", source, routing_key)
+
+    def call(
+        self,
+        service: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        headers: dict[str, Any],
+        deadline: float,
+    ) -> Any:
+        """Send one request and wait for its reply until ``deadline``."""
+        if not self._connected:
+            raise ServiceUnavailable("The message broker cannot be reached.")
+        correlation_id = uuid.uuid4().hex
+        waiter = self._pending[correlation_id] = _Pending()
+        headers = {**headers, f"nameko.{DEADLINE_KEY}": deadline}
+        try:
+            self.publisher.publish(
+                {"args": list(args), "kwargs": kwargs},
+                exchange=self.exchange,
+                routing_key=f"{service}.{method}",
+                mandatory=True,
+                reply_to=self.routing_key,
+                correlation_id=correlation_id,
+                extra_headers=headers,
+                expiration=max(0.001, deadline - time.time()),
+            )
+        except UndeliverableMessage:
+            self._pending.pop(correlation_id, None)
+            raise ServiceUnavailable(f"The {service} service is not available.") from None
+        except Exception as exc:
+            self._pending.pop(correlation_id, None)
+            raise ServiceUnavailable(f"Could not send the request to {service}: {exc}") from exc
+        body = None
+        with eventlet.Timeout(max(0.0, deadline - time.time()), False):
+            body = waiter.event.wait()
+        if body is None:
+            self._pending.pop(correlation_id, None)
+            raise DeadlineExceeded(f"{service}.{method} did not answer in time.")
+        if body.get("lost"):
+            raise ServiceUnavailable("The broker connection was lost during the call.")
+        error = body.get("error")
+        if error:
+            raise deserialize(error)
+        return body.get("result")
+
+
+class ServiceClient:
+    """Calls one service on behalf of one worker: ``client.method(*args, **kwargs)``."""
+
+    def __init__(
+        self,
+        link: BrokerLink,
+        service: str,
+        context: dict[str, Any],
+        timeout: float,
+    ) -> None:
+        self._link = link
+        self._service = service
+        self._context = context
+        self._timeout = timeout
+
+    def with_identity(self, assertion: str) -> ServiceClient:
+        """The same client, acting as the caller that ``assertion`` names."""
+        return ServiceClient(self._link, self._service, {**self._context, CONTEXT_KEY: assertion}, self._timeout)
+
+    def with_timeout(self, timeout: float) -> ServiceClient:
+        return ServiceClient(self._link, self._service, self._context, timeout)
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return partial(self._call, method)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.time() + self._timeout
+        inherited = self._context.get(DEADLINE_KEY)
+        if inherited is not None:
+            deadline = min(deadline, float(inherited))
+        headers = {f"nameko.{k}": v for k, v in self._context.items() if v is not None and k != DEADLINE_KEY}
+        return self._link.call(self._service, method, args, kwargs, headers, deadline)
+
+
+class ServiceRpc(DependencyProvider):
+    """Dependency giving a worker a :class:`ServiceClient` for ``target_service``.
+
+    The worker's context (its caller identity, its deadline) travels with every call.
+    """
+
+    link = BrokerLink()
+
+    def __init__(self, target_service: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.target_service = target_service
+        self.timeout = timeout
+
+    def get_dependency(self, worker_ctx: Any) -> ServiceClient:
+        return ServiceClient(self.link, self.target_service, dict(worker_ctx.context_data), self.timeout)
+
+
+class Broker(DependencyProvider):
+    """Dependency giving a worker the container's :class:`BrokerLink` (readiness, raw calls)."""
+
+    link = BrokerLink()
+
+    def get_dependency(self, worker_ctx: Any) -> BrokerLink:
+        return self.link

@@ -1,0 +1,13 @@
+"""Tables of the conversations service (so far only the chassis' outbox and inbox)."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from services.chassis.events import define_inbox
+from services.chassis.outbox import define_outbox
+
+metadata = MetaData()
+
+outbox = define_outbox(metadata)
+processed_events = define_inbox(metadata)

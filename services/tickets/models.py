@@ -1,0 +1,118 @@
+"""Tables of the tickets service."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from services.chassis.events import define_inbox
+from services.chassis.outbox import define_outbox
+
+metadata = MetaData()
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("label", String(200), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+stages = Table(
+    "stages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", Integer, ForeignKey("pipelines.id"), nullable=False, index=True),
+    Column("label", String(200), nullable=False),
+    Column("state", String(10), nullable=False),  # OPEN or CLOSED
+    Column("position", Integer, nullable=False, default=0),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(500), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("pipeline_id", Integer, ForeignKey("pipelines.id"), nullable=False),
+    Column("stage_id", Integer, ForeignKey("stages.id"), nullable=False),
+    Column("priority", String(10), nullable=False),
+    Column("category", String(200), nullable=True),
+    Column("owner_id", Integer, nullable=True),
+    Column("team_id", Integer, nullable=True),
+    Column("source", String(10), nullable=False),
+    Column("created_by", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("unread_seq", Integer, nullable=False, default=1),  # bumped by a new customer message
+    Column("merged_into_id", Integer, nullable=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    Index("ix_tickets_updated", "updated_at", "id"),
+    Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),
+    Index("ix_tickets_stage_updated", "stage_id", "updated_at", "id"),
+)
+
+associations = Table(
+    "ticket_associations",
+    metadata,
+    Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(20), primary_key=True),  # contacts, companies, deals
+    Column("ref_id", Integer, primary_key=True),
+    Column("added_by", Integer, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+followers = Table(
+    "ticket_followers",
+    metadata,
+    Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, primary_key=True, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+reads = Table(
+    "ticket_reads",
+    metadata,
+    Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, primary_key=True, index=True),
+    Column("read_seq", Integer, nullable=False),  # read while tickets.unread_seq was this
+)
+
+timeline = Table(
+    "ticket_timeline",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(50), nullable=False),
+    Column("actor_id", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("field", String(50), nullable=True),
+    Column("old", Text, nullable=True),  # JSON
+    Column("new", Text, nullable=True),  # JSON
+    Index("ix_timeline_ticket", "ticket_id", "id"),
+)
+
+idempotency = Table(
+    "idempotency_keys",
+    metadata,
+    Column("caller_id", Integer, primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("operation", String(50), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=False),  # JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = define_outbox(metadata)
+processed_events = define_inbox(metadata)
