@@ -96,7 +96,11 @@ class Route(HttpRequestHandler):
             self.check_signature(args, kwargs)
             event = Event()
             self.container.spawn_worker(
-                self, args, kwargs, context_data=context_data, handle_result=partial(self.handle_result, event)
+                self,
+                args,
+                kwargs,
+                context_data=context_data,
+                handle_result=partial(self.handle_result, event),
             )
             result = event.wait()
             return self.response_from_result(result)  # type: ignore[no-any-return]
@@ -160,7 +164,9 @@ def action_body(request: Request) -> None:
         raise ValidationFailed(errors={"_body": ["this action takes no body"]})
 
 
-def query_int(request: Request, name: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
+def query_int(
+    request: Request, name: str, default: int | None = None, lo: int | None = None, hi: int | None = None
+) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default

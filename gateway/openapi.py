@@ -54,10 +54,24 @@ def build(service_cls: type) -> dict[str, Any]:
     for attr, r in routes_of(service_cls):
         path = _PATH_PARAM.sub(lambda m: "{" + m.group(2) + "}", r.url)
         params: list[dict[str, Any]] = [
-            {"name": m.group(2), "in": "path", "required": True, "schema": {"type": "integer" if m.group(1) == "int" else "string"}}
+            {
+                "name": m.group(2),
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer" if m.group(1) == "int" else "string"},
+            }
             for m in _PATH_PARAM.finditer(r.url)
         ]
-        params += [{"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}} for name, text in r.query.items()]
+        params += [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in r.query.items()
+        ]
         for schema in (r.body_schema, r.returns):
             if schema is not None and _schema_name(schema) not in seen:
                 spec.components.schema(_schema_name(schema), schema=schema)
@@ -66,11 +80,21 @@ def build(service_cls: type) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "OK"}
         if r.returns is not None:
             ref = {"$ref": f"#/components/schemas/{_schema_name(r.returns)}"}
-            ok["content"] = {"application/json": {"schema": {"type": "array", "items": ref} if r.many else ref}}
+            ok["content"] = {
+                "application/json": {"schema": {"type": "array", "items": ref} if r.many else ref}
+            }
         responses[str(r.status)] = ok
         for code in ("400", "401", "403", "404", "422") if not r.public else ():
-            responses[code] = {"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-        operation: dict[str, Any] = {"operationId": attr, "summary": r.summary, "parameters": params, "responses": responses}
+            responses[code] = {
+                "description": "problem",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        operation: dict[str, Any] = {
+            "operationId": attr,
+            "summary": r.summary,
+            "parameters": params,
+            "responses": responses,
+        }
         if r.tag:
             operation["tags"] = [r.tag]
         if r.public:
@@ -78,7 +102,11 @@ def build(service_cls: type) -> dict[str, Any]:
         if r.body_schema is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{_schema_name(r.body_schema)}"}}},
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{_schema_name(r.body_schema)}"}
+                    }
+                },
             }
         for method in r.method.split(","):
             paths.setdefault(path, {})[method.lower()] = operation

@@ -19,6 +19,7 @@ import eventlet
 eventlet.monkey_patch()
 
 import base64  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
@@ -43,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # -- broker -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def rabbit() -> Iterator[dict[str, Any]]:
@@ -98,13 +100,12 @@ def vhost_uri(rabbit: dict[str, Any]) -> Iterator[str]:
         {"configure": ".*", "write": ".*", "read": ".*"},
     )
     yield f"amqp://guest:guest@{rabbit['host']}:{rabbit['port']}/{quote(name, safe='')}"
-    try:
+    with contextlib.suppress(OSError):
         _management(rabbit, "DELETE", f"vhosts/{quote(name, safe='')}")
-    except OSError:
-        pass
 
 
 # -- databases ----------------------------------------------------------------
+
 
 def test_db_kind() -> str:
     return os.environ.get("HELPDESK_TEST_DB", "sqlite")

@@ -71,7 +71,9 @@ def replay(conn: Connection, queue: str) -> int:
             message = channel.basic_get(f"{live}.dead", no_ack=False)
             if message is None:
                 break
-            headers = {k: v for k, v in (message.headers or {}).items() if k not in (ATTEMPT_HEADER, ERROR_HEADER)}
+            headers = {
+                k: v for k, v in (message.headers or {}).items() if k not in (ATTEMPT_HEADER, ERROR_HEADER)
+            }
             producer.publish(
                 message.body,
                 routing_key=live,

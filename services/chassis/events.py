@@ -41,10 +41,14 @@ def queue_name(source: str, event_type: str, service: str, method: str) -> str:
     return f"evt-{source}-{event_type}--{service}.{method}"
 
 
-def subscription_queues(source: str, event_type: str, service: str, method: str) -> tuple[Queue, Queue, Queue]:
+def subscription_queues(
+    source: str, event_type: str, service: str, method: str
+) -> tuple[Queue, Queue, Queue]:
     """The main, retry and dead-letter queues of one subscription (declared identically everywhere)."""
     name = queue_name(source, event_type, service, method)
-    main = Queue(name, exchange=event_exchange(source), routing_key=event_type, durable=True, auto_delete=False)
+    main = Queue(
+        name, exchange=event_exchange(source), routing_key=event_type, durable=True, auto_delete=False
+    )
     retry = Queue(
         f"{name}.retry",
         durable=True,
@@ -54,7 +58,9 @@ def subscription_queues(source: str, event_type: str, service: str, method: str)
     return main, retry, dead
 
 
-def declare_subscription(connection: Connection, source: str, event_type: str, service: str, method: str) -> None:
+def declare_subscription(
+    connection: Connection, source: str, event_type: str, service: str, method: str
+) -> None:
     channel = connection.channel()
     try:
         event_exchange(source)(channel).declare()
@@ -67,7 +73,9 @@ def declare_subscription(connection: Connection, source: str, event_type: str, s
 class Subscription(EventHandler):
     """A pooled event handler with bounded retries and a dead-letter queue."""
 
-    def __init__(self, source_service: str, event_type: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, **kwargs: Any) -> None:
+    def __init__(
+        self, source_service: str, event_type: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, **kwargs: Any
+    ) -> None:
         self.max_attempts = max_attempts
         super().__init__(source_service, event_type, **kwargs)
 
@@ -79,7 +87,9 @@ class Subscription(EventHandler):
         )
         self.queue = main
         with Connection(amqp_uri) as conn:
-            declare_subscription(conn, self.source_service, self.event_type, self.container.service_name, self.method_name)
+            declare_subscription(
+                conn, self.source_service, self.event_type, self.container.service_name, self.method_name
+            )
         self.publisher = Publisher(amqp_uri, use_confirms=True)
 
     def handle_message_processed(self, message: Any, result: Any = None, exc_info: Any = None) -> None:
@@ -130,9 +140,12 @@ def define_inbox(metadata: MetaData) -> Table:
 
 
 def already_processed(session: Session, inbox: Table, event_id: str, handler: str) -> bool:
-    return session.execute(
-        select(inbox.c.event_id).where(inbox.c.event_id == event_id, inbox.c.handler == handler)
-    ).first() is not None
+    return (
+        session.execute(
+            select(inbox.c.event_id).where(inbox.c.event_id == event_id, inbox.c.handler == handler)
+        ).first()
+        is not None
+    )
 
 
 def mark_processed(session: Session, inbox: Table, event_id: str, handler: str) -> None:

@@ -20,6 +20,7 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from services.chassis.errors import Unauthenticated
 
@@ -79,18 +80,18 @@ class Caller:
         return data
 
     @classmethod
-    def from_wire(cls, data: dict[str, object]) -> Caller:
+    def from_wire(cls, data: dict[str, Any]) -> Caller:
         return cls(
-            user_id=int(data["user_id"]),  # type: ignore[call-overload]
+            user_id=int(data["user_id"]),
             name=str(data.get("name", "")),
-            permissions=frozenset(data.get("permissions", ())),  # type: ignore[arg-type]
+            permissions=frozenset(data.get("permissions", ())),
             access_level=str(data.get("access_level", "none")),
             include_unassigned=bool(data.get("include_unassigned", False)),
-            team_ids=tuple(data.get("team_ids", ())),  # type: ignore[arg-type]
-            teammate_ids=tuple(data.get("teammate_ids", ())),  # type: ignore[arg-type]
+            team_ids=tuple(data.get("team_ids", ())),
+            teammate_ids=tuple(data.get("teammate_ids", ())),
             seat=bool(data.get("seat", False)),
             system=bool(data.get("system", False)),
-            expires_at=float(data.get("expires_at", 0.0)),  # type: ignore[arg-type]
+            expires_at=float(data.get("expires_at", 0.0)),
         )
 
 

@@ -46,7 +46,7 @@ BATCH = 200
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def event_exchange(service_name: str) -> Exchange:
@@ -193,7 +193,9 @@ class OutboxRelay(DependencyProvider):
             if published:
                 with factory.transaction() as session:
                     session.execute(
-                        update(self.outbox).where(self.outbox.c.id.in_(published)).values(published_at=utcnow())
+                        update(self.outbox)
+                        .where(self.outbox.c.id.in_(published))
+                        .values(published_at=utcnow())
                     )
         return len(published)
 

@@ -19,7 +19,6 @@ this to keep answering ``/readyz`` with 503).
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 import time
 import uuid
@@ -190,12 +189,17 @@ class BrokerLink(SharedExtension):
     def _queues(self) -> list[Queue]:
         name = f"rpc.reply-{self.container.service_name}-{self.routing_key}"
         queues = [
-            Queue(name, exchange=self.exchange, routing_key=self.routing_key, exclusive=True, auto_delete=True)
+            Queue(
+                name, exchange=self.exchange, routing_key=self.routing_key, exclusive=True, auto_delete=True
+            )
         ]
         for source, event_types, _handler in self._broadcasts:
             exchange = Exchange(source, type="topic", durable=True)
             qname = f"bcast-{source}--{self.container.service_name}-{self.routing_key}"
-            bindings = [Queue(qname, exchange=exchange, routing_key=et, exclusive=True, auto_delete=True) for et in event_types]
+            bindings = [
+                Queue(qname, exchange=exchange, routing_key=et, exclusive=True, auto_delete=True)
+                for et in event_types
+            ]
             queues.extend(bindings)
         return queues
 
@@ -217,7 +221,7 @@ class BrokerLink(SharedExtension):
                         while self._running:
                             try:
                                 conn.drain_events(timeout=1)
-                            except socket.timeout:
+                            except TimeoutError:
                                 conn.heartbeat_check()
             except Exception as exc:  # any broker failure: report, fail waiters, reconnect
                 if self._connected:
@@ -312,7 +316,9 @@ class ServiceClient:
 
     def with_identity(self, assertion: str) -> ServiceClient:
         """The same client, acting as the caller that ``assertion`` names."""
-        return ServiceClient(self._link, self._service, {**self._context, CONTEXT_KEY: assertion}, self._timeout)
+        return ServiceClient(
+            self._link, self._service, {**self._context, CONTEXT_KEY: assertion}, self._timeout
+        )
 
     def with_timeout(self, timeout: float) -> ServiceClient:
         return ServiceClient(self._link, self._service, self._context, timeout)

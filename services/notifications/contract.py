@@ -6,7 +6,14 @@ from marshmallow import Schema, fields
 
 SERVICE_NAME = "notifications"
 
-NOTIFICATION_TYPES = ("ticket_created", "record_updates", "assignment", "status_change", "sla_breach", "mention")
+NOTIFICATION_TYPES = (
+    "ticket_created",
+    "record_updates",
+    "assignment",
+    "status_change",
+    "sla_breach",
+    "mention",
+)
 CHANNELS = ("in_app", "email")
 
 

@@ -32,7 +32,9 @@ class NotificationsService:
     permissions = ServiceRpc(permissions_contract.SERVICE_NAME)
 
     def _as_system(self) -> Any:
-        return self.permissions.with_identity(system_identity(self.name, cfg.required(self.config, cfg.IDENTITY_SECRET)))
+        return self.permissions.with_identity(
+            system_identity(self.name, cfg.required(self.config, cfg.IDENTITY_SECRET))
+        )
 
     @rpc(public=True)
     def ping(self) -> str:
@@ -45,7 +47,9 @@ class NotificationsService:
         recipients = ticket_created_recipients(
             permissions.super_admin_ids(), event["actor_id"], permissions.user_count()
         )
-        self.store.add_feed_items(event["event_id"], "handle_ticket_created", "ticket_created", event["ticket_id"], recipients)
+        self.store.add_feed_items(
+            event["event_id"], "handle_ticket_created", "ticket_created", event["ticket_id"], recipients
+        )
 
     @rpc
     def list_feed(self, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from services.notifications.models import feed, processed_events
 
 
 def _iso(value: dt.datetime) -> str:
-    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def encode_cursor(last_id: int) -> str:
@@ -37,14 +37,25 @@ class NotificationStore:
     def __init__(self, db: SessionFactory) -> None:
         self.db = db
 
-    def add_feed_items(self, event_id: str, handler: str, kind: str, ticket_id: int | None, user_ids: list[int]) -> bool:
+    def add_feed_items(
+        self, event_id: str, handler: str, kind: str, ticket_id: int | None, user_ids: list[int]
+    ) -> bool:
         """Store one item per user with the processed mark; False if the event was seen before."""
         with self.db.transaction() as s:
             if already_processed(s, processed_events, event_id, handler):
                 return False
             now = utcnow()
             for user_id in user_ids:
-                s.execute(feed.insert().values(user_id=user_id, type=kind, ticket_id=ticket_id, event_id=event_id, created_at=now, read=False))
+                s.execute(
+                    feed.insert().values(
+                        user_id=user_id,
+                        type=kind,
+                        ticket_id=ticket_id,
+                        event_id=event_id,
+                        created_at=now,
+                        read=False,
+                    )
+                )
             mark_processed(s, processed_events, event_id, handler)
             return True
 
@@ -56,7 +67,13 @@ class NotificationStore:
             rows = s.execute(query.order_by(feed.c.id.desc()).limit(limit + 1)).all()
             total = s.scalar(select(func.count()).select_from(feed).where(feed.c.user_id == user_id)) or 0
         items = [
-            {"id": r.id, "type": r.type, "ticket_id": r.ticket_id, "created_at": _iso(r.created_at), "read": r.read}
+            {
+                "id": r.id,
+                "type": r.type,
+                "ticket_id": r.ticket_id,
+                "created_at": _iso(r.created_at),
+                "read": r.read,
+            }
             for r in rows[:limit]
         ]
         next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
@@ -68,7 +85,13 @@ class NotificationStore:
             if row is None:
                 raise NotFound(f"notification {item_id} does not exist")
             s.execute(feed.update().where(feed.c.id == item_id).values(read=True))
-            return {"id": row.id, "type": row.type, "ticket_id": row.ticket_id, "created_at": _iso(row.created_at), "read": True}
+            return {
+                "id": row.id,
+                "type": row.type,
+                "ticket_id": row.ticket_id,
+                "created_at": _iso(row.created_at),
+                "read": True,
+            }
 
 
 class Store(Database):

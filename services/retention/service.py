@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from nameko.dependency_providers import Config
 
+from services.chassis.outbox import OutboxRelay
+from services.chassis.rpc import CurrentCaller, rpc
 from services.retention import contract
 from services.retention.models import outbox
 from services.retention.store import Store
-from services.chassis.outbox import OutboxRelay
-from services.chassis.rpc import CurrentCaller, rpc
 
 
 class RetentionService:

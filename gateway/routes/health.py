@@ -1,0 +1,68 @@
+"""Liveness, readiness and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import eventlet
+from werkzeug.wrappers import Request, Response
+
+from gateway.http import json_response, route
+from services.chassis.errors import DeadlineExceeded, HelpdeskError, ServiceUnavailable
+from services.chassis.rpc import Broker
+from services.conversations import contract as conversations_contract
+from services.notifications import contract as notifications_contract
+from services.permissions import contract as permissions_contract
+from services.retention import contract as retention_contract
+from services.tickets import contract as tickets_contract
+
+SERVICES = (
+    permissions_contract.SERVICE_NAME,
+    tickets_contract.SERVICE_NAME,
+    conversations_contract.SERVICE_NAME,
+    notifications_contract.SERVICE_NAME,
+    retention_contract.SERVICE_NAME,
+)
+READY_TIMEOUT = 2.0
+
+
+class HealthRoutes:
+    link = Broker()
+
+    @route("GET", "/healthz", public=True, summary="Liveness: the gateway process answers.", tag="health")
+    def healthz(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    @route(
+        "GET",
+        "/readyz",
+        public=True,
+        summary="Readiness: 503 until the broker and every service answer.",
+        tag="health",
+    )
+    def readyz(self, request: Request) -> Response:
+        if not self.link.connected:
+            checks = {name: "broker unreachable" for name in SERVICES}
+        else:
+            pool = eventlet.GreenPool(len(SERVICES))
+            checks = dict(pool.imap(self._ping, SERVICES))
+        ready = all(v == "ok" for v in checks.values())
+        return json_response(
+            {"status": "ready" if ready else "unavailable", "services": checks}, 200 if ready else 503
+        )
+
+    def _ping(self, name: str) -> tuple[str, str]:
+        try:
+            self.link.call(name, "ping", (), {}, {}, time.time() + READY_TIMEOUT)
+            return name, "ok"
+        except (ServiceUnavailable, DeadlineExceeded) as exc:
+            return name, exc.detail
+        except HelpdeskError as exc:
+            return name, f"error: {exc.detail}"
+
+    @route("GET", "/api/v1/openapi.json", public=True, summary="This document.", tag="health")
+    def openapi_document(self, request: Request) -> Response:
+        from gateway import openapi
+
+        return Response(json.dumps(openapi.build(type(self))), mimetype="application/json")

@@ -1,0 +1,37 @@
+"""The caller's in-app notification feed."""
+
+from __future__ import annotations
+
+from werkzeug.wrappers import Request, Response
+
+from gateway.http import json_response, page_limit, route
+from services.chassis.rpc import ServiceRpc
+from services.notifications import contract as notifications_contract
+
+
+class NotificationRoutes:
+    notifications = ServiceRpc(notifications_contract.SERVICE_NAME)
+
+    @route(
+        "GET",
+        "/api/v1/notifications",
+        summary="The caller's in-app feed, newest first.",
+        returns=notifications_contract.FeedItemSchema,
+        query={"limit": "1-100, default 25", "cursor": "opaque cursor from next_cursor"},
+        tag="notifications",
+    )
+    def list_notifications(self, request: Request) -> Response:
+        limit = page_limit(request)
+        return json_response(
+            self.notifications.list_feed(limit=limit, cursor=request.args.get("cursor") or None)
+        )
+
+    @route(
+        "POST",
+        "/api/v1/notifications/<int:item_id>/read",
+        summary="Mark a feed item read.",
+        returns=notifications_contract.FeedItemSchema,
+        tag="notifications",
+    )
+    def read_notification(self, request: Request, item_id: int) -> Response:
+        return json_response(self.notifications.mark_read(item_id))
