@@ -14,7 +14,11 @@ Markers: ``db`` (touches a database: runs on SQLite and PostgreSQL), ``broker``
 
 from __future__ import annotations
 
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
@@ -25,14 +29,11 @@ import os  # noqa: E402
 import tempfile  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
-import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
 
 import pytest  # noqa: E402
-
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 
 IDENTITY_SECRET = "test-identity-secret"
 

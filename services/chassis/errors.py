@@ -22,6 +22,7 @@ Hierarchy::
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from nameko.exceptions import registry as _nameko_registry
@@ -33,10 +34,12 @@ class HelpdeskError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, detail: str = "", extra: dict[str, Any] | None = None, **fields: Any) -> None:
+    def __init__(self, detail: str = "", extra: dict[str, Any] | str | None = None, **fields: Any) -> None:
+        if isinstance(extra, str):
+            extra = json.loads(extra)
         merged = {**(extra or {}), **fields}
-        # args are (detail, fields) so nameko can rebuild the instance on the caller's side.
-        super().__init__(detail, merged)
+        # nameko stringifies every scalar in exc_args, so the fields travel as one JSON string.
+        super().__init__(detail, json.dumps(merged, default=str))
         self.detail = detail or self.title
         self.extra = merged
 
@@ -105,7 +108,9 @@ class ValidationFailed(HelpdeskError):
     status = 422
     title = "Validation failed"
 
-    def __init__(self, detail: str = "", extra: dict[str, Any] | None = None, **fields: Any) -> None:
+    def __init__(self, detail: str = "", extra: dict[str, Any] | str | None = None, **fields: Any) -> None:
+        if isinstance(extra, str):
+            extra = json.loads(extra)
         merged = {"errors": {}, **(extra or {}), **fields}
         super().__init__(detail or "The request body is not valid.", merged)
 

@@ -1,0 +1,78 @@
+"""Signed identities: only the holder of the secret can make one the services believe."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.chassis.errors import Unauthenticated
+from services.chassis.identity import Caller, Verifier, sign, system_identity
+
+SECRET = "unit-secret"
+
+
+def agent(**overrides: object) -> Caller:
+    fields: dict[str, object] = {
+        "user_id": 7,
+        "name": "ana",
+        "permissions": frozenset({"service_access"}),
+        "access_level": "team",
+        "include_unassigned": True,
+        "team_ids": (2,),
+        "teammate_ids": (7, 9),
+        "seat": True,
+    }
+    fields.update(overrides)
+    return Caller(**fields)  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_every_field() -> None:
+    caller = Verifier(SECRET).verify(sign(agent(), SECRET))
+    assert caller.user_id == 7
+    assert caller.permissions == frozenset({"service_access"})
+    assert caller.access_level == "team"
+    assert caller.include_unassigned is True
+    assert caller.teammate_ids == (7, 9)
+    assert caller.team_ids == (2,)
+    assert caller.seat is True
+    assert not caller.is_super_admin
+
+
+def test_signature_from_another_secret_is_refused() -> None:
+    with pytest.raises(Unauthenticated, match="signature"):
+        Verifier(SECRET).verify(sign(agent(), "someone-else"))
+
+
+def test_tampered_payload_is_refused() -> None:
+    forged = sign(agent(permissions=frozenset({"super_admin"})), "x").split(".")[0]
+    genuine_mac = sign(agent(), SECRET).split(".")[1]
+    with pytest.raises(Unauthenticated):
+        Verifier(SECRET).verify(f"{forged}.{genuine_mac}")
+
+
+@pytest.mark.parametrize("value", [None, "", 42, "no-dot-at-all", "a.b.c"])
+def test_missing_or_malformed_identity_is_refused(value: object) -> None:
+    with pytest.raises(Unauthenticated):
+        Verifier(SECRET).verify(value)
+
+
+def test_expired_identity_is_refused_even_when_cached() -> None:
+    verifier = Verifier(SECRET)
+    assertion = sign(agent(), SECRET, ttl=0.2)
+    assert verifier.verify(assertion).user_id == 7
+    time.sleep(0.3)
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(assertion)
+
+
+def test_super_admin_holds_every_permission_and_system_identity_is_super() -> None:
+    admin = agent(permissions=frozenset({"super_admin"}))
+    assert admin.has("delete_tickets") and admin.works_tickets and admin.has_seat
+    system = Verifier(SECRET).verify(system_identity("retention", SECRET))
+    assert system.system and system.is_super_admin and system.user_id == 0
+
+
+def test_ticket_work_needs_service_or_sales_access() -> None:
+    assert agent(permissions=frozenset({"sales_access"})).works_tickets
+    assert not agent(permissions=frozenset({"account_access"})).works_tickets
