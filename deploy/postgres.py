@@ -50,9 +50,7 @@ def start(data_dir: str | Path, port: int) -> str:
     cluster = base / "pgdata"
     socket_path = f"{base}/.s.PGSQL.{port}"
     if len(socket_path) > SOCKET_PATH_MAX:
-        raise RuntimeError(
-            f"socket path too long for Unix sockets, use a shorter dir: {socket_path}"
-        )
+        raise RuntimeError(f"socket path too long for Unix sockets, use a shorter dir: {socket_path}")
     if not (cluster / "PG_VERSION").exists():
         _init_cluster(cluster)
     running_port = _running_port(cluster)
@@ -165,9 +163,7 @@ def _prepare_dir(base: Path) -> Path:
         created.chmod(0o755)
     user = pwd.getpwnam(SYSTEM_USER)
     os.chown(base, user.pw_uid, user.pw_gid)
-    probe = subprocess.run(
-        ["runuser", "-u", SYSTEM_USER, "--", "test", "-w", str(base)], check=False
-    )
+    probe = subprocess.run(["runuser", "-u", SYSTEM_USER, "--", "test", "-w", str(base)], check=False)
     if probe.returncode != 0:
         raise RuntimeError(
             f"user {SYSTEM_USER!r} cannot reach {base}: its parent folders must be traversable"

@@ -45,16 +45,28 @@ SETUP_STEPS: list[tuple[str, list[str]]] = [
 ]
 
 
-def nameko_run(package: str) -> list[str]:
-    """Python arguments running `<package>.service` with `<package>/config.yaml`."""
-    config = f"{package.replace('.', '/')}/config.yaml"
-    return ["-m", "nameko", "run", "--config", config, f"{package}.service"]
+def nameko_run(package: str, service_class: str) -> list[str]:
+    """Python arguments running `<package>.service:<class>` with `<package>/config.yaml`.
 
+    The class is named because a service module may import route mixins or helpers that
+    nameko would otherwise mistake for services.
+    """
+    config = f"{package.replace('.', '/')}/config.yaml"
+    return ["-m", "nameko", "run", "--config", config, f"{package}.service:{service_class}"]
+
+
+SERVICE_CLASSES = {
+    "permissions": "PermissionsService",
+    "tickets": "TicketsService",
+    "conversations": "ConversationsService",
+    "notifications": "NotificationsService",
+    "retention": "RetentionService",
+}
 
 # Long-running children, kept alive: (name, python arguments).
 CHILDREN: list[tuple[str, list[str]]] = [
-    *[(svc, nameko_run(f"services.{svc}")) for svc in SERVICES],
-    ("gateway", nameko_run("gateway")),
+    *[(svc, nameko_run(f"services.{svc}", SERVICE_CLASSES[svc])) for svc in SERVICES],
+    ("gateway", nameko_run("gateway", "GatewayService")),
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +101,7 @@ class Settings:
         )
 
 
-def build_env(
-    settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os.environ
-) -> dict[str, str]:
+def build_env(settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The environment every step and child runs with."""
     data = settings.data_dir
     env = dict(environ)
@@ -125,8 +135,9 @@ def identity_secret(data_dir: Path, environ: Mapping[str, str] = os.environ) -> 
     return path.read_text().strip()
 
 
-def wait_for_broker(uri: str, timeout: float = BROKER_TIMEOUT) -> None:
-    """Return once something at `uri` answers the AMQP 0-9-1 protocol header."""
+def wait_for_broker(uri: str, timeout: float = BROKER_TIMEOUT, stop: threading.Event | None = None) -> None:
+    """Return once something at `uri` answers the AMQP 0-9-1 protocol header (or `stop` is set)."""
+    stop = stop or threading.Event()
     parts = urlsplit(uri)
     address = (parts.hostname or "localhost", parts.port or 5672)
     deadline = time.monotonic() + timeout
@@ -140,7 +151,8 @@ def wait_for_broker(uri: str, timeout: float = BROKER_TIMEOUT) -> None:
             pass
         if time.monotonic() > deadline:
             raise StartupError(f"no AMQP broker answers at {address[0]}:{address[1]}")
-        time.sleep(0.5)
+        if stop.wait(0.5):
+            return
 
 
 class Console:
@@ -195,7 +207,7 @@ def spawn(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 (only calls prctl, which takes no locks)
+        preexec_fn=_die_with_parent,  # safe beside our threads: it only calls prctl
     )
 
 
@@ -235,8 +247,7 @@ class Child:
         if uptime >= STABLE_AFTER:
             self.delay = BACKOFF_MIN
         console.say(
-            f"{self.name} ({describe_exit(code)}) after {uptime:.1f}s up;"
-            f" restarting in {self.delay:g}s"
+            f"{self.name} ({describe_exit(code)}) after {uptime:.1f}s up; restarting in {self.delay:g}s"
         )
         self.proc, self.restart_at = None, now + self.delay
         self.delay = min(self.delay * 2, BACKOFF_MAX)
@@ -306,7 +317,7 @@ class Supervisor:
             raise StartupError(f"RabbitMQ did not start: {error}") from error
 
     def _set_up(self, env: Mapping[str, str]) -> None:
-        wait_for_broker(env["AMQP_URI"])
+        wait_for_broker(env["AMQP_URI"], stop=self.stopping)
         for name, args in SETUP_STEPS:
             if self.stopping.is_set():
                 return
@@ -334,8 +345,7 @@ class Supervisor:
             child.start(env, self.console)
         s = self.settings
         self.console.say(
-            f"ready: gateway http://127.0.0.1:{s.http_port}  data {s.data_dir}"
-            f"  broker {env['AMQP_URI']}"
+            f"ready: gateway http://127.0.0.1:{s.http_port}  data {s.data_dir}  broker {env['AMQP_URI']}"
         )
         while not self.stopping.wait(0.2):
             for child in self.children:
