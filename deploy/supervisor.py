@@ -114,6 +114,8 @@ def build_env(settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os
         HELPDESK_IDENTITY_SECRET=identity_secret(data, environ),
         GATEWAY_BIND=f"127.0.0.1:{settings.http_port}",
         PYTHONUNBUFFERED="1",
+        # eventlet announces its own deprecation on every start; keep the logs readable
+        PYTHONWARNINGS=environ.get("PYTHONWARNINGS", "ignore"),
     )
     for svc in SERVICES:
         key = f"{svc.upper()}_DB_URL"
