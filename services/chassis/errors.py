@@ -28,6 +28,13 @@ from typing import Any
 from nameko.exceptions import registry as _nameko_registry
 
 
+def _fields(extra: dict[str, Any] | str | None) -> dict[str, Any]:
+    """Extra fields given as a dict, or as the JSON string they travel as."""
+    if isinstance(extra, str):
+        return dict(json.loads(extra))
+    return dict(extra or {})
+
+
 class HelpdeskError(Exception):
     """Base of all deliberate errors; ``status`` is the HTTP status it maps to."""
 
@@ -35,9 +42,7 @@ class HelpdeskError(Exception):
     title = "Internal error"
 
     def __init__(self, detail: str = "", extra: dict[str, Any] | str | None = None, **fields: Any) -> None:
-        if isinstance(extra, str):
-            extra = json.loads(extra)
-        merged = {**(extra or {}), **fields}
+        merged = {**_fields(extra), **fields}
         # nameko stringifies every scalar in exc_args, so the fields travel as one JSON string.
         super().__init__(detail, json.dumps(merged, default=str))
         self.detail = detail or self.title
@@ -109,9 +114,7 @@ class ValidationFailed(HelpdeskError):
     title = "Validation failed"
 
     def __init__(self, detail: str = "", extra: dict[str, Any] | str | None = None, **fields: Any) -> None:
-        if isinstance(extra, str):
-            extra = json.loads(extra)
-        merged = {"errors": {}, **(extra or {}), **fields}
+        merged = {"errors": {}, **_fields(extra), **fields}
         super().__init__(detail or "The request body is not valid.", merged)
 
     @property
