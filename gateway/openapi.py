@@ -73,7 +73,9 @@ def build(service_cls: type) -> dict[str, Any]:
             for name, text in r.query.items()
         ]
         for schema in (r.body_schema, r.returns):
-            if schema is not None and _schema_name(schema) not in seen:
+            # a schema nested in one registered earlier was registered with it, under the same name
+            schema_name = _schema_name(schema) if schema is not None else ""
+            if schema is not None and schema_name not in seen and schema_name not in spec.components.schemas:
                 spec.components.schema(_schema_name(schema), schema=schema)
                 seen.add(_schema_name(schema))
         responses: dict[str, Any] = {}

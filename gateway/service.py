@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.people import PeopleRoutes
 from gateway.routes.tickets import TicketRoutes
 
 
-class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes):
+class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 
     name = "gateway"

@@ -30,7 +30,7 @@ users = Table(
     Column("include_unassigned", Boolean, nullable=False, default=False),
     Column("seat", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 teams = Table(
@@ -39,6 +39,7 @@ teams = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 team_members = Table(
@@ -54,9 +55,21 @@ tokens = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(200), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+idempotency = Table(
+    "idempotency_keys",
+    metadata,
+    Column("caller_id", Integer, primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("operation", String(50), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=False),  # JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 outbox = define_outbox(metadata)

@@ -1,0 +1,212 @@
+"""People routes: users, the caller (``/me``), API tokens and teams.
+
+Bodies go to the permissions service as sent; it validates them against its
+contract schemas and decides who may do what, so these handlers only take the
+request apart and choose the status code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from gateway.http import empty_response, json_object, json_response, page_limit, query_int, read_json, route
+from services.chassis.errors import ValidationFailed
+from services.chassis.rpc import ServiceRpc
+from services.permissions import contract as permissions_contract
+
+PAGE_QUERY = {"limit": "1-100, default 25", "cursor": "opaque cursor from next_cursor"}
+USER_SORT = (
+    "one of " + ", ".join(permissions_contract.USER_SORTS) + " (prefix - for descending); default -updated_at"
+)
+TEAM_SORT = (
+    "one of " + ", ".join(permissions_contract.TEAM_SORTS) + " (prefix - for descending); default -updated_at"
+)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    return request.headers.get("Idempotency-Key") or None
+
+
+def _optional_object(request: Request) -> dict[str, Any]:
+    """A JSON object body, where an empty body counts as ``{}``."""
+    data = read_json(request, allow_empty=True)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
+    return data
+
+
+class PeopleRoutes:
+    permissions = ServiceRpc(permissions_contract.SERVICE_NAME)
+
+    # users -----------------------------------------------------------------
+    @route(
+        "POST",
+        "/api/v1/users",
+        summary="Create a user (account access; granting super_admin needs a super admin). "
+        "Accepts Idempotency-Key.",
+        body=permissions_contract.UserSchema,
+        returns=permissions_contract.UserSchema,
+        status=201,
+        tag="people",
+    )
+    def create_user(self, request: Request) -> Response:
+        user = self.permissions.create_user(json_object(request), idempotency_key=_idempotency_key(request))
+        return json_response(user, 201, {"Location": f"/api/v1/users/{user['id']}"})
+
+    @route(
+        "GET",
+        "/api/v1/users",
+        summary="Users, a page at a time (account access).",
+        returns=permissions_contract.UserPageSchema,
+        query={
+            **PAGE_QUERY,
+            "sort": USER_SORT,
+            "q": "case-insensitive part of the name or email",
+            "team_id": "only members of this team",
+        },
+        tag="people",
+    )
+    def list_users(self, request: Request) -> Response:
+        page = self.permissions.list_users(
+            limit=page_limit(request),
+            cursor=request.args.get("cursor") or None,
+            sort=request.args.get("sort") or None,
+            q=request.args.get("q") or None,
+            team_id=query_int(request, "team_id"),
+        )
+        return json_response(page)
+
+    @route(
+        "GET",
+        "/api/v1/users/<int:user_id>",
+        summary="A user: yourself, or anyone with account access.",
+        returns=permissions_contract.UserSchema,
+        tag="people",
+    )
+    def get_user(self, request: Request, user_id: int) -> Response:
+        return json_response(self.permissions.get_user(user_id))
+
+    @route(
+        "PATCH",
+        "/api/v1/users/<int:user_id>",
+        summary="Change some fields of a user. Without account access only your own name and email.",
+        body=permissions_contract.UserPatchSchema,
+        returns=permissions_contract.UserSchema,
+        tag="people",
+    )
+    def update_user(self, request: Request, user_id: int) -> Response:
+        return json_response(self.permissions.update_user(user_id, json_object(request)))
+
+    @route(
+        "GET",
+        "/api/v1/me",
+        summary="The calling user.",
+        returns=permissions_contract.UserSchema,
+        tag="people",
+    )
+    def me(self, request: Request) -> Response:
+        return json_response(self.permissions.me())
+
+    # tokens ----------------------------------------------------------------
+    @route(
+        "POST",
+        "/api/v1/users/<int:user_id>/tokens",
+        summary="Issue an API token; the answer is the only time its value is shown. The body may be empty.",
+        body=permissions_contract.TokenCreateSchema,
+        returns=permissions_contract.TokenSchema,
+        status=201,
+        tag="people",
+    )
+    def issue_token(self, request: Request, user_id: int) -> Response:
+        return json_response(self.permissions.issue_token(user_id, _optional_object(request)), 201)
+
+    @route(
+        "GET",
+        "/api/v1/users/<int:user_id>/tokens",
+        summary="A user's tokens (never their values), newest first, revoked ones included.",
+        returns=permissions_contract.TokenPageSchema,
+        query=PAGE_QUERY,
+        tag="people",
+    )
+    def list_tokens(self, request: Request, user_id: int) -> Response:
+        page = self.permissions.list_tokens(
+            user_id, limit=page_limit(request), cursor=request.args.get("cursor") or None
+        )
+        return json_response(page)
+
+    @route(
+        "DELETE",
+        "/api/v1/tokens/<int:token_id>",
+        summary="Revoke a token; it stops working at once. Revoking it again also answers 204.",
+        status=204,
+        tag="people",
+    )
+    def revoke_token(self, request: Request, token_id: int) -> Response:
+        self.permissions.revoke_token(token_id)
+        return empty_response(204)
+
+    # teams -----------------------------------------------------------------
+    @route(
+        "POST",
+        "/api/v1/teams",
+        summary="Create a team, without members (account access). Accepts Idempotency-Key.",
+        body=permissions_contract.TeamSchema,
+        returns=permissions_contract.TeamSchema,
+        status=201,
+        tag="people",
+    )
+    def create_team(self, request: Request) -> Response:
+        team = self.permissions.create_team(json_object(request), idempotency_key=_idempotency_key(request))
+        return json_response(team, 201, {"Location": f"/api/v1/teams/{team['id']}"})
+
+    @route(
+        "GET",
+        "/api/v1/teams",
+        summary="Teams: all of them with account access, else the ones you belong to.",
+        returns=permissions_contract.TeamPageSchema,
+        query={**PAGE_QUERY, "sort": TEAM_SORT},
+        tag="people",
+    )
+    def list_teams(self, request: Request) -> Response:
+        page = self.permissions.list_teams(
+            limit=page_limit(request),
+            cursor=request.args.get("cursor") or None,
+            sort=request.args.get("sort") or None,
+        )
+        return json_response(page)
+
+    @route(
+        "GET",
+        "/api/v1/teams/<int:team_id>",
+        summary="A team you belong to, or any team with account access.",
+        returns=permissions_contract.TeamSchema,
+        tag="people",
+    )
+    def get_team(self, request: Request, team_id: int) -> Response:
+        return json_response(self.permissions.get_team(team_id))
+
+    @route(
+        "PATCH",
+        "/api/v1/teams/<int:team_id>",
+        summary="Rename a team (account access).",
+        body=permissions_contract.TeamSchema,
+        returns=permissions_contract.TeamSchema,
+        tag="people",
+    )
+    def update_team(self, request: Request, team_id: int) -> Response:
+        return json_response(self.permissions.update_team(team_id, json_object(request)))
+
+    @route(
+        "PUT",
+        "/api/v1/teams/<int:team_id>/members",
+        summary="Replace a team's members with user_ids (account access).",
+        body=permissions_contract.TeamMembersSchema,
+        returns=permissions_contract.TeamSchema,
+        tag="people",
+    )
+    def set_team_members(self, request: Request, team_id: int) -> Response:
+        return json_response(self.permissions.set_team_members(team_id, json_object(request)))
