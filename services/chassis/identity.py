@@ -27,7 +27,9 @@ from services.chassis.errors import Unauthenticated
 CONTEXT_KEY = "identity"
 """Key of the signed identity in nameko's worker context (travels as header ``nameko.identity``)."""
 
-DEFAULT_TTL_SECONDS = 300.0
+DEFAULT_TTL_SECONDS = 120.0
+"""How long a signed identity is believed. Short, so that an identity held outside the gateway
+(whose cache is flushed on every permission change) cannot outlive a change for long."""
 
 ACCESS_LEVELS = ("everything", "team", "owned", "none")
 PERMISSIONS = (
