@@ -37,6 +37,9 @@ class _ProblemWsgiApp(WsgiApp):
     """nameko's WSGI app, answering unknown paths and wrong methods with problem+json."""
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # eventlet de-chunks the input but does not say so; without this Werkzeug reads nothing
+            environ["wsgi.input_terminated"] = True
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:
@@ -127,7 +130,7 @@ def read_json(request: Request, *, allow_empty: bool = False) -> Any:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    raw = request.get_data(cache=True)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
     if not raw.strip():

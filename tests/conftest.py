@@ -26,6 +26,9 @@ import base64  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
 import tempfile  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
@@ -89,9 +92,8 @@ def _management(rabbit: dict[str, Any], method: str, path: str, body: Any = None
         pass
 
 
-@pytest.fixture
-def vhost_uri(rabbit: dict[str, Any]) -> Iterator[str]:
-    """An AMQP URI on a fresh, empty vhost, deleted after the test."""
+def _create_vhost(rabbit: dict[str, Any]) -> tuple[str, str]:
+    """Make a fresh vhost that guest may use; returns (name, AMQP URI)."""
     name = f"test-{uuid.uuid4().hex[:12]}"
     _management(rabbit, "PUT", f"vhosts/{quote(name, safe='')}")
     _management(
@@ -100,9 +102,101 @@ def vhost_uri(rabbit: dict[str, Any]) -> Iterator[str]:
         f"permissions/{quote(name, safe='')}/guest",
         {"configure": ".*", "write": ".*", "read": ".*"},
     )
-    yield f"amqp://guest:guest@{rabbit['host']}:{rabbit['port']}/{quote(name, safe='')}"
+    return name, f"amqp://guest:guest@{rabbit['host']}:{rabbit['port']}/{quote(name, safe='')}"
+
+
+def _delete_vhost(rabbit: dict[str, Any], name: str) -> None:
     with contextlib.suppress(OSError):
         _management(rabbit, "DELETE", f"vhosts/{quote(name, safe='')}")
+
+
+@pytest.fixture
+def vhost_uri(rabbit: dict[str, Any]) -> Iterator[str]:
+    """An AMQP URI on a fresh, empty vhost, deleted after the test."""
+    name, uri = _create_vhost(rabbit)
+    yield uri
+    _delete_vhost(rabbit, name)
+
+
+@pytest.fixture(scope="session")
+def make_vhost(rabbit: dict[str, Any]) -> Iterator[Callable[[], str]]:
+    """``make_vhost()`` -> URI of a fresh vhost that lives until the end of the session.
+
+    For fixtures wider than one test (a module-scoped e2e suite), where ``vhost_uri`` cannot be used.
+    """
+    names: list[str] = []
+
+    def factory() -> str:
+        name, uri = _create_vhost(rabbit)
+        names.append(name)
+        return uri
+
+    yield factory
+    for name in names:
+        _delete_vhost(rabbit, name)
+
+
+# -- private broker nodes -----------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_rabbit_port() -> int:
+    """An AMQP port P for a private node: P, P+10000 (management), P+20000 (distribution) and
+    P+30000..P+30010 (rabbitmqctl) are all free."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(11000, 15000)
+        wanted = [port, port + 10000, port + 20000, *range(port + 30000, port + 30011)]
+        if all(_port_is_free(p) for p in wanted):
+            return port
+    raise RuntimeError("no free port range for a private RabbitMQ node")
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of one test's own (data in a temp folder), to stop and start at will."""
+
+    def __init__(self, data_dir: str, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.uri = f"amqp://guest:guest@127.0.0.1:{port}/"
+
+    def start(self) -> str:
+        from deploy import rabbitmq
+
+        return rabbitmq.start(self.data_dir, self.port)
+
+    def stop(self) -> None:
+        from deploy import rabbitmq
+
+        rabbitmq.stop(self.data_dir, self.port)
+
+
+@pytest.fixture
+def private_rabbit() -> Iterator[PrivateRabbit]:
+    """A started private RabbitMQ node on free ports, stopped and wiped after the test."""
+    data_dir = tempfile.mkdtemp(prefix="hd-prv-rabbit-")
+    node = PrivateRabbit(data_dir, free_rabbit_port())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 # -- databases ----------------------------------------------------------------
@@ -147,3 +241,34 @@ def service_config(vhost_uri: str, make_db: Callable[[str], str]) -> Callable[..
         return config
 
     return factory
+
+
+@pytest.fixture
+def scratch_db(tmp_path: Any) -> Iterator[Callable[[Any], str]]:
+    """``scratch_db(metadata)`` -> URL of a fresh database holding ``metadata``'s tables.
+
+    For the tiny services that chassis tests define (no migrations): SQLite in the test's
+    folder, or a fresh database on ``HELPDESK_TEST_PG_URL`` when ``HELPDESK_TEST_DB=postgresql``.
+    """
+    from sqlalchemy import MetaData
+
+    from services.chassis.db import make_engine
+
+    engines: list[Any] = []
+
+    def factory(metadata: MetaData) -> str:
+        if test_db_kind() == "postgresql":
+            from deploy import postgres
+
+            server = os.environ["HELPDESK_TEST_PG_URL"]
+            url = postgres.create_database(server, f"t_scratch_{uuid.uuid4().hex[:10]}", drop_existing=True)
+        else:
+            url = f"sqlite:///{tmp_path}/scratch-{uuid.uuid4().hex[:6]}.db"
+        engine = make_engine(url)
+        engines.append(engine)
+        metadata.create_all(engine)
+        return url
+
+    yield factory
+    for engine in engines:
+        engine.dispose()

@@ -11,11 +11,13 @@ that did take effect is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
 from typing import Any
 
+from amqp.exceptions import NotFound as ChannelNotFound
 from kombu import Connection, Exchange, Producer
 
 from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, queue_name
@@ -32,13 +34,17 @@ def dead_queues() -> list[str]:
     return sorted(names)
 
 
-def depth(conn: Connection, queue: str) -> int:
+def depth(conn: Connection, queue: str) -> int | None:
+    """Messages waiting in ``queue``, or None when it does not exist (topology not declared)."""
     channel = conn.channel()
     try:
         _name, count, _consumers = channel.queue_declare(queue, passive=True)
         return int(count)
+    except ChannelNotFound:
+        return None
     finally:
-        channel.close()
+        with contextlib.suppress(Exception):
+            channel.close()
 
 
 def peek(conn: Connection, queue: str, limit: int) -> list[dict[str, Any]]:
@@ -94,14 +100,22 @@ def main(argv: list[str]) -> int:
     with Connection(amqp_uri) as conn:
         if argv[:1] == ["list"]:
             for name in dead_queues():
-                print(f"{depth(conn, name):8d}  {name}")
+                count = depth(conn, name)
+                print(f"{'missing' if count is None else count:>8}  {name}")
             return 0
         if argv[:1] == ["show"] and len(argv) >= 2:
+            if depth(conn, argv[1].removesuffix(".dead") + ".dead") is None:
+                print(f"no such dead-letter queue: {argv[1]}", file=sys.stderr)
+                return 1
             limit = int(argv[2]) if len(argv) > 2 else 10
             for item in peek(conn, argv[1].removesuffix(".dead") + ".dead", limit):
                 print(item["headers"].get(ERROR_HEADER, "?"), item["body"][:500])
             return 0
         if argv[:1] == ["replay"] and len(argv) == 2:
+            live = argv[1].removesuffix(".dead")
+            if depth(conn, live) is None or depth(conn, f"{live}.dead") is None:
+                print(f"no such subscription queue: {live} (see `dlq list`)", file=sys.stderr)
+                return 1
             print(f"replayed {replay(conn, argv[1])} messages")
             return 0
     print(__doc__, file=sys.stderr)

@@ -41,7 +41,7 @@ from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30
+LEASE_SECONDS = 10
 BATCH = 200
 
 
@@ -190,12 +190,19 @@ class OutboxRelay(DependencyProvider):
                 )
                 published.append(row.id)
         finally:
-            if published:
-                with factory.transaction() as session:
+            # mark what went out; release the rest at once so the next attempt need not wait out the lease
+            done = set(published)
+            unsent = [i for i in ids if i not in done]
+            with factory.transaction() as session:
+                if published:
                     session.execute(
                         update(self.outbox)
                         .where(self.outbox.c.id.in_(published))
                         .values(published_at=utcnow())
+                    )
+                if unsent:
+                    session.execute(
+                        update(self.outbox).where(self.outbox.c.id.in_(unsent)).values(claimed_until=None)
                     )
         return len(published)
 

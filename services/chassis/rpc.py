@@ -263,6 +263,8 @@ class BrokerLink(SharedExtension):
         deadline: float,
     ) -> Any:
         """Send one request and wait for its reply until ``deadline``."""
+        if deadline <= time.time():
+            raise DeadlineExceeded(f"{service}.{method}: the deadline passed before the call was made.")
         if not self._connected:
             raise ServiceUnavailable("The message broker cannot be reached.")
         correlation_id = uuid.uuid4().hex

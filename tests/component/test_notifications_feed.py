@@ -1,0 +1,169 @@
+"""The notifications service in a real container, on a real RabbitMQ and database, with a fake permissions.
+
+Proves that a ``ticket_created`` event (dispatched to ``tickets.events`` as the tickets relay would,
+with an ``event_id``)
+
+* puts one ``ticket_created`` item in the feed of each super admin other than the creator, and
+  none in anyone else's, even when the event is delivered twice;
+* reaches a lone bootstrap admin for its own ticket;
+* asks the permissions service as a signed *system* caller;
+* is not lost while the permissions service is down: the handler fails, is retried, and takes
+  effect once when permissions answers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import eventlet
+import pytest
+from kombu import Connection
+from nameko.containers import ServiceContainer
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.services import entrypoint_waiter
+
+from services.chassis import dlq
+from services.chassis.events import queue_name
+from services.chassis.identity import CONTEXT_KEY, Caller, sign
+from services.chassis.rpc import CurrentCaller, require_caller, rpc
+from services.notifications import contract as notifications_contract
+from services.notifications.service import NotificationsService
+from services.permissions import contract as permissions_contract
+from services.tickets import contract as tickets_contract
+from tests.conftest import IDENTITY_SECRET
+
+pytestmark = [pytest.mark.broker, pytest.mark.db]
+
+QUEUE = queue_name(
+    tickets_contract.SERVICE_NAME,
+    tickets_contract.TICKET_CREATED,
+    notifications_contract.SERVICE_NAME,
+    "handle_ticket_created",
+)
+DIRECTORY: dict[str, Any] = {"super_admin_ids": [1, 2, 5], "user_count": 4}
+ASKED: list[tuple[str, Caller]] = []
+
+
+class FakePermissions:
+    """Answers the two questions the notifications service asks, from ``DIRECTORY``."""
+
+    name = permissions_contract.SERVICE_NAME
+    caller = CurrentCaller()
+
+    @rpc
+    def super_admin_ids(self) -> list[int]:
+        ASKED.append(("super_admin_ids", require_caller(self.caller)))
+        return list(DIRECTORY["super_admin_ids"])
+
+    @rpc
+    def user_count(self) -> int:
+        ASKED.append(("user_count", require_caller(self.caller)))
+        return int(DIRECTORY["user_count"])
+
+
+def ticket_created(ticket_id: int, actor_id: int, event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "occurred_at": "2024-05-01T10:00:00+00:00",
+        "ticket_id": ticket_id,
+        "actor_id": actor_id,
+        "owner_id": None,
+        "team_id": None,
+        "pipeline_id": 1,
+        "status": 1,
+        "priority": "medium",
+        "name": f"ticket {ticket_id}",
+    }
+
+
+def feed(amqp_uri: str, user_id: int) -> list[dict[str, Any]]:
+    identity = sign(Caller(user_id=user_id, name=f"u{user_id}"), IDENTITY_SECRET, 60.0)
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={CONTEXT_KEY: identity}, timeout=10) as proxy:
+        page = proxy[notifications_contract.SERVICE_NAME].list_feed(limit=100)
+    return page["items"]  # type: ignore[no-any-return]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        eventlet.sleep(0.1)
+
+
+@pytest.fixture
+def start(
+    container_factory: Any, service_config: Callable[..., dict[str, Any]], vhost_uri: str
+) -> Callable[[type], ServiceContainer]:
+    ASKED.clear()
+    DIRECTORY.update(super_admin_ids=[1, 2, 5], user_count=4)
+    config = service_config("notifications")
+
+    def starter(service_cls: type) -> ServiceContainer:
+        container: ServiceContainer = container_factory(service_cls, config)
+        container.start()
+        return container
+
+    return starter
+
+
+def test_ticket_created_reaches_each_other_super_admin_once_even_when_delivered_twice(
+    start: Callable[[type], ServiceContainer], vhost_uri: str
+) -> None:
+    start(FakePermissions)
+    notifications = start(NotificationsService)
+    dispatch = event_dispatcher({"AMQP_URI": vhost_uri})
+    event = ticket_created(ticket_id=77, actor_id=5)
+    for _ in range(2):  # the second delivery is a redelivery: same event_id
+        with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15) as delivery:
+            dispatch(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, event)
+        delivery.get()  # the duplicate is recognised and skipped, not failed (and retried, then parked)
+
+    for admin in (1, 2):
+        items = feed(vhost_uri, admin)
+        assert [(i["type"], i["ticket_id"], i["read"]) for i in items] == [("ticket_created", 77, False)]
+        assert items[0]["created_at"].endswith("+00:00")
+    assert feed(vhost_uri, 5) == [], "the creator is not told of its own ticket"
+    assert feed(vhost_uri, 3) == [], "users who are not super admins are not told"
+    assert ASKED, "the permissions service was not asked"
+    with Connection(vhost_uri) as conn:
+        assert dlq.depth(conn, f"{QUEUE}.retry") == 0
+        assert dlq.depth(conn, f"{QUEUE}.dead") == 0
+    assert all(caller.system for _method, caller in ASKED), "the handler must ask as a system caller"
+
+
+def test_lone_bootstrap_admin_hears_of_its_own_ticket(
+    start: Callable[[type], ServiceContainer], vhost_uri: str
+) -> None:
+    DIRECTORY.update(super_admin_ids=[1], user_count=1)
+    start(FakePermissions)
+    notifications = start(NotificationsService)
+    with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
+        event_dispatcher({"AMQP_URI": vhost_uri})(
+            tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(9, actor_id=1)
+        )
+    assert [i["ticket_id"] for i in feed(vhost_uri, 1)] == [9]
+
+
+def test_event_is_retried_until_its_lookups_answer_then_takes_effect_once(
+    start: Callable[[type], ServiceContainer], vhost_uri: str
+) -> None:
+    notifications = start(NotificationsService)  # permissions is not running yet
+    with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15) as first_attempt:
+        event_dispatcher({"AMQP_URI": vhost_uri})(
+            tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(31, actor_id=5)
+        )
+    with pytest.raises(Exception, match="permissions"):
+        first_attempt.get()
+    start(FakePermissions)
+
+    wait_until(lambda: bool(feed(vhost_uri, 1)), 20.0, "the retried event to take effect")
+    eventlet.sleep(1.0)
+    assert [i["ticket_id"] for i in feed(vhost_uri, 1)] == [31]
+    assert [i["ticket_id"] for i in feed(vhost_uri, 2)] == [31]
+    with Connection(vhost_uri) as conn:
+        assert dlq.depth(conn, f"{QUEUE}.dead") == 0
