@@ -1,23 +1,77 @@
-"""Ticket routes: create, read, pipelines (table, board, follow, read state to come)."""
+"""Ticket routes: tickets (table, board, edit, bulk), their timeline, associations,
+followers and read state, and pipeline configuration.
+
+Handlers only take the request apart and shape the answer; the tickets service
+validates every body and query and applies the access rule. Path order does not
+matter: ``/api/v1/tickets/board`` and ``/bulk-update`` never match
+``<int:ticket_id>``.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import json_object, json_response, route
+from gateway.http import action_body, json_object, json_response, route
+from services.chassis.errors import PreconditionFailed
 from services.chassis.rpc import ServiceRpc
 from services.tickets import contract as tickets_contract
+
+_STRONG_ETAG = re.compile(r'"(\d{1,18})"')
+
+LIST_QUERY = {
+    "status": "stage id",
+    "pipeline_id": "pipeline id",
+    "owner_id": "user id, or 'none' for unassigned tickets",
+    "priority": "low, medium, high or urgent",
+    "view": "unassigned, mine, following, open or unread",
+    "q": "case-insensitive text in the name or description",
+    "sort": "created_at, updated_at, priority, name or id; prefix '-' for descending (default -updated_at)",
+    "limit": "1-100, default 25",
+    "cursor": "next_cursor of the previous page (URL-encode it)",
+}
+BOARD_QUERY = {
+    **{k: v for k, v in LIST_QUERY.items() if k != "cursor"},
+    "pipeline_id": "pipeline id (default: the first pipeline)",
+    "limit": "items per column, 1-100, default 25 (page a column on with the list and status=<stage id>)",
+}
+PAGE_QUERY = {"limit": LIST_QUERY["limit"], "cursor": LIST_QUERY["cursor"]}
 
 
 def etag_header(ticket: dict[str, Any]) -> dict[str, str]:
     return {"ETag": f'"{ticket["version"]}"'}
 
 
+def if_match_versions(header: str | None) -> list[int] | None:
+    """The versions an ``If-Match`` header accepts; None when absent or ``*``.
+
+    Only strong ETags of this API (``"3"``) can match; anything else, weak tags
+    included, can never match and answers 412 like a stale one.
+    """
+    if header is None:
+        return None
+    if header.strip() == "*":
+        return None
+    versions = []
+    for tag in header.split(","):
+        match = _STRONG_ETAG.fullmatch(tag.strip())
+        if match is None:
+            raise PreconditionFailed('If-Match must be "*" or strong ETags such as "3".')
+        versions.append(int(match.group(1)))
+    return versions
+
+
+def query_args(request: Request) -> dict[str, str]:
+    """Query parameters for the service to validate; an empty value counts as absent."""
+    return {name: value for name, value in request.args.items() if value != ""}
+
+
 class TicketRoutes:
     tickets = ServiceRpc(tickets_contract.SERVICE_NAME)
 
+    # tickets --------------------------------------------------------------------------------------
     @route(
         "POST",
         "/api/v1/tickets",
@@ -30,7 +84,31 @@ class TicketRoutes:
     def create_ticket(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key") or None
         ticket = self.tickets.create_ticket(json_object(request), idempotency_key=key)
-        return json_response(ticket, 201, {**etag_header(ticket), "Location": f"/api/v1/tickets/{ticket['id']}"})
+        return json_response(
+            ticket, 201, {**etag_header(ticket), "Location": f"/api/v1/tickets/{ticket['id']}"}
+        )
+
+    @route(
+        "GET",
+        "/api/v1/tickets",
+        summary="Table layout: the tickets the caller may see, filtered, sorted and paginated.",
+        returns=tickets_contract.TicketPageSchema,
+        query=LIST_QUERY,
+        tag="tickets",
+    )
+    def list_tickets(self, request: Request) -> Response:
+        return json_response(self.tickets.list_tickets(query_args(request)))
+
+    @route(
+        "GET",
+        "/api/v1/tickets/board",
+        summary="Board layout: one column per stage of a pipeline, in stage order, each with its first page.",
+        returns=tickets_contract.BoardSchema,
+        query=BOARD_QUERY,
+        tag="tickets",
+    )
+    def ticket_board(self, request: Request) -> Response:
+        return json_response(self.tickets.board(query_args(request)))
 
     @route(
         "GET",
@@ -44,12 +122,201 @@ class TicketRoutes:
         return json_response(ticket, headers=etag_header(ticket))
 
     @route(
+        "PATCH",
+        "/api/v1/tickets/<int:ticket_id>",
+        summary="Change fields (moving a board card = changing status); send If-Match with the ETag "
+        "so a concurrent change is not overwritten (412 when stale).",
+        body=tickets_contract.TicketPatchSchema,
+        returns=tickets_contract.TicketSchema,
+        tag="tickets",
+    )
+    def update_ticket(self, request: Request, ticket_id: int) -> Response:
+        versions = if_match_versions(request.headers.get("If-Match"))
+        ticket = self.tickets.update_ticket(ticket_id, json_object(request), expected_versions=versions)
+        return json_response(ticket, headers=etag_header(ticket))
+
+    @route(
+        "POST",
+        "/api/v1/tickets/bulk-update",
+        summary="Apply the same owner/status/priority change to many tickets; one result per id.",
+        body=tickets_contract.BulkUpdateSchema,
+        returns=tickets_contract.BulkResultSchema,
+        tag="tickets",
+    )
+    def bulk_update(self, request: Request) -> Response:
+        return json_response(self.tickets.bulk_update(json_object(request)))
+
+    @route(
+        "GET",
+        "/api/v1/tickets/<int:ticket_id>/timeline",
+        summary="Activity timeline, newest first.",
+        returns=tickets_contract.TimelinePageSchema,
+        query=PAGE_QUERY,
+        tag="tickets",
+    )
+    def ticket_timeline(self, request: Request, ticket_id: int) -> Response:
+        return json_response(self.tickets.timeline(ticket_id, query_args(request)))
+
+    # associations ---------------------------------------------------------------------------------
+    @route(
+        "POST",
+        "/api/v1/tickets/<int:ticket_id>/associations/<kind>/<int:ref_id>",
+        summary="Associate a contact, company or deal (kind: contacts, companies, deals); idempotent.",
+        returns=tickets_contract.TicketSchema,
+        tag="tickets",
+    )
+    def add_association(self, request: Request, ticket_id: int, kind: str, ref_id: int) -> Response:
+        action_body(request)
+        ticket = self.tickets.add_association(ticket_id, kind, ref_id)
+        return json_response(ticket, headers=etag_header(ticket))
+
+    @route(
+        "DELETE",
+        "/api/v1/tickets/<int:ticket_id>/associations/<kind>/<int:ref_id>",
+        summary="Remove an association; idempotent.",
+        returns=tickets_contract.TicketSchema,
+        tag="tickets",
+    )
+    def remove_association(self, request: Request, ticket_id: int, kind: str, ref_id: int) -> Response:
+        action_body(request)
+        ticket = self.tickets.remove_association(ticket_id, kind, ref_id)
+        return json_response(ticket, headers=etag_header(ticket))
+
+    # follow and read state ------------------------------------------------------------------------
+    @route(
+        "PUT",
+        "/api/v1/tickets/<int:ticket_id>/follow",
+        summary="Follow the ticket (no body; idempotent).",
+        returns=tickets_contract.FollowStateSchema,
+        tag="tickets",
+    )
+    def follow_ticket(self, request: Request, ticket_id: int) -> Response:
+        action_body(request)
+        return json_response(self.tickets.follow(ticket_id))
+
+    @route(
+        "DELETE",
+        "/api/v1/tickets/<int:ticket_id>/follow",
+        summary="Stop following the ticket (no body; idempotent).",
+        returns=tickets_contract.FollowStateSchema,
+        tag="tickets",
+    )
+    def unfollow_ticket(self, request: Request, ticket_id: int) -> Response:
+        action_body(request)
+        return json_response(self.tickets.unfollow(ticket_id))
+
+    @route(
+        "GET",
+        "/api/v1/tickets/<int:ticket_id>/followers",
+        summary="Who follows the ticket.",
+        returns=tickets_contract.FollowerPageSchema,
+        query=PAGE_QUERY,
+        tag="tickets",
+    )
+    def ticket_followers(self, request: Request, ticket_id: int) -> Response:
+        return json_response(self.tickets.followers(ticket_id, query_args(request)))
+
+    @route(
+        "POST",
+        "/api/v1/tickets/<int:ticket_id>/read",
+        summary="Mark the ticket read for the caller (no body).",
+        returns=tickets_contract.ReadStateSchema,
+        tag="tickets",
+    )
+    def mark_read(self, request: Request, ticket_id: int) -> Response:
+        action_body(request)
+        return json_response(self.tickets.mark_read(ticket_id))
+
+    @route(
+        "POST",
+        "/api/v1/tickets/<int:ticket_id>/unread",
+        summary="Mark the ticket unread for the caller (no body).",
+        returns=tickets_contract.ReadStateSchema,
+        tag="tickets",
+    )
+    def mark_unread(self, request: Request, ticket_id: int) -> Response:
+        action_body(request)
+        return json_response(self.tickets.mark_unread(ticket_id))
+
+    # pipelines ------------------------------------------------------------------------------------
+    @route(
         "GET",
         "/api/v1/pipelines",
         summary="Pipelines with their ordered stages.",
         returns=tickets_contract.PipelineSchema,
         many=True,
-        tag="tickets",
+        tag="pipelines",
     )
     def list_pipelines(self, request: Request) -> Response:
         return json_response(self.tickets.list_pipelines())
+
+    @route(
+        "POST",
+        "/api/v1/pipelines",
+        summary="Create a pipeline with its ordered stages (account access; accepts Idempotency-Key).",
+        body=tickets_contract.PipelineCreateSchema,
+        returns=tickets_contract.PipelineSchema,
+        status=201,
+        tag="pipelines",
+    )
+    def create_pipeline(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key") or None
+        pipeline = self.tickets.create_pipeline(json_object(request), idempotency_key=key)
+        return json_response(pipeline, 201, {"Location": f"/api/v1/pipelines/{pipeline['id']}"})
+
+    @route(
+        "GET",
+        "/api/v1/pipelines/<int:pipeline_id>",
+        summary="A pipeline with its ordered stages.",
+        returns=tickets_contract.PipelineSchema,
+        tag="pipelines",
+    )
+    def get_pipeline(self, request: Request, pipeline_id: int) -> Response:
+        return json_response(self.tickets.get_pipeline(pipeline_id))
+
+    @route(
+        "PATCH",
+        "/api/v1/pipelines/<int:pipeline_id>",
+        summary="Rename a pipeline (account access).",
+        body=tickets_contract.PipelinePatchSchema,
+        returns=tickets_contract.PipelineSchema,
+        tag="pipelines",
+    )
+    def rename_pipeline(self, request: Request, pipeline_id: int) -> Response:
+        return json_response(self.tickets.rename_pipeline(pipeline_id, json_object(request)))
+
+    @route(
+        "POST",
+        "/api/v1/pipelines/<int:pipeline_id>/stages",
+        summary="Add a stage (account access; accepts Idempotency-Key); answers the pipeline.",
+        body=tickets_contract.StageCreateSchema,
+        returns=tickets_contract.PipelineSchema,
+        status=201,
+        tag="pipelines",
+    )
+    def add_stage(self, request: Request, pipeline_id: int) -> Response:
+        key = request.headers.get("Idempotency-Key") or None
+        pipeline = self.tickets.add_stage(pipeline_id, json_object(request), idempotency_key=key)
+        return json_response(pipeline, 201)
+
+    @route(
+        "PATCH",
+        "/api/v1/pipelines/<int:pipeline_id>/stages/<int:stage_id>",
+        summary="Rename a stage (account access); its OPEN/CLOSED state is fixed.",
+        body=tickets_contract.StagePatchSchema,
+        returns=tickets_contract.PipelineSchema,
+        tag="pipelines",
+    )
+    def rename_stage(self, request: Request, pipeline_id: int, stage_id: int) -> Response:
+        return json_response(self.tickets.rename_stage(pipeline_id, stage_id, json_object(request)))
+
+    @route(
+        "PUT",
+        "/api/v1/pipelines/<int:pipeline_id>/stage-order",
+        summary="Reorder the stages: every stage id of the pipeline, in the new order (account access).",
+        body=tickets_contract.StageOrderSchema,
+        returns=tickets_contract.PipelineSchema,
+        tag="pipelines",
+    )
+    def reorder_stages(self, request: Request, pipeline_id: int) -> Response:
+        return json_response(self.tickets.reorder_stages(pipeline_id, json_object(request)))

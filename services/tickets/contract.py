@@ -1,34 +1,77 @@
 """Public contract of the tickets service: its name, events and wire schemas.
 
 The gateway validates request bodies with these schemas and other services read
-event payloads with them; nobody re-declares them.
+event payloads with them; nobody re-declares them. Evolution: fields are only
+ever added (optional); a breaking change gets a new event name.
 """
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 SERVICE_NAME = "tickets"
 
-# Events. Every payload has event_id, occurred_at, ticket_id and actor_id.
+# Events. Every payload has event_id, occurred_at, ticket_id and actor_id (pipeline events: pipeline_id).
 TICKET_CREATED = "ticket_created"  # + owner_id, team_id, pipeline_id, status, priority, name
-TICKET_UPDATED = "ticket_updated"  # + changes: {field: [old, new]}
+TICKET_UPDATED = "ticket_updated"  # + changes: {field: [old, new]}, owner_id
 TICKET_ASSIGNED = "ticket_assigned"  # + owner_id, previous_owner_id
-TICKET_STATUS_CHANGED = "ticket_status_changed"  # + old_status, new_status
-TICKET_CLOSED = "ticket_closed"
+TICKET_STATUS_CHANGED = "ticket_status_changed"  # + old_status, new_status, owner_id
+TICKET_CLOSED = "ticket_closed"  # + status, owner_id
+TICKET_REOPENED = "ticket_reopened"  # + status, owner_id
 TICKET_FOLLOWED = "ticket_followed"  # + user_id
 TICKET_UNFOLLOWED = "ticket_unfollowed"  # + user_id
+TICKET_ASSOCIATION_ADDED = "ticket_association_added"  # + kind, ref_id
+TICKET_ASSOCIATION_REMOVED = "ticket_association_removed"  # + kind, ref_id
+PIPELINE_CREATED = "pipeline_created"  # + pipeline_id, label
+PIPELINE_UPDATED = "pipeline_updated"  # + pipeline_id (stages added, renamed or reordered)
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 SOURCES = ("email", "chat", "form", "api")
 STAGE_STATES = ("OPEN", "CLOSED")
 VIEWS = ("unassigned", "mine", "following", "open", "unread")
 SORTABLE = ("created_at", "updated_at", "priority", "name", "id")
+SORT_OPTIONS = SORTABLE + tuple(f"-{key}" for key in SORTABLE)
+DEFAULT_SORT = "-updated_at"
+ASSOCIATION_KINDS = ("contacts", "companies", "deals")
+UNASSIGNED = "none"
+"""``owner_id=none`` in a list query selects unassigned tickets."""
+
+TIMELINE_TYPES = (
+    "created",
+    "property_changed",
+    "association_added",
+    "association_removed",
+    "followed",
+    "unfollowed",
+)
+DEFAULT_PAGE = 25
+MAX_PAGE = 100
+MAX_BULK = 100
 
 
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
+
+
+class _Event(Schema):
+    """Fields every tickets event carries; consumers ignore fields they do not know."""
+
+    event_id = fields.String(required=True)
+    occurred_at = fields.String(required=True)
+    actor_id = fields.Integer(required=True)
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class _TicketEvent(_Event):
+    ticket_id = fields.Integer(required=True)
+
+
+# -- tickets ---------------------------------------------------------------------------------------
 
 
 class AssociationsSchema(_Strict):
@@ -53,7 +96,11 @@ class TicketCreateSchema(_Strict):
 
 
 class TicketPatchSchema(_Strict):
-    """Body of a ticket update: any subset of the editable fields."""
+    """Body of a ticket update: any subset of the editable fields.
+
+    Changing ``pipeline_id`` without ``status`` puts the ticket in the new pipeline's
+    first stage; ``status`` alone must be a stage of the ticket's pipeline.
+    """
 
     name = fields.String(validate=validate.Length(min=1, max=500))
     description = fields.String(validate=validate.Length(max=100_000))
@@ -89,6 +136,144 @@ class TicketSchema(Schema):
     merged_ticket_ids = fields.List(fields.Integer())
 
 
+class OwnerFilter(fields.Field):
+    """An owner id, or the word ``none`` for unassigned tickets."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == UNASSIGNED:
+            return UNASSIGNED
+        if isinstance(value, bool):
+            raise ValidationError("must be a user id or 'none'")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValidationError("must be a user id or 'none'") from None
+
+
+class _ListQuery(_Strict):
+    status = fields.Integer()
+    pipeline_id = fields.Integer()
+    owner_id = OwnerFilter()
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    view = fields.String(validate=validate.OneOf(VIEWS))
+    q = fields.String(validate=validate.Length(max=200))
+    sort = fields.String(validate=validate.OneOf(SORT_OPTIONS), load_default=DEFAULT_SORT)
+    limit = fields.Integer(validate=validate.Range(1, MAX_PAGE), load_default=DEFAULT_PAGE)
+
+
+class TicketQuerySchema(_ListQuery):
+    """Query of the table layout (``GET /api/v1/tickets``); values may arrive as strings."""
+
+    cursor = fields.String(load_default=None)
+
+
+class BoardQuerySchema(_ListQuery):
+    """Query of the board layout: the list filters; ``pipeline_id`` defaults to the first pipeline.
+
+    ``limit`` is the size of each column's first page; there is no ``cursor`` (page a
+    column on with the table layout and ``status=<stage id>``).
+    """
+
+
+class TicketPageSchema(Schema):
+    items = fields.List(fields.Nested(TicketSchema))
+    next_cursor = fields.String(allow_none=True)
+    total = fields.Integer()
+
+
+class PageQuerySchema(_Strict):
+    """``limit`` and ``cursor`` of the smaller lists (timeline, followers)."""
+
+    limit = fields.Integer(validate=validate.Range(1, MAX_PAGE), load_default=DEFAULT_PAGE)
+    cursor = fields.String(load_default=None)
+
+
+class TimelineItemSchema(Schema):
+    """One entry of a ticket's activity; ``field``/``old``/``new`` for changes.
+
+    For association entries ``field`` is the kind and ``new`` (added) or ``old``
+    (removed) the referenced id.
+    """
+
+    id = fields.Integer()
+    type = fields.String(validate=validate.OneOf(TIMELINE_TYPES))
+    actor_id = fields.Integer()
+    at = fields.String()
+    field = fields.String(allow_none=True)
+    old = fields.Raw(allow_none=True)
+    new = fields.Raw(allow_none=True)
+
+
+class TimelinePageSchema(Schema):
+    items = fields.List(fields.Nested(TimelineItemSchema))
+    next_cursor = fields.String(allow_none=True)
+    total = fields.Integer()
+
+
+class FollowStateSchema(Schema):
+    ticket_id = fields.Integer()
+    following = fields.Boolean()
+
+
+class FollowerSchema(Schema):
+    user_id = fields.Integer()
+    since = fields.String()
+
+
+class FollowerPageSchema(Schema):
+    items = fields.List(fields.Nested(FollowerSchema))
+    next_cursor = fields.String(allow_none=True)
+    total = fields.Integer()
+
+
+class ReadStateSchema(Schema):
+    ticket_id = fields.Integer()
+    unread = fields.Boolean()
+
+
+class BulkChangesSchema(_Strict):
+    """The fields a bulk update may change (at least one)."""
+
+    owner_id = fields.Integer(strict=True, allow_none=True)
+    status = fields.Integer(strict=True)
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("name at least one of owner_id, status, priority", "_schema")
+
+
+class BulkUpdateSchema(_Strict):
+    """Body of ``POST /api/v1/tickets/bulk-update``: distinct ids and the changes for all."""
+
+    ids = fields.List(
+        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=MAX_BULK)
+    )
+    changes = fields.Nested(BulkChangesSchema, required=True)
+
+    @validates_schema
+    def _distinct(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if len(set(data.get("ids", []))) != len(data.get("ids", [])):
+            raise ValidationError("ids must be distinct", "ids")
+
+
+class BulkItemSchema(Schema):
+    """One ticket's outcome: ``status`` 200 with ``ticket``, or a 4xx with a problem ``error``."""
+
+    id = fields.Integer()
+    status = fields.Integer()
+    ticket = fields.Nested(TicketSchema)
+    error = fields.Dict()
+
+
+class BulkResultSchema(Schema):
+    results = fields.List(fields.Nested(BulkItemSchema))
+
+
+# -- pipelines -------------------------------------------------------------------------------------
+
+
 class StageSchema(Schema):
     id = fields.Integer()
     label = fields.String()
@@ -101,13 +286,59 @@ class PipelineSchema(Schema):
     stages = fields.List(fields.Nested(StageSchema))
 
 
-class TicketCreatedEvent(Schema):
-    """Payload of ``ticket_created``; consumers ignore fields they do not know."""
+class StageCreateSchema(_Strict):
+    """A new stage; ``position`` (0-based) defaults to the end of the pipeline."""
 
-    event_id = fields.String(required=True)
-    occurred_at = fields.String(required=True)
-    ticket_id = fields.Integer(required=True)
-    actor_id = fields.Integer(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    state = fields.String(required=True, validate=validate.OneOf(STAGE_STATES))
+    position = fields.Integer(strict=True, validate=validate.Range(min=0))
+
+
+class PipelineCreateSchema(_Strict):
+    """A new pipeline with its ordered stages (at least one OPEN stage; labels distinct)."""
+
+    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    stages = fields.List(
+        fields.Nested(StageCreateSchema(exclude=("position",))),
+        required=True,
+        validate=validate.Length(min=1, max=50),
+    )
+
+
+class PipelinePatchSchema(_Strict):
+    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class StagePatchSchema(_Strict):
+    """Renaming a stage; its state is fixed at creation (``closed_at`` relies on it)."""
+
+    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class StageOrderSchema(_Strict):
+    """Every stage id of the pipeline, in the new order."""
+
+    stage_ids = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1))
+
+
+class BoardColumnSchema(Schema):
+    stage = fields.Nested(StageSchema)
+    items = fields.List(fields.Nested(TicketSchema))
+    total = fields.Integer()
+    next_cursor = fields.String(allow_none=True)
+
+
+class BoardSchema(Schema):
+    pipeline_id = fields.Integer()
+    columns = fields.List(fields.Nested(BoardColumnSchema))
+
+
+# -- event payloads --------------------------------------------------------------------------------
+
+
+class TicketCreatedEvent(_TicketEvent):
+    """Payload of ``ticket_created``."""
+
     owner_id = fields.Integer(allow_none=True)
     team_id = fields.Integer(allow_none=True)
     pipeline_id = fields.Integer()
@@ -115,5 +346,78 @@ class TicketCreatedEvent(Schema):
     priority = fields.String()
     name = fields.String()
 
-    class Meta:
-        unknown = "exclude"
+
+class TicketUpdatedEvent(_TicketEvent):
+    """Payload of ``ticket_updated``: ``changes`` maps each changed field to ``[old, new]``."""
+
+    changes = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.Raw(allow_none=True)), required=True
+    )
+    owner_id = fields.Integer(allow_none=True)
+    version = fields.Integer()
+
+
+class TicketAssignedEvent(_TicketEvent):
+    """Payload of ``ticket_assigned`` (``owner_id`` None: unassigned)."""
+
+    owner_id = fields.Integer(allow_none=True, required=True)
+    previous_owner_id = fields.Integer(allow_none=True)
+
+
+class TicketStatusChangedEvent(_TicketEvent):
+    """Payload of ``ticket_status_changed`` (stage ids)."""
+
+    old_status = fields.Integer(required=True)
+    new_status = fields.Integer(required=True)
+    owner_id = fields.Integer(allow_none=True)
+
+
+class TicketClosedEvent(_TicketEvent):
+    """Payload of ``ticket_closed``: the ticket entered a CLOSED stage."""
+
+    status = fields.Integer()
+    owner_id = fields.Integer(allow_none=True)
+
+
+class TicketReopenedEvent(_TicketEvent):
+    """Payload of ``ticket_reopened``: the ticket left a CLOSED stage for an OPEN one."""
+
+    status = fields.Integer()
+    owner_id = fields.Integer(allow_none=True)
+
+
+class TicketFollowEvent(_TicketEvent):
+    """Payload of ``ticket_followed`` and ``ticket_unfollowed``."""
+
+    user_id = fields.Integer(required=True)
+
+
+class TicketAssociationEvent(_TicketEvent):
+    """Payload of ``ticket_association_added`` and ``ticket_association_removed``."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(ASSOCIATION_KINDS))
+    ref_id = fields.Integer(required=True)
+
+
+class PipelineEvent(_Event):
+    """Payload of ``pipeline_created`` and ``pipeline_updated``."""
+
+    pipeline_id = fields.Integer(required=True)
+    label = fields.String()
+
+
+EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    TICKET_CREATED: TicketCreatedEvent,
+    TICKET_UPDATED: TicketUpdatedEvent,
+    TICKET_ASSIGNED: TicketAssignedEvent,
+    TICKET_STATUS_CHANGED: TicketStatusChangedEvent,
+    TICKET_CLOSED: TicketClosedEvent,
+    TICKET_REOPENED: TicketReopenedEvent,
+    TICKET_FOLLOWED: TicketFollowEvent,
+    TICKET_UNFOLLOWED: TicketFollowEvent,
+    TICKET_ASSOCIATION_ADDED: TicketAssociationEvent,
+    TICKET_ASSOCIATION_REMOVED: TicketAssociationEvent,
+    PIPELINE_CREATED: PipelineEvent,
+    PIPELINE_UPDATED: PipelineEvent,
+}
+"""The payload schema of every event this service publishes."""

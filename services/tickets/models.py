@@ -12,6 +12,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    text,
 )
 
 from services.chassis.events import define_inbox
@@ -46,6 +48,7 @@ tickets = Table(
     Column("pipeline_id", Integer, ForeignKey("pipelines.id"), nullable=False),
     Column("stage_id", Integer, ForeignKey("stages.id"), nullable=False),
     Column("priority", String(10), nullable=False),
+    Column("priority_rank", Integer, nullable=False, default=1),  # low=0..urgent=3, for sorting
     Column("category", String(200), nullable=True),
     Column("owner_id", Integer, nullable=True),
     Column("team_id", Integer, nullable=True),
@@ -61,6 +64,27 @@ tickets = Table(
     Index("ix_tickets_updated", "updated_at", "id"),
     Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),
     Index("ix_tickets_stage_updated", "stage_id", "updated_at", "id"),
+    Index("ix_tickets_pipeline_updated", "pipeline_id", "updated_at", "id"),
+    Index("ix_tickets_created", "created_at", "id"),
+    Index("ix_tickets_priority", "priority_rank", "id"),
+)
+
+# the name sort is case-insensitive, so its index is on lower(name)
+Index("ix_tickets_name_lower", func.lower(tickets.c.name), tickets.c.id)
+
+# few tickets are ever merged away: a partial index stays small and its statistics useful
+_MERGED = text("merged_into_id IS NOT NULL")
+Index("ix_tickets_merged_into", tickets.c.merged_into_id, sqlite_where=_MERGED, postgresql_where=_MERGED)
+
+# covers the board's column totals: only tickets that lists show, by pipeline, stage and owner
+_LISTED = text("deleted_at IS NULL AND merged_into_id IS NULL")
+Index(
+    "ix_tickets_listed",
+    tickets.c.pipeline_id,
+    tickets.c.stage_id,
+    tickets.c.owner_id,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
 )
 
 associations = Table(

@@ -1,0 +1,118 @@
+"""The ticket access rule written out as a table: who sees which ticket, and what each
+gateway operation answers for them.
+
+:func:`services.tickets.domain.scope_for` is the rule; this module is its specification,
+spelled out case by case rather than computed, and the authorization matrix test
+(``tests/component/test_access_matrix.py``) checks every gateway operation against it
+over HTTP. Every non-public gateway route must have a row here: adding an endpoint
+without one fails that test.
+
+Roles are the kinds of caller; ticket kinds are relative to the caller: ``own`` (owned by
+the caller), ``teammate`` (owned by a member of the team-level user's team), ``other``
+(owned by someone in no team with the caller) and ``unassigned``.
+"""
+
+from __future__ import annotations
+
+ROLES = (
+    "no_token",
+    "bad_token",
+    "revoked_token",
+    "no_ticket_access",
+    "owned",
+    "owned_unassigned",
+    "team",
+    "everything",
+    "super_admin",
+)
+UNAUTHENTICATED = ("no_token", "bad_token", "revoked_token")
+TICKET_KINDS = ("own", "teammate", "other", "unassigned")
+
+SEES: dict[str, frozenset[str]] = {
+    "no_ticket_access": frozenset(),
+    "owned": frozenset({"own"}),
+    "owned_unassigned": frozenset({"own", "unassigned"}),
+    "team": frozenset({"own", "teammate"}),
+    "everything": frozenset(TICKET_KINDS),
+    "super_admin": frozenset(TICKET_KINDS),
+}
+"""Which tickets each authenticated role may see (and so open, list, count, change)."""
+
+PIPELINE_ADMINS = frozenset({"super_admin"})
+"""Roles that may configure pipelines (super admins and account access; no role here has the latter)."""
+
+# operation id -> (method, path template, JSON body or None, status when allowed).
+# {id} is a ticket id; a ticket the caller may not see answers 404, a caller without
+# service/sales access 403, an unauthenticated one 401.
+TICKET_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
+    "get_ticket": ("GET", "/api/v1/tickets/{id}", None, 200),
+    "update_ticket": ("PATCH", "/api/v1/tickets/{id}", {"priority": "high"}, 200),
+    "ticket_timeline": ("GET", "/api/v1/tickets/{id}/timeline", None, 200),
+    "ticket_followers": ("GET", "/api/v1/tickets/{id}/followers", None, 200),
+    "follow_ticket": ("PUT", "/api/v1/tickets/{id}/follow", None, 200),
+    "unfollow_ticket": ("DELETE", "/api/v1/tickets/{id}/follow", None, 200),
+    "mark_read": ("POST", "/api/v1/tickets/{id}/read", None, 200),
+    "mark_unread": ("POST", "/api/v1/tickets/{id}/unread", None, 200),
+    "add_association": ("POST", "/api/v1/tickets/{id}/associations/contacts/7", None, 200),
+    "remove_association": ("DELETE", "/api/v1/tickets/{id}/associations/contacts/7", None, 200),
+}
+
+# Operations over many tickets: the answer must contain exactly the visible ones.
+COLLECTION_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
+    "list_tickets": ("GET", "/api/v1/tickets?limit=100", None, 200),
+    "ticket_board": ("GET", "/api/v1/tickets/board?pipeline_id=1", None, 200),
+    "bulk_update": (
+        "POST",
+        "/api/v1/tickets/bulk-update",
+        {"ids": "{ids}", "changes": {"priority": "high"}},
+        200,
+    ),
+    "create_ticket": ("POST", "/api/v1/tickets", {"name": "matrix"}, 201),
+    "list_pipelines": ("GET", "/api/v1/pipelines", None, 200),
+    "get_pipeline": ("GET", "/api/v1/pipelines/1", None, 200),
+}
+
+# Pipeline configuration: PIPELINE_ADMINS get the status, other ticket roles 403.
+ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
+    "create_pipeline": (
+        "POST",
+        "/api/v1/pipelines",
+        {"label": "M", "stages": [{"label": "Open", "state": "OPEN"}]},
+        201,
+    ),
+    "rename_pipeline": ("PATCH", "/api/v1/pipelines/1", {"label": "Support pipeline"}, 200),
+    "add_stage": ("POST", "/api/v1/pipelines/{pipeline}/stages", {"label": "Extra", "state": "OPEN"}, 201),
+    "rename_stage": ("PATCH", "/api/v1/pipelines/1/stages/1", {"label": "New"}, 200),
+    "reorder_stages": ("PUT", "/api/v1/pipelines/1/stage-order", {"stage_ids": "{stages}"}, 200),
+}
+
+AUTHENTICATION_ONLY = frozenset(
+    {
+        "me",
+        "list_notifications",
+        "read_notification",
+        "list_users",
+        "create_user",
+        "get_user",
+        "update_user",
+        "list_tokens",
+        "issue_token",
+        "revoke_token",
+        "list_teams",
+        "create_team",
+        "get_team",
+        "update_team",
+        "set_team_members",
+    }
+)
+"""Operations outside tickets: here only checked to refuse unauthenticated callers (401);
+their own rules are tested with the permissions and notifications services."""
+
+
+def expected_status(role: str, kind: str, allowed_status: int) -> int:
+    """What a one-ticket operation answers ``role`` for a ticket of ``kind``."""
+    if role in UNAUTHENTICATED:
+        return 401
+    if role == "no_ticket_access":
+        return 403
+    return allowed_status if kind in SEES[role] else 404

@@ -1,0 +1,81 @@
+"""The table and board layouts: filtered, sorted, keyset-paginated, under the access rule in SQL."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.chassis.errors import NotFound
+from services.tickets.domain import Scope, Sort, TicketFilter, decode_cursor, encode_cursor
+from services.tickets.models import pipelines
+from services.tickets.store import queries
+from services.tickets.store.pipelines import PipelineStore
+
+
+class ListStore(PipelineStore):
+    """Pages of tickets with ``unread``/``following`` for the caller, and their totals."""
+
+    def list_tickets(
+        self, scope: Scope, user_id: int, flt: TicketFilter, sort: Sort, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """One page of the table layout with the total, all in SQL under the access rule."""
+        after = decode_cursor(cursor, sort) if cursor else None
+        with self.db.read() as s:
+            items, next_cursor = self._page(s, scope, user_id, flt, sort, limit, after)
+            total = s.scalar(queries.count(scope, user_id, flt))
+        return {"items": items, "next_cursor": next_cursor, "total": total}
+
+    def board(
+        self, scope: Scope, user_id: int, flt: TicketFilter, sort: Sort, limit: int, pipeline_id: int | None
+    ) -> dict[str, Any]:
+        """One column per stage of the pipeline, in stage order, each with its first page and total.
+
+        A column's ``next_cursor`` continues in the table layout with ``status=<stage id>``
+        and the same filters and sort.
+        """
+        with self.db.read() as s:
+            if pipeline_id is None:
+                pipeline_id = s.scalar(
+                    select(pipelines.c.id).order_by(pipelines.c.position, pipelines.c.id).limit(1)
+                )
+            pipeline = self._pipeline(s, pipeline_id) if pipeline_id is not None else None
+            if pipeline is None:
+                raise NotFound("no pipeline is configured")
+            flt = dataclasses.replace(flt, pipeline_id=pipeline["id"])
+            totals: dict[int, int] = dict(
+                s.execute(queries.count_by_stage(scope, user_id, flt)).tuples().all()
+            )
+            columns = []
+            for stage in pipeline["stages"]:
+                items: list[dict[str, Any]] = []
+                next_cursor = None
+                if totals.get(stage["id"]):
+                    column = dataclasses.replace(flt, status=stage["id"])
+                    items, next_cursor = self._page(s, scope, user_id, column, sort, limit, None)
+                columns.append(
+                    {
+                        "stage": stage,
+                        "items": items,
+                        "total": totals.get(stage["id"], 0),
+                        "next_cursor": next_cursor,
+                    }
+                )
+        return {"pipeline_id": pipeline["id"], "columns": columns}
+
+    def _page(
+        self,
+        s: Session,
+        scope: Scope,
+        user_id: int,
+        flt: TicketFilter,
+        sort: Sort,
+        limit: int,
+        after: tuple[Any, int] | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        rows = s.execute(queries.page(scope, user_id, flt, sort, limit, after)).all()
+        more, rows = len(rows) > limit, rows[:limit]
+        next_cursor = encode_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
+        return self._dicts(s, rows), next_cursor

@@ -1,0 +1,165 @@
+"""Pipelines and their ordered OPEN/CLOSED stages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.outbox import record_event
+from services.tickets import contract
+from services.tickets.domain import check_stage_order, stage_label_problems
+from services.tickets.models import outbox, pipelines, stages
+from services.tickets.store import queries
+from services.tickets.store.base import Errors, StoreBase
+
+
+class PipelineStore(StoreBase):
+    """Reading and configuring pipelines; resolving a ticket's pipeline and stage."""
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        """Every pipeline in order, each with its ordered stages."""
+        with self.db.read() as s:
+            return self._pipelines(s)
+
+    def pipeline(self, pipeline_id: int) -> dict[str, Any]:
+        with self.db.read() as s:
+            return self._pipeline(s, pipeline_id)
+
+    def _pipelines(self, s: Session, only: int | None = None) -> list[dict[str, Any]]:
+        query = select(pipelines).order_by(pipelines.c.position, pipelines.c.id)
+        stage_query = select(stages).order_by(stages.c.position, stages.c.id)
+        if only is not None:
+            query = query.where(pipelines.c.id == only)
+            stage_query = stage_query.where(stages.c.pipeline_id == only)
+        by_pipeline: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for r in s.execute(stage_query):
+            by_pipeline[r.pipeline_id].append({"id": r.id, "label": r.label, "state": r.state})
+        return [{"id": p.id, "label": p.label, "stages": by_pipeline[p.id]} for p in s.execute(query)]
+
+    def _pipeline(self, s: Session, pipeline_id: int) -> dict[str, Any]:
+        found = self._pipelines(s, pipeline_id)
+        if not found:
+            raise NotFound(f"pipeline {pipeline_id} does not exist")
+        return found[0]
+
+    def create_pipeline(
+        self, actor_id: int, data: dict[str, Any], key: str | None, request_hash: str
+    ) -> dict[str, Any]:
+        """Create a pipeline with its stages in the given order (after the existing pipelines)."""
+
+        def work(s: Session) -> dict[str, Any]:
+            position = s.scalar(select(func.coalesce(func.max(pipelines.c.position) + 1, 0)))
+            pipeline_id = s.scalar(
+                pipelines.insert().values(label=data["label"], position=position).returning(pipelines.c.id)
+            )
+            for i, stage in enumerate(data["stages"]):
+                s.execute(
+                    stages.insert().values(
+                        pipeline_id=pipeline_id, label=stage["label"], state=stage["state"], position=i
+                    )
+                )
+            record_event(
+                s,
+                outbox,
+                contract.PIPELINE_CREATED,
+                {"actor_id": actor_id, "pipeline_id": pipeline_id, "label": data["label"]},
+            )
+            return self._pipeline(s, pipeline_id)
+
+        return self._idempotent(actor_id, key, "create_pipeline", request_hash, work)
+
+    def rename_pipeline(self, actor_id: int, pipeline_id: int, label: str) -> dict[str, Any]:
+        with self.db.transaction() as s:
+            self._pipeline(s, pipeline_id)
+            s.execute(update(pipelines).where(pipelines.c.id == pipeline_id).values(label=label))
+            return self._pipeline_changed(s, actor_id, pipeline_id)
+
+    def add_stage(
+        self, actor_id: int, pipeline_id: int, data: dict[str, Any], key: str | None, request_hash: str
+    ) -> dict[str, Any]:
+        """Add a stage at ``position`` (default: last); labels stay distinct within the pipeline."""
+
+        def work(s: Session) -> dict[str, Any]:
+            current = self._pipeline(s, pipeline_id)["stages"]
+            if problems := stage_label_problems([*(st["label"] for st in current), data["label"]]):
+                raise ValidationFailed(errors={"label": problems})
+            position = data.get("position", len(current))
+            if position > len(current):
+                raise ValidationFailed(errors={"position": [f"must be between 0 and {len(current)}"]})
+            stage_id = s.scalar(
+                stages.insert()
+                .values(pipeline_id=pipeline_id, label=data["label"], state=data["state"], position=0)
+                .returning(stages.c.id)
+            )
+            order = [st["id"] for st in current]
+            order.insert(position, stage_id)
+            self._renumber(s, order)
+            return self._pipeline_changed(s, actor_id, pipeline_id)
+
+        return self._idempotent(actor_id, key, f"add_stage:{pipeline_id}", request_hash, work)
+
+    def rename_stage(self, actor_id: int, pipeline_id: int, stage_id: int, label: str) -> dict[str, Any]:
+        with self.db.transaction() as s:
+            current = self._pipeline(s, pipeline_id)["stages"]
+            if stage_id not in {st["id"] for st in current}:
+                raise NotFound(f"stage {stage_id} is not a stage of pipeline {pipeline_id}")
+            others = [st["label"] for st in current if st["id"] != stage_id]
+            if problems := stage_label_problems([*others, label]):
+                raise ValidationFailed(errors={"label": problems})
+            s.execute(update(stages).where(stages.c.id == stage_id).values(label=label))
+            return self._pipeline_changed(s, actor_id, pipeline_id)
+
+    def reorder_stages(self, actor_id: int, pipeline_id: int, stage_ids: list[int]) -> dict[str, Any]:
+        with self.db.transaction() as s:
+            check_stage_order((st["id"] for st in self._pipeline(s, pipeline_id)["stages"]), stage_ids)
+            self._renumber(s, stage_ids)
+            return self._pipeline_changed(s, actor_id, pipeline_id)
+
+    def _renumber(self, s: Session, ordered_ids: Sequence[int]) -> None:
+        for position, stage_id in enumerate(ordered_ids):
+            s.execute(update(stages).where(stages.c.id == stage_id).values(position=position))
+
+    def _pipeline_changed(self, s: Session, actor_id: int, pipeline_id: int) -> dict[str, Any]:
+        result = self._pipeline(s, pipeline_id)
+        record_event(
+            s,
+            outbox,
+            contract.PIPELINE_UPDATED,
+            {"actor_id": actor_id, "pipeline_id": pipeline_id, "label": result["label"]},
+        )
+        return result
+
+    def _resolve_stage(
+        self, s: Session, pipeline_id: int | None, stage_id: int | None
+    ) -> tuple[tuple[int, int, str] | None, Errors]:
+        """``((pipeline_id, stage_id, state), {})`` with defaults filled in, or ``(None, errors)``.
+
+        No pipeline: the stage's own, else the first pipeline. No stage: the pipeline's first.
+        """
+        if pipeline_id is None:
+            if stage_id is not None:
+                row = s.execute(select(stages).where(stages.c.id == stage_id)).first()
+                if row is None:
+                    return None, {"status": [f"unknown status {stage_id}"]}
+                return (row.pipeline_id, row.id, row.state), {}
+            pipeline_id = s.scalar(
+                select(pipelines.c.id).order_by(pipelines.c.position, pipelines.c.id).limit(1)
+            )
+            if pipeline_id is None:
+                return None, {"pipeline_id": ["no pipeline is configured"]}
+        elif s.execute(select(pipelines.c.id).where(pipelines.c.id == pipeline_id)).first() is None:
+            return None, {"pipeline_id": [f"unknown pipeline {pipeline_id}"]}
+        if stage_id is None:
+            row = s.execute(queries.ordered_stages(pipeline_id).limit(1)).first()
+        else:
+            row = s.execute(
+                select(stages).where(stages.c.id == stage_id, stages.c.pipeline_id == pipeline_id)
+            ).first()
+        if row is None:
+            return None, {"status": [f"status {stage_id} is not a stage of pipeline {pipeline_id}"]}
+        return (pipeline_id, row.id, row.state), {}

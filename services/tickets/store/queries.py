@@ -1,0 +1,195 @@
+"""SQL statements of the tickets service's reads, built here and executed only by the store.
+
+Every read of tickets for a person goes through :func:`ticket_rows`, which joins
+the caller's own read mark and follow row (at most one of each, by primary key)
+so ``unread`` and ``following`` come with the row, never from a query per row,
+and which applies the access rule as SQL (:func:`visible`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Join,
+    Select,
+    Table,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+
+from services.tickets.domain import Scope, Sort, TicketFilter
+from services.tickets.models import followers, reads, stages, tickets
+
+SORT_KEYS: dict[str, ColumnElement[Any]] = {
+    "created_at": tickets.c.created_at,
+    "updated_at": tickets.c.updated_at,
+    "priority": tickets.c.priority_rank,
+    "name": func.lower(tickets.c.name),  # matches index ix_tickets_name_lower
+    "id": tickets.c.id,
+}
+
+
+def visible(scope: Scope) -> ColumnElement[bool]:
+    """The access rule as a SQL condition on ``tickets`` (never fetch-then-filter)."""
+    if scope.everything:
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if scope.owner_ids:
+        clauses.append(tickets.c.owner_id.in_(sorted(scope.owner_ids)))
+    if scope.unassigned:
+        clauses.append(tickets.c.owner_id.is_(None))
+    return or_(*clauses) if clauses else false()
+
+
+def live() -> ColumnElement[bool]:
+    """Tickets that exist for readers: not in the recycle bin."""
+    return tickets.c.deleted_at.is_(None)
+
+
+def listed() -> ColumnElement[bool]:
+    """Tickets that lists show: live and not absorbed by a merge (their survivor is listed)."""
+    return and_(live(), tickets.c.merged_into_id.is_(None))
+
+
+def _unread() -> ColumnElement[bool]:
+    return or_(reads.c.read_seq.is_(None), reads.c.read_seq < tickets.c.unread_seq)
+
+
+def _following() -> ColumnElement[bool]:
+    return followers.c.user_id.is_not(None)
+
+
+def _for_user(user_id: int) -> Join:
+    """``tickets`` with the caller's read mark and follow row (primary keys: at most one each)."""
+    return tickets.outerjoin(
+        reads, and_(reads.c.ticket_id == tickets.c.id, reads.c.user_id == user_id)
+    ).outerjoin(followers, and_(followers.c.ticket_id == tickets.c.id, followers.c.user_id == user_id))
+
+
+def ticket_rows(user_id: int, *extra: Any) -> Select[Any]:
+    """Ticket columns plus ``unread``/``following`` for ``user_id`` (and any ``extra`` columns)."""
+    columns = (tickets, _unread().label("unread"), _following().label("following"), *extra)
+    return select(*columns).select_from(_for_user(user_id))
+
+
+def one_ticket(scope: Scope, user_id: int, ticket_id: int) -> Select[Any]:
+    """The ticket if it is live and in ``scope``."""
+    return ticket_rows(user_id).where(tickets.c.id == ticket_id, live(), visible(scope))
+
+
+def filters(scope: Scope, user_id: int, flt: TicketFilter) -> list[ColumnElement[bool]]:
+    """WHERE clauses of the table and the board: access rule, then the caller's filters."""
+    where = [listed(), visible(scope)]
+    if flt.status is not None:
+        where.append(tickets.c.stage_id == flt.status)
+    if flt.pipeline_id is not None:
+        where.append(tickets.c.pipeline_id == flt.pipeline_id)
+    if flt.owner_id is not None:
+        where.append(tickets.c.owner_id == flt.owner_id)
+    if flt.unassigned or flt.view == "unassigned":
+        where.append(tickets.c.owner_id.is_(None))
+    if flt.priority is not None:
+        where.append(tickets.c.priority == flt.priority)
+    if flt.view == "mine":
+        where.append(tickets.c.owner_id == user_id)
+    elif flt.view == "following":
+        where.append(_following())
+    elif flt.view == "open":
+        where.append(tickets.c.closed_at.is_(None))  # set exactly while the stage is CLOSED
+    elif flt.view == "unread":
+        where.append(_unread())
+    if flt.q:
+        # icontains renders lower(x) LIKE lower(y) on SQLite and ILIKE on PostgreSQL
+        where.append(
+            or_(
+                tickets.c.name.icontains(flt.q, autoescape=True),
+                tickets.c.description.icontains(flt.q, autoescape=True),
+            )
+        )
+    return where
+
+
+def page(
+    scope: Scope,
+    user_id: int,
+    flt: TicketFilter,
+    sort: Sort,
+    limit: int,
+    after: tuple[Any, int] | None = None,
+) -> Select[Any]:
+    """One page in ``sort`` order plus one row (to know if there is a next page), keyset after ``after``.
+
+    Each row carries ``sort_key``, the value the next cursor resumes from.
+    """
+    key = SORT_KEYS[sort.key]
+    stmt = ticket_rows(user_id, key.label("sort_key")).where(*filters(scope, user_id, flt))
+    if after is not None:
+        position = tuple_(key, tickets.c.id)
+        bound = tuple_(literal(after[0], key.type), literal(after[1], Integer()))
+        stmt = stmt.where(position < bound if sort.descending else position > bound)
+    order = (key.desc(), tickets.c.id.desc()) if sort.descending else (key.asc(), tickets.c.id.asc())
+    return stmt.order_by(*order).limit(limit + 1)
+
+
+def _counted(user_id: int, flt: TicketFilter) -> Join | Table:
+    # Counting is the costly part of a page; SQLite does not drop unused outer joins by itself.
+    return _for_user(user_id) if flt.view in ("unread", "following") else tickets
+
+
+def count(scope: Scope, user_id: int, flt: TicketFilter) -> Select[Any]:
+    """How many tickets the same filters select (the ``total`` of a list)."""
+    return select(func.count()).select_from(_counted(user_id, flt)).where(*filters(scope, user_id, flt))
+
+
+def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter) -> Select[Any]:
+    """``(stage_id, n)`` for the board's column totals, in one query."""
+    stmt = select(tickets.c.stage_id, func.count()).select_from(_counted(user_id, flt))
+    return stmt.where(*filters(scope, user_id, flt)).group_by(tickets.c.stage_id)
+
+
+def ordered_stages(pipeline_id: int) -> Select[Any]:
+    return select(stages).where(stages.c.pipeline_id == pipeline_id).order_by(stages.c.position, stages.c.id)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 with a UTC offset (SQLite hands back naive UTC datetimes)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()
+
+
+def ticket_dict(row: Any, assoc: dict[str, list[int]], merged: Sequence[int]) -> dict[str, Any]:
+    """The wire form of a ticket row from :func:`ticket_rows` (see ``contract.TicketSchema``)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "pipeline_id": row.pipeline_id,
+        "status": row.stage_id,
+        "priority": row.priority,
+        "category": row.category,
+        "owner_id": row.owner_id,
+        "team_id": row.team_id,
+        "source": row.source,
+        "associations": assoc,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "closed_at": iso(row.closed_at),
+        "version": row.version,
+        "unread": bool(row.unread),
+        "following": bool(row.following),
+        "merged_ticket_ids": list(merged),
+    }

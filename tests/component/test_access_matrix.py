@@ -1,0 +1,254 @@
+"""The authorization matrix: every gateway operation, for every kind of caller and ticket.
+
+The expected answers come from the table in ``services/tickets/access_matrix.py`` (the
+written-out specification of the access rule); this test drives the real gateway,
+permissions and tickets services over HTTP and compares. It also refuses a gateway route
+without a row, and calls the write RPCs straight on the broker with a missing or forged
+identity to show the services refuse them themselves.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from gateway.openapi import routes_of
+from gateway.service import GatewayService
+from services.chassis.db import SessionFactory, make_engine
+from services.chassis.errors import Unauthenticated
+from services.chassis.identity import Caller, sign
+from services.permissions.domain import BOOTSTRAP_ADMIN, hash_token
+from services.permissions.service import PermissionsService
+from services.permissions.store import PermissionStore
+from services.tickets import access_matrix as table
+from services.tickets.service import TicketsService
+from tests.conftest import IDENTITY_SECRET
+
+pytestmark = [pytest.mark.db, pytest.mark.broker]
+
+ADMIN_TOKEN = "hd_matrix-admin"
+AGENT = ["service_access"]
+
+# role -> (permissions, access level, include unassigned, in the team)
+ROLE_USERS: dict[str, tuple[list[str], str, bool, bool]] = {
+    "no_ticket_access": ([], "everything", False, False),
+    "owned": (AGENT, "owned", False, False),
+    "owned_unassigned": (AGENT, "owned", True, False),
+    "team": (AGENT, "team", False, True),
+    "everything": (AGENT, "everything", False, False),
+    "super_admin": (["super_admin"], "everything", False, False),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class World:
+    base: str
+    tickets_config: dict[str, Any]
+    http: requests.Session = field(default_factory=requests.Session)
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    user_ids: dict[str, int] = field(default_factory=dict)
+    # (role, kind) -> ticket id
+    tickets: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def call(self, method: str, path: str, token: str | None, body: object = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+        return self.http.request(method, self.base + path, headers=headers, timeout=15, **kwargs)
+
+    def ok(self, method: str, path: str, body: object = None, status: int = 200) -> Any:
+        response = self.call(method, path, ADMIN_TOKEN, body)
+        assert response.status_code == status, (method, path, response.text)
+        return response.json() if response.content else None
+
+
+def _build(world: World) -> None:
+    team = world.ok("POST", "/api/v1/teams", {"name": "Support"}, 201)
+
+    def user(name: str, perms: list[str], level: str, unassigned: bool) -> int:
+        body = {
+            "name": name,
+            "email": f"{name}@example.com",
+            "permissions": perms,
+            "access_level": level,
+            "include_unassigned": unassigned,
+        }
+        return int(world.ok("POST", "/api/v1/users", body, 201)["id"])
+
+    def token(user_id: int) -> str:
+        return str(world.ok("POST", f"/api/v1/users/{user_id}/tokens", None, 201)["token"])
+
+    teammate = user("mate", AGENT, "owned", False)
+    other = user("other", AGENT, "owned", False)
+    members = [teammate]
+    for role, (perms, level, unassigned, in_team) in ROLE_USERS.items():
+        world.user_ids[role] = user(role, perms, level, unassigned)
+        world.tokens[role] = token(world.user_ids[role])
+        if in_team:
+            members.append(world.user_ids[role])
+    world.ok("PUT", f"/api/v1/teams/{team['id']}/members", {"user_ids": members})
+
+    revoked = world.ok("POST", f"/api/v1/users/{world.user_ids['owned']}/tokens", None, 201)
+    world.ok("DELETE", f"/api/v1/tokens/{revoked['id']}", None, 204)
+    world.tokens.update(no_token=None, bad_token="hd_not-a-token", revoked_token=revoked["token"])
+
+    def ticket(owner: int | None) -> int:
+        return int(world.ok("POST", "/api/v1/tickets", {"name": "t", "owner_id": owner}, 201)["id"])
+
+    shared = {"teammate": ticket(teammate), "other": ticket(other), "unassigned": ticket(None)}
+    for role in table.ROLES:
+        owner = world.user_ids.get(role)
+        own = ticket(owner if owner is not None and role != "no_ticket_access" else other)
+        world.tickets.update({(role, "own"): own, **{(role, k): v for k, v in shared.items()}})
+
+
+@pytest.fixture
+def world(container_factory: Any, service_config: Callable[..., dict[str, Any]]) -> Iterator[World]:
+    permissions_config = service_config("permissions")
+    engine = make_engine(permissions_config["DB_URL"])
+    PermissionStore(SessionFactory(engine)).create_user(BOOTSTRAP_ADMIN, token_hash=hash_token(ADMIN_TOKEN))
+    engine.dispose()
+    tickets_config = service_config("tickets")
+    port = _free_port()
+    gateway_config = service_config("gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", max_workers=20)
+    for cls, config in (
+        (PermissionsService, permissions_config),
+        (TicketsService, tickets_config),
+        (GatewayService, gateway_config),
+    ):
+        container_factory(cls, config).start()
+    world = World(f"http://127.0.0.1:{port}", tickets_config)
+    _build(world)
+    yield world
+    world.http.close()
+
+
+def test_every_gateway_operation_has_a_row() -> None:
+    covered = (
+        set(table.TICKET_OPERATIONS)
+        | set(table.COLLECTION_OPERATIONS)
+        | set(table.ADMIN_OPERATIONS)
+        | table.AUTHENTICATION_ONLY
+    )
+    operations = {attr for attr, route in routes_of(GatewayService) if not route.public}
+    assert operations - covered == set(), (
+        "gateway operations without a row in services/tickets/access_matrix.py"
+    )
+    assert covered - operations == set(), "rows for operations the gateway no longer has"
+
+
+def _fill(template: object, world: World, role: str) -> object:
+    if template == "{ids}":
+        return [world.tickets[(role, kind)] for kind in table.TICKET_KINDS]
+    if template == "{stages}":
+        return [s["id"] for s in world.ok("GET", "/api/v1/pipelines/1")["stages"]]
+    if isinstance(template, dict):
+        return {k: _fill(v, world, role) for k, v in template.items()}
+    return template
+
+
+def _visible_ids(world: World, role: str) -> set[int]:
+    return {world.tickets[(role, kind)] for kind in table.SEES.get(role, ())}
+
+
+def _ids_in(answer: dict[str, Any], name: str) -> set[int]:
+    if name == "ticket_board":
+        return {item["id"] for column in answer["columns"] for item in column["items"]}
+    return {item["id"] for item in answer["items"]}
+
+
+def test_the_matrix_over_http(world: World) -> None:
+    mismatches: list[str] = []
+
+    def expect(role: str, what: str, response: requests.Response, status: int) -> bool:
+        if response.status_code != status:
+            mismatches.append(f"{role:17} {what}: {response.status_code} != {status} {response.text[:120]}")
+            return False
+        return True
+
+    for role in table.ROLES:
+        token = world.tokens[role]
+        for name, (method, path, body, allowed) in table.TICKET_OPERATIONS.items():
+            for kind in table.TICKET_KINDS:
+                ticket_id = world.tickets[(role, kind)]
+                response = world.call(method, path.format(id=ticket_id), token, body)
+                expect(role, f"{name}({kind})", response, table.expected_status(role, kind, allowed))
+
+        for name, (method, path, body, allowed) in table.COLLECTION_OPERATIONS.items():
+            status = 401 if role in table.UNAUTHENTICATED else 403 if role == "no_ticket_access" else allowed
+            response = world.call(method, path, token, _fill(body, world, role))
+            if not expect(role, name, response, status) or status != 200:
+                continue
+            mine = {world.tickets[(role, kind)] for kind in table.TICKET_KINDS}
+            if name in ("list_tickets", "ticket_board"):
+                seen = _ids_in(response.json(), name) & mine
+                if seen != _visible_ids(world, role):
+                    mismatches.append(
+                        f"{role:17} {name}: shows {sorted(seen)} != {sorted(_visible_ids(world, role))}"
+                    )
+            if name == "bulk_update":
+                got = {r["id"]: r["status"] for r in response.json()["results"]}
+                want = {i: (200 if i in _visible_ids(world, role) else 404) for i in mine}
+                if got != want:
+                    mismatches.append(f"{role:17} bulk_update: {got} != {want}")
+
+        for name, (method, path, body, allowed) in table.ADMIN_OPERATIONS.items():
+            status = (
+                401 if role in table.UNAUTHENTICATED else allowed if role in table.PIPELINE_ADMINS else 403
+            )
+            pipeline = 1
+            response = world.call(method, path.format(pipeline=pipeline), token, _fill(body, world, role))
+            expect(role, name, response, status)
+
+        if role in table.UNAUTHENTICATED:
+            for attr, route in routes_of(GatewayService):
+                if attr in table.AUTHENTICATION_ONLY:
+                    path = route.url.replace("<int:user_id>", "1").replace("<int:team_id>", "1")
+                    path = path.replace("<int:token_id>", "1").replace("<int:item_id>", "1")
+                    expect(role, attr, world.call(route.method, path, token, {}), 401)
+
+    assert not mismatches, "\n" + "\n".join(mismatches)
+
+
+def test_write_rpcs_straight_on_the_broker_need_a_genuine_identity(world: World) -> None:
+    ticket_id = world.tickets[("owned", "own")]
+    before = world.ok("GET", f"/api/v1/tickets/{ticket_id}")
+    forged = sign(Caller(user_id=1, permissions=frozenset({"super_admin"})), "not-the-secret")
+    calls: list[tuple[str, tuple[Any, ...]]] = [
+        ("create_ticket", ({"name": "sneaky"},)),
+        ("update_ticket", (ticket_id, {"name": "sneaky"})),
+        ("bulk_update", ({"ids": [ticket_id], "changes": {"priority": "urgent"}},)),
+        ("follow", (ticket_id,)),
+        ("mark_unread", (ticket_id,)),
+        ("add_association", (ticket_id, "contacts", 99)),
+        ("create_pipeline", ({"label": "sneaky", "stages": [{"label": "a", "state": "OPEN"}]},)),
+        ("get_ticket", (ticket_id,)),
+        ("list_tickets", ({},)),
+    ]
+    for context in ({}, {"identity": forged}, {"identity": "garbage.value"}):
+        with ServiceRpcProxy("tickets", world.tickets_config, context_data=context) as proxy:
+            for method, args in calls:
+                with pytest.raises(Unauthenticated):
+                    getattr(proxy, method)(*args)
+    genuine = sign(
+        Caller(user_id=world.user_ids["super_admin"], permissions=frozenset({"super_admin"})), IDENTITY_SECRET
+    )
+    with ServiceRpcProxy("tickets", world.tickets_config, context_data={"identity": genuine}) as proxy:
+        assert proxy.get_ticket(ticket_id, mark_read=False)["id"] == ticket_id
+    after = world.ok("GET", f"/api/v1/tickets/{ticket_id}")
+    assert after["version"] == before["version"] and after["name"] == before["name"]
+    assert after["associations"] == before["associations"] and after["following"] == before["following"]
+    listed = world.ok("GET", "/api/v1/tickets?limit=100")
+    assert "sneaky" not in {t["name"] for t in listed["items"]}
+    assert "sneaky" not in {p["label"] for p in world.ok("GET", "/api/v1/pipelines")}

@@ -1,0 +1,205 @@
+"""One access rule for every read path, checked on random data against a real database.
+
+For random tickets, follows, read marks and customer messages, and a random caller
+with a random query,
+the table layout (paged to the end with a random page size), its total and the board
+hold exactly the tickets ``get_ticket`` lets that caller open which match the query,
+each once, in the requested order, with the same ``unread``/``following``; and
+``get_ticket`` itself opens exactly what :meth:`Scope.allows` says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.chassis.db import SessionFactory, make_engine
+from services.chassis.errors import Forbidden, NotFound
+from services.chassis.identity import ACCESS_LEVELS, Caller
+from services.tickets import contract
+from services.tickets.domain import PRIORITY_RANK, Scope, Sort, TicketFilter, scope_for
+from services.tickets.store import EVERYTHING, TicketStore
+
+pytestmark = pytest.mark.db
+
+USERS = [1, 2, 3]  # few users, so creators, openers, owners and callers often coincide
+STAGES = [1, 2, 3, 4]  # the default pipeline; 4 is CLOSED
+
+tickets_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["a", "A", "b", "Ab", "b%c", "B_c"]),
+            "priority": st.sampled_from(contract.PRIORITIES),
+            "status": st.sampled_from(STAGES),
+            "owner_id": st.none() | st.sampled_from(USERS),
+            "creator": st.sampled_from(USERS),
+        }
+    ),
+    max_size=10,
+)
+callers = st.builds(
+    Caller,
+    user_id=st.sampled_from(USERS),
+    permissions=st.frozensets(
+        st.sampled_from(["service_access", "sales_access", "super_admin", "account_access"])
+    ),
+    access_level=st.sampled_from(ACCESS_LEVELS),
+    include_unassigned=st.booleans(),
+    teammate_ids=st.lists(st.sampled_from(USERS), max_size=3).map(tuple),
+)
+queries = st.fixed_dictionaries(
+    {},
+    optional={
+        "view": st.sampled_from(contract.VIEWS),
+        "priority": st.sampled_from(contract.PRIORITIES),
+        "owner_id": st.sampled_from([*USERS, contract.UNASSIGNED]),
+        "status": st.sampled_from(STAGES),
+        "q": st.sampled_from(["a", "B", "%", "_c", "zzz"]),
+        "sort": st.sampled_from(contract.SORT_OPTIONS),
+    },
+)
+pairs = st.lists(st.tuples(st.integers(0, 9), st.sampled_from(USERS)), max_size=8)
+
+
+@pytest.fixture
+def store(make_db: Callable[[str], str]) -> Iterator[TicketStore]:
+    engine = make_engine(make_db("tickets"))
+    yield TicketStore(SessionFactory(engine))
+    engine.dispose()
+
+
+def _reset(store: TicketStore) -> None:
+    with store.db.transaction() as s:
+        for table in (
+            "ticket_timeline",
+            "ticket_reads",
+            "ticket_followers",
+            "ticket_associations",
+            "tickets",
+            "outbox",
+        ):
+            s.execute(sa.text(f"DELETE FROM {table}"))
+
+
+def _matches(ticket: dict[str, Any], query: dict[str, Any], user_id: int) -> bool:
+    view = query.get("view")
+    owner = query.get("owner_id")
+    text = query.get("q")
+    return (
+        (view != "unassigned" or ticket["owner_id"] is None)
+        and (view != "mine" or ticket["owner_id"] == user_id)
+        and (view != "following" or ticket["following"])
+        and (view != "open" or ticket["closed_at"] is None)
+        and (view != "unread" or ticket["unread"])
+        and query.get("priority") in (None, ticket["priority"])
+        and query.get("status") in (None, ticket["status"])
+        and (owner is None or ticket["owner_id"] == (None if owner == contract.UNASSIGNED else owner))
+        and (text is None or text.lower() in (ticket["name"] + " " + ticket["description"]).lower())
+    )
+
+
+def _sort_value(ticket: dict[str, Any], key: str) -> Any:
+    if key == "priority":
+        return PRIORITY_RANK[ticket["priority"]]
+    if key == "name":
+        return ticket["name"].lower()
+    return ticket[key]
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    specs=tickets_strategy,
+    caller=callers,
+    query=queries,
+    follows=pairs,
+    opens=pairs,
+    messages=st.lists(st.integers(0, 9), max_size=6),
+    limit=st.integers(1, 4),
+)
+def test_list_board_and_counts_show_exactly_the_openable_tickets(
+    store: TicketStore,
+    specs: list[dict[str, Any]],
+    caller: Caller,
+    query: dict[str, Any],
+    follows: list[tuple[int, int]],
+    opens: list[tuple[int, int]],
+    messages: list[int],
+    limit: int,
+) -> None:
+    _reset(store)
+    ids = []
+    for spec in specs:
+        data = {k: v for k, v in spec.items() if k != "creator"}
+        ids.append(store.create_ticket(spec["creator"], {**data, "description": ""}, None, "-")["id"])
+    if ids:
+        for index, user in follows:
+            store.follow(EVERYTHING, user, ids[index % len(ids)])
+        for index, user in opens[: len(opens) // 2]:
+            store.get_ticket(EVERYTHING, user, ids[index % len(ids)])
+        for index in messages:  # unread again for everyone, including those who opened it
+            store.customer_message_received(EVERYTHING, ids[index % len(ids)])
+        for index, user in opens[len(opens) // 2 :]:
+            store.get_ticket(EVERYTHING, user, ids[index % len(ids)])
+
+    if not caller.works_tickets:
+        with pytest.raises(Forbidden):
+            scope_for(caller)
+        return
+    scope = scope_for(caller)
+    openable: dict[int, dict[str, Any]] = {}
+    for ticket_id in ids:
+        with contextlib.suppress(NotFound):
+            openable[ticket_id] = store.get_ticket(scope, caller.user_id, ticket_id, mark_read=False)
+    assert set(openable) == {i for i, spec in zip(ids, specs, strict=True) if scope.allows(spec["owner_id"])}
+    views = ({**query, "view": view} for view in contract.VIEWS)
+    sorts = ({**query, "sort": sort} for sort in contract.SORT_OPTIONS)
+    for variant in [query, *views, *sorts]:
+        _check_layouts(store, scope, caller, variant, limit, openable)
+
+
+def _check_layouts(
+    store: TicketStore,
+    scope: Scope,
+    caller: Caller,
+    query: dict[str, Any],
+    limit: int,
+    openable: dict[int, dict[str, Any]],
+) -> None:
+    expected = {i: t for i, t in openable.items() if _matches(t, query, caller.user_id)}
+    loaded = contract.TicketQuerySchema().load({**query, "limit": limit})
+    flt, sort = TicketFilter.from_query(loaded), Sort.parse(loaded["sort"])
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(len(expected) // limit + 1):
+        page = store.list_tickets(scope, caller.user_id, flt, sort, limit, cursor)
+        assert page["total"] == len(expected)
+        assert len(page["items"]) <= limit
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert cursor is None, "more pages than the total allows"
+    assert [t["id"] for t in seen] == sorted(
+        expected,
+        key=lambda i: (_sort_value(expected[i], sort.key), i),
+        reverse=sort.descending,
+    )
+    assert all(t == expected[t["id"]] for t in seen)
+
+    board = store.board(scope, caller.user_id, flt, sort, 25, None)
+    assert [c["stage"]["id"] for c in board["columns"]] == STAGES
+    assert sum(c["total"] for c in board["columns"]) == len(expected)
+    for column in board["columns"]:
+        assert all(t["status"] == column["stage"]["id"] for t in column["items"])
+        assert column["total"] == len(column["items"])
+    assert sorted(t["id"] for c in board["columns"] for t in c["items"]) == sorted(expected)
