@@ -144,6 +144,7 @@ class OutboxRelay(DependencyProvider):
                 self._wake.wait()
             self._wake = Event()
             try:
+                log.debug("outbox relay wakes")
                 while self._running and self.relay_once() == BATCH:
                     pass
                 backoff = 0.5
@@ -172,6 +173,7 @@ class OutboxRelay(DependencyProvider):
                 .where(self.outbox.c.id.in_(ids))
                 .values(claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS))
             )
+        log.debug("outbox relay claimed %d rows", len(ids))
         with factory.read() as session:
             rows = session.execute(
                 select(self.outbox.c.id, self.outbox.c.event_type, self.outbox.c.payload)
@@ -189,6 +191,7 @@ class OutboxRelay(DependencyProvider):
                     extra_headers={"nameko.event_id": body["event_id"]},
                 )
                 published.append(row.id)
+                log.debug("outbox relay published %s", row.id)
         finally:
             # mark what went out; release the rest at once so the next attempt need not wait out the lease
             done = set(published)
