@@ -16,6 +16,7 @@ from typing import Any
 
 from nameko.extensions import SharedExtension
 
+from services.chassis.cache import EventFlushedCache
 from services.chassis.errors import Unauthenticated
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink
@@ -23,7 +24,7 @@ from services.permissions import contract as permissions_contract
 
 AUTH_TIMEOUT = 3.0
 EARLY_REFRESH = 30.0
-MAX_ENTRIES = 50_000
+MAX_AGE = 600.0
 
 
 class TokenCache(SharedExtension):
@@ -33,38 +34,31 @@ class TokenCache(SharedExtension):
 
     def __init__(self) -> None:
         super().__init__()
-        self._entries: dict[str, tuple[str, float]] = {}
-        self.generation = 0
+        self.cache = EventFlushedCache(MAX_AGE)
 
     def setup(self) -> None:
-        self.link.subscribe_broadcast(
+        self.cache.attach(
+            self.link,
             event_exchange(permissions_contract.SERVICE_NAME).name,
             permissions_contract.IDENTITY_EVENTS,
-            lambda _event_type, _body: self.flush(),
-            on_connect=self.flush,
         )
 
     def flush(self) -> None:
-        self._entries = {}
-        self.generation += 1
+        self.cache.flush()
 
     def identity_for(self, authorization: str | None) -> str:
         """The signed identity for an ``Authorization: Bearer`` header, or Unauthenticated."""
         token = _bearer(authorization)
         key = hashlib.sha256(token.encode()).hexdigest()
-        now = time.time()
-        entry = self._entries.get(key)
-        if entry is not None and entry[1] > now:
-            return entry[0]
-        generation = self.generation
+        cached = self.cache.get(key)
+        if cached is not None:
+            return str(cached)
+        generation = self.cache.generation
         answer: dict[str, Any] = self.link.call(
-            permissions_contract.SERVICE_NAME, "authenticate", (token,), {}, {}, now + AUTH_TIMEOUT
+            permissions_contract.SERVICE_NAME, "authenticate", (token,), {}, {}, time.time() + AUTH_TIMEOUT
         )
         identity = str(answer["identity"])
-        if generation == self.generation:  # no invalidation raced with this lookup
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries = {}
-            self._entries[key] = (identity, now + float(answer["ttl"]) - EARLY_REFRESH)
+        self.cache.put(key, identity, generation, max_age=float(answer["ttl"]) - EARLY_REFRESH)
         return identity
 
 

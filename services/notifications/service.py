@@ -6,17 +6,15 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis import config as cfg
 from services.chassis.errors import ValidationFailed
 from services.chassis.events import subscribe
-from services.chassis.identity import system_identity
 from services.chassis.outbox import OutboxRelay
-from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
+from services.chassis.rpc import CurrentCaller, require_caller, rpc
 from services.notifications import contract
+from services.notifications.directory import AdminDirectory
 from services.notifications.domain import ticket_created_recipients
 from services.notifications.models import outbox
 from services.notifications.store import Store
-from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
 
 
@@ -29,12 +27,7 @@ class NotificationsService:
     store = Store()
     relay = OutboxRelay("store", outbox)
     caller = CurrentCaller()
-    permissions = ServiceRpc(permissions_contract.SERVICE_NAME)
-
-    def _as_system(self) -> Any:
-        return self.permissions.with_identity(
-            system_identity(self.name, cfg.required(self.config, cfg.IDENTITY_SECRET))
-        )
+    directory = AdminDirectory()
 
     @rpc(public=True)
     def ping(self) -> str:
@@ -43,10 +36,8 @@ class NotificationsService:
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED)
     def handle_ticket_created(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketCreatedEvent().load(payload)
-        permissions = self._as_system()
-        recipients = ticket_created_recipients(
-            permissions.super_admin_ids(), event["actor_id"], permissions.user_count()
-        )
+        admin_ids, user_count = self.directory.super_admins()
+        recipients = ticket_created_recipients(admin_ids, event["actor_id"], user_count)
         self.store.add_feed_items(
             event["event_id"], "handle_ticket_created", "ticket_created", event["ticket_id"], recipients
         )
