@@ -1,0 +1,168 @@
+"""The gateway's ticket routes without a broker: header parsing, URL matching, the RPC each
+route makes, and what OpenAPI publishes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from nameko.testing.services import worker_factory
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.routing import Map, Rule
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from gateway import openapi
+from gateway.routes.tickets import TicketRoutes, if_match_versions, query_args
+from gateway.service import GatewayService
+from services.chassis.errors import PreconditionFailed, ValidationFailed
+
+TICKET = {"id": 7, "version": 3, "name": "x"}
+
+
+@pytest.mark.parametrize(
+    ("header", "versions"),
+    [(None, None), ("*", None), (" * ", None), ('"3"', [3]), (' "3" , "4"', [3, 4]), ('"0"', [0])],
+)
+def test_if_match_versions(header: str | None, versions: list[int] | None) -> None:
+    assert if_match_versions(header) == versions
+
+
+@pytest.mark.parametrize("header", ["3", 'W/"3"', '"3', '"three"', "", '"3",', '"-1"', '"3" "4"', '"1e3"'])
+def test_malformed_or_weak_if_match_is_a_412(header: str) -> None:
+    with pytest.raises(PreconditionFailed):
+        if_match_versions(header)
+
+
+def _request(method: str = "GET", path: str = "/", body: Any = None, **kwargs: Any) -> Request:
+    data = json.dumps(body) if body is not None else kwargs.pop("data", None)
+    return Request(EnvironBuilder(method=method, path=path, data=data, **kwargs).get_environ())
+
+
+def test_empty_query_values_count_as_absent() -> None:
+    request = _request(path="/api/v1/tickets", query_string="status=&limit=5&q=a+b&cursor=x%2By%3D")
+    assert query_args(request) == {"limit": "5", "q": "a b", "cursor": "x+y="}
+
+
+def _url_map() -> Map:
+    return Map(
+        [
+            Rule(r.url, methods=r.method.split(","), endpoint=attr)
+            for attr, r in openapi.routes_of(GatewayService)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "endpoint", "values"),
+    [
+        ("GET", "/api/v1/tickets", "list_tickets", {}),
+        ("GET", "/api/v1/tickets/board", "ticket_board", {}),
+        ("GET", "/api/v1/tickets/12", "get_ticket", {"ticket_id": 12}),
+        ("PATCH", "/api/v1/tickets/12", "update_ticket", {"ticket_id": 12}),
+        ("POST", "/api/v1/tickets/bulk-update", "bulk_update", {}),
+        ("PUT", "/api/v1/tickets/12/follow", "follow_ticket", {"ticket_id": 12}),
+        ("DELETE", "/api/v1/tickets/12/follow", "unfollow_ticket", {"ticket_id": 12}),
+        ("POST", "/api/v1/tickets/12/read", "mark_read", {"ticket_id": 12}),
+        ("POST", "/api/v1/tickets/12/unread", "mark_unread", {"ticket_id": 12}),
+        ("GET", "/api/v1/tickets/12/timeline", "ticket_timeline", {"ticket_id": 12}),
+        ("GET", "/api/v1/tickets/12/followers", "ticket_followers", {"ticket_id": 12}),
+        (
+            "POST",
+            "/api/v1/tickets/12/associations/contacts/5",
+            "add_association",
+            {"ticket_id": 12, "kind": "contacts", "ref_id": 5},
+        ),
+        (
+            "DELETE",
+            "/api/v1/tickets/12/associations/deals/5",
+            "remove_association",
+            {"ticket_id": 12, "kind": "deals", "ref_id": 5},
+        ),
+        ("POST", "/api/v1/pipelines", "create_pipeline", {}),
+        ("PUT", "/api/v1/pipelines/2/stage-order", "reorder_stages", {"pipeline_id": 2}),
+        ("PATCH", "/api/v1/pipelines/2/stages/9", "rename_stage", {"pipeline_id": 2, "stage_id": 9}),
+    ],
+)
+def test_paths_reach_the_right_route(method: str, path: str, endpoint: str, values: dict[str, Any]) -> None:
+    assert _url_map().bind("localhost").match(path, method) == (endpoint, values)
+
+
+def test_board_is_never_read_as_a_ticket_id() -> None:
+    adapter = _url_map().bind("localhost")
+    assert adapter.match("/api/v1/tickets/board", "GET")[0] == "ticket_board"
+    with pytest.raises(MethodNotAllowed):
+        adapter.match("/api/v1/tickets/board", "PATCH")
+
+
+def test_openapi_lists_every_ticket_route_with_its_query_options() -> None:
+    document = openapi.build(GatewayService)
+    paths = document["paths"]
+    for path, verbs in {
+        "/api/v1/tickets": {"get", "post"},
+        "/api/v1/tickets/board": {"get"},
+        "/api/v1/tickets/{ticket_id}": {"get", "patch"},
+        "/api/v1/tickets/bulk-update": {"post"},
+        "/api/v1/tickets/{ticket_id}/timeline": {"get"},
+        "/api/v1/tickets/{ticket_id}/follow": {"put", "delete"},
+        "/api/v1/tickets/{ticket_id}/followers": {"get"},
+        "/api/v1/tickets/{ticket_id}/read": {"post"},
+        "/api/v1/tickets/{ticket_id}/unread": {"post"},
+        "/api/v1/tickets/{ticket_id}/associations/{kind}/{ref_id}": {"post", "delete"},
+        "/api/v1/pipelines": {"get", "post"},
+        "/api/v1/pipelines/{pipeline_id}": {"get", "patch"},
+        "/api/v1/pipelines/{pipeline_id}/stages": {"post"},
+        "/api/v1/pipelines/{pipeline_id}/stages/{stage_id}": {"patch"},
+        "/api/v1/pipelines/{pipeline_id}/stage-order": {"put"},
+    }.items():
+        assert verbs <= set(paths[path]), path
+    listed = {p["name"] for p in paths["/api/v1/tickets"]["get"]["parameters"]}
+    assert {"status", "pipeline_id", "owner_id", "priority", "view", "q", "sort", "limit", "cursor"} <= listed
+    assert "TicketPage" in document["components"]["schemas"]
+    assert "Board" in document["components"]["schemas"]
+
+
+@pytest.fixture
+def routes() -> Any:
+    service = worker_factory(GatewayService)
+    service.tickets = MagicMock()
+    return service
+
+
+def test_patch_passes_if_match_versions_and_answers_the_etag(routes: Any) -> None:
+    routes.tickets.update_ticket.return_value = {**TICKET, "version": 4}
+    request = _request("PATCH", "/api/v1/tickets/7", {"priority": "high"}, headers={"If-Match": '"3"'})
+    response = TicketRoutes.update_ticket(routes, request, ticket_id=7)
+    routes.tickets.update_ticket.assert_called_once_with(7, {"priority": "high"}, expected_versions=[3])
+    assert response.status_code == 200 and response.headers["ETag"] == '"4"'
+
+
+def test_patch_with_a_malformed_if_match_never_reaches_the_service(routes: Any) -> None:
+    request = _request("PATCH", "/api/v1/tickets/7", {"priority": "high"}, headers={"If-Match": "3"})
+    with pytest.raises(PreconditionFailed):
+        TicketRoutes.update_ticket(routes, request, ticket_id=7)
+    routes.tickets.update_ticket.assert_not_called()
+
+
+@pytest.mark.parametrize("data", [None, "", "{}", "  "])
+def test_actions_accept_no_body_or_an_empty_object(routes: Any, data: str | None) -> None:
+    routes.tickets.follow.return_value = {"ticket_id": 7, "following": True}
+    response = TicketRoutes.follow_ticket(
+        routes, _request("PUT", "/api/v1/tickets/7/follow", data=data), ticket_id=7
+    )
+    assert json.loads(response.get_data()) == {"ticket_id": 7, "following": True}
+
+
+def test_actions_refuse_a_body(routes: Any) -> None:
+    with pytest.raises(ValidationFailed):
+        TicketRoutes.mark_read(routes, _request("POST", "/api/v1/tickets/7/read", {"x": 1}), ticket_id=7)
+    routes.tickets.mark_read.assert_not_called()
+
+
+def test_list_hands_the_query_to_the_service(routes: Any) -> None:
+    routes.tickets.list_tickets.return_value = {"items": [], "next_cursor": None, "total": 0}
+    request = _request(path="/api/v1/tickets", query_string="view=mine&sort=-priority&limit=")
+    TicketRoutes.list_tickets(routes, request)
+    routes.tickets.list_tickets.assert_called_once_with({"view": "mine", "sort": "-priority"})
