@@ -9,7 +9,9 @@ keep what the OpenAPI document says about them.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 from functools import partial
 from typing import Any
 
@@ -54,8 +56,19 @@ class _ProblemWsgiApp(WsgiApp):
 
 
 class GatewayWebServer(WebServer):
+    """nameko's web server with problem+json for unknown routes and Nagle switched off.
+
+    eventlet writes responses through a 16 KiB buffer; with Nagle on, the last piece of a
+    larger keep-alive response waits for the client's delayed ACK (~40 ms).
+    """
+
     def get_wsgi_app(self) -> Any:
         return _ProblemWsgiApp(self)
+
+    def process_request(self, sock: Any, address: Any) -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().process_request(sock, address)
 
 
 class Route(HttpRequestHandler):

@@ -18,6 +18,7 @@ this to keep answering ``/readyz`` with 503).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -219,10 +220,10 @@ class BrokerLink(SharedExtension):
                         for callback in self._on_connect:
                             callback()
                         while self._running:
-                            try:
+                            # heartbeats must go out on a busy link too, not only after an idle second
+                            with contextlib.suppress(TimeoutError):
                                 conn.drain_events(timeout=1)
-                            except TimeoutError:
-                                conn.heartbeat_check()
+                            conn.heartbeat_check()
             except Exception as exc:  # any broker failure: report, fail waiters, reconnect
                 if self._connected:
                     log.warning("broker link lost (%s); reconnecting", exc)

@@ -1,0 +1,1075 @@
+"""Benchmark: the tickets API at several data sizes, on PostgreSQL, side by side.
+
+    .venv/bin/python -m bench.tickets [--sizes 1000,100000] [--seconds N] [--quick] [--keep]
+
+For each size, from scratch: a private PostgreSQL cluster (``deploy.postgres``, temporary folder,
+free port) with one database per service, a private RabbitMQ node (``deploy.rabbitmq``) and the
+whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cluster,
+``HELPDESK_ADMIN_TOKEN=bench-token``), ready when ``GET /readyz`` answers 200. Then:
+
+1. people, through the gateway: 49 owner agents (``service_access``, owned), the measured
+   owned-only agent (an owner too, ``include_unassigned``), an ``everything`` agent, three teams
+   with the owners as members, and an API token for each measured agent;
+2. N tickets written straight into the tickets database with COPY (HTTP creates would take too
+   long): ids in creation order, ~85 % spread over the 50 owners and the rest unassigned, team
+   ids, every stage of the first pipeline (OPEN stages 45 %, CLOSED 55 %, ``closed_at`` set
+   exactly on CLOSED ones), all priorities with ``priority_rank`` from
+   ``services.tickets.domain.PRIORITY_RANK``, a few deleted and merged tickets, read marks
+   (creator at ``read_seq`` 1, owners ~70 %, the everything agent ~50 %; ``read_seq`` never above
+   ``unread_seq``) and follows; then the id sequence is moved past them and VACUUM ANALYZE runs;
+3. measured through the gateway, one keep-alive ``requests.Session`` per client, for a fixed time
+   each (5 s, ``--quick`` 2 s) after a 2 s pause and 20 warm-up requests per client: reads first
+   (open a ticket the agent has read, the table filtered by stage and sorted by ``-updated_at`` as
+   each agent and with 8 clients, the board, also on a new connection per request, the unread
+   view), then writes (create, priority PATCH), so the reads see exactly N tickets.
+
+It prints one Markdown table with a column group per size (p50/p99 ms, req/s) and the ratio of
+the p50s, what each list matched, and, at the largest size, the SQL each read request ran (caught
+by turning ``log_min_duration_statement=0`` on briefly in the private cluster) with
+``EXPLAIN (ANALYZE, BUFFERS)`` of the list, count and board statements. Progress goes to stderr.
+
+Everything it started is stopped at the end of each size, also on Ctrl-C or SIGTERM. Loops are
+bounded in count and time; everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import io
+import itertools
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import requests
+
+from bench.run import (
+    REQUEST_TIMEOUT,
+    STOP,
+    SUITE_READY_TIMEOUT,
+    SUPERVISOR_STOP_GRACE,
+    WARMUP_REQUESTS,
+    Cell,
+    Op,
+    Opener,
+    Processes,
+    _cpu_model,
+    cell_text,
+    clean_env,
+    fmt,
+    free_broker_port,
+    free_port,
+    measure,
+    say,
+    wait_until,
+)
+from deploy import postgres, rabbitmq
+from deploy.supervisor import SERVICES
+
+ADMIN_TOKEN = "bench-token"
+DEFAULT_SIZES = (1_000, 100_000)
+MAX_SIZE = 1_000_000
+DEFAULT_SECONDS, QUICK_SECONDS = 5.0, 2.0
+OWNERS = 50  # the owned-only agent is one of them
+TEAMS = ("Support L1", "Support L2", "Billing")
+CONCURRENT_CLIENTS = 8
+# Idle time before each cell: lets the outbox relays and consumers catch up, and gives the gateway's
+# broker link the idle second it needs to send AMQP heartbeats (services/chassis/rpc.py BrokerLink only
+# calls heartbeat_check when drain_events times out, so ~20 s of uninterrupted traffic gets it dropped).
+PAUSE_BEFORE_CELL = 2.0
+READY_AGAIN_TIMEOUT = 30.0  # before each cell, for the suite to be ready again after a failure
+PAGE_CAPTURE_TIMEOUT = 5.0
+LOG_PREFIX = "@@bench %d@@ "
+SUBJECTS = (
+    "Cannot log in",
+    "Invoice is wrong",
+    "Refund request",
+    "Password reset link expired",
+    "Export to CSV fails",
+    "Feature request: dark mode",
+    "Order arrived damaged",
+    "Question about pricing",
+    "App crashes on start",
+    "Change billing address",
+    "Two-factor code not received",
+    "Slow dashboard",
+    "Cancel my subscription",
+    "Integration with Slack",
+    "Missing email notifications",
+)
+_WORDS_TEXT = (
+    "customer account order invoice payment error page login mobile browser update please since"
+    " yesterday again urgent thanks team support screen report data export import setting user"
+    " email phone version release help issue problem request"
+)
+WORDS = tuple(_WORDS_TEXT.split())
+CATEGORIES = ("billing", "bug", "question", "feature", None)
+PRIORITY_WEIGHTS = {"low": 25, "medium": 45, "high": 20, "urgent": 10}
+SOURCE_NAMES = ("email", "chat", "form", "api")
+
+
+# -- the suite on PostgreSQL ----------------------------------------------------------------------
+
+
+class Stack:
+    """PostgreSQL cluster, RabbitMQ node and suite of one size, all private to this run."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+        self.procs = Processes(work / "logs")
+        self.pg: tuple[Path, int] | None = None
+        self.broker: tuple[Path, int] | None = None
+        self.gateway = ""
+
+    @property
+    def pg_port(self) -> int:
+        assert self.pg is not None
+        return self.pg[1]
+
+    @property
+    def pg_log(self) -> Path:
+        assert self.pg is not None
+        return self.pg[0] / "postgres.log"
+
+    def start(self) -> None:
+        """Cluster and databases, broker, suite; returns once ``/readyz`` answers 200."""
+        pg_dir, pg_port = self.work / "pg", free_port()
+        say(f"starting PostgreSQL on 127.0.0.1:{pg_port} (data {pg_dir})")
+        self.pg = (pg_dir, pg_port)
+        postgres.start(pg_dir, pg_port)
+        urls = {svc: postgres.create_database(pg_port, svc) for svc in SERVICES}
+
+        port = free_broker_port()
+        self.broker = (self.work / "rabbitmq", port)
+        say(f"starting RabbitMQ on 127.0.0.1:{port}")
+        amqp_uri = rabbitmq.start(*self.broker)
+
+        http_port = free_port()
+        self.gateway = f"http://127.0.0.1:{http_port}"
+        env = clean_env()
+        env.update(
+            HELPDESK_DATA_DIR=str(self.work / "suite"),
+            HELPDESK_HTTP_PORT=str(http_port),
+            HELPDESK_SMTP_PORT=str(free_port()),
+            HELPDESK_ADMIN_TOKEN=ADMIN_TOKEN,
+            AMQP_URI=amqp_uri,
+            **{f"{svc.upper()}_DB_URL": url for svc, url in urls.items()},
+        )
+        say(f"starting the suite (deploy.supervisor), gateway {self.gateway}")
+        self.procs.start("supervisor", ["-m", "deploy.supervisor"], env)
+        began = time.monotonic()
+        self.wait_ready(SUITE_READY_TIMEOUT)
+        say(f"suite ready after {time.monotonic() - began:.1f} s")
+
+    def wait_ready(self, timeout: float) -> None:
+        """Return once ``/readyz`` answers 200; RuntimeError if the supervisor exits or at timeout."""
+        try:
+            wait_until(
+                lambda: requests.get(f"{self.gateway}/readyz", timeout=5).status_code == 200,
+                timeout,
+                lambda: self.procs.failed("supervisor"),
+            )
+        except RuntimeError as exc:
+            exited = self.procs.failed("supervisor") is not None  # then its log's tail is in exc already
+            tail = "" if exited else f"\nlast supervisor output:\n{self.procs.tail('supervisor', 40)}"
+            raise RuntimeError(f"the suite is not ready: {exc}{tail}") from None
+
+    def stop(self) -> None:
+        """Suite, then broker, then cluster; each step runs even if an earlier one failed."""
+        if "supervisor" in self.procs.started:
+            say("stopping the suite")
+            with _reported("the suite"):
+                self.procs.stop("supervisor", SUPERVISOR_STOP_GRACE, whole_group=False)
+                self._kill_orphans()
+        if self.broker is not None:
+            say("stopping RabbitMQ")
+            with _reported("RabbitMQ"):
+                rabbitmq.stop(*self.broker)
+        if self.pg is not None:
+            say("stopping PostgreSQL")
+            with _reported("PostgreSQL"):
+                postgres.stop(self.pg[0])
+
+    def _kill_orphans(self) -> None:
+        # Only reached if the supervisor was killed before reaping: its pid files name our children.
+        for pid_file in (self.work / "suite" / "run").glob("*.pid"):
+            with contextlib.suppress(ValueError, OSError, ProcessLookupError):
+                pid = int(pid_file.read_text().strip())
+                say(f"killing leftover child {pid_file.stem} ({pid})")
+                os.killpg(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _reported(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        say(f"{what} did not stop cleanly: {exc!r}")
+
+
+def connect(port: int, database: str) -> Any:
+    """A psycopg2 connection to ``database`` of the private cluster."""
+    import psycopg2
+
+    return psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname=database)
+
+
+# -- people through the gateway -------------------------------------------------------------------
+
+
+class Api:
+    """A keep-alive session for set-up calls; any unexpected status raises with the answer."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}"})
+
+    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        response = self.session.request(method, self.base + path, json=body, timeout=REQUEST_TIMEOUT)
+        if response.status_code != expect:
+            raise RuntimeError(f"{method} {path} -> HTTP {response.status_code}: {response.text[:300]}")
+        return response.json() if response.content else None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@dataclass
+class People:
+    """Who the data belongs to and who is measured."""
+
+    admin_id: int
+    owned_agent: tuple[int, str]  # (user id, token): access_level owned, include_unassigned
+    all_agent: tuple[int, str]  # (user id, token): access_level everything
+    owner_ids: list[int]  # OWNERS users, the owned-only agent first
+    team_of: dict[int, int]  # owner id -> team id
+    team_ids: list[int]
+    pipeline_id: int
+    stages: list[dict[str, Any]]  # of the first pipeline, in order: id, label, state
+
+
+def create_people(gateway: str) -> People:
+    """Users, teams and tokens through the gateway, as an admin would make them."""
+    api = Api(gateway, ADMIN_TOKEN)
+    try:
+        admin_id = api.call("GET", "/api/v1/me")["id"]
+
+        def user(name: str, email: str, **extra: Any) -> int:
+            body = {"name": name, "email": email, "permissions": ["service_access"], **extra}
+            return int(api.call("POST", "/api/v1/users", body, 201)["id"])
+
+        def token(user_id: int) -> str:
+            return str(api.call("POST", f"/api/v1/users/{user_id}/tokens", {"label": "bench"}, 201)["token"])
+
+        owned = user(
+            "Owned Agent", "owned.agent@bench.example", access_level="owned", include_unassigned=True
+        )
+        everything = user("All Agent", "all.agent@bench.example", access_level="everything")
+        owners = [owned] + [
+            user(f"Owner {i:02d}", f"owner{i:02d}@bench.example", access_level="owned")
+            for i in range(1, OWNERS)
+        ]
+        team_ids = [int(api.call("POST", "/api/v1/teams", {"name": name}, 201)["id"]) for name in TEAMS]
+        team_of: dict[int, int] = {}
+        for t, team_id in enumerate(team_ids):
+            members = owners[t :: len(team_ids)]
+            api.call("PUT", f"/api/v1/teams/{team_id}/members", {"user_ids": members})
+            team_of.update({m: team_id for m in members})
+        first = api.call("GET", "/api/v1/pipelines")[0]
+        return People(
+            admin_id=admin_id,
+            owned_agent=(owned, token(owned)),
+            all_agent=(everything, token(everything)),
+            owner_ids=owners,
+            team_of=team_of,
+            team_ids=team_ids,
+            pipeline_id=int(first["id"]),
+            stages=list(first["stages"]),
+        )
+    finally:
+        api.close()
+
+
+# -- seeding --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """What was seeded, and the pools the measurements draw from."""
+
+    size: int
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    read_by_all_agent: list[int] = field(default_factory=list)  # listed, fully read by the agent
+    priorities: dict[int, str] = field(default_factory=dict)  # listed ticket id -> priority
+
+
+TICKET_COLUMNS = (
+    "id", "name", "description", "pipeline_id", "stage_id", "priority", "priority_rank", "category",
+    "owner_id", "team_id", "source", "created_by", "created_at", "updated_at", "closed_at", "version",
+    "unread_seq", "merged_into_id", "deleted_at",
+)  # fmt: skip
+COL = {name: i for i, name in enumerate(TICKET_COLUMNS)}
+READ_COLUMNS = ("ticket_id", "user_id", "read_seq")
+FOLLOWER_COLUMNS = ("ticket_id", "user_id", "created_at")
+
+
+def _models() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
+        from services.tickets import models
+
+        return models
+
+
+def _priority_rank() -> dict[str, int]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from services.tickets.domain import PRIORITY_RANK
+
+        return dict(PRIORITY_RANK)
+
+
+def check_columns(table: Any, given: Sequence[str]) -> None:
+    """Refuse to seed when the model has a required column we do not fill, or lacks one we fill."""
+    names = {c.name for c in table.c}
+    unknown = [c for c in given if c not in names]
+    missing = [
+        c.name
+        for c in table.c
+        if c.name not in given and not c.nullable and c.default is None and c.server_default is None
+    ]
+    if unknown or missing:
+        raise RuntimeError(
+            f"bench.tickets is out of date with services/tickets/models.py, table {table.name}:"
+            f" unknown columns {unknown}, required columns not filled {missing}"
+        )
+
+
+Rows = list[tuple[Any, ...]]
+
+
+def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tuple[Rows, Rows, Rows]:
+    """Rows of tickets, ticket_reads and ticket_followers for ``size`` tickets (deterministic)."""
+    rng = random.Random(size)
+    rank = _priority_rank()
+    open_stages = [s for s in people.stages if s["state"] == "OPEN"]
+    closed_stages = [s for s in people.stages if s["state"] == "CLOSED"]
+    stage_pool = open_stages + closed_stages
+    stage_weights = [45 / len(open_stages)] * len(open_stages) + (
+        [55 / len(closed_stages)] * len(closed_stages) if closed_stages else []
+    )
+    priorities, priority_weights = list(PRIORITY_WEIGHTS), list(PRIORITY_WEIGHTS.values())
+    all_agent = people.all_agent[0]
+    year = 365 * 86400.0
+    ages = sorted((rng.random() * year for _ in range(size)), reverse=True)  # oldest first
+    tickets: Rows = []
+    reads: Rows = []
+    follows: Rows = []
+    for i, age in enumerate(ages):
+        ticket_id = first_id + i
+        created = now - dt.timedelta(seconds=age)
+        updated = created + dt.timedelta(seconds=min(age, rng.expovariate(1 / (3 * 86400))))
+        stage = rng.choices(stage_pool, stage_weights)[0]
+        priority = rng.choices(priorities, priority_weights)[0]
+        owner = rng.choice(people.owner_ids) if rng.random() < 0.85 else None
+        team = people.team_of.get(owner) if owner is not None else rng.choice([*people.team_ids, None])
+        unread_seq = rng.choices((1, 2, 3, 4), (70, 20, 7, 3))[0]
+        deleted = updated + dt.timedelta(hours=1) if rng.random() < 0.005 else None
+        merged = first_id + rng.randrange(i) if i > 10 and deleted is None and rng.random() < 0.003 else None
+        creator = owner if owner is not None and rng.random() < 0.5 else people.admin_id
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 15)))  # a 25-row page < 16 KB
+        tickets.append(
+            (
+                ticket_id,
+                f"{rng.choice(SUBJECTS)} ({ticket_id})",
+                f"{words}.",
+                people.pipeline_id,
+                stage["id"],
+                priority,
+                rank[priority],
+                rng.choice(CATEGORIES),
+                owner,
+                team,
+                rng.choice(SOURCE_NAMES),
+                creator,
+                created.isoformat(),
+                updated.isoformat(),
+                updated.isoformat() if stage["state"] == "CLOSED" else None,
+                1 + rng.randrange(6),
+                unread_seq,
+                merged,
+                deleted.isoformat() if deleted else None,
+            )
+        )
+        marks = {creator: 1}  # create_ticket marks it read for its creator at unread_seq 1
+        for reader, share in ((owner, 0.7), (all_agent, 0.5)):
+            if reader is not None and rng.random() < share:
+                marks[reader] = unread_seq if rng.random() < 0.8 else rng.randint(1, unread_seq)
+        reads.extend((ticket_id, user_id, seq) for user_id, seq in marks.items())
+        for follower, share in ((owner, 0.1), (all_agent, 0.03)):
+            if follower is not None and rng.random() < share:
+                follows.append((ticket_id, follower, created.isoformat()))
+    return tickets, reads, follows
+
+
+def _copy(cur: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)  # None -> unquoted empty -> NULL
+    buffer.seek(0)
+    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def seed(pg_port: int, size: int, people: People) -> Dataset:
+    """Write ``size`` tickets with read marks and follows in one transaction, then VACUUM ANALYZE."""
+    models = _models()
+    check_columns(models.tickets, TICKET_COLUMNS)
+    check_columns(models.reads, READ_COLUMNS)
+    check_columns(models.followers, FOLLOWER_COLUMNS)
+    began = time.monotonic()
+    conn = connect(pg_port, "tickets")
+    try:
+        with conn, conn.cursor() as cur:
+            # The cluster commits asynchronously; VACUUM cannot mark pages all-visible (so no index-only
+            # scans) before the commit record is flushed. A synchronous commit here avoids that race.
+            cur.execute("SET synchronous_commit = on")
+            cur.execute("SELECT coalesce(max(id), 0) FROM tickets")
+            first_id = int(cur.fetchone()[0]) + 1
+            tickets, reads, follows = generate(size, people, first_id, dt.datetime.now(dt.UTC))
+            say(f"generated {len(tickets):,} tickets in {time.monotonic() - began:.1f} s; copying")
+            _copy(cur, "tickets", TICKET_COLUMNS, tickets)
+            _copy(cur, "ticket_reads", READ_COLUMNS, reads)
+            _copy(cur, "ticket_followers", FOLLOWER_COLUMNS, follows)
+            cur.execute(
+                "SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))"
+            )
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for table in ("tickets", "ticket_reads", "ticket_followers"):
+                cur.execute(f"VACUUM (ANALYZE) {table}")
+            cur.execute(
+                "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class WHERE relname = 'tickets'"
+            )
+            all_visible = float(cur.fetchone()[0])
+    finally:
+        conn.close()
+    data = Dataset(size, seconds=time.monotonic() - began)
+    all_agent = people.all_agent[0]
+    seq = {t[COL["id"]]: t[COL["unread_seq"]] for t in tickets}
+    listed = {
+        t[COL["id"]]: t[COL["priority"]]
+        for t in tickets
+        if t[COL["merged_into_id"]] is None and t[COL["deleted_at"]] is None
+    }
+    data.priorities = listed
+    data.read_by_all_agent = [
+        tid for tid, uid, read_seq in reads if uid == all_agent and tid in listed and read_seq == seq[tid]
+    ]
+    data.counts = {
+        "tickets": len(tickets),
+        "unassigned": sum(1 for t in tickets if t[COL["owner_id"]] is None),
+        "closed": sum(1 for t in tickets if t[COL["closed_at"]] is not None),
+        "deleted": sum(1 for t in tickets if t[COL["deleted_at"]] is not None),
+        "merged": sum(1 for t in tickets if t[COL["merged_into_id"]] is not None),
+        "reads": len(reads),
+        "follows": len(follows),
+        "all-visible % of tickets pages": round(100 * all_visible),
+    }
+    say(f"seeded {size:,} tickets in {data.seconds:.1f} s ({data.counts})")
+    return data
+
+
+# -- measurements ---------------------------------------------------------------------------------
+
+Request = tuple[str, str, bytes | None]  # method, URL, body
+"""One HTTP request a load client sends."""
+
+
+def api_opener(
+    token: str, expect: int, per_client: Callable[[], Callable[[], Request]], keep_alive: bool = True
+) -> Opener:
+    """One session per client, keep-alive unless told; ``per_client()`` gives its next-request source."""
+
+    def opener() -> tuple[Op, Callable[[], None]]:
+        session = requests.Session()
+        session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        if not keep_alive:
+            session.headers["Connection"] = "close"
+        next_request = per_client()
+
+        def op() -> None:
+            method, url, body = next_request()
+            response = session.request(method, url, data=body, timeout=REQUEST_TIMEOUT)
+            if response.status_code != expect:
+                raise RuntimeError(f"{method} {url} -> HTTP {response.status_code}: {response.text[:200]}")
+
+        return op, session.close
+
+    return opener
+
+
+def fixed(request: Request) -> Callable[[], Callable[[], Request]]:
+    return lambda: lambda: request
+
+
+@dataclass
+class Plan:
+    """One measured request kind."""
+
+    key: str
+    label: str
+    clients: int
+    token: str
+    expect: int
+    per_client: Callable[[], Callable[[], Request]]
+    probe: Request  # sent once before measuring (must answer ``probe_expect``); says what it matched
+    probe_expect: int = 200
+    capture: bool = False  # log its SQL at the largest size
+    explain: bool = False  # EXPLAIN its list/count statements
+    keep_alive: bool = True
+    write: bool = False  # measured after the reads (and after the SQL capture)
+
+
+def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
+    """Reads first, writes last, so every read sees exactly the seeded tickets."""
+    api = f"{gateway}/api/v1/tickets"
+    owned_token, all_token = people.owned_agent[1], people.all_agent[1]
+    first_stage = people.stages[0]
+    by_stage = f"{api}?status={first_stage['id']}&sort=-updated_at&limit=25"
+    pid = people.pipeline_id
+    board = f"{gateway}/api/v1/tickets/board?pipeline_id={pid}"
+    unread = f"{api}?view=unread&sort=-updated_at&limit=25"
+    seeds = itertools.count(1)
+    read_pool = data.read_by_all_agent or sorted(data.priorities)
+
+    def random_read() -> Callable[[], Request]:
+        rng = random.Random(next(seeds))
+        return lambda: ("GET", f"{api}/{rng.choice(read_pool)}", None)
+
+    lock = threading.Lock()
+    patch_pool = sorted(data.priorities)
+
+    def toggle_priority() -> Callable[[], Request]:
+        rng = random.Random(1000 + next(seeds))
+
+        def request() -> Request:
+            ticket_id = rng.choice(patch_pool)
+            with lock:
+                new = "low" if data.priorities[ticket_id] == "high" else "high"
+                data.priorities[ticket_id] = new
+            return "PATCH", f"{api}/{ticket_id}", json.dumps({"priority": new}).encode()
+
+        return request
+
+    create = json.dumps({"name": "bench ticket", "description": "created by python -m bench.tickets"})
+    stage = f"status=<{first_stage['label']}>"
+
+    def get(key: str, label: str, token: str, url: str, clients: int = 1, **options: Any) -> Plan:
+        request: Request = ("GET", url, None)
+        return Plan(key, label, clients, token, 200, fixed(request), request, **options)
+
+    listing = f"GET /tickets?{stage}&sort=-updated_at"
+    board_label = f"GET /tickets/board?pipeline_id={pid}"
+    return [
+        Plan(
+            "get",
+            "GET /tickets/{id} (everything agent, random ticket it has read)",
+            1,
+            all_token,
+            200,
+            random_read,
+            ("GET", f"{api}/{read_pool[0]}", None),
+            capture=True,
+        ),
+        get("list_owned", f"{listing}, owned-only agent", owned_token, by_stage, capture=True, explain=True),
+        get("list_all", f"{listing}, everything agent", all_token, by_stage, capture=True, explain=True),
+        get("list_all_c8", "same, everything agent", all_token, by_stage, clients=CONCURRENT_CLIENTS),
+        get("board_all", f"{board_label}, everything agent", all_token, board, capture=True, explain=True),
+        get("board_owned", f"{board_label}, owned-only agent", owned_token, board, capture=True),
+        get(
+            "board_close",
+            "same board, everything agent, a new connection per request (Connection: close)",
+            all_token,
+            board,
+            keep_alive=False,
+        ),
+        get(
+            "unread",
+            "GET /tickets?view=unread&sort=-updated_at, everything agent",
+            all_token,
+            unread,
+            capture=True,
+            explain=True,
+        ),
+        Plan(
+            "create",
+            "POST /tickets (everything agent, no owner)",
+            1,
+            all_token,
+            201,
+            fixed(("POST", api, create.encode())),
+            ("POST", api, create.encode()),
+            probe_expect=201,
+            write=True,
+        ),
+        Plan(
+            "patch",
+            "PATCH /tickets/{id} priority high<->low, no If-Match (random ticket)",
+            1,
+            all_token,
+            200,
+            toggle_priority,
+            ("GET", f"{api}/{patch_pool[0]}", None),
+            write=True,
+        ),
+    ]
+
+
+def probe(plan: Plan) -> str:
+    """Send the plan's probe once; what it matched (raises on a wrong status)."""
+    method, url, body = plan.probe
+    response = requests.request(
+        method,
+        url,
+        data=body,
+        headers={"Authorization": f"Bearer {plan.token}", "Content-Type": "application/json"},
+        timeout=REQUEST_TIMEOUT,
+    )
+    if response.status_code != plan.probe_expect:
+        raise RuntimeError(f"probe {method} {url} -> HTTP {response.status_code}: {response.text[:300]}")
+    doc, size = response.json(), f"{len(response.content) / 1000:.1f} kB"
+    if "columns" in doc:
+        totals = "/".join(f"{c['total']:,}" for c in doc["columns"])
+        items = sum(len(c["items"]) for c in doc["columns"])
+        return f"column totals {totals}; {items} items; {size}"
+    if "items" in doc:
+        return f"total {doc['total']:,}; {len(doc['items'])} items; {size}"
+    return size
+
+
+@dataclass
+class SizeRun:
+    """What one size produced."""
+
+    size: int
+    data: Dataset | None = None
+    cells: dict[str, Cell] = field(default_factory=dict)
+    matched: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None
+    statements: dict[str, list[Statement]] = field(default_factory=dict)
+    plans_text: list[str] = field(default_factory=list)
+    labels: list[tuple[str, str, int]] = field(default_factory=list)  # (key, label, clients) measured
+
+
+def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack) -> None:
+    """Probe, pause, measure each plan in order; a failing plan is recorded and the others go on.
+
+    Before each plan the suite must be ready again (its supervisor restarts a crashed child);
+    if the supervisor itself has exited, RuntimeError ends the size.
+    """
+    for plan in todo:
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        stack.wait_ready(READY_AGAIN_TIMEOUT)
+        try:
+            run.matched[plan.key] = probe(plan)
+        except Exception as exc:
+            run.errors[plan.key] = str(exc) or repr(exc)
+            say(f"{plan.label}: skipped: {run.errors[plan.key]}")
+            continue
+        if STOP.wait(PAUSE_BEFORE_CELL):
+            raise KeyboardInterrupt
+        say(f"{run.size:,}: {plan.label}: {plan.clients} client(s) for {seconds:g} s")
+        opener = api_opener(plan.token, plan.expect, plan.per_client, plan.keep_alive)
+        try:
+            cell = measure(opener, plan.clients, seconds)
+        except Exception as exc:  # the harness itself failed: report it, go on
+            cell = Cell(errors=1, first_error=repr(exc))
+        run.cells[plan.key] = cell
+        if not cell.ok:
+            say(f"  failed: {cell.first_error}")
+        else:
+            say(f"  p50 {cell.percentile(0.5):.1f} ms, {cell.rate:.0f} req/s, {cell.errors} error(s)")
+
+
+# -- SQL capture and plans ------------------------------------------------------------------------
+
+
+@dataclass
+class Statement:
+    """One statement the tickets service ran, as PostgreSQL logged it."""
+
+    sql: str
+    ms: float
+
+    @property
+    def flat(self) -> str:
+        return " ".join(self.sql.split())
+
+    @property
+    def main(self) -> bool:
+        """A list page, a count or the board's column totals (not the per-row look-ups)."""
+        text = self.flat
+        return " FROM tickets" in text and ("count(" in text or " LIMIT " in text)
+
+
+_ENTRY = re.compile(r"^@@bench (?P<db>[^@]*)@@ (?P<rest>.*)$")
+_LOGGED = re.compile(r"duration: (?P<ms>[\d.]+) ms\s+(?:statement|execute [^:]*): (?P<sql>.*)", re.S)
+_SKIP = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SELECT 1\s*$|SET |SHOW |select pg_|select current_)", re.I)
+_BACKGROUND = re.compile(r"\b(outbox|processed_events)\b")  # the relay polls its outbox every second
+
+
+def parse_log(text: str, database: str = "tickets") -> list[Statement]:
+    """The statements of ``database`` in a log written with LOG_PREFIX (multi-line entries joined)."""
+    entries: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        match = _ENTRY.match(line)
+        if match:
+            entries.append((match["db"], [match["rest"]]))
+        elif entries:
+            entries[-1][1].append(line)
+    found = []
+    for db, lines in entries:
+        logged = _LOGGED.search("\n".join(lines))
+        if (
+            db == database
+            and logged
+            and not _SKIP.match(logged["sql"])
+            and not _BACKGROUND.search(logged["sql"])
+        ):
+            found.append(Statement(logged["sql"].strip(), float(logged["ms"])))
+    return found
+
+
+def _set_statement_log(pg_port: int, on: bool) -> None:
+    conn = connect(pg_port, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            if on:
+                cur.execute("ALTER SYSTEM SET log_min_duration_statement = 0")
+                cur.execute(f"ALTER SYSTEM SET log_line_prefix = '{LOG_PREFIX}'")
+            else:
+                cur.execute("ALTER SYSTEM RESET log_min_duration_statement")
+                cur.execute("ALTER SYSTEM RESET log_line_prefix")
+            cur.execute("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
+
+
+def capture(stack: Stack, todo: list[Plan]) -> dict[str, list[Statement]]:
+    """Each capturing plan's probe once, with every statement logged; logging is off again after."""
+    _set_statement_log(stack.pg_port, True)
+    try:
+        time.sleep(1.0)  # sessions pick the reload up between statements
+        caught: dict[str, list[Statement]] = {}
+        for plan in todo:
+            if not plan.capture:
+                continue
+            deadline = time.monotonic() + PAGE_CAPTURE_TIMEOUT
+            while time.monotonic() < deadline and not STOP.is_set():
+                offset = stack.pg_log.stat().st_size
+                probe(plan)
+                time.sleep(0.3)
+                with open(stack.pg_log, errors="replace") as log:
+                    log.seek(offset)
+                    statements = parse_log(log.read())
+                if statements:
+                    caught[plan.key] = statements
+                    break
+                time.sleep(0.5)  # the service's sessions had not reloaded yet
+        return caught
+    finally:
+        _set_statement_log(stack.pg_port, False)
+
+
+def explain(pg_port: int, sql: str) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of ``sql``, run twice; the second (warm) plan's lines."""
+    conn = connect(pg_port, "tickets")
+    try:
+        with conn.cursor() as cur:
+            for _ in range(2):
+                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+                lines = [row[0] for row in cur.fetchall()]
+        conn.rollback()
+        return lines
+    finally:
+        conn.close()
+
+
+_SCAN = re.compile(
+    r"((?:Parallel )?(?:Seq Scan|Index Scan(?: Backward)?|Index Only Scan(?: Backward)?|"
+    r"Bitmap Index Scan|Bitmap Heap Scan)(?: using \S+)? on \S+)"
+)
+
+
+def summarize(lines: list[str]) -> str:
+    """One line: top node and its rows, scans used, rows filtered away, buffers, execution time."""
+    text = "\n".join(lines)
+    top = lines[0].split("  (")[0].strip() if lines else "?"
+    rows = re.search(r"actual time=[\d.]+\.\.[\d.]+ rows=(\d+)", lines[0]) if lines else None
+    scans = list(dict.fromkeys(_SCAN.findall(text)))
+    removed = sum(int(n) for n in re.findall(r"Rows Removed by (?:Filter|Join Filter): (\d+)", text))
+    buffers = re.search(r"Buffers: (shared [^\n]*)", text)
+    executed = re.search(r"Execution Time: ([\d.]+) ms", text)
+    return (
+        f"{top} -> {rows[1] if rows else '?'} rows; {'; '.join(scans) or 'no scan'}; "
+        f"removed by filter {removed:,}; {buffers[1] if buffers else 'no buffers'}; "
+        f"{executed[1] if executed else '?'} ms"
+    )
+
+
+def short_sql(sql: str) -> str:
+    """The statement on one line, with a long select list shortened."""
+    flat = " ".join(sql.split())
+    match = re.match(r"SELECT (.*?) FROM ", flat)
+    if match and len(match[1]) > 80:
+        flat = f"SELECT <{match[1].count(',') + 1} columns> FROM " + flat[match.end() :]
+    return flat
+
+
+def plans_report(run: SizeRun, todo: list[Plan], pg_port: int) -> list[str]:
+    """Statements per captured request, then EXPLAIN of the main ones (Markdown)."""
+    out = [
+        f"### SQL per request at {run.size:,} tickets (from the PostgreSQL log)",
+        "",
+        "| request | statements | sum of logged durations ms | main (list/count) statements ms |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    labels = {p.key: p.label for p in todo}
+    for key, statements in run.statements.items():
+        mains = ", ".join(f"{s.ms:.2f}" for s in statements if s.main) or "-"
+        total = sum(s.ms for s in statements)
+        out.append(f"| {cell_text(labels[key])} | {len(statements)} | {total:.2f} | {mains} |")
+    detail: list[str] = []
+    summary = ["", f"### EXPLAIN (ANALYZE, BUFFERS) at {run.size:,} tickets, one line each", ""]
+    for plan in todo:
+        pages_shown = 0  # the board runs one page query per column: show the first in full
+        for n, statement in enumerate(run.statements.get(plan.key, []), 1):
+            try:
+                lines = explain(pg_port, statement.sql)
+            except Exception as exc:
+                summary.append(f"- {plan.key} #{n}: EXPLAIN failed: {cell_text(repr(exc))}")
+                continue
+            summary.append(f"- {plan.key} #{n}: {summarize(lines)}")
+            is_page = "count(" not in statement.flat
+            if plan.explain and statement.main and not (is_page and pages_shown):
+                pages_shown += is_page
+                detail += [
+                    "",
+                    f"#### {plan.key} #{n}: {plan.label}",
+                    "",
+                    "```",
+                    short_sql(statement.sql),
+                    "",
+                    *lines,
+                    "```",
+                ]
+    return out + summary + ["", f"### Plans of the list, count and board statements at {run.size:,}", *detail]
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds: float) -> str:
+    """The table (a column group per size), what each list matched, and the data sets."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"Tickets bench - {platform.node()}, nproc {len(os.sched_getaffinity(0))} ({_cpu_model()}),"
+        f" Python {platform.python_version()}, PostgreSQL {_pg_version()}, {now}",
+        f"{seconds:g} s per cell after {WARMUP_REQUESTS} warm-up requests per client; clients are threads"
+        " in one process, one keep-alive requests.Session each",
+    ]
+    for run in runs:
+        if run.data is not None:
+            lines.append(
+                f"{run.size:,} tickets: seeded in {run.data.seconds:.1f} s;"
+                + ", ".join(f" {k} {v:,}" for k, v in run.data.counts.items())
+            )
+        if run.failure:
+            lines.append(f"{run.size:,} tickets: FAILED: {cell_text(run.failure, 400)}")
+    sizes = [f"{r.size:,}" for r in runs]
+    head = "| measurement | clients | " + " | ".join(f"{s} p50 ms | {s} p99 ms | {s} req/s" for s in sizes)
+    ratio_head = f" | p50 {sizes[-1]} / {sizes[0]}" if len(runs) > 1 else ""
+    lines += [
+        "",
+        head + " | errors" + ratio_head + " |",
+        "| --- | ---: |"
+        + " ---: | ---: | ---: |" * len(runs)
+        + " ---: |"
+        + (" ---: |" if ratio_head else ""),
+    ]
+    notes: list[str] = []
+    for key, label, clients in todo_labels:
+        cols: list[str] = []
+        errors = 0
+        for run in runs:
+            cell = run.cells.get(key)
+            if cell is None or not cell.ok:
+                why = run.errors.get(key) or (cell.first_error if cell else run.failure or "not measured")
+                cols += [f"error: {cell_text(why, 80)}", "", ""]
+            else:
+                cols += [fmt(cell.percentile(0.5)), fmt(cell.percentile(0.99)), f"{cell.rate:.0f}"]
+            if cell is not None:
+                errors += cell.errors
+                if cell.errors and cell.ok:
+                    first_error = cell_text(cell.first_error)
+                    notes.append(f"{label} at {run.size:,}: {cell.errors} error(s), first: {first_error}")
+        ratio = ""
+        if ratio_head:
+            first, last = runs[0].cells.get(key), runs[-1].cells.get(key)
+            ok = first is not None and first.ok and last is not None and last.ok
+            ratio = (
+                f" | {last.percentile(0.5) / first.percentile(0.5):.2f}x" if ok and first and last else " | -"
+            )
+        lines.append(f"| {label} | {clients} | {' | '.join(cols)} | {errors}{ratio} |")
+    if notes:
+        lines += ["", *notes]
+    lines += ["", "What each request matched and the size of its answer (one probe before measuring):", ""]
+    lines += ["| measurement | " + " | ".join(sizes) + " |", "| --- |" + " --- |" * len(runs)]
+    for key, label, _clients in todo_labels:
+        found = [run.matched.get(key, "") for run in runs]
+        if any(found):
+            lines.append(f"| {label} | " + " | ".join(found) + " |")
+    return "\n".join(lines)
+
+
+def _pg_version() -> str:
+    with contextlib.suppress(Exception):
+        return postgres._bin().parent.name
+    return "?"
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def run_size(run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep: bool) -> None:
+    """One size from scratch to stopped, into ``run``; failures are recorded there, Ctrl-C propagates."""
+    size = run.size
+    stack = Stack(work)
+    failed = False
+    try:
+        stack.start()
+        people = create_people(stack.gateway)
+        say(f"{size:,}: people ready ({len(people.owner_ids)} owners, {len(people.team_ids)} teams)")
+        run.data = seed(stack.pg_port, size, people)
+        todo = plans(stack.gateway, people, run.data)
+        run.labels = [(p.key, p.label, p.clients) for p in todo]
+        reads = [p for p in todo if not p.write]
+        measure_all(run, reads, seconds, stack)
+        if explain_plans and not STOP.is_set():  # before the writes, on exactly the seeded tickets
+            say(f"{size:,}: capturing SQL and EXPLAIN plans")
+            try:
+                run.statements = capture(stack, reads)
+                run.plans_text = plans_report(run, reads, stack.pg_port)
+            except Exception as exc:
+                run.plans_text = [f"SQL capture failed: {exc!r}"]
+                say(run.plans_text[0])
+        measure_all(run, [p for p in todo if p.write], seconds, stack)
+    except KeyboardInterrupt:
+        failed = True
+        raise
+    except Exception as exc:
+        failed = True
+        run.failure = str(exc) or repr(exc)
+        say(f"{size:,}: failed: {run.failure}")
+    finally:
+        CLEANING.set()  # a Ctrl-C or SIGTERM now only sets STOP: the stack is stopped in full
+        try:
+            stack.stop()
+        finally:
+            CLEANING.clear()
+        failed = failed or bool(run.errors) or any(c.errors or not c.ok for c in run.cells.values())
+        if keep or failed:
+            say(f"{size:,}: logs kept in {work} (ours in logs/, the suite's in suite/logs/, pg/postgres.log)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+CLEANING = threading.Event()
+"""Set while a stack is being stopped: signals then only set STOP, so cleaning is never cut short."""
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    STOP.set()
+    if not CLEANING.is_set():
+        raise KeyboardInterrupt
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    if not sizes or any(not 1 <= s <= MAX_SIZE for s in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be integers in [1, {MAX_SIZE:,}]")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.tickets", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=list(DEFAULT_SIZES),
+        help="ticket counts, comma-separated (default 1000,100000)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, help=f"measuring time per cell (default {DEFAULT_SECONDS:g})"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per cell")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs) afterwards")
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
+    if not 0 < seconds <= 600:
+        parser.error("--seconds must be in (0, 600]")
+    sizes: list[int] = args.sizes
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    runs: list[SizeRun] = []
+    interrupted = False
+    try:
+        for i, size in enumerate(sizes):
+            if STOP.is_set():
+                raise KeyboardInterrupt
+            work = Path(tempfile.mkdtemp(prefix=f"helpdesk-bench-tickets-{size}-"))
+            work.chmod(0o755)  # the cluster's server user (postgres, when we are root) must reach pg/
+            runs.append(SizeRun(size))
+            largest = i == sizes.index(max(sizes))
+            run_size(runs[-1], seconds, work, explain_plans=largest, keep=args.keep)
+    except KeyboardInterrupt:
+        interrupted = True
+        STOP.set()
+        say("interrupted; everything started was stopped")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    labels = next((run.labels for run in runs if run.labels), [])
+    if runs:
+        print(render(runs, labels, seconds), flush=True)
+        for run in runs:
+            if run.plans_text:
+                print("", *run.plans_text, sep="\n", flush=True)
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
