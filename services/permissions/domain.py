@@ -231,9 +231,3 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     except (ValueError, TypeError, UnicodeError) as exc:
         raise ValidationFailed(errors={"cursor": ["not a valid cursor for this list"]}) from exc
     return value, last_id
-
-
-def request_hash(operation: str, payload: Mapping[str, Any]) -> str:
-    """Fingerprint of a request, to refuse an idempotency key reused with another body."""
-    text = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()

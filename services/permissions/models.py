@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 
 from services.chassis.events import define_inbox
+from services.chassis.idempotency import define_idempotency
 from services.chassis.outbox import define_outbox
 
 metadata = MetaData()
@@ -61,16 +62,7 @@ tokens = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
-idempotency = Table(
-    "idempotency_keys",
-    metadata,
-    Column("caller_id", Integer, primary_key=True),
-    Column("key", String(200), primary_key=True),
-    Column("operation", String(50), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("response", Text, nullable=False),  # JSON
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
+idempotency = define_idempotency(metadata)
 
 outbox = define_outbox(metadata)
 processed_events = define_inbox(metadata)

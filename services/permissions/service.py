@@ -19,6 +19,7 @@ from nameko.dependency_providers import Config
 
 from services.chassis import config as cfg
 from services.chassis.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from services.chassis.idempotency import request_hash
 from services.chassis.identity import DEFAULT_TTL_SECONDS, Caller, sign
 from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
@@ -37,7 +38,6 @@ from services.permissions.domain import (
     may_see_user,
     new_token,
     parse_sort,
-    request_hash,
 )
 from services.permissions.models import outbox
 from services.permissions.store import Idempotency, Store

@@ -13,7 +13,6 @@ changed and ``team_updated`` for each team whose members changed, each naming in
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy import ColumnElement, DateTime, Integer, Table, func, or_, selec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.chassis import idempotency as idempotency_keys
 from services.chassis.db import Database, SessionFactory
 from services.chassis.errors import Conflict, NotFound, ValidationFailed
 from services.chassis.outbox import record_event, utcnow
@@ -204,32 +204,16 @@ class PermissionStore:
         """The first answer to this key, None if unused; Conflict if used for another request."""
         if key is None:
             return None
-        caller_id, name, request_hash = key
+        caller_id, name, fingerprint = key
         with self.db.read() as s:
-            row = s.execute(
-                select(idempotency).where(idempotency.c.caller_id == caller_id, idempotency.c.key == name)
-            ).first()
-        if row is None:
-            return None
-        if row.operation != operation or row.request_hash != request_hash:
-            raise Conflict("This Idempotency-Key was already used with a different request.")
-        return json.loads(row.response)  # type: ignore[no-any-return]
+            return idempotency_keys.replay(s, idempotency, caller_id, name, fingerprint, operation)
 
     def _remember(
         self, s: Session, key: Idempotency | None, operation: str, response: dict[str, Any]
     ) -> None:
         if key is not None:
-            caller_id, name, request_hash = key
-            s.execute(
-                idempotency.insert().values(
-                    caller_id=caller_id,
-                    key=name,
-                    operation=operation,
-                    request_hash=request_hash,
-                    response=json.dumps(response),
-                    created_at=utcnow(),
-                )
-            )
+            caller_id, name, fingerprint = key
+            idempotency_keys.remember(s, idempotency, caller_id, name, operation, fingerprint, response)
 
     # membership --------------------------------------------------------
     def _change_membership(

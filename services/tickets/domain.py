@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -65,12 +64,6 @@ def require_admin(caller: Caller) -> None:
     """Configuring pipelines needs account access (super admins have it)."""
     if not caller.has("account_access"):
         raise Forbidden("Configuring pipelines needs account access.")
-
-
-def request_hash(operation: str, payload: dict[str, Any]) -> str:
-    """Fingerprint of a request, to refuse an idempotency key reused with another body."""
-    text = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # -- changing a ticket -----------------------------------------------------------------------------

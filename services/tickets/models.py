@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 
 from services.chassis.events import define_inbox
+from services.chassis.idempotency import define_idempotency
 from services.chassis.outbox import define_outbox
 
 metadata = MetaData()
@@ -127,16 +128,7 @@ timeline = Table(
     Index("ix_timeline_ticket", "ticket_id", "id"),
 )
 
-idempotency = Table(
-    "idempotency_keys",
-    metadata,
-    Column("caller_id", Integer, primary_key=True),
-    Column("key", String(200), primary_key=True),
-    Column("operation", String(50), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("response", Text, nullable=False),  # JSON
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
+idempotency = define_idempotency(metadata)
 
 outbox = define_outbox(metadata)
 processed_events = define_inbox(metadata)

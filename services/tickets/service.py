@@ -16,6 +16,7 @@ from nameko.dependency_providers import Config
 
 from services.chassis import config as cfg
 from services.chassis.errors import HelpdeskError, NotFound, ValidationFailed
+from services.chassis.idempotency import request_hash
 from services.chassis.identity import system_identity
 from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
@@ -26,7 +27,6 @@ from services.tickets.domain import (
     TicketFilter,
     check_new_pipeline,
     owner_problem,
-    request_hash,
     require_admin,
     scope_for,
 )

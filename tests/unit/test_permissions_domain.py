@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from services.chassis.errors import Forbidden, ValidationFailed
+from services.chassis.idempotency import request_hash
 from services.chassis.identity import Caller
 from services.permissions import domain
 
@@ -234,6 +235,6 @@ def test_tokens_are_random_and_stored_only_as_their_hash() -> None:
 
 
 def test_request_fingerprint_ignores_key_order_but_not_values() -> None:
-    assert domain.request_hash("op", {"a": 1, "b": 2}) == domain.request_hash("op", {"b": 2, "a": 1})
-    assert domain.request_hash("op", {"a": 1}) != domain.request_hash("op", {"a": 2})
-    assert domain.request_hash("op", {"a": 1}) != domain.request_hash("other", {"a": 1})
+    assert request_hash("op", {"a": 1, "b": 2}) == request_hash("op", {"b": 2, "a": 1})
+    assert request_hash("op", {"a": 1}) != request_hash("op", {"a": 2})
+    assert request_hash("op", {"a": 1}) != request_hash("other", {"a": 1})

@@ -14,9 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.chassis import idempotency as idempotency_keys
 from services.chassis.db import SessionFactory
 from services.chassis.errors import Conflict, NotFound, PreconditionFailed
-from services.chassis.outbox import utcnow
 from services.tickets import contract
 from services.tickets.domain import Scope
 from services.tickets.models import associations, idempotency, reads, tickets
@@ -53,14 +53,7 @@ class StoreBase:
         if not key:
             return None
         with self.db.read() as s:
-            row = s.execute(
-                select(idempotency).where(idempotency.c.caller_id == actor_id, idempotency.c.key == key)
-            ).first()
-        if row is None:
-            return None
-        if row.request_hash != request_hash:
-            raise Conflict("This Idempotency-Key was already used with a different request.")
-        return json.loads(row.response)  # type: ignore[no-any-return]
+            return idempotency_keys.replay(s, idempotency, actor_id, key, request_hash)
 
     def _idempotent(
         self,
@@ -78,16 +71,7 @@ class StoreBase:
             with self.db.transaction() as s:
                 result = work(s)
                 if key:
-                    s.execute(
-                        idempotency.insert().values(
-                            caller_id=actor_id,
-                            key=key,
-                            operation=operation,
-                            request_hash=request_hash,
-                            response=json.dumps(result),
-                            created_at=utcnow(),
-                        )
-                    )
+                    idempotency_keys.remember(s, idempotency, actor_id, key, operation, request_hash, result)
             return result
         except IntegrityError:
             # a concurrent request with the same key won the race: answer as a replay
