@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from eventlet.event import Event
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -162,15 +162,6 @@ def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
     return data
-
-
-def load_body(request: Request, schema: Schema) -> dict[str, Any]:
-    """Parse and validate a JSON object body with ``schema`` (422 with ``errors`` when invalid)."""
-    data = json_object(request)
-    try:
-        return schema.load(data)  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        raise ValidationFailed(errors=exc.normalized_messages()) from exc
 
 
 def action_body(request: Request) -> None:

@@ -9,12 +9,6 @@ DB_URL = "DB_URL"
 IDENTITY_SECRET = "IDENTITY_SECRET"
 
 
-def setting(config: dict[str, Any], key: str, default: Any = None) -> Any:
-    """Return ``config[key]``, or ``default`` when it is missing or empty."""
-    value = config.get(key)
-    return default if value in (None, "") else value
-
-
 def required(config: dict[str, Any], key: str) -> Any:
     """Return ``config[key]``; a missing setting stops the service at start-up, not later."""
     value = config.get(key)

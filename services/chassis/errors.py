@@ -163,8 +163,3 @@ def register_wire_error(cls: type[HelpdeskError]) -> type[HelpdeskError]:
 
 for _cls in WIRE_ERRORS:
     register_wire_error(_cls)
-
-
-def from_remote(exc: Exception) -> HelpdeskError | None:
-    """Return ``exc`` as a HelpdeskError if it is one (rebuilt from the wire), else None."""
-    return exc if isinstance(exc, HelpdeskError) else None

@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    delete,
     select,
     update,
 )
@@ -208,13 +207,6 @@ class OutboxRelay(DependencyProvider):
                         update(self.outbox).where(self.outbox.c.id.in_(unsent)).values(claimed_until=None)
                     )
         return len(published)
-
-    def purge_published(self, older_than: dt.timedelta = dt.timedelta(days=7)) -> int:
-        with self._factory().transaction() as session:
-            result = session.execute(
-                delete(self.outbox).where(self.outbox.c.published_at < utcnow() - older_than)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
 
     def get_dependency(self, worker_ctx: Any) -> OutboxRelay:
         return self
