@@ -11,7 +11,6 @@ permission takes effect within the time an event takes to arrive.
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 from nameko.extensions import SharedExtension
@@ -54,9 +53,8 @@ class TokenCache(SharedExtension):
         if cached is not None:
             return str(cached)
         generation = self.cache.generation
-        answer: dict[str, Any] = self.link.call(
-            permissions_contract.SERVICE_NAME, "authenticate", (token,), {}, {}, time.time() + AUTH_TIMEOUT
-        )
+        permissions = self.link.client(permissions_contract.SERVICE_NAME, timeout=AUTH_TIMEOUT)
+        answer: dict[str, Any] = permissions.authenticate(token)
         identity = str(answer["identity"])
         self.cache.put(key, identity, generation, max_age=float(answer["ttl"]) - EARLY_REFRESH)
         return identity

@@ -2,9 +2,14 @@
 
 :func:`route` replaces nameko's ``http``. Before a worker is spawned the route
 authenticates the bearer token (through :class:`TokenCache`) unless it is public,
-and puts the caller's signed identity into the worker context, so every RPC the
-handler makes carries it. Errors of any kind become problem+json. Routes also
-keep what the OpenAPI document says about them.
+validates the query string with the route's query schema (422 before any RPC), and
+puts the caller's signed identity into the worker context, so every RPC the handler
+makes carries it. Errors of any kind become problem+json.
+
+A route declares everything about itself once: its query, body and response
+schemas, the statuses it may answer beyond the common ones, whether it takes an
+``Idempotency-Key`` or an ``If-Match``. The gateway validates with those schemas and
+the OpenAPI document is generated from the same declaration, so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -25,7 +31,9 @@ from werkzeug.wrappers import Request, Response
 from gateway.auth import TokenCache
 from gateway.problems import response_for_exception
 from services.chassis.errors import BadRequest, HelpdeskError, ValidationFailed
+from services.chassis.idempotency import MAX_KEY_LENGTH, REPLAYED
 from services.chassis.identity import CONTEXT_KEY
+from services.chassis.schema import load
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -71,8 +79,19 @@ class GatewayWebServer(WebServer):
         super().process_request(sock, address)
 
 
+COMMON_ERRORS = (400, 401, 403, 404, 422, 429, 503, 504)
+"""Statuses any authenticated route may answer (bad input, auth, access, limits, outages)."""
+BODY_ERRORS = (413, 415)
+"""Statuses any route that reads a body may answer."""
+
+
 class Route(HttpRequestHandler):
-    """An HTTP entrypoint with authentication, problem+json errors and OpenAPI metadata."""
+    """An HTTP entrypoint with authentication, validation, problem+json errors and OpenAPI metadata.
+
+    ``query``, ``body`` and ``returns`` are marshmallow schema classes (normally the
+    owning service's contract schemas); ``errors`` are statuses the route may answer
+    beyond :data:`COMMON_ERRORS`; ``idempotent`` and ``if_match`` declare the headers.
+    """
 
     server = GatewayWebServer()
     tokens = TokenCache()
@@ -82,25 +101,45 @@ class Route(HttpRequestHandler):
         method: str,
         url: str,
         *,
+        summary: str,
+        tag: str,
         public: bool = False,
-        summary: str = "",
+        query: type[Schema] | None = None,
         body: type[Schema] | None = None,
         returns: type[Schema] | None = None,
         many: bool = False,
         status: int = 200,
-        query: dict[str, str] | None = None,
-        tag: str = "",
+        errors: Iterable[int] = (),
+        idempotent: bool = False,
+        if_match: bool = False,
         **kwargs: Any,
     ) -> None:
         self.public = public
         self.summary = summary
+        self.tag = tag
+        self.query_schema = query
         self.body_schema = body
         self.returns = returns
         self.many = many
         self.status = status
-        self.query = query or {}
-        self.tag = tag
+        self.idempotent = idempotent
+        self.if_match = if_match
+        self._query_loader = query() if query is not None else None
         super().__init__(method, url, **kwargs)
+        self.errors = self._errors(errors)
+
+    def _errors(self, extra: Iterable[int]) -> tuple[int, ...]:
+        found = set(extra)
+        if not self.public:
+            found.update(COMMON_ERRORS)
+        if self.body_schema is not None or self.method in ("POST", "PUT", "PATCH"):
+            found.update(BODY_ERRORS)
+        if self.idempotent:
+            found.add(409)
+        if self.if_match:
+            found.add(412)
+        found.discard(self.status)
+        return tuple(sorted(found))
 
     def handle_request(self, request: Request) -> Response:
         request.shallow = False
@@ -108,6 +147,8 @@ class Route(HttpRequestHandler):
             context_data: dict[str, Any] = {}
             if not self.public:
                 context_data[CONTEXT_KEY] = self.tokens.identity_for(request.headers.get("Authorization"))
+            if self._query_loader is not None:
+                load(self._query_loader, query_args(request))
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
@@ -130,7 +171,35 @@ class Route(HttpRequestHandler):
 route = Route.decorator
 
 
+def check_routes(service_cls: type) -> type:
+    """Refuse a gateway class whose route mixins reuse a handler name or a (method, path).
+
+    Mixins are combined by inheritance, so a second handler of the same name would
+    silently hide the first; this runs when the class is built (use it as a decorator).
+    """
+    names: dict[str, str] = {}
+    paths: dict[tuple[str, str], str] = {}
+    for cls in reversed(service_cls.__mro__):
+        for name, member in vars(cls).items():
+            routes = [e for e in getattr(member, "nameko_entrypoints", ()) if isinstance(e, Route)]
+            if not routes:
+                continue
+            if name in names and names[name] != cls.__qualname__:
+                raise TypeError(f"route handler {name!r} is defined in {names[name]} and {cls.__qualname__}")
+            names[name] = cls.__qualname__
+            for r in routes:
+                for method in r.method.split(","):
+                    where = paths.setdefault((method, r.url), name)
+                    if where != name:
+                        raise TypeError(f"{method} {r.url} is handled by both {where!r} and {name!r}")
+    return service_cls
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer; a replayed idempotent answer says so in ``Idempotent-Replayed: true``."""
+    headers = dict(headers or {})
+    if isinstance(data, dict) and data.pop(REPLAYED, False):
+        headers["Idempotent-Replayed"] = "true"
     return Response(json.dumps(data), status=status, mimetype="application/json", headers=headers)
 
 
@@ -171,23 +240,32 @@ def action_body(request: Request) -> None:
         raise ValidationFailed(errors={"_body": ["this action takes no body"]})
 
 
-def query_int(
-    request: Request, name: str, default: int | None = None, lo: int | None = None, hi: int | None = None
-) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(errors={name: ["must be an integer"]}) from None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ValidationFailed(errors={name: [f"must be between {lo} and {hi}"]})
-    return value
+def optional_object(request: Request) -> dict[str, Any]:
+    """A JSON object body, where an empty body counts as ``{}``."""
+    data = read_json(request, allow_empty=True)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
+    return data
 
 
-def page_limit(request: Request) -> int:
-    """``?limit=`` for lists: default 25; outside 1-100 answers 422 (never clamped)."""
-    value = query_int(request, "limit", 25, 1, 100)
-    assert value is not None
-    return value
+def query_args(request: Request) -> dict[str, str]:
+    """Query parameters for the owning service; an empty value counts as absent.
+
+    The route has already validated them with its query schema; the service loads
+    them again with the same schema (any broker client may call it directly).
+    """
+    return {name: value for name, value in request.args.items() if value != ""}
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, None when absent; 422 when it is not printable text up to 200."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None or key == "":
+        return None
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed(
+            errors={"Idempotency-Key": [f"must be printable text of at most {MAX_KEY_LENGTH} characters"]}
+        )
+    return key

@@ -8,12 +8,14 @@ that own the data. Each resource family's routes live in :mod:`gateway.routes`.
 
 from __future__ import annotations
 
+from gateway.http import check_routes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
 from gateway.routes.tickets import TicketRoutes
 
 
+@check_routes
 class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 

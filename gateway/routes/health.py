@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-
 import eventlet
 from werkzeug.wrappers import Request, Response
 
@@ -54,7 +51,7 @@ class HealthRoutes:
 
     def _ping(self, name: str) -> tuple[str, str]:
         try:
-            self.link.call(name, "ping", (), {}, {}, time.time() + READY_TIMEOUT)
+            self.link.client(name, timeout=READY_TIMEOUT).ping()
             return name, "ok"
         except (ServiceUnavailable, DeadlineExceeded) as exc:
             return name, exc.detail
@@ -65,4 +62,4 @@ class HealthRoutes:
     def openapi_document(self, request: Request) -> Response:
         from gateway import openapi
 
-        return Response(json.dumps(openapi.build(type(self))), mimetype="application/json")
+        return Response(openapi.document_text(type(self)), mimetype="application/json")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import json_response, page_limit, route
+from gateway.http import action_body, json_response, query_args, route
+from services.chassis.paging import PageQuery
 from services.chassis.rpc import ServiceRpc
 from services.notifications import contract as notifications_contract
 
@@ -16,15 +17,12 @@ class NotificationRoutes:
         "GET",
         "/api/v1/notifications",
         summary="The caller's in-app feed, newest first.",
-        returns=notifications_contract.FeedItemSchema,
-        query={"limit": "1-100, default 25", "cursor": "opaque cursor from next_cursor"},
+        returns=notifications_contract.FeedPageSchema,
+        query=PageQuery,
         tag="notifications",
     )
     def list_notifications(self, request: Request) -> Response:
-        limit = page_limit(request)
-        return json_response(
-            self.notifications.list_feed(limit=limit, cursor=request.args.get("cursor") or None)
-        )
+        return json_response(self.notifications.list_feed(query_args(request)))
 
     @route(
         "POST",
@@ -34,4 +32,5 @@ class NotificationRoutes:
         tag="notifications",
     )
     def read_notification(self, request: Request, item_id: int) -> Response:
+        action_body(request)
         return json_response(self.notifications.mark_read(item_id))

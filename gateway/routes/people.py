@@ -7,36 +7,19 @@ request apart and choose the status code.
 
 from __future__ import annotations
 
-from typing import Any
-
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import empty_response, json_object, json_response, page_limit, query_int, read_json, route
-from services.chassis.errors import ValidationFailed
+from gateway.http import (
+    empty_response,
+    idempotency_key,
+    json_object,
+    json_response,
+    optional_object,
+    query_args,
+    route,
+)
 from services.chassis.rpc import ServiceRpc
 from services.permissions import contract as permissions_contract
-
-PAGE_QUERY = {"limit": "1-100, default 25", "cursor": "opaque cursor from next_cursor"}
-USER_SORT = (
-    "one of " + ", ".join(permissions_contract.USER_SORTS) + " (prefix - for descending); default -updated_at"
-)
-TEAM_SORT = (
-    "one of " + ", ".join(permissions_contract.TEAM_SORTS) + " (prefix - for descending); default -updated_at"
-)
-
-
-def _idempotency_key(request: Request) -> str | None:
-    return request.headers.get("Idempotency-Key") or None
-
-
-def _optional_object(request: Request) -> dict[str, Any]:
-    """A JSON object body, where an empty body counts as ``{}``."""
-    data = read_json(request, allow_empty=True)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
-    return data
 
 
 class PeopleRoutes:
@@ -51,10 +34,11 @@ class PeopleRoutes:
         body=permissions_contract.UserSchema,
         returns=permissions_contract.UserSchema,
         status=201,
+        idempotent=True,
         tag="people",
     )
     def create_user(self, request: Request) -> Response:
-        user = self.permissions.create_user(json_object(request), idempotency_key=_idempotency_key(request))
+        user = self.permissions.create_user(json_object(request), idempotency_key=idempotency_key(request))
         return json_response(user, 201, {"Location": f"/api/v1/users/{user['id']}"})
 
     @route(
@@ -62,23 +46,11 @@ class PeopleRoutes:
         "/api/v1/users",
         summary="Users, a page at a time (account access).",
         returns=permissions_contract.UserPageSchema,
-        query={
-            **PAGE_QUERY,
-            "sort": USER_SORT,
-            "q": "case-insensitive part of the name or email",
-            "team_id": "only members of this team",
-        },
+        query=permissions_contract.UserQuerySchema,
         tag="people",
     )
     def list_users(self, request: Request) -> Response:
-        page = self.permissions.list_users(
-            limit=page_limit(request),
-            cursor=request.args.get("cursor") or None,
-            sort=request.args.get("sort") or None,
-            q=request.args.get("q") or None,
-            team_id=query_int(request, "team_id"),
-        )
-        return json_response(page)
+        return json_response(self.permissions.list_users(query_args(request)))
 
     @route(
         "GET",
@@ -122,21 +94,18 @@ class PeopleRoutes:
         tag="people",
     )
     def issue_token(self, request: Request, user_id: int) -> Response:
-        return json_response(self.permissions.issue_token(user_id, _optional_object(request)), 201)
+        return json_response(self.permissions.issue_token(user_id, optional_object(request)), 201)
 
     @route(
         "GET",
         "/api/v1/users/<int:user_id>/tokens",
         summary="A user's tokens (never their values), newest first, revoked ones included.",
         returns=permissions_contract.TokenPageSchema,
-        query=PAGE_QUERY,
+        query=permissions_contract.TokenQuerySchema,
         tag="people",
     )
     def list_tokens(self, request: Request, user_id: int) -> Response:
-        page = self.permissions.list_tokens(
-            user_id, limit=page_limit(request), cursor=request.args.get("cursor") or None
-        )
-        return json_response(page)
+        return json_response(self.permissions.list_tokens(user_id, query_args(request)))
 
     @route(
         "DELETE",
@@ -157,10 +126,11 @@ class PeopleRoutes:
         body=permissions_contract.TeamSchema,
         returns=permissions_contract.TeamSchema,
         status=201,
+        idempotent=True,
         tag="people",
     )
     def create_team(self, request: Request) -> Response:
-        team = self.permissions.create_team(json_object(request), idempotency_key=_idempotency_key(request))
+        team = self.permissions.create_team(json_object(request), idempotency_key=idempotency_key(request))
         return json_response(team, 201, {"Location": f"/api/v1/teams/{team['id']}"})
 
     @route(
@@ -168,16 +138,11 @@ class PeopleRoutes:
         "/api/v1/teams",
         summary="Teams: all of them with account access, else the ones you belong to.",
         returns=permissions_contract.TeamPageSchema,
-        query={**PAGE_QUERY, "sort": TEAM_SORT},
+        query=permissions_contract.TeamQuerySchema,
         tag="people",
     )
     def list_teams(self, request: Request) -> Response:
-        page = self.permissions.list_teams(
-            limit=page_limit(request),
-            cursor=request.args.get("cursor") or None,
-            sort=request.args.get("sort") or None,
-        )
-        return json_response(page)
+        return json_response(self.permissions.list_teams(query_args(request)))
 
     @route(
         "GET",

@@ -14,30 +14,13 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import action_body, json_object, json_response, route
+from gateway.http import action_body, idempotency_key, json_object, json_response, query_args, route
 from services.chassis.errors import PreconditionFailed
+from services.chassis.paging import PageQuery
 from services.chassis.rpc import ServiceRpc
 from services.tickets import contract as tickets_contract
 
 _STRONG_ETAG = re.compile(r'"(\d{1,18})"')
-
-LIST_QUERY = {
-    "status": "stage id",
-    "pipeline_id": "pipeline id",
-    "owner_id": "user id, or 'none' for unassigned tickets",
-    "priority": "low, medium, high or urgent",
-    "view": "unassigned, mine, following, open or unread",
-    "q": "case-insensitive text in the name or description",
-    "sort": "created_at, updated_at, priority, name or id; prefix '-' for descending (default -updated_at)",
-    "limit": "1-100, default 25",
-    "cursor": "next_cursor of the previous page (URL-encode it)",
-}
-BOARD_QUERY = {
-    **{k: v for k, v in LIST_QUERY.items() if k != "cursor"},
-    "pipeline_id": "pipeline id (default: the first pipeline)",
-    "limit": "items per column, 1-100, default 25 (page a column on with the list and status=<stage id>)",
-}
-PAGE_QUERY = {"limit": LIST_QUERY["limit"], "cursor": LIST_QUERY["cursor"]}
 
 
 def etag_header(ticket: dict[str, Any]) -> dict[str, str]:
@@ -63,11 +46,6 @@ def if_match_versions(header: str | None) -> list[int] | None:
     return versions
 
 
-def query_args(request: Request) -> dict[str, str]:
-    """Query parameters for the service to validate; an empty value counts as absent."""
-    return {name: value for name, value in request.args.items() if value != ""}
-
-
 class TicketRoutes:
     tickets = ServiceRpc(tickets_contract.SERVICE_NAME)
 
@@ -76,13 +54,14 @@ class TicketRoutes:
         "POST",
         "/api/v1/tickets",
         summary="Create a ticket (accepts Idempotency-Key).",
+        idempotent=True,
         body=tickets_contract.TicketCreateSchema,
         returns=tickets_contract.TicketSchema,
         status=201,
         tag="tickets",
     )
     def create_ticket(self, request: Request) -> Response:
-        key = request.headers.get("Idempotency-Key") or None
+        key = idempotency_key(request)
         ticket = self.tickets.create_ticket(json_object(request), idempotency_key=key)
         return json_response(
             ticket, 201, {**etag_header(ticket), "Location": f"/api/v1/tickets/{ticket['id']}"}
@@ -93,7 +72,7 @@ class TicketRoutes:
         "/api/v1/tickets",
         summary="Table layout: the tickets the caller may see, filtered, sorted and paginated.",
         returns=tickets_contract.TicketPageSchema,
-        query=LIST_QUERY,
+        query=tickets_contract.TicketQuerySchema,
         tag="tickets",
     )
     def list_tickets(self, request: Request) -> Response:
@@ -104,7 +83,7 @@ class TicketRoutes:
         "/api/v1/tickets/board",
         summary="Board layout: one column per stage of a pipeline, in stage order, each with its first page.",
         returns=tickets_contract.BoardSchema,
-        query=BOARD_QUERY,
+        query=tickets_contract.BoardQuerySchema,
         tag="tickets",
     )
     def ticket_board(self, request: Request) -> Response:
@@ -126,6 +105,8 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>",
         summary="Change fields (moving a board card = changing status); send If-Match with the ETag "
         "so a concurrent change is not overwritten (412 when stale).",
+        if_match=True,
+        errors=(409,),
         body=tickets_contract.TicketPatchSchema,
         returns=tickets_contract.TicketSchema,
         tag="tickets",
@@ -151,7 +132,7 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/timeline",
         summary="Activity timeline, newest first.",
         returns=tickets_contract.TimelinePageSchema,
-        query=PAGE_QUERY,
+        query=PageQuery,
         tag="tickets",
     )
     def ticket_timeline(self, request: Request, ticket_id: int) -> Response:
@@ -210,7 +191,7 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/followers",
         summary="Who follows the ticket.",
         returns=tickets_contract.FollowerPageSchema,
-        query=PAGE_QUERY,
+        query=PageQuery,
         tag="tickets",
     )
     def ticket_followers(self, request: Request, ticket_id: int) -> Response:
@@ -254,13 +235,14 @@ class TicketRoutes:
         "POST",
         "/api/v1/pipelines",
         summary="Create a pipeline with its ordered stages (account access; accepts Idempotency-Key).",
+        idempotent=True,
         body=tickets_contract.PipelineCreateSchema,
         returns=tickets_contract.PipelineSchema,
         status=201,
         tag="pipelines",
     )
     def create_pipeline(self, request: Request) -> Response:
-        key = request.headers.get("Idempotency-Key") or None
+        key = idempotency_key(request)
         pipeline = self.tickets.create_pipeline(json_object(request), idempotency_key=key)
         return json_response(pipeline, 201, {"Location": f"/api/v1/pipelines/{pipeline['id']}"})
 
@@ -289,13 +271,14 @@ class TicketRoutes:
         "POST",
         "/api/v1/pipelines/<int:pipeline_id>/stages",
         summary="Add a stage (account access; accepts Idempotency-Key); answers the pipeline.",
+        idempotent=True,
         body=tickets_contract.StageCreateSchema,
         returns=tickets_contract.PipelineSchema,
         status=201,
         tag="pipelines",
     )
     def add_stage(self, request: Request, pipeline_id: int) -> Response:
-        key = request.headers.get("Idempotency-Key") or None
+        key = idempotency_key(request)
         pipeline = self.tickets.add_stage(pipeline_id, json_object(request), idempotency_key=key)
         return json_response(pipeline, 201)
 

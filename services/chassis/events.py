@@ -26,7 +26,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
 from services.chassis import config as cfg
-from services.chassis.outbox import event_exchange, utcnow
+from services.chassis.clock import SYSTEM_CLOCK, Clock
+from services.chassis.outbox import event_exchange
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def already_processed(session: Session, inbox: Table, event_id: str, handler: st
     )
 
 
-def mark_processed(session: Session, inbox: Table, event_id: str, handler: str) -> None:
+def mark_processed(
+    session: Session, inbox: Table, event_id: str, handler: str, *, clock: Clock = SYSTEM_CLOCK
+) -> None:
     """Record the event in the caller's transaction; a concurrent duplicate fails the commit."""
-    session.execute(inbox.insert().values(event_id=event_id, handler=handler, processed_at=utcnow()))
+    session.execute(inbox.insert().values(event_id=event_id, handler=handler, processed_at=clock.now()))

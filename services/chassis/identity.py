@@ -31,15 +31,9 @@ DEFAULT_TTL_SECONDS = 120.0
 """How long a signed identity is believed. Short, so that an identity held outside the gateway
 (whose cache is flushed on every permission change) cannot outlive a change for long."""
 
-ACCESS_LEVELS = ("everything", "team", "owned", "none")
-PERMISSIONS = (
-    "service_access",
-    "sales_access",
-    "delete_tickets",
-    "bulk_delete",
-    "account_access",
-    "super_admin",
-)
+SUPER_ADMIN = "super_admin"
+"""The one permission the chassis knows: it implies every other (the rest belong to the
+permissions service's contract)."""
 
 
 @dataclass(frozen=True)
@@ -59,16 +53,11 @@ class Caller:
 
     @property
     def is_super_admin(self) -> bool:
-        return self.system or "super_admin" in self.permissions
+        return self.system or SUPER_ADMIN in self.permissions
 
     def has(self, permission: str) -> bool:
         """True if the caller holds ``permission``; super admins hold every permission."""
         return self.is_super_admin or permission in self.permissions
-
-    @property
-    def works_tickets(self) -> bool:
-        """Viewing, editing and replying to tickets needs service or sales access."""
-        return self.is_super_admin or bool({"service_access", "sales_access"} & self.permissions)
 
     @property
     def has_seat(self) -> bool:

@@ -1,12 +1,16 @@
 """Transactional outbox: an event is stored with the change it announces, then relayed.
 
-A service never publishes from inside a request. It calls :func:`record_event` with
-the same session that writes the change, so the change and its event commit or
-roll back together. :class:`OutboxRelay` (a dependency every publishing service
-declares) publishes pending rows to the service's event exchange with publisher
-confirms and marks them sent; a crash between publish and mark only means the
-event is sent again, which idempotent consumers ignore. Rows are claimed with a
-lease, so several instances of a service can relay without stepping on each other.
+A service never publishes from inside a request. It records the event with
+:meth:`Outbox.record` in the same session that writes the change, so the change and
+its event commit or roll back together. The payload is checked against the event's
+schema in the producer's contract and stored as that schema dumps it, so a service
+cannot publish a field its contract does not declare, nor omit a required one.
+
+:class:`OutboxRelay` (a dependency every publishing service declares) publishes
+pending rows to the service's event exchange with publisher confirms and marks them
+sent; a crash between publish and mark only means the event is sent again, which
+idempotent consumers ignore. Rows are claimed with a lease, so several instances of a
+service can relay without stepping on each other.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import eventlet
 from eventlet.event import Event
 from kombu import Exchange
+from marshmallow import RAISE, Schema, ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (
@@ -36,16 +42,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.chassis import config as cfg
+from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 10
 BATCH = 200
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def event_exchange(service_name: str) -> Exchange:
@@ -68,21 +71,62 @@ def define_outbox(metadata: MetaData) -> Table:
     )
 
 
-def record_event(session: Session, outbox: Table, event_type: str, payload: dict[str, Any]) -> str:
-    """Store ``event_type`` with ``payload`` in the caller's transaction; returns its event id."""
-    event_id = str(uuid.uuid4())
-    session.info[OUTBOX_WRITTEN] = True
-    now = utcnow()
-    body = {"event_id": event_id, "occurred_at": now.isoformat(), **payload}
-    session.execute(
-        outbox.insert().values(
-            event_id=event_id,
-            event_type=event_type,
-            payload=json.dumps(body, default=str),
-            created_at=now,
+class ContractViolation(RuntimeError):
+    """A service tried to record an event its own contract does not describe (a bug, never input)."""
+
+
+class Outbox:
+    """A service's outbox table and the contract of every event the service may record.
+
+    ``events`` maps each event type to its payload schema (the producer's
+    ``contract.EVENT_SCHEMAS``); recording a type that is not there, or a payload the
+    schema refuses, raises :class:`ContractViolation` and so rolls the change back.
+    """
+
+    def __init__(self, metadata: MetaData, events: Mapping[str, type[Schema]]) -> None:
+        self.table = define_outbox(metadata)
+        self.events = dict(events)
+        self._schemas: dict[str, Schema] = {}
+
+    def _schema(self, event_type: str) -> Schema:
+        schema = self._schemas.get(event_type)
+        if schema is None:
+            if event_type not in self.events:
+                raise ContractViolation(f"{event_type!r} is not an event of this service's contract")
+            schema = self._schemas[event_type] = self.events[event_type](unknown=RAISE)
+        return schema
+
+    def encode(self, event_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` as the contract's schema dumps it, after the schema accepted it."""
+        schema = self._schema(event_type)
+        try:
+            loaded = schema.load(body)
+        except ValidationError as exc:
+            raise ContractViolation(f"{event_type} payload breaks the contract: {exc.messages}") from exc
+        return schema.dump(loaded)  # type: ignore[no-any-return]
+
+    def record(
+        self,
+        session: Session,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> str:
+        """Store ``event_type`` with ``payload`` in the caller's transaction; returns its event id."""
+        event_id = str(uuid.uuid4())
+        now = clock.now()
+        body = self.encode(event_type, {"event_id": event_id, "occurred_at": now.isoformat(), **payload})
+        session.info[OUTBOX_WRITTEN] = True
+        session.execute(
+            self.table.insert().values(
+                event_id=event_id,
+                event_type=event_type,
+                payload=json.dumps(body, separators=(",", ":")),
+                created_at=now,
+            )
         )
-    )
-    return event_id
+        return event_id
 
 
 class OutboxRelay(DependencyProvider):
@@ -93,9 +137,9 @@ class OutboxRelay(DependencyProvider):
     the relay looks the bound one up by name).
     """
 
-    def __init__(self, database_attr: str, outbox: Table, poll_seconds: float = 1.0) -> None:
+    def __init__(self, database_attr: str, outbox: Outbox, poll_seconds: float = 1.0) -> None:
         self.database_attr = database_attr
-        self.outbox = outbox
+        self.outbox = outbox.table
         self.poll_seconds = poll_seconds
         self._wake = Event()
         self._running = False
@@ -155,7 +199,7 @@ class OutboxRelay(DependencyProvider):
     def relay_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
         factory = self._factory()
-        now = utcnow()
+        now = SYSTEM_CLOCK.now()
         with factory.transaction() as session:
             ids = session.scalars(
                 select(self.outbox.c.id)
@@ -200,7 +244,7 @@ class OutboxRelay(DependencyProvider):
                     session.execute(
                         update(self.outbox)
                         .where(self.outbox.c.id.in_(published))
-                        .values(published_at=utcnow())
+                        .values(published_at=SYSTEM_CLOCK.now())
                     )
                 if unsent:
                     session.execute(

@@ -29,7 +29,7 @@ from typing import Any
 
 import eventlet
 from eventlet.event import Event
-from kombu import Connection, Consumer, Exchange, Queue
+from kombu import Connection, Consumer, Exchange, Queue, binding
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, SharedExtension
@@ -42,7 +42,7 @@ from services.chassis.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from services.chassis.identity import CONTEXT_KEY, Caller, Verifier
+from services.chassis.identity import CONTEXT_KEY, Caller, Verifier, system_identity
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,12 @@ class _Verifiers:
     _by_secret: dict[str, Verifier] = {}
 
     @classmethod
+    def secret(cls, config: dict[str, Any]) -> str:
+        return str(cfg.required(config, cfg.IDENTITY_SECRET))
+
+    @classmethod
     def get(cls, config: dict[str, Any]) -> Verifier:
-        secret = cfg.required(config, cfg.IDENTITY_SECRET)
+        secret = cls.secret(config)
         verifier = cls._by_secret.get(secret)
         if verifier is None:
             verifier = cls._by_secret[secret] = Verifier(secret)
@@ -197,11 +201,10 @@ class BrokerLink(SharedExtension):
         for source, event_types, _handler in self._broadcasts:
             exchange = Exchange(source, type="topic", durable=True)
             qname = f"bcast-{source}--{self.container.service_name}-{self.routing_key}"
-            bindings = [
-                Queue(qname, exchange=exchange, routing_key=et, exclusive=True, auto_delete=True)
-                for et in event_types
-            ]
-            queues.extend(bindings)
+            # one queue with one binding per event type (several Queue objects of one name
+            # would leave only the last binding in place)
+            bindings = [binding(exchange, routing_key=et) for et in sorted(set(event_types))]
+            queues.append(Queue(qname, bindings=bindings, exclusive=True, auto_delete=True))
         return queues
 
     def _run(self) -> None:
@@ -254,6 +257,13 @@ class BrokerLink(SharedExtension):
                 except Exception:
                     log.exception("broadcast handler failed for %s/%s", source, routing_key)
 
+    def client(
+        self, service: str, *, identity: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> ServiceClient:
+        """A client of ``service`` for code outside a worker (caches, readiness, schedules)."""
+        context = {CONTEXT_KEY: identity} if identity else {}
+        return ServiceClient(self, service, context, timeout)
+
     def call(
         self,
         service: str,
@@ -303,7 +313,12 @@ class BrokerLink(SharedExtension):
 
 
 class ServiceClient:
-    """Calls one service on behalf of one worker: ``client.method(*args, **kwargs)``."""
+    """Calls one service: ``client.method(*args, **kwargs)``, the one way any code in the suite does.
+
+    Inside a worker it comes from :class:`ServiceRpc` and carries the worker's caller
+    and deadline; elsewhere from :meth:`BrokerLink.client`. Every call has a deadline
+    and raises the callee's own error classes.
+    """
 
     def __init__(
         self,
@@ -311,20 +326,28 @@ class ServiceClient:
         service: str,
         context: dict[str, Any],
         timeout: float,
+        system: Callable[[], str] | None = None,
     ) -> None:
         self._link = link
         self._service = service
         self._context = context
         self._timeout = timeout
+        self._system = system
 
     def with_identity(self, assertion: str) -> ServiceClient:
         """The same client, acting as the caller that ``assertion`` names."""
-        return ServiceClient(
-            self._link, self._service, {**self._context, CONTEXT_KEY: assertion}, self._timeout
-        )
+        context = {**self._context, CONTEXT_KEY: assertion}
+        return ServiceClient(self._link, self._service, context, self._timeout, self._system)
+
+    def as_system(self) -> ServiceClient:
+        """The same client, acting as the calling service itself (for lookups the caller's
+        own permissions should not hide, such as whether a would-be owner exists)."""
+        if self._system is None:
+            raise RuntimeError("this client has no system identity to act with")
+        return self.with_identity(self._system())
 
     def with_timeout(self, timeout: float) -> ServiceClient:
-        return ServiceClient(self._link, self._service, self._context, timeout)
+        return ServiceClient(self._link, self._service, self._context, timeout, self._system)
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         if method.startswith("_"):
@@ -352,8 +375,14 @@ class ServiceRpc(DependencyProvider):
         self.target_service = target_service
         self.timeout = timeout
 
+    def setup(self) -> None:
+        secret = _Verifiers.secret(self.container.config)
+        service = self.container.service_name
+        self._system = lambda: system_identity(service, secret)
+
     def get_dependency(self, worker_ctx: Any) -> ServiceClient:
-        return ServiceClient(self.link, self.target_service, dict(worker_ctx.context_data), self.timeout)
+        context = dict(worker_ctx.context_data)
+        return ServiceClient(self.link, self.target_service, context, self.timeout, self._system)
 
 
 class Broker(DependencyProvider):

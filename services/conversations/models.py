@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from services.chassis.events import define_inbox
-from services.chassis.outbox import define_outbox
+from services.chassis.outbox import Outbox
 
 metadata = MetaData()
 
-outbox = define_outbox(metadata)
+outbox = Outbox(metadata, {})  # publishes no events yet
 processed_events = define_inbox(metadata)

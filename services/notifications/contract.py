@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from services.chassis.paging import page_schema
+from services.chassis.schema import Timestamp
+
 SERVICE_NAME = "notifications"
 
 NOTIFICATION_TYPES = (
@@ -23,5 +26,8 @@ class FeedItemSchema(Schema):
     id = fields.Integer()
     type = fields.String()
     ticket_id = fields.Integer(allow_none=True)
-    created_at = fields.String()
+    created_at = Timestamp()
     read = fields.Boolean()
+
+
+FeedPageSchema = page_schema(FeedItemSchema)

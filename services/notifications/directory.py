@@ -12,19 +12,16 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
-from services.chassis import config as cfg
 from services.chassis.cache import EventFlushedCache
-from services.chassis.identity import system_identity
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink, ServiceClient
 from services.permissions import contract as permissions_contract
 
 MAX_AGE = 60.0
-LOOKUP_TIMEOUT = 5.0
 
 
 class AdminDirectory(DependencyProvider):
-    """Dependency answering ``super_admins() -> (ids, user_count)``."""
+    """Dependency answering ``super_admins(permissions) -> (ids, user_count)``."""
 
     link = BrokerLink()
 
@@ -35,22 +32,16 @@ class AdminDirectory(DependencyProvider):
             event_exchange(permissions_contract.SERVICE_NAME).name,
             permissions_contract.IDENTITY_EVENTS,
         )
-        self.secret = cfg.required(self.container.config, cfg.IDENTITY_SECRET)
 
     def get_dependency(self, worker_ctx: Any) -> AdminDirectory:
         return self
 
-    def super_admins(self) -> tuple[list[int], int]:
+    def super_admins(self, permissions: ServiceClient) -> tuple[list[int], int]:
+        """The super admins' ids and the number of users, asking ``permissions`` on a miss."""
         cached = self.cache.get("admins")
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         generation = self.cache.generation
-        permissions = ServiceClient(
-            self.link,
-            permissions_contract.SERVICE_NAME,
-            {"identity": system_identity(self.container.service_name, self.secret)},
-            LOOKUP_TIMEOUT,
-        )
         answer = (list(permissions.super_admin_ids()), int(permissions.user_count()))
         self.cache.put("admins", answer, generation)
         return answer

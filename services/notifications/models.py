@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, UniqueConstraint
 
 from services.chassis.events import define_inbox
-from services.chassis.outbox import define_outbox
+from services.chassis.outbox import Outbox
 
 metadata = MetaData()
 
@@ -23,5 +23,5 @@ feed = Table(
     Index("ix_feed_user", "user_id", "id"),
 )
 
-outbox = define_outbox(metadata)
+outbox = Outbox(metadata, {})  # publishes no events yet
 processed_events = define_inbox(metadata)

@@ -6,16 +6,20 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis.errors import ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.outbox import OutboxRelay
-from services.chassis.rpc import CurrentCaller, require_caller, rpc
+from services.chassis.paging import PageQuery
+from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
+from services.chassis.schema import load, require_id
 from services.notifications import contract
 from services.notifications.directory import AdminDirectory
 from services.notifications.domain import ticket_created_recipients
 from services.notifications.models import outbox
 from services.notifications.store import Store
+from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
+
+LOOKUP_TIMEOUT = 5.0
 
 
 class NotificationsService:
@@ -28,6 +32,7 @@ class NotificationsService:
     relay = OutboxRelay("store", outbox)
     caller = CurrentCaller()
     directory = AdminDirectory()
+    permissions = ServiceRpc(permissions_contract.SERVICE_NAME, timeout=LOOKUP_TIMEOUT)
 
     @rpc(public=True)
     def ping(self) -> str:
@@ -36,20 +41,24 @@ class NotificationsService:
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED)
     def handle_ticket_created(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketCreatedEvent().load(payload)
-        admin_ids, user_count = self.directory.super_admins()
+        admin_ids, user_count = self.directory.super_admins(self.permissions.as_system())
         recipients = ticket_created_recipients(admin_ids, event["actor_id"], user_count)
         self.store.add_feed_items(
-            event["event_id"], "handle_ticket_created", "ticket_created", event["ticket_id"], recipients
+            event_id=event["event_id"],
+            handler="handle_ticket_created",
+            kind="ticket_created",
+            ticket_id=event["ticket_id"],
+            user_ids=recipients,
         )
 
     @rpc
-    def list_feed(self, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
+    def list_feed(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The caller's feed, newest first; ``query`` holds ``limit`` and ``cursor``."""
         caller = require_caller(self.caller)
-        if not isinstance(limit, int) or not 1 <= limit <= 100:
-            raise ValidationFailed(errors={"limit": ["must be between 1 and 100"]})
-        return self.store.list_feed(caller.user_id, limit, cursor)
+        q = load(PageQuery(), query or {})
+        return self.store.feed(user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"])
 
     @rpc
     def mark_read(self, item_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
-        return self.store.mark_read(caller.user_id, int(item_id))
+        return self.store.mark_read(user_id=caller.user_id, item_id=require_id(item_id, "item_id"))

@@ -2,49 +2,47 @@
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from services.chassis.clock import SYSTEM_CLOCK, Clock, isoformat
 from services.chassis.db import Database, SessionFactory
-from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.errors import NotFound
 from services.chassis.events import already_processed, mark_processed
-from services.chassis.outbox import utcnow
+from services.chassis.keyset import keyset_page
+from services.chassis.paging import Sort
 from services.notifications.models import feed, processed_events
 
-
-def _iso(value: dt.datetime) -> str:
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+NEWEST_FIRST = Sort("id", descending=True)
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"f:{last_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "f":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(errors={"cursor": ["not a valid cursor"]}) from exc
+def item_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "ticket_id": row.ticket_id,
+        "created_at": isoformat(row.created_at),
+        "read": row.read,
+    }
 
 
 class NotificationStore:
-    def __init__(self, db: SessionFactory) -> None:
+    """Users' in-app feeds; each public method is one transaction."""
+
+    def __init__(self, db: SessionFactory, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
+        self.clock = clock
 
     def add_feed_items(
-        self, event_id: str, handler: str, kind: str, ticket_id: int | None, user_ids: list[int]
+        self, *, event_id: str, handler: str, kind: str, ticket_id: int | None, user_ids: list[int]
     ) -> bool:
         """Store one item per user with the processed mark; False if the event was seen before."""
         with self.db.transaction() as s:
             if already_processed(s, processed_events, event_id, handler):
                 return False
-            now = utcnow()
+            now = self.clock.now()
             for user_id in user_ids:
                 s.execute(
                     feed.insert().values(
@@ -56,44 +54,45 @@ class NotificationStore:
                         read=False,
                     )
                 )
-            mark_processed(s, processed_events, event_id, handler)
+            mark_processed(s, processed_events, event_id, handler, clock=self.clock)
             return True
 
-    def list_feed(self, user_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
+    def feed(self, *, user_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
+        """The user's feed, newest first, a page at a time."""
         with self.db.read() as s:
-            query = select(feed).where(feed.c.user_id == user_id)
-            if cursor:
-                query = query.where(feed.c.id < decode_cursor(cursor))
-            rows = s.execute(query.order_by(feed.c.id.desc()).limit(limit + 1)).all()
-            total = s.scalar(select(func.count()).select_from(feed).where(feed.c.user_id == user_id)) or 0
-        items = [
-            {
-                "id": r.id,
-                "type": r.type,
-                "ticket_id": r.ticket_id,
-                "created_at": _iso(r.created_at),
-                "read": r.read,
-            }
-            for r in rows[:limit]
-        ]
-        next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-        return {"items": items, "next_cursor": next_cursor, "total": int(total)}
+            return keyset_page(
+                s,
+                select(feed).where(feed.c.user_id == user_id),
+                key=feed.c.id,
+                ident=feed.c.id,
+                sort=NEWEST_FIRST,
+                limit=limit,
+                cursor=cursor,
+                item=item_dict,
+            )
 
-    def mark_read(self, user_id: int, item_id: int) -> dict[str, Any]:
+    def mark_read(self, *, user_id: int, item_id: int) -> dict[str, Any]:
         with self.db.transaction() as s:
-            row = s.execute(select(feed).where(feed.c.id == item_id, feed.c.user_id == user_id)).first()
-            if row is None:
-                raise NotFound(f"notification {item_id} does not exist")
+            row = self._item(s, user_id, item_id)
             s.execute(feed.update().where(feed.c.id == item_id).values(read=True))
-            return {
-                "id": row.id,
-                "type": row.type,
-                "ticket_id": row.ticket_id,
-                "created_at": _iso(row.created_at),
-                "read": True,
-            }
+            return {**item_dict(row), "read": True}
+
+    def _item(self, s: Session, user_id: int, item_id: int) -> Any:
+        row = s.execute(select(feed).where(feed.c.id == item_id, feed.c.user_id == user_id)).first()
+        if row is None:
+            raise NotFound(f"notification {item_id} does not exist")
+        return row
 
 
 class Store(Database):
+    """Dependency giving workers a :class:`NotificationStore` (one per container, on the system clock)."""
+
+    clock: Clock = SYSTEM_CLOCK
+
+    def setup(self) -> None:
+        super().setup()
+        assert self.factory is not None
+        self.store = NotificationStore(self.factory, clock=self.clock)
+
     def get_dependency(self, worker_ctx: Any) -> NotificationStore:  # type: ignore[override]
-        return NotificationStore(super().get_dependency(worker_ctx))
+        return self.store

@@ -21,10 +21,10 @@ def bootstrap(store: PermissionStore, token: str | None) -> str:
     """Create the admin with ``token`` if there is a token and no user yet; says what it did."""
     if not token:
         return "no HELPDESK_ADMIN_TOKEN set; no admin created"
-    if store.count_users():
+    if store.users.count():
         return "users exist; bootstrap skipped"
     try:
-        user = store.create_user(BOOTSTRAP_ADMIN, token_hash=hash_token(token))
+        user = store.users.create(data=BOOTSTRAP_ADMIN, token_hash=hash_token(token))
     except ValidationFailed:  # a concurrent bootstrap created the admin first
         return "users exist; bootstrap skipped"
     return f"created super admin {user['name']!r} (id {user['id']})"

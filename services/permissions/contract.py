@@ -13,13 +13,32 @@ add optional ones.
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import Schema, fields, validate
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
-
-from services.chassis.identity import ACCESS_LEVELS, PERMISSIONS
+from services.chassis.identity import SUPER_ADMIN, Caller
+from services.chassis.paging import PageQuery, page_schema, sort_options
+from services.chassis.schema import EventPayload, Id, Input, StrictBoolean, Timestamp
 
 SERVICE_NAME = "permissions"
+
+# The permission vocabulary (super_admin implies every other permission).
+SERVICE_ACCESS = "service_access"
+SALES_ACCESS = "sales_access"
+DELETE_TICKETS = "delete_tickets"
+BULK_DELETE = "bulk_delete"
+ACCOUNT_ACCESS = "account_access"
+PERMISSIONS = (SERVICE_ACCESS, SALES_ACCESS, DELETE_TICKETS, BULK_DELETE, ACCOUNT_ACCESS, SUPER_ADMIN)
+ACCESS_LEVELS = ("everything", "team", "owned", "none")
+"""Ticket access levels: all tickets, the user's teams' tickets, their own, or none."""
+
+TICKET_ACCESS = frozenset({SERVICE_ACCESS, SALES_ACCESS, SUPER_ADMIN})
+"""Permissions of which a user needs one to view, edit and reply to tickets (or to own one)."""
+
+
+def works_tickets(caller: Caller) -> bool:
+    """Viewing, editing and replying to tickets needs service or sales access (super admins have both)."""
+    return caller.is_super_admin or bool(TICKET_ACCESS & caller.permissions)
+
 
 # Events (payloads carry the ids named; consumers re-read what they need).
 USER_CREATED = "user_created"
@@ -36,33 +55,7 @@ TEAM_SORTS = ("updated_at", "created_at", "name", "id")
 DEFAULT_SORT = "-updated_at"
 
 
-class StrictBoolean(fields.Boolean):
-    """A JSON ``true`` or ``false``; no ``"yes"``, ``1`` or ``"true"``."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ValidationError("Not a valid boolean.")
-        return value
-
-
-class Id(fields.Integer):
-    """A positive integer id; booleans and numeric strings are refused."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, validate=validate.Range(min=1), **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool):
-            raise ValidationError("Not a valid integer.")
-        return super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-any-return]
-
-
-class _Input(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class UserPatchSchema(_Input):
+class UserPatchSchema(Input):
     """Partial update of a user: any subset of the writable fields, none defaulted."""
 
     id = fields.Integer(dump_only=True)
@@ -73,8 +66,8 @@ class UserPatchSchema(_Input):
     include_unassigned = StrictBoolean()
     team_ids = fields.List(Id())
     seat = StrictBoolean()
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class UserSchema(UserPatchSchema):
@@ -89,82 +82,74 @@ class UserSchema(UserPatchSchema):
     seat = StrictBoolean(load_default=False)
 
 
-class TeamSchema(_Input):
+class TeamSchema(Input):
     """A team: the body of a create or rename (``name``) and every team answer."""
 
     id = fields.Integer(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     member_ids = fields.List(fields.Integer(), dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
-class TeamMembersSchema(_Input):
+class TeamMembersSchema(Input):
     """The whole membership of a team; it replaces the previous one."""
 
     user_ids = fields.List(Id(), required=True)
 
 
-class TokenCreateSchema(_Input):
+class TokenCreateSchema(Input):
     """Body of a token request; it may be empty."""
 
     label = fields.String(validate=validate.Length(max=200), load_default=None, allow_none=True)
 
 
-class TokenSchema(_Input):
+class TokenSchema(Input):
     """An API token's record; ``token`` appears only in the answer that issues it."""
 
     id = fields.Integer(dump_only=True)
     token = fields.String(dump_only=True)
     user_id = fields.Integer(dump_only=True)
     label = fields.String(dump_only=True, allow_none=True)
-    created_at = fields.DateTime(dump_only=True)
-    last_used_at = fields.DateTime(dump_only=True, allow_none=True)
-    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    last_used_at = Timestamp(dump_only=True, allow_none=True)
+    revoked_at = Timestamp(dump_only=True, allow_none=True)
 
 
-class _Page(Schema):
-    next_cursor = fields.String(allow_none=True)
-    total = fields.Integer()
+UserPageSchema = page_schema(UserSchema)
+TeamPageSchema = page_schema(TeamSchema)
+TokenPageSchema = page_schema(TokenSchema)
 
 
-class UserPageSchema(_Page):
-    """One page of users."""
+class UserQuerySchema(PageQuery):
+    """Query of the users list: page, sort, a part of the name or email, a team."""
 
-    items = fields.List(fields.Nested(UserSchema))
-
-
-class TeamPageSchema(_Page):
-    """One page of teams."""
-
-    items = fields.List(fields.Nested(TeamSchema))
+    sort = fields.String(validate=validate.OneOf(sort_options(USER_SORTS)), load_default=DEFAULT_SORT)
+    q = fields.String(validate=validate.Length(max=200), load_default=None)
+    team_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), load_default=None)
 
 
-class TokenPageSchema(_Page):
-    """One page of a user's tokens, newest first (revoked ones included)."""
+class TeamQuerySchema(PageQuery):
+    """Query of the teams list: page and sort."""
 
-    items = fields.List(fields.Nested(TokenSchema))
+    sort = fields.String(validate=validate.OneOf(sort_options(TEAM_SORTS)), load_default=DEFAULT_SORT)
+
+
+class TokenQuerySchema(PageQuery):
+    """Query of a user's tokens: a page, newest first."""
 
 
 # -- event payloads -------------------------------------------------------------
 
 
-class _Event(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    event_id = fields.String(required=True)
-    occurred_at = fields.String(required=True)
-
-
-class UserCreatedEvent(_Event):
+class UserCreatedEvent(EventPayload):
     """A user exists; ``affected_user_ids`` are the users whose identity changed (their team-mates)."""
 
     user_id = fields.Integer(required=True)
     affected_user_ids = fields.List(fields.Integer(), load_default=list)
 
 
-class UserUpdatedEvent(_Event):
+class UserUpdatedEvent(EventPayload):
     """A user changed; ``changed`` names the fields, ``affected_user_ids`` whose identity may differ."""
 
     user_id = fields.Integer(required=True)
@@ -172,14 +157,14 @@ class UserUpdatedEvent(_Event):
     affected_user_ids = fields.List(fields.Integer(), load_default=list)
 
 
-class TeamCreatedEvent(_Event):
+class TeamCreatedEvent(EventPayload):
     """A team exists; it starts without members."""
 
     team_id = fields.Integer(required=True)
     name = fields.String(required=True)
 
 
-class TeamUpdatedEvent(_Event):
+class TeamUpdatedEvent(EventPayload):
     """A team was renamed or its membership changed."""
 
     team_id = fields.Integer(required=True)
@@ -189,8 +174,18 @@ class TeamUpdatedEvent(_Event):
     affected_user_ids = fields.List(fields.Integer(), load_default=list)
 
 
-class TokenRevokedEvent(_Event):
+class TokenRevokedEvent(EventPayload):
     """A token no longer authenticates."""
 
     token_id = fields.Integer(required=True)
     user_id = fields.Integer(required=True)
+
+
+EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    USER_CREATED: UserCreatedEvent,
+    USER_UPDATED: UserUpdatedEvent,
+    TEAM_CREATED: TeamCreatedEvent,
+    TEAM_UPDATED: TeamUpdatedEvent,
+    TOKEN_REVOKED: TokenRevokedEvent,
+}
+"""The payload schema of every event this service publishes."""

@@ -15,23 +15,22 @@ Who may do what to people, teams and tokens:
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import secrets
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.chassis.errors import Forbidden, ValidationFailed
+from services.chassis.domain import Event
+from services.chassis.errors import Conflict, Forbidden
 from services.chassis.identity import Caller
+from services.permissions import contract
+from services.permissions.contract import ACCOUNT_ACCESS, SUPER_ADMIN
 
 TOKEN_PREFIX = "hd_"
 
 PROTECTED_FIELDS = frozenset({"permissions", "access_level", "include_unassigned", "seat", "team_ids"})
 """Fields that shape a user's access: only people admins change them, on anyone."""
-
-SUPER_ADMIN = "super_admin"
 
 
 def new_token() -> str:
@@ -84,12 +83,12 @@ BOOTSTRAP_ADMIN = {
     "name": "admin",
     "email": "admin@localhost",
     "permissions": [
-        "super_admin",
-        "service_access",
-        "sales_access",
-        "account_access",
-        "delete_tickets",
-        "bulk_delete",
+        contract.SUPER_ADMIN,
+        contract.SERVICE_ACCESS,
+        contract.SALES_ACCESS,
+        contract.ACCOUNT_ACCESS,
+        contract.DELETE_TICKETS,
+        contract.BULK_DELETE,
     ],
     "access_level": "everything",
     "include_unassigned": True,
@@ -103,7 +102,7 @@ BOOTSTRAP_ADMIN = {
 
 def is_people_admin(actor: Caller) -> bool:
     """Super admins and holders of ``account_access`` manage users, teams and tokens."""
-    return actor.has("account_access")
+    return actor.has(ACCOUNT_ACCESS)
 
 
 def may_see_user(actor: Caller, user_id: int) -> bool:
@@ -196,38 +195,94 @@ def granted_permissions(current: Collection[str], new: Collection[str]) -> froze
     return frozenset(new) - frozenset(current)
 
 
-# -- lists -----------------------------------------------------------------------
+def check_super_admins_remain(super_admin_ids: Collection[int]) -> None:
+    """At least one super admin must remain, or nobody could ever grant the permission again."""
+    if not super_admin_ids:
+        raise Conflict("At least one super admin must remain.")
 
 
-def parse_sort(sort: str | None, allowed: Collection[str], default: str) -> tuple[str, bool]:
-    """``"-updated_at"`` -> ``("updated_at", True)``; an unknown key is a 422."""
-    text = sort or default
-    key, descending = (text[1:], True) if text.startswith("-") else (text, False)
-    if key not in allowed:
-        options = ", ".join(f"{k}, -{k}" for k in allowed)
-        raise ValidationFailed(errors={"sort": [f"must be one of {options}"]})
-    return key, descending
+# -- membership ------------------------------------------------------------------
 
 
-def check_limit(limit: object) -> int:
-    """A page size: an integer from 1 to 100 (never clamped)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-        raise ValidationFailed(errors={"limit": ["must be an integer between 1 and 100"]})
-    return limit
+Pair = tuple[int, int]
+"""(team id, user id): one membership."""
 
 
-def encode_cursor(sort: str, value: Any, last_id: int) -> str:
-    """An opaque cursor naming the last row of a page under ``sort``."""
-    raw = json.dumps([sort, value.isoformat() if hasattr(value, "isoformat") else value, last_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+@dataclass(frozen=True)
+class MembershipChange:
+    """The events a membership change announces, and every user whose identity it may change."""
+
+    events: tuple[Event, ...]
+    affected_user_ids: frozenset[int]
 
 
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
-    """``(value, id)`` of a cursor made for the same ``sort``; anything else is a 422."""
-    try:
-        made_for, value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if made_for != sort or isinstance(last_id, bool) or not isinstance(last_id, int):
-            raise ValueError("cursor of another list")
-    except (ValueError, TypeError, UnicodeError) as exc:
-        raise ValidationFailed(errors={"cursor": ["not a valid cursor for this list"]}) from exc
-    return value, last_id
+def membership_change(
+    before: Mapping[int, Collection[int]],
+    after: Mapping[int, Collection[int]],
+    adds: Collection[Pair],
+    removes: Collection[Pair],
+    *,
+    announce_users: bool,
+    announce_teams: bool,
+) -> MembershipChange:
+    """What adding and removing (team, user) pairs announces.
+
+    ``before``/``after`` are the touched teams' members around the change. Everyone
+    in a touched team, before or after, may see their signed identity change (team
+    ids, team-mates), so each ``team_updated`` and ``user_updated`` names them in
+    ``affected_user_ids``. A change made through a user announces the teams (the user
+    gets its own ``user_updated``); one made through a team announces both sides.
+    """
+    changed = set(adds) | set(removes)
+    touched_teams = sorted({t for t, _ in changed})
+    affected_by_team = {t: set(before.get(t, ())) | set(after.get(t, ())) for t in touched_teams}
+    events: list[Event] = []
+    if announce_teams:
+        for team_id in touched_teams:
+            payload = {
+                "team_id": team_id,
+                "changed": ["member_ids"],
+                "added_user_ids": sorted(u for t, u in adds if t == team_id),
+                "removed_user_ids": sorted(u for t, u in removes if t == team_id),
+                "affected_user_ids": sorted(affected_by_team[team_id]),
+            }
+            events.append(Event(contract.TEAM_UPDATED, payload))
+    if announce_users:
+        for user_id in sorted({u for _, u in changed}):
+            mine = {t for t, u in changed if u == user_id}
+            affected = set().union(*(affected_by_team[t] for t in mine))
+            payload = {"user_id": user_id, "changed": ["team_ids"], "affected_user_ids": sorted(affected)}
+            events.append(Event(contract.USER_UPDATED, payload))
+    everyone = frozenset().union(*affected_by_team.values()) if affected_by_team else frozenset()
+    return MembershipChange(tuple(events), everyone)
+
+
+# -- what changes announce -------------------------------------------------------
+
+
+def user_created(user_id: int, affected_user_ids: Iterable[int]) -> Event:
+    """A user exists; their team-mates' identities changed too."""
+    return Event(
+        contract.USER_CREATED,
+        {"user_id": user_id, "affected_user_ids": sorted(set(affected_user_ids) | {user_id})},
+    )
+
+
+def user_updated(user_id: int, changed: Iterable[str], affected_user_ids: Iterable[int]) -> Event:
+    """Fields of a user changed; ``affected_user_ids`` are those whose identity may differ."""
+    return Event(
+        contract.USER_UPDATED,
+        {"user_id": user_id, "changed": sorted(changed), "affected_user_ids": sorted(set(affected_user_ids))},
+    )
+
+
+def team_created(team_id: int, name: str) -> Event:
+    return Event(contract.TEAM_CREATED, {"team_id": team_id, "name": name})
+
+
+def team_renamed(team_id: int) -> Event:
+    return Event(contract.TEAM_UPDATED, {"team_id": team_id, "changed": ["name"]})
+
+
+def token_revoked(token_id: int, user_id: int) -> Event:
+    return Event(contract.TOKEN_REVOKED, {"token_id": token_id, "user_id": user_id})

@@ -16,7 +16,8 @@ from sqlalchemy import (
 
 from services.chassis.events import define_inbox
 from services.chassis.idempotency import define_idempotency
-from services.chassis.outbox import define_outbox
+from services.chassis.outbox import Outbox
+from services.permissions import contract
 
 metadata = MetaData()
 
@@ -64,5 +65,5 @@ tokens = Table(
 
 idempotency = define_idempotency(metadata)
 
-outbox = define_outbox(metadata)
+outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError
 from nameko.dependency_providers import Config
 
 from services.chassis import config as cfg
-from services.chassis.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
-from services.chassis.idempotency import request_hash
+from services.chassis.errors import Forbidden, NotFound, Unauthenticated
+from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import DEFAULT_TTL_SECONDS, Caller, sign
 from services.chassis.outbox import OutboxRelay
+from services.chassis.paging import Sort
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
+from services.chassis.schema import load, require_id
 from services.permissions import contract
+from services.permissions.contract import SUPER_ADMIN
 from services.permissions.domain import (
-    SUPER_ADMIN,
     caller_for,
-    check_limit,
     check_team_change,
     check_token_change,
     check_user_change,
@@ -37,31 +37,9 @@ from services.permissions.domain import (
     may_see_team,
     may_see_user,
     new_token,
-    parse_sort,
 )
 from services.permissions.models import outbox
-from services.permissions.store import Idempotency, Store
-
-
-def _load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
-    try:
-        return schema.load(data, **kwargs)  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        raise ValidationFailed(errors=exc.normalized_messages()) from exc  # type: ignore[arg-type]
-
-
-def _id(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(errors={name: ["must be an integer"]})
-    return value
-
-
-def _optional_text(value: Any, name: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValidationFailed(errors={name: ["must be a string"]})
-    return value or None
+from services.permissions.store import Store
 
 
 class PermissionsService:
@@ -80,23 +58,19 @@ class PermissionsService:
         if caller.system:
             return caller
         try:
-            record, mates = self.store.user_record(caller.user_id)
+            record, mates = self.store.users.record(user_id=caller.user_id)
         except NotFound:
             raise Unauthenticated("The calling user does not exist.") from None
         return caller_for(record, mates)
 
-    def _key(self, actor: Caller, key: Any, operation: str, data: Any) -> Idempotency | None:
-        text = _optional_text(key, "idempotency_key")
-        return (actor.user_id, text, request_hash(operation, data)) if text else None
-
     def _visible_user(self, actor: Caller, user_id: Any) -> int:
-        uid = _id(user_id, "user_id")
+        uid = require_id(user_id, "user_id")
         if not may_see_user(actor, uid):
             raise NotFound(f"user {uid} does not exist")
         return uid
 
     def _visible_team(self, actor: Caller, team_id: Any) -> int:
-        tid = _id(team_id, "team_id")
+        tid = require_id(team_id, "team_id")
         if not may_see_team(actor, tid):
             raise NotFound(f"team {tid} does not exist")
         return tid
@@ -110,10 +84,10 @@ class PermissionsService:
         """Exchange an API token for a signed identity (valid ``ttl`` seconds), or 401."""
         if not isinstance(token, str) or not token:
             raise Unauthenticated("No API token given.")
-        user_id = self.store.user_for_token(hash_token(token))
+        user_id = self.store.tokens.user_for(token_hash=hash_token(token))
         if user_id is None:
             raise Unauthenticated("The API token is not valid.")
-        record, mates = self.store.user_record(user_id)
+        record, mates = self.store.users.record(user_id=user_id)
         secret = cfg.required(self.config, cfg.IDENTITY_SECRET)
         return {
             "user_id": user_id,
@@ -128,66 +102,61 @@ class PermissionsService:
         actor = self._actor()
         if not is_people_admin(actor):
             raise Forbidden("Managing users needs account access.")
-        payload = _load(contract.UserSchema(), data)
+        payload = load(contract.UserSchema(), data)
         check_user_change(actor, None, False, set(payload), payload["permissions"])
-        return self.store.create_user(payload, key=self._key(actor, idempotency_key, "create_user", data))
+        key = IdempotencyKey.of(actor.user_id, idempotency_key, "create_user", data)
+        return self.store.users.create(data=payload, key=key)
 
     @rpc
     def get_user(self, user_id: int) -> dict[str, Any]:
         """A user the caller may see (themself, or anyone for people admins)."""
         actor = self._actor()
-        return self.store.get_user(self._visible_user(actor, user_id))
+        return self.store.users.get(user_id=self._visible_user(actor, user_id))
 
     @rpc
     def me(self) -> dict[str, Any]:
         """The calling user."""
-        return self.store.get_user(self._actor().user_id)
+        return self.store.users.get(user_id=self._actor().user_id)
 
     @rpc
     def update_user(self, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
         """Change some fields of a user (``contract.UserPatchSchema``) under the domain rules."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
-        patch = _load(contract.UserPatchSchema(), data)
+        patch = load(contract.UserPatchSchema(), data)
 
         def check(current: dict[str, Any], changes: dict[str, Any]) -> None:
             before = current["permissions"]
             granted = granted_permissions(before, changes.get("permissions", before))
             check_user_change(actor, uid, SUPER_ADMIN in before, set(changes), granted)
 
-        return self.store.update_user(uid, patch, check)
+        return self.store.users.update(user_id=uid, patch=patch, check=check)
 
     @rpc
-    def list_users(
-        self,
-        limit: int = 25,
-        cursor: str | None = None,
-        sort: str | None = None,
-        q: str | None = None,
-        team_id: int | None = None,
-    ) -> dict[str, Any]:
-        """A page of users (people admins only), ``sort`` one of ``contract.USER_SORTS`` (+/-)."""
+    def list_users(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A page of users (people admins only); ``query`` as in ``contract.UserQuerySchema``."""
         actor = self._actor()
         if not is_people_admin(actor):
             raise Forbidden("Listing users needs account access.")
-        return self.store.list_users(
-            limit=check_limit(limit),
-            cursor=_optional_text(cursor, "cursor"),
-            sort=parse_sort(_optional_text(sort, "sort"), contract.USER_SORTS, contract.DEFAULT_SORT),
-            q=_optional_text(q, "q"),
-            team_id=None if team_id is None else _id(team_id, "team_id"),
+        q = load(contract.UserQuerySchema(), query or {})
+        return self.store.users.page(
+            limit=q["limit"],
+            cursor=q["cursor"],
+            sort=Sort.parse(q["sort"], contract.USER_SORTS, contract.DEFAULT_SORT),
+            q=q["q"],
+            team_id=q["team_id"],
         )
 
     @rpc
     def super_admin_ids(self) -> list[int]:
         """Ids of every super admin (notifications use it for ``ticket_created``)."""
         require_caller(self.caller)
-        return self.store.super_admin_ids()
+        return self.store.users.super_admin_ids()
 
     @rpc
     def user_count(self) -> int:
         require_caller(self.caller)
-        return self.store.count_users()
+        return self.store.users.count()
 
     # tokens --------------------------------------------------------------
     @rpc
@@ -195,32 +164,35 @@ class PermissionsService:
         """A new API token for the user; the answer is the only place ``token`` ever appears."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
-        body = _load(contract.TokenCreateSchema(), {} if data is None else data)
+        body = load(contract.TokenCreateSchema(), {} if data is None else data)
         token = new_token()
-        record = self.store.add_token(
-            uid,
-            hash_token(token),
-            body["label"],
-            lambda owner_is_sa: check_token_change(actor, uid, owner_is_sa),
+        record = self.store.tokens.add(
+            user_id=uid,
+            token_hash=hash_token(token),
+            label=body["label"],
+            check=lambda owner_is_sa: check_token_change(actor, uid, owner_is_sa),
         )
         return {**record, "token": token}
 
     @rpc
-    def list_tokens(self, user_id: int, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
+    def list_tokens(self, user_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """A page of the user's tokens (never their values), newest first."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
-        return self.store.list_tokens(uid, limit=check_limit(limit), cursor=_optional_text(cursor, "cursor"))
+        q = load(contract.TokenQuerySchema(), query or {})
+        return self.store.tokens.page(user_id=uid, limit=q["limit"], cursor=q["cursor"])
 
     @rpc
     def revoke_token(self, token_id: int) -> dict[str, Any]:
         """Revoke a token at once (``token_revoked``); revoking a revoked token is a no-op."""
         actor = self._actor()
-        tid = _id(token_id, "token_id")
-        owner = self.store.token_owner(tid)
+        tid = require_id(token_id, "token_id")
+        owner = self.store.tokens.owner(token_id=tid)
         if not may_see_user(actor, owner):
             raise NotFound(f"token {tid} does not exist")
-        return self.store.revoke_token(tid, lambda owner_is_sa: check_token_change(actor, owner, owner_is_sa))
+        return self.store.tokens.revoke(
+            token_id=tid, check=lambda owner_is_sa: check_token_change(actor, owner, owner_is_sa)
+        )
 
     # teams ---------------------------------------------------------------
     @rpc
@@ -228,27 +200,25 @@ class PermissionsService:
         """Create a team (``contract.TeamSchema``), without members; people admins only."""
         actor = self._actor()
         check_team_change(actor, touches_super_admin=False)
-        payload = _load(contract.TeamSchema(), data)
-        return self.store.create_team(
-            payload["name"], key=self._key(actor, idempotency_key, "create_team", data)
-        )
+        payload = load(contract.TeamSchema(), data)
+        key = IdempotencyKey.of(actor.user_id, idempotency_key, "create_team", data)
+        return self.store.teams.create(name=payload["name"], key=key)
 
     @rpc
     def get_team(self, team_id: int) -> dict[str, Any]:
         """A team the caller may see (one they belong to, or any for people admins)."""
         actor = self._actor()
-        return self.store.get_team(self._visible_team(actor, team_id))
+        return self.store.teams.get(team_id=self._visible_team(actor, team_id))
 
     @rpc
-    def list_teams(
-        self, limit: int = 25, cursor: str | None = None, sort: str | None = None
-    ) -> dict[str, Any]:
-        """A page of the teams the caller may see, ``sort`` one of ``contract.TEAM_SORTS`` (+/-)."""
+    def list_teams(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A page of the teams the caller may see; ``query`` as in ``contract.TeamQuerySchema``."""
         actor = self._actor()
-        return self.store.list_teams(
-            limit=check_limit(limit),
-            cursor=_optional_text(cursor, "cursor"),
-            sort=parse_sort(_optional_text(sort, "sort"), contract.TEAM_SORTS, contract.DEFAULT_SORT),
+        q = load(contract.TeamQuerySchema(), query or {})
+        return self.store.teams.page(
+            limit=q["limit"],
+            cursor=q["cursor"],
+            sort=Sort.parse(q["sort"], contract.TEAM_SORTS, contract.DEFAULT_SORT),
             only=None if is_people_admin(actor) else actor.team_ids,
         )
 
@@ -258,8 +228,8 @@ class PermissionsService:
         actor = self._actor()
         tid = self._visible_team(actor, team_id)
         check_team_change(actor, touches_super_admin=False)
-        payload = _load(contract.TeamSchema(), data)
-        return self.store.rename_team(tid, payload["name"])
+        payload = load(contract.TeamSchema(), data)
+        return self.store.teams.rename(team_id=tid, name=payload["name"])
 
     @rpc
     def set_team_members(self, team_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +237,9 @@ class PermissionsService:
         actor = self._actor()
         tid = self._visible_team(actor, team_id)
         check_team_change(actor, touches_super_admin=False)
-        payload = _load(contract.TeamMembersSchema(), data)
-        return self.store.set_team_members(
-            tid, payload["user_ids"], lambda touches_sa: check_team_change(actor, touches_sa)
+        payload = load(contract.TeamMembersSchema(), data)
+        return self.store.teams.set_members(
+            team_id=tid,
+            user_ids=payload["user_ids"],
+            check=lambda touches_sa: check_team_change(actor, touches_sa),
         )

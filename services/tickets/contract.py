@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.chassis.paging import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, page_schema, sort_options
+from services.chassis.schema import EventPayload, Id, Input, QueryId, StrictInteger, Timestamp
 
 SERVICE_NAME = "tickets"
 
@@ -32,7 +35,7 @@ SOURCES = ("email", "chat", "form", "api")
 STAGE_STATES = ("OPEN", "CLOSED")
 VIEWS = ("unassigned", "mine", "following", "open", "unread")
 SORTABLE = ("created_at", "updated_at", "priority", "name", "id")
-SORT_OPTIONS = SORTABLE + tuple(f"-{key}" for key in SORTABLE)
+SORT_OPTIONS = sort_options(SORTABLE)
 DEFAULT_SORT = "-updated_at"
 ASSOCIATION_KINDS = ("contacts", "companies", "deals")
 UNASSIGNED = "none"
@@ -46,25 +49,15 @@ TIMELINE_TYPES = (
     "followed",
     "unfollowed",
 )
-DEFAULT_PAGE = 25
-MAX_PAGE = 100
+DEFAULT_PAGE = DEFAULT_LIMIT
+MAX_PAGE = MAX_LIMIT
 MAX_BULK = 100
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class _Event(Schema):
+class _Event(EventPayload):
     """Fields every tickets event carries; consumers ignore fields they do not know."""
 
-    event_id = fields.String(required=True)
-    occurred_at = fields.String(required=True)
     actor_id = fields.Integer(required=True)
-
-    class Meta:
-        unknown = EXCLUDE
 
 
 class _TicketEvent(_Event):
@@ -74,28 +67,28 @@ class _TicketEvent(_Event):
 # -- tickets ---------------------------------------------------------------------------------------
 
 
-class AssociationsSchema(_Strict):
-    contacts = fields.List(fields.Integer(strict=True), load_default=list)
-    companies = fields.List(fields.Integer(strict=True), load_default=list)
-    deals = fields.List(fields.Integer(strict=True), load_default=list)
+class AssociationsSchema(Input):
+    contacts = fields.List(Id(), load_default=list)
+    companies = fields.List(Id(), load_default=list)
+    deals = fields.List(Id(), load_default=list)
 
 
-class TicketCreateSchema(_Strict):
+class TicketCreateSchema(Input):
     """Body of a ticket creation; unknown and read-only fields are refused."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=500))
     description = fields.String(load_default="", validate=validate.Length(max=100_000))
-    pipeline_id = fields.Integer(strict=True, allow_none=True, load_default=None)
-    status = fields.Integer(strict=True, allow_none=True, load_default=None)
+    pipeline_id = Id(allow_none=True, load_default=None)
+    status = Id(allow_none=True, load_default=None)
     priority = fields.String(validate=validate.OneOf(PRIORITIES), load_default="medium")
     category = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
-    owner_id = fields.Integer(strict=True, allow_none=True, load_default=None)
-    team_id = fields.Integer(strict=True, allow_none=True, load_default=None)
+    owner_id = Id(allow_none=True, load_default=None)
+    team_id = Id(allow_none=True, load_default=None)
     source = fields.String(validate=validate.OneOf(SOURCES), load_default="api")
     associations = fields.Nested(AssociationsSchema, load_default=dict)
 
 
-class TicketPatchSchema(_Strict):
+class TicketPatchSchema(Input):
     """Body of a ticket update: any subset of the editable fields.
 
     Changing ``pipeline_id`` without ``status`` puts the ticket in the new pipeline's
@@ -104,12 +97,12 @@ class TicketPatchSchema(_Strict):
 
     name = fields.String(validate=validate.Length(min=1, max=500))
     description = fields.String(validate=validate.Length(max=100_000))
-    pipeline_id = fields.Integer(strict=True)
-    status = fields.Integer(strict=True)
+    pipeline_id = Id()
+    status = Id()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     category = fields.String(allow_none=True, validate=validate.Length(max=200))
-    owner_id = fields.Integer(strict=True, allow_none=True)
-    team_id = fields.Integer(strict=True, allow_none=True)
+    owner_id = Id(allow_none=True)
+    team_id = Id(allow_none=True)
     source = fields.String(validate=validate.OneOf(SOURCES))
 
 
@@ -127,9 +120,9 @@ class TicketSchema(Schema):
     team_id = fields.Integer(allow_none=True)
     source = fields.String()
     associations = fields.Nested(AssociationsSchema)
-    created_at = fields.String()
-    updated_at = fields.String()
-    closed_at = fields.String(allow_none=True)
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    closed_at = Timestamp(allow_none=True)
     version = fields.Integer()
     unread = fields.Boolean()
     following = fields.Boolean()
@@ -142,29 +135,24 @@ class OwnerFilter(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
         if isinstance(value, str) and value.strip().lower() == UNASSIGNED:
             return UNASSIGNED
-        if isinstance(value, bool):
-            raise ValidationError("must be a user id or 'none'")
         try:
-            return int(value)
-        except (TypeError, ValueError):
+            return QueryId()._deserialize(value, attr, data, **kwargs)
+        except ValidationError:
             raise ValidationError("must be a user id or 'none'") from None
 
 
-class _ListQuery(_Strict):
-    status = fields.Integer()
-    pipeline_id = fields.Integer()
+class _ListQuery(Input):
+    status = QueryId()
+    pipeline_id = QueryId()
     owner_id = OwnerFilter()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     view = fields.String(validate=validate.OneOf(VIEWS))
     q = fields.String(validate=validate.Length(max=200))
     sort = fields.String(validate=validate.OneOf(SORT_OPTIONS), load_default=DEFAULT_SORT)
-    limit = fields.Integer(validate=validate.Range(1, MAX_PAGE), load_default=DEFAULT_PAGE)
 
 
-class TicketQuerySchema(_ListQuery):
+class TicketQuerySchema(_ListQuery, PageQuery):
     """Query of the table layout (``GET /api/v1/tickets``); values may arrive as strings."""
-
-    cursor = fields.String(load_default=None)
 
 
 class BoardQuerySchema(_ListQuery):
@@ -174,18 +162,13 @@ class BoardQuerySchema(_ListQuery):
     column on with the table layout and ``status=<stage id>``).
     """
 
-
-class TicketPageSchema(Schema):
-    items = fields.List(fields.Nested(TicketSchema))
-    next_cursor = fields.String(allow_none=True)
-    total = fields.Integer()
+    limit = fields.Integer(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
 
 
-class PageQuerySchema(_Strict):
-    """``limit`` and ``cursor`` of the smaller lists (timeline, followers)."""
+TicketPageSchema = page_schema(TicketSchema)
 
-    limit = fields.Integer(validate=validate.Range(1, MAX_PAGE), load_default=DEFAULT_PAGE)
-    cursor = fields.String(load_default=None)
+PageQuerySchema = PageQuery
+"""``limit`` and ``cursor`` of the smaller lists (timeline, followers)."""
 
 
 class TimelineItemSchema(Schema):
@@ -198,16 +181,13 @@ class TimelineItemSchema(Schema):
     id = fields.Integer()
     type = fields.String(validate=validate.OneOf(TIMELINE_TYPES))
     actor_id = fields.Integer()
-    at = fields.String()
+    at = Timestamp()
     field = fields.String(allow_none=True)
     old = fields.Raw(allow_none=True)
     new = fields.Raw(allow_none=True)
 
 
-class TimelinePageSchema(Schema):
-    items = fields.List(fields.Nested(TimelineItemSchema))
-    next_cursor = fields.String(allow_none=True)
-    total = fields.Integer()
+TimelinePageSchema = page_schema(TimelineItemSchema)
 
 
 class FollowStateSchema(Schema):
@@ -217,13 +197,10 @@ class FollowStateSchema(Schema):
 
 class FollowerSchema(Schema):
     user_id = fields.Integer()
-    since = fields.String()
+    since = Timestamp()
 
 
-class FollowerPageSchema(Schema):
-    items = fields.List(fields.Nested(FollowerSchema))
-    next_cursor = fields.String(allow_none=True)
-    total = fields.Integer()
+FollowerPageSchema = page_schema(FollowerSchema)
 
 
 class ReadStateSchema(Schema):
@@ -231,11 +208,11 @@ class ReadStateSchema(Schema):
     unread = fields.Boolean()
 
 
-class BulkChangesSchema(_Strict):
+class BulkChangesSchema(Input):
     """The fields a bulk update may change (at least one)."""
 
-    owner_id = fields.Integer(strict=True, allow_none=True)
-    status = fields.Integer(strict=True)
+    owner_id = Id(allow_none=True)
+    status = Id()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
 
     @validates_schema
@@ -244,12 +221,10 @@ class BulkChangesSchema(_Strict):
             raise ValidationError("name at least one of owner_id, status, priority", "_schema")
 
 
-class BulkUpdateSchema(_Strict):
+class BulkUpdateSchema(Input):
     """Body of ``POST /api/v1/tickets/bulk-update``: distinct ids and the changes for all."""
 
-    ids = fields.List(
-        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=MAX_BULK)
-    )
+    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_BULK))
     changes = fields.Nested(BulkChangesSchema, required=True)
 
     @validates_schema
@@ -286,15 +261,15 @@ class PipelineSchema(Schema):
     stages = fields.List(fields.Nested(StageSchema))
 
 
-class StageCreateSchema(_Strict):
+class StageCreateSchema(Input):
     """A new stage; ``position`` (0-based) defaults to the end of the pipeline."""
 
     label = fields.String(required=True, validate=validate.Length(min=1, max=200))
     state = fields.String(required=True, validate=validate.OneOf(STAGE_STATES))
-    position = fields.Integer(strict=True, validate=validate.Range(min=0))
+    position = StrictInteger(validate=validate.Range(min=0, max=1000))
 
 
-class PipelineCreateSchema(_Strict):
+class PipelineCreateSchema(Input):
     """A new pipeline with its ordered stages (at least one OPEN stage; labels distinct)."""
 
     label = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -305,20 +280,20 @@ class PipelineCreateSchema(_Strict):
     )
 
 
-class PipelinePatchSchema(_Strict):
+class PipelinePatchSchema(Input):
     label = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
-class StagePatchSchema(_Strict):
+class StagePatchSchema(Input):
     """Renaming a stage; its state is fixed at creation (``closed_at`` relies on it)."""
 
     label = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
-class StageOrderSchema(_Strict):
+class StageOrderSchema(Input):
     """Every stage id of the pipeline, in the new order."""
 
-    stage_ids = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1))
+    stage_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=1000))
 
 
 class BoardColumnSchema(Schema):

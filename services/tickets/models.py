@@ -18,7 +18,8 @@ from sqlalchemy import (
 
 from services.chassis.events import define_inbox
 from services.chassis.idempotency import define_idempotency
-from services.chassis.outbox import define_outbox
+from services.chassis.outbox import Outbox
+from services.tickets import contract
 
 metadata = MetaData()
 
@@ -130,5 +131,5 @@ timeline = Table(
 
 idempotency = define_idempotency(metadata)
 
-outbox = define_outbox(metadata)
+outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)

@@ -117,7 +117,9 @@ def _build(world: World) -> None:
 def world(container_factory: Any, service_config: Callable[..., dict[str, Any]]) -> Iterator[World]:
     permissions_config = service_config("permissions")
     engine = make_engine(permissions_config["DB_URL"])
-    PermissionStore(SessionFactory(engine)).create_user(BOOTSTRAP_ADMIN, token_hash=hash_token(ADMIN_TOKEN))
+    PermissionStore(SessionFactory(engine)).users.create(
+        data=BOOTSTRAP_ADMIN, token_hash=hash_token(ADMIN_TOKEN)
+    )
     engine.dispose()
     tickets_config = service_config("tickets")
     port = _free_port()

@@ -76,7 +76,7 @@ class FakeNotifications:
         return "pong"
 
     @rpc
-    def list_feed(self, limit: int = 25, cursor: str | None = None) -> dict[str, Any]:
+    def list_feed(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         caller = require_caller(self.caller)
         return {"items": [], "next_cursor": None, "total": 0, "seen_user_id": caller.user_id}
 

@@ -83,7 +83,7 @@ def ticket_created(ticket_id: int, actor_id: int, event_id: str | None = None) -
 def feed(amqp_uri: str, user_id: int) -> list[dict[str, Any]]:
     identity = sign(Caller(user_id=user_id, name=f"u{user_id}"), IDENTITY_SECRET, 60.0)
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={CONTEXT_KEY: identity}, timeout=10) as proxy:
-        page = proxy[notifications_contract.SERVICE_NAME].list_feed(limit=100)
+        page = proxy[notifications_contract.SERVICE_NAME].list_feed({"limit": 100})
     return page["items"]  # type: ignore[no-any-return]
 
 

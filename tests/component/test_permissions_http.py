@@ -49,7 +49,9 @@ class Client:
 def client(container_factory: Any, service_config: Callable[..., dict[str, Any]]) -> Iterator[Client]:
     permissions_config = service_config("permissions")
     engine = make_engine(permissions_config["DB_URL"])
-    PermissionStore(SessionFactory(engine)).create_user(BOOTSTRAP_ADMIN, token_hash=hash_token(ADMIN_TOKEN))
+    PermissionStore(SessionFactory(engine)).users.create(
+        data=BOOTSTRAP_ADMIN, token_hash=hash_token(ADMIN_TOKEN)
+    )
     engine.dispose()
     port = _free_port()
     gateway_config = service_config("gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import Forbidden, NotFound
-from services.chassis.identity import ACCESS_LEVELS, Caller
+from services.chassis.identity import Caller
+from services.permissions.contract import ACCESS_LEVELS, works_tickets
 from services.tickets import contract
-from services.tickets.domain import PRIORITY_RANK, Scope, Sort, TicketFilter, scope_for
-from services.tickets.store import EVERYTHING, TicketStore
+from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter, parse_sort, scope_for
+from services.tickets.store import TicketStore
 
 pytestmark = pytest.mark.db
 
@@ -140,18 +141,18 @@ def test_list_board_and_counts_show_exactly_the_openable_tickets(
     ids = []
     for spec in specs:
         data = {k: v for k, v in spec.items() if k != "creator"}
-        ids.append(store.create_ticket(spec["creator"], {**data, "description": ""}, None, "-")["id"])
+        ids.append(store.tickets.create(actor_id=spec["creator"], data={**data, "description": ""})["id"])
     if ids:
         for index, user in follows:
-            store.follow(EVERYTHING, user, ids[index % len(ids)])
+            store.activity.follow(scope=EVERYTHING, user_id=user, ticket_id=ids[index % len(ids)])
         for index, user in opens[: len(opens) // 2]:
-            store.get_ticket(EVERYTHING, user, ids[index % len(ids)])
+            store.tickets.get(scope=EVERYTHING, user_id=user, ticket_id=ids[index % len(ids)])
         for index in messages:  # unread again for everyone, including those who opened it
-            store.customer_message_received(EVERYTHING, ids[index % len(ids)])
+            store.activity.customer_message_received(scope=EVERYTHING, ticket_id=ids[index % len(ids)])
         for index, user in opens[len(opens) // 2 :]:
-            store.get_ticket(EVERYTHING, user, ids[index % len(ids)])
+            store.tickets.get(scope=EVERYTHING, user_id=user, ticket_id=ids[index % len(ids)])
 
-    if not caller.works_tickets:
+    if not works_tickets(caller):
         with pytest.raises(Forbidden):
             scope_for(caller)
         return
@@ -159,7 +160,9 @@ def test_list_board_and_counts_show_exactly_the_openable_tickets(
     openable: dict[int, dict[str, Any]] = {}
     for ticket_id in ids:
         with contextlib.suppress(NotFound):
-            openable[ticket_id] = store.get_ticket(scope, caller.user_id, ticket_id, mark_read=False)
+            openable[ticket_id] = store.tickets.get(
+                scope=scope, user_id=caller.user_id, ticket_id=ticket_id, mark_read=False
+            )
     assert set(openable) == {i for i, spec in zip(ids, specs, strict=True) if scope.allows(spec["owner_id"])}
     views = ({**query, "view": view} for view in contract.VIEWS)
     sorts = ({**query, "sort": sort} for sort in contract.SORT_OPTIONS)
@@ -177,11 +180,13 @@ def _check_layouts(
 ) -> None:
     expected = {i: t for i, t in openable.items() if _matches(t, query, caller.user_id)}
     loaded = contract.TicketQuerySchema().load({**query, "limit": limit})
-    flt, sort = TicketFilter.from_query(loaded), Sort.parse(loaded["sort"])
+    flt, sort = TicketFilter.from_query(loaded), parse_sort(loaded["sort"])
     seen: list[dict[str, Any]] = []
     cursor = None
     for _ in range(len(expected) // limit + 1):
-        page = store.list_tickets(scope, caller.user_id, flt, sort, limit, cursor)
+        page = store.lists.table(
+            scope=scope, user_id=caller.user_id, flt=flt, sort=sort, limit=limit, cursor=cursor
+        )
         assert page["total"] == len(expected)
         assert len(page["items"]) <= limit
         seen += page["items"]
@@ -196,7 +201,9 @@ def _check_layouts(
     )
     assert all(t == expected[t["id"]] for t in seen)
 
-    board = store.board(scope, caller.user_id, flt, sort, 25, None)
+    board = store.lists.board(
+        scope=scope, user_id=caller.user_id, flt=flt, sort=sort, limit=25, pipeline_id=None
+    )
     assert [c["stage"]["id"] for c in board["columns"]] == STAGES
     assert sum(c["total"] for c in board["columns"]) == len(expected)
     for column in board["columns"]:

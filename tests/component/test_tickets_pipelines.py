@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from services.chassis.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.chassis.idempotency import REPLAYED
 from services.tickets import contract
 from tests.component.tickets_harness import ACCOUNT, ADMIN, AGENT, Tickets, running_tickets
 
@@ -61,7 +62,7 @@ def test_create_pipeline_keeps_stage_order_and_replays_by_idempotency_key(ticket
     admin = tickets.as_(ADMIN)
     created = admin.create_pipeline(BILLING, idempotency_key="k1")
     assert [(s["label"], s["state"]) for s in created["stages"]] == [("Open", "OPEN"), ("Paid", "CLOSED")]
-    assert admin.create_pipeline(BILLING, idempotency_key="k1") == created
+    assert admin.create_pipeline(BILLING, idempotency_key="k1") == {**created, REPLAYED: True}
     with pytest.raises(Conflict):
         admin.create_pipeline({**BILLING, "label": "Other"}, idempotency_key="k1")
     assert [p["label"] for p in admin.list_pipelines()] == ["Support pipeline", "Billing"]

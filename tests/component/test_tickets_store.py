@@ -2,58 +2,111 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
+import sqlalchemy as sa
 
+from services.chassis.clock import ManualClock
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import NotFound
-from services.tickets.domain import Scope, Sort, TicketFilter
+from services.tickets.domain import EVERYTHING, Scope, TicketFilter, parse_sort
 from services.tickets.models import tickets
-from services.tickets.store import EVERYTHING, TicketStore
+from services.tickets.store import TicketStore
 
 pytestmark = pytest.mark.db
 
+START = dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC)
+
 
 @pytest.fixture
-def store(make_db: Callable[[str], str]) -> Iterator[TicketStore]:
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def store(make_db: Callable[[str], str], clock: ManualClock) -> Iterator[TicketStore]:
     engine = make_engine(make_db("tickets"))
-    yield TicketStore(SessionFactory(engine))
+    yield TicketStore(SessionFactory(engine), clock=clock)
     engine.dispose()
 
 
 def _unread_for(store: TicketStore, user_id: int) -> int:
-    page = store.list_tickets(EVERYTHING, user_id, TicketFilter(view="unread"), Sort.parse("id"), 25, None)
+    page = store.lists.table(
+        scope=EVERYTHING,
+        user_id=user_id,
+        flt=TicketFilter(view="unread"),
+        sort=parse_sort("id"),
+        limit=25,
+        cursor=None,
+    )
     return int(page["total"])
 
 
+def _create(store: TicketStore, **data: object) -> dict[str, object]:
+    return store.tickets.create(actor_id=1, data={"name": "x", **data})
+
+
 def test_a_redelivered_customer_message_event_changes_nothing(store: TicketStore) -> None:
-    ticket = store.create_ticket(1, {"name": "x"}, None, "-")
+    ticket = _create(store)
     assert _unread_for(store, 1) == 0
-    assert store.customer_message_received(EVERYTHING, ticket["id"], event_id="e-1") is True
+    activity = store.activity
+    assert (
+        activity.customer_message_received(scope=EVERYTHING, ticket_id=ticket["id"], event_id="e-1") is True
+    )
     assert _unread_for(store, 1) == 1
-    store.mark_read(EVERYTHING, 1, ticket["id"])
-    assert store.customer_message_received(EVERYTHING, ticket["id"], event_id="e-1") is False
+    activity.mark_read(scope=EVERYTHING, user_id=1, ticket_id=ticket["id"])
+    assert (
+        activity.customer_message_received(scope=EVERYTHING, ticket_id=ticket["id"], event_id="e-1") is False
+    )
     assert _unread_for(store, 1) == 0
-    assert store.customer_message_received(EVERYTHING, ticket["id"], event_id="e-2") is True
+    assert (
+        activity.customer_message_received(scope=EVERYTHING, ticket_id=ticket["id"], event_id="e-2") is True
+    )
     assert _unread_for(store, 1) == 1
 
 
 def test_a_customer_message_on_an_invisible_ticket_is_not_found(store: TicketStore) -> None:
-    ticket = store.create_ticket(1, {"name": "x", "owner_id": 1}, None, "-")
+    ticket = _create(store, owner_id=1)
     with pytest.raises(NotFound):
-        store.customer_message_received(Scope(False, frozenset({2})), ticket["id"])
+        store.activity.customer_message_received(scope=Scope(False, frozenset({2})), ticket_id=ticket["id"])
 
 
 def test_deleted_and_merged_tickets_leave_the_lists(store: TicketStore) -> None:
-    kept, merged, deleted = (store.create_ticket(1, {"name": n}, None, "-")["id"] for n in ("a", "b", "c"))
+    kept, merged, deleted = (_create(store, name=n)["id"] for n in ("a", "b", "c"))
     with store.db.transaction() as s:  # what merge and delete will do
         s.execute(tickets.update().where(tickets.c.id == merged).values(merged_into_id=kept))
         s.execute(tickets.update().where(tickets.c.id == deleted).values(deleted_at=tickets.c.created_at))
-    page = store.list_tickets(EVERYTHING, 1, TicketFilter(), Sort.parse("id"), 25, None)
+    everything = {
+        "scope": EVERYTHING,
+        "user_id": 1,
+        "flt": TicketFilter(),
+        "sort": parse_sort("id"),
+        "limit": 25,
+    }
+    page = store.lists.table(**everything, cursor=None)
     assert [t["id"] for t in page["items"]] == [kept] and page["total"] == 1
     assert page["items"][0]["merged_ticket_ids"] == [merged]
-    board = store.board(EVERYTHING, 1, TicketFilter(), Sort.parse("id"), 25, None)
+    board = store.lists.board(**everything, pipeline_id=None)
     assert sum(c["total"] for c in board["columns"]) == 1
     with pytest.raises(NotFound):
-        store.get_ticket(EVERYTHING, 1, deleted)
+        store.tickets.get(scope=EVERYTHING, user_id=1, ticket_id=deleted)
+
+
+def test_times_come_from_the_clock_the_store_is_given(store: TicketStore, clock: ManualClock) -> None:
+    ticket = _create(store)
+    assert ticket["created_at"] == ticket["updated_at"] == START.isoformat()
+    clock.advance(hours=2)
+    closed = store.pipelines.all()[0]["stages"][-1]
+    changed = store.tickets.update(
+        scope=EVERYTHING, actor_id=1, ticket_id=ticket["id"], changes={"status": closed["id"]}
+    )
+    later = (START + dt.timedelta(hours=2)).isoformat()
+    assert changed["updated_at"] == changed["closed_at"] == later
+    timeline = store.activity.timeline(scope=EVERYTHING, ticket_id=ticket["id"], limit=5, cursor=None)
+    assert [item["at"] for item in timeline["items"]] == [later, START.isoformat()]
+    with store.db.read() as s:
+        occurred = [json.loads(p)["occurred_at"] for p in s.scalars(sa.text("SELECT payload FROM outbox"))]
+    assert occurred[0] == START.isoformat() and occurred[-1] == later

@@ -69,8 +69,10 @@ def test_idempotency_key_replays_the_first_ticket_and_refuses_another_body(suite
     assert first.status_code == 201, first.text
     replay = create(suite, {"name": "Only once"}, key)
     assert replay.status_code == 201, replay.text
-    assert replay.json()["id"] == first.json()["id"]
+    assert replay.json() == first.json()
     assert replay.headers["ETag"] == first.headers["ETag"]
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
 
     other = create(suite, {"name": "Something else"}, key)
     assert other.status_code == 409, other.text

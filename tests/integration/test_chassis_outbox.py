@@ -20,6 +20,7 @@ from typing import Any
 
 import eventlet
 import pytest
+from marshmallow import fields
 from nameko.containers import ServiceContainer
 from nameko.testing.services import dummy, entrypoint_hook, entrypoint_waiter
 from nameko.testing.utils import get_extension
@@ -27,7 +28,8 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, s
 
 from services.chassis.db import Database, make_engine
 from services.chassis.events import already_processed, define_inbox, mark_processed, subscribe
-from services.chassis.outbox import OutboxRelay, define_outbox, record_event
+from services.chassis.outbox import Outbox, OutboxRelay
+from services.chassis.schema import EventPayload
 from tests.conftest import IDENTITY_SECRET, PrivateRabbit
 
 pytestmark = [pytest.mark.broker, pytest.mark.db]
@@ -43,7 +45,13 @@ items = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("label", String(100), nullable=False, unique=True),
 )
-outbox = define_outbox(producer_metadata)
+
+
+class ItemCreated(EventPayload):
+    label = fields.String(required=True)
+
+
+outbox = Outbox(producer_metadata, {ITEM_CREATED: ItemCreated})
 
 consumer_metadata = MetaData()
 applied = Table(
@@ -72,7 +80,7 @@ class OutboxProducer:
     def create(self, label: str, fail: bool = False) -> str:
         with self.db.transaction() as session:
             session.execute(items.insert().values(label=label))
-            event_id = record_event(session, outbox, ITEM_CREATED, {"label": label})
+            event_id = outbox.record(session, ITEM_CREATED, {"label": label})
             if fail:
                 raise RolledBack(label)
         return event_id
@@ -126,7 +134,7 @@ class World:
 
     def outbox_rows(self) -> list[Any]:
         with self.producer_db.connect() as conn:
-            return list(conn.execute(select(outbox).order_by(outbox.c.id)).all())
+            return list(conn.execute(select(outbox.table).order_by(outbox.table.c.id)).all())
 
     def labels(self) -> list[str]:
         with self.producer_db.connect() as conn:
@@ -205,7 +213,7 @@ def test_duplicate_publication_after_a_relay_crash_changes_nothing(world: World)
     # What a crash between publish and mark leaves, once the lease has run out: a sent row that is
     # not marked sent. The relay publishes it again.
     with world.producer_db.begin() as conn:
-        conn.execute(update(outbox).values(published_at=None, claimed_until=None))
+        conn.execute(update(outbox.table).values(published_at=None, claimed_until=None))
     with entrypoint_waiter(consumer, HANDLER, timeout=15):
         get_extension(producer, OutboxRelay).wake()
 

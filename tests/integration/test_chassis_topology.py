@@ -80,7 +80,7 @@ def ticket_created(ticket_id: int) -> dict[str, Any]:
 def admin_feed(amqp_uri: str) -> list[int]:
     identity = sign(Caller(user_id=1, name="admin"), IDENTITY_SECRET, 60.0)
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={CONTEXT_KEY: identity}, timeout=10) as proxy:
-        page = proxy[notifications_contract.SERVICE_NAME].list_feed(limit=100)
+        page = proxy[notifications_contract.SERVICE_NAME].list_feed({"limit": 100})
     return [item["ticket_id"] for item in page["items"]]
 
 

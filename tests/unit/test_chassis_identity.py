@@ -8,6 +8,7 @@ import pytest
 
 from services.chassis.errors import Unauthenticated
 from services.chassis.identity import Caller, Verifier, sign, system_identity
+from services.permissions.contract import works_tickets
 
 SECRET = "unit-secret"
 
@@ -68,11 +69,11 @@ def test_expired_identity_is_refused_even_when_cached() -> None:
 
 def test_super_admin_holds_every_permission_and_system_identity_is_super() -> None:
     admin = agent(permissions=frozenset({"super_admin"}))
-    assert admin.has("delete_tickets") and admin.works_tickets and admin.has_seat
+    assert admin.has("delete_tickets") and works_tickets(admin) and admin.has_seat
     system = Verifier(SECRET).verify(system_identity("retention", SECRET))
     assert system.system and system.is_super_admin and system.user_id == 0
 
 
 def test_ticket_work_needs_service_or_sales_access() -> None:
-    assert agent(permissions=frozenset({"sales_access"})).works_tickets
-    assert not agent(permissions=frozenset({"account_access"})).works_tickets
+    assert works_tickets(agent(permissions=frozenset({"sales_access"})))
+    assert not works_tickets(agent(permissions=frozenset({"account_access"})))

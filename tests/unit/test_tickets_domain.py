@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from services.chassis.errors import Forbidden, ValidationFailed
 from services.chassis.identity import Caller
@@ -16,16 +12,11 @@ from services.tickets import contract
 from services.tickets.domain import (
     PRIORITY_RANK,
     Scope,
-    Sort,
     TicketFilter,
     check_new_pipeline,
     check_stage_order,
     closed_at_after,
-    decode_cursor,
-    decode_id_cursor,
     diff,
-    encode_cursor,
-    encode_id_cursor,
     owner_problem,
     require_admin,
     scope_for,
@@ -181,111 +172,6 @@ def test_a_reorder_names_every_stage_once() -> None:
 
 def test_priorities_rank_in_their_natural_order() -> None:
     assert sorted(contract.PRIORITIES, key=PRIORITY_RANK.__getitem__) == ["low", "medium", "high", "urgent"]
-
-
-# -- sort and cursors ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("text", contract.SORT_OPTIONS)
-def test_every_sort_option_parses_and_prints_back(text: str) -> None:
-    assert str(Sort.parse(text)) == text
-
-
-@pytest.mark.parametrize("text", ["", "-", "owner_id", "--id", "updated"])
-def test_unknown_sorts_are_refused(text: str) -> None:
-    with pytest.raises(ValidationFailed) as exc:
-        Sort.parse(text)
-    assert "sort" in exc.value.errors
-
-
-@pytest.mark.parametrize(
-    ("sort", "key"),
-    [
-        ("-updated_at", T0),
-        ("created_at", T1),
-        ("priority", 3),
-        ("-name", "zürich + co/=x"),
-        ("id", 42),
-    ],
-)
-def test_cursor_round_trip(sort: str, key: object) -> None:
-    order = Sort.parse(sort)
-    cursor = encode_cursor(order, key, 17)
-    assert decode_cursor(cursor, order) == (key, 17)
-
-
-def test_cursor_of_a_naive_datetime_is_read_as_utc() -> None:
-    order = Sort.parse("-created_at")
-    naive = T0.replace(tzinfo=None)
-    assert decode_cursor(encode_cursor(order, naive, 3), order) == (T0, 3)
-
-
-def test_cursor_of_another_offset_comes_back_in_utc() -> None:
-    order = Sort.parse("updated_at")
-    paris = T0.astimezone(dt.timezone(dt.timedelta(hours=1)))
-    key, _ = decode_cursor(encode_cursor(order, paris, 3), order)
-    assert key == T0 and key.utcoffset() == dt.timedelta(0)
-
-
-def _raw_cursor(data: object) -> str:
-    return base64.b64encode(json.dumps(data).encode()).decode()
-
-
-@pytest.mark.parametrize(
-    "cursor",
-    [
-        "garbage",
-        "%%%",
-        "",
-        base64.b64encode(b"\xff\xfe").decode(),
-        _raw_cursor([1, 2]),
-        _raw_cursor({"s": "-updated_at", "k": "2026-01-01T00:00:00+00:00"}),
-        _raw_cursor({"s": "-updated_at", "k": "yesterday", "i": 1}),
-        _raw_cursor({"s": "-updated_at", "k": "2026-01-01T00:00:00", "i": 1}),  # no offset
-        _raw_cursor({"s": "-updated_at", "k": "2026-01-01T00:00:00+00:00", "i": "1"}),
-        _raw_cursor({"s": "-updated_at", "k": 5, "i": 1}),
-    ],
-)
-def test_garbage_cursors_are_a_422_on_cursor(cursor: str) -> None:
-    with pytest.raises(ValidationFailed) as exc:
-        decode_cursor(cursor, Sort.parse("-updated_at"))
-    assert list(exc.value.errors) == ["cursor"]
-
-
-def test_a_cursor_only_resumes_its_own_sort() -> None:
-    cursor = encode_cursor(Sort.parse("priority"), 2, 5)
-    with pytest.raises(ValidationFailed):
-        decode_cursor(cursor, Sort.parse("-priority"))
-    with pytest.raises(ValidationFailed):
-        decode_cursor(cursor, Sort.parse("id"))
-
-
-@pytest.mark.parametrize(("sort", "key"), [("name", 5), ("priority", "high"), ("id", True), ("id", 1.5)])
-def test_cursor_key_of_the_wrong_type_is_refused(sort: str, key: object) -> None:
-    with pytest.raises(ValidationFailed):
-        decode_cursor(_raw_cursor({"s": sort, "k": key, "i": 1}), Sort.parse(sort))
-
-
-@given(
-    sort=st.sampled_from(contract.SORT_OPTIONS),
-    ticket_id=st.integers(min_value=1, max_value=2**62),
-    text=st.text(max_size=40),
-    number=st.integers(min_value=0, max_value=3),
-    moment=st.datetimes(timezones=st.just(UTC)),
-)
-def test_any_cursor_round_trips(
-    sort: str, ticket_id: int, text: str, number: int, moment: dt.datetime
-) -> None:
-    order = Sort.parse(sort)
-    key: object = {"name": text, "priority": number, "id": ticket_id}.get(order.key, moment)
-    assert decode_cursor(encode_cursor(order, key, ticket_id), order) == (key, ticket_id)
-
-
-def test_id_cursor_round_trip_and_garbage() -> None:
-    assert decode_id_cursor(encode_id_cursor(99)) == 99
-    for bad in ("x", _raw_cursor({"after": "1"}), _raw_cursor({"after": 1, "more": 2}), _raw_cursor([1])):
-        with pytest.raises(ValidationFailed):
-            decode_id_cursor(bad)
 
 
 # -- filters ---------------------------------------------------------------------------------------

@@ -2,87 +2,86 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
 
+from services.chassis import paging
+from services.chassis.clock import isoformat
 from services.chassis.events import already_processed, mark_processed
-from services.chassis.outbox import record_event, utcnow
-from services.tickets import contract
-from services.tickets.domain import Scope, decode_id_cursor, encode_id_cursor
-from services.tickets.models import followers, outbox, processed_events, reads, tickets, timeline
-from services.tickets.store import queries
-from services.tickets.store.base import StoreBase, from_json
+from services.tickets.domain import Scope, follow_change
+from services.tickets.models import followers, processed_events, reads, tickets, timeline
+from services.tickets.store.base import Records, from_json
 
 CUSTOMER_MESSAGE_HANDLER = "customer_message_received"
+FOLLOWERS_SORT = "user_id"
+TIMELINE_SORT = "-id"
 
 
-class ActivityStore(StoreBase):
+class Activity:
     """Followers, read marks, the customer-message hook and the timeline."""
 
-    def follow(self, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
+    def __init__(self, records: Records) -> None:
+        self.r = records
+        self.db = records.db
+
+    def follow(self, *, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         """Follow (idempotent); the first time records a timeline entry and ``ticket_followed``."""
-        now = utcnow()
+        now = self.r.clock.now()
         with self.db.transaction() as s:
-            self._visible_id(s, scope, ticket_id)
+            self.r.visible_id(s, scope, ticket_id)
             values = {"ticket_id": ticket_id, "user_id": user_id, "created_at": now}
-            if self._insert_new(s, followers, values, ["ticket_id", "user_id"]):
-                self._follow_changed(s, ticket_id, user_id, contract.TICKET_FOLLOWED, "followed", now)
+            if self.r.insert_new(s, followers, values, ["ticket_id", "user_id"]):
+                change = follow_change(ticket_id, user_id, following=True)
+                self.r.write_entries(s, ticket_id, change, user_id, now)
             return {"ticket_id": ticket_id, "following": True}
 
-    def unfollow(self, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
+    def unfollow(self, *, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         """Stop following (idempotent); only an actual change is recorded."""
+        now = self.r.clock.now()
         with self.db.transaction() as s:
-            self._visible_id(s, scope, ticket_id)
+            self.r.visible_id(s, scope, ticket_id)
             gone = s.execute(
                 delete(followers).where(followers.c.ticket_id == ticket_id, followers.c.user_id == user_id)
             )
             if gone.rowcount:  # type: ignore[attr-defined]
-                self._follow_changed(
-                    s, ticket_id, user_id, contract.TICKET_UNFOLLOWED, "unfollowed", utcnow()
-                )
+                change = follow_change(ticket_id, user_id, following=False)
+                self.r.write_entries(s, ticket_id, change, user_id, now)
             return {"ticket_id": ticket_id, "following": False}
 
-    def _follow_changed(
-        self, s: Session, ticket_id: int, user_id: int, event: str, kind: str, now: dt.datetime
-    ) -> None:
-        s.execute(timeline.insert().values(ticket_id=ticket_id, type=kind, actor_id=user_id, at=now))
-        record_event(s, outbox, event, {"ticket_id": ticket_id, "actor_id": user_id, "user_id": user_id})
-
-    def followers(self, scope: Scope, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
+    def followers(self, *, scope: Scope, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
         """The ticket's followers by user id, paginated."""
-        after = decode_id_cursor(cursor) if cursor else None
         with self.db.read() as s:
-            self._visible_id(s, scope, ticket_id)
+            self.r.visible_id(s, scope, ticket_id)
             query = select(followers).where(followers.c.ticket_id == ticket_id)
-            if after is not None:
+            if cursor:
+                _key, after = paging.read_keyset(cursor, FOLLOWERS_SORT, int)
                 query = query.where(followers.c.user_id > after)
             rows = s.execute(query.order_by(followers.c.user_id).limit(limit + 1)).all()
             total = s.scalar(
                 select(func.count()).select_from(followers).where(followers.c.ticket_id == ticket_id)
             )
-        more, rows = len(rows) > limit, rows[:limit]
-        return {
-            "items": [{"user_id": r.user_id, "since": queries.iso(r.created_at)} for r in rows],
-            "next_cursor": encode_id_cursor(rows[-1].user_id) if more else None,
-            "total": total,
-        }
+        return paging.page(
+            rows,
+            limit,
+            total or 0,
+            lambda r: {"user_id": r.user_id, "since": isoformat(r.created_at)},
+            lambda r: paging.keyset_cursor(FOLLOWERS_SORT, r.user_id, r.user_id),
+        )
 
-    def mark_read(self, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
+    def mark_read(self, *, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         with self.db.transaction() as s:
-            seq = self._visible_id(s, scope, ticket_id, tickets.c.unread_seq)
-            self._set_read(s, ticket_id, user_id, seq)
+            seq = self.r.visible_id(s, scope, ticket_id, tickets.c.unread_seq)
+            self.r.set_read(s, ticket_id, user_id, seq)
         return {"ticket_id": ticket_id, "unread": False}
 
-    def mark_unread(self, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
+    def mark_unread(self, *, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         with self.db.transaction() as s:
-            self._visible_id(s, scope, ticket_id)
+            self.r.visible_id(s, scope, ticket_id)
             s.execute(delete(reads).where(reads.c.ticket_id == ticket_id, reads.c.user_id == user_id))
         return {"ticket_id": ticket_id, "unread": True}
 
-    def customer_message_received(self, scope: Scope, ticket_id: int, event_id: str | None = None) -> bool:
+    def customer_message_received(self, *, scope: Scope, ticket_id: int, event_id: str | None = None) -> bool:
         """A new customer message: the ticket becomes unread for everyone and moves up the lists.
 
         Ready to back an event subscription: with ``event_id`` the effect is recorded as
@@ -91,43 +90,40 @@ class ActivityStore(StoreBase):
         with self.db.transaction() as s:
             if event_id and already_processed(s, processed_events, event_id, CUSTOMER_MESSAGE_HANDLER):
                 return False
-            self._visible_id(s, scope, ticket_id)
+            self.r.visible_id(s, scope, ticket_id)
             s.execute(
                 update(tickets)
                 .where(tickets.c.id == ticket_id)
-                .values(unread_seq=tickets.c.unread_seq + 1, updated_at=utcnow())
+                .values(unread_seq=tickets.c.unread_seq + 1, updated_at=self.r.clock.now())
             )
             if event_id:
-                mark_processed(s, processed_events, event_id, CUSTOMER_MESSAGE_HANDLER)
+                mark_processed(s, processed_events, event_id, CUSTOMER_MESSAGE_HANDLER, clock=self.r.clock)
             return True
 
-    def timeline(self, scope: Scope, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
+    def timeline(self, *, scope: Scope, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
         """The ticket's activity, newest first, paginated."""
-        before = decode_id_cursor(cursor) if cursor else None
         with self.db.read() as s:
-            self._visible_id(s, scope, ticket_id)
+            self.r.visible_id(s, scope, ticket_id)
             query = select(timeline).where(timeline.c.ticket_id == ticket_id)
-            if before is not None:
+            if cursor:
+                _key, before = paging.read_keyset(cursor, TIMELINE_SORT, int)
                 query = query.where(timeline.c.id < before)
             rows = s.execute(query.order_by(timeline.c.id.desc()).limit(limit + 1)).all()
             total = s.scalar(
                 select(func.count()).select_from(timeline).where(timeline.c.ticket_id == ticket_id)
             )
-        more, rows = len(rows) > limit, rows[:limit]
-        items = [
-            {
+        return paging.page(
+            rows,
+            limit,
+            total or 0,
+            lambda r: {
                 "id": r.id,
                 "type": r.type,
                 "actor_id": r.actor_id,
-                "at": queries.iso(r.at),
+                "at": isoformat(r.at),
                 "field": r.field,
                 "old": from_json(r.old),
                 "new": from_json(r.new),
-            }
-            for r in rows
-        ]
-        return {
-            "items": items,
-            "next_cursor": encode_id_cursor(rows[-1].id) if more else None,
-            "total": total,
-        }
+            },
+            lambda r: paging.keyset_cursor(TIMELINE_SORT, r.id, r.id),
+        )

@@ -1,32 +1,46 @@
-"""What every part of the tickets store shares: the session factory, idempotent creation,
-finding a visible ticket, version bumps and the wire form of ticket rows."""
+"""What every part of the tickets store shares: the session factory, the clock, idempotent
+creation, finding a visible ticket, saving what a :class:`~services.tickets.domain.Change`
+says, and the wire form of ticket rows."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.chassis import idempotency as idempotency_keys
+from services.chassis.clock import Clock
 from services.chassis.db import SessionFactory
 from services.chassis.errors import Conflict, NotFound, PreconditionFailed
+from services.chassis.idempotency import Idempotency
 from services.tickets import contract
-from services.tickets.domain import Scope
-from services.tickets.models import associations, idempotency, reads, tickets
+from services.tickets.domain import PRIORITY_RANK, Change, Scope, Ticket
+from services.tickets.models import associations, idempotency, outbox, reads, stages, tickets, timeline
 from services.tickets.store import queries
 
 ASSOCIATION_KINDS = contract.ASSOCIATION_KINDS
-EVERYTHING = Scope(everything=True)
-"""For reading back a ticket the caller has just changed (a new owner may take it out of their scope)."""
 
 Errors = dict[str, list[str]]
+
+COLUMNS = {
+    "name": "name",
+    "description": "description",
+    "pipeline_id": "pipeline_id",
+    "status": "stage_id",
+    "priority": "priority",
+    "category": "category",
+    "owner_id": "owner_id",
+    "team_id": "team_id",
+    "source": "source",
+    "closed_at": "closed_at",
+    "version": "version",
+}
+"""Domain field -> ``tickets`` column, for the values a Change writes."""
 
 
 def to_json(value: Any) -> str:
@@ -42,45 +56,23 @@ def upsert(s: Session) -> Any:
     return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-class StoreBase:
-    """The session factory and the helpers the store's parts share."""
+def columns_of(values: dict[str, Any]) -> dict[str, Any]:
+    """Domain values as ``tickets`` columns (with the priority's sort rank)."""
+    found = {COLUMNS[name]: value for name, value in values.items()}
+    if "priority" in values:
+        found["priority_rank"] = PRIORITY_RANK[values["priority"]]
+    return found
 
-    def __init__(self, db: SessionFactory) -> None:
+
+class Records:
+    """The session factory, the clock and the helpers every part of the store uses."""
+
+    def __init__(self, db: SessionFactory, *, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
+        self.idempotency = Idempotency(db, idempotency, clock=clock)
 
-    def replay(self, actor_id: int, key: str | None, request_hash: str) -> dict[str, Any] | None:
-        """The first response to ``key`` if it was used; Conflict if it was used with another body."""
-        if not key:
-            return None
-        with self.db.read() as s:
-            return idempotency_keys.replay(s, idempotency, actor_id, key, request_hash)
-
-    def _idempotent(
-        self,
-        actor_id: int,
-        key: str | None,
-        operation: str,
-        request_hash: str,
-        work: Callable[[Session], dict[str, Any]],
-    ) -> dict[str, Any]:
-        """Run ``work`` in a transaction that also remembers its response under ``key``."""
-        first = self.replay(actor_id, key, request_hash)
-        if first is not None:
-            return first
-        try:
-            with self.db.transaction() as s:
-                result = work(s)
-                if key:
-                    idempotency_keys.remember(s, idempotency, actor_id, key, operation, request_hash, result)
-            return result
-        except IntegrityError:
-            # a concurrent request with the same key won the race: answer as a replay
-            first = self.replay(actor_id, key, request_hash)
-            if first is not None:
-                return first
-            raise
-
-    def _visible_id(self, s: Session, scope: Scope, ticket_id: int, column: Any = tickets.c.id) -> Any:
+    def visible_id(self, s: Session, scope: Scope, ticket_id: int, column: Any = tickets.c.id) -> Any:
         """``column`` of the ticket if it is live and visible, else NotFound."""
         found = s.execute(
             select(column).where(tickets.c.id == ticket_id, queries.live(), queries.visible(scope))
@@ -89,14 +81,15 @@ class StoreBase:
             raise NotFound(f"ticket {ticket_id} does not exist")
         return found[0]
 
-    def _locked(
+    def locked(
         self, s: Session, scope: Scope, ticket_id: int, expected_versions: Iterable[int] | None = None
-    ) -> Any:
-        """The visible ticket's row, locked for this transaction (PostgreSQL), checked against If-Match."""
+    ) -> Ticket:
+        """The visible ticket, its row locked for this transaction (PostgreSQL), checked against If-Match."""
         row = s.execute(
-            select(tickets)
+            select(tickets, stages.c.state)
+            .join(stages, stages.c.id == tickets.c.stage_id)
             .where(tickets.c.id == ticket_id, queries.live(), queries.visible(scope))
-            .with_for_update()
+            .with_for_update(of=tickets)
         ).first()
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
@@ -105,25 +98,57 @@ class StoreBase:
                 f"ticket {ticket_id} is at version {row.version}; reload it and try again.",
                 current_version=row.version,
             )
-        return row
-
-    def _bump(self, s: Session, row: Any, now: dt.datetime, values: dict[str, Any] | None = None) -> None:
-        """Write ``values`` as the next version (compare-and-set on the version read)."""
-        result = s.execute(
-            update(tickets)
-            .where(tickets.c.id == row.id, tickets.c.version == row.version)
-            .values(**(values or {}), version=row.version + 1, updated_at=now)
+        return Ticket(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            pipeline_id=row.pipeline_id,
+            status=row.stage_id,
+            state=row.state,
+            priority=row.priority,
+            category=row.category,
+            owner_id=row.owner_id,
+            team_id=row.team_id,
+            source=row.source,
+            closed_at=row.closed_at,
+            version=row.version,
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(f"ticket {row.id} changed while this request ran; try again.")
 
-    def _ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
+    def save(self, s: Session, ticket: Ticket, change: Change, actor_id: int, now: dt.datetime) -> None:
+        """Write ``change`` to ``ticket``: its values (compare-and-set on the version), entries, events."""
+        if not change:
+            return
+        if change.values:
+            result = s.execute(
+                update(tickets)
+                .where(tickets.c.id == ticket.id, tickets.c.version == ticket.version)
+                .values(**columns_of(change.values), updated_at=now)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"ticket {ticket.id} changed while this request ran; try again.")
+        self.write_entries(s, ticket.id, change, actor_id, now)
+
+    def write_entries(
+        self, s: Session, ticket_id: int, change: Change, actor_id: int, now: dt.datetime
+    ) -> None:
+        """The change's timeline entries and events (no column values)."""
+        for entry in change.entries:
+            extra = {k: to_json(v) if k in ("old", "new") else v for k, v in entry.columns().items()}
+            s.execute(
+                timeline.insert().values(
+                    ticket_id=ticket_id, type=entry.type, actor_id=actor_id, at=now, **extra
+                )
+            )
+        for event in change.events:
+            outbox.record(s, event.type, event.payload, clock=self.clock)
+
+    def ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         row = s.execute(queries.one_ticket(scope, user_id, ticket_id)).first()
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
-        return self._dicts(s, [row])[0]
+        return self.dicts(s, [row])[0]
 
-    def _dicts(self, s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    def dicts(self, s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
         """Wire forms of ticket rows, with associations and merged ids in one query each."""
         ids = [r.id for r in rows]
         if not ids:
@@ -144,12 +169,12 @@ class StoreBase:
             merged[m.merged_into_id].append(m.id)
         return [queries.ticket_dict(r, assoc[r.id], merged[r.id]) for r in rows]
 
-    def _insert_new(self, s: Session, table: Table, values: dict[str, Any], key: list[str]) -> bool:
+    def insert_new(self, s: Session, table: Table, values: dict[str, Any], key: list[str]) -> bool:
         """Insert unless a row with the same ``key`` exists (race-free); True if inserted."""
         statement = upsert(s)(table).values(**values).on_conflict_do_nothing(index_elements=key)
         return bool(s.execute(statement).rowcount)  # type: ignore[attr-defined]
 
-    def _set_read(self, s: Session, ticket_id: int, user_id: int, seq: int) -> None:
+    def set_read(self, s: Session, ticket_id: int, user_id: int, seq: int) -> None:
         statement = upsert(s)(reads).values(ticket_id=ticket_id, user_id=user_id, read_seq=seq)
         s.execute(
             statement.on_conflict_do_update(

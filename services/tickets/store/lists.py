@@ -5,31 +5,44 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.chassis import paging
 from services.chassis.errors import NotFound
-from services.tickets.domain import Scope, Sort, TicketFilter, decode_cursor, encode_cursor
-from services.tickets.models import pipelines
+from services.chassis.paging import Sort
+from services.tickets.domain import SORT_KEY_KINDS, Scope, TicketFilter
 from services.tickets.store import queries
-from services.tickets.store.pipelines import PipelineStore
+from services.tickets.store.base import Records
+from services.tickets.store.pipelines import Pipelines
 
 
-class ListStore(PipelineStore):
+class Lists:
     """Pages of tickets with ``unread``/``following`` for the caller, and their totals."""
 
-    def list_tickets(
-        self, scope: Scope, user_id: int, flt: TicketFilter, sort: Sort, limit: int, cursor: str | None
+    def __init__(self, records: Records, *, pipelines: Pipelines) -> None:
+        self.r = records
+        self.db = records.db
+        self.pipelines = pipelines
+
+    def table(
+        self, *, scope: Scope, user_id: int, flt: TicketFilter, sort: Sort, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         """One page of the table layout with the total, all in SQL under the access rule."""
-        after = decode_cursor(cursor, sort) if cursor else None
+        after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
         with self.db.read() as s:
             items, next_cursor = self._page(s, scope, user_id, flt, sort, limit, after)
             total = s.scalar(queries.count(scope, user_id, flt))
         return {"items": items, "next_cursor": next_cursor, "total": total}
 
     def board(
-        self, scope: Scope, user_id: int, flt: TicketFilter, sort: Sort, limit: int, pipeline_id: int | None
+        self,
+        *,
+        scope: Scope,
+        user_id: int,
+        flt: TicketFilter,
+        sort: Sort,
+        limit: int,
+        pipeline_id: int | None,
     ) -> dict[str, Any]:
         """One column per stage of the pipeline, in stage order, each with its first page and total.
 
@@ -38,12 +51,10 @@ class ListStore(PipelineStore):
         """
         with self.db.read() as s:
             if pipeline_id is None:
-                pipeline_id = s.scalar(
-                    select(pipelines.c.id).order_by(pipelines.c.position, pipelines.c.id).limit(1)
-                )
-            pipeline = self._pipeline(s, pipeline_id) if pipeline_id is not None else None
-            if pipeline is None:
+                pipeline_id = self.pipelines.first_id(s)
+            if pipeline_id is None:
                 raise NotFound("no pipeline is configured")
+            pipeline = self.pipelines.one(s, pipeline_id)
             flt = dataclasses.replace(flt, pipeline_id=pipeline["id"])
             totals: dict[int, int] = dict(
                 s.execute(queries.count_by_stage(scope, user_id, flt)).tuples().all()
@@ -77,5 +88,5 @@ class ListStore(PipelineStore):
     ) -> tuple[list[dict[str, Any]], str | None]:
         rows = s.execute(queries.page(scope, user_id, flt, sort, limit, after)).all()
         more, rows = len(rows) > limit, rows[:limit]
-        next_cursor = encode_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
-        return self._dicts(s, rows), next_cursor
+        next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
+        return self.r.dicts(s, rows), next_cursor

@@ -10,25 +10,29 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.chassis.errors import NotFound, ValidationFailed
-from services.chassis.outbox import record_event
+from services.chassis.idempotency import IdempotencyKey
 from services.tickets import contract
-from services.tickets.domain import check_stage_order, stage_label_problems
+from services.tickets.domain import Stage, check_stage_order, stage_label_problems, stage_position_problem
 from services.tickets.models import outbox, pipelines, stages
 from services.tickets.store import queries
-from services.tickets.store.base import Errors, StoreBase
+from services.tickets.store.base import Errors, Records
 
 
-class PipelineStore(StoreBase):
+class Pipelines:
     """Reading and configuring pipelines; resolving a ticket's pipeline and stage."""
 
-    def pipelines(self) -> list[dict[str, Any]]:
+    def __init__(self, records: Records) -> None:
+        self.r = records
+        self.db = records.db
+
+    def all(self) -> list[dict[str, Any]]:
         """Every pipeline in order, each with its ordered stages."""
         with self.db.read() as s:
             return self._pipelines(s)
 
-    def pipeline(self, pipeline_id: int) -> dict[str, Any]:
+    def pipeline(self, *, pipeline_id: int) -> dict[str, Any]:
         with self.db.read() as s:
-            return self._pipeline(s, pipeline_id)
+            return self.one(s, pipeline_id)
 
     def _pipelines(self, s: Session, only: int | None = None) -> list[dict[str, Any]]:
         query = select(pipelines).order_by(pipelines.c.position, pipelines.c.id)
@@ -41,14 +45,19 @@ class PipelineStore(StoreBase):
             by_pipeline[r.pipeline_id].append({"id": r.id, "label": r.label, "state": r.state})
         return [{"id": p.id, "label": p.label, "stages": by_pipeline[p.id]} for p in s.execute(query)]
 
-    def _pipeline(self, s: Session, pipeline_id: int) -> dict[str, Any]:
+    def first_id(self, s: Session) -> int | None:
+        """The id of the first pipeline (where tickets go by default), None when there is none."""
+        return s.scalar(select(pipelines.c.id).order_by(pipelines.c.position, pipelines.c.id).limit(1))
+
+    def one(self, s: Session, pipeline_id: int) -> dict[str, Any]:
+        """The pipeline with its ordered stages, in ``s``; NotFound if there is none."""
         found = self._pipelines(s, pipeline_id)
         if not found:
             raise NotFound(f"pipeline {pipeline_id} does not exist")
         return found[0]
 
-    def create_pipeline(
-        self, actor_id: int, data: dict[str, Any], key: str | None, request_hash: str
+    def create(
+        self, *, actor_id: int, data: dict[str, Any], key: IdempotencyKey | None = None
     ) -> dict[str, Any]:
         """Create a pipeline with its stages in the given order (after the existing pipelines)."""
 
@@ -63,34 +72,34 @@ class PipelineStore(StoreBase):
                         pipeline_id=pipeline_id, label=stage["label"], state=stage["state"], position=i
                     )
                 )
-            record_event(
+            outbox.record(
                 s,
-                outbox,
                 contract.PIPELINE_CREATED,
                 {"actor_id": actor_id, "pipeline_id": pipeline_id, "label": data["label"]},
+                clock=self.r.clock,
             )
-            return self._pipeline(s, pipeline_id)
+            return self.one(s, pipeline_id)
 
-        return self._idempotent(actor_id, key, "create_pipeline", request_hash, work)
+        return self.r.idempotency.run(key, work)
 
-    def rename_pipeline(self, actor_id: int, pipeline_id: int, label: str) -> dict[str, Any]:
+    def rename(self, *, actor_id: int, pipeline_id: int, label: str) -> dict[str, Any]:
         with self.db.transaction() as s:
-            self._pipeline(s, pipeline_id)
+            self.one(s, pipeline_id)
             s.execute(update(pipelines).where(pipelines.c.id == pipeline_id).values(label=label))
             return self._pipeline_changed(s, actor_id, pipeline_id)
 
     def add_stage(
-        self, actor_id: int, pipeline_id: int, data: dict[str, Any], key: str | None, request_hash: str
+        self, *, actor_id: int, pipeline_id: int, data: dict[str, Any], key: IdempotencyKey | None = None
     ) -> dict[str, Any]:
         """Add a stage at ``position`` (default: last); labels stay distinct within the pipeline."""
 
         def work(s: Session) -> dict[str, Any]:
-            current = self._pipeline(s, pipeline_id)["stages"]
+            current = self.one(s, pipeline_id)["stages"]
             if problems := stage_label_problems([*(st["label"] for st in current), data["label"]]):
                 raise ValidationFailed(errors={"label": problems})
             position = data.get("position", len(current))
-            if position > len(current):
-                raise ValidationFailed(errors={"position": [f"must be between 0 and {len(current)}"]})
+            if problem := stage_position_problem(position, len(current)):
+                raise ValidationFailed(errors={"position": [problem]})
             stage_id = s.scalar(
                 stages.insert()
                 .values(pipeline_id=pipeline_id, label=data["label"], state=data["state"], position=0)
@@ -101,11 +110,11 @@ class PipelineStore(StoreBase):
             self._renumber(s, order)
             return self._pipeline_changed(s, actor_id, pipeline_id)
 
-        return self._idempotent(actor_id, key, f"add_stage:{pipeline_id}", request_hash, work)
+        return self.r.idempotency.run(key, work)
 
-    def rename_stage(self, actor_id: int, pipeline_id: int, stage_id: int, label: str) -> dict[str, Any]:
+    def rename_stage(self, *, actor_id: int, pipeline_id: int, stage_id: int, label: str) -> dict[str, Any]:
         with self.db.transaction() as s:
-            current = self._pipeline(s, pipeline_id)["stages"]
+            current = self.one(s, pipeline_id)["stages"]
             if stage_id not in {st["id"] for st in current}:
                 raise NotFound(f"stage {stage_id} is not a stage of pipeline {pipeline_id}")
             others = [st["label"] for st in current if st["id"] != stage_id]
@@ -114,9 +123,9 @@ class PipelineStore(StoreBase):
             s.execute(update(stages).where(stages.c.id == stage_id).values(label=label))
             return self._pipeline_changed(s, actor_id, pipeline_id)
 
-    def reorder_stages(self, actor_id: int, pipeline_id: int, stage_ids: list[int]) -> dict[str, Any]:
+    def reorder_stages(self, *, actor_id: int, pipeline_id: int, stage_ids: list[int]) -> dict[str, Any]:
         with self.db.transaction() as s:
-            check_stage_order((st["id"] for st in self._pipeline(s, pipeline_id)["stages"]), stage_ids)
+            check_stage_order((st["id"] for st in self.one(s, pipeline_id)["stages"]), stage_ids)
             self._renumber(s, stage_ids)
             return self._pipeline_changed(s, actor_id, pipeline_id)
 
@@ -125,19 +134,19 @@ class PipelineStore(StoreBase):
             s.execute(update(stages).where(stages.c.id == stage_id).values(position=position))
 
     def _pipeline_changed(self, s: Session, actor_id: int, pipeline_id: int) -> dict[str, Any]:
-        result = self._pipeline(s, pipeline_id)
-        record_event(
+        result = self.one(s, pipeline_id)
+        outbox.record(
             s,
-            outbox,
             contract.PIPELINE_UPDATED,
             {"actor_id": actor_id, "pipeline_id": pipeline_id, "label": result["label"]},
+            clock=self.r.clock,
         )
         return result
 
-    def _resolve_stage(
+    def resolve_stage(
         self, s: Session, pipeline_id: int | None, stage_id: int | None
-    ) -> tuple[tuple[int, int, str] | None, Errors]:
-        """``((pipeline_id, stage_id, state), {})`` with defaults filled in, or ``(None, errors)``.
+    ) -> tuple[Stage | None, Errors]:
+        """``(Stage, {})`` with defaults filled in, or ``(None, errors)``.
 
         No pipeline: the stage's own, else the first pipeline. No stage: the pipeline's first.
         """
@@ -146,10 +155,8 @@ class PipelineStore(StoreBase):
                 row = s.execute(select(stages).where(stages.c.id == stage_id)).first()
                 if row is None:
                     return None, {"status": [f"unknown status {stage_id}"]}
-                return (row.pipeline_id, row.id, row.state), {}
-            pipeline_id = s.scalar(
-                select(pipelines.c.id).order_by(pipelines.c.position, pipelines.c.id).limit(1)
-            )
+                return Stage(row.id, row.pipeline_id, row.state), {}
+            pipeline_id = self.first_id(s)
             if pipeline_id is None:
                 return None, {"pipeline_id": ["no pipeline is configured"]}
         elif s.execute(select(pipelines.c.id).where(pipelines.c.id == pipeline_id)).first() is None:
@@ -162,4 +169,4 @@ class PipelineStore(StoreBase):
             ).first()
         if row is None:
             return None, {"status": [f"status {stage_id} is not a stage of pipeline {pipeline_id}"]}
-        return (pipeline_id, row.id, row.state), {}
+        return Stage(row.id, pipeline_id, row.state), {}

@@ -8,7 +8,6 @@ and which applies the access rule as SQL (:func:`visible`).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +27,9 @@ from sqlalchemy import (
     tuple_,
 )
 
-from services.tickets.domain import Scope, Sort, TicketFilter
+from services.chassis.clock import isoformat as iso
+from services.chassis.paging import Sort
+from services.tickets.domain import Scope, TicketFilter
 from services.tickets.models import followers, reads, stages, tickets
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
@@ -160,15 +161,6 @@ def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter) -> Select[Any]
 
 def ordered_stages(pipeline_id: int) -> Select[Any]:
     return select(stages).where(stages.c.pipeline_id == pipeline_id).order_by(stages.c.position, stages.c.id)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    """ISO 8601 with a UTC offset (SQLite hands back naive UTC datetimes)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat()
 
 
 def ticket_dict(row: Any, assoc: dict[str, list[int]], merged: Sequence[int]) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""Keyset pagination in SQL, the one way every store pages a list (see :mod:`.paging`).
+
+:func:`keyset_page` takes a query, the column it sorts by and the table's id column,
+and returns the page body: rows strictly after the cursor's position in the sort's
+direction, ``(key, id)`` compared as a row value so an index on ``(key, id)`` serves
+it on SQLite and PostgreSQL alike, with one row more than ``limit`` fetched to know
+whether a next page exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import ColumnElement, DateTime, Integer, Select, func, literal, select, tuple_
+from sqlalchemy.orm import Session
+
+from services.chassis import paging
+from services.chassis.paging import Sort
+
+
+def key_kind(column: ColumnElement[Any]) -> type:
+    """The Python type a cursor holds for a sort on ``column``."""
+    if isinstance(column.type, DateTime):
+        return dt.datetime
+    if isinstance(column.type, Integer):
+        return int
+    return str
+
+
+def after(
+    query: Select[Any], *, key: ColumnElement[Any], ident: ColumnElement[Any], sort: Sort, position: Any
+) -> Select[Any]:
+    """``query`` restricted to rows after ``position`` (``(key value, id)``), in ``sort`` order."""
+    if position is not None:
+        row = tuple_(key, ident)
+        bound = tuple_(literal(position[0], key.type), literal(position[1], Integer()))
+        query = query.where(row < bound if sort.descending else row > bound)
+    order = (key.desc(), ident.desc()) if sort.descending else (key.asc(), ident.asc())
+    return query.order_by(*order)
+
+
+def keyset_page(
+    s: Session,
+    query: Select[Any],
+    *,
+    key: ColumnElement[Any],
+    ident: ColumnElement[Any],
+    sort: Sort,
+    limit: int,
+    cursor: str | None,
+    item: Callable[[Any], Any],
+) -> dict[str, Any]:
+    """One page of ``query``'s rows as ``{items, next_cursor, total}``; a bad cursor is a 422.
+
+    ``query`` selects the rows (any columns, including ``key`` and ``ident``); the
+    total counts what it selects without the page's bounds.
+    """
+    position = paging.read_keyset(cursor, sort, key_kind(key)) if cursor else None
+    paged = query.add_columns(key.label("page_key"), ident.label("page_id"))
+    rows = s.execute(after(paged, key=key, ident=ident, sort=sort, position=position).limit(limit + 1)).all()
+    total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    return paging.page(
+        rows,
+        limit,
+        total,
+        item,
+        lambda r: paging.keyset_cursor(sort, r.page_key, r.page_id),
+    )

@@ -1,0 +1,146 @@
+"""The schema toolkit every contract is written with (marshmallow).
+
+* :class:`Input` - what a client sends: unknown fields are refused, and so are
+  read-only ones (a ``dump_only`` field sent in a body counts as unknown).
+* :class:`EventPayload` - what a service publishes: consumers ignore fields they do
+  not know, so producers may add optional ones without breaking anybody.
+* :class:`Timestamp` - the one datetime field: ISO 8601 with a UTC offset on the wire,
+  an aware datetime in Python; a moment without an offset is refused.
+* :class:`Id`, :class:`StrictBoolean`, :class:`StrictInteger` - JSON values that mean
+  exactly what they say (no ``true`` for 1, no ``"3"`` for 3).
+* :func:`load` - load or raise :class:`ValidationFailed`, the one way input is checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from services.chassis.clock import aware
+from services.chassis.errors import ValidationFailed
+
+MAX_ID = 2**63 - 1
+"""The largest id any table can hold (a 64-bit signed integer)."""
+
+
+class Input(Schema):
+    """Base of every request schema: unknown and read-only fields are refused (422)."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class EventPayload(Schema):
+    """Base of every event payload: ``event_id`` and ``occurred_at``; unknown fields are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.String(required=True)
+    occurred_at = fields.String(required=True)
+
+
+class Timestamp(fields.Field):
+    """An ISO 8601 moment with a UTC offset; loads to an aware datetime, dumps with its offset."""
+
+    default_error_messages = {"invalid": "Not an ISO 8601 date-time with a UTC offset."}
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        return aware(value).isoformat()
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            moment = value
+        elif isinstance(value, str) and len(value) <= 64:
+            try:
+                moment = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise self.make_error("invalid") from None
+        else:
+            raise self.make_error("invalid")
+        if moment.tzinfo is None:
+            raise self.make_error("invalid")
+        return moment.astimezone(dt.UTC)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer within 64 bits; booleans, floats and numeric strings are refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("strict", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if not -MAX_ID - 1 <= number <= MAX_ID:
+            raise ValidationError("Must fit in 64 bits.")
+        return int(number)
+
+
+class Id(StrictInteger):
+    """A positive integer id."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
+        super().__init__(**kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false``; no ``"yes"``, ``1`` or ``"true"``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean.")
+        return value
+
+
+def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
+    """``schema.load(data)``, or :class:`ValidationFailed` naming each bad field.
+
+    A body that is not an object at all is reported under ``_body``.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
+    try:
+        return schema.load(data, **kwargs)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise ValidationFailed(errors=exc.normalized_messages()) from exc  # type: ignore[arg-type]
+
+
+class QueryId(fields.Integer):
+    """A positive id from a query string: ASCII digits only (``١٢`` and ``1e3`` are refused), 64 bits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, str):
+            text = value.strip()
+            if not (text.isascii() and text.isdigit()) or len(text) > 19:
+                raise self.make_error("invalid")
+            value = int(text)
+        if not isinstance(value, int) or not 1 <= value <= MAX_ID:
+            raise ValidationError(f"Must be an id from 1 to {MAX_ID}.")
+        return value
+
+
+def require_id(value: Any, name: str) -> int:
+    """An id argument of an RPC: an integer from 1 to 2**63-1 (no booleans, no text), else a 422.
+
+    Any broker client may call a service, so positional arguments are input like a body.
+    """
+    if type(value) is not int or not 1 <= value <= MAX_ID:
+        raise ValidationFailed(errors={name: [f"must be an id from 1 to {MAX_ID}"]})
+    return value

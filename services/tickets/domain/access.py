@@ -1,0 +1,64 @@
+"""The one ticket access rule.
+
+:func:`scope_for` turns a caller into a :class:`Scope`, which every read path
+applies: the store as a SQL filter, and :meth:`Scope.allows` for one ticket. A
+ticket outside the scope does not exist for the caller (404, never 403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.chassis.errors import Forbidden
+from services.chassis.identity import Caller
+from services.permissions.contract import ACCOUNT_ACCESS, TICKET_ACCESS, works_tickets
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which tickets a caller may see: all, or those owned by ``owner_ids`` (plus unassigned)."""
+
+    everything: bool
+    owner_ids: frozenset[int] = frozenset()
+    unassigned: bool = False
+
+    def allows(self, owner_id: int | None) -> bool:
+        if self.everything:
+            return True
+        if owner_id is None:
+            return self.unassigned
+        return owner_id in self.owner_ids
+
+
+EVERYTHING = Scope(everything=True)
+"""For reading back a ticket the caller has just changed (a new owner may take it out of their scope)."""
+
+
+def scope_for(caller: Caller) -> Scope:
+    """The one ticket access rule. Raises Forbidden for callers without service/sales access."""
+    if not works_tickets(caller):
+        raise Forbidden("Tickets need service or sales access.")
+    if caller.is_super_admin or caller.access_level == "everything":
+        return EVERYTHING
+    if caller.access_level == "team":
+        return Scope(False, frozenset(caller.teammate_ids) | {caller.user_id}, caller.include_unassigned)
+    if caller.access_level == "owned":
+        return Scope(False, frozenset({caller.user_id}), caller.include_unassigned)
+    return Scope(False)
+
+
+def require_admin(caller: Caller) -> None:
+    """Configuring pipelines needs account access (super admins have it)."""
+    if not caller.has(ACCOUNT_ACCESS):
+        raise Forbidden("Configuring pipelines needs account access.")
+
+
+def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
+    """Why ``user`` (the permissions service's record, None if unknown) cannot own tickets."""
+    if user is None:
+        return f"user {owner_id} does not exist"
+    if not TICKET_ACCESS & set(user.get("permissions") or ()):
+        return f"user {owner_id} has neither service nor sales access"
+    return None

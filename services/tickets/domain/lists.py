@@ -1,0 +1,53 @@
+"""The table and board: which filters a list applies and how its sort keys are typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.chassis.paging import Sort
+from services.tickets import contract
+
+SORT_KEY_KINDS: dict[str, type] = {
+    "created_at": dt.datetime,
+    "updated_at": dt.datetime,
+    "priority": int,
+    "name": str,
+    "id": int,
+}
+"""The Python type of each sort key's value, which a cursor must hold for that sort."""
+
+
+def parse_sort(text: str | None) -> Sort:
+    """A table sort (``contract.SORTABLE``, ``-`` for descending); default ``-updated_at``."""
+    return Sort.parse(text, contract.SORTABLE, contract.DEFAULT_SORT)
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """The filters shared by the table and the board, already validated."""
+
+    status: int | None = None
+    pipeline_id: int | None = None
+    owner_id: int | None = None
+    unassigned: bool = False
+    priority: str | None = None
+    view: str | None = None
+    q: str | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Any]) -> TicketFilter:
+        """From a query loaded by :class:`contract.TicketQuerySchema`."""
+        owner = query.get("owner_id")
+        text = (query.get("q") or "").strip()
+        return cls(
+            status=query.get("status"),
+            pipeline_id=query.get("pipeline_id"),
+            owner_id=owner if isinstance(owner, int) else None,
+            unassigned=owner == contract.UNASSIGNED,
+            priority=query.get("priority"),
+            view=query.get("view"),
+            q=text or None,
+        )
