@@ -11,7 +11,8 @@ ports do not interfere; a second run on the same data folder is refused while th
 Settings (environment): HELPDESK_HTTP_PORT (8000), HELPDESK_SMTP_PORT (2525), HELPDESK_DATA_DIR
 (./var), HELPDESK_AMQP_PORT (5672; our own RabbitMQ node, data in $DATA/rabbitmq, unless AMQP_URI
 names a broker), <SERVICE>_DB_URL (sqlite:///$DATA/<service>.db), HELPDESK_IDENTITY_SECRET (else
-kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). Standard library only.
+kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). What runs comes from
+`services.registry`. Standard library only (the registry is plain data).
 """
 
 from __future__ import annotations
@@ -34,40 +35,17 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from deploy import rabbitmq
-
-SERVICES = ("permissions", "tickets", "conversations", "notifications", "retention")
+from services import registry
 
 # One-off set-up steps, run in this order before any child starts: (name, python arguments).
 SETUP_STEPS: list[tuple[str, list[str]]] = [
     ("topology", ["-m", "services.chassis.topology"]),
-    *[("migrate", ["-m", "services.chassis.migrate", svc]) for svc in SERVICES],
+    *[("migrate", ["-m", "services.chassis.migrate", s.name]) for s in registry.SERVICES if s.migrations],
     ("bootstrap", ["-m", "services.permissions.bootstrap"]),
 ]
 
-
-def nameko_run(package: str, service_class: str) -> list[str]:
-    """Python arguments running `<package>.service:<class>` with `<package>/config.yaml`.
-
-    The class is named because a service module may import route mixins or helpers that
-    nameko would otherwise mistake for services.
-    """
-    config = f"{package.replace('.', '/')}/config.yaml"
-    return ["-m", "nameko", "run", "--config", config, f"{package}.service:{service_class}"]
-
-
-SERVICE_CLASSES = {
-    "permissions": "PermissionsService",
-    "tickets": "TicketsService",
-    "conversations": "ConversationsService",
-    "notifications": "NotificationsService",
-    "retention": "RetentionService",
-}
-
 # Long-running children, kept alive: (name, python arguments).
-CHILDREN: list[tuple[str, list[str]]] = [
-    *[(svc, nameko_run(f"services.{svc}", SERVICE_CLASSES[svc])) for svc in SERVICES],
-    ("gateway", nameko_run("gateway", "GatewayService")),
-]
+CHILDREN: list[tuple[str, list[str]]] = [(child.name, child.python_args()) for child in registry.CHILDREN]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BROKER_TIMEOUT = 60.0  # seconds to wait for the broker to answer before the first step
@@ -117,9 +95,9 @@ def build_env(settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os
         # eventlet announces its own deprecation on every start; keep the logs readable
         PYTHONWARNINGS=environ.get("PYTHONWARNINGS", "ignore"),
     )
-    for svc in SERVICES:
-        key = f"{svc.upper()}_DB_URL"
-        env[key] = environ.get(key) or f"sqlite:///{data / svc}.db"
+    for svc in registry.SERVICES:
+        if key := svc.db_url_variable:
+            env[key] = environ.get(key) or f"sqlite:///{data / svc.name}.db"
     return env
 
 
