@@ -39,8 +39,8 @@ from services import registry
 
 # One-off set-up steps, run in this order before any child starts: (name, python arguments).
 SETUP_STEPS: list[tuple[str, list[str]]] = [
-    ("topology", ["-m", "services.chassis.topology"]),
-    *[("migrate", ["-m", "services.chassis.migrate", s.name]) for s in registry.SERVICES if s.migrations],
+    ("topology", ["-m", "deploy.topology"]),
+    *[("migrate", ["-m", "deploy.migrate", s.name]) for s in registry.SERVICES if s.migrations],
     ("bootstrap", ["-m", "services.permissions.bootstrap"]),
 ]
 

@@ -209,7 +209,7 @@ def test_db_kind() -> str:
 @pytest.fixture
 def make_db(tmp_path: Any) -> Callable[[str], str]:
     """``make_db(service)`` -> URL of a fresh database migrated to head for that service."""
-    from services.chassis.migrate import upgrade
+    from deploy.migrate import upgrade
 
     def factory(service: str) -> str:
         if test_db_kind() == "postgresql":

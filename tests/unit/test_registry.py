@@ -9,6 +9,7 @@ rather than silently never starting.
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,11 @@ def test_a_child_runs_as_nameko_service_or_as_plain_module() -> None:
     assert registry.GATEWAY.db_url_variable is None
     edge = registry.PythonModule("smtp", "services.conversations.smtp", ("--port", "2525"))
     assert edge.python_args() == ["-m", "services.conversations.smtp", "--port", "2525"]
+
+
+def test_the_chassis_imports_no_module_by_name() -> None:
+    """import-linter sees only import statements; importing services by name is how the chassis
+    once reached them (topology), so that is ruled out here."""
+    by_name = re.compile(r"^\s*(import importlib|from importlib)|import_module\(|__import__\(", re.MULTILINE)
+    for path in (ROOT / "services" / "chassis").glob("*.py"):
+        assert not by_name.search(path.read_text()), path.name
