@@ -12,7 +12,7 @@ Settings (environment): HELPDESK_HTTP_PORT (8000), HELPDESK_SMTP_PORT (2525), HE
 (./var), HELPDESK_AMQP_PORT (5672; our own RabbitMQ node, data in $DATA/rabbitmq, unless AMQP_URI
 names a broker), <SERVICE>_DB_URL (sqlite:///$DATA/<service>.db), HELPDESK_IDENTITY_SECRET (else
 kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). What runs comes from
-`services.registry`. Standard library only (the registry is plain data).
+`services.registry`. Standard library only (so are the registry and services.chassis.secrets).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from deploy import rabbitmq
 from services import registry
+from services.chassis.secrets import ENV_VAR, FILE_NAME, WANTED, IdentitySecretError, check_secret
 
 # One-off set-up steps, run in this order before any child starts: (name, python arguments).
 SETUP_STEPS: list[tuple[str, list[str]]] = [
@@ -102,17 +103,29 @@ def build_env(settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os
 
 
 def identity_secret(data_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
-    """HELPDESK_IDENTITY_SECRET, else the one kept in $DATA/identity.secret (created once)."""
-    if environ.get("HELPDESK_IDENTITY_SECRET"):
-        return environ["HELPDESK_IDENTITY_SECRET"]
-    path = data_dir / "identity.secret"
+    """HELPDESK_IDENTITY_SECRET, else the one kept in $DATA/identity.secret (created once).
+
+    Checked as every service will check it, so an unusable one (too short, a placeholder) stops
+    start-up with the reason instead of leaving every service refusing to start in turn.
+    """
+    if environ.get(ENV_VAR):
+        source, remedy = ENV_VAR, f"set {ENV_VAR} to {WANTED}"
+        value = environ[ENV_VAR]
+    else:
+        path = data_dir / FILE_NAME
+        source, remedy = str(path), f"put {WANTED} in it, or delete it so the next start writes a new one"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+        value = path.read_text()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+        return check_secret(value, source, remedy)
+    except IdentitySecretError as error:
+        raise StartupError(str(error)) from None
 
 
 def wait_for_broker(uri: str, timeout: float = BROKER_TIMEOUT, stop: threading.Event | None = None) -> None:

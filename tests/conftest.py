@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit  # noqa: E402
 
 import pytest  # noqa: E402
 
-IDENTITY_SECRET = "test-identity-secret"
+IDENTITY_SECRET = "tests-only-identity-secret-5e0c8f1a9b2d47c3"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
-from services.chassis import config as cfg
 from services.chassis.cache import EventFlushedCache
 from services.chassis.identity import system_identity
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink, ServiceClient
+from services.chassis.secrets import identity_secret
 from services.permissions import contract as permissions_contract
 
 MAX_AGE = 60.0
@@ -35,7 +35,7 @@ class AdminDirectory(DependencyProvider):
             event_exchange(permissions_contract.SERVICE_NAME).name,
             permissions_contract.IDENTITY_EVENTS,
         )
-        self.secret = cfg.required(self.container.config, cfg.IDENTITY_SECRET)
+        self.secret = identity_secret(self.container.config)
 
     def get_dependency(self, worker_ctx: Any) -> AdminDirectory:
         return self

@@ -17,12 +17,12 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 from nameko.dependency_providers import Config
 
-from services.chassis import config as cfg
 from services.chassis.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from services.chassis.idempotency import request_hash
 from services.chassis.identity import DEFAULT_TTL_SECONDS, Caller, sign
 from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
+from services.chassis.secrets import identity_secret
 from services.permissions import contract
 from services.permissions.domain import (
     SUPER_ADMIN,
@@ -114,7 +114,7 @@ class PermissionsService:
         if user_id is None:
             raise Unauthenticated("The API token is not valid.")
         record, mates = self.store.user_record(user_id)
-        secret = cfg.required(self.config, cfg.IDENTITY_SECRET)
+        secret = identity_secret(self.config)
         return {
             "user_id": user_id,
             "identity": sign(caller_for(record, mates), secret, DEFAULT_TTL_SECONDS),

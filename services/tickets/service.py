@@ -14,12 +14,12 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 from nameko.dependency_providers import Config
 
-from services.chassis import config as cfg
 from services.chassis.errors import HelpdeskError, NotFound, ValidationFailed
 from services.chassis.idempotency import request_hash
 from services.chassis.identity import system_identity
 from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
+from services.chassis.secrets import identity_secret
 from services.permissions import contract as permissions_contract
 from services.tickets import contract
 from services.tickets.domain import (
@@ -250,7 +250,7 @@ class TicketsService:
         if owner_id is None or owner_id == current_owner_id:
             return {}
         client = self.permissions.with_identity(
-            system_identity(contract.SERVICE_NAME, cfg.required(self.config, cfg.IDENTITY_SECRET))
+            system_identity(contract.SERVICE_NAME, identity_secret(self.config))
         )
         try:
             user = client.get_user(owner_id)
