@@ -81,7 +81,7 @@ from bench.run import (
     wait_until,
 )
 from deploy import postgres, rabbitmq
-from deploy.supervisor import SERVICES
+from services import registry
 
 ADMIN_TOKEN = "bench-token"
 DEFAULT_SIZES = (1_000, 100_000)
@@ -155,7 +155,11 @@ class Stack:
         say(f"starting PostgreSQL on 127.0.0.1:{pg_port} (data {pg_dir})")
         self.pg = (pg_dir, pg_port)
         postgres.start(pg_dir, pg_port)
-        urls = {svc: postgres.create_database(pg_port, svc) for svc in SERVICES}
+        urls = {
+            key: postgres.create_database(pg_port, svc.name)
+            for svc in registry.SERVICES
+            if (key := svc.db_url_variable)
+        }
 
         port = free_broker_port()
         self.broker = (self.work / "rabbitmq", port)
@@ -171,7 +175,7 @@ class Stack:
             HELPDESK_SMTP_PORT=str(free_port()),
             HELPDESK_ADMIN_TOKEN=ADMIN_TOKEN,
             AMQP_URI=amqp_uri,
-            **{f"{svc.upper()}_DB_URL": url for svc, url in urls.items()},
+            **urls,
         )
         say(f"starting the suite (deploy.supervisor), gateway {self.gateway}")
         self.procs.start("supervisor", ["-m", "deploy.supervisor"], env)

@@ -11,7 +11,8 @@ ports do not interfere; a second run on the same data folder is refused while th
 Settings (environment): HELPDESK_HTTP_PORT (8000), HELPDESK_SMTP_PORT (2525), HELPDESK_DATA_DIR
 (./var), HELPDESK_AMQP_PORT (5672; our own RabbitMQ node, data in $DATA/rabbitmq, unless AMQP_URI
 names a broker), <SERVICE>_DB_URL (sqlite:///$DATA/<service>.db), HELPDESK_IDENTITY_SECRET (else
-kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). Standard library only.
+kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). What runs comes from
+`services.registry`. Standard library only (so are the registry and services.chassis.secrets).
 """
 
 from __future__ import annotations
@@ -34,40 +35,18 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from deploy import rabbitmq
-
-SERVICES = ("permissions", "tickets", "conversations", "notifications", "retention")
+from services import registry
+from services.chassis.secrets import ENV_VAR, FILE_NAME, WANTED, IdentitySecretError, check_secret
 
 # One-off set-up steps, run in this order before any child starts: (name, python arguments).
 SETUP_STEPS: list[tuple[str, list[str]]] = [
-    ("topology", ["-m", "services.chassis.topology"]),
-    *[("migrate", ["-m", "services.chassis.migrate", svc]) for svc in SERVICES],
+    ("topology", ["-m", "deploy.topology"]),
+    *[("migrate", ["-m", "deploy.migrate", s.name]) for s in registry.SERVICES if s.migrations],
     ("bootstrap", ["-m", "services.permissions.bootstrap"]),
 ]
 
-
-def nameko_run(package: str, service_class: str) -> list[str]:
-    """Python arguments running `<package>.service:<class>` with `<package>/config.yaml`.
-
-    The class is named because a service module may import route mixins or helpers that
-    nameko would otherwise mistake for services.
-    """
-    config = f"{package.replace('.', '/')}/config.yaml"
-    return ["-m", "nameko", "run", "--config", config, f"{package}.service:{service_class}"]
-
-
-SERVICE_CLASSES = {
-    "permissions": "PermissionsService",
-    "tickets": "TicketsService",
-    "conversations": "ConversationsService",
-    "notifications": "NotificationsService",
-    "retention": "RetentionService",
-}
-
 # Long-running children, kept alive: (name, python arguments).
-CHILDREN: list[tuple[str, list[str]]] = [
-    *[(svc, nameko_run(f"services.{svc}", SERVICE_CLASSES[svc])) for svc in SERVICES],
-    ("gateway", nameko_run("gateway", "GatewayService")),
-]
+CHILDREN: list[tuple[str, list[str]]] = [(child.name, child.python_args()) for child in registry.CHILDREN]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BROKER_TIMEOUT = 60.0  # seconds to wait for the broker to answer before the first step
@@ -117,24 +96,36 @@ def build_env(settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os
         # eventlet announces its own deprecation on every start; keep the logs readable
         PYTHONWARNINGS=environ.get("PYTHONWARNINGS", "ignore"),
     )
-    for svc in SERVICES:
-        key = f"{svc.upper()}_DB_URL"
-        env[key] = environ.get(key) or f"sqlite:///{data / svc}.db"
+    for svc in registry.SERVICES:
+        if key := svc.db_url_variable:
+            env[key] = environ.get(key) or f"sqlite:///{data / svc.name}.db"
     return env
 
 
 def identity_secret(data_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
-    """HELPDESK_IDENTITY_SECRET, else the one kept in $DATA/identity.secret (created once)."""
-    if environ.get("HELPDESK_IDENTITY_SECRET"):
-        return environ["HELPDESK_IDENTITY_SECRET"]
-    path = data_dir / "identity.secret"
+    """HELPDESK_IDENTITY_SECRET, else the one kept in $DATA/identity.secret (created once).
+
+    Checked as every service will check it, so an unusable one (too short, a placeholder) stops
+    start-up with the reason instead of leaving every service refusing to start in turn.
+    """
+    if environ.get(ENV_VAR):
+        source, remedy = ENV_VAR, f"set {ENV_VAR} to {WANTED}"
+        value = environ[ENV_VAR]
+    else:
+        path = data_dir / FILE_NAME
+        source, remedy = str(path), f"put {WANTED} in it, or delete it so the next start writes a new one"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+        value = path.read_text()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+        return check_secret(value, source, remedy)
+    except IdentitySecretError as error:
+        raise StartupError(str(error)) from None
 
 
 def wait_for_broker(uri: str, timeout: float = BROKER_TIMEOUT, stop: threading.Event | None = None) -> None:

@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit  # noqa: E402
 
 import pytest  # noqa: E402
 
-IDENTITY_SECRET = "test-identity-secret"
+IDENTITY_SECRET = "tests-only-identity-secret-5e0c8f1a9b2d47c3"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -209,7 +209,7 @@ def test_db_kind() -> str:
 @pytest.fixture
 def make_db(tmp_path: Any) -> Callable[[str], str]:
     """``make_db(service)`` -> URL of a fresh database migrated to head for that service."""
-    from services.chassis.migrate import upgrade
+    from deploy.migrate import upgrade
 
     def factory(service: str) -> str:
         if test_db_kind() == "postgresql":

@@ -6,21 +6,11 @@ import eventlet
 from werkzeug.wrappers import Request, Response
 
 from gateway.http import json_response, route
+from services import registry
 from services.chassis.errors import DeadlineExceeded, HelpdeskError, ServiceUnavailable
 from services.chassis.rpc import Broker
-from services.conversations import contract as conversations_contract
-from services.notifications import contract as notifications_contract
-from services.permissions import contract as permissions_contract
-from services.retention import contract as retention_contract
-from services.tickets import contract as tickets_contract
 
-SERVICES = (
-    permissions_contract.SERVICE_NAME,
-    tickets_contract.SERVICE_NAME,
-    conversations_contract.SERVICE_NAME,
-    notifications_contract.SERVICE_NAME,
-    retention_contract.SERVICE_NAME,
-)
+SERVICES = tuple(entry.name for entry in registry.SERVICES)  # readiness pings exactly these
 READY_TIMEOUT = 2.0
 
 

@@ -3,6 +3,7 @@
 The chassis knows nothing about tickets, users or any other domain: it provides
 configuration, database sessions, the signed caller context, RPC with deadlines,
 the transactional outbox, idempotent event subscription with bounded retries and
-dead-lettering, broker topology, and the error types that cross the wire.
-Nothing here imports a service.
+dead-lettering (and the queue declarations deploy tools reuse), and the error types
+that cross the wire. Nothing here imports a service or the service registry, not even
+through importlib: tools that must see every service live in ``deploy/``.
 """

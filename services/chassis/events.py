@@ -6,7 +6,7 @@ before any service starts, so an event published while a subscriber is down wait
 for it. A handler that raises is not acked away: the message is republished to
 ``<queue>.retry`` (a TTL queue that dead-letters back into ``<queue>``) with
 growing back-off, and after ``max_attempts`` it is parked in ``<queue>.dead`` with
-the error, where ``python -m services.chassis.dlq`` lists and replays it.
+the error, where ``python -m deploy.dlq`` lists and replays it.
 
 Handlers must be idempotent: every event carries ``event_id``; a handler stores it
 with its effect through :func:`already_processed` / :func:`mark_processed`, in the

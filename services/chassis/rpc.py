@@ -43,6 +43,7 @@ from services.chassis.errors import (
     Unauthenticated,
 )
 from services.chassis.identity import CONTEXT_KEY, Caller, Verifier, system_identity
+from services.chassis.secrets import identity_secret, require_identity_secret
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class _Verifiers:
 
     @classmethod
     def secret(cls, config: dict[str, Any]) -> str:
-        return str(cfg.required(config, cfg.IDENTITY_SECRET))
+        return identity_secret(config)
 
     @classmethod
     def get(cls, config: dict[str, Any]) -> Verifier:
@@ -77,6 +78,13 @@ class HelpdeskRpc(Rpc):
         kwargs.setdefault("expected_exceptions", HelpdeskError)
         self.public = public
         super().__init__(**kwargs)
+
+    def bind(self, container: Any, method_name: str) -> HelpdeskRpc:
+        """Exit at once if the container has no usable identity secret: binding happens before
+        nameko opens any broker connection, so a misconfigured service never half-starts."""
+        if not self.public:
+            require_identity_secret(container.config, container.service_name)
+        return super().bind(container, method_name)  # type: ignore[no-any-return]
 
     def handle_message(self, body: Any, message: Any) -> None:
         headers = self.unpack_message_headers(message)
@@ -101,6 +109,11 @@ class CurrentCaller(DependencyProvider):
     Non-public RPC methods are only reached with a valid identity (the entrypoint
     checks), so there the value is never None.
     """
+
+    def bind(self, container: Any, attr_name: str) -> CurrentCaller:
+        """The same start-up check as :meth:`HelpdeskRpc.bind`."""
+        require_identity_secret(container.config, container.service_name)
+        return super().bind(container, attr_name)  # type: ignore[no-any-return]
 
     def setup(self) -> None:
         self.verifier = _Verifiers.get(self.container.config)

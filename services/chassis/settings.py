@@ -19,6 +19,11 @@ def config_path(service: str) -> Path:
 
 def load_config(service: str) -> dict[str, Any]:
     """The service's config with ``${ENV:default}`` values resolved, as ``nameko run`` would."""
+    return read_config(config_path(service))
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config file at ``path`` with ``${ENV:default}`` values resolved, as ``nameko run`` would."""
     setup_yaml_parser()
-    with open(config_path(service)) as stream:
+    with open(path) as stream:
         return yaml.safe_load(stream)  # type: ignore[no-any-return]

@@ -16,7 +16,6 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis import config as cfg
 from services.chassis.errors import Forbidden, NotFound, Unauthenticated
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import DEFAULT_TTL_SECONDS, Caller, sign
@@ -24,6 +23,7 @@ from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import Sort
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
 from services.chassis.schema import load, require_id
+from services.chassis.secrets import identity_secret
 from services.permissions import contract
 from services.permissions.contract import SUPER_ADMIN
 from services.permissions.domain import (
@@ -88,7 +88,7 @@ class PermissionsService:
         if user_id is None:
             raise Unauthenticated("The API token is not valid.")
         record, mates = self.store.users.record(user_id=user_id)
-        secret = cfg.required(self.config, cfg.IDENTITY_SECRET)
+        secret = identity_secret(self.config)
         return {
             "user_id": user_id,
             "identity": sign(caller_for(record, mates), secret, DEFAULT_TTL_SECONDS),

@@ -26,7 +26,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
-from services.chassis import dlq
+from deploy import dlq
 from services.chassis.events import queue_name
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.rpc import CurrentCaller, require_caller, rpc

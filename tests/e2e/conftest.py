@@ -24,12 +24,13 @@ import eventlet
 import pytest
 import requests
 
+from services import registry
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 60.0
-SERVICES = ("permissions", "tickets", "conversations", "notifications", "retention", "gateway")
+CHILDREN = tuple(child.name for child in registry.CHILDREN)
 _PRCTL = getattr(ctypes.CDLL(None), "prctl", None)
 
 
@@ -99,7 +100,7 @@ class Suite:
 
     def child_pids(self) -> dict[str, int]:
         pids = {}
-        for name in SERVICES:
+        for name in CHILDREN:
             path = self.data_dir / "run" / f"{name}.pid"
             try:
                 pids[name] = int(path.read_text().strip())

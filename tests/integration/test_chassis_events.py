@@ -5,7 +5,7 @@ Proves that
 * a handler that raises is not acked away: it is retried with the attempt header growing
   (1, 2, 3...), and after ``max_attempts`` the message is parked in ``<queue>.dead`` carrying the
   error; nothing is left in the live or retry queue;
-* ``python -m services.chassis.dlq show|replay`` shows the error and puts the message back, and the
+* ``python -m deploy.dlq show|replay`` shows the error and puts the message back, and the
   now-fixed handler processes it exactly once, starting again at attempt 1;
 * an event delivered twice with the same ``event_id`` (one after the other, or both at once) takes
   effect once, through the inbox (``already_processed`` / ``mark_processed``).
@@ -29,7 +29,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
-from services.chassis import dlq
+from deploy import dlq
 from services.chassis.db import Database, make_engine
 from services.chassis.events import (
     ATTEMPT_HEADER,
@@ -111,7 +111,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 def dlq_cli(amqp_uri: str, *args: str) -> str:
     env = {**os.environ, "AMQP_URI": amqp_uri}
     done = subprocess.run(
-        [sys.executable, "-m", "services.chassis.dlq", *args],
+        [sys.executable, "-m", "deploy.dlq", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-from services.chassis.migrate import run_env
+from services.chassis.migrations import run_env
 from services.conversations.models import metadata
 
 run_env(metadata)

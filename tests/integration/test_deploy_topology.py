@@ -4,10 +4,11 @@ Proves, on a fresh vhost, that
 
 * without the declaration an event published before its subscriber ever ran is dropped
   (RabbitMQ routes it nowhere) - the failure this step exists to prevent;
-* ``services.chassis.topology.declare_all`` declares the notifications service's
-  ``ticket_created`` queue (with its retry and dead-letter queues) before any service runs, so an
-  event published while notifications is down waits there and is delivered when it starts;
-* ``python -m services.chassis.dlq list`` then reports every dead-letter queue.
+* ``deploy.topology.declare_all``, reading ``services.registry``, declares the notifications
+  service's ``ticket_created`` queue (with its retry and dead-letter queues) before any service
+  runs, so an event published while notifications is down waits there and is delivered when it
+  starts;
+* ``python -m deploy.dlq list`` then reports every dead-letter queue.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from kombu import Connection
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from services.chassis import dlq
+from deploy import dlq
+from deploy.topology import declare_all
 from services.chassis.events import queue_name
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import rpc
-from services.chassis.topology import declare_all
 from services.notifications import contract as notifications_contract
 from services.notifications.service import NotificationsService
 from services.permissions import contract as permissions_contract
@@ -112,7 +113,7 @@ def test_queue_declared_at_deploy_keeps_an_event_published_while_the_subscriber_
     assert admin_feed(vhost_uri) == [101], "only the event published after the declaration survives"
 
     listed = subprocess.run(
-        [sys.executable, "-m", "services.chassis.dlq", "list"],
+        [sys.executable, "-m", "deploy.dlq", "list"],
         cwd=ROOT,
         env={**os.environ, "AMQP_URI": vhost_uri},
         capture_output=True,

@@ -1,8 +1,8 @@
 """List, inspect and replay dead-lettered events.
 
-    python -m services.chassis.dlq list                 # every dead-letter queue and its depth
-    python -m services.chassis.dlq show QUEUE [N]       # the first N parked messages and their errors
-    python -m services.chassis.dlq replay QUEUE         # move them back to the live queue
+    python -m deploy.dlq list                 # every dead-letter queue and its depth
+    python -m deploy.dlq show QUEUE [N]       # the first N parked messages and their errors
+    python -m deploy.dlq replay QUEUE         # move them back to the live queue
 
 ``QUEUE`` is the subscription queue name (with or without ``.dead``). Replayed
 messages start again at attempt 1; handlers are idempotent, so replaying an event
@@ -12,7 +12,6 @@ that did take effect is harmless.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import sys
 from typing import Any
@@ -20,18 +19,16 @@ from typing import Any
 from amqp.exceptions import NotFound as ChannelNotFound
 from kombu import Connection, Exchange, Producer
 
+from deploy.topology import service_subscriptions
 from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, queue_name
-from services.chassis.topology import SERVICES, service_classes, subscriptions
 
 
 def dead_queues() -> list[str]:
-    names = []
-    for cls in service_classes(SERVICES):
-        for attr, fn in inspect.getmembers(cls, inspect.isfunction):
-            for sub in subscriptions(cls):
-                if sub in getattr(fn, "nameko_entrypoints", ()):
-                    names.append(queue_name(sub.source_service, sub.event_type, cls.name, attr) + ".dead")  # type: ignore[attr-defined]
-    return sorted(names)
+    """The dead-letter queue of every registered service's subscriptions, sorted."""
+    return sorted(
+        queue_name(sub.source_service, sub.event_type, service, method) + ".dead"
+        for service, method, sub in service_subscriptions()
+    )
 
 
 def depth(conn: Connection, queue: str) -> int | None:

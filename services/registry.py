@@ -1,0 +1,93 @@
+"""The one list of what the help desk runs: every service, the gateway, and any other child process.
+
+Deploy tools (supervisor, topology, migrations, dead-letter tool), the gateway's readiness check
+and the end-to-end tests all read this module, so adding a service means adding one entry here and
+nothing else that names services. It is plain data and imports nothing of ours (import-linter
+holds it to that), so reading it never imports a service; the chassis and the services themselves
+never read it: a service knows the others only through their contracts.
+
+Paths are relative to the repository root, which is the working directory of every process the
+supervisor starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NamekoService:
+    """A process run as ``nameko run --config <config> <module>:<class_name>``.
+
+    ``name`` is the nameko service name: the class's ``name`` attribute, the RPC routing key and,
+    for a service, its contract's ``SERVICE_NAME`` (a unit test holds all three equal). It also
+    names the process's log and pid files. ``migrations`` is the alembic folder of a service that
+    owns a database, None for one that has none.
+    """
+
+    name: str
+    module: str
+    class_name: str
+    config: str
+    migrations: str | None = None
+
+    @property
+    def db_url_variable(self) -> str | None:
+        """The environment variable its ``config.yaml`` reads ``DB_URL`` from (None: no database)."""
+        return f"{self.name.upper()}_DB_URL" if self.migrations else None
+
+    def python_args(self) -> list[str]:
+        """Arguments to ``python`` that run it (the class is named so nameko starts only that one)."""
+        return ["-m", "nameko", "run", "--config", self.config, f"{self.module}:{self.class_name}"]
+
+
+@dataclass(frozen=True)
+class PythonModule:
+    """A process run as ``python -m <module> [args...]``: an edge that speaks something nameko does not
+    (SMTP, say). It answers no RPC, so readiness does not ping it and topology does not scan it."""
+
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+
+    def python_args(self) -> list[str]:
+        return ["-m", self.module, *self.args]
+
+
+Child = NamekoService | PythonModule
+
+
+def _service(name: str, class_name: str) -> NamekoService:
+    return NamekoService(
+        name=name,
+        module=f"services.{name}.service",
+        class_name=class_name,
+        config=f"services/{name}/config.yaml",
+        migrations=f"services/{name}/migrations",
+    )
+
+
+SERVICES: tuple[NamekoService, ...] = (
+    _service("permissions", "PermissionsService"),
+    _service("tickets", "TicketsService"),
+    _service("conversations", "ConversationsService"),
+    _service("notifications", "NotificationsService"),
+    _service("retention", "RetentionService"),
+)
+"""The RPC services, in start-up order: each has a contract, answers ``ping`` and may subscribe."""
+
+GATEWAY = NamekoService(
+    name="gateway", module="gateway.service", class_name="GatewayService", config="gateway/config.yaml"
+)
+"""The HTTP face: a nameko process, but no RPC service (no contract, nothing pings it)."""
+
+CHILDREN: tuple[Child, ...] = (*SERVICES, GATEWAY)
+"""Every long-running process the supervisor keeps alive, in start order."""
+
+
+def service(name: str) -> NamekoService:
+    """The service called ``name``; LookupError names the known ones otherwise."""
+    for entry in SERVICES:
+        if entry.name == name:
+            return entry
+    raise LookupError(f"no service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
