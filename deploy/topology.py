@@ -29,7 +29,7 @@ from services.chassis.outbox import event_exchange
 
 def service_class(entry: registry.NamekoService) -> type:
     """The nameko service class the registry names (importing its module)."""
-    return getattr(importlib.import_module(entry.module), entry.class_name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(entry.module), entry.class_name)
 
 
 def subscriptions(cls: type) -> Iterator[tuple[str, Subscription]]:

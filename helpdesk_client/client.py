@@ -125,7 +125,7 @@ class HelpdeskClient:
         deadline = time.time() + (self.timeout if timeout is None else timeout)
         identity = self._current_identity(deadline)
         try:
-            return self._rpc(service, method, args, kwargs or {}, deadline, identity)
+            return self._rpc(service, method, args, kwargs or {}, deadline=deadline, identity=identity)
         except Unauthenticated:
             if self._token is not None:
                 self._refresh_at = 0.0  # rejected (expired, revoked, new secret): renew next call
@@ -167,7 +167,7 @@ class HelpdeskClient:
             connection = self._connect(self.amqp_uri)
         except pika.exceptions.AMQPError as exc:
             raise ServiceUnavailable(f"The message broker cannot be reached: {exc!r}") from exc
-        return Subscription(connection, source_service, tuple(event_types), queue_name, callback, prefetch)
+        return Subscription(connection, source_service, tuple(event_types), queue_name, callback, prefetch=prefetch)
 
     def close(self) -> None:
         """Close the connection; a later call opens a new one."""
@@ -198,7 +198,9 @@ class HelpdeskClient:
         return self._identity
 
     def _authenticate(self, deadline: float) -> None:
-        answer = self._rpc(PERMISSIONS_SERVICE, "authenticate", (self._token,), {}, deadline, None)
+        answer = self._rpc(
+            PERMISSIONS_SERVICE, "authenticate", (self._token,), {}, deadline=deadline, identity=None
+        )
         ttl = float(answer["ttl"])
         self._identity = str(answer["identity"])
         self._user_id = answer.get("user_id")
@@ -210,6 +212,7 @@ class HelpdeskClient:
         method: str,
         args: tuple[Any, ...] | list[Any],
         kwargs: dict[str, Any],
+        *,
         deadline: float,
         identity: str | None,
     ) -> Any:

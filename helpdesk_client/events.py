@@ -67,6 +67,7 @@ class Subscription:
         event_types: tuple[str, ...],
         queue_name: str,
         callback: EventCallback,
+        *,
         prefetch: int = 10,
     ) -> None:
         if not event_types:

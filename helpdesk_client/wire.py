@@ -81,7 +81,7 @@ def expiration_ms(deadline: float, now: float) -> str:
     return str(max(1, int((deadline - now) * 1000)))
 
 
-def build_request(
+def build_request(  # noqa: PLR0913 - everything a request carries, by keyword
     service: str,
     method: str,
     args: tuple[Any, ...] | list[Any],

@@ -119,7 +119,7 @@ class ValidationFailed(HelpdeskError):
 
     @property
     def errors(self) -> dict[str, Any]:
-        return self.extra["errors"]  # type: ignore[no-any-return]
+        return self.extra["errors"]
 
 
 class ServiceUnavailable(HelpdeskError):

@@ -103,7 +103,7 @@ class Outbox:
             loaded = schema.load(body)
         except ValidationError as exc:
             raise ContractViolation(f"{event_type} payload breaks the contract: {exc.messages}") from exc
-        return schema.dump(loaded)  # type: ignore[no-any-return]
+        return schema.dump(loaded)
 
     def record(
         self,

@@ -84,7 +84,7 @@ class HelpdeskRpc(Rpc):
         nameko opens any broker connection, so a misconfigured service never half-starts."""
         if not self.public:
             require_identity_secret(container.config, container.service_name)
-        return super().bind(container, method_name)  # type: ignore[no-any-return]
+        return super().bind(container, method_name)
 
     def handle_message(self, body: Any, message: Any) -> None:
         headers = self.unpack_message_headers(message)
@@ -113,7 +113,7 @@ class CurrentCaller(DependencyProvider):
     def bind(self, container: Any, attr_name: str) -> CurrentCaller:
         """The same start-up check as :meth:`HelpdeskRpc.bind`."""
         require_identity_secret(container.config, container.service_name)
-        return super().bind(container, attr_name)  # type: ignore[no-any-return]
+        return super().bind(container, attr_name)
 
     def setup(self) -> None:
         self.verifier = _Verifiers.get(self.container.config)
@@ -283,6 +283,7 @@ class BrokerLink(SharedExtension):
         method: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        *,
         headers: dict[str, Any],
         deadline: float,
     ) -> Any:
@@ -373,7 +374,7 @@ class ServiceClient:
         if inherited is not None:
             deadline = min(deadline, float(inherited))
         headers = {f"nameko.{k}": v for k, v in self._context.items() if v is not None and k != DEADLINE_KEY}
-        return self._link.call(self._service, method, args, kwargs, headers, deadline)
+        return self._link.call(self._service, method, args, kwargs, headers=headers, deadline=deadline)
 
 
 class ServiceRpc(DependencyProvider):

@@ -111,9 +111,9 @@ def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
     try:
-        return schema.load(data, **kwargs)  # type: ignore[no-any-return]
+        return schema.load(data, **kwargs)
     except ValidationError as exc:
-        raise ValidationFailed(errors=exc.normalized_messages()) from exc  # type: ignore[arg-type]
+        raise ValidationFailed(errors=exc.normalized_messages()) from exc
 
 
 class QueryId(fields.Integer):

@@ -26,4 +26,4 @@ def read_config(path: Path) -> dict[str, Any]:
     """The config file at ``path`` with ``${ENV:default}`` values resolved, as ``nameko run`` would."""
     setup_yaml_parser()
     with open(path) as stream:
-        return yaml.safe_load(stream)  # type: ignore[no-any-return]
+        return yaml.safe_load(stream)

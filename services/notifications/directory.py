@@ -40,7 +40,7 @@ class AdminDirectory(DependencyProvider):
         """The super admins' ids and the number of users, asking ``permissions`` on a miss."""
         cached = self.cache.get("admins")
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         generation = self.cache.generation
         answer = (list(permissions.super_admin_ids()), int(permissions.user_count()))
         self.cache.put("admins", answer, generation)

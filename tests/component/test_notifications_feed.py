@@ -84,7 +84,7 @@ def feed(amqp_uri: str, user_id: int) -> list[dict[str, Any]]:
     identity = sign(Caller(user_id=user_id, name=f"u{user_id}"), IDENTITY_SECRET, 60.0)
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={CONTEXT_KEY: identity}, timeout=10) as proxy:
         page = proxy[notifications_contract.SERVICE_NAME].list_feed({"limit": 100})
-    return page["items"]  # type: ignore[no-any-return]
+    return page["items"]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -150,7 +150,7 @@ def later(first: str, second: str) -> bool:
 
 def new_user(proxy: Any, **fields: Any) -> dict[str, Any]:
     body = {"name": "Agent", "email": f"agent-{uuid.uuid4().hex[:8]}@example.com", **fields}
-    return proxy.create_user(body)  # type: ignore[no-any-return]
+    return proxy.create_user(body)
 
 
 # -- identity on the wire ------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_forged_tampered_or_expired_identities_are_refused(
 
 def proxy_users(config: dict[str, Any], admin: dict[str, Any]) -> list[dict[str, Any]]:
     with rpc(config, identity_of(admin["id"])) as proxy:
-        return proxy.list_users({"limit": 100})["items"]  # type: ignore[no-any-return]
+        return proxy.list_users({"limit": 100})["items"]
 
 
 def test_a_signed_identity_of_a_user_that_does_not_exist_is_refused(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -45,7 +46,7 @@ def _unread_for(store: TicketStore, user_id: int) -> int:
     return int(page["total"])
 
 
-def _create(store: TicketStore, **data: object) -> dict[str, object]:
+def _create(store: TicketStore, **data: object) -> dict[str, Any]:
     return store.tickets.create(actor_id=1, data={"name": "x", **data})
 
 
@@ -79,7 +80,7 @@ def test_deleted_and_merged_tickets_leave_the_lists(store: TicketStore) -> None:
     with store.db.transaction() as s:  # what merge and delete will do
         s.execute(tickets.update().where(tickets.c.id == merged).values(merged_into_id=kept))
         s.execute(tickets.update().where(tickets.c.id == deleted).values(deleted_at=tickets.c.created_at))
-    everything = {
+    everything: dict[str, Any] = {
         "scope": EVERYTHING,
         "user_id": 1,
         "flt": TicketFilter(),

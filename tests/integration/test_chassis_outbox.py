@@ -130,7 +130,7 @@ class World:
     def create(self, label: str, fail: bool = False) -> str:
         assert self.producer is not None
         with entrypoint_hook(self.producer, "create") as hook:
-            return hook(label, fail)  # type: ignore[no-any-return]
+            return hook(label, fail)
 
     def outbox_rows(self) -> list[Any]:
         with self.producer_db.connect() as conn:

@@ -30,7 +30,7 @@ class Lists:
         """One page of the table layout with the total, all in SQL under the access rule."""
         after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
         with self.db.read() as s:
-            items, next_cursor = self._page(s, scope, user_id, flt, sort, limit, after)
+            items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
             total = s.scalar(queries.count(scope, user_id, flt))
         return {"items": items, "next_cursor": next_cursor, "total": total}
 
@@ -56,16 +56,16 @@ class Lists:
                 raise NotFound("no pipeline is configured")
             pipeline = self.pipelines.one(s, pipeline_id)
             flt = dataclasses.replace(flt, pipeline_id=pipeline["id"])
-            totals: dict[int, int] = dict(
-                s.execute(queries.count_by_stage(scope, user_id, flt)).tuples().all()
-            )
+            totals = {row[0]: row[1] for row in s.execute(queries.count_by_stage(scope, user_id, flt))}
             columns = []
             for stage in pipeline["stages"]:
                 items: list[dict[str, Any]] = []
                 next_cursor = None
                 if totals.get(stage["id"]):
                     column = dataclasses.replace(flt, status=stage["id"])
-                    items, next_cursor = self._page(s, scope, user_id, column, sort, limit, None)
+                    items, next_cursor = self._page(
+                        s, scope, user_id, column, sort=sort, limit=limit, after=None
+                    )
                 columns.append(
                     {
                         "stage": stage,
@@ -82,11 +82,12 @@ class Lists:
         scope: Scope,
         user_id: int,
         flt: TicketFilter,
+        *,
         sort: Sort,
         limit: int,
         after: tuple[Any, int] | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        rows = s.execute(queries.page(scope, user_id, flt, sort, limit, after)).all()
+        rows = s.execute(queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after)).all()
         more, rows = len(rows) > limit, rows[:limit]
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return self.r.dicts(s, rows), next_cursor

@@ -102,14 +102,8 @@ def filters(scope: Scope, user_id: int, flt: TicketFilter) -> list[ColumnElement
         where.append(tickets.c.owner_id.is_(None))
     if flt.priority is not None:
         where.append(tickets.c.priority == flt.priority)
-    if flt.view == "mine":
-        where.append(tickets.c.owner_id == user_id)
-    elif flt.view == "following":
-        where.append(_following())
-    elif flt.view == "open":
-        where.append(tickets.c.closed_at.is_(None))  # set exactly while the stage is CLOSED
-    elif flt.view == "unread":
-        where.append(_unread())
+    if (view := _view(flt.view, user_id)) is not None:
+        where.append(view)
     if flt.q:
         # icontains renders lower(x) LIKE lower(y) on SQLite and ILIKE on PostgreSQL
         where.append(
@@ -121,10 +115,24 @@ def filters(scope: Scope, user_id: int, flt: TicketFilter) -> list[ColumnElement
     return where
 
 
+def _view(view: str | None, user_id: int) -> ColumnElement[bool] | None:
+    """The condition of a default view other than ``unassigned`` (a plain owner filter)."""
+    if view == "mine":
+        return tickets.c.owner_id == user_id
+    if view == "following":
+        return _following()
+    if view == "open":
+        return tickets.c.closed_at.is_(None)  # set exactly while the stage is CLOSED
+    if view == "unread":
+        return _unread()
+    return None
+
+
 def page(
     scope: Scope,
     user_id: int,
     flt: TicketFilter,
+    *,
     sort: Sort,
     limit: int,
     after: tuple[Any, int] | None = None,

@@ -1,23 +1,13 @@
-"""Per-user state of a ticket through the real tickets container: following and read marks."""
+"""Per-user state of a ticket through the tickets service: following and read marks."""
 
 from __future__ import annotations
-
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from services.tickets import contract
-from tests.component.tickets_harness import ADMIN, AGENT, SALES, Tickets, running_tickets
+from tests.service.tickets_harness import ADMIN, AGENT, SALES, Tickets
 
-pytestmark = [pytest.mark.db, pytest.mark.broker]
-
-
-@pytest.fixture
-def tickets(
-    container_factory: Callable[..., Any], service_config: Callable[..., dict[str, Any]]
-) -> Iterator[Tickets]:
-    yield from running_tickets(container_factory, service_config)
+pytestmark = pytest.mark.db
 
 
 def test_nobody_follows_until_they_ask(tickets: Tickets) -> None:

@@ -1,9 +1,8 @@
-"""Creating and changing tickets through the real tickets container: validation, versions,
+"""Creating and changing tickets through the tickets service: validation, versions,
 stage moves, associations, bulk updates, and the timeline and events they leave."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import eventlet
@@ -11,16 +10,9 @@ import pytest
 
 from services.chassis.errors import Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from services.tickets import contract
-from tests.component.tickets_harness import ADMIN, AGENT, NOBODY, OWNED, SALES, Tickets, running_tickets
+from tests.service.tickets_harness import ADMIN, AGENT, NOBODY, OWNED, SALES, Tickets
 
-pytestmark = [pytest.mark.db, pytest.mark.broker]
-
-
-@pytest.fixture
-def tickets(
-    container_factory: Callable[..., Any], service_config: Callable[..., dict[str, Any]]
-) -> Iterator[Tickets]:
-    yield from running_tickets(container_factory, service_config)
+pytestmark = pytest.mark.db
 
 
 NEW, WAITING_CONTACT, WAITING_US, CLOSED = 1, 2, 3, 4  # stages of the default pipeline (migration 0002)

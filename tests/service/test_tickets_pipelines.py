@@ -1,25 +1,15 @@
-"""Configuring pipelines through the real tickets container."""
+"""Configuring pipelines through the tickets service."""
 
 from __future__ import annotations
-
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from services.chassis.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.chassis.idempotency import REPLAYED
 from services.tickets import contract
-from tests.component.tickets_harness import ACCOUNT, ADMIN, AGENT, Tickets, running_tickets
+from tests.service.tickets_harness import ACCOUNT, ADMIN, AGENT, Tickets
 
-pytestmark = [pytest.mark.db, pytest.mark.broker]
-
-
-@pytest.fixture
-def tickets(
-    container_factory: Callable[..., Any], service_config: Callable[..., dict[str, Any]]
-) -> Iterator[Tickets]:
-    yield from running_tickets(container_factory, service_config)
+pytestmark = pytest.mark.db
 
 
 BILLING = {

@@ -1,25 +1,17 @@
-"""The table and board layouts through the real tickets container: filters, views, search,
+"""The table and board layouts through the tickets service: filters, views, search,
 sort orders with keyset pagination, totals, and the access rule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from services.chassis.errors import NotFound, ValidationFailed
 from services.tickets.domain import PRIORITY_RANK
-from tests.component.tickets_harness import ADMIN, AGENT, OWNED, SALES, Tickets, running_tickets
+from tests.service.tickets_harness import ADMIN, AGENT, OWNED, SALES, Tickets
 
-pytestmark = [pytest.mark.db, pytest.mark.broker]
-
-
-@pytest.fixture
-def tickets(
-    container_factory: Callable[..., Any], service_config: Callable[..., dict[str, Any]]
-) -> Iterator[Tickets]:
-    yield from running_tickets(container_factory, service_config)
+pytestmark = pytest.mark.db
 
 
 NEW, WAITING_CONTACT, WAITING_US, CLOSED = 1, 2, 3, 4

@@ -1,0 +1,93 @@
+"""The tickets service's logic without a broker: its entrypoints called in-process through
+nameko's ``worker_factory``, on a real store and database, with a fake permissions client.
+
+What the broker adds (signed identities, deadlines, the wire format of errors) is tested
+once in the chassis's integration tests and the access matrix; here each call still
+goes through JSON both ways, as it would on the wire, so a test sees what a caller sees.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from nameko.testing.services import worker_factory
+
+from services.chassis.db import SessionFactory, make_engine
+from services.chassis.errors import NotFound
+from services.chassis.identity import Caller
+from services.tickets.service import TicketsService
+from services.tickets.store import TicketStore
+
+ADMIN = Caller(1, "admin", frozenset({"super_admin"}), "everything")
+AGENT = Caller(2, "agent", frozenset({"service_access"}), "everything")
+SALES = Caller(3, "sales", frozenset({"sales_access"}), "owned", include_unassigned=True)
+OWNED = Caller(4, "owned", frozenset({"service_access"}), "owned")
+NOBODY = Caller(5, "no access", frozenset({"delete_tickets"}), "everything")
+ACCOUNT = Caller(6, "account admin", frozenset({"account_access", "service_access"}), "everything")
+
+USERS: dict[int, dict[str, Any]] = {
+    c.user_id: {"id": c.user_id, "name": c.name, "permissions": sorted(c.permissions)}
+    for c in (ADMIN, AGENT, SALES, OWNED, NOBODY, ACCOUNT)
+}
+
+
+class FakePermissions:
+    """Stands in for the permissions client: answers ``get_user`` from :data:`USERS`."""
+
+    def as_system(self) -> FakePermissions:
+        return self
+
+    def get_user(self, user_id: int) -> dict[str, Any]:
+        if user_id not in USERS:
+            raise NotFound(f"user {user_id} does not exist")
+        return USERS[user_id]
+
+
+def _wire(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+class _Caller:
+    """Calls the service's entrypoints as one caller: ``api.create_ticket({...})``."""
+
+    def __init__(self, store: TicketStore, caller: Caller) -> None:
+        self._service = worker_factory(
+            TicketsService, store=store, caller=caller, permissions=FakePermissions()
+        )
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        entrypoint = getattr(self._service, method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return _wire(entrypoint(*_wire(args), **_wire(kwargs)))
+
+        return call
+
+
+class Tickets:
+    """The service's logic on one database: ``as_(caller)`` calls it as that caller."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.store = TicketStore(SessionFactory(self.engine))
+
+    def as_(self, caller: Caller) -> Any:
+        return _Caller(self.store, caller)
+
+    def events(self, event_type: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Events recorded in the service's outbox, oldest first."""
+        query = "SELECT event_type, payload FROM outbox ORDER BY id"
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(query)).all()
+        found = [(r.event_type, json.loads(r.payload)) for r in rows]
+        return [e for e in found if event_type is None or e[0] == event_type]
+
+
+def local_tickets(make_db: Callable[[str], str]) -> Iterator[Tickets]:
+    """Body of the ``tickets`` fixture: a migrated database and the service's logic on it."""
+    tickets = Tickets(make_db("tickets"))
+    yield tickets
+    tickets.engine.dispose()
