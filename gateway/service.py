@@ -12,9 +12,10 @@ from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
 from gateway.routes.tickets import TicketRoutes
+from gateway.routes.web import WebRoutes
 
 
-class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes):
+class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes, WebRoutes):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 
     name = "gateway"
