@@ -1,5 +1,5 @@
 // Inline editing of one property: its value is a button; activating it shows the control in place.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../i18n';
 
 export interface Option {
@@ -19,7 +19,7 @@ export function InlineSelect({ label, display, value, options, onSave, testId }:
   const [editing, setEditing] = useState(false);
   const ref = useRef<HTMLSelectElement>(null);
   const buttonRef = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (editing) ref.current?.focus();
   }, [editing]);
   const finish = () => {
@@ -63,14 +63,18 @@ export function InlineText({ label, display, value, onSave, testId, multiline = 
   const ref = useRef<HTMLInputElement & HTMLTextAreaElement>(null);
   const buttonRef = useRef<HTMLButtonElement>(null);
   const settled = useRef(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (editing) {
-      settled.current = false;
-      setDraft(value);
       ref.current?.focus();
       ref.current?.select?.();
     }
   }, [editing]);
+  const start = () => {
+    // the draft is set before the field exists, so nothing typed into it is ever reset
+    settled.current = false;
+    setDraft(value);
+    setEditing(true);
+  };
   const close = () => {
     settled.current = true;
     setEditing(false);
@@ -84,7 +88,7 @@ export function InlineText({ label, display, value, onSave, testId, multiline = 
   };
   if (!editing) {
     return (
-      <button ref={buttonRef} type="button" class={`inline-edit ${multiline ? 'multiline' : ''}`} data-testid={testId} onClick={() => setEditing(true)}>
+      <button ref={buttonRef} type="button" class={`inline-edit ${multiline ? 'multiline' : ''}`} data-testid={testId} onClick={start}>
         <span class="sr-only">{t('ticket.editField', { field: label })}: </span>
         {display}
       </button>
