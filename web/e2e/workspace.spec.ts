@@ -9,7 +9,6 @@ import {
   pipelines,
   readTicket,
   recordMetric,
-  shot,
   useToken,
 } from './helpers';
 
@@ -23,7 +22,6 @@ test('sign in: the password form falls back to the token form, then the table fi
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Sign in to the help desk' })).toBeVisible();
   await expectAccessible(page, 'sign-in');
-  await shot(page, 'signin');
 
   await page.getByLabel('Email').fill('admin@localhost');
   await page.getByLabel('Password').fill('not-yet-supported');
@@ -86,7 +84,6 @@ test('open a ticket in split, edit properties inline, follow, mark unread', asyn
   await detail.getByRole('button', { name: 'Add' }).click();
   await expect(detail.getByRole('button', { name: 'Remove Contacts #42' })).toBeVisible();
   await expectAccessible(page, 'split');
-  await shot(page, 'split');
 });
 
 test('keyboard: j/k move, Enter opens in split, ? lists the shortcuts', async ({ page, request }) => {
@@ -134,7 +131,6 @@ test('filters survive switching layouts; board drag changes status with If-Match
   const card = page.locator(`[data-card-id="${ticket.id}"]`);
   await expect(page.locator(`section[data-stage-id="${first.id}"] [data-card-id="${ticket.id}"]`)).toBeVisible();
   await expectAccessible(page, 'board');
-  await shot(page, 'board');
 
   const timings: number[] = [];
   const route = [second, third, first, second, third, first];
@@ -182,7 +178,6 @@ test('bulk update sets the priority of the selected tickets', async ({ page, req
   }
   await expect(page.locator('tr.row .priority-urgent')).toHaveCount(3);
   await expectAccessible(page, 'table with bulk bar');
-  await shot(page, 'table');
 });
 
 test('the bell shows the unread feed; Polish can be chosen', async ({ page, request }) => {
@@ -216,7 +211,6 @@ test('admin pages: create a team, issue and revoke a token, add a stage; all acc
     await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
     await page.waitForLoadState('networkidle');
     await expectAccessible(page, `admin/${section}`);
-    if (section === 'users') await shot(page, 'admin-users');
   }
   await page.goto('/admin/teams');
   const form = page.getByRole('form', { name: 'New team' });
