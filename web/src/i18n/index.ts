@@ -121,6 +121,8 @@ export function formatDateTime(iso: string | null | undefined, lang: Lang = curr
   return format.format(date);
 }
 
+const relativeFormats = new Map<string, Intl.RelativeTimeFormat>();
+
 /** "5 minutes ago" in the current language, for recent times; else the full date. */
 export function formatRelative(iso: string | null | undefined, now: number = Date.now(), lang: Lang = current): string {
   if (!iso) return '';
@@ -128,7 +130,12 @@ export function formatRelative(iso: string | null | undefined, now: number = Dat
   if (Number.isNaN(then)) return iso;
   const seconds = Math.round((then - now) / 1000);
   const abs = Math.abs(seconds);
-  const rtf = new Intl.RelativeTimeFormat(localeFor(lang), { numeric: 'auto' });
+  const locale = localeFor(lang);
+  let rtf = relativeFormats.get(locale);
+  if (!rtf) {
+    rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+    relativeFormats.set(locale, rtf);
+  }
   if (abs < 60) return rtf.format(seconds, 'second');
   if (abs < 3600) return rtf.format(Math.round(seconds / 60), 'minute');
   if (abs < 86400) return rtf.format(Math.round(seconds / 3600), 'hour');
