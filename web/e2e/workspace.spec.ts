@@ -99,6 +99,8 @@ test('keyboard: j/k move, Enter opens in split, ? lists the shortcuts', async ({
   await page.locator('body').press('k');
   await page.locator('body').press('x');
   await expect(page.getByRole('checkbox', { name: `Select ticket #${b.id}` })).toBeChecked();
+  await page.locator('body').press('u');
+  await expect(page.locator(`tr.row[data-ticket-id="${b.id}"]`)).toHaveClass(/unread/);
   await page.locator('body').press('Enter');
   await expect(page).toHaveURL(new RegExp(`/split/${b.id}`));
   await expect(page.locator(`tr.row.open.active[data-ticket-id="${b.id}"]`)).toBeVisible();
@@ -164,6 +166,15 @@ test('bulk update sets the priority of the selected tickets', async ({ page, req
   await useToken(page);
   await page.goto(`/tickets?q=Bulk+${RUN}`);
   await expect(page.locator('tr.row')).toHaveCount(3);
+  const picker = page.locator('details.columns-menu');
+  await picker.locator('summary').click();
+  await picker.getByRole('checkbox', { name: 'Created' }).check();
+  await expect(page.getByRole('columnheader', { name: /^Created/ })).toBeVisible();
+  await picker.getByRole('checkbox', { name: 'Source' }).check();
+  await expect(page.locator('tr.row td.col-source').first()).toHaveText('API');
+  await picker.getByRole('checkbox', { name: 'Source' }).uncheck();
+  await picker.getByRole('checkbox', { name: 'Created' }).uncheck();
+  await picker.locator('summary').click();
   await page.getByRole('checkbox', { name: 'Select all loaded tickets' }).check();
   const bar = page.getByRole('form', { name: 'Bulk update' });
   await expect(bar).toContainText('3 selected');

@@ -6,7 +6,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { tickets as ticketApi } from '../endpoints';
 import { filtersToQuery, nextSort, sortState, type Filters } from '../filters';
-import { formatDateTime, formatRelative, t } from '../i18n';
+import { formatDateTime, formatRelative, t, type MessageKey } from '../i18n';
 import { moveIndex, useShortcuts } from '../keyboard';
 import { CursorList } from '../paging';
 import { onLinkClick } from '../router';
@@ -15,6 +15,27 @@ import type { Ticket } from '../types';
 import { nearEnd, rowWindow, scrollToReveal } from '../virtual';
 
 export const ROW_HEIGHT = 36;
+
+export type ColumnKey = 'id' | 'name' | 'status' | 'priority' | 'owner' | 'category' | 'source' | 'created_at' | 'updated_at';
+interface Column {
+  key: ColumnKey;
+  label: MessageKey;
+  sort?: string;
+}
+/** The table's columns, in order; `name` is always shown. */
+export const COLUMNS: Column[] = [
+  { key: 'id', label: 'col.id', sort: 'id' },
+  { key: 'name', label: 'col.name', sort: 'name' },
+  { key: 'status', label: 'col.status' },
+  { key: 'priority', label: 'col.priority', sort: 'priority' },
+  { key: 'owner', label: 'col.owner' },
+  { key: 'category', label: 'ticket.category' },
+  { key: 'source', label: 'ticket.source' },
+  { key: 'created_at', label: 'col.created', sort: 'created_at' },
+  { key: 'updated_at', label: 'col.updated', sort: 'updated_at' },
+];
+export const DEFAULT_COLUMNS: ColumnKey[] = ['id', 'name', 'status', 'priority', 'owner', 'updated_at'];
+const COMPACT_COLUMNS = COLUMNS.filter((c) => ['name', 'status', 'updated_at'].includes(c.key));
 export const PAGE_SIZE = 100;
 
 export interface TicketTableHandle {
@@ -34,6 +55,7 @@ interface Props {
   reloadKey?: number;
   handle?: { current: TicketTableHandle | null };
   label: string;
+  columns?: ColumnKey[];
 }
 
 export function TicketTable(props: Props) {
@@ -112,16 +134,35 @@ export function TicketTable(props: Props) {
     { key: 'Enter', run: () => active >= 0 && onOpen(items[active]) },
     { key: 'o', run: () => active >= 0 && onOpen(items[active]) },
     { key: 'x', run: () => active >= 0 && toggle(items[active].id) },
+    ...(props.openOnMove ? [] : [{ key: 'u', run: () => active >= 0 && void toggleRead(items[active]) }]),
   ]);
 
+  async function toggleRead(ticket: Ticket) {
+    try {
+      const state = ticket.unread ? await ticketApi.markRead(ticket.id) : await ticketApi.markUnread(ticket.id);
+      list.replace({ ...ticket, unread: state.unread });
+    } catch {
+      /* the row keeps its state */
+    }
+  }
+
   const allSelected = !!selection && items.length > 0 && items.every((x) => selection.has(x.id));
-  const columns = compact ? 3 : 7;
-  const sortHeader = (key: string, text: string) => {
-    const state = sortState(filters.sort, key);
+  const shown = compact ? COMPACT_COLUMNS : COLUMNS.filter((c) => c.key === 'name' || (props.columns ?? DEFAULT_COLUMNS).includes(c.key));
+  const span = shown.length + (compact ? 0 : 1);
+  const header = (column: Column) => {
+    const text = t(column.label);
+    if (!column.sort) {
+      return (
+        <th scope="col" class={`col-${column.key}`}>
+          {text}
+        </th>
+      );
+    }
+    const state = sortState(filters.sort, column.sort);
     return (
-      <th scope="col" aria-sort={state} class={`col-${key}`}>
+      <th scope="col" aria-sort={state} class={`col-${column.key}`}>
         {onSort ? (
-          <button type="button" class="th-sort" onClick={() => onSort(nextSort(filters.sort, key))}>
+          <button type="button" class="th-sort" onClick={() => onSort(nextSort(filters.sort, column.sort!))}>
             {text}
             <span aria-hidden="true" class="sort-mark">
               {state === 'ascending' ? '▲' : state === 'descending' ? '▼' : ''}
@@ -132,6 +173,52 @@ export function TicketTable(props: Props) {
         )}
       </th>
     );
+  };
+  const cell = (column: Column, ticket: Ticket, index: number) => {
+    switch (column.key) {
+      case 'id':
+        return <td class="col-id">#{ticket.id}</td>;
+      case 'name':
+        return (
+          <td class="col-name">
+            <a
+              href={`/split/${ticket.id}${window.location.search}`}
+              onClick={(e) => {
+                if (e.button === 0 && !e.metaKey && !e.ctrlKey && !e.shiftKey) {
+                  e.preventDefault();
+                  setActive(index);
+                  onOpen(ticket);
+                } else onLinkClick(e);
+              }}
+            >
+              {compact && <span class="muted">#{ticket.id} </span>}
+              {ticket.name}
+            </a>
+            {ticket.unread && <span class="sr-only"> ({t('table.unread')})</span>}
+          </td>
+        );
+      case 'status':
+        return <td class="col-status">{stages.get(ticket.status)?.label ?? ticket.status}</td>;
+      case 'priority':
+        return (
+          <td class="col-priority">
+            <span class={`badge priority-${ticket.priority}`}>{t(`priority.${ticket.priority}`)}</span>
+          </td>
+        );
+      case 'owner':
+        return <td class="col-owner">{userName(users, ticket.owner_id)}</td>;
+      case 'category':
+        return <td class="col-category">{ticket.category ?? ''}</td>;
+      case 'source':
+        return <td class="col-source">{t(`source.${ticket.source}`)}</td>;
+      case 'created_at':
+      case 'updated_at':
+        return (
+          <td class={`col-${column.key}`} title={formatDateTime(ticket[column.key])}>
+            <time dateTime={ticket[column.key]}>{formatRelative(ticket[column.key])}</time>
+          </td>
+        );
+    }
   };
 
   return (
@@ -160,24 +247,13 @@ export function TicketTable(props: Props) {
                   />
                 </th>
               )}
-              {!compact && sortHeader('id', t('col.id'))}
-              {sortHeader('name', t('col.name'))}
-              <th scope="col" class="col-status">
-                {t('col.status')}
-              </th>
-              {!compact && sortHeader('priority', t('col.priority'))}
-              {!compact && (
-                <th scope="col" class="col-owner">
-                  {t('col.owner')}
-                </th>
-              )}
-              {sortHeader('updated_at', t('col.updated'))}
+              {shown.map(header)}
             </tr>
           </thead>
           <tbody>
             {win.padTop > 0 && (
               <tr aria-hidden="true" class="spacer">
-                <td colSpan={columns} style={{ height: `${win.padTop}px` }} />
+                <td colSpan={span} style={{ height: `${win.padTop}px` }} />
               </tr>
             )}
             {items.slice(win.start, win.end).map((ticket, offset) => {
@@ -204,39 +280,13 @@ export function TicketTable(props: Props) {
                       />
                     </td>
                   )}
-                  {!compact && <td class="col-id">#{ticket.id}</td>}
-                  <td class="col-name">
-                    <a
-                      href={`/split/${ticket.id}${window.location.search}`}
-                      onClick={(e) => {
-                        if (e.button === 0 && !e.metaKey && !e.ctrlKey && !e.shiftKey) {
-                          e.preventDefault();
-                          setActive(index);
-                          onOpen(ticket);
-                        } else onLinkClick(e);
-                      }}
-                    >
-                      {compact && <span class="muted">#{ticket.id} </span>}
-                      {ticket.name}
-                    </a>
-                    {ticket.unread && <span class="sr-only"> ({t('table.unread')})</span>}
-                  </td>
-                  <td class="col-status">{stages.get(ticket.status)?.label ?? ticket.status}</td>
-                  {!compact && (
-                    <td class="col-priority">
-                      <span class={`badge priority-${ticket.priority}`}>{t(`priority.${ticket.priority}`)}</span>
-                    </td>
-                  )}
-                  {!compact && <td class="col-owner">{userName(users, ticket.owner_id)}</td>}
-                  <td class="col-updated_at" title={formatDateTime(ticket.updated_at)}>
-                    <time dateTime={ticket.updated_at}>{formatRelative(ticket.updated_at)}</time>
-                  </td>
+                  {shown.map((column) => cell(column, ticket, index))}
                 </tr>
               );
             })}
             {win.padBottom > 0 && (
               <tr aria-hidden="true" class="spacer">
-                <td colSpan={columns} style={{ height: `${win.padBottom}px` }} />
+                <td colSpan={span} style={{ height: `${win.padBottom}px` }} />
               </tr>
             )}
           </tbody>

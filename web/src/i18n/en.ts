@@ -99,6 +99,7 @@ export const en = {
   'table.selectTicket': 'Select ticket #{id}',
   'table.unread': 'Unread',
   'table.sortBy': 'Sort by {column}',
+  'table.columns': 'Columns',
 
   'bulk.selected': { one: '{count} selected', other: '{count} selected' },
   'bulk.title': 'Bulk update',
@@ -200,7 +201,7 @@ export const en = {
   'shortcuts.board': 'Board layout',
   'shortcuts.split': 'Split layout',
   'shortcuts.follow': 'Follow or unfollow the open ticket',
-  'shortcuts.unread': 'Mark the open ticket unread or read',
+  'shortcuts.unread': 'Mark the current or open ticket unread or read',
   'shortcuts.move': 'Board: move the focused card to the previous or next stage',
   'shortcuts.help': 'Show this list',
   'shortcuts.close': 'Close a dialog or cancel an edit',

@@ -100,6 +100,7 @@ export const pl: Messages = {
   'table.selectTicket': 'Zaznacz zgłoszenie #{id}',
   'table.unread': 'Nieprzeczytane',
   'table.sortBy': 'Sortuj według: {column}',
+  'table.columns': 'Kolumny',
 
   'bulk.selected': { one: 'Zaznaczono {count}', few: 'Zaznaczono {count}', many: 'Zaznaczono {count}', other: 'Zaznaczono {count}' },
   'bulk.title': 'Zmiana zbiorcza',
@@ -221,7 +222,7 @@ export const pl: Messages = {
   'shortcuts.board': 'Układ tablicy',
   'shortcuts.split': 'Układ podzielony',
   'shortcuts.follow': 'Obserwuj otwarte zgłoszenie lub przestań',
-  'shortcuts.unread': 'Oznacz otwarte zgłoszenie jako nieprzeczytane lub przeczytane',
+  'shortcuts.unread': 'Oznacz bieżące lub otwarte zgłoszenie jako nieprzeczytane lub przeczytane',
   'shortcuts.move': 'Tablica: przenieś zaznaczoną kartę do poprzedniego lub następnego etapu',
   'shortcuts.help': 'Pokaż tę listę',
   'shortcuts.close': 'Zamknij okno lub anuluj edycję',
