@@ -16,6 +16,18 @@ const RUN = Date.now().toString(36);
 
 test.describe.configure({ mode: 'serial' });
 
+// Nothing the workspace does may be refused by its Content-Security-Policy (no inline script or style).
+let refusals: string[] = [];
+test.beforeEach(({ page }) => {
+  refusals = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) refusals.push(message.text());
+  });
+});
+test.afterEach(() => {
+  expect(refusals, 'CSP refusals').toEqual([]);
+});
+
 test('sign in: the password form falls back to the token form, then the table finds a ticket', async ({ page, request }) => {
   const wanted = await createTicket(request, { name: `Printer on fire in Kraków ${RUN}`, priority: 'urgent' }, AGENT_TOKEN || ADMIN_TOKEN);
   await page.addInitScript(() => localStorage.setItem('helpdesk.lang', 'en'));

@@ -64,6 +64,8 @@ export function useShortcuts(shortcuts: Shortcut[]): void {
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (event.defaultPrevented) return;
+      // while a modal dialog is open, keys belong to it (the browser handles Escape)
+      if (document.querySelector('dialog[open]')) return;
       dispatchShortcut(event, ref.current);
     };
     document.addEventListener('keydown', onKey);
