@@ -9,10 +9,12 @@ install:
 	deploy/install.sh
 
 run: install
+	deploy/build_web.sh
 	$(PYTHON) -m deploy.supervisor
 
 test:
-	deploy/install.sh --postgres
+	deploy/install.sh --postgres --browser
+	deploy/build_web.sh
 	$(PYTHON) -m deploy.test_runner $(PYTEST_ARGS)
 
 check: install

@@ -2,6 +2,7 @@
 # Makes this machine able to run and test the help desk, doing only what is missing:
 #   - RabbitMQ (Debian's rabbitmq-server) when its server script is absent;
 #   - with --postgres, PostgreSQL (pg_ctl under /usr/lib/postgresql/*/bin) when absent;
+#   - with --browser, Debian's Chromium (/usr/bin/chromium, for the web workspace's browser tests);
 #   - .venv (python3 -m venv) when absent, and `pip install -r requirements-dev.txt` only when
 #     the requirements files changed since the last successful install (hash stamp in .venv).
 # Silent when there is nothing to do (well under 2 s); on failure prints the failing step's
@@ -16,10 +17,12 @@ STAMP=$VENV/.requirements.sha256
 REQUIREMENT_FILES=(requirements-dev.txt requirements.txt requirements.lock)
 
 want_postgres=0
+want_browser=0
 for arg in "$@"; do
   case $arg in
     --postgres) want_postgres=1 ;;
-    *) echo "usage: $0 [--postgres]" >&2; exit 2 ;;
+    --browser) want_browser=1 ;;
+    *) echo "usage: $0 [--postgres] [--browser]" >&2; exit 2 ;;
   esac
 done
 
@@ -78,6 +81,9 @@ packages=()
 exists '/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server' || packages+=(rabbitmq-server)
 if [ "$want_postgres" -eq 1 ]; then
   exists '/usr/lib/postgresql/*/bin/pg_ctl' || packages+=(postgresql)
+fi
+if [ "$want_browser" -eq 1 ]; then
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
 fi
 if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
   packages+=(python3-venv)

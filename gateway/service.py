@@ -13,10 +13,11 @@ from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
 from gateway.routes.tickets import TicketRoutes
+from gateway.routes.web import WebRoutes
 
 
 @check_routes
-class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes):
+class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes, WebRoutes):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 
     name = "gateway"

@@ -167,7 +167,9 @@ class HelpdeskClient:
             connection = self._connect(self.amqp_uri)
         except pika.exceptions.AMQPError as exc:
             raise ServiceUnavailable(f"The message broker cannot be reached: {exc!r}") from exc
-        return Subscription(connection, source_service, tuple(event_types), queue_name, callback, prefetch=prefetch)
+        return Subscription(
+            connection, source_service, tuple(event_types), queue_name, callback, prefetch=prefetch
+        )
 
     def close(self) -> None:
         """Close the connection; a later call opens a new one."""

@@ -1,0 +1,97 @@
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { expect, type APIRequestContext, type Page } from '@playwright/test';
+
+export const BASE = process.env.HELPDESK_BASE_URL ?? '';
+export const ADMIN_TOKEN = process.env.HELPDESK_TOKEN ?? '';
+export const AGENT_TOKEN = process.env.HELPDESK_AGENT_TOKEN ?? '';
+export const SHOTS = process.env.HELPDESK_SCREENSHOTS_DIR ?? '';
+const METRICS = process.env.HELPDESK_METRICS_OUT ?? 'test-results/metrics.json';
+
+if (!BASE || !ADMIN_TOKEN) throw new Error('HELPDESK_BASE_URL and HELPDESK_TOKEN must name a running help desk');
+
+/** Signs the page in with an API token the way the app keeps it (sessionStorage), before any script runs. */
+export async function useToken(page: Page, token = ADMIN_TOKEN): Promise<void> {
+  await page.addInitScript((value) => {
+    if (!sessionStorage.getItem('helpdesk.auth')) sessionStorage.setItem('helpdesk.auth', JSON.stringify({ mode: 'token', token: value }));
+    localStorage.setItem('helpdesk.lang', 'en');
+  }, token);
+}
+
+export interface TicketBody {
+  name: string;
+  priority?: string;
+  description?: string;
+  status?: number;
+  owner_id?: number | null;
+}
+
+export async function api(request: APIRequestContext, method: string, path: string, body?: unknown, token = ADMIN_TOKEN, headers: Record<string, string> = {}) {
+  const response = await request.fetch(`${BASE}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...headers },
+    data: body === undefined ? undefined : body,
+  });
+  const text = await response.text();
+  return { status: response.status(), body: text ? JSON.parse(text) : undefined, headers: response.headers() };
+}
+
+export async function createTicket(request: APIRequestContext, body: TicketBody, token = ADMIN_TOKEN) {
+  const answer = await api(request, 'POST', '/tickets', body, token);
+  expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+  return answer.body as { id: number; version: number; status: number; pipeline_id: number; priority: string; name: string };
+}
+
+/** Reads a ticket as the agent (reading marks it read for that reader only). */
+export async function readTicket(request: APIRequestContext, id: number, token = AGENT_TOKEN || ADMIN_TOKEN) {
+  const answer = await api(request, 'GET', `/tickets/${id}`, undefined, token);
+  expect(answer.status).toBe(200);
+  return answer.body as { id: number; version: number; status: number; priority: string; owner_id: number | null; name: string };
+}
+
+export async function pipelines(request: APIRequestContext) {
+  return (await api(request, 'GET', '/pipelines')).body as { id: number; label: string; stages: { id: number; label: string; state: string }[] }[];
+}
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core on the page as it is now: no serious or critical violation allowed. */
+export async function expectAccessible(page: Page, label: string): Promise<void> {
+  const loaded = await page.evaluate(() => typeof (window as unknown as { axe?: unknown }).axe !== 'undefined');
+  if (!loaded) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
+  });
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (violations.length) console.log(`axe ${label}: ${violations.map((v) => `${v.impact} ${v.id}`).join(', ')}`);
+  expect(bad, `axe on ${label}:\n${JSON.stringify(bad, null, 2)}`).toEqual([]);
+}
+
+export async function shot(page: Page, name: string): Promise<void> {
+  if (!SHOTS) return;
+  if (!existsSync(SHOTS)) mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}/${name}.png` });
+}
+
+export function recordMetric(name: string, value: unknown): void {
+  let all: Record<string, unknown> = {};
+  try {
+    all = JSON.parse(readFileSync(METRICS, 'utf8'));
+  } catch {
+    /* first metric */
+  }
+  all[name] = value;
+  mkdirSync(dirname(METRICS), { recursive: true });
+  writeFileSync(METRICS, JSON.stringify(all, null, 2));
+  console.log(`METRIC ${name} ${JSON.stringify(value)}`);
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}

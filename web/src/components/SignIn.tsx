@@ -1,0 +1,102 @@
+// Sign-in: email and password (a session); an API token when the gateway has no sessions yet.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { signInWithPassword, signInWithToken } from '../auth';
+import { LANGUAGES, getLanguage, setLanguage, t, type Lang } from '../i18n';
+
+export function SignIn() {
+  const [mode, setMode] = useState<'password' | 'token'>('password');
+  const [note, setNote] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const tokenRef = useRef<HTMLInputElement>(null);
+  const emailRef = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    document.title = `${t('signin.title')} · ${t('app.name')}`;
+    (mode === 'token' ? tokenRef : emailRef).current?.focus();
+  }, [mode]);
+
+  async function onPassword(event: Event) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    setBusy(true);
+    setError(null);
+    const result = await signInWithPassword(String(form.get('email') ?? ''), String(form.get('password') ?? ''));
+    setBusy(false);
+    if (result.ok) return;
+    if (result.reason === 'unsupported') {
+      setNote(t('signin.unsupported'));
+      setMode('token');
+    } else if (result.reason === 'invalid') setError(t('signin.invalid'));
+    else if (result.reason === 'throttled') setError(t('signin.throttled', { seconds: result.retryAfter ?? 60 }));
+    else setError(t('signin.error'));
+  }
+
+  async function onToken(event: Event) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    setBusy(true);
+    setError(null);
+    const result = await signInWithToken(String(form.get('token') ?? ''));
+    setBusy(false);
+    if (!result.ok) setError(result.status === 0 ? t('signin.error') : t('signin.tokenInvalid'));
+  }
+
+  return (
+    <main id="main" class="signin">
+      <div class="signin-card">
+        <h1>{t('signin.title')}</h1>
+        <label class="lang signin-lang">
+          {t('app.language')}{' '}
+          <select value={getLanguage()} onChange={(e) => setLanguage((e.target as HTMLSelectElement).value as Lang)}>
+            {LANGUAGES.map((l) => (
+              <option value={l.code}>{l.name}</option>
+            ))}
+          </select>
+        </label>
+        {note && (
+          <p class="note" role="status">
+            {note}
+          </p>
+        )}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        {mode === 'password' ? (
+          <form onSubmit={onPassword} aria-label={t('signin.submit')}>
+            <label>
+              {t('signin.email')}
+              <input ref={emailRef} name="email" type="email" autocomplete="username" required />
+            </label>
+            <label>
+              {t('signin.password')}
+              <input name="password" type="password" autocomplete="current-password" required />
+            </label>
+            <button type="submit" class="primary" disabled={busy}>
+              {t('signin.submit')}
+            </button>
+            <button type="button" class="link" onClick={() => setMode('token')}>
+              {t('signin.useToken')}
+            </button>
+          </form>
+        ) : (
+          <form onSubmit={onToken} aria-label={t('signin.tokenSubmit')}>
+            <label>
+              {t('signin.token')}
+              <input ref={tokenRef} name="token" type="password" autocomplete="off" spellcheck={false} required />
+            </label>
+            <p class="muted small">{t('signin.tokenNote')}</p>
+            <button type="submit" class="primary" disabled={busy}>
+              {t('signin.tokenSubmit')}
+            </button>
+            <button type="button" class="link" onClick={() => setMode('password')}>
+              {t('signin.usePassword')}
+            </button>
+          </form>
+        )}
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,83 @@
+/**
+ * The list filters, kept in the URL's query string so that switching layouts (table, board,
+ * split), reloading and sharing a link keep them.
+ */
+import { PRIORITIES, SORTABLE, VIEWS, type Priority, type ViewName } from './types';
+
+export interface Filters {
+  view?: ViewName;
+  q?: string;
+  status?: number;
+  priority?: Priority;
+  owner_id?: number | 'none';
+  pipeline_id?: number;
+  sort?: string;
+}
+
+export const DEFAULT_SORT = '-updated_at';
+const SORTS = new Set<string>([...SORTABLE, ...SORTABLE.map((s) => `-${s}`)]);
+
+function positiveInt(raw: string | null): number | undefined {
+  if (!raw || !/^\d{1,12}$/.test(raw)) return undefined;
+  const value = Number(raw);
+  return value > 0 ? value : undefined;
+}
+
+/** Filters from a query string; unknown or malformed values are dropped. */
+export function parseFilters(search: string | URLSearchParams): Filters {
+  const params = typeof search === 'string' ? new URLSearchParams(search) : search;
+  const filters: Filters = {};
+  const view = params.get('view');
+  if (view && (VIEWS as string[]).includes(view)) filters.view = view as ViewName;
+  const q = params.get('q')?.trim();
+  if (q) filters.q = q.slice(0, 200);
+  const status = positiveInt(params.get('status'));
+  if (status) filters.status = status;
+  const priority = params.get('priority');
+  if (priority && (PRIORITIES as string[]).includes(priority)) filters.priority = priority as Priority;
+  const owner = params.get('owner_id');
+  if (owner === 'none') filters.owner_id = 'none';
+  else if (positiveInt(owner)) filters.owner_id = positiveInt(owner);
+  const pipeline = positiveInt(params.get('pipeline_id'));
+  if (pipeline) filters.pipeline_id = pipeline;
+  const sort = params.get('sort');
+  if (sort && SORTS.has(sort) && sort !== DEFAULT_SORT) filters.sort = sort;
+  return filters;
+}
+
+/** The query string for filters, in a stable order; empty filters give ''. */
+export function filtersToSearch(filters: Filters): string {
+  const params = new URLSearchParams();
+  const order: (keyof Filters)[] = ['view', 'q', 'pipeline_id', 'status', 'priority', 'owner_id', 'sort'];
+  for (const key of order) {
+    const value = filters[key];
+    if (value === undefined || value === '' || (key === 'sort' && value === DEFAULT_SORT)) continue;
+    params.set(key, String(value));
+  }
+  const qs = params.toString();
+  return qs ? `?${qs}` : '';
+}
+
+/** The API query of the table and board layouts for these filters. */
+export function filtersToQuery(filters: Filters): Record<string, string | number> {
+  const query: Record<string, string | number> = {};
+  for (const [key, value] of Object.entries(filters)) {
+    if (value !== undefined && value !== '') query[key] = value as string | number;
+  }
+  return query;
+}
+
+/** Clicking a column header: first ascending... for names, descending for dates; again flips. */
+export function nextSort(current: string | undefined, key: string): string {
+  const active = current ?? DEFAULT_SORT;
+  if (active === key) return `-${key}`;
+  if (active === `-${key}`) return key;
+  return key === 'name' || key === 'id' ? key : `-${key}`;
+}
+
+export function sortState(current: string | undefined, key: string): 'ascending' | 'descending' | 'none' {
+  const active = current ?? DEFAULT_SORT;
+  if (active === key) return 'ascending';
+  if (active === `-${key}`) return 'descending';
+  return 'none';
+}

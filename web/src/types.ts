@@ -1,0 +1,143 @@
+// Shapes of the gateway's answers (see /api/v1/openapi.json); only what the workspace reads.
+
+export type Priority = 'low' | 'medium' | 'high' | 'urgent';
+export const PRIORITIES: Priority[] = ['low', 'medium', 'high', 'urgent'];
+export type Source = 'email' | 'chat' | 'form' | 'api';
+export const SOURCES: Source[] = ['email', 'chat', 'form', 'api'];
+export type AssociationKind = 'contacts' | 'companies' | 'deals';
+export const ASSOCIATION_KINDS: AssociationKind[] = ['contacts', 'companies', 'deals'];
+export type ViewName = 'unassigned' | 'mine' | 'following' | 'open' | 'unread';
+export const VIEWS: ViewName[] = ['unassigned', 'mine', 'following', 'open', 'unread'];
+export const SORTABLE = ['updated_at', 'created_at', 'priority', 'name', 'id'] as const;
+export type SortKey = (typeof SORTABLE)[number];
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+  total: number;
+}
+
+export interface Ticket {
+  id: number;
+  name: string;
+  description: string;
+  pipeline_id: number;
+  status: number;
+  priority: Priority;
+  category: string | null;
+  owner_id: number | null;
+  team_id: number | null;
+  source: Source;
+  associations: Record<AssociationKind, number[]>;
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+  version: number;
+  unread: boolean;
+  following: boolean;
+  merged_ticket_ids: number[];
+}
+
+export type TicketPatch = Partial<
+  Pick<Ticket, 'name' | 'description' | 'pipeline_id' | 'status' | 'priority' | 'category' | 'owner_id' | 'team_id' | 'source'>
+>;
+
+export interface Stage {
+  id: number;
+  label: string;
+  state: 'OPEN' | 'CLOSED';
+}
+
+export interface Pipeline {
+  id: number;
+  label: string;
+  stages: Stage[];
+}
+
+export interface BoardColumn {
+  stage: Stage;
+  items: Ticket[];
+  total: number;
+  next_cursor: string | null;
+}
+
+export interface Board {
+  pipeline_id: number;
+  columns: BoardColumn[];
+}
+
+export interface TimelineItem {
+  id: number;
+  type: string;
+  actor_id: number;
+  at: string;
+  field: string | null;
+  old: unknown;
+  new: unknown;
+}
+
+export interface Follower {
+  user_id: number;
+  since: string;
+}
+
+export interface BulkResult {
+  results: { id: number; status: number; ticket?: Ticket; error?: { detail?: string; title?: string } }[];
+}
+
+export type Permission =
+  | 'service_access'
+  | 'sales_access'
+  | 'delete_tickets'
+  | 'bulk_delete'
+  | 'account_access'
+  | 'super_admin';
+export const PERMISSIONS: Permission[] = [
+  'service_access',
+  'sales_access',
+  'delete_tickets',
+  'bulk_delete',
+  'account_access',
+  'super_admin',
+];
+export type AccessLevel = 'everything' | 'team' | 'owned' | 'none';
+export const ACCESS_LEVELS: AccessLevel[] = ['everything', 'team', 'owned', 'none'];
+
+export interface User {
+  id: number;
+  name: string;
+  email: string;
+  permissions: Permission[];
+  access_level: AccessLevel;
+  include_unassigned: boolean;
+  team_ids: number[];
+  seat: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Team {
+  id: number;
+  name: string;
+  member_ids: number[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ApiToken {
+  id: number;
+  token?: string;
+  user_id: number;
+  label: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface FeedItem {
+  id: number;
+  type: string;
+  ticket_id: number | null;
+  created_at: string;
+  read: boolean;
+}
