@@ -31,6 +31,7 @@ class _Converter(HTMLParser):
         self.lines: list[str] = []
         self.current = ""
         self.breaks = 0  # newlines owed before the next text
+        self.break_quote = 0  # quote depth of the blank lines owed
         self.skip: list[str] = []
         self.pre = 0
         self.quote = 0
@@ -42,6 +43,7 @@ class _Converter(HTMLParser):
 
     def newline(self, count: int) -> None:
         if self.lines or self.current:
+            self.break_quote = min(self.break_quote, self.quote) if self.breaks else self.quote
             self.breaks = max(self.breaks, count)
 
     def flush_breaks(self) -> None:
@@ -49,8 +51,8 @@ class _Converter(HTMLParser):
             return
         self.lines.append(self.current.rstrip())
         self.current = ""
-        for _ in range(self.breaks - 1):
-            self.lines.append(">" * self.quote)
+        for _ in range(self.breaks - 1):  # blank lines inside a quote stay quoted
+            self.lines.append(">" * min(self.break_quote, self.quote))
         self.breaks = 0
 
     def write(self, text: str) -> None:
@@ -130,8 +132,6 @@ class _Converter(HTMLParser):
             if tag == "pre" and self.pre:
                 self.pre -= 1
             elif tag == "blockquote" and self.quote:
-                self.newline(1)
-                self.flush_breaks()
                 self.quote -= 1
             self.newline(2)
         elif tag in _BLOCK:

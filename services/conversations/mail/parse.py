@@ -15,6 +15,7 @@ An attached mail (``message/rfc822``) is kept as an ``.eml`` attachment, not rea
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import html as html_lib
@@ -80,6 +81,7 @@ KEPT_HEADERS = (
 """Headers copied into :attr:`InboundMail.headers` (first value, decoded, at most 2,000 characters)."""
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]+")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 
@@ -115,7 +117,7 @@ class _Walk:
             if ctype == "multipart/related":
                 return self.related(part, children, depth)
             return self.mixed(children, depth)
-        if _is_text(part):
+        if _is_text(part) or ctype.startswith("multipart/"):  # a multipart without parts: its text
             text = _text_content(part, self.charset_hint)
             return _Body(html=text) if ctype == "text/html" else _Body(plain=_unflow(part, text))
         self.attach(part, inline=False)
@@ -166,8 +168,7 @@ class _Walk:
         self.attachments.append(attachment)
 
     def attach(self, part: Message, inline: bool) -> None:
-        payload = part.get_payload(decode=True)
-        data = payload if isinstance(payload, bytes) else b""
+        data = _payload(part)
         ctype = part.get_content_type()
         content_id = _content_id(part)
         disposition = part.get_content_disposition()
@@ -190,6 +191,26 @@ class _Walk:
         self.add(MailAttachment(name or "message.eml", "message/rfc822", data, _content_id(part), False))
 
 
+def _base64_bytes(text: str) -> bytes:
+    """Lenient base64: skips stray characters, decodes concatenated and truncated blocks."""
+    out = bytearray()
+    for chunk in re.split(r"=+", _NOT_BASE64.sub("", text)):
+        chunk = chunk[: len(chunk) - len(chunk) % 4] if len(chunk) % 4 == 1 else chunk
+        if chunk:
+            out.extend(base64.b64decode(chunk + "=" * (-len(chunk) % 4)))
+    return bytes(out)
+
+
+def _payload(part: Message) -> bytes:
+    """The decoded body of a leaf part; what can be had when its encoding is broken."""
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if encoding == "base64":
+        raw = part.get_payload(decode=False)
+        return _base64_bytes(raw if isinstance(raw, str) else "")
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
 def _is_text(part: Message) -> bool:
     try:
         return is_body_text(part)
@@ -198,8 +219,7 @@ def _is_text(part: Message) -> bool:
 
 
 def _text_content(part: Message, hint: str | None) -> str:
-    payload = part.get_payload(decode=True)
-    data = payload if isinstance(payload, bytes) else b""
+    data = _payload(part)
     charset = part.get_content_charset()
     if charset is None and part.get_content_type() == "text/html":
         found = _META_CHARSET.search(data[:4096])

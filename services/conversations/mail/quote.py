@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 _ATTRIBUTION_END = re.compile(
-    r"(?:\bwrote|\bnapisał(?:\(a\)|a)?|\bpisze|\bschrieb|\ba écrit|\bescribió)\s*:\s*$",
+    r"(?:\bwrote|\bnapisał(?:\(a\)|a)?|\bpisze|\ba écrit|\bescribió|\bschrieb\b[^:]{0,200})\s*:\s*$",
     re.IGNORECASE,
 )
 _ATTRIBUTION_START = re.compile(
