@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import quopri
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -434,3 +435,12 @@ def test_damaged_samples_never_raise_anything_but_mail_rejected(
     damaged = raw[:start] + junk + raw[start + length :]
     with contextlib.suppress(MailRejected):
         parse_mail(damaged)
+
+
+def test_pathological_bodies_parse_in_linear_time() -> None:
+    blank_lines = b"Subject: x\r\n\r\n" + b"\n" * 256 * 1024  # 7 s when they were popped one by one
+    many_attributions = b"Subject: x\r\n\r\n" + b"On 1 Jan 2024 a@b wrote:\r\n> q\r\nnew\r\n" * 20_000
+    for raw in (blank_lines, many_attributions):
+        started = time.monotonic()
+        parse_mail(raw)
+        assert time.monotonic() - started < 3

@@ -81,6 +81,7 @@ KEPT_HEADERS = (
 """Headers copied into :attr:`InboundMail.headers` (first value, decoded, at most 2,000 characters)."""
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[^\S\n]*\n)+")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]+")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
@@ -309,10 +310,7 @@ def _charset_hint(msg: Message) -> str | None:
 
 def _normalise_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-    lines = text.split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    return unicodedata.normalize("NFC", "\n".join(lines).rstrip())
+    return unicodedata.normalize("NFC", _LEADING_BLANK_LINES.sub("", text).rstrip())
 
 
 def _synthetic_id(raw: bytes) -> str:

@@ -77,7 +77,7 @@ def _attribution_at(lines: list[str], index: int) -> int:
         joined = f"{joined} {line.strip()}".strip()
         if len(joined) > 400:
             break
-        if not _ATTRIBUTION_END.search(joined):
+        if not joined.endswith(":") or not _ATTRIBUTION_END.search(joined):
             continue
         has_address = "@" in joined
         if (has_address or _ATTRIBUTION_START.match(joined)) and (has_address or re.search(r"\d", joined)):
