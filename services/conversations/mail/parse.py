@@ -286,7 +286,8 @@ def _filename(part: Message, ctype: str, number: int) -> str:
     if name:
         return name
     stem = "image" if ctype.startswith("image/") else "attachment"
-    return f"{stem}-{number}{mimetypes.guess_extension(ctype) or '.bin'}"
+    fallback = ".txt" if ctype.startswith("text/") else ".bin"
+    return f"{stem}-{number}{mimetypes.guess_extension(ctype) or fallback}"
 
 
 def _date(value: str | None) -> dt.datetime | None:
