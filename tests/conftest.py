@@ -272,3 +272,8 @@ def scratch_db(tmp_path: Any) -> Iterator[Callable[[Any], str]]:
     yield factory
     for engine in engines:
         engine.dispose()
+
+
+# -- mail ---------------------------------------------------------------------
+
+pytest_plugins = ["tests.mail_fixtures"]

@@ -1,0 +1,374 @@
+"""The SMTP edge: receives inbound mail and queues it, saying 250 only once the broker has it.
+
+Run as ``python -m services.conversations.smtp_edge``. An aiosmtpd server listens on
+``HELPDESK_SMTP_HOST`` (127.0.0.1) port ``HELPDESK_SMTP_PORT`` (2525) and advertises ``SIZE``.
+For each mail it
+
+1. refuses what breaks :class:`~.mail.limits.MailLimits` (``HELPDESK_MAIL_MAX_BYTES`` and the
+   other ``HELPDESK_MAIL_MAX_*`` settings): 552 for size, 554 for structure; a mail that makes
+   the check itself fail gets 554 and one log line, never a crash;
+2. publishes an :data:`~.contract.INBOUND_MAIL_QUEUE` message (persistent, ``mandatory``,
+   publisher-confirmed) holding the envelope and the exact bytes;
+3. answers 250 only after the broker confirmed it, else ``451 4.3.0``: the sending server keeps
+   the mail and retries, so nothing accepted is ever lost.
+
+It decides nothing else: auto-replies, lists and bounces are queued like any mail, since the
+service records them on their threads. Broker work happens in one thread that owns the pika
+connection (reconnecting when needed, keeping it alive while idle), away from the event loop.
+SIGTERM or SIGINT: stop accepting connections, let mails in flight finish (up to
+``HELPDESK_SMTP_DRAIN_SECONDS``, 30), close the broker link, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import datetime as dt
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+import pika.exceptions
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from services.conversations.contract import INBOUND_MAIL_QUEUE, InboundMailSchema
+from services.conversations.mail.limits import MailLimits, MailRejected, check_limits, limits_from_env
+
+log = logging.getLogger("services.conversations.smtp_edge")
+
+MAX_RECIPIENTS = 100
+IDLE_KEEPALIVE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
+    host: str = "127.0.0.1"
+    port: int = 2525
+    limits: MailLimits = field(default_factory=MailLimits)
+    drain_seconds: float = 30.0
+    publish_timeout: float = 20.0
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, port: bool = False) -> float:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text) if not port else int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {text!r}") from None
+    if value <= 0 or (port and value > 65535):
+        raise ValueError(f"{name} is out of range: {text!r}")
+    return value
+
+
+def settings_from_env(environ: Mapping[str, str]) -> EdgeSettings:
+    """Settings from ``AMQP_URI``, ``HELPDESK_SMTP_HOST``/``_PORT``/``_DRAIN_SECONDS`` and the
+    ``HELPDESK_MAIL_MAX_*`` limits; a bad value raises ValueError naming it."""
+    return EdgeSettings(
+        amqp_uri=environ.get("AMQP_URI", "").strip() or EdgeSettings.amqp_uri,
+        host=environ.get("HELPDESK_SMTP_HOST", "").strip() or EdgeSettings.host,
+        port=int(_number(environ, "HELPDESK_SMTP_PORT", EdgeSettings.port, port=True)),
+        limits=limits_from_env(environ),
+        drain_seconds=_number(environ, "HELPDESK_SMTP_DRAIN_SECONDS", EdgeSettings.drain_seconds),
+    )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip() or ", ".join(repr(arg) for arg in error.args) or "no details"
+    return f"{type(error).__name__}: {text}"
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not be reached or did not confirm the message."""
+
+
+class Publisher:
+    """Publishes to :data:`INBOUND_MAIL_QUEUE` from one thread that owns the broker connection.
+
+    ``publish`` may be called from any thread; it returns a future that completes once the
+    broker confirmed the message, or fails with :class:`BrokerUnavailable`. A failure on a
+    connection that was already open is retried once on a fresh one (the broker may have
+    restarted, or the queue been deleted: connecting declares it again).
+    """
+
+    def __init__(self, amqp_uri: str, queue_name: str = INBOUND_MAIL_QUEUE) -> None:
+        self.amqp_uri = amqp_uri
+        self.queue_name = queue_name
+        self._jobs: queue.Queue[tuple[bytes, str, concurrent.futures.Future[None]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="broker-publisher", daemon=True)
+        self._connection: Any = None
+        self._channel: Any = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def publish(self, body: bytes, message_id: str) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._jobs.put((body, message_id, future))
+        return future
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            self._connect()
+        except BrokerUnavailable as error:
+            log.warning("broker unreachable at start (%s); mail gets 451 until it is back", error)
+        while True:
+            try:
+                job = self._jobs.get(timeout=IDLE_KEEPALIVE_SECONDS)
+            except queue.Empty:
+                self._keepalive()
+                continue
+            if job is None:
+                break
+            body, message_id, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                self._publish(body, message_id)
+            except BrokerUnavailable as error:
+                future.set_exception(error)
+            except Exception as error:  # never let the thread die: the next mail reconnects
+                self._close()
+                future.set_exception(BrokerUnavailable(_describe(error)))
+            else:
+                future.set_result(None)
+        self._close()
+
+    def _connect(self) -> Any:
+        if self._channel is not None and self._channel.is_open and self._connection.is_open:
+            return self._channel
+        self._close()
+        params = pika.URLParameters(self.amqp_uri)
+        params.connection_attempts = 1
+        params.socket_timeout = 5
+        params.stack_timeout = 10
+        params.blocked_connection_timeout = 15
+        params.heartbeat = 30
+        try:
+            connection = pika.BlockingConnection(params)
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.queue_declare(self.queue_name, durable=True)
+        except (pika.exceptions.AMQPError, OSError) as error:
+            raise BrokerUnavailable(_describe(error)) from error
+        self._connection, self._channel = connection, channel
+        log.info("broker link open, queue %s declared", self.queue_name)
+        return channel
+
+    def _publish(self, body: bytes, message_id: str) -> None:
+        reused = self._channel is not None
+        for attempt in (1, 2):
+            channel = self._connect()
+            try:
+                channel.basic_publish(
+                    exchange="",
+                    routing_key=self.queue_name,
+                    body=body,
+                    properties=pika.BasicProperties(
+                        delivery_mode=pika.DeliveryMode.Persistent,
+                        content_type="application/json",
+                        message_id=message_id,
+                    ),
+                    mandatory=True,
+                )
+                return
+            except (pika.exceptions.AMQPError, OSError) as error:
+                self._close()
+                if attempt == 2 or not reused:
+                    raise BrokerUnavailable(_describe(error)) from error
+                log.info("publish on the open broker link failed (%s); retrying", _describe(error))
+
+    def _keepalive(self) -> None:
+        if self._connection is None:
+            return
+        try:
+            self._connection.process_data_events(time_limit=0)
+        except (pika.exceptions.AMQPError, OSError) as error:
+            log.warning("broker link lost while idle: %s", _describe(error))
+            self._close()
+
+    def _close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def _peer(session: Session) -> str:
+    peer = session.peer
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+def envelope_body(edge_id: uuid.UUID, mail_from: str, rcpt_tos: list[str], peer: str, raw: bytes) -> bytes:
+    """The queue message for one accepted mail (an :class:`InboundMailSchema` document)."""
+    document = {
+        "edge_id": edge_id,
+        "received_at": dt.datetime.now(dt.UTC),
+        "mail_from": mail_from,
+        "rcpt_tos": rcpt_tos,
+        "peer": peer,
+        "raw_b64": base64.b64encode(raw).decode("ascii"),
+    }
+    return InboundMailSchema().dumps(document).encode("utf-8")
+
+
+class EdgeHandler:
+    """aiosmtpd handler: limits, then queue, then answer."""
+
+    def __init__(self, settings: EdgeSettings, publisher: Publisher) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.in_flight += 1
+        self.idle.clear()
+        try:
+            return await self._deliver(session, envelope)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self.idle.set()
+
+    async def _deliver(self, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+        rcpt_tos = list(envelope.rcpt_tos)
+        peer = _peer(session)
+        about = f"from=<{mail_from}> rcpt={len(rcpt_tos)} bytes={len(raw)} peer={peer}"
+        limits = self.settings.limits
+        try:
+            if len(raw) > limits.max_bytes:
+                raise MailRejected(552, "5.3.4", "Message too big for system")
+            await asyncio.to_thread(check_limits, raw, limits)
+        except MailRejected as rejected:
+            log.info("refused %s: %s", about, rejected.smtp_reply)
+            return rejected.smtp_reply
+        except Exception as error:  # a parser failure on hostile input: refuse this mail, keep serving
+            log.error("refused %s: the limits check failed: %s: %s", about, type(error).__name__, error)
+            return "554 5.6.0 Message could not be read"
+        edge_id = uuid.uuid4()
+        try:
+            body = await asyncio.to_thread(envelope_body, edge_id, mail_from, rcpt_tos, peer, raw)
+            confirmed = asyncio.wrap_future(self.publisher.publish(body, str(edge_id)))
+            await asyncio.wait_for(confirmed, self.settings.publish_timeout)
+        except (BrokerUnavailable, TimeoutError) as error:
+            log.warning("deferred %s: broker did not take it: %s", about, error or "timed out")
+            return "451 4.3.0 Cannot queue the message now, try again later"
+        log.info("accepted %s edge_id=%s", about, edge_id)
+        return f"250 2.0.0 OK queued as {edge_id}"
+
+
+class EdgeSMTP(SMTP):
+    """aiosmtpd's protocol, with its own size refusals given enhanced codes and logged, and
+    each session registered so that shutdown can close the idle ones."""
+
+    sessions: set[EdgeSMTP] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        EdgeSMTP.sessions.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        EdgeSMTP.sessions.discard(self)
+        super().connection_lost(error)
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str) and status.startswith("552 Error"):
+            peer = _peer(self.session) if self.session is not None else "?"
+            log.info("refused peer=%s: 552 5.3.4 over the size limit (%s)", peer, status[11:])
+            status = "552 5.3.4 Message too big for system"
+        await super().push(status)
+
+
+async def serve(settings: EdgeSettings) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit status."""
+    loop = asyncio.get_running_loop()
+    publisher = Publisher(settings.amqp_uri)
+    publisher.start()
+    handler = EdgeHandler(settings, publisher)
+    hostname = socket.gethostname()
+
+    def session() -> EdgeSMTP:
+        return EdgeSMTP(
+            handler,
+            data_size_limit=settings.limits.max_bytes,
+            enable_SMTPUTF8=True,
+            hostname=hostname,
+            ident="helpdesk smtp edge",
+        )
+
+    try:
+        server = await loop.create_server(session, settings.host, settings.port)
+    except OSError as error:
+        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, error)
+        publisher.stop()
+        return 1
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "smtp edge listening on %s:%s, SIZE %d, queue %s",
+        settings.host,
+        settings.port,
+        settings.limits.max_bytes,
+        INBOUND_MAIL_QUEUE,
+    )
+    await stop.wait()
+    server.close()
+    log.info("stopping: no new connections; %d mails in flight", handler.in_flight)
+    try:
+        await asyncio.wait_for(handler.idle.wait(), settings.drain_seconds)
+    except TimeoutError:
+        log.warning("stopping with %d mails still in flight (not answered 250)", handler.in_flight)
+    for protocol in list(EdgeSMTP.sessions):
+        if protocol.transport is not None:
+            protocol.transport.close()
+    await asyncio.to_thread(publisher.stop)
+    log.info("stopped")
+    return 0
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command otherwise
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # its connection errors are ours to report
+    try:
+        settings = settings_from_env(os.environ)
+    except ValueError as error:
+        log.error("bad setting: %s", error)
+        return 2
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
