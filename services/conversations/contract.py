@@ -10,6 +10,11 @@ import binascii
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from services.chassis.paging import PageQuery, page_schema
+from services.chassis.schema import EventPayload, Id, Input, Timestamp
+
+CleanName = fields.String
+
 SERVICE_NAME = "conversations"
 
 INBOUND_MAIL_QUEUE = "conversations.inbound-mail"
@@ -41,3 +46,284 @@ class InboundMailSchema(Schema):
 
     class Meta:
         unknown = EXCLUDE
+
+
+# -- threads and messages ----------------------------------------------------------------------------
+
+# Events. Every payload has event_id, occurred_at and thread_id (and ticket_id, None while a
+# thread has no ticket or sits in the inbox).
+THREAD_CREATED = "thread_created"  # + channel, location, subject, customer_email, actor_id
+THREAD_ATTACHED = "thread_attached"  # + ticket_id (the thread now belongs to this ticket)
+THREAD_MOVED = "thread_moved"  # + from_location, to_location, previous_ticket_id, owner_id, actor_id
+MESSAGE_ADDED = "message_added"  # + message_id, kind, channel, author_id, auto, mentions, at
+MESSAGE_DELIVERY_CHANGED = "message_delivery_changed"  # + message_id, state, reason
+MAIL_RECEIVED = "mail_received"
+"""Published by the SMTP edge, not by the service's outbox: one :class:`InboundMailSchema`
+document per accepted mail, on the service's own event exchange."""
+
+KINDS = ("customer", "reply", "note")
+"""``customer``: a message from outside (inbound); ``reply``: an agent's answer, sent to the
+customer; ``note``: internal, never sent, may mention users."""
+AGENT_KINDS = ("reply", "note")
+CHANNELS = ("email", "chat", "form")
+INTAKE_CHANNELS = ("chat", "form")
+LOCATIONS = ("inbox", "helpdesk")
+DELIVERY_STATES = ("queued", "sent", "failed")
+AUTO_REASONS = ("auto-reply", "bulk", "list", "bounce")
+RULE_ACTIONS = ("allow", "deny")
+MESSAGES_PER_PAGE = 50
+MAX_BODY = 100_000
+MAX_RECIPIENTS = 50
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UPLOADS = 10
+
+
+class AddressSchema(Input):
+    """A person at an email address."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    name = CleanName(load_default="", validate=validate.Length(max=200))
+
+
+class AttachmentSchema(Schema):
+    """A file on a message; its bytes are served by ``GET /api/v1/attachments/{id}``."""
+
+    id = fields.Integer()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    inline = fields.Boolean()
+    content_id = fields.String(allow_none=True)
+
+
+class DeliverySchema(Schema):
+    """Where an agent's reply is on its way to the customer."""
+
+    state = fields.String(validate=validate.OneOf(DELIVERY_STATES))
+    reason = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    sent_at = Timestamp(allow_none=True)
+
+
+class MessageSchema(Schema):
+    """One message of a thread. ``text`` is the new text (what previews show), ``quoted_text``
+    the history under it (collapsed in the agent's view); ``html`` is sanitised, and None for
+    mail that came as text only."""
+
+    id = fields.Integer()
+    thread_id = fields.Integer()
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    author_id = fields.Integer(allow_none=True)
+    sender = fields.Nested(AddressSchema, allow_none=True)
+    to = fields.List(fields.Nested(AddressSchema))
+    cc = fields.List(fields.Nested(AddressSchema))
+    subject = fields.String()
+    text = fields.String()
+    quoted_text = fields.String()
+    html = fields.String(allow_none=True)
+    email_message_id = fields.String(allow_none=True)
+    in_reply_to = fields.String(allow_none=True)
+    references = fields.List(fields.String())
+    attachments = fields.List(fields.Nested(AttachmentSchema))
+    mentions = fields.List(fields.Integer())
+    auto = fields.String(allow_none=True, validate=validate.OneOf(AUTO_REASONS))
+    delivery = fields.Nested(DeliverySchema, allow_none=True)
+    created_at = Timestamp()
+
+
+MessagePageSchema = page_schema(MessageSchema)
+
+
+class ThreadSchema(Schema):
+    """A conversation with one customer on one channel; in the help desk it belongs to a ticket.
+
+    ``messages`` is the first page (oldest first); ``messages_next_cursor`` continues it with
+    ``GET /api/v1/threads/{id}/messages``.
+    """
+
+    id = fields.Integer()
+    ticket_id = fields.Integer(allow_none=True)
+    subject = fields.String()
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    location = fields.String(validate=validate.OneOf(LOCATIONS))
+    owner_id = fields.Integer(allow_none=True)
+    customer = fields.Nested(AddressSchema)
+    message_count = fields.Integer()
+    spam = fields.Boolean()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    last_message_at = Timestamp()
+    messages = fields.List(fields.Nested(MessageSchema))
+    messages_next_cursor = fields.String(allow_none=True)
+
+
+ThreadPageSchema = page_schema(ThreadSchema)
+
+
+class UploadSchema(Input):
+    """A file sent with a reply: its bytes in base64."""
+
+    filename = CleanName(required=True, validate=validate.Length(min=1, max=255))
+    content_type = fields.String(load_default="application/octet-stream", validate=validate.Length(max=200))
+    content_b64 = fields.String(
+        required=True, validate=[validate.Length(max=MAX_UPLOAD_BYTES * 4 // 3 + 4), _is_base64]
+    )
+
+
+class MessageCreateSchema(Input):
+    """``POST /api/v1/threads/{id}/messages``: an agent's reply (emailed to the customer) or note.
+
+    A reply goes to the thread's customer with the Cc of the customer's last message unless
+    ``to``/``cc`` say otherwise; a note is internal and may ``mention`` users by id.
+    """
+
+    kind = fields.String(required=True, validate=validate.OneOf(AGENT_KINDS))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_BODY))
+    to = fields.List(
+        fields.Email(validate=validate.Length(max=320)), validate=validate.Length(min=1, max=MAX_RECIPIENTS)
+    )
+    cc = fields.List(
+        fields.Email(validate=validate.Length(max=320)), validate=validate.Length(max=MAX_RECIPIENTS)
+    )
+    mentions = fields.List(Id(), load_default=list, validate=validate.Length(max=MAX_RECIPIENTS))
+    attachments = fields.List(
+        fields.Nested(UploadSchema), load_default=list, validate=validate.Length(max=MAX_UPLOADS)
+    )
+
+
+class IntakeSchema(Input):
+    """``POST /api/v1/intake/messages``: a message arriving on the chat or form channel.
+
+    Without ``thread_id`` it starts a thread (and a ticket); with one it continues that
+    thread, which must be on the same channel and from the same sender.
+    """
+
+    channel = fields.String(required=True, validate=validate.OneOf(INTAKE_CHANNELS))
+    sender = fields.Nested(AddressSchema, required=True, data_key="from")
+    subject = CleanName(load_default="", validate=validate.Length(max=500))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_BODY))
+    thread_id = Id(load_default=None, allow_none=True)
+
+
+class IntakeResultSchema(Schema):
+    thread_id = fields.Integer()
+    message_id = fields.Integer()
+    ticket_id = fields.Integer(allow_none=True)
+
+
+class MoveSchema(Input):
+    """``POST /api/v1/threads/{id}/move``: between the conversations inbox and the help desk.
+
+    To the inbox the ticket stays (it may get ``pipeline_id``/``status``); to the help desk the
+    thread joins ``ticket_id`` or a new ticket. ``comment`` is kept as an internal note.
+    """
+
+    to = fields.String(required=True, validate=validate.OneOf(LOCATIONS))
+    owner_id = Id(load_default=None, allow_none=True)
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=MAX_BODY))
+    pipeline_id = Id(load_default=None, allow_none=True)
+    status = Id(load_default=None, allow_none=True)
+    ticket_id = Id(load_default=None, allow_none=True)
+
+
+class ThreadQuerySchema(PageQuery):
+    """Query of the inbox: a page of threads, newest activity first, optionally one channel."""
+
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+
+
+class SenderRuleCreateSchema(Input):
+    """An allow or deny rule for an address (``ana@example.com``) or a whole domain (``example.com``)."""
+
+    pattern = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    action = fields.String(required=True, validate=validate.OneOf(RULE_ACTIONS))
+
+
+class SenderRuleSchema(Schema):
+    id = fields.Integer()
+    pattern = fields.String()
+    action = fields.String(validate=validate.OneOf(RULE_ACTIONS))
+    created_by = fields.Integer()
+    created_at = Timestamp()
+
+
+SenderRulePageSchema = page_schema(SenderRuleSchema)
+
+
+class AttachmentContentSchema(AttachmentSchema):
+    """An attachment with its bytes (base64), as the service hands it to the gateway."""
+
+    content_b64 = fields.String()
+
+
+class PrintSchema(Schema):
+    """The printable page and the Content-Security-Policy it must be served under (no script)."""
+
+    html = fields.String()
+    content_security_policy = fields.String()
+
+
+# -- event payloads -----------------------------------------------------------------------------------
+
+
+class _ThreadEvent(EventPayload):
+    thread_id = fields.Integer(required=True)
+    ticket_id = fields.Integer(required=True, allow_none=True)
+
+
+class ThreadCreatedEvent(_ThreadEvent):
+    """A thread exists (``ticket_id`` None until its ticket is made)."""
+
+    channel = fields.String(required=True)
+    location = fields.String(required=True)
+    subject = fields.String(required=True)
+    customer_email = fields.String(required=True)
+    actor_id = fields.Integer(required=True, allow_none=True)
+
+
+class ThreadAttachedEvent(_ThreadEvent):
+    """The thread now belongs to ``ticket_id``."""
+
+    actor_id = fields.Integer(required=True, allow_none=True)
+
+
+class ThreadMovedEvent(_ThreadEvent):
+    """The thread moved between the inbox and the help desk."""
+
+    from_location = fields.String(required=True)
+    to_location = fields.String(required=True)
+    previous_ticket_id = fields.Integer(required=True, allow_none=True)
+    owner_id = fields.Integer(required=True, allow_none=True)
+    actor_id = fields.Integer(required=True)
+
+
+class MessageAddedEvent(_ThreadEvent):
+    """A message was added. Automatic mail (``auto`` set) never raises unread or notifies."""
+
+    message_id = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    channel = fields.String(required=True)
+    author_id = fields.Integer(required=True, allow_none=True)
+    auto = fields.String(required=True, allow_none=True)
+    mentions = fields.List(fields.Integer(), load_default=list)
+    at = Timestamp(required=True)
+
+
+class MessageDeliveryChangedEvent(_ThreadEvent):
+    """A reply was sent, or failed for good (``reason`` says why)."""
+
+    message_id = fields.Integer(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(DELIVERY_STATES))
+    reason = fields.String(required=True, allow_none=True)
+
+
+EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    THREAD_CREATED: ThreadCreatedEvent,
+    THREAD_ATTACHED: ThreadAttachedEvent,
+    THREAD_MOVED: ThreadMovedEvent,
+    MESSAGE_ADDED: MessageAddedEvent,
+    MESSAGE_DELIVERY_CHANGED: MessageDeliveryChangedEvent,
+}
+"""The payload schema of every event this service's outbox publishes (``mail_received`` comes
+from the SMTP edge and has :class:`InboundMailSchema`)."""

@@ -1,13 +1,137 @@
-"""Tables of the conversations service (so far only the chassis' outbox and inbox)."""
+"""Tables of the conversations service: threads, messages, attachments, the outgoing mail
+queue and sender rules (plus the chassis's outbox, inbox and idempotency tables)."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from services.chassis.events import define_inbox
+from services.chassis.idempotency import define_idempotency
 from services.chassis.outbox import Outbox
+from services.conversations import contract
 
 metadata = MetaData()
 
-outbox = Outbox(metadata, {})  # publishes no events yet
+threads = Table(
+    "threads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(998), nullable=False, default=""),
+    Column("channel", String(10), nullable=False),
+    Column("location", String(10), nullable=False),
+    Column("ticket_id", Integer, nullable=True),
+    Column("previous_ticket_id", Integer, nullable=True),
+    Column("ticket_pending", Boolean, nullable=False, default=False),  # waits for its ticket
+    Column("attach_seq", Integer, nullable=False, default=0),  # how many tickets it was given
+    Column("owner_id", Integer, nullable=True),
+    Column("customer_name", String(200), nullable=False, default=""),
+    Column("customer_email", String(320), nullable=False),
+    Column("message_count", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_message_at", DateTime(timezone=True), nullable=False),
+    Column("spam_at", DateTime(timezone=True), nullable=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    Index("ix_threads_ticket", "ticket_id", "id"),
+    Index("ix_threads_location_updated", "location", "updated_at", "id"),
+    Index("ix_threads_customer", "customer_email"),
+)
+
+_PENDING = text("ticket_pending")
+Index("ix_threads_pending", threads.c.id, sqlite_where=_PENDING, postgresql_where=_PENDING)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thread_id", Integer, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("author_id", Integer, nullable=True),
+    Column("from_name", String(200), nullable=False, default=""),
+    Column("from_email", String(320), nullable=True),
+    Column("to_json", Text, nullable=False, default="[]"),
+    Column("cc_json", Text, nullable=False, default="[]"),
+    Column("subject", String(998), nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("quoted", Text, nullable=False, default=""),
+    Column("html", Text, nullable=True),
+    Column("email_message_id", String(998), nullable=True),
+    Column("in_reply_to", String(998), nullable=True),
+    Column("references_json", Text, nullable=False, default="[]"),
+    Column("mentions_json", Text, nullable=False, default="[]"),
+    Column("auto", String(20), nullable=True),
+    Column("delivery_state", String(10), nullable=True),
+    Column("delivery_reason", Text, nullable=True),
+    Column("delivery_attempts", Integer, nullable=False, default=0),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_messages_thread", "thread_id", "id"),
+)
+
+# a Message-ID names one message: a retrying mail server's second delivery is stored once
+_HAS_ID = text("email_message_id IS NOT NULL")
+Index(
+    "ux_messages_email_id",
+    messages.c.email_message_id,
+    unique=True,
+    sqlite_where=_HAS_ID,
+    postgresql_where=_HAS_ID,
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(200), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("content_id", String(998), nullable=True),
+    Column("inline", Boolean, nullable=False, default=False),
+)
+
+outgoing_mail = Table(
+    "outgoing_mail",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("mail_from", String(320), nullable=False),
+    Column("recipients_json", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("state", String(10), nullable=False),  # queued, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index("ix_outgoing_due", "state", "next_attempt_at"),
+)
+
+sender_rules = Table(
+    "sender_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pattern", String(320), nullable=False, unique=True),
+    Column("action", String(10), nullable=False),
+    Column("created_by", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+idempotency = define_idempotency(metadata)
+outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)

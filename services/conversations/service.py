@@ -1,26 +1,361 @@
-"""nameko entrypoints of the conversations service."""
+"""nameko entrypoints of the conversations service: threads and messages on every channel.
+
+Email arrives through the SMTP edge as ``mail_received`` events; chat and form messages
+through ``intake``; agents answer with ``add_message``. A new thread in the help desk gets
+its ticket from the tickets service right after commit, and from a sweep every few
+seconds when that failed, always with the same idempotency key, so each thread gets
+exactly one ticket whatever crashes on the way. Access to a thread in the help desk is
+access to its ticket, which the tickets service decides (one RPC per request).
+"""
 
 from __future__ import annotations
 
-from nameko.dependency_providers import Config
+import base64
+import binascii
+import datetime as dt
+import logging
+from typing import Any
 
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+
+from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.events import subscribe
+from services.chassis.idempotency import IdempotencyKey
+from services.chassis.identity import Caller
 from services.chassis.outbox import OutboxRelay
-from services.chassis.rpc import CurrentCaller, rpc
+from services.chassis.paging import PageQuery
+from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
+from services.chassis.schema import load, require_id
 from services.conversations import contract
+from services.conversations.blobs import Blobs
+from services.conversations.domain import access, routing
+from services.conversations.domain.incoming import File, from_intake, from_mail, ticket_fields
+from services.conversations.domain.printing import CONTENT_SECURITY_POLICY, PrintedMessage, printable, render
+from services.conversations.mail.limits import MailRejected, limits_from_env
+from services.conversations.mail.parse import parse_mail
 from services.conversations.models import outbox
-from services.conversations.store import Store
+from services.conversations.sender import MailSender
+from services.conversations.store import Author, Draft, Pending, Received, Store
+from services.tickets import contract as tickets_contract
+
+log = logging.getLogger(__name__)
+
+TICKETS_TIMEOUT = 5.0
+SWEEP_SECONDS = 2.0
+SWEEP_BATCH = 50
+SYSTEM_ACTOR = 0
 
 
 class ConversationsService:
-    """Starts, migrates and answers pings; its features arrive with later issues."""
+    """Threads, messages, inbound email and chat/form intake, replies by email."""
 
     name = contract.SERVICE_NAME
 
     config = Config()
     store = Store()
     relay = OutboxRelay("store", outbox)
+    sender = MailSender("store")
+    blobs = Blobs()
     caller = CurrentCaller()
+    tickets = ServiceRpc(tickets_contract.SERVICE_NAME, timeout=TICKETS_TIMEOUT)
 
     @rpc(public=True)
     def ping(self) -> str:
         return "pong"
+
+    # -- arriving ------------------------------------------------------------------------------------
+    @subscribe(contract.SERVICE_NAME, contract.MAIL_RECEIVED)
+    def handle_mail_received(self, payload: dict[str, Any]) -> None:
+        """A mail the SMTP edge accepted: stored once on its thread (a retried delivery changes nothing).
+
+        A mail the service cannot read at all goes to the dead-letter queue with the reason
+        (the edge already answered 250, so it must not be lost silently).
+        """
+        envelope = load(contract.InboundMailSchema(), payload)
+        raw = base64.b64decode(envelope["raw_b64"])
+        try:
+            mail = parse_mail(raw, limits_from_env(self.config), envelope_from=envelope["mail_from"])
+        except MailRejected as exc:
+            raise ValidationFailed(errors={"mail": [str(exc)]}) from exc
+        files = [
+            File(a.filename, a.content_type, len(a.data), self.blobs.put(a.data), a.content_id, a.inline)
+            for a in mail.attachments
+        ]
+        verdict = routing.sender_verdict(mail.from_address, self.store.rules.all())
+        received = self.store.threads.receive(incoming=from_mail(mail, files), verdict=verdict)
+        log.info(
+            "mail %s from %s on thread %s%s",
+            mail.message_id,
+            mail.from_address,
+            received.thread_id,
+            " (seen before)" if received.duplicate else "",
+        )
+        self._ticket_now(received)
+
+    @rpc
+    def intake(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """A message on the chat or form channel: a new thread and ticket, or the next message of one."""
+        caller = require_caller(self.caller)
+        access.require_ticket_work(caller)
+        body = load(contract.IntakeSchema(), data)
+        sender = body["sender"]
+        thread_id = body["thread_id"]
+        if thread_id is not None:
+            thread = self._visible_thread(caller, thread_id)
+            if thread["channel"] != body["channel"] or thread["customer"]["email"] != sender["email"].lower():
+                raise ValidationFailed(
+                    errors={"thread_id": ["is not a thread of this sender on this channel"]}
+                )
+        key = IdempotencyKey.of(caller.user_id, idempotency_key, "intake", data)
+        incoming = from_intake(
+            channel=body["channel"],
+            email=sender["email"],
+            name=sender["name"],
+            subject=body["subject"],
+            body=body["body"],
+            thread_id=thread_id,
+        )
+        verdict = routing.sender_verdict(incoming.sender_email, self.store.rules.all())
+        received = self.store.threads.receive(incoming=incoming, verdict=verdict, key=key)
+        ticket_id = self._ticket_now(received)
+        return {"thread_id": received.thread_id, "message_id": received.message_id, "ticket_id": ticket_id}
+
+    # -- tickets for new threads ---------------------------------------------------------------------
+    def _ticket_now(self, received: Received) -> int | None:
+        """The thread's ticket, made now if it needs one (a failure leaves it to the sweep)."""
+        if not received.needs_ticket:
+            return received.ticket_id
+        pending = self.store.threads.pending_one(thread_id=received.thread_id)
+        if pending is None:
+            return self.store.threads.get(thread_id=received.thread_id)["ticket_id"]
+        try:
+            return self._make_ticket(pending)
+        except Exception as exc:  # tickets unavailable: the sweep retries with the same key
+            log.warning("thread %s waits for its ticket (%s)", received.thread_id, exc)
+            return None
+
+    def _make_ticket(self, pending: Pending) -> int:
+        fields = ticket_fields(pending.channel, pending.subject, pending.first_text)
+        ticket = self.tickets.as_system().create_ticket(
+            fields, idempotency_key=f"thread:{pending.thread_id}:{pending.seq}"
+        )
+        ticket_id = int(ticket["id"])
+        self.store.threads.attach(thread_id=pending.thread_id, ticket_id=ticket_id, seq=pending.seq)
+        return ticket_id
+
+    @timer(interval=SWEEP_SECONDS)
+    def sweep_pending_tickets(self) -> None:
+        """Threads still without their ticket (tickets was down, or this service died in between)."""
+        for pending in self.store.threads.pending(limit=SWEEP_BATCH):
+            try:
+                self._make_ticket(pending)
+            except Exception as exc:
+                log.warning("thread %s still waits for its ticket (%s)", pending.thread_id, exc)
+                return
+
+    # -- reading -------------------------------------------------------------------------------------
+    def _visible_thread(self, caller: Caller, thread_id: Any) -> dict[str, Any]:
+        """The thread if the caller may see it: its ticket's access rule, or the inbox rule."""
+        access.require_ticket_work(caller)
+        thread = self.store.threads.get(thread_id=require_id(thread_id, "thread_id"))
+        ticket_id = thread["ticket_id"]
+        if ticket_id is None:
+            if not access.may_see_inbox_thread(caller, thread["owner_id"]):
+                raise NotFound(f"thread {thread_id} does not exist")
+        elif ticket_id not in self.tickets.visible_tickets([ticket_id]):
+            raise NotFound(f"thread {thread_id} does not exist")
+        return thread
+
+    @rpc
+    def get_thread(self, thread_id: int) -> dict[str, Any]:
+        return self._visible_thread(require_caller(self.caller), thread_id)
+
+    @rpc
+    def ticket_threads(self, ticket_id: int) -> dict[str, Any]:
+        """The ticket's threads, each with its first page of messages (404 when the ticket is not visible)."""
+        caller = require_caller(self.caller)
+        access.require_ticket_work(caller)
+        tid = require_id(ticket_id, "ticket_id")
+        if tid not in self.tickets.visible_tickets([tid]):
+            raise NotFound(f"ticket {tid} does not exist")
+        found = self.store.threads.with_messages(ticket_id=tid, per_thread=contract.MESSAGES_PER_PAGE)
+        return {"items": found, "next_cursor": None, "total": len(found)}
+
+    @rpc
+    def thread_messages(self, thread_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        thread = self._visible_thread(require_caller(self.caller), thread_id)
+        q = load(PageQuery(), query or {})
+        return self.store.messages.page(thread_id=thread["id"], limit=q["limit"], cursor=q["cursor"])
+
+    @rpc
+    def list_inbox(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Threads in the conversations inbox: all of them with account access, else the caller's."""
+        caller = require_caller(self.caller)
+        access.require_ticket_work(caller)
+        q = load(contract.ThreadQuerySchema(), query or {})
+        owner = None if access.sees_whole_inbox(caller) else caller.user_id
+        return self.store.threads.inbox(
+            owner_id=owner, channel=q.get("channel"), limit=q["limit"], cursor=q["cursor"]
+        )
+
+    @rpc
+    def print_thread(self, thread_id: int) -> dict[str, Any]:
+        """The printable page: customer and agent messages only, sanitised, headed by the ticket."""
+        thread = self._visible_thread(require_caller(self.caller), thread_id)
+        ticket_name = ""
+        if thread["ticket_id"] is not None:
+            ticket_name = self.tickets.get_ticket(thread["ticket_id"], mark_read=False)["name"]
+        printed = [
+            PrintedMessage(
+                kind=m["kind"],
+                sender=_person(m["sender"]),
+                to=[_person(p) for p in m["to"]],
+                cc=[_person(p) for p in m["cc"]],
+                at=_moment(m["created_at"]),
+                subject=m["subject"],
+                text=m["text"] + m["quoted_text"],
+                html=m["html"],
+                images={},
+            )
+            for m in self.store.messages.printable(thread_id=thread["id"])
+            if printable(m)
+        ]
+        page = render(thread["ticket_id"], ticket_name, thread["subject"], printed)
+        return {"html": page, "content_security_policy": CONTENT_SECURITY_POLICY}
+
+    @rpc
+    def get_attachment(self, attachment_id: int) -> dict[str, Any]:
+        """An attachment with its bytes (base64), for callers who may see its thread."""
+        caller = require_caller(self.caller)
+        record, key, thread_id = self.store.messages.attachment(
+            attachment_id=require_id(attachment_id, "attachment_id")
+        )
+        self._visible_thread(caller, thread_id)
+        return {**record, "content_b64": base64.b64encode(self.blobs.get(key)).decode("ascii")}
+
+    # -- agents --------------------------------------------------------------------------------------
+    @rpc
+    def add_message(
+        self, thread_id: int, data: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """An agent's reply (emailed to the customer after commit) or internal note."""
+        caller = require_caller(self.caller)
+        thread = self._visible_thread(caller, thread_id)
+        body = load(contract.MessageCreateSchema(), data)
+        uploads = [_upload(item) for item in body["attachments"]]
+        files = [File(name, ctype, len(blob), self.blobs.put(blob)) for name, ctype, blob in uploads]
+        draft = Draft(
+            kind=body["kind"],
+            body=body["body"],
+            to=body.get("to"),
+            cc=body.get("cc"),
+            mentions=body["mentions"] if body["kind"] == "note" else (),
+            files=files,
+            blobs=[blob for _n, _c, blob in uploads],
+        )
+        key = IdempotencyKey.of(caller.user_id, idempotency_key, f"add_message:{thread['id']}", data)
+        return self.store.messages.add(
+            thread_id=thread["id"], author=self._author(caller), draft=draft, key=key
+        )
+
+    def _author(self, caller: Caller) -> Author:
+        return Author(
+            caller.user_id,
+            caller.name or f"Agent {caller.user_id}",
+            str(self.config.get("MAIL_FROM") or "support@localhost"),
+        )
+
+    @rpc
+    def move_thread(self, thread_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Between the inbox and the help desk (SPEC "Move threads"); account access needed."""
+        caller = require_caller(self.caller)
+        access.require_mover(caller)
+        thread = self._visible_thread(caller, thread_id)
+        body = load(contract.MoveSchema(), data)
+        if body["to"] == "inbox":
+            moved = self._to_inbox(caller, thread, body)
+        else:
+            moved = self._to_helpdesk(caller, thread, body)
+        if body["comment"]:
+            self.store.messages.add(
+                thread_id=thread["id"],
+                author=self._author(caller),
+                draft=Draft(kind="note", body=body["comment"]),
+            )
+        return self.store.threads.get(thread_id=moved["id"])
+
+    def _to_inbox(self, caller: Caller, thread: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        if body["ticket_id"] is not None:
+            raise ValidationFailed(errors={"ticket_id": ["only moves to the help desk name a ticket"]})
+        changes = {k: body[k] for k in ("pipeline_id", "status") if body[k] is not None}
+        if changes and thread["ticket_id"] is not None:
+            self.tickets.update_ticket(thread["ticket_id"], changes)
+        return self.store.threads.move_to_inbox(
+            thread_id=thread["id"], actor_id=caller.user_id, owner_id=body["owner_id"]
+        )
+
+    def _to_helpdesk(self, caller: Caller, thread: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        if body["pipeline_id"] is not None or body["status"] is not None:
+            raise ValidationFailed(
+                errors={"status": ["only moves to the inbox change the ticket's pipeline or status"]}
+            )
+        ticket_id = body["ticket_id"]
+        if ticket_id is not None and ticket_id not in self.tickets.visible_tickets([ticket_id]):
+            raise ValidationFailed(errors={"ticket_id": [f"ticket {ticket_id} does not exist"]})
+        moved, _seq = self.store.threads.move_to_helpdesk(
+            thread_id=thread["id"], actor_id=caller.user_id, owner_id=body["owner_id"], ticket_id=ticket_id
+        )
+        if ticket_id is None:
+            pending = self.store.threads.pending_one(thread_id=thread["id"])
+            if pending is not None:
+                try:
+                    self._make_ticket(pending)
+                except Exception as exc:
+                    log.warning("moved thread %s waits for its ticket (%s)", thread["id"], exc)
+        return moved
+
+    # -- sender rules --------------------------------------------------------------------------------
+    @rpc
+    def list_sender_rules(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        access.require_rule_admin(require_caller(self.caller))
+        q = load(PageQuery(), query or {})
+        return self.store.rules.page(limit=q["limit"], cursor=q["cursor"])
+
+    @rpc
+    def add_sender_rule(self, data: dict[str, Any]) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        access.require_rule_admin(caller)
+        body = load(contract.SenderRuleCreateSchema(), data)
+        if problem := routing.pattern_problem(body["pattern"]):
+            raise ValidationFailed(errors={"pattern": [problem]})
+        pattern = routing.normalise_pattern(body["pattern"])
+        return self.store.rules.add(pattern=pattern, action=body["action"], actor_id=caller.user_id)
+
+    @rpc
+    def delete_sender_rule(self, rule_id: int) -> dict[str, Any]:
+        access.require_rule_admin(require_caller(self.caller))
+        self.store.rules.remove(rule_id=require_id(rule_id, "rule_id"))
+        return {"id": rule_id, "deleted": True}
+
+
+def _person(person: dict[str, str] | None) -> str:
+    if not person:
+        return "-"
+    return f"{person['name']} <{person['email']}>" if person.get("name") else person["email"]
+
+
+def _moment(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _upload(item: dict[str, Any]) -> tuple[str, str, bytes]:
+    try:
+        data = base64.b64decode(item["content_b64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed(errors={"attachments": ["content_b64 is not base64"]}) from None
+    if len(data) > contract.MAX_UPLOAD_BYTES:
+        raise ValidationFailed(
+            errors={"attachments": [f"a file may have at most {contract.MAX_UPLOAD_BYTES} bytes"]}
+        )
+    return item["filename"], item["content_type"], data

@@ -55,6 +55,14 @@ TICKET_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "mark_unread": ("POST", "/api/v1/tickets/{id}/unread", None, 200),
     "add_association": ("POST", "/api/v1/tickets/{id}/associations/contacts/7", None, 200),
     "remove_association": ("DELETE", "/api/v1/tickets/{id}/associations/contacts/7", None, 200),
+    "ticket_threads": ("GET", "/api/v1/tickets/{id}/threads", None, 200),
+    "ticket_workspace": ("GET", "/api/v1/tickets/{id}/workspace", None, 200),
+    # a ticket's conversation follows the ticket: {thread} and {attachment} are the ticket's own
+    "get_thread": ("GET", "/api/v1/threads/{thread}", None, 200),
+    "thread_messages": ("GET", "/api/v1/threads/{thread}/messages", None, 200),
+    "add_message": ("POST", "/api/v1/threads/{thread}/messages", {"kind": "note", "body": "matrix"}, 201),
+    "print_thread": ("GET", "/api/v1/threads/{thread}/print", None, 200),
+    "get_attachment": ("GET", "/api/v1/attachments/{attachment}", None, 200),
 }
 
 # Operations over many tickets: the answer must contain exactly the visible ones.
@@ -70,6 +78,13 @@ COLLECTION_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "create_ticket": ("POST", "/api/v1/tickets", {"name": "matrix"}, 201),
     "list_pipelines": ("GET", "/api/v1/pipelines", None, 200),
     "get_pipeline": ("GET", "/api/v1/pipelines/1", None, 200),
+    "intake_message": (
+        "POST",
+        "/api/v1/intake/messages",
+        {"channel": "form", "from": {"email": "matrix@example.com"}, "subject": "m", "body": "matrix"},
+        201,
+    ),
+    "list_inbox": ("GET", "/api/v1/inbox", None, 200),
 }
 
 # Pipeline configuration: PIPELINE_ADMINS get the status, other ticket roles 403.
@@ -103,10 +118,15 @@ AUTHENTICATION_ONLY = frozenset(
         "get_team",
         "update_team",
         "set_team_members",
+        "move_thread",
+        "list_sender_rules",
+        "add_sender_rule",
+        "delete_sender_rule",
     }
 )
 """Operations outside tickets: here only checked to refuse unauthenticated callers (401);
-their own rules are tested with the permissions and notifications services."""
+their own rules are tested with the permissions, notifications and conversations services
+(moving threads and the sender lists need account access, which no role here has)."""
 
 
 def expected_status(role: str, kind: str, allowed_status: int) -> int:

@@ -127,6 +127,9 @@ class TicketSchema(Schema):
     unread = fields.Boolean()
     following = fields.Boolean()
     merged_ticket_ids = fields.List(fields.Integer())
+    first_reply_at = Timestamp(allow_none=True)
+    last_customer_message_at = Timestamp(allow_none=True)
+    last_agent_message_at = Timestamp(allow_none=True)
 
 
 class OwnerFilter(fields.Field):

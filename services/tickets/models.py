@@ -62,6 +62,9 @@ tickets = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("unread_seq", Integer, nullable=False, default=1),  # bumped by a new customer message
     Column("merged_into_id", Integer, nullable=True),
+    Column("first_reply_at", DateTime(timezone=True), nullable=True),
+    Column("last_customer_message_at", DateTime(timezone=True), nullable=True),
+    Column("last_agent_message_at", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
     Index("ix_tickets_updated", "updated_at", "id"),
     Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),

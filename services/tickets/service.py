@@ -14,11 +14,13 @@ from typing import Any
 from nameko.dependency_providers import Config
 
 from services.chassis.errors import HelpdeskError, NotFound, ValidationFailed
+from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id
+from services.conversations import contract as conversations_contract
 from services.permissions import contract as permissions_contract
 from services.tickets import contract
 from services.tickets.domain import (
@@ -289,6 +291,32 @@ class TicketsService:
         caller = require_caller(self.caller)
         return self.store.activity.mark_unread(
             scope=scope_for(caller), user_id=caller.user_id, ticket_id=require_id(ticket_id, "ticket_id")
+        )
+
+    @rpc
+    def visible_tickets(self, ticket_ids: list[int]) -> list[int]:
+        """Which of ``ticket_ids`` the caller may see (the one access rule, for other services)."""
+        caller = require_caller(self.caller)
+        if not isinstance(ticket_ids, list) or len(ticket_ids) > contract.MAX_BULK:
+            raise ValidationFailed(
+                errors={"ticket_ids": [f"must be a list of at most {contract.MAX_BULK} ids"]}
+            )
+        ids = [require_id(i, "ticket_ids") for i in ticket_ids]
+        return self.store.activity.visible(scope=scope_for(caller), ticket_ids=ids)
+
+    @subscribe(conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED)
+    def handle_message_added(self, payload: dict[str, Any]) -> None:
+        """A message on a ticket's thread: unread for a customer's, reply times and owner for a reply."""
+        event = conversations_contract.MessageAddedEvent().load(payload)
+        if event["ticket_id"] is None:
+            return
+        self.store.activity.message_added(
+            event_id=event["event_id"],
+            ticket_id=event["ticket_id"],
+            kind=event["kind"],
+            author_id=event["author_id"],
+            auto=event["auto"],
+            at=event["at"],
         )
 
     @rpc

@@ -23,6 +23,7 @@ from gateway.service import GatewayService
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import Unauthenticated
 from services.chassis.identity import Caller, sign
+from services.conversations.service import ConversationsService
 from services.permissions.domain import BOOTSTRAP_ADMIN, hash_token
 from services.permissions.service import PermissionsService
 from services.permissions.store import PermissionStore
@@ -61,6 +62,14 @@ class World:
     user_ids: dict[str, int] = field(default_factory=dict)
     # (role, kind) -> ticket id
     tickets: dict[tuple[str, str], int] = field(default_factory=dict)
+    # ticket id -> its thread and an attachment on it
+    threads: dict[int, int] = field(default_factory=dict)
+    attachments: dict[int, int] = field(default_factory=dict)
+
+    def path(self, template: str, ticket_id: int) -> str:
+        return template.format(
+            id=ticket_id, thread=self.threads[ticket_id], attachment=self.attachments[ticket_id]
+        )
 
     def call(self, method: str, path: str, token: str | None, body: object = None) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
@@ -104,7 +113,19 @@ def _build(world: World) -> None:
     world.tokens.update(no_token=None, bad_token="hd_not-a-token", revoked_token=revoked["token"])
 
     def ticket(owner: int | None) -> int:
-        return int(world.ok("POST", "/api/v1/tickets", {"name": "t", "owner_id": owner}, 201)["id"])
+        """A ticket made the way customers make them (a form message), then given its owner."""
+        sender = {"email": f"customer{len(world.threads)}@example.com", "name": "Customer"}
+        body = {"channel": "form", "from": sender, "subject": "t", "body": "help"}
+        made = world.ok("POST", "/api/v1/intake/messages", body, 201)
+        ticket_id = int(made["ticket_id"])
+        if owner is not None:
+            world.ok("PATCH", f"/api/v1/tickets/{ticket_id}", {"owner_id": owner})
+        upload = {"filename": "a.txt", "content_type": "text/plain", "content_b64": "aGk="}
+        note = {"kind": "note", "body": "file", "attachments": [upload]}
+        added = world.ok("POST", f"/api/v1/threads/{made['thread_id']}/messages", note, 201)
+        world.threads[ticket_id] = int(made["thread_id"])
+        world.attachments[ticket_id] = int(added["attachments"][0]["id"])
+        return ticket_id
 
     shared = {"teammate": ticket(teammate), "other": ticket(other), "unassigned": ticket(None)}
     for role in table.ROLES:
@@ -114,7 +135,9 @@ def _build(world: World) -> None:
 
 
 @pytest.fixture
-def world(container_factory: Any, service_config: Callable[..., dict[str, Any]]) -> Iterator[World]:
+def world(
+    container_factory: Any, service_config: Callable[..., dict[str, Any]], tmp_path: Any
+) -> Iterator[World]:
     permissions_config = service_config("permissions")
     engine = make_engine(permissions_config["DB_URL"])
     PermissionStore(SessionFactory(engine)).users.create(
@@ -122,11 +145,15 @@ def world(container_factory: Any, service_config: Callable[..., dict[str, Any]])
     )
     engine.dispose()
     tickets_config = service_config("tickets")
+    conversations_config = service_config(
+        "conversations", DATA_DIR=str(tmp_path), MAIL_FROM="support@matrix.test"
+    )
     port = _free_port()
     gateway_config = service_config("gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", max_workers=20)
     for cls, config in (
         (PermissionsService, permissions_config),
         (TicketsService, tickets_config),
+        (ConversationsService, conversations_config),
         (GatewayService, gateway_config),
     ):
         container_factory(cls, config).start()
@@ -184,7 +211,7 @@ def test_the_matrix_over_http(world: World) -> None:
         for name, (method, path, body, allowed) in table.TICKET_OPERATIONS.items():
             for kind in table.TICKET_KINDS:
                 ticket_id = world.tickets[(role, kind)]
-                response = world.call(method, path.format(id=ticket_id), token, body)
+                response = world.call(method, world.path(path, ticket_id), token, body)
                 expect(role, f"{name}({kind})", response, table.expected_status(role, kind, allowed))
 
         for name, (method, path, body, allowed) in table.COLLECTION_OPERATIONS.items():
@@ -218,6 +245,7 @@ def test_the_matrix_over_http(world: World) -> None:
                 if attr in table.AUTHENTICATION_ONLY:
                     path = route.url.replace("<int:user_id>", "1").replace("<int:team_id>", "1")
                     path = path.replace("<int:token_id>", "1").replace("<int:item_id>", "1")
+                    path = path.replace("<int:thread_id>", "1").replace("<int:rule_id>", "1")
                     expect(role, attr, world.call(route.method, path, token, {}), 401)
 
     assert not mismatches, "\n" + "\n".join(mismatches)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.service.conversations_harness import Conversations, local_conversations
 from tests.service.tickets_harness import Tickets, local_tickets
 
 
 @pytest.fixture
 def tickets(make_db: Callable[[str], str]) -> Iterator[Tickets]:
     yield from local_tickets(make_db)
+
+
+@pytest.fixture
+def conversations(make_db: Callable[[str], str], tmp_path: Path) -> Iterator[Conversations]:
+    yield from local_conversations(make_db, tmp_path)

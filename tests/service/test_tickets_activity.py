@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from nameko.testing.services import worker_factory
 
 from services.tickets import contract
+from services.tickets.service import TicketsService
 from tests.service.tickets_harness import ADMIN, AGENT, SALES, Tickets
 
 pytestmark = pytest.mark.db
@@ -80,3 +84,54 @@ def test_internal_actions_keep_read_state_and_a_customer_message_makes_it_unread
         assert item["updated_at"] > before["updated_at"] and item["version"] == before["version"]
     assert agent.get_ticket(ticket["id"])["unread"] is False
     assert tickets.as_(ADMIN).list_tickets({"view": "unread"})["total"] == 1
+
+
+def _message_added(tickets: Tickets, ticket_id: int, kind: str, **fields: Any) -> None:
+    """What the conversations service announces, handed to the tickets service's handler."""
+    payload = {
+        "event_id": fields.pop("event_id", f"e-{kind}-{ticket_id}-{len(tickets.events())}"),
+        "occurred_at": "2026-12-01T10:00:00+00:00",
+        "thread_id": 1,
+        "ticket_id": ticket_id,
+        "message_id": 1,
+        "kind": kind,
+        "channel": "email",
+        "author_id": fields.pop("author_id", None),
+        "auto": fields.pop("auto", None),
+        "mentions": [],
+        "at": "2026-12-01T10:00:00+00:00",
+    }
+    worker_factory(TicketsService, store=tickets.store).handle_message_added(payload)
+
+
+def test_messages_on_a_ticket_make_it_unread_set_reply_times_and_assign_the_replier(tickets: Tickets) -> None:
+    admin, agent = tickets.as_(ADMIN), tickets.as_(AGENT)
+    ticket = admin.create_ticket({"name": "from a customer"})
+    agent.get_ticket(ticket["id"])
+    admin.get_ticket(ticket["id"])
+    _message_added(tickets, ticket["id"], "customer", event_id="customer-1")
+    _message_added(tickets, ticket["id"], "customer", event_id="customer-1")  # redelivered: once
+    assert agent.get_ticket(ticket["id"], mark_read=False)["unread"] is True
+    seen = admin.get_ticket(ticket["id"])
+    assert seen["last_customer_message_at"] == "2026-12-01T10:00:00+00:00" and seen["owner_id"] is None
+    _message_added(tickets, ticket["id"], "note", author_id=AGENT.user_id)
+    assert admin.get_ticket(ticket["id"], mark_read=False)["unread"] is False  # internal: still read
+    _message_added(tickets, ticket["id"], "customer", auto="auto-reply")
+    assert admin.get_ticket(ticket["id"], mark_read=False)["unread"] is False  # automatic: nothing
+    _message_added(tickets, ticket["id"], "reply", author_id=AGENT.user_id)
+    replied = admin.get_ticket(ticket["id"])
+    assert replied["owner_id"] == AGENT.user_id and replied["first_reply_at"] is not None
+    assigned = tickets.events("ticket_assigned")[-1][1]
+    assert assigned["owner_id"] == AGENT.user_id and assigned["actor_id"] == AGENT.user_id
+    _message_added(tickets, ticket["id"], "reply", author_id=ADMIN.user_id)
+    assert admin.get_ticket(ticket["id"])["owner_id"] == AGENT.user_id  # an owner stays
+
+
+def test_other_services_ask_which_tickets_a_caller_may_see(tickets: Tickets) -> None:
+    admin = tickets.as_(ADMIN)
+    mine = admin.create_ticket({"name": "sales", "owner_id": SALES.user_id})
+    other = admin.create_ticket({"name": "agent", "owner_id": AGENT.user_id})
+    assert tickets.as_(SALES).visible_tickets([mine["id"], other["id"], 999]) == [mine["id"]]
+    assert sorted(tickets.as_(ADMIN).visible_tickets([other["id"], mine["id"]])) == sorted(
+        [mine["id"], other["id"]]
+    )

@@ -23,12 +23,14 @@ from services.tickets.domain.ticket import (
     Change,
     Entry,
     Event,
+    MessageEffect,
     NewTicket,
     Stage,
     Ticket,
     closed_at_after,
     diff,
     follow_change,
+    message_effect,
 )
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "Change",
     "Entry",
     "Event",
+    "MessageEffect",
     "NewTicket",
     "Scope",
     "Stage",
@@ -50,6 +53,7 @@ __all__ = [
     "closed_at_after",
     "diff",
     "follow_change",
+    "message_effect",
     "owner_problem",
     "parse_sort",
     "require_admin",

@@ -259,3 +259,41 @@ def follow_change(ticket_id: int, user_id: int, *, following: bool) -> Change:
     )
     payload = {"ticket_id": ticket_id, "actor_id": user_id, "user_id": user_id}
     return Change({}, (Entry(kind),), (Event(event, payload),))
+
+
+@dataclass(frozen=True)
+class MessageEffect:
+    """What a message on one of the ticket's threads does to the ticket.
+
+    ``unread``: it becomes unread for everyone (a customer wrote). ``values``: reply-time
+    columns to set. ``assign_to``: the replier, when the ticket had no owner.
+    """
+
+    unread: bool
+    values: dict[str, Any]
+    assign_to: int | None
+
+
+def message_effect(
+    *,
+    owner_id: int | None,
+    first_reply_at: dt.datetime | None,
+    kind: str,
+    author_id: int | None,
+    auto: str | None,
+    at: dt.datetime,
+) -> MessageEffect:
+    """SPEC: a new customer message makes the ticket unread for everyone; internal actions
+    (notes) do not; automatic mail (bounces, auto-replies) changes nothing; replying to an
+    unassigned ticket assigns it to the replier. Reply times are kept for the SLA clocks."""
+    if auto is not None:
+        return MessageEffect(False, {}, None)
+    if kind == "customer":
+        return MessageEffect(True, {"last_customer_message_at": at}, None)
+    if kind == "reply":
+        values: dict[str, Any] = {"last_agent_message_at": at}
+        if first_reply_at is None:
+            values["first_reply_at"] = at
+        assign = author_id if owner_id is None and author_id else None
+        return MessageEffect(False, values, assign)
+    return MessageEffect(False, {}, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -9,11 +10,13 @@ from sqlalchemy import delete, func, select, update
 from services.chassis import paging
 from services.chassis.clock import isoformat
 from services.chassis.events import already_processed, mark_processed
-from services.tickets.domain import Scope, follow_change
+from services.tickets.domain import EVERYTHING, Scope, follow_change, message_effect
 from services.tickets.models import followers, processed_events, reads, tickets, timeline
+from services.tickets.store import queries
 from services.tickets.store.base import Records, from_json
 
 CUSTOMER_MESSAGE_HANDLER = "customer_message_received"
+MESSAGE_ADDED_HANDLER = "handle_message_added"
 FOLLOWERS_SORT = "user_id"
 TIMELINE_SORT = "-id"
 
@@ -99,6 +102,68 @@ class Activity:
             if event_id:
                 mark_processed(s, processed_events, event_id, CUSTOMER_MESSAGE_HANDLER, clock=self.r.clock)
             return True
+
+    def message_added(
+        self,
+        *,
+        event_id: str,
+        ticket_id: int,
+        kind: str,
+        author_id: int | None,
+        auto: str | None,
+        at: dt.datetime,
+    ) -> bool:
+        """A message on one of the ticket's threads (the conversations service's event), applied once.
+
+        What it does is the domain's to decide (:func:`message_effect`): unread for everyone
+        and moved up the lists for a customer's message, reply times, and the replier as
+        owner of an unassigned ticket. A ticket that is gone (deleted, unknown) changes
+        nothing. Returns False for a redelivered event.
+        """
+        now = self.r.clock.now()
+        with self.db.transaction() as s:
+            if already_processed(s, processed_events, event_id, MESSAGE_ADDED_HANDLER):
+                return False
+            mark_processed(s, processed_events, event_id, MESSAGE_ADDED_HANDLER, clock=self.r.clock)
+            row = s.execute(
+                select(tickets.c.owner_id, tickets.c.first_reply_at).where(
+                    tickets.c.id == ticket_id, queries.live()
+                )
+            ).first()
+            if row is None:
+                return True
+            effect = message_effect(
+                owner_id=row.owner_id,
+                first_reply_at=row.first_reply_at,
+                kind=kind,
+                author_id=author_id,
+                auto=auto,
+                at=at,
+            )
+            values = dict(effect.values)
+            if effect.unread:
+                values.update(unread_seq=tickets.c.unread_seq + 1, updated_at=now)
+            if values:
+                s.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+            if effect.assign_to is not None:
+                ticket = self.r.locked(s, EVERYTHING, ticket_id)
+                change = ticket.change(
+                    actor_id=effect.assign_to, requested={"owner_id": effect.assign_to}, stage=None, now=now
+                )
+                self.r.save(s, ticket, change, effect.assign_to, now)
+            return True
+
+    def visible(self, *, scope: Scope, ticket_ids: list[int]) -> list[int]:
+        """Which of ``ticket_ids`` are live and in ``scope`` (how other services check access)."""
+        if not ticket_ids:
+            return []
+        with self.db.read() as s:
+            found = s.scalars(
+                select(tickets.c.id).where(
+                    tickets.c.id.in_(ticket_ids), queries.live(), queries.visible(scope)
+                )
+            )
+            return sorted(found)
 
     def timeline(self, *, scope: Scope, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
         """The ticket's activity, newest first, paginated."""

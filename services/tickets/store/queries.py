@@ -192,4 +192,7 @@ def ticket_dict(row: Any, assoc: dict[str, list[int]], merged: Sequence[int]) ->
         "unread": bool(row.unread),
         "following": bool(row.following),
         "merged_ticket_ids": list(merged),
+        "first_reply_at": iso(row.first_reply_at),
+        "last_customer_message_at": iso(row.last_customer_message_at),
+        "last_agent_message_at": iso(row.last_agent_message_at),
     }
