@@ -81,7 +81,11 @@ GATEWAY = NamekoService(
 )
 """The HTTP face: a nameko process, but no RPC service (no contract, nothing pings it)."""
 
-CHILDREN: tuple[Child, ...] = (*SERVICES, GATEWAY)
+SMTP_EDGE = PythonModule(name="smtp_edge", module="services.conversations.smtp_edge")
+"""Inbound mail: listens on ``HELPDESK_SMTP_PORT`` and publishes each accepted mail as the
+conversations service's ``mail_received`` event (its settings come from the environment)."""
+
+CHILDREN: tuple[Child, ...] = (*SERVICES, GATEWAY, SMTP_EDGE)
 """Every long-running process the supervisor keeps alive, in start order."""
 
 

@@ -1,4 +1,4 @@
-"""Public contract of the conversations service: its name, its queues and wire schemas.
+"""Public contract of the conversations service: its name, its events and wire schemas.
 
 Evolution: fields are only ever added (optional); a breaking change gets a new name.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, ValidationError, fields, validate
+
+from services.chassis.schema import EventPayload
 
 from services.chassis.paging import PageQuery, page_schema
 from services.chassis.schema import EventPayload, Id, Input, Timestamp
@@ -17,13 +19,14 @@ CleanName = fields.String
 
 SERVICE_NAME = "conversations"
 
-INBOUND_MAIL_QUEUE = "conversations.inbound-mail"
-"""Durable queue, declared with no arguments, on the default exchange (routing key = its name).
-
-The SMTP edge (``python -m services.conversations.smtp_edge``) publishes every mail it accepts
-here, persistent and confirmed, before it answers 250; the conversations service consumes it.
-Each message body is an :class:`InboundMailSchema` document in JSON. A mail may arrive twice
-(a sender retrying after a lost answer): consumers deduplicate by the mail's Message-ID.
+MAIL_RECEIVED = "mail_received"
+"""Event: the SMTP edge accepted a mail. Published by the edge (``python -m
+services.conversations.smtp_edge``), not by the service's outbox, to the service's own event
+exchange ``conversations.events`` with this routing key, persistent and confirmed, before the
+edge answers 250; consumers ``@subscribe(SERVICE_NAME, MAIL_RECEIVED)``. The payload is an
+:class:`InboundMailSchema` document: ``event_id`` is the edge's id of the delivery. A mail may
+arrive twice (a sender retrying after a lost answer gets a new ``event_id``): consumers
+deduplicate by the mail's Message-ID.
 """
 
 
@@ -34,8 +37,12 @@ def _is_base64(value: str) -> None:
         raise ValidationError("Not valid base64.") from None
 
 
-class InboundMailSchema(Schema):
-    """One mail as the SMTP edge received it: the SMTP envelope and the exact bytes."""
+class InboundMailSchema(EventPayload):
+    """One mail as the SMTP edge received it: the SMTP envelope and the exact bytes.
+
+    The payload of :data:`MAIL_RECEIVED`: ``event_id`` is ``edge_id`` as a string and
+    ``occurred_at`` is ``received_at``.
+    """
 
     edge_id = fields.UUID(required=True)  # the edge's id for this delivery (logged on both sides)
     received_at = fields.AwareDateTime(required=True, format="iso")  # ISO 8601 with offset

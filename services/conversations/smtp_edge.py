@@ -1,4 +1,4 @@
-"""The SMTP edge: receives inbound mail and queues it, saying 250 only once the broker has it.
+"""The SMTP edge: receives inbound mail and publishes it, saying 250 only once the broker has it.
 
 Run as ``python -m services.conversations.smtp_edge``. An aiosmtpd server listens on
 ``HELPDESK_SMTP_HOST`` (127.0.0.1) port ``HELPDESK_SMTP_PORT`` (2525) and advertises ``SIZE``.
@@ -7,14 +7,19 @@ For each mail it
 1. refuses what breaks :class:`~.mail.limits.MailLimits` (``HELPDESK_MAIL_MAX_BYTES`` and the
    other ``HELPDESK_MAIL_MAX_*`` settings): 552 for size, 554 for structure; a mail that makes
    the check itself fail gets 554 and one log line, never a crash;
-2. publishes an :data:`~.contract.INBOUND_MAIL_QUEUE` message (persistent, ``mandatory``,
-   publisher-confirmed) holding the envelope and the exact bytes;
+2. publishes a :data:`~.contract.MAIL_RECEIVED` event holding the envelope and the exact bytes
+   (an :class:`~.contract.InboundMailSchema` payload) to the topic exchange
+   ``conversations.events``, persistent, ``mandatory`` and publisher-confirmed, with the
+   headers and encoding of the chassis's outbox relay, so the service consumes it with
+   ``@subscribe`` (retries, dead-letter queue) like any event;
 3. answers 250 only after the broker confirmed it, else ``451 4.3.0``: the sending server keeps
-   the mail and retries, so nothing accepted is ever lost.
+   the mail and retries, so nothing accepted is ever lost. A mail the broker returns because no
+   queue is bound (``python -m deploy.topology`` has not run yet) gets 451 too.
 
-It decides nothing else: auto-replies, lists and bounces are queued like any mail, since the
+It decides nothing else: auto-replies, lists and bounces are published like any mail, since the
 service records them on their threads. Broker work happens in one thread that owns the pika
 connection (reconnecting when needed, keeping it alive while idle), away from the event loop.
+It declares the exchange (as the services do) but never a queue: queues are the subscribers'.
 SIGTERM or SIGINT: stop accepting connections, let mails in flight finish (up to
 ``HELPDESK_SMTP_DRAIN_SECONDS``, 30), close the broker link, exit 0.
 """
@@ -42,13 +47,18 @@ import pika
 import pika.exceptions
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from services.conversations.contract import INBOUND_MAIL_QUEUE, InboundMailSchema
+from services.conversations.contract import MAIL_RECEIVED, SERVICE_NAME, InboundMailSchema
 from services.conversations.mail.limits import MailLimits, MailRejected, check_limits, limits_from_env
 
 log = logging.getLogger("services.conversations.smtp_edge")
 
 MAX_RECIPIENTS = 100
 IDLE_KEEPALIVE_SECONDS = 5.0
+EVENT_EXCHANGE = f"{SERVICE_NAME}.events"
+"""The service's event exchange: topic, durable, declared as ``services.chassis.outbox.event_exchange``
+does (not imported: the chassis's publishing side is eventlet code, this process is asyncio)."""
+EVENT_ID_HEADER = "nameko.event_id"
+"""Set as the outbox relay sets it; nameko hands it to the handler's worker context."""
 
 
 @dataclass(frozen=True)
@@ -95,18 +105,25 @@ class BrokerUnavailable(Exception):
     """The broker could not be reached or did not confirm the message."""
 
 
+class NotRouted(BrokerUnavailable):
+    """The broker returned the message: no queue is bound for it (topology not declared yet)."""
+
+
 class Publisher:
-    """Publishes to :data:`INBOUND_MAIL_QUEUE` from one thread that owns the broker connection.
+    """Publishes :data:`MAIL_RECEIVED` events from one thread that owns the broker connection.
 
     ``publish`` may be called from any thread; it returns a future that completes once the
-    broker confirmed the message, or fails with :class:`BrokerUnavailable`. A failure on a
-    connection that was already open is retried once on a fresh one (the broker may have
-    restarted, or the queue been deleted: connecting declares it again).
+    broker confirmed the message, or fails with :class:`BrokerUnavailable` (:class:`NotRouted`
+    when the broker returned it). A failure on a connection that was already open is retried
+    once on a fresh one (the broker may have restarted); a returned message is not retried.
     """
 
-    def __init__(self, amqp_uri: str, queue_name: str = INBOUND_MAIL_QUEUE) -> None:
+    def __init__(
+        self, amqp_uri: str, exchange: str = EVENT_EXCHANGE, routing_key: str = MAIL_RECEIVED
+    ) -> None:
         self.amqp_uri = amqp_uri
-        self.queue_name = queue_name
+        self.exchange = exchange
+        self.routing_key = routing_key
         self._jobs: queue.Queue[tuple[bytes, str, concurrent.futures.Future[None]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="broker-publisher", daemon=True)
         self._connection: Any = None
@@ -115,9 +132,9 @@ class Publisher:
     def start(self) -> None:
         self._thread.start()
 
-    def publish(self, body: bytes, message_id: str) -> concurrent.futures.Future[None]:
+    def publish(self, body: bytes, event_id: str) -> concurrent.futures.Future[None]:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._jobs.put((body, message_id, future))
+        self._jobs.put((body, event_id, future))
         return future
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -137,11 +154,11 @@ class Publisher:
                 continue
             if job is None:
                 break
-            body, message_id, future = job
+            body, event_id, future = job
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                self._publish(body, message_id)
+                self._publish(body, event_id)
             except BrokerUnavailable as error:
                 future.set_exception(error)
             except Exception as error:  # never let the thread die: the next mail reconnects
@@ -165,30 +182,38 @@ class Publisher:
             connection = pika.BlockingConnection(params)
             channel = connection.channel()
             channel.confirm_delivery()
-            channel.queue_declare(self.queue_name, durable=True)
+            channel.exchange_declare(self.exchange, exchange_type="topic", durable=True, auto_delete=False)
         except (pika.exceptions.AMQPError, OSError) as error:
             raise BrokerUnavailable(_describe(error)) from error
         self._connection, self._channel = connection, channel
-        log.info("broker link open, queue %s declared", self.queue_name)
+        log.info("broker link open, exchange %s declared", self.exchange)
         return channel
 
-    def _publish(self, body: bytes, message_id: str) -> None:
+    def _publish(self, body: bytes, event_id: str) -> None:
         reused = self._channel is not None
         for attempt in (1, 2):
             channel = self._connect()
             try:
                 channel.basic_publish(
-                    exchange="",
-                    routing_key=self.queue_name,
+                    exchange=self.exchange,
+                    routing_key=self.routing_key,
                     body=body,
                     properties=pika.BasicProperties(
                         delivery_mode=pika.DeliveryMode.Persistent,
-                        content_type="application/json",
-                        message_id=message_id,
+                        content_type="application/json",  # as kombu's json serializer says
+                        content_encoding="utf-8",
+                        priority=0,
+                        message_id=event_id,
+                        headers={EVENT_ID_HEADER: event_id},
                     ),
                     mandatory=True,
                 )
                 return
+            except pika.exceptions.UnroutableError as error:  # the channel stays usable
+                raise NotRouted(
+                    f"no queue is bound to {self.exchange} for {self.routing_key}"
+                    " (has python -m deploy.topology run?)"
+                ) from error
             except (pika.exceptions.AMQPError, OSError) as error:
                 self._close()
                 if attempt == 2 or not reused:
@@ -218,11 +243,14 @@ def _peer(session: Session) -> str:
     return str(peer)
 
 
-def envelope_body(edge_id: uuid.UUID, mail_from: str, rcpt_tos: list[str], peer: str, raw: bytes) -> bytes:
-    """The queue message for one accepted mail (an :class:`InboundMailSchema` document)."""
+def event_body(edge_id: uuid.UUID, mail_from: str, rcpt_tos: list[str], peer: str, raw: bytes) -> bytes:
+    """The :data:`MAIL_RECEIVED` payload of one accepted mail (an :class:`InboundMailSchema` document)."""
+    received_at = dt.datetime.now(dt.UTC)
     document = {
+        "event_id": str(edge_id),
+        "occurred_at": received_at.isoformat(),
         "edge_id": edge_id,
-        "received_at": dt.datetime.now(dt.UTC),
+        "received_at": received_at,
         "mail_from": mail_from,
         "rcpt_tos": rcpt_tos,
         "peer": peer,
@@ -232,7 +260,7 @@ def envelope_body(edge_id: uuid.UUID, mail_from: str, rcpt_tos: list[str], peer:
 
 
 class EdgeHandler:
-    """aiosmtpd handler: limits, then queue, then answer."""
+    """aiosmtpd handler: limits, then publish, then answer."""
 
     def __init__(self, settings: EdgeSettings, publisher: Publisher) -> None:
         self.settings = settings
@@ -278,7 +306,7 @@ class EdgeHandler:
             return "554 5.6.0 Message could not be read"
         edge_id = uuid.uuid4()
         try:
-            body = await asyncio.to_thread(envelope_body, edge_id, mail_from, rcpt_tos, peer, raw)
+            body = await asyncio.to_thread(event_body, edge_id, mail_from, rcpt_tos, peer, raw)
             confirmed = asyncio.wrap_future(self.publisher.publish(body, str(edge_id)))
             await asyncio.wait_for(confirmed, self.settings.publish_timeout)
         except (BrokerUnavailable, TimeoutError) as error:
@@ -337,11 +365,12 @@ async def serve(settings: EdgeSettings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info(
-        "smtp edge listening on %s:%s, SIZE %d, queue %s",
+        "smtp edge listening on %s:%s, SIZE %d, publishing %s to %s",
         settings.host,
         settings.port,
         settings.limits.max_bytes,
-        INBOUND_MAIL_QUEUE,
+        MAIL_RECEIVED,
+        EVENT_EXCHANGE,
     )
     await stop.wait()
     server.close()

@@ -7,18 +7,25 @@ adding a payload here; a change that breaks an old payload fails this test.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 from marshmallow import Schema
 
+from services.conversations import contract as conversations_contract
 from services.tickets import contract as tickets_contract
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
 EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
     (tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED): tickets_contract.TicketCreatedEvent,
+    # published by the SMTP edge, not by an outbox
+    (
+        conversations_contract.SERVICE_NAME,
+        conversations_contract.MAIL_RECEIVED,
+    ): conversations_contract.InboundMailSchema,
 }
 
 
@@ -39,6 +46,17 @@ def test_unknown_fields_are_ignored_by_consumers() -> None:
     payload = json.loads((PAYLOADS / "tickets.ticket_created.v1.json").read_text())
     payload["added_in_a_later_version"] = {"anything": True}
     assert "added_in_a_later_version" not in tickets_contract.TicketCreatedEvent().load(payload)
+
+
+def test_a_recorded_mail_keeps_its_envelope_and_exact_bytes() -> None:
+    payload = json.loads((PAYLOADS / "conversations.mail_received.v1.json").read_text())
+    loaded = conversations_contract.InboundMailSchema().load(payload)
+    assert loaded["event_id"] == str(loaded["edge_id"])
+    assert loaded["received_at"].utcoffset() is not None
+    assert loaded["rcpt_tos"] == ["support@helpdesk.example"]
+    raw = base64.b64decode(loaded["raw_b64"])
+    assert raw == base64.b64decode(payload["raw_b64"])
+    assert b"Message-ID: <recorded-1@example.com>\r\n" in raw
 
 
 def test_every_schema_has_a_recorded_payload() -> None:

@@ -46,6 +46,7 @@ class Suite:
         self.data_dir = data_dir
         self.amqp_uri = amqp_uri
         self.http_port = free_port()
+        self.smtp_port = free_port()
         self.admin_token = f"admin-{uuid.uuid4().hex}"
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.output = data_dir / "supervisor.out"
@@ -64,7 +65,7 @@ class Suite:
         env.update(
             HELPDESK_DATA_DIR=str(self.data_dir),
             HELPDESK_HTTP_PORT=str(self.http_port),
-            HELPDESK_SMTP_PORT=str(free_port()),
+            HELPDESK_SMTP_PORT=str(self.smtp_port),
             AMQP_URI=self.amqp_uri,
             HELPDESK_ADMIN_TOKEN=self.admin_token,
         )

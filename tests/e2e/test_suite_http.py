@@ -7,12 +7,17 @@ Proves, with every service, the gateway, a real broker and real databases, that
 * an ``Idempotency-Key`` replay returns the first ticket and creates nothing, and the same key with
   another body answers 409;
 * the bootstrap admin's feed gets one ``ticket_created`` item for the new ticket;
-* a request without a token answers 401 and an unknown ticket 404, both as problem+json.
+* a request without a token answers 401 and an unknown ticket 404, both as problem+json;
+* the SMTP edge runs with the suite: it answers EHLO with SIZE on ``HELPDESK_SMTP_PORT``, has its
+  own log and pid file, and is restarted when killed.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import smtplib
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -106,3 +111,24 @@ def test_unknown_ticket_is_404(suite: Suite) -> None:
     assert response.status_code == 404, response.text
     assert response.headers["Content-Type"].startswith(PROBLEM_JSON)
     assert response.json()["status"] == 404
+
+
+def smtp_answers(port: int) -> bool:
+    """EHLO on ``port`` answers 250 and advertises SIZE."""
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            code, _ = client.ehlo()
+            return code == 250 and int(client.esmtp_features.get("size") or 0) > 0
+    except (OSError, smtplib.SMTPException):
+        return False
+
+
+def test_the_smtp_edge_answers_ehlo_with_size_and_is_restarted_like_the_others(suite: Suite) -> None:
+    # /readyz waits for the RPC services only; the edge starts beside them
+    assert wait_for(lambda: smtp_answers(suite.smtp_port), 30.0), suite.tail()
+    assert "smtp edge listening" in (suite.data_dir / "logs" / "smtp_edge.log").read_text()
+
+    pid = suite.pid("smtp_edge")
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: suite.child_pids().get("smtp_edge") not in (None, pid), 30.0), suite.tail()
+    assert wait_for(lambda: smtp_answers(suite.smtp_port), 30.0), suite.tail()

@@ -2,7 +2,8 @@
 
 Each test starts ``python -m services.conversations.smtp_edge`` as a subprocess (asyncio does
 not belong in this eventlet-patched process) against a fresh vhost or a private broker, talks
-SMTP to it with smtplib and reads ``conversations.inbound-mail`` with kombu.
+SMTP to it with smtplib and reads the ``mail_received`` events with kombu from the queue the
+conversations service's ``@subscribe`` handler has (declared as ``deploy.topology`` declares it).
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+import eventlet
 import pytest
 from kombu import Connection
+from nameko.amqp.publish import Publisher
+from nameko.testing.services import entrypoint_waiter
 
-from services.conversations.contract import INBOUND_MAIL_QUEUE, InboundMailSchema
-from tests.conftest import PrivateRabbit, free_port
+from services.chassis.events import declare_subscription, queue_name, subscribe
+from services.chassis.outbox import event_exchange
+from services.chassis.schema import load
+from services.conversations.contract import MAIL_RECEIVED, SERVICE_NAME, InboundMailSchema
+from tests.conftest import IDENTITY_SECRET, PrivateRabbit, free_port
 from tests.mail_fixtures import stop_process, wait_for_port
 
 pytestmark = pytest.mark.broker
@@ -35,6 +42,9 @@ pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "unit" / "mail_samples"
 MAX_BYTES = 200_000
+HANDLER = "handle_mail_received"  # the conversations service's subscriber method
+SUBSCRIPTION = (SERVICE_NAME, MAIL_RECEIVED, SERVICE_NAME, HANDLER)
+QUEUE = queue_name(*SUBSCRIPTION)
 
 
 class Edge:
@@ -102,13 +112,26 @@ def start_edge(tmp_path: Path) -> Iterator[Callable[..., Edge]]:
         edge.stop()
 
 
+def declare_queue(amqp_uri: str) -> None:
+    """The subscriber's queues, as ``python -m deploy.topology`` declares them before the suite runs."""
+    with Connection(amqp_uri) as connection:
+        declare_subscription(connection, *SUBSCRIPTION)
+
+
+@pytest.fixture
+def subscribed_uri(vhost_uri: str) -> str:
+    """A fresh vhost where the conversations service's subscription queue is declared."""
+    declare_queue(vhost_uri)
+    return vhost_uri
+
+
 def queued(amqp_uri: str) -> list[Any]:
-    """Take every message from the inbound queue (with its properties)."""
-    taken = []
+    """Take every message from the subscriber's queue (with its properties)."""
+    taken: list[Any] = []
     with Connection(amqp_uri) as connection:
         channel = connection.channel()
         while True:
-            message = channel.basic_get(queue=INBOUND_MAIL_QUEUE, no_ack=True)
+            message = channel.basic_get(queue=QUEUE, no_ack=True)
             if message is None:
                 return taken
             taken.append(message)
@@ -116,8 +139,14 @@ def queued(amqp_uri: str) -> list[Any]:
 
 def queue_length(amqp_uri: str) -> int:
     with Connection(amqp_uri) as connection:
-        _, count, _ = connection.channel().queue_declare(queue=INBOUND_MAIL_QUEUE, passive=True)
+        _, count, _ = connection.channel().queue_declare(queue=QUEUE, passive=True)
         return int(count)
+
+
+def reply_text(error: smtplib.SMTPResponseException) -> bytes:
+    """The text of a refusal (smtplib gives bytes; typeshed allows str)."""
+    text = error.smtp_error
+    return text if isinstance(text, bytes) else text.encode()
 
 
 def raw_of(message: Any) -> bytes:
@@ -131,58 +160,145 @@ def crlf(raw: bytes) -> bytes:
 # -- happy path ------------------------------------------------------------------------------------
 
 
-def test_accepted_mail_is_queued_byte_for_byte_with_its_envelope(
-    vhost_uri: str, start_edge: Callable[..., Edge], rabbit: dict[str, Any]
+def test_accepted_mail_is_published_byte_for_byte_with_its_envelope(
+    subscribed_uri: str, start_edge: Callable[..., Edge]
 ) -> None:
-    edge = start_edge(vhost_uri)
+    edge = start_edge(subscribed_uri)
     samples = [crlf((SAMPLES / name).read_bytes()) for name in ("thunderbird_reply.eml", "out_of_office.eml")]
     dotted = b"Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nnot the end\r\n"
     replies = [edge.send(raw) for raw in [*samples, dotted]]
     assert all(reply.startswith("250 2.0.0 OK queued as ") for reply in replies)
 
-    messages = queued(vhost_uri)
-    assert len(messages) == 3  # an auto-reply is queued too: the service records it on its thread
+    messages = queued(subscribed_uri)
+    assert len(messages) == 3  # an auto-reply is published too: the service records it on its thread
     for message, raw, reply in zip(messages, [*samples, dotted], replies, strict=True):
         envelope = InboundMailSchema().loads(message.body)
+        edge_id = str(envelope["edge_id"])
         assert base64.b64decode(envelope["raw_b64"]) == raw
-        assert str(envelope["edge_id"]) == reply.rsplit(" ", 1)[1]
+        assert edge_id == reply.rsplit(" ", 1)[1]
         assert envelope["mail_from"] == "anna@example.com"
         assert envelope["rcpt_tos"] == ["support@helpdesk.example"]
         assert envelope["peer"].startswith("127.0.0.1:")
         assert envelope["received_at"].utcoffset() is not None
+        # a normal event payload: event_id is the edge id, occurred_at the moment received
+        assert envelope["event_id"] == edge_id
+        assert envelope["occurred_at"] == envelope["received_at"].isoformat()
+        assert message.delivery_info["exchange"] == f"{SERVICE_NAME}.events"
+        assert message.delivery_info["routing_key"] == MAIL_RECEIVED
         assert message.properties["delivery_mode"] == 2
-        assert message.properties["message_id"] == str(envelope["edge_id"])
-
-    vhost = unquote(urlsplit(vhost_uri).path[1:])
-    api = f"http://{rabbit['host']}:{rabbit['mgmt_port']}/api"
-    url = f"{api}/queues/{quote(vhost, safe='')}/{INBOUND_MAIL_QUEUE}"
-    request = urllib.request.Request(url, headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        declared = json.load(answer)
-    assert (declared["durable"], declared["auto_delete"], declared["arguments"]) == (True, False, {})
+        assert message.properties["content_type"] == "application/json"
+        assert message.properties["content_encoding"] == "utf-8"
+        assert message.properties["message_id"] == edge_id
+        assert message.headers == {"nameko.event_id": edge_id}
     assert "accepted from=<anna@example.com>" in edge.log()
 
 
-def test_null_sender_and_several_recipients(vhost_uri: str, start_edge: Callable[..., Edge]) -> None:
+def test_the_message_is_shaped_as_the_outbox_relay_shapes_events(
+    subscribed_uri: str, start_edge: Callable[..., Edge]
+) -> None:
+    edge = start_edge(subscribed_uri)
+    assert edge.send(b"Subject: one\r\n\r\nbody\r\n").startswith("250")
+    # what services.chassis.outbox.OutboxRelay does with a row (setup() and relay_once())
+    exchange = event_exchange(SERVICE_NAME)
+    relay = Publisher(subscribed_uri, use_confirms=True, declare=[exchange])
+    body = {"event_id": "relayed", "occurred_at": "2024-01-01T00:00:00+00:00"}
+    relay.publish(
+        body, exchange=exchange, routing_key=MAIL_RECEIVED, extra_headers={"nameko.event_id": "relayed"}
+    )
+
+    from_edge, from_relay = queued(subscribed_uri)
+    assert from_relay.headers == {"nameko.event_id": "relayed"}
+    assert set(from_edge.headers) == set(from_relay.headers)
+    for key in ("exchange", "routing_key"):
+        assert from_edge.delivery_info[key] == from_relay.delivery_info[key]
+    shared = {key: value for key, value in from_relay.properties.items() if key != "application_headers"}
+    assert {key: from_edge.properties.get(key) for key in shared} == shared
+
+
+received: list[dict[str, Any]] = []
+
+
+class Conversations:
+    """A stand-in for the conversations service's consumer: the same subscription, nothing else."""
+
+    name = SERVICE_NAME
+
+    @subscribe(SERVICE_NAME, MAIL_RECEIVED)
+    def handle_mail_received(self, payload: dict[str, Any]) -> None:
+        received.append(load(InboundMailSchema(), payload))
+
+
+def test_a_subscribe_handler_receives_the_mail(
+    container_factory: Any, vhost_uri: str, start_edge: Callable[..., Edge]
+) -> None:
+    received.clear()
+    container = container_factory(Conversations, {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET})
+    container.start()  # declares its queue, as deploy.topology would
     edge = start_edge(vhost_uri)
+    raw = crlf((SAMPLES / "thunderbird_reply.eml").read_bytes())
+    with entrypoint_waiter(container, HANDLER, timeout=15):
+        reply = edge.send(raw)
+    [envelope] = received
+    assert envelope["event_id"] == reply.rsplit(" ", 1)[1]
+    assert base64.b64decode(envelope["raw_b64"]) == raw
+    eventlet.sleep(0.5)
+    assert len(received) == 1
+    assert queue_length(vhost_uri) == 0  # acked: nothing retried or parked
+
+
+def test_null_sender_and_several_recipients(subscribed_uri: str, start_edge: Callable[..., Edge]) -> None:
+    edge = start_edge(subscribed_uri)
     raw = crlf((SAMPLES / "dsn_bounce.eml").read_bytes())
     with edge.client() as client:
         client.sendmail("", ["support@helpdesk.example", "sales@helpdesk.example"], raw)
-    [message] = queued(vhost_uri)
+    [message] = queued(subscribed_uri)
     envelope = InboundMailSchema().loads(message.body)
     assert envelope["mail_from"] == ""
     assert envelope["rcpt_tos"] == ["support@helpdesk.example", "sales@helpdesk.example"]
 
 
-def test_a_deleted_queue_is_declared_again_and_the_mail_accepted(
-    vhost_uri: str, start_edge: Callable[..., Edge]
+# -- nothing bound ---------------------------------------------------------------------------------
+
+
+def test_with_no_queue_bound_mail_gets_451_until_the_topology_is_declared(
+    vhost_uri: str, start_edge: Callable[..., Edge], rabbit: dict[str, Any]
 ) -> None:
-    edge = start_edge(vhost_uri)
-    assert edge.send(b"Subject: one\r\n\r\nfirst\r\n").startswith("250")
-    with Connection(vhost_uri) as connection:
-        connection.channel().queue_delete(INBOUND_MAIL_QUEUE)
-    assert edge.send(b"Subject: two\r\n\r\nsecond\r\n").startswith("250")
+    edge = start_edge(vhost_uri)  # a fresh vhost: deploy.topology has not run
+    raw = b"Subject: early\r\n\r\nbody\r\n"
+    with pytest.raises(smtplib.SMTPDataError) as deferred:
+        edge.send(raw)
+    assert deferred.value.smtp_code == 451
+    assert reply_text(deferred.value).startswith(b"4.3.0")
+    assert f"no queue is bound to {SERVICE_NAME}.events for {MAIL_RECEIVED}" in edge.log()
+
+    vhost = unquote(urlsplit(vhost_uri).path[1:])
+    api = f"http://{rabbit['host']}:{rabbit['mgmt_port']}/api"
+    url = f"{api}/exchanges/{quote(vhost, safe='')}/{SERVICE_NAME}.events"
+    request = urllib.request.Request(url, headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        declared = json.load(answer)  # the edge declared the exchange, as event_exchange() does
+    assert (declared["type"], declared["durable"], declared["auto_delete"]) == ("topic", True, False)
+
+    declare_queue(vhost_uri)
+    assert edge.send(raw).startswith("250")  # the sending server's retry
     [message] = queued(vhost_uri)
+    assert raw_of(message) == raw
+    assert "Traceback" not in edge.log()
+
+
+def test_a_deleted_queue_gives_451_and_mail_is_accepted_once_it_is_declared_again(
+    subscribed_uri: str, start_edge: Callable[..., Edge]
+) -> None:
+    edge = start_edge(subscribed_uri)
+    assert edge.send(b"Subject: one\r\n\r\nfirst\r\n").startswith("250")
+    with Connection(subscribed_uri) as connection:
+        connection.channel().queue_delete(QUEUE)
+    with pytest.raises(smtplib.SMTPDataError) as deferred:
+        edge.send(b"Subject: two\r\n\r\nsecond\r\n")
+    assert deferred.value.smtp_code == 451
+    declare_queue(subscribed_uri)
+    assert edge.send(b"Subject: two\r\n\r\nsecond\r\n").startswith("250")
+    [message] = queued(subscribed_uri)
     assert raw_of(message) == b"Subject: two\r\n\r\nsecond\r\n"
 
 
@@ -190,9 +306,9 @@ def test_a_deleted_queue_is_declared_again_and_the_mail_accepted(
 
 
 def test_size_is_advertised_and_oversized_mail_gets_552(
-    vhost_uri: str, start_edge: Callable[..., Edge]
+    subscribed_uri: str, start_edge: Callable[..., Edge]
 ) -> None:
-    edge = start_edge(vhost_uri)
+    edge = start_edge(subscribed_uri)
     big = b"Subject: big\r\n\r\n" + b"x" * 76 + b"\r\n"
     big = big * (MAX_BYTES // len(big) + 10)
     with edge.client() as client:
@@ -205,8 +321,8 @@ def test_size_is_advertised_and_oversized_mail_gets_552(
     with pytest.raises(smtplib.SMTPDataError) as sent:  # a client that does not declare the size
         edge.send(big)
     assert sent.value.smtp_code == 552
-    assert sent.value.smtp_error.startswith(b"5.3.4")
-    assert queue_length(vhost_uri) == 0
+    assert reply_text(sent.value).startswith(b"5.3.4")
+    assert queue_length(subscribed_uri) == 0
     assert edge.send(b"Subject: small\r\n\r\nok\r\n").startswith("250")  # the session is still usable
     assert "552 5.3.4" in edge.log()
 
@@ -215,16 +331,16 @@ def test_size_is_advertised_and_oversized_mail_gets_552(
     ("sample", "reason"),
     [("nesting_bomb.eml", b"nested too deeply"), ("too_many_attachments.eml", b"Too many attachments")],
 )
-def test_structure_limits_give_554_and_queue_nothing(
-    vhost_uri: str, start_edge: Callable[..., Edge], sample: str, reason: bytes
+def test_structure_limits_give_554_and_publish_nothing(
+    subscribed_uri: str, start_edge: Callable[..., Edge], sample: str, reason: bytes
 ) -> None:
-    edge = start_edge(vhost_uri)
+    edge = start_edge(subscribed_uri)
     with pytest.raises(smtplib.SMTPDataError) as refused:
         edge.send(crlf((SAMPLES / sample).read_bytes()))
     assert refused.value.smtp_code == 554
-    assert refused.value.smtp_error.startswith(b"5.6.0")
-    assert reason in refused.value.smtp_error
-    assert queue_length(vhost_uri) == 0
+    assert reply_text(refused.value).startswith(b"5.6.0")
+    assert reason in reply_text(refused.value)
+    assert queue_length(subscribed_uri) == 0
     assert "Traceback" not in edge.log()
 
 
@@ -236,13 +352,14 @@ def test_unreachable_broker_gives_451(start_edge: Callable[..., Edge]) -> None:
     with pytest.raises(smtplib.SMTPDataError) as deferred:
         edge.send(b"Subject: hello\r\n\r\nbody\r\n")
     assert deferred.value.smtp_code == 451
-    assert deferred.value.smtp_error.startswith(b"4.3.0")
+    assert reply_text(deferred.value).startswith(b"4.3.0")
     assert "Traceback" not in edge.log()
 
 
 def test_broker_outage_gives_451_and_a_retry_once_it_is_back_is_accepted(
     private_rabbit: PrivateRabbit, start_edge: Callable[..., Edge]
 ) -> None:
+    declare_queue(private_rabbit.uri)
     edge = start_edge(private_rabbit.uri)
     raw = b"Subject: during the outage\r\nMessage-ID: <outage@example.com>\r\n\r\nbody\r\n"
     assert edge.send(b"Subject: before\r\n\r\nbody\r\n").startswith("250")
@@ -268,8 +385,8 @@ def test_broker_outage_gives_451_and_a_retry_once_it_is_back_is_accepted(
 # -- process ---------------------------------------------------------------------------------------
 
 
-def test_sigterm_finishes_and_exits_0(vhost_uri: str, start_edge: Callable[..., Edge]) -> None:
-    edge = start_edge(vhost_uri)
+def test_sigterm_finishes_and_exits_0(subscribed_uri: str, start_edge: Callable[..., Edge]) -> None:
+    edge = start_edge(subscribed_uri)
     client = edge.client()
     client.ehlo()  # an idle session open at shutdown
     assert edge.send(b"Subject: x\r\n\r\ny\r\n").startswith("250")
@@ -297,6 +414,7 @@ def rabbitmqctl(node: PrivateRabbit, *args: str) -> None:
 def test_sigterm_lets_a_mail_in_flight_get_its_answer(
     private_rabbit: PrivateRabbit, start_edge: Callable[..., Edge]
 ) -> None:
+    declare_queue(private_rabbit.uri)
     edge = start_edge(private_rabbit.uri)
     assert edge.send(b"Subject: warm-up\r\n\r\nbody\r\n").startswith("250")
     rabbitmqctl(private_rabbit, "set_vm_memory_high_watermark", "0")  # the broker stops taking publishes

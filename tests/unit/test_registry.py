@@ -9,6 +9,7 @@ rather than silently never starting.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -35,6 +36,20 @@ def test_nameko_child_class_config_and_migrations_exist(entry: registry.NamekoSe
     assert (ROOT / entry.config).is_file()
     if entry.migrations is not None:
         assert (ROOT / entry.migrations / "env.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "entry", [c for c in registry.CHILDREN if isinstance(c, registry.PythonModule)], ids=lambda e: e.name
+)
+def test_plain_module_child_can_be_run(entry: registry.PythonModule) -> None:
+    spec = importlib.util.find_spec(entry.module)
+    assert spec is not None and spec.origin is not None
+    assert 'if __name__ == "__main__":' in Path(spec.origin).read_text()
+
+
+def test_the_smtp_edge_runs_with_the_suite() -> None:
+    assert registry.SMTP_EDGE in registry.CHILDREN
+    assert registry.SMTP_EDGE.python_args() == ["-m", "services.conversations.smtp_edge"]
 
 
 def test_every_service_folder_is_registered() -> None:

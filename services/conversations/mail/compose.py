@@ -82,7 +82,74 @@ def _addresses(recipients: Sequence[Recipient]) -> list[HeaderAddress]:
     return found
 
 
-def compose(
+def _set_addresses(
+    msg: EmailMessage,
+    *,
+    sender: HeaderAddress,
+    to: Sequence[Recipient],
+    cc: Sequence[Recipient],
+    reply_to: Sequence[Recipient],
+) -> None:
+    msg["From"] = sender
+    for name, recipients in (("To", to), ("Cc", cc), ("Reply-To", reply_to)):
+        if recipients:
+            msg[name] = _addresses(recipients)
+
+
+def _set_thread(msg: EmailMessage, own_id: str, in_reply_to: str | None, references: Sequence[str]) -> None:
+    """``Message-ID``, and for a reply ``In-Reply-To`` and ``References``."""
+    msg["Message-ID"] = f"<{own_id}>"
+    parent = normalise_message_id(in_reply_to)
+    if parent:
+        msg["In-Reply-To"] = f"<{parent}>"
+    thread = build_references(list(references), parent)
+    if thread:
+        msg["References"] = " ".join(f"<{i}>" for i in thread)
+
+
+def _set_extra(msg: EmailMessage, extra_headers: Mapping[str, str]) -> None:
+    for name, value in extra_headers.items():
+        if name.strip().lower() in _RESERVED:
+            raise ValueError(f"compose writes {name} itself")
+        msg[name] = _one_line(value)
+
+
+def _add_html(msg: EmailMessage, html: str, inline: Sequence[MailAttachment]) -> None:
+    """Make ``msg`` ``multipart/alternative`` with ``html``; ``inline`` files go ``related`` to it."""
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    html_part = msg.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html_part, MIMEPart)
+    for item in inline:
+        maintype, subtype = _mime_type(item.content_type)
+        html_part.add_related(
+            item.data,
+            maintype,
+            subtype,
+            cid=f"<{item.content_id}>",
+            filename=item.filename,
+            disposition="inline",
+        )
+
+
+def _set_body(msg: EmailMessage, text: str, html: str | None, attachments: Sequence[MailAttachment]) -> None:
+    """The parts: text, then the HTML alternative with its inline files, then the other files."""
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    files = list(attachments)
+    if html is not None:
+        inline = [a for a in attachments if a.inline and a.content_id]
+        files = [a for a in attachments if not (a.inline and a.content_id)]
+        _add_html(msg, html, inline)
+    for item in files:
+        maintype, subtype = _mime_type(item.content_type)
+        msg.add_attachment(item.data, maintype, subtype, filename=item.filename)
+    for part in msg.walk():
+        if part is not msg and "MIME-Version" in part:
+            del part["MIME-Version"]
+
+
+# Sixteen keyword-only arguments, one per header or part of the message, as callers think of a
+# mail; grouping them into an object would only rename the same fields. Nothing is positional.
+def compose(  # noqa: PLR0913
     *,
     from_name: str,
     from_address: str,
@@ -112,54 +179,14 @@ def compose(
     if not own_id:
         raise ValueError("a mail needs a Message-ID")
     msg = EmailMessage(policy=OUTGOING_POLICY)
-    msg["From"] = _header_address(from_name, from_address)
-    if to:
-        msg["To"] = _addresses(to)
-    if cc:
-        msg["Cc"] = _addresses(cc)
-    if reply_to:
-        msg["Reply-To"] = _addresses(reply_to)
+    _set_addresses(msg, sender=_header_address(from_name, from_address), to=to, cc=cc, reply_to=reply_to)
     subject = _one_line(subject)
     msg["Subject"] = subject_with_ref(subject, ticket_id) if ticket_id is not None else subject
     msg["Date"] = format_datetime((date or dt.datetime.now(dt.UTC)).astimezone(dt.UTC))
-    msg["Message-ID"] = f"<{own_id}>"
-    parent = normalise_message_id(in_reply_to)
-    if parent:
-        msg["In-Reply-To"] = f"<{parent}>"
-    thread = build_references(list(references), parent)
-    if thread:
-        msg["References"] = " ".join(f"<{i}>" for i in thread)
+    _set_thread(msg, own_id, in_reply_to, references)
     if auto:
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
-    for name, value in (extra_headers or {}).items():
-        if name.strip().lower() in _RESERVED:
-            raise ValueError(f"compose writes {name} itself")
-        msg[name] = _one_line(value)
-
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    inline = [a for a in attachments if a.inline and a.content_id]
-    files = [a for a in attachments if not (a.inline and a.content_id)]
-    if html is not None:
-        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-        html_part = msg.get_payload()[1]  # type: ignore[index]
-        assert isinstance(html_part, MIMEPart)
-        for item in inline:
-            maintype, subtype = _mime_type(item.content_type)
-            html_part.add_related(
-                item.data,
-                maintype,
-                subtype,
-                cid=f"<{item.content_id}>",
-                filename=item.filename,
-                disposition="inline",
-            )
-    else:
-        files = list(attachments)
-    for item in files:
-        maintype, subtype = _mime_type(item.content_type)
-        msg.add_attachment(item.data, maintype, subtype, filename=item.filename)
-    for part in msg.walk():
-        if part is not msg and "MIME-Version" in part:
-            del part["MIME-Version"]
+    _set_extra(msg, extra_headers or {})
+    _set_body(msg, text, html, attachments)
     return msg.as_bytes()

@@ -11,6 +11,7 @@ history of an HTML reply is recognised as such), and ``<pre>`` keeps its spacing
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 _SKIP = {"script", "style", "head", "title", "template", "noscript", "object", "iframe", "svg", "math"}
@@ -82,40 +83,53 @@ class _Converter(HTMLParser):
             self.skip.append(tag)
             return
         values = {name: value or "" for name, value in attrs}
-        if tag == "br":
-            self.flush_breaks()
-            self.lines.append(self.current.rstrip())
-            self.current = ""
-        elif tag in _PARAGRAPH:
-            self.newline(2)
-            if tag == "pre":
-                self.pre += 1
-            elif tag == "blockquote":
-                self.quote += 1
-            elif tag == "hr":
-                self.write("----")
-                self.newline(2)
+        if tag in _PARAGRAPH:
+            self.open_paragraph(tag)
         elif tag in _BLOCK:
-            self.newline(1)
-            if tag in ("ul", "ol"):
-                self.lists.append([int(values.get("start") or 1)] if tag == "ol" else [])
-        elif tag == "li":
-            self.newline(1)
-            numbering = self.lists[-1] if self.lists else []
-            if numbering:
-                self.pending_prefix = f"{numbering[0]}. "
-                numbering[0] += 1
-            else:
-                self.pending_prefix = "- "
-        elif tag in ("td", "th"):
-            if self.current and not self.breaks:
-                self.write(" ")
-        elif tag == "a":
-            self.links.append(values.get("href", "").strip())
-        elif tag == "img":
-            alt = _WHITESPACE.sub(" ", values.get("alt", "")).strip()
-            if alt:
-                self.write(f" [{alt}]" if self.current and not self.breaks else f"[{alt}]")
+            self.open_block(tag, values)
+        elif start := _OTHER_STARTS.get(tag):
+            start(self, values)
+
+    def open_paragraph(self, tag: str) -> None:
+        self.newline(2)
+        if tag == "pre":
+            self.pre += 1
+        elif tag == "blockquote":
+            self.quote += 1
+        elif tag == "hr":
+            self.write("----")
+            self.newline(2)
+
+    def open_block(self, tag: str, values: dict[str, str]) -> None:
+        self.newline(1)
+        if tag in ("ul", "ol"):
+            self.lists.append([int(values.get("start") or 1)] if tag == "ol" else [])
+
+    def line_break(self, values: dict[str, str]) -> None:
+        self.flush_breaks()
+        self.lines.append(self.current.rstrip())
+        self.current = ""
+
+    def open_item(self, values: dict[str, str]) -> None:
+        self.newline(1)
+        numbering = self.lists[-1] if self.lists else []
+        if numbering:
+            self.pending_prefix = f"{numbering[0]}. "
+            numbering[0] += 1
+        else:
+            self.pending_prefix = "- "
+
+    def open_cell(self, values: dict[str, str]) -> None:
+        if self.current and not self.breaks:
+            self.write(" ")
+
+    def open_link(self, values: dict[str, str]) -> None:
+        self.links.append(values.get("href", "").strip())
+
+    def image(self, values: dict[str, str]) -> None:
+        alt = _WHITESPACE.sub(" ", values.get("alt", "")).strip()
+        if alt:
+            self.write(f" [{alt}]" if self.current and not self.breaks else f"[{alt}]")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -129,11 +143,7 @@ class _Converter(HTMLParser):
                     pass
             return
         if tag in _PARAGRAPH:
-            if tag == "pre" and self.pre:
-                self.pre -= 1
-            elif tag == "blockquote" and self.quote:
-                self.quote -= 1
-            self.newline(2)
+            self.close_paragraph(tag)
         elif tag in _BLOCK:
             if tag in ("ul", "ol") and self.lists:
                 self.lists.pop()
@@ -142,6 +152,13 @@ class _Converter(HTMLParser):
             self.newline(1)
         elif tag == "a" and self.links:
             self.link_suffix(self.links.pop())
+
+    def close_paragraph(self, tag: str) -> None:
+        if tag == "pre" and self.pre:
+            self.pre -= 1
+        elif tag == "blockquote" and self.quote:
+            self.quote -= 1
+        self.newline(2)
 
     def link_suffix(self, href: str) -> None:
         if not href.lower().startswith(_LINK_SCHEMES):
@@ -175,6 +192,17 @@ class _Converter(HTMLParser):
         text = "\n".join(line.rstrip() for line in self.lines)
         text = re.sub(r"\n{3,}", "\n\n", text)
         return text.strip("\n")
+
+
+_OTHER_STARTS: dict[str, Callable[[_Converter, dict[str, str]], None]] = {
+    "br": _Converter.line_break,
+    "li": _Converter.open_item,
+    "td": _Converter.open_cell,
+    "th": _Converter.open_cell,
+    "a": _Converter.open_link,
+    "img": _Converter.image,
+}
+"""Start tags outside paragraphs and blocks that write something, with their handler."""
 
 
 def html_to_text(html: str) -> str:

@@ -85,30 +85,19 @@ def _attribution_at(lines: list[str], index: int) -> int:
     return 0
 
 
-def _history_start(lines: list[str]) -> int | None:
-    # quoted_after[i] / plain_after[i]: is there a quoted / an unquoted non-blank line at i or below
-    quoted_after = [False] * (len(lines) + 1)
-    plain_after = [False] * (len(lines) + 1)
-    for index in range(len(lines) - 1, -1, -1):
-        line = lines[index]
-        quoted_after[index] = quoted_after[index + 1] or _is_quoted(line)
-        plain_after[index] = plain_after[index + 1] or not (_is_quoted(line) or _is_blank(line))
-    for index, line in enumerate(lines):
-        if _is_quoted(line):
-            continue
-        if _SEPARATOR.match(line) or _header_block_at(lines, index):
-            start = index
-            if start > 0 and _UNDERSCORES.match(lines[start - 1]):
-                start -= 1
-            return start
-        if _UNDERSCORES.match(line) and index + 1 < len(lines) and _header_block_at(lines, index + 1):
-            return index
-        span = _attribution_at(lines, index)
-        if span:
-            quoted, plain = quoted_after[index + span], plain_after[index + span]
-            if quoted != plain:  # history below: all quoted, or none of it quoted
-                return index
-    # no marker: the trailing block of quoted lines, with an attribution just above it
+def _outlook_marker_at(lines: list[str], index: int) -> int | None:
+    """Where history starts if an Outlook separator or header block is at ``index`` (with the
+    line of underscores Outlook draws above it, if any); None if there is none."""
+    line = lines[index]
+    if _SEPARATOR.match(line) or _header_block_at(lines, index):
+        return index - 1 if index > 0 and _UNDERSCORES.match(lines[index - 1]) else index
+    if _UNDERSCORES.match(line) and index + 1 < len(lines) and _header_block_at(lines, index + 1):
+        return index
+    return None
+
+
+def _trailing_quotes(lines: list[str]) -> int | None:
+    """Where the trailing block of ``>`` lines starts, with an attribution just above it, if any."""
     end = len(lines)
     while end > 0 and _is_blank(lines[end - 1]):
         end -= 1
@@ -123,6 +112,27 @@ def _history_start(lines: list[str]) -> int | None:
         if _attribution_at(lines, above) == start - above:
             return above
     return start
+
+
+def _history_start(lines: list[str]) -> int | None:
+    # quoted_after[i] / plain_after[i]: is there a quoted / an unquoted non-blank line at i or below
+    quoted_after = [False] * (len(lines) + 1)
+    plain_after = [False] * (len(lines) + 1)
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        quoted_after[index] = quoted_after[index + 1] or _is_quoted(line)
+        plain_after[index] = plain_after[index + 1] or not (_is_quoted(line) or _is_blank(line))
+    for index, line in enumerate(lines):
+        if _is_quoted(line):
+            continue
+        start = _outlook_marker_at(lines, index)
+        if start is not None:
+            return start
+        span = _attribution_at(lines, index)
+        # an attribution counts when the history below it is all quoted, or none of it is
+        if span and quoted_after[index + span] != plain_after[index + span]:
+            return index
+    return _trailing_quotes(lines)
 
 
 def split_quoted(text: str) -> tuple[str, str]:

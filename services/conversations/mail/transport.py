@@ -70,6 +70,7 @@ class SmtpRelayTransport:
         self,
         host: str,
         port: int,
+        *,
         username: str | None = None,
         password: str | None = None,
         starttls: bool = False,
@@ -89,45 +90,52 @@ class SmtpRelayTransport:
         if not recipients:
             raise PermanentSendError("no recipients")
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as client:
-                client.ehlo_or_helo_if_needed()
-                if self.starttls:
-                    client.starttls(context=ssl.create_default_context())
-                    client.ehlo()
-                if self.username is not None:
-                    client.login(self.username, self.password or "")
-                refused = client.sendmail(mail_from, recipients, raw)
-        except smtplib.SMTPRecipientsRefused as error:
-            codes = {code for code, _ in error.recipients.values()}
-            detail = "; ".join(
-                f"{rcpt}: {code} {_reply_text(text)}" for rcpt, (code, text) in error.recipients.items()
-            )
-            if codes and all(500 <= code < 600 for code in codes):
-                raise PermanentSendError(f"every recipient refused: {detail}", min(codes)) from error
-            raise TransientSendError(
-                f"recipients refused: {detail}", min(codes) if codes else None
-            ) from error
-        except smtplib.SMTPAuthenticationError as error:
-            raise TransientSendError(
-                f"relay {self.host}:{self.port} refused our credentials: {error.smtp_code}", error.smtp_code
-            ) from error
-        except smtplib.SMTPConnectError as error:
-            raise TransientSendError(
-                f"relay {self.host}:{self.port} refused the connection: {error.smtp_code}", error.smtp_code
-            ) from error
-        except smtplib.SMTPNotSupportedError as error:
-            raise TransientSendError(f"relay {self.host}:{self.port}: {error}") from error
-        except smtplib.SMTPServerDisconnected as error:
-            raise TransientSendError(
-                f"relay {self.host}:{self.port} closed the connection: {error}"
-            ) from error
-        except smtplib.SMTPResponseException as error:
-            text = f"relay {self.host}:{self.port} answered {error.smtp_code} {_reply_text(error.smtp_error)}"
-            raise _by_code(text, error.smtp_code) from error
+            refused = self._hand_over(mail_from, recipients, raw)
         except (TimeoutError, OSError, smtplib.SMTPException, ssl.SSLError) as error:
-            raise TransientSendError(f"relay {self.host}:{self.port} unreachable: {error}") from error
+            raise self._failure(error) from error
         for rcpt, (code, reply) in refused.items():
             log.warning("relay %s:%s refused %s: %s %s", self.host, self.port, rcpt, code, _reply_text(reply))
+
+    def _hand_over(self, mail_from: str, recipients: list[str], raw: bytes) -> dict[str, tuple[int, bytes]]:
+        """One SMTP session; returns the recipients the relay refused while taking the rest."""
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as client:
+            client.ehlo_or_helo_if_needed()
+            if self.starttls:
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if self.username is not None:
+                client.login(self.username, self.password or "")
+            return client.sendmail(mail_from, recipients, raw)
+
+    def _failure(self, error: Exception) -> SendError:
+        """What a failed session means for the message (see the module docstring)."""
+        relay = f"relay {self.host}:{self.port}"
+        if isinstance(error, smtplib.SMTPRecipientsRefused):
+            return _recipients_refused(error)
+        if isinstance(error, smtplib.SMTPAuthenticationError):
+            return TransientSendError(f"{relay} refused our credentials: {error.smtp_code}", error.smtp_code)
+        if isinstance(error, smtplib.SMTPConnectError):
+            return TransientSendError(f"{relay} refused the connection: {error.smtp_code}", error.smtp_code)
+        if isinstance(error, smtplib.SMTPNotSupportedError):
+            return TransientSendError(f"{relay}: {error}")
+        if isinstance(error, smtplib.SMTPServerDisconnected):
+            return TransientSendError(f"{relay} closed the connection: {error}")
+        if isinstance(error, smtplib.SMTPResponseException):
+            return _by_code(
+                f"{relay} answered {error.smtp_code} {_reply_text(error.smtp_error)}", error.smtp_code
+            )
+        return TransientSendError(f"{relay} unreachable: {error}")
+
+
+def _recipients_refused(error: smtplib.SMTPRecipientsRefused) -> SendError:
+    """Permanent when every recipient got a 5xx, else transient (some may be taken later)."""
+    codes = {code for code, _ in error.recipients.values()}
+    detail = "; ".join(
+        f"{rcpt}: {code} {_reply_text(text)}" for rcpt, (code, text) in error.recipients.items()
+    )
+    if codes and all(500 <= code < 600 for code in codes):
+        return PermanentSendError(f"every recipient refused: {detail}", min(codes))
+    return TransientSendError(f"recipients refused: {detail}", min(codes) if codes else None)
 
 
 class EmlFolderTransport:
@@ -221,4 +229,6 @@ def transport_from_env(environ: Mapping[str, str], data_dir: str | os.PathLike[s
     host, port = _relay_address(relay)
     if bool(user) != bool(password):
         raise ValueError("HELPDESK_SMTP_RELAY_USER and HELPDESK_SMTP_RELAY_PASSWORD go together")
-    return SmtpRelayTransport(host, port, user or None, password or None, starttls=starttls_text in _TRUE)
+    return SmtpRelayTransport(
+        host, port, username=user or None, password=password or None, starttls=starttls_text in _TRUE
+    )
