@@ -8,9 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from marshmallow import EXCLUDE, ValidationError, fields, validate
-
-from services.chassis.schema import EventPayload
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from services.chassis.paging import PageQuery, page_schema
 from services.chassis.schema import EventPayload, Id, Input, Timestamp
@@ -64,10 +62,6 @@ THREAD_ATTACHED = "thread_attached"  # + ticket_id (the thread now belongs to th
 THREAD_MOVED = "thread_moved"  # + from_location, to_location, previous_ticket_id, owner_id, actor_id
 MESSAGE_ADDED = "message_added"  # + message_id, kind, channel, author_id, auto, mentions, at
 MESSAGE_DELIVERY_CHANGED = "message_delivery_changed"  # + message_id, state, reason
-MAIL_RECEIVED = "mail_received"
-"""Published by the SMTP edge, not by the service's outbox: one :class:`InboundMailSchema`
-document per accepted mail, on the service's own event exchange."""
-
 KINDS = ("customer", "reply", "note")
 """``customer``: a message from outside (inbound); ``reply``: an agent's answer, sent to the
 customer; ``note``: internal, never sent, may mention users."""
