@@ -42,9 +42,10 @@ def _die_with_us() -> None:
 class Suite:
     """One running supervisor and the HTTP face of what it runs."""
 
-    def __init__(self, data_dir: Path, amqp_uri: str) -> None:
+    def __init__(self, data_dir: Path, amqp_uri: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.amqp_uri = amqp_uri
+        self.env = dict(env or {})  # more settings for the supervisor (e.g. HELPDESK_SMTP_RELAY)
         self.http_port = free_port()
         self.smtp_port = free_port()
         self.admin_token = f"admin-{uuid.uuid4().hex}"
@@ -69,6 +70,7 @@ class Suite:
             AMQP_URI=self.amqp_uri,
             HELPDESK_ADMIN_TOKEN=self.admin_token,
         )
+        env.update(self.env)
         began = time.monotonic()
         with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(
