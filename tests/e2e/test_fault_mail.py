@@ -75,6 +75,24 @@ def deliver_until_accepted(suite: Suite, n: int, message_id: str, load: Load, de
         delay = min(delay * 2, 2.0)
 
 
+class NotYet(Exception):
+    """The suite answered something else than a page (a service is still coming back)."""
+
+
+def _get(suite: Suite, path: str, params: dict[str, Any] | None = None) -> Any:
+    response = suite.request("GET", path, params=params)
+    if response.status_code != 200:
+        raise NotYet(f"{path}: {response.status_code}")
+    return response.json()
+
+
+def complete(suite: Suite, wanted: set[str]) -> bool:
+    try:
+        return set(stored(suite)[0]) >= wanted
+    except NotYet:
+        return False
+
+
 def stored(suite: Suite) -> tuple[Counter[str], int, list[int]]:
     """Every stored mail id with how often it is stored, the ticket total, tickets without mail."""
     counts: Counter[str] = Counter()
@@ -83,10 +101,10 @@ def stored(suite: Suite) -> tuple[Counter[str], int, list[int]]:
     total = 0
     while True:
         params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        page = suite.request("GET", "/api/v1/tickets", params=params).json()
+        page = _get(suite, "/api/v1/tickets", params)
         total = page["total"]
         for ticket in page["items"]:
-            threads = suite.request("GET", f"/api/v1/tickets/{ticket['id']}/threads").json()["items"]
+            threads = _get(suite, f"/api/v1/tickets/{ticket['id']}/threads")["items"]
             ids = [m["email_message_id"] for t in threads for m in t["messages"]]
             counts.update(ids)
             if not ids:
@@ -132,7 +150,7 @@ def test_sigkill_while_mail_arrives_loses_and_doubles_nothing(
 
     wanted = set(load.accepted)
     converge_began = time.monotonic()
-    wait_for(lambda: set(stored(suite)[0]) >= wanted, CONVERGE_BUDGET, interval=2.0)
+    wait_for(lambda: complete(suite, wanted), CONVERGE_BUDGET, interval=2.0)
     converged = time.monotonic() - converge_began
     eventlet.sleep(2.0)  # a late redelivery must not add anything
     counts, total, empty = stored(suite)
