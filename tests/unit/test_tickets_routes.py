@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request
 from gateway import openapi
 from gateway.routes.tickets import TicketRoutes, if_match_versions, query_args
 from gateway.service import GatewayService
+from gateway.wsgi import CONVERTERS
 from services.chassis.errors import PreconditionFailed, ValidationFailed
 
 TICKET = {"id": 7, "version": 3, "name": "x"}
@@ -38,6 +39,8 @@ def test_malformed_or_weak_if_match_is_a_412(header: str) -> None:
 
 def _request(method: str = "GET", path: str = "/", body: Any = None, **kwargs: Any) -> Request:
     data = json.dumps(body) if body is not None else kwargs.pop("data", None)
+    if data:
+        kwargs.setdefault("content_type", "application/json")
     return Request(EnvironBuilder(method=method, path=path, data=data, **kwargs).get_environ())
 
 
@@ -47,11 +50,9 @@ def test_empty_query_values_count_as_absent() -> None:
 
 
 def _url_map() -> Map:
+    routes = openapi.routes_of(GatewayService)
     return Map(
-        [
-            Rule(r.url, methods=r.method.split(","), endpoint=attr)
-            for attr, r in openapi.routes_of(GatewayService)
-        ]
+        [Rule(r.url, methods=r.method.split(","), endpoint=a) for a, r in routes], converters=CONVERTERS
     )
 
 
