@@ -42,6 +42,8 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 """Deeper bodies answer 400: no contract nests more than three levels, and deep nesting is
 how a small body costs a parser (or a later ``json.dumps``) its whole stack."""
+NO_BODY: Any = object()
+"""What :func:`read_json` answers for an empty body when that is allowed (JSON ``null`` is None)."""
 REQUEST_ID_CONTEXT = "request_id"
 """Worker context key of the request id; it travels to services as the ``nameko.request_id`` header."""
 
@@ -256,12 +258,12 @@ def read_json(request: Request, *, allow_empty: bool = False) -> Any:
 
     413 when over 1 MiB, 408 when it does not arrive in time, 415 when a non-empty body is
     not ``application/json`` (UTF-8), 400 when it is not JSON this API can hold (see
-    :func:`parse_json`); an empty body is None when allowed, else a 422.
+    :func:`parse_json`); an empty body is :data:`NO_BODY` when allowed, else a 422.
     """
     raw = read_body(request)
     if not raw.strip():
         if allow_empty:
-            return None
+            return NO_BODY
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
     require_json(request)
     return parse_json(raw)
@@ -360,16 +362,16 @@ def json_object(request: Request) -> dict[str, Any]:
 
 
 def action_body(request: Request) -> None:
-    """Action endpoints take no body; empty and ``{}`` are both accepted."""
+    """Action endpoints take no body; empty and ``{}`` are both accepted (JSON ``null`` is not)."""
     data = read_json(request, allow_empty=True)
-    if data not in (None, {}):
+    if data is not NO_BODY and data != {}:
         raise ValidationFailed(errors={"_body": ["this action takes no body"]})
 
 
 def optional_object(request: Request) -> dict[str, Any]:
-    """A JSON object body, where an empty body counts as ``{}``."""
+    """A JSON object body, where an empty body counts as ``{}`` (JSON ``null`` does not)."""
     data = read_json(request, allow_empty=True)
-    if data is None:
+    if data is NO_BODY:
         return {}
     if not isinstance(data, dict):
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
@@ -386,12 +388,12 @@ def query_args(request: Request) -> dict[str, str]:
 
 
 def idempotency_key(request: Request) -> str | None:
-    """The ``Idempotency-Key`` header, None when absent; 422 when it is not printable text up to 200."""
+    """The ``Idempotency-Key`` header, None when absent; 422 unless printable ASCII up to 200 characters."""
     key = request.headers.get("Idempotency-Key")
     if key is None or key == "":
         return None
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
         raise ValidationFailed(
-            errors={"Idempotency-Key": [f"must be printable text of at most {MAX_KEY_LENGTH} characters"]}
+            errors={"Idempotency-Key": [f"must be printable ASCII of at most {MAX_KEY_LENGTH} characters"]}
         )
     return key

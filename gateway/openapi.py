@@ -18,7 +18,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from gateway.http import PROTOCOL_ERRORS, Route
-from services.chassis.schema import MAX_ID, CleanEmail, Timestamp
+from services.chassis.schema import BIDI_CONTROLS, MAX_ID, CleanEmail, CleanText, Timestamp
 
 _PATH_PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
@@ -65,6 +65,7 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 ERROR_HEADER_DEFS: dict[str, dict[str, Any]] = {
+    "Allow": {"description": "The methods the path takes.", "required": True, "schema": {"type": "string"}},
     "WWW-Authenticate": {"description": "Bearer challenge.", "required": True, "schema": {"type": "string"}},
     "Retry-After": {
         "description": "Whole seconds until the request may be made again.",
@@ -83,6 +84,7 @@ STATUS_TEXT = {
     301: "Moved: the object was absorbed into another (Location names it)",
     304: "Not modified (If-None-Match matched the ETag)",
     400: "Malformed request: bad JSON, invalid UTF-8, nesting too deep, ambiguous framing or headers",
+    405: "The path exists but not with this method; Allow lists the methods it takes",
     408: "The request line, headers or body did not arrive in time",
     401: "Missing or invalid token",
     403: "Not allowed to do this to something you can see",
@@ -105,15 +107,25 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": "Replaying a create with the same key returns the first answer "
     "(with Idempotent-Replayed: true); the same key with another body is a 409.",
-    "schema": {"type": "string", "maxLength": 200},
+    "schema": {"type": "string", "maxLength": 200, "pattern": "^[\\x20-\\x7e]*$"},
 }
 IF_MATCH = {
     "name": "If-Match",
     "in": "header",
     "required": False,
-    "description": 'The ETag you read (e.g. "3"); a stale one answers 412 and changes nothing.',
-    "schema": {"type": "string"},
+    "description": 'The ETag you read (e.g. "3"), several separated by commas, or *; a stale one '
+    "answers 412 and changes nothing, and so does anything else (a weak tag can never match).",
+    "schema": {"type": "string", "pattern": r'^ *(\*|"[0-9]{1,18}"( *, *"[0-9]{1,18}")*) *$'},
 }
+CLEAN_TEXT_PATTERN = (
+    "^[^\\u0000-\\u001f\\u007f-\\u009f" + "".join(f"\\u{ord(ch):04x}" for ch in sorted(BIDI_CONTROLS)) + "]*$"
+)
+"""What :class:`CleanText` refuses, as a JSON Schema pattern: control and bidi-override characters."""
+
+
+def _clean_text_pattern(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"pattern": CLEAN_TEXT_PATTERN} if isinstance(field, CleanText) else {}
+
 
 EMPTY_OBJECT = {"type": "object", "additionalProperties": False, "maxProperties": 0}
 PROBLEM_JSON = "application/problem+json"
@@ -181,9 +193,19 @@ class _Builder:
         )
         self.plugin.map_to_openapi_type(Timestamp, "string", "date-time")
         self.plugin.map_to_openapi_type(CleanEmail, "string", "email")
+        assert self.plugin.converter is not None
+        self.plugin.converter.add_attribute_function(_clean_text_pattern)
         self.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
         self.spec.components.schema("Problem", PROBLEM)
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        self.spec.components.response(
+            "MethodNotAllowed",
+            {
+                "description": STATUS_TEXT[405],
+                "content": problem,
+                "headers": _header_refs(["X-Request-Id", "Allow"]),
+            },
+        )
         for code in PROTOCOL_ERRORS:
             self.spec.components.response(
                 f"Protocol{code}",
@@ -205,7 +227,9 @@ class _Builder:
         if r.query_schema is not None:
             converter = self.plugin.converter
             assert converter is not None
-            params += converter.schema2parameters(r.query_schema, location="query")
+            for param in converter.schema2parameters(r.query_schema, location="query"):
+                # the gateway reads ?name= (an empty value) as if the parameter were absent
+                params.append({**param, "allowEmptyValue": True})
         if r.idempotent:
             params.append(IDEMPOTENCY_KEY)
         if r.if_match:
@@ -239,6 +263,7 @@ class _Builder:
         responses: dict[str, Any] = {str(r.status): self.success(r)}
         for code in r.errors:
             responses[str(code)] = self.error(r, code)
+        responses["405"] = {"$ref": "#/components/responses/MethodNotAllowed"}
         operation: dict[str, Any] = {
             "operationId": attr,
             "summary": r.summary,

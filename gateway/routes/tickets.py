@@ -87,7 +87,7 @@ class TicketRoutes:
         summary="Board layout: one column per stage of a pipeline, in stage order, each with its first page.",
         returns=tickets_contract.BoardSchema,
         query=tickets_contract.BoardQuerySchema,
-        errors=(403,),
+        errors=(403, 404),
         tag="tickets",
     )
     def ticket_board(self, request: Request) -> Response:
@@ -119,8 +119,9 @@ class TicketRoutes:
         tag="tickets",
     )
     def update_ticket(self, request: Request, ticket_id: int) -> Response:
+        body = json_object(request)
         versions = if_match_versions(request.headers.get("If-Match"))
-        ticket = self.tickets.update_ticket(ticket_id, json_object(request), expected_versions=versions)
+        ticket = self.tickets.update_ticket(ticket_id, body, expected_versions=versions)
         return json_response(ticket, headers=etag_header(ticket))
 
     @route(

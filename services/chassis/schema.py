@@ -164,7 +164,7 @@ class QueryInteger(fields.Integer):
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, str):
-            text = value.strip()
+            text = value
             if not (text.isascii() and text.isdigit()) or len(text) > 19:
                 raise self.make_error("invalid")
             value = int(text)

@@ -142,18 +142,21 @@ class OwnerFilter(fields.Field):
     """An owner id, or the word ``none`` for unassigned tickets."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
-        if isinstance(value, str) and value.strip().lower() == UNASSIGNED:
+        if value == UNASSIGNED:
             return UNASSIGNED
         try:
-            return QueryId()._deserialize(value, attr, data, **kwargs)
+            owner = QueryId()._deserialize(value, attr, data, **kwargs)
         except ValidationError:
-            raise ValidationError("must be a user id or 'none'") from None
+            owner = 0
+        if owner < 1:
+            raise ValidationError("must be a user id or 'none'")
+        return owner
 
 
 class _ListQuery(Input):
     status = QueryId()
     pipeline_id = QueryId()
-    owner_id = OwnerFilter()
+    owner_id = OwnerFilter(metadata={"type": "string", "pattern": "^(none|[1-9][0-9]{0,18})$"})
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     view = fields.String(validate=validate.OneOf(VIEWS))
     q = fields.String(validate=validate.Length(max=200))
