@@ -148,6 +148,9 @@ DESCRIPTION = """HTTP API of the help desk.
   408 (too slow), 414 (request line of 8 KiB or more), 431 (headers too large).
 """
 
+TAG_ORDER = ("tickets", "pipelines", "people", "notifications", "health", "docs", "web")
+"""The order the API reference lists operations in: the API first, the web pages last."""
+
 _DOCUMENTS: dict[type, str] = {}
 
 
@@ -321,6 +324,7 @@ class _Builder:
             self.spec.path(path=path, operations=operations)
         document = self.spec.to_dict()
         document["security"] = [{"bearer": []}]
+        document["tags"] = [{"name": tag} for tag in TAG_ORDER if tag in {r.tag for _, r in routes}]
         headers = {"X-Request-Id": REQUEST_ID_HEADER, **HEADERS, **ERROR_HEADER_DEFS}
         document["components"]["headers"] = headers
         return document

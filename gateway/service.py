@@ -9,6 +9,7 @@ that own the data. Each resource family's routes live in :mod:`gateway.routes`.
 from __future__ import annotations
 
 from gateway.http import check_routes
+from gateway.routes.docs import DocsRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
@@ -17,7 +18,7 @@ from gateway.routes.web import WebRoutes
 
 
 @check_routes
-class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes, WebRoutes):
+class GatewayService(HealthRoutes, TicketRoutes, NotificationRoutes, PeopleRoutes, WebRoutes, DocsRoutes):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 
     name = "gateway"
