@@ -67,6 +67,8 @@ class FakeTickets:
     def get_ticket(self, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         if ticket_id == 404:
             raise NotFound("ticket 404 does not exist")
+        if ticket_id == 500:
+            raise KeyError("a bug")
         return {"id": ticket_id, "version": 1}
 
     @rpc
@@ -417,6 +419,18 @@ def test_a_client_error_is_one_access_line_with_the_request_id(
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING], [
         r.getMessage() for r in caplog.records
     ]
+
+
+def test_a_real_fault_is_an_error_with_traceback_under_the_request_id(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    response = gateway.request("GET", "/api/v1/tickets/500", headers={"X-Request-Id": "fault-1"})
+    problem = assert_problem(response, 500)
+    assert "fault-1" in problem["detail"] and "KeyError" not in problem["detail"]
+    eventlet.sleep(0.1)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("gateway")]
+    assert len(errors) == 1 and errors[0].exc_info and "fault-1" in errors[0].getMessage()
 
 
 @pytest.mark.parametrize("incoming", ["a b", "x" * 200, "line\nbreak", ""])

@@ -4,12 +4,14 @@ route makes, and what OpenAPI publishes."""
 from __future__ import annotations
 
 import json
+import random
+import re
 from typing import Any
 from unittest.mock import MagicMock
 
 import pytest
 from nameko.testing.services import worker_factory
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
@@ -17,7 +19,7 @@ from werkzeug.wrappers import Request
 from gateway import openapi
 from gateway.routes.tickets import TicketRoutes, if_match_versions, query_args
 from gateway.service import GatewayService
-from gateway.wsgi import CONVERTERS
+from gateway.wsgi import CONVERTERS, at_most
 from services.chassis.errors import PreconditionFailed, ValidationFailed
 
 TICKET = {"id": 7, "version": 3, "name": "x"}
@@ -231,3 +233,21 @@ def test_openapi_names_are_clean_text() -> None:
     schemas = openapi.build(GatewayService)["components"]["schemas"]
     assert schemas["Team"]["properties"]["name"]["pattern"] == openapi.CLEAN_TEXT_PATTERN
     assert schemas["User"]["properties"]["email"]["format"] == "email"
+
+
+def test_the_id_converter_bounds_ids_in_its_regex() -> None:
+    pattern = re.compile(at_most(2**63 - 1))
+    for n in (1, 9, 10, 2**63 - 1, 10**18, 9223372036854775799):
+        assert pattern.fullmatch(str(n)), n
+    for text in ("0", "01", str(2**63), "9223372036854775810", "99999999999999999999", "١٢"):
+        assert not pattern.fullmatch(text), text
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_id_out_of_range_is_404_whatever_order_the_rules_were_added_in(seed: int) -> None:
+    routes = openapi.routes_of(GatewayService)
+    random.Random(seed).shuffle(routes)
+    rules = [Rule(r.url, methods=r.method.split(","), endpoint=a) for a, r in routes]
+    adapter = Map(rules, converters=CONVERTERS).bind("localhost")
+    with pytest.raises(NotFound):
+        adapter.match(f"/api/v1/tickets/{2**63}", "GET")
