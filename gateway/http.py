@@ -69,7 +69,6 @@ AUTH_ERRORS = (401, 429, 503, 504)
 """Statuses of every authenticated route: no or a bad token, throttled, broker or service down."""
 BODY_ERRORS = (408, 413, 415, 422)
 """Statuses of every route that reads a body (late, too large, not JSON, not valid)."""
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class Route(HttpRequestHandler):
