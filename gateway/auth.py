@@ -24,6 +24,8 @@ from services.permissions import contract as permissions_contract
 AUTH_TIMEOUT = 3.0
 EARLY_REFRESH = 30.0
 MAX_AGE = 600.0
+MAX_TOKEN_LENGTH = 512
+"""Longer (or non-ASCII) bearer values are refused without asking the permissions service."""
 
 
 class TokenCache(SharedExtension):
@@ -47,11 +49,17 @@ class TokenCache(SharedExtension):
 
     def identity_for(self, authorization: str | None) -> str:
         """The signed identity for an ``Authorization: Bearer`` header, or Unauthenticated."""
-        token = _bearer(authorization)
-        key = hashlib.sha256(token.encode()).hexdigest()
+        token = bearer(authorization)
+        key = token_key(token)
+        return self.cached(key) or self.authenticate(token, key)
+
+    def cached(self, key: str) -> str | None:
+        """The identity cached for the token whose :func:`token_key` is ``key``, if any."""
         cached = self.cache.get(key)
-        if cached is not None:
-            return str(cached)
+        return None if cached is None else str(cached)
+
+    def authenticate(self, token: str, key: str) -> str:
+        """Ask the permissions service for ``token``'s identity and cache it under ``key``."""
         generation = self.cache.generation
         permissions = self.link.client(permissions_contract.SERVICE_NAME, timeout=AUTH_TIMEOUT)
         answer: dict[str, Any] = permissions.authenticate(token)
@@ -60,10 +68,19 @@ class TokenCache(SharedExtension):
         return identity
 
 
-def _bearer(authorization: str | None) -> str:
+def token_key(token: str) -> str:
+    """What the gateway keeps of a token (cache and rate-limit keys): its SHA-256, in hex."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or Unauthenticated."""
     if not authorization:
         raise Unauthenticated("An Authorization: Bearer token is required.")
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
-    return token.strip()
+    if len(token) > MAX_TOKEN_LENGTH or not (token.isascii() and token.isprintable()):
+        raise Unauthenticated("The API token is not valid.")
+    return token

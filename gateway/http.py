@@ -2,9 +2,11 @@
 
 :func:`route` replaces nameko's ``http``. Before a worker is spawned the route
 authenticates the bearer token (through :class:`TokenCache`) unless it is public,
-validates the query string with the route's query schema (422 before any RPC), and
-puts the caller's signed identity into the worker context, so every RPC the handler
-makes carries it. Errors of any kind become problem+json.
+throttles failed authentications and writes (:mod:`gateway.limits`, 429), validates the
+query string with the route's query schema (422 before any RPC), and puts the caller's
+signed identity and the request id into the worker context, so every RPC the handler
+makes carries them. Errors of any kind become problem+json; a client's mistake is never
+logged as more than its access line (:mod:`gateway.logs`).
 
 A route declares everything about itself once: its query, body and response
 schemas, the statuses it may answer beyond the common ones, whether it takes an
@@ -14,28 +16,36 @@ the OpenAPI document is generated from the same declaration, so the two cannot d
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
+import math
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
+import eventlet
 from eventlet.event import Event
 from marshmallow import Schema
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from gateway.auth import TokenCache
+from gateway.auth import TokenCache, bearer, token_key
+from gateway.limits import RateLimits
+from gateway.logs import install_worker_filter
 from gateway.problems import response_for_exception
-from services.chassis.errors import BadRequest, HelpdeskError, ValidationFailed
+from gateway.wsgi import BODY_TIMEOUT_KEY, REQUEST_ID_KEY, GatewayWebServer
+from services.chassis.errors import BadRequest, HelpdeskError, Unauthenticated, ValidationFailed
 from services.chassis.idempotency import MAX_KEY_LENGTH, REPLAYED
 from services.chassis.identity import CONTEXT_KEY
 from services.chassis.schema import load
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+"""Deeper bodies answer 400: no contract nests more than three levels, and deep nesting is
+how a small body costs a parser (or a later ``json.dumps``) its whole stack."""
+NO_BODY: Any = object()
+"""What :func:`read_json` answers for an empty body when that is allowed (JSON ``null`` is None)."""
+REQUEST_ID_CONTEXT = "request_id"
+"""Worker context key of the request id; it travels to services as the ``nameko.request_id`` header."""
 
 
 class PayloadTooLarge(HelpdeskError):
@@ -43,58 +53,44 @@ class PayloadTooLarge(HelpdeskError):
     title = "Payload too large"
 
 
-class _ProblemWsgiApp(WsgiApp):
-    """nameko's WSGI app, answering unknown paths and wrong methods with problem+json."""
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # eventlet de-chunks the input but does not say so; without this Werkzeug reads nothing
-            environ["wsgi.input_terminated"] = True
-        request = Request(environ, shallow=True)
-        adapter = self.url_map.bind_to_environ(environ)
-        try:
-            provider, values = adapter.match()
-            request.path_values = values
-            rv = provider.handle_request(request)
-        except HTTPException as exc:
-            rv = response_for_exception(exc)
-            if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-                rv.headers["Allow"] = ", ".join(exc.valid_methods)
-        return rv(environ, start_response)
+class UnsupportedMediaType(HelpdeskError):
+    status = 415
+    title = "Unsupported media type"
 
 
-class GatewayWebServer(WebServer):
-    """nameko's web server with problem+json for unknown routes and Nagle switched off.
-
-    eventlet writes responses through a 16 KiB buffer; with Nagle on, the last piece of a
-    larger keep-alive response waits for the client's delayed ACK (~40 ms).
-    """
-
-    def get_wsgi_app(self) -> Any:
-        return _ProblemWsgiApp(self)
-
-    def process_request(self, sock: Any, address: Any) -> None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().process_request(sock, address)
+class RequestTimeout(HelpdeskError):
+    status = 408
+    title = "Request timeout"
 
 
-COMMON_ERRORS = (400, 401, 403, 404, 422, 429, 503, 504)
-"""Statuses any authenticated route may answer (bad input, auth, access, limits, outages)."""
-BODY_ERRORS = (413, 415)
-"""Statuses any route that reads a body may answer."""
+PROTOCOL_ERRORS = (400, 408, 414, 431)
+"""Statuses any request may get from the HTTP server before a route runs (see gateway.wsgi)."""
+AUTH_ERRORS = (401, 429, 503, 504)
+"""Statuses of every authenticated route: no or a bad token, throttled, broker or service down."""
+BODY_ERRORS = (408, 413, 415, 422)
+"""Statuses of every route that reads a body (late, too large, not JSON, not valid)."""
 
 
 class Route(HttpRequestHandler):
-    """An HTTP entrypoint with authentication, validation, problem+json errors and OpenAPI metadata.
+    """An HTTP entrypoint with authentication, validation, rate limits, problem+json errors and
+    OpenAPI metadata.
 
-    ``query``, ``body`` and ``returns`` are marshmallow schema classes (normally the
-    owning service's contract schemas); ``errors`` are statuses the route may answer
-    beyond :data:`COMMON_ERRORS`; ``idempotent`` and ``if_match`` declare the headers.
+    ``query``, ``body`` and ``returns`` are marshmallow schema classes (normally the owning
+    service's contract schemas). ``action`` marks a route that takes no body (empty or ``{}``),
+    ``optional_body`` one whose body may be empty. ``headers`` name the response headers of
+    a success (see :data:`gateway.openapi.HEADERS`), ``alternate`` statuses that answer the
+    success body too (``/readyz``'s 503), ``content_type`` a success that is not JSON.
+    ``errors`` are the statuses the route may answer beyond those that follow from the rest
+    of the declaration: protocol errors (:data:`PROTOCOL_ERRORS`), authentication
+    (:data:`AUTH_ERRORS`), a body
+    (:data:`BODY_ERRORS`), a query (422), a path id (404), ``idempotent`` (409), ``if_match``
+    (412). Routes name what only the service behind them knows: 403, a 404 for an id in the
+    body, a 409 for a state conflict.
     """
 
     server = GatewayWebServer()
     tokens = TokenCache()
+    limits = RateLimits()
 
     def __init__(  # noqa: PLR0913 - a route is declared by its keyword arguments, once
         self,
@@ -112,6 +108,11 @@ class Route(HttpRequestHandler):
         errors: Iterable[int] = (),
         idempotent: bool = False,
         if_match: bool = False,
+        action: bool = False,
+        optional_body: bool = False,
+        headers: Iterable[str] = (),
+        alternate: Iterable[int] = (),
+        content_type: str = "application/json",
         **kwargs: Any,
     ) -> None:
         self.public = public
@@ -124,16 +125,30 @@ class Route(HttpRequestHandler):
         self.status = status
         self.idempotent = idempotent
         self.if_match = if_match
+        self.action = action
+        self.optional_body = optional_body
+        self.response_headers = tuple(headers)
+        self.alternate = tuple(alternate)
+        self.content_type = content_type
         self._query_loader = query() if query is not None else None
+        kwargs.setdefault("expected_exceptions", HelpdeskError)
         super().__init__(method, url, **kwargs)
         self.errors = self._errors(errors)
 
+    @property
+    def reads_body(self) -> bool:
+        return self.action or self.body_schema is not None
+
     def _errors(self, extra: Iterable[int]) -> tuple[int, ...]:
-        found = set(extra)
+        found = set(extra) | set(PROTOCOL_ERRORS) | set(self.alternate)
         if not self.public:
-            found.update(COMMON_ERRORS)
-        if self.body_schema is not None or self.method in ("POST", "PUT", "PATCH"):
+            found.update(AUTH_ERRORS)
+        if self.reads_body:
             found.update(BODY_ERRORS)
+        if self.query_schema is not None:
+            found.add(422)
+        if "<int:" in self.url:
+            found.add(404)
         if self.idempotent:
             found.add(409)
         if self.if_match:
@@ -141,12 +156,19 @@ class Route(HttpRequestHandler):
         found.discard(self.status)
         return tuple(sorted(found))
 
+    def setup(self) -> None:
+        install_worker_filter()
+        super().setup()
+
     def handle_request(self, request: Request) -> Response:
         request.shallow = False
+        request_id = request.environ.get(REQUEST_ID_KEY) or ""
         try:
-            context_data: dict[str, Any] = {}
+            context_data: dict[str, Any] = {REQUEST_ID_CONTEXT: request_id}
             if not self.public:
-                context_data[CONTEXT_KEY] = self.tokens.identity_for(request.headers.get("Authorization"))
+                identity, key = self._authenticate(request)
+                context_data[CONTEXT_KEY] = identity
+                self.limits.check_write(request.method, key)
             if self._query_loader is not None:
                 load(self._query_loader, query_args(request))
             args, kwargs = self.get_entrypoint_parameters(request)
@@ -162,7 +184,30 @@ class Route(HttpRequestHandler):
             result = event.wait()
             return self.response_from_result(result)
         except Exception as exc:
-            return response_for_exception(exc)
+            return response_for_exception(exc, request_id)
+
+    def _authenticate(self, request: Request) -> tuple[str, str]:
+        """The caller's signed identity and token key; failures are counted and throttled (429)."""
+        header = request.headers.get("Authorization")
+        address = request.remote_addr or "-"
+        if not header:
+            raise Unauthenticated("An Authorization: Bearer token is required.")
+        try:
+            token = bearer(header)
+        except Unauthenticated:
+            self.limits.check_authentication(address, None)
+            self.limits.failed_authentication(address, None)
+            raise
+        key = token_key(token)
+        identity = self.tokens.cached(key)
+        if identity is not None:
+            return identity, key
+        self.limits.check_authentication(address, key)
+        try:
+            return self.tokens.authenticate(token, key), key
+        except Unauthenticated:
+            self.limits.failed_authentication(address, key)
+            raise
 
     def response_from_exception(self, exc: Exception) -> Response:
         return response_for_exception(exc)
@@ -208,21 +253,103 @@ def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> 
 
 
 def read_json(request: Request, *, allow_empty: bool = False) -> Any:
-    """The request's JSON body: 413 when too large, 400 when not JSON, None when empty and allowed."""
+    """The request's JSON body, or the 4xx that says what is wrong with it.
+
+    413 when over 1 MiB, 408 when it does not arrive in time, 415 when a non-empty body is
+    not ``application/json`` (UTF-8), 400 when it is not JSON this API can hold (see
+    :func:`parse_json`); an empty body is :data:`NO_BODY` when allowed, else a 422.
+    """
+    raw = read_body(request)
+    if not raw.strip():
+        if allow_empty:
+            return NO_BODY
+        raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
+    require_json(request)
+    return parse_json(raw)
+
+
+def read_body(request: Request) -> bytes:
+    """At most :data:`MAX_BODY_BYTES` of body, within the server's body timeout."""
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    seconds = request.environ.get(BODY_TIMEOUT_KEY)
+    try:
+        with eventlet.Timeout(seconds, RequestTimeout("The body did not arrive in time.")):
+            raw: bytes = request.stream.read(MAX_BODY_BYTES + 1)
+    except TimeoutError:
+        raise RequestTimeout("The body did not arrive in time.") from None
+    except (OSError, ValueError) as exc:
+        # eventlet's ChunkReadError is a ValueError: a chunk size that is not hex, a missing CRLF
+        raise BadRequest(
+            "The body could not be read (malformed chunked encoding or a broken connection)."
+        ) from exc
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    if not raw.strip():
-        if allow_empty:
-            return None
-        raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
+    return raw
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared ``application/json`` (a charset, if named, must be UTF-8)."""
+    charset = (request.mimetype_params.get("charset") or "utf-8").lower()
+    if request.mimetype != "application/json" or charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("Send the body as 'Content-Type: application/json' (UTF-8).")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` as JSON, or a 400 that names the problem without the parser's internals.
+
+    Refused: bytes that are not UTF-8 (encoded surrogates included), ``\\ud800`` and other
+    lone surrogates in strings (no database can store them), ``NaN``/``Infinity`` and numbers
+    beyond a float or Python's 4300-digit limit, and nesting deeper than :data:`MAX_JSON_DEPTH`.
+    """
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The body is not UTF-8 text (bad byte at offset {exc.start}).") from None
+    try:
+        data = json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+    except RecursionError:
+        raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep.") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from None
+    except ValueError:
+        raise BadRequest("The body holds a number out of range (too many digits, or not finite).") from None
+    if _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep.")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "The body holds a lone surrogate (\\ud800-\\udfff), which is not Unicode text."
+        ) from None
+    return data
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -234,16 +361,16 @@ def json_object(request: Request) -> dict[str, Any]:
 
 
 def action_body(request: Request) -> None:
-    """Action endpoints take no body; empty and ``{}`` are both accepted."""
+    """Action endpoints take no body; empty and ``{}`` are both accepted (JSON ``null`` is not)."""
     data = read_json(request, allow_empty=True)
-    if data not in (None, {}):
+    if data is not NO_BODY and data != {}:
         raise ValidationFailed(errors={"_body": ["this action takes no body"]})
 
 
 def optional_object(request: Request) -> dict[str, Any]:
-    """A JSON object body, where an empty body counts as ``{}``."""
+    """A JSON object body, where an empty body counts as ``{}`` (JSON ``null`` does not)."""
     data = read_json(request, allow_empty=True)
-    if data is None:
+    if data is NO_BODY:
         return {}
     if not isinstance(data, dict):
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
@@ -260,12 +387,12 @@ def query_args(request: Request) -> dict[str, str]:
 
 
 def idempotency_key(request: Request) -> str | None:
-    """The ``Idempotency-Key`` header, None when absent; 422 when it is not printable text up to 200."""
+    """The ``Idempotency-Key`` header, None when absent; 422 unless printable ASCII up to 200 characters."""
     key = request.headers.get("Idempotency-Key")
     if key is None or key == "":
         return None
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
         raise ValidationFailed(
-            errors={"Idempotency-Key": [f"must be printable text of at most {MAX_KEY_LENGTH} characters"]}
+            errors={"Idempotency-Key": [f"must be printable ASCII of at most {MAX_KEY_LENGTH} characters"]}
         )
     return key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gateway.http import check_routes
 from gateway.routes.conversations import ConversationRoutes
+from gateway.routes.docs import DocsRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
@@ -19,7 +20,7 @@ from gateway.routes.web import WebRoutes
 
 @check_routes
 class GatewayService(
-    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, PeopleRoutes, WebRoutes
+    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, PeopleRoutes, WebRoutes, DocsRoutes
 ):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 

@@ -45,6 +45,7 @@ class ConversationRoutes:
         "/api/v1/tickets/<int:ticket_id>/threads",
         summary="The ticket's conversation threads, each with the first page of its messages (oldest first).",
         returns=conversations_contract.ThreadPageSchema,
+        errors=(403,),
         tag="conversations",
     )
     def ticket_threads(self, request: Request, ticket_id: int) -> Response:
@@ -56,6 +57,8 @@ class ConversationRoutes:
         summary="The split layout in one request: the ticket (opening it marks it read), its threads "
         "with their first messages, and the latest timeline items. Three RPCs, made in parallel.",
         returns=WorkspaceSchema,
+        errors=(403,),
+        headers=("ETag",),
         tag="conversations",
     )
     def ticket_workspace(self, request: Request, ticket_id: int) -> Response:
@@ -72,6 +75,7 @@ class ConversationRoutes:
         "/api/v1/threads/<int:thread_id>",
         summary="A thread (without its messages).",
         returns=conversations_contract.ThreadSchema,
+        errors=(403,),
         tag="conversations",
     )
     def get_thread(self, request: Request, thread_id: int) -> Response:
@@ -83,6 +87,7 @@ class ConversationRoutes:
         summary="A thread's messages, oldest first, a page at a time.",
         query=PageQuery,
         returns=conversations_contract.MessagePageSchema,
+        errors=(403,),
         tag="conversations",
     )
     def thread_messages(self, request: Request, thread_id: int) -> Response:
@@ -97,6 +102,8 @@ class ConversationRoutes:
         returns=conversations_contract.MessageSchema,
         status=201,
         idempotent=True,
+        errors=(403,),
+        headers=("Idempotent-Replayed",),
         tag="conversations",
     )
     def add_message(self, request: Request, thread_id: int) -> Response:
@@ -112,7 +119,7 @@ class ConversationRoutes:
         "To the inbox the ticket stays; to the help desk the thread joins ticket_id or a new ticket.",
         body=conversations_contract.MoveSchema,
         returns=conversations_contract.ThreadSchema,
-        errors=(409,),
+        errors=(403, 409),
         tag="conversations",
     )
     def move_thread(self, request: Request, thread_id: int) -> Response:
@@ -122,6 +129,8 @@ class ConversationRoutes:
         "GET",
         "/api/v1/threads/<int:thread_id>/print",
         summary="Printable HTML of the thread: customer and agent messages only, sanitised, no script.",
+        errors=(403,),
+        content_type="text/html",
         tag="conversations",
     )
     def print_thread(self, request: Request, thread_id: int) -> Response:
@@ -143,6 +152,8 @@ class ConversationRoutes:
         returns=conversations_contract.IntakeResultSchema,
         status=201,
         idempotent=True,
+        errors=(403,),
+        headers=("Idempotent-Replayed",),
         tag="conversations",
     )
     def intake_message(self, request: Request) -> Response:
@@ -156,6 +167,7 @@ class ConversationRoutes:
         "all of them with account access, else those assigned to you.",
         query=conversations_contract.ThreadQuerySchema,
         returns=conversations_contract.ThreadPageSchema,
+        errors=(403,),
         tag="conversations",
     )
     def list_inbox(self, request: Request) -> Response:
@@ -165,6 +177,8 @@ class ConversationRoutes:
         "GET",
         "/api/v1/attachments/<int:attachment_id>",
         summary="An attachment's bytes, for callers who may see its thread (always as a download).",
+        errors=(403,),
+        content_type="*/*",
         tag="conversations",
     )
     def get_attachment(self, request: Request, attachment_id: int) -> Response:
@@ -180,6 +194,7 @@ class ConversationRoutes:
         summary="Sender allow and deny lists (account access): deny-listed mail goes straight to spam.",
         query=PageQuery,
         returns=conversations_contract.SenderRulePageSchema,
+        errors=(403,),
         tag="conversations",
     )
     def list_sender_rules(self, request: Request) -> Response:
@@ -192,6 +207,7 @@ class ConversationRoutes:
         body=conversations_contract.SenderRuleCreateSchema,
         returns=conversations_contract.SenderRuleSchema,
         status=201,
+        errors=(403,),
         tag="conversations",
     )
     def add_sender_rule(self, request: Request) -> Response:
@@ -202,6 +218,7 @@ class ConversationRoutes:
         "/api/v1/sender-rules/<int:rule_id>",
         summary="Remove a sender rule (account access).",
         status=204,
+        errors=(403,),
         tag="conversations",
     )
     def delete_sender_rule(self, request: Request, rule_id: int) -> Response:

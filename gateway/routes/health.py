@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import eventlet
+from marshmallow import Schema, fields, validate
 from werkzeug.wrappers import Request, Response
 
 from gateway.http import json_response, route
@@ -14,10 +15,28 @@ SERVICES = tuple(entry.name for entry in registry.SERVICES)  # readiness pings e
 READY_TIMEOUT = 2.0
 
 
+class LivenessSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class ReadinessSchema(Schema):
+    """``ready`` (200) or ``unavailable`` (503), with each service's answer to a ping."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "unavailable"]))
+    services = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
 class HealthRoutes:
     link = Broker()
 
-    @route("GET", "/healthz", public=True, summary="Liveness: the gateway process answers.", tag="health")
+    @route(
+        "GET",
+        "/healthz",
+        public=True,
+        summary="Liveness: the gateway process answers.",
+        returns=LivenessSchema,
+        tag="health",
+    )
     def healthz(self, request: Request) -> Response:
         return json_response({"status": "ok"})
 
@@ -26,6 +45,8 @@ class HealthRoutes:
         "/readyz",
         public=True,
         summary="Readiness: 503 until the broker and every service answer.",
+        returns=ReadinessSchema,
+        alternate=(503,),
         tag="health",
     )
     def readyz(self, request: Request) -> Response:

@@ -29,6 +29,7 @@ class NotificationRoutes:
         "/api/v1/notifications/<int:item_id>/read",
         summary="Mark a feed item read.",
         returns=notifications_contract.FeedItemSchema,
+        action=True,
         tag="notifications",
     )
     def read_notification(self, request: Request, item_id: int) -> Response:

@@ -35,6 +35,8 @@ class PeopleRoutes:
         returns=permissions_contract.UserSchema,
         status=201,
         idempotent=True,
+        errors=(403,),
+        headers=("Location", "Idempotent-Replayed"),
         tag="people",
     )
     def create_user(self, request: Request) -> Response:
@@ -47,6 +49,7 @@ class PeopleRoutes:
         summary="Users, a page at a time (account access).",
         returns=permissions_contract.UserPageSchema,
         query=permissions_contract.UserQuerySchema,
+        errors=(403,),
         tag="people",
     )
     def list_users(self, request: Request) -> Response:
@@ -68,6 +71,7 @@ class PeopleRoutes:
         summary="Change some fields of a user. Without account access only your own name and email.",
         body=permissions_contract.UserPatchSchema,
         returns=permissions_contract.UserSchema,
+        errors=(403,),
         tag="people",
     )
     def update_user(self, request: Request, user_id: int) -> Response:
@@ -89,8 +93,10 @@ class PeopleRoutes:
         "/api/v1/users/<int:user_id>/tokens",
         summary="Issue an API token; the answer is the only time its value is shown. The body may be empty.",
         body=permissions_contract.TokenCreateSchema,
+        optional_body=True,
         returns=permissions_contract.TokenSchema,
         status=201,
+        errors=(403,),
         tag="people",
     )
     def issue_token(self, request: Request, user_id: int) -> Response:
@@ -112,6 +118,7 @@ class PeopleRoutes:
         "/api/v1/tokens/<int:token_id>",
         summary="Revoke a token; it stops working at once. Revoking it again also answers 204.",
         status=204,
+        errors=(403,),
         tag="people",
     )
     def revoke_token(self, request: Request, token_id: int) -> Response:
@@ -127,6 +134,8 @@ class PeopleRoutes:
         returns=permissions_contract.TeamSchema,
         status=201,
         idempotent=True,
+        errors=(403,),
+        headers=("Location", "Idempotent-Replayed"),
         tag="people",
     )
     def create_team(self, request: Request) -> Response:
@@ -160,6 +169,7 @@ class PeopleRoutes:
         summary="Rename a team (account access).",
         body=permissions_contract.TeamSchema,
         returns=permissions_contract.TeamSchema,
+        errors=(403,),
         tag="people",
     )
     def update_team(self, request: Request, team_id: int) -> Response:
@@ -171,6 +181,7 @@ class PeopleRoutes:
         summary="Replace a team's members with user_ids (account access).",
         body=permissions_contract.TeamMembersSchema,
         returns=permissions_contract.TeamSchema,
+        errors=(403,),
         tag="people",
     )
     def set_team_members(self, request: Request, team_id: int) -> Response:

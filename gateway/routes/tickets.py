@@ -58,6 +58,8 @@ class TicketRoutes:
         body=tickets_contract.TicketCreateSchema,
         returns=tickets_contract.TicketSchema,
         status=201,
+        errors=(403,),
+        headers=("ETag", "Location", "Idempotent-Replayed"),
         tag="tickets",
     )
     def create_ticket(self, request: Request) -> Response:
@@ -73,6 +75,7 @@ class TicketRoutes:
         summary="Table layout: the tickets the caller may see, filtered, sorted and paginated.",
         returns=tickets_contract.TicketPageSchema,
         query=tickets_contract.TicketQuerySchema,
+        errors=(403,),
         tag="tickets",
     )
     def list_tickets(self, request: Request) -> Response:
@@ -84,6 +87,7 @@ class TicketRoutes:
         summary="Board layout: one column per stage of a pipeline, in stage order, each with its first page.",
         returns=tickets_contract.BoardSchema,
         query=tickets_contract.BoardQuerySchema,
+        errors=(403, 404),
         tag="tickets",
     )
     def ticket_board(self, request: Request) -> Response:
@@ -94,6 +98,8 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>",
         summary="A ticket; opening it marks it read for the caller.",
         returns=tickets_contract.TicketSchema,
+        errors=(403,),
+        headers=("ETag",),
         tag="tickets",
     )
     def get_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -106,14 +112,16 @@ class TicketRoutes:
         summary="Change fields (moving a board card = changing status); send If-Match with the ETag "
         "so a concurrent change is not overwritten (412 when stale).",
         if_match=True,
-        errors=(409,),
+        errors=(403, 409),
         body=tickets_contract.TicketPatchSchema,
         returns=tickets_contract.TicketSchema,
+        headers=("ETag",),
         tag="tickets",
     )
     def update_ticket(self, request: Request, ticket_id: int) -> Response:
+        body = json_object(request)
         versions = if_match_versions(request.headers.get("If-Match"))
-        ticket = self.tickets.update_ticket(ticket_id, json_object(request), expected_versions=versions)
+        ticket = self.tickets.update_ticket(ticket_id, body, expected_versions=versions)
         return json_response(ticket, headers=etag_header(ticket))
 
     @route(
@@ -122,6 +130,7 @@ class TicketRoutes:
         summary="Apply the same owner/status/priority change to many tickets; one result per id.",
         body=tickets_contract.BulkUpdateSchema,
         returns=tickets_contract.BulkResultSchema,
+        errors=(403,),
         tag="tickets",
     )
     def bulk_update(self, request: Request) -> Response:
@@ -133,6 +142,7 @@ class TicketRoutes:
         summary="Activity timeline, newest first.",
         returns=tickets_contract.TimelinePageSchema,
         query=PageQuery,
+        errors=(403,),
         tag="tickets",
     )
     def ticket_timeline(self, request: Request, ticket_id: int) -> Response:
@@ -141,9 +151,12 @@ class TicketRoutes:
     # associations ---------------------------------------------------------------------------------
     @route(
         "POST",
-        "/api/v1/tickets/<int:ticket_id>/associations/<kind>/<int:ref_id>",
+        "/api/v1/tickets/<int:ticket_id>/associations/<any(contacts, companies, deals):kind>/<int:ref_id>",
         summary="Associate a contact, company or deal (kind: contacts, companies, deals); idempotent.",
         returns=tickets_contract.TicketSchema,
+        action=True,
+        errors=(403,),
+        headers=("ETag",),
         tag="tickets",
     )
     def add_association(self, request: Request, ticket_id: int, kind: str, ref_id: int) -> Response:
@@ -153,9 +166,12 @@ class TicketRoutes:
 
     @route(
         "DELETE",
-        "/api/v1/tickets/<int:ticket_id>/associations/<kind>/<int:ref_id>",
+        "/api/v1/tickets/<int:ticket_id>/associations/<any(contacts, companies, deals):kind>/<int:ref_id>",
         summary="Remove an association; idempotent.",
         returns=tickets_contract.TicketSchema,
+        action=True,
+        errors=(403,),
+        headers=("ETag",),
         tag="tickets",
     )
     def remove_association(self, request: Request, ticket_id: int, kind: str, ref_id: int) -> Response:
@@ -169,6 +185,8 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/follow",
         summary="Follow the ticket (no body; idempotent).",
         returns=tickets_contract.FollowStateSchema,
+        action=True,
+        errors=(403,),
         tag="tickets",
     )
     def follow_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -180,6 +198,8 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/follow",
         summary="Stop following the ticket (no body; idempotent).",
         returns=tickets_contract.FollowStateSchema,
+        action=True,
+        errors=(403,),
         tag="tickets",
     )
     def unfollow_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -192,6 +212,7 @@ class TicketRoutes:
         summary="Who follows the ticket.",
         returns=tickets_contract.FollowerPageSchema,
         query=PageQuery,
+        errors=(403,),
         tag="tickets",
     )
     def ticket_followers(self, request: Request, ticket_id: int) -> Response:
@@ -202,6 +223,8 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/read",
         summary="Mark the ticket read for the caller (no body).",
         returns=tickets_contract.ReadStateSchema,
+        action=True,
+        errors=(403,),
         tag="tickets",
     )
     def mark_read(self, request: Request, ticket_id: int) -> Response:
@@ -213,6 +236,8 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/unread",
         summary="Mark the ticket unread for the caller (no body).",
         returns=tickets_contract.ReadStateSchema,
+        action=True,
+        errors=(403,),
         tag="tickets",
     )
     def mark_unread(self, request: Request, ticket_id: int) -> Response:
@@ -226,6 +251,7 @@ class TicketRoutes:
         summary="Pipelines with their ordered stages.",
         returns=tickets_contract.PipelineSchema,
         many=True,
+        errors=(403,),
         tag="pipelines",
     )
     def list_pipelines(self, request: Request) -> Response:
@@ -239,6 +265,8 @@ class TicketRoutes:
         body=tickets_contract.PipelineCreateSchema,
         returns=tickets_contract.PipelineSchema,
         status=201,
+        errors=(403,),
+        headers=("Location", "Idempotent-Replayed"),
         tag="pipelines",
     )
     def create_pipeline(self, request: Request) -> Response:
@@ -251,6 +279,7 @@ class TicketRoutes:
         "/api/v1/pipelines/<int:pipeline_id>",
         summary="A pipeline with its ordered stages.",
         returns=tickets_contract.PipelineSchema,
+        errors=(403,),
         tag="pipelines",
     )
     def get_pipeline(self, request: Request, pipeline_id: int) -> Response:
@@ -262,6 +291,7 @@ class TicketRoutes:
         summary="Rename a pipeline (account access).",
         body=tickets_contract.PipelinePatchSchema,
         returns=tickets_contract.PipelineSchema,
+        errors=(403,),
         tag="pipelines",
     )
     def rename_pipeline(self, request: Request, pipeline_id: int) -> Response:
@@ -275,6 +305,8 @@ class TicketRoutes:
         body=tickets_contract.StageCreateSchema,
         returns=tickets_contract.PipelineSchema,
         status=201,
+        errors=(403,),
+        headers=("Idempotent-Replayed",),
         tag="pipelines",
     )
     def add_stage(self, request: Request, pipeline_id: int) -> Response:
@@ -288,6 +320,7 @@ class TicketRoutes:
         summary="Rename a stage (account access); its OPEN/CLOSED state is fixed.",
         body=tickets_contract.StagePatchSchema,
         returns=tickets_contract.PipelineSchema,
+        errors=(403,),
         tag="pipelines",
     )
     def rename_stage(self, request: Request, pipeline_id: int, stage_id: int) -> Response:
@@ -299,6 +332,7 @@ class TicketRoutes:
         summary="Reorder the stages: every stage id of the pipeline, in the new order (account access).",
         body=tickets_contract.StageOrderSchema,
         returns=tickets_contract.PipelineSchema,
+        errors=(403,),
         tag="pipelines",
     )
     def reorder_stages(self, request: Request, pipeline_id: int) -> Response:

@@ -145,19 +145,51 @@ def index_response(request: Request) -> Response:
 class WebRoutes:
     """The workspace's pages (all answer index.html; the client routes) and its hashed assets."""
 
-    @route("GET", "/", public=True, summary="The web workspace (index.html, no-cache).", tag="web")
+    @route(
+        "GET",
+        "/",
+        public=True,
+        summary="The web workspace (index.html, no-cache).",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
     def web_index(self, request: Request) -> Response:
         return index_response(request)
 
-    @route("GET", "/tickets", public=True, summary="Web workspace: table layout.", tag="web")
+    @route(
+        "GET",
+        "/tickets",
+        public=True,
+        summary="Web workspace: table layout.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
     def web_table(self, request: Request) -> Response:
         return index_response(request)
 
-    @route("GET", "/board", public=True, summary="Web workspace: board layout.", tag="web")
+    @route(
+        "GET",
+        "/board",
+        public=True,
+        summary="Web workspace: board layout.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
     def web_board(self, request: Request) -> Response:
         return index_response(request)
 
-    @route("GET", "/split", public=True, summary="Web workspace: split layout.", tag="web")
+    @route(
+        "GET",
+        "/split",
+        public=True,
+        summary="Web workspace: split layout.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
     def web_split(self, request: Request) -> Response:
         return index_response(request)
 
@@ -166,20 +198,46 @@ class WebRoutes:
         "/split/<int:ticket_id>",
         public=True,
         summary="Web workspace: split layout with a ticket open.",
+        errors=(304,),
+        content_type="text/html",
         tag="web",
     )
     def web_split_ticket(self, request: Request, ticket_id: int) -> Response:
         return index_response(request)
 
-    @route("GET", "/admin", public=True, summary="Web workspace: admin pages.", tag="web")
+    @route(
+        "GET",
+        "/admin",
+        public=True,
+        summary="Web workspace: admin pages.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
     def web_admin(self, request: Request) -> Response:
         return index_response(request)
 
-    @route("GET", "/admin/<section>", public=True, summary="Web workspace: an admin page.", tag="web")
+    @route(
+        "GET",
+        "/admin/<section>",
+        public=True,
+        summary="Web workspace: an admin page.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
     def web_admin_section(self, request: Request, section: str) -> Response:
         return index_response(request)
 
-    @route("GET", "/signin", public=True, summary="Web workspace: sign-in.", tag="web")
+    @route(
+        "GET",
+        "/signin",
+        public=True,
+        summary="Web workspace: sign-in.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
     def web_signin(self, request: Request) -> Response:
         return index_response(request)
 
@@ -188,6 +246,8 @@ class WebRoutes:
         "/assets/<path:name>",
         public=True,
         summary="Web workspace: a hashed asset (immutable).",
+        errors=(304, 404),
+        content_type="*/*",
         tag="web",
     )
     def web_asset(self, request: Request, name: str) -> Response:

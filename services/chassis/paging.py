@@ -29,7 +29,7 @@ from marshmallow import Schema, fields, validate
 
 from services.chassis.clock import aware
 from services.chassis.errors import ValidationFailed
-from services.chassis.schema import MAX_ID, Input
+from services.chassis.schema import MAX_ID, Input, QueryInteger
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -134,7 +134,7 @@ def read_keyset(text: str, sort: Sort | str, kind: type) -> tuple[Any, int]:
 class PageQuery(Input):
     """``limit`` and ``cursor`` of every list; values may arrive as query-string text."""
 
-    limit = fields.Integer(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
+    limit = QueryInteger(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
     cursor = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH)
     )

@@ -71,6 +71,24 @@ class _Verifiers:
         return verifier
 
 
+class ExpectedErrorFilter(logging.Filter):
+    """On ``nameko.containers``: a worker's deliberate error is not a fault.
+
+    nameko logs an expected exception as a WARNING with its traceback; a caller's mistake
+    (a :class:`HelpdeskError` below 500) becomes one INFO line without it, a deliberate 5xx
+    (unavailable, deadline) a WARNING without it. Anything else keeps its ERROR and traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HelpdeskError):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = logging.INFO if exc.status < 500 else logging.WARNING
+            record.levelname = logging.getLevelName(record.levelno)
+        return True
+
+
 class HelpdeskRpc(Rpc):
     """nameko's RPC entrypoint plus deadline and identity checks before any work is done."""
 
@@ -78,6 +96,12 @@ class HelpdeskRpc(Rpc):
         kwargs.setdefault("expected_exceptions", HelpdeskError)
         self.public = public
         super().__init__(**kwargs)
+
+    def setup(self) -> None:
+        containers_log = logging.getLogger("nameko.containers")
+        if not any(isinstance(f, ExpectedErrorFilter) for f in containers_log.filters):
+            containers_log.addFilter(ExpectedErrorFilter())
+        super().setup()
 
     def bind(self, container: Any, method_name: str) -> HelpdeskRpc:
         """Exit at once if the container has no usable identity secret: binding happens before

@@ -8,12 +8,18 @@
   an aware datetime in Python; a moment without an offset is refused.
 * :class:`Id`, :class:`StrictBoolean`, :class:`StrictInteger` - JSON values that mean
   exactly what they say (no ``true`` for 1, no ``"3"`` for 3).
-* :func:`load` - load or raise :class:`ValidationFailed`, the one way input is checked.
+* :class:`QueryId`, :class:`QueryInteger` - numbers that arrive as query-string text: ASCII
+  digits only, within 64 bits.
+* :class:`CleanText`, :class:`CleanEmail` - names and addresses people read: NFC-normalised,
+  no control characters, no bidirectional overrides (text that displays other than it reads).
+* :func:`load` - load or raise :class:`ValidationFailed`, the one way input is checked; its
+  ``errors`` are flat (``"team_ids.0"``, ``"associations.contacts.1"``), whatever the nesting.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,34 +112,116 @@ class StrictBoolean(fields.Boolean):
 def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
     """``schema.load(data)``, or :class:`ValidationFailed` naming each bad field.
 
-    A body that is not an object at all is reported under ``_body``.
+    A body that is not an object at all is reported under ``_body``. Errors are flattened
+    (see :func:`flat_errors`), so every service and the gateway answer the same shape.
     """
     if not isinstance(data, Mapping):
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
     try:
         return schema.load(data, **kwargs)
     except ValidationError as exc:
-        raise ValidationFailed(errors=exc.normalized_messages()) from exc
+        raise ValidationFailed(errors=flat_errors(exc.normalized_messages())) from exc
 
 
-class QueryId(fields.Integer):
-    """A positive id from a query string: ASCII digits only (``١٢`` and ``1e3`` are refused), 64 bits."""
+def flat_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as ``{"field.path": ["message", ...]}``.
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
-        super().__init__(**kwargs)
+    ``{"associations": {"contacts": {1: ["Not a valid integer."]}}}`` becomes
+    ``{"associations.contacts.1": ["Not a valid integer."]}``; a nested schema's own
+    ``_schema`` errors are reported under the nested field's path. Clients get one level
+    to read, and the OpenAPI document can say exactly what ``errors`` holds.
+    """
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            name = str(key)
+            path = prefix if name == "_schema" and prefix else f"{prefix}.{name}" if prefix else name
+            for field, found in flat_errors(value, path).items():
+                flat.setdefault(field, []).extend(found)
+        return flat
+    items = messages if isinstance(messages, list | tuple) else [messages]
+    texts: list[str] = []
+    nested: dict[str, list[str]] = {}
+    for item in items:
+        if isinstance(item, Mapping):
+            for field, found in flat_errors(item, prefix).items():
+                nested.setdefault(field, []).extend(found)
+        else:
+            texts.append(str(item))
+    if texts:
+        nested.setdefault(prefix or "_schema", []).extend(texts)
+    return nested
+
+
+class QueryInteger(fields.Integer):
+    """A non-negative integer from a query string: ASCII digits only (``١٢``, ``+3`` and ``1e3``
+    are refused, although Python's ``int()`` takes the first two), at most 2**63-1.
+
+    ``validate`` narrows the range further (``limit`` is 1-100); the OpenAPI document shows it.
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, str):
-            text = value.strip()
+            text = value
             if not (text.isascii() and text.isdigit()) or len(text) > 19:
                 raise self.make_error("invalid")
             value = int(text)
-        if not isinstance(value, int) or not 1 <= value <= MAX_ID:
-            raise ValidationError(f"Must be an id from 1 to {MAX_ID}.")
+        if not isinstance(value, int) or not 0 <= value <= MAX_ID:
+            raise self.make_error("invalid")
         return value
+
+
+class QueryId(QueryInteger):
+    """A positive id from a query string: ASCII digits only, 1 to 2**63-1."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
+        super().__init__(**kwargs)
+
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Embeddings, overrides and isolates: they make text display in another order than it reads."""
+
+
+class CleanText(fields.String):
+    """Text a person reads as a name: NFC-normalised, without control or bidi-override characters.
+
+    ``"Cafe\u0301"`` and ``"Café"`` are one name once normalised (so uniqueness and search
+    treat them alike); control characters (line breaks, escapes, NUL) and the embedding,
+    override and isolate characters (U+202A-U+202E, U+2066-U+2069) are refused, since they
+    let a name display as something else in a list, a log or an email subject. Length
+    validators see the normalised text.
+    """
+
+    default_error_messages = {
+        "control": "Must not contain control characters.",
+        "bidi": "Must not contain bidirectional override characters (U+202A-U+202E, U+2066-U+2069).",
+        "unicode": "Must be valid Unicode text.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("unicode") from None
+        text = unicodedata.normalize("NFC", text)
+        if any(ch in BIDI_CONTROLS for ch in text):
+            raise self.make_error("bidi")
+        if any(unicodedata.category(ch) == "Cc" for ch in text):
+            raise self.make_error("control")
+        return text
+
+
+class CleanEmail(CleanText):
+    """An email address held to :class:`CleanText`'s rules, then to marshmallow's address check."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        checks = kwargs.pop("validate", None)
+        extra = [] if checks is None else list(checks) if isinstance(checks, list | tuple) else [checks]
+        super().__init__(validate=[validate.Email(), *extra], **kwargs)
 
 
 def require_id(value: Any, name: str) -> int:

@@ -11,9 +11,7 @@ import binascii
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from services.chassis.paging import PageQuery, page_schema
-from services.chassis.schema import EventPayload, Id, Input, Timestamp
-
-CleanName = fields.String
+from services.chassis.schema import CleanEmail, CleanText, EventPayload, Id, Input, Timestamp
 
 SERVICE_NAME = "conversations"
 
@@ -82,8 +80,8 @@ MAX_UPLOADS = 10
 class AddressSchema(Input):
     """A person at an email address."""
 
-    email = fields.Email(required=True, validate=validate.Length(max=320))
-    name = CleanName(load_default="", validate=validate.Length(max=200))
+    email = CleanEmail(required=True, validate=validate.Length(max=320))
+    name = CleanText(load_default="", validate=validate.Length(max=200))
 
 
 class AttachmentSchema(Schema):
@@ -165,7 +163,7 @@ ThreadPageSchema = page_schema(ThreadSchema)
 class UploadSchema(Input):
     """A file sent with a reply: its bytes in base64."""
 
-    filename = CleanName(required=True, validate=validate.Length(min=1, max=255))
+    filename = CleanText(required=True, validate=validate.Length(min=1, max=255))
     content_type = fields.String(load_default="application/octet-stream", validate=validate.Length(max=200))
     content_b64 = fields.String(
         required=True, validate=[validate.Length(max=MAX_UPLOAD_BYTES * 4 // 3 + 4), _is_base64]
@@ -182,10 +180,10 @@ class MessageCreateSchema(Input):
     kind = fields.String(required=True, validate=validate.OneOf(AGENT_KINDS))
     body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_BODY))
     to = fields.List(
-        fields.Email(validate=validate.Length(max=320)), validate=validate.Length(min=1, max=MAX_RECIPIENTS)
+        CleanEmail(validate=validate.Length(max=320)), validate=validate.Length(min=1, max=MAX_RECIPIENTS)
     )
     cc = fields.List(
-        fields.Email(validate=validate.Length(max=320)), validate=validate.Length(max=MAX_RECIPIENTS)
+        CleanEmail(validate=validate.Length(max=320)), validate=validate.Length(max=MAX_RECIPIENTS)
     )
     mentions = fields.List(Id(), load_default=list, validate=validate.Length(max=MAX_RECIPIENTS))
     attachments = fields.List(
@@ -202,7 +200,7 @@ class IntakeSchema(Input):
 
     channel = fields.String(required=True, validate=validate.OneOf(INTAKE_CHANNELS))
     sender = fields.Nested(AddressSchema, required=True, data_key="from")
-    subject = CleanName(load_default="", validate=validate.Length(max=500))
+    subject = CleanText(load_default="", validate=validate.Length(max=500))
     body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_BODY))
     thread_id = Id(load_default=None, allow_none=True)
 

@@ -17,7 +17,16 @@ from marshmallow import Schema, fields, validate
 
 from services.chassis.identity import SUPER_ADMIN, Caller
 from services.chassis.paging import PageQuery, page_schema, sort_options
-from services.chassis.schema import EventPayload, Id, Input, StrictBoolean, Timestamp
+from services.chassis.schema import (
+    CleanEmail,
+    CleanText,
+    EventPayload,
+    Id,
+    Input,
+    QueryId,
+    StrictBoolean,
+    Timestamp,
+)
 
 SERVICE_NAME = "permissions"
 
@@ -59,8 +68,8 @@ class UserPatchSchema(Input):
     """Partial update of a user: any subset of the writable fields, none defaulted."""
 
     id = fields.Integer(dump_only=True)
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    email = fields.Email(validate=validate.Length(max=320))
+    name = CleanText(validate=validate.Length(min=1, max=200))
+    email = CleanEmail(validate=validate.Length(max=320))
     permissions = fields.List(fields.String(validate=validate.OneOf(PERMISSIONS)))
     access_level = fields.String(validate=validate.OneOf(ACCESS_LEVELS))
     include_unassigned = StrictBoolean()
@@ -73,8 +82,8 @@ class UserPatchSchema(Input):
 class UserSchema(UserPatchSchema):
     """A user: the body of a create (``name`` and ``email`` required) and every user answer."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    email = fields.Email(required=True, validate=validate.Length(max=320))
+    name = CleanText(required=True, validate=validate.Length(min=1, max=200))
+    email = CleanEmail(required=True, validate=validate.Length(max=320))
     permissions = fields.List(fields.String(validate=validate.OneOf(PERMISSIONS)), load_default=list)
     access_level = fields.String(validate=validate.OneOf(ACCESS_LEVELS), load_default="owned")
     include_unassigned = StrictBoolean(load_default=False)
@@ -86,7 +95,7 @@ class TeamSchema(Input):
     """A team: the body of a create or rename (``name``) and every team answer."""
 
     id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = CleanText(required=True, validate=validate.Length(min=1, max=200))
     member_ids = fields.List(fields.Integer(), dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
@@ -101,7 +110,7 @@ class TeamMembersSchema(Input):
 class TokenCreateSchema(Input):
     """Body of a token request; it may be empty."""
 
-    label = fields.String(validate=validate.Length(max=200), load_default=None, allow_none=True)
+    label = CleanText(validate=validate.Length(max=200), load_default=None, allow_none=True)
 
 
 class TokenSchema(Input):
@@ -126,7 +135,7 @@ class UserQuerySchema(PageQuery):
 
     sort = fields.String(validate=validate.OneOf(sort_options(USER_SORTS)), load_default=DEFAULT_SORT)
     q = fields.String(validate=validate.Length(max=200), load_default=None)
-    team_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), load_default=None)
+    team_id = QueryId(load_default=None)
 
 
 class TeamQuerySchema(PageQuery):

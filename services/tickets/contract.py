@@ -12,7 +12,16 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.chassis.paging import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, page_schema, sort_options
-from services.chassis.schema import EventPayload, Id, Input, QueryId, StrictInteger, Timestamp
+from services.chassis.schema import (
+    CleanText,
+    EventPayload,
+    Id,
+    Input,
+    QueryId,
+    QueryInteger,
+    StrictInteger,
+    Timestamp,
+)
 
 SERVICE_NAME = "tickets"
 
@@ -76,7 +85,7 @@ class AssociationsSchema(Input):
 class TicketCreateSchema(Input):
     """Body of a ticket creation; unknown and read-only fields are refused."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    name = CleanText(required=True, validate=validate.Length(min=1, max=500))
     description = fields.String(load_default="", validate=validate.Length(max=100_000))
     pipeline_id = Id(allow_none=True, load_default=None)
     status = Id(allow_none=True, load_default=None)
@@ -95,7 +104,7 @@ class TicketPatchSchema(Input):
     first stage; ``status`` alone must be a stage of the ticket's pipeline.
     """
 
-    name = fields.String(validate=validate.Length(min=1, max=500))
+    name = CleanText(validate=validate.Length(min=1, max=500))
     description = fields.String(validate=validate.Length(max=100_000))
     pipeline_id = Id()
     status = Id()
@@ -136,18 +145,21 @@ class OwnerFilter(fields.Field):
     """An owner id, or the word ``none`` for unassigned tickets."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
-        if isinstance(value, str) and value.strip().lower() == UNASSIGNED:
+        if value == UNASSIGNED:
             return UNASSIGNED
         try:
-            return QueryId()._deserialize(value, attr, data, **kwargs)
+            owner = QueryId()._deserialize(value, attr, data, **kwargs)
         except ValidationError:
-            raise ValidationError("must be a user id or 'none'") from None
+            owner = 0
+        if owner < 1:
+            raise ValidationError("must be a user id or 'none'")
+        return owner
 
 
 class _ListQuery(Input):
     status = QueryId()
     pipeline_id = QueryId()
-    owner_id = OwnerFilter()
+    owner_id = OwnerFilter(metadata={"type": "string", "pattern": "^(none|[1-9][0-9]{0,18})$"})
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     view = fields.String(validate=validate.OneOf(VIEWS))
     q = fields.String(validate=validate.Length(max=200))
@@ -165,7 +177,7 @@ class BoardQuerySchema(_ListQuery):
     column on with the table layout and ``status=<stage id>``).
     """
 
-    limit = fields.Integer(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
+    limit = QueryInteger(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
 
 
 TicketPageSchema = page_schema(TicketSchema)
@@ -267,7 +279,7 @@ class PipelineSchema(Schema):
 class StageCreateSchema(Input):
     """A new stage; ``position`` (0-based) defaults to the end of the pipeline."""
 
-    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    label = CleanText(required=True, validate=validate.Length(min=1, max=200))
     state = fields.String(required=True, validate=validate.OneOf(STAGE_STATES))
     position = StrictInteger(validate=validate.Range(min=0, max=1000))
 
@@ -275,7 +287,7 @@ class StageCreateSchema(Input):
 class PipelineCreateSchema(Input):
     """A new pipeline with its ordered stages (at least one OPEN stage; labels distinct)."""
 
-    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    label = CleanText(required=True, validate=validate.Length(min=1, max=200))
     stages = fields.List(
         fields.Nested(StageCreateSchema(exclude=("position",))),
         required=True,
@@ -284,13 +296,13 @@ class PipelineCreateSchema(Input):
 
 
 class PipelinePatchSchema(Input):
-    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    label = CleanText(required=True, validate=validate.Length(min=1, max=200))
 
 
 class StagePatchSchema(Input):
     """Renaming a stage; its state is fixed at creation (``closed_at`` relies on it)."""
 
-    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    label = CleanText(required=True, validate=validate.Length(min=1, max=200))
 
 
 class StageOrderSchema(Input):

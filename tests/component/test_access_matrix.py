@@ -149,7 +149,14 @@ def world(
         "conversations", DATA_DIR=str(tmp_path), MAIL_FROM="support@matrix.test"
     )
     port = _free_port()
-    gateway_config = service_config("gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", max_workers=20)
+    # the matrix sends one bad token to every operation: the failed-authentication limits (tested in
+    # test_gateway_hardening.py) would answer 429 long before the table runs out
+    no_limits = {
+        name: {"rate": 0, "burst": 1} for name in ("failed_auth_per_address", "failed_auth_per_token")
+    }
+    gateway_config = service_config(
+        "gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", max_workers=20, RATE_LIMITS=no_limits
+    )
     for cls, config in (
         (PermissionsService, permissions_config),
         (TicketsService, tickets_config),

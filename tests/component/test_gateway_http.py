@@ -303,7 +303,7 @@ def test_openapi_document_is_valid_and_lists_every_route(gateway: Gateway) -> No
     routes = routes_of(GatewayService)
     assert routes
     for attr, route in routes:
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route.url)
+        path = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", route.url)
         for method in route.method.split(","):
             operation = document["paths"].get(path, {}).get(method.lower())
             assert operation is not None, f"{method} {path} ({attr}) is missing from the document"

@@ -257,7 +257,7 @@ def test_an_admin_creates_a_user_and_it_is_announced(as_admin: Any, tap: EventTa
     ("body", "field"),
     [
         ({"name": "A", "email": "nope"}, "email"),
-        ({"name": "A", "email": "a@example.com", "permissions": ["root"]}, "permissions"),
+        ({"name": "A", "email": "a@example.com", "permissions": ["root"]}, "permissions.0"),
         ({"name": "A", "email": "a@example.com", "access_level": "galaxy"}, "access_level"),
         ({"name": "A", "email": "a@example.com", "team_ids": [999]}, "team_ids"),
         ({"name": "A", "email": "a@example.com", "id": 77}, "id"),

@@ -45,7 +45,7 @@ class Suite:
     def __init__(self, data_dir: Path, amqp_uri: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.amqp_uri = amqp_uri
-        self.env = dict(env or {})  # more settings for the supervisor (e.g. HELPDESK_SMTP_RELAY)
+        self.extra_env = dict(env or {})
         self.http_port = free_port()
         self.smtp_port = free_port()
         self.admin_token = f"admin-{uuid.uuid4().hex}"
@@ -70,7 +70,7 @@ class Suite:
             AMQP_URI=self.amqp_uri,
             HELPDESK_ADMIN_TOKEN=self.admin_token,
         )
-        env.update(self.env)
+        env.update(self.extra_env)
         began = time.monotonic()
         with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(
@@ -187,15 +187,16 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def suite_factory() -> Iterator[Callable[[str], Suite]]:
-    """``suite_factory(amqp_uri)`` starts a suite of the test's own; it is stopped (cleanly) after it."""
+def suite_factory() -> Iterator[Callable[..., Suite]]:
+    """``suite_factory(amqp_uri, env=None)`` starts a suite of the test's own (``env`` adds to its
+    environment); it is stopped (cleanly) after it."""
     suites: list[Suite] = []
     folders: list[str] = []
 
-    def factory(amqp_uri: str) -> Suite:
+    def factory(amqp_uri: str, env: dict[str, str] | None = None) -> Suite:
         folder = tempfile.mkdtemp(prefix="hd-e2e-")
         folders.append(folder)
-        suite = Suite(Path(folder), amqp_uri)
+        suite = Suite(Path(folder), amqp_uri, env)
         suites.append(suite)
         suite.start()
         return suite

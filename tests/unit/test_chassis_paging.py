@@ -206,3 +206,29 @@ def test_page_schema_is_made_once_per_item_schema() -> None:
     assert first is page_schema(_ItemSchema)
     assert first.__name__ == "_ItemPageSchema"
     assert set(first().fields) == {"items", "next_cursor", "total"}
+
+
+@pytest.mark.parametrize(
+    ("value", "sort", "kind"),
+    [
+        ({"s": "-updated_at", "k": "2026-01-02T03:04:05+00:00", "i": 2**64}, "-updated_at", dt.datetime),
+        ({"s": "-priority", "k": 2**70, "i": 1}, "-priority", int),
+        ({"s": "-priority", "k": -(2**63) - 1, "i": 1}, "-priority", int),
+        ({"s": "-id", "k": 1, "i": -1}, "-id", int),
+    ],
+    ids=["id-beyond-64-bits", "key-beyond-64-bits", "key-below-64-bits", "negative-id"],
+)
+def test_cursors_holding_numbers_beyond_64_bits_are_a_422(
+    value: dict[str, object], sort: str, kind: type
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        read_keyset(encode_cursor(value), sort, kind)
+    assert list(caught.value.errors) == ["cursor"]
+
+
+def test_cursors_nested_deep_or_with_giant_numbers_are_a_422() -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 700 + b"]" * 700).decode()[:MAX_CURSOR_LENGTH]
+    giant = base64.urlsafe_b64encode(b"9" * 700).decode()
+    for text in (deep, giant):
+        with pytest.raises(ValidationFailed):
+            read_keyset(text, "-id", int)

@@ -53,4 +53,4 @@ def test_declared_statuses_follow_from_the_declaration() -> None:
     assert patch.if_match and 412 in patch.errors
     listing = routes["list_tickets"]
     assert listing.query_schema is tickets_contract.TicketQuerySchema and 413 not in listing.errors
-    assert routes["healthz"].errors == ()
+    assert set(routes["healthz"].errors) == {400, 408, 414, 431}  # only the protocol can go wrong

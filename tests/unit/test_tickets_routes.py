@@ -4,12 +4,14 @@ route makes, and what OpenAPI publishes."""
 from __future__ import annotations
 
 import json
+import random
+import re
 from typing import Any
 from unittest.mock import MagicMock
 
 import pytest
 from nameko.testing.services import worker_factory
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
@@ -17,6 +19,7 @@ from werkzeug.wrappers import Request
 from gateway import openapi
 from gateway.routes.tickets import TicketRoutes, if_match_versions, query_args
 from gateway.service import GatewayService
+from gateway.wsgi import CONVERTERS, at_most
 from services.chassis.errors import PreconditionFailed, ValidationFailed
 
 TICKET = {"id": 7, "version": 3, "name": "x"}
@@ -38,6 +41,8 @@ def test_malformed_or_weak_if_match_is_a_412(header: str) -> None:
 
 def _request(method: str = "GET", path: str = "/", body: Any = None, **kwargs: Any) -> Request:
     data = json.dumps(body) if body is not None else kwargs.pop("data", None)
+    if data:
+        kwargs.setdefault("content_type", "application/json")
     return Request(EnvironBuilder(method=method, path=path, data=data, **kwargs).get_environ())
 
 
@@ -47,11 +52,9 @@ def test_empty_query_values_count_as_absent() -> None:
 
 
 def _url_map() -> Map:
+    routes = openapi.routes_of(GatewayService)
     return Map(
-        [
-            Rule(r.url, methods=r.method.split(","), endpoint=attr)
-            for attr, r in openapi.routes_of(GatewayService)
-        ]
+        [Rule(r.url, methods=r.method.split(","), endpoint=a) for a, r in routes], converters=CONVERTERS
     )
 
 
@@ -166,3 +169,85 @@ def test_list_hands_the_query_to_the_service(routes: Any) -> None:
     request = _request(path="/api/v1/tickets", query_string="view=mine&sort=-priority&limit=")
     TicketRoutes.list_tickets(routes, request)
     routes.tickets.list_tickets.assert_called_once_with({"view": "mine", "sort": "-priority"})
+
+
+def test_actions_refuse_json_null(routes: Any) -> None:
+    with pytest.raises(ValidationFailed):
+        TicketRoutes.mark_read(routes, _request("POST", "/api/v1/tickets/7/read", data="null"), ticket_id=7)
+    routes.tickets.mark_read.assert_not_called()
+
+
+def test_patch_reads_the_body_before_the_if_match() -> None:
+    routes = worker_factory(GatewayService)
+    request = _request("PATCH", "/api/v1/tickets/7", headers={"If-Match": "3"})
+    with pytest.raises(ValidationFailed):
+        TicketRoutes.update_ticket(routes, request, ticket_id=7)
+
+
+def test_openapi_parameters_are_typed_and_bounded() -> None:
+    paths = openapi.build(GatewayService)["paths"]
+    listed = {p["name"]: p for p in paths["/api/v1/tickets"]["get"]["parameters"]}
+    assert listed["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}
+    assert listed["cursor"]["schema"]["maxLength"] == 1024
+    assert listed["status"]["schema"]["maximum"] == 2**63 - 1
+    assert listed["priority"]["schema"]["enum"] == ["low", "medium", "high", "urgent"]
+    assert listed["owner_id"]["schema"]["pattern"] == "^(none|[1-9][0-9]{0,18})$"
+    assert all(p["allowEmptyValue"] for p in listed.values())
+    association = paths["/api/v1/tickets/{ticket_id}/associations/{kind}/{ref_id}"]["post"]
+    kinds = {p["name"]: p["schema"] for p in association["parameters"]}
+    assert kinds["kind"] == {"type": "string", "enum": ["contacts", "companies", "deals"]}
+    assert kinds["ticket_id"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    assert association["requestBody"]["required"] is False
+
+
+def test_openapi_declares_headers_and_every_status_a_route_answers() -> None:
+    document = openapi.build(GatewayService)
+    get_ticket = document["paths"]["/api/v1/tickets/{ticket_id}"]["get"]["responses"]
+    assert set(get_ticket) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "408",
+        "414",
+        "429",
+        "431",
+        "503",
+        "504",
+    }
+    assert set(get_ticket["200"]["headers"]) == {"X-Request-Id", "ETag"}
+    assert get_ticket["429"]["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}
+    me = document["paths"]["/api/v1/me"]["get"]["responses"]
+    assert "403" not in me and "422" not in me and "404" not in me
+    create = document["paths"]["/api/v1/tickets"]["post"]["responses"]
+    assert {"408", "409", "413", "415", "422"} <= set(create)
+    assert "ticket_id" in str(create["201"]["links"]["get_ticket"]["parameters"])
+    errors = document["components"]["schemas"]["Problem"]["properties"]["errors"]
+    assert errors["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+    assert "team_ids.0" in errors["description"]
+
+
+def test_openapi_names_are_clean_text() -> None:
+    schemas = openapi.build(GatewayService)["components"]["schemas"]
+    assert schemas["Team"]["properties"]["name"]["pattern"] == openapi.CLEAN_TEXT_PATTERN
+    assert schemas["User"]["properties"]["email"]["format"] == "email"
+
+
+def test_the_id_converter_bounds_ids_in_its_regex() -> None:
+    pattern = re.compile(at_most(2**63 - 1))
+    for n in (1, 9, 10, 2**63 - 1, 10**18, 9223372036854775799):
+        assert pattern.fullmatch(str(n)), n
+    for text in ("0", "01", str(2**63), "9223372036854775810", "99999999999999999999", "١٢"):
+        assert not pattern.fullmatch(text), text
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_id_out_of_range_is_404_whatever_order_the_rules_were_added_in(seed: int) -> None:
+    routes = openapi.routes_of(GatewayService)
+    random.Random(seed).shuffle(routes)
+    rules = [Rule(r.url, methods=r.method.split(","), endpoint=a) for a, r in routes]
+    adapter = Map(rules, converters=CONVERTERS).bind("localhost")
+    with pytest.raises(NotFound):
+        adapter.match(f"/api/v1/tickets/{2**63}", "GET")
