@@ -152,7 +152,7 @@ class ConversationRoutes:
         returns=conversations_contract.IntakeResultSchema,
         status=201,
         idempotent=True,
-        errors=(403,),
+        errors=(403, 404),
         headers=("Idempotent-Replayed",),
         tag="conversations",
     )
