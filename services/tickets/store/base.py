@@ -38,6 +38,7 @@ COLUMNS = {
     "team_id": "team_id",
     "source": "source",
     "closed_at": "closed_at",
+    "created_at": "created_at",
     "version": "version",
 }
 """Domain field -> ``tickets`` column, for the values a Change writes."""
