@@ -162,7 +162,7 @@ class Route(HttpRequestHandler):
             result = event.wait()
             return self.response_from_result(result)
         except Exception as exc:
-            return response_for_exception(exc)
+            return self.response_from_exception(exc)
 
     def response_from_exception(self, exc: Exception) -> Response:
         return response_for_exception(exc)

@@ -47,10 +47,12 @@ STATUS_TEXT = {
     409: "Conflict (an Idempotency-Key reused with another request, or a concurrent change)",
     412: "If-Match does not match the current ETag",
     413: "Body too large",
+    207: "Partly done: the answer lists what failed",
     415: "Body is not application/json",
     422: "Validation failed; errors maps each field to its messages",
     429: "Too many requests; Retry-After says when to try again",
     503: "The broker or a service is unavailable",
+    501: "Not implemented by this help desk yet",
     504: "A service did not answer in time",
 }
 
@@ -133,9 +135,12 @@ class _Builder:
             body = {"type": "array", "items": ref} if r.many else ref
             ok["content"] = {"application/json": {"schema": body}}
         responses: dict[str, Any] = {str(r.status): ok}
-        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        error_schema = getattr(r, "error_schema", None)  # routes in another API's error format (HubSpot)
+        error_ref = self.ref(error_schema) if error_schema else {"$ref": "#/components/schemas/Problem"}
+        problem = {getattr(r, "error_media_type", "application/problem+json"): {"schema": error_ref}}
         for code in r.errors:
-            responses[str(code)] = {"description": STATUS_TEXT.get(code, "problem"), "content": problem}
+            content = ok.get("content", {}) if code < 300 else problem  # 207: a batch's partial success
+            responses[str(code)] = {"description": STATUS_TEXT.get(code, "problem"), "content": content}
         operation: dict[str, Any] = {
             "operationId": attr,
             "summary": r.summary,
