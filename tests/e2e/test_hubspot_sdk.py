@@ -112,10 +112,7 @@ def test_search(suite: Suite) -> None:
 
     network = hs.Filter(property_name="hs_ticket_category", operator="EQ", value="network")
     found = search(network, sorts=["-hs_ticket_priority"], properties=["subject", "hs_ticket_priority"])
-    assert (
-        found.total == 2
-        and [t.properties["subject"] for t in found.results][0] == urgent.properties["subject"]
-    )
+    assert found.total == 2 and found.results[0].properties["subject"] == urgent.properties["subject"]
     high = hs.Filter(property_name="hs_ticket_priority", operator="GTE", value="HIGH")
     assert [t.id for t in search(network, high).results] == [urgent.id]
     token = hs.Filter(property_name="subject", operator="CONTAINS_TOKEN", value="sku-77")
