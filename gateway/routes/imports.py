@@ -14,6 +14,9 @@ from gateway.http import json_object, json_response, route
 from services.chassis.rpc import ServiceRpc
 from services.tickets import contract as tickets_contract
 
+IMPORT_TIMEOUT = 120.0
+"""A batch of 500 changed tickets takes seconds, not the few an ordinary call is given."""
+
 
 class ImportRoutes:
     tickets = ServiceRpc(tickets_contract.SERVICE_NAME)
@@ -28,7 +31,8 @@ class ImportRoutes:
         tag="imports",
     )
     def import_tickets(self, request: Request) -> Response:
-        return json_response(self.tickets.import_tickets(json_object(request)))
+        tickets = self.tickets.with_timeout(IMPORT_TIMEOUT)
+        return json_response(tickets.import_tickets(json_object(request)))
 
     @route(
         "POST",

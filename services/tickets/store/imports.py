@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.chassis.errors import Conflict, HelpdeskError, ValidationFailed
-from services.tickets.domain import EVERYTHING, Change, NewImport, Stage, import_change, import_new
-from services.tickets.models import associations, reads, tickets
+from services.tickets.domain import EVERYTHING, NewImport, Stage, import_change, import_new
+from services.tickets.models import associations, outbox, reads, tickets, timeline
 from services.tickets.store.base import Errors, Records, columns_of
 from services.tickets.store.pipelines import Pipelines
 
@@ -70,19 +70,35 @@ class Imports:
     def run(
         self, *, actor_id: int, source: str, items: Sequence[ImportItem], dry_run: bool
     ) -> list[dict[str, Any]]:
-        """Import ``items`` in one transaction (none written with ``dry_run``); one result per item."""
+        """Import ``items`` in one transaction (none written with ``dry_run``); one result per item.
+
+        Known tickets are changed one by one; new ones are decided one by one and then
+        written together (a few statements for the whole batch, not a few per ticket).
+        """
         now = self.r.clock.now()
         with self.db.read() if dry_run else self.db.transaction() as s:
             known = self._known(s, source, [i.data["external_id"] for i in items])
-            results = []
+            stages: dict[tuple[Any, Any], tuple[Stage | None, Errors]] = {}
+            results: dict[int, dict[str, Any]] = {}
+            new: list[tuple[ImportItem, NewImport]] = []
             for item in items:
                 try:
-                    results.append(
-                        self._one(s, item, known, actor_id=actor_id, source=source, now=now, dry_run=dry_run)
+                    stage = self._stage(s, item, stages)
+                    found = self._one(
+                        s, item, stage, known, actor_id=actor_id, source=source, now=now, dry_run=dry_run
                     )
                 except HelpdeskError as exc:
-                    results.append(failed(item.index, item.data["external_id"], exc))
-        return results
+                    results[item.index] = failed(item.index, item.data["external_id"], exc)
+                    continue
+                if isinstance(found, NewImport):
+                    known[item.data["external_id"]] = None
+                    new.append((item, found))
+                else:
+                    results[item.index] = found
+            ids = [None] * len(new) if dry_run else self._create(s, [n for _item, n in new])
+            for (item, _n), ticket_id in zip(new, ids, strict=True):
+                results[item.index] = _result(item, "created", ticket_id)
+        return [results[item.index] for item in items]
 
     def _known(self, s: Session, source: str, external_ids: list[str]) -> dict[str, Any]:
         rows = s.execute(
@@ -96,67 +112,84 @@ class Imports:
         )
         return {r.external_id: r for r in rows}
 
+    def _stage(
+        self, s: Session, item: ImportItem, cache: dict[tuple[Any, Any], tuple[Stage | None, Errors]]
+    ) -> Stage:
+        """The item's stage (resolved once per pipeline and status in a batch); 422 with every problem."""
+        key = (item.data.get("pipeline_id"), item.data.get("status"))
+        if key not in cache:
+            cache[key] = self.pipelines.resolve_stage(s, *key)
+        stage, problems = cache[key]
+        errors = {**item.invalid, **problems}
+        if errors or stage is None:
+            raise ValidationFailed(errors=errors)
+        return stage
+
     def _one(
         self,
         s: Session,
         item: ImportItem,
+        stage: Stage,
         known: dict[str, Any],
         *,
         actor_id: int,
         source: str,
         now: dt.datetime,
         dry_run: bool,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | NewImport:
+        """A new ticket to create, or the result of bringing a known one in line."""
         data = item.data
-        stage, problems = self.pipelines.resolve_stage(s, data.get("pipeline_id"), data.get("status"))
-        errors = {**item.invalid, **problems}
-        if errors or stage is None:
-            raise ValidationFailed(errors=errors)
-        row = known.get(data["external_id"])
+        if data["external_id"] not in known:
+            return import_new(actor_id=actor_id, source=source, item=data, stage=stage, now=now)
+        row = known[data["external_id"]]
         if row is None:
-            new = import_new(actor_id=actor_id, source=source, item=data, stage=stage, now=now)
-            ticket_id = None if dry_run else self._create(s, new)
-            if ticket_id is not None:
-                known[data["external_id"]] = _Known(ticket_id, new.created_at)
-            return _result(item, "created", ticket_id)
-        if getattr(row, "deleted_at", None) is not None:
+            raise Conflict(f"Ticket ID {data['external_id']} appears twice in this batch")
+        if row.deleted_at is not None:
             raise Conflict(f"ticket {row.id}, imported from {data['external_id']}, was deleted")
-        if getattr(row, "merged_into_id", None) is not None:
+        if row.merged_into_id is not None:
             return _result(item, "unchanged", row.merged_into_id)
         changes = self._update(s, row, data, stage, actor_id=actor_id, now=now, dry_run=dry_run)
         return _result(item, "updated" if changes else "unchanged", row.id, changes)
 
-    def _create(self, s: Session, new: NewImport) -> int:
-        ticket_id = int(
-            s.scalar(
-                tickets.insert()
-                .values(
-                    **columns_of(new.values),
-                    created_by=new.actor_id,
-                    created_at=new.created_at,
-                    updated_at=new.updated_at,
-                    unread_seq=1,
-                    external_source=new.source,
-                    external_id=new.external_id,
-                )
-                .returning(tickets.c.id)
-            )
+    def _create(self, s: Session, news: list[NewImport]) -> list[int]:
+        """Insert new tickets with their associations, read marks, timeline entries and events."""
+        if not news:
+            return []
+        rows = [
+            {
+                **columns_of(n.values),
+                "created_by": n.actor_id,
+                "created_at": n.created_at,
+                "updated_at": n.updated_at,
+                "unread_seq": 1,
+                "external_source": n.source,
+                "external_id": n.external_id,
+            }
+            for n in news
+        ]
+        inserted = s.execute(tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True), rows)
+        ids = [int(i) for i in inserted.scalars()]
+        links = [
+            {"ticket_id": i, "kind": kind, "ref_id": ref, "added_by": n.actor_id, "added_at": n.created_at}
+            for i, n in zip(ids, news, strict=True)
+            for kind, refs in n.associations.items()
+            for ref in refs
+        ]
+        if links:
+            s.execute(associations.insert(), links)
+        s.execute(
+            reads.insert(),
+            [{"ticket_id": i, "user_id": n.actor_id, "read_seq": 1} for i, n in zip(ids, news, strict=True)],
         )
-        for kind, ref_ids in new.associations.items():
-            for ref_id in ref_ids:
-                s.execute(
-                    associations.insert().values(
-                        ticket_id=ticket_id,
-                        kind=kind,
-                        ref_id=ref_id,
-                        added_by=new.actor_id,
-                        added_at=new.created_at,
-                    )
-                )
-        s.execute(reads.insert().values(ticket_id=ticket_id, user_id=new.actor_id, read_seq=1))
-        opened = Change(entries=new.ENTRIES, events=tuple(new.events(ticket_id)))
-        self.r.write_entries(s, ticket_id, opened, new.actor_id, new.created_at)
-        return ticket_id
+        entries = [
+            {"ticket_id": i, "type": e.type, "actor_id": n.actor_id, "at": n.created_at}
+            for i, n in zip(ids, news, strict=True)
+            for e in n.ENTRIES
+        ]
+        s.execute(timeline.insert(), entries)
+        events = [(e.type, e.payload) for i, n in zip(ids, news, strict=True) for e in n.events(i)]
+        outbox.record_many(s, events, clock=self.r.clock)
+        return ids
 
     def _update(
         self,
@@ -212,13 +245,3 @@ class Imports:
             actor_id,
             now,
         )
-
-
-@dataclass(frozen=True)
-class _Known:
-    """A ticket this batch has just created (for a second item with the same external id)."""
-
-    id: int
-    created_at: dt.datetime
-    deleted_at: None = None
-    merged_into_id: None = None
