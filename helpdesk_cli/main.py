@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -524,6 +525,8 @@ def _show_summary(state: State, data: dict[str, Any]) -> None:
 def dlq(ctx: click.Context, amqp_uri: str) -> None:
     """Dead-lettered events: list the queues, show what is parked, replay it (talks to the broker)."""
     ctx.meta["amqp_uri"] = amqp_uri
+    # the deploy tools import nameko, which imports eventlet; its notice is not for operators
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 
 def _broker(ctx: click.Context) -> Any:
