@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.chassis.errors import Conflict, HelpdeskError, ValidationFailed
-from services.tickets.domain import EVERYTHING, NewImport, Stage, import_change, import_new
-from services.tickets.models import associations, outbox, reads, tickets, timeline
-from services.tickets.store.base import Errors, Records, columns_of
+from services.tickets.domain import EVERYTHING, Change, NewImport, Stage, Ticket, import_change, import_new
+from services.tickets.models import associations, outbox, reads, stages, tickets, timeline
+from services.tickets.store import queries
+from services.tickets.store.base import Errors, Records, columns_of, ticket_of
 from services.tickets.store.pipelines import Pipelines
 
 
@@ -78,20 +79,20 @@ class Imports:
         now = self.r.clock.now()
         with self.db.read() if dry_run else self.db.transaction() as s:
             known = self._known(s, source, [i.data["external_id"] for i in items])
-            stages: dict[tuple[Any, Any], tuple[Stage | None, Errors]] = {}
+            batch = _Known(known, *self._current(s, [r.id for r in known.values()]))
+            resolved: dict[tuple[Any, Any], tuple[Stage | None, Errors]] = {}
             results: dict[int, dict[str, Any]] = {}
             new: list[tuple[ImportItem, NewImport]] = []
             for item in items:
                 try:
-                    stage = self._stage(s, item, stages)
+                    stage = self._stage(s, item, resolved)
                     found = self._one(
-                        s, item, stage, known, actor_id=actor_id, source=source, now=now, dry_run=dry_run
+                        s, item, stage, batch, actor_id=actor_id, source=source, now=now, dry_run=dry_run
                     )
                 except HelpdeskError as exc:
                     results[item.index] = failed(item.index, item.data["external_id"], exc)
                     continue
                 if isinstance(found, NewImport):
-                    known[item.data["external_id"]] = None
                     new.append((item, found))
                 else:
                     results[item.index] = found
@@ -125,12 +126,34 @@ class Imports:
             raise ValidationFailed(errors=errors)
         return stage
 
+    def _current(
+        self, s: Session, ids: list[int]
+    ) -> tuple[dict[int, Ticket], dict[int, set[tuple[str, int]]]]:
+        """The known tickets (rows locked on PostgreSQL) and their associations, in two queries."""
+        if not ids:
+            return {}, {}
+        rows = s.execute(
+            select(tickets, stages.c.state)
+            .join(stages, stages.c.id == tickets.c.stage_id)
+            .where(tickets.c.id.in_(ids), queries.live())
+            .with_for_update(of=tickets)
+        )
+        current = {r.id: ticket_of(r) for r in rows}
+        linked: dict[int, set[tuple[str, int]]] = {i: set() for i in ids}
+        for a in s.execute(
+            select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id).where(
+                associations.c.ticket_id.in_(ids)
+            )
+        ):
+            linked[a.ticket_id].add((a.kind, a.ref_id))
+        return current, linked
+
     def _one(
         self,
         s: Session,
         item: ImportItem,
         stage: Stage,
-        known: dict[str, Any],
+        batch: _Known,
         *,
         actor_id: int,
         source: str,
@@ -139,17 +162,34 @@ class Imports:
     ) -> dict[str, Any] | NewImport:
         """A new ticket to create, or the result of bringing a known one in line."""
         data = item.data
-        if data["external_id"] not in known:
-            return import_new(actor_id=actor_id, source=source, item=data, stage=stage, now=now)
-        row = known[data["external_id"]]
+        external_id = data["external_id"]
+        if external_id in batch.seen:
+            raise Conflict(f"Ticket ID {external_id} appears twice in this batch")
+        batch.seen.add(external_id)
+        row = batch.rows.get(external_id)
         if row is None:
-            raise Conflict(f"Ticket ID {data['external_id']} appears twice in this batch")
-        if row.deleted_at is not None:
-            raise Conflict(f"ticket {row.id}, imported from {data['external_id']}, was deleted")
+            return import_new(actor_id=actor_id, source=source, item=data, stage=stage, now=now)
+        if row.deleted_at is not None or row.id not in batch.tickets:
+            raise Conflict(f"ticket {row.id}, imported from {external_id}, was deleted")
         if row.merged_into_id is not None:
             return _result(item, "unchanged", row.merged_into_id)
-        changes = self._update(s, row, data, stage, actor_id=actor_id, now=now, dry_run=dry_run)
-        return _result(item, "updated" if changes else "unchanged", row.id, changes)
+        ticket = batch.tickets[row.id]
+        change = import_change(
+            ticket, actor_id=actor_id, item=data, stage=stage, created_at=row.created_at, now=now
+        )
+        changed = [e.field for e in change.entries if e.field]
+        added = [
+            (kind, ref_id)
+            for kind, refs in sorted((data.get("associations") or {}).items())
+            for ref_id in sorted(set(refs))
+            if (kind, ref_id) not in batch.associations[row.id]
+        ]
+        if not dry_run:
+            self.r.save(s, ticket, change, actor_id, now)
+            if added:
+                self._associate(s, row.id, added, actor_id=actor_id, now=now)
+        changed += [kind for kind, _ref in added]
+        return _result(item, "updated" if changed else "unchanged", row.id, sorted(set(changed)))
 
     def _create(self, s: Session, news: list[NewImport]) -> list[int]:
         """Insert new tickets with their associations, read marks, timeline entries and events."""
@@ -191,57 +231,34 @@ class Imports:
         outbox.record_many(s, events, clock=self.r.clock)
         return ids
 
-    def _update(
-        self,
-        s: Session,
-        row: Any,
-        data: Mapping[str, Any],
-        stage: Stage,
-        *,
-        actor_id: int,
-        now: dt.datetime,
-        dry_run: bool,
-    ) -> list[str]:
-        """Bring the ticket in line with ``data``; the names of what changed (or would)."""
-        ticket = self.r.locked(s, EVERYTHING, row.id)
-        change = import_change(
-            ticket, actor_id=actor_id, item=data, stage=stage, created_at=row.created_at, now=now
-        )
-        changed = [e.field for e in change.entries if e.field]
-        if not dry_run:
-            self.r.save(s, ticket, change, actor_id, now)
-        present = {
-            (a.kind, a.ref_id)
-            for a in s.execute(
-                select(associations.c.kind, associations.c.ref_id).where(associations.c.ticket_id == row.id)
-            )
-        }
-        wanted = data.get("associations") or {}
-        for kind in sorted(wanted):
-            for ref_id in sorted(set(wanted[kind])):
-                if (kind, ref_id) in present:
-                    continue
-                changed.append(kind)
-                if not dry_run:
-                    self._associate(s, row.id, kind, ref_id, actor_id=actor_id, now=now)
-        return sorted(set(changed))
-
     def _associate(
-        self, s: Session, ticket_id: int, kind: str, ref_id: int, *, actor_id: int, now: dt.datetime
+        self, s: Session, ticket_id: int, added: list[tuple[str, int]], *, actor_id: int, now: dt.datetime
     ) -> None:
+        """New associations of a known ticket: one version, an entry and an event for each."""
         ticket = self.r.locked(s, EVERYTHING, ticket_id)
-        values = {
-            "ticket_id": ticket_id,
-            "kind": kind,
-            "ref_id": ref_id,
-            "added_by": actor_id,
-            "added_at": now,
-        }
-        s.execute(associations.insert().values(**values))
-        self.r.save(
-            s,
-            ticket,
-            ticket.associate(actor_id=actor_id, kind=kind, ref_id=ref_id, added=True),
-            actor_id,
-            now,
+        s.execute(
+            associations.insert(),
+            [
+                {"ticket_id": ticket_id, "kind": kind, "ref_id": ref, "added_by": actor_id, "added_at": now}
+                for kind, ref in added
+            ],
         )
+        changes = [
+            ticket.associate(actor_id=actor_id, kind=kind, ref_id=ref, added=True) for kind, ref in added
+        ]
+        combined = Change(
+            {"version": ticket.version + 1},
+            tuple(e for c in changes for e in c.entries),
+            tuple(e for c in changes for e in c.events),
+        )
+        self.r.save(s, ticket, combined, actor_id, now)
+
+
+@dataclass
+class _Known:
+    """What a batch knows before it starts: rows by external id, their tickets and associations."""
+
+    rows: dict[str, Any]
+    tickets: dict[int, Ticket]
+    associations: dict[int, set[tuple[str, int]]]
+    seen: set[str] = field(default_factory=set)
