@@ -182,6 +182,11 @@ def wanted_properties(names: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(picked) or DEFAULT_PROPERTIES
 
 
+def written_properties(given: Iterable[str]) -> tuple[str, ...]:
+    """What a create or update answers with: HubSpot's defaults and every property that was set."""
+    return tuple(dict.fromkeys([*DEFAULT_PROPERTIES, *(name for name in given if name in PROPERTIES)]))
+
+
 def to_object(
     ticket: Mapping[str, Any], properties: Iterable[str], associations: Iterable[str] = ()
 ) -> dict[str, Any]:

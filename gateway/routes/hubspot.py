@@ -241,9 +241,11 @@ class HubSpotRoutes:
         return found
 
     @staticmethod
-    def _page(page: dict[str, Any], properties: Iterable[str], link: str) -> dict[str, Any]:
-        wanted = tuple(properties)
-        body: dict[str, Any] = {"results": [hs.to_object(t, wanted) for t in page["items"]]}
+    def _page(
+        page: dict[str, Any], properties: Iterable[str], link: str, associations: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        wanted, kinds = tuple(properties), tuple(associations)
+        body: dict[str, Any] = {"results": [hs.to_object(t, wanted, kinds) for t in page["items"]]}
         if page["next_cursor"]:
             body["paging"] = {
                 "next": {"after": page["next_cursor"], "link": f"{link}?after={page['next_cursor']}"}
@@ -265,7 +267,7 @@ class HubSpotRoutes:
         body = _body(request, hs.HubSpotCreateSchema)
         data = {**hs.to_fields(body["properties"]), "associations": hs.associations_of(body["associations"])}
         ticket = self.tickets.create_ticket(data, idempotency_key=idempotency_key(request))
-        return _json(hs.to_object(ticket, hs.wanted_properties(body["properties"])), 201)
+        return _json(hs.to_object(ticket, hs.written_properties(body["properties"])), 201)
 
     @hubspot_route(
         "GET",
@@ -283,7 +285,7 @@ class HubSpotRoutes:
             {"limit": query["limit"], "cursor": hs.cursor_of(query.get("after")), "sort": "id"}
         )
         properties = hs.wanted_properties(_listed(request, "properties"))
-        return _json(self._page(page, properties, request.base_url))
+        return _json(self._page(page, properties, request.base_url, _listed(request, "associations")))
 
     @hubspot_route(
         "GET",
@@ -312,7 +314,7 @@ class HubSpotRoutes:
     def hubspot_update_ticket(self, request: Request, ticket_id: int) -> Response:
         body = _body(request, hs.HubSpotUpdateSchema)
         ticket = self.tickets.update_ticket(ticket_id, hs.to_fields(body["properties"]))
-        return _json(hs.to_object(ticket, hs.wanted_properties(body["properties"])))
+        return _json(hs.to_object(ticket, hs.written_properties(body["properties"])))
 
     @hubspot_route(
         "DELETE",
@@ -408,7 +410,7 @@ class HubSpotRoutes:
                     "associations": hs.associations_of(item["associations"]),
                 }
                 ticket = self.tickets.create_ticket(data, idempotency_key=f"{key}#{index}" if key else None)
-                results.append(hs.to_object(ticket, hs.wanted_properties(item["properties"])))
+                results.append(hs.to_object(ticket, hs.written_properties(item["properties"])))
             except HelpdeskError as exc:
                 _per_item(exc)
                 errors.append(
@@ -436,7 +438,7 @@ class HubSpotRoutes:
         for item in body["inputs"]:
             try:
                 ticket = self.tickets.update_ticket(_ticket_id(item["id"]), hs.to_fields(item["properties"]))
-                results.append(hs.to_object(ticket, hs.wanted_properties(item["properties"])))
+                results.append(hs.to_object(ticket, hs.written_properties(item["properties"])))
             except HelpdeskError as exc:
                 _per_item(exc)
                 errors.append(

@@ -68,6 +68,7 @@ def test_create_read_update_list(suite: Suite) -> None:
     made = create(client, subject="Printer on fire", content="smoke", hs_ticket_priority="HIGH")
     assert made.properties["subject"] == "Printer on fire" and made.properties["hs_ticket_priority"] == "HIGH"
     assert made.id.isdigit() and made.archived is False and made.created_at is not None
+    assert made.properties["hs_object_id"] == made.id and made.properties["hs_pipeline_stage"] == "1"
 
     got = client.crm.tickets.basic_api.get_by_id(made.id, properties=["subject", "hs_pipeline_stage"])
     assert (
@@ -180,6 +181,9 @@ def test_batches_pipelines_and_associations(suite: Suite) -> None:
     assert done.results[0].to.id == "51"
     got = client.crm.tickets.basic_api.get_by_id(ids[0], associations=["contacts"])
     assert [a.id for a in got.associations["contacts"].results] == ["51"]
+    page = client.crm.tickets.basic_api.get_page(associations=["contacts"], limit=100)
+    listed = {t.id: t.associations for t in page.results}
+    assert [a.id for a in listed[ids[0]]["contacts"].results] == ["51"] and not listed[ids[1]]
     associations.archive(
         object_type="tickets", object_id=ids[0], to_object_type="contacts", to_object_id="51"
     )

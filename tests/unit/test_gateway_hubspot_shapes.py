@@ -84,6 +84,8 @@ def test_object_out() -> None:
     }
     assert set(hs.to_object(TICKET, hs.wanted_properties(None))["properties"]) == set(hs.DEFAULT_PROPERTIES)
     assert hs.wanted_properties(["subject,nonsense", "subject"]) == ("subject",)
+    written = hs.written_properties({"closed_date": None, "nonsense": 1, "subject": "x"})
+    assert written == (*hs.DEFAULT_PROPERTIES, "closed_date")
 
 
 def test_search_request_to_our_query() -> None:
