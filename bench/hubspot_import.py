@@ -113,6 +113,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hd-bench-import-"))
+    work.chmod(0o755)  # the postgres user must be able to enter it
     export = work / ("export.xlsx" if args.xlsx else "export.csv")
     say(f"writing a {args.rows:,}-row export to {export}")
     hubspot_sample.write(export, args.rows)
