@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from amqp.exceptions import NotFound as ChannelNotFound
@@ -63,8 +64,11 @@ def peek(conn: Connection, queue: str, limit: int) -> list[dict[str, Any]]:
     return seen
 
 
-def replay(conn: Connection, queue: str) -> int:
-    """Move every message of ``queue``.dead back to ``queue``; returns how many moved."""
+def replay(conn: Connection, queue: str, *, progress: Callable[[int], None] | None = None) -> int:
+    """Move every message of ``queue``.dead back to ``queue``; returns how many moved.
+
+    ``progress(moved_so_far)`` is called after each message (the command line's progress bar).
+    """
     live = queue.removesuffix(".dead")
     channel = conn.channel()
     producer = Producer(channel, exchange=Exchange(""))
@@ -87,6 +91,8 @@ def replay(conn: Connection, queue: str) -> int:
             )
             channel.basic_ack(message.delivery_tag)
             moved += 1
+            if progress is not None:
+                progress(moved)
     finally:
         channel.close()
     return moved

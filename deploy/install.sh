@@ -4,7 +4,8 @@
 #   - with --postgres, PostgreSQL (pg_ctl under /usr/lib/postgresql/*/bin) when absent;
 #   - with --browser, Debian's Chromium (/usr/bin/chromium, for the web workspace's browser tests);
 #   - .venv (python3 -m venv) when absent, and `pip install -r requirements-dev.txt` only when
-#     the requirements files changed since the last successful install (hash stamp in .venv).
+#     the requirements files changed since the last successful install (hash stamp in .venv);
+#   - this project itself, editable, when the venv has no `helpdesk` command yet (the CLI).
 # Silent when there is nothing to do (well under 2 s); on failure prints the failing step's
 # output and exits non-zero. Package installs need root (or sudo) and apt-get.
 set -euo pipefail
@@ -108,4 +109,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$wanted" ]; then
   quietly "pip install -r requirements-dev.txt" \
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$wanted" >"$STAMP"
+fi
+
+if [ ! -x "$VENV/bin/helpdesk" ]; then
+  quietly "pip install -e . (the helpdesk command)" \
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
 fi

@@ -184,7 +184,7 @@ class Route(HttpRequestHandler):
             result = event.wait()
             return self.response_from_result(result)
         except Exception as exc:
-            return response_for_exception(exc, request_id)
+            return self.response_from_exception(exc, request_id)
 
     def _authenticate(self, request: Request) -> tuple[str, str]:
         """The caller's signed identity and token key; failures are counted and throttled (429)."""
@@ -209,8 +209,9 @@ class Route(HttpRequestHandler):
             self.limits.failed_authentication(address, key)
             raise
 
-    def response_from_exception(self, exc: Exception) -> Response:
-        return response_for_exception(exc)
+    def response_from_exception(self, exc: Exception, request_id: str = "") -> Response:
+        """The answer to ``exc``: problem+json (a route for another API's clients may override it)."""
+        return response_for_exception(exc, request_id)
 
 
 route = Route.decorator

@@ -93,11 +93,13 @@ STATUS_TEXT = {
     412: "If-Match does not match the current ETag",
     413: "Body too large",
     414: "The request line (URL) is 8 KiB or longer",
+    207: "Partly done: the answer lists what failed",
     415: "Body is not application/json",
     422: "Validation failed; errors maps each field path to its messages",
     429: "Too many requests; Retry-After says when to try again",
     431: "A header line is 8 KiB or longer, or the headers are too large or too many",
     503: "The broker or a service is unavailable",
+    501: "Not implemented by this help desk yet",
     504: "A service did not answer in time",
 }
 
@@ -256,10 +258,12 @@ class _Builder:
         headers = _header_refs(["X-Request-Id", *ERROR_HEADERS.get(code, ())])
         if code == 304:
             return {"description": STATUS_TEXT[code], "headers": headers}
-        if code in r.alternate:
+        if code in r.alternate or code < 300:  # another success (207: a batch's partial success)
             answer = self.success(r)
             return {**answer, "description": STATUS_TEXT.get(code, answer["description"])}
-        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        error_schema = getattr(r, "error_schema", None)  # routes in another API's error format (HubSpot)
+        error_ref = self.ref(error_schema) if error_schema else {"$ref": "#/components/schemas/Problem"}
+        problem = {getattr(r, "error_media_type", PROBLEM_JSON): {"schema": error_ref}}
         return {"description": STATUS_TEXT.get(code, "problem"), "content": problem, "headers": headers}
 
     def operation(self, attr: str, r: Route) -> dict[str, Any]:

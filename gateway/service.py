@@ -12,6 +12,8 @@ from gateway.http import check_routes
 from gateway.routes.conversations import ConversationRoutes
 from gateway.routes.docs import DocsRoutes
 from gateway.routes.health import HealthRoutes
+from gateway.routes.hubspot import HubSpotRoutes
+from gateway.routes.imports import ImportRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
 from gateway.routes.tickets import TicketRoutes
@@ -20,7 +22,15 @@ from gateway.routes.web import WebRoutes
 
 @check_routes
 class GatewayService(
-    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, PeopleRoutes, WebRoutes, DocsRoutes
+    HealthRoutes,
+    TicketRoutes,
+    ConversationRoutes,
+    NotificationRoutes,
+    PeopleRoutes,
+    WebRoutes,
+    DocsRoutes,
+    ImportRoutes,
+    HubSpotRoutes,
 ):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 

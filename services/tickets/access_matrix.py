@@ -63,6 +63,22 @@ TICKET_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "add_message": ("POST", "/api/v1/threads/{thread}/messages", {"kind": "note", "body": "matrix"}, 201),
     "print_thread": ("GET", "/api/v1/threads/{thread}/print", None, 200),
     "get_attachment": ("GET", "/api/v1/attachments/{attachment}", None, 200),
+    # the HubSpot-compatible API is an adapter over the same RPCs: the same rule, HubSpot's paths
+    "hubspot_get_ticket": ("GET", "/crm/v3/objects/tickets/{id}", None, 200),
+    "hubspot_update_ticket": (
+        "PATCH",
+        "/crm/v3/objects/tickets/{id}",
+        {"properties": {"hs_ticket_priority": "HIGH"}},
+        200,
+    ),
+    "hubspot_associate": ("PUT", "/crm/v4/objects/tickets/{id}/associations/default/contacts/7", None, 200),
+    "hubspot_dissociate": (
+        "DELETE",
+        "/crm/v4/objects/tickets/{id}/associations/default/contacts/7",
+        None,
+        204,
+    ),
+    "hubspot_dissociate_all": ("DELETE", "/crm/v4/objects/tickets/{id}/associations/contacts/7", None, 204),
 }
 
 # Operations over many tickets: the answer must contain exactly the visible ones.
@@ -85,6 +101,19 @@ COLLECTION_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
         201,
     ),
     "list_inbox": ("GET", "/api/v1/inbox", None, 200),
+    "search_tickets": ("POST", "/api/v1/tickets/search", {"limit": 100}, 200),
+    "hubspot_list_tickets": ("GET", "/crm/v3/objects/tickets?limit=100", None, 200),
+    "hubspot_search_tickets": ("POST", "/crm/v3/objects/tickets/search", {"limit": 100}, 200),
+    "hubspot_create_ticket": ("POST", "/crm/v3/objects/tickets", {"properties": {"subject": "matrix"}}, 201),
+    "hubspot_batch_read": ("POST", "/crm/v3/objects/tickets/batch/read", {"inputs": []}, 200),
+    "hubspot_batch_create": (
+        "POST",
+        "/crm/v3/objects/tickets/batch/create",
+        {"inputs": [{"properties": {"subject": "matrix"}}]},
+        201,
+    ),
+    "hubspot_batch_update": ("POST", "/crm/v3/objects/tickets/batch/update", {"inputs": []}, 200),
+    "hubspot_pipelines": ("GET", "/crm/v3/pipelines/tickets", None, 200),
 }
 
 # Pipeline configuration: PIPELINE_ADMINS get the status, other ticket roles 403.
@@ -99,6 +128,13 @@ ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "add_stage": ("POST", "/api/v1/pipelines/{pipeline}/stages", {"label": "Extra", "state": "OPEN"}, 201),
     "rename_stage": ("PATCH", "/api/v1/pipelines/1/stages/1", {"label": "New"}, 200),
     "reorder_stages": ("PUT", "/api/v1/pipelines/1/stage-order", {"stage_ids": "{stages}"}, 200),
+    # importing sets original dates: account access, like configuring pipelines
+    "import_tickets": (
+        "POST",
+        "/api/v1/imports/tickets",
+        {"source": "matrix", "items": [{"external_id": "m1", "name": "matrix"}]},
+        200,
+    ),
 }
 
 AUTHENTICATION_ONLY = frozenset(
@@ -122,6 +158,11 @@ AUTHENTICATION_ONLY = frozenset(
         "list_sender_rules",
         "add_sender_rule",
         "delete_sender_rule",
+        # merge and archive end a ticket (or absorb it), so they cannot run in the matrix's loop over
+        # shared tickets; the HubSpot SDK tests cover them (tests/e2e/test_hubspot_sdk.py)
+        "hubspot_archive_ticket",
+        "hubspot_batch_archive",
+        "hubspot_merge_tickets",
     }
 )
 """Operations outside tickets: here only checked to refuse unauthenticated callers (401);

@@ -19,6 +19,7 @@ from services.chassis.schema import (
     Input,
     QueryId,
     QueryInteger,
+    StrictBoolean,
     StrictInteger,
     Timestamp,
 )
@@ -38,6 +39,7 @@ TICKET_ASSOCIATION_ADDED = "ticket_association_added"  # + kind, ref_id
 TICKET_ASSOCIATION_REMOVED = "ticket_association_removed"  # + kind, ref_id
 PIPELINE_CREATED = "pipeline_created"  # + pipeline_id, label
 PIPELINE_UPDATED = "pipeline_updated"  # + pipeline_id (stages added, renamed or reordered)
+TICKET_IMPORTED = "ticket_imported"  # + external_source, external_id, owner_id, pipeline_id, status, ...
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 SOURCES = ("email", "chat", "form", "api")
@@ -52,6 +54,7 @@ UNASSIGNED = "none"
 
 TIMELINE_TYPES = (
     "created",
+    "imported",
     "property_changed",
     "association_added",
     "association_removed",
@@ -61,6 +64,44 @@ TIMELINE_TYPES = (
 DEFAULT_PAGE = DEFAULT_LIMIT
 MAX_PAGE = MAX_LIMIT
 MAX_BULK = 100
+MAX_IMPORT = 500
+"""Items in one import batch."""
+
+SEARCH_OPERATORS = (
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+)
+SEARCH_FIELDS: dict[str, str] = {
+    "id": "id",
+    "name": "text",
+    "description": "text",
+    "pipeline_id": "id",
+    "status": "id",
+    "priority": "priority",
+    "category": "text",
+    "owner_id": "id",
+    "team_id": "id",
+    "source": "text",
+    "created_at": "time",
+    "updated_at": "time",
+    "closed_at": "time",
+    "external_source": "text",
+    "external_id": "text",
+}
+"""Fields a search filter may name, with the kind of value it compares (priority compares in
+its natural order, low < urgent; ``CONTAINS_TOKEN`` applies to text only)."""
+MAX_SEARCH_GROUPS = 5
+MAX_SEARCH_FILTERS = 10
+MAX_SEARCH_VALUES = 100
 
 
 class _Event(EventPayload):
@@ -139,6 +180,8 @@ class TicketSchema(Schema):
     first_reply_at = Timestamp(allow_none=True)
     last_customer_message_at = Timestamp(allow_none=True)
     last_agent_message_at = Timestamp(allow_none=True)
+    external_source = fields.String(allow_none=True)
+    external_id = fields.String(allow_none=True)
 
 
 class OwnerFilter(fields.Field):
@@ -181,6 +224,124 @@ class BoardQuerySchema(_ListQuery):
 
 
 TicketPageSchema = page_schema(TicketSchema)
+
+
+# -- search ----------------------------------------------------------------------------------------
+
+_NO_OPERAND = ("HAS_PROPERTY", "NOT_HAS_PROPERTY")
+_MANY_OPERANDS = ("IN", "NOT_IN")
+
+
+class SearchFilterSchema(Input):
+    """One condition: ``field`` ``operator`` ``value`` (``values`` for IN/NOT_IN; none for HAS_*).
+
+    Values are JSON scalars of the field's kind (SEARCH_FIELDS): ids as integers, moments
+    as ISO 8601 with an offset, priorities by name.
+    """
+
+    field = fields.String(required=True, validate=validate.OneOf(SEARCH_FIELDS))
+    operator = fields.String(required=True, validate=validate.OneOf(SEARCH_OPERATORS))
+    value = fields.Raw(allow_none=False)
+    values = fields.List(fields.Raw(allow_none=False), validate=validate.Length(min=1, max=MAX_SEARCH_VALUES))
+
+    @validates_schema
+    def _operands(self, data: dict[str, Any], **kwargs: Any) -> None:
+        operator = data.get("operator")
+        has_value, has_values = "value" in data, "values" in data
+        if operator in _NO_OPERAND and (has_value or has_values):
+            raise ValidationError(f"{operator} takes neither value nor values", "_schema")
+        if operator in _MANY_OPERANDS and (has_value or not has_values):
+            raise ValidationError(f"{operator} takes values (a list), not value", "_schema")
+        if operator not in (*_NO_OPERAND, *_MANY_OPERANDS) and (has_values or not has_value):
+            raise ValidationError(f"{operator} takes value (one), not values", "_schema")
+
+
+class SearchGroupSchema(Input):
+    """Conditions that must all hold."""
+
+    filters = fields.List(
+        fields.Nested(SearchFilterSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_SEARCH_FILTERS),
+    )
+
+
+class TicketSearchSchema(PageQuery):
+    """A search: tickets matching any of ``filter_groups`` (each an AND of filters) and ``query``
+    (words of the name or description), in ``sort`` order, keyset-paginated like every list."""
+
+    filter_groups = fields.List(
+        fields.Nested(SearchGroupSchema), load_default=list, validate=validate.Length(max=MAX_SEARCH_GROUPS)
+    )
+    query = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    sort = fields.String(validate=validate.OneOf(SORT_OPTIONS), load_default=DEFAULT_SORT)
+
+
+# -- import ----------------------------------------------------------------------------------------
+
+
+class ImportItemSchema(Input):
+    """One ticket from another help desk, keyed by its id there (``external_id``).
+
+    Besides the fields of a creation it may carry the original ``created_at``, ``updated_at``
+    (last activity) and ``closed_at`` (kept only while the ticket is in a CLOSED stage).
+    """
+
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    description = fields.String(load_default="", validate=validate.Length(max=100_000))
+    pipeline_id = Id(allow_none=True, load_default=None)
+    status = Id(allow_none=True, load_default=None)
+    priority = fields.String(validate=validate.OneOf(PRIORITIES), load_default="medium")
+    category = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
+    owner_id = Id(allow_none=True, load_default=None)
+    source = fields.String(validate=validate.OneOf(SOURCES), load_default="api")
+    associations = fields.Nested(AssociationsSchema, load_default=dict)
+    created_at = Timestamp(allow_none=True, load_default=None)
+    updated_at = Timestamp(allow_none=True, load_default=None)
+    closed_at = Timestamp(allow_none=True, load_default=None)
+
+
+class ImportBatchSchema(Input):
+    """Body of an import batch: ``source`` names the other help desk (``external_id`` is unique
+    within it); each item is checked on its own (see ImportItemSchema) so one bad row fails
+    alone. With ``dry_run`` nothing is written and the answer says what would happen."""
+
+    source = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,49}$"))
+    items = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_IMPORT))
+    dry_run = StrictBoolean(load_default=False)
+
+
+IMPORT_OUTCOMES = ("created", "updated", "unchanged", "failed")
+
+
+class ImportItemResultSchema(Schema):
+    """One item's outcome: ``id`` of the ticket, the ``changes`` (field names) of an update, or
+    the ``error`` (a problem with ``errors``) of a failed item."""
+
+    index = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    outcome = fields.String(validate=validate.OneOf(IMPORT_OUTCOMES))
+    id = fields.Integer(allow_none=True)
+    changes = fields.List(fields.String())
+    error = fields.Dict()
+
+
+class ImportResultSchema(Schema):
+    dry_run = fields.Boolean()
+    results = fields.List(fields.Nested(ImportItemResultSchema))
+
+
+class ExternalIdsSchema(Input):
+    """Which tickets came from ``source`` with these ``external_ids``."""
+
+    source = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    external_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_IMPORT),
+    )
+
 
 PageQuerySchema = PageQuery
 """``limit`` and ``cursor`` of the smaller lists (timeline, followers)."""
@@ -389,6 +550,16 @@ class TicketAssociationEvent(_TicketEvent):
     ref_id = fields.Integer(required=True)
 
 
+class TicketImportedEvent(TicketCreatedEvent):
+    """Payload of ``ticket_imported``: a ticket brought over from another help desk (not a new
+    request from a customer, so nobody is notified of it as of a new ticket)."""
+
+    external_source = fields.String(required=True)
+    external_id = fields.String(required=True)
+    created_at = fields.String()
+    closed_at = fields.String(allow_none=True)
+
+
 class PipelineEvent(_Event):
     """Payload of ``pipeline_created`` and ``pipeline_updated``."""
 
@@ -409,5 +580,6 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     TICKET_ASSOCIATION_REMOVED: TicketAssociationEvent,
     PIPELINE_CREATED: PipelineEvent,
     PIPELINE_UPDATED: PipelineEvent,
+    TICKET_IMPORTED: TicketImportedEvent,
 }
 """The payload schema of every event this service publishes."""

@@ -66,12 +66,16 @@ tickets = Table(
     Column("last_customer_message_at", DateTime(timezone=True), nullable=True),
     Column("last_agent_message_at", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
+    # where an imported ticket came from (e.g. "hubspot" and its ticket id): one ticket per pair
+    Column("external_source", String(50), nullable=True),
+    Column("external_id", String(100), nullable=True),
     Index("ix_tickets_updated", "updated_at", "id"),
     Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),
     Index("ix_tickets_stage_updated", "stage_id", "updated_at", "id"),
     Index("ix_tickets_pipeline_updated", "pipeline_id", "updated_at", "id"),
     Index("ix_tickets_created", "created_at", "id"),
     Index("ix_tickets_priority", "priority_rank", "id"),
+    Index("ux_tickets_external", "external_source", "external_id", unique=True),
 )
 
 # the name sort is case-insensitive, so its index is on lower(name)

@@ -27,12 +27,14 @@ from services.tickets.domain import (
     TicketFilter,
     check_new_pipeline,
     owner_problem,
+    parse_search,
     parse_sort,
     require_admin,
+    require_importer,
     scope_for,
 )
 from services.tickets.models import outbox
-from services.tickets.store import Errors, Store
+from services.tickets.store import Errors, ImportItem, Store, failed
 
 PERMISSIONS_TIMEOUT = 3.0
 
@@ -207,6 +209,49 @@ class TicketsService:
             limit=q["limit"],
             cursor=q["cursor"],
         )
+
+    @rpc
+    def search_tickets(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Tickets matching ``query`` (contract.TicketSearchSchema: filter groups, text, sort, page)."""
+        caller = require_caller(self.caller)
+        scope = scope_for(caller)
+        q = load(contract.TicketSearchSchema(), query or {})
+        return self.store.search.search(
+            scope=scope,
+            user_id=caller.user_id,
+            spec=parse_search(q),
+            sort=parse_sort(q["sort"]),
+            limit=q["limit"],
+            cursor=q["cursor"],
+        )
+
+    @rpc
+    def import_tickets(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Create or bring in line a batch of tickets from another help desk (account access).
+
+        ``data`` is contract.ImportBatchSchema; each item is checked on its own, so one bad
+        row fails alone. Owners are vetted with the permissions service before the store's
+        transaction opens, once per distinct owner.
+        """
+        caller = require_caller(self.caller)
+        scope_for(caller)
+        require_importer(caller)
+        batch = load(contract.ImportBatchSchema(), data)
+        items: list[ImportItem] = []
+        results: list[dict[str, Any]] = []
+        for index, raw in enumerate(batch["items"]):
+            try:
+                items.append(ImportItem(index, load(contract.ImportItemSchema(), raw), {}))
+            except ValidationFailed as exc:
+                results.append(failed(index, raw.get("external_id") if isinstance(raw, dict) else None, exc))
+        owners = {i.data["owner_id"] for i in items if i.data.get("owner_id") is not None}
+        problems = {owner: self._owner_errors(owner) for owner in sorted(owners)}
+        items = [ImportItem(i.index, i.data, problems.get(i.data.get("owner_id"), {})) for i in items]
+        if items:
+            results += self.store.imports.run(
+                actor_id=caller.user_id, source=batch["source"], items=items, dry_run=batch["dry_run"]
+            )
+        return {"dry_run": batch["dry_run"], "results": sorted(results, key=lambda r: r["index"])}
 
     @rpc
     def board(self, query: dict[str, Any] | None = None) -> dict[str, Any]:

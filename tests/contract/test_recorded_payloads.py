@@ -26,6 +26,7 @@ EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
         conversations_contract.SERVICE_NAME,
         conversations_contract.MAIL_RECEIVED,
     ): conversations_contract.InboundMailSchema,
+    (tickets_contract.SERVICE_NAME, tickets_contract.TICKET_IMPORTED): tickets_contract.TicketImportedEvent,
 }
 
 

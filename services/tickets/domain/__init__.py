@@ -6,9 +6,19 @@
   does and which timeline entries and events follow.
 * :mod:`.pipelines` - rules of configuring pipelines and stages.
 * :mod:`.lists` - the table and board filters and sort keys.
+* :mod:`.search` - search requests as typed conditions.
+* :mod:`.imports` - tickets brought over from another help desk, and reruns of an import.
 """
 
-from services.tickets.domain.access import EVERYTHING, Scope, owner_problem, require_admin, scope_for
+from services.tickets.domain.access import (
+    EVERYTHING,
+    Scope,
+    owner_problem,
+    require_admin,
+    require_importer,
+    scope_for,
+)
+from services.tickets.domain.imports import NewImport, import_change, import_new
 from services.tickets.domain.lists import SORT_KEY_KINDS, TicketFilter, parse_sort
 from services.tickets.domain.pipelines import (
     check_new_pipeline,
@@ -16,6 +26,7 @@ from services.tickets.domain.pipelines import (
     stage_label_problems,
     stage_position_problem,
 )
+from services.tickets.domain.search import Condition, SearchSpec, parse_search
 from services.tickets.domain.ticket import (
     EDITABLE,
     NO_CHANGE,
@@ -40,11 +51,14 @@ __all__ = [
     "PRIORITY_RANK",
     "SORT_KEY_KINDS",
     "Change",
+    "Condition",
     "Entry",
     "Event",
     "MessageEffect",
+    "NewImport",
     "NewTicket",
     "Scope",
+    "SearchSpec",
     "Stage",
     "Ticket",
     "TicketFilter",
@@ -53,10 +67,14 @@ __all__ = [
     "closed_at_after",
     "diff",
     "follow_change",
+    "import_change",
+    "import_new",
     "message_effect",
     "owner_problem",
+    "parse_search",
     "parse_sort",
     "require_admin",
+    "require_importer",
     "scope_for",
     "stage_label_problems",
     "stage_position_problem",

@@ -55,6 +55,12 @@ def require_admin(caller: Caller) -> None:
         raise Forbidden("Configuring pipelines needs account access.")
 
 
+def require_importer(caller: Caller) -> None:
+    """Importing tickets (which sets their original dates) needs account access (super admins have it)."""
+    if not caller.has(ACCOUNT_ACCESS):
+        raise Forbidden("Importing tickets needs account access.")
+
+
 def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
     """Why ``user`` (the permissions service's record, None if unknown) cannot own tickets."""
     if user is None:

@@ -2,8 +2,9 @@
 
 :class:`TicketStore` is composed of parts that share one session factory and one
 clock (:class:`~.base.Records`): ``tickets`` (create, read, change, associations),
-``pipelines`` (configuration, resolving stages), ``lists`` (table and board) and
-``activity`` (follow, read state, timeline). Each public method of a part is one
+``pipelines`` (configuration, resolving stages), ``lists`` (table and board),
+``activity`` (follow, read state, timeline), ``search`` (conditions on any field) and
+``imports`` (tickets from another help desk, by external id). Each public method of a part is one
 transaction and takes keyword arguments only: a change, its timeline entries and its
 events (through the outbox) commit together or not at all. Reads for a person always
 go through the access rule as SQL (:func:`visible`); a ticket outside it raises
@@ -18,12 +19,14 @@ from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import Database, SessionFactory
 from services.tickets.store.activity import Activity
 from services.tickets.store.base import Errors, Records
+from services.tickets.store.imports import ImportItem, Imports, failed
 from services.tickets.store.lists import Lists
 from services.tickets.store.pipelines import Pipelines
 from services.tickets.store.queries import visible
+from services.tickets.store.search import Search
 from services.tickets.store.tickets import Tickets
 
-__all__ = ["Errors", "Store", "TicketStore", "visible"]
+__all__ = ["Errors", "ImportItem", "Store", "TicketStore", "failed", "visible"]
 
 
 class TicketStore:
@@ -37,6 +40,8 @@ class TicketStore:
         self.tickets = Tickets(records, pipelines=self.pipelines)
         self.lists = Lists(records, pipelines=self.pipelines)
         self.activity = Activity(records)
+        self.search = Search(records)
+        self.imports = Imports(records, pipelines=self.pipelines)
 
 
 class Store(Database):

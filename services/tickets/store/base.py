@@ -38,6 +38,7 @@ COLUMNS = {
     "team_id": "team_id",
     "source": "source",
     "closed_at": "closed_at",
+    "created_at": "created_at",
     "version": "version",
 }
 """Domain field -> ``tickets`` column, for the values a Change writes."""
@@ -62,6 +63,25 @@ def columns_of(values: dict[str, Any]) -> dict[str, Any]:
     if "priority" in values:
         found["priority_rank"] = PRIORITY_RANK[values["priority"]]
     return found
+
+
+def ticket_of(row: Any) -> Ticket:
+    """The :class:`Ticket` of a ``tickets`` row joined with its stage's ``state``."""
+    return Ticket(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        pipeline_id=row.pipeline_id,
+        status=row.stage_id,
+        state=row.state,
+        priority=row.priority,
+        category=row.category,
+        owner_id=row.owner_id,
+        team_id=row.team_id,
+        source=row.source,
+        closed_at=row.closed_at,
+        version=row.version,
+    )
 
 
 class Records:
@@ -98,21 +118,7 @@ class Records:
                 f"ticket {ticket_id} is at version {row.version}; reload it and try again.",
                 current_version=row.version,
             )
-        return Ticket(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            pipeline_id=row.pipeline_id,
-            status=row.stage_id,
-            state=row.state,
-            priority=row.priority,
-            category=row.category,
-            owner_id=row.owner_id,
-            team_id=row.team_id,
-            source=row.source,
-            closed_at=row.closed_at,
-            version=row.version,
-        )
+        return ticket_of(row)
 
     def save(self, s: Session, ticket: Ticket, change: Change, actor_id: int, now: dt.datetime) -> None:
         """Write ``change`` to ``ticket``: its values (compare-and-set on the version), entries, events."""
@@ -131,16 +137,16 @@ class Records:
     def write_entries(
         self, s: Session, ticket_id: int, change: Change, actor_id: int, now: dt.datetime
     ) -> None:
-        """The change's timeline entries and events (no column values)."""
+        """The change's timeline entries and events (no column values), one statement for each kind."""
+        rows = []
         for entry in change.entries:
-            extra = {k: to_json(v) if k in ("old", "new") else v for k, v in entry.columns().items()}
-            s.execute(
-                timeline.insert().values(
-                    ticket_id=ticket_id, type=entry.type, actor_id=actor_id, at=now, **extra
-                )
-            )
-        for event in change.events:
-            outbox.record(s, event.type, event.payload, clock=self.clock)
+            values = {"ticket_id": ticket_id, "type": entry.type, "actor_id": actor_id, "at": now}
+            values.update(field=None, old=None, new=None)
+            values.update({k: to_json(v) if k in ("old", "new") else v for k, v in entry.columns().items()})
+            rows.append(values)
+        if rows:
+            s.execute(timeline.insert(), rows)
+        outbox.record_many(s, [(event.type, event.payload) for event in change.events], clock=self.clock)
 
     def ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         row = s.execute(queries.one_ticket(scope, user_id, ticket_id)).first()

@@ -1,0 +1,108 @@
+"""Search: any AND/OR of conditions on ticket fields, under the access rule, keyset-paginated.
+
+The conditions come typed from :func:`services.tickets.domain.parse_search`; this part only
+turns them into SQL. The page is built like the table's (same sort keys, same cursors, the
+caller's ``unread``/``following`` joined in), and the total counts what the same conditions
+select among the tickets the caller may see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+
+from services.chassis import paging
+from services.chassis.keyset import after
+from services.chassis.paging import Sort
+from services.tickets.domain import SORT_KEY_KINDS, Condition, Scope, SearchSpec
+from services.tickets.models import tickets
+from services.tickets.store import queries
+from services.tickets.store.base import Records
+
+COLUMNS: dict[str, Any] = {
+    "id": tickets.c.id,
+    "name": tickets.c.name,
+    "description": tickets.c.description,
+    "pipeline_id": tickets.c.pipeline_id,
+    "status": tickets.c.stage_id,
+    "priority": tickets.c.priority_rank,  # conditions on priority carry ranks
+    "category": tickets.c.category,
+    "owner_id": tickets.c.owner_id,
+    "team_id": tickets.c.team_id,
+    "source": tickets.c.source,
+    "created_at": tickets.c.created_at,
+    "updated_at": tickets.c.updated_at,
+    "closed_at": tickets.c.closed_at,
+    "external_source": tickets.c.external_source,
+    "external_id": tickets.c.external_id,
+}
+_TEXT = ("name", "description", "category", "source", "external_source", "external_id")
+
+
+def _has(field: str) -> ColumnElement[bool]:
+    column = COLUMNS[field]
+    if field in _TEXT:
+        return and_(column.is_not(None), column != "")
+    return column.is_not(None)
+
+
+def condition(c: Condition) -> ColumnElement[bool]:
+    """One condition as SQL. NEQ and NOT_IN also match tickets without a value."""
+    column = COLUMNS[c.field]
+    values = c.values
+    simple = {
+        "EQ": lambda: column == values[0],
+        "LT": lambda: column < values[0],
+        "LTE": lambda: column <= values[0],
+        "GT": lambda: column > values[0],
+        "GTE": lambda: column >= values[0],
+        "IN": lambda: column.in_(values),
+        "NEQ": lambda: or_(column.is_(None), column != values[0]),
+        "NOT_IN": lambda: or_(column.is_(None), column.not_in(values)),
+        "HAS_PROPERTY": lambda: _has(c.field),
+        "NOT_HAS_PROPERTY": lambda: not_(_has(c.field)),
+        "CONTAINS_TOKEN": lambda: column.icontains(values[0], autoescape=True),
+    }
+    return simple[c.operator]()
+
+
+def matching(spec: SearchSpec) -> list[ColumnElement[bool]]:
+    """WHERE clauses of a search (besides the access rule)."""
+    where: list[ColumnElement[bool]] = []
+    if spec.groups:
+        groups = [and_(*(condition(c) for c in group)) if group else true() for group in spec.groups]
+        where.append(or_(*groups) if groups else false())
+    if spec.query:
+        where.append(
+            or_(
+                tickets.c.name.icontains(spec.query, autoescape=True),
+                tickets.c.description.icontains(spec.query, autoescape=True),
+            )
+        )
+    return where
+
+
+class Search:
+    """Searches over the tickets a caller may see."""
+
+    def __init__(self, records: Records) -> None:
+        self.r = records
+        self.db = records.db
+
+    def search(
+        self, *, scope: Scope, user_id: int, spec: SearchSpec, sort: Sort, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """One page of the tickets matching ``spec``, in ``sort`` order, with the total."""
+        position = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
+        key = queries.SORT_KEYS[sort.key]
+        where = [queries.listed(), queries.visible(scope), *matching(spec)]
+        stmt = queries.ticket_rows(user_id, key.label("sort_key")).where(*where)
+        stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
+        with self.db.read() as s:
+            rows = s.execute(stmt).all()
+            more, rows = len(rows) > limit, rows[:limit]
+            items = self.r.dicts(s, rows)
+            total = s.scalar(select(func.count()).select_from(tickets).where(*where)) or 0
+        next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
+        return {"items": items, "next_cursor": next_cursor, "total": total}
