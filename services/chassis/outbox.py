@@ -50,10 +50,15 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 10
 BATCH = 200
 
+PRODUCER_HEADER = "x-helpdesk-producer"
+"""Header naming the service that published an event; subscriptions refuse events whose producer
+is not the service that owns the exchange they came through."""
 
-def event_exchange(service_name: str) -> Exchange:
-    """The topic exchange a service's events are published to (nameko's naming)."""
-    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False)
+
+def event_exchange(service_name: str, *, passive: bool = False) -> Exchange:
+    """The topic exchange a service's events are published to (nameko's naming); ``passive`` for a
+    binding that only asserts it exists (a subscriber may not declare another service's exchange)."""
+    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False, passive=passive)
 
 
 def define_outbox(metadata: MetaData) -> Table:
@@ -146,7 +151,8 @@ class OutboxRelay(DependencyProvider):
         self._gt: Any = None
 
     def setup(self) -> None:
-        self.exchange = event_exchange(self.container.service_name)
+        self.service = self.container.service_name
+        self.exchange = event_exchange(self.service)
         self.publisher = Publisher(
             cfg.required(self.container.config, cfg.AMQP_URI),
             use_confirms=True,
@@ -231,7 +237,7 @@ class OutboxRelay(DependencyProvider):
                     body,
                     exchange=self.exchange,
                     routing_key=row.event_type,
-                    extra_headers={"nameko.event_id": body["event_id"]},
+                    extra_headers={"nameko.event_id": body["event_id"], PRODUCER_HEADER: self.service},
                 )
                 published.append(row.id)
                 log.debug("outbox relay published %s", row.id)

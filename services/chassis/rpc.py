@@ -3,9 +3,12 @@
 Server side, :func:`rpc` replaces ``nameko.rpc.rpc``. Before a worker is spawned it
 
 * refuses a request whose ``deadline`` header has passed (the caller has given up,
-  so running it would only do work nobody waits for), and
+  so running it would only do work nobody waits for),
 * refuses a request without a valid signed identity unless the method is declared
-  ``public=True``.
+  ``public=True``, and
+* answers a malformed request (a body that is not JSON or not ``{"args", "kwargs"}``, a
+  deadline that is not a number, a call-id stack nameko could not use) with
+  :class:`BadRequest`, so no input reaches nameko in a shape that would crash the container.
 
 Client side, :class:`ServiceRpc` replaces ``nameko.rpc.RpcProxy``. Every call has a
 deadline (its own timeout, capped by any deadline inherited from the current
@@ -33,10 +36,18 @@ from kombu import Connection, Consumer, Exchange, Queue, binding
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, SharedExtension
-from nameko.rpc import Rpc, get_rpc_exchange
+from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 
 from services.chassis import config as cfg
+from services.chassis.consuming import (
+    DEADLINE_KEY,
+    RECONNECT_POLICY,
+    GuardedQueueConsumer,
+    context_problem,
+    parse_deadline,
+)
 from services.chassis.errors import (
+    BadRequest,
     DeadlineExceeded,
     HelpdeskError,
     ServiceUnavailable,
@@ -46,9 +57,6 @@ from services.chassis.identity import CONTEXT_KEY, Caller, Verifier, system_iden
 from services.chassis.secrets import identity_secret, require_identity_secret
 
 log = logging.getLogger(__name__)
-
-DEADLINE_KEY = "deadline"
-"""Context key of the absolute deadline (UNIX seconds) of the request being served."""
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -71,8 +79,41 @@ class _Verifiers:
         return verifier
 
 
+class HelpdeskRpcConsumer(RpcConsumer):
+    """nameko's RPC queue consumer on the :class:`GuardedQueueConsumer`; a request nobody can be
+    answered for (no ``reply_to``) is dropped with a warning, and one whose body cannot be decoded
+    is answered with :class:`BadRequest`."""
+
+    queue_consumer = GuardedQueueConsumer()
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        if not message.properties.get("reply_to"):
+            key = message.delivery_info.get("routing_key")
+            log.warning("dropping an RPC request without reply_to (%s)", key)
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
+
+    def handle_undecodable(self, message: Any, error: Exception) -> None:
+        if not message.properties.get("reply_to"):
+            self.queue_consumer.ack_message(message)
+            return
+        # nameko answers in the request's content type; the answer to this one is JSON like any other
+        message.properties["content_type"] = "application/json"
+        self.refuse(message, BadRequest(f"The request body cannot be decoded: {error}"))
+
+    def refuse(self, message: Any, error: HelpdeskError) -> None:
+        """Answer ``message`` with ``error`` without running anything."""
+        try:
+            raise error
+        except HelpdeskError:
+            self.handle_result(message, None, sys.exc_info())
+
+
 class HelpdeskRpc(Rpc):
     """nameko's RPC entrypoint plus deadline and identity checks before any work is done."""
+
+    rpc_consumer = HelpdeskRpcConsumer()
 
     def __init__(self, public: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", HelpdeskError)
@@ -87,17 +128,26 @@ class HelpdeskRpc(Rpc):
         return super().bind(container, method_name)
 
     def handle_message(self, body: Any, message: Any) -> None:
-        headers = self.unpack_message_headers(message)
         try:
-            deadline = headers.get(DEADLINE_KEY)
-            if deadline is not None and float(deadline) < time.time():
-                raise DeadlineExceeded("The request expired before it was executed.")
-            if not self.public:
-                _Verifiers.get(self.container.config).verify(headers.get(CONTEXT_KEY))
-        except HelpdeskError:
-            self.rpc_consumer.handle_result(message, None, sys.exc_info())
+            self.admit(body, self.unpack_message_headers(message))
+        except HelpdeskError as error:
+            self.rpc_consumer.refuse(message, error)
             return
         super().handle_message(body, message)
+
+    def admit(self, body: Any, context: dict[str, Any]) -> None:
+        """Raise the error a request is answered with instead of being run, if any."""
+        well_formed = isinstance(body, dict) and isinstance(body.get("args"), list)
+        if not (well_formed and isinstance(body.get("kwargs"), dict)):
+            raise BadRequest('An RPC request body is a JSON object {"args": [...], "kwargs": {...}}.')
+        problem = context_problem(context)
+        if problem is not None:
+            raise BadRequest(f"The request is malformed: {problem}.")
+        deadline = context.get(DEADLINE_KEY)
+        if deadline is not None and (parse_deadline(deadline) or 0.0) < time.time():
+            raise DeadlineExceeded("The request expired before it was executed.")
+        if not self.public:
+            _Verifiers.get(self.container.config).verify(context.get(CONTEXT_KEY))
 
 
 rpc = HelpdeskRpc.decorator
@@ -221,18 +271,24 @@ class BrokerLink(SharedExtension):
         return queues
 
     def _run(self) -> None:
-        backoff = 0.2
+        backoff = RECONNECT_POLICY["interval_start"]
         while self._running:
             try:
                 with Connection(self.amqp_uri, heartbeat=20) as conn:
-                    conn.ensure_connection(max_retries=1)
+                    # one attempt: the back-off below is ours, bounded, and reset on success
+                    conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
                     channel = conn.channel()
                     consumer = Consumer(
-                        channel, self._queues(), callbacks=[self._on_message], no_ack=True, accept=["json"]
+                        channel,
+                        self._queues(),
+                        callbacks=[self._on_message],
+                        no_ack=True,
+                        accept=["json"],
+                        on_decode_error=self._on_undecodable,
                     )
                     with consumer:
                         self._connected = True
-                        backoff = 0.2
+                        backoff = RECONNECT_POLICY["interval_start"]
                         for callback in self._on_connect:
                             callback()
                         while self._running:
@@ -246,8 +302,17 @@ class BrokerLink(SharedExtension):
                 self._connected = False
                 self._fail_pending()
                 eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 3.0)
+                backoff = min(backoff * 2, RECONNECT_POLICY["interval_max"])
         self._connected = False
+
+    def _on_undecodable(self, message: Any, error: Exception) -> None:
+        # replies and broadcasts are not acked (no_ack): nothing to park, nothing to crash the link over
+        log.error(
+            "ignoring an undecodable message from %s (%s): %s",
+            message.delivery_info.get("exchange"),
+            message.content_type,
+            error,
+        )
 
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, {}

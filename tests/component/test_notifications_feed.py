@@ -22,7 +22,6 @@ import eventlet
 import pytest
 from kombu import Connection
 from nameko.containers import ServiceContainer
-from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
@@ -34,6 +33,7 @@ from services.notifications import contract as notifications_contract
 from services.notifications.service import NotificationsService
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
+from tests.broker import publish_event
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = [pytest.mark.broker, pytest.mark.db]
@@ -116,11 +116,10 @@ def test_ticket_created_reaches_each_other_super_admin_once_even_when_delivered_
 ) -> None:
     start(FakePermissions)
     notifications = start(NotificationsService)
-    dispatch = event_dispatcher({"AMQP_URI": vhost_uri})
     event = ticket_created(ticket_id=77, actor_id=5)
     for _ in range(2):  # the second delivery is a redelivery: same event_id
         with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15) as delivery:
-            dispatch(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, event)
+            publish_event(vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, event)
         delivery.get()  # the duplicate is recognised and skipped, not failed (and retried, then parked)
 
     for admin in (1, 2):
@@ -143,8 +142,11 @@ def test_lone_bootstrap_admin_hears_of_its_own_ticket(
     start(FakePermissions)
     notifications = start(NotificationsService)
     with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
-        event_dispatcher({"AMQP_URI": vhost_uri})(
-            tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(9, actor_id=1)
+        publish_event(
+            vhost_uri,
+            tickets_contract.SERVICE_NAME,
+            tickets_contract.TICKET_CREATED,
+            ticket_created(9, actor_id=1),
         )
     assert [i["ticket_id"] for i in feed(vhost_uri, 1)] == [9]
 
@@ -154,8 +156,11 @@ def test_event_is_retried_until_its_lookups_answer_then_takes_effect_once(
 ) -> None:
     notifications = start(NotificationsService)  # permissions is not running yet
     with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15) as first_attempt:
-        event_dispatcher({"AMQP_URI": vhost_uri})(
-            tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(31, actor_id=5)
+        publish_event(
+            vhost_uri,
+            tickets_contract.SERVICE_NAME,
+            tickets_contract.TICKET_CREATED,
+            ticket_created(31, actor_id=5),
         )
     with pytest.raises(Exception, match="permissions"):
         first_attempt.get()

@@ -25,7 +25,6 @@ from typing import Any
 import eventlet
 import pytest
 from kombu import Connection
-from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from deploy import dlq
@@ -38,6 +37,7 @@ from services.notifications import contract as notifications_contract
 from services.notifications.service import NotificationsService
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
+from tests.broker import publish_event
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = [pytest.mark.broker, pytest.mark.db]
@@ -90,14 +90,17 @@ def test_queue_declared_at_deploy_keeps_an_event_published_while_the_subscriber_
 ) -> None:
     with Connection(vhost_uri) as conn:  # the exchange exists (the tickets relay declares it) ...
         event_exchange(tickets_contract.SERVICE_NAME)(conn.default_channel).declare()
-    dispatch = event_dispatcher({"AMQP_URI": vhost_uri})
     # ... but no queue is bound to it yet: this event is dropped.
-    dispatch(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(100))
+    publish_event(
+        vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(100)
+    )
 
     assert declare_all(vhost_uri) >= 1
     with Connection(vhost_uri) as conn:
         assert [dlq.depth(conn, f"{QUEUE}{suffix}") for suffix in ("", ".retry", ".dead")] == [0, 0, 0]
-        dispatch(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(101))
+        publish_event(
+            vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(101)
+        )
         eventlet.sleep(0.3)
         assert dlq.depth(conn, QUEUE) == 1, "the event must wait in the declared queue"
 
