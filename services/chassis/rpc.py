@@ -34,9 +34,15 @@ import eventlet
 from eventlet.event import Event
 from kombu import Connection, Consumer, Exchange, Queue, binding
 from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    SERIALIZER_CONFIG_KEY,
+)
 from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, SharedExtension
-from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from services.chassis import config as cfg
 from services.chassis.consuming import (
@@ -79,12 +85,42 @@ class _Verifiers:
         return verifier
 
 
+class _ReplyPublisher(Publisher):
+    # nameko's default (3 retries, 2 s apart and growing) holds a worker for ~12 s, then kills
+    # the container; a reply that cannot go out in a second will not be waited for anyway
+    retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+
+
+class _Responder(Responder):
+    publisher_cls = _ReplyPublisher
+
+
 class HelpdeskRpcConsumer(RpcConsumer):
     """nameko's RPC queue consumer on the :class:`GuardedQueueConsumer`; a request nobody can be
-    answered for (no ``reply_to``) is dropped with a warning, and one whose body cannot be decoded
-    is answered with :class:`BadRequest`."""
+    answered for (no ``reply_to``) is dropped with a warning, one whose body cannot be decoded
+    is answered with :class:`BadRequest`, and a reply the broker does not take (it went away
+    meanwhile) is given up after a second instead of killing the container: the request stays
+    unacknowledged, so the broker delivers it again (its deadline decides whether it runs)."""
 
     queue_consumer = GuardedQueueConsumer()
+
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        config = self.container.config
+        responder = _Responder(
+            config[cfg.AMQP_URI],
+            get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+            message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except Exception as exc:
+            log.warning("could not reply to %s: %s", message.delivery_info.get("routing_key"), exc)
+            return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
 
     def handle_message(self, body: Any, message: Any) -> None:
         if not message.properties.get("reply_to"):
