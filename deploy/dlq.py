@@ -4,6 +4,7 @@
     python -m deploy.dlq show QUEUE [N]       # the first N parked messages: why, and what
     python -m deploy.dlq replay QUEUE         # move them back to the live queue
 
+It talks to ``AMQP_URI``, else to ``make run``'s own node as its deploy user.
 ``QUEUE`` is the subscription queue name (with or without ``.dead``). ``show`` prints, for each
 message, the reason it was parked (a handler's error after its retries, or why it was refused at
 once: undecodable, not a JSON object, refused by its contract, wrong envelope), then its
@@ -16,13 +17,13 @@ message refused for its envelope is refused again: replaying cannot launder a fo
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from typing import Any
 
 from amqp.exceptions import NotFound as ChannelNotFound
 from kombu import Connection, Producer
 
+from deploy import credentials
 from deploy.topology import service_subscriptions
 from services.chassis.events import (
     ATTEMPT_HEADER,
@@ -72,7 +73,7 @@ def peek(conn: Connection, queue: str, limit: int) -> list[dict[str, Any]]:
                 {
                     "headers": dict(message.headers or {}),
                     "body": message.body,
-                    "content_type": message.content_type,
+                    "content_type": message.properties.get("content_type"),
                 }
             )
     finally:
@@ -114,8 +115,8 @@ def replay(conn: Connection, queue: str) -> int:
                 message.body,
                 routing_key=live,
                 headers=headers,
-                content_type=message.content_type or RAW_CONTENT_TYPE,
-                content_encoding=message.content_encoding or "binary",
+                content_type=message.properties.get("content_type") or RAW_CONTENT_TYPE,
+                content_encoding=message.properties.get("content_encoding") or "binary",
                 delivery_mode=2,
             )
             channel.basic_ack(message.delivery_tag)
@@ -126,7 +127,7 @@ def replay(conn: Connection, queue: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    amqp_uri = credentials.default_amqp_uri()
     with Connection(amqp_uri) as conn:
         if argv[:1] == ["list"]:
             for name in dead_queues():

@@ -101,6 +101,22 @@ class GuardedQueueConsumer(QueueConsumer):
         super().on_consume_ready(connection, channel, consumers, **kwargs)
 
 
+@contextmanager
+def connected(amqp_uri: str) -> Iterator[Connection]:
+    """A connection for set-up work, waiting for the broker as long as it takes (retrying at most a
+    second apart): a service started while the broker is away waits for it instead of exiting."""
+    last_warning = [0.0]
+
+    def waiting(exc: Exception, interval: float) -> None:
+        if time.monotonic() - last_warning[0] >= CONNECTION_LOG_INTERVAL:
+            last_warning[0] = time.monotonic()
+            log.warning("waiting for the broker (%s)", exc)
+
+    with Connection(amqp_uri) as conn:
+        conn.ensure_connection(waiting, None, **RECONNECT_POLICY)
+        yield conn
+
+
 def declare_if_allowed(connection: Connection, exchange: Exchange) -> bool:
     """Declare ``exchange`` if the connection's user may configure it; returns whether it did.
 

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 
 from services.chassis import config as cfg
 from services.chassis.clock import SYSTEM_CLOCK, Clock
-from services.chassis.consuming import GuardedQueueConsumer, context_problem, declare_if_allowed
+from services.chassis.consuming import GuardedQueueConsumer, connected, context_problem, declare_if_allowed
 from services.chassis.errors import HelpdeskError, ValidationFailed
 from services.chassis.outbox import PRODUCER_HEADER, event_exchange
 
@@ -157,7 +157,7 @@ class Subscription(EventHandler):
         )
         self.source_exchange = event_exchange(self.source_service).name
         self.redelivery = redelivery_exchange(service)
-        with Connection(amqp_uri) as conn:
+        with connected(amqp_uri) as conn:
             declare_subscription(conn, self.source_service, self.event_type, service, self.method_name)
         self.publisher = Publisher(amqp_uri, use_confirms=True)
         Consumer.setup(self)  # nameko's EventHandler.setup would build a queue of its own

@@ -49,7 +49,9 @@ from services.chassis.consuming import (
     DEADLINE_KEY,
     RECONNECT_POLICY,
     GuardedQueueConsumer,
+    connected,
     context_problem,
+    declare_if_allowed,
     parse_deadline,
 )
 from services.chassis.errors import (
@@ -85,6 +87,12 @@ class _Verifiers:
         return verifier
 
 
+def rpc_exchange(config: dict[str, Any], *, passive: bool = False) -> Exchange:
+    """nameko's RPC exchange; ``passive`` for a binding that only asserts it exists."""
+    exchange = get_rpc_exchange(config)
+    return Exchange(exchange.name, type=exchange.type, durable=exchange.durable, passive=passive)
+
+
 class _ReplyPublisher(Publisher):
     # nameko's default (3 retries, 2 s apart and growing) holds a worker for ~12 s, then kills
     # the container; a reply that cannot go out in a second will not be waited for anyway
@@ -103,6 +111,15 @@ class HelpdeskRpcConsumer(RpcConsumer):
     unacknowledged, so the broker delivers it again (its deadline decides whether it runs)."""
 
     queue_consumer = GuardedQueueConsumer()
+
+    def setup(self) -> None:
+        """nameko's set-up, with the ``nameko-rpc`` exchange only asserted to exist (declared here
+        if the service's broker user may, otherwise by the deploy step)."""
+        if self.queue is None:
+            with connected(cfg.required(self.container.config, cfg.AMQP_URI)) as conn:
+                declare_if_allowed(conn, get_rpc_exchange(self.container.config))
+        super().setup()
+        self.queue.exchange = rpc_exchange(self.container.config, passive=True)
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         config = self.container.config
@@ -290,16 +307,21 @@ class BrokerLink(SharedExtension):
     def kill(self) -> None:
         self.stop()
 
+    @staticmethod
+    def reply_queue_name(service: str, routing_key: str) -> str:
+        return f"rpc.reply-{service}-{routing_key}"
+
+    @staticmethod
+    def broadcast_queue_name(source_exchange: str, service: str, routing_key: str) -> str:
+        return f"bcast-{source_exchange}--{service}-{routing_key}"
+
     def _queues(self) -> list[Queue]:
-        name = f"rpc.reply-{self.container.service_name}-{self.routing_key}"
-        queues = [
-            Queue(
-                name, exchange=self.exchange, routing_key=self.routing_key, exclusive=True, auto_delete=True
-            )
-        ]
+        name = self.reply_queue_name(self.container.service_name, self.routing_key)
+        rpc = rpc_exchange(self.container.config, passive=True)
+        queues = [Queue(name, exchange=rpc, routing_key=self.routing_key, exclusive=True, auto_delete=True)]
         for source, event_types, _handler in self._broadcasts:
-            exchange = Exchange(source, type="topic", durable=True)
-            qname = f"bcast-{source}--{self.container.service_name}-{self.routing_key}"
+            exchange = Exchange(source, type="topic", durable=True, passive=True)
+            qname = self.broadcast_queue_name(source, self.container.service_name, self.routing_key)
             # one queue with one binding per event type (several Queue objects of one name
             # would leave only the last binding in place)
             bindings = [binding(exchange, routing_key=et) for et in sorted(set(event_types))]
@@ -313,6 +335,7 @@ class BrokerLink(SharedExtension):
                 with Connection(self.amqp_uri, heartbeat=20) as conn:
                     # one attempt: the back-off below is ours, bounded, and reset on success
                     conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
+                    self._declare_exchanges(conn)
                     channel = conn.channel()
                     consumer = Consumer(
                         channel,
@@ -349,6 +372,13 @@ class BrokerLink(SharedExtension):
             message.content_type,
             error,
         )
+
+    def _declare_exchanges(self, conn: Connection) -> None:
+        """Declare the exchanges the link binds to where its user may; elsewhere the deploy step did,
+        and the bindings only assert that they exist."""
+        declare_if_allowed(conn, rpc_exchange(self.container.config))
+        for source, _event_types, _handler in self._broadcasts:
+            declare_if_allowed(conn, Exchange(source, type="topic", durable=True))
 
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, {}
