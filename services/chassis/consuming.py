@@ -6,14 +6,18 @@ nameko's ``QueueConsumer`` (through kombu's ``ConsumerMixin``) has two habits we
 * a message whose body cannot be decoded (bytes that are not JSON, a content type other than
   JSON, a pickle) is logged and **acknowledged**, so it is lost without trace;
 * after losing the broker it retries with kombu's default back-off (2 s, 4 s, 6 s ... up to
-  30 s), so a service can stay deaf for many seconds after the broker is back.
+  30 s), so a service can stay deaf for many seconds after the broker is back;
+* acknowledging a message on a connection the broker has just closed raises an error nameko
+  does not catch, in the worker's thread, which kills the container (and the process).
 
 :class:`GuardedQueueConsumer` hands an undecodable message to its provider's
 ``handle_undecodable(message, error)`` (an event subscription parks it in its dead-letter
 queue, an RPC entrypoint answers ``BadRequest``); a provider without one has the message
 rejected, which dead-letters it where the queue has a dead-letter exchange. It reconnects with
 a bounded back-off (0.1 s growing to at most 1 s, starting again after every success), so it is
-consuming again within about a second of the broker's return, and it never gives up.
+consuming again within about a second of the broker's return, and it never gives up. A message
+it cannot acknowledge because the connection is gone is left to the broker, which delivers it
+again.
 
 :func:`context_problem` checks the ``nameko.*`` headers nameko turns into a worker's context
 before a worker exists: nameko itself would crash the whole container on, say, a call-id stack
@@ -31,8 +35,9 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from amqp.exceptions import AccessRefused
+from amqp.exceptions import AccessRefused, AMQPError
 from kombu import Connection, Exchange
+from kombu.exceptions import KombuError
 from nameko.messaging import QueueConsumer
 
 log = logging.getLogger(__name__)
@@ -81,6 +86,22 @@ class GuardedQueueConsumer(QueueConsumer):
             message.reject(requeue=False)
             return
         self.container.spawn_managed_thread(partial(handler, message, error), identifier="undecodable")
+
+    def ack_message(self, message: Any) -> None:
+        self._settle(message, "ack")
+
+    def requeue_message(self, message: Any) -> None:
+        self._settle(message, "requeue")
+
+    def _settle(self, message: Any, how: str) -> None:
+        # nameko catches only amqp's ConnectionError; a socket error (reset, broken pipe) from a
+        # broker that just went away escaped into the worker's thread and killed the container.
+        # An unsettled message is redelivered once the broker notices the connection is gone.
+        try:
+            if message.channel.connection:
+                getattr(message, how)()
+        except (OSError, AMQPError, KombuError) as exc:
+            log.warning("could not %s a message; the broker will deliver it again: %s", how, exc)
 
     @contextmanager
     def establish_connection(self) -> Iterator[Connection]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -56,6 +57,7 @@ RENEW_SECONDS = LEASE_SECONDS / 3
 LEASE_MARGIN = 0.05
 BATCH = 200
 BACKOFF_MIN, BACKOFF_MAX = 0.2, 1.0
+WARN_EVERY = 10.0
 """Pause after a failed pass (broker or database away), doubling, bounded so that the relay is
 publishing again within a second of their return."""
 
@@ -165,6 +167,7 @@ class OutboxRelay(DependencyProvider):
         self._wake = Event()
         self._running = False
         self._gt: Any = None
+        self._warned = 0.0
 
     def setup(self) -> None:
         self.service = self.container.service_name
@@ -216,7 +219,9 @@ class OutboxRelay(DependencyProvider):
                 backoff = BACKOFF_MIN
                 wait = self._until_foreign_lease_ends()
             except Exception as exc:  # broker or database trouble: keep the rows, try later
-                log.warning("outbox relay paused: %s", exc)
+                if backoff == BACKOFF_MIN or time.monotonic() - self._warned >= WARN_EVERY:
+                    self._warned = time.monotonic()
+                    log.warning("outbox relay paused: %s", exc)
                 eventlet.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 wait = 0.0
