@@ -147,6 +147,8 @@ class Subscription(EventHandler):
         self, source_service: str, event_type: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, **kwargs: Any
     ) -> None:
         self.max_attempts = max_attempts
+        # nameko logs these as expected (a warning), not as a crash: the message is parked with the reason
+        kwargs.setdefault("expected_exceptions", PERMANENT_ERRORS)
         super().__init__(source_service, event_type, **kwargs)
 
     def setup(self) -> None:
