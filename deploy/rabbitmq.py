@@ -110,6 +110,7 @@ def start(data_dir: str | Path, port: int, *, admin: tuple[str, str] | None = No
     if not is_running(data_dir, port):
         node.data_dir.mkdir(parents=True, exist_ok=True)
         node.data_dir.chmod(0o700)
+        _stop_epmd(node)  # one left behind by a node that died without `stop` (it refuses if in use)
         _check_ports_free(node)
         _write_config(node, admin)
         node.pid_file.unlink(missing_ok=True)
@@ -147,7 +148,8 @@ def stop(data_dir: str | Path, port: int) -> None:
 
 
 def _stop_epmd(node: Node) -> None:
-    """Stop the node's private epmd (nothing else registers with it)."""
+    """Stop the node's private epmd (nothing else registers with it; epmd refuses while a node is
+    registered)."""
     epmd = shutil.which("epmd") or "epmd"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         subprocess.run(
