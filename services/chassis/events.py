@@ -67,7 +67,7 @@ RAW_CONTENT_TYPE = "application/data"
 
 
 class Unprocessable(Exception):
-    """Raised by a handler (or the subscription) for an event no retry can make processable;
+    """Raised by a handler for an event no retry can make processable (one its rules refuse);
     it is parked in the dead-letter queue at once, with this error as the reason."""
 
 
