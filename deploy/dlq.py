@@ -1,27 +1,41 @@
 """List, inspect and replay dead-lettered events.
 
     python -m deploy.dlq list                 # every dead-letter queue and its depth
-    python -m deploy.dlq show QUEUE [N]       # the first N parked messages and their errors
+    python -m deploy.dlq show QUEUE [N]       # the first N parked messages: why, and what
     python -m deploy.dlq replay QUEUE         # move them back to the live queue
 
-``QUEUE`` is the subscription queue name (with or without ``.dead``). Replayed
-messages start again at attempt 1; handlers are idempotent, so replaying an event
-that did take effect is harmless.
+It talks to ``AMQP_URI``, else to ``make run``'s own node as its deploy user.
+``QUEUE`` is the subscription queue name (with or without ``.dead``). ``show`` prints, for each
+message, the reason it was parked (a handler's error after its retries, or why it was refused at
+once: undecodable, not a JSON object, refused by its contract, wrong envelope), then its
+attempts, the exchange it first came through, its producer and content type, and its body.
+Replayed messages go back through the subscribing service's redelivery exchange and start again
+at attempt 1; handlers are idempotent, so replaying an event that did take effect is harmless. A
+message refused for its envelope is refused again: replaying cannot launder a forged event.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from amqp.exceptions import NotFound as ChannelNotFound
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Producer
 
+from deploy import credentials
 from deploy.topology import service_subscriptions
-from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, queue_name
+from services.chassis.events import (
+    ATTEMPT_HEADER,
+    ERROR_HEADER,
+    ORIGIN_HEADER,
+    RAW_CONTENT_TYPE,
+    queue_name,
+    redelivery_exchange,
+    subscriber_of,
+)
+from services.chassis.outbox import PRODUCER_HEADER
 
 
 def dead_queues() -> list[str]:
@@ -56,12 +70,32 @@ def peek(conn: Connection, queue: str, limit: int) -> list[dict[str, Any]]:
             if message is None:
                 break
             held.append(message)
-            seen.append({"headers": dict(message.headers or {}), "body": message.body})
+            seen.append(
+                {
+                    "headers": dict(message.headers or {}),
+                    "body": message.body,
+                    "content_type": message.properties.get("content_type"),
+                }
+            )
     finally:
         for message in held:
             channel.basic_reject(message.delivery_tag, requeue=True)
         channel.close()
     return seen
+
+
+def describe(item: dict[str, Any]) -> str:
+    """What ``show`` prints for one parked message: the reason first, then where it came from."""
+    headers = item["headers"]
+    body = item["body"]
+    text = body.decode("utf-8", "backslashreplace") if isinstance(body, bytes) else str(body)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:500])
+    return (
+        f"reason: {headers.get(ERROR_HEADER, '(none recorded)')}\n"
+        f"  attempts {headers.get(ATTEMPT_HEADER, 1)}, came through {headers.get(ORIGIN_HEADER, '?')!r},"
+        f" producer {headers.get(PRODUCER_HEADER, '?')!r}, content type {item.get('content_type')!r}\n"
+        f"  body: {text}"
+    )
 
 
 def replay(conn: Connection, queue: str, *, progress: Callable[[int], None] | None = None) -> int:
@@ -71,7 +105,7 @@ def replay(conn: Connection, queue: str, *, progress: Callable[[int], None] | No
     """
     live = queue.removesuffix(".dead")
     channel = conn.channel()
-    producer = Producer(channel, exchange=Exchange(""))
+    producer = Producer(channel, exchange=redelivery_exchange(subscriber_of(live)))
     moved = 0
     try:
         while True:
@@ -85,8 +119,8 @@ def replay(conn: Connection, queue: str, *, progress: Callable[[int], None] | No
                 message.body,
                 routing_key=live,
                 headers=headers,
-                content_type=message.content_type,
-                content_encoding=message.content_encoding,
+                content_type=message.properties.get("content_type") or RAW_CONTENT_TYPE,
+                content_encoding=message.properties.get("content_encoding") or "binary",
                 delivery_mode=2,
             )
             channel.basic_ack(message.delivery_tag)
@@ -99,7 +133,7 @@ def replay(conn: Connection, queue: str, *, progress: Callable[[int], None] | No
 
 
 def main(argv: list[str]) -> int:
-    amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    amqp_uri = credentials.default_amqp_uri()
     with Connection(amqp_uri) as conn:
         if argv[:1] == ["list"]:
             for name in dead_queues():
@@ -112,7 +146,7 @@ def main(argv: list[str]) -> int:
                 return 1
             limit = int(argv[2]) if len(argv) > 2 else 10
             for item in peek(conn, argv[1].removesuffix(".dead") + ".dead", limit):
-                print(item["headers"].get(ERROR_HEADER, "?"), item["body"][:500])
+                print(describe(item))
             return 0
         if argv[:1] == ["replay"] and len(argv) == 2:
             live = argv[1].removesuffix(".dead")

@@ -1,14 +1,21 @@
 """Private RabbitMQ nodes for local runs and tests, without systemd.
 
 A node is identified by (data_dir, port). All of its state lives in data_dir: its Erlang cookie
-(HOME=data_dir), Mnesia database, logs, pid file, config and enabled-plugins file. It listens on
-127.0.0.1 only: AMQP on `port`, the management HTTP API on `port + 10000`, Erlang distribution on
-`port + 20000` (rabbitmqctl then uses `port + 30000`..`port + 30010`). Guest may log in remotely
-(`loopback_users = none`), so the AMQP URI is `amqp://guest:guest@127.0.0.1:<port>/`.
+(HOME=data_dir), Mnesia database, logs, pid file, config and enabled-plugins file. Everything it
+opens listens on 127.0.0.1 only: AMQP on `port`, the management HTTP API on `port + 10000`, Erlang
+distribution on `port + 20000` (rabbitmqctl's own on `port + 30000`..`port + 30010`), and a private
+epmd (the Erlang port mapper) on `port + 20001`, started for this node and stopped with it, so the
+node never registers with a machine-wide epmd listening on every interface.
+
+Users: by default `guest`/`guest` may log in remotely (`loopback_users = none`), so the AMQP URI is
+`amqp://guest:guest@127.0.0.1:<port>/`: for tests, which make vhosts as guest. Given `admin=(user,
+password)`, a node created afresh has that administrator instead of guest and refuses guest; a
+node created before keeps its users until `deploy.broker_users apply --delete-guest` (what `make
+run` does) removes guest.
 
 `start` is a no-op (apart from waiting for readiness) when the node already runs; `stop` is a
 no-op when it does not. Only the standard library is used, so the supervisor can import this
-under plain CPython. The node registers with the machine's shared epmd, which outlives it.
+under plain CPython.
 
 CLI: python -m deploy.rabbitmq start|stop|status --data DIR --port P
 """
@@ -16,8 +23,10 @@ CLI: python -m deploy.rabbitmq start|stop|status --data DIR --port P
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SBIN_GLOB = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"
+LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"
 READY_TIMEOUT = 60
 STOP_TIMEOUT = 30
 
@@ -50,6 +60,10 @@ class Node:
         return self.port + 20000
 
     @property
+    def epmd_port(self) -> int:
+        return self.port + 20001
+
+    @property
     def pid_file(self) -> Path:
         return self.data_dir / "rabbitmq.pid"
 
@@ -72,6 +86,11 @@ class Node:
             RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
+            # distribution, rabbitmqctl's listener and epmd on loopback only, epmd our own
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=LOOPBACK_DIST,
+            RABBITMQ_CTL_ERL_ARGS=LOOPBACK_DIST,
+            ERL_EPMD_ADDRESS="127.0.0.1",
+            ERL_EPMD_PORT=str(self.epmd_port),
             RABBITMQ_MNESIA_BASE=str(d / "mnesia"),
             RABBITMQ_LOG_BASE=str(d / "log"),
             RABBITMQ_PID_FILE=str(self.pid_file),
@@ -84,13 +103,16 @@ class Node:
         return env
 
 
-def start(data_dir: str | Path, port: int) -> str:
-    """Start the node (or find it running), wait until it accepts work, return its AMQP URI."""
+def start(data_dir: str | Path, port: int, *, admin: tuple[str, str] | None = None) -> str:
+    """Start the node (or find it running), wait until it accepts work, return its AMQP URI (guest's:
+    with ``admin``, the URI names no user; the caller knows whom to connect as)."""
     node = Node(Path(data_dir).resolve(), port)
     if not is_running(data_dir, port):
         node.data_dir.mkdir(parents=True, exist_ok=True)
+        node.data_dir.chmod(0o700)
+        _stop_epmd(node)  # one left behind by a node that died without `stop` (it refuses if in use)
         _check_ports_free(node)
-        _write_config(node)
+        _write_config(node, admin)
         node.pid_file.unlink(missing_ok=True)
         with open(node.data_dir / "startup.log", "ab") as out:
             subprocess.run(
@@ -108,7 +130,7 @@ def start(data_dir: str | Path, port: int) -> str:
             f"RabbitMQ node {node.name} did not become ready:\n{ready.stdout}\n"
             f"last lines of {node.log_file}:\n{_tail(node.log_file)}"
         )
-    return node.uri
+    return node.uri if admin is None else f"amqp://127.0.0.1:{port}/"
 
 
 def stop(data_dir: str | Path, port: int) -> None:
@@ -122,6 +144,23 @@ def stop(data_dir: str | Path, port: int) -> None:
         os.kill(pid, 9)  # rabbitmqctl failed or the node hung: do not leave it behind
         _wait_gone(pid, 5)
     node.pid_file.unlink(missing_ok=True)
+    _stop_epmd(node)
+
+
+def _stop_epmd(node: Node) -> None:
+    """Stop the node's private epmd (nothing else registers with it; epmd refuses while a node is
+    registered)."""
+    epmd = shutil.which("epmd") or "epmd"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [epmd, "-port", str(node.epmd_port), "-kill"],
+            env=node.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
 
 
 def is_running(data_dir: str | Path, port: int) -> bool:
@@ -160,19 +199,30 @@ def _ctl(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _write_config(node: Node) -> None:
+def _write_config(node: Node, admin: tuple[str, str] | None) -> None:
     (node.data_dir / "log").mkdir(parents=True, exist_ok=True)
     (node.data_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
     (node.data_dir / "rabbitmq-env.conf").write_text("")
-    (node.data_dir / "rabbitmq.conf").write_text(
-        "loopback_users = none\n"
-        f"management.tcp.port = {node.management_port}\n"
-        "management.tcp.ip = 127.0.0.1\n"
-    )
+    if admin is None:
+        users = "loopback_users = none\n"
+    else:
+        user, password = admin
+        users = (
+            f"default_user = {user}\n"
+            f"default_pass = {password}\n"
+            "default_user_tags.administrator = true\n"
+            "default_permissions.configure = .*\n"
+            "default_permissions.read = .*\n"
+            "default_permissions.write = .*\n"
+        )
+    conf = node.data_dir / "rabbitmq.conf"
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)
+    conf.write_text(f"{users}management.tcp.port = {node.management_port}\nmanagement.tcp.ip = 127.0.0.1\n")
 
 
 def _check_ports_free(node: Node) -> None:
-    for port in (node.port, node.management_port, node.dist_port):
+    for port in (node.port, node.management_port, node.dist_port, node.epmd_port):
         with socket.socket() as sock:
             sock.settimeout(1)
             if sock.connect_ex(("127.0.0.1", port)) == 0:

@@ -12,7 +12,19 @@ Settings (environment): HELPDESK_HTTP_PORT (8000), HELPDESK_SMTP_PORT (2525), HE
 (./var), HELPDESK_AMQP_PORT (5672; our own RabbitMQ node, data in $DATA/rabbitmq, unless AMQP_URI
 names a broker), <SERVICE>_DB_URL (sqlite:///$DATA/<service>.db), HELPDESK_IDENTITY_SECRET (else
 kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). What runs comes from
-`services.registry`. Standard library only (so are the registry and services.chassis.secrets).
+`services.registry`. Standard library only (so are the registry, services.chassis.secrets and
+deploy.credentials).
+
+The data folder is readable by its owner only: it is made mode 0700, everything we and the
+children create in it is 0600/0700 (umask 077), and databases and secrets left more open by an
+earlier version are tightened at start.
+
+Our own broker node (no AMQP_URI) has no guest: the first start generates a password per process
+into $DATA/broker-users.json (0600), the node is created with `helpdesk-admin` only, and the
+`broker-users` step (python -m deploy.broker_users apply --delete-guest) makes one least-privilege
+user per child plus `helpdesk-deploy` for the deploy tools, and deletes guest if an earlier
+version left it. Each child then gets an AMQP_URI of its own. With AMQP_URI, every process uses
+that URI: per-process users on an operator's broker are made with `python -m deploy.broker_users`.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from deploy import rabbitmq
+from deploy import credentials, rabbitmq
 from services import registry
 from services.chassis.secrets import ENV_VAR, FILE_NAME, WANTED, IdentitySecretError, check_secret
 
@@ -52,6 +64,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BROKER_TIMEOUT = 60.0  # seconds to wait for the broker to answer before the first step
 STEP_TIMEOUT = 300.0
 BACKOFF_MIN, BACKOFF_MAX, STABLE_AFTER = 0.5, 10.0, 30.0
+PRIVATE_FILES = ("*.db", "*.db-wal", "*.db-shm", "*.db-journal", "*.secret", credentials.FILE_NAME)
 STOP_GRACE = 10.0
 _PRCTL = getattr(ctypes.CDLL(None), "prctl", None)  # Linux only
 _PR_SET_PDEATHSIG = 1
@@ -80,8 +93,41 @@ class Settings:
         )
 
 
+@dataclass(frozen=True)
+class BrokerAccess:
+    """How each process reaches the broker: one shared URI (an operator's broker), or our own node's
+    port and a password per role."""
+
+    shared_uri: str | None
+    port: int = 0
+    passwords: Mapping[str, str] | None = None
+
+    def uri(self, role: str) -> str:
+        """The AMQP URI ``role`` (a child's name, or ``deploy`` for the set-up steps) connects with."""
+        if self.shared_uri is not None:
+            return self.shared_uri
+        assert self.passwords is not None
+        return credentials.amqp_uri(self.port, credentials.user_name(role), self.passwords[role])
+
+    def describe(self) -> str:
+        """Where the broker is, without any password."""
+        if self.shared_uri is not None:
+            parts = urlsplit(self.shared_uri)
+            return f"{parts.hostname}:{parts.port or 5672}{parts.path or '/'}"
+        return f"127.0.0.1:{self.port} (own node, a user per process)"
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """Make the data folder its owner's alone: the folder 0700, its databases and secrets 0600."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for pattern in PRIVATE_FILES:
+        for path in data_dir.glob(pattern):
+            path.chmod(0o600)
+
+
 def build_env(settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The environment every step and child runs with."""
+    """The environment every step and child runs with (each child's AMQP_URI may then be its own)."""
     data = settings.data_dir
     env = dict(environ)
     env.update(
@@ -270,13 +316,16 @@ class Supervisor:
         self.settings, self.environ = settings, environ
         data = settings.data_dir
         self.logs_dir, self.run_dir = data / "logs", data / "run"
-        names = ["supervisor", *(name for name, _ in SETUP_STEPS + CHILDREN)]
+        names = ["supervisor", "broker-users", *(name for name, _ in SETUP_STEPS + CHILDREN)]
         self.console = Console(self.logs_dir, names)
         self.children = [Child(name, args, self.run_dir) for name, args in CHILDREN]
         self.stopping = threading.Event()
         self.own_broker = settings.amqp_uri is None
+        self.broker = BrokerAccess(shared_uri=settings.amqp_uri)  # settled by _start_broker
 
     def run(self) -> int:
+        os.umask(0o077)  # children inherit it: databases, logs and secrets are the owner's alone
+        secure_data_dir(self.settings.data_dir)
         for directory in (self.logs_dir, self.run_dir):
             directory.mkdir(parents=True, exist_ok=True)
         # Held (never closed) until we exit, so a second run on this data folder is refused.
@@ -289,7 +338,8 @@ class Supervisor:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stopping.set())
         try:
-            env = build_env(self.settings, self._start_broker(), self.environ)
+            self.broker = self._start_broker()
+            env = build_env(self.settings, self.broker.uri(credentials.DEPLOY), self.environ)
             self._set_up(env)
             self._watch(env)
             return 0
@@ -299,19 +349,37 @@ class Supervisor:
         finally:
             self._shut_down()
 
-    def _start_broker(self) -> str:
+    def _start_broker(self) -> BrokerAccess:
         s = self.settings
         if s.amqp_uri is not None:
-            return s.amqp_uri
-        self.console.say(f"starting RabbitMQ on 127.0.0.1:{s.amqp_port}")
+            return BrokerAccess(shared_uri=s.amqp_uri)
+        roles = [credentials.ADMIN, credentials.DEPLOY, *(name for name, _ in CHILDREN)]
         try:
-            return rabbitmq.start(s.data_dir / "rabbitmq", s.amqp_port)
+            passwords = credentials.ensure(credentials.credentials_file(s.data_dir), roles)
+        except (OSError, ValueError) as error:
+            raise StartupError(f"broker credentials: {error}") from error
+        self.console.say(f"starting RabbitMQ on 127.0.0.1:{s.amqp_port}")
+        admin = (credentials.user_name(credentials.ADMIN), passwords[credentials.ADMIN])
+        try:
+            rabbitmq.start(s.data_dir / "rabbitmq", s.amqp_port, admin=admin)
         except (RuntimeError, subprocess.SubprocessError) as error:
             raise StartupError(f"RabbitMQ did not start: {error}") from error
+        return BrokerAccess(shared_uri=None, port=s.amqp_port, passwords=passwords)
+
+    def _steps(self) -> list[tuple[str, list[str]]]:
+        """The set-up steps; on our own node, making the broker users comes first."""
+        if not self.own_broker:
+            return SETUP_STEPS
+        management = f"http://127.0.0.1:{self.settings.amqp_port + 10000}"
+        users = [
+            "-m", "deploy.broker_users", "apply", "--management", management,
+            "--credentials", str(credentials.credentials_file(self.settings.data_dir)), "--delete-guest",
+        ]  # fmt: skip
+        return [("broker-users", users), *SETUP_STEPS]
 
     def _set_up(self, env: Mapping[str, str]) -> None:
         wait_for_broker(env["AMQP_URI"], stop=self.stopping)
-        for name, args in SETUP_STEPS:
+        for name, args in self._steps():
             if self.stopping.is_set():
                 return
             proc = spawn(args, env)
@@ -334,15 +402,17 @@ class Supervisor:
     def _watch(self, env: Mapping[str, str]) -> None:
         if self.stopping.is_set():
             return
+        envs = {child.name: {**env, "AMQP_URI": self.broker.uri(child.name)} for child in self.children}
         for child in self.children:
-            child.start(env, self.console)
+            child.start(envs[child.name], self.console)
         s = self.settings
         self.console.say(
-            f"ready: gateway http://127.0.0.1:{s.http_port}  data {s.data_dir}  broker {env['AMQP_URI']}"
+            f"ready: gateway http://127.0.0.1:{s.http_port}  data {s.data_dir}"
+            f"  broker {self.broker.describe()}"
         )
         while not self.stopping.wait(0.2):
             for child in self.children:
-                child.check(env, self.console)
+                child.check(envs[child.name], self.console)
 
     def _shut_down(self) -> None:
         running = [c for c in self.children if c.alive()]

@@ -5,6 +5,8 @@ An event published to an exchange with no queue bound is dropped by RabbitMQ, so
 
     python -m deploy.topology [service ...]
 
+(``AMQP_URI``, else the deploy user of ``make run``'s own node: see ``deploy.credentials``.)
+
 It imports each registered service's class (``services.registry``), finds its
 :class:`Subscription` entrypoints, and declares their queues exactly as the
 entrypoints will. This is a deploy tool, not chassis code: importing every service
@@ -15,16 +17,26 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
 
-from kombu import Connection
+from amqp.exceptions import PreconditionFailed
+from kombu import Connection, Producer
 
+from deploy import credentials
 from services import registry
-from services.chassis.events import Subscription, declare_subscription
+from services.chassis.events import (
+    ORIGIN_HEADER,
+    RAW_CONTENT_TYPE,
+    Subscription,
+    declare_subscription,
+    queue_name,
+    redelivery_exchange,
+    subscription_queues,
+)
 from services.chassis.outbox import event_exchange
+from services.chassis.rpc import rpc_exchange
 
 
 def service_class(entry: registry.NamekoService) -> type:
@@ -50,22 +62,66 @@ def service_subscriptions(names: Iterable[str] | None = None) -> Iterator[tuple[
 
 
 def declare_all(amqp_uri: str, names: Iterable[str] | None = None) -> int:
-    """Declare every service's exchange and the named services' subscriber queues (all by default);
-    returns how many subscriptions were declared."""
+    """Declare the RPC exchange, every service's event exchange and the named services' subscriber
+    queues (all by default); returns how many subscriptions were declared.
+
+    Services' own broker users may not declare what they do not own, so everything they bind to
+    must exist before they start: this is where it is made.
+    """
     found = list(service_subscriptions(names))
     with Connection(amqp_uri) as conn:
         conn.ensure_connection(max_retries=3)
         channel = conn.channel()
+        rpc_exchange({})(channel).declare()
         for entry in registry.SERVICES:
             event_exchange(entry.name)(channel).declare()
         channel.close()
         for service, method, sub in found:
-            declare_subscription(conn, sub.source_service, sub.event_type, service, method)
+            try:
+                declare_subscription(conn, sub.source_service, sub.event_type, service, method)
+            except PreconditionFailed:
+                moved = replace_retry_queue(conn, sub.source_service, sub.event_type, service, method)
+                print(
+                    f"topology: {queue_name(sub.source_service, sub.event_type, service, method)}.retry"
+                    f" re-declared with the redelivery exchange ({moved} waiting retries moved back)"
+                )
+                declare_subscription(conn, sub.source_service, sub.event_type, service, method)
     return len(found)
 
 
+def replace_retry_queue(conn: Connection, source: str, event_type: str, service: str, method: str) -> int:
+    """Replace a retry queue declared by an earlier version (dead-lettering through the default
+    exchange) with today's: its waiting messages go back to the live queue at once, through the
+    service's redelivery exchange, marked as having come through the source's exchange (they did:
+    nothing else could reach it then). Returns how many were moved."""
+    main, retry, _dead = subscription_queues(source, event_type, service, method)
+    channel = conn.channel()
+    moved = 0
+    try:
+        redelivery = redelivery_exchange(service)
+        redelivery(channel).declare()
+        main(channel).declare()
+        producer = Producer(channel, exchange=redelivery, auto_declare=False)
+        while (message := channel.basic_get(retry.name, no_ack=False)) is not None:
+            headers = {ORIGIN_HEADER: event_exchange(source).name, **(message.headers or {})}
+            producer.publish(
+                message.body,
+                routing_key=main.name,
+                headers=headers,
+                content_type=message.properties.get("content_type") or RAW_CONTENT_TYPE,
+                content_encoding=message.properties.get("content_encoding") or "binary",
+                delivery_mode=2,
+            )
+            channel.basic_ack(message.delivery_tag)
+            moved += 1
+        channel.queue_delete(retry.name)
+    finally:
+        channel.close()
+    return moved
+
+
 def main(argv: list[str]) -> int:
-    amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    amqp_uri = credentials.default_amqp_uri()
     try:
         names = [registry.service(name).name for name in argv] or None
     except LookupError as exc:

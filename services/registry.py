@@ -30,6 +30,9 @@ class NamekoService:
     class_name: str
     config: str
     migrations: str | None = None
+    calls: tuple[str, ...] = ()
+    """Services it calls other than through a ``ServiceRpc`` dependency (whose targets
+    ``deploy.broker_users`` finds by itself); its broker user may call only those."""
 
     @property
     def db_url_variable(self) -> str | None:
@@ -49,6 +52,9 @@ class PythonModule:
     name: str
     module: str
     args: tuple[str, ...] = ()
+    publishes_to_queues: tuple[str, ...] = ()
+    """Queues it declares and publishes to through the default exchange (the SMTP edge's inbound
+    mail queue, say): all its broker user may touch."""
 
     def python_args(self) -> list[str]:
         return ["-m", self.module, *self.args]
@@ -77,7 +83,11 @@ SERVICES: tuple[NamekoService, ...] = (
 """The RPC services, in start-up order: each has a contract, answers ``ping`` and may subscribe."""
 
 GATEWAY = NamekoService(
-    name="gateway", module="gateway.service", class_name="GatewayService", config="gateway/config.yaml"
+    name="gateway",
+    module="gateway.service",
+    class_name="GatewayService",
+    config="gateway/config.yaml",
+    calls=("permissions",),  # gateway/auth.py exchanges tokens through the broker link
 )
 """The HTTP face: a nameko process, but no RPC service (no contract, nothing pings it)."""
 

@@ -140,9 +140,14 @@ class Verifier:
 
     def _decode(self, assertion: str) -> Caller:
         payload, _, mac = assertion.partition(".")
-        if not mac or not hmac.compare_digest(mac, _mac(self._secret, payload)):
+        if not (mac and payload.isascii() and mac.isascii()):
+            raise Unauthenticated("The caller identity is malformed.")
+        if not hmac.compare_digest(mac, _mac(self._secret, payload)):
             raise Unauthenticated("The caller identity signature is not valid.")
         try:
-            return Caller.from_wire(json.loads(_unb64(payload)))
-        except (ValueError, KeyError, TypeError) as exc:
+            data = json.loads(_unb64(payload))
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            return Caller.from_wire(data)
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise Unauthenticated("The caller identity is malformed.") from exc

@@ -9,8 +9,9 @@ cannot publish a field its contract does not declare, nor omit a required one.
 :class:`OutboxRelay` (a dependency every publishing service declares) publishes
 pending rows to the service's event exchange with publisher confirms and marks them
 sent; a crash between publish and mark only means the event is sent again, which
-idempotent consumers ignore. Rows are claimed with a lease, so several instances of a
-service can relay without stepping on each other.
+idempotent consumers ignore. Rows are claimed with a short lease renewed while they are
+published, so several instances of a service can relay without stepping on each other, and
+the rows of one that dies are published by another about a second later.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -36,24 +38,38 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
 from services.chassis import config as cfg
-from services.chassis.clock import SYSTEM_CLOCK, Clock
+from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 10
+LEASE_SECONDS = 1.0
+"""How long a relay's claim on a batch lasts unless renewed: short, because rows claimed by a relay
+that died wait this long for another."""
+RENEW_SECONDS = LEASE_SECONDS / 3
+LEASE_MARGIN = 0.05
 BATCH = 200
+BACKOFF_MIN, BACKOFF_MAX = 0.2, 1.0
+WARN_EVERY = 10.0
+"""Pause after a failed pass (broker or database away), doubling, bounded so that the relay is
+publishing again within a second of their return."""
+
+PRODUCER_HEADER = "x-helpdesk-producer"
+"""Header naming the service that published an event; subscriptions refuse events whose producer
+is not the service that owns the exchange they came through."""
 
 
-def event_exchange(service_name: str) -> Exchange:
-    """The topic exchange a service's events are published to (nameko's naming)."""
-    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False)
+def event_exchange(service_name: str, *, passive: bool = False) -> Exchange:
+    """The topic exchange a service's events are published to (nameko's naming); ``passive`` for a
+    binding that only asserts it exists (a subscriber may not declare another service's exchange)."""
+    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False, passive=passive)
 
 
 def define_outbox(metadata: MetaData) -> Table:
@@ -161,6 +177,13 @@ class OutboxRelay(DependencyProvider):
     ``database_attr`` names the service attribute holding the :class:`Database` the
     service writes with (nameko binds a copy of each dependency per container, so
     the relay looks the bound one up by name).
+
+    Several instances of a service may relay one outbox. A relay claims a batch of rows with a
+    short lease (``LEASE_SECONDS``) and, while it publishes them, renews the lease every
+    ``RENEW_SECONDS`` from a green thread of its own, so a slow publish keeps its rows while a
+    relay that died (a killed process) lets them go within a second. When it finds rows leased
+    by another relay it wakes again the moment their lease ends, so a dead relay's rows are
+    published by a survivor about ``LEASE_SECONDS`` after its death, not at the next poll.
     """
 
     def __init__(self, database_attr: str, outbox: Outbox, poll_seconds: float = 1.0) -> None:
@@ -170,9 +193,11 @@ class OutboxRelay(DependencyProvider):
         self._wake = Event()
         self._running = False
         self._gt: Any = None
+        self._warned = 0.0
 
     def setup(self) -> None:
-        self.exchange = event_exchange(self.container.service_name)
+        self.service = self.container.service_name
+        self.exchange = event_exchange(self.service)
         self.publisher = Publisher(
             cfg.required(self.container.config, cfg.AMQP_URI),
             use_confirms=True,
@@ -207,42 +232,45 @@ class OutboxRelay(DependencyProvider):
         raise RuntimeError(f"no Database dependency named {self.database_attr!r}")
 
     def _run(self) -> None:
-        backoff = 0.5
+        backoff = BACKOFF_MIN
+        wait = self.poll_seconds
         while self._running:
-            with eventlet.Timeout(self.poll_seconds, False):
+            with eventlet.Timeout(wait, False):
                 self._wake.wait()
             self._wake = Event()
             try:
                 log.debug("outbox relay wakes")
                 while self._running and self.relay_once() == BATCH:
                     pass
-                backoff = 0.5
+                backoff = BACKOFF_MIN
+                wait = self._until_foreign_lease_ends()
             except Exception as exc:  # broker or database trouble: keep the rows, try later
-                log.warning("outbox relay paused: %s", exc)
+                if backoff == BACKOFF_MIN or time.monotonic() - self._warned >= WARN_EVERY:
+                    self._warned = time.monotonic()
+                    log.warning("outbox relay paused: %s", exc)
                 eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                wait = 0.0
+
+    def _until_foreign_lease_ends(self) -> float:
+        """Seconds until the next poll: the poll period, or less if another relay's lease on an
+        unpublished row ends sooner (if that relay died, its rows are ours then)."""
+        with self._factory().read() as session:
+            ends = session.scalar(
+                select(func.min(self.outbox.c.claimed_until)).where(self.outbox.c.published_at.is_(None))
+            )
+        if ends is None:
+            return self.poll_seconds
+        remaining = (aware(ends) - SYSTEM_CLOCK.now()).total_seconds()
+        return min(self.poll_seconds, max(LEASE_MARGIN, remaining + LEASE_MARGIN))
 
     def relay_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
-        factory = self._factory()
-        now = SYSTEM_CLOCK.now()
-        with factory.transaction() as session:
-            ids = session.scalars(
-                select(self.outbox.c.id)
-                .where(self.outbox.c.published_at.is_(None))
-                .where((self.outbox.c.claimed_until.is_(None)) | (self.outbox.c.claimed_until < now))
-                .order_by(self.outbox.c.id)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not ids:
-                return 0
-            session.execute(
-                update(self.outbox)
-                .where(self.outbox.c.id.in_(ids))
-                .values(claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS))
-            )
+        ids = self._claim()
+        if not ids:
+            return 0
         log.debug("outbox relay claimed %d rows", len(ids))
+        factory = self._factory()
         with factory.read() as session:
             rows = session.execute(
                 select(self.outbox.c.id, self.outbox.c.event_type, self.outbox.c.payload)
@@ -250,6 +278,8 @@ class OutboxRelay(DependencyProvider):
                 .order_by(self.outbox.c.id)
             ).all()
         published: list[int] = []
+        done = Event()
+        renewer = eventlet.spawn(self._renew, ids, done)
         try:
             for row in rows:
                 body = json.loads(row.payload)
@@ -257,26 +287,72 @@ class OutboxRelay(DependencyProvider):
                     body,
                     exchange=self.exchange,
                     routing_key=row.event_type,
-                    extra_headers={"nameko.event_id": body["event_id"]},
+                    extra_headers={"nameko.event_id": body["event_id"], PRODUCER_HEADER: self.service},
                 )
                 published.append(row.id)
                 log.debug("outbox relay published %s", row.id)
         finally:
-            # mark what went out; release the rest at once so the next attempt need not wait out the lease
-            done = set(published)
-            unsent = [i for i in ids if i not in done]
-            with factory.transaction() as session:
-                if published:
+            done.send(True)
+            renewer.wait()
+            self._settle(ids, published)
+        return len(published)
+
+    def _claim(self) -> list[int]:
+        now = SYSTEM_CLOCK.now()
+        with self._factory().transaction() as session:
+            ids = list(
+                session.scalars(
+                    select(self.outbox.c.id)
+                    .where(self.outbox.c.published_at.is_(None))
+                    .where((self.outbox.c.claimed_until.is_(None)) | (self.outbox.c.claimed_until < now))
+                    .order_by(self.outbox.c.id)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                ).all()
+            )
+            if ids:
+                session.execute(
+                    update(self.outbox)
+                    .where(self.outbox.c.id.in_(ids))
+                    .values(claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+                )
+        return ids
+
+    def _renew(self, ids: list[int], done: Event) -> None:
+        """Extend the lease on ``ids`` every RENEW_SECONDS until ``done`` is sent."""
+        while True:
+            with eventlet.Timeout(RENEW_SECONDS, False):
+                done.wait()
+            if done.ready():
+                return
+            try:
+                with self._factory().transaction() as session:
                     session.execute(
                         update(self.outbox)
-                        .where(self.outbox.c.id.in_(published))
-                        .values(published_at=SYSTEM_CLOCK.now())
+                        .where(self.outbox.c.id.in_(ids))
+                        .where(self.outbox.c.published_at.is_(None))
+                        .values(claimed_until=SYSTEM_CLOCK.now() + dt.timedelta(seconds=LEASE_SECONDS))
                     )
-                if unsent:
-                    session.execute(
-                        update(self.outbox).where(self.outbox.c.id.in_(unsent)).values(claimed_until=None)
-                    )
-        return len(published)
+            except Exception as exc:  # the lease lapses; at worst another relay sends them again
+                log.warning("outbox relay could not renew its lease: %s", exc)
+                return
+
+    def _settle(self, ids: list[int], published: list[int]) -> None:
+        """Mark what went out; release the rest at once, so the next attempt need not wait out the
+        lease."""
+        sent = set(published)
+        unsent = [i for i in ids if i not in sent]
+        with self._factory().transaction() as session:
+            if published:
+                session.execute(
+                    update(self.outbox)
+                    .where(self.outbox.c.id.in_(published))
+                    .values(published_at=SYSTEM_CLOCK.now(), claimed_until=None)
+                )
+            if unsent:
+                session.execute(
+                    update(self.outbox).where(self.outbox.c.id.in_(unsent)).values(claimed_until=None)
+                )
 
     def get_dependency(self, worker_ctx: Any) -> OutboxRelay:
         return self

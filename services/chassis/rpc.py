@@ -3,9 +3,12 @@
 Server side, :func:`rpc` replaces ``nameko.rpc.rpc``. Before a worker is spawned it
 
 * refuses a request whose ``deadline`` header has passed (the caller has given up,
-  so running it would only do work nobody waits for), and
+  so running it would only do work nobody waits for),
 * refuses a request without a valid signed identity unless the method is declared
-  ``public=True``.
+  ``public=True``, and
+* answers a malformed request (a body that is not JSON or not ``{"args", "kwargs"}``, a
+  deadline that is not a number, a call-id stack nameko could not use) with
+  :class:`BadRequest`, so no input reaches nameko in a shape that would crash the container.
 
 Client side, :class:`ServiceRpc` replaces ``nameko.rpc.RpcProxy``. Every call has a
 deadline (its own timeout, capped by any deadline inherited from the current
@@ -31,12 +34,28 @@ import eventlet
 from eventlet.event import Event
 from kombu import Connection, Consumer, Exchange, Queue, binding
 from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    SERIALIZER_CONFIG_KEY,
+)
 from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, SharedExtension
-from nameko.rpc import Rpc, get_rpc_exchange
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from services.chassis import config as cfg
+from services.chassis.consuming import (
+    DEADLINE_KEY,
+    RECONNECT_POLICY,
+    GuardedQueueConsumer,
+    connected,
+    context_problem,
+    declare_if_allowed,
+    parse_deadline,
+)
 from services.chassis.errors import (
+    BadRequest,
     DeadlineExceeded,
     HelpdeskError,
     ServiceUnavailable,
@@ -46,9 +65,6 @@ from services.chassis.identity import CONTEXT_KEY, Caller, Verifier, system_iden
 from services.chassis.secrets import identity_secret, require_identity_secret
 
 log = logging.getLogger(__name__)
-
-DEADLINE_KEY = "deadline"
-"""Context key of the absolute deadline (UNIX seconds) of the request being served."""
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -89,8 +105,86 @@ class ExpectedErrorFilter(logging.Filter):
         return True
 
 
+def rpc_exchange(config: dict[str, Any], *, passive: bool = False) -> Exchange:
+    """nameko's RPC exchange; ``passive`` for a binding that only asserts it exists."""
+    exchange = get_rpc_exchange(config)
+    return Exchange(exchange.name, type=exchange.type, durable=exchange.durable, passive=passive)
+
+
+class _ReplyPublisher(Publisher):
+    # nameko's default (3 retries, 2 s apart and growing) holds a worker for ~12 s, then kills
+    # the container; a reply that cannot go out in a second will not be waited for anyway
+    retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+
+
+class _Responder(Responder):
+    publisher_cls = _ReplyPublisher
+
+
+class HelpdeskRpcConsumer(RpcConsumer):
+    """nameko's RPC queue consumer on the :class:`GuardedQueueConsumer`; a request nobody can be
+    answered for (no ``reply_to``) is dropped with a warning, one whose body cannot be decoded
+    is answered with :class:`BadRequest`, and a reply the broker does not take (it went away
+    meanwhile) is given up after a second instead of killing the container: the request stays
+    unacknowledged, so the broker delivers it again (its deadline decides whether it runs)."""
+
+    queue_consumer = GuardedQueueConsumer()
+
+    def setup(self) -> None:
+        """nameko's set-up, with the ``nameko-rpc`` exchange only asserted to exist (declared here
+        if the service's broker user may, otherwise by the deploy step)."""
+        if self.queue is None:
+            with connected(cfg.required(self.container.config, cfg.AMQP_URI)) as conn:
+                declare_if_allowed(conn, get_rpc_exchange(self.container.config))
+        super().setup()
+        self.queue.exchange = rpc_exchange(self.container.config, passive=True)
+
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        config = self.container.config
+        responder = _Responder(
+            config[cfg.AMQP_URI],
+            get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+            message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except Exception as exc:
+            log.warning("could not reply to %s: %s", message.delivery_info.get("routing_key"), exc)
+            return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        if not message.properties.get("reply_to"):
+            key = message.delivery_info.get("routing_key")
+            log.warning("dropping an RPC request without reply_to (%s)", key)
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
+
+    def handle_undecodable(self, message: Any, error: Exception) -> None:
+        if not message.properties.get("reply_to"):
+            self.queue_consumer.ack_message(message)
+            return
+        # nameko answers in the request's content type; the answer to this one is JSON like any other
+        message.properties["content_type"] = "application/json"
+        self.refuse(message, BadRequest(f"The request body cannot be decoded: {error}"))
+
+    def refuse(self, message: Any, error: HelpdeskError) -> None:
+        """Answer ``message`` with ``error`` without running anything."""
+        try:
+            raise error
+        except HelpdeskError:
+            self.handle_result(message, None, sys.exc_info())
+
+
 class HelpdeskRpc(Rpc):
     """nameko's RPC entrypoint plus deadline and identity checks before any work is done."""
+
+    rpc_consumer = HelpdeskRpcConsumer()
 
     def __init__(self, public: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", HelpdeskError)
@@ -111,17 +205,26 @@ class HelpdeskRpc(Rpc):
         return super().bind(container, method_name)
 
     def handle_message(self, body: Any, message: Any) -> None:
-        headers = self.unpack_message_headers(message)
         try:
-            deadline = headers.get(DEADLINE_KEY)
-            if deadline is not None and float(deadline) < time.time():
-                raise DeadlineExceeded("The request expired before it was executed.")
-            if not self.public:
-                _Verifiers.get(self.container.config).verify(headers.get(CONTEXT_KEY))
-        except HelpdeskError:
-            self.rpc_consumer.handle_result(message, None, sys.exc_info())
+            self.admit(body, self.unpack_message_headers(message))
+        except HelpdeskError as error:
+            self.rpc_consumer.refuse(message, error)
             return
         super().handle_message(body, message)
+
+    def admit(self, body: Any, context: dict[str, Any]) -> None:
+        """Raise the error a request is answered with instead of being run, if any."""
+        well_formed = isinstance(body, dict) and isinstance(body.get("args"), list)
+        if not (well_formed and isinstance(body.get("kwargs"), dict)):
+            raise BadRequest('An RPC request body is a JSON object {"args": [...], "kwargs": {...}}.')
+        problem = context_problem(context)
+        if problem is not None:
+            raise BadRequest(f"The request is malformed: {problem}.")
+        deadline = context.get(DEADLINE_KEY)
+        if deadline is not None and (parse_deadline(deadline) or 0.0) < time.time():
+            raise DeadlineExceeded("The request expired before it was executed.")
+        if not self.public:
+            _Verifiers.get(self.container.config).verify(context.get(CONTEXT_KEY))
 
 
 rpc = HelpdeskRpc.decorator
@@ -228,16 +331,21 @@ class BrokerLink(SharedExtension):
     def kill(self) -> None:
         self.stop()
 
+    @staticmethod
+    def reply_queue_name(service: str, routing_key: str) -> str:
+        return f"rpc.reply-{service}-{routing_key}"
+
+    @staticmethod
+    def broadcast_queue_name(source_exchange: str, service: str, routing_key: str) -> str:
+        return f"bcast-{source_exchange}--{service}-{routing_key}"
+
     def _queues(self) -> list[Queue]:
-        name = f"rpc.reply-{self.container.service_name}-{self.routing_key}"
-        queues = [
-            Queue(
-                name, exchange=self.exchange, routing_key=self.routing_key, exclusive=True, auto_delete=True
-            )
-        ]
+        name = self.reply_queue_name(self.container.service_name, self.routing_key)
+        rpc = rpc_exchange(self.container.config, passive=True)
+        queues = [Queue(name, exchange=rpc, routing_key=self.routing_key, exclusive=True, auto_delete=True)]
         for source, event_types, _handler in self._broadcasts:
-            exchange = Exchange(source, type="topic", durable=True)
-            qname = f"bcast-{source}--{self.container.service_name}-{self.routing_key}"
+            exchange = Exchange(source, type="topic", durable=True, passive=True)
+            qname = self.broadcast_queue_name(source, self.container.service_name, self.routing_key)
             # one queue with one binding per event type (several Queue objects of one name
             # would leave only the last binding in place)
             bindings = [binding(exchange, routing_key=et) for et in sorted(set(event_types))]
@@ -245,18 +353,25 @@ class BrokerLink(SharedExtension):
         return queues
 
     def _run(self) -> None:
-        backoff = 0.2
+        backoff = RECONNECT_POLICY["interval_start"]
         while self._running:
             try:
                 with Connection(self.amqp_uri, heartbeat=20) as conn:
-                    conn.ensure_connection(max_retries=1)
+                    # one attempt: the back-off below is ours, bounded, and reset on success
+                    conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
+                    self._declare_exchanges(conn)
                     channel = conn.channel()
                     consumer = Consumer(
-                        channel, self._queues(), callbacks=[self._on_message], no_ack=True, accept=["json"]
+                        channel,
+                        self._queues(),
+                        callbacks=[self._on_message],
+                        no_ack=True,
+                        accept=["json"],
+                        on_decode_error=self._on_undecodable,
                     )
                     with consumer:
                         self._connected = True
-                        backoff = 0.2
+                        backoff = RECONNECT_POLICY["interval_start"]
                         for callback in self._on_connect:
                             callback()
                         while self._running:
@@ -270,8 +385,24 @@ class BrokerLink(SharedExtension):
                 self._connected = False
                 self._fail_pending()
                 eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 3.0)
+                backoff = min(backoff * 2, RECONNECT_POLICY["interval_max"])
         self._connected = False
+
+    def _on_undecodable(self, message: Any, error: Exception) -> None:
+        # replies and broadcasts are not acked (no_ack): nothing to park, nothing to crash the link over
+        log.error(
+            "ignoring an undecodable message from %s (%s): %s",
+            message.delivery_info.get("exchange"),
+            message.content_type,
+            error,
+        )
+
+    def _declare_exchanges(self, conn: Connection) -> None:
+        """Declare the exchanges the link binds to where its user may; elsewhere the deploy step did,
+        and the bindings only assert that they exist."""
+        declare_if_allowed(conn, rpc_exchange(self.container.config))
+        for source, _event_types, _handler in self._broadcasts:
+            declare_if_allowed(conn, Exchange(source, type="topic", durable=True))
 
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, {}

@@ -1,29 +1,55 @@
-"""Who the super admins are, as the permissions service says, cached until it says otherwise.
+"""Who the super admins are, as the permissions service says, cached but never older than the event.
 
-Every new ticket needs the list of super admins; asking the permissions service twice
-per ticket would double the cost of a create under load. The answer is kept until the
-permissions service announces a change to users or teams (or the broker link
-reconnects), and for at most a minute.
+Every new ticket needs the list of super admins; asking the permissions service twice per ticket
+would double the cost of a create under load. The answer is kept until the permissions service
+announces a change to users or teams (or the broker link reconnects), and for at most a minute.
+
+That announcement travels on another queue than the ticket's event, so it may arrive after a
+ticket created after the change: a cache flushed only by it would send that ticket to the old
+admins and the new admin would never see it. So each answer remembers when it was asked for,
+and an event that happened after that (less a margin for clocks that disagree) is answered by
+asking again: the recipients of a ticket are the super admins as of a moment no earlier than
+the ticket's creation. Under load most events were created before the last answer was fetched
+and are served from the cache; when events are rare, each one asks, which costs nothing then.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from nameko.extensions import DependencyProvider
 
 from services.chassis.cache import EventFlushedCache
+from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink, ServiceClient
 from services.permissions import contract as permissions_contract
 
 MAX_AGE = 60.0
+CLOCK_MARGIN = dt.timedelta(seconds=0.5)
+"""How far the producer's clock (``occurred_at``) may run ahead of ours without harm."""
+
+
+def moment(value: Any) -> dt.datetime | None:
+    """An event's ``occurred_at`` as an aware datetime; None when it is not one."""
+    if isinstance(value, dt.datetime):
+        return aware(value)
+    if isinstance(value, str):
+        try:
+            return aware(dt.datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
 
 
 class AdminDirectory(DependencyProvider):
-    """Dependency answering ``super_admins(permissions) -> (ids, user_count)``."""
+    """Dependency answering ``super_admins(permissions, as_of=...) -> (ids, user_count)``."""
 
     link = BrokerLink()
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
 
     def setup(self) -> None:
         self.cache = EventFlushedCache(MAX_AGE, max_entries=1)
@@ -36,12 +62,20 @@ class AdminDirectory(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> AdminDirectory:
         return self
 
-    def super_admins(self, permissions: ServiceClient) -> tuple[list[int], int]:
-        """The super admins' ids and the number of users, asking ``permissions`` on a miss."""
+    def super_admins(self, permissions: ServiceClient, *, as_of: Any = None) -> tuple[list[int], int]:
+        """The super admins' ids and the number of users, as the permissions service knew them at a
+        moment no earlier than ``as_of`` (an event's ``occurred_at``; None or unreadable: now).
+
+        Asks ``permissions`` unless the cached answer was asked for after ``as_of``.
+        """
+        since = moment(as_of)
         cached = self.cache.get("admins")
-        if cached is not None:
-            return cached
+        if cached is not None and since is not None:
+            answer, asked_at = cached
+            if since + CLOCK_MARGIN <= asked_at:
+                return answer
         generation = self.cache.generation
-        answer = (list(permissions.super_admin_ids()), int(permissions.user_count()))
-        self.cache.put("admins", answer, generation)
-        return answer
+        asked_at = self.clock.now()
+        fresh = (list(permissions.super_admin_ids()), int(permissions.user_count()))
+        self.cache.put("admins", (fresh, asked_at), generation)
+        return fresh

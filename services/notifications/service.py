@@ -41,7 +41,9 @@ class NotificationsService:
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED)
     def handle_ticket_created(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketCreatedEvent().load(payload)
-        admin_ids, user_count = self.directory.super_admins(self.permissions.as_system())
+        admin_ids, user_count = self.directory.super_admins(
+            self.permissions.as_system(), as_of=event["occurred_at"]
+        )
         recipients = ticket_created_recipients(admin_ids, event["actor_id"], user_count)
         self.store.add_feed_items(
             event_id=event["event_id"],

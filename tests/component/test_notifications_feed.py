@@ -8,11 +8,15 @@ with an ``event_id``)
 * reaches a lone bootstrap admin for its own ticket;
 * asks the permissions service as a signed *system* caller;
 * is not lost while the permissions service is down: the handler fails, is retried, and takes
-  effect once when permissions answers.
+  effect once when permissions answers;
+* reaches a super admin appointed before the ticket was created even while the announcement of
+  the change has not arrived (the cached list of admins is never older than the event), and is
+  still served from that cache when it is older than the cached answer.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +26,6 @@ import eventlet
 import pytest
 from kombu import Connection
 from nameko.containers import ServiceContainer
-from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
@@ -34,6 +37,7 @@ from services.notifications import contract as notifications_contract
 from services.notifications.service import NotificationsService
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
+from tests.broker import publish_event
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = [pytest.mark.broker, pytest.mark.db]
@@ -116,11 +120,10 @@ def test_ticket_created_reaches_each_other_super_admin_once_even_when_delivered_
 ) -> None:
     start(FakePermissions)
     notifications = start(NotificationsService)
-    dispatch = event_dispatcher({"AMQP_URI": vhost_uri})
     event = ticket_created(ticket_id=77, actor_id=5)
     for _ in range(2):  # the second delivery is a redelivery: same event_id
         with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15) as delivery:
-            dispatch(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, event)
+            publish_event(vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, event)
         delivery.get()  # the duplicate is recognised and skipped, not failed (and retried, then parked)
 
     for admin in (1, 2):
@@ -143,8 +146,11 @@ def test_lone_bootstrap_admin_hears_of_its_own_ticket(
     start(FakePermissions)
     notifications = start(NotificationsService)
     with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
-        event_dispatcher({"AMQP_URI": vhost_uri})(
-            tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(9, actor_id=1)
+        publish_event(
+            vhost_uri,
+            tickets_contract.SERVICE_NAME,
+            tickets_contract.TICKET_CREATED,
+            ticket_created(9, actor_id=1),
         )
     assert [i["ticket_id"] for i in feed(vhost_uri, 1)] == [9]
 
@@ -154,8 +160,11 @@ def test_event_is_retried_until_its_lookups_answer_then_takes_effect_once(
 ) -> None:
     notifications = start(NotificationsService)  # permissions is not running yet
     with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15) as first_attempt:
-        event_dispatcher({"AMQP_URI": vhost_uri})(
-            tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(31, actor_id=5)
+        publish_event(
+            vhost_uri,
+            tickets_contract.SERVICE_NAME,
+            tickets_contract.TICKET_CREATED,
+            ticket_created(31, actor_id=5),
         )
     with pytest.raises(Exception, match="permissions"):
         first_attempt.get()
@@ -167,3 +176,48 @@ def test_event_is_retried_until_its_lookups_answer_then_takes_effect_once(
     assert [i["ticket_id"] for i in feed(vhost_uri, 2)] == [31]
     with Connection(vhost_uri) as conn:
         assert dlq.depth(conn, f"{QUEUE}.dead") == 0
+
+
+def now_iso(offset: float = 0.0) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)).isoformat()
+
+
+def test_ticket_created_after_a_new_super_admin_reaches_them_before_the_change_is_announced(
+    start: Callable[[type], ServiceContainer], vhost_uri: str
+) -> None:
+    """The permissions change is committed, but its ``user_updated`` event (another queue) has not
+    reached notifications yet: a ticket created after the change must still reach the new admin."""
+    DIRECTORY.update(super_admin_ids=[1], user_count=3)
+    start(FakePermissions)
+    notifications = start(NotificationsService)
+    with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
+        publish_event(
+            vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, created_now(41)
+        )
+    asked_before = len(ASKED)
+
+    DIRECTORY.update(super_admin_ids=[1, 2])  # user 2 made super admin; no event published (yet)
+    eventlet.sleep(0.6)  # the ticket below is created after the change, on any clock
+    with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
+        publish_event(
+            vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, created_now(42)
+        )
+    assert [i["ticket_id"] for i in feed(vhost_uri, 2)] == [42], "the new admin missed a ticket"
+    assert [i["ticket_id"] for i in feed(vhost_uri, 1)] == [42, 41]
+    assert len(ASKED) > asked_before, "a ticket newer than the cached answer must ask again"
+
+    # A ticket created before the last answer was fetched is served from the cache.
+    asked_now = len(ASKED)
+    with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
+        publish_event(
+            vhost_uri,
+            tickets_contract.SERVICE_NAME,
+            tickets_contract.TICKET_CREATED,
+            {**created_now(43), "occurred_at": now_iso(-5.0)},
+        )
+    assert len(ASKED) == asked_now, "the cache must still serve events older than its answer"
+    assert [i["ticket_id"] for i in feed(vhost_uri, 2)] == [43, 42]
+
+
+def created_now(ticket_id: int) -> dict[str, Any]:
+    return {**ticket_created(ticket_id, actor_id=3), "occurred_at": now_iso()}

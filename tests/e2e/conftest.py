@@ -1,7 +1,9 @@
 """The whole help desk as an operator runs it: ``python -m deploy.supervisor`` in a subprocess.
 
-A :class:`Suite` is one supervisor with its own data folder, HTTP and SMTP ports and broker
-(vhost), driven over HTTP with the bootstrap admin's token. Starting waits for ``/readyz`` to
+A :class:`Suite` is one supervisor with its own data folder, HTTP and SMTP ports and broker: a
+vhost of the test broker given as ``AMQP_URI`` (every process logs in as guest there), or, without
+one, the supervisor's own RabbitMQ node as ``make run`` starts it (no guest; a least-privilege user
+per process). It is driven over HTTP with the bootstrap admin's token. Starting waits for ``/readyz`` to
 answer 200; stopping sends SIGTERM and asserts a clean exit (exit 0, no child left behind).
 """
 
@@ -25,7 +27,7 @@ import pytest
 import requests
 
 from services import registry
-from tests.conftest import free_port
+from tests.conftest import free_port, free_rabbit_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90.0
@@ -42,9 +44,10 @@ def _die_with_us() -> None:
 class Suite:
     """One running supervisor and the HTTP face of what it runs."""
 
-    def __init__(self, data_dir: Path, amqp_uri: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, amqp_uri: str | None, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.amqp_uri = amqp_uri
+        self.amqp_port = None if amqp_uri else free_rabbit_port()
         self.extra_env = dict(env or {})
         self.http_port = free_port()
         self.smtp_port = free_port()
@@ -67,9 +70,12 @@ class Suite:
             HELPDESK_DATA_DIR=str(self.data_dir),
             HELPDESK_HTTP_PORT=str(self.http_port),
             HELPDESK_SMTP_PORT=str(self.smtp_port),
-            AMQP_URI=self.amqp_uri,
             HELPDESK_ADMIN_TOKEN=self.admin_token,
         )
+        if self.amqp_uri is not None:
+            env.update(AMQP_URI=self.amqp_uri)
+        else:
+            env.update(HELPDESK_AMQP_PORT=str(self.amqp_port))
         env.update(self.extra_env)
         began = time.monotonic()
         with open(self.output, "ab") as out:
@@ -188,12 +194,12 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def suite_factory() -> Iterator[Callable[..., Suite]]:
-    """``suite_factory(amqp_uri, env=None)`` starts a suite of the test's own (``env`` adds to its
-    environment); it is stopped (cleanly) after it."""
+    """``suite_factory(amqp_uri, env=None)`` starts a suite of the test's own (``amqp_uri`` None: on
+    its own broker node; ``env`` adds to its environment); it is stopped (cleanly) after it."""
     suites: list[Suite] = []
     folders: list[str] = []
 
-    def factory(amqp_uri: str, env: dict[str, str] | None = None) -> Suite:
+    def factory(amqp_uri: str | None, env: dict[str, str] | None = None) -> Suite:
         folder = tempfile.mkdtemp(prefix="hd-e2e-")
         folders.append(folder)
         suite = Suite(Path(folder), amqp_uri, env)

@@ -195,6 +195,7 @@ def test_a_killed_import_resumes_where_it_stopped(suite: Suite, cli: Cli, tmp_pa
 
 
 def test_dead_letter_queues(suite: Suite, cli: Cli) -> None:
+    assert suite.amqp_uri is not None  # this suite runs on the test broker's vhost
     queues = cli.json("dlq", "list", AMQP_URI=suite.amqp_uri)
     names = [q["queue"] for q in queues]
     assert names and all(n.endswith(".dead") for n in names)

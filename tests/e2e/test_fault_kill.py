@@ -11,8 +11,9 @@ acknowledged, the tickets process is killed with SIGKILL; the supervisor restart
   ticket that was not acknowledged;
 * the gateway never answers 500.
 
-Rows the killed relay had claimed but not marked sent stay leased for ``LEASE_SECONDS`` (30 s) in
-the outbox, so the last feed items may arrive that late: the feed is polled for up to 60 s.
+Rows the killed relay had claimed but not marked sent stay leased for ``LEASE_SECONDS`` (1 s) in
+the outbox; the restarted relay publishes them once that lease ends. The feed is polled for up to
+60 s all the same.
 
 The figures (acknowledged, duplicates, lost, recovery time) are printed (``pytest -s``).
 """

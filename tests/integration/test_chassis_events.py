@@ -25,7 +25,6 @@ from typing import Any
 import eventlet
 import pytest
 from kombu import Connection
-from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
@@ -41,6 +40,7 @@ from services.chassis.events import (
     queue_name,
     subscribe,
 )
+from tests.broker import publish_event
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = pytest.mark.broker
@@ -136,9 +136,8 @@ def test_failing_handler_is_retried_then_parked_and_replay_processes_it_once(
     container = container_factory(Flaky, {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET})
     container.start()
     queue = queue_name(SOURCE, THING, "flaky", "handle_thing")
-    dispatch = event_dispatcher({"AMQP_URI": vhost_uri})
     event_id = str(uuid.uuid4())
-    dispatch(SOURCE, THING, event(event_id))
+    publish_event(vhost_uri, SOURCE, THING, event(event_id))
 
     with Connection(vhost_uri) as conn:
         wait_until(lambda: dlq.depth(conn, f"{queue}.dead") == 1, 20.0, "the message to be parked")
@@ -174,7 +173,6 @@ def test_redelivered_event_takes_effect_once(
     )
     container.start()
     queue = queue_name(SOURCE, THING, "idempotent", "handle_thing")
-    dispatch = event_dispatcher({"AMQP_URI": vhost_uri})
     engine = make_engine(url)
 
     def effects_of(event_id: str) -> int:
@@ -186,13 +184,13 @@ def test_redelivered_event_takes_effect_once(
         one_after_other = str(uuid.uuid4())
         for _ in range(2):
             with entrypoint_waiter(container, "handle_thing", timeout=15):
-                dispatch(SOURCE, THING, event(one_after_other))
+                publish_event(vhost_uri, SOURCE, THING, event(one_after_other))
         assert processed == [one_after_other, one_after_other]
         assert effects_of(one_after_other) == 1
 
         both_at_once = str(uuid.uuid4())
-        dispatch(SOURCE, THING, event(both_at_once))
-        dispatch(SOURCE, THING, event(both_at_once))
+        publish_event(vhost_uri, SOURCE, THING, event(both_at_once))
+        publish_event(vhost_uri, SOURCE, THING, event(both_at_once))
         with Connection(vhost_uri) as conn:
             # A racing duplicate may fail its commit on the inbox key; it is then retried and skipped.
             wait_until(

@@ -9,7 +9,10 @@ Proves that
 * a duplicate publication (what a relay crash between publishing and marking leaves behind once
   the lease ends) is delivered again and changes nothing, because the consumer is idempotent;
 * events recorded while the broker is down (a private node, really stopped) are kept and published
-  once it is back, without restarting the producer.
+  once it is back, without restarting the producer;
+* rows claimed by a relay that died (its claims left as a killed process leaves them) are
+  published by another instance within 2 s, while a relay that is merely slow keeps its claim
+  (renewed while it publishes), so nothing is sent twice.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 import eventlet
 import pytest
+from eventlet.event import Event
 from marshmallow import fields
 from nameko.containers import ServiceContainer
 from nameko.testing.services import dummy, entrypoint_hook, entrypoint_waiter
@@ -28,7 +32,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, s
 
 from services.chassis.db import Database, make_engine
 from services.chassis.events import already_processed, define_inbox, mark_processed, subscribe
-from services.chassis.outbox import Outbox, OutboxRelay
+from services.chassis.outbox import LEASE_SECONDS, Outbox, OutboxRelay
 from services.chassis.schema import EventPayload
 from tests.conftest import IDENTITY_SECRET, PrivateRabbit
 
@@ -259,3 +263,53 @@ def test_events_recorded_while_the_broker_is_down_are_published_when_it_returns(
             if container is not None:
                 container.kill()  # before the node stops, or its consumer retries for minutes
         w.close()
+
+
+def _stall(relay: OutboxRelay, seconds: float | None) -> None:
+    """Make ``relay``'s publishes wait ``seconds`` first (None: for ever)."""
+    original = relay.publisher.publish
+
+    def stalled(*args: Any, **kwargs: Any) -> Any:
+        if seconds is None:
+            Event().wait()
+        eventlet.sleep(seconds)
+        return original(*args, **kwargs)
+
+    relay.publisher.publish = stalled
+
+
+def test_rows_claimed_by_a_relay_that_died_are_published_by_another_within_two_seconds(
+    world: World,
+) -> None:
+    world.start_consumer()
+    dying = world.start_producer()
+    relay = get_extension(dying, OutboxRelay)
+    _stall(relay, None)
+    # a killed process runs no clean-up: its claims stay as they were when it died
+    relay._settle = lambda ids, published: None
+    labels = [f"orphan-{n}" for n in range(3)]
+    for label in labels:
+        world.create(label)
+    # the relay claimed the first row at once and hangs publishing it; the others wait unclaimed
+    wait_until(lambda: world.outbox_rows()[0].claimed_until is not None, 5.0, "the claim")
+    dying.kill()
+    died = time.monotonic()
+
+    world.start_producer()  # the survivor (another instance, or the same service restarted)
+    wait_until(lambda: sorted(world.applied_labels()) == labels, 30.0, "the orphaned events")
+    took = time.monotonic() - died
+    print(f"\noutbox: rows claimed by a relay that died published {took:.2f}s after its death")
+    assert took <= 2.0, f"the survivor published the dead relay's rows only {took:.2f}s after it died"
+    assert len(DELIVERIES) == len(labels)
+
+
+def test_a_slow_relay_keeps_its_claim_while_it_lives_so_nothing_is_sent_twice(world: World) -> None:
+    consumer = world.start_consumer()
+    slow = world.start_producer()
+    world.start_producer()  # a second instance, polling the same outbox
+    _stall(get_extension(slow, OutboxRelay), 3 * LEASE_SECONDS)
+    with entrypoint_waiter(consumer, HANDLER, timeout=15):
+        world.create("slow-but-alive")
+    eventlet.sleep(1.5)  # time for a second delivery, had the other instance taken the row over
+    assert [d["label"] for d in DELIVERIES] == ["slow-but-alive"]
+    assert world.outbox_rows()[0].published_at is not None

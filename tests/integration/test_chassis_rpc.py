@@ -9,7 +9,12 @@ Proves that
   is not started further down;
 * a call without an identity, with one signed by another secret, with a tampered payload or an
   expired one, is refused with ``Unauthenticated`` before the method runs; ``@rpc(public=True)``
-  needs none, and a genuine identity reaches the method as its ``CurrentCaller``.
+  needs none, and a genuine identity reaches the method as its ``CurrentCaller``;
+* a malformed request gets a typed error and runs nothing, and the service keeps serving: a
+  deadline that is not a number or a call-id stack that is not strings (``BadRequest``; nameko
+  would have killed the container over the latter), an identity header that is not ASCII text
+  (``Unauthenticated``), a body that is not JSON or not ``{"args": [...], "kwargs": {...}}``
+  (``BadRequest``); a request without ``reply_to`` is dropped.
 
 Each test has its own vhost; the tiny services below run in this process, so ``RUNS`` shows what
 the servers really executed.
@@ -17,18 +22,26 @@ the servers really executed.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import pickle
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import amqp
 import eventlet
 import pytest
+from kombu import Connection, Consumer, Queue
 from nameko.containers import ServiceContainer
+from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider
+from nameko.rpc import get_rpc_exchange
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import dummy, entrypoint_hook
 
-from services.chassis.errors import DeadlineExceeded, Unauthenticated
+from services.chassis.errors import BadRequest, DeadlineExceeded, Unauthenticated
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.rpc import DEADLINE_KEY, CurrentCaller, ServiceRpc, require_caller, rpc
 from tests.conftest import IDENTITY_SECRET
@@ -39,6 +52,7 @@ RUNS: list[tuple[str, Any]] = []
 """What the servers executed, in order."""
 
 TARGET = "rpc_target"
+RPC_EXCHANGE = get_rpc_exchange({})
 MIDDLE = "rpc_middle"
 
 
@@ -250,3 +264,108 @@ def test_genuine_identity_reaches_the_method(start: Callable[[type], Any], vhost
         assert proxy[TARGET].whoami() == 41
         assert proxy[TARGET].record("allowed") == "allowed"
     assert RUNS == [("whoami", 41), ("record", "allowed")]
+
+
+# -- malformed requests ---------------------------------------------------------
+
+
+def raw_call(
+    amqp_uri: str,
+    method: str,
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    headers: dict[str, Any] | None = None,
+    reply: bool = True,
+    timeout: float = 10.0,
+) -> Exception | Any:
+    """Publish a request byte for byte, as any AMQP client can; returns the answer (the error
+    instance for an error reply), or None when no reply was asked for."""
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        key = uuid.uuid4().hex
+        queue = Queue(f"rpc.reply-raw-{key}", exchange=RPC_EXCHANGE, routing_key=key, exclusive=True)
+        queue(channel).declare()
+        replies: list[dict[str, Any]] = []
+        properties: dict[str, Any] = {
+            "content_type": content_type,
+            "application_headers": {f"nameko.{CONTEXT_KEY}": identity(), **(headers or {})},
+            "correlation_id": key,
+        }
+        if reply:
+            properties["reply_to"] = key
+        with Consumer(channel, [queue], callbacks=[lambda b, m: replies.append(b)], accept=["json"]):
+            channel.basic_publish(amqp.Message(body, **properties), RPC_EXCHANGE.name, f"{TARGET}.{method}")
+            if not reply:
+                return None
+            deadline = time.monotonic() + timeout
+            while not replies and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    conn.drain_events(timeout=0.2)
+        assert replies, f"no answer to {method} within {timeout}s"
+        error = replies[0].get("error")
+        return deserialize(error) if error else replies[0]["result"]
+
+
+def still_serving(vhost_uri: str) -> None:
+    with ClusterRpcProxy(
+        {"AMQP_URI": vhost_uri}, context_data={CONTEXT_KEY: identity()}, timeout=10
+    ) as proxy:
+        assert proxy[TARGET].record("still-here") == "still-here"
+
+
+@pytest.mark.parametrize(
+    ("context", "error", "match"),
+    [
+        ({DEADLINE_KEY: "soon"}, BadRequest, "deadline"),
+        ({DEADLINE_KEY: "nan"}, BadRequest, "deadline"),
+        ({"call_id_stack": [1, 2]}, BadRequest, "call_id_stack"),
+        ({CONTEXT_KEY: "żółw.żółw"}, Unauthenticated, "identity"),
+        ({CONTEXT_KEY: ["a", "list"]}, Unauthenticated, "identity"),
+    ],
+    ids=["deadline-text", "deadline-nan", "call-id-stack-ints", "identity-non-ascii", "identity-list"],
+)
+def test_malformed_header_gets_a_typed_error_and_the_service_keeps_serving(
+    start: Callable[[type], Any], vhost_uri: str, context: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    start(Target)
+    with ClusterRpcProxy(
+        {"AMQP_URI": vhost_uri}, context_data={CONTEXT_KEY: identity(), **context}, timeout=10
+    ) as proxy:
+        with pytest.raises(error, match=match):
+            proxy[TARGET].record("malformed")
+    still_serving(vhost_uri)
+    assert ("record", "malformed") not in RUNS
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"args": [', "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"args": "x", "kwargs": {}}', "application/json"),
+        (b'{"args": [], "kwargs": []}', "application/json"),
+        (pickle.dumps({"args": ["x"], "kwargs": {}}), "application/x-python-serialize"),
+        (b"record this", "text/plain"),
+    ],
+    ids=["broken-json", "list", "args-not-list", "kwargs-not-object", "pickle", "plain-text"],
+)
+def test_malformed_body_is_answered_bad_request_without_running(
+    start: Callable[[type], Any], vhost_uri: str, body: bytes, content_type: str
+) -> None:
+    start(Target)
+    answer = raw_call(vhost_uri, "record", body, content_type=content_type)
+    assert isinstance(answer, BadRequest), answer
+    still_serving(vhost_uri)
+    assert [kind for kind, _ in RUNS] == ["record"]
+
+
+def test_request_without_reply_to_is_dropped_and_the_service_keeps_serving(
+    start: Callable[[type], Any], vhost_uri: str
+) -> None:
+    start(Target)
+    body = json.dumps({"args": ["nobody-listens"], "kwargs": {}}).encode()
+    raw_call(vhost_uri, "record", body, reply=False)
+    still_serving(vhost_uri)
+    eventlet.sleep(0.3)
+    assert ("record", "nobody-listens") not in RUNS

@@ -8,7 +8,9 @@ Proves, on a fresh vhost, that
   service's ``ticket_created`` queue (with its retry and dead-letter queues) before any service
   runs, so an event published while notifications is down waits there and is delivered when it
   starts;
-* ``python -m deploy.dlq list`` then reports every dead-letter queue.
+* ``python -m deploy.dlq list`` then reports every dead-letter queue;
+* a retry queue declared by an earlier version (other arguments) is replaced, its waiting
+  retries moved back to the live queue, instead of failing the deploy step.
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import amqp
 import eventlet
 import pytest
 from kombu import Connection
-from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from deploy import dlq
 from deploy.topology import declare_all
-from services.chassis.events import queue_name
+from services.chassis.events import ORIGIN_HEADER, queue_name
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import rpc
@@ -38,6 +40,7 @@ from services.notifications import contract as notifications_contract
 from services.notifications.service import NotificationsService
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
+from tests.broker import publish_event
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = [pytest.mark.broker, pytest.mark.db]
@@ -90,14 +93,17 @@ def test_queue_declared_at_deploy_keeps_an_event_published_while_the_subscriber_
 ) -> None:
     with Connection(vhost_uri) as conn:  # the exchange exists (the tickets relay declares it) ...
         event_exchange(tickets_contract.SERVICE_NAME)(conn.default_channel).declare()
-    dispatch = event_dispatcher({"AMQP_URI": vhost_uri})
     # ... but no queue is bound to it yet: this event is dropped.
-    dispatch(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(100))
+    publish_event(
+        vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(100)
+    )
 
     assert declare_all(vhost_uri) >= 1
     with Connection(vhost_uri) as conn:
         assert [dlq.depth(conn, f"{QUEUE}{suffix}") for suffix in ("", ".retry", ".dead")] == [0, 0, 0]
-        dispatch(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(101))
+        publish_event(
+            vhost_uri, tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, ticket_created(101)
+        )
         eventlet.sleep(0.3)
         assert dlq.depth(conn, QUEUE) == 1, "the event must wait in the declared queue"
 
@@ -123,3 +129,31 @@ def test_queue_declared_at_deploy_keeps_an_event_published_while_the_subscriber_
     )
     assert listed.returncode == 0, listed.stderr
     assert f"0  {QUEUE}.dead" in listed.stdout
+
+
+def test_retry_queue_of_an_earlier_version_is_replaced_and_its_waiting_retries_kept(vhost_uri: str) -> None:
+    """Earlier versions dead-lettered retries through the default exchange; re-declaring with other
+    arguments fails, so a second start on old data would stop at the topology step."""
+    retry = f"{QUEUE}.retry"
+    with Connection(vhost_uri) as conn:
+        channel = conn.channel()
+        channel.queue_declare(
+            retry,
+            durable=True,
+            auto_delete=False,
+            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": QUEUE},
+        )
+        channel.basic_publish(
+            amqp.Message(b'{"event_id": "waiting"}', content_type="application/json"),
+            exchange="",
+            routing_key=retry,
+        )
+        channel.close()
+
+    assert declare_all(vhost_uri, [notifications_contract.SERVICE_NAME]) >= 1
+    with Connection(vhost_uri) as conn:
+        assert dlq.depth(conn, retry) == 0
+        assert dlq.depth(conn, QUEUE) == 1, "the waiting retry must be back in the live queue"
+        [moved] = dlq.peek(conn, QUEUE, 5)
+        assert moved["headers"][ORIGIN_HEADER] == f"{tickets_contract.SERVICE_NAME}.events"
+        declare_all(vhost_uri, [notifications_contract.SERVICE_NAME])  # idempotent from now on

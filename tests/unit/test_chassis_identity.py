@@ -7,7 +7,7 @@ import time
 import pytest
 
 from services.chassis.errors import Unauthenticated
-from services.chassis.identity import Caller, Verifier, sign, system_identity
+from services.chassis.identity import Caller, Verifier, _b64, _mac, sign, system_identity
 from services.permissions.contract import works_tickets
 
 SECRET = "unit-secret"
@@ -54,6 +54,36 @@ def test_tampered_payload_is_refused() -> None:
 
 @pytest.mark.parametrize("value", [None, "", 42, "no-dot-at-all", "a.b.c"])
 def test_missing_or_malformed_identity_is_refused(value: object) -> None:
+    with pytest.raises(Unauthenticated):
+        Verifier(SECRET).verify(value)
+
+
+def signed(payload: bytes) -> str:
+    """A correctly signed assertion around any payload bytes."""
+    body = _b64(payload)
+    return f"{body}.{_mac(SECRET, body)}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "żółw.żółw",  # not ASCII: hmac refuses to compare it, ascii encoding fails
+        "payload.żółw",
+        b"bytes.not-text",
+        ["a", "list"],
+        signed(b"[1, 2]"),  # signed, but not an object
+        signed(b"not json"),
+        signed(b'{"user_id": "seven"}'),
+        signed(b'{"user_id": [7]}'),
+        signed(b'{"user_id": 7, "permissions": 5}'),
+        signed(b'{"user_id": 7, "expires_at": "soon"}'),
+        signed(b'{"user_id": 1e400}'),
+    ],
+    ids=lambda v: repr(v)[:30],
+)
+def test_any_malformed_identity_is_unauthenticated_never_another_error(value: object) -> None:
+    """Whatever arrives in the header, the answer is Unauthenticated: a TypeError or ValueError
+    escaping here would fail the call with a bare error, or kill the worker's container."""
     with pytest.raises(Unauthenticated):
         Verifier(SECRET).verify(value)
 

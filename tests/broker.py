@@ -1,0 +1,52 @@
+"""Publishing to a real broker from tests the way a producer (or an impostor) would."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import amqp
+from kombu import Connection, Exchange
+
+from services.chassis.outbox import PRODUCER_HEADER, event_exchange
+
+
+def publish_event(
+    amqp_uri: str,
+    source: str,
+    event_type: str,
+    payload: Any,
+    *,
+    producer: str | None = None,
+    headers: dict[str, Any] | None = None,
+) -> None:
+    """Publish ``payload`` as ``source``'s outbox relay does: to ``<source>.events``, naming
+    ``producer`` (``source`` unless given) in the producer header, with publisher confirms."""
+    all_headers = {PRODUCER_HEADER: source if producer is None else producer, **(headers or {})}
+    publish_raw(
+        amqp_uri,
+        json.dumps(payload).encode(),
+        exchange=event_exchange(source),
+        routing_key=event_type,
+        headers=all_headers,
+    )
+
+
+def publish_raw(
+    amqp_uri: str,
+    body: bytes,
+    *,
+    exchange: Exchange,
+    routing_key: str,
+    content_type: str | None = "application/json",
+    headers: dict[str, Any] | None = None,
+) -> None:
+    """Publish ``body`` exactly as given (no serialisation; no content type at all when None),
+    persistent, waiting for the broker's confirm."""
+    properties: dict[str, Any] = {"delivery_mode": 2, "application_headers": headers or {}}
+    if content_type is not None:
+        properties.update(content_type=content_type, content_encoding="utf-8")
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        conn.default_channel.basic_publish(
+            amqp.Message(body, **properties), exchange=exchange.name, routing_key=routing_key
+        )
