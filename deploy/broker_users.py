@@ -24,8 +24,8 @@ exchange) and its topic authorisation (routing keys on topic exchanges):
   services ``T`` it calls (its ``ServiceRpc`` dependencies, plus the registry's ``calls``),
   ``<service>.ping`` of every service (readiness), and reply keys (one word); and it binds there
   only ``S.*`` and reply keys. Nobody's service writes ``amq.default``.
-* a **plain child** (``PythonModule``, e.g. the SMTP edge): declares and publishes (through the
-  default exchange) to its ``publishes_to_queues`` only.
+* a **plain child** (``PythonModule``, e.g. the SMTP edge): declares and publishes to the event
+  exchanges of its ``publishes_events``, with those routing keys only.
 * **deploy** (topology, dlq): declares exchanges and subscription queues, reads them, replays
   through redelivery exchanges; publishes no event and calls nothing.
 * **admin**: administrator, used only to manage these users.
@@ -144,12 +144,19 @@ def service_grant(name: str, calls: Iterable[str], queues: Iterable[str], servic
 
 
 def module_grant(entry: registry.PythonModule) -> Grant:
-    queues = [re.escape(q) for q in entry.publishes_to_queues]
+    """A plain child may declare and publish to the event exchanges it publishes on, with only its
+    own routing keys (topic permissions), and read nothing."""
+    by_exchange: dict[str, list[str]] = {}
+    for service, event_type in entry.publishes_events:
+        by_exchange.setdefault(f"{service}.events", []).append(re.escape(event_type))
+    exchanges = [re.escape(name) for name in sorted(by_exchange)]
+    topics = tuple(TopicGrant(name, anchored(*keys), "^$") for name, keys in sorted(by_exchange.items()))
     return Grant(
         role=entry.name,
-        configure=anchored(*queues),
-        write=anchored(r"amq\.default") if queues else "^$",
+        configure=anchored(*exchanges),
+        write=anchored(*exchanges),
         read="^$",
+        topics=topics,
     )
 
 

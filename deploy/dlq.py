@@ -35,7 +35,7 @@ from services.chassis.events import (
     redelivery_exchange,
     subscriber_of,
 )
-from services.chassis.outbox import PRODUCER_HEADER
+from services.chassis.wire import PRODUCER_HEADER
 
 
 def dead_queues() -> list[str]:

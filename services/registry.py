@@ -52,9 +52,9 @@ class PythonModule:
     name: str
     module: str
     args: tuple[str, ...] = ()
-    publishes_to_queues: tuple[str, ...] = ()
-    """Queues it declares and publishes to through the default exchange (the SMTP edge's inbound
-    mail queue, say): all its broker user may touch."""
+    publishes_events: tuple[tuple[str, str], ...] = ()
+    """``(service, event type)`` pairs it publishes on that service's event exchange (the SMTP
+    edge's ``mail_received`` on ``conversations.events``): all its broker user may do."""
 
     def python_args(self) -> list[str]:
         return ["-m", self.module, *self.args]
@@ -91,7 +91,11 @@ GATEWAY = NamekoService(
 )
 """The HTTP face: a nameko process, but no RPC service (no contract, nothing pings it)."""
 
-SMTP_EDGE = PythonModule(name="smtp_edge", module="services.conversations.smtp_edge")
+SMTP_EDGE = PythonModule(
+    name="smtp_edge",
+    module="services.conversations.smtp_edge",
+    publishes_events=(("conversations", "mail_received"),),
+)
 """Inbound mail: listens on ``HELPDESK_SMTP_PORT`` and publishes each accepted mail as the
 conversations service's ``mail_received`` event (its settings come from the environment)."""
 

@@ -8,7 +8,8 @@ from typing import Any
 import amqp
 from kombu import Connection, Exchange
 
-from services.chassis.outbox import PRODUCER_HEADER, event_exchange
+from services.chassis.outbox import event_exchange
+from services.chassis.wire import PRODUCER_HEADER
 
 
 def publish_event(

@@ -51,7 +51,8 @@ from services.chassis import config as cfg
 from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.consuming import GuardedQueueConsumer, connected, context_problem, declare_if_allowed
 from services.chassis.errors import HelpdeskError, ValidationFailed
-from services.chassis.outbox import PRODUCER_HEADER, event_exchange
+from services.chassis.outbox import event_exchange
+from services.chassis.wire import PRODUCER_HEADER
 
 log = logging.getLogger(__name__)
 

@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from services.chassis import config as cfg
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
+from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER, event_exchange_name
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,13 @@ WARN_EVERY = 10.0
 """Pause after a failed pass (broker or database away), doubling, bounded so that the relay is
 publishing again within a second of their return."""
 
-PRODUCER_HEADER = "x-helpdesk-producer"
-"""Header naming the service that published an event; subscriptions refuse events whose producer
-is not the service that owns the exchange they came through."""
-
 
 def event_exchange(service_name: str, *, passive: bool = False) -> Exchange:
     """The topic exchange a service's events are published to (nameko's naming); ``passive`` for a
     binding that only asserts it exists (a subscriber may not declare another service's exchange)."""
-    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False, passive=passive)
+    return Exchange(
+        event_exchange_name(service_name), type="topic", durable=True, auto_delete=False, passive=passive
+    )
 
 
 def define_outbox(metadata: MetaData) -> Table:
@@ -287,7 +286,7 @@ class OutboxRelay(DependencyProvider):
                     body,
                     exchange=self.exchange,
                     routing_key=row.event_type,
-                    extra_headers={"nameko.event_id": body["event_id"], PRODUCER_HEADER: self.service},
+                    extra_headers={EVENT_ID_HEADER: body["event_id"], PRODUCER_HEADER: self.service},
                 )
                 published.append(row.id)
                 log.debug("outbox relay published %s", row.id)

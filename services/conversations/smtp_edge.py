@@ -47,6 +47,7 @@ import pika
 import pika.exceptions
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER, event_exchange_name
 from services.conversations.contract import MAIL_RECEIVED, SERVICE_NAME, InboundMailSchema
 from services.conversations.mail.limits import MailLimits, MailRejected, check_limits, limits_from_env
 
@@ -54,11 +55,10 @@ log = logging.getLogger("services.conversations.smtp_edge")
 
 MAX_RECIPIENTS = 100
 IDLE_KEEPALIVE_SECONDS = 5.0
-EVENT_EXCHANGE = f"{SERVICE_NAME}.events"
+EVENT_EXCHANGE = event_exchange_name(SERVICE_NAME)
 """The service's event exchange: topic, durable, declared as ``services.chassis.outbox.event_exchange``
-does (not imported: the chassis's publishing side is eventlet code, this process is asyncio)."""
-EVENT_ID_HEADER = "nameko.event_id"
-"""Set as the outbox relay sets it; nameko hands it to the handler's worker context."""
+does (that module is not imported: the chassis's publishing side is eventlet code, this process
+is asyncio)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ class Publisher:
                         content_encoding="utf-8",
                         priority=0,
                         message_id=event_id,
-                        headers={EVENT_ID_HEADER: event_id},
+                        headers={EVENT_ID_HEADER: event_id, PRODUCER_HEADER: SERVICE_NAME},
                     ),
                     mandatory=True,
                 )

@@ -31,7 +31,7 @@ from kombu import Connection
 
 from deploy import credentials
 from services.chassis.events import queue_name
-from services.chassis.outbox import PRODUCER_HEADER
+from services.chassis.wire import PRODUCER_HEADER
 from services.notifications import contract as notifications_contract
 from services.tickets import contract as tickets_contract
 from tests.e2e.conftest import Suite, wait_for

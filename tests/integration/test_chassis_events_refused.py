@@ -37,7 +37,8 @@ from nameko.containers import ServiceContainer
 from deploy import dlq
 from services.chassis.errors import ValidationFailed
 from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, queue_name, subscribe
-from services.chassis.outbox import PRODUCER_HEADER, event_exchange
+from services.chassis.outbox import event_exchange
+from services.chassis.wire import PRODUCER_HEADER
 from tests.broker import publish_event, publish_raw
 from tests.conftest import IDENTITY_SECRET
 

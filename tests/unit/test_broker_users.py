@@ -139,18 +139,17 @@ def test_the_deploy_tools_declare_everything_and_publish_no_event() -> None:
     assert not allows(grant.write, "amq.default")
 
 
-def test_a_plain_child_may_publish_only_to_its_queues_through_the_default_exchange() -> None:
-    edge = registry.PythonModule(
-        "smtp", "services.conversations.smtp_edge", publishes_to_queues=("conversations.inbound-mail",)
-    )
-    grant = broker_users.module_grant(edge)
-    assert allows(grant.configure, "conversations.inbound-mail")
-    assert not allows(grant.configure, "conversations.inbound-mailbox")
-    assert allows(grant.write, "amq.default")
-    for name in ("tickets.events", "nameko-rpc", "conversations.inbound-mail"):
-        assert not allows(grant.write, name) or name == "conversations.inbound-mail"
+def test_the_smtp_edge_may_publish_only_mail_received_on_the_conversations_exchange() -> None:
+    grant = broker_users.module_grant(registry.SMTP_EDGE)
+    assert allows(grant.configure, "conversations.events") and allows(grant.write, "conversations.events")
+    for name in ("tickets.events", "nameko-rpc", "amq.default", "conversations.redelivery", "rpc-tickets"):
+        assert not allows(grant.write, name) and not allows(grant.configure, name)
     assert grant.read == "^$"
-    assert broker_users.module_grant(registry.PythonModule("idle", "x")).write == "^$"
+    mail = next((t for t in grant.topics if t.exchange == "conversations.events"), None)
+    assert mail is not None and allows(mail.write, "mail_received")
+    assert not allows(mail.write, "message_added") and not allows(mail.write, "thread_created")
+    idle = broker_users.module_grant(registry.PythonModule("idle", "x"))
+    assert idle.write == "^$" and idle.configure == "^$" and idle.topics == ()
 
 
 def test_printed_commands_create_every_user_with_its_topic_permissions() -> None:
