@@ -253,7 +253,8 @@ class _Builder:
         return ok
 
     def error(self, r: Route, code: int) -> dict[str, Any]:
-        if code in PROTOCOL_ERRORS:
+        error_schema = getattr(r, "error_schema", None)  # routes in another API's error format (HubSpot)
+        if code in PROTOCOL_ERRORS and error_schema is None:
             return {"$ref": f"#/components/responses/Protocol{code}"}
         headers = _header_refs(["X-Request-Id", *ERROR_HEADERS.get(code, ())])
         if code == 304:
@@ -261,9 +262,11 @@ class _Builder:
         if code in r.alternate or code < 300:  # another success (207: a batch's partial success)
             answer = self.success(r)
             return {**answer, "description": STATUS_TEXT.get(code, answer["description"])}
-        error_schema = getattr(r, "error_schema", None)  # routes in another API's error format (HubSpot)
-        error_ref = self.ref(error_schema) if error_schema else {"$ref": "#/components/schemas/Problem"}
-        problem = {getattr(r, "error_media_type", PROBLEM_JSON): {"schema": error_ref}}
+        problem: dict[str, Any] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        if error_schema is not None:
+            # the route's own errors take that API's body; what fails before the route runs (the
+            # HTTP layer, an unknown path segment) is still problem+json
+            problem[getattr(r, "error_media_type", "application/json")] = {"schema": self.ref(error_schema)}
         return {"description": STATUS_TEXT.get(code, "problem"), "content": problem, "headers": headers}
 
     def operation(self, attr: str, r: Route) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from nameko.testing.services import entrypoint_waiter
 from services.chassis.events import declare_subscription, queue_name, subscribe
 from services.chassis.outbox import event_exchange
 from services.chassis.schema import load
+from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER
 from services.conversations.contract import MAIL_RECEIVED, SERVICE_NAME, InboundMailSchema
 from tests.conftest import IDENTITY_SECRET, PrivateRabbit, free_port
 from tests.mail_fixtures import stop_process, wait_for_port
@@ -189,7 +190,7 @@ def test_accepted_mail_is_published_byte_for_byte_with_its_envelope(
         assert message.properties["content_type"] == "application/json"
         assert message.properties["content_encoding"] == "utf-8"
         assert message.properties["message_id"] == edge_id
-        assert message.headers == {"nameko.event_id": edge_id}
+        assert message.headers == {EVENT_ID_HEADER: edge_id, PRODUCER_HEADER: SERVICE_NAME}
     assert "accepted from=<anna@example.com>" in edge.log()
 
 
@@ -202,12 +203,11 @@ def test_the_message_is_shaped_as_the_outbox_relay_shapes_events(
     exchange = event_exchange(SERVICE_NAME)
     relay = Publisher(subscribed_uri, use_confirms=True, declare=[exchange])
     body = {"event_id": "relayed", "occurred_at": "2024-01-01T00:00:00+00:00"}
-    relay.publish(
-        body, exchange=exchange, routing_key=MAIL_RECEIVED, extra_headers={"nameko.event_id": "relayed"}
-    )
+    headers = {EVENT_ID_HEADER: "relayed", PRODUCER_HEADER: SERVICE_NAME}
+    relay.publish(body, exchange=exchange, routing_key=MAIL_RECEIVED, extra_headers=headers)
 
     from_edge, from_relay = queued(subscribed_uri)
-    assert from_relay.headers == {"nameko.event_id": "relayed"}
+    assert from_relay.headers == headers
     assert set(from_edge.headers) == set(from_relay.headers)
     for key in ("exchange", "routing_key"):
         assert from_edge.delivery_info[key] == from_relay.delivery_info[key]
