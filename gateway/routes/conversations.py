@@ -9,6 +9,7 @@ The conversations service validates every body and query and applies the access 
 from __future__ import annotations
 
 import base64
+import re
 import urllib.parse
 from typing import Any
 
@@ -184,9 +185,10 @@ class ConversationRoutes:
     def get_attachment(self, request: Request, attachment_id: int) -> Response:
         found = self.conversations.get_attachment(attachment_id)
         headers = {**ATTACHMENT_HEADERS, "Content-Disposition": _disposition(found["filename"])}
-        return Response(
-            base64.b64decode(found["content_b64"]), mimetype=found["content_type"], headers=headers
-        )
+        media_type = found["content_type"]
+        if not re.fullmatch(conversations_contract.MEDIA_TYPE, media_type):
+            media_type = "application/octet-stream"  # what a mail said is not a media type
+        return Response(base64.b64decode(found["content_b64"]), mimetype=media_type, headers=headers)
 
     @route(
         "GET",

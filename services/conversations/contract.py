@@ -75,6 +75,8 @@ MAX_BODY = 100_000
 MAX_RECIPIENTS = 50
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UPLOADS = 10
+MEDIA_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+"""A media type without parameters (RFC 6838 names), as attachments are stored and served."""
 
 
 class AddressSchema(Input):
@@ -164,7 +166,13 @@ class UploadSchema(Input):
     """A file sent with a reply: its bytes in base64."""
 
     filename = CleanText(required=True, validate=validate.Length(min=1, max=255))
-    content_type = fields.String(load_default="application/octet-stream", validate=validate.Length(max=200))
+    content_type = fields.String(
+        load_default="application/octet-stream",
+        validate=[
+            validate.Length(max=200),
+            validate.Regexp(MEDIA_TYPE, error="must be a media type such as application/pdf"),
+        ],
+    )
     content_b64 = fields.String(
         required=True, validate=[validate.Length(max=MAX_UPLOAD_BYTES * 4 // 3 + 4), _is_base64]
     )

@@ -436,6 +436,7 @@ def test_sigterm_lets_a_mail_in_flight_get_its_answer(
     rabbitmqctl(private_rabbit, "set_vm_memory_high_watermark", "0.4")
     sender.join(30)
     assert len(answers) == 1 and answers[0].startswith("250"), answers
+    assert edge.process.wait(20) == 0  # it was told to stop once; it leaves by itself when drained
     assert edge.stop() == 0
     assert queue_length(private_rabbit.uri) == 2
 
