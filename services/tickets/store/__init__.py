@@ -3,7 +3,9 @@
 :class:`TicketStore` is composed of parts that share one session factory and one
 clock (:class:`~.base.Records`): ``tickets`` (create, read, change, associations),
 ``pipelines`` (configuration, resolving stages), ``lists`` (table and board) and
-``activity`` (follow, read state, timeline). Each public method of a part is one
+``activity`` (follow, read state, timeline), and the lifecycle parts: ``jobs`` (job records,
+leases, items), ``merges``, ``splits``, ``bin`` (delete, restore, purge), ``spam`` and
+``bulk`` (see docs/architecture.md "Sagas"). Each public method of a part is one
 transaction and takes keyword arguments only: a change, its timeline entries and its
 events (through the outbox) commit together or not at all. Reads for a person always
 go through the access rule as SQL (:func:`visible`); a ticket outside it raises
@@ -18,12 +20,18 @@ from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import Database, SessionFactory
 from services.tickets.store.activity import Activity
 from services.tickets.store.base import Errors, Records
+from services.tickets.store.bin import Bin
+from services.tickets.store.bulk import Bulk
+from services.tickets.store.jobs import Job, Jobs
 from services.tickets.store.lists import Lists
+from services.tickets.store.merges import Merges
 from services.tickets.store.pipelines import Pipelines
 from services.tickets.store.queries import visible
+from services.tickets.store.spam import Spam
+from services.tickets.store.splits import Splits
 from services.tickets.store.tickets import Tickets
 
-__all__ = ["Errors", "Store", "TicketStore", "visible"]
+__all__ = ["Errors", "Job", "Store", "TicketStore", "visible"]
 
 
 class TicketStore:
@@ -37,6 +45,12 @@ class TicketStore:
         self.tickets = Tickets(records, pipelines=self.pipelines)
         self.lists = Lists(records, pipelines=self.pipelines)
         self.activity = Activity(records)
+        self.jobs = Jobs(records)
+        self.merges = Merges(records, jobs=self.jobs)
+        self.splits = Splits(records, jobs=self.jobs, tickets=self.tickets)
+        self.bin = Bin(records, jobs=self.jobs)
+        self.spam = Spam(records, jobs=self.jobs, tickets=self.tickets)
+        self.bulk = Bulk(records, jobs=self.jobs, tickets=self.tickets)
 
 
 class Store(Database):

@@ -20,6 +20,7 @@ from services.chassis.errors import Conflict, NotFound, PreconditionFailed
 from services.chassis.idempotency import Idempotency
 from services.tickets import contract
 from services.tickets.domain import PRIORITY_RANK, Change, Scope, Ticket
+from services.tickets.domain.lifecycle import moved
 from services.tickets.models import associations, idempotency, outbox, reads, stages, tickets, timeline
 from services.tickets.store import queries
 
@@ -73,12 +74,16 @@ class Records:
         self.idempotency = Idempotency(db, idempotency, clock=clock)
 
     def visible_id(self, s: Session, scope: Scope, ticket_id: int, column: Any = tickets.c.id) -> Any:
-        """``column`` of the ticket if it is live and visible, else NotFound."""
+        """``column`` of the ticket if it is live and visible, else NotFound (Moved if it was merged away)."""
         found = s.execute(
-            select(column).where(tickets.c.id == ticket_id, queries.live(), queries.visible(scope))
+            select(column, tickets.c.merged_into_id).where(
+                tickets.c.id == ticket_id, queries.live(), queries.visible(scope)
+            )
         ).first()
         if found is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
+        if found.merged_into_id is not None:
+            raise moved(ticket_id, found.merged_into_id)
         return found[0]
 
     def locked(
@@ -93,6 +98,8 @@ class Records:
         ).first()
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
+        if row.merged_into_id is not None:
+            raise moved(ticket_id, row.merged_into_id)
         if expected_versions is not None and row.version not in set(expected_versions):
             raise PreconditionFailed(
                 f"ticket {ticket_id} is at version {row.version}; reload it and try again.",

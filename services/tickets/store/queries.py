@@ -195,4 +195,6 @@ def ticket_dict(row: Any, assoc: dict[str, list[int]], merged: Sequence[int]) ->
         "first_reply_at": iso(row.first_reply_at),
         "last_customer_message_at": iso(row.last_customer_message_at),
         "last_agent_message_at": iso(row.last_agent_message_at),
+        "in_progress": row.in_progress,
+        "job_id": row.job_id,
     }
