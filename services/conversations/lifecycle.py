@@ -150,13 +150,14 @@ class LifecycleEntrypoints:
         )
 
     @rpc
-    def purge_spam_threads(self, thread_ids: list[int], cutoff: str) -> list[int]:
-        """Delete for good those still spam since ``cutoff`` or earlier; returns those deleted."""
+    def purge_spam_threads(self, thread_ids: list[int], cutoff: str) -> dict[str, list[int]]:
+        """Delete for good those still spam since ``cutoff`` or earlier. Answers those ``purged`` now
+        and those ``missing`` (gone already: purged by an earlier call whose answer was lost)."""
         self._system()
         purged = self.store.lifecycle.purge_spam(
             thread_ids=id_list(thread_ids, "thread_ids"), cutoff=moment_arg(cutoff, "cutoff")
         )
-        return self._forget(purged)
+        return {"purged": self._forget(purged), "missing": purged.missing}
 
     @rpc
     def purge_ticket_threads(self, ticket_ids: list[int]) -> list[int]:

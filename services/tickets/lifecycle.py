@@ -305,10 +305,11 @@ class LifecycleEntrypoints:
         return list(self.store.bin.due(cutoff=moment_arg(cutoff, "cutoff"), limit=limit_arg(limit)))
 
     @rpc
-    def begin_purge(self, ticket_ids: list[int], cutoff: str) -> list[int]:
-        """Which of these may be purged now; they can no longer be restored (system callers only)."""
+    def begin_purge(self, ticket_ids: list[int], cutoff: str) -> dict[str, list[int]]:
+        """Which of these may be purged now (``purging``: they can no longer be restored) and which are
+        gone already (``missing``); system callers only."""
         require_system(require_caller(self.caller))
-        return list(
+        return dict(
             self.store.bin.begin_purge(
                 ticket_ids=id_list(ticket_ids, "ticket_ids"), cutoff=moment_arg(cutoff, "cutoff")
             )

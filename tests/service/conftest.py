@@ -26,3 +26,10 @@ def conversations(make_db: Callable[[str], str], tmp_path: Path) -> Iterator[Con
 def world(make_db: Callable[[str], str], tmp_path: Path) -> Iterator[World]:
     """Tickets and conversations wired to each other in-process (see lifecycle_harness)."""
     yield from local_world(make_db, tmp_path)
+
+
+@pytest.fixture
+def retention_world(world: World, make_db: Callable[[str], str]) -> World:
+    """The world with the retention service (periods: spam and bin 90 days, housekeeping 30)."""
+    world.enable_retention(make_db("retention"))
+    return world

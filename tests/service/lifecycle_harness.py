@@ -29,6 +29,8 @@ from services.conversations import contract as conversations_contract
 from services.conversations.blobs import FolderBlobs
 from services.conversations.service import ConversationsService
 from services.conversations.store import ConversationStore
+from services.retention.service import RetentionService
+from services.retention.store import RetentionStore
 from services.tickets.service import TicketsService
 from services.tickets.store import TicketStore
 from tests.service.conversations_harness import SUPPORT, mail
@@ -82,6 +84,21 @@ class Link:
         return call
 
 
+class _Sweeper:
+    """Stands in for a service the world does not run: its housekeeping sweeps nothing."""
+
+    def __init__(self, world: World, name: str) -> None:
+        self.world = world
+        self.name = name
+
+    def as_system(self) -> _Sweeper:
+        return self
+
+    def housekeep(self, cutoff: str, limit: int) -> dict[str, int]:
+        self.world.housekept.append(self.name)
+        return {"outbox": 0}
+
+
 class World:
     """Tickets and conversations (and, once built, retention) on their own databases, one clock."""
 
@@ -98,10 +115,37 @@ class World:
         self.down: set[str] = set()
         self.calls: list[tuple[str, str]] = []
         self.extra: dict[str, Callable[[Caller | None], Any]] = {}
+        self.retention_engine: sa.Engine | None = None
 
     def close(self) -> None:
         self.tickets_engine.dispose()
         self.conversations_engine.dispose()
+        if self.retention_engine is not None:
+            self.retention_engine.dispose()
+
+    def enable_retention(self, url: str, **config: Any) -> None:
+        """Add the retention service (its own database, this world's clock); ``config`` as its YAML."""
+        self.retention_engine = make_engine(url)
+        self.retention_store = RetentionStore(SessionFactory(self.retention_engine), clock=self.clock)
+        self.retention_config = {"SPAM_DAYS": 90, "BIN_DAYS": 90, "HOUSEKEEPING_DAYS": 30, **config}
+        self.housekept: list[str] = []
+
+        def housekeeping(name: str) -> Link:
+            return _Sweeper(self, name)  # type: ignore[return-value]
+
+        self.extra["retention"] = lambda caller: worker_factory(
+            RetentionService,
+            store=self.retention_store,
+            config=self.retention_config,
+            caller=caller,
+            tickets=Link(self, "tickets", caller),
+            conversations=Link(self, "conversations", caller),
+            permissions=housekeeping("permissions"),
+            notifications=housekeeping("notifications"),
+        )
+
+    def retention(self, caller: Caller) -> Link:
+        return Link(self, "retention", caller)
 
     # -- calling -----------------------------------------------------------------------------------------
     def instance(self, service: str, caller: Caller | None) -> Any:

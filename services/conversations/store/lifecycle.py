@@ -7,6 +7,7 @@ they succeed, so a second call with the same arguments changes nothing (and says
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, false, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from services.chassis.clock import isoformat
+from services.chassis.clock import aware, isoformat
 from services.chassis.domain import Event
 from services.chassis.errors import NotFound, ValidationFailed
 from services.chassis.keyset import keyset_page
@@ -43,6 +44,7 @@ class Purged:
 
     thread_ids: list[int]
     blob_keys: list[str]
+    missing: list[int] = dataclasses.field(default_factory=list)  # asked for, but not there at all
 
 
 def _spam_event(kind: str, thread_id: int, ticket_id: int | None, actor_id: int | None) -> Event:
@@ -347,15 +349,14 @@ class Lifecycle:
         """Delete for good those of the threads still spam since ``cutoff`` or earlier (a thread given
         back meanwhile stays), with their messages and attachments."""
         with self.db.transaction() as s:
-            ids = list(
-                s.scalars(
-                    select(threads.c.id)
-                    .where(threads.c.id.in_(list(thread_ids)), threads.c.spam_at.is_not(None))
-                    .where(threads.c.spam_at <= cutoff)
-                    .with_for_update()
-                )
-            )
-            return Purged(ids, self._delete_threads(s, ids))
+            rows = s.execute(
+                select(threads.c.id, threads.c.spam_at)
+                .where(threads.c.id.in_(list(thread_ids)))
+                .with_for_update()
+            ).all()
+            ids = [r.id for r in rows if r.spam_at is not None and aware(r.spam_at) <= cutoff]
+            missing = sorted(set(thread_ids) - {r.id for r in rows})
+            return Purged(ids, self._delete_threads(s, ids), missing)
 
     def purge_ticket_threads(self, *, ticket_ids: Sequence[int]) -> Purged:
         """The tickets are being purged: their threads go for good, except spam ones, which keep their

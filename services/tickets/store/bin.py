@@ -219,9 +219,10 @@ class Bin:
             ).all()
         return [{"id": r.id, "marked_at": isoformat(r.deleted_at)} for r in rows]
 
-    def begin_purge(self, *, ticket_ids: list[int], cutoff: dt.datetime) -> list[int]:
-        """Of ``ticket_ids``, those that may go: still in the bin since ``cutoff`` or before and not
-        being worked on. They are marked so that nothing (a restore) can take them back any more."""
+    def begin_purge(self, *, ticket_ids: list[int], cutoff: dt.datetime) -> dict[str, list[int]]:
+        """Of ``ticket_ids``, those that may go (``purging``): still in the bin since ``cutoff`` or
+        before and not being worked on, marked so that nothing (a restore) can take them back any
+        more; and those ``missing`` altogether (purged already)."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
             load_many(s, ticket_ids)  # lock them against a concurrent restore
@@ -232,13 +233,13 @@ class Bin:
                 .where(tickets.c.in_progress.is_(None), tickets.c.merged_into_id.is_(None))
                 .values(purging_at=now)
             )
-            return sorted(
-                s.scalars(
-                    select(tickets.c.id).where(
-                        tickets.c.id.in_(ticket_ids), tickets.c.purging_at.is_not(None)
-                    )
-                )
-            )
+            rows = s.execute(
+                select(tickets.c.id, tickets.c.purging_at).where(tickets.c.id.in_(ticket_ids))
+            ).all()
+            return {
+                "purging": sorted(r.id for r in rows if r.purging_at is not None),
+                "missing": sorted(set(ticket_ids) - {r.id for r in rows}),
+            }
 
     def purge(self, *, ticket_ids: list[int]) -> list[int]:
         """Delete for good the tickets whose purge began, with the tickets they had absorbed, their
