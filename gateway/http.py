@@ -112,6 +112,7 @@ class Route(HttpRequestHandler):
         errors: Iterable[int] = (),
         idempotent: bool = False,
         if_match: bool = False,
+        accepted: bool = False,
         **kwargs: Any,
     ) -> None:
         self.public = public
@@ -124,6 +125,7 @@ class Route(HttpRequestHandler):
         self.status = status
         self.idempotent = idempotent
         self.if_match = if_match
+        self.accepted = accepted  # may also answer 202 with the same body (work still running)
         self._query_loader = query() if query is not None else None
         super().__init__(method, url, **kwargs)
         self.errors = self._errors(errors)

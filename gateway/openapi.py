@@ -133,6 +133,11 @@ class _Builder:
             body = {"type": "array", "items": ref} if r.many else ref
             ok["content"] = {"application/json": {"schema": body}}
         responses: dict[str, Any] = {str(r.status): ok}
+        if getattr(r, "accepted", False):
+            responses["202"] = {
+                **ok,
+                "description": "Accepted: the work goes on; Location names where to follow it",
+            }
         problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for code in r.errors:
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "problem"), "content": problem}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from gateway.http import check_routes
 from gateway.routes.conversations import ConversationRoutes
 from gateway.routes.health import HealthRoutes
+from gateway.routes.lifecycle import LifecycleRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
 from gateway.routes.tickets import TicketRoutes
@@ -19,7 +20,13 @@ from gateway.routes.web import WebRoutes
 
 @check_routes
 class GatewayService(
-    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, PeopleRoutes, WebRoutes
+    HealthRoutes,
+    TicketRoutes,
+    ConversationRoutes,
+    NotificationRoutes,
+    PeopleRoutes,
+    WebRoutes,
+    LifecycleRoutes,
 ):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 

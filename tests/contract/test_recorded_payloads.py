@@ -13,12 +13,31 @@ from pathlib import Path
 import pytest
 from marshmallow import Schema
 
+from services.conversations import contract as conversations_contract
 from services.tickets import contract as tickets_contract
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
 EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
     (tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED): tickets_contract.TicketCreatedEvent,
+    **{
+        (tickets_contract.SERVICE_NAME, event): tickets_contract.EVENT_SCHEMAS[event]
+        for event in (
+            tickets_contract.TICKET_MERGED,
+            tickets_contract.TICKET_SPLIT,
+            tickets_contract.TICKET_DELETED,
+            tickets_contract.TICKET_RESTORED,
+            tickets_contract.TICKET_PURGED,
+        )
+    },
+    **{
+        (conversations_contract.SERVICE_NAME, event): conversations_contract.EVENT_SCHEMAS[event]
+        for event in (
+            conversations_contract.THREAD_SPLIT,
+            conversations_contract.THREAD_MARKED_SPAM,
+            conversations_contract.THREAD_UNMARKED_SPAM,
+        )
+    },
 }
 
 
