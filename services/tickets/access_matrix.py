@@ -139,6 +139,9 @@ ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "add_stage": ("POST", "/api/v1/pipelines/{pipeline}/stages", {"label": "Extra", "state": "OPEN"}, 201),
     "rename_stage": ("PATCH", "/api/v1/pipelines/1/stages/1", {"label": "New"}, 200),
     "reorder_stages": ("PUT", "/api/v1/pipelines/1/stage-order", {"stage_ids": "{stages}"}, 200),
+    # moving a pipeline's tickets into a stage of the same pipeline is refused (422) once allowed
+    "delete_pipeline": ("DELETE", "/api/v1/pipelines/1?move_to=1", None, 422),
+    "delete_stage": ("DELETE", "/api/v1/pipelines/1/stages/1?move_to=1", None, 422),
 }
 
 AUTHENTICATION_ONLY = frozenset(

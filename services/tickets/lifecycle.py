@@ -27,7 +27,7 @@ from services.chassis.system import id_list, limit_arg, moment_arg, require_syst
 from services.conversations import contract as conversations_contract
 from services.permissions.contract import ACCOUNT_ACCESS, BULK_DELETE, DELETE_TICKETS
 from services.tickets import contract
-from services.tickets.domain import Scope, scope_for
+from services.tickets.domain import Scope, require_admin, scope_for
 from services.tickets.domain.lifecycle import scope_to_wire
 from services.tickets.models import idempotency, outbox, processed_events
 from services.tickets.sagas import INLINE_BUDGET, Sagas
@@ -257,6 +257,31 @@ class LifecycleEntrypoints:
         return dict(
             self.store.bin.page(scope=scope, user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"])
         )
+
+    # -- pipelines and stages ----------------------------------------------------------------------------
+    @rpc
+    def delete_pipeline(self, pipeline_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Delete a pipeline once its tickets moved to the stage ``move_to`` names (account access)."""
+        return self._retire(require_id(pipeline_id, "pipeline_id"), None, query)
+
+    @rpc
+    def delete_stage(
+        self, pipeline_id: int, stage_id: int, query: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Delete a stage once its tickets moved to the stage ``move_to`` names (account access)."""
+        return self._retire(require_id(pipeline_id, "pipeline_id"), require_id(stage_id, "stage_id"), query)
+
+    def _retire(self, pipeline_id: int, stage_id: int | None, query: dict[str, Any] | None) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        require_admin(caller)
+        q = load(contract.MoveToQuerySchema(), query or {})
+        job, _replayed = self._start(
+            None,
+            lambda: self.store.retire.start(
+                actor_id=caller.user_id, pipeline_id=pipeline_id, stage_id=stage_id, move_to=q["move_to"]
+            ),
+        )
+        return dict(self.store.jobs.answer(job_id=job.id))
 
     # -- jobs --------------------------------------------------------------------------------------------
     @rpc

@@ -72,11 +72,11 @@ class Sagas:
                 job_id=job.id, ticket_id=job.data["ticket_id"], actor_id=job.actor_id
             ),
             ("bulk_update", "batch"): self._bulk_update_batch,
+            ("delete_stage", "move"): self._retire_move,
+            ("delete_stage", "remove"): lambda job: self.store.retire.remove(job=job),
+            ("delete_pipeline", "move"): self._retire_move,
+            ("delete_pipeline", "remove"): lambda job: self.store.retire.remove(job=job),
         }
-
-    def add_steps(self, steps: dict[tuple[str, str], Callable[[Job], None]]) -> None:
-        """More kinds of job (stage and pipeline deletion bring their own)."""
-        self._steps.update(steps)
 
     def run(self, job_id: int, *, held: bool = True, budget: float = INLINE_BUDGET) -> Job:
         """Run the job until it ends or ``budget`` seconds pass; returns it as it then is.
@@ -114,6 +114,10 @@ class Sagas:
 
     def _bulk_update_batch(self, job: Job) -> None:
         self.store.bulk.run_batch(job=job)
+
+    def _retire_move(self, job: Job) -> None:
+        if not self.store.retire.move_batch(job=job):
+            self.store.jobs.advance(job_id=job.id, step="remove")
 
     # -- merge -------------------------------------------------------------------------------------------
     def _merge_threads(self, job: Job) -> None:

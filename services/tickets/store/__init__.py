@@ -3,9 +3,10 @@
 :class:`TicketStore` is composed of parts that share one session factory and one
 clock (:class:`~.base.Records`): ``tickets`` (create, read, change, associations),
 ``pipelines`` (configuration, resolving stages), ``lists`` (table and board) and
-``activity`` (follow, read state, timeline), and the lifecycle parts: ``jobs`` (job records,
-leases, items), ``merges``, ``splits``, ``bin`` (delete, restore, purge), ``spam`` and
-``bulk`` (see docs/architecture.md "Sagas"). Each public method of a part is one
+``activity`` (follow, read state, timeline), and the lifecycle parts (docs/architecture.md
+"Sagas"): ``jobs`` (job records, leases, items), ``merges``, ``splits``, ``bin`` (delete,
+restore, purge), ``spam``, ``bulk`` and ``retire`` (deleting stages and pipelines). Each
+public method of a part is one
 transaction and takes keyword arguments only: a change, its timeline entries and its
 events (through the outbox) commit together or not at all. Reads for a person always
 go through the access rule as SQL (:func:`visible`); a ticket outside it raises
@@ -27,6 +28,7 @@ from services.tickets.store.lists import Lists
 from services.tickets.store.merges import Merges
 from services.tickets.store.pipelines import Pipelines
 from services.tickets.store.queries import visible
+from services.tickets.store.retire import Retire
 from services.tickets.store.spam import Spam
 from services.tickets.store.splits import Splits
 from services.tickets.store.tickets import Tickets
@@ -51,6 +53,7 @@ class TicketStore:
         self.bin = Bin(records, jobs=self.jobs)
         self.spam = Spam(records, jobs=self.jobs, tickets=self.tickets)
         self.bulk = Bulk(records, jobs=self.jobs, tickets=self.tickets)
+        self.retire = Retire(records, jobs=self.jobs)
 
 
 class Store(Database):
