@@ -4,8 +4,9 @@ other's entrypoints through ``worker_factory`` (arguments and answers through JS
 their own classes), and :meth:`World.pump` plays the outbox relay and the subscriptions.
 
 A service can be taken down (:attr:`World.down`): a call to it raises ServiceUnavailable, as
-the chassis's client does while a service is unreachable. All stores share one ManualClock,
-so retention periods pass without sleeping.
+the chassis's client does while a service is unreachable; or its answers can be lost
+(:attr:`World.lost`): the call runs, then the caller gets ServiceUnavailable anyway. All
+stores share one ManualClock, so retention periods pass without sleeping.
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ class Link:
                 raise ServiceUnavailable(f"The {self._service} service is not available.")
             self._world.calls.append((self._service, method))
             instance = self._world.instance(self._service, self._caller)
-            return _wire(getattr(instance, method)(*_wire(args), **_wire(kwargs)))
+            answer = _wire(getattr(instance, method)(*_wire(args), **_wire(kwargs)))
+            if self._service in self._world.lost:  # it ran, but its answer never came back
+                raise ServiceUnavailable("The broker connection was lost during the call.")
+            return answer
 
         return call
 
@@ -113,6 +117,7 @@ class World:
         self.blobs = FolderBlobs(tmp_path / "blobs")
         self.config = {"MAIL_FROM": SUPPORT, "DATA_DIR": str(tmp_path)}
         self.down: set[str] = set()
+        self.lost: set[str] = set()
         self.calls: list[tuple[str, str]] = []
         self.extra: dict[str, Callable[[Caller | None], Any]] = {}
         self.retention_engine: sa.Engine | None = None
