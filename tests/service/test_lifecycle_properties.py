@@ -207,8 +207,14 @@ def test_lifecycle_state_machine(make_db: Callable[[str], str], tmp_path: Path) 
     for service in ("tickets", "conversations"):
         url = make_db(service)
         templates[service] = Path(url.removeprefix("sqlite:///"))
+    folder = tmp_path / "world"
+
+    class OnTheseTemplates(Lifecycle):
+        def __init__(self) -> None:
+            super().__init__(templates, folder)
+
     run_state_machine_as_test(
-        lambda: Lifecycle(templates, tmp_path / "world"),
+        OnTheseTemplates,
         settings=settings(
             max_examples=25,
             stateful_step_count=30,
