@@ -23,7 +23,7 @@ from services.chassis.paging import Sort
 from services.retention.domain import Policy
 from services.retention.models import audit, runs
 
-LEASE = dt.timedelta(seconds=30)
+LEASE = dt.timedelta(seconds=10)
 NEWEST_FIRST = Sort("id", descending=True)
 ITEMS_SHOWN = 100
 

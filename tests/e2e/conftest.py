@@ -42,10 +42,12 @@ def _die_with_us() -> None:
 class Suite:
     """One running supervisor and the HTTP face of what it runs."""
 
-    def __init__(self, data_dir: Path, amqp_uri: str) -> None:
+    def __init__(self, data_dir: Path, amqp_uri: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.amqp_uri = amqp_uri
+        self.extra_env = dict(env or {})
         self.http_port = free_port()
+        self.smtp_port = free_port()
         self.admin_token = f"admin-{uuid.uuid4().hex}"
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.output = data_dir / "supervisor.out"
@@ -64,10 +66,11 @@ class Suite:
         env.update(
             HELPDESK_DATA_DIR=str(self.data_dir),
             HELPDESK_HTTP_PORT=str(self.http_port),
-            HELPDESK_SMTP_PORT=str(free_port()),
+            HELPDESK_SMTP_PORT=str(self.smtp_port),
             AMQP_URI=self.amqp_uri,
             HELPDESK_ADMIN_TOKEN=self.admin_token,
         )
+        env.update(self.extra_env)
         began = time.monotonic()
         with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(
@@ -184,15 +187,16 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def suite_factory() -> Iterator[Callable[[str], Suite]]:
-    """``suite_factory(amqp_uri)`` starts a suite of the test's own; it is stopped (cleanly) after it."""
+def suite_factory() -> Iterator[Callable[..., Suite]]:
+    """``suite_factory(amqp_uri, env=None)`` starts a suite of the test's own (``env``: extra settings);
+    it is stopped (cleanly) after the test."""
     suites: list[Suite] = []
     folders: list[str] = []
 
-    def factory(amqp_uri: str) -> Suite:
+    def factory(amqp_uri: str, env: dict[str, str] | None = None) -> Suite:
         folder = tempfile.mkdtemp(prefix="hd-e2e-")
         folders.append(folder)
-        suite = Suite(Path(folder), amqp_uri)
+        suite = Suite(Path(folder), amqp_uri, env)
         suites.append(suite)
         suite.start()
         return suite
