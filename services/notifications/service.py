@@ -64,14 +64,14 @@ class NotificationsService:
             to_ticket_id=event["ticket_id"],
         )
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_PURGED)
-    def handle_ticket_purged(self, payload: dict[str, Any]) -> None:
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKETS_PURGED)
+    def handle_tickets_purged(self, payload: dict[str, Any]) -> None:
         """A purged ticket leaves no feed item behind (nor do the tickets it had absorbed)."""
-        event = tickets_contract.TicketPurgedEvent().load(payload)
+        event = tickets_contract.TicketsPurgedEvent().load(payload)
         self.store.forget_tickets(
             event_id=event["event_id"],
-            handler="handle_ticket_purged",
-            ticket_ids=[event["ticket_id"], *event["absorbed_ticket_ids"]],
+            handler="handle_tickets_purged",
+            ticket_ids=[*event["ticket_ids"], *event["absorbed_ticket_ids"]],
         )
 
     @rpc

@@ -34,7 +34,7 @@ TICKET_MERGED = "ticket_merged"  # + merged_ticket_id (absorbed), merged_ticket_
 TICKET_SPLIT = "ticket_split"  # + new_ticket_id, message_ids, owner_id
 TICKET_DELETED = "ticket_deleted"  # + reason (delete, bulk_delete, spam), owner_id
 TICKET_RESTORED = "ticket_restored"  # + owner_id
-TICKET_PURGED = "ticket_purged"  # + absorbed_ticket_ids (purged with it)
+TICKETS_PURGED = "tickets_purged"  # ticket_ids, absorbed_ticket_ids (one event per purged batch)
 PIPELINE_DELETED = "pipeline_deleted"  # + pipeline_id, label
 
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -605,9 +605,11 @@ class TicketRestoredEvent(_TicketEvent):
     owner_id = fields.Integer(allow_none=True)
 
 
-class TicketPurgedEvent(_TicketEvent):
-    """Payload of ``ticket_purged``: gone for good, with the tickets it had absorbed."""
+class TicketsPurgedEvent(_Event):
+    """Payload of ``tickets_purged``: these tickets are gone for good, with those they had absorbed
+    (one event per batch the retention service purged, not one per ticket)."""
 
+    ticket_ids = fields.List(fields.Integer(), required=True)
     absorbed_ticket_ids = fields.List(fields.Integer(), load_default=list)
 
 
@@ -635,7 +637,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     TICKET_SPLIT: TicketSplitEvent,
     TICKET_DELETED: TicketDeletedEvent,
     TICKET_RESTORED: TicketRestoredEvent,
-    TICKET_PURGED: TicketPurgedEvent,
+    TICKETS_PURGED: TicketsPurgedEvent,
     PIPELINE_DELETED: PipelineEvent,
 }
 """The payload schema of every event this service publishes."""

@@ -27,7 +27,7 @@ EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
             tickets_contract.TICKET_SPLIT,
             tickets_contract.TICKET_DELETED,
             tickets_contract.TICKET_RESTORED,
-            tickets_contract.TICKET_PURGED,
+            tickets_contract.TICKETS_PURGED,
         )
     },
     **{

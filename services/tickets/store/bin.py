@@ -243,7 +243,7 @@ class Bin:
 
     def purge(self, *, ticket_ids: list[int]) -> list[int]:
         """Delete for good the tickets whose purge began, with the tickets they had absorbed, their
-        timelines, associations, followers and read marks; ``ticket_purged`` for each."""
+        timelines, associations, followers and read marks; one ``tickets_purged`` for them all."""
         with self.db.transaction() as s:
             ids = sorted(
                 s.scalars(
@@ -264,13 +264,12 @@ class Bin:
                 delete(merges).where(or_(merges.c.primary_id.in_(gone), merges.c.secondary_id.in_(gone)))
             )
             s.execute(delete(tickets).where(tickets.c.id.in_(gone)))
-            for ticket_id in ids:
-                payload = {
-                    "ticket_id": ticket_id,
-                    "actor_id": 0,
-                    "absorbed_ticket_ids": sorted(absorbed[ticket_id]),
-                }
-                outbox.record(s, contract.TICKET_PURGED, payload, clock=self.r.clock)
+            payload = {
+                "actor_id": 0,
+                "ticket_ids": ids,
+                "absorbed_ticket_ids": sorted(a for group in absorbed.values() for a in group),
+            }
+            outbox.record(s, contract.TICKETS_PURGED, payload, clock=self.r.clock)
             return ids
 
 
