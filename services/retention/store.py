@@ -179,28 +179,38 @@ class RetentionStore:
             return []
         now = self.clock.now()
         policy_name = "spam" if kind == "spam_thread" else "bin"
+        ids = [int(item["id"]) for item in items]
         with self.db.transaction() as s:
-            standing = []
+            known = {
+                (row.item_id, aware(row.marked_at)): row.state
+                for row in s.execute(
+                    select(audit.c.item_id, audit.c.marked_at, audit.c.state).where(
+                        audit.c.kind == kind, audit.c.item_id.in_(ids)
+                    )
+                )
+            }
+            standing, new = [], []
             for item in items:
                 marked = _moment(item["marked_at"])
-                row = s.execute(select(audit.c.state).where(*_key(kind, item["id"], marked))).first()
-                if row is None:
-                    s.execute(
-                        audit.insert().values(
-                            kind=kind,
-                            item_id=item["id"],
-                            policy=policy_name,
-                            policy_days=policy.days(kind),
-                            marked_at=marked,
-                            due_at=policy.due_at(kind, marked),
-                            state="purging",
-                            run_id=run_id,
-                            started_at=now,
-                        )
+                state = known.get((int(item["id"]), marked))
+                if state is None:
+                    new.append(
+                        {
+                            "kind": kind,
+                            "item_id": int(item["id"]),
+                            "policy": policy_name,
+                            "policy_days": policy.days(kind),
+                            "marked_at": marked,
+                            "due_at": policy.due_at(kind, marked),
+                            "state": "purging",
+                            "run_id": run_id,
+                            "started_at": now,
+                        }
                     )
+                if state in (None, "purging"):
                     standing.append(int(item["id"]))
-                elif row.state == "purging":
-                    standing.append(int(item["id"]))
+            if new:
+                s.execute(audit.insert(), new)
             return standing
 
     def purged(self, *, run_id: int, kind: str, ids: Iterable[int]) -> int:
@@ -257,10 +267,6 @@ class RetentionStore:
 
 def _moment(value: Any) -> dt.datetime:
     return aware(value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value))
-
-
-def _key(kind: str, item_id: int, marked: dt.datetime) -> list[Any]:
-    return [audit.c.kind == kind, audit.c.item_id == item_id, audit.c.marked_at == marked]
 
 
 class Store(Database):

@@ -32,13 +32,11 @@ from services.tickets.domain import (
     require_admin,
     scope_for,
 )
-from services.tickets.lifecycle import LifecycleEntrypoints
+from services.tickets.lifecycle import LifecycleEntrypoints, bulk_budget
 from services.tickets.models import outbox
 from services.tickets.store import Errors, Store
 
 PERMISSIONS_TIMEOUT = 3.0
-SMALL_BULK_BUDGET = 4.0
-"""Seconds a bulk update of up to 100 tickets may run before answering (it normally takes far less)."""
 
 
 def _kind(kind: Any) -> str:
@@ -187,7 +185,6 @@ class TicketsService(LifecycleEntrypoints):
         changes = payload["changes"]
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "bulk_update", data)
         invalid = self._owner_errors(changes.get("owner_id"))
-        small = len(payload["ids"]) <= contract.MAX_BULK
         job, replayed = self._start(
             key,
             lambda: self.store.bulk.start(
@@ -198,7 +195,7 @@ class TicketsService(LifecycleEntrypoints):
                 invalid=invalid,
                 key=key,
             ),
-            budget=SMALL_BULK_BUDGET if small else None,
+            budget=bulk_budget(len(payload["ids"])),
         )
         return self._replayed(self._bulk_answer(job, deletes=False), replayed)
 

@@ -24,7 +24,14 @@ from services.chassis.paging import Sort
 from services.conversations import contract
 from services.conversations.domain.incoming import ticket_fields
 from services.conversations.domain.thread import thread_attached, thread_created
-from services.conversations.models import attachments, messages, thread_splits, threads, ticket_aliases
+from services.conversations.models import (
+    attachments,
+    messages,
+    outbox,
+    thread_splits,
+    threads,
+    ticket_aliases,
+)
 from services.conversations.store.base import Records, thread_dict, to_json
 
 NEWEST_SPAM_FIRST = Sort("spam_at", descending=True)
@@ -85,9 +92,8 @@ class Lifecycle:
                         absorbed_id=from_ticket_id, ticket_id=to_ticket_id, created_at=now
                     )
                 )
-            self.r.record(
-                s, [thread_attached(thread_id=t, ticket_id=to_ticket_id, actor_id=None) for t in moved]
-            )
+            attached = [thread_attached(thread_id=t, ticket_id=to_ticket_id, actor_id=None) for t in moved]
+            outbox.record_many(s, [(e.type, e.payload) for e in attached], clock=self.r.clock)
             return moved
 
     # -- split -------------------------------------------------------------------------------------------

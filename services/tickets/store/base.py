@@ -149,6 +149,29 @@ class Records:
         for event in change.events:
             outbox.record(s, event.type, event.payload, clock=self.clock)
 
+    def write_many(
+        self, s: Session, changes: Sequence[tuple[int, Change]], actor_id: int, now: dt.datetime
+    ) -> None:
+        """:meth:`write_entries` of many tickets at once (a bulk job's batch): two statements in all."""
+        rows = [
+            {
+                "ticket_id": ticket_id,
+                "type": entry.type,
+                "actor_id": actor_id,
+                "at": now,
+                "field": None,
+                "old": None,
+                "new": None,
+                **{k: to_json(v) if k in ("old", "new") else v for k, v in entry.columns().items()},
+            }
+            for ticket_id, change in changes
+            for entry in change.entries
+        ]
+        if rows:
+            s.execute(timeline.insert(), rows)
+        events = [(e.type, e.payload) for _ticket_id, change in changes for e in change.events]
+        outbox.record_many(s, events, clock=self.clock)
+
     def ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         row = s.execute(queries.one_ticket(scope, user_id, ticket_id)).first()
         if row is None:

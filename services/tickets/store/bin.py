@@ -95,8 +95,8 @@ class Bin:
             .where(tickets.c.id.in_(ids))
             .values(deleted_at=now, deleted_by=actor_id, in_progress="delete", job_id=job_id, updated_at=now)
         )
-        for t in found:
-            self.r.write_entries(s, t.id, deleted(t, actor_id=actor_id, reason=reason), actor_id, now)
+        changes = [(t.id, deleted(t, actor_id=actor_id, reason=reason)) for t in found]
+        self.r.write_many(s, changes, actor_id, now)
 
     def mark_batch(self, *, job: Job) -> int:
         """The next pending items: each goes to the bin or is skipped (why is recorded); returns how
@@ -106,16 +106,17 @@ class Bin:
             if not items:
                 return -1
             found = load_many(s, [i.ticket_id for i in items])
-            eligible, skipped = [], 0
+            eligible, working, skipped = [], [], 0
             for item in items:
                 standing = found.get(item.ticket_id)
                 reason = delete_skip_reason(standing, job.scope)
                 if reason is None and standing is not None:
                     eligible.append(standing)
-                    self.jobs.set_item(s, job.id, item.seq, "working")
+                    working.append(item.seq)
                 else:
                     skipped += 1
                     self.jobs.set_item(s, job.id, item.seq, "skipped", reason=reason)
+            self.jobs.set_outcome(s, job.id, working, "working")
             self._to_bin(s, eligible, actor_id=job.actor_id, reason="bulk_delete", job_id=job.id)
             self.jobs.set_step(s, job.id, "threads" if eligible else "batch", skipped=skipped)
             return len(eligible)

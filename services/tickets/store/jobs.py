@@ -313,6 +313,15 @@ class Jobs:
             )
         )
 
+    def set_outcome(self, s: Session, job_id: int, seqs: list[int], outcome: str) -> None:
+        """Many items reach the same outcome (no reason, no result) in one statement."""
+        if seqs:
+            s.execute(
+                update(job_items)
+                .where(job_items.c.job_id == job_id, job_items.c.seq.in_(seqs))
+                .values(outcome=outcome)
+            )
+
     def set_items(self, s: Session, job_id: int, *, from_outcome: str, to_outcome: str) -> int:
         got = s.execute(
             update(job_items)

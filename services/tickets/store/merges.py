@@ -7,13 +7,14 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from services.chassis.errors import NotFound
 from services.chassis.idempotency import IdempotencyKey
 from services.tickets.domain import Scope
 from services.tickets.domain.lifecycle import Standing, check_merge, merge_change, reads_after_merge
 from services.tickets.models import associations, followers, merges, reads, tickets, timeline
 from services.tickets.store.base import Records
 from services.tickets.store.jobs import Jobs
-from services.tickets.store.standing import clear_busy, load_visible, mark_busy
+from services.tickets.store.standing import clear_busy, load_many, mark_busy
 
 
 class Merges:
@@ -37,11 +38,11 @@ class Merges:
         in the outbox. The survivor shows ``in_progress: merge`` until the job finishes.
         """
         with self.db.transaction() as s:
-            # lock both rows in id order (two merges of the same pair cannot deadlock)
-            for ticket_id in sorted({primary_id, secondary_id}):
-                load_visible(s, scope, ticket_id)
-            primary = load_visible(s, scope, primary_id, lock=False)
-            secondary = load_visible(s, scope, secondary_id, lock=False)
+            found = load_many(s, [primary_id, secondary_id])  # locked in id order: no deadlock
+            for ticket_id in (primary_id, secondary_id):
+                if ticket_id not in found or not scope.allows(found[ticket_id].owner_id):
+                    raise NotFound(f"ticket {ticket_id} does not exist")
+            primary, secondary = found[primary_id], found[secondary_id]
             check_merge(primary, secondary)
             job_id = self.jobs.insert(
                 s,
