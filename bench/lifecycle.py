@@ -1,7 +1,7 @@
 """Benchmark: lifecycle actions through the gateway, on PostgreSQL.
 
     .venv/bin/python -m bench.lifecycle [--merges 20] [--bulk 1000,10000] [--purge 100000]
-                                        [--batch 500] [--pause 0] [--keep]
+                                        [--batch 500] [--pause 0.5] [--keep]
 
 One private stack (``bench.tickets.Stack``: PostgreSQL cluster, RabbitMQ node, the whole suite
 under ``deploy.supervisor``, ``HELPDESK_ADMIN_TOKEN=bench-token``), then, as the bootstrap admin:

@@ -15,7 +15,7 @@ DEFAULTS = {
     "HOUSEKEEPING_DAYS": 30.0,
     "RUN_EVERY_SECONDS": 3600.0,
     "PURGE_BATCH": 500,
-    "PURGE_PAUSE": 0.0,
+    "PURGE_PAUSE": 0.5,
 }
 
 
@@ -32,7 +32,7 @@ class Policy:
     housekeeping_days: float = 30.0
     every_seconds: float = 3600.0
     batch: int = 500
-    pause: float = 0.0
+    pause: float = 0.5
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policy:

@@ -132,7 +132,13 @@ class World:
         """Add the retention service (its own database, this world's clock); ``config`` as its YAML."""
         self.retention_engine = make_engine(url)
         self.retention_store = RetentionStore(SessionFactory(self.retention_engine), clock=self.clock)
-        self.retention_config = {"SPAM_DAYS": 90, "BIN_DAYS": 90, "HOUSEKEEPING_DAYS": 30, **config}
+        self.retention_config = {
+            "SPAM_DAYS": 90,
+            "BIN_DAYS": 90,
+            "HOUSEKEEPING_DAYS": 30,
+            "PURGE_PAUSE": 0,
+            **config,
+        }
         self.housekept: list[str] = []
 
         def housekeeping(name: str) -> Link:
