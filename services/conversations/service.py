@@ -182,6 +182,7 @@ class ConversationsService(LifecycleEntrypoints):
         tid = require_id(ticket_id, "ticket_id")
         if tid not in self.tickets.visible_tickets([tid]):
             raise NotFound(f"ticket {tid} does not exist")
+        self.store.lifecycle.not_absorbed(ticket_id=tid)  # Moved (301) once its threads are the survivor's
         found = self.store.threads.with_messages(ticket_id=tid, per_thread=contract.MESSAGES_PER_PAGE)
         return {"items": found, "next_cursor": None, "total": len(found)}
 

@@ -117,12 +117,12 @@ class Sagas:
 
     def _retire_move(self, job: Job) -> None:
         if not self.store.retire.move_batch(job=job):
-            self.store.jobs.advance(job_id=job.id, step="remove")
+            self.store.jobs.advance(job_id=job.id, after="move", step="remove")
 
     # -- merge -------------------------------------------------------------------------------------------
     def _merge_threads(self, job: Job) -> None:
         self.conversations.reassign_threads(job.data["secondary_id"], job.data["primary_id"])
-        self.store.jobs.advance(job_id=job.id, step="finish")
+        self.store.jobs.advance(job_id=job.id, after="threads", step="finish")
 
     def _merge_finish(self, job: Job) -> None:
         self.store.merges.finish(job_id=job.id, primary_id=job.data["primary_id"])
@@ -137,13 +137,13 @@ class Sagas:
         except PERMANENT as exc:
             self.store.splits.undo(job_id=job.id, data=data, error=str(exc))
             return
-        self.store.jobs.advance(job_id=job.id, step="finish")
+        self.store.jobs.advance(job_id=job.id, after="move", step="finish")
 
     # -- spam --------------------------------------------------------------------------------------------
     def _spam_mark(self, job: Job) -> None:
         data = job.data
         self.conversations.mark_spam(data["ticket_id"], data["thread_ids"], data["owner_id"], job.actor_id)
-        self.store.jobs.advance(job_id=job.id, step="finish")
+        self.store.jobs.advance(job_id=job.id, after="mark", step="finish")
 
     def _unspam_threads(self, job: Job) -> None:
         data = job.data
@@ -154,7 +154,7 @@ class Sagas:
             return
         if data["mode"] == "restore":
             self.conversations.restore_ticket_threads([data["ticket_id"]])
-        self.store.jobs.advance(job_id=job.id, step="finish")
+        self.store.jobs.advance(job_id=job.id, after="threads", step="finish")
 
     # -- delete and restore ------------------------------------------------------------------------------
     def _delete_threads(self, job: Job) -> None:
@@ -170,4 +170,4 @@ class Sagas:
 
     def _restore_threads(self, job: Job) -> None:
         self.conversations.restore_ticket_threads([job.data["ticket_id"]])
-        self.store.jobs.advance(job_id=job.id, step="finish")
+        self.store.jobs.advance(job_id=job.id, after="threads", step="finish")

@@ -31,6 +31,8 @@ def test_merge_moves_everything_to_the_survivor(world: World) -> None:
     assert moved.value.extra["merged_into"] == p and moved.value.extra["location"] == f"/api/v1/tickets/{p}"
     with pytest.raises(Moved):
         api.update_ticket(x, {"priority": "high"})
+    with pytest.raises(Moved):
+        world.conversations(AGENT).ticket_threads(x)
     [event] = world.events("tickets", contract.TICKET_MERGED)
     assert (event["ticket_id"], event["merged_ticket_id"]) == (p, x)
     kinds = [i["type"] for i in api.timeline(p)["items"]]

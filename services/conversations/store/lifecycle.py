@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.chassis.clock import aware, isoformat
 from services.chassis.domain import Event
-from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.errors import Moved, NotFound, ValidationFailed
 from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
 from services.conversations import contract
@@ -95,6 +95,17 @@ class Lifecycle:
             attached = [thread_attached(thread_id=t, ticket_id=to_ticket_id, actor_id=None) for t in moved]
             outbox.record_many(s, [(e.type, e.payload) for e in attached], clock=self.r.clock)
             return moved
+
+    def not_absorbed(self, *, ticket_id: int) -> None:
+        """Moved (naming the survivor) if the ticket was merged away and its threads moved with it."""
+        with self.db.read() as s:
+            survivor = resolve_alias(s, ticket_id)
+        if survivor != ticket_id:
+            raise Moved(
+                f"ticket {ticket_id} was merged into ticket {survivor}",
+                merged_into=survivor,
+                location=f"/api/v1/tickets/{survivor}",
+            )
 
     # -- split -------------------------------------------------------------------------------------------
     def check_split(self, *, ticket_id: int, message_ids: Sequence[int]) -> int:

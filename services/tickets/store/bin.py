@@ -102,6 +102,8 @@ class Bin:
         """The next pending items: each goes to the bin or is skipped (why is recorded); returns how
         many went to the bin (their conversations are the next step), -1 when none was pending."""
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job.id, "batch"):
+                return 0
             items = self.jobs.items_where(s, job.id, "pending", BATCH)
             if not items:
                 return -1
@@ -129,6 +131,8 @@ class Bin:
     def finish_batch(self, *, job_id: int) -> None:
         """The batch's conversations are deleted too: its tickets are done."""
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job_id, "threads"):
+                return
             ids = [i.ticket_id for i in self.jobs.items_where(s, job_id, "working", BATCH)]
             clear_busy(s, job_id, ids)
             count = self.jobs.set_items(s, job_id, from_outcome="working", to_outcome="done")
@@ -136,7 +140,8 @@ class Bin:
 
     def complete(self, *, job_id: int, result: dict[str, Any]) -> None:
         with self.db.transaction() as s:
-            self.jobs.finish(s, job_id, result)
+            if self.jobs.take(s, job_id, "batch"):
+                self.jobs.finish(s, job_id, result)
 
     # -- restoring ---------------------------------------------------------------------------------------
     def restore_start(self, *, scope: Scope, actor_id: int, ticket_id: int) -> int:
@@ -161,6 +166,8 @@ class Bin:
         """Conversations are back: the ticket leaves the bin (in one transaction with its entry and event)."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job_id, "finish"):
+                return
             t = load_many(s, [ticket_id]).get(ticket_id)
             if t is not None and t.job_id == job_id:
                 s.execute(

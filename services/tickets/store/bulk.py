@@ -61,7 +61,8 @@ class Bulk:
             items = self.jobs.items_where(s, job.id, "pending", BATCH)
         if not items:
             with self.db.transaction() as s:
-                self.jobs.finish(s, job.id, {"ticket_ids": []})
+                if self.jobs.take(s, job.id, "batch"):
+                    self.jobs.finish(s, job.id, {})
             return False
         keep_tickets = job.total <= contract.MAX_BULK
         outcomes: list[tuple[int, str, str | None, int, dict[str, Any] | None]] = []
@@ -79,10 +80,13 @@ class Bulk:
             except HelpdeskError as exc:
                 outcomes.append((item.seq, "skipped", exc.detail, exc.status, {"error": exc.to_dict()}))
         with self.db.transaction() as s:
+            counts = {"done": 0, "skipped": 0}
             for seq, outcome, reason, status, extra in outcomes:
-                self.jobs.set_item(s, job.id, seq, outcome, reason=reason, status=status, result=extra)
-            done = sum(1 for o in outcomes if o[1] == "done")
-            self.jobs.set_step(s, job.id, "batch", done=done, skipped=len(outcomes) - done)
+                # an item another runner recorded meanwhile is not counted twice
+                counts[outcome] += self.jobs.set_item(
+                    s, job.id, seq, outcome, reason=reason, status=status, result=extra, only_from="pending"
+                )
+            self.jobs.set_step(s, job.id, "batch", **counts)
         return True
 
     def results(self, *, job_id: int) -> list[dict[str, Any]]:

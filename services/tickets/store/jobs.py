@@ -240,9 +240,22 @@ class Jobs:
             values["processed"] = jobs.c.processed + processed
         s.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
 
-    def advance(self, *, job_id: int, step: str) -> None:
+    def take(self, s: Session, job_id: int, step: str) -> bool:
+        """Begin a local step: True if the job is still running at ``step``. The row is written (so
+        locked) first, so two runners of one job (a lease that ran out under a slow step) cannot
+        both do the step: the second waits, then finds the job moved on and does nothing."""
+        got = s.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.state == RUNNING, jobs.c.step == step)
+            .values(updated_at=self.r.clock.now())
+        )
+        return bool(got.rowcount)  # type: ignore[attr-defined]
+
+    def advance(self, *, job_id: int, after: str, step: str) -> None:
+        """The remote step ``after`` was done: the job is at ``step`` (unless someone moved it on)."""
         with self.db.transaction() as s:
-            self.set_step(s, job_id, step)
+            if self.take(s, job_id, after):
+                self.set_step(s, job_id, step)
 
     def finish(
         self,
@@ -301,10 +314,15 @@ class Jobs:
         reason: str | None = None,
         status: int | None = None,
         result: dict[str, Any] | None = None,
-    ) -> None:
-        s.execute(
+        only_from: str | None = None,
+    ) -> int:
+        """One item's outcome (``only_from``: if it still has that outcome); 1 if it was set."""
+        where = [job_items.c.job_id == job_id, job_items.c.seq == seq]
+        if only_from is not None:
+            where.append(job_items.c.outcome == only_from)
+        got = s.execute(
             update(job_items)
-            .where(job_items.c.job_id == job_id, job_items.c.seq == seq)
+            .where(*where)
             .values(
                 outcome=outcome,
                 reason=reason,
@@ -312,6 +330,7 @@ class Jobs:
                 result=json.dumps(result) if result is not None else None,
             )
         )
+        return int(got.rowcount)  # type: ignore[attr-defined]
 
     def set_outcome(self, s: Session, job_id: int, seqs: list[int], outcome: str) -> None:
         """Many items reach the same outcome (no reason, no result) in one statement."""

@@ -106,5 +106,6 @@ class Merges:
     def finish(self, *, job_id: int, primary_id: int) -> None:
         """The conversations moved too: the survivor is no longer in progress; the job is done."""
         with self.db.transaction() as s:
-            clear_busy(s, job_id)
-            self.jobs.finish(s, job_id, {"ticket_id": primary_id}, done=1)
+            if self.jobs.take(s, job_id, "finish"):
+                clear_busy(s, job_id)
+                self.jobs.finish(s, job_id, {"ticket_id": primary_id}, done=1)

@@ -85,6 +85,8 @@ class Retire:
         target = Stage(data["move_to"], data["move_to_pipeline_id"], data["move_to_state"])
         now = self.r.clock.now()
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job.id, "move"):
+                return True  # another runner has it: look again
             rows = s.execute(
                 select(tickets, stages.c.state)
                 .join(stages, stages.c.id == tickets.c.stage_id)
@@ -120,6 +122,8 @@ class Retire:
         """Delete the emptied stages (and the pipeline); back to moving if a ticket is still there."""
         data = job.data
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job.id, "remove"):
+                return
             left = s.scalar(select(func.count()).where(tickets.c.stage_id.in_(data["stage_ids"])))
             if left:
                 self.jobs.set_step(s, job.id, "move")

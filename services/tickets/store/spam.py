@@ -78,6 +78,8 @@ class Spam:
 
     def finish(self, *, job_id: int, data: dict[str, Any]) -> None:
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job_id, "finish"):
+                return
             clear_busy(s, job_id)
             result = {k: data[k] for k in ("ticket_id", "thread_ids", "ticket_deleted")}
             self.jobs.finish(s, job_id, {**result, "job_id": job_id}, done=1)
@@ -139,6 +141,8 @@ class Spam:
         now = self.r.clock.now()
         ticket_id = data["ticket_id"]
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job_id, "finish"):
+                return
             t = load_many(s, [ticket_id]).get(ticket_id)
             change = Change(entries=(not_spam_entry(data["thread_id"]),))
             if t is not None and data["mode"] == "restore" and t.deleted:
@@ -165,6 +169,8 @@ class Spam:
     def unspam_undo(self, *, job_id: int, data: dict[str, Any], error: str) -> None:
         """The thread could not come back (it was purged meanwhile): a ticket made for it goes."""
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job_id, "threads"):
+                return
             if data.get("mode") == "create":
                 s.execute(
                     delete(tickets).where(tickets.c.id == data["ticket_id"], tickets.c.job_id == job_id)

@@ -79,6 +79,8 @@ class Splits:
         source_id, new_id, message_ids = data["ticket_id"], data["new_ticket_id"], data["message_ids"]
         into, from_ = split_entries(source_id, new_id, message_ids)
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job_id, "finish"):
+                return
             self.r.write_entries(s, source_id, Change(entries=(into,)), actor_id, now)
             self.r.write_entries(s, new_id, Change(entries=(from_,)), actor_id, now)
             for event_type, payload in data["events"]:
@@ -90,6 +92,8 @@ class Splits:
         """The messages could not move (they changed meanwhile): the new ticket, which nobody was
         told of, goes; the source is as before; the job fails with ``error``."""
         with self.db.transaction() as s:
+            if not self.jobs.take(s, job_id, "move"):
+                return
             s.execute(
                 delete(tickets).where(tickets.c.id == data["new_ticket_id"], tickets.c.job_id == job_id)
             )
