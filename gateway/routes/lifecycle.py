@@ -212,9 +212,9 @@ class LifecycleRoutes:
     @route(
         "GET",
         "/api/v1/jobs/<int:job_id>",
-        summary="A job's progress and outcome (bulk update, bulk delete, and every lifecycle action), for "
-        "whoever started it.",
-        returns=tickets_contract.JobSchema,
+        summary="A job's progress, outcome and first 100 per-ticket results (bulk update, bulk delete, and "
+        "every lifecycle action), for whoever started it.",
+        returns=tickets_contract.JobDetailSchema,
         tag="lifecycle",
     )
     def get_job(self, request: Request, job_id: int) -> Response:

@@ -412,6 +412,14 @@ class JobSchema(Schema):
     finished_at = Timestamp(allow_none=True)
 
 
+class JobDetailSchema(JobSchema):
+    """A job with the first 100 of its per-ticket results (``items``); ``items_next_cursor``
+    continues them with ``GET /api/v1/jobs/{id}/items?cursor=``."""
+
+    items = fields.List(fields.Nested(JobItemSchema))
+    items_next_cursor = fields.String(allow_none=True)
+
+
 class BulkJobSchema(JobSchema):
     """A bulk job's answer; ``results`` (the per-ticket outcomes, as before jobs) when it has at most
     100 items and has finished."""

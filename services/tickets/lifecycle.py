@@ -295,10 +295,15 @@ class LifecycleEntrypoints:
     # -- jobs --------------------------------------------------------------------------------------------
     @rpc
     def get_job(self, job_id: int) -> dict[str, Any]:
-        """A job's progress, for whoever started it (and super admins)."""
+        """A job's progress and first 100 per-ticket results, for whoever started it (and super admins)."""
         caller = require_caller(self.caller)
         jid = require_id(job_id, "job_id")
-        return dict(self.store.jobs.get(job_id=jid, user_id=caller.user_id, admin=caller.is_super_admin))
+        admin = caller.is_super_admin
+        job = dict(self.store.jobs.get(job_id=jid, user_id=caller.user_id, admin=admin))
+        first = self.store.jobs.items(
+            job_id=jid, user_id=caller.user_id, admin=admin, outcome=None, limit=100, cursor=None
+        )
+        return {**job, "items": first["items"], "items_next_cursor": first["next_cursor"]}
 
     @rpc
     def job_items(self, job_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -158,6 +158,9 @@ def test_a_large_bulk_delete_runs_as_a_job_to_the_end(world: World, monkeypatch:
         world.resume()
     job = world.tickets(DELETER).get_job(answer["id"])
     assert (job["state"], job["done"], job["processed"]) == ("done", 1200, 1200)
+    assert len(job["items"]) == 100 and job["items_next_cursor"]
+    rest = world.tickets(DELETER).job_items(answer["id"], {"cursor": job["items_next_cursor"]})
+    assert rest["items"][0]["seq"] == 101
     items = world.tickets(DELETER).job_items(answer["id"], {"limit": "100"})
     assert items["total"] == 1200 and {i["outcome"] for i in items["items"]} == {"done"}
     with pytest.raises(NotFound):
