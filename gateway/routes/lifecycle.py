@@ -181,32 +181,37 @@ class LifecycleRoutes:
         "DELETE",
         "/api/v1/pipelines/<int:pipeline_id>",
         summary="Delete a pipeline (account access) once its tickets moved to the stage move_to names, "
-        "as one job: 200 when done, else 202 (follow GET /api/v1/jobs/{id}). No ticket enters it meanwhile.",
+        "as one job: 200 when done, else 202 (follow GET /api/v1/jobs/{id}). No ticket enters it meanwhile. "
+        "Accepts Idempotency-Key.",
         query=tickets_contract.MoveToQuerySchema,
         returns=tickets_contract.JobSchema,
         accepted=True,
+        idempotent=True,
         errors=(409,),
         tag="pipelines",
     )
     def delete_pipeline(self, request: Request, pipeline_id: int) -> Response:
-        return job_response(
-            self.tickets.with_timeout(BULK_TIMEOUT).delete_pipeline(pipeline_id, query_args(request))
-        )
+        client = self.tickets.with_timeout(BULK_TIMEOUT)
+        key = idempotency_key(request)
+        return job_response(client.delete_pipeline(pipeline_id, query_args(request), idempotency_key=key))
 
     @route(
         "DELETE",
         "/api/v1/pipelines/<int:pipeline_id>/stages/<int:stage_id>",
         summary="Delete a stage (account access) once its tickets moved to the stage move_to names, as one "
-        "job: 200 when done, else 202. The pipeline keeps at least one OPEN stage.",
+        "job: 200 when done, else 202. The pipeline keeps at least one OPEN stage. Accepts Idempotency-Key.",
         query=tickets_contract.MoveToQuerySchema,
         returns=tickets_contract.JobSchema,
         accepted=True,
+        idempotent=True,
         errors=(409,),
         tag="pipelines",
     )
     def delete_stage(self, request: Request, pipeline_id: int, stage_id: int) -> Response:
         client = self.tickets.with_timeout(BULK_TIMEOUT)
-        return job_response(client.delete_stage(pipeline_id, stage_id, query_args(request)))
+        key = idempotency_key(request)
+        answer = client.delete_stage(pipeline_id, stage_id, query_args(request), idempotency_key=key)
+        return job_response(answer)
 
     # -- jobs --------------------------------------------------------------------------------------------
     @route(

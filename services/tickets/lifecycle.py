@@ -269,28 +269,47 @@ class LifecycleEntrypoints:
 
     # -- pipelines and stages ----------------------------------------------------------------------------
     @rpc
-    def delete_pipeline(self, pipeline_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
+    def delete_pipeline(
+        self, pipeline_id: int, query: dict[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         """Delete a pipeline once its tickets moved to the stage ``move_to`` names (account access)."""
-        return self._retire(require_id(pipeline_id, "pipeline_id"), None, query)
+        return self._retire(require_id(pipeline_id, "pipeline_id"), None, query, idempotency_key)
 
     @rpc
     def delete_stage(
-        self, pipeline_id: int, stage_id: int, query: dict[str, Any] | None = None
+        self,
+        pipeline_id: int,
+        stage_id: int,
+        query: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Delete a stage once its tickets moved to the stage ``move_to`` names (account access)."""
-        return self._retire(require_id(pipeline_id, "pipeline_id"), require_id(stage_id, "stage_id"), query)
+        pid, sid = require_id(pipeline_id, "pipeline_id"), require_id(stage_id, "stage_id")
+        return self._retire(pid, sid, query, idempotency_key)
 
-    def _retire(self, pipeline_id: int, stage_id: int | None, query: dict[str, Any] | None) -> dict[str, Any]:
+    def _retire(
+        self,
+        pipeline_id: int,
+        stage_id: int | None,
+        query: dict[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
         caller = require_caller(self.caller)
         require_admin(caller)
         q = load(contract.MoveToQuerySchema(), query or {})
-        job, _replayed = self._start(
-            None,
+        operation = f"retire:{pipeline_id}:{stage_id}"
+        key = IdempotencyKey.of(caller.user_id, idempotency_key, operation, {"move_to": q["move_to"]})
+        job, replayed = self._start(
+            key,
             lambda: self.store.retire.start(
-                actor_id=caller.user_id, pipeline_id=pipeline_id, stage_id=stage_id, move_to=q["move_to"]
+                actor_id=caller.user_id,
+                pipeline_id=pipeline_id,
+                stage_id=stage_id,
+                move_to=q["move_to"],
+                key=key,
             ),
         )
-        return dict(self.store.jobs.answer(job_id=job.id))
+        return self._replayed(dict(self.store.jobs.answer(job_id=job.id)), replayed)
 
     # -- jobs --------------------------------------------------------------------------------------------
     @rpc

@@ -22,8 +22,10 @@ def test_a_stage_goes_once_its_tickets_moved(world: World) -> None:
         api.delete_stage(1, WAITING_CONTACT, {"move_to": str(WAITING_US)})
     with pytest.raises(ValidationFailed):
         world.tickets(ADMIN).delete_stage(1, WAITING_CONTACT, {"move_to": str(WAITING_CONTACT)})
-    job = world.tickets(ADMIN).delete_stage(1, WAITING_CONTACT, {"move_to": str(WAITING_US)})
+    job = world.tickets(ADMIN).delete_stage(1, WAITING_CONTACT, {"move_to": str(WAITING_US)}, "del-1")
     assert (job["state"], job["done"], job["total"]) == ("done", 4, 4)
+    again = world.tickets(ADMIN).delete_stage(1, WAITING_CONTACT, {"move_to": str(WAITING_US)}, "del-1")
+    assert again["id"] == job["id"] and again["_idempotent_replayed"] is True
     stages = [s["id"] for s in api.get_pipeline(1)["stages"]]
     assert stages == [NEW, WAITING_US, CLOSED]
     assert {api.get_ticket(t)["status"] for t in moving} == {WAITING_US}

@@ -6,6 +6,7 @@
   does and which timeline entries and events follow.
 * :mod:`.pipelines` - rules of configuring pipelines and stages.
 * :mod:`.lists` - the table and board filters and sort keys.
+* :mod:`.lifecycle` - merge, split, spam, delete, restore: what each allows and changes.
 """
 
 from services.tickets.domain.access import EVERYTHING, Scope, owner_problem, require_admin, scope_for

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.chassis.errors import Conflict, NotFound, ValidationFailed
+from services.chassis.idempotency import IdempotencyKey
 from services.tickets import contract
 from services.tickets.domain import EVERYTHING, Stage, Ticket
 from services.tickets.models import jobs, outbox, pipelines, stages, tickets
@@ -31,7 +32,15 @@ class Retire:
         self.db = records.db
         self.jobs = jobs
 
-    def start(self, *, actor_id: int, pipeline_id: int, stage_id: int | None, move_to: int) -> int:
+    def start(
+        self,
+        *,
+        actor_id: int,
+        pipeline_id: int,
+        stage_id: int | None,
+        move_to: int,
+        key: IdempotencyKey | None = None,
+    ) -> int:
         """Close the stage (or every stage of the pipeline) to new tickets and start moving its tickets
         to ``move_to``; returns the job id."""
         with self.db.transaction() as s:
@@ -60,7 +69,7 @@ class Retire:
                 "move_to_state": target.state,
             }
             job_id = self.jobs.insert(
-                s, kind=kind, actor_id=actor_id, scope=EVERYTHING, data=data, step="move", total=0
+                s, kind=kind, actor_id=actor_id, scope=EVERYTHING, data=data, step="move", key=key, total=0
             )
             s.execute(update(stages).where(stages.c.id.in_(doomed)).values(deleting_job_id=job_id))
             if stage_id is None:
