@@ -131,8 +131,9 @@ SOURCE_NAMES = ("email", "chat", "form", "api")
 class Stack:
     """PostgreSQL cluster, RabbitMQ node and suite of one size, all private to this run."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, extra_env: dict[str, str] | None = None) -> None:
         self.work = work
+        self.extra_env = dict(extra_env or {})  # more settings for the suite (bench.lifecycle's retention)
         (work / "logs").mkdir(parents=True, exist_ok=True)
         self.procs = Processes(work / "logs")
         self.pg: tuple[Path, int] | None = None
@@ -177,6 +178,7 @@ class Stack:
             AMQP_URI=amqp_uri,
             **urls,
         )
+        env.update(self.extra_env)
         say(f"starting the suite (deploy.supervisor), gateway {self.gateway}")
         self.procs.start("supervisor", ["-m", "deploy.supervisor"], env)
         began = time.monotonic()

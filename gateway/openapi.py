@@ -81,6 +81,7 @@ def _header_refs(names: list[str]) -> dict[str, Any]:
 
 
 STATUS_TEXT = {
+    202: "Accepted: the work goes on; Location names where to follow it",
     301: "Moved: the object was absorbed into another (Location names it)",
     304: "Not modified (If-None-Match matched the ETag)",
     400: "Malformed request: bad JSON, invalid UTF-8, nesting too deep, ambiguous framing or headers",

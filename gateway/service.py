@@ -14,6 +14,7 @@ from gateway.routes.docs import DocsRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.hubspot import HubSpotRoutes
 from gateway.routes.imports import ImportRoutes
+from gateway.routes.lifecycle import LifecycleRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
 from gateway.routes.tickets import TicketRoutes
@@ -31,6 +32,7 @@ class GatewayService(
     DocsRoutes,
     ImportRoutes,
     HubSpotRoutes,
+    LifecycleRoutes,
 ):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 

@@ -44,9 +44,10 @@ class ConversationRoutes:
     @route(
         "GET",
         "/api/v1/tickets/<int:ticket_id>/threads",
-        summary="The ticket's conversation threads, each with the first page of its messages (oldest first).",
+        summary="The ticket's conversation threads, each with the first page of its messages (oldest first); "
+        "a ticket merged into another answers 301 naming the survivor.",
         returns=conversations_contract.ThreadPageSchema,
-        errors=(403,),
+        errors=(301, 403),
         tag="conversations",
     )
     def ticket_threads(self, request: Request, ticket_id: int) -> Response:

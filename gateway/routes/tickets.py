@@ -20,6 +20,8 @@ from services.chassis.paging import PageQuery
 from services.chassis.rpc import ServiceRpc
 from services.tickets import contract as tickets_contract
 
+BULK_TIMEOUT = 10.0
+"""Seconds a bulk request may take: the service answers within a few with the job still running."""
 _STRONG_ETAG = re.compile(r'"(\d{1,18})"')
 
 
@@ -96,9 +98,10 @@ class TicketRoutes:
     @route(
         "GET",
         "/api/v1/tickets/<int:ticket_id>",
-        summary="A ticket; opening it marks it read for the caller.",
+        summary="A ticket; opening it marks it read for the caller. A ticket merged into another answers "
+        "301 with Location (and merged_into in the body) naming the survivor.",
         returns=tickets_contract.TicketSchema,
-        errors=(403,),
+        errors=(301, 403),
         headers=("ETag",),
         tag="tickets",
     )
@@ -112,7 +115,7 @@ class TicketRoutes:
         summary="Change fields (moving a board card = changing status); send If-Match with the ETag "
         "so a concurrent change is not overwritten (412 when stale).",
         if_match=True,
-        errors=(403, 409),
+        errors=(301, 403, 409),
         body=tickets_contract.TicketPatchSchema,
         returns=tickets_contract.TicketSchema,
         headers=("ETag",),
@@ -127,14 +130,23 @@ class TicketRoutes:
     @route(
         "POST",
         "/api/v1/tickets/bulk-update",
-        summary="Apply the same owner/status/priority change to many tickets; one result per id.",
+        summary="Apply the same owner/status/priority change to many tickets (up to 10,000) as a job: up to "
+        "100 are answered at once (200, one result per id), more with 202 (follow GET /api/v1/jobs/{id}). "
+        "Accepts Idempotency-Key.",
         body=tickets_contract.BulkUpdateSchema,
-        returns=tickets_contract.BulkResultSchema,
+        returns=tickets_contract.BulkJobSchema,
+        idempotent=True,
+        alternate=(202,),
         errors=(403,),
         tag="tickets",
     )
     def bulk_update(self, request: Request) -> Response:
-        return json_response(self.tickets.bulk_update(json_object(request)))
+        job = self.tickets.with_timeout(BULK_TIMEOUT).bulk_update(
+            json_object(request), idempotency_key=idempotency_key(request)
+        )
+        if job.get("state") == "running":
+            return json_response(job, 202, {"Location": f"/api/v1/jobs/{job['id']}"})
+        return json_response(job)
 
     @route(
         "GET",

@@ -11,6 +11,7 @@ Hierarchy::
     ├── BadRequest                400
     ├── Unauthenticated           401
     ├── Forbidden                 403
+    │   └── SeatRequired          403  (problem type ends in /seat-required)
     ├── NotFound                  404
     ├── Moved                     301  (the object now lives under another id)
     ├── Conflict                  409
@@ -79,6 +80,12 @@ class Forbidden(HelpdeskError):
     title = "Forbidden"
 
 
+class SeatRequired(Forbidden):
+    """The feature needs a service seat the caller lacks (problem type ``.../seat-required``)."""
+
+    title = "Seat required"
+
+
 class NotFound(HelpdeskError):
     """The object does not exist, or the caller may not know that it does."""
 
@@ -141,6 +148,7 @@ WIRE_ERRORS: tuple[type[HelpdeskError], ...] = (
     BadRequest,
     Unauthenticated,
     Forbidden,
+    SeatRequired,
     NotFound,
     Moved,
     Conflict,

@@ -60,6 +60,10 @@ THREAD_ATTACHED = "thread_attached"  # + ticket_id (the thread now belongs to th
 THREAD_MOVED = "thread_moved"  # + from_location, to_location, previous_ticket_id, owner_id, actor_id
 MESSAGE_ADDED = "message_added"  # + message_id, kind, channel, author_id, auto, mentions, at
 MESSAGE_DELIVERY_CHANGED = "message_delivery_changed"  # + message_id, state, reason
+THREAD_SPLIT = "thread_split"  # + source_thread_id, source_ticket_id, message_ids (thread_id: the new one)
+THREAD_MARKED_SPAM = "thread_marked_spam"  # + actor_id
+THREAD_UNMARKED_SPAM = "thread_unmarked_spam"  # + actor_id (ticket_id: where it went back to)
+
 KINDS = ("customer", "reply", "note")
 """``customer``: a message from outside (inbound); ``reply``: an agent's answer, sent to the
 customer; ``note``: internal, never sent, may mention users."""
@@ -234,6 +238,21 @@ class MoveSchema(Input):
     ticket_id = Id(load_default=None, allow_none=True)
 
 
+class SpamThreadSchema(ThreadSchema):
+    """A thread in the spam view: purged by the retention service once its period has passed
+    since ``spam_at``; until then ``POST /api/v1/threads/{id}/not-spam`` gives it back."""
+
+    spam_at = Timestamp()
+    spam_by = fields.Integer(allow_none=True)
+
+
+SpamThreadPageSchema = page_schema(SpamThreadSchema)
+
+
+class SpamQuerySchema(PageQuery):
+    """The spam view, most recently marked first."""
+
+
 class ThreadQuerySchema(PageQuery):
     """Query of the inbox: a page of threads, newest activity first, optionally one channel."""
 
@@ -325,12 +344,29 @@ class MessageDeliveryChangedEvent(_ThreadEvent):
     reason = fields.String(required=True, allow_none=True)
 
 
+class ThreadSplitEvent(_ThreadEvent):
+    """Messages of ``source_thread_id`` moved to the new thread ``thread_id`` on ``ticket_id``."""
+
+    source_thread_id = fields.Integer(required=True)
+    source_ticket_id = fields.Integer(required=True, allow_none=True)
+    message_ids = fields.List(fields.Integer(), load_default=list)
+
+
+class ThreadSpamEvent(_ThreadEvent):
+    """The thread was marked spam, or given back to ``ticket_id`` (not spam)."""
+
+    actor_id = fields.Integer(required=True, allow_none=True)
+
+
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
     THREAD_CREATED: ThreadCreatedEvent,
     THREAD_ATTACHED: ThreadAttachedEvent,
     THREAD_MOVED: ThreadMovedEvent,
     MESSAGE_ADDED: MessageAddedEvent,
     MESSAGE_DELIVERY_CHANGED: MessageDeliveryChangedEvent,
+    THREAD_SPLIT: ThreadSplitEvent,
+    THREAD_MARKED_SPAM: ThreadSpamEvent,
+    THREAD_UNMARKED_SPAM: ThreadSpamEvent,
 }
 """The payload schema of every event this service's outbox publishes (``mail_received`` comes
 from the SMTP edge and has :class:`InboundMailSchema`)."""

@@ -44,6 +44,8 @@ threads = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("last_message_at", DateTime(timezone=True), nullable=False),
     Column("spam_at", DateTime(timezone=True), nullable=True),
+    Column("spam_by", Integer, nullable=True),
+    Column("spam_owner_id", Integer, nullable=True),  # its ticket's owner when marked (spam view access)
     Column("deleted_at", DateTime(timezone=True), nullable=True),
     Index("ix_threads_ticket", "ticket_id", "id"),
     Index("ix_threads_location_updated", "location", "updated_at", "id"),
@@ -52,6 +54,29 @@ threads = Table(
 
 _PENDING = text("ticket_pending")
 Index("ix_threads_pending", threads.c.id, sqlite_where=_PENDING, postgresql_where=_PENDING)
+
+# the spam view and its purge: few threads are spam, so a partial index
+_SPAM = text("spam_at IS NOT NULL")
+Index("ix_threads_spam", threads.c.spam_at, threads.c.id, sqlite_where=_SPAM, postgresql_where=_SPAM)
+
+ticket_aliases = Table(
+    "ticket_aliases",
+    metadata,
+    Column("absorbed_id", Integer, primary_key=True),  # a ticket merged away...
+    Column("ticket_id", Integer, nullable=False, index=True),  # ... lives on as this one
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+thread_splits = Table(
+    "thread_splits",
+    metadata,
+    Column("key", String(100), primary_key=True),  # the split job's key: a split is made once
+    Column("source_thread_id", Integer, nullable=False),
+    Column("thread_id", Integer, nullable=False),
+    Column("ticket_id", Integer, nullable=False),
+    Column("message_ids", Text, nullable=False),  # JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
 
 messages = Table(
     "messages",

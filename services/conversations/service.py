@@ -5,7 +5,9 @@ through ``intake``; agents answer with ``add_message``. A new thread in the help
 its ticket from the tickets service right after commit, and from a sweep every few
 seconds when that failed, always with the same idempotency key, so each thread gets
 exactly one ticket whatever crashes on the way. Access to a thread in the help desk is
-access to its ticket, which the tickets service decides (one RPC per request).
+access to its ticket, which the tickets service decides (one RPC per request). What threads do
+when their ticket is merged, split, marked spam, deleted, restored or purged is in
+:mod:`services.conversations.lifecycle`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from services.conversations.blobs import Blobs
 from services.conversations.domain import access, routing
 from services.conversations.domain.incoming import File, from_intake, from_mail, ticket_fields
 from services.conversations.domain.printing import CONTENT_SECURITY_POLICY, PrintedMessage, printable, render
+from services.conversations.lifecycle import LifecycleEntrypoints
 from services.conversations.mail.limits import MailRejected, limits_from_env
 from services.conversations.mail.parse import parse_mail
 from services.conversations.models import outbox
@@ -47,7 +50,7 @@ SWEEP_BATCH = 50
 SYSTEM_ACTOR = 0
 
 
-class ConversationsService:
+class ConversationsService(LifecycleEntrypoints):
     """Threads, messages, inbound email and chat/form intake, replies by email."""
 
     name = contract.SERVICE_NAME
@@ -179,6 +182,7 @@ class ConversationsService:
         tid = require_id(ticket_id, "ticket_id")
         if tid not in self.tickets.visible_tickets([tid]):
             raise NotFound(f"ticket {tid} does not exist")
+        self.store.lifecycle.not_absorbed(ticket_id=tid)  # Moved (301) once its threads are the survivor's
         found = self.store.threads.with_messages(ticket_id=tid, per_thread=contract.MESSAGES_PER_PAGE)
         return {"items": found, "next_cursor": None, "total": len(found)}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services.chassis.clock import SYSTEM_CLOCK, Clock, isoformat
@@ -54,6 +54,26 @@ class NotificationStore:
                         read=False,
                     )
                 )
+            mark_processed(s, processed_events, event_id, handler, clock=self.clock)
+            return True
+
+    def retarget(self, *, event_id: str, handler: str, from_ticket_ids: list[int], to_ticket_id: int) -> bool:
+        """Items about ``from_ticket_ids`` now name ``to_ticket_id``; False if the event was seen before."""
+        with self.db.transaction() as s:
+            if already_processed(s, processed_events, event_id, handler):
+                return False
+            s.execute(
+                update(feed).where(feed.c.ticket_id.in_(from_ticket_ids)).values(ticket_id=to_ticket_id)
+            )
+            mark_processed(s, processed_events, event_id, handler, clock=self.clock)
+            return True
+
+    def forget_tickets(self, *, event_id: str, handler: str, ticket_ids: list[int]) -> bool:
+        """Items about ``ticket_ids`` go; False if the event was seen before."""
+        with self.db.transaction() as s:
+            if already_processed(s, processed_events, event_id, handler):
+                return False
+            s.execute(delete(feed).where(feed.c.ticket_id.in_(ticket_ids)))
             mark_processed(s, processed_events, event_id, handler, clock=self.clock)
             return True
 

@@ -17,6 +17,7 @@ from typing import Any
 from nameko.dependency_providers import Config
 
 from services.chassis.errors import Forbidden, NotFound, Unauthenticated
+from services.chassis.housekeeping import sweep
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import DEFAULT_TTL_SECONDS, Caller, sign
 from services.chassis.outbox import OutboxRelay
@@ -24,6 +25,7 @@ from services.chassis.paging import Sort
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
 from services.chassis.schema import load, require_id
 from services.chassis.secrets import identity_secret
+from services.chassis.system import limit_arg, moment_arg, require_system
 from services.permissions import contract
 from services.permissions.contract import SUPER_ADMIN
 from services.permissions.domain import (
@@ -38,7 +40,7 @@ from services.permissions.domain import (
     may_see_user,
     new_token,
 )
-from services.permissions.models import outbox
+from services.permissions.models import idempotency, outbox, processed_events
 from services.permissions.store import Store
 
 
@@ -242,4 +244,18 @@ class PermissionsService:
             team_id=tid,
             user_ids=payload["user_ids"],
             check=lambda touches_sa: check_team_change(actor, touches_sa),
+        )
+
+    @rpc
+    def housekeep(self, cutoff: str, limit: int = 1000) -> dict[str, int]:
+        """Delete old published outbox rows, processed-event ids, idempotency keys (the retention
+        service's housekeeping; system callers only)."""
+        require_system(require_caller(self.caller))
+        tables = {
+            "outbox": outbox.table,
+            "processed_events": processed_events,
+            "idempotency_keys": idempotency,
+        }
+        return sweep(
+            self.store.db, tables, cutoff=moment_arg(cutoff, "cutoff"), limit=limit_arg(limit, most=5000)
         )

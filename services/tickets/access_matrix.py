@@ -79,6 +79,46 @@ TICKET_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
         204,
     ),
     "hubspot_dissociate_all": ("DELETE", "/crm/v4/objects/tickets/{id}/associations/contacts/7", None, 204),
+    # merging a ticket with itself: refused (422) only after both were found visible
+    "merge_tickets": ("POST", "/api/v1/tickets/merge", {"primary_id": "{id}", "secondary_id": "{id}"}, 422),
+}
+
+GRANTS: dict[str, frozenset[str]] = {
+    "super_admin": frozenset({"seat", "delete_tickets", "bulk_delete", "account_access"}),
+}
+"""What each role holds beyond ticket access: a seat and the lifecycle permissions (only super
+admins, who imply every permission, hold any here)."""
+
+# One-ticket operations that need more than ticket access: (method, path, body, status when
+# allowed, what they need). A ticket the caller may not see is still a 404 first; one they may
+# see without the permission a 403. They run last, in this order: delete and restore change
+# the tickets for good.
+PERMISSION_OPERATIONS: dict[str, tuple[str, str, object, int, str]] = {
+    # the bodies name messages and threads that are not the ticket's: refused (422) once allowed
+    "split_ticket": (
+        "POST",
+        "/api/v1/tickets/{id}/split",
+        {"message_ids": [2147483647], "ticket": {"name": "matrix"}},
+        422,
+        "seat",
+    ),
+    "mark_spam": ("POST", "/api/v1/tickets/{id}/spam", {"thread_ids": [2147483647]}, 422, "delete_tickets"),
+    "delete_ticket": ("DELETE", "/api/v1/tickets/{id}", None, 200, "delete_tickets"),
+    "restore_ticket": ("POST", "/api/v1/tickets/{id}/restore", None, 200, "account_access"),
+}
+
+# Operations over many tickets that need a permission: 403 without it (after 401/403 for
+# authentication and ticket access), the status with it. They run after everything else.
+COLLECTION_PERMISSION_OPERATIONS: dict[str, tuple[str, str, object, int, str]] = {
+    "recycle_bin": ("GET", "/api/v1/recycle-bin", None, 200, "delete_tickets"),
+    "list_spam": ("GET", "/api/v1/spam", None, 200, "delete_tickets"),
+    "bulk_delete": (
+        "POST",
+        "/api/v1/tickets/bulk-delete",
+        {"ids": "{ids}", "confirm_count": "{count}"},
+        200,
+        "bulk_delete",
+    ),
 }
 
 # Operations over many tickets: the answer must contain exactly the visible ones.
@@ -135,6 +175,9 @@ ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
         {"source": "matrix", "items": [{"external_id": "m1", "name": "matrix"}]},
         200,
     ),
+    # moving a pipeline's tickets into a stage of the same pipeline is refused (422) once allowed
+    "delete_pipeline": ("DELETE", "/api/v1/pipelines/1?move_to=1", None, 422),
+    "delete_stage": ("DELETE", "/api/v1/pipelines/1/stages/1?move_to=1", None, 422),
 }
 
 AUTHENTICATION_ONLY = frozenset(
@@ -163,17 +206,42 @@ AUTHENTICATION_ONLY = frozenset(
         "hubspot_archive_ticket",
         "hubspot_batch_archive",
         "hubspot_merge_tickets",
+        "not_spam",
+        "get_job",
+        "job_items",
+        "start_retention_run",
+        "get_retention_run",
+        "retention_audit",
+        "retention_policies",
     }
 )
 """Operations outside tickets: here only checked to refuse unauthenticated callers (401);
 their own rules are tested with the permissions, notifications and conversations services
-(moving threads and the sender lists need account access, which no role here has)."""
+(moving threads and the sender lists need account access, which no role here has), and in
+tests/service/test_lifecycle_*.py and test_retention.py (not spam needs a spam thread and the
+delete permission; a job is its creator's; retention needs account access)."""
 
 
-def expected_status(role: str, kind: str, allowed_status: int) -> int:
-    """What a one-ticket operation answers ``role`` for a ticket of ``kind``."""
+def expected_status(role: str, kind: str, allowed_status: int, needs: str | None = None) -> int:
+    """What a one-ticket operation answers ``role`` for a ticket of ``kind`` (``needs``: a seat or a
+    permission beyond ticket access, checked once the ticket is known to be visible)."""
     if role in UNAUTHENTICATED:
         return 401
     if role == "no_ticket_access":
         return 403
-    return allowed_status if kind in SEES[role] else 404
+    if kind not in SEES[role]:
+        return 404
+    if needs is not None and needs not in GRANTS.get(role, frozenset()):
+        return 403
+    return allowed_status
+
+
+def expected_collection_status(role: str, allowed_status: int, needs: str | None = None) -> int:
+    """What an operation over many tickets answers ``role``."""
+    if role in UNAUTHENTICATED:
+        return 401
+    if role == "no_ticket_access":
+        return 403
+    if needs is not None and needs not in GRANTS.get(role, frozenset()):
+        return 403
+    return allowed_status

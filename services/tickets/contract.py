@@ -40,6 +40,13 @@ TICKET_ASSOCIATION_REMOVED = "ticket_association_removed"  # + kind, ref_id
 PIPELINE_CREATED = "pipeline_created"  # + pipeline_id, label
 PIPELINE_UPDATED = "pipeline_updated"  # + pipeline_id (stages added, renamed or reordered)
 TICKET_IMPORTED = "ticket_imported"  # + external_source, external_id, owner_id, pipeline_id, status, ...
+# lifecycle (merge, split, spam, delete, restore, purge; see docs/architecture.md "Sagas")
+TICKET_MERGED = "ticket_merged"  # + merged_ticket_id (absorbed), merged_ticket_ids, owner_id
+TICKET_SPLIT = "ticket_split"  # + new_ticket_id, message_ids, owner_id
+TICKET_DELETED = "ticket_deleted"  # + reason (delete, bulk_delete, spam), owner_id
+TICKET_RESTORED = "ticket_restored"  # + owner_id
+TICKETS_PURGED = "tickets_purged"  # ticket_ids, absorbed_ticket_ids (one event per purged batch)
+PIPELINE_DELETED = "pipeline_deleted"  # + pipeline_id, label
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 SOURCES = ("email", "chat", "form", "api")
@@ -60,10 +67,41 @@ TIMELINE_TYPES = (
     "association_removed",
     "followed",
     "unfollowed",
+    "merged",
+    "split_from",
+    "split_into",
+    "marked_spam",
+    "not_spam",
+    "deleted",
+    "restored",
 )
 DEFAULT_PAGE = DEFAULT_LIMIT
 MAX_PAGE = MAX_LIMIT
 MAX_BULK = 100
+"""Ids a bulk request may name and still be answered with every result inline (and ``visible_tickets``)."""
+MAX_JOB_ITEMS = 10_000
+"""Ids one bulk job may name."""
+MAX_MERGES = 250
+"""Merges a ticket may have taken part in (its own and those of the tickets it absorbed)."""
+MAX_SPLIT_MESSAGES = 500
+IN_PROGRESS = ("merge", "split", "spam", "not_spam", "delete", "restore")
+"""What a ticket's ``in_progress`` names while a lifecycle action on it has not finished everywhere."""
+JOB_KINDS = (
+    "merge",
+    "split",
+    "spam",
+    "not_spam",
+    "delete",
+    "bulk_delete",
+    "restore",
+    "bulk_update",
+    "delete_stage",
+    "delete_pipeline",
+)
+JOB_STATES = ("running", "done", "failed")
+ITEM_OUTCOMES = ("pending", "working", "done", "skipped", "failed")
+DELETE_REASONS = ("delete", "bulk_delete", "spam")
+
 MAX_IMPORT = 500
 """Items in one import batch."""
 
@@ -182,6 +220,16 @@ class TicketSchema(Schema):
     last_agent_message_at = Timestamp(allow_none=True)
     external_source = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True)
+    in_progress = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(IN_PROGRESS),
+        metadata={
+            "description": "Set while a merge, split, spam mark, delete or restore of this ticket has "
+            "committed here but not yet finished in every service (its conversations may still be "
+            "moving); ``job_id`` names the job, readable at /api/v1/jobs/{id}. Null otherwise."
+        },
+    )
+    job_id = fields.Integer(allow_none=True)
 
 
 class OwnerFilter(fields.Field):
@@ -398,9 +446,13 @@ class BulkChangesSchema(Input):
 
 
 class BulkUpdateSchema(Input):
-    """Body of ``POST /api/v1/tickets/bulk-update``: distinct ids and the changes for all."""
+    """Body of ``POST /api/v1/tickets/bulk-update``: distinct ids and the changes for all.
 
-    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_BULK))
+    Runs as a job: up to 100 ids are answered at once (200, every result inline), more answer
+    202 with the job, whose progress and per-item results ``GET /api/v1/jobs/{id}`` reads.
+    """
+
+    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_JOB_ITEMS))
     changes = fields.Nested(BulkChangesSchema, required=True)
 
     @validates_schema
@@ -420,6 +472,161 @@ class BulkItemSchema(Schema):
 
 class BulkResultSchema(Schema):
     results = fields.List(fields.Nested(BulkItemSchema))
+
+
+# -- lifecycle: merge, split, spam, delete, restore, jobs --------------------------------------------
+
+
+def _distinct(name: str) -> Any:
+    def check(self: Schema, data: dict[str, Any], **kwargs: Any) -> None:
+        values = data.get(name, [])
+        if len(set(values)) != len(values):
+            raise ValidationError(f"{name} must be distinct", name)
+
+    return validates_schema(check)
+
+
+class MergeSchema(Input):
+    """Body of ``POST /api/v1/tickets/merge``: the ticket that survives and the one it absorbs."""
+
+    primary_id = Id(required=True)
+    secondary_id = Id(required=True)
+
+
+class SplitSchema(Input):
+    """Body of ``POST /api/v1/tickets/{id}/split``: messages of one email thread of the ticket (not
+    all of them) that move to a new thread on a new ticket made from ``ticket``."""
+
+    message_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_SPLIT_MESSAGES))
+    ticket = fields.Nested(TicketCreateSchema, required=True)
+    _check_ids = _distinct("message_ids")
+
+
+class SpamSchema(Input):
+    """Body of ``POST /api/v1/tickets/{id}/spam``: the ticket's threads that are spam (all: the
+    ticket is deleted too)."""
+
+    thread_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_BULK))
+    _check_ids = _distinct("thread_ids")
+
+
+class SpamResultSchema(Schema):
+    ticket_id = fields.Integer()
+    thread_ids = fields.List(fields.Integer())
+    ticket_deleted = fields.Boolean()
+    job_id = fields.Integer()
+
+
+class NotSpamResultSchema(Schema):
+    """Where a thread went back to: its ticket, restored from the recycle bin or made anew if needed."""
+
+    thread_id = fields.Integer()
+    ticket_id = fields.Integer()
+    ticket_restored = fields.Boolean()
+    ticket_created = fields.Boolean()
+    job_id = fields.Integer()
+
+
+class BulkDeleteSchema(Input):
+    """Body of ``POST /api/v1/tickets/bulk-delete``; ``confirm_count`` must equal the number of ids."""
+
+    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_JOB_ITEMS))
+    confirm_count = StrictInteger(required=True)
+    _check_ids = _distinct("ids")
+
+    @validates_schema
+    def _confirmed(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "ids" in data and data.get("confirm_count") != len(data["ids"]):
+            raise ValidationError("must equal the number of ids", "confirm_count")
+
+
+class JobItemSchema(Schema):
+    """One item of a job: ``outcome`` done, skipped (``reason`` says why) or failed; for bulk
+    updates of up to 100 tickets ``status`` and ``ticket`` or ``error`` as well."""
+
+    seq = fields.Integer()
+    ticket_id = fields.Integer(allow_none=True)
+    outcome = fields.String(validate=validate.OneOf(ITEM_OUTCOMES))
+    reason = fields.String(allow_none=True)
+    status = fields.Integer(allow_none=True)
+    ticket = fields.Nested(TicketSchema, allow_none=True)
+    error = fields.Dict(allow_none=True)
+
+
+JobItemPageSchema = page_schema(JobItemSchema)
+
+
+class JobItemQuerySchema(PageQuery):
+    """Items of a job, in order; ``outcome`` filters."""
+
+    outcome = fields.String(validate=validate.OneOf(ITEM_OUTCOMES))
+
+
+class JobSchema(Schema):
+    """A job: a lifecycle action or a bulk change, its progress and its outcome.
+
+    ``state`` is running until every step finished in every service, then done or failed
+    (``error`` says why; what had been done stays done). ``result`` holds the action's answer.
+    """
+
+    id = fields.Integer()
+    kind = fields.String(validate=validate.OneOf(JOB_KINDS))
+    state = fields.String(validate=validate.OneOf(JOB_STATES))
+    step = fields.String()
+    total = fields.Integer()
+    processed = fields.Integer()
+    done = fields.Integer()
+    skipped = fields.Integer()
+    failed = fields.Integer()
+    attempts = fields.Integer()
+    error = fields.String(allow_none=True)
+    result = fields.Dict(allow_none=True)
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    finished_at = Timestamp(allow_none=True)
+
+
+class JobDetailSchema(JobSchema):
+    """A job with the first 100 of its per-ticket results (``items``); ``items_next_cursor``
+    continues them with ``GET /api/v1/jobs/{id}/items?cursor=``."""
+
+    items = fields.List(fields.Nested(JobItemSchema))
+    items_next_cursor = fields.String(allow_none=True)
+
+
+class BulkJobSchema(JobSchema):
+    """A bulk job's answer; ``results`` (the per-ticket outcomes, as before jobs) when it has at most
+    100 items and has finished."""
+
+    results = fields.List(fields.Nested(BulkItemSchema))
+
+
+class BinItemSchema(TicketSchema):
+    """A ticket in the recycle bin: restorable until it is purged (``purging`` once that began)."""
+
+    deleted_at = Timestamp()
+    deleted_by = fields.Integer(allow_none=True)
+    purging = fields.Boolean()
+
+
+BinItemPageSchema = page_schema(BinItemSchema)
+
+
+class BinQuerySchema(PageQuery):
+    """The recycle bin, most recently deleted first."""
+
+
+class MoveToQuerySchema(Input):
+    """``?move_to=<stage id>``: where the tickets of a stage or pipeline being deleted go."""
+
+    move_to = QueryId(required=True)
+
+
+class DueItemSchema(Schema):
+    """A recycle-bin ticket whose retention period ended (for the retention service)."""
+
+    id = fields.Integer()
+    marked_at = Timestamp()
 
 
 # -- pipelines -------------------------------------------------------------------------------------
@@ -560,6 +767,44 @@ class TicketImportedEvent(TicketCreatedEvent):
     closed_at = fields.String(allow_none=True)
 
 
+class TicketMergedEvent(_TicketEvent):
+    """Payload of ``ticket_merged``: ``ticket_id`` survives, ``merged_ticket_id`` was absorbed;
+    ``merged_ticket_ids`` lists every id the survivor has absorbed so far."""
+
+    merged_ticket_id = fields.Integer(required=True)
+    merged_ticket_ids = fields.List(fields.Integer(), load_default=list)
+    owner_id = fields.Integer(allow_none=True)
+
+
+class TicketSplitEvent(_TicketEvent):
+    """Payload of ``ticket_split``: ``message_ids`` moved from ``ticket_id`` to ``new_ticket_id``."""
+
+    new_ticket_id = fields.Integer(required=True)
+    message_ids = fields.List(fields.Integer(), load_default=list)
+    owner_id = fields.Integer(allow_none=True)
+
+
+class TicketDeletedEvent(_TicketEvent):
+    """Payload of ``ticket_deleted``: the ticket went to the recycle bin (``reason`` says how)."""
+
+    reason = fields.String(required=True, validate=validate.OneOf(DELETE_REASONS))
+    owner_id = fields.Integer(allow_none=True)
+
+
+class TicketRestoredEvent(_TicketEvent):
+    """Payload of ``ticket_restored``: back from the recycle bin with its conversations."""
+
+    owner_id = fields.Integer(allow_none=True)
+
+
+class TicketsPurgedEvent(_Event):
+    """Payload of ``tickets_purged``: these tickets are gone for good, with those they had absorbed
+    (one event per batch the retention service purged, not one per ticket)."""
+
+    ticket_ids = fields.List(fields.Integer(), required=True)
+    absorbed_ticket_ids = fields.List(fields.Integer(), load_default=list)
+
+
 class PipelineEvent(_Event):
     """Payload of ``pipeline_created`` and ``pipeline_updated``."""
 
@@ -581,5 +826,11 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     PIPELINE_CREATED: PipelineEvent,
     PIPELINE_UPDATED: PipelineEvent,
     TICKET_IMPORTED: TicketImportedEvent,
+    TICKET_MERGED: TicketMergedEvent,
+    TICKET_SPLIT: TicketSplitEvent,
+    TICKET_DELETED: TicketDeletedEvent,
+    TICKET_RESTORED: TicketRestoredEvent,
+    TICKETS_PURGED: TicketsPurgedEvent,
+    PIPELINE_DELETED: PipelineEvent,
 }
 """The payload schema of every event this service publishes."""

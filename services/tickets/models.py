@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -29,6 +30,7 @@ pipelines = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("label", String(200), nullable=False),
     Column("position", Integer, nullable=False, default=0),
+    Column("deleting_job_id", Integer, nullable=True),  # a job is moving its tickets away to delete it
 )
 
 stages = Table(
@@ -39,6 +41,7 @@ stages = Table(
     Column("label", String(200), nullable=False),
     Column("state", String(10), nullable=False),  # OPEN or CLOSED
     Column("position", Integer, nullable=False, default=0),
+    Column("deleting_job_id", Integer, nullable=True),  # no ticket may enter it any more
 )
 
 tickets = Table(
@@ -69,6 +72,11 @@ tickets = Table(
     # where an imported ticket came from (e.g. "hubspot" and its ticket id): one ticket per pair
     Column("external_source", String(50), nullable=True),
     Column("external_id", String(100), nullable=True),
+    Column("deleted_by", Integer, nullable=True),
+    Column("purging_at", DateTime(timezone=True), nullable=True),  # retention began to purge it
+    Column("merge_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("in_progress", String(20), nullable=True),  # a lifecycle job has not finished everywhere
+    Column("job_id", Integer, nullable=True),  # ... and this is it
     Index("ix_tickets_updated", "updated_at", "id"),
     Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),
     Index("ix_tickets_stage_updated", "stage_id", "updated_at", "id"),
@@ -134,6 +142,75 @@ timeline = Table(
     Column("old", Text, nullable=True),  # JSON
     Column("new", Text, nullable=True),  # JSON
     Index("ix_timeline_ticket", "ticket_id", "id"),
+)
+
+# the recycle bin, most recently deleted first; small, so a partial index
+_DELETED = text("deleted_at IS NOT NULL")
+Index(
+    "ix_tickets_bin",
+    tickets.c.deleted_at,
+    tickets.c.id,
+    sqlite_where=_DELETED,
+    postgresql_where=_DELETED,
+)
+
+# finishing a job clears what it marked: few tickets carry a job at any time
+_IN_JOB = text("job_id IS NOT NULL")
+Index("ix_tickets_job", tickets.c.job_id, sqlite_where=_IN_JOB, postgresql_where=_IN_JOB)
+
+merges = Table(
+    "ticket_merges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("primary_id", Integer, nullable=False, index=True),
+    Column("secondary_id", Integer, nullable=False, unique=True),  # a ticket is absorbed once
+    Column("actor_id", Integer, nullable=False),
+    Column("job_id", Integer, nullable=False),
+    Column("merged_at", DateTime(timezone=True), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("state", String(10), nullable=False),  # running, done, failed
+    Column("step", String(20), nullable=False),
+    Column("actor_id", Integer, nullable=False),
+    Column("client_key", String(200), nullable=True),  # the Idempotency-Key it was started with
+    Column("request_hash", String(64), nullable=True),
+    Column("scope", Text, nullable=False),  # JSON: the actor's access scope when it started
+    Column("data", Text, nullable=False),  # JSON: what the steps need
+    Column("result", Text, nullable=True),  # JSON: the answer once done
+    Column("error", Text, nullable=True),
+    Column("total", Integer, nullable=False, default=0),
+    Column("processed", Integer, nullable=False, default=0),
+    Column("done", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("actor_id", "client_key", name="uq_jobs_client_key"),
+)
+
+# the resume sweep looks for unfinished jobs only
+_RUNNING = text("state = 'running'")
+Index("ix_jobs_running", jobs.c.id, sqlite_where=_RUNNING, postgresql_where=_RUNNING)
+
+job_items = Table(
+    "job_items",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("ticket_id", Integer, nullable=True),
+    Column("outcome", String(10), nullable=False),  # pending, working, done, skipped, failed
+    Column("reason", Text, nullable=True),
+    Column("status", Integer, nullable=True),
+    Column("result", Text, nullable=True),  # JSON (a bulk update's ticket or error)
+    Index("ix_job_items_outcome", "job_id", "outcome", "seq"),
 )
 
 idempotency = define_idempotency(metadata)

@@ -3,8 +3,9 @@
 Every method that touches tickets starts with :func:`scope_for` (403 for callers
 without service or sales access) and hands the scope to the store, which applies
 it as SQL. Pipeline configuration needs account access. The only RPC this
-service makes, ``permissions.get_user`` to vet a new owner, happens before the
-store's transaction opens.
+service makes to permissions (``get_user`` to vet a new owner, ``get_team`` a team) happen
+before the store's transaction opens. Merge, split, spam, delete and restore, which span
+services, are in :mod:`services.tickets.lifecycle`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis.errors import HelpdeskError, NotFound, ValidationFailed
+from services.chassis.errors import NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.outbox import OutboxRelay
@@ -33,6 +34,7 @@ from services.tickets.domain import (
     require_importer,
     scope_for,
 )
+from services.tickets.lifecycle import LifecycleEntrypoints, bulk_budget
 from services.tickets.models import outbox
 from services.tickets.store import Errors, ImportItem, Store, failed
 
@@ -45,7 +47,7 @@ def _kind(kind: Any) -> str:
     return str(kind)
 
 
-class TicketsService:
+class TicketsService(LifecycleEntrypoints):
     """Tickets, pipelines and everything recorded about a ticket."""
 
     name = contract.SERVICE_NAME
@@ -135,7 +137,7 @@ class TicketsService:
         first = self.store.tickets.replay(key)
         if first is not None:
             return first
-        invalid = self._owner_errors(payload.get("owner_id"))
+        invalid = {**self._owner_errors(payload.get("owner_id")), **self._team_errors(payload.get("team_id"))}
         return self.store.tickets.create(actor_id=caller.user_id, data=payload, key=key, invalid=invalid)
 
     @rpc
@@ -158,11 +160,14 @@ class TicketsService:
         tid = require_id(ticket_id, "ticket_id")
         changes = load(contract.TicketPatchSchema(), data)
         invalid: Errors = {}
-        if changes.get("owner_id") is not None:
+        if changes.get("owner_id") is not None or changes.get("team_id") is not None:
             current = self.store.tickets.get(
                 scope=scope, user_id=caller.user_id, ticket_id=tid, mark_read=False
             )
-            invalid = self._owner_errors(changes["owner_id"], current["owner_id"])
+            invalid = {
+                **self._owner_errors(changes.get("owner_id"), current["owner_id"]),
+                **self._team_errors(changes.get("team_id"), current["team_id"]),
+            }
         return self.store.tickets.update(
             scope=scope,
             actor_id=caller.user_id,
@@ -173,27 +178,28 @@ class TicketsService:
         )
 
     @rpc
-    def bulk_update(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Apply the same changes to each ticket; one result per id (an invisible one is a 404 item)."""
+    def bulk_update(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Apply the same changes to each ticket, as a job; up to 100 ids are answered with every
+        result (an invisible ticket is a 404 item), more with the job still running."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         payload = load(contract.BulkUpdateSchema(), data)
         changes = payload["changes"]
+        key = IdempotencyKey.of(caller.user_id, idempotency_key, "bulk_update", data)
         invalid = self._owner_errors(changes.get("owner_id"))
-        results = []
-        for ticket_id in payload["ids"]:
-            try:
-                ticket = self.store.tickets.update(
-                    scope=scope,
-                    actor_id=caller.user_id,
-                    ticket_id=ticket_id,
-                    changes=changes,
-                    invalid=invalid,
-                )
-                results.append({"id": ticket_id, "status": 200, "ticket": ticket})
-            except HelpdeskError as exc:
-                results.append({"id": ticket_id, "status": exc.status, "error": exc.to_dict()})
-        return {"results": results}
+        job, replayed = self._start(
+            key,
+            lambda: self.store.bulk.start(
+                scope=scope,
+                actor_id=caller.user_id,
+                ticket_ids=payload["ids"],
+                changes=changes,
+                invalid=invalid,
+                key=key,
+            ),
+            budget=bulk_budget(len(payload["ids"])),
+        )
+        return self._replayed(self._bulk_answer(job, deletes=False), replayed)
 
     @rpc
     def list_tickets(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -387,3 +393,13 @@ class TicketsService:
             user = None
         problem = owner_problem(user, owner_id)
         return {"owner_id": [problem]} if problem else {}
+
+    def _team_errors(self, team_id: int | None, current_team_id: int | None = None) -> Errors:
+        """A ticket's team must be one of the permissions service's teams (skipped when unchanged)."""
+        if team_id is None or team_id == current_team_id:
+            return {}
+        try:
+            self.permissions.as_system().get_team(team_id)
+        except NotFound:
+            return {"team_id": [f"team {team_id} does not exist"]}
+        return {}

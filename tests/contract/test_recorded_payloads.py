@@ -27,6 +27,24 @@ EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
         conversations_contract.MAIL_RECEIVED,
     ): conversations_contract.InboundMailSchema,
     (tickets_contract.SERVICE_NAME, tickets_contract.TICKET_IMPORTED): tickets_contract.TicketImportedEvent,
+    **{
+        (tickets_contract.SERVICE_NAME, event): tickets_contract.EVENT_SCHEMAS[event]
+        for event in (
+            tickets_contract.TICKET_MERGED,
+            tickets_contract.TICKET_SPLIT,
+            tickets_contract.TICKET_DELETED,
+            tickets_contract.TICKET_RESTORED,
+            tickets_contract.TICKETS_PURGED,
+        )
+    },
+    **{
+        (conversations_contract.SERVICE_NAME, event): conversations_contract.EVENT_SCHEMAS[event]
+        for event in (
+            conversations_contract.THREAD_SPLIT,
+            conversations_contract.THREAD_MARKED_SPAM,
+            conversations_contract.THREAD_UNMARKED_SPAM,
+        )
+    },
 }
 
 

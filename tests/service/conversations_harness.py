@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,8 +144,10 @@ class Conversations:
         return [e for e in found if event_type is None or e[0] == event_type]
 
     def outgoing(self) -> list[Any]:
+        """The outgoing mail queue; ``raw`` as bytes (PostgreSQL hands BYTEA back as a memoryview)."""
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.text("SELECT * FROM outgoing_mail ORDER BY id")).all())
+            rows = conn.execute(sa.text("SELECT * FROM outgoing_mail ORDER BY id")).all()
+        return [SimpleNamespace(**{**row._mapping, "raw": bytes(row.raw)}) for row in rows]
 
 
 def local_conversations(make_db: Callable[[str], str], tmp_path: Path) -> Iterator[Conversations]:

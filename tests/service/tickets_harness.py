@@ -34,8 +34,12 @@ USERS: dict[int, dict[str, Any]] = {
 }
 
 
+TEAMS = {1: {"id": 1, "name": "Support"}, 2: {"id": 2, "name": "Billing"}}
+
+
 class FakePermissions:
-    """Stands in for the permissions client: answers ``get_user`` from :data:`USERS`."""
+    """Stands in for the permissions client: answers ``get_user`` from :data:`USERS` and
+    ``get_team`` from :data:`TEAMS`."""
 
     def as_system(self) -> FakePermissions:
         return self
@@ -44,6 +48,11 @@ class FakePermissions:
         if user_id not in USERS:
             raise NotFound(f"user {user_id} does not exist")
         return USERS[user_id]
+
+    def get_team(self, team_id: int) -> dict[str, Any]:
+        if team_id not in TEAMS:
+            raise NotFound(f"team {team_id} does not exist")
+        return TEAMS[team_id]
 
 
 def _wire(value: Any) -> Any:

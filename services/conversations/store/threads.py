@@ -29,6 +29,7 @@ from services.conversations.domain.thread import (
 )
 from services.conversations.models import messages, threads
 from services.conversations.store.base import Records, insert_message, thread_dict, to_json
+from services.conversations.store.lifecycle import resolve_alias
 
 NEWEST_ACTIVITY_FIRST = Sort("updated_at", descending=True)
 
@@ -176,6 +177,7 @@ class Threads:
                     return row
         ticket_ref = incoming.ticket_ref
         if ticket_ref is not None:
+            ticket_ref = resolve_alias(s, ticket_ref)  # a merged-away ticket's mail goes to its survivor
             found = routing.thread_for_subject(incoming.sender_email, self._candidates(s, ticket_ref))
             if found is not None:
                 return self._live(s, found)
@@ -307,12 +309,13 @@ class Threads:
             return thread_dict(self.r.thread_row(s, thread_id))
 
     def of_tickets(self, *, ticket_ids: Sequence[int]) -> dict[int, list[int]]:
-        """The live thread ids of each ticket."""
+        """The live thread ids of each ticket (spam ones are in the spam view)."""
         found: dict[int, list[int]] = {t: [] for t in ticket_ids}
         with self.db.read() as s:
             rows = s.execute(
                 select(threads.c.ticket_id, threads.c.id)
                 .where(threads.c.ticket_id.in_(list(ticket_ids)), threads.c.deleted_at.is_(None))
+                .where(threads.c.spam_at.is_(None))
                 .order_by(threads.c.id)
             )
             for ticket_id, thread_id in rows:
@@ -325,6 +328,7 @@ class Threads:
             rows = s.execute(
                 select(threads)
                 .where(threads.c.ticket_id == ticket_id, threads.c.deleted_at.is_(None))
+                .where(threads.c.spam_at.is_(None))  # spam is in the spam view, not on the ticket
                 .order_by(threads.c.id)
             ).all()
             found = []

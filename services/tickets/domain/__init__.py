@@ -8,6 +8,7 @@
 * :mod:`.lists` - the table and board filters and sort keys.
 * :mod:`.search` - search requests as typed conditions.
 * :mod:`.imports` - tickets brought over from another help desk, and reruns of an import.
+* :mod:`.lifecycle` - merge, split, spam, delete, restore: what each allows and changes.
 """
 
 from services.tickets.domain.access import (

@@ -3,8 +3,11 @@
 :class:`TicketStore` is composed of parts that share one session factory and one
 clock (:class:`~.base.Records`): ``tickets`` (create, read, change, associations),
 ``pipelines`` (configuration, resolving stages), ``lists`` (table and board),
-``activity`` (follow, read state, timeline), ``search`` (conditions on any field) and
-``imports`` (tickets from another help desk, by external id). Each public method of a part is one
+``activity`` (follow, read state, timeline), ``search`` (conditions on any field), ``imports``
+(tickets from another help desk, by external id), and the lifecycle parts (docs/architecture.md
+"Sagas"): ``jobs`` (job records, leases, items), ``merges``, ``splits``, ``bin`` (delete,
+restore, purge), ``spam``, ``bulk`` and ``retire`` (deleting stages and pipelines). Each
+public method of a part is one
 transaction and takes keyword arguments only: a change, its timeline entries and its
 events (through the outbox) commit together or not at all. Reads for a person always
 go through the access rule as SQL (:func:`visible`); a ticket outside it raises
@@ -19,14 +22,21 @@ from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import Database, SessionFactory
 from services.tickets.store.activity import Activity
 from services.tickets.store.base import Errors, Records
+from services.tickets.store.bin import Bin
+from services.tickets.store.bulk import Bulk
 from services.tickets.store.imports import ImportItem, Imports, failed
+from services.tickets.store.jobs import Job, Jobs
 from services.tickets.store.lists import Lists
+from services.tickets.store.merges import Merges
 from services.tickets.store.pipelines import Pipelines
 from services.tickets.store.queries import visible
+from services.tickets.store.retire import Retire
 from services.tickets.store.search import Search
+from services.tickets.store.spam import Spam
+from services.tickets.store.splits import Splits
 from services.tickets.store.tickets import Tickets
 
-__all__ = ["Errors", "ImportItem", "Store", "TicketStore", "failed", "visible"]
+__all__ = ["Errors", "ImportItem", "Job", "Store", "TicketStore", "failed", "visible"]
 
 
 class TicketStore:
@@ -42,6 +52,13 @@ class TicketStore:
         self.activity = Activity(records)
         self.search = Search(records)
         self.imports = Imports(records, pipelines=self.pipelines)
+        self.jobs = Jobs(records)
+        self.merges = Merges(records, jobs=self.jobs)
+        self.splits = Splits(records, jobs=self.jobs, tickets=self.tickets)
+        self.bin = Bin(records, jobs=self.jobs)
+        self.spam = Spam(records, jobs=self.jobs, tickets=self.tickets)
+        self.bulk = Bulk(records, jobs=self.jobs, tickets=self.tickets)
+        self.retire = Retire(records, jobs=self.jobs)
 
 
 class Store(Database):

@@ -126,10 +126,17 @@ class Activity:
                 return False
             mark_processed(s, processed_events, event_id, MESSAGE_ADDED_HANDLER, clock=self.r.clock)
             row = s.execute(
-                select(tickets.c.owner_id, tickets.c.first_reply_at).where(
+                select(tickets.c.owner_id, tickets.c.first_reply_at, tickets.c.merged_into_id).where(
                     tickets.c.id == ticket_id, queries.live()
                 )
             ).first()
+            if row is not None and row.merged_into_id is not None:  # its thread is moving to the survivor
+                ticket_id = row.merged_into_id
+                row = s.execute(
+                    select(tickets.c.owner_id, tickets.c.first_reply_at, tickets.c.merged_into_id).where(
+                        tickets.c.id == ticket_id, queries.live()
+                    )
+                ).first()
             if row is None:
                 return True
             effect = message_effect(

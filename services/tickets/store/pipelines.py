@@ -46,8 +46,14 @@ class Pipelines:
         return [{"id": p.id, "label": p.label, "stages": by_pipeline[p.id]} for p in s.execute(query)]
 
     def first_id(self, s: Session) -> int | None:
-        """The id of the first pipeline (where tickets go by default), None when there is none."""
-        return s.scalar(select(pipelines.c.id).order_by(pipelines.c.position, pipelines.c.id).limit(1))
+        """The id of the first pipeline (where tickets go by default; not one being deleted), None when
+        there is none."""
+        return s.scalar(
+            select(pipelines.c.id)
+            .where(pipelines.c.deleting_job_id.is_(None))
+            .order_by(pipelines.c.position, pipelines.c.id)
+            .limit(1)
+        )
 
     def one(self, s: Session, pipeline_id: int) -> dict[str, Any]:
         """The pipeline with its ordered stages, in ``s``; NotFound if there is none."""
@@ -155,6 +161,8 @@ class Pipelines:
                 row = s.execute(select(stages).where(stages.c.id == stage_id)).first()
                 if row is None:
                     return None, {"status": [f"unknown status {stage_id}"]}
+                if row.deleting_job_id is not None:
+                    return None, {"status": [f"status {row.id} is being deleted"]}
                 return Stage(row.id, row.pipeline_id, row.state), {}
             pipeline_id = self.first_id(s)
             if pipeline_id is None:
@@ -162,11 +170,15 @@ class Pipelines:
         elif s.execute(select(pipelines.c.id).where(pipelines.c.id == pipeline_id)).first() is None:
             return None, {"pipeline_id": [f"unknown pipeline {pipeline_id}"]}
         if stage_id is None:
-            row = s.execute(queries.ordered_stages(pipeline_id).limit(1)).first()
+            row = s.execute(
+                queries.ordered_stages(pipeline_id).where(stages.c.deleting_job_id.is_(None)).limit(1)
+            ).first()
         else:
             row = s.execute(
                 select(stages).where(stages.c.id == stage_id, stages.c.pipeline_id == pipeline_id)
             ).first()
         if row is None:
             return None, {"status": [f"status {stage_id} is not a stage of pipeline {pipeline_id}"]}
+        if row.deleting_job_id is not None:  # its tickets are moving out: none may move in
+            return None, {"status": [f"status {row.id} is being deleted"]}
         return Stage(row.id, pipeline_id, row.state), {}

@@ -197,4 +197,6 @@ def ticket_dict(row: Any, assoc: dict[str, list[int]], merged: Sequence[int]) ->
         "last_agent_message_at": iso(row.last_agent_message_at),
         "external_source": row.external_source,
         "external_id": row.external_id,
+        "in_progress": row.in_progress,
+        "job_id": row.job_id,
     }

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from services.chassis.errors import NotFound, ValidationFailed
 from services.chassis.idempotency import IdempotencyKey
-from services.tickets.domain import EVERYTHING, Change, Scope, Ticket
+from services.tickets.domain import EVERYTHING, Change, NewTicket, Scope, Ticket
+from services.tickets.domain.lifecycle import moved
 from services.tickets.models import associations, reads, tickets
 from services.tickets.store import queries
 from services.tickets.store.base import Errors, Records, columns_of
@@ -47,15 +48,36 @@ class Tickets:
 
         def work(s: Session) -> dict[str, Any]:
             now = self.r.clock.now()
-            stage, errors = self.pipelines.resolve_stage(s, data.get("pipeline_id"), data.get("status"))
-            errors = {**(invalid or {}), **errors}
-            if errors or stage is None:
-                raise ValidationFailed(errors=errors)
-            new = Ticket.open(actor_id=actor_id, data=data, stage=stage, now=now)
-            ticket_id = s.scalar(
+            ticket_id, new = self.insert(s, actor_id=actor_id, data=data, invalid=invalid, extra={})
+            opened = Change(entries=new.ENTRIES, events=tuple(new.events(ticket_id)))
+            self.r.write_entries(s, ticket_id, opened, actor_id, now)
+            return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
+
+        return self.r.idempotency.run(key, work)
+
+    def insert(
+        self,
+        s: Session,
+        *,
+        actor_id: int,
+        data: dict[str, Any],
+        invalid: Errors | None,
+        extra: dict[str, Any],
+    ) -> tuple[int, NewTicket]:
+        """A new ticket's row, associations and creator read mark, in the caller's transaction
+        (``extra`` columns too); its entries and events are the caller's to write."""
+        now = self.r.clock.now()
+        stage, errors = self.pipelines.resolve_stage(s, data.get("pipeline_id"), data.get("status"))
+        errors = {**(invalid or {}), **errors}
+        if errors or stage is None:
+            raise ValidationFailed(errors=errors)
+        new = Ticket.open(actor_id=actor_id, data=data, stage=stage, now=now)
+        ticket_id = int(
+            s.scalar(
                 tickets.insert()
                 .values(
                     **columns_of(new.values),
+                    **extra,
                     created_by=actor_id,
                     created_at=now,
                     updated_at=now,
@@ -63,26 +85,26 @@ class Tickets:
                 )
                 .returning(tickets.c.id)
             )
-            for kind, ref_ids in new.associations.items():
-                for ref_id in ref_ids:
-                    s.execute(
-                        associations.insert().values(
-                            ticket_id=ticket_id, kind=kind, ref_id=ref_id, added_by=actor_id, added_at=now
-                        )
+        )
+        for kind, ref_ids in new.associations.items():
+            for ref_id in ref_ids:
+                s.execute(
+                    associations.insert().values(
+                        ticket_id=ticket_id, kind=kind, ref_id=ref_id, added_by=actor_id, added_at=now
                     )
-            s.execute(reads.insert().values(ticket_id=ticket_id, user_id=actor_id, read_seq=1))
-            opened = Change(entries=new.ENTRIES, events=tuple(new.events(ticket_id)))
-            self.r.write_entries(s, ticket_id, opened, actor_id, now)
-            return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
-
-        return self.r.idempotency.run(key, work)
+                )
+        s.execute(reads.insert().values(ticket_id=ticket_id, user_id=actor_id, read_seq=1))
+        return ticket_id, new
 
     def get(self, *, scope: Scope, user_id: int, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
-        """The ticket if the scope allows it (else NotFound); opening it marks it read."""
+        """The ticket if the scope allows it (else NotFound; Moved, naming the survivor, if it was merged
+        away); opening it marks it read."""
         with self.db.transaction() as s:
             row = s.execute(queries.one_ticket(scope, user_id, ticket_id)).first()
             if row is None:
                 raise NotFound(f"ticket {ticket_id} does not exist")
+            if row.merged_into_id is not None:
+                raise moved(ticket_id, row.merged_into_id)
             ticket = self.r.dicts(s, [row])[0]
             if mark_read and row.unread:  # no write when it is already read
                 self.r.set_read(s, ticket_id, user_id, row.unread_seq)
