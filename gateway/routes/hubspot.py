@@ -143,6 +143,22 @@ def _ticket_id(value: Any) -> int:
     return int(text)
 
 
+def _batch_inputs(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every input of a batch create in our terms; a malformed one fails the whole batch (400), as
+    at HubSpot, before anything is created (only what the services refuse is reported per item)."""
+    datas, problems = [], {}
+    for index, item in enumerate(inputs):
+        try:
+            datas.append(
+                {**hs.to_fields(item["properties"]), "associations": hs.associations_of(item["associations"])}
+            )
+        except ValidationFailed as exc:
+            problems.update({f"inputs.{index}.{field}": messages for field, messages in exc.errors.items()})
+    if problems:
+        raise ValidationFailed("Some inputs of the batch are not valid.", errors=problems)
+    return datas
+
+
 def _per_item(exc: HelpdeskError) -> None:
     """Re-raise what concerns the whole batch (no access at all, outages); the rest is one item's."""
     if exc.status in (401, 403, 429) or exc.status >= 500:
@@ -321,7 +337,7 @@ class HubSpotRoutes:
         "/crm/v3/objects/tickets/<int:ticket_id>",
         summary="HubSpot: archive a ticket (to the recycle bin; tickets RPC delete_ticket).",
         status=204,
-        errors=(501,),
+        errors=(404, 501),
         tag="hubspot",
     )
     def hubspot_archive_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -348,7 +364,7 @@ class HubSpotRoutes:
         summary="HubSpot: merge two tickets; the survivor keeps primaryObjectId (tickets RPC merge_tickets).",
         body=hs.HubSpotMergeSchema,
         returns=hs.HubSpotObjectSchema,
-        errors=(501,),
+        errors=(404, 501),
         tag="hubspot",
     )
     def hubspot_merge_tickets(self, request: Request) -> Response:
@@ -403,12 +419,9 @@ class HubSpotRoutes:
         body = _body(request, hs.HubSpotBatchCreateSchema)
         key = idempotency_key(request)
         results, errors = [], []
-        for index, item in enumerate(body["inputs"]):
+        datas = _batch_inputs(body["inputs"])
+        for index, (item, data) in enumerate(zip(body["inputs"], datas, strict=True)):
             try:
-                data = {
-                    **hs.to_fields(item["properties"]),
-                    "associations": hs.associations_of(item["associations"]),
-                }
                 ticket = self.tickets.create_ticket(data, idempotency_key=f"{key}#{index}" if key else None)
                 results.append(hs.to_object(ticket, hs.written_properties(item["properties"])))
             except HelpdeskError as exc:
@@ -456,7 +469,7 @@ class HubSpotRoutes:
         summary="HubSpot: archive up to 100 tickets (ids you may not see are ignored, as at HubSpot).",
         body=hs.HubSpotBatchArchiveSchema,
         status=204,
-        errors=(501,),
+        errors=(404, 501),
         tag="hubspot",
     )
     def hubspot_batch_archive(self, request: Request) -> Response:

@@ -48,7 +48,7 @@ class LifecycleRoutes:
         body=tickets_contract.MergeSchema,
         returns=tickets_contract.TicketSchema,
         idempotent=True,
-        errors=(409,),
+        errors=(403, 404, 409, 422),
         tag="lifecycle",
     )
     def merge_tickets(self, request: Request) -> Response:
@@ -65,7 +65,7 @@ class LifecycleRoutes:
         returns=tickets_contract.TicketSchema,
         status=201,
         idempotent=True,
-        errors=(301, 409),
+        errors=(301, 403, 404, 409, 422),
         tag="lifecycle",
     )
     def split_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -84,7 +84,7 @@ class LifecycleRoutes:
         body=tickets_contract.SpamSchema,
         returns=tickets_contract.SpamResultSchema,
         idempotent=True,
-        errors=(301, 409),
+        errors=(301, 403, 404, 409, 422),
         tag="lifecycle",
     )
     def mark_spam(self, request: Request, ticket_id: int) -> Response:
@@ -99,6 +99,7 @@ class LifecycleRoutes:
         "retention service purges them.",
         query=conversations_contract.SpamQuerySchema,
         returns=conversations_contract.SpamThreadPageSchema,
+        errors=(403, 404),
         tag="lifecycle",
     )
     def list_spam(self, request: Request) -> Response:
@@ -111,7 +112,7 @@ class LifecycleRoutes:
         "the recycle bin, or made anew, if needed. Accepts Idempotency-Key.",
         returns=tickets_contract.NotSpamResultSchema,
         idempotent=True,
-        errors=(409,),
+        errors=(403, 404, 409, 422),
         tag="lifecycle",
     )
     def not_spam(self, request: Request, thread_id: int) -> Response:
@@ -125,7 +126,7 @@ class LifecycleRoutes:
         summary="Move the ticket with its conversations to the recycle bin (delete permission); answers "
         "it as the bin shows it.",
         returns=tickets_contract.BinItemSchema,
-        errors=(301, 409),
+        errors=(301, 403, 404, 409, 422),
         tag="lifecycle",
     )
     def delete_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -142,6 +143,7 @@ class LifecycleRoutes:
         returns=tickets_contract.BulkJobSchema,
         idempotent=True,
         alternate=(202,),
+        errors=(403, 404),
         tag="lifecycle",
     )
     def bulk_delete(self, request: Request) -> Response:
@@ -157,6 +159,7 @@ class LifecycleRoutes:
         "account access); restorable until purging begins.",
         query=tickets_contract.BinQuerySchema,
         returns=tickets_contract.BinItemPageSchema,
+        errors=(403, 404),
         tag="lifecycle",
     )
     def recycle_bin(self, request: Request) -> Response:
@@ -168,7 +171,7 @@ class LifecycleRoutes:
         summary="Bring the ticket back from the recycle bin with its conversations, keeping their ids "
         "(account access).",
         returns=tickets_contract.TicketSchema,
-        errors=(301, 409),
+        errors=(301, 403, 404, 409, 422),
         tag="lifecycle",
     )
     def restore_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -187,7 +190,7 @@ class LifecycleRoutes:
         returns=tickets_contract.JobSchema,
         alternate=(202,),
         idempotent=True,
-        errors=(409,),
+        errors=(403, 404, 409, 422),
         tag="pipelines",
     )
     def delete_pipeline(self, request: Request, pipeline_id: int) -> Response:
@@ -204,7 +207,7 @@ class LifecycleRoutes:
         returns=tickets_contract.JobSchema,
         alternate=(202,),
         idempotent=True,
-        errors=(409,),
+        errors=(403, 404, 409, 422),
         tag="pipelines",
     )
     def delete_stage(self, request: Request, pipeline_id: int, stage_id: int) -> Response:
@@ -220,6 +223,7 @@ class LifecycleRoutes:
         summary="A job's progress, outcome and first 100 per-ticket results (bulk update, bulk delete, and "
         "every lifecycle action), for whoever started it.",
         returns=tickets_contract.JobDetailSchema,
+        errors=(403, 404),
         tag="lifecycle",
     )
     def get_job(self, request: Request, job_id: int) -> Response:
@@ -231,6 +235,7 @@ class LifecycleRoutes:
         summary="A job's per-ticket results (done, or skipped and why), in order.",
         query=tickets_contract.JobItemQuerySchema,
         returns=tickets_contract.JobItemPageSchema,
+        errors=(403, 404),
         tag="lifecycle",
     )
     def job_items(self, request: Request, job_id: int) -> Response:
@@ -245,7 +250,7 @@ class LifecycleRoutes:
         body=retention_contract.RunRequestSchema,
         returns=retention_contract.RunSchema,
         alternate=(202,),
-        errors=(409,),
+        errors=(403, 404, 409, 422),
         tag="retention",
     )
     def start_retention_run(self, request: Request) -> Response:
@@ -259,6 +264,7 @@ class LifecycleRoutes:
         "/api/v1/retention/runs/<int:run_id>",
         summary="A purge run's progress and the first items it purged (account access).",
         returns=retention_contract.RunSchema,
+        errors=(403, 404),
         tag="retention",
     )
     def get_retention_run(self, request: Request, run_id: int) -> Response:
@@ -271,6 +277,7 @@ class LifecycleRoutes:
         "purged, under which policy (account access).",
         query=retention_contract.AuditQuerySchema,
         returns=retention_contract.PurgeItemPageSchema,
+        errors=(403, 404),
         tag="retention",
     )
     def retention_audit(self, request: Request) -> Response:
@@ -282,6 +289,7 @@ class LifecycleRoutes:
         summary="The retention periods in force (configuration), in days (account access).",
         returns=retention_contract.PolicySchema,
         many=True,
+        errors=(403, 404),
         tag="retention",
     )
     def retention_policies(self, request: Request) -> Response:
