@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from services.chassis.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.chassis.mail.transport import PermanentSendError, TransientSendError
 from services.conversations import contract
-from services.conversations.mail.transport import PermanentSendError, TransientSendError
 from services.conversations.sender import MailSender
 from tests.service.conversations_harness import ACCOUNT, AGENT, NOBODY, OWNED, SUPPORT, Conversations, mail
 
