@@ -2,18 +2,22 @@
 
 Every method that touches tickets starts with :func:`scope_for` (403 for callers
 without service or sales access) and hands the scope to the store, which applies
-it as SQL. Pipeline configuration needs account access. The only RPC this
-service makes, ``permissions.get_user`` to vet a new owner, happens before the
-store's transaction opens.
+it as SQL. Pipeline configuration needs account access. The RPCs this service
+makes (``permissions.get_user`` to vet a new owner, ``permissions.access_records``
+to apply the rule on someone else's behalf) happen before any transaction opens.
+
+Every change's events carry :func:`event_stamp` of its caller (a person or an
+integration, whether it notifies) and, for a bulk update, one ``batch_id``.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis.errors import HelpdeskError, NotFound, ValidationFailed
+from services.chassis.errors import Forbidden, HelpdeskError, NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.outbox import OutboxRelay
@@ -26,15 +30,28 @@ from services.tickets import contract
 from services.tickets.domain import (
     TicketFilter,
     check_new_pipeline,
+    event_stamp,
+    may_see,
     owner_problem,
     parse_sort,
     require_admin,
     scope_for,
+    scope_of,
 )
 from services.tickets.models import outbox
+from services.tickets.people import AccessDirectory, Identities
 from services.tickets.store import Errors, Store
 
 PERMISSIONS_TIMEOUT = 3.0
+MAX_AUDIENCE = 1000
+"""At most this many users per ``audience`` call, and tickets or identities per ``visible_to`` call."""
+
+
+def _ids(value: Any, name: str, limit: int) -> list[int]:
+    """A list argument of ids (at most ``limit``), else a 422 naming ``name``."""
+    if not isinstance(value, list) or len(value) > limit:
+        raise ValidationFailed(errors={name: [f"must be a list of at most {limit} ids"]})
+    return [require_id(i, name) for i in value]
 
 
 def _kind(kind: Any) -> str:
@@ -53,6 +70,8 @@ class TicketsService:
     relay = OutboxRelay("store", outbox)
     caller = CurrentCaller()
     permissions = ServiceRpc(permissions_contract.SERVICE_NAME, timeout=PERMISSIONS_TIMEOUT)
+    people = AccessDirectory()
+    identities = Identities()
 
     @rpc(public=True)
     def ping(self) -> str:
@@ -134,7 +153,9 @@ class TicketsService:
         if first is not None:
             return first
         invalid = self._owner_errors(payload.get("owner_id"))
-        return self.store.tickets.create(actor_id=caller.user_id, data=payload, key=key, invalid=invalid)
+        return self.store.tickets.create(
+            actor_id=caller.user_id, data=payload, key=key, invalid=invalid, stamp=event_stamp(caller)
+        )
 
     @rpc
     def get_ticket(self, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
@@ -168,16 +189,21 @@ class TicketsService:
             changes=changes,
             expected_versions=expected_versions,
             invalid=invalid,
+            stamp=event_stamp(caller),
         )
 
     @rpc
     def bulk_update(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Apply the same changes to each ticket; one result per id (an invisible one is a 404 item)."""
+        """Apply the same changes to each ticket; one result per id (an invisible one is a 404 item).
+
+        Every event of the bulk change carries one ``batch_id``, so that consumers can treat it as
+        one change (notifications tell each person once, not once per ticket)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         payload = load(contract.BulkUpdateSchema(), data)
         changes = payload["changes"]
         invalid = self._owner_errors(changes.get("owner_id"))
+        stamp = event_stamp(caller, batch_id=uuid.uuid4().hex)
         results = []
         for ticket_id in payload["ids"]:
             try:
@@ -187,6 +213,7 @@ class TicketsService:
                     ticket_id=ticket_id,
                     changes=changes,
                     invalid=invalid,
+                    stamp=stamp,
                 )
                 results.append({"id": ticket_id, "status": 200, "ticket": ticket})
             except HelpdeskError as exc:
@@ -242,6 +269,7 @@ class TicketsService:
             ticket_id=require_id(ticket_id, "ticket_id"),
             kind=_kind(kind),
             ref_id=require_id(ref_id, "ref_id"),
+            stamp=event_stamp(caller),
         )
 
     @rpc
@@ -253,6 +281,7 @@ class TicketsService:
             ticket_id=require_id(ticket_id, "ticket_id"),
             kind=_kind(kind),
             ref_id=require_id(ref_id, "ref_id"),
+            stamp=event_stamp(caller),
         )
 
     # follow and read state ------------------------------------------------------------------------
@@ -260,14 +289,20 @@ class TicketsService:
     def follow(self, ticket_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
         return self.store.activity.follow(
-            scope=scope_for(caller), user_id=caller.user_id, ticket_id=require_id(ticket_id, "ticket_id")
+            scope=scope_for(caller),
+            user_id=caller.user_id,
+            ticket_id=require_id(ticket_id, "ticket_id"),
+            stamp=event_stamp(caller),
         )
 
     @rpc
     def unfollow(self, ticket_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
         return self.store.activity.unfollow(
-            scope=scope_for(caller), user_id=caller.user_id, ticket_id=require_id(ticket_id, "ticket_id")
+            scope=scope_for(caller),
+            user_id=caller.user_id,
+            ticket_id=require_id(ticket_id, "ticket_id"),
+            stamp=event_stamp(caller),
         )
 
     @rpc
@@ -303,6 +338,42 @@ class TicketsService:
             )
         ids = [require_id(i, "ticket_ids") for i in ticket_ids]
         return self.store.activity.visible(scope=scope_for(caller), ticket_ids=ids)
+
+    @rpc
+    def audience(
+        self, ticket_id: int, user_ids: list[int] | None = None, followers: bool = False
+    ) -> dict[str, Any]:
+        """For system callers (notifications): who of ``user_ids`` (and of the ticket's followers,
+        with ``followers``) may see the live ticket now, by the one access rule applied to each of
+        them. Answers ``id``, ``name``, ``owner_id``, ``followers`` (all of them, when asked) and
+        ``visible`` (the user ids that may see it); NotFound when the ticket is gone."""
+        caller = require_caller(self.caller)
+        if not caller.system:
+            raise Forbidden("Audiences are for the services themselves.")
+        tid = require_id(ticket_id, "ticket_id")
+        wanted = set(_ids(user_ids or [], "user_ids", MAX_AUDIENCE))
+        facts, follower_ids = self.store.activity.audience_facts(ticket_id=tid)
+        if followers is True:
+            wanted.update(follower_ids)
+        callers = self.people.callers(self.permissions.as_system(), wanted) if wanted else {}
+        visible = [uid for uid in sorted(wanted) if may_see(callers.get(uid), facts["owner_id"])]
+        return {**facts, "followers": follower_ids if followers is True else [], "visible": visible}
+
+    @rpc
+    def visible_to(self, ticket_ids: list[int], identities: list[str]) -> list[list[int] | None]:
+        """Which of ``ticket_ids`` each signed identity in ``identities`` may see (None for one that
+        does not verify), in one call for many clients (the gateway's live stream). Tickets in the
+        recycle bin count by their owner, so a client hears of a deletion it could see."""
+        require_caller(self.caller)
+        ids = _ids(ticket_ids, "ticket_ids", MAX_AUDIENCE)
+        if not isinstance(identities, list) or len(identities) > MAX_AUDIENCE:
+            raise ValidationFailed(errors={"identities": [f"must be a list of at most {MAX_AUDIENCE}"]})
+        callers = [self.identities.verify(assertion) for assertion in identities]
+        scopes = [scope_of(c) for c in callers]
+        answers = iter(self.store.activity.in_scopes(ticket_ids=ids, scopes=[s for s in scopes if s]))
+        return [
+            None if c is None else (next(answers) if s else []) for c, s in zip(callers, scopes, strict=True)
+        ]
 
     @subscribe(conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED)
     def handle_message_added(self, payload: dict[str, Any]) -> None:

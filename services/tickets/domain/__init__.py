@@ -8,7 +8,15 @@
 * :mod:`.lists` - the table and board filters and sort keys.
 """
 
-from services.tickets.domain.access import EVERYTHING, Scope, owner_problem, require_admin, scope_for
+from services.tickets.domain.access import (
+    EVERYTHING,
+    Scope,
+    may_see,
+    owner_problem,
+    require_admin,
+    scope_for,
+    scope_of,
+)
 from services.tickets.domain.lists import SORT_KEY_KINDS, TicketFilter, parse_sort
 from services.tickets.domain.pipelines import (
     check_new_pipeline,
@@ -29,6 +37,7 @@ from services.tickets.domain.ticket import (
     Ticket,
     closed_at_after,
     diff,
+    event_stamp,
     follow_change,
     message_effect,
 )
@@ -52,12 +61,15 @@ __all__ = [
     "check_stage_order",
     "closed_at_after",
     "diff",
+    "event_stamp",
     "follow_change",
+    "may_see",
     "message_effect",
     "owner_problem",
     "parse_sort",
     "require_admin",
     "scope_for",
+    "scope_of",
     "stage_label_problems",
     "stage_position_problem",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, select, update
@@ -26,6 +26,9 @@ from services.tickets.store import queries
 ASSOCIATION_KINDS = contract.ASSOCIATION_KINDS
 
 Errors = dict[str, list[str]]
+
+Stamp = Mapping[str, Any]
+"""Fields every event of one change carries about how it was made (``domain.event_stamp``)."""
 
 COLUMNS = {
     "name": "name",
@@ -114,8 +117,19 @@ class Records:
             version=row.version,
         )
 
-    def save(self, s: Session, ticket: Ticket, change: Change, actor_id: int, now: dt.datetime) -> None:
-        """Write ``change`` to ``ticket``: its values (compare-and-set on the version), entries, events."""
+    def save(
+        self,
+        s: Session,
+        ticket: Ticket,
+        change: Change,
+        actor_id: int,
+        now: dt.datetime,
+        *,
+        stamp: Stamp | None = None,
+    ) -> None:
+        """Write ``change`` to ``ticket``: its values (compare-and-set on the version), entries, events.
+
+        ``stamp`` (:func:`~services.tickets.domain.event_stamp`) goes into every event."""
         if not change:
             return
         if change.values:
@@ -126,12 +140,19 @@ class Records:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"ticket {ticket.id} changed while this request ran; try again.")
-        self.write_entries(s, ticket.id, change, actor_id, now)
+        self.write_entries(s, ticket.id, change, actor_id, now, stamp=stamp)
 
     def write_entries(
-        self, s: Session, ticket_id: int, change: Change, actor_id: int, now: dt.datetime
+        self,
+        s: Session,
+        ticket_id: int,
+        change: Change,
+        actor_id: int,
+        now: dt.datetime,
+        *,
+        stamp: Stamp | None = None,
     ) -> None:
-        """The change's timeline entries and events (no column values)."""
+        """The change's timeline entries and events (no column values), each event with ``stamp``."""
         for entry in change.entries:
             extra = {k: to_json(v) if k in ("old", "new") else v for k, v in entry.columns().items()}
             s.execute(
@@ -140,7 +161,7 @@ class Records:
                 )
             )
         for event in change.events:
-            outbox.record(s, event.type, event.payload, clock=self.clock)
+            outbox.record(s, event.type, {**event.payload, **(stamp or {})}, clock=self.clock)
 
     def ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
         row = s.execute(queries.one_ticket(scope, user_id, ticket_id)).first()
