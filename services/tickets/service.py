@@ -341,23 +341,25 @@ class TicketsService:
 
     @rpc
     def audience(
-        self, ticket_id: int, user_ids: list[int] | None = None, followers: bool = False
+        self, ticket_id: int, user_ids: list[int] | None = None, watchers: bool = False
     ) -> dict[str, Any]:
-        """For system callers (notifications): who of ``user_ids`` (and of the ticket's followers,
-        with ``followers``) may see the live ticket now, by the one access rule applied to each of
-        them. Answers ``id``, ``name``, ``owner_id``, ``followers`` (all of them, when asked) and
-        ``visible`` (the user ids that may see it); NotFound when the ticket is gone."""
+        """For system callers (notifications): who of ``user_ids`` (and, with ``watchers``, of the
+        ticket's owner and followers) may see the live ticket now, by the one access rule applied
+        to each of them. Answers ``id``, ``name``, ``owner_id``, ``followers`` (all of them, with
+        ``watchers``) and ``visible`` (the user ids that may see it); NotFound when it is gone."""
         caller = require_caller(self.caller)
         if not caller.system:
             raise Forbidden("Audiences are for the services themselves.")
         tid = require_id(ticket_id, "ticket_id")
         wanted = set(_ids(user_ids or [], "user_ids", MAX_AUDIENCE))
         facts, follower_ids = self.store.activity.audience_facts(ticket_id=tid)
-        if followers is True:
+        if watchers is True:
             wanted.update(follower_ids)
+            if facts["owner_id"] is not None:
+                wanted.add(facts["owner_id"])
         callers = self.people.callers(self.permissions.as_system(), wanted) if wanted else {}
         visible = [uid for uid in sorted(wanted) if may_see(callers.get(uid), facts["owner_id"])]
-        return {**facts, "followers": follower_ids if followers is True else [], "visible": visible}
+        return {**facts, "followers": follower_ids if watchers is True else [], "visible": visible}
 
     @rpc
     def visible_to(self, ticket_ids: list[int], identities: list[str]) -> list[list[int] | None]:

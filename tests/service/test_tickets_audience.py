@@ -47,7 +47,7 @@ def test_audience_applies_the_rule_to_each_recipient_now(tickets: Tickets) -> No
     for person in (ADMIN, AGENT):
         tickets.as_(person).follow(ticket["id"])
     system = tickets.as_(SYSTEM)
-    answer = system.audience(ticket["id"], [NOBODY.user_id, OWNED.user_id, 999], followers=True)
+    answer = system.audience(ticket["id"], [NOBODY.user_id, OWNED.user_id, 999], watchers=True)
     assert (answer["id"], answer["name"], answer["owner_id"]) == (ticket["id"], "Printer", AGENT.user_id)
     assert answer["followers"] == [ADMIN.user_id, AGENT.user_id]
     assert answer["visible"] == [ADMIN.user_id, AGENT.user_id]  # OWNED owns nothing, NOBODY has no access
@@ -59,9 +59,9 @@ def test_audience_applies_the_rule_to_each_recipient_now(tickets: Tickets) -> No
     # the agent loses access; the directory forgets on the permissions event (here: by hand)
     tickets.permissions.people[AGENT.user_id] = dataclasses.replace(AGENT, permissions=frozenset())
     tickets.people.cache.flush()
-    assert system.audience(ticket["id"], followers=True)["visible"] == [ADMIN.user_id]
+    assert system.audience(ticket["id"], watchers=True)["visible"] == [ADMIN.user_id]
     calls = len(tickets.permissions.asked)
-    system.audience(ticket["id"], followers=True)
+    system.audience(ticket["id"], watchers=True)
     assert len(tickets.permissions.asked) == calls, "known people are not asked for again"
 
 

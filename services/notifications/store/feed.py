@@ -1,0 +1,153 @@
+"""The in-app feed: a person's notifications, newest first, and what they have read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select, true, update
+from sqlalchemy.orm import Session
+
+from services.chassis.errors import NotFound
+from services.chassis.keyset import keyset_page
+from services.chassis.paging import Sort
+from services.notifications import contract
+from services.notifications.domain import Notice, title
+from services.notifications.models import feed, outbox
+from services.notifications.store.base import Records, item_dict, ticket_ids_of
+
+NEWEST_FIRST = Sort("id", descending=True)
+ADDED = "added"
+GROWN = "grown"
+
+
+class Feed:
+    """Notifications as people see them; each public method is one transaction."""
+
+    def __init__(self, records: Records) -> None:
+        self.r = records
+        self.db = records.db
+
+    # -- reading -------------------------------------------------------------------------------------
+    def page(
+        self, *, user_id: int, limit: int, cursor: str | None, unread_only: bool = False
+    ) -> dict[str, Any]:
+        """The person's feed, newest first, a page at a time, with their unread count."""
+        query = select(feed).where(feed.c.user_id == user_id, feed.c.in_app == true())
+        if unread_only:
+            query = query.where(feed.c.read.is_(False))
+        with self.db.read() as s:
+            page = keyset_page(
+                s,
+                query,
+                key=feed.c.id,
+                ident=feed.c.id,
+                sort=NEWEST_FIRST,
+                limit=limit,
+                cursor=cursor,
+                item=item_dict,
+            )
+            page["unread"] = self.unread_in(s, user_id)
+        return page
+
+    def unread(self, *, user_id: int) -> int:
+        with self.db.read() as s:
+            return self.unread_in(s, user_id)
+
+    @staticmethod
+    def unread_in(s: Session, user_id: int) -> int:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(feed)
+                .where(feed.c.user_id == user_id, feed.c.read.is_(False), feed.c.in_app == true())
+            )
+            or 0
+        )
+
+    # -- read state ----------------------------------------------------------------------------------
+    def mark_read(self, *, user_id: int, item_id: int) -> dict[str, Any]:
+        """Mark one of the person's notifications read (NotFound for anyone else's)."""
+        with self.db.transaction() as s:
+            row = s.execute(
+                select(feed).where(feed.c.id == item_id, feed.c.user_id == user_id, feed.c.in_app == true())
+            ).first()
+            if row is None:
+                raise NotFound(f"notification {item_id} does not exist")
+            if not row.read:
+                s.execute(update(feed).where(feed.c.id == item_id).values(read=True))
+                self._announce_read(s, user_id, [item_id])
+            return {**item_dict(row), "read": True}
+
+    def mark_all_read(self, *, user_id: int) -> dict[str, Any]:
+        """Mark every notification of the person read; answers how many it marked."""
+        with self.db.transaction() as s:
+            marked = s.execute(
+                update(feed).where(feed.c.user_id == user_id, feed.c.read.is_(False)).values(read=True)
+            ).rowcount  # type: ignore[attr-defined]
+            if marked:
+                self._announce_read(s, user_id, None)
+        return {"unread": 0, "marked": int(marked or 0)}
+
+    def _announce_read(self, s: Session, user_id: int, ids: list[int] | None) -> None:
+        payload = {"user_id": user_id, "ids": ids, "unread": self.unread_in(s, user_id)}
+        outbox.record(s, contract.NOTIFICATIONS_READ, payload, clock=self.r.clock)
+
+    # -- writing (inside the delivery's transaction) ---------------------------------------------------
+    def add_in(self, s: Session, notice: Notice, *, event_id: str, in_app: bool) -> tuple[Any, str | None]:
+        """Store ``notice`` as a notification, or grow the one its bulk change already made;
+        returns the row and :data:`ADDED`, :data:`GROWN` or None (the bulk change had told of this
+        ticket already). A growth also makes the notification unread again."""
+        now = self.r.clock.now()
+        if notice.group_key is not None:
+            row = s.execute(
+                select(feed)
+                .where(feed.c.user_id == notice.user_id, feed.c.group_key == notice.group_key)
+                .with_for_update()
+            ).first()
+            if row is not None:
+                return self._grow(s, row, notice, now)
+        headline = title(notice.type, ticket_id=notice.ticket_id, ticket_name=notice.ticket_name)
+        item_id = s.scalar(
+            feed.insert()
+            .values(
+                user_id=notice.user_id,
+                type=notice.type,
+                ticket_id=notice.ticket_id,
+                ticket_ids=json.dumps([notice.ticket_id]),
+                count=1,
+                title=headline,
+                actor_id=notice.actor_id,
+                group_key=notice.group_key,
+                event_id=event_id,
+                created_at=now,
+                updated_at=now,
+                read=False,
+                in_app=in_app,
+            )
+            .returning(feed.c.id)
+        )
+        return s.execute(select(feed).where(feed.c.id == item_id)).one(), ADDED
+
+    def _grow(self, s: Session, row: Any, notice: Notice, now: Any) -> tuple[Any, str | None]:
+        ids = ticket_ids_of(row)
+        if notice.ticket_id in ids:
+            return row, None
+        ids.append(notice.ticket_id)
+        headline = title(row.type, ticket_id=row.ticket_id, ticket_name="", count=len(ids))
+        s.execute(
+            update(feed)
+            .where(feed.c.id == row.id)
+            .values(ticket_ids=json.dumps(ids), count=len(ids), title=headline, updated_at=now, read=False)
+        )
+        return s.execute(select(feed).where(feed.c.id == row.id)).one(), GROWN
+
+    def announce_in(self, s: Session, row: Any, *, change: str) -> None:
+        """Tell live clients about a notification shown in the feed (:data:`ADDED` or :data:`GROWN`)."""
+        kind = contract.NOTIFICATION_ADDED if change == ADDED else contract.NOTIFICATION_UPDATED
+        payload = {
+            "user_id": row.user_id,
+            "notification": item_dict(row),
+            "unread": self.unread_in(s, row.user_id),
+        }
+        outbox.record(s, kind, payload, clock=self.r.clock)
