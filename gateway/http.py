@@ -112,9 +112,11 @@ class Route(HttpRequestHandler):
         errors: Iterable[int] = (),
         idempotent: bool = False,
         if_match: bool = False,
+        media_type: str = "application/json",
         **kwargs: Any,
     ) -> None:
         self.public = public
+        self.media_type = media_type
         self.summary = summary
         self.tag = tag
         self.query_schema = query

@@ -131,7 +131,7 @@ class _Builder:
         if r.returns is not None:
             ref = self.ref(r.returns)
             body = {"type": "array", "items": ref} if r.many else ref
-            ok["content"] = {"application/json": {"schema": body}}
+            ok["content"] = {r.media_type: {"schema": body}}
         responses: dict[str, Any] = {str(r.status): ok}
         problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for code in r.errors:

@@ -13,14 +13,15 @@ from gateway.routes.conversations import ConversationRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
+from gateway.routes.stream import StreamRoutes
 from gateway.routes.tickets import TicketRoutes
 from gateway.routes.web import WebRoutes
 
 
 @check_routes
 class GatewayService(
-    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, PeopleRoutes, WebRoutes
+    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, StreamRoutes, PeopleRoutes, WebRoutes
 ):
-    """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
+    """HTTP API (``/api/v1``), health and readiness, live updates, and the OpenAPI document."""
 
     name = "gateway"
