@@ -97,7 +97,7 @@ class NotificationsService:
             return
         try:
             answer = self.tickets.as_system().audience(
-                plan.ticket_id, sorted(plan.named), watchers=plan.needs_watchers
+                plan.ticket_id, sorted(plan.named), watchers=plan.needs_watchers, as_of=plan.occurred_at
             )
         except NotFound:
             return  # the ticket is gone: nobody may see it

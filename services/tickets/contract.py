@@ -217,6 +217,13 @@ class ReadStateSchema(Schema):
     unread = fields.Boolean()
 
 
+class AsOfSchema(Input):
+    """``audience``'s ``as_of``: the moment of the change people are told about (followers who
+    followed later are not told of it)."""
+
+    as_of = Timestamp(required=True)
+
+
 class BulkChangesSchema(Input):
     """The fields a bulk update may change (at least one)."""
 

@@ -341,18 +341,24 @@ class TicketsService:
 
     @rpc
     def audience(
-        self, ticket_id: int, user_ids: list[int] | None = None, watchers: bool = False
+        self,
+        ticket_id: int,
+        user_ids: list[int] | None = None,
+        watchers: bool = False,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
         """For system callers (notifications): who of ``user_ids`` (and, with ``watchers``, of the
         ticket's owner and followers) may see the live ticket now, by the one access rule applied
         to each of them. Answers ``id``, ``name``, ``owner_id``, ``followers`` (all of them, with
-        ``watchers``) and ``visible`` (the user ids that may see it); NotFound when it is gone."""
+        ``watchers``; only those following at ``as_of``, an ISO moment, when given) and
+        ``visible`` (the user ids that may see it); NotFound when it is gone."""
         caller = require_caller(self.caller)
         if not caller.system:
             raise Forbidden("Audiences are for the services themselves.")
         tid = require_id(ticket_id, "ticket_id")
         wanted = set(_ids(user_ids or [], "user_ids", MAX_AUDIENCE))
-        facts, follower_ids = self.store.activity.audience_facts(ticket_id=tid)
+        moment = load(contract.AsOfSchema(), {"as_of": as_of})["as_of"] if as_of is not None else None
+        facts, follower_ids = self.store.activity.audience_facts(ticket_id=tid, as_of=moment)
         if watchers is True:
             wanted.update(follower_ids)
             if facts["owner_id"] is not None:

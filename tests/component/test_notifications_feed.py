@@ -80,7 +80,9 @@ class FakeTickets:
     caller = CurrentCaller()
 
     @rpc
-    def audience(self, ticket_id: int, user_ids: list[int], watchers: bool = False) -> dict[str, Any]:
+    def audience(
+        self, ticket_id: int, user_ids: list[int], watchers: bool = False, as_of: str | None = None
+    ) -> dict[str, Any]:
         ASKED.append(("audience", require_caller(self.caller)))
         return {
             "id": ticket_id,

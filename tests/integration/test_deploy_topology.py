@@ -77,7 +77,9 @@ class FakeTickets:
     name = tickets_contract.SERVICE_NAME
 
     @rpc
-    def audience(self, ticket_id: int, user_ids: list[int], watchers: bool = False) -> dict[str, Any]:
+    def audience(
+        self, ticket_id: int, user_ids: list[int], watchers: bool = False, as_of: str | None = None
+    ) -> dict[str, Any]:
         return {
             "id": ticket_id,
             "name": "declared early",

@@ -61,7 +61,11 @@ class FakeTickets:
         return self
 
     def audience(
-        self, ticket_id: int, user_ids: list[int] | None = None, watchers: bool = False
+        self,
+        ticket_id: int,
+        user_ids: list[int] | None = None,
+        watchers: bool = False,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
         self.calls.append((ticket_id, list(user_ids or []), watchers))
         ticket = self.tickets.get(ticket_id)

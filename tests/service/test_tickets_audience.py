@@ -65,6 +65,18 @@ def test_audience_applies_the_rule_to_each_recipient_now(tickets: Tickets) -> No
     assert len(tickets.permissions.asked) == calls, "known people are not asked for again"
 
 
+def test_followers_are_those_who_followed_by_the_time_of_the_change(tickets: Tickets) -> None:
+    ticket = tickets.as_(AGENT).create_ticket({"name": "Printer"})
+    tickets.as_(ADMIN).follow(ticket["id"])
+    changed_at = tickets.store.clock.now().isoformat()
+    tickets.as_(AGENT).follow(ticket["id"])
+    later = tickets.as_(SYSTEM).audience(ticket["id"], watchers=True)
+    then = tickets.as_(SYSTEM).audience(ticket["id"], watchers=True, as_of=changed_at)
+    assert later["followers"] == [ADMIN.user_id, AGENT.user_id] and then["followers"] == [ADMIN.user_id]
+    with pytest.raises(ValidationFailed):
+        tickets.as_(SYSTEM).audience(ticket["id"], watchers=True, as_of="yesterday")
+
+
 def test_audience_is_for_services_and_gone_tickets_have_none(tickets: Tickets) -> None:
     ticket = tickets.as_(AGENT).create_ticket({"name": "Printer"})
     with pytest.raises(Forbidden):

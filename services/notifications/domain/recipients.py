@@ -6,6 +6,7 @@ the ticket's owner and followers are and which of all those people may see the t
 (:class:`Audience`, the one access rule applied at handling time); :func:`decide` turns both
 into one :class:`Notice` per person. The rules:
 
+* followers are those who followed by the time of the change (not who followed since);
 * each person gets at most one notification per event, of the first role they fall in (a
   follower who is the new owner hears "assigned to you", not also "record updated");
 * never the person who caused the change (the one exception: a lone bootstrap admin hears of
@@ -59,6 +60,7 @@ class Plan:
     actor_id: int | None
     roles: tuple[Role, ...]
     batch_id: str | None = None
+    occurred_at: str | None = None
 
     @property
     def named(self) -> frozenset[int]:
@@ -145,6 +147,7 @@ def _plan(event: Mapping[str, Any], roles: Sequence[Role], actor_id: int | None)
         actor_id=actor_id,
         roles=tuple(roles),
         batch_id=event.get("batch_id"),
+        occurred_at=event.get("occurred_at"),
     )
 
 

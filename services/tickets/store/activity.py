@@ -171,9 +171,12 @@ class Activity:
             )
             return sorted(found)
 
-    def audience_facts(self, *, ticket_id: int) -> tuple[dict[str, Any], list[int]]:
-        """The live ticket's ``id``, ``name`` and ``owner_id``, and its followers' ids (for telling
-        people about it); NotFound when it is gone."""
+    def audience_facts(
+        self, *, ticket_id: int, as_of: dt.datetime | None = None
+    ) -> tuple[dict[str, Any], list[int]]:
+        """The live ticket's ``id``, ``name`` and ``owner_id``, and the ids of its followers (those
+        who followed by ``as_of``, when given: the moment of the change to tell them about);
+        NotFound when it is gone."""
         with self.db.read() as s:
             row = s.execute(
                 select(tickets.c.id, tickets.c.name, tickets.c.owner_id).where(
@@ -182,11 +185,10 @@ class Activity:
             ).first()
             if row is None:
                 raise NotFound(f"ticket {ticket_id} does not exist")
-            follower_ids = s.scalars(
-                select(followers.c.user_id)
-                .where(followers.c.ticket_id == ticket_id)
-                .order_by(followers.c.user_id)
-            ).all()
+            query = select(followers.c.user_id).where(followers.c.ticket_id == ticket_id)
+            if as_of is not None:
+                query = query.where(followers.c.created_at <= as_of)
+            follower_ids = s.scalars(query.order_by(followers.c.user_id)).all()
         return {"id": row.id, "name": row.name, "owner_id": row.owner_id}, list(follower_ids)
 
     def in_scopes(self, *, ticket_ids: list[int], scopes: Sequence[Scope]) -> list[list[int]]:
