@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,7 @@ VISIBILITY_BATCH = 1_000
 LOOKUP_TIMEOUT = 5.0
 RETRY_SECONDS = 1.0
 STOP_GRACE_SECONDS = 2.0
+CLOSE_SECONDS = 0.2
 
 _REDUNDANT = {
     tickets_contract.TICKET_ASSIGNED,
@@ -76,11 +77,7 @@ TICKET_EVENTS = tuple(
 """Every tickets event about one ticket (created, updated, associations, follows, and merged or
 deleted as the contract grows), except those ``ticket_updated`` already says (its ``changes``)."""
 
-NOTIFICATION_EVENTS = (
-    notifications_contract.NOTIFICATION_ADDED,
-    notifications_contract.NOTIFICATION_UPDATED,
-    notifications_contract.NOTIFICATIONS_READ,
-)
+NOTIFICATION_EVENTS = (notifications_contract.NOTIFICATIONS_ADDED, notifications_contract.NOTIFICATIONS_READ)
 
 CLOSE = object()
 RESET = "reset"
@@ -182,6 +179,7 @@ class LiveHub(SharedExtension):
         with eventlet.Timeout(STOP_GRACE_SECONDS, False):
             while self.clients:
                 eventlet.sleep(0.01)
+            eventlet.sleep(CLOSE_SECONDS)  # each connection closes its socket after its body ends
         self.clients.clear()
         self.wake()
         if self._gt is not None:
@@ -211,16 +209,16 @@ class LiveHub(SharedExtension):
             self.append(event_type, {"type": event_type, **body}, ticket_id=ticket_id)
 
     def _on_feed_event(self, event_type: str, body: dict[str, Any]) -> None:
-        user_id = body.get("user_id")
-        if not isinstance(user_id, int):
-            return
+        """One entry per person: their new (or grown) notification, or what they read."""
         if event_type == notifications_contract.NOTIFICATIONS_READ:
-            self.append(
-                "unread", {"unread": body.get("unread"), "read_ids": body.get("ids")}, user_id=user_id
-            )
-        else:
-            data = {"notification": body.get("notification"), "unread": body.get("unread")}
-            self.append("notification", data, user_id=user_id)
+            if isinstance(body.get("user_id"), int):
+                data = {"unread": body.get("unread"), "read_ids": body.get("ids")}
+                self.append("unread", data, user_id=body["user_id"])
+            return
+        for item in body.get("notifications") or ():
+            if isinstance(item, dict) and isinstance(item.get("user_id"), int):
+                data = {"notification": item.get("notification"), "unread": item.get("unread")}
+                self.append("notification", data, user_id=item["user_id"])
 
     def append(
         self, event: str, data: dict[str, Any], *, ticket_id: int | None = None, user_id: int | None = None
@@ -272,12 +270,19 @@ class LiveHub(SharedExtension):
         client.position = self.seq
 
     def stream(
-        self, *, authorization: str, identity: str, last_event_id: str | None, hello: dict[str, Any]
+        self,
+        *,
+        authorization: str,
+        identity: str,
+        last_event_id: str | None,
+        hello: dict[str, Any],
+        on_end: Callable[[], None] = lambda: None,
     ) -> Iterator[bytes]:
         """The body of a client's response: a hello, then its entries, with a heartbeat when idle.
 
         The client is registered when the web server starts sending and unregistered however the
-        response ends (the connection closed, the gateway stopping, the client too slow)."""
+        response ends (the connection closed, the gateway stopping, the client too slow); then
+        ``on_end`` runs."""
         client = self.connect(authorization, identity, last_event_id)
         try:
             hello = {**hello, "epoch": self.epoch}
@@ -294,6 +299,7 @@ class LiveHub(SharedExtension):
         finally:
             self.clients.discard(client)
             client.closed = True
+            on_end()
 
     # -- the dispatcher ------------------------------------------------------------------------------
     def _run(self) -> None:

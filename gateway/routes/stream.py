@@ -8,6 +8,9 @@ write each message as it comes (``eventlet.minimum_write_chunk_size``).
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from werkzeug.wrappers import Request, Response
 
 from gateway.http import route
@@ -18,6 +21,19 @@ from services.chassis.rpc import ServiceRpc
 from services.notifications import contract as notifications_contract
 
 HELLO_TIMEOUT = 2.0
+
+
+def _close_input(environ: dict[str, Any]) -> None:
+    """Close the connection's read side once a stream ends, so the server closes the connection.
+
+    A stream usually ends because its client went away; eventlet's server then fails to flush its
+    write side and never closes the read side, leaving the socket to the garbage collector. With
+    the read side closed here it closes the socket at once (an ended stream's connection is not
+    reused: an EventSource reconnects)."""
+    rfile = getattr(environ.get("eventlet.input"), "rfile", None)
+    if rfile is not None:
+        with contextlib.suppress(OSError):
+            rfile.close()
 
 
 class StreamRoutes:
@@ -46,6 +62,7 @@ class StreamRoutes:
             identity=identity,
             last_event_id=request.headers.get("Last-Event-ID"),
             hello={"unread": unread},
+            on_end=lambda: _close_input(request.environ),
         )
         return Response(
             body,

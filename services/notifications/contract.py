@@ -68,10 +68,9 @@ EMAIL_DAILY_CAP = 1000
 """At most this many emails per notification type per person per (UTC) day; the rest are dropped
 and counted (``mail_drops``)."""
 
-# Events (for live clients; every payload has event_id, occurred_at and user_id).
-NOTIFICATION_ADDED = "notification_added"  # + notification (FeedItemSchema), unread
-NOTIFICATION_UPDATED = "notification_updated"  # + notification: a bulk change grew it; + unread
-NOTIFICATIONS_READ = "notifications_read"  # + ids (None: all of them), unread
+# Events (for live clients; every payload has event_id and occurred_at).
+NOTIFICATIONS_ADDED = "notifications_added"  # + notifications: [{user_id, notification, unread, grown}]
+NOTIFICATIONS_READ = "notifications_read"  # + user_id, ids (None: all of them), unread
 
 
 class FeedItemSchema(Schema):
@@ -170,27 +169,32 @@ class MailDropQuerySchema(PageQuery):
 # -- event payloads ---------------------------------------------------------------------------------
 
 
-class _UserEvent(EventPayload):
+class AddedNotificationSchema(Schema):
+    """One person's new notification (or one a bulk change grew: ``grown``) and their unread count."""
+
+    user_id = fields.Integer(required=True)
+    notification = fields.Nested(FeedItemSchema, required=True)
+    unread = fields.Integer(required=True)
+    grown = fields.Boolean(load_default=False)
+
+
+class NotificationsAddedEvent(EventPayload):
+    """Payload of ``notifications_added``: every notification one triggering event made, in one
+    event (a customer message on a ticket with 100 followers is one event, not 100)."""
+
+    notifications = fields.List(fields.Nested(AddedNotificationSchema), required=True)
+
+
+class NotificationsReadEvent(EventPayload):
+    """Payload of ``notifications_read``: these notifications of ``user_id`` (None: all) are read."""
+
     user_id = fields.Integer(required=True)
     unread = fields.Integer(required=True)
-
-
-class NotificationEvent(_UserEvent):
-    """Payload of ``notification_added`` and ``notification_updated``: the notification as the feed
-    shows it."""
-
-    notification = fields.Nested(FeedItemSchema, required=True)
-
-
-class NotificationsReadEvent(_UserEvent):
-    """Payload of ``notifications_read``: these notifications (None: all) are read now."""
-
     ids = fields.List(fields.Integer(), allow_none=True, required=True)
 
 
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
-    NOTIFICATION_ADDED: NotificationEvent,
-    NOTIFICATION_UPDATED: NotificationEvent,
+    NOTIFICATIONS_ADDED: NotificationsAddedEvent,
     NOTIFICATIONS_READ: NotificationsReadEvent,
 }
 """The payload schema of every event this service publishes."""

@@ -60,6 +60,6 @@ def send_digests(
             continue
         content = digest_mail(recipient=person.name, items=lines, base_url=base_url)
         raw = store.mail.compose(content, to=(person.name, person.email))
-        store.mail.finish_digest(user_id=user_id, entries=entries, to=person.email, raw=raw)
+        store.mail.finish_digest(user_id=user_id, entries=entries, to=(person.name, person.email), raw=raw)
         written += 1
     return written

@@ -74,7 +74,8 @@ outgoing_mail = Table(
     Column("type", String(50), nullable=False),  # a notification type, or "digest"
     Column("mail_from", String(320), nullable=False),
     Column("recipients_json", Text, nullable=False),
-    Column("raw", LargeBinary, nullable=False),
+    Column("to_name", String(200), nullable=False, default=""),
+    Column("raw", LargeBinary, nullable=True),  # written when first claimed (a notification's mail)
     Column("state", String(10), nullable=False),  # queued, sent, failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),

@@ -91,8 +91,9 @@ class Desk:
         self.dispatch(tickets_contract.SERVICE_NAME, event_type, body)
 
     def notification(self, user_id: int, item_id: int) -> None:
-        body = {"event_id": f"n{item_id}", "user_id": user_id, "unread": 4, "notification": {"id": item_id}}
-        self.dispatch(notifications_contract.SERVICE_NAME, notifications_contract.NOTIFICATION_ADDED, body)
+        added = {"user_id": user_id, "unread": 4, "notification": {"id": item_id}, "grown": False}
+        body = {"event_id": f"n{item_id}", "notifications": [added]}
+        self.dispatch(notifications_contract.SERVICE_NAME, notifications_contract.NOTIFICATIONS_ADDED, body)
 
 
 @pytest.fixture

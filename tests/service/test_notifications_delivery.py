@@ -168,9 +168,10 @@ def test_an_event_delivered_twice_is_one_notification(notifications: Notificatio
     n.handle("handle_message_added", event)
     assert len(feed(n, FOLLOWER)) == 1 and len(n.send_mail()) == 2
     assert len(n.tickets.calls) == calls, "a redelivery is recognised before any lookup"
-    added = n.events(contract.NOTIFICATION_ADDED)
-    assert sorted(e["user_id"] for e in added) == [AGENT.user_id, FOLLOWER.user_id]
-    assert all(e["unread"] == 1 and e["notification"]["ticket_id"] == 7 for e in added)
+    [added] = n.events(contract.NOTIFICATIONS_ADDED)  # one event for everyone the message told
+    told = added["notifications"]
+    assert sorted(e["user_id"] for e in told) == [AGENT.user_id, FOLLOWER.user_id]
+    assert all(e["unread"] == 1 and e["notification"]["ticket_id"] == 7 and not e["grown"] for e in told)
 
 
 def test_a_bulk_reassignment_of_fifty_tickets_is_one_notification_and_one_mail(
@@ -198,8 +199,11 @@ def test_a_bulk_reassignment_of_fifty_tickets_is_one_notification_and_one_mail(
     assert mail["Subject"] == "50 tickets were reassigned to you"
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert f"{BASE_URL}/split/100" in text and f"{BASE_URL}/split/149" in text
-    updated = n.events(contract.NOTIFICATION_UPDATED)
-    assert updated[-1]["notification"]["count"] == 50
+    last = n.events(contract.NOTIFICATIONS_ADDED)[-1]["notifications"]
+    assert {(e["user_id"], e["notification"]["count"], e["grown"]) for e in last} == {
+        (OTHER.user_id, 50, True),
+        (FOLLOWER.user_id, 50, True),
+    }
 
 
 def test_turning_a_type_off_stops_it_per_channel(notifications: Notifications) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, true, update
@@ -55,6 +56,18 @@ class Feed:
             return self.unread_in(s, user_id)
 
     @staticmethod
+    def unread_of_in(s: Session, user_ids: Sequence[int]) -> dict[int, int]:
+        """Each person's unread count, in one query."""
+        if not user_ids:
+            return {}
+        rows = s.execute(
+            select(feed.c.user_id, func.count())
+            .where(feed.c.user_id.in_(sorted(set(user_ids))), feed.c.read.is_(False), feed.c.in_app == true())
+            .group_by(feed.c.user_id)
+        )
+        return {int(user_id): int(n) for user_id, n in rows}
+
+    @staticmethod
     def unread_in(s: Session, user_id: int) -> int:
         return int(
             s.scalar(
@@ -94,40 +107,61 @@ class Feed:
         outbox.record(s, contract.NOTIFICATIONS_READ, payload, clock=self.r.clock)
 
     # -- writing (inside the delivery's transaction) ---------------------------------------------------
-    def add_in(self, s: Session, notice: Notice, *, event_id: str, in_app: bool) -> tuple[Any, str | None]:
-        """Store ``notice`` as a notification, or grow the one its bulk change already made;
-        returns the row and :data:`ADDED`, :data:`GROWN` or None (the bulk change had told of this
-        ticket already). A growth also makes the notification unread again."""
+    def add_in(
+        self, s: Session, notices: Sequence[tuple[Notice, bool]], *, event_id: str
+    ) -> list[tuple[Any, str | None]]:
+        """Store each ``(notice, shown in the feed)`` as a notification, or grow the one its bulk
+        change already made; for each, the row and :data:`ADDED`, :data:`GROWN` or None (the bulk
+        change had told of this ticket already). A growth makes the notification unread again.
+        New notifications are written in one statement."""
         now = self.r.clock.now()
-        if notice.group_key is not None:
-            row = s.execute(
-                select(feed)
-                .where(feed.c.user_id == notice.user_id, feed.c.group_key == notice.group_key)
-                .with_for_update()
-            ).first()
+        existing = self._groups(s, [notice for notice, _shown in notices])
+        found: list[tuple[Any, str | None] | None] = []
+        new: list[dict[str, Any]] = []
+        for notice, shown in notices:
+            row = existing.get((notice.user_id, notice.group_key)) if notice.group_key else None
             if row is not None:
-                return self._grow(s, row, notice, now)
-        headline = title(notice.type, ticket_id=notice.ticket_id, ticket_name=notice.ticket_name)
-        item_id = s.scalar(
-            feed.insert()
-            .values(
-                user_id=notice.user_id,
-                type=notice.type,
-                ticket_id=notice.ticket_id,
-                ticket_ids=json.dumps([notice.ticket_id]),
-                count=1,
-                title=headline,
-                actor_id=notice.actor_id,
-                group_key=notice.group_key,
-                event_id=event_id,
-                created_at=now,
-                updated_at=now,
-                read=False,
-                in_app=in_app,
-            )
-            .returning(feed.c.id)
+                found.append(self._grow(s, row, notice, now))
+                continue
+            found.append(None)
+            new.append(self._values(notice, shown, event_id, now))
+        inserted = iter(
+            s.execute(feed.insert().returning(*feed.c, sort_by_parameter_order=True), new).all()
+            if new
+            else []
         )
-        return s.execute(select(feed).where(feed.c.id == item_id)).one(), ADDED
+        return [item if item is not None else (next(inserted), ADDED) for item in found]
+
+    def _groups(self, s: Session, notices: Sequence[Notice]) -> dict[tuple[int, str | None], Any]:
+        """The notifications the notices' bulk changes already made, locked for this transaction."""
+        keys = {n.group_key for n in notices if n.group_key is not None}
+        if not keys:
+            return {}
+        users = {n.user_id for n in notices if n.group_key is not None}
+        rows = s.execute(
+            select(feed)
+            .where(feed.c.group_key.in_(sorted(keys)), feed.c.user_id.in_(sorted(users)))
+            .with_for_update()
+        )
+        return {(row.user_id, row.group_key): row for row in rows}
+
+    @staticmethod
+    def _values(notice: Notice, shown: bool, event_id: str, now: Any) -> dict[str, Any]:
+        return {
+            "user_id": notice.user_id,
+            "type": notice.type,
+            "ticket_id": notice.ticket_id,
+            "ticket_ids": json.dumps([notice.ticket_id]),
+            "count": 1,
+            "title": title(notice.type, ticket_id=notice.ticket_id, ticket_name=notice.ticket_name),
+            "actor_id": notice.actor_id,
+            "group_key": notice.group_key,
+            "event_id": event_id,
+            "created_at": now,
+            "updated_at": now,
+            "read": False,
+            "in_app": shown,
+        }
 
     def _grow(self, s: Session, row: Any, notice: Notice, now: Any) -> tuple[Any, str | None]:
         ids = ticket_ids_of(row)
@@ -135,19 +169,29 @@ class Feed:
             return row, None
         ids.append(notice.ticket_id)
         headline = title(row.type, ticket_id=row.ticket_id, ticket_name="", count=len(ids))
-        s.execute(
+        grown = s.execute(
             update(feed)
             .where(feed.c.id == row.id)
             .values(ticket_ids=json.dumps(ids), count=len(ids), title=headline, updated_at=now, read=False)
-        )
-        return s.execute(select(feed).where(feed.c.id == row.id)).one(), GROWN
+            .returning(*feed.c)
+        ).one()
+        return grown, GROWN
 
-    def announce_in(self, s: Session, row: Any, *, change: str) -> None:
-        """Tell live clients about a notification shown in the feed (:data:`ADDED` or :data:`GROWN`)."""
-        kind = contract.NOTIFICATION_ADDED if change == ADDED else contract.NOTIFICATION_UPDATED
+    def announce_in(self, s: Session, shown: Sequence[tuple[Any, str]]) -> None:
+        """Tell live clients, in one event, about the notifications of one delivery shown in the
+        feed (:data:`ADDED` or :data:`GROWN`), each with its person's unread count."""
+        if not shown:
+            return
+        unread = self.unread_of_in(s, [row.user_id for row, _change in shown])
         payload = {
-            "user_id": row.user_id,
-            "notification": item_dict(row),
-            "unread": self.unread_in(s, row.user_id),
+            "notifications": [
+                {
+                    "user_id": row.user_id,
+                    "notification": item_dict(row),
+                    "unread": unread.get(row.user_id, 0),
+                    "grown": change == GROWN,
+                }
+                for row, change in shown
+            ]
         }
-        outbox.record(s, kind, payload, clock=self.r.clock)
+        outbox.record(s, contract.NOTIFICATIONS_ADDED, payload, clock=self.r.clock)

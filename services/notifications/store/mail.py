@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.chassis.keyset import keyset_page
@@ -17,7 +17,7 @@ from services.chassis.mail.compose import compose
 from services.chassis.mail.refs import mail_domain, make_message_id
 from services.chassis.mailer import next_retry
 from services.chassis.paging import Sort
-from services.notifications.domain import MailContent
+from services.notifications.domain import MailContent, notification_mail, ticket_lines
 from services.notifications.models import digest_queue, feed, mail_counts, outgoing_mail
 from services.notifications.store.base import Records, ticket_ids_of
 
@@ -36,6 +36,19 @@ class Due:
     recipients: list[str]
     raw: bytes
     attempts: int
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A mail to queue: to ``to`` (name, address), about ``notification_id``; ``raw`` bytes, or None
+    for a notification's mail, written when it is first claimed; sent after ``delay`` seconds."""
+
+    user_id: int
+    kind: str
+    notification_id: int | None
+    to: tuple[str, str]
+    raw: bytes | None = None
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,76 +90,92 @@ class Mail:
             date=self.r.clock.now(),
         )
 
-    def admit_in(self, s: Session, *, user_id: int, kind: str) -> bool:
-        """Count one more email of ``kind`` for the person today; False (and counted as dropped)
-        once the day's cap is reached."""
+    def admit_in(self, s: Session, emails: Sequence[tuple[int, str]]) -> list[bool]:
+        """Count one more email for each ``(person, type)`` today; False for each one over the day's
+        cap (counted as dropped). One read and one write per kind of change, however many emails."""
+        if not emails:
+            return []
         day = day_of(self.r.clock.now())
-        key = (mail_counts.c.user_id == user_id, mail_counts.c.type == kind, mail_counts.c.day == day)
-        row = s.execute(select(mail_counts.c.emails).where(*key).with_for_update()).first()
-        if row is None:
-            s.execute(mail_counts.insert().values(user_id=user_id, type=kind, day=day, emails=1, dropped=0))
-            return True
-        if row.emails >= self.r.mail.daily_cap:
-            s.execute(update(mail_counts).where(*key).values(dropped=mail_counts.c.dropped + 1))
-            return False
-        s.execute(update(mail_counts).where(*key).values(emails=mail_counts.c.emails + 1))
-        return True
+        counts = {
+            (row.user_id, row.type): [row.id, row.emails, row.dropped]
+            for row in s.execute(
+                select(mail_counts)
+                .where(
+                    mail_counts.c.day == day,
+                    mail_counts.c.user_id.in_(sorted({uid for uid, _kind in emails})),
+                    mail_counts.c.type.in_(sorted({kind for _uid, kind in emails})),
+                )
+                .with_for_update()
+            )
+        }
+        fresh: dict[tuple[int, str], list[Any]] = {}
+        answers = []
+        for key in emails:
+            count = counts.get(key) or fresh.setdefault(key, [None, 0, 0])
+            admitted = count[1] < self.r.mail.daily_cap
+            count[1 if admitted else 2] += 1
+            answers.append(admitted)
+        if fresh:
+            s.execute(
+                mail_counts.insert(),
+                [
+                    {"user_id": u, "type": k, "day": day, "emails": c[1], "dropped": c[2]}
+                    for (u, k), c in fresh.items()
+                ],
+            )
+        if counts:
+            s.execute(
+                update(mail_counts).where(mail_counts.c.id == bindparam("row_id")),
+                [{"row_id": c[0], "emails": c[1], "dropped": c[2]} for c in counts.values()],
+            )
+        return answers
 
-    def enqueue_in(
-        self,
-        s: Session,
-        *,
-        user_id: int,
-        kind: str,
-        notification_id: int | None,
-        to: str,
-        raw: bytes,
-        delay: float = 0.0,
-    ) -> None:
+    def enqueue_in(self, s: Session, mails: Sequence[Outgoing]) -> None:
+        """Queue mails, in one statement."""
+        if not mails:
+            return
         now = self.r.clock.now()
         s.execute(
-            outgoing_mail.insert().values(
-                notification_id=notification_id,
-                user_id=user_id,
-                type=kind,
-                mail_from=self.r.mail.from_address,
-                recipients_json=json.dumps([to]),
-                raw=raw,
-                state="queued",
-                attempts=0,
-                next_attempt_at=now + dt.timedelta(seconds=delay),
-                created_at=now,
-            )
+            outgoing_mail.insert(),
+            [
+                {
+                    "notification_id": mail.notification_id,
+                    "user_id": mail.user_id,
+                    "type": mail.kind,
+                    "mail_from": self.r.mail.from_address,
+                    "recipients_json": json.dumps([mail.to[1]]),
+                    "to_name": mail.to[0][:200],
+                    "raw": mail.raw,
+                    "state": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": now + dt.timedelta(seconds=mail.delay),
+                    "created_at": now,
+                }
+                for mail in mails
+            ],
         )
 
-    def rewrite_queued_in(self, s: Session, *, notification_id: int, raw: bytes) -> bool:
-        """Replace the bytes of the notification's mail if it has not been tried yet (a bulk
-        change grew while its mail waited); False when there is no such mail."""
-        done = s.execute(
-            update(outgoing_mail)
-            .where(
-                outgoing_mail.c.notification_id == notification_id,
-                outgoing_mail.c.state == "queued",
-                outgoing_mail.c.attempts == 0,
+    def digest_in(self, s: Session, entries: Sequence[tuple[int, int]]) -> None:
+        """Keep ``(person, notification)`` pairs for the people's next digests."""
+        if entries:
+            now = self.r.clock.now()
+            s.execute(
+                digest_queue.insert(),
+                [{"user_id": uid, "notification_id": nid, "created_at": now} for uid, nid in entries],
             )
-            .values(raw=raw)
-        )
-        return bool(done.rowcount)  # type: ignore[attr-defined]
-
-    def digest_in(self, s: Session, *, user_id: int, notification_id: int) -> None:
-        s.execute(
-            digest_queue.insert().values(
-                user_id=user_id, notification_id=notification_id, created_at=self.r.clock.now()
-            )
-        )
 
     # -- the sender's queue (services.chassis.mailer.MailQueue) ----------------------------------------
     def claim_due(self, *, limit: int) -> list[Due]:
-        """Mail due now, leased to the caller (another instance skips it until the lease ends)."""
+        """Mail due now, leased to the caller (another instance skips it until the lease ends).
+
+        A notification's mail is written here the first time it is claimed, from the notification
+        as it is then (a bulk change that grew while its mail waited is told whole), and kept, so
+        every retry sends the same bytes with the same Message-ID."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
             rows = s.execute(
-                select(outgoing_mail)
+                select(outgoing_mail, feed.c.title, feed.c.ticket_id, feed.c.ticket_ids)
+                .outerjoin(feed, feed.c.id == outgoing_mail.c.notification_id)
                 .where(
                     outgoing_mail.c.state == "queued",
                     outgoing_mail.c.next_attempt_at <= now,
@@ -154,7 +183,7 @@ class Mail:
                 )
                 .order_by(outgoing_mail.c.next_attempt_at, outgoing_mail.c.id)
                 .limit(limit)
-                .with_for_update(skip_locked=True)
+                .with_for_update(of=outgoing_mail, skip_locked=True)
             ).all()
             if rows:
                 s.execute(
@@ -162,7 +191,38 @@ class Mail:
                     .where(outgoing_mail.c.id.in_([r.id for r in rows]))
                     .values(claimed_until=now + LEASE)
                 )
-        return [Due(r.id, r.mail_from, json.loads(r.recipients_json), bytes(r.raw), r.attempts) for r in rows]
+        written = {r.id: self._write(r) for r in rows if r.raw is None}
+        if written:
+            self._keep_written(written)
+        due = []
+        for r in rows:
+            raw = bytes(r.raw) if r.raw is not None else written.get(r.id)
+            if raw is not None:
+                due.append(Due(r.id, r.mail_from, json.loads(r.recipients_json), raw, r.attempts))
+        return due
+
+    def _write(self, row: Any) -> bytes | None:
+        """The bytes of a notification's mail (None when the notification is gone)."""
+        if row.title is None:
+            return None
+        address = json.loads(row.recipients_json)[0]
+        content = notification_mail(
+            recipient=row.to_name,
+            headline=row.title,
+            tickets=ticket_lines(ticket_ids_of(row)),
+            base_url=self.r.mail.base_url,
+        )
+        return self.compose(content, to=(row.to_name, address))
+
+    def _keep_written(self, written: dict[int, bytes | None]) -> None:
+        with self.db.transaction() as s:
+            for mail_id, raw in written.items():
+                values: dict[str, Any] = (
+                    {"raw": raw}
+                    if raw is not None
+                    else {"state": "failed", "last_error": "the notification is gone", "claimed_until": None}
+                )
+                s.execute(update(outgoing_mail).where(outgoing_mail.c.id == mail_id).values(**values))
 
     def sent(self, *, due: Due) -> None:
         with self.db.transaction() as s:
@@ -231,12 +291,17 @@ class Mail:
         return [DigestEntry(r[0], r.notification_id, r.type, r.title, ticket_ids_of(r)) for r in rows]
 
     def finish_digest(
-        self, *, user_id: int, entries: Sequence[DigestEntry], to: str | None, raw: bytes | None
+        self,
+        *,
+        user_id: int,
+        entries: Sequence[DigestEntry],
+        to: tuple[str, str] | None,
+        raw: bytes | None,
     ) -> None:
         """Queue the digest mail (None: nothing left to tell) and forget its entries, atomically."""
         with self.db.transaction() as s:
             if to is not None and raw is not None:
-                self.enqueue_in(s, user_id=user_id, kind=DIGEST, notification_id=None, to=to, raw=raw)
+                self.enqueue_in(s, [Outgoing(user_id, DIGEST, None, to, raw)])
             s.execute(delete(digest_queue).where(digest_queue.c.id.in_([e.id for e in entries])))
 
     # -- the cap, for admins ---------------------------------------------------------------------------
