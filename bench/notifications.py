@@ -30,6 +30,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -158,6 +159,7 @@ class Suite:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def stored(suite: Suite) -> int:

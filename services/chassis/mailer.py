@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import eventlet
+from eventlet import tpool
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
@@ -164,9 +165,17 @@ class MailSender(DependencyProvider):
             self._send(queue, due)
         return len(batch)
 
+    def _hand_over(self, due: DueMail) -> None:
+        """Give ``due`` to the transport; blocking file I/O runs in eventlet's thread pool, so it never
+        stalls the service's other green threads (its RPC replies, its event handlers)."""
+        if getattr(self.transport, "blocking", False):
+            tpool.execute(self.transport.send, due.mail_from, due.recipients, due.raw)
+        else:
+            self.transport.send(due.mail_from, due.recipients, due.raw)
+
     def _send(self, queue: MailQueue, due: DueMail) -> None:
         try:
-            self.transport.send(due.mail_from, due.recipients, due.raw)
+            self._hand_over(due)
         except (TransientSendError, PermanentSendError) as exc:
             gave_up = queue.not_sent(due=due, error=str(exc), permanent=isinstance(exc, PermanentSendError))
             log.warning("mail %s not sent (%s)%s", due.id, exc, "; gave up" if gave_up else "; will retry")

@@ -108,6 +108,8 @@ class FakePermissions:
 class KeepingTransport:
     """A transport that keeps every message it is given."""
 
+    blocking = False
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[str], bytes]] = []
 

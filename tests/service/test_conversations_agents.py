@@ -200,6 +200,8 @@ def test_a_reply_with_a_file_carries_it_in_the_mail(conversations: Conversations
 
 
 class FakeTransport:
+    blocking = False
+
     def __init__(self, *outcomes: Exception | None) -> None:
         self.outcomes = list(outcomes)
         self.sent: list[tuple[str, list[str], bytes]] = []
