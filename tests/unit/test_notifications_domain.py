@@ -103,3 +103,12 @@ def test_mail_is_escaped_in_html_and_links_each_ticket() -> None:
     )
     assert 'href="https://desk.example.com/split/1"' in content.html and "and 9 more" in content.text
     assert "<script>alert(1)</script>" in content.text  # plain text is shown as text
+
+
+def test_an_sla_breach_reaches_owner_and_followers_with_no_actor() -> None:
+    plan = recipients.sla_breached({"event_id": "e", "ticket_id": 7, "actor_id": 0})
+    audience = _audience(owner_id=2, followers=frozenset({4}), visible=frozenset({2, 4}))
+    assert [(n.user_id, n.type, n.actor_id) for n in decide(plan, audience)] == [
+        (2, "sla_breached", None),
+        (4, "sla_breached", None),
+    ]
