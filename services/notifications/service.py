@@ -9,7 +9,7 @@ everything in one transaction with the event's processed mark. Every lookup happ
 transaction opens; a lookup that fails fails the handler, and the chassis retries the event.
 
 Adding an event (``sla_breached``, say) takes a plan function in ``domain/recipients.py`` and a
-handler of three lines here, like the ones below.
+handler of three lines here, like the ones below (``recipients.sla_breached`` is ready).
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ from services.tickets import contract as tickets_contract
 
 LOOKUP_TIMEOUT = 5.0
 DIGEST_POLL_SECONDS = 30.0
+ATTEMPTS = 10
+"""Tries of an event before it is parked in its dead-letter queue: the back-off doubles from 0.2 s,
+so a handler rides out about a minute and a half of the tickets or permissions service being away."""
 
 
 class NotificationsService:
@@ -58,7 +61,7 @@ class NotificationsService:
         return "pong"
 
     # -- events ------------------------------------------------------------------------------------
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED)
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, max_attempts=ATTEMPTS)
     def handle_ticket_created(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketCreatedEvent().load(payload)
         if self.store.delivery.seen(event_id=event["event_id"], handler="handle_ticket_created"):
@@ -67,22 +70,28 @@ class NotificationsService:
         plan = recipients.ticket_created(event, super_admin_ids=admins, user_count=user_count)
         self.notify(plan, "handle_ticket_created")
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED)
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED, max_attempts=ATTEMPTS)
     def handle_ticket_updated(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketUpdatedEvent().load(payload)
         self.notify(recipients.ticket_updated(event), "handle_ticket_updated")
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_ADDED)
+    @subscribe(
+        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_ADDED, max_attempts=ATTEMPTS
+    )
     def handle_ticket_association_added(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketAssociationEvent().load(payload)
         self.notify(recipients.record_activity(event), "handle_ticket_association_added")
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_REMOVED)
+    @subscribe(
+        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_REMOVED, max_attempts=ATTEMPTS
+    )
     def handle_ticket_association_removed(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketAssociationEvent().load(payload)
         self.notify(recipients.record_activity(event), "handle_ticket_association_removed")
 
-    @subscribe(conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED)
+    @subscribe(
+        conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED, max_attempts=ATTEMPTS
+    )
     def handle_message_added(self, payload: dict[str, Any]) -> None:
         event = conversations_contract.MessageAddedEvent().load(payload)
         self.notify(recipients.message_added(event), "handle_message_added")

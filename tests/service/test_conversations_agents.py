@@ -39,7 +39,7 @@ def test_a_reply_goes_to_the_customer_with_the_cc_and_threads_back(conversations
     reply = conversations.as_(AGENT).add_message(thread["id"], {"kind": "reply", "body": "Fixed."})
     assert reply["delivery"]["state"] == "queued" and reply["author_id"] == AGENT.user_id
     [queued] = conversations.outgoing()
-    sent = email.message_from_bytes(queued.raw, policy=policy.default)
+    sent = email.message_from_bytes(bytes(queued.raw), policy=policy.default)
     assert sent["To"] == "customer@example.com" and sent["Cc"] == "boss@example.com"
     assert sent["Subject"] == f"Re: Broken [#{ticket_id}]"
     assert sent["In-Reply-To"] == "<c1@example.com>" and "<c1@example.com>" in sent["References"]
@@ -194,7 +194,7 @@ def test_a_reply_with_a_file_carries_it_in_the_mail(conversations: Conversations
         thread["id"], {"kind": "reply", "body": "See attached.", "attachments": [upload]}
     )
     assert [a["filename"] for a in reply["attachments"]] == ["faktura.pdf"]
-    sent = email.message_from_bytes(conversations.outgoing()[0].raw, policy=policy.default)
+    sent = email.message_from_bytes(bytes(conversations.outgoing()[0].raw), policy=policy.default)
     files = [part.get_filename() for part in sent.iter_attachments()]
     assert files == ["faktura.pdf"]
 
