@@ -154,6 +154,8 @@ class MailDropSchema(Schema):
 
 
 class MailDropPageSchema(Schema):
+    """One page of the cap's counts with drops, newest first."""
+
     items = fields.List(fields.Nested(MailDropSchema), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
     total = fields.Integer(required=True)

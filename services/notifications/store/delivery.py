@@ -40,6 +40,8 @@ class Person:
 
 
 class Delivery:
+    """Everything one event causes (see the module docstring); each public method is one transaction."""
+
     def __init__(self, records: Records, *, feed: Feed, mail: Mail, preferences: PreferenceStore) -> None:
         self.r = records
         self.db = records.db
