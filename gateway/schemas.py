@@ -16,3 +16,21 @@ class WorkspaceSchema(Schema):
     ticket = fields.Nested(tickets_contract.TicketSchema)
     threads = fields.Nested(conversations_contract.ThreadPageSchema)
     timeline = fields.Nested(tickets_contract.TimelinePageSchema)
+
+
+class StreamMessageSchema(Schema):
+    """One Server-Sent Events message of ``GET /api/v1/stream`` (``text/event-stream``, not JSON):
+    ``id: <epoch>-<seq>``, ``event: <name>``, ``data: <JSON>``.
+
+    Events: ``hello`` (first; ``unread`` and ``epoch``), a tickets event for a ticket the caller may
+    see now (``ticket_created``, ``ticket_updated``, ``ticket_followed``... its payload as the tickets
+    contract describes it), ``notification`` (one of the caller's notifications, new or grown, and
+    ``unread``), ``unread`` (notifications were read: ``unread``, ``read_ids``), and ``reset`` (what
+    the client shows may be stale: reload it). A comment line (``: keepalive``) comes every 15
+    seconds when nothing else does. Reconnecting with ``Last-Event-ID`` resumes without loss for at
+    least 5 minutes while the gateway runs.
+    """
+
+    id = fields.String()
+    event = fields.String()
+    data = fields.Dict()

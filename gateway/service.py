@@ -17,6 +17,7 @@ from gateway.routes.imports import ImportRoutes
 from gateway.routes.lifecycle import LifecycleRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
+from gateway.routes.stream import StreamRoutes
 from gateway.routes.tickets import TicketRoutes
 from gateway.routes.web import WebRoutes
 
@@ -27,6 +28,7 @@ class GatewayService(
     TicketRoutes,
     ConversationRoutes,
     NotificationRoutes,
+    StreamRoutes,
     PeopleRoutes,
     WebRoutes,
     DocsRoutes,
@@ -34,6 +36,6 @@ class GatewayService(
     HubSpotRoutes,
     LifecycleRoutes,
 ):
-    """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
+    """HTTP API (``/api/v1``), health and readiness, live updates, and the OpenAPI document."""
 
     name = "gateway"

@@ -31,6 +31,12 @@ DEFAULT_TTL_SECONDS = 120.0
 """How long a signed identity is believed. Short, so that an identity held outside the gateway
 (whose cache is flushed on every permission change) cannot outlive a change for long."""
 
+PERSON = "person"
+INTEGRATION = "integration"
+CALLER_KINDS = (PERSON, INTEGRATION)
+"""Who holds the token a person's identity was issued for: the person, or an integration (a script,
+another system) acting with a service token in that user's name."""
+
 SUPER_ADMIN = "super_admin"
 """The one permission the chassis knows: it implies every other (the rest belong to the
 permissions service's contract)."""
@@ -38,7 +44,12 @@ permissions service's contract)."""
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling, and what the access rules need to know about them."""
+    """Who is calling, and what the access rules need to know about them.
+
+    ``kind`` says whether a person or an integration holds the token; ``quiet`` that the
+    caller's changes notify nobody (the default for integrations). Services copy both into the
+    events a change records (``actor_kind``, ``quiet``) so that consumers can tell.
+    """
 
     user_id: int
     name: str = ""
@@ -50,6 +61,8 @@ class Caller:
     seat: bool = False
     system: bool = False
     expires_at: float = 0.0
+    kind: str = PERSON
+    quiet: bool = False
 
     @property
     def is_super_admin(self) -> bool:
@@ -83,6 +96,8 @@ class Caller:
             seat=bool(data.get("seat", False)),
             system=bool(data.get("system", False)),
             expires_at=float(data.get("expires_at", 0.0)),
+            kind=str(data.get("kind", PERSON)),
+            quiet=bool(data.get("quiet", False)),
         )
 
 

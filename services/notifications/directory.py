@@ -1,21 +1,25 @@
-"""Who the super admins are, as the permissions service says, cached but never older than the event.
+"""Who people are, as the permissions service says, cached but never older than the event.
 
-Every new ticket needs the list of super admins; asking the permissions service twice per ticket
-would double the cost of a create under load. The answer is kept until the permissions service
-announces a change to users or teams (or the broker link reconnects), and for at most a minute.
+Every new ticket needs the list of super admins, and every notification by email its recipient's
+name and address; asking the permissions service for each would double the cost of an event under
+load. Answers are kept until the permissions service announces a change to users, teams or tokens
+(or the broker link reconnects), and for at most a minute.
 
 That announcement travels on another queue than the ticket's event, so it may arrive after a
 ticket created after the change: a cache flushed only by it would send that ticket to the old
-admins and the new admin would never see it. So each answer remembers when it was asked for,
-and an event that happened after that (less a margin for clocks that disagree) is answered by
-asking again: the recipients of a ticket are the super admins as of a moment no earlier than
+admins and the new admin would never see it. So the admins' answer remembers when it was asked
+for, and an event that happened after that (less a margin for clocks that disagree) is answered
+by asking again: the recipients of a ticket are the super admins as of a moment no earlier than
 the ticket's creation. Under load most events were created before the last answer was fetched
 and are served from the cache; when events are rare, each one asks, which costs nothing then.
+A person's name and address may lag by the announcement's delay: a mail then goes to the old
+address, as it would have a moment earlier.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from nameko.extensions import DependencyProvider
@@ -24,9 +28,14 @@ from services.chassis.cache import EventFlushedCache
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink, ServiceClient
+from services.notifications.store import Person
 from services.permissions import contract as permissions_contract
 
 MAX_AGE = 60.0
+MAX_PEOPLE = 10_000
+"""People whose name and address are kept at once (the admins' answer is one more entry)."""
+ADMINS = ("admins",)
+UNKNOWN = Person("", None)
 CLOCK_MARGIN = dt.timedelta(seconds=0.5)
 """How far the producer's clock (``occurred_at``) may run ahead of ours without harm."""
 
@@ -43,8 +52,8 @@ def moment(value: Any) -> dt.datetime | None:
     return None
 
 
-class AdminDirectory(DependencyProvider):
-    """Dependency answering ``super_admins(permissions, as_of=...) -> (ids, user_count)``."""
+class Directory(DependencyProvider):
+    """Dependency answering ``super_admins(permissions, as_of=...)`` and ``people(permissions, user_ids)``."""
 
     link = BrokerLink()
 
@@ -52,14 +61,14 @@ class AdminDirectory(DependencyProvider):
         self.clock = clock
 
     def setup(self) -> None:
-        self.cache = EventFlushedCache(MAX_AGE, max_entries=1)
+        self.cache = EventFlushedCache(MAX_AGE, max_entries=MAX_PEOPLE + 1)
         self.cache.attach(
             self.link,
             event_exchange(permissions_contract.SERVICE_NAME).name,
             permissions_contract.IDENTITY_EVENTS,
         )
 
-    def get_dependency(self, worker_ctx: Any) -> AdminDirectory:
+    def get_dependency(self, worker_ctx: Any) -> Directory:
         return self
 
     def super_admins(self, permissions: ServiceClient, *, as_of: Any = None) -> tuple[list[int], int]:
@@ -69,7 +78,7 @@ class AdminDirectory(DependencyProvider):
         Asks ``permissions`` unless the cached answer was asked for after ``as_of``.
         """
         since = moment(as_of)
-        cached = self.cache.get("admins")
+        cached = self.cache.get(ADMINS)
         if cached is not None and since is not None:
             answer, asked_at = cached
             if since + CLOCK_MARGIN <= asked_at:
@@ -77,5 +86,26 @@ class AdminDirectory(DependencyProvider):
         generation = self.cache.generation
         asked_at = self.clock.now()
         fresh = (list(permissions.super_admin_ids()), int(permissions.user_count()))
-        self.cache.put("admins", (fresh, asked_at), generation)
+        self.cache.put(ADMINS, (fresh, asked_at), generation)
         return fresh
+
+    def people(self, permissions: ServiceClient, user_ids: Iterable[int]) -> dict[int, Person]:
+        """Name and address of each of ``user_ids`` (unknown users left out), one call for the missing."""
+        found: dict[int, Person] = {}
+        missing = []
+        for user_id in sorted(set(user_ids)):
+            cached = self.cache.get(user_id)
+            if cached is None:
+                missing.append(user_id)
+            elif cached is not UNKNOWN:
+                found[user_id] = cached
+        if missing:
+            generation = self.cache.generation
+            answered = {
+                int(r["user_id"]): Person(str(r["name"]), str(r["email"]) or None)
+                for r in permissions.access_records(missing)
+            }
+            for user_id in missing:
+                self.cache.put(user_id, answered.get(user_id, UNKNOWN), generation)
+            found.update(answered)
+        return found

@@ -1,76 +1,160 @@
-"""nameko entrypoints of the notifications service."""
+"""nameko entrypoints of the notifications service.
+
+Every handler turns its event into a :class:`~services.notifications.domain.Plan` (who is told
+what, :mod:`services.notifications.domain.recipients`) and hands it to :meth:`notify`, the one
+path from an event to notifications: the tickets service applies the one access rule to the
+people the plan names (``audience``, as this service's system identity), :func:`decide` picks one
+notification per person, the permissions service says whom to write to, and the store delivers
+everything in one transaction with the event's processed mark. Every lookup happens before that
+transaction opens; a lookup that fails fails the handler, and the chassis retries the event.
+
+Adding an event (``sla_breached``, say) takes a plan function in ``domain/recipients.py`` and a
+handler of three lines here, like the ones below (``recipients.sla_breached`` is ready).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 
+from services.chassis.errors import Forbidden, NotFound
 from services.chassis.events import subscribe
 from services.chassis.housekeeping import sweep
 from services.chassis.outbox import OutboxRelay
-from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id
 from services.chassis.system import limit_arg, moment_arg, require_system
+from services.conversations import contract as conversations_contract
 from services.notifications import contract
-from services.notifications.directory import AdminDirectory
-from services.notifications.domain import ticket_created_recipients
+from services.notifications.digests import send_digests
+from services.notifications.directory import Directory
+from services.notifications.domain import Audience, Plan, decide, recipients
 from services.notifications.models import outbox, processed_events
+from services.notifications.sender import NotificationMailSender
 from services.notifications.store import Store
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
 
 LOOKUP_TIMEOUT = 5.0
+DIGEST_POLL_SECONDS = 30.0
+ATTEMPTS = 10
+"""Tries of an event before it is parked in its dead-letter queue: the back-off doubles from 0.2 s,
+so a handler rides out about a minute and a half of the tickets or permissions service being away."""
 
 
 class NotificationsService:
-    """In-app feed (and, later, email) driven by other services' events."""
+    """Preferences, the in-app feed and notification email, driven by other services' events."""
 
     name = contract.SERVICE_NAME
 
     config = Config()
     store = Store()
     relay = OutboxRelay("store", outbox)
+    sender = NotificationMailSender("store")
     caller = CurrentCaller()
-    directory = AdminDirectory()
+    directory = Directory()
     permissions = ServiceRpc(permissions_contract.SERVICE_NAME, timeout=LOOKUP_TIMEOUT)
+    tickets = ServiceRpc(tickets_contract.SERVICE_NAME, timeout=LOOKUP_TIMEOUT)
 
     @rpc(public=True)
     def ping(self) -> str:
         return "pong"
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED)
+    # -- events ------------------------------------------------------------------------------------
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, max_attempts=ATTEMPTS)
     def handle_ticket_created(self, payload: dict[str, Any]) -> None:
         event = tickets_contract.TicketCreatedEvent().load(payload)
-        admin_ids, user_count = self.directory.super_admins(
+        if self.store.delivery.seen(event_id=event["event_id"], handler="handle_ticket_created"):
+            return
+        admins, user_count = self.directory.super_admins(
             self.permissions.as_system(), as_of=event["occurred_at"]
         )
-        recipients = ticket_created_recipients(admin_ids, event["actor_id"], user_count)
-        self.store.add_feed_items(
-            event_id=event["event_id"],
-            handler="handle_ticket_created",
-            kind="ticket_created",
-            ticket_id=event["ticket_id"],
-            user_ids=recipients,
+        plan = recipients.ticket_created(event, super_admin_ids=admins, user_count=user_count)
+        self.notify(plan, "handle_ticket_created")
+
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED, max_attempts=ATTEMPTS)
+    def handle_ticket_updated(self, payload: dict[str, Any]) -> None:
+        event = tickets_contract.TicketUpdatedEvent().load(payload)
+        self.notify(recipients.ticket_updated(event), "handle_ticket_updated")
+
+    @subscribe(
+        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_ADDED, max_attempts=ATTEMPTS
+    )
+    def handle_ticket_association_added(self, payload: dict[str, Any]) -> None:
+        event = tickets_contract.TicketAssociationEvent().load(payload)
+        self.notify(recipients.record_activity(event), "handle_ticket_association_added")
+
+    @subscribe(
+        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_REMOVED, max_attempts=ATTEMPTS
+    )
+    def handle_ticket_association_removed(self, payload: dict[str, Any]) -> None:
+        event = tickets_contract.TicketAssociationEvent().load(payload)
+        self.notify(recipients.record_activity(event), "handle_ticket_association_removed")
+
+    @subscribe(
+        conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED, max_attempts=ATTEMPTS
+    )
+    def handle_message_added(self, payload: dict[str, Any]) -> None:
+        event = conversations_contract.MessageAddedEvent().load(payload)
+        self.notify(recipients.message_added(event), "handle_message_added")
+
+    def notify(self, plan: Plan | None, handler: str) -> None:
+        """Deliver ``plan``'s notifications once (see the module docstring); None tells nobody."""
+        if (
+            plan is None
+            or not plan.roles
+            or self.store.delivery.seen(event_id=plan.event_id, handler=handler)
+        ):
+            return
+        try:
+            answer = self.tickets.as_system().audience(
+                plan.ticket_id, sorted(plan.named), watchers=plan.needs_watchers, as_of=plan.occurred_at
+            )
+        except NotFound:
+            return  # the ticket is gone: nobody may see it
+        audience = Audience(
+            name=str(answer["name"]),
+            owner_id=answer["owner_id"],
+            followers=frozenset(answer["followers"]),
+            visible=frozenset(answer["visible"]),
+        )
+        notices = decide(plan, audience)
+        if not notices:
+            return
+        people = self.directory.people(self.permissions.as_system(), [n.user_id for n in notices])
+        self.store.delivery.deliver(event_id=plan.event_id, handler=handler, notices=notices, people=people)
+
+    @timer(interval=DIGEST_POLL_SECONDS)
+    def send_digests(self) -> None:
+        """Write each hourly digest that is due (see :mod:`services.notifications.digests`)."""
+        send_digests(
+            self.store,
+            tickets=self.tickets.as_system(),
+            people=self._people,
+            base_url=self.store.settings.base_url,
         )
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_MERGED)
+    def _people(self, user_ids: list[int]) -> dict[int, Any]:
+        return self.directory.people(self.permissions.as_system(), user_ids)
+
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_MERGED, max_attempts=ATTEMPTS)
     def handle_ticket_merged(self, payload: dict[str, Any]) -> None:
         """Feed items of a merged-away ticket now name its survivor (where its id leads anyway)."""
         event = tickets_contract.TicketMergedEvent().load(payload)
-        self.store.retarget(
+        self.store.feed.retarget(
             event_id=event["event_id"],
             handler="handle_ticket_merged",
             from_ticket_ids=[event["merged_ticket_id"]],
             to_ticket_id=event["ticket_id"],
         )
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKETS_PURGED)
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKETS_PURGED, max_attempts=ATTEMPTS)
     def handle_tickets_purged(self, payload: dict[str, Any]) -> None:
         """A purged ticket leaves no feed item behind (nor do the tickets it had absorbed)."""
         event = tickets_contract.TicketsPurgedEvent().load(payload)
-        self.store.forget_tickets(
+        self.store.feed.forget_tickets(
             event_id=event["event_id"],
             handler="handle_tickets_purged",
             ticket_ids=[*event["ticket_ids"], *event["absorbed_ticket_ids"]],
@@ -85,14 +169,58 @@ class NotificationsService:
             self.store.db, tables, cutoff=moment_arg(cutoff, "cutoff"), limit=limit_arg(limit, most=5000)
         )
 
+    # -- the feed ----------------------------------------------------------------------------------
     @rpc
     def list_feed(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The caller's feed, newest first; ``query`` holds ``limit`` and ``cursor``."""
+        """The caller's notifications, newest first, with their unread count; ``query`` as in
+        ``contract.FeedQuerySchema``."""
         caller = require_caller(self.caller)
-        q = load(PageQuery(), query or {})
-        return self.store.feed(user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"])
+        q = load(contract.FeedQuerySchema(), query or {})
+        return self.store.feed.page(
+            user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"], unread_only=q["unread"]
+        )
 
     @rpc
     def mark_read(self, item_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
-        return self.store.mark_read(user_id=caller.user_id, item_id=require_id(item_id, "item_id"))
+        return self.store.feed.mark_read(user_id=caller.user_id, item_id=require_id(item_id, "item_id"))
+
+    @rpc
+    def mark_all_read(self) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        return self.store.feed.mark_all_read(user_id=caller.user_id)
+
+    @rpc
+    def unread_count(self) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        return {"unread": self.store.feed.unread(user_id=caller.user_id), "marked": 0}
+
+    # -- preferences -------------------------------------------------------------------------------
+    @rpc
+    def get_preferences(self) -> dict[str, Any]:
+        """The caller's preferences: every type and channel, and the digest mode."""
+        caller = require_caller(self.caller)
+        return self.store.preferences.get(user_id=caller.user_id).to_wire()
+
+    @rpc
+    def set_preferences(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Change some of the caller's preferences (``contract.PreferencesSchema``); answers all of them."""
+        caller = require_caller(self.caller)
+        changes = load(contract.PreferencesSchema(), data)
+        return self.store.preferences.update(user_id=caller.user_id, changes=changes).to_wire()
+
+    # -- the cap -----------------------------------------------------------------------------------
+    @rpc
+    def mail_drops(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Emails the daily cap dropped, per person, type and day (account access)."""
+        caller = require_caller(self.caller)
+        if not caller.has(permissions_contract.ACCOUNT_ACCESS):
+            raise Forbidden("Email drops are for admins with account access.")
+        q = load(contract.MailDropQuerySchema(), query or {})
+        day = q.get("day")
+        return self.store.mail.drops(
+            limit=q["limit"],
+            cursor=q["cursor"],
+            day=day.isoformat() if day is not None else None,
+            user_id=q.get("user_id"),
+        )

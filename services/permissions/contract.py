@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.chassis.identity import SUPER_ADMIN, Caller
+from services.chassis.identity import CALLER_KINDS, SUPER_ADMIN, Caller
+from services.chassis.identity import INTEGRATION as INTEGRATION  # token kinds are this vocabulary too
+from services.chassis.identity import PERSON as PERSON
 from services.chassis.paging import PageQuery, page_schema, sort_options
 from services.chassis.schema import (
     CleanEmail,
@@ -39,6 +41,10 @@ ACCOUNT_ACCESS = "account_access"
 PERMISSIONS = (SERVICE_ACCESS, SALES_ACCESS, DELETE_TICKETS, BULK_DELETE, ACCOUNT_ACCESS, SUPER_ADMIN)
 ACCESS_LEVELS = ("everything", "team", "owned", "none")
 """Ticket access levels: all tickets, the user's teams' tickets, their own, or none."""
+
+TOKEN_KINDS = CALLER_KINDS
+"""``person``: the user's own token. ``integration``: a service token a script or another system acts
+with in the user's name; its changes notify nobody unless it is issued with ``quiet: false``."""
 
 TICKET_ACCESS = frozenset({SERVICE_ACCESS, SALES_ACCESS, SUPER_ADMIN})
 """Permissions of which a user needs one to view, edit and reply to tickets (or to own one)."""
@@ -108,9 +114,15 @@ class TeamMembersSchema(Input):
 
 
 class TokenCreateSchema(Input):
-    """Body of a token request; it may be empty."""
+    """Body of a token request; it may be empty.
+
+    ``kind`` is ``person`` (default) or ``integration`` (a service token); ``quiet`` says that
+    changes made with the token notify nobody, and defaults to true for integrations only.
+    """
 
     label = CleanText(validate=validate.Length(max=200), load_default=None, allow_none=True)
+    kind = fields.String(validate=validate.OneOf(TOKEN_KINDS), load_default=PERSON)
+    quiet = StrictBoolean(load_default=None, allow_none=True)
 
 
 class TokenSchema(Input):
@@ -120,6 +132,8 @@ class TokenSchema(Input):
     token = fields.String(dump_only=True)
     user_id = fields.Integer(dump_only=True)
     label = fields.String(dump_only=True, allow_none=True)
+    kind = fields.String(dump_only=True)
+    quiet = fields.Boolean(dump_only=True)
     created_at = Timestamp(dump_only=True)
     last_used_at = Timestamp(dump_only=True, allow_none=True)
     revoked_at = Timestamp(dump_only=True, allow_none=True)
@@ -146,6 +160,20 @@ class TeamQuerySchema(PageQuery):
 
 class TokenQuerySchema(PageQuery):
     """Query of a user's tokens: a page, newest first."""
+
+
+MAX_ACCESS_RECORDS = 1000
+
+
+class AccessRecordSchema(Schema):
+    """What another service needs to act on a user's behalf (``access_records``, system callers):
+    their name and address, and ``caller``, the identity fields their signed identity would carry
+    (``services.chassis.identity.Caller.to_wire``), so the owner of an access rule can apply it."""
+
+    user_id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+    caller = fields.Dict()
 
 
 # -- event payloads -------------------------------------------------------------

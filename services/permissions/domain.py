@@ -56,8 +56,11 @@ class UserRecord:
     team_ids: tuple[int, ...]
 
 
-def caller_for(user: UserRecord, teammate_ids: Iterable[int]) -> Caller:
-    """The identity to sign for ``user``; team-mates include the user themself."""
+def caller_for(
+    user: UserRecord, teammate_ids: Iterable[int], *, kind: str = contract.PERSON, quiet: bool = False
+) -> Caller:
+    """The identity to sign for ``user``; team-mates include the user themself. ``kind`` and
+    ``quiet`` come from the token presented (an integration's service token, say)."""
     mates = set(teammate_ids) | {user.id}
     return Caller(
         user_id=user.id,
@@ -68,7 +71,14 @@ def caller_for(user: UserRecord, teammate_ids: Iterable[int]) -> Caller:
         team_ids=tuple(sorted(user.team_ids)),
         teammate_ids=tuple(sorted(mates)),
         seat=user.seat,
+        kind=kind,
+        quiet=quiet,
     )
+
+
+def token_quiet(kind: str, quiet: bool | None) -> bool:
+    """Whether changes made with a new token notify nobody: as asked, else only for integrations."""
+    return kind == contract.INTEGRATION if quiet is None else quiet
 
 
 def encode_permissions(names: Iterable[str]) -> str:

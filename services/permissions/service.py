@@ -16,7 +16,7 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis.errors import Forbidden, NotFound, Unauthenticated
+from services.chassis.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from services.chassis.housekeeping import sweep
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import DEFAULT_TTL_SECONDS, Caller, sign
@@ -39,6 +39,7 @@ from services.permissions.domain import (
     may_see_team,
     may_see_user,
     new_token,
+    token_quiet,
 )
 from services.permissions.models import idempotency, outbox, processed_events
 from services.permissions.store import Store
@@ -86,14 +87,14 @@ class PermissionsService:
         """Exchange an API token for a signed identity (valid ``ttl`` seconds), or 401."""
         if not isinstance(token, str) or not token:
             raise Unauthenticated("No API token given.")
-        user_id = self.store.tokens.user_for(token_hash=hash_token(token))
-        if user_id is None:
+        holder = self.store.tokens.holder(token_hash=hash_token(token))
+        if holder is None:
             raise Unauthenticated("The API token is not valid.")
-        record, mates = self.store.users.record(user_id=user_id)
-        secret = identity_secret(self.config)
+        record, mates = self.store.users.record(user_id=holder.user_id)
+        caller = caller_for(record, mates, kind=holder.kind, quiet=holder.quiet)
         return {
-            "user_id": user_id,
-            "identity": sign(caller_for(record, mates), secret, DEFAULT_TTL_SECONDS),
+            "user_id": holder.user_id,
+            "identity": sign(caller, identity_secret(self.config), DEFAULT_TTL_SECONDS),
             "ttl": DEFAULT_TTL_SECONDS,
         }
 
@@ -156,6 +157,30 @@ class PermissionsService:
         return self.store.users.super_admin_ids()
 
     @rpc
+    def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        """For system callers only: each existing user's name, address and identity fields
+        (``contract.AccessRecordSchema``), so a service can apply its own access rule on a
+        user's behalf (tickets' ``audience``) or write to them (notifications). Unknown ids are
+        left out."""
+        caller = require_caller(self.caller)
+        if not caller.system:
+            raise Forbidden("Access records are for the services themselves.")
+        if not isinstance(user_ids, list) or len(user_ids) > contract.MAX_ACCESS_RECORDS:
+            raise ValidationFailed(
+                errors={"user_ids": [f"must be a list of at most {contract.MAX_ACCESS_RECORDS} ids"]}
+            )
+        ids = [require_id(uid, "user_ids") for uid in user_ids]
+        return [
+            {
+                "user_id": record.id,
+                "name": record.name,
+                "email": email,
+                "caller": caller_for(record, mates).to_wire(),
+            }
+            for record, mates, email in self.store.users.records(user_ids=ids)
+        ]
+
+    @rpc
     def user_count(self) -> int:
         require_caller(self.caller)
         return self.store.users.count()
@@ -172,6 +197,8 @@ class PermissionsService:
             user_id=uid,
             token_hash=hash_token(token),
             label=body["label"],
+            kind=body["kind"],
+            quiet=token_quiet(body["kind"], body["quiet"]),
             check=lambda owner_is_sa: check_token_change(actor, uid, owner_is_sa),
         )
         return {**record, "token": token}

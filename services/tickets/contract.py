@@ -26,7 +26,10 @@ from services.chassis.schema import (
 
 SERVICE_NAME = "tickets"
 
-# Events. Every payload has event_id, occurred_at, ticket_id and actor_id (pipeline events: pipeline_id).
+# Events. Every payload has event_id, occurred_at, ticket_id and actor_id (pipeline events: pipeline_id),
+# and says how the change was made: actor_kind (person or integration), quiet (the actor's changes
+# notify nobody: an integration's service token) and batch_id (shared by the events of one bulk
+# change, None otherwise), so a consumer can tell one person's bulk change from many changes.
 TICKET_CREATED = "ticket_created"  # + owner_id, team_id, pipeline_id, status, priority, name
 TICKET_UPDATED = "ticket_updated"  # + changes: {field: [old, new]}, owner_id
 TICKET_ASSIGNED = "ticket_assigned"  # + owner_id, previous_owner_id
@@ -146,6 +149,9 @@ class _Event(EventPayload):
     """Fields every tickets event carries; consumers ignore fields they do not know."""
 
     actor_id = fields.Integer(required=True)
+    actor_kind = fields.String(load_default="person")
+    quiet = fields.Boolean(load_default=False)
+    batch_id = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
 
 
 class _TicketEvent(_Event):
@@ -430,6 +436,13 @@ FollowerPageSchema = page_schema(FollowerSchema)
 class ReadStateSchema(Schema):
     ticket_id = fields.Integer()
     unread = fields.Boolean()
+
+
+class AsOfSchema(Input):
+    """``audience``'s ``as_of``: the moment of the change people are told about (followers who
+    followed later are not told of it)."""
+
+    as_of = Timestamp(required=True)
 
 
 class BulkChangesSchema(Input):

@@ -2,19 +2,24 @@
 
 Every method that touches tickets starts with :func:`scope_for` (403 for callers
 without service or sales access) and hands the scope to the store, which applies
-it as SQL. Pipeline configuration needs account access. The only RPC this
-service makes to permissions (``get_user`` to vet a new owner, ``get_team`` a team) happen
-before the store's transaction opens. Merge, split, spam, delete and restore, which span
-services, are in :mod:`services.tickets.lifecycle`.
+it as SQL. Pipeline configuration needs account access. The RPCs this service
+makes (``permissions.get_user`` to vet a new owner, ``get_team`` a team,
+``access_records`` to apply the rule on someone else's behalf) happen before any
+transaction opens. Merge, split, spam, delete and restore, which span services, are in
+:mod:`services.tickets.lifecycle`.
+
+Every change's events carry :func:`event_stamp` of its caller (a person or an
+integration, whether it notifies) and, for a bulk update, one ``batch_id``.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.errors import Forbidden, NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.outbox import OutboxRelay
@@ -27,18 +32,31 @@ from services.tickets import contract
 from services.tickets.domain import (
     TicketFilter,
     check_new_pipeline,
+    event_stamp,
+    may_see,
     owner_problem,
     parse_search,
     parse_sort,
     require_admin,
     require_importer,
     scope_for,
+    scope_of,
 )
 from services.tickets.lifecycle import LifecycleEntrypoints, bulk_budget
 from services.tickets.models import outbox
+from services.tickets.people import AccessDirectory, Identities
 from services.tickets.store import Errors, ImportItem, Store, failed
 
 PERMISSIONS_TIMEOUT = 3.0
+MAX_AUDIENCE = 1000
+"""At most this many users per ``audience`` call, and tickets or identities per ``visible_to`` call."""
+
+
+def _ids(value: Any, name: str, limit: int) -> list[int]:
+    """A list argument of ids (at most ``limit``), else a 422 naming ``name``."""
+    if not isinstance(value, list) or len(value) > limit:
+        raise ValidationFailed(errors={name: [f"must be a list of at most {limit} ids"]})
+    return [require_id(i, name) for i in value]
 
 
 def _kind(kind: Any) -> str:
@@ -57,6 +75,8 @@ class TicketsService(LifecycleEntrypoints):
     relay = OutboxRelay("store", outbox)
     caller = CurrentCaller()
     permissions = ServiceRpc(permissions_contract.SERVICE_NAME, timeout=PERMISSIONS_TIMEOUT)
+    people = AccessDirectory()
+    identities = Identities()
 
     @rpc(public=True)
     def ping(self) -> str:
@@ -138,7 +158,9 @@ class TicketsService(LifecycleEntrypoints):
         if first is not None:
             return first
         invalid = {**self._owner_errors(payload.get("owner_id")), **self._team_errors(payload.get("team_id"))}
-        return self.store.tickets.create(actor_id=caller.user_id, data=payload, key=key, invalid=invalid)
+        return self.store.tickets.create(
+            actor_id=caller.user_id, data=payload, key=key, invalid=invalid, stamp=event_stamp(caller)
+        )
 
     @rpc
     def get_ticket(self, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
@@ -175,12 +197,16 @@ class TicketsService(LifecycleEntrypoints):
             changes=changes,
             expected_versions=expected_versions,
             invalid=invalid,
+            stamp=event_stamp(caller),
         )
 
     @rpc
     def bulk_update(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         """Apply the same changes to each ticket, as a job; up to 100 ids are answered with every
-        result (an invisible ticket is a 404 item), more with the job still running."""
+        result (an invisible ticket is a 404 item), more with the job still running.
+
+        Every event of the bulk change carries one ``batch_id``, so that consumers can treat it as
+        one change (notifications tell each person once, not once per ticket)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         payload = load(contract.BulkUpdateSchema(), data)
@@ -196,6 +222,7 @@ class TicketsService(LifecycleEntrypoints):
                 changes=changes,
                 invalid=invalid,
                 key=key,
+                stamp=event_stamp(caller, batch_id=uuid.uuid4().hex),
             ),
             budget=bulk_budget(len(payload["ids"])),
         )
@@ -293,6 +320,7 @@ class TicketsService(LifecycleEntrypoints):
             ticket_id=require_id(ticket_id, "ticket_id"),
             kind=_kind(kind),
             ref_id=require_id(ref_id, "ref_id"),
+            stamp=event_stamp(caller),
         )
 
     @rpc
@@ -304,6 +332,7 @@ class TicketsService(LifecycleEntrypoints):
             ticket_id=require_id(ticket_id, "ticket_id"),
             kind=_kind(kind),
             ref_id=require_id(ref_id, "ref_id"),
+            stamp=event_stamp(caller),
         )
 
     # follow and read state ------------------------------------------------------------------------
@@ -311,14 +340,20 @@ class TicketsService(LifecycleEntrypoints):
     def follow(self, ticket_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
         return self.store.activity.follow(
-            scope=scope_for(caller), user_id=caller.user_id, ticket_id=require_id(ticket_id, "ticket_id")
+            scope=scope_for(caller),
+            user_id=caller.user_id,
+            ticket_id=require_id(ticket_id, "ticket_id"),
+            stamp=event_stamp(caller),
         )
 
     @rpc
     def unfollow(self, ticket_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
         return self.store.activity.unfollow(
-            scope=scope_for(caller), user_id=caller.user_id, ticket_id=require_id(ticket_id, "ticket_id")
+            scope=scope_for(caller),
+            user_id=caller.user_id,
+            ticket_id=require_id(ticket_id, "ticket_id"),
+            stamp=event_stamp(caller),
         )
 
     @rpc
@@ -354,6 +389,50 @@ class TicketsService(LifecycleEntrypoints):
             )
         ids = [require_id(i, "ticket_ids") for i in ticket_ids]
         return self.store.activity.visible(scope=scope_for(caller), ticket_ids=ids)
+
+    @rpc
+    def audience(
+        self,
+        ticket_id: int,
+        user_ids: list[int] | None = None,
+        watchers: bool = False,
+        as_of: str | None = None,
+    ) -> dict[str, Any]:
+        """For system callers (notifications): who of ``user_ids`` (and, with ``watchers``, of the
+        ticket's owner and followers) may see the live ticket now, by the one access rule applied
+        to each of them. Answers ``id``, ``name``, ``owner_id``, ``followers`` (all of them, with
+        ``watchers``; only those following at ``as_of``, an ISO moment, when given) and
+        ``visible`` (the user ids that may see it); NotFound when it is gone."""
+        caller = require_caller(self.caller)
+        if not caller.system:
+            raise Forbidden("Audiences are for the services themselves.")
+        tid = require_id(ticket_id, "ticket_id")
+        wanted = set(_ids(user_ids or [], "user_ids", MAX_AUDIENCE))
+        moment = load(contract.AsOfSchema(), {"as_of": as_of})["as_of"] if as_of is not None else None
+        facts, follower_ids = self.store.activity.audience_facts(ticket_id=tid, as_of=moment)
+        if watchers is True:
+            wanted.update(follower_ids)
+            if facts["owner_id"] is not None:
+                wanted.add(facts["owner_id"])
+        callers = self.people.callers(self.permissions.as_system(), wanted) if wanted else {}
+        visible = [uid for uid in sorted(wanted) if may_see(callers.get(uid), facts["owner_id"])]
+        return {**facts, "followers": follower_ids if watchers is True else [], "visible": visible}
+
+    @rpc
+    def visible_to(self, ticket_ids: list[int], identities: list[str]) -> list[list[int] | None]:
+        """Which of ``ticket_ids`` each signed identity in ``identities`` may see (None for one that
+        does not verify), in one call for many clients (the gateway's live stream). Tickets in the
+        recycle bin count by their owner, so a client hears of a deletion it could see."""
+        require_caller(self.caller)
+        ids = _ids(ticket_ids, "ticket_ids", MAX_AUDIENCE)
+        if not isinstance(identities, list) or len(identities) > MAX_AUDIENCE:
+            raise ValidationFailed(errors={"identities": [f"must be a list of at most {MAX_AUDIENCE}"]})
+        callers = [self.identities.verify(assertion) for assertion in identities]
+        scopes = [scope_of(c) for c in callers]
+        answers = iter(self.store.activity.in_scopes(ticket_ids=ids, scopes=[s for s in scopes if s]))
+        return [
+            None if c is None else (next(answers) if s else []) for c, s in zip(callers, scopes, strict=True)
+        ]
 
     @subscribe(conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED)
     def handle_message_added(self, payload: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ with an ``event_id``)
 * puts one ``ticket_created`` item in the feed of each super admin other than the creator, and
   none in anyone else's, even when the event is delivered twice;
 * reaches a lone bootstrap admin for its own ticket;
-* asks the permissions service as a signed *system* caller;
+* asks the permissions and tickets services as a signed *system* caller;
 * is not lost while the permissions service is down: the handler fails, is retried, and takes
   effect once when permissions answers;
 * reaches a super admin appointed before the ticket was created even while the announcement of
@@ -53,7 +53,7 @@ ASKED: list[tuple[str, Caller]] = []
 
 
 class FakePermissions:
-    """Answers the two questions the notifications service asks, from ``DIRECTORY``."""
+    """Answers the questions the notifications service asks, from ``DIRECTORY``."""
 
     name = permissions_contract.SERVICE_NAME
     caller = CurrentCaller()
@@ -67,6 +67,34 @@ class FakePermissions:
     def user_count(self) -> int:
         ASKED.append(("user_count", require_caller(self.caller)))
         return int(DIRECTORY["user_count"])
+
+    @rpc
+    def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        ASKED.append(("access_records", require_caller(self.caller)))
+        return [
+            {"user_id": uid, "name": f"u{uid}", "email": f"u{uid}@example.com", "caller": {}}
+            for uid in user_ids
+        ]
+
+
+class FakeTickets:
+    """Answers ``audience``: every ticket is ``ticket <id>``, has no followers, everyone may see it."""
+
+    name = tickets_contract.SERVICE_NAME
+    caller = CurrentCaller()
+
+    @rpc
+    def audience(
+        self, ticket_id: int, user_ids: list[int], watchers: bool = False, as_of: str | None = None
+    ) -> dict[str, Any]:
+        ASKED.append(("audience", require_caller(self.caller)))
+        return {
+            "id": ticket_id,
+            "name": f"ticket {ticket_id}",
+            "owner_id": None,
+            "followers": [],
+            "visible": user_ids,
+        }
 
 
 def ticket_created(ticket_id: int, actor_id: int, event_id: str | None = None) -> dict[str, Any]:
@@ -119,6 +147,7 @@ def test_ticket_created_reaches_each_other_super_admin_once_even_when_delivered_
     start: Callable[[type], ServiceContainer], vhost_uri: str
 ) -> None:
     start(FakePermissions)
+    start(FakeTickets)
     notifications = start(NotificationsService)
     event = ticket_created(ticket_id=77, actor_id=5)
     for _ in range(2):  # the second delivery is a redelivery: same event_id
@@ -137,6 +166,7 @@ def test_ticket_created_reaches_each_other_super_admin_once_even_when_delivered_
         assert dlq.depth(conn, f"{QUEUE}.retry") == 0
         assert dlq.depth(conn, f"{QUEUE}.dead") == 0
     assert all(caller.system for _method, caller in ASKED), "the handler must ask as a system caller"
+    assert {method for method, _caller in ASKED} >= {"super_admin_ids", "audience"}
 
 
 def test_lone_bootstrap_admin_hears_of_its_own_ticket(
@@ -144,6 +174,7 @@ def test_lone_bootstrap_admin_hears_of_its_own_ticket(
 ) -> None:
     DIRECTORY.update(super_admin_ids=[1], user_count=1)
     start(FakePermissions)
+    start(FakeTickets)
     notifications = start(NotificationsService)
     with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
         publish_event(
@@ -158,6 +189,7 @@ def test_lone_bootstrap_admin_hears_of_its_own_ticket(
 def test_event_is_retried_until_its_lookups_answer_then_takes_effect_once(
     start: Callable[[type], ServiceContainer], vhost_uri: str
 ) -> None:
+    start(FakeTickets)
     notifications = start(NotificationsService)  # permissions is not running yet
     with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15) as first_attempt:
         publish_event(

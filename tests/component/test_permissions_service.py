@@ -239,6 +239,50 @@ def test_authenticate_signs_what_is_stored_about_the_user(
     assert set(caller.teammate_ids) == {agent["id"], mate["id"]}
 
 
+def test_an_integration_token_signs_a_quiet_integration_identity(
+    config: dict[str, Any], as_admin: Any
+) -> None:
+    agent = new_user(as_admin, permissions=["service_access"])
+    person = as_admin.issue_token(agent["id"])
+    integration = as_admin.issue_token(agent["id"], {"label": "crm sync", "kind": "integration"})
+    loud = as_admin.issue_token(agent["id"], {"kind": "integration", "quiet": False})
+    assert (person["kind"], person["quiet"]) == ("person", False)
+    assert (integration["kind"], integration["quiet"]) == ("integration", True)
+    verify = Verifier(IDENTITY_SECRET).verify
+    with rpc(config, None) as proxy:
+        signed = {
+            name: verify(proxy.authenticate(t["token"])["identity"])
+            for name, t in (("person", person), ("integration", integration), ("loud", loud))
+        }
+    assert (signed["person"].kind, signed["person"].quiet) == ("person", False)
+    assert (signed["integration"].kind, signed["integration"].quiet) == ("integration", True)
+    assert (signed["loud"].kind, signed["loud"].quiet) == ("integration", False)
+    with pytest.raises(ValidationFailed):
+        as_admin.issue_token(agent["id"], {"kind": "robot"})
+
+
+def test_access_records_are_for_system_callers_and_carry_what_the_rules_need(
+    config: dict[str, Any], as_admin: Any, admin: dict[str, Any]
+) -> None:
+    team = as_admin.create_team({"name": "Billing"})
+    agent = new_user(as_admin, permissions=["service_access"], access_level="team", team_ids=[team["id"]])
+    mate = new_user(as_admin, team_ids=[team["id"]])
+    system = sign(Caller(user_id=0, name="system:tickets", system=True), IDENTITY_SECRET, 60)
+    with rpc(config, system) as proxy:
+        records = proxy.access_records([agent["id"], 999_999, admin["id"]])
+    assert [r["user_id"] for r in records] == sorted([agent["id"], admin["id"]])
+    by_id = {r["user_id"]: r for r in records}
+    caller = Caller.from_wire(by_id[agent["id"]]["caller"])
+    assert by_id[agent["id"]]["email"] == agent["email"] and by_id[agent["id"]]["name"] == "Agent"
+    assert caller.access_level == "team" and caller.permissions == {"service_access"}
+    assert set(caller.teammate_ids) == {agent["id"], mate["id"]} and caller.team_ids == (team["id"],)
+    assert Caller.from_wire(by_id[admin["id"]]["caller"]).is_super_admin
+    with pytest.raises(Forbidden):
+        as_admin.access_records([agent["id"]])
+    with rpc(config, system) as proxy, pytest.raises(ValidationFailed):
+        proxy.access_records([True])
+
+
 # -- users ---------------------------------------------------------------------------
 
 

@@ -83,8 +83,13 @@ def test_team_bodies() -> None:
 
 
 def test_token_bodies_may_be_empty_but_not_carry_a_token() -> None:
-    assert contract.TokenCreateSchema().load({}) == {"label": None}
-    assert contract.TokenCreateSchema().load({"label": "ci"}) == {"label": "ci"}
+    assert contract.TokenCreateSchema().load({}) == {"label": None, "kind": "person", "quiet": None}
+    assert contract.TokenCreateSchema().load({"label": "ci", "kind": "integration"}) == {
+        "label": "ci",
+        "kind": "integration",
+        "quiet": None,
+    }
+    assert "kind" in errors_of(contract.TokenCreateSchema(), {"kind": "robot"})
     assert "token" in errors_of(contract.TokenCreateSchema(), {"token": "hd_mine"})
 
 

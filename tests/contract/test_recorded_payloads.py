@@ -15,12 +15,23 @@ import pytest
 from marshmallow import Schema
 
 from services.conversations import contract as conversations_contract
+from services.notifications import contract as notifications_contract
 from services.tickets import contract as tickets_contract
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
 EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
     (tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED): tickets_contract.TicketCreatedEvent,
+    # v2 says how the change was made (actor_kind, quiet, batch_id)
+    (tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED): tickets_contract.TicketUpdatedEvent,
+    (
+        notifications_contract.SERVICE_NAME,
+        notifications_contract.NOTIFICATIONS_ADDED,
+    ): notifications_contract.NotificationsAddedEvent,
+    (
+        notifications_contract.SERVICE_NAME,
+        notifications_contract.NOTIFICATIONS_READ,
+    ): notifications_contract.NotificationsReadEvent,
     # published by the SMTP edge, not by an outbox
     (
         conversations_contract.SERVICE_NAME,
@@ -81,3 +92,14 @@ def test_a_recorded_mail_keeps_its_envelope_and_exact_bytes() -> None:
 def test_every_schema_has_a_recorded_payload() -> None:
     recorded_events = {tuple(p.name.split(".")[:2]) for p in recorded()}
     assert set(EVENT_SCHEMAS) <= recorded_events
+
+
+def test_a_change_recorded_before_events_said_how_it_was_made_reads_as_a_persons() -> None:
+    old = tickets_contract.TicketUpdatedEvent().load(
+        json.loads((PAYLOADS / "tickets.ticket_updated.v1.json").read_text())
+    )
+    assert (old["actor_kind"], old["quiet"], old["batch_id"]) == ("person", False, None)
+    new = tickets_contract.TicketUpdatedEvent().load(
+        json.loads((PAYLOADS / "tickets.ticket_updated.v2.json").read_text())
+    )
+    assert (new["actor_kind"], new["quiet"]) == ("integration", True) and new["batch_id"]

@@ -36,6 +36,7 @@ import pytest
 import requests
 from kombu import Connection, Exchange
 
+from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER
 from services.conversations import contract as conversations_contract
 from tests.e2e.conftest import Suite, wait_for
 
@@ -81,7 +82,7 @@ def send_mail(
     suite: Suite, subject: str, message_id: str, sender: str, in_reply_to: str | None = None
 ) -> None:
     """A customer's mail as an SMTP edge hands it to the conversations service: a ``mail_received``
-    event with the envelope and the bytes (what the service consumes)."""
+    event with the envelope and the bytes (what the service consumes), with the edge's headers."""
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = sender, "support@localhost", subject
     mail["Message-ID"] = f"<{message_id}>"
@@ -108,6 +109,7 @@ def send_mail(
             serializer="json",
             delivery_mode=2,
             declare=[exchange],
+            headers={EVENT_ID_HEADER: body["event_id"], PRODUCER_HEADER: conversations_contract.SERVICE_NAME},
         )
 
 

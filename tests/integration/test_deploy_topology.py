@@ -67,6 +67,30 @@ class FakeDirectory:
     def user_count(self) -> int:
         return 1
 
+    @rpc
+    def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        return [
+            {"user_id": uid, "name": "admin", "email": "admin@localhost", "caller": {}} for uid in user_ids
+        ]
+
+
+class FakeTickets:
+    """The tickets service as far as notifications needs it: everyone may see every ticket."""
+
+    name = tickets_contract.SERVICE_NAME
+
+    @rpc
+    def audience(
+        self, ticket_id: int, user_ids: list[int], watchers: bool = False, as_of: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": ticket_id,
+            "name": "declared early",
+            "owner_id": None,
+            "followers": [],
+            "visible": user_ids,
+        }
+
 
 def ticket_created(ticket_id: int) -> dict[str, Any]:
     return {
@@ -108,7 +132,7 @@ def test_queue_declared_at_deploy_keeps_an_event_published_while_the_subscriber_
         assert dlq.depth(conn, QUEUE) == 1, "the event must wait in the declared queue"
 
     config = service_config("notifications")
-    for cls in (FakeDirectory, NotificationsService):
+    for cls in (FakeDirectory, FakeTickets, NotificationsService):
         container = container_factory(cls, config)
         container.start()
 

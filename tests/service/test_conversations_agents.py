@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from services.chassis.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.chassis.mail.transport import PermanentSendError, TransientSendError
 from services.conversations import contract
-from services.conversations.mail.transport import PermanentSendError, TransientSendError
 from services.conversations.sender import MailSender
 from tests.service.conversations_harness import ACCOUNT, AGENT, NOBODY, OWNED, SUPPORT, Conversations, mail
 
@@ -200,6 +200,8 @@ def test_a_reply_with_a_file_carries_it_in_the_mail(conversations: Conversations
 
 
 class FakeTransport:
+    blocking = False
+
     def __init__(self, *outcomes: Exception | None) -> None:
         self.outcomes = list(outcomes)
         self.sent: list[tuple[str, list[str], bytes]] = []

@@ -1,45 +1,75 @@
-"""The notifications service follows merges and purges of tickets in its feeds, once per event."""
+"""The notifications service follows merges and purges of tickets in its feeds, once per event:
+a merged-away ticket's notifications name the survivor, a purged ticket's go (a bulk change's
+notification keeps its other tickets)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
-from nameko.testing.services import worker_factory
 
-from services.chassis.db import SessionFactory, make_engine
-from services.notifications.service import NotificationsService
-from services.notifications.store import NotificationStore
+from tests.service.notifications_harness import (
+    ADMIN,
+    AGENT,
+    OTHER,
+    FakeTicket,
+    Notifications,
+    event_base,
+    local_notifications,
+    ticket_created,
+    ticket_updated,
+)
 
 pytestmark = pytest.mark.db
 
-BASE = {"occurred_at": "2026-12-01T10:00:00+00:00", "actor_id": 2}
+
+@pytest.fixture
+def notifications(make_db: Callable[[str], str]) -> Iterator[Notifications]:
+    yield from local_notifications(make_db)
 
 
-def test_feed_items_follow_the_survivor_and_go_with_a_purge(make_db: Callable[[str], str]) -> None:
-    engine = make_engine(make_db("notifications"))
-    store = NotificationStore(SessionFactory(engine))
+def ticket_ids(n: Notifications, user_id: int) -> list[tuple[int | None, list[int]]]:
+    items = n.as_(ADMIN if user_id == ADMIN.user_id else OTHER).list_feed({"limit": 100})["items"]
+    return sorted((i["ticket_id"], i["ticket_ids"]) for i in items)
+
+
+def merged(survivor: int, gone: int) -> dict[str, Any]:
+    return event_base(actor_id=AGENT.user_id, ticket_id=survivor, merged_ticket_id=gone)
+
+
+def purged(ids: list[int], absorbed: list[int]) -> dict[str, Any]:
+    return event_base(actor_id=0, ticket_ids=ids, absorbed_ticket_ids=absorbed)
+
+
+def test_feed_items_follow_the_survivor_and_go_with_a_purge(notifications: Notifications) -> None:
+    n = notifications
     for ticket_id in (10, 11, 12):
-        store.add_feed_items(
-            event_id=str(uuid.uuid4()), handler="h", kind="ticket_created", ticket_id=ticket_id, user_ids=[1]
-        )
-    service = worker_factory(NotificationsService, store=store)
-    merged = {**BASE, "event_id": str(uuid.uuid4()), "ticket_id": 10, "merged_ticket_id": 11}
-    service.handle_ticket_merged(merged)
-    service.handle_ticket_merged(merged)  # a redelivery changes nothing
-    assert sorted(i["ticket_id"] for i in store.feed(user_id=1, limit=10, cursor=None)["items"]) == [
-        10,
-        10,
-        12,
-    ]
-    purged = {
-        **BASE,
-        "event_id": str(uuid.uuid4()),
-        "actor_id": 0,
-        "ticket_ids": [10],
-        "absorbed_ticket_ids": [11],
-    }
-    service.handle_tickets_purged(purged)
-    assert [i["ticket_id"] for i in store.feed(user_id=1, limit=10, cursor=None)["items"]] == [12]
-    engine.dispose()
+        n.tickets.tickets[ticket_id] = FakeTicket(f"ticket {ticket_id}")
+        n.handle("handle_ticket_created", ticket_created(ticket_id, AGENT.user_id))
+    event = merged(10, 11)
+    n.handle("handle_ticket_merged", event)
+    n.handle("handle_ticket_merged", event)  # a redelivery changes nothing
+    assert ticket_ids(n, ADMIN.user_id) == [(10, [10]), (10, [10]), (12, [12])]
+    n.handle("handle_tickets_purged", purged([10], [11]))
+    assert ticket_ids(n, ADMIN.user_id) == [(12, [12])]
+
+
+def test_a_bulk_change_notification_follows_merges_and_keeps_what_a_purge_leaves(
+    notifications: Notifications,
+) -> None:
+    n = notifications
+    batch = uuid.uuid4().hex
+    for ticket_id in (20, 21, 22):
+        n.tickets.tickets[ticket_id] = FakeTicket(f"t{ticket_id}", owner_id=OTHER.user_id)
+        changes = {"owner_id": [AGENT.user_id, OTHER.user_id]}
+        n.handle("handle_ticket_updated", ticket_updated(ticket_id, ADMIN.user_id, changes, batch_id=batch))
+    assert ticket_ids(n, OTHER.user_id) == [(20, [20, 21, 22])]
+    n.handle("handle_ticket_merged", merged(20, 21))
+    assert ticket_ids(n, OTHER.user_id) == [(20, [20, 22])], "the survivor is named once"
+    n.handle("handle_tickets_purged", purged([20], []))
+    [item] = n.as_(OTHER).list_feed({"limit": 100})["items"]
+    assert (item["ticket_id"], item["ticket_ids"], item["count"]) == (22, [22], 1)
+    n.handle("handle_tickets_purged", purged([22], []))
+    assert ticket_ids(n, OTHER.user_id) == []

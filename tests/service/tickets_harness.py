@@ -15,11 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 from nameko.testing.services import worker_factory
 
+from services.chassis.cache import EventFlushedCache
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import NotFound
-from services.chassis.identity import Caller
+from services.chassis.identity import Caller, Verifier
+from services.tickets.people import AccessDirectory, Identities
 from services.tickets.service import TicketsService
 from services.tickets.store import TicketStore
+from tests.conftest import IDENTITY_SECRET
 
 ADMIN = Caller(1, "admin", frozenset({"super_admin"}), "everything")
 AGENT = Caller(2, "agent", frozenset({"service_access"}), "everything")
@@ -28,18 +31,24 @@ OWNED = Caller(4, "owned", frozenset({"service_access"}), "owned")
 NOBODY = Caller(5, "no access", frozenset({"delete_tickets"}), "everything")
 ACCOUNT = Caller(6, "account admin", frozenset({"account_access", "service_access"}), "everything")
 
+PEOPLE = (ADMIN, AGENT, SALES, OWNED, NOBODY, ACCOUNT)
 USERS: dict[int, dict[str, Any]] = {
-    c.user_id: {"id": c.user_id, "name": c.name, "permissions": sorted(c.permissions)}
-    for c in (ADMIN, AGENT, SALES, OWNED, NOBODY, ACCOUNT)
+    c.user_id: {"id": c.user_id, "name": c.name, "permissions": sorted(c.permissions)} for c in PEOPLE
 }
+SYSTEM = Caller(0, "system:notifications", system=True)
 
 
 TEAMS = {1: {"id": 1, "name": "Support"}, 2: {"id": 2, "name": "Billing"}}
 
 
 class FakePermissions:
-    """Stands in for the permissions client: answers ``get_user`` from :data:`USERS` and
-    ``get_team`` from :data:`TEAMS`."""
+    """Stands in for the permissions client: answers ``get_user`` from :data:`USERS`, ``get_team``
+    from :data:`TEAMS` and ``access_records`` from :attr:`people` (change it to take someone's
+    access away)."""
+
+    def __init__(self) -> None:
+        self.people: dict[int, Caller] = {c.user_id: c for c in PEOPLE}
+        self.asked: list[list[int]] = []
 
     def as_system(self) -> FakePermissions:
         return self
@@ -54,6 +63,14 @@ class FakePermissions:
             raise NotFound(f"team {team_id} does not exist")
         return TEAMS[team_id]
 
+    def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        self.asked.append(list(user_ids))
+        return [
+            {"user_id": uid, "name": c.name, "email": f"u{uid}@test", "caller": c.to_wire()}
+            for uid in user_ids
+            if (c := self.people.get(uid)) is not None
+        ]
+
 
 def _wire(value: Any) -> Any:
     return json.loads(json.dumps(value))
@@ -62,9 +79,18 @@ def _wire(value: Any) -> Any:
 class _Caller:
     """Calls the service's entrypoints as one caller: ``api.create_ticket({...})``."""
 
-    def __init__(self, store: TicketStore, caller: Caller) -> None:
+    def __init__(
+        self, store: TicketStore, caller: Caller, permissions: FakePermissions, people: AccessDirectory
+    ) -> None:
+        identities = Identities()
+        identities.verifier = Verifier(IDENTITY_SECRET)
         self._service = worker_factory(
-            TicketsService, store=store, caller=caller, permissions=FakePermissions()
+            TicketsService,
+            store=store,
+            caller=caller,
+            permissions=permissions,
+            people=people,
+            identities=identities,
         )
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
@@ -82,9 +108,12 @@ class Tickets:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.store = TicketStore(SessionFactory(self.engine))
+        self.permissions = FakePermissions()
+        self.people = AccessDirectory()
+        self.people.cache = EventFlushedCache(60.0)  # flushed by hand in tests (no broker here)
 
     def as_(self, caller: Caller) -> Any:
-        return _Caller(self.store, caller)
+        return _Caller(self.store, caller, self.permissions, self.people)
 
     def events(self, event_type: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Events recorded in the service's outbox, oldest first."""

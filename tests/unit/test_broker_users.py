@@ -97,7 +97,11 @@ def test_a_service_publishes_its_own_events_with_any_routing_key() -> None:
     ("service", "callable_", "refused"),
     [
         ("tickets", ["permissions.get_user"], ["notifications.list_feed", "tickets.create_ticket"]),
-        ("notifications", ["permissions.super_admin_ids"], ["tickets.create_ticket", "retention.purge"]),
+        (
+            "notifications",
+            ["permissions.super_admin_ids", "tickets.audience"],
+            ["conversations.reply", "retention.purge"],
+        ),
         ("permissions", [], ["tickets.create_ticket", "notifications.mark_read"]),
         ("gateway", ["tickets.create_ticket", "permissions.authenticate", "notifications.list_feed"], []),
     ],

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from services.chassis.mail.refs import mail_domain
 from services.conversations.domain import routing
 from services.conversations.domain.incoming import Incoming, ticket_fields
 from services.conversations.domain.printing import (
@@ -16,7 +17,7 @@ from services.conversations.domain.printing import (
     printable,
     render,
 )
-from services.conversations.domain.replies import mail_domain, reply_recipients, reply_threading
+from services.conversations.domain.replies import reply_recipients, reply_threading
 from services.conversations.domain.thread import RETRY_DELAYS, next_retry
 from tests.unit.test_mail_sanitize import XSS, assert_harmless
 

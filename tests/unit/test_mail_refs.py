@@ -6,17 +6,15 @@ import re
 
 import pytest
 
-from services.conversations.mail.refs import (
+from services.chassis.mail.refs import (
     MAX_REFERENCES,
     build_references,
     make_message_id,
     normalise_message_id,
     parse_references,
-    reply_subject,
-    strip_reply_prefixes,
     subject_with_ref,
-    ticket_ref_in_subject,
 )
+from services.conversations.mail.refs import reply_subject, strip_reply_prefixes, ticket_ref_in_subject
 
 
 @pytest.mark.parametrize(

@@ -140,4 +140,8 @@ export interface FeedItem {
   ticket_id: number | null;
   created_at: string;
   read: boolean;
+  /** A bulk change is one notification about `count` tickets; `title` says so. */
+  count?: number;
+  ticket_ids?: number[];
+  title?: string;
 }

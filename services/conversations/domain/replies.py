@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from services.conversations.mail.refs import build_references, reply_subject
+from services.chassis.mail.refs import build_references
+from services.conversations.mail.refs import reply_subject
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,3 @@ def reply_threading(
         in_reply_to=parent_id,
         references=build_references(list(parent_references), parent_id),
     )
-
-
-def mail_domain(address: str) -> str:
-    """The domain our Message-IDs are made in: that of our own address (``localhost`` at worst)."""
-    _local, at, domain = address.strip().rpartition("@")
-    return domain if at and domain else "localhost"

@@ -15,10 +15,10 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser
 
+from services.chassis.mail.refs import normalise_message_id
 from services.conversations.mail.charsets import decode_bytes
 from services.conversations.mail.headers import header_text, parse_addresses, raw_header, raw_headers
 from services.conversations.mail.model import Bounce
-from services.conversations.mail.refs import normalise_message_id
 
 AUTO_REPLY = "auto-reply"
 BULK = "bulk"

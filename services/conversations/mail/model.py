@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-Address = tuple[str, str]
-"""``(display name, address)``; the name may be empty, the address is lower-case NFC."""
+from services.chassis.mail.model import Address, MailAttachment
 
-
-@dataclass(frozen=True)
-class MailAttachment:
-    """A file carried by a mail. ``inline`` parts have a ``content_id`` the HTML shows as ``cid:``."""
-
-    filename: str
-    content_type: str
-    data: bytes = field(repr=False)
-    content_id: str | None = None
-    inline: bool = False
+__all__ = ["Address", "Bounce", "InboundMail", "MailAttachment"]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
+from services.chassis.mail.refs import normalise_message_id, parse_references
 from services.conversations.mail.charsets import decode_bytes, decode_header_text
 from services.conversations.mail.headers import (
     header_text,
@@ -47,7 +48,6 @@ from services.conversations.mail.limits import (
 from services.conversations.mail.loops import BOUNCE, auto_reason, parse_bounce
 from services.conversations.mail.model import Address, Bounce, InboundMail, MailAttachment
 from services.conversations.mail.quote import split_quoted
-from services.conversations.mail.refs import normalise_message_id, parse_references
 from services.conversations.mail.sanitize import content_id_key, sanitize_html
 
 __all__ = [

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from services.chassis.errors import NotFound
 from services.chassis.idempotency import IdempotencyKey
+from services.chassis.mail.compose import compose
+from services.chassis.mail.model import MailAttachment
+from services.chassis.mail.refs import mail_domain, make_message_id, normalise_message_id
 from services.conversations.domain.incoming import File
-from services.conversations.domain.replies import mail_domain, reply_recipients, reply_threading
+from services.conversations.domain.replies import reply_recipients, reply_threading
 from services.conversations.domain.thread import ThreadRef, delivery_changed, message_added, next_retry
-from services.conversations.mail.compose import compose
-from services.conversations.mail.model import MailAttachment
-from services.conversations.mail.refs import make_message_id, normalise_message_id
 from services.conversations.models import attachments, messages, outgoing_mail, threads
 from services.conversations.store.base import Records, from_json, insert_message, to_json
 

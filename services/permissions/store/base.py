@@ -49,6 +49,8 @@ def token_dict(row: Any) -> dict[str, Any]:
         "id": row.id,
         "user_id": row.user_id,
         "label": row.label,
+        "kind": row.kind,
+        "quiet": bool(row.quiet),
         "created_at": isoformat(row.created_at),
         "last_used_at": isoformat(row.last_used_at),
         "revoked_at": isoformat(row.revoked_at),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from services.chassis.clock import aware
 from services.chassis.errors import NotFound
 from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
-from services.permissions.contract import SUPER_ADMIN
+from services.permissions.contract import PERSON, SUPER_ADMIN
 from services.permissions.domain import decode_permissions, token_revoked
 from services.permissions.models import tokens
 from services.permissions.store.base import Records, insert, token_dict
@@ -24,6 +25,15 @@ OwnerCheck = Callable[[bool], None]
 """``check(owner_is_super_admin)``: raises when the caller may not manage the owner's tokens."""
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Whose a live token is, and how its identity is marked (``kind``, ``quiet``)."""
+
+    user_id: int
+    kind: str
+    quiet: bool
+
+
 class Tokens:
     """API tokens of users."""
 
@@ -32,28 +42,54 @@ class Tokens:
         self.db = records.db
 
     def user_for(self, *, token_hash: str) -> int | None:
-        """The user id owning a live token, touching its last-used time at most once a minute."""
+        """The user id owning a live token (see :meth:`holder`)."""
+        holder = self.holder(token_hash=token_hash)
+        return None if holder is None else holder.user_id
+
+    def holder(self, *, token_hash: str) -> Holder | None:
+        """Who holds a live token, touching its last-used time at most once a minute."""
         now = self.r.clock.now()
         with self.db.read() as s:
             row = s.execute(
-                select(tokens.c.id, tokens.c.user_id, tokens.c.last_used_at, tokens.c.revoked_at).where(
-                    tokens.c.token_hash == token_hash
-                )
+                select(
+                    tokens.c.id,
+                    tokens.c.user_id,
+                    tokens.c.kind,
+                    tokens.c.quiet,
+                    tokens.c.last_used_at,
+                    tokens.c.revoked_at,
+                ).where(tokens.c.token_hash == token_hash)
             ).first()
         if row is None or row.revoked_at is not None:
             return None
         if row.last_used_at is None or now - aware(row.last_used_at) > TOKEN_TOUCH_INTERVAL:
             with self.db.transaction() as s:
                 s.execute(tokens.update().where(tokens.c.id == row.id).values(last_used_at=now))
-        return int(row.user_id)
+        return Holder(int(row.user_id), str(row.kind), bool(row.quiet))
 
-    def add(self, *, user_id: int, token_hash: str, label: str | None, check: OwnerCheck) -> dict[str, Any]:
+    def add(
+        self,
+        *,
+        user_id: int,
+        token_hash: str,
+        label: str | None,
+        check: OwnerCheck,
+        kind: str = PERSON,
+        quiet: bool = False,
+    ) -> dict[str, Any]:
         """Store a token for ``user_id`` after ``check(owner_is_super_admin)`` passes."""
         with self.db.transaction() as s:
             owner = self.r.user_row(s, user_id)
             check(SUPER_ADMIN in decode_permissions(owner.permissions))
             token_id = insert(
-                s, tokens, user_id=user_id, token_hash=token_hash, label=label, created_at=self.r.clock.now()
+                s,
+                tokens,
+                user_id=user_id,
+                token_hash=token_hash,
+                label=label,
+                kind=kind,
+                quiet=quiet,
+                created_at=self.r.clock.now(),
             )
             return token_dict(s.execute(select(tokens).where(tokens.c.id == token_id)).one())
 

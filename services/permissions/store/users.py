@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -98,6 +98,33 @@ class Users:
                 team_ids=tuple(team_ids),
             )
             return found, sorted(mates)
+
+    def records(self, *, user_ids: Collection[int]) -> list[tuple[UserRecord, list[int], str]]:
+        """``(record, team-mate ids, email)`` of each of ``user_ids`` that exists, in id order
+        (a batch of :meth:`record`, in a fixed number of queries)."""
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return []
+        with self.db.read() as s:
+            rows = s.execute(select(users).where(users.c.id.in_(wanted)).order_by(users.c.id)).all()
+            teams_by_user = self.r.teams_of(s, [r.id for r in rows])
+            all_teams = sorted(set().union(*teams_by_user.values())) if teams_by_user else []
+            members = self.r.members_of(s, all_teams)
+        found = []
+        for row in rows:
+            team_ids = teams_by_user[row.id]
+            mates = sorted(set().union(*(members[t] for t in team_ids))) if team_ids else []
+            record = UserRecord(
+                id=row.id,
+                name=row.name,
+                permissions=decode_permissions(row.permissions),
+                access_level=row.access_level,
+                include_unassigned=row.include_unassigned,
+                seat=row.seat,
+                team_ids=tuple(team_ids),
+            )
+            found.append((record, mates, str(row.email)))
+        return found
 
     def page(
         self, *, limit: int, cursor: str | None, sort: Sort, q: str | None, team_id: int | None

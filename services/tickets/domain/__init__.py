@@ -14,10 +14,12 @@
 from services.tickets.domain.access import (
     EVERYTHING,
     Scope,
+    may_see,
     owner_problem,
     require_admin,
     require_importer,
     scope_for,
+    scope_of,
 )
 from services.tickets.domain.imports import NewImport, import_change, import_new
 from services.tickets.domain.lists import SORT_KEY_KINDS, TicketFilter, parse_sort
@@ -41,6 +43,7 @@ from services.tickets.domain.ticket import (
     Ticket,
     closed_at_after,
     diff,
+    event_stamp,
     follow_change,
     message_effect,
 )
@@ -67,9 +70,11 @@ __all__ = [
     "check_stage_order",
     "closed_at_after",
     "diff",
+    "event_stamp",
     "follow_change",
     "import_change",
     "import_new",
+    "may_see",
     "message_effect",
     "owner_problem",
     "parse_search",
@@ -77,6 +82,7 @@ __all__ = [
     "require_admin",
     "require_importer",
     "scope_for",
+    "scope_of",
     "stage_label_problems",
     "stage_position_problem",
 ]

@@ -49,6 +49,23 @@ def scope_for(caller: Caller) -> Scope:
     return Scope(False)
 
 
+def scope_of(person: Caller | None) -> Scope | None:
+    """The scope of someone who is not the caller (a recipient, a live client), by the same rule;
+    None when they may see no ticket at all (unknown, or without service or sales access)."""
+    if person is None:
+        return None
+    try:
+        return scope_for(person)
+    except Forbidden:
+        return None
+
+
+def may_see(person: Caller | None, owner_id: int | None) -> bool:
+    """Whether ``person`` (None: an unknown user) may see a live ticket owned by ``owner_id``."""
+    scope = scope_of(person)
+    return scope is not None and scope.allows(owner_id)
+
+
 def require_admin(caller: Caller) -> None:
     """Configuring pipelines needs account access (super admins have it)."""
     if not caller.has(ACCOUNT_ACCESS):

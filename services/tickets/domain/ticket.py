@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.chassis.domain import Event
+from services.chassis.identity import Caller
 from services.tickets import contract
 
 PRIORITY_RANK = {name: rank for rank, name in enumerate(contract.PRIORITIES)}
@@ -105,6 +106,12 @@ def closed_at_after(
     if old_state == "CLOSED" and closed_at is not None:
         return closed_at
     return now
+
+
+def event_stamp(caller: Caller, *, batch_id: str | None = None) -> dict[str, Any]:
+    """What every event of a change made by ``caller`` says about how it was made (see the
+    contract): a person or an integration, whether it notifies, and the bulk change it belongs to."""
+    return {"actor_kind": caller.kind, "quiet": caller.quiet, "batch_id": batch_id}
 
 
 @dataclass(frozen=True)

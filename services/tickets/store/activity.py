@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
 from services.chassis import paging
 from services.chassis.clock import isoformat
+from services.chassis.errors import NotFound
 from services.chassis.events import already_processed, mark_processed
 from services.tickets.domain import EVERYTHING, Scope, follow_change, message_effect
 from services.tickets.models import followers, processed_events, reads, tickets, timeline
 from services.tickets.store import queries
-from services.tickets.store.base import Records, from_json
+from services.tickets.store.base import Records, Stamp, from_json
 
 CUSTOMER_MESSAGE_HANDLER = "customer_message_received"
 MESSAGE_ADDED_HANDLER = "handle_message_added"
@@ -28,7 +30,9 @@ class Activity:
         self.r = records
         self.db = records.db
 
-    def follow(self, *, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
+    def follow(
+        self, *, scope: Scope, user_id: int, ticket_id: int, stamp: Stamp | None = None
+    ) -> dict[str, Any]:
         """Follow (idempotent); the first time records a timeline entry and ``ticket_followed``."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
@@ -36,10 +40,12 @@ class Activity:
             values = {"ticket_id": ticket_id, "user_id": user_id, "created_at": now}
             if self.r.insert_new(s, followers, values, ["ticket_id", "user_id"]):
                 change = follow_change(ticket_id, user_id, following=True)
-                self.r.write_entries(s, ticket_id, change, user_id, now)
+                self.r.write_entries(s, ticket_id, change, user_id, now, stamp=stamp)
             return {"ticket_id": ticket_id, "following": True}
 
-    def unfollow(self, *, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
+    def unfollow(
+        self, *, scope: Scope, user_id: int, ticket_id: int, stamp: Stamp | None = None
+    ) -> dict[str, Any]:
         """Stop following (idempotent); only an actual change is recorded."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
@@ -49,7 +55,7 @@ class Activity:
             )
             if gone.rowcount:  # type: ignore[attr-defined]
                 change = follow_change(ticket_id, user_id, following=False)
-                self.r.write_entries(s, ticket_id, change, user_id, now)
+                self.r.write_entries(s, ticket_id, change, user_id, now, stamp=stamp)
             return {"ticket_id": ticket_id, "following": False}
 
     def followers(self, *, scope: Scope, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
@@ -171,6 +177,40 @@ class Activity:
                 )
             )
             return sorted(found)
+
+    def audience_facts(
+        self, *, ticket_id: int, as_of: dt.datetime | None = None
+    ) -> tuple[dict[str, Any], list[int]]:
+        """The live ticket's ``id``, ``name`` and ``owner_id``, and the ids of its followers (those
+        who followed by ``as_of``, when given: the moment of the change to tell them about);
+        NotFound when it is gone."""
+        with self.db.read() as s:
+            row = s.execute(
+                select(tickets.c.id, tickets.c.name, tickets.c.owner_id).where(
+                    tickets.c.id == ticket_id, queries.live()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"ticket {ticket_id} does not exist")
+            query = select(followers.c.user_id).where(followers.c.ticket_id == ticket_id)
+            if as_of is not None:
+                query = query.where(followers.c.created_at <= as_of)
+            follower_ids = s.scalars(query.order_by(followers.c.user_id)).all()
+        return {"id": row.id, "name": row.name, "owner_id": row.owner_id}, list(follower_ids)
+
+    def in_scopes(self, *, ticket_ids: list[int], scopes: Sequence[Scope]) -> list[list[int]]:
+        """For each of ``scopes``, which of ``ticket_ids`` exist and are in it, one query per
+        distinct scope. The recycle bin counts (a client hears of a deletion it could see)."""
+        answers: dict[Scope, list[int]] = {}
+        if ticket_ids:
+            with self.db.read() as s:
+                for scope in set(scopes):
+                    answers[scope] = sorted(
+                        s.scalars(
+                            select(tickets.c.id).where(tickets.c.id.in_(ticket_ids), queries.visible(scope))
+                        )
+                    )
+        return [answers.get(scope, []) for scope in scopes]
 
     def timeline(self, *, scope: Scope, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
         """The ticket's activity, newest first, paginated."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, select, update
@@ -27,6 +27,9 @@ from services.tickets.store import queries
 ASSOCIATION_KINDS = contract.ASSOCIATION_KINDS
 
 Errors = dict[str, list[str]]
+
+Stamp = Mapping[str, Any]
+"""Fields every event of one change carries about how it was made (``domain.event_stamp``)."""
 
 COLUMNS = {
     "name": "name",
@@ -127,8 +130,19 @@ class Records:
             )
         return ticket_of(row)
 
-    def save(self, s: Session, ticket: Ticket, change: Change, actor_id: int, now: dt.datetime) -> None:
-        """Write ``change`` to ``ticket``: its values (compare-and-set on the version), entries, events."""
+    def save(
+        self,
+        s: Session,
+        ticket: Ticket,
+        change: Change,
+        actor_id: int,
+        now: dt.datetime,
+        *,
+        stamp: Stamp | None = None,
+    ) -> None:
+        """Write ``change`` to ``ticket``: its values (compare-and-set on the version), entries, events.
+
+        ``stamp`` (:func:`~services.tickets.domain.event_stamp`) goes into every event."""
         if not change:
             return
         if change.values:
@@ -139,24 +153,29 @@ class Records:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"ticket {ticket.id} changed while this request ran; try again.")
-        self.write_entries(s, ticket.id, change, actor_id, now)
+        self.write_entries(s, ticket.id, change, actor_id, now, stamp=stamp)
 
     def write_entries(
-        self, s: Session, ticket_id: int, change: Change, actor_id: int, now: dt.datetime
+        self,
+        s: Session,
+        ticket_id: int,
+        change: Change,
+        actor_id: int,
+        now: dt.datetime,
+        *,
+        stamp: Stamp | None = None,
     ) -> None:
-        """The change's timeline entries and events (no column values), one statement for each kind."""
-        rows = []
-        for entry in change.entries:
-            values = {"ticket_id": ticket_id, "type": entry.type, "actor_id": actor_id, "at": now}
-            values.update(field=None, old=None, new=None)
-            values.update({k: to_json(v) if k in ("old", "new") else v for k, v in entry.columns().items()})
-            rows.append(values)
-        if rows:
-            s.execute(timeline.insert(), rows)
-        outbox.record_many(s, [(event.type, event.payload) for event in change.events], clock=self.clock)
+        """The change's timeline entries and events (no column values), one statement for each kind;
+        every event carries ``stamp``."""
+        self.write_many(s, [(ticket_id, change)], actor_id, now, stamp=stamp)
 
     def write_many(
-        self, s: Session, changes: Sequence[tuple[int, Change]], actor_id: int, now: dt.datetime
+        self,
+        s: Session,
+        changes: Sequence[tuple[int, Change]],
+        actor_id: int,
+        now: dt.datetime,
+        stamp: Stamp | None = None,
     ) -> None:
         """:meth:`write_entries` of many tickets at once (a bulk job's batch): two statements in all."""
         rows = [
@@ -175,7 +194,8 @@ class Records:
         ]
         if rows:
             s.execute(timeline.insert(), rows)
-        events = [(e.type, e.payload) for _ticket_id, change in changes for e in change.events]
+        stamped = stamp or {}
+        events = [(e.type, {**e.payload, **stamped}) for _ticket_id, change in changes for e in change.events]
         outbox.record_many(s, events, clock=self.clock)
 
     def ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from services.chassis.errors import HelpdeskError
 from services.chassis.idempotency import IdempotencyKey
 from services.tickets import contract
 from services.tickets.domain import Scope
-from services.tickets.store.base import Errors, Records
+from services.tickets.store.base import Errors, Records, Stamp
 from services.tickets.store.jobs import Job, Jobs
 from services.tickets.store.tickets import Tickets
 
@@ -34,16 +34,18 @@ class Bulk:
         changes: dict[str, Any],
         invalid: Errors,
         key: IdempotencyKey | None,
+        stamp: Stamp | None = None,
     ) -> int:
         """A job with one pending item per id; ``invalid`` holds problems found beforehand (an owner
-        the permissions service refused), reported on every item."""
+        the permissions service refused), reported on every item; ``stamp`` (one ``batch_id`` for the
+        whole job) goes into every event."""
         with self.db.transaction() as s:
             job_id = self.jobs.insert(
                 s,
                 kind="bulk_update",
                 actor_id=actor_id,
                 scope=scope,
-                data={"changes": changes, "invalid": invalid},
+                data={"changes": changes, "invalid": invalid, "stamp": stamp},
                 step="batch",
                 key=key,
                 total=len(ticket_ids),
@@ -74,6 +76,7 @@ class Bulk:
                     ticket_id=item.ticket_id,
                     changes=job.data["changes"],
                     invalid=job.data["invalid"],
+                    stamp=job.data.get("stamp"),
                 )
                 extra = {"ticket": ticket} if keep_tickets else None
                 outcomes.append((item.seq, "done", None, 200, extra))

@@ -14,7 +14,7 @@ from services.tickets.domain import EVERYTHING, Change, NewTicket, Scope, Ticket
 from services.tickets.domain.lifecycle import moved
 from services.tickets.models import associations, reads, tickets
 from services.tickets.store import queries
-from services.tickets.store.base import Errors, Records, columns_of
+from services.tickets.store.base import Errors, Records, Stamp, columns_of
 from services.tickets.store.pipelines import Pipelines
 
 
@@ -37,6 +37,7 @@ class Tickets:
         data: dict[str, Any],
         key: IdempotencyKey | None = None,
         invalid: Errors | None = None,
+        stamp: Stamp | None = None,
     ) -> dict[str, Any]:
         """Create a ticket with its timeline entry, creator read mark and events, atomically.
 
@@ -50,7 +51,7 @@ class Tickets:
             now = self.r.clock.now()
             ticket_id, new = self.insert(s, actor_id=actor_id, data=data, invalid=invalid, extra={})
             opened = Change(entries=new.ENTRIES, events=tuple(new.events(ticket_id)))
-            self.r.write_entries(s, ticket_id, opened, actor_id, now)
+            self.r.write_entries(s, ticket_id, opened, actor_id, now, stamp=stamp)
             return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
 
         return self.r.idempotency.run(key, work)
@@ -120,6 +121,7 @@ class Tickets:
         changes: dict[str, Any],
         expected_versions: Iterable[int] | None = None,
         invalid: Errors | None = None,
+        stamp: Stamp | None = None,
     ) -> dict[str, Any]:
         """Apply ``changes`` (fields of TicketPatchSchema) if the ticket is still at an expected version.
 
@@ -141,11 +143,18 @@ class Tickets:
             if errors:
                 raise ValidationFailed(errors=errors)
             change = ticket.change(actor_id=actor_id, requested=changes, stage=stage, now=now)
-            self.r.save(s, ticket, change, actor_id, now)
+            self.r.save(s, ticket, change, actor_id, now, stamp=stamp)
             return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
 
     def add_association(
-        self, *, scope: Scope, actor_id: int, ticket_id: int, kind: str, ref_id: int
+        self,
+        *,
+        scope: Scope,
+        actor_id: int,
+        ticket_id: int,
+        kind: str,
+        ref_id: int,
+        stamp: Stamp | None = None,
     ) -> dict[str, Any]:
         """Associate a record (idempotent: an existing association changes nothing)."""
         now = self.r.clock.now()
@@ -160,11 +169,18 @@ class Tickets:
             }
             if self.r.insert_new(s, associations, values, ["ticket_id", "kind", "ref_id"]):
                 change = ticket.associate(actor_id=actor_id, kind=kind, ref_id=ref_id, added=True)
-                self.r.save(s, ticket, change, actor_id, now)
+                self.r.save(s, ticket, change, actor_id, now, stamp=stamp)
             return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
 
     def remove_association(
-        self, *, scope: Scope, actor_id: int, ticket_id: int, kind: str, ref_id: int
+        self,
+        *,
+        scope: Scope,
+        actor_id: int,
+        ticket_id: int,
+        kind: str,
+        ref_id: int,
+        stamp: Stamp | None = None,
     ) -> dict[str, Any]:
         """Remove an association (idempotent: a missing one changes nothing)."""
         now = self.r.clock.now()
@@ -179,5 +195,5 @@ class Tickets:
             )
             if gone.rowcount:  # type: ignore[attr-defined]
                 change = ticket.associate(actor_id=actor_id, kind=kind, ref_id=ref_id, added=False)
-                self.r.save(s, ticket, change, actor_id, now)
+                self.r.save(s, ticket, change, actor_id, now, stamp=stamp)
             return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)

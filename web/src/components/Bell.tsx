@@ -7,7 +7,15 @@ import type { FeedItem } from '../types';
 
 const FEED_PAGE = 50;
 const POLL_MS = 30_000;
-const KNOWN = new Set(['ticket_created', 'record_updates', 'assignment', 'status_change', 'sla_breach', 'mention']);
+const KNOWN = new Set([
+  'ticket_created',
+  'record_updated',
+  'assigned_to_you',
+  'new_message',
+  'status_changed',
+  'sla_breached',
+  'mentioned',
+]);
 
 /** Unread items of the first page; "50+" when the whole page is unread and more pages exist. */
 export function unreadLabel(items: FeedItem[], hasMore: boolean): { count: number; text: string } {
@@ -117,7 +125,7 @@ export function Bell() {
                         if (item.ticket_id) navigate(`/split/${item.ticket_id}`);
                       }}
                     >
-                      <span>{t(key, { id: item.ticket_id ?? '' })}</span>
+                      <span>{(item.count ?? 1) > 1 && item.title ? item.title : t(key, { id: item.ticket_id ?? '' })}</span>
                       <time class="muted small" dateTime={item.created_at}>
                         {formatRelative(item.created_at)}
                       </time>

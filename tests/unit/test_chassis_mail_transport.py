@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from services.conversations.mail.compose import compose
-from services.conversations.mail.parse import parse_mail
-from services.conversations.mail.transport import (
+from services.chassis.mail.compose import compose
+from services.chassis.mail.transport import (
     EmlFolderTransport,
     PermanentSendError,
     SmtpRelayTransport,
     TransientSendError,
     transport_from_env,
 )
+from services.conversations.mail.parse import parse_mail
 from tests.conftest import free_port
 from tests.mail_fixtures import SmtpSink
 

@@ -25,8 +25,8 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
-from services.conversations.mail.model import Address, MailAttachment
-from services.conversations.mail.refs import build_references, normalise_message_id, subject_with_ref
+from services.chassis.mail.model import Address, MailAttachment
+from services.chassis.mail.refs import build_references, normalise_message_id, subject_with_ref
 
 Recipient = Address | str
 """``(name, address)`` or a bare address."""

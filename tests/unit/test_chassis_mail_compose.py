@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from services.conversations.mail.compose import compose
-from services.conversations.mail.model import MailAttachment
+from services.chassis.mail.compose import compose
+from services.chassis.mail.model import MailAttachment
+from services.chassis.mail.refs import make_message_id, normalise_message_id
 from services.conversations.mail.parse import parse_mail
-from services.conversations.mail.refs import make_message_id, normalise_message_id
 from services.conversations.mail.sanitize import sanitize_html
 
 POLISH = "Zażółć gęślą jaźń"

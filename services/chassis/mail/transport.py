@@ -48,6 +48,9 @@ class PermanentSendError(SendError):
 
 
 class Transport(Protocol):
+    blocking: bool
+    """True when ``send`` does blocking file I/O (fsync) that a green thread must not run itself."""
+
     def send(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
         """Hand ``raw`` over for ``recipients``; raise Transient/PermanentSendError otherwise."""
         ...
@@ -65,6 +68,8 @@ def _reply_text(reply: bytes | str) -> str:
 
 class SmtpRelayTransport:
     """Sends through one SMTP relay, a new connection per message (smtplib; cooperative under eventlet)."""
+
+    blocking = False
 
     def __init__(
         self,
@@ -144,7 +149,10 @@ class EmlFolderTransport:
     The file appears complete or not at all (written under a temporary name, fsynced,
     renamed, folder fsynced) and never replaces another. The envelope is recorded in front of
     the message as ``Return-Path`` and ``X-Envelope-To`` headers, as a delivery agent would.
+    Writing and fsyncing block the calling OS thread (``blocking``).
     """
+
+    blocking = True
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)

@@ -1,0 +1,391 @@
+"""Live updates for ``GET /api/v1/stream``: events in from the broker, out to each client it may see.
+
+:class:`LiveHub` (one per gateway process) listens to the tickets service's ticket events and the
+notifications service's feed events through the gateway's :class:`BrokerLink` (exclusive broadcast
+queues), numbers each one and keeps it in a bounded backlog (:data:`BACKLOG_SECONDS`, at most
+:data:`BACKLOG_ENTRIES`). One green thread, the dispatcher, hands entries to connected
+:class:`Client` objects:
+
+* a notification event goes to the clients of the person it is for;
+* a ticket event goes to the clients that may see the ticket *now*, by the one access rule: the
+  tickets service answers ``visible_to(ticket_ids, identities)`` once per round for every ticket
+  of the round and every distinct identity connected (never a call per event per client);
+* a client whose token no longer authenticates is closed; one too slow to keep up (its queue
+  full) is told to ``reset`` and closed.
+
+Each entry's SSE id is ``<epoch>-<seq>``: ``epoch`` names this process's run. A client that
+reconnects with ``Last-Event-ID`` of this epoch, still in the backlog, gets every entry after it
+that it may see (the same dispatch, from its own position), then live ones. Otherwise (the gateway
+restarted, or the client was away longer than the backlog) it is sent ``reset`` first: it must
+reload what it shows. So does every client after the broker link reconnects (events may have been
+missed). A client costs a green thread and a small queue, never a worker: the route hands the
+stream to the web server and returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import eventlet
+from eventlet.event import Event
+from eventlet.queue import Empty, Full, LightQueue
+from nameko.extensions import DependencyProvider, SharedExtension
+
+from gateway.auth import TokenCache
+from services.chassis.errors import Unauthenticated
+from services.chassis.outbox import event_exchange
+from services.chassis.rpc import BrokerLink
+from services.notifications import contract as notifications_contract
+from services.tickets import contract as tickets_contract
+
+log = logging.getLogger(__name__)
+
+BACKLOG_SECONDS = 600.0
+"""How long an entry is kept for clients that reconnect (at least the 5 minutes the issue asks)."""
+BACKLOG_ENTRIES = 200_000
+HEARTBEAT_SECONDS = 15.0
+"""A comment line this often keeps idle connections (and proxies) open, below any I/O timeout."""
+CLIENT_QUEUE = 2_000
+VISIBILITY_BATCH = 1_000
+"""The most tickets or identities one ``visible_to`` call carries (the tickets service's limit)."""
+LOOKUP_TIMEOUT = 5.0
+RETRY_SECONDS = 1.0
+STOP_GRACE_SECONDS = 2.0
+CLOSE_SECONDS = 0.2
+
+_REDUNDANT = {
+    tickets_contract.TICKET_ASSIGNED,
+    tickets_contract.TICKET_STATUS_CHANGED,
+    tickets_contract.TICKET_CLOSED,
+    tickets_contract.TICKET_REOPENED,
+}
+TICKET_EVENTS = tuple(
+    sorted(
+        name
+        for name, schema in tickets_contract.EVENT_SCHEMAS.items()
+        if "ticket_id" in schema._declared_fields and name not in _REDUNDANT
+    )
+)
+"""Every tickets event about one ticket (created, updated, associations, follows, and merged or
+deleted as the contract grows), except those ``ticket_updated`` already says (its ``changes``)."""
+
+NOTIFICATION_EVENTS = (notifications_contract.NOTIFICATIONS_ADDED, notifications_contract.NOTIFICATIONS_READ)
+
+CLOSE = object()
+RESET = "reset"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event, numbered: for the clients of ``user_id``, or of those who may see ``ticket_id``."""
+
+    seq: int
+    at: float
+    event: str
+    data: str
+    ticket_id: int | None = None
+    user_id: int | None = None
+
+
+@dataclass(eq=False)
+class Client:
+    """One open stream: its token (to keep its identity fresh), whose it is, what it has been given."""
+
+    authorization: str
+    identity: str
+    user_id: int
+    position: int
+    queue: LightQueue = field(default_factory=lambda: LightQueue(CLIENT_QUEUE))
+    closed: bool = False
+
+    def send(self, text: str) -> bool:
+        """Queue ``text`` for the connection; False when the client cannot keep up."""
+        try:
+            self.queue.put_nowait(text)
+            return True
+        except Full:
+            return False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.queue.put_nowait(CLOSE)
+            except Full:
+                self.queue = LightQueue(1)
+                self.queue.put_nowait(CLOSE)
+
+
+def user_id_of(identity: str) -> int:
+    """The user id inside a signed identity the permissions service gave us (not verified here:
+    the gateway holds no secret, and the services verify it on every call)."""
+    payload = identity.partition(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return int(json.loads(raw)["user_id"])
+
+
+def frame(entry_id: str, event: str, data: str) -> str:
+    """One SSE message."""
+    return f"id: {entry_id}\nevent: {event}\ndata: {data}\n\n"
+
+
+class LiveHub(SharedExtension):
+    """The gateway's event backlog and dispatcher (see the module docstring)."""
+
+    link = BrokerLink()
+    tokens = TokenCache()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = uuid.uuid4().hex[:12]
+        self.backlog: deque[Entry] = deque()
+        self.seq = 0
+        self.clients: set[Client] = set()
+        self._wake = Event()
+        self._running = False
+        self._gt: Any = None
+        self._connected_once = False
+
+    # -- life cycle ----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.link.subscribe_broadcast(
+            event_exchange(tickets_contract.SERVICE_NAME).name,
+            TICKET_EVENTS,
+            self._on_ticket_event,
+            on_connect=self._on_connect,
+        )
+        self.link.subscribe_broadcast(
+            event_exchange(notifications_contract.SERVICE_NAME).name, NOTIFICATION_EVENTS, self._on_feed_event
+        )
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self._gt = self.container.spawn_managed_thread(self._run)
+
+    def stop(self) -> None:
+        """End every stream (each ends its response properly) before nameko kills their threads."""
+        self._running = False
+        for client in list(self.clients):
+            client.close()
+        with eventlet.Timeout(STOP_GRACE_SECONDS, False):
+            while self.clients:
+                eventlet.sleep(0.01)
+            eventlet.sleep(CLOSE_SECONDS)  # each connection closes its socket after its body ends
+        self.clients.clear()
+        self.wake()
+        if self._gt is not None:
+            self._gt.kill()
+        super().stop()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    # -- events in -----------------------------------------------------------------------------------
+    def _on_connect(self) -> None:
+        if self._connected_once:
+            log.warning(
+                "live stream: broker link reconnected; telling %d clients to reload", len(self.clients)
+            )
+            for client in list(self.clients):
+                self._reset(client, "events may have been missed while the gateway was disconnected")
+        self._connected_once = True
+
+    def _on_ticket_event(self, event_type: str, body: dict[str, Any]) -> None:
+        ticket_id = body.get("ticket_id")
+        if isinstance(ticket_id, int):
+            self.append(event_type, {"type": event_type, **body}, ticket_id=ticket_id)
+
+    def _on_feed_event(self, event_type: str, body: dict[str, Any]) -> None:
+        """One entry per person: their new (or grown) notification, or what they read."""
+        if event_type == notifications_contract.NOTIFICATIONS_READ:
+            if isinstance(body.get("user_id"), int):
+                data = {"unread": body.get("unread"), "read_ids": body.get("ids")}
+                self.append("unread", data, user_id=body["user_id"])
+            return
+        for item in body.get("notifications") or ():
+            if isinstance(item, dict) and isinstance(item.get("user_id"), int):
+                data = {"notification": item.get("notification"), "unread": item.get("unread")}
+                self.append("notification", data, user_id=item["user_id"])
+
+    def append(
+        self, event: str, data: dict[str, Any], *, ticket_id: int | None = None, user_id: int | None = None
+    ) -> Entry:
+        """Number an event, keep it in the backlog and wake the dispatcher."""
+        self.seq += 1
+        entry = Entry(
+            self.seq, time.monotonic(), event, json.dumps(data, separators=(",", ":")), ticket_id, user_id
+        )
+        self.backlog.append(entry)
+        self._trim()
+        self.wake()
+        return entry
+
+    def _trim(self) -> None:
+        oldest = time.monotonic() - BACKLOG_SECONDS
+        while self.backlog and (len(self.backlog) > BACKLOG_ENTRIES or self.backlog[0].at < oldest):
+            self.backlog.popleft()
+
+    # -- clients -------------------------------------------------------------------------------------
+    def connect(self, authorization: str, identity: str, last_event_id: str | None) -> Client:
+        """Register a stream; it resumes after ``last_event_id`` when the backlog still holds what
+        followed it, else it starts now (told to ``reset`` if it asked to resume)."""
+        resume = self._resume_position(last_event_id)
+        client = Client(authorization, identity, user_id_of(identity), self.seq if resume is None else resume)
+        if last_event_id and resume is None:
+            client.send(frame(f"{self.epoch}-{self.seq}", RESET, json.dumps({"reason": "cannot resume"})))
+        self.clients.add(client)
+        self.wake()
+        return client
+
+    def drop(self, client: Client) -> None:
+        """Stop serving ``client``: its stream ends (the client may reconnect and resume)."""
+        self.clients.discard(client)
+        client.close()
+
+    def _resume_position(self, last_event_id: str | None) -> int | None:
+        epoch, _, seq_text = (last_event_id or "").strip().partition("-")
+        if epoch != self.epoch or not seq_text.isdigit():
+            return None
+        seq = int(seq_text)
+        first = self.backlog[0].seq if self.backlog else self.seq + 1
+        if seq > self.seq or seq < first - 1:
+            return None
+        return seq
+
+    def _reset(self, client: Client, reason: str) -> None:
+        client.send(frame(f"{self.epoch}-{self.seq}", RESET, json.dumps({"reason": reason})))
+        client.position = self.seq
+
+    def stream(
+        self,
+        *,
+        authorization: str,
+        identity: str,
+        last_event_id: str | None,
+        hello: dict[str, Any],
+        on_end: Callable[[], None] = lambda: None,
+    ) -> Iterator[bytes]:
+        """The body of a client's response: a hello, then its entries, with a heartbeat when idle.
+
+        The client is registered when the web server starts sending and unregistered however the
+        response ends (the connection closed, the gateway stopping, the client too slow); then
+        ``on_end`` runs."""
+        client = self.connect(authorization, identity, last_event_id)
+        try:
+            hello = {**hello, "epoch": self.epoch}
+            yield f"retry: 2000\nevent: hello\ndata: {json.dumps(hello)}\n\n".encode()
+            while not client.closed:
+                try:
+                    item = client.queue.get(timeout=HEARTBEAT_SECONDS)
+                except Empty:
+                    yield b": keepalive\n\n"
+                    continue
+                if item is CLOSE:
+                    return
+                yield str(item).encode()
+        finally:
+            self.clients.discard(client)
+            client.closed = True
+            on_end()
+
+    # -- the dispatcher ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while self._running:
+            with eventlet.Timeout(HEARTBEAT_SECONDS, False):
+                self._wake.wait()
+            self._wake = Event()
+            try:
+                self.dispatch()
+            except Exception as exc:  # the tickets service or the broker is away: try again soon
+                log.warning("live stream: dispatch paused (%s)", exc)
+                eventlet.sleep(RETRY_SECONDS)
+                self.wake()
+
+    def dispatch(self) -> None:
+        """Give every client what it may see of the entries after its position (one round)."""
+        head = self.seq
+        waiting = [c for c in list(self.clients) if c.position < head and not c.closed]
+        if not waiting:
+            return
+        first = self.backlog[0].seq if self.backlog else head + 1
+        for client in waiting:
+            if client.position < first - 1:
+                self._reset(client, "the backlog no longer holds what you missed")
+        pending = [e for e in self.backlog if e.seq > min(c.position for c in waiting) and e.seq <= head]
+        self._refresh_identities(waiting)
+        live = [c for c in waiting if not c.closed]
+        visible = self._visibility(live, pending)
+        for client in live:
+            self._deliver(client, pending, visible.get(client.identity, frozenset()), head)
+
+    def _refresh_identities(self, clients: Sequence[Client]) -> None:
+        """Each client's identity as the token cache holds it now; a revoked token closes the client."""
+        by_token: dict[str, list[Client]] = {}
+        for client in clients:
+            by_token.setdefault(client.authorization, []).append(client)
+
+        def fresh(authorization: str) -> tuple[str, str | None]:
+            try:
+                return authorization, self.tokens.identity_for(authorization)
+            except Unauthenticated:
+                return authorization, None
+
+        for authorization, identity in eventlet.GreenPool(20).imap(fresh, list(by_token)):
+            for client in by_token[authorization]:
+                if identity is None:
+                    self.drop(client)
+                else:
+                    client.identity = identity
+
+    def _visibility(self, clients: Sequence[Client], entries: Sequence[Entry]) -> dict[str, frozenset[int]]:
+        """Which of the entries' tickets each distinct identity may see, in as few calls as it takes."""
+        ticket_ids = sorted({e.ticket_id for e in entries if e.ticket_id is not None})
+        identities = sorted({c.identity for c in clients})
+        found: dict[str, set[int]] = {identity: set() for identity in identities}
+        if not ticket_ids or not identities:
+            return {}
+        for i in range(0, len(identities), VISIBILITY_BATCH):
+            chunk = identities[i : i + VISIBILITY_BATCH]
+            tickets = self.link.client(
+                tickets_contract.SERVICE_NAME, identity=chunk[0], timeout=LOOKUP_TIMEOUT
+            )
+            for j in range(0, len(ticket_ids), VISIBILITY_BATCH):
+                answers = tickets.visible_to(ticket_ids[j : j + VISIBILITY_BATCH], chunk)
+                for identity, seen in zip(chunk, answers, strict=True):
+                    found[identity].update(seen or ())
+        return {identity: frozenset(seen) for identity, seen in found.items()}
+
+    def _deliver(self, client: Client, entries: Sequence[Entry], visible: frozenset[int], head: int) -> None:
+        for entry in entries:
+            if entry.seq <= client.position:
+                continue
+            if entry.user_id is not None and entry.user_id != client.user_id:
+                continue
+            if entry.ticket_id is not None and entry.ticket_id not in visible:
+                continue
+            if not client.send(frame(f"{self.epoch}-{entry.seq}", entry.event, entry.data)):
+                self.drop(client)
+                return
+        client.position = head
+
+
+class Live(DependencyProvider):
+    """Gives a route the gateway's :class:`LiveHub`."""
+
+    hub = LiveHub()
+
+    def get_dependency(self, worker_ctx: Any) -> LiveHub:
+        return self.hub

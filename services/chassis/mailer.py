@@ -1,0 +1,191 @@
+"""Sending a service's outgoing mail: a queue in its own database, drained after commit, with back-off.
+
+A service that sends mail stores each message (its exact bytes, envelope sender and recipients)
+in a queue table in the same transaction as the change that caused it, so a mail exists exactly
+when its cause does. :class:`MailSender` (a dependency the service declares) is woken after
+each commit that recorded events, and every second anyway; it claims due mail through the
+service's :class:`MailQueue` (with a lease, so several instances never send one mail twice at
+once), hands each to the transport, and tells the queue the result: sent, not sent this time
+(the queue schedules a retry after a growing delay, :func:`next_retry`) or not sent for good.
+A crash between the relay's acceptance and the ``sent`` mark sends that mail again when the
+lease ends: at least once, never lost; the mail keeps its Message-ID, so a receiver can tell.
+
+What a queue row is, and what else a result changes (a reply's delivery state, a counter), is
+the service's: it implements :class:`MailQueue` in its store and names the store here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import eventlet
+from eventlet import tpool
+from eventlet.event import Event
+from nameko.extensions import DependencyProvider
+
+from services.chassis.db import Database
+from services.chassis.mail.transport import (
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    Transport,
+    transport_from_env,
+)
+
+log = logging.getLogger(__name__)
+
+RELAY_SETTINGS = (
+    "HELPDESK_SMTP_RELAY",
+    "HELPDESK_SMTP_RELAY_USER",
+    "HELPDESK_SMTP_RELAY_PASSWORD",
+    "HELPDESK_SMTP_RELAY_STARTTLS",
+)
+"""The relay settings of API.md, read from the service's config (which takes them from the environment)."""
+
+RETRY_DELAYS = (2, 4, 8, 16, 32, 60, 120, 300, 600, 1200, 1800, 3600)
+"""Seconds before each retry of a mail the relay did not take; after the last, it failed (~2.5 hours)."""
+
+BATCH = 20
+
+
+def next_retry(attempts: int, delays: Sequence[int] = RETRY_DELAYS) -> int | None:
+    """Seconds until the next try after ``attempts`` failed ones, or None when it is time to give up."""
+    return delays[attempts - 1] if 0 < attempts <= len(delays) else None
+
+
+def transport_from_config(config: dict[str, Any]) -> Transport:
+    """The relay the service's config names (API.md's settings), else ``.eml`` files in the data folder."""
+    settings = {name: str(config.get(name) or "") for name in RELAY_SETTINGS}
+    return transport_from_env(settings, Path(str(config.get("DATA_DIR") or "var")))
+
+
+class DueMail(Protocol):
+    """One queued mail, claimed for sending now."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def mail_from(self) -> str: ...
+
+    @property
+    def recipients(self) -> list[str]: ...
+
+    @property
+    def raw(self) -> bytes: ...
+
+
+class MailQueue(Protocol):
+    """A service's queue of outgoing mail (a part of its store; each method one transaction)."""
+
+    def claim_due(self, *, limit: int) -> Sequence[Any]:
+        """Up to ``limit`` due mails (each a :class:`DueMail`), leased to the caller."""
+        ...
+
+    def sent(self, *, due: Any) -> None:
+        """The relay took ``due``."""
+        ...
+
+    def not_sent(self, *, due: Any, error: str, permanent: bool) -> bool:
+        """A failed try; True when ``due`` is given up (``permanent``, or out of tries)."""
+        ...
+
+
+class MailSender(DependencyProvider):
+    """Drains a service's :class:`MailQueue` (see the module docstring).
+
+    ``store_attr`` names the service's store dependency (a :class:`Database` whose ``store``
+    attribute holds the service's store object); subclasses say where the queue is in that
+    store with :meth:`queue_of`.
+    """
+
+    def __init__(self, store_attr: str = "store", poll_seconds: float = 1.0) -> None:
+        self.store_attr = store_attr
+        self.poll_seconds = poll_seconds
+        self._wake = Event()
+        self._running = False
+        self._gt: Any = None
+
+    def queue_of(self, store: Any) -> MailQueue:
+        """The queue inside the service's store object."""
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        self.transport: Transport = transport_from_config(self.container.config)
+
+    def _dependency(self) -> Database:
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, Database) and dependency.attr_name == self.store_attr:
+                return dependency
+        raise RuntimeError(f"no store dependency named {self.store_attr!r}")
+
+    def _store(self) -> Any:
+        dependency: Any = self._dependency()
+        return dependency.store  # set by the store dependency's own setup()
+
+    def start(self) -> None:
+        factory = self._dependency().factory
+        assert factory is not None, "the store dependency must be set up first"
+        factory.after_commit.append(self.wake)
+        self._running = True
+        self._gt = self.container.spawn_managed_thread(self._run)
+
+    def stop(self) -> None:
+        self._running = False
+        self.wake()
+        if self._gt is not None:
+            self._gt.kill()
+
+    kill = stop
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _run(self) -> None:
+        while self._running:
+            with eventlet.Timeout(self.poll_seconds, False):
+                self._wake.wait()
+            self._wake = Event()
+            try:
+                while self._running and self.send_due() == BATCH:
+                    pass
+            except Exception as exc:  # the database is away: keep the rows, try again later
+                log.warning("mail sender paused: %s", exc)
+                eventlet.sleep(1.0)
+
+    def send_due(self) -> int:
+        """Try every due mail once; returns how many were tried."""
+        queue = self.queue_of(self._store())
+        batch = queue.claim_due(limit=BATCH)
+        for due in batch:
+            self._send(queue, due)
+        return len(batch)
+
+    def _hand_over(self, due: DueMail) -> None:
+        """Give ``due`` to the transport; blocking file I/O runs in eventlet's thread pool, so it never
+        stalls the service's other green threads (its RPC replies, its event handlers)."""
+        if getattr(self.transport, "blocking", False):
+            tpool.execute(self.transport.send, due.mail_from, due.recipients, due.raw)
+        else:
+            self.transport.send(due.mail_from, due.recipients, due.raw)
+
+    def _send(self, queue: MailQueue, due: DueMail) -> None:
+        try:
+            self._hand_over(due)
+        except (TransientSendError, PermanentSendError) as exc:
+            gave_up = queue.not_sent(due=due, error=str(exc), permanent=isinstance(exc, PermanentSendError))
+            log.warning("mail %s not sent (%s)%s", due.id, exc, "; gave up" if gave_up else "; will retry")
+            return
+        except (SendError, OSError) as exc:
+            queue.not_sent(due=due, error=str(exc), permanent=False)
+            log.warning("mail %s not sent (%s); will retry", due.id, exc)
+            return
+        queue.sent(due=due)
+        log.info("mail %s sent to %d recipients", due.id, len(due.recipients))
+
+    def get_dependency(self, worker_ctx: Any) -> MailSender:
+        return self

@@ -1,0 +1,117 @@
+"""Delivering an event's notifications: everything one event causes, in one transaction.
+
+For each :class:`~services.notifications.domain.Notice` the person's preferences decide: the
+notification is stored (shown in the feed or not) and announced to live clients with the person's
+unread count, and its email is counted against the day's cap and then queued (at once, after a
+short wait for the rest of a bulk change, or for the hourly digest). The mail itself is written
+by the sender when it first goes out (:meth:`~.mail.Mail.claim_due`), outside this transaction.
+The event's processed mark commits with all of it, so a redelivered event, or one retried after
+a crash, changes nothing twice and loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.chassis.events import already_processed, mark_processed
+from services.notifications.contract import DIGEST_HOURLY
+from services.notifications.domain import Notice, Preferences
+from services.notifications.models import processed_events
+from services.notifications.store.base import Records
+from services.notifications.store.feed import ADDED, Feed
+from services.notifications.store.mail import Mail, Outgoing
+from services.notifications.store.preferences import PreferenceStore
+
+ATTEMPTS = 3
+"""Two deliveries racing to start one bulk change's notification: the loser retries at once."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """Whom a notification is written to (from the permissions service)."""
+
+    name: str
+    email: str | None
+
+
+class Delivery:
+    """Everything one event causes (see the module docstring); each public method is one transaction."""
+
+    def __init__(self, records: Records, *, feed: Feed, mail: Mail, preferences: PreferenceStore) -> None:
+        self.r = records
+        self.db = records.db
+        self.feed = feed
+        self.mail = mail
+        self.preferences = preferences
+
+    def seen(self, *, event_id: str, handler: str) -> bool:
+        """Whether ``handler`` has already delivered the event (skip the lookups for a redelivery)."""
+        with self.db.read() as s:
+            return already_processed(s, processed_events, event_id, handler)
+
+    def deliver(
+        self, *, event_id: str, handler: str, notices: Sequence[Notice], people: Mapping[int, Person]
+    ) -> bool:
+        """Store and queue the event's notifications with its processed mark; False for a redelivery."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._deliver(event_id, handler, notices, people)
+            except IntegrityError:
+                if attempt == ATTEMPTS:
+                    raise
+        return False  # pragma: no cover - the loop returns or raises
+
+    def _deliver(
+        self, event_id: str, handler: str, notices: Sequence[Notice], people: Mapping[int, Person]
+    ) -> bool:
+        with self.db.transaction() as s:
+            if already_processed(s, processed_events, event_id, handler):
+                return False
+            chosen = self.preferences.of_in(s, [n.user_id for n in notices])
+            wanted = [(n, chosen[n.user_id], self._address(n, chosen[n.user_id], people)) for n in notices]
+            wanted = [(n, prefs, to) for n, prefs, to in wanted if prefs.in_app(n.type) or to is not None]
+            stored = self.feed.add_in(
+                s, [(n, prefs.in_app(n.type)) for n, prefs, _to in wanted], event_id=event_id
+            )
+            mails = [
+                (notice, row, to, prefs.email_digest == DIGEST_HOURLY)
+                for (notice, prefs, to), (row, change) in zip(wanted, stored, strict=True)
+                if to is not None and change == ADDED
+            ]
+            self._mail(s, mails)
+            self.feed.announce_in(
+                s, [(row, change) for row, change in stored if change is not None and row.in_app]
+            )
+            mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
+            return True
+
+    @staticmethod
+    def _address(notice: Notice, prefs: Preferences, people: Mapping[int, Person]) -> tuple[str, str] | None:
+        """Name and address to email ``notice`` to, None when it is not to be emailed."""
+        person = people.get(notice.user_id)
+        if person is None or not person.email or not prefs.email(notice.type):
+            return None
+        return person.name, person.email
+
+    def _mail(self, s: Session, mails: Sequence[tuple[Notice, Any, tuple[str, str], bool]]) -> None:
+        """Count each new notification's email against the cap, then queue it or keep it for the
+        digest. A bulk change's mail waits a moment for the rest of the change; like every
+        notification mail it is written when it is sent, so it tells of all the change grew to."""
+        admitted = self.mail.admit_in(s, [(notice.user_id, notice.type) for notice, *_rest in mails])
+        queued: list[Outgoing] = []
+        digested: list[tuple[int, int]] = []
+        for (notice, row, to, digest), ok in zip(mails, admitted, strict=True):
+            if not ok:
+                continue
+            if digest:
+                digested.append((notice.user_id, row.id))
+            else:
+                delay = self.r.mail.batch_settle_seconds if notice.group_key else 0.0
+                queued.append(Outgoing(notice.user_id, notice.type, row.id, to, delay=delay))
+        self.mail.digest_in(s, digested)
+        self.mail.enqueue_in(s, queued)

@@ -1,0 +1,247 @@
+"""The in-app feed: a person's notifications, newest first, and what they have read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from services.chassis.errors import NotFound
+from services.chassis.events import already_processed, mark_processed
+from services.chassis.keyset import keyset_page
+from services.chassis.paging import Sort
+from services.notifications import contract
+from services.notifications.domain import Notice, title
+from services.notifications.models import feed, outbox, processed_events
+from services.notifications.store.base import Records, item_dict, ticket_ids_of
+
+NEWEST_FIRST = Sort("id", descending=True)
+ADDED = "added"
+GROWN = "grown"
+
+
+class Feed:
+    """Notifications as people see them; each public method is one transaction."""
+
+    def __init__(self, records: Records) -> None:
+        self.r = records
+        self.db = records.db
+
+    # -- reading -------------------------------------------------------------------------------------
+    def page(
+        self, *, user_id: int, limit: int, cursor: str | None, unread_only: bool = False
+    ) -> dict[str, Any]:
+        """The person's feed, newest first, a page at a time, with their unread count."""
+        query = select(feed).where(feed.c.user_id == user_id, feed.c.in_app == true())
+        if unread_only:
+            query = query.where(feed.c.read.is_(False))
+        with self.db.read() as s:
+            page = keyset_page(
+                s,
+                query,
+                key=feed.c.id,
+                ident=feed.c.id,
+                sort=NEWEST_FIRST,
+                limit=limit,
+                cursor=cursor,
+                item=item_dict,
+            )
+            page["unread"] = self.unread_in(s, user_id)
+        return page
+
+    def unread(self, *, user_id: int) -> int:
+        with self.db.read() as s:
+            return self.unread_in(s, user_id)
+
+    @staticmethod
+    def unread_of_in(s: Session, user_ids: Sequence[int]) -> dict[int, int]:
+        """Each person's unread count, in one query."""
+        if not user_ids:
+            return {}
+        rows = s.execute(
+            select(feed.c.user_id, func.count())
+            .where(feed.c.user_id.in_(sorted(set(user_ids))), feed.c.read.is_(False), feed.c.in_app == true())
+            .group_by(feed.c.user_id)
+        )
+        return {int(user_id): int(n) for user_id, n in rows}
+
+    @staticmethod
+    def unread_in(s: Session, user_id: int) -> int:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(feed)
+                .where(feed.c.user_id == user_id, feed.c.read.is_(False), feed.c.in_app == true())
+            )
+            or 0
+        )
+
+    # -- read state ----------------------------------------------------------------------------------
+    def mark_read(self, *, user_id: int, item_id: int) -> dict[str, Any]:
+        """Mark one of the person's notifications read (NotFound for anyone else's)."""
+        with self.db.transaction() as s:
+            row = s.execute(
+                select(feed).where(feed.c.id == item_id, feed.c.user_id == user_id, feed.c.in_app == true())
+            ).first()
+            if row is None:
+                raise NotFound(f"notification {item_id} does not exist")
+            if not row.read:
+                s.execute(update(feed).where(feed.c.id == item_id).values(read=True))
+                self._announce_read(s, user_id, [item_id])
+            return {**item_dict(row), "read": True}
+
+    def mark_all_read(self, *, user_id: int) -> dict[str, Any]:
+        """Mark every notification of the person read; answers how many it marked."""
+        with self.db.transaction() as s:
+            marked = s.execute(
+                update(feed).where(feed.c.user_id == user_id, feed.c.read.is_(False)).values(read=True)
+            ).rowcount  # type: ignore[attr-defined]
+            if marked:
+                self._announce_read(s, user_id, None)
+        return {"unread": 0, "marked": int(marked or 0)}
+
+    def _announce_read(self, s: Session, user_id: int, ids: list[int] | None) -> None:
+        payload = {"user_id": user_id, "ids": ids, "unread": self.unread_in(s, user_id)}
+        outbox.record(s, contract.NOTIFICATIONS_READ, payload, clock=self.r.clock)
+
+    # -- tickets merged away or purged ------------------------------------------------------------------
+    def retarget(self, *, event_id: str, handler: str, from_ticket_ids: list[int], to_ticket_id: int) -> bool:
+        """Notifications about ``from_ticket_ids`` now name ``to_ticket_id`` (a bulk change's list
+        too, without naming it twice); False if the event was seen before."""
+        gone = set(from_ticket_ids)
+
+        def moved(ids: list[int]) -> list[int]:
+            return list(dict.fromkeys(to_ticket_id if i in gone else i for i in ids))
+
+        with self.db.transaction() as s:
+            if already_processed(s, processed_events, event_id, handler):
+                return False
+            s.execute(update(feed).where(feed.c.ticket_id.in_(gone)).values(ticket_id=to_ticket_id))
+            for row in self._listing(s, gone):
+                ids = moved(ticket_ids_of(row))
+                s.execute(update(feed).where(feed.c.id == row.id).values(ticket_ids=json.dumps(ids)))
+            mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
+            return True
+
+    def forget_tickets(self, *, event_id: str, handler: str, ticket_ids: list[int]) -> bool:
+        """Notifications about ``ticket_ids`` go (a bulk change's keeps its other tickets); False if
+        the event was seen before."""
+        gone = set(ticket_ids)
+        with self.db.transaction() as s:
+            if already_processed(s, processed_events, event_id, handler):
+                return False
+            for row in self._listing(s, gone):
+                kept = [i for i in ticket_ids_of(row) if i not in gone]
+                if kept:
+                    s.execute(
+                        update(feed)
+                        .where(feed.c.id == row.id)
+                        .values(ticket_ids=json.dumps(kept), ticket_id=kept[0], count=len(kept))
+                    )
+                else:
+                    s.execute(delete(feed).where(feed.c.id == row.id))
+            s.execute(delete(feed).where(feed.c.ticket_id.in_(gone), feed.c.ticket_ids.is_(None)))
+            mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
+            return True
+
+    @staticmethod
+    def _listing(s: Session, ticket_ids: set[int]) -> list[Any]:
+        """Notifications whose list of tickets names one of ``ticket_ids``."""
+        if not ticket_ids:
+            return []
+        maybe = or_(*(feed.c.ticket_ids.like(f"%{i}%") for i in sorted(ticket_ids)))
+        rows = s.execute(select(feed).where(feed.c.ticket_ids.is_not(None), maybe)).all()
+        return [row for row in rows if ticket_ids.intersection(ticket_ids_of(row))]
+
+    # -- writing (inside the delivery's transaction) ---------------------------------------------------
+    def add_in(
+        self, s: Session, notices: Sequence[tuple[Notice, bool]], *, event_id: str
+    ) -> list[tuple[Any, str | None]]:
+        """Store each ``(notice, shown in the feed)`` as a notification, or grow the one its bulk
+        change already made; for each, the row and :data:`ADDED`, :data:`GROWN` or None (the bulk
+        change had told of this ticket already). A growth makes the notification unread again.
+        New notifications are written in one statement."""
+        now = self.r.clock.now()
+        existing = self._groups(s, [notice for notice, _shown in notices])
+        found: list[tuple[Any, str | None] | None] = []
+        new: list[dict[str, Any]] = []
+        for notice, shown in notices:
+            row = existing.get((notice.user_id, notice.group_key)) if notice.group_key else None
+            if row is not None:
+                found.append(self._grow(s, row, notice, now))
+                continue
+            found.append(None)
+            new.append(self._values(notice, shown, event_id, now))
+        inserted = iter(
+            s.execute(feed.insert().returning(*feed.c, sort_by_parameter_order=True), new).all()
+            if new
+            else []
+        )
+        return [item if item is not None else (next(inserted), ADDED) for item in found]
+
+    def _groups(self, s: Session, notices: Sequence[Notice]) -> dict[tuple[int, str | None], Any]:
+        """The notifications the notices' bulk changes already made, locked for this transaction."""
+        keys = {n.group_key for n in notices if n.group_key is not None}
+        if not keys:
+            return {}
+        users = {n.user_id for n in notices if n.group_key is not None}
+        rows = s.execute(
+            select(feed)
+            .where(feed.c.group_key.in_(sorted(keys)), feed.c.user_id.in_(sorted(users)))
+            .with_for_update()
+        )
+        return {(row.user_id, row.group_key): row for row in rows}
+
+    @staticmethod
+    def _values(notice: Notice, shown: bool, event_id: str, now: Any) -> dict[str, Any]:
+        return {
+            "user_id": notice.user_id,
+            "type": notice.type,
+            "ticket_id": notice.ticket_id,
+            "ticket_ids": json.dumps([notice.ticket_id]),
+            "count": 1,
+            "title": title(notice.type, ticket_id=notice.ticket_id, ticket_name=notice.ticket_name),
+            "actor_id": notice.actor_id,
+            "group_key": notice.group_key,
+            "event_id": event_id,
+            "created_at": now,
+            "updated_at": now,
+            "read": False,
+            "in_app": shown,
+        }
+
+    def _grow(self, s: Session, row: Any, notice: Notice, now: Any) -> tuple[Any, str | None]:
+        ids = ticket_ids_of(row)
+        if notice.ticket_id in ids:
+            return row, None
+        ids.append(notice.ticket_id)
+        headline = title(row.type, ticket_id=row.ticket_id, ticket_name="", count=len(ids))
+        grown = s.execute(
+            update(feed)
+            .where(feed.c.id == row.id)
+            .values(ticket_ids=json.dumps(ids), count=len(ids), title=headline, updated_at=now, read=False)
+            .returning(*feed.c)
+        ).one()
+        return grown, GROWN
+
+    def announce_in(self, s: Session, shown: Sequence[tuple[Any, str]]) -> None:
+        """Tell live clients, in one event, about the notifications of one delivery shown in the
+        feed (:data:`ADDED` or :data:`GROWN`), each with its person's unread count."""
+        if not shown:
+            return
+        unread = self.unread_of_in(s, [row.user_id for row, _change in shown])
+        payload = {
+            "notifications": [
+                {
+                    "user_id": row.user_id,
+                    "notification": item_dict(row),
+                    "unread": unread.get(row.user_id, 0),
+                    "grown": change == GROWN,
+                }
+                for row, change in shown
+            ]
+        }
+        outbox.record(s, contract.NOTIFICATIONS_ADDED, payload, clock=self.r.clock)

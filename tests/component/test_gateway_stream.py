@@ -1,0 +1,201 @@
+"""``GET /api/v1/stream`` in a real gateway container on a real RabbitMQ, with fake services behind it.
+
+Proves that
+
+* a client gets the ticket events it may see, as the tickets service's ``visible_to`` says now,
+  and never one it may not; its own notifications and unread changes, and nobody else's;
+* ``Last-Event-ID`` resumes after a disconnection without loss; an id the gateway cannot resume
+  from (another run, or unknown) answers ``reset`` first;
+* a revoked token's stream is closed;
+* hundreds of idle streams hold no worker (the gateway runs with ``max_workers`` 10) and do not
+  stop ordinary requests; every stream hears of a change, and the visibility of a round of
+  events is asked in one call for all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import eventlet
+import pytest
+import requests
+from nameko.containers import ServiceContainer
+from nameko.standalone.events import event_dispatcher
+
+from gateway.service import GatewayService
+from services.chassis.errors import Unauthenticated
+from services.chassis.identity import Caller, Verifier, sign
+from services.chassis.rpc import rpc
+from services.notifications import contract as notifications_contract
+from services.permissions import contract as permissions_contract
+from services.tickets import contract as tickets_contract
+from tests.conftest import IDENTITY_SECRET, free_port
+from tests.sse import Event, SseClient
+
+pytestmark = pytest.mark.broker
+
+ALICE, BOB = 21, 22
+TOKENS = {"alice-token": ALICE, "bob-token": BOB}
+REVOKED: set[str] = set()
+VISIBILITY_CALLS: list[int] = []
+
+
+class FakePermissions:
+    name = permissions_contract.SERVICE_NAME
+
+    @rpc(public=True)
+    def authenticate(self, token: str) -> dict[str, Any]:
+        if token not in TOKENS or token in REVOKED:
+            raise Unauthenticated("The API token is not valid.")
+        caller = Caller(user_id=TOKENS[token], name="x", access_level="everything")
+        return {"identity": sign(caller, IDENTITY_SECRET, 300.0), "user_id": TOKENS[token], "ttl": 300.0}
+
+
+class FakeTickets:
+    """Alice may see every ticket; Bob only the odd ones."""
+
+    name = tickets_contract.SERVICE_NAME
+
+    @rpc
+    def visible_to(self, ticket_ids: list[int], identities: list[str]) -> list[list[int] | None]:
+        VISIBILITY_CALLS.append(len(identities))
+        verify = Verifier(IDENTITY_SECRET).verify
+        users = [verify(identity).user_id for identity in identities]
+        return [[t for t in ticket_ids if user == ALICE or t % 2] for user in users]
+
+
+class FakeNotifications:
+    name = notifications_contract.SERVICE_NAME
+
+    @rpc
+    def unread_count(self) -> dict[str, Any]:
+        return {"unread": 3, "marked": 0}
+
+
+class Desk:
+    def __init__(self, port: int, amqp_uri: str) -> None:
+        self.port = port
+        self.dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
+
+    def stream(self, token: str, **kwargs: Any) -> SseClient:
+        client = SseClient("127.0.0.1", self.port, token, **kwargs)
+        assert client.status == 200 and client.headers["Content-Type"].startswith("text/event-stream")
+        hello = client.next_event()
+        assert hello is not None and hello["event"] == "hello"
+        return client
+
+    def ticket_event(self, ticket_id: int, event_type: str = tickets_contract.TICKET_UPDATED) -> None:
+        body = {"event_id": f"e{ticket_id}", "ticket_id": ticket_id, "actor_id": 1, "changes": {}}
+        self.dispatch(tickets_contract.SERVICE_NAME, event_type, body)
+
+    def notification(self, user_id: int, item_id: int) -> None:
+        added = {"user_id": user_id, "unread": 4, "notification": {"id": item_id}, "grown": False}
+        body = {"event_id": f"n{item_id}", "notifications": [added]}
+        self.dispatch(notifications_contract.SERVICE_NAME, notifications_contract.NOTIFICATIONS_ADDED, body)
+
+
+@pytest.fixture
+def desk(container_factory: Any, vhost_uri: str) -> Iterator[Desk]:
+    REVOKED.clear()
+    VISIBILITY_CALLS.clear()
+    port = free_port()
+
+    def start(service_cls: type, **extra: Any) -> ServiceContainer:
+        config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 10, **extra}
+        container: ServiceContainer = container_factory(service_cls, config)
+        container.start()
+        return container
+
+    for cls in (FakePermissions, FakeTickets, FakeNotifications):
+        start(cls)
+    start(GatewayService, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
+    yield Desk(port, vhost_uri)
+
+
+def ids_of(events: list[Event], kind: str) -> list[Any]:
+    return [
+        e["data"]["ticket_id"] if kind.startswith("ticket") else e["data"]["notification"]["id"]
+        for e in events
+        if e["event"] == kind
+    ]
+
+
+def test_a_client_sees_the_changes_it_may_see_and_its_own_notifications_only(desk: Desk) -> None:
+    alice, bob = desk.stream("alice-token"), desk.stream("bob-token")
+    for ticket_id in (1, 2, 3):
+        desk.ticket_event(ticket_id)
+    desk.notification(ALICE, 500)
+    desk.ticket_event(4, tickets_contract.TICKET_CREATED)
+    seen_by_alice = alice.events_until(lambda found: len(found) >= 5)
+    seen_by_bob = bob.quiet(1.5)
+    assert ids_of(seen_by_alice, "ticket_updated") == [1, 2, 3] and ids_of(
+        seen_by_alice, "ticket_created"
+    ) == [4]
+    assert ids_of(seen_by_alice, "notification") == [500]
+    assert ids_of(seen_by_bob, "ticket_updated") == [1, 3], "never a ticket Bob may not see"
+    assert [e["event"] for e in seen_by_bob] == ["ticket_updated", "ticket_updated"], (
+        "nor Alice's notification"
+    )
+    assert seen_by_alice[0]["data"]["type"] == "ticket_updated" and seen_by_alice[0]["id"].count("-") == 1
+    alice.close()
+    bob.close()
+
+
+def test_last_event_id_resumes_without_loss_and_an_unknown_one_resets(desk: Desk) -> None:
+    first = desk.stream("bob-token")
+    desk.ticket_event(1)
+    [got] = first.events_until(lambda found: len(found) >= 1)
+    first.close()
+    for ticket_id in (3, 4, 5):  # while Bob is away
+        desk.ticket_event(ticket_id)
+    eventlet.sleep(0.5)
+    again = desk.stream("bob-token", last_event_id=got["id"])
+    desk.ticket_event(7)
+    assert ids_of(again.events_until(lambda found: len(found) >= 3), "ticket_updated") == [3, 5, 7]
+    again.close()
+
+    stranger = SseClient("127.0.0.1", desk.port, "bob-token", last_event_id="0123456789ab-12")
+    assert stranger.next_event()["event"] == "hello"  # type: ignore[index]
+    assert stranger.next_event()["event"] == "reset"  # type: ignore[index]
+    stranger.close()
+
+
+def test_a_revoked_token_closes_its_stream(desk: Desk) -> None:
+    alice = desk.stream("alice-token")
+    REVOKED.add("alice-token")
+    desk.dispatch(
+        permissions_contract.SERVICE_NAME,
+        permissions_contract.TOKEN_REVOKED,
+        {"event_id": "r1", "token_id": 1, "user_id": ALICE},
+    )
+    eventlet.sleep(0.5)
+    desk.ticket_event(1)
+    assert alice.quiet(2.0) == [] and alice.ended, "the gateway ended the stream"
+    alice.close()
+    refused = SseClient("127.0.0.1", desk.port, "alice-token")
+    assert refused.status == 401
+    refused.close()
+
+
+def test_hundreds_of_idle_streams_hold_no_worker_and_each_hears_of_a_change(desk: Desk) -> None:
+    streams = [SseClient("127.0.0.1", desk.port, "alice-token" if i % 2 else "bob-token") for i in range(300)]
+    assert all(s.status == 200 for s in streams)
+    began = time.monotonic()
+    for _ in range(20):  # max_workers is 10: a worker held per stream would block these
+        assert requests.get(f"http://127.0.0.1:{desk.port}/healthz", timeout=5).status_code == 200
+    assert time.monotonic() - began < 5
+    VISIBILITY_CALLS.clear()
+    desk.ticket_event(9)
+
+    def heard(stream: SseClient) -> bool:
+        return any(
+            e["event"] == "ticket_updated"
+            for e in stream.events_until(lambda found: any(e["event"] == "ticket_updated" for e in found), 10)
+        )
+
+    assert all(eventlet.GreenPool(100).imap(heard, streams))
+    assert len(VISIBILITY_CALLS) <= 3 and max(VISIBILITY_CALLS) == 2, "one call for both identities"
+    for stream in streams:
+        stream.close()

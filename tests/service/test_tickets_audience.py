@@ -1,0 +1,112 @@
+"""How other services learn about tickets on someone's behalf: events say how a change was made
+(a person or a quiet integration, one bulk change), ``audience`` applies the one access rule to
+recipients for notifications, ``visible_to`` to many live clients at once for the gateway."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from services.chassis.errors import Forbidden, NotFound, ValidationFailed
+from services.chassis.identity import INTEGRATION, Caller, sign
+from services.tickets import contract
+from tests.conftest import IDENTITY_SECRET
+from tests.service.tickets_harness import ADMIN, AGENT, NOBODY, OWNED, SALES, SYSTEM, Tickets
+
+pytestmark = pytest.mark.db
+
+
+def test_events_say_who_made_the_change_and_whether_it_notifies(tickets: Tickets) -> None:
+    robot = dataclasses.replace(AGENT, kind=INTEGRATION, quiet=True)
+    person = tickets.as_(AGENT).create_ticket({"name": "by hand"})
+    scripted = tickets.as_(robot).create_ticket({"name": "by script"})
+    tickets.as_(robot).update_ticket(person["id"], {"priority": "high"})
+    stamps = {
+        (p["ticket_id"], kind): (p["actor_kind"], p["quiet"], p["batch_id"]) for kind, p in tickets.events()
+    }
+    assert stamps[(person["id"], contract.TICKET_CREATED)] == ("person", False, None)
+    assert stamps[(scripted["id"], contract.TICKET_CREATED)] == ("integration", True, None)
+    assert stamps[(person["id"], contract.TICKET_UPDATED)] == ("integration", True, None)
+
+
+def test_a_bulk_update_is_one_batch(tickets: Tickets) -> None:
+    api = tickets.as_(AGENT)
+    ids = [api.create_ticket({"name": f"t{i}"})["id"] for i in range(3)]
+    api.bulk_update({"ids": ids, "changes": {"owner_id": SALES.user_id}})
+    api.bulk_update({"ids": ids[:1], "changes": {"priority": "urgent"}})
+    batches = [p["batch_id"] for _kind, p in tickets.events(contract.TICKET_UPDATED)]
+    assert len(batches) == 4 and None not in batches
+    assert len(set(batches[:3])) == 1 and batches[3] != batches[0]
+    assigned = tickets.events(contract.TICKET_ASSIGNED)
+    assert {p["batch_id"] for _kind, p in assigned} == {batches[0]}
+
+
+def test_audience_applies_the_rule_to_each_recipient_now(tickets: Tickets) -> None:
+    ticket = tickets.as_(AGENT).create_ticket({"name": "Printer", "owner_id": AGENT.user_id})
+    for person in (ADMIN, AGENT):
+        tickets.as_(person).follow(ticket["id"])
+    system = tickets.as_(SYSTEM)
+    answer = system.audience(ticket["id"], [NOBODY.user_id, OWNED.user_id, 999], watchers=True)
+    assert (answer["id"], answer["name"], answer["owner_id"]) == (ticket["id"], "Printer", AGENT.user_id)
+    assert answer["followers"] == [ADMIN.user_id, AGENT.user_id]
+    assert answer["visible"] == [ADMIN.user_id, AGENT.user_id]  # OWNED owns nothing, NOBODY has no access
+
+    unassigned = tickets.as_(AGENT).create_ticket({"name": "Nobody's"})
+    sees = system.audience(unassigned["id"], [SALES.user_id, OWNED.user_id, AGENT.user_id])["visible"]
+    assert sees == [AGENT.user_id, SALES.user_id]  # SALES sees unassigned tickets, OWNED does not
+
+    # the agent loses access; the directory forgets on the permissions event (here: by hand)
+    tickets.permissions.people[AGENT.user_id] = dataclasses.replace(AGENT, permissions=frozenset())
+    tickets.people.cache.flush()
+    assert system.audience(ticket["id"], watchers=True)["visible"] == [ADMIN.user_id]
+    calls = len(tickets.permissions.asked)
+    system.audience(ticket["id"], watchers=True)
+    assert len(tickets.permissions.asked) == calls, "known people are not asked for again"
+
+
+def test_followers_are_those_who_followed_by_the_time_of_the_change(tickets: Tickets) -> None:
+    ticket = tickets.as_(AGENT).create_ticket({"name": "Printer"})
+    tickets.as_(ADMIN).follow(ticket["id"])
+    changed_at = tickets.store.clock.now().isoformat()
+    tickets.as_(AGENT).follow(ticket["id"])
+    later = tickets.as_(SYSTEM).audience(ticket["id"], watchers=True)
+    then = tickets.as_(SYSTEM).audience(ticket["id"], watchers=True, as_of=changed_at)
+    assert later["followers"] == [ADMIN.user_id, AGENT.user_id] and then["followers"] == [ADMIN.user_id]
+    with pytest.raises(ValidationFailed):
+        tickets.as_(SYSTEM).audience(ticket["id"], watchers=True, as_of="yesterday")
+
+
+def test_audience_is_for_services_and_gone_tickets_have_none(tickets: Tickets) -> None:
+    ticket = tickets.as_(AGENT).create_ticket({"name": "Printer"})
+    with pytest.raises(Forbidden):
+        tickets.as_(ADMIN).audience(ticket["id"], [AGENT.user_id])
+    with pytest.raises(NotFound):
+        tickets.as_(SYSTEM).audience(9999, [AGENT.user_id])
+    with pytest.raises(ValidationFailed):
+        tickets.as_(SYSTEM).audience(ticket["id"], ["2"])
+
+
+def test_visible_to_answers_for_many_clients_in_one_call(tickets: Tickets) -> None:
+    mine = tickets.as_(AGENT).create_ticket({"name": "owned by owned", "owner_id": OWNED.user_id})
+    free = tickets.as_(AGENT).create_ticket({"name": "unassigned"})
+    theirs = tickets.as_(AGENT).create_ticket({"name": "agent's", "owner_id": AGENT.user_id})
+    ids = [mine["id"], free["id"], theirs["id"], 9999]
+
+    def signed(caller: Caller) -> str:
+        return sign(caller, IDENTITY_SECRET, 60)
+
+    forged = signed(OWNED)[:-3] + "abc"
+    answer = tickets.as_(AGENT).visible_to(
+        ids, [signed(OWNED), signed(SALES), signed(ADMIN), signed(NOBODY), forged, signed(OWNED)]
+    )
+    assert answer == [
+        [mine["id"]],
+        [free["id"]],
+        sorted([mine["id"], free["id"], theirs["id"]]),
+        [],
+        None,
+        [mine["id"]],
+    ]
+    with pytest.raises(ValidationFailed):
+        tickets.as_(AGENT).visible_to(list(range(1, 1002)), [])
