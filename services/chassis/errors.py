@@ -11,6 +11,7 @@ Hierarchy::
     ├── BadRequest                400
     ├── Unauthenticated           401
     ├── Forbidden                 403
+    │   └── SeatRequired          403  (the feature needs a service seat)
     ├── NotFound                  404
     ├── Moved                     301  (the object now lives under another id)
     ├── Conflict                  409
@@ -79,6 +80,16 @@ class Forbidden(HelpdeskError):
     title = "Forbidden"
 
 
+class SeatRequired(Forbidden):
+    """The feature needs a service seat (SPEC: custom views, SLAs, reply recommendations, split).
+
+    Its own class, so a client can tell "ask an admin for a seat" from any other refusal:
+    the gateway's problem type ends in ``/seat-required``.
+    """
+
+    title = "Seat required"
+
+
 class NotFound(HelpdeskError):
     """The object does not exist, or the caller may not know that it does."""
 
@@ -141,6 +152,7 @@ WIRE_ERRORS: tuple[type[HelpdeskError], ...] = (
     BadRequest,
     Unauthenticated,
     Forbidden,
+    SeatRequired,
     NotFound,
     Moved,
     Conflict,
