@@ -19,6 +19,7 @@ PAYLOADS = Path(__file__).parent / "payloads"
 
 EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
     (tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED): tickets_contract.TicketCreatedEvent,
+    (tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED): tickets_contract.SlaBreachedEvent,
 }
 
 

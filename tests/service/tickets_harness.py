@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from nameko.testing.services import worker_factory
 
+from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import NotFound
 from services.chassis.identity import Caller
@@ -70,9 +71,10 @@ class _Caller:
 class Tickets:
     """The service's logic on one database: ``as_(caller)`` calls it as that caller."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = make_engine(url)
-        self.store = TicketStore(SessionFactory(self.engine))
+        self.clock = clock
+        self.store = TicketStore(SessionFactory(self.engine), clock=clock)
 
     def as_(self, caller: Caller) -> Any:
         return _Caller(self.store, caller)
@@ -86,8 +88,8 @@ class Tickets:
         return [e for e in found if event_type is None or e[0] == event_type]
 
 
-def local_tickets(make_db: Callable[[str], str]) -> Iterator[Tickets]:
+def local_tickets(make_db: Callable[[str], str], clock: Clock = SYSTEM_CLOCK) -> Iterator[Tickets]:
     """Body of the ``tickets`` fixture: a migrated database and the service's logic on it."""
-    tickets = Tickets(make_db("tickets"))
+    tickets = Tickets(make_db("tickets"), clock)
     yield tickets
     tickets.engine.dispose()

@@ -6,9 +6,19 @@
   does and which timeline entries and events follow.
 * :mod:`.pipelines` - rules of configuring pipelines and stages.
 * :mod:`.lists` - the table and board filters and sort keys.
+* :mod:`.sla` - SLA clocks: working time, policies, due moments and breaches.
+* :mod:`.views` - saved views: who may use and change them, applying one to a list.
 """
 
-from services.tickets.domain.access import EVERYTHING, Scope, owner_problem, require_admin, scope_for
+from services.tickets.domain.access import (
+    EVERYTHING,
+    Scope,
+    owner_problem,
+    require_admin,
+    require_seat,
+    require_sla_admin,
+    scope_for,
+)
 from services.tickets.domain.lists import SORT_KEY_KINDS, TicketFilter, parse_sort
 from services.tickets.domain.pipelines import (
     check_new_pipeline,
@@ -57,6 +67,8 @@ __all__ = [
     "owner_problem",
     "parse_sort",
     "require_admin",
+    "require_seat",
+    "require_sla_admin",
     "scope_for",
     "stage_label_problems",
     "stage_position_problem",

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.chassis.errors import Forbidden
+from services.chassis.errors import Forbidden, SeatRequired
 from services.chassis.identity import Caller
 from services.permissions.contract import ACCOUNT_ACCESS, TICKET_ACCESS, works_tickets
 
@@ -49,10 +49,24 @@ def scope_for(caller: Caller) -> Scope:
     return Scope(False)
 
 
+def require_seat(caller: Caller, feature: str) -> None:
+    """Seat features (saved views, SLAs, reply recommendations, split) refuse callers without a
+    service seat, whatever the object (so a refusal reveals nothing about it)."""
+    if not caller.has_seat:
+        raise SeatRequired(f"{feature} need a service seat; ask an admin to assign you one.")
+
+
 def require_admin(caller: Caller) -> None:
     """Configuring pipelines needs account access (super admins have it)."""
     if not caller.has(ACCOUNT_ACCESS):
         raise Forbidden("Configuring pipelines needs account access.")
+
+
+def require_sla_admin(caller: Caller) -> None:
+    """Seeing SLA policies needs a seat; changing them also account access."""
+    require_seat(caller, "SLAs")
+    if not caller.has(ACCOUNT_ACCESS):
+        raise Forbidden("Changing SLA policies needs account access.")
 
 
 def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:

@@ -189,6 +189,32 @@ class Policy:
         return (self.priority is not None) + (self.pipeline_id is not None)
 
 
+def schedule_from(hours: Mapping[str, Any] | None) -> Schedule:
+    """A schedule from a policy's ``business_hours`` (``contract.BusinessHoursSchema``; None: 24/7)."""
+    if not hours:
+        return Schedule()
+    openings = tuple(
+        Opening(DAYS.index(o["day"]), _minutes(o["start"]), _minutes(o["end"])) for o in hours["weekly"]
+    )
+    holidays = frozenset(
+        day if isinstance(day, dt.date) else dt.date.fromisoformat(day) for day in hours.get("holidays", ())
+    )
+    return Schedule(hours["timezone"], openings, holidays)
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def policy_problems(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A policy measures at least one goal."""
+    if not any(data.get(f"{goal}_minutes") for goal in GOALS):
+        names = ", ".join(f"{goal}_minutes" for goal in GOALS)
+        return {"_schema": [f"set at least one goal: {names}"]}
+    return {}
+
+
 def choose_policy(policies: Iterable[Policy], *, priority: str, pipeline_id: int) -> Policy | None:
     """The policy for a ticket: the most specific that applies (priority and pipeline, then either,
     then the default with neither), the oldest on a tie."""
@@ -223,21 +249,17 @@ class Facts:
             return cls(((0, aware(created_at)), (stage_id, aware(closed_at))))
         return cls(((stage_id, aware(created_at)),))
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "stages": [[s, t.isoformat()] for s, t in self.stages],
-                "awaiting_since": _iso(self.awaiting_since),
-                "last_cycle": [t.isoformat() for t in self.last_cycle] if self.last_cycle else None,
-                "breaches": {k: v.isoformat() for k, v in sorted(self.breaches.items())},
-                "policy": list(self.policy) if self.policy else None,
-            },
-            separators=(",", ":"),
-        )
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stages": [[s, t.isoformat()] for s, t in self.stages],
+            "awaiting_since": _iso(self.awaiting_since),
+            "last_cycle": [t.isoformat() for t in self.last_cycle] if self.last_cycle else None,
+            "breaches": {k: v.isoformat() for k, v in sorted(self.breaches.items())},
+            "policy": list(self.policy) if self.policy else None,
+        }
 
     @classmethod
-    def from_json(cls, text: str) -> Facts:
-        data = json.loads(text)
+    def from_dict(cls, data: Mapping[str, Any]) -> Facts:
         cycle = data.get("last_cycle")
         policy = data.get("policy")
         return cls(
@@ -524,6 +546,18 @@ class SlaChange:
     clocks: Clocks | None
 
 
+def snapshot(facts: Facts, clocks: Clocks | None, due_soon_seconds: int) -> str:
+    """What ``tickets.sla_data`` holds: the facts, and each goal as last computed (reads need no policy)."""
+    goals = [g.to_dict() for g in clocks.goals] if clocks is not None else []
+    data = {"facts": facts.to_dict(), "goals": goals, "due_soon_seconds": due_soon_seconds}
+    return json.dumps(data, separators=(",", ":"))
+
+
+def read_facts(text: str | None) -> Facts | None:
+    """The facts kept in ``tickets.sla_data`` (None for a ticket that has none yet)."""
+    return Facts.from_dict(json.loads(text)["facts"]) if text else None
+
+
 NO_SLA_VALUES: dict[str, Any] = {
     "sla_policy_id": None,
     "sla_phase": None,
@@ -550,7 +584,8 @@ def decide(
     if policy is None:
         kept = {k: v for k, v in facts.breaches.items() if k.startswith(MERGED_PREFIX)}
         facts = replace(facts, policy=None, breaches=kept)
-        values = {**NO_SLA_VALUES, "sla_data": facts.to_json(), "sla_breached_at": facts.earliest_breach}
+        data = snapshot(facts, None, 0)
+        values = {**NO_SLA_VALUES, "sla_data": data, "sla_breached_at": facts.earliest_breach}
         return SlaChange(facts, values, (), None)
     clocks = evaluate(policy, facts, times, closed_stage_ids=closed_stage_ids, now=now)
     current = clocks.breaches(now)
@@ -572,7 +607,7 @@ def decide(
     next_due = clocks.next_due_at
     values = {
         "sla_policy_id": policy.id,
-        "sla_data": facts.to_json(),
+        "sla_data": snapshot(facts, clocks, policy.due_soon_seconds),
         "sla_phase": clocks.phase,
         "sla_next_due_at": next_due or FOREVER,
         "sla_soon_at": next_due - dt.timedelta(seconds=policy.due_soon_seconds) if next_due else None,
@@ -604,3 +639,44 @@ def state_at(
     if soon_at is not None and aware(soon_at) <= now:
         return "due_soon"
     return "on_track"
+
+
+def view(
+    *,
+    policy_id: int | None,
+    data: str | None,
+    phase: str | None,
+    next_due_at: dt.datetime | None,
+    soon_at: dt.datetime | None,
+    breached_at: dt.datetime | None,
+    now: dt.datetime,
+) -> dict[str, Any] | None:
+    """A ticket's ``sla`` as readers see it at ``now`` (``contract.TicketSlaSchema``), from its
+    stored columns alone; None when no policy applies."""
+    state = state_at(phase=phase, next_due_at=next_due_at, soon_at=soon_at, breached_at=breached_at, now=now)
+    if state is None or policy_id is None or not data:
+        return None
+    stored = json.loads(data)
+    due_soon = int(stored.get("due_soon_seconds", 0))
+    goals = []
+    for item in stored.get("goals", ()):
+        goal = GoalClock(
+            goal=item["goal"],
+            key=item["key"],
+            started_at=_moment(item["started_at"]),
+            due_at=_moment(item["due_at"]) if item["due_at"] else None,
+            met_at=_moment(item["met_at"]) if item["met_at"] else None,
+            breached_at=_moment(item["breached_at"]) if item["breached_at"] else None,
+            remaining_seconds=item["remaining_seconds"],
+        )
+        shown = goal.to_dict()
+        del shown["key"]
+        goals.append({**shown, "state": goal.state(now, due_soon)})
+    due = aware(next_due_at) if next_due_at is not None and aware(next_due_at) < FOREVER else None
+    return {
+        "policy_id": policy_id,
+        "state": state,
+        "next_due_at": _iso(due),
+        "breached_at": _iso(breached_at),
+        "goals": goals,
+    }

@@ -2,8 +2,9 @@
 
 :class:`TicketStore` is composed of parts that share one session factory and one
 clock (:class:`~.base.Records`): ``tickets`` (create, read, change, associations),
-``pipelines`` (configuration, resolving stages), ``lists`` (table and board) and
-``activity`` (follow, read state, timeline). Each public method of a part is one
+``pipelines`` (configuration, resolving stages), ``lists`` (table and board),
+``activity`` (follow, read state, timeline), ``slas`` (SLA policies and ticket clocks) and
+``views`` (saved views). Each public method of a part is one
 transaction and takes keyword arguments only: a change, its timeline entries and its
 events (through the outbox) commit together or not at all. Reads for a person always
 go through the access rule as SQL (:func:`visible`); a ticket outside it raises
@@ -21,7 +22,9 @@ from services.tickets.store.base import Errors, Records
 from services.tickets.store.lists import Lists
 from services.tickets.store.pipelines import Pipelines
 from services.tickets.store.queries import visible
+from services.tickets.store.sla import Slas
 from services.tickets.store.tickets import Tickets
+from services.tickets.store.views import Views
 
 __all__ = ["Errors", "Store", "TicketStore", "visible"]
 
@@ -34,9 +37,11 @@ class TicketStore:
         self.db = db
         self.clock = clock
         self.pipelines = Pipelines(records)
-        self.tickets = Tickets(records, pipelines=self.pipelines)
+        self.slas = Slas(records)
+        self.tickets = Tickets(records, pipelines=self.pipelines, slas=self.slas)
         self.lists = Lists(records, pipelines=self.pipelines)
-        self.activity = Activity(records)
+        self.activity = Activity(records, slas=self.slas)
+        self.views = Views(records)
 
 
 class Store(Database):

@@ -15,15 +15,20 @@ from services.tickets.models import associations, reads, tickets
 from services.tickets.store import queries
 from services.tickets.store.base import Errors, Records, columns_of
 from services.tickets.store.pipelines import Pipelines
+from services.tickets.store.sla import Slas
+
+SLA_FIELDS = frozenset({"priority", "pipeline_id", "status"})
+"""Changes that move a ticket's SLA clocks (another policy, a pause, closing)."""
 
 
 class Tickets:
     """A ticket's life: creation, reads that mark it read, edits, associations."""
 
-    def __init__(self, records: Records, *, pipelines: Pipelines) -> None:
+    def __init__(self, records: Records, *, pipelines: Pipelines, slas: Slas) -> None:
         self.r = records
         self.db = records.db
         self.pipelines = pipelines
+        self.slas = slas
 
     def replay(self, key: IdempotencyKey | None) -> dict[str, Any] | None:
         """The first answer to ``key`` if it was used (Conflict if used with another body)."""
@@ -73,6 +78,7 @@ class Tickets:
             s.execute(reads.insert().values(ticket_id=ticket_id, user_id=actor_id, read_seq=1))
             opened = Change(entries=new.ENTRIES, events=tuple(new.events(ticket_id)))
             self.r.write_entries(s, ticket_id, opened, actor_id, now)
+            self.slas.refresh(s, ticket_id, now)
             return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
 
         return self.r.idempotency.run(key, work)
@@ -120,6 +126,8 @@ class Tickets:
                 raise ValidationFailed(errors=errors)
             change = ticket.change(actor_id=actor_id, requested=changes, stage=stage, now=now)
             self.r.save(s, ticket, change, actor_id, now)
+            if change.values.keys() & SLA_FIELDS:
+                self.slas.refresh(s, ticket_id, now)
             return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
 
     def add_association(
