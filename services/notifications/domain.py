@@ -12,3 +12,11 @@ def ticket_created_recipients(super_admin_ids: Iterable[int], creator_id: int, u
     if not others and user_count == 1 and admins == [creator_id]:
         return [creator_id]
     return others
+
+
+def sla_breach_recipients(owner_id: int | None, follower_ids: Iterable[int]) -> list[int]:
+    """SPEC: a breach notifies the ticket's owner and its followers (each once)."""
+    found = set(follower_ids)
+    if owner_id is not None:
+        found.add(owner_id)
+    return sorted(found)

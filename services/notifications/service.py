@@ -13,7 +13,7 @@ from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id
 from services.notifications import contract
 from services.notifications.directory import AdminDirectory
-from services.notifications.domain import ticket_created_recipients
+from services.notifications.domain import sla_breach_recipients, ticket_created_recipients
 from services.notifications.models import outbox
 from services.notifications.store import Store
 from services.permissions import contract as permissions_contract
@@ -49,6 +49,18 @@ class NotificationsService:
             kind="ticket_created",
             ticket_id=event["ticket_id"],
             user_ids=recipients,
+        )
+
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED)
+    def handle_sla_breached(self, payload: dict[str, Any]) -> None:
+        """An SLA goal was missed: an ``sla_breached`` item for the ticket's owner and followers."""
+        event = tickets_contract.SlaBreachedEvent().load(payload)
+        self.store.add_feed_items(
+            event_id=event["event_id"],
+            handler="handle_sla_breached",
+            kind="sla_breached",
+            ticket_id=event["ticket_id"],
+            user_ids=sla_breach_recipients(event["owner_id"], event["follower_ids"]),
         )
 
     @rpc
