@@ -2,7 +2,8 @@
 
 :class:`ConversationStore` is composed of parts sharing one session factory and one clock:
 ``threads`` (what arrives, tickets attached, moves, lists), ``messages`` (agents' replies
-and notes, the outgoing mail queue, attachments) and ``rules`` (sender allow/deny lists).
+and notes, the outgoing mail queue, attachments), ``rules`` (sender allow/deny lists) and
+``search`` (the per-ticket text index behind reply recommendations and suggestions).
 Every public method of a part is one transaction and takes keyword arguments only; a
 change and the events announcing it commit together.
 """
@@ -16,6 +17,7 @@ from services.chassis.db import Database, SessionFactory
 from services.conversations.store.base import Records
 from services.conversations.store.messages import Author, Draft, Due, Messages
 from services.conversations.store.rules import Rules
+from services.conversations.store.search import Search
 from services.conversations.store.threads import Pending, Received, Threads
 
 __all__ = ["Author", "ConversationStore", "Draft", "Due", "Pending", "Received", "Store"]
@@ -31,6 +33,7 @@ class ConversationStore:
         self.threads = Threads(records)
         self.messages = Messages(records)
         self.rules = Rules(records)
+        self.search = Search(records)
 
 
 class Store(Database):
