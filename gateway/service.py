@@ -13,13 +13,14 @@ from gateway.routes.conversations import ConversationRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
+from gateway.routes.seats import SeatRoutes
 from gateway.routes.tickets import TicketRoutes
 from gateway.routes.web import WebRoutes
 
 
 @check_routes
 class GatewayService(
-    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, PeopleRoutes, WebRoutes
+    HealthRoutes, TicketRoutes, ConversationRoutes, NotificationRoutes, PeopleRoutes, SeatRoutes, WebRoutes
 ):
     """HTTP API (``/api/v1``), health and readiness, and the OpenAPI document."""
 

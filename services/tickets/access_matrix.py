@@ -38,6 +38,9 @@ SEES: dict[str, frozenset[str]] = {
 }
 """Which tickets each authenticated role may see (and so open, list, count, change)."""
 
+SEATED = frozenset({"team", "super_admin"})
+"""Roles with a service seat (the team-level agent is given one; super admins hold every seat feature)."""
+
 PIPELINE_ADMINS = frozenset({"super_admin"})
 """Roles that may configure pipelines (super admins and account access; no role here has the latter)."""
 
@@ -87,7 +90,26 @@ COLLECTION_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "list_inbox": ("GET", "/api/v1/inbox", None, 200),
 }
 
-# Pipeline configuration: PIPELINE_ADMINS get the status, other ticket roles 403.
+# Seat features about one ticket: without a seat 403 (seat-required) whatever the ticket, so the
+# refusal reveals nothing; with one, the access rule (404 for a ticket the caller may not see).
+SEAT_TICKET_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
+    "suggest_name": ("POST", "/api/v1/tickets/{id}/suggestions/name", None, 200),
+    "suggest_summary": ("POST", "/api/v1/tickets/{id}/suggestions/summary", {"exclude": []}, 200),
+    "reply_recommendations": ("GET", "/api/v1/tickets/{id}/reply-recommendations", None, 200),
+}
+
+# Seat features about no one ticket: SEATED ticket roles get the status, other ticket roles 403.
+# {view} is a view shared with everyone, {policy} an SLA policy.
+SEAT_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
+    "list_views": ("GET", "/api/v1/views", None, 200),
+    "create_view": ("POST", "/api/v1/views", {"name": "matrix", "filters": {"priority": "high"}}, 201),
+    "get_view": ("GET", "/api/v1/views/{view}", None, 200),
+    "list_sla_policies": ("GET", "/api/v1/sla-policies", None, 200),
+    "get_sla_policy": ("GET", "/api/v1/sla-policies/{policy}", None, 200),
+}
+
+# Pipeline configuration and SLA policy changes (these also need a seat): PIPELINE_ADMINS get the
+# status, other ticket roles 403.
 ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "create_pipeline": (
         "POST",
@@ -99,6 +121,13 @@ ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "add_stage": ("POST", "/api/v1/pipelines/{pipeline}/stages", {"label": "Extra", "state": "OPEN"}, 201),
     "rename_stage": ("PATCH", "/api/v1/pipelines/1/stages/1", {"label": "New"}, 200),
     "reorder_stages": ("PUT", "/api/v1/pipelines/1/stage-order", {"stage_ids": "{stages}"}, 200),
+    "create_sla_policy": (
+        "POST",
+        "/api/v1/sla-policies",
+        {"name": "M", "priority": "low", "close_minutes": 60},
+        201,
+    ),
+    "update_sla_policy": ("PATCH", "/api/v1/sla-policies/{policy}", {"close_minutes": 90}, 200),
 }
 
 AUTHENTICATION_ONLY = frozenset(
@@ -122,11 +151,25 @@ AUTHENTICATION_ONLY = frozenset(
         "list_sender_rules",
         "add_sender_rule",
         "delete_sender_rule",
+        "seat_count",
+        "update_view",
+        "delete_view",
+        "delete_sla_policy",
     }
 )
 """Operations outside tickets: here only checked to refuse unauthenticated callers (401);
 their own rules are tested with the permissions, notifications and conversations services
-(moving threads and the sender lists need account access, which no role here has)."""
+(moving threads and the sender lists need account access, which no role here has), and with the
+tickets service for changing and deleting views and deleting SLA policies (owner or account access)."""
+
+
+def expected_seat_status(role: str, kind: str, allowed_status: int) -> int:
+    """What a one-ticket seat feature answers ``role`` for a ticket of ``kind``: the seat comes first."""
+    if role in UNAUTHENTICATED:
+        return 401
+    if role not in SEATED:
+        return 403
+    return expected_status(role, kind, allowed_status)
 
 
 def expected_status(role: str, kind: str, allowed_status: int) -> int:
