@@ -146,6 +146,15 @@ search_docs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+search_terms = Table(
+    "search_terms",
+    metadata,
+    # how many documents hold each stem (term "" counts the documents): picks a query's telling
+    # stems and weighs them (inverse document frequency); kept with each document's rebuild
+    Column("term", String(64), primary_key=True),
+    Column("docs", Integer, nullable=False),
+)
+
 idempotency = define_idempotency(metadata)
 outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)

@@ -356,8 +356,8 @@ class ConversationsService:
         tid = require_id(ticket_id, "ticket_id")
         if tid not in self.tickets.visible_tickets([tid]):
             raise NotFound(f"ticket {tid} does not exist")
-        stems = query_terms(self.store.search.conversation(ticket_id=tid))
-        hits = self.store.search.similar(stems=stems, exclude=tid, limit=RECOMMENDATION_CANDIDATES)
+        stems, lang = query_terms(self.store.search.conversation(ticket_id=tid))
+        hits = self.store.search.similar(stems=stems, lang=lang, exclude=tid, limit=RECOMMENDATION_CANDIDATES)
         if not hits:
             return {"items": []}
         allowed = set(self.tickets.visible_tickets([h.ticket_id for h in hits], closed=True))

@@ -20,6 +20,8 @@ PL_LETTERS = frozenset("ąćęłńóśźż")
 PL_STEM = 6
 EN_STEM = 9
 MIN_STEM = 3
+MAX_WORD = 40
+"""Longer "words" (hashes, base64, URLs run together) are not words."""
 
 _EN_STOPWORDS = """
     a about above after again against all am an and any are aren't as at be because been before being
@@ -99,7 +101,7 @@ GREETING = re.compile(
 
 def words(text: str) -> list[str]:
     """The words of ``text``, lower-cased (letters and digits; an apostrophe may join two parts)."""
-    return [w.lower().replace("’", "'") for w in WORD.findall(text)]
+    return [w.lower().replace("’", "'") for w in WORD.findall(text) if len(w) <= MAX_WORD]
 
 
 def language(text: str) -> str:

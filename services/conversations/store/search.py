@@ -4,7 +4,10 @@ Each ticket with a conversation has one document in ``search_docs``: the stems
 (:mod:`services.conversations.domain.text`) of what its customers wrote (subjects included)
 and of what agents answered. The retrieval is the database's own full-text search: SQLite's
 FTS5 (``search_fts``, BM25 with the problem weighted over the answers) or PostgreSQL's
-``tsvector`` with a GIN index (``ts_rank``, weights A and B). Documents are rebuilt from the
+``tsvector`` with a GIN index (``ts_rank``, weights A and B, times each stem's inverse
+document frequency). ``search_terms`` counts the documents holding each stem, so a search
+uses the query's telling stems and leaves out those half the index holds: a query touches a
+bounded number of documents whatever the size of the index. Documents are rebuilt from the
 messages whenever a ticket's conversation changes (the service's own ``message_added``,
 ``thread_attached`` and ``thread_moved`` events), so a rebuild is idempotent and the index
 can always be recomputed from the messages. ``resolved`` follows the tickets service's
@@ -13,23 +16,29 @@ can always be recomputed from the messages. ``resolved`` follows the tickets ser
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.conversations.domain.text import language, terms
-from services.conversations.models import messages, search_docs, threads
+from services.conversations.models import messages, search_docs, search_terms, threads
 from services.conversations.store.base import Records
 
 MAX_DOC_TERMS = 3000
 """Stems kept per document part (a very long conversation is indexed by its beginning)."""
-QUERY_TERMS = 12
-"""How many of the query ticket's stems a search uses: the ones it repeats most."""
+MAX_QUERY_STEMS = 500
+QUERY_BUDGET = 10_000
+"""How many documents a search may touch: the sum of its stems' document counts (rarest first)."""
+MIN_QUERY_TERMS, MAX_QUERY_TERMS = 5, 10
 PROBLEM_WEIGHT, ANSWER_WEIGHT = 1.0, 0.4
+DOCUMENTS = ""
+"""The ``search_terms`` row that counts the documents (no stem is empty)."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +64,40 @@ class Hit:
     score: float
 
 
-def query_terms(conversation: Conversation, limit: int = QUERY_TERMS) -> list[str]:
-    """The stems a search for tickets like this one uses: its customers' most repeated ones."""
-    counted = Counter(terms(conversation.customer_text))
-    return [term for term, _n in sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:limit]]
+def query_terms(conversation: Conversation) -> tuple[list[str], str]:
+    """The stems a search for tickets like this one starts from (what its customers wrote, repeats
+    kept), and their language."""
+    lang = language(conversation.customer_text)
+    return terms(conversation.customer_text, lang)[:MAX_QUERY_STEMS], lang
+
+
+def idf(docs: int, total: int) -> float:
+    """BM25's inverse document frequency of a stem found in ``docs`` of ``total`` documents."""
+    return math.log(1.0 + (total - docs + 0.5) / (docs + 0.5))
+
+
+def choose_terms(stems: Sequence[str], docs: Mapping[str, int], total: int) -> list[tuple[str, float]]:
+    """The stems a search uses, with their weights: the most telling (repeated in the query, rare
+    in the index) while the documents they touch stay within :data:`QUERY_BUDGET`; at least
+    :data:`MIN_QUERY_TERMS`, at most :data:`MAX_QUERY_TERMS`. Stems no document holds are useless."""
+    counted = Counter(stems)
+    known = [t for t in counted if docs.get(t, 0) > 0]
+    ranked = sorted(known, key=lambda t: (-counted[t] * idf(docs[t], total), t))
+    chosen: list[tuple[str, float]] = []
+    touched = 0
+    for term in ranked:
+        if len(chosen) >= MAX_QUERY_TERMS:
+            break
+        if len(chosen) >= MIN_QUERY_TERMS and touched + docs[term] > QUERY_BUDGET:
+            continue
+        chosen.append((term, counted[term] * idf(docs[term], total)))
+        touched += docs[term]
+    return chosen
+
+
+def upsert(s: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT (both SQLite and PostgreSQL have it)."""
+    return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 class Search:
@@ -89,13 +128,34 @@ class Search:
         return Conversation(subjects, tuple((r.kind, r.text) for r in rows))
 
     def reindex(self, *, ticket_id: int) -> None:
-        """Rebuild the ticket's document from its messages (idempotent)."""
+        """Rebuild the ticket's document from its messages, and the stems' counts with it (idempotent)."""
         with self.db.transaction() as s:
             conversation = self._conversation(s, ticket_id)
             lang = language(conversation.customer_text + "\n" + conversation.answer_text)
             problem = " ".join(terms(conversation.customer_text, lang)[:MAX_DOC_TERMS])
             answer = " ".join(terms(conversation.answer_text, lang)[:MAX_DOC_TERMS])
+            before = s.execute(
+                select(search_docs.c.problem_terms, search_docs.c.answer_terms).where(
+                    search_docs.c.ticket_id == ticket_id
+                )
+            ).first()
+            old = _stems_of(f"{before.problem_terms} {before.answer_terms}") if before else set()
+            new = _stems_of(f"{problem} {answer}")
             self._upsert(s, ticket_id, {"problem_terms": problem, "answer_terms": answer, "language": lang})
+            self._count(s, old, new)
+
+    def _count(self, s: Session, old: set[str], new: set[str]) -> None:
+        """Move the stems' document counts from ``old`` to ``new`` (sorted: no two rebuilds deadlock)."""
+        changes = {t: 1 for t in new - old} | {t: -1 for t in old - new}
+        if bool(old) != bool(new):
+            changes[DOCUMENTS] = 1 if new else -1
+        if not changes:
+            return
+        insert = upsert(s)(search_terms)
+        statement = insert.on_conflict_do_update(
+            index_elements=[search_terms.c.term], set_={"docs": search_terms.c.docs + insert.excluded.docs}
+        )
+        s.execute(statement, [{"term": t, "docs": changes[t]} for t in sorted(changes)])
 
     def set_resolved(self, *, ticket_id: int, resolved: bool) -> None:
         """The ticket was closed (or reopened); a document not built yet is started empty."""
@@ -117,18 +177,28 @@ class Search:
                 .values(**values, updated_at=now)
             )
 
-    def similar(self, *, stems: Sequence[str], exclude: int, limit: int) -> list[Hit]:
-        """Resolved tickets whose documents match ``stems`` best, most relevant first."""
-        wanted = [t for t in dict.fromkeys(stems) if t]
-        if not wanted:
-            return []
+    def similar(self, *, stems: Sequence[str], lang: str, exclude: int, limit: int) -> list[Hit]:
+        """Resolved tickets in ``lang`` whose documents match ``stems`` best, most relevant first
+        (a Polish ticket is answered from Polish tickets: replies are recommended to be sent).
+
+        SQLite ranks with FTS5's BM25; PostgreSQL with ``ts_rank`` of each chosen stem weighted
+        by its inverse document frequency (``ts_rank`` alone knows no document frequencies).
+        """
         with self.db.read() as s:
+            wanted = sorted(set(stems) | {DOCUMENTS})
+            counts = dict(
+                s.execute(
+                    select(search_terms.c.term, search_terms.c.docs).where(search_terms.c.term.in_(wanted))
+                ).all()
+            )
+            chosen = choose_terms(stems, counts, max(1, counts.get(DOCUMENTS, 0)))
+            if not chosen:
+                return []
             if s.get_bind().dialect.name == "postgresql":
-                query = " | ".join(f"'{t}'" for t in wanted)
-                rows = s.execute(PG_SIMILAR, {"q": query, "exclude": exclude, "k": limit})
+                statement, values = _pg_similar(chosen)
             else:
-                match = " OR ".join(f'"{t}"' for t in wanted)
-                rows = s.execute(SQLITE_SIMILAR, {"q": match, "exclude": exclude, "k": limit})
+                statement, values = SQLITE_SIMILAR, {"q": " OR ".join(f'"{t}"' for t, _w in chosen)}
+            rows = s.execute(statement, {**values, "lang": lang, "exclude": exclude, "k": limit})
             return [Hit(int(r.ticket_id), round(float(r.score), 4)) for r in rows]
 
     def last_replies(self, *, ticket_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
@@ -154,14 +224,33 @@ class Search:
         return found
 
 
+def _stems_of(text_: str) -> set[str]:
+    return set(text_.split())
+
+
+def _pg_similar(chosen: Sequence[tuple[str, float]]) -> tuple[Any, dict[str, Any]]:
+    """The PostgreSQL search for ``chosen`` stems: any of them matches, each weighs its idf.
+
+    The queries are parsed once (a one-row subquery), not once per matching document.
+    """
+    values: dict[str, Any] = {"q": " | ".join(f"'{t}'" for t, _w in chosen)}
+    parsed, parts = ["to_tsquery('simple', :q) AS q"], []
+    for i, (term, weight) in enumerate(chosen):
+        values[f"t{i}"], values[f"w{i}"] = f"'{term}'", weight
+        parsed.append(f"to_tsquery('simple', :t{i}) AS q{i}")
+        parts.append(f"CAST(:w{i} AS float8) * ts_rank(d.tsv, p.q{i})")
+    statement = text(
+        f"SELECT d.ticket_id, {' + '.join(parts)} AS score "
+        f"FROM search_docs AS d CROSS JOIN (SELECT {', '.join(parsed)}) AS p "
+        "WHERE d.tsv @@ p.q AND d.resolved AND d.language = :lang AND d.ticket_id != :exclude "
+        "ORDER BY score DESC, d.ticket_id LIMIT :k"
+    )
+    return statement, values
+
+
 SQLITE_SIMILAR = text(
     "SELECT d.ticket_id, -bm25(search_fts, :pw, :aw) AS score FROM search_fts "
     "JOIN search_docs d ON d.ticket_id = search_fts.rowid "
-    "WHERE search_fts MATCH :q AND d.resolved AND d.ticket_id != :exclude "
+    "WHERE search_fts MATCH :q AND d.resolved AND d.language = :lang AND d.ticket_id != :exclude "
     "ORDER BY bm25(search_fts, :pw, :aw) LIMIT :k"
 ).bindparams(pw=PROBLEM_WEIGHT, aw=ANSWER_WEIGHT)
-
-PG_SIMILAR = text(
-    "SELECT ticket_id, ts_rank(tsv, q) AS score FROM search_docs, to_tsquery('simple', :q) AS q "
-    "WHERE tsv @@ q AND resolved AND ticket_id != :exclude ORDER BY score DESC, ticket_id LIMIT :k"
-)

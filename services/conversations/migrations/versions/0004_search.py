@@ -1,6 +1,7 @@
 """search: the per-ticket text index behind reply recommendations
 
-``search_docs`` holds one document of stems per ticket; the full-text index over it is each
+``search_docs`` holds one document of stems per ticket, ``search_terms`` how many documents
+hold each stem; the full-text index over the documents is each
 database's own: on SQLite an external-content FTS5 table ``search_fts`` kept in step by
 triggers, on PostgreSQL a stored generated ``tsvector`` (problem weighted A, answers B) with a
 GIN index. Written by hand.
@@ -52,6 +53,12 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("ticket_id"),
     )
+    op.create_table(
+        "search_terms",
+        sa.Column("term", sa.String(length=64), nullable=False),
+        sa.Column("docs", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("term"),
+    )
     for statement in SQLITE_FTS if op.get_bind().dialect.name == "sqlite" else POSTGRES_TSV:
         op.execute(statement)
 
@@ -61,4 +68,5 @@ def downgrade() -> None:
         for name in ("search_docs_au", "search_docs_ad", "search_docs_ai"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS search_fts")
+    op.drop_table("search_terms")
     op.drop_table("search_docs")
