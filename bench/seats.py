@@ -134,6 +134,9 @@ def bulk(engine: Engine, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     raw: Any = engine.raw_connection()
     try:
         cur = raw.cursor()
+        # the private cluster commits asynchronously; VACUUM cannot mark pages all-visible (no
+        # index-only scans for the lists' counts) before the commit record is flushed
+        cur.execute("SET synchronous_commit = on")
         cur.copy_expert(
             f"COPY {table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer
         )

@@ -6,6 +6,14 @@ import pytest
 
 from services.conversations.domain.suggest import name_candidates, pick, shorten, summary_candidates
 from services.conversations.domain.text import body_lines, language, sentences, stem, terms
+from services.conversations.store.search import (
+    MIN_QUERY_TERMS,
+    QUERY_BUDGET,
+    choose_terms,
+    idf,
+    pairs,
+    telling_terms,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +70,33 @@ def test_candidates_and_picking() -> None:
         == "Customer: The export to CSV fails with error 500 since Monday."
     )
     assert summary_candidates([("customer", "Thanks,\nBob")]) == []
+
+
+def test_a_search_uses_the_telling_stems_within_its_budget() -> None:
+    docs = {
+        "printer": 900,
+        "error": 30_000,
+        "tray": 400,
+        "jam": 300,
+        "the": 90_000,
+        "toner": 5,
+        "paper": 8_000,
+    }
+    stems = ["printer", "printer", "error", "tray", "jam", "the", "paper", "unknown"]
+    chosen = choose_terms(stems, docs, total=100_000)
+    names = [t for t, _w in chosen]
+    assert "unknown" not in names and "toner" not in names  # only what the query says and the index holds
+    assert names[0] == "printer"  # said twice, rare enough
+    assert (
+        set(names) >= {"tray", "jam"} and "the" not in names
+    )  # the most common stems fall outside the budget
+    assert sum(docs[t] for t in names[MIN_QUERY_TERMS:]) <= QUERY_BUDGET
+    assert all(w > 0 for _t, w in chosen) and idf(10, 100) > idf(90, 100)
+    assert choose_terms(["nothing"], docs, total=100_000) == []
+
+
+def test_the_first_search_asks_for_two_telling_stems_at_least() -> None:
+    docs = {"printer": 900, "jam": 300, "tray": 400, "error": 60_000}
+    telling = telling_terms(["printer", "printer", "jam", "tray", "error"], docs, total=100_000)
+    assert [t for t, _w in telling] == ["printer", "jam", "tray"]  # in over half the documents: tells nothing
+    assert pairs(["a", "b", "c"]) == [("a", "b"), ("a", "c"), ("b", "c")]

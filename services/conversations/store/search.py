@@ -36,6 +36,10 @@ MAX_QUERY_STEMS = 500
 QUERY_BUDGET = 10_000
 """How many documents a search may touch: the sum of its stems' document counts (rarest first)."""
 MIN_QUERY_TERMS, MAX_QUERY_TERMS = 5, 10
+QUORUM_TERMS = 4
+"""A search first asks for documents sharing two of the query's four most telling stems."""
+ENOUGH = 3
+"""Fewer hits than this (or than asked for) and the search widens to any one stem, within budget."""
 PROBLEM_WEIGHT, ANSWER_WEIGHT = 1.0, 0.4
 DOCUMENTS = ""
 """The ``search_terms`` row that counts the documents (no stem is empty)."""
@@ -76,23 +80,33 @@ def idf(docs: int, total: int) -> float:
     return math.log(1.0 + (total - docs + 0.5) / (docs + 0.5))
 
 
-def choose_terms(stems: Sequence[str], docs: Mapping[str, int], total: int) -> list[tuple[str, float]]:
-    """The stems a search uses, with their weights: the most telling (repeated in the query, rare
-    in the index) while the documents they touch stay within :data:`QUERY_BUDGET`; at least
-    :data:`MIN_QUERY_TERMS`, at most :data:`MAX_QUERY_TERMS`. Stems no document holds are useless."""
+def telling_terms(stems: Sequence[str], docs: Mapping[str, int], total: int) -> list[tuple[str, float]]:
+    """The query's stems the index holds, most telling first (repeated in the query, rare in the
+    index), with their weights; a stem in more than half the documents tells nothing."""
     counted = Counter(stems)
-    known = [t for t in counted if docs.get(t, 0) > 0]
-    ranked = sorted(known, key=lambda t: (-counted[t] * idf(docs[t], total), t))
+    known = [t for t in counted if 0 < docs.get(t, 0) <= max(1, total // 2)]
+    weighted = [(t, counted[t] * idf(docs[t], total)) for t in known]
+    return sorted(weighted, key=lambda item: (-item[1], item[0]))
+
+
+def choose_terms(stems: Sequence[str], docs: Mapping[str, int], total: int) -> list[tuple[str, float]]:
+    """The stems an any-of search uses: the most telling while the documents they touch stay within
+    :data:`QUERY_BUDGET`; at least :data:`MIN_QUERY_TERMS`, at most :data:`MAX_QUERY_TERMS`."""
     chosen: list[tuple[str, float]] = []
     touched = 0
-    for term in ranked:
+    for term, weight in telling_terms(stems, docs, total):
         if len(chosen) >= MAX_QUERY_TERMS:
             break
         if len(chosen) >= MIN_QUERY_TERMS and touched + docs[term] > QUERY_BUDGET:
             continue
-        chosen.append((term, counted[term] * idf(docs[term], total)))
+        chosen.append((term, weight))
         touched += docs[term]
     return chosen
+
+
+def pairs(terms_: Sequence[str]) -> list[tuple[str, str]]:
+    """Every two of ``terms_``: a document matching any pair shares at least two of them."""
+    return [(a, b) for i, a in enumerate(terms_) for b in terms_[i + 1 :]]
 
 
 def upsert(s: Session) -> Any:
@@ -191,14 +205,19 @@ class Search:
                     select(search_terms.c.term, search_terms.c.docs).where(search_terms.c.term.in_(wanted))
                 ).all()
             )
-            chosen = choose_terms(stems, counts, max(1, counts.get(DOCUMENTS, 0)))
-            if not chosen:
-                return []
-            if s.get_bind().dialect.name == "postgresql":
-                statement, values = _pg_similar(chosen)
-            else:
-                statement, values = SQLITE_SIMILAR, {"q": " OR ".join(f'"{t}"' for t, _w in chosen)}
-            rows = s.execute(statement, {**values, "lang": lang, "exclude": exclude, "k": limit})
+            total = max(1, counts.get(DOCUMENTS, 0))
+            telling = telling_terms(stems, counts, total)[:QUORUM_TERMS]
+            postgres = s.get_bind().dialect.name == "postgresql"
+            rows: Sequence[Any] = []
+            if len(telling) >= 2:  # documents sharing two telling stems: few, whatever the index's size
+                statement, values = (_pg_similar if postgres else _sqlite_similar)(telling, quorum=True)
+                rows = s.execute(statement, {**values, "lang": lang, "exclude": exclude, "k": limit}).all()
+            if len(rows) < min(limit, ENOUGH):
+                chosen = choose_terms(stems, counts, total)
+                if not chosen:
+                    return []
+                statement, values = (_pg_similar if postgres else _sqlite_similar)(chosen, quorum=False)
+                rows = s.execute(statement, {**values, "lang": lang, "exclude": exclude, "k": limit}).all()
             return [Hit(int(r.ticket_id), round(float(r.score), 4)) for r in rows]
 
     def last_replies(self, *, ticket_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
@@ -228,12 +247,28 @@ def _stems_of(text_: str) -> set[str]:
     return set(text_.split())
 
 
-def _pg_similar(chosen: Sequence[tuple[str, float]]) -> tuple[Any, dict[str, Any]]:
-    """The PostgreSQL search for ``chosen`` stems: any of them matches, each weighs its idf.
+def _sqlite_similar(chosen: Sequence[tuple[str, float]], *, quorum: bool) -> tuple[Any, dict[str, Any]]:
+    """The FTS5 search for ``chosen`` stems: any two of them (``quorum``), or any of them."""
+    names = [t for t, _w in chosen]
+    if quorum:
+        match = " OR ".join(f'("{a}" AND "{b}")' for a, b in pairs(names))
+    else:
+        match = " OR ".join(f'"{t}"' for t in names)
+    return SQLITE_SIMILAR, {"q": match}
+
+
+def _pg_similar(chosen: Sequence[tuple[str, float]], *, quorum: bool) -> tuple[Any, dict[str, Any]]:
+    """The PostgreSQL search for ``chosen`` stems: any two of them (``quorum``) or any of them
+    matches (the GIN index finds them), each weighing its idf in the rank.
 
     The queries are parsed once (a one-row subquery), not once per matching document.
     """
-    values: dict[str, Any] = {"q": " | ".join(f"'{t}'" for t, _w in chosen)}
+    names = [t for t, _w in chosen]
+    if quorum:
+        match = " | ".join(f"('{a}' & '{b}')" for a, b in pairs(names))
+    else:
+        match = " | ".join(f"'{t}'" for t in names)
+    values: dict[str, Any] = {"q": match}
     parsed, parts = ["to_tsquery('simple', :q) AS q"], []
     for i, (term, weight) in enumerate(chosen):
         values[f"t{i}"], values[f"w{i}"] = f"'{term}'", weight
