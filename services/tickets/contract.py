@@ -7,6 +7,7 @@ ever added (optional); a breaking change gets a new event name.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zoneinfo
 from typing import Any
@@ -421,6 +422,17 @@ class BusinessHoursSchema(Input):
             zoneinfo.ZoneInfo(name or "")
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValidationError(f"unknown time zone {name!r}", "timezone") from None
+
+    @validates_schema
+    def _apart(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Openings of one day may touch but not overlap (an hour is never counted twice)."""
+        spans = sorted(
+            (WEEKDAYS.index(o["day"]), clock_minutes(o["start"]), clock_minutes(o["end"]))
+            for o in data.get("weekly", ())
+        )
+        for (day, _start, end), (next_day, next_start, _end) in itertools.pairwise(spans):
+            if day == next_day and next_start < end:
+                raise ValidationError(f"openings on {WEEKDAYS[day]} overlap", "weekly")
 
 
 _GOAL_MINUTES = validate.Range(min=1, max=MAX_GOAL_MINUTES)

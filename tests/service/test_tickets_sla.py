@@ -129,6 +129,20 @@ def test_policies_need_a_seat_to_see_and_account_access_to_change(tickets: Ticke
             },
             "business_hours",
         ),
+        (
+            {
+                "name": "x",
+                "close_minutes": 5,
+                "business_hours": {
+                    "timezone": "UTC",
+                    "weekly": [
+                        {"day": "mon", "start": "09:00", "end": "13:00"},
+                        {"day": "mon", "start": "12:00", "end": "17:00"},
+                    ],
+                },
+            },
+            "business_hours",
+        ),
         ({"name": "x", "close_minutes": 5, "color": "red"}, "color"),
     ],
 )
@@ -393,3 +407,21 @@ def test_a_merge_keeps_the_earliest_breach(tickets: Tickets, clock: ManualClock)
     clock.advance(hours=9)
     api.sla_tick()
     assert api.get_ticket(survivor["id"])["sla"]["breached_at"] == iso(60)
+
+
+def test_a_business_hours_policy_counts_working_time_only(tickets: Tickets, clock: ManualClock) -> None:
+    days = ("mon", "tue", "wed", "thu", "fri")
+    hours = {
+        "timezone": "Europe/Warsaw",
+        "weekly": [
+            *({"day": d, "start": "09:00", "end": "12:00"} for d in days),
+            *({"day": d, "start": "12:00", "end": "17:00"} for d in days),  # touching openings are fine
+        ],
+        "holidays": ["2026-05-11"],
+    }
+    made = policy(tickets.as_(ADMIN), first_reply_minutes=120, close_minutes=None, business_hours=hours)
+    assert made["business_hours"]["holidays"] == ["2026-05-11"]
+    clock.set(dt.datetime(2026, 5, 8, 14, 0, tzinfo=dt.UTC))  # Friday 16:00 in Warsaw
+    ticket = tickets.as_(SEATED).create_ticket({"name": "Before the weekend"})
+    # one hour on Friday, the weekend and Monday's holiday off, one hour on Tuesday morning
+    assert goals(ticket)["first_reply"]["due_at"] == "2026-05-12T08:00:00+00:00"
