@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.chassis.clock import isoformat
@@ -34,8 +35,10 @@ from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
 from services.tickets import contract
 from services.tickets.domain.sla import (
+    Breach,
     Facts,
     Policy,
+    SlaChange,
     TicketTimes,
     after_message,
     after_stage,
@@ -50,6 +53,20 @@ from services.tickets.models import followers, outbox, pipelines, sla_policies, 
 from services.tickets.store.base import Errors, Records
 
 OLDEST_FIRST = Sort("id", descending=False)
+CLOCK_ROWS = select(
+    tickets.c.id,
+    tickets.c.priority,
+    tickets.c.pipeline_id,
+    tickets.c.stage_id,
+    tickets.c.owner_id,
+    tickets.c.created_at,
+    tickets.c.first_reply_at,
+    tickets.c.closed_at,
+    tickets.c.deleted_at,
+    tickets.c.merged_into_id,
+    tickets.c.sla_data,
+)
+"""What a ticket's clocks are recomputed from."""
 POLICY_FIELDS = (
     "name",
     "priority",
@@ -63,7 +80,7 @@ POLICY_FIELDS = (
 )
 SYSTEM_ACTOR = 0
 BREACH_BATCH = 200
-RECOMPUTE_BATCH = 500
+RECOMPUTE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -257,29 +274,37 @@ class Slas:
         context: Context | None = None,
     ) -> None:
         """Recompute the ticket's clocks in ``s`` (after a change, or a ``(kind, at)`` message)."""
-        row = s.execute(
-            select(
-                tickets.c.id,
-                tickets.c.priority,
-                tickets.c.pipeline_id,
-                tickets.c.stage_id,
-                tickets.c.owner_id,
-                tickets.c.created_at,
-                tickets.c.first_reply_at,
-                tickets.c.closed_at,
-                tickets.c.deleted_at,
-                tickets.c.merged_into_id,
-                tickets.c.sla_data,
-            )
-            .where(tickets.c.id == ticket_id)
-            .with_for_update()
-        ).first()
-        if row is None:
-            return
-        if row.deleted_at is not None or row.merged_into_id is not None:
-            s.execute(update(tickets).where(tickets.c.id == ticket_id).values(sla_alarm_at=None))
-            return
-        ctx = context or self.context(s)
+        row = s.execute(CLOCK_ROWS.where(tickets.c.id == ticket_id).with_for_update()).first()
+        if row is not None:
+            self._save(s, [row], now, context or self.context(s), message)
+
+    def _save(
+        self,
+        s: Session,
+        rows: Sequence[Any],
+        now: dt.datetime,
+        ctx: Context,
+        message: tuple[str, dt.datetime] | None = None,
+    ) -> None:
+        """Recompute ``rows`` (from :data:`CLOCK_ROWS`, locked) and write them in one statement;
+        each new breach goes to the outbox. A deleted or merged-away ticket only loses its alarm."""
+        gone = [r.id for r in rows if r.deleted_at is not None or r.merged_into_id is not None]
+        if gone:
+            s.execute(update(tickets).where(tickets.c.id.in_(gone)).values(sla_alarm_at=None))
+        updates = []
+        for row in rows:
+            if row.id in gone:
+                continue
+            policy, change = self._decide(row, now, ctx, message)
+            updates.append({"ticket": row.id, **change.values})
+            if change.breaches and policy is not None:
+                self._announce(s, row, policy, change.breaches)
+        if updates:
+            s.execute(update(tickets).where(tickets.c.id == bindparam("ticket")), updates)
+
+    def _decide(
+        self, row: Any, now: dt.datetime, ctx: Context, message: tuple[str, dt.datetime] | None
+    ) -> tuple[Policy | None, SlaChange]:
         closed = row.stage_id in ctx.closed_stage_ids
         facts = read_facts(row.sla_data) or Facts.start(
             row.stage_id, row.created_at, row.closed_at if closed else None
@@ -290,40 +315,35 @@ class Slas:
             facts = after_message(facts, kind=kind, at=at, first_reply_at=row.first_reply_at)
         policy = choose_policy(ctx.policies, priority=row.priority, pipeline_id=row.pipeline_id)
         times = TicketTimes(row.created_at, row.first_reply_at, row.closed_at)
-        change = decide(policy, facts, times, closed_stage_ids=ctx.closed_stage_ids, now=now)
-        s.execute(update(tickets).where(tickets.c.id == ticket_id).values(**change.values))
-        if change.breaches and policy is not None:
-            follower_ids = sorted(
-                s.scalars(select(followers.c.user_id).where(followers.c.ticket_id == ticket_id))
-            )
-            for breach in change.breaches:
-                payload = {
-                    "ticket_id": ticket_id,
-                    "actor_id": SYSTEM_ACTOR,
-                    "goal": breach.goal,
-                    "policy_id": policy.id,
-                    "due_at": breach.due_at.isoformat(),
-                    "owner_id": row.owner_id,
-                    "follower_ids": follower_ids,
-                }
-                outbox.record(s, contract.SLA_BREACHED, payload, clock=self.r.clock)
+        return policy, decide(policy, facts, times, closed_stage_ids=ctx.closed_stage_ids, now=now)
+
+    def _announce(self, s: Session, row: Any, policy: Policy, breaches: Sequence[Breach]) -> None:
+        follower_ids = sorted(s.scalars(select(followers.c.user_id).where(followers.c.ticket_id == row.id)))
+        for breach in breaches:
+            payload = {
+                "ticket_id": row.id,
+                "actor_id": SYSTEM_ACTOR,
+                "goal": breach.goal,
+                "policy_id": policy.id,
+                "due_at": breach.due_at.isoformat(),
+                "owner_id": row.owner_id,
+                "follower_ids": follower_ids,
+            }
+            outbox.record(s, contract.SLA_BREACHED, payload, clock=self.r.clock)
 
     def breach_due(self, *, limit: int = BREACH_BATCH) -> int:
         """Announce the breaches whose moment has come (the timer); returns how many tickets it took."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
-            ids = s.scalars(
-                select(tickets.c.id)
-                .where(tickets.c.sla_alarm_at.is_not(None), tickets.c.sla_alarm_at <= now)
+            rows = s.execute(
+                CLOCK_ROWS.where(tickets.c.sla_alarm_at.is_not(None), tickets.c.sla_alarm_at <= now)
                 .order_by(tickets.c.sla_alarm_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            if ids:
-                context = self.context(s)
-                for ticket_id in ids:
-                    self.refresh(s, ticket_id, now, context=context)
-        return len(ids)
+            if rows:
+                self._save(s, rows, now, self.context(s))
+        return len(rows)
 
     def recompute_step(self, *, limit: int = RECOMPUTE_BATCH) -> int:
         """Recompute the next batch of open tickets after a policy change; returns how many (0: done)."""
@@ -336,9 +356,8 @@ class Slas:
             ).first()
             if job is None:
                 return 0
-            ids = s.scalars(
-                select(tickets.c.id)
-                .where(
+            rows = s.execute(
+                CLOCK_ROWS.where(
                     tickets.c.id > job.next_ticket_id,
                     tickets.c.closed_at.is_(None),
                     tickets.c.deleted_at.is_(None),
@@ -346,13 +365,12 @@ class Slas:
                 )
                 .order_by(tickets.c.id)
                 .limit(limit)
+                .with_for_update()
             ).all()
-            context = self.context(s)
-            for ticket_id in ids:
-                self.refresh(s, ticket_id, now, context=context)
-            following = ids[-1] if len(ids) == limit else None
+            self._save(s, rows, now, self.context(s))
+            following = rows[-1].id if len(rows) == limit else None
             s.execute(update(sla_recompute).where(sla_recompute.c.id == 1).values(next_ticket_id=following))
-        return len(ids)
+        return len(rows)
 
     def pending_recompute(self) -> bool:
         with self.db.read() as s:
