@@ -17,6 +17,7 @@ from gateway.routes.imports import ImportRoutes
 from gateway.routes.lifecycle import LifecycleRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
+from gateway.routes.seats import SeatRoutes
 from gateway.routes.stream import StreamRoutes
 from gateway.routes.tickets import TicketRoutes
 from gateway.routes.web import WebRoutes
@@ -30,6 +31,7 @@ class GatewayService(
     NotificationRoutes,
     StreamRoutes,
     PeopleRoutes,
+    SeatRoutes,
     WebRoutes,
     DocsRoutes,
     ImportRoutes,

@@ -81,7 +81,11 @@ class Forbidden(HelpdeskError):
 
 
 class SeatRequired(Forbidden):
-    """The feature needs a service seat the caller lacks (problem type ``.../seat-required``)."""
+    """The feature needs a service seat (SPEC: custom views, SLAs, reply recommendations, split).
+
+    Its own class, so a client can tell "ask an admin for a seat" from any other refusal:
+    the gateway's problem type ends in ``/seat-required``.
+    """
 
     title = "Seat required"
 

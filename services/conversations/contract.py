@@ -290,6 +290,50 @@ class PrintSchema(Schema):
     content_security_policy = fields.String()
 
 
+# -- seat features: suggestions and reply recommendations --------------------------------------------
+
+SUGGESTION_KINDS = ("name", "summary")
+MAX_RECOMMENDATIONS = 3
+
+
+class SuggestionRequestSchema(Input):
+    """``POST /api/v1/tickets/{id}/suggestions/{name|summary}``; the body may be empty.
+
+    ``exclude``: suggestions already shown, so that asking again gives another candidate
+    (when every candidate was shown, the best comes back).
+    """
+
+    shown = fields.List(
+        fields.String(validate=validate.Length(max=MAX_BODY)),
+        data_key="exclude",
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+
+
+class SuggestionSchema(Schema):
+    """A suggested ticket name or summary; nothing changes until the user saves it with a PATCH."""
+
+    kind = fields.String(validate=validate.OneOf(SUGGESTION_KINDS))
+    suggestion = fields.String()
+
+
+class RecommendationSchema(Schema):
+    """A reply from a similar closed ticket: its text, how close the match is (the database's
+    relevance; higher is closer, comparable within one answer) and where it comes from."""
+
+    body = fields.String()
+    score = fields.Float()
+    source_ticket_id = fields.Integer()
+    message_id = fields.Integer()
+
+
+class RecommendationListSchema(Schema):
+    """Up to three recommended replies, best first."""
+
+    items = fields.List(fields.Nested(RecommendationSchema))
+
+
 # -- event payloads -----------------------------------------------------------------------------------
 
 

@@ -157,6 +157,29 @@ sender_rules = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+search_docs = Table(
+    "search_docs",
+    metadata,
+    # one document per ticket, of stems (domain/text.py): what its customers wrote, what agents answered;
+    # the full-text index over them is the database's own (SQLite FTS5 table search_fts kept by
+    # triggers, PostgreSQL a generated tsvector column with a GIN index), made by migration 0004
+    Column("ticket_id", Integer, primary_key=True, autoincrement=False),
+    Column("problem_terms", Text, nullable=False, default=""),
+    Column("answer_terms", Text, nullable=False, default=""),
+    Column("language", String(2), nullable=False, default="en"),
+    Column("resolved", Boolean, nullable=False, default=False),  # the ticket is closed (tickets' events)
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+search_terms = Table(
+    "search_terms",
+    metadata,
+    # how many documents hold each stem (term "" counts the documents): picks a query's telling
+    # stems and weighs them (inverse document frequency); kept with each document's rebuild
+    Column("term", String(64), primary_key=True),
+    Column("docs", Integer, nullable=False),
+)
+
 idempotency = define_idempotency(metadata)
 outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)

@@ -21,7 +21,7 @@ from typing import Any
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.errors import Conflict, NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import Caller
@@ -34,12 +34,14 @@ from services.conversations.blobs import Blobs
 from services.conversations.domain import access, routing
 from services.conversations.domain.incoming import File, from_intake, from_mail, ticket_fields
 from services.conversations.domain.printing import CONTENT_SECURITY_POLICY, PrintedMessage, printable, render
+from services.conversations.domain.suggest import name_candidates, pick, summary_candidates
 from services.conversations.lifecycle import LifecycleEntrypoints
 from services.conversations.mail.limits import MailRejected, limits_from_env
 from services.conversations.mail.parse import parse_mail
 from services.conversations.models import outbox
 from services.conversations.sender import MailSender
 from services.conversations.store import Author, Draft, Pending, Received, Store
+from services.conversations.store.search import query_terms
 from services.tickets import contract as tickets_contract
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ TICKETS_TIMEOUT = 5.0
 SWEEP_SECONDS = 2.0
 SWEEP_BATCH = 50
 SYSTEM_ACTOR = 0
+RECOMMENDATION_CANDIDATES = 30
+"""How many similar resolved tickets a recommendation search takes before the access rule filters them."""
 
 
 class ConversationsService(LifecycleEntrypoints):
@@ -318,6 +322,92 @@ class ConversationsService(LifecycleEntrypoints):
                 except Exception as exc:
                     log.warning("moved thread %s waits for its ticket (%s)", thread["id"], exc)
         return moved
+
+    # -- seat features: suggestions, reply recommendations, and the text index behind them ------------
+    @rpc
+    def suggest(self, ticket_id: int, kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A ticket name or summary drawn from the ticket's conversation (seat; changes nothing).
+
+        ``data``: ``contract.SuggestionRequestSchema`` (the suggestions already shown). A ticket
+        without a conversation answers Conflict.
+        """
+        caller = require_caller(self.caller)
+        access.require_ticket_work(caller)
+        access.require_seat(caller, "Suggestions")
+        if kind not in contract.SUGGESTION_KINDS:
+            raise ValidationFailed(
+                errors={"kind": [f"must be one of {', '.join(contract.SUGGESTION_KINDS)}"]}
+            )
+        body = load(contract.SuggestionRequestSchema(), data or {})
+        ticket = self.tickets.get_ticket(require_id(ticket_id, "ticket_id"), mark_read=False)
+        conversation = self.store.search.conversation(ticket_id=ticket["id"])
+        if kind == "name":
+            subject = conversation.subjects[0] if conversation.subjects else ""
+            candidates = name_candidates(conversation.messages, subject=subject, current=ticket["name"])
+        else:
+            candidates = summary_candidates(conversation.messages)
+        suggestion = pick(candidates, body["shown"])
+        if suggestion is None:
+            raise Conflict(f"ticket {ticket['id']} has no conversation to suggest a {kind} from")
+        return {"kind": kind, "suggestion": suggestion}
+
+    @rpc
+    def reply_recommendations(self, ticket_id: int) -> dict[str, Any]:
+        """Up to three replies from the closed tickets most like this one that the caller may see (seat)."""
+        caller = require_caller(self.caller)
+        access.require_ticket_work(caller)
+        access.require_seat(caller, "Reply recommendations")
+        tid = require_id(ticket_id, "ticket_id")
+        if tid not in self.tickets.visible_tickets([tid]):
+            raise NotFound(f"ticket {tid} does not exist")
+        stems, lang = query_terms(self.store.search.conversation(ticket_id=tid))
+        hits = self.store.search.similar(stems=stems, lang=lang, exclude=tid, limit=RECOMMENDATION_CANDIDATES)
+        if not hits:
+            return {"items": []}
+        allowed = set(self.tickets.visible_tickets([h.ticket_id for h in hits], closed=True))
+        replies = self.store.search.last_replies(
+            ticket_ids=[h.ticket_id for h in hits if h.ticket_id in allowed]
+        )
+        items = [
+            {
+                "body": replies[h.ticket_id][1],
+                "score": h.score,
+                "source_ticket_id": h.ticket_id,
+                "message_id": replies[h.ticket_id][0],
+            }
+            for h in hits
+            if h.ticket_id in replies
+        ]
+        return {"items": items[: contract.MAX_RECOMMENDATIONS]}
+
+    @subscribe(contract.SERVICE_NAME, contract.MESSAGE_ADDED)
+    def handle_message_added(self, payload: dict[str, Any]) -> None:
+        """Keep the ticket's search document in step with its conversation."""
+        event = contract.MessageAddedEvent().load(payload)
+        if event["ticket_id"] is not None and event["auto"] is None and event["kind"] != "note":
+            self.store.search.reindex(ticket_id=event["ticket_id"])
+
+    @subscribe(contract.SERVICE_NAME, contract.THREAD_ATTACHED)
+    def handle_thread_attached(self, payload: dict[str, Any]) -> None:
+        event = contract.ThreadAttachedEvent().load(payload)
+        self.store.search.reindex(ticket_id=event["ticket_id"])
+
+    @subscribe(contract.SERVICE_NAME, contract.THREAD_MOVED)
+    def handle_thread_moved(self, payload: dict[str, Any]) -> None:
+        event = contract.ThreadMovedEvent().load(payload)
+        for ticket_id in {event["ticket_id"], event["previous_ticket_id"]} - {None}:
+            self.store.search.reindex(ticket_id=ticket_id)
+
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CLOSED)
+    def handle_ticket_closed(self, payload: dict[str, Any]) -> None:
+        """Closed tickets are what recommendations draw on (the tickets service still decides per call)."""
+        event = tickets_contract.TicketClosedEvent().load(payload)
+        self.store.search.set_resolved(ticket_id=event["ticket_id"], resolved=True)
+
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_REOPENED)
+    def handle_ticket_reopened(self, payload: dict[str, Any]) -> None:
+        event = tickets_contract.TicketReopenedEvent().load(payload)
+        self.store.search.set_resolved(ticket_id=event["ticket_id"], resolved=False)
 
     # -- sender rules --------------------------------------------------------------------------------
     @rpc

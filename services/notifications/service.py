@@ -8,8 +8,8 @@ notification per person, the permissions service says whom to write to, and the 
 everything in one transaction with the event's processed mark. Every lookup happens before that
 transaction opens; a lookup that fails fails the handler, and the chassis retries the event.
 
-Adding an event (``sla_breached``, say) takes a plan function in ``domain/recipients.py`` and a
-handler of three lines here, like the ones below (``recipients.sla_breached`` is ready).
+Adding an event takes a plan function in ``domain/recipients.py`` and a handler of three lines
+here, like the ones below.
 """
 
 from __future__ import annotations
@@ -159,6 +159,12 @@ class NotificationsService:
             handler="handle_tickets_purged",
             ticket_ids=[*event["ticket_ids"], *event["absorbed_ticket_ids"]],
         )
+
+    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED, max_attempts=ATTEMPTS)
+    def handle_sla_breached(self, payload: dict[str, Any]) -> None:
+        """An SLA goal was missed: the owner and followers who may still see the ticket hear of it."""
+        event = tickets_contract.SlaBreachedEvent().load(payload)
+        self.notify(recipients.sla_breached(event), "handle_sla_breached")
 
     @rpc
     def housekeep(self, cutoff: str, limit: int = 1000) -> dict[str, int]:

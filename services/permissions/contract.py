@@ -139,6 +139,13 @@ class TokenSchema(Input):
     revoked_at = Timestamp(dump_only=True, allow_none=True)
 
 
+class SeatCountSchema(Input):
+    """Service seats in use (users with ``seat``) out of all users."""
+
+    in_use = fields.Integer(dump_only=True)
+    users = fields.Integer(dump_only=True)
+
+
 UserPageSchema = page_schema(UserSchema)
 TeamPageSchema = page_schema(TeamSchema)
 TokenPageSchema = page_schema(TokenSchema)

@@ -181,6 +181,14 @@ class PermissionsService:
         ]
 
     @rpc
+    def seat_count(self) -> dict[str, int]:
+        """How many service seats are in use (people admins; they assign seats with ``seat`` on users)."""
+        actor = self._actor()
+        if not is_people_admin(actor):
+            raise Forbidden("Seat counts need account access.")
+        return self.store.users.seat_count()
+
+    @rpc
     def user_count(self) -> int:
         require_caller(self.caller)
         return self.store.users.count()

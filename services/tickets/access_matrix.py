@@ -38,6 +38,9 @@ SEES: dict[str, frozenset[str]] = {
 }
 """Which tickets each authenticated role may see (and so open, list, count, change)."""
 
+SEATED = frozenset({"team", "super_admin"})
+"""Roles with a service seat (the team-level agent is given one; super admins hold every seat feature)."""
+
 PIPELINE_ADMINS = frozenset({"super_admin"})
 """Roles that may configure pipelines (super admins and account access; no role here has the latter)."""
 
@@ -156,7 +159,26 @@ COLLECTION_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "hubspot_pipelines": ("GET", "/crm/v3/pipelines/tickets", None, 200),
 }
 
-# Pipeline configuration: PIPELINE_ADMINS get the status, other ticket roles 403.
+# Seat features about one ticket: without a seat 403 (seat-required) whatever the ticket, so the
+# refusal reveals nothing; with one, the access rule (404 for a ticket the caller may not see).
+SEAT_TICKET_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
+    "suggest_name": ("POST", "/api/v1/tickets/{id}/suggestions/name", None, 200),
+    "suggest_summary": ("POST", "/api/v1/tickets/{id}/suggestions/summary", {"exclude": []}, 200),
+    "reply_recommendations": ("GET", "/api/v1/tickets/{id}/reply-recommendations", None, 200),
+}
+
+# Seat features about no one ticket: SEATED ticket roles get the status, other ticket roles 403.
+# {view} is a view shared with everyone, {policy} an SLA policy.
+SEAT_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
+    "list_views": ("GET", "/api/v1/views", None, 200),
+    "create_view": ("POST", "/api/v1/views", {"name": "matrix", "filters": {"priority": "high"}}, 201),
+    "get_view": ("GET", "/api/v1/views/{view}", None, 200),
+    "list_sla_policies": ("GET", "/api/v1/sla-policies", None, 200),
+    "get_sla_policy": ("GET", "/api/v1/sla-policies/{policy}", None, 200),
+}
+
+# Pipeline configuration and SLA policy changes (these also need a seat): PIPELINE_ADMINS get the
+# status, other ticket roles 403.
 ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     "create_pipeline": (
         "POST",
@@ -178,6 +200,13 @@ ADMIN_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
     # moving a pipeline's tickets into a stage of the same pipeline is refused (422) once allowed
     "delete_pipeline": ("DELETE", "/api/v1/pipelines/1?move_to=1", None, 422),
     "delete_stage": ("DELETE", "/api/v1/pipelines/1/stages/1?move_to=1", None, 422),
+    "create_sla_policy": (
+        "POST",
+        "/api/v1/sla-policies",
+        {"name": "M", "priority": "low", "close_minutes": 60},
+        201,
+    ),
+    "update_sla_policy": ("PATCH", "/api/v1/sla-policies/{policy}", {"close_minutes": 90}, 200),
 }
 
 AUTHENTICATION_ONLY = frozenset(
@@ -219,13 +248,27 @@ AUTHENTICATION_ONLY = frozenset(
         "get_retention_run",
         "retention_audit",
         "retention_policies",
+        "seat_count",
+        "update_view",
+        "delete_view",
+        "delete_sla_policy",
     }
 )
 """Operations outside tickets: here only checked to refuse unauthenticated callers (401);
 their own rules are tested with the permissions, notifications and conversations services
-(moving threads and the sender lists need account access, which no role here has), and in
+(moving threads and the sender lists need account access, which no role here has), in
 tests/service/test_lifecycle_*.py and test_retention.py (not spam needs a spam thread and the
-delete permission; a job is its creator's; retention needs account access)."""
+delete permission; a job is its creator's; retention needs account access), and with the
+tickets service for changing and deleting views and deleting SLA policies (owner or account access)."""
+
+
+def expected_seat_status(role: str, kind: str, allowed_status: int) -> int:
+    """What a one-ticket seat feature answers ``role`` for a ticket of ``kind``: the seat comes first."""
+    if role in UNAUTHENTICATED:
+        return 401
+    if role not in SEATED:
+        return 403
+    return expected_status(role, kind, allowed_status)
 
 
 def expected_status(role: str, kind: str, allowed_status: int, needs: str | None = None) -> int:

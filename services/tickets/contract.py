@@ -7,6 +7,9 @@ ever added (optional); a breaking change gets a new event name.
 
 from __future__ import annotations
 
+import itertools
+import re
+import zoneinfo
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -50,15 +53,49 @@ TICKET_DELETED = "ticket_deleted"  # + reason (delete, bulk_delete, spam), owner
 TICKET_RESTORED = "ticket_restored"  # + owner_id
 TICKETS_PURGED = "tickets_purged"  # ticket_ids, absorbed_ticket_ids (one event per purged batch)
 PIPELINE_DELETED = "pipeline_deleted"  # + pipeline_id, label
+SLA_BREACHED = "sla_breached"  # + goal, policy_id, due_at, owner_id, follower_ids (actor_id 0: the clock)
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 SOURCES = ("email", "chat", "form", "api")
 STAGE_STATES = ("OPEN", "CLOSED")
 VIEWS = ("unassigned", "mine", "following", "open", "unread")
-SORTABLE = ("created_at", "updated_at", "priority", "name", "id")
+SORTABLE = ("created_at", "updated_at", "priority", "name", "id", "sla_due_at")
 SORT_OPTIONS = sort_options(SORTABLE)
 DEFAULT_SORT = "-updated_at"
 ASSOCIATION_KINDS = ("contacts", "companies", "deals")
+SLA_GOALS = ("first_reply", "next_reply", "close")
+SLA_STATES = ("on_track", "due_soon", "breached", "paused", "met")
+SEAT_SORTS = ("sla_due_at", "-sla_due_at")
+"""Sorts that need a service seat (SLAs are a seat feature)."""
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_GOAL_MINUTES = 366 * 24 * 60
+VIEW_SHARING = ("private", "team", "everyone")
+VIEW_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "priority",
+    "owner_id",
+    "team_id",
+    "pipeline_id",
+    "category",
+    "source",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "unread",
+    "following",
+    "sla",
+)
+"""Columns a saved view may show (the web workspace's column picker)."""
+DEFAULT_VIEWS = (
+    ("unassigned", "Unassigned"),
+    ("mine", "Assigned to me"),
+    ("following", "Following"),
+    ("open", "All open"),
+    ("unread", "Unread"),
+)
+"""The default views every user has, seat or not (``GET /api/v1/tickets?view=<key>``)."""
 UNASSIGNED = "none"
 """``owner_id=none`` in a list query selects unassigned tickets."""
 
@@ -200,6 +237,35 @@ class TicketPatchSchema(Input):
     source = fields.String(validate=validate.OneOf(SOURCES))
 
 
+class SlaGoalSchema(Schema):
+    """One SLA goal of a ticket. ``due_at`` is None while its clock is stopped (``remaining_seconds``
+    of working time are left); ``met_at`` when it was fulfilled; ``breached_at`` the due moment it
+    missed."""
+
+    goal = fields.String(validate=validate.OneOf(SLA_GOALS))
+    state = fields.String(validate=validate.OneOf(SLA_STATES))
+    started_at = Timestamp()
+    due_at = Timestamp(allow_none=True)
+    met_at = Timestamp(allow_none=True)
+    breached_at = Timestamp(allow_none=True)
+    remaining_seconds = fields.Integer(allow_none=True)
+
+
+class TicketSlaSchema(Schema):
+    """A ticket's SLA: the policy that applies, its state now, the next due moment, every goal.
+
+    ``state``: ``breached`` once any goal was missed (it stays), else ``paused`` (clocks stopped
+    in a pause stage), ``due_soon`` (within the policy's warning time), ``on_track``, or ``met``
+    (every goal fulfilled). Shown only to callers with a service seat (None for others).
+    """
+
+    policy_id = fields.Integer()
+    state = fields.String(validate=validate.OneOf(SLA_STATES))
+    next_due_at = Timestamp(allow_none=True)
+    breached_at = Timestamp(allow_none=True)
+    goals = fields.List(fields.Nested(SlaGoalSchema))
+
+
 class TicketSchema(Schema):
     """A ticket as every reader sees it (``unread``/``following`` are for the caller)."""
 
@@ -236,6 +302,7 @@ class TicketSchema(Schema):
         },
     )
     job_id = fields.Integer(allow_none=True)
+    sla = fields.Nested(TicketSlaSchema, allow_none=True)
 
 
 class OwnerFilter(fields.Field):
@@ -260,11 +327,17 @@ class _ListQuery(Input):
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     view = fields.String(validate=validate.OneOf(VIEWS))
     q = fields.String(validate=validate.Length(max=200))
+    sla_state = fields.String(validate=validate.OneOf(SLA_STATES))
+    view_id = QueryId()
     sort = fields.String(validate=validate.OneOf(SORT_OPTIONS), load_default=DEFAULT_SORT)
 
 
 class TicketQuerySchema(_ListQuery, PageQuery):
-    """Query of the table layout (``GET /api/v1/tickets``); values may arrive as strings."""
+    """Query of the table layout (``GET /api/v1/tickets``); values may arrive as strings.
+
+    ``sla_state`` and ``sort=sla_due_at`` need a service seat, and so does ``view_id`` (a saved
+    view's filters and sort, under which the query's own parameters still win).
+    """
 
 
 class BoardQuerySchema(_ListQuery):
@@ -704,6 +777,181 @@ class BoardSchema(Schema):
     columns = fields.List(fields.Nested(BoardColumnSchema))
 
 
+# -- SLA policies ----------------------------------------------------------------------------------
+
+_CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def clock_minutes(text: str) -> int:
+    """``"09:30"`` -> 570; ``"24:00"`` (end of the day) -> 1440."""
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class OpeningSchema(Input):
+    """Business hours on one weekday, local time: ``start`` before ``end`` (``"24:00"`` ends the day)."""
+
+    day = fields.String(required=True, validate=validate.OneOf(WEEKDAYS))
+    start = fields.String(required=True, validate=validate.Regexp(_CLOCK, error="must be HH:MM"))
+    end = fields.String(required=True, validate=validate.Regexp(_CLOCK, error="must be HH:MM or 24:00"))
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "start" in data and "end" in data and clock_minutes(data["end"]) <= clock_minutes(data["start"]):
+            raise ValidationError("end must be after start", "end")
+
+
+class BusinessHoursSchema(Input):
+    """When SLA clocks run: the weekly openings in an IANA time zone, except on the holidays (local dates)."""
+
+    timezone = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    weekly = fields.List(fields.Nested(OpeningSchema), required=True, validate=validate.Length(min=1, max=70))
+    holidays = fields.List(fields.Date(), load_default=list, validate=validate.Length(max=1000))
+
+    @validates_schema
+    def _zone(self, data: dict[str, Any], **kwargs: Any) -> None:
+        name = data.get("timezone")
+        try:
+            zoneinfo.ZoneInfo(name or "")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"unknown time zone {name!r}", "timezone") from None
+
+    @validates_schema
+    def _apart(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Openings of one day may touch but not overlap (an hour is never counted twice)."""
+        spans = sorted(
+            (WEEKDAYS.index(o["day"]), clock_minutes(o["start"]), clock_minutes(o["end"]))
+            for o in data.get("weekly", ())
+        )
+        for (day, _start, end), (next_day, next_start, _end) in itertools.pairwise(spans):
+            if day == next_day and next_start < end:
+                raise ValidationError(f"openings on {WEEKDAYS[day]} overlap", "weekly")
+
+
+_GOAL_MINUTES = validate.Range(min=1, max=MAX_GOAL_MINUTES)
+
+
+class SlaPolicyPatchSchema(Input):
+    """A change to an SLA policy: any subset of its fields (``null`` removes a goal or the criteria).
+
+    A policy applies to tickets of its ``priority`` and/or ``pipeline_id`` (neither: every ticket
+    no more specific policy covers). Goals are minutes of working time: ``business_hours`` (None:
+    24/7). Clocks stop while a ticket is in one of ``pause_stage_ids`` (and while it is closed).
+    """
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    priority = fields.String(allow_none=True, validate=validate.OneOf(PRIORITIES))
+    pipeline_id = Id(allow_none=True)
+    first_reply_minutes = StrictInteger(allow_none=True, validate=_GOAL_MINUTES)
+    next_reply_minutes = StrictInteger(allow_none=True, validate=_GOAL_MINUTES)
+    close_minutes = StrictInteger(allow_none=True, validate=_GOAL_MINUTES)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True)
+    pause_stage_ids = fields.List(Id(), validate=validate.Length(max=100))
+    due_soon_minutes = StrictInteger(validate=validate.Range(min=0, max=MAX_GOAL_MINUTES))
+
+
+class SlaPolicyCreateSchema(SlaPolicyPatchSchema):
+    """A new SLA policy: a name and at least one goal."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    priority = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(PRIORITIES))
+    pipeline_id = Id(allow_none=True, load_default=None)
+    first_reply_minutes = StrictInteger(allow_none=True, load_default=None, validate=_GOAL_MINUTES)
+    next_reply_minutes = StrictInteger(allow_none=True, load_default=None, validate=_GOAL_MINUTES)
+    close_minutes = StrictInteger(allow_none=True, load_default=None, validate=_GOAL_MINUTES)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, load_default=None)
+    pause_stage_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=100))
+    due_soon_minutes = StrictInteger(load_default=60, validate=validate.Range(min=0, max=MAX_GOAL_MINUTES))
+
+
+class SlaPolicySchema(SlaPolicyCreateSchema):
+    """An SLA policy as stored (``version`` grows with each change)."""
+
+    id = fields.Integer(dump_only=True)
+    version = fields.Integer(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+SlaPolicyPageSchema = page_schema(SlaPolicySchema)
+
+
+# -- saved views -----------------------------------------------------------------------------------
+
+
+class ViewFiltersSchema(Input):
+    """A saved view's filters: the table's query parameters (as strings or JSON values)."""
+
+    status = QueryId()
+    pipeline_id = QueryId()
+    owner_id = OwnerFilter()
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    view = fields.String(validate=validate.OneOf(VIEWS))
+    q = fields.String(validate=validate.Length(max=200))
+    sla_state = fields.String(validate=validate.OneOf(SLA_STATES))
+
+
+class ViewPatchSchema(Input):
+    """A change to a saved view (its owner's, or anyone's with account access)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    filters = fields.Nested(ViewFiltersSchema)
+    sort = fields.String(validate=validate.OneOf(SORT_OPTIONS))
+    columns = fields.List(
+        fields.String(validate=validate.OneOf(VIEW_COLUMNS)), validate=validate.Length(max=50)
+    )
+    shared_with = fields.String(validate=validate.OneOf(VIEW_SHARING))
+    team_id = Id(allow_none=True)
+
+
+class ViewCreateSchema(ViewPatchSchema):
+    """A new saved view: ``shared_with`` ``private`` (only you), ``team`` (the members of ``team_id``,
+    one of your teams) or ``everyone``. Each person still sees only the tickets they may see."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    filters = fields.Nested(ViewFiltersSchema, load_default=dict)
+    sort = fields.String(validate=validate.OneOf(SORT_OPTIONS), load_default=DEFAULT_SORT)
+    columns = fields.List(
+        fields.String(validate=validate.OneOf(VIEW_COLUMNS)),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+    shared_with = fields.String(validate=validate.OneOf(VIEW_SHARING), load_default="private")
+    team_id = Id(allow_none=True, load_default=None)
+
+
+class ViewSchema(Schema):
+    """A saved view; ``filters`` holds the values as the table's query takes them."""
+
+    id = fields.Integer()
+    owner_id = fields.Integer()
+    name = fields.String()
+    filters = fields.Dict(keys=fields.String(), values=fields.Raw())
+    sort = fields.String(validate=validate.OneOf(SORT_OPTIONS))
+    columns = fields.List(fields.String(validate=validate.OneOf(VIEW_COLUMNS)))
+    shared_with = fields.String(validate=validate.OneOf(VIEW_SHARING))
+    team_id = fields.Integer(allow_none=True)
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class DefaultViewSchema(Schema):
+    """A default view: ``GET /api/v1/tickets?view=<key>`` (no seat needed)."""
+
+    key = fields.String(validate=validate.OneOf(VIEWS))
+    name = fields.String()
+    filters = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
+class ViewPageSchema(Schema):
+    """Saved views the caller may use (theirs, their teams', everyone's), and beside them the defaults."""
+
+    items = fields.List(fields.Nested(ViewSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+    total = fields.Integer(required=True)
+    defaults = fields.List(fields.Nested(DefaultViewSchema))
+
+
 # -- event payloads --------------------------------------------------------------------------------
 
 
@@ -825,6 +1073,17 @@ class PipelineEvent(_Event):
     label = fields.String()
 
 
+class SlaBreachedEvent(_TicketEvent):
+    """Payload of ``sla_breached``: a goal's due moment passed unfulfilled (announced once, when it
+    happens; ``actor_id`` 0: the clock). ``owner_id`` and ``follower_ids`` are whom it concerns."""
+
+    goal = fields.String(required=True, validate=validate.OneOf(SLA_GOALS))
+    policy_id = fields.Integer(required=True)
+    due_at = Timestamp(required=True)
+    owner_id = fields.Integer(allow_none=True, required=True)
+    follower_ids = fields.List(fields.Integer(), load_default=list)
+
+
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
     TICKET_CREATED: TicketCreatedEvent,
     TICKET_UPDATED: TicketUpdatedEvent,
@@ -845,5 +1104,6 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     TICKET_RESTORED: TicketRestoredEvent,
     TICKETS_PURGED: TicketsPurgedEvent,
     PIPELINE_DELETED: PipelineEvent,
+    SLA_BREACHED: SlaBreachedEvent,
 }
 """The payload schema of every event this service publishes."""

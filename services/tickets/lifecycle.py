@@ -27,7 +27,7 @@ from services.chassis.system import id_list, limit_arg, moment_arg, require_syst
 from services.conversations import contract as conversations_contract
 from services.permissions.contract import ACCOUNT_ACCESS, BULK_DELETE, DELETE_TICKETS
 from services.tickets import contract
-from services.tickets.domain import Scope, require_admin, scope_for
+from services.tickets.domain import Scope, require_admin, scope_for, seat_view
 from services.tickets.domain.lifecycle import scope_to_wire
 from services.tickets.models import idempotency, outbox, processed_events
 from services.tickets.sagas import INLINE_BUDGET, Sagas
@@ -69,8 +69,9 @@ class LifecycleEntrypoints:
         job_id = start()
         return sagas.run(job_id, budget=INLINE_BUDGET if budget is None else budget), False
 
-    @staticmethod
-    def _replayed(answer: dict[str, Any], replayed: bool) -> dict[str, Any]:
+    def _replayed(self, answer: dict[str, Any], replayed: bool) -> dict[str, Any]:
+        """The answer as the caller may see it (:func:`seat_view`), marked when it is a replay."""
+        answer = dict(seat_view(require_caller(self.caller), answer))
         if replayed:
             answer[REPLAYED] = True
         return answer
@@ -219,7 +220,7 @@ class LifecycleEntrypoints:
         self._start(
             None, lambda: self.store.bin.delete_one(scope=scope, actor_id=caller.user_id, ticket_id=tid)
         )
-        return dict(self.store.bin.item(user_id=caller.user_id, ticket_id=tid))
+        return dict(seat_view(caller, self.store.bin.item(user_id=caller.user_id, ticket_id=tid)))
 
     @rpc
     def bulk_delete(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
@@ -251,9 +252,8 @@ class LifecycleEntrypoints:
         self._start(
             None, lambda: self.store.bin.restore_start(scope=scope, actor_id=caller.user_id, ticket_id=tid)
         )
-        return dict(
-            self.store.tickets.get(scope=scope, user_id=caller.user_id, ticket_id=tid, mark_read=False)
-        )
+        restored = self.store.tickets.get(scope=scope, user_id=caller.user_id, ticket_id=tid, mark_read=False)
+        return dict(seat_view(caller, restored))
 
     @rpc
     def recycle_bin(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -263,9 +263,8 @@ class LifecycleEntrypoints:
         if not any(caller.has(p) for p in (DELETE_TICKETS, BULK_DELETE, ACCOUNT_ACCESS)):
             raise Forbidden("The recycle bin needs the delete, bulk delete or account access permission.")
         q = load(contract.BinQuerySchema(), query or {})
-        return dict(
-            self.store.bin.page(scope=scope, user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"])
-        )
+        page = self.store.bin.page(scope=scope, user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"])
+        return dict(seat_view(caller, page))
 
     # -- pipelines and stages ----------------------------------------------------------------------------
     @rpc
@@ -322,22 +321,23 @@ class LifecycleEntrypoints:
         first = self.store.jobs.items(
             job_id=jid, user_id=caller.user_id, admin=admin, outcome=None, limit=100, cursor=None
         )
-        return {**job, "items": first["items"], "items_next_cursor": first["next_cursor"]}
+        return dict(
+            seat_view(caller, {**job, "items": first["items"], "items_next_cursor": first["next_cursor"]})
+        )
 
     @rpc
     def job_items(self, job_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
         caller = require_caller(self.caller)
         q = load(contract.JobItemQuerySchema(), query or {})
-        return dict(
-            self.store.jobs.items(
-                job_id=require_id(job_id, "job_id"),
-                user_id=caller.user_id,
-                admin=caller.is_super_admin,
-                outcome=q.get("outcome"),
-                limit=q["limit"],
-                cursor=q["cursor"],
-            )
+        items = self.store.jobs.items(
+            job_id=require_id(job_id, "job_id"),
+            user_id=caller.user_id,
+            admin=caller.is_super_admin,
+            outcome=q.get("outcome"),
+            limit=q["limit"],
+            cursor=q["cursor"],
         )
+        return dict(seat_view(caller, items))
 
     def _bulk_answer(self, job: Job, *, deletes: bool) -> dict[str, Any]:
         answer = dict(self.store.jobs.answer(job_id=job.id))

@@ -77,6 +77,16 @@ tickets = Table(
     Column("merge_count", Integer, nullable=False, default=0, server_default="0"),
     Column("in_progress", String(20), nullable=True),  # a lifecycle job has not finished everywhere
     Column("job_id", Integer, nullable=True),  # ... and this is it
+    # SLA clocks (domain/sla.py): the facts as JSON, and the summary lists sort, filter and alarm on
+    Column("sla_policy_id", Integer, nullable=True),
+    Column("sla_data", Text, nullable=True),
+    Column("sla_phase", String(10), nullable=True),  # running, paused, met; None: no policy
+    # without a running clock: 9999-12-31 (domain.sla.FOREVER; the migration's server default), so
+    # the sort key is never NULL and keyset pages stay exact
+    Column("sla_next_due_at", DateTime(timezone=True), nullable=False),
+    Column("sla_soon_at", DateTime(timezone=True), nullable=True),
+    Column("sla_alarm_at", DateTime(timezone=True), nullable=True),
+    Column("sla_breached_at", DateTime(timezone=True), nullable=True),
     Index("ix_tickets_updated", "updated_at", "id"),
     Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),
     Index("ix_tickets_stage_updated", "stage_id", "updated_at", "id"),
@@ -103,6 +113,11 @@ Index(
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
+
+# the next breach of all open tickets, found by index (few rows have an alarm at any time)
+_ALARMED = text("sla_alarm_at IS NOT NULL")
+Index("ix_tickets_sla_alarm", tickets.c.sla_alarm_at, sqlite_where=_ALARMED, postgresql_where=_ALARMED)
+Index("ix_tickets_sla_due", tickets.c.sla_next_due_at, tickets.c.id)
 
 associations = Table(
     "ticket_associations",
@@ -211,6 +226,50 @@ job_items = Table(
     Column("status", Integer, nullable=True),
     Column("result", Text, nullable=True),  # JSON (a bulk update's ticket or error)
     Index("ix_job_items_outcome", "job_id", "outcome", "seq"),
+)
+
+sla_policies = Table(
+    "sla_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("priority", String(10), nullable=True),
+    Column("pipeline_id", Integer, nullable=True),
+    Column("first_reply_minutes", Integer, nullable=True),
+    Column("next_reply_minutes", Integer, nullable=True),
+    Column("close_minutes", Integer, nullable=True),
+    Column("business_hours", Text, nullable=True),  # JSON; None: 24/7
+    Column("pause_stage_ids", Text, nullable=False, default="[]"),  # JSON
+    Column("due_soon_minutes", Integer, nullable=False, default=60),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_by", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+sla_recompute = Table(
+    "sla_recompute",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row: the pending recompute of open tickets
+    Column("generation", Integer, nullable=False, default=0),
+    Column("next_ticket_id", Integer, nullable=True),  # None: nothing left to recompute
+)
+
+views = Table(
+    "views",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("filters", Text, nullable=False, default="{}"),  # JSON: the list's query parameters
+    Column("sort", String(50), nullable=False),
+    Column("columns", Text, nullable=False, default="[]"),  # JSON list
+    Column("shared_with", String(10), nullable=False),  # private, team, everyone
+    Column("team_id", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_views_owner", "owner_id", "id"),
+    Index("ix_views_team", "team_id", "id"),
 )
 
 idempotency = define_idempotency(metadata)

@@ -14,14 +14,17 @@ integration, whether it notifies) and, for a bulk update, one ``batch_id``.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 
 from services.chassis.errors import Forbidden, NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
+from services.chassis.identity import Caller
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
@@ -39,17 +42,27 @@ from services.tickets.domain import (
     parse_sort,
     require_admin,
     require_importer,
+    require_seat,
+    require_sla_admin,
     scope_for,
     scope_of,
+    seat_view,
 )
+from services.tickets.domain.views import needs_seat, sharing_problems, with_view
 from services.tickets.lifecycle import LifecycleEntrypoints, bulk_budget
 from services.tickets.models import outbox
 from services.tickets.people import AccessDirectory, Identities
 from services.tickets.store import Errors, ImportItem, Store, failed
+from services.tickets.store.sla import BREACH_BATCH
 
 PERMISSIONS_TIMEOUT = 3.0
 MAX_AUDIENCE = 1000
 """At most this many users per ``audience`` call, and tickets or identities per ``visible_to`` call."""
+SLA_TICK_SECONDS = 0.5
+"""How often the breach timer looks for due alarms (a breach is announced within about this)."""
+RECOMPUTE_BUDGET_SECONDS = 1.0
+"""After a policy change, how long the request itself recomputes clocks before the timer takes over."""
+MAX_BREACH_BATCHES = 50
 
 
 def _ids(value: Any, name: str, limit: int) -> list[int]:
@@ -158,19 +171,21 @@ class TicketsService(LifecycleEntrypoints):
         if first is not None:
             return first
         invalid = {**self._owner_errors(payload.get("owner_id")), **self._team_errors(payload.get("team_id"))}
-        return self.store.tickets.create(
+        created = self.store.tickets.create(
             actor_id=caller.user_id, data=payload, key=key, invalid=invalid, stamp=event_stamp(caller)
         )
+        return seat_view(caller, created)
 
     @rpc
     def get_ticket(self, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         caller = require_caller(self.caller)
-        return self.store.tickets.get(
+        found = self.store.tickets.get(
             scope=scope_for(caller),
             user_id=caller.user_id,
             ticket_id=require_id(ticket_id, "ticket_id"),
             mark_read=mark_read is True,
         )
+        return seat_view(caller, found)
 
     @rpc
     def update_ticket(
@@ -190,7 +205,7 @@ class TicketsService(LifecycleEntrypoints):
                 **self._owner_errors(changes.get("owner_id"), current["owner_id"]),
                 **self._team_errors(changes.get("team_id"), current["team_id"]),
             }
-        return self.store.tickets.update(
+        updated = self.store.tickets.update(
             scope=scope,
             actor_id=caller.user_id,
             ticket_id=tid,
@@ -199,6 +214,7 @@ class TicketsService(LifecycleEntrypoints):
             invalid=invalid,
             stamp=event_stamp(caller),
         )
+        return seat_view(caller, updated)
 
     @rpc
     def bulk_update(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
@@ -233,8 +249,8 @@ class TicketsService(LifecycleEntrypoints):
         """The table layout: ``query`` as in contract.TicketQuerySchema (strings are accepted)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
-        q = load(contract.TicketQuerySchema(), query or {})
-        return self.store.lists.table(
+        q = load(contract.TicketQuerySchema(), self._with_view(caller, query or {}))
+        found = self.store.lists.table(
             scope=scope,
             user_id=caller.user_id,
             flt=TicketFilter.from_query(q),
@@ -242,6 +258,7 @@ class TicketsService(LifecycleEntrypoints):
             limit=q["limit"],
             cursor=q["cursor"],
         )
+        return seat_view(caller, found)
 
     @rpc
     def search_tickets(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -249,7 +266,7 @@ class TicketsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         q = load(contract.TicketSearchSchema(), query or {})
-        return self.store.search.search(
+        found = self.store.search.search(
             scope=scope,
             user_id=caller.user_id,
             spec=parse_search(q),
@@ -257,6 +274,7 @@ class TicketsService(LifecycleEntrypoints):
             limit=q["limit"],
             cursor=q["cursor"],
         )
+        return seat_view(caller, found)
 
     @rpc
     def import_tickets(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -291,8 +309,8 @@ class TicketsService(LifecycleEntrypoints):
         """The board layout of ``query['pipeline_id']`` (default: the first pipeline)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
-        q = load(contract.BoardQuerySchema(), query or {})
-        return self.store.lists.board(
+        q = load(contract.BoardQuerySchema(), self._with_view(caller, query or {}))
+        found = self.store.lists.board(
             scope=scope,
             user_id=caller.user_id,
             flt=TicketFilter.from_query(q),
@@ -300,6 +318,7 @@ class TicketsService(LifecycleEntrypoints):
             limit=q["limit"],
             pipeline_id=q.get("pipeline_id"),
         )
+        return seat_view(caller, found)
 
     @rpc
     def timeline(self, ticket_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -314,7 +333,7 @@ class TicketsService(LifecycleEntrypoints):
     @rpc
     def add_association(self, ticket_id: int, kind: str, ref_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
-        return self.store.tickets.add_association(
+        changed = self.store.tickets.add_association(
             scope=scope_for(caller),
             actor_id=caller.user_id,
             ticket_id=require_id(ticket_id, "ticket_id"),
@@ -322,11 +341,12 @@ class TicketsService(LifecycleEntrypoints):
             ref_id=require_id(ref_id, "ref_id"),
             stamp=event_stamp(caller),
         )
+        return seat_view(caller, changed)
 
     @rpc
     def remove_association(self, ticket_id: int, kind: str, ref_id: int) -> dict[str, Any]:
         caller = require_caller(self.caller)
-        return self.store.tickets.remove_association(
+        changed = self.store.tickets.remove_association(
             scope=scope_for(caller),
             actor_id=caller.user_id,
             ticket_id=require_id(ticket_id, "ticket_id"),
@@ -334,6 +354,7 @@ class TicketsService(LifecycleEntrypoints):
             ref_id=require_id(ref_id, "ref_id"),
             stamp=event_stamp(caller),
         )
+        return seat_view(caller, changed)
 
     # follow and read state ------------------------------------------------------------------------
     @rpc
@@ -380,15 +401,18 @@ class TicketsService(LifecycleEntrypoints):
         )
 
     @rpc
-    def visible_tickets(self, ticket_ids: list[int]) -> list[int]:
-        """Which of ``ticket_ids`` the caller may see (the one access rule, for other services)."""
+    def visible_tickets(self, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
+        """Which of ``ticket_ids`` the caller may see (the one access rule, for other services);
+        with ``closed`` True (False) only those that are (not) closed."""
         caller = require_caller(self.caller)
         if not isinstance(ticket_ids, list) or len(ticket_ids) > contract.MAX_BULK:
             raise ValidationFailed(
                 errors={"ticket_ids": [f"must be a list of at most {contract.MAX_BULK} ids"]}
             )
+        if closed is not None and not isinstance(closed, bool):
+            raise ValidationFailed(errors={"closed": ["must be true, false or null"]})
         ids = [require_id(i, "ticket_ids") for i in ticket_ids]
-        return self.store.activity.visible(scope=scope_for(caller), ticket_ids=ids)
+        return self.store.activity.visible(scope=scope_for(caller), ticket_ids=ids, closed=closed)
 
     @rpc
     def audience(
@@ -456,6 +480,128 @@ class TicketsService(LifecycleEntrypoints):
         tid = require_id(ticket_id, "ticket_id")
         self.store.activity.customer_message_received(scope=scope_for(caller), ticket_id=tid)
         return {"ticket_id": tid}
+
+    # SLA policies (a seat to see them, account access too to change them) ---------------------------
+    @rpc
+    def list_sla_policies(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        scope_for(caller)
+        require_seat(caller, "SLAs")
+        q = load(PageQuery(), query or {})
+        return self.store.slas.policies(limit=q["limit"], cursor=q["cursor"])
+
+    @rpc
+    def get_sla_policy(self, policy_id: int) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        scope_for(caller)
+        require_seat(caller, "SLAs")
+        return self.store.slas.policy(policy_id=require_id(policy_id, "policy_id"))
+
+    @rpc
+    def create_sla_policy(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """A new policy; open tickets' clocks are recomputed (for up to a second now, then by the timer)."""
+        caller = require_caller(self.caller)
+        require_sla_admin(caller)
+        payload = load(contract.SlaPolicyCreateSchema(), data)
+        key = IdempotencyKey.of(caller.user_id, idempotency_key, "create_sla_policy", data)
+        created = self.store.slas.create_policy(actor_id=caller.user_id, data=payload, key=key)
+        self._recompute_now()
+        return created
+
+    @rpc
+    def update_sla_policy(self, policy_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        require_sla_admin(caller)
+        changes = load(contract.SlaPolicyPatchSchema(), data)
+        updated = self.store.slas.update_policy(policy_id=require_id(policy_id, "policy_id"), changes=changes)
+        self._recompute_now()
+        return updated
+
+    @rpc
+    def delete_sla_policy(self, policy_id: int) -> dict[str, Any]:
+        caller = require_caller(self.caller)
+        require_sla_admin(caller)
+        pid = require_id(policy_id, "policy_id")
+        self.store.slas.delete_policy(policy_id=pid)
+        self._recompute_now()
+        return {"id": pid, "deleted": True}
+
+    @timer(interval=SLA_TICK_SECONDS)
+    def sla_tick(self) -> None:
+        """The breach timer: announce breaches whose moment has come, then recompute a batch of
+        clocks a policy change left pending. Several instances share the work (row locks)."""
+        for _ in range(MAX_BREACH_BATCHES):
+            if self.store.slas.breach_due() < BREACH_BATCH:
+                break
+        self.store.slas.recompute_step()
+
+    def _recompute_now(self) -> None:
+        deadline = time.monotonic() + RECOMPUTE_BUDGET_SECONDS
+        while time.monotonic() < deadline and self.store.slas.recompute_step():
+            pass
+
+    # saved views (a seat) ---------------------------------------------------------------------------
+    @rpc
+    def list_views(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The saved views the caller may use, and the default views beside them."""
+        caller = self._seated(caller=require_caller(self.caller))
+        q = load(PageQuery(), query or {})
+        return self.store.views.page(caller=caller, limit=q["limit"], cursor=q["cursor"])
+
+    @rpc
+    def get_view(self, view_id: int) -> dict[str, Any]:
+        caller = self._seated(caller=require_caller(self.caller))
+        return self.store.views.get(caller=caller, view_id=require_id(view_id, "view_id"))
+
+    @rpc
+    def create_view(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        caller = self._seated(caller=require_caller(self.caller))
+        payload = load(contract.ViewCreateSchema(), data)
+        payload["filters"] = contract.ViewFiltersSchema().dump(payload["filters"])
+        if problems := sharing_problems(caller, payload["shared_with"], payload["team_id"]):
+            raise ValidationFailed(errors=problems)
+        key = IdempotencyKey.of(caller.user_id, idempotency_key, "create_view", data)
+        return self.store.views.create(caller=caller, data=payload, key=key)
+
+    @rpc
+    def update_view(self, view_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        caller = self._seated(caller=require_caller(self.caller))
+        vid = require_id(view_id, "view_id")
+        changes = load(contract.ViewPatchSchema(), data)
+        if "filters" in changes:
+            changes["filters"] = contract.ViewFiltersSchema().dump(changes["filters"])
+        if "shared_with" in changes or "team_id" in changes:
+            current = self.store.views.get(caller=caller, view_id=vid)
+            sharing = {**current, **changes}
+            if problems := sharing_problems(caller, sharing["shared_with"], sharing["team_id"]):
+                raise ValidationFailed(errors=problems)
+        return self.store.views.update(caller=caller, view_id=vid, changes=changes)
+
+    @rpc
+    def delete_view(self, view_id: int) -> dict[str, Any]:
+        caller = self._seated(caller=require_caller(self.caller))
+        vid = require_id(view_id, "view_id")
+        self.store.views.delete(caller=caller, view_id=vid)
+        return {"id": vid, "deleted": True}
+
+    def _seated(self, *, caller: Caller) -> Caller:
+        scope_for(caller)
+        require_seat(caller, "Saved views")
+        return caller
+
+    def _with_view(self, caller: Caller, query: dict[str, Any]) -> dict[str, Any]:
+        """The list query with its saved view applied; SLA filters, sorts and views need a seat."""
+        if not isinstance(query, dict):
+            return query
+        feature = needs_seat(query)
+        if feature is not None:
+            require_seat(caller, feature)
+        if query.get("view_id") is None:
+            return query
+        view_id = load(contract.TicketQuerySchema(only=("view_id",)), {"view_id": query["view_id"]})[
+            "view_id"
+        ]
+        return with_view(self.store.views.get(caller=caller, view_id=view_id), query)
 
     # helpers --------------------------------------------------------------------------------------
     def _owner_errors(self, owner_id: int | None, current_owner_id: int | None = None) -> Errors:

@@ -65,6 +65,8 @@ class World:
     # ticket id -> its thread and an attachment on it
     threads: dict[int, int] = field(default_factory=dict)
     attachments: dict[int, int] = field(default_factory=dict)
+    view_id: int = 0
+    policy_id: int = 0
 
     def path(self, template: str, ticket_id: int) -> str:
         return template.format(
@@ -92,6 +94,7 @@ def _build(world: World) -> None:
             "permissions": perms,
             "access_level": level,
             "include_unassigned": unassigned,
+            "seat": name in table.SEATED,
         }
         return int(world.ok("POST", "/api/v1/users", body, 201)["id"])
 
@@ -115,7 +118,12 @@ def _build(world: World) -> None:
     def ticket(owner: int | None) -> int:
         """A ticket made the way customers make them (a form message), then given its owner."""
         sender = {"email": f"customer{len(world.threads)}@example.com", "name": "Customer"}
-        body = {"channel": "form", "from": sender, "subject": "t", "body": "help"}
+        body = {
+            "channel": "form",
+            "from": sender,
+            "subject": "t",
+            "body": "The printer is broken. Please help.",
+        }
         made = world.ok("POST", "/api/v1/intake/messages", body, 201)
         ticket_id = int(made["ticket_id"])
         if owner is not None:
@@ -132,6 +140,11 @@ def _build(world: World) -> None:
         owner = world.user_ids.get(role)
         own = ticket(owner if owner is not None and role != "no_ticket_access" else other)
         world.tickets.update({(role, "own"): own, **{(role, k): v for k, v in shared.items()}})
+    world.view_id = world.ok("POST", "/api/v1/views", {"name": "shared", "shared_with": "everyone"}, 201)[
+        "id"
+    ]
+    policy = {"name": "Default", "first_reply_minutes": 60}
+    world.policy_id = world.ok("POST", "/api/v1/sla-policies", policy, 201)["id"]
 
 
 @pytest.fixture
@@ -177,6 +190,8 @@ def test_every_gateway_operation_has_a_row() -> None:
         | set(table.COLLECTION_PERMISSION_OPERATIONS)
         | set(table.COLLECTION_OPERATIONS)
         | set(table.ADMIN_OPERATIONS)
+        | set(table.SEAT_TICKET_OPERATIONS)
+        | set(table.SEAT_OPERATIONS)
         | table.AUTHENTICATION_ONLY
     )
     operations = {attr for attr, route in routes_of(GatewayService) if not route.public}
@@ -228,6 +243,22 @@ def test_the_matrix_over_http(world: World) -> None:
                 response = world.call(method, world.path(path, ticket_id), token, filled)
                 expect(role, f"{name}({kind})", response, table.expected_status(role, kind, allowed))
 
+        for name, (method, path, body, allowed) in table.SEAT_TICKET_OPERATIONS.items():
+            for kind in table.TICKET_KINDS:
+                ticket_id = world.tickets[(role, kind)]
+                response = world.call(method, world.path(path, ticket_id), token, body)
+                wanted = table.expected_seat_status(role, kind, allowed)
+                seatless = wanted == 403 and role != "no_ticket_access"
+                if expect(role, f"{name}({kind})", response, wanted) and seatless:
+                    assert response.json()["type"].endswith("/seat-required"), response.text
+
+        for name, (method, path, body, allowed) in table.SEAT_OPERATIONS.items():
+            status = 401 if role in table.UNAUTHENTICATED else allowed if role in table.SEATED else 403
+            filled = path.format(view=world.view_id, policy=world.policy_id)
+            response = world.call(method, filled, token, body)
+            if expect(role, name, response, status) and status == 403 and role != "no_ticket_access":
+                assert response.json()["type"].endswith("/seat-required"), response.text
+
         for name, (method, path, body, allowed) in table.COLLECTION_OPERATIONS.items():
             status = 401 if role in table.UNAUTHENTICATED else 403 if role == "no_ticket_access" else allowed
             response = world.call(method, path, token, _fill(body, world, role))
@@ -251,7 +282,8 @@ def test_the_matrix_over_http(world: World) -> None:
                 401 if role in table.UNAUTHENTICATED else allowed if role in table.PIPELINE_ADMINS else 403
             )
             pipeline = 1
-            response = world.call(method, path.format(pipeline=pipeline), token, _fill(body, world, role))
+            filled = path.format(pipeline=pipeline, policy=world.policy_id)
+            response = world.call(method, filled, token, _fill(body, world, role))
             expect(role, name, response, status)
 
         # last: these may change the tickets for good (super admins hold every permission)
@@ -273,6 +305,7 @@ def test_the_matrix_over_http(world: World) -> None:
                     path = path.replace("<int:thread_id>", "1").replace("<int:rule_id>", "1")
                     path = path.replace("<int:ticket_id>", "1")
                     path = path.replace("<int:job_id>", "1").replace("<int:run_id>", "1")
+                    path = path.replace("<int:view_id>", "1").replace("<int:policy_id>", "1")
                     expect(role, attr, world.call(route.method, path, token, {}), 401)
 
     assert not mismatches, "\n" + "\n".join(mismatches)

@@ -110,6 +110,8 @@ def _sort_value(ticket: dict[str, Any], key: str) -> Any:
         return PRIORITY_RANK[ticket["priority"]]
     if key == "name":
         return ticket["name"].lower()
+    if key == "sla_due_at":  # no running clock sorts last (the store keeps 9999-12-31 for it)
+        return (ticket["sla"] or {}).get("next_due_at") or "9999-12-31T00:00:00+00:00"
     return ticket[key]
 
 

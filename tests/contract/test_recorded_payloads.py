@@ -56,6 +56,7 @@ EVENT_SCHEMAS: dict[tuple[str, str], type[Schema]] = {
             conversations_contract.THREAD_UNMARKED_SPAM,
         )
     },
+    (tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED): tickets_contract.SlaBreachedEvent,
 }
 
 

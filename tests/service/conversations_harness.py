@@ -44,6 +44,7 @@ class FakeTickets:
         self.down = False
         self.caller: Caller | None = None
         self.names: dict[int, str] = {}
+        self.closed: set[int] = set()
 
     def as_(self, caller: Caller) -> FakeTickets:
         self.caller = caller
@@ -63,10 +64,11 @@ class FakeTickets:
             self.names[ticket["id"]] = data["name"]
         return self.made[key]
 
-    def visible_tickets(self, ticket_ids: list[int]) -> list[int]:
+    def visible_tickets(self, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
         assert self.caller is not None
         hidden = self.hidden_from.get(self.caller.user_id, set())
-        return [t for t in ticket_ids if t not in hidden and (t in self.names or t < 100)]
+        found = [t for t in ticket_ids if t not in hidden and (t in self.names or t < 100)]
+        return found if closed is None else [t for t in found if (t in self.closed) == closed]
 
     def get_ticket(self, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         if ticket_id not in self.visible_tickets([ticket_id]):

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from nameko.testing.services import worker_factory
 
 from services.chassis.cache import EventFlushedCache
+from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import NotFound
 from services.chassis.identity import Caller, Verifier
@@ -105,9 +106,10 @@ class _Caller:
 class Tickets:
     """The service's logic on one database: ``as_(caller)`` calls it as that caller."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = make_engine(url)
-        self.store = TicketStore(SessionFactory(self.engine))
+        self.clock = clock
+        self.store = TicketStore(SessionFactory(self.engine), clock=clock)
         self.permissions = FakePermissions()
         self.people = AccessDirectory()
         self.people.cache = EventFlushedCache(60.0)  # flushed by hand in tests (no broker here)
@@ -124,8 +126,8 @@ class Tickets:
         return [e for e in found if event_type is None or e[0] == event_type]
 
 
-def local_tickets(make_db: Callable[[str], str]) -> Iterator[Tickets]:
+def local_tickets(make_db: Callable[[str], str], clock: Clock = SYSTEM_CLOCK) -> Iterator[Tickets]:
     """Body of the ``tickets`` fixture: a migrated database and the service's logic on it."""
-    tickets = Tickets(make_db("tickets"))
+    tickets = Tickets(make_db("tickets"), clock)
     yield tickets
     tickets.engine.dispose()

@@ -9,7 +9,7 @@ needs account access (SPEC "Move threads"); so do the sender allow/deny lists.
 
 from __future__ import annotations
 
-from services.chassis.errors import Forbidden
+from services.chassis.errors import Forbidden, SeatRequired
 from services.chassis.identity import Caller
 from services.permissions.contract import ACCOUNT_ACCESS, works_tickets
 
@@ -18,6 +18,12 @@ def require_ticket_work(caller: Caller) -> None:
     """Reading and answering conversations needs service or sales access (403 otherwise)."""
     if not works_tickets(caller):
         raise Forbidden("Conversations need service or sales access.")
+
+
+def require_seat(caller: Caller, feature: str) -> None:
+    """Suggestions and reply recommendations are seat features (403 ``seat-required`` without one)."""
+    if not caller.has_seat:
+        raise SeatRequired(f"{feature} need a service seat; ask an admin to assign you one.")
 
 
 def may_see_inbox_thread(caller: Caller, owner_id: int | None) -> bool:

@@ -2,8 +2,9 @@
 
 :class:`ConversationStore` is composed of parts sharing one session factory and one clock:
 ``threads`` (what arrives, tickets attached, moves, lists), ``messages`` (agents' replies
-and notes, the outgoing mail queue, attachments), ``rules`` (sender allow/deny lists) and
-``lifecycle`` (threads following their ticket's merge, split, spam, delete, restore, purge).
+and notes, the outgoing mail queue, attachments), ``rules`` (sender allow/deny lists),
+``lifecycle`` (threads following their ticket's merge, split, spam, delete, restore, purge) and
+``search`` (the per-ticket text index behind reply recommendations and suggestions).
 Every public method of a part is one transaction and takes keyword arguments only; a
 change and the events announcing it commit together.
 """
@@ -18,6 +19,7 @@ from services.conversations.store.base import Records
 from services.conversations.store.lifecycle import Lifecycle, Purged
 from services.conversations.store.messages import Author, Draft, Due, Messages
 from services.conversations.store.rules import Rules
+from services.conversations.store.search import Search
 from services.conversations.store.threads import Pending, Received, Threads
 
 __all__ = ["Author", "ConversationStore", "Draft", "Due", "Pending", "Purged", "Received", "Store"]
@@ -34,6 +36,7 @@ class ConversationStore:
         self.messages = Messages(records)
         self.rules = Rules(records)
         self.lifecycle = Lifecycle(records)
+        self.search = Search(records)
 
 
 class Store(Database):

@@ -41,6 +41,14 @@ class Users:
         with self.db.read() as s:
             return int(s.scalar(select(func.count()).select_from(users)) or 0)
 
+    def seat_count(self) -> dict[str, int]:
+        """``{"in_use": users with a seat, "users": all users}``, in one query."""
+        with self.db.read() as s:
+            row = s.execute(
+                select(func.count(), func.count().filter(users.c.seat.is_(True))).select_from(users)
+            ).one()
+        return {"in_use": int(row[1] or 0), "users": int(row[0] or 0)}
+
     def create(
         self, *, data: Mapping[str, Any], token_hash: str | None = None, key: IdempotencyKey | None = None
     ) -> dict[str, Any]:

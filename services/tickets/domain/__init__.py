@@ -9,6 +9,8 @@
 * :mod:`.search` - search requests as typed conditions.
 * :mod:`.imports` - tickets brought over from another help desk, and reruns of an import.
 * :mod:`.lifecycle` - merge, split, spam, delete, restore: what each allows and changes.
+* :mod:`.sla` - SLA clocks: working time, policies, due moments and breaches.
+* :mod:`.views` - saved views: who may use and change them, applying one to a list.
 """
 
 from services.tickets.domain.access import (
@@ -18,8 +20,11 @@ from services.tickets.domain.access import (
     owner_problem,
     require_admin,
     require_importer,
+    require_seat,
+    require_sla_admin,
     scope_for,
     scope_of,
+    seat_view,
 )
 from services.tickets.domain.imports import NewImport, import_change, import_new
 from services.tickets.domain.lists import SORT_KEY_KINDS, TicketFilter, parse_sort
@@ -81,8 +86,11 @@ __all__ = [
     "parse_sort",
     "require_admin",
     "require_importer",
+    "require_seat",
+    "require_sla_admin",
     "scope_for",
     "scope_of",
+    "seat_view",
     "stage_label_problems",
     "stage_position_problem",
 ]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.chassis.errors import Forbidden
+from services.chassis.errors import Forbidden, SeatRequired
 from services.chassis.identity import Caller
 from services.permissions.contract import ACCOUNT_ACCESS, TICKET_ACCESS, works_tickets
 
@@ -66,6 +66,13 @@ def may_see(person: Caller | None, owner_id: int | None) -> bool:
     return scope is not None and scope.allows(owner_id)
 
 
+def require_seat(caller: Caller, feature: str) -> None:
+    """Seat features (saved views, SLAs, reply recommendations, split) refuse callers without a
+    service seat, whatever the object (so a refusal reveals nothing about it)."""
+    if not caller.has_seat:
+        raise SeatRequired(f"{feature} need a service seat; ask an admin to assign you one.")
+
+
 def require_admin(caller: Caller) -> None:
     """Configuring pipelines needs account access (super admins have it)."""
     if not caller.has(ACCOUNT_ACCESS):
@@ -78,6 +85,13 @@ def require_importer(caller: Caller) -> None:
         raise Forbidden("Importing tickets needs account access.")
 
 
+def require_sla_admin(caller: Caller) -> None:
+    """Seeing SLA policies needs a seat; changing them also account access."""
+    require_seat(caller, "SLAs")
+    if not caller.has(ACCOUNT_ACCESS):
+        raise Forbidden("Changing SLA policies needs account access.")
+
+
 def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
     """Why ``user`` (the permissions service's record, None if unknown) cannot own tickets."""
     if user is None:
@@ -85,3 +99,18 @@ def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
     if not TICKET_ACCESS & set(user.get("permissions") or ()):
         return f"user {owner_id} has neither service nor sales access"
     return None
+
+
+def seat_view(caller: Caller, answer: Any) -> Any:
+    """``answer`` as ``caller`` may see it: the tickets in it keep their ``sla`` only for callers
+    with a seat (SLAs are a seat feature; the tickets themselves follow the access rule)."""
+    if caller.has_seat:
+        return answer
+    if isinstance(answer, list):
+        return [seat_view(caller, item) for item in answer]
+    if isinstance(answer, dict):
+        hidden = {k: seat_view(caller, v) for k, v in answer.items()}
+        if "sla" in hidden and "version" in hidden:
+            hidden["sla"] = None
+        return hidden
+    return answer

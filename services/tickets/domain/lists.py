@@ -16,6 +16,7 @@ SORT_KEY_KINDS: dict[str, type] = {
     "priority": int,
     "name": str,
     "id": int,
+    "sla_due_at": dt.datetime,
 }
 """The Python type of each sort key's value, which a cursor must hold for that sort."""
 
@@ -36,6 +37,8 @@ class TicketFilter:
     priority: str | None = None
     view: str | None = None
     q: str | None = None
+    sla_state: str | None = None
+    now: dt.datetime | None = None  # the moment SLA states are judged at (set by the store)
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> TicketFilter:
@@ -50,4 +53,5 @@ class TicketFilter:
             priority=query.get("priority"),
             view=query.get("view"),
             q=text or None,
+            sla_state=query.get("sla_state"),
         )

@@ -4,10 +4,10 @@
 clock (:class:`~.base.Records`): ``tickets`` (create, read, change, associations),
 ``pipelines`` (configuration, resolving stages), ``lists`` (table and board),
 ``activity`` (follow, read state, timeline), ``search`` (conditions on any field), ``imports``
-(tickets from another help desk, by external id), and the lifecycle parts (docs/architecture.md
-"Sagas"): ``jobs`` (job records, leases, items), ``merges``, ``splits``, ``bin`` (delete,
-restore, purge), ``spam``, ``bulk`` and ``retire`` (deleting stages and pipelines). Each
-public method of a part is one
+(tickets from another help desk, by external id), ``slas`` (SLA policies and ticket clocks),
+``views`` (saved views), and the lifecycle parts (docs/architecture.md "Sagas"): ``jobs`` (job
+records, leases, items), ``merges``, ``splits``, ``bin`` (delete, restore, purge), ``spam``,
+``bulk`` and ``retire`` (deleting stages and pipelines). Each public method of a part is one
 transaction and takes keyword arguments only: a change, its timeline entries and its
 events (through the outbox) commit together or not at all. Reads for a person always
 go through the access rule as SQL (:func:`visible`); a ticket outside it raises
@@ -32,9 +32,11 @@ from services.tickets.store.pipelines import Pipelines
 from services.tickets.store.queries import visible
 from services.tickets.store.retire import Retire
 from services.tickets.store.search import Search
+from services.tickets.store.sla import Slas
 from services.tickets.store.spam import Spam
 from services.tickets.store.splits import Splits
 from services.tickets.store.tickets import Tickets
+from services.tickets.store.views import Views
 
 __all__ = ["Errors", "ImportItem", "Job", "Store", "TicketStore", "failed", "visible"]
 
@@ -47,18 +49,20 @@ class TicketStore:
         self.db = db
         self.clock = clock
         self.pipelines = Pipelines(records)
-        self.tickets = Tickets(records, pipelines=self.pipelines)
+        self.slas = Slas(records)
+        self.tickets = Tickets(records, pipelines=self.pipelines, slas=self.slas)
         self.lists = Lists(records, pipelines=self.pipelines)
-        self.activity = Activity(records)
+        self.activity = Activity(records, slas=self.slas)
         self.search = Search(records)
         self.imports = Imports(records, pipelines=self.pipelines)
         self.jobs = Jobs(records)
-        self.merges = Merges(records, jobs=self.jobs)
+        self.merges = Merges(records, jobs=self.jobs, slas=self.slas)
         self.splits = Splits(records, jobs=self.jobs, tickets=self.tickets)
         self.bin = Bin(records, jobs=self.jobs)
         self.spam = Spam(records, jobs=self.jobs, tickets=self.tickets)
         self.bulk = Bulk(records, jobs=self.jobs, tickets=self.tickets)
         self.retire = Retire(records, jobs=self.jobs)
+        self.views = Views(records)
 
 
 class Store(Database):

@@ -16,6 +16,7 @@ from services.tickets.domain import EVERYTHING, Scope, follow_change, message_ef
 from services.tickets.models import followers, processed_events, reads, tickets, timeline
 from services.tickets.store import queries
 from services.tickets.store.base import Records, Stamp, from_json
+from services.tickets.store.sla import Slas
 
 CUSTOMER_MESSAGE_HANDLER = "customer_message_received"
 MESSAGE_ADDED_HANDLER = "handle_message_added"
@@ -26,9 +27,10 @@ TIMELINE_SORT = "-id"
 class Activity:
     """Followers, read marks, the customer-message hook and the timeline."""
 
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, *, slas: Slas) -> None:
         self.r = records
         self.db = records.db
+        self.slas = slas
 
     def follow(
         self, *, scope: Scope, user_id: int, ticket_id: int, stamp: Stamp | None = None
@@ -164,19 +166,22 @@ class Activity:
                     actor_id=effect.assign_to, requested={"owner_id": effect.assign_to}, stage=None, now=now
                 )
                 self.r.save(s, ticket, change, effect.assign_to, now)
+            if auto is None and kind in ("customer", "reply"):
+                self.slas.refresh(s, ticket_id, now, message=(kind, at))
             return True
 
-    def visible(self, *, scope: Scope, ticket_ids: list[int]) -> list[int]:
-        """Which of ``ticket_ids`` are live and in ``scope`` (how other services check access)."""
+    def visible(self, *, scope: Scope, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
+        """Which of ``ticket_ids`` are live and in ``scope`` (how other services check access);
+        with ``closed``, only those that are (True) or are not (False) closed."""
         if not ticket_ids:
             return []
+        query = select(tickets.c.id).where(
+            tickets.c.id.in_(ticket_ids), queries.live(), queries.visible(scope)
+        )
+        if closed is not None:
+            query = query.where(tickets.c.closed_at.is_not(None) if closed else tickets.c.closed_at.is_(None))
         with self.db.read() as s:
-            found = s.scalars(
-                select(tickets.c.id).where(
-                    tickets.c.id.in_(ticket_ids), queries.live(), queries.visible(scope)
-                )
-            )
-            return sorted(found)
+            return sorted(s.scalars(query))
 
     def audience_facts(
         self, *, ticket_id: int, as_of: dt.datetime | None = None

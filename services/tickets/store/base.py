@@ -223,7 +223,8 @@ class Records:
             .order_by(tickets.c.id)
         ):
             merged[m.merged_into_id].append(m.id)
-        return [queries.ticket_dict(r, assoc[r.id], merged[r.id]) for r in rows]
+        now = self.clock.now()
+        return [queries.ticket_dict(r, assoc[r.id], merged[r.id], now=now) for r in rows]
 
     def insert_new(self, s: Session, table: Table, values: dict[str, Any], key: list[str]) -> bool:
         """Insert unless a row with the same ``key`` exists (race-free); True if inserted."""

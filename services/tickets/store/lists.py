@@ -29,6 +29,7 @@ class Lists:
     ) -> dict[str, Any]:
         """One page of the table layout with the total, all in SQL under the access rule."""
         after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
+        flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
             items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
             total = s.scalar(queries.count(scope, user_id, flt))
@@ -49,6 +50,7 @@ class Lists:
         A column's ``next_cursor`` continues in the table layout with ``status=<stage id>``
         and the same filters and sort.
         """
+        flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
             if pipeline_id is None:
                 pipeline_id = self.pipelines.first_id(s)

@@ -14,16 +14,18 @@ from services.tickets.domain.lifecycle import Standing, check_merge, merge_chang
 from services.tickets.models import associations, followers, merges, reads, tickets, timeline
 from services.tickets.store.base import Records
 from services.tickets.store.jobs import Jobs
+from services.tickets.store.sla import Slas
 from services.tickets.store.standing import clear_busy, load_many, mark_busy
 
 
 class Merges:
     """The merge job's steps that run here: ``start`` (decisive) and ``finish``."""
 
-    def __init__(self, records: Records, *, jobs: Jobs) -> None:
+    def __init__(self, records: Records, *, jobs: Jobs, slas: Slas) -> None:
         self.r = records
         self.db = records.db
         self.jobs = jobs
+        self.slas = slas
 
     def start(
         self, *, scope: Scope, actor_id: int, primary_id: int, secondary_id: int, key: IdempotencyKey | None
@@ -34,8 +36,9 @@ class Merges:
         In one transaction: the absorbed ticket points at the survivor (and so do the tickets
         it had absorbed: chains stay one step long), associations, followers and the timeline
         move to the survivor, read marks are combined (read only where both were read), the
-        survivor takes the older create date, the merge is recorded, and ``ticket_merged`` is
-        in the outbox. The survivor shows ``in_progress: merge`` until the job finishes.
+        survivor takes the older create date and the earlier SLA breach of the two, the merge is
+        recorded, and ``ticket_merged`` is in the outbox. The survivor shows ``in_progress: merge``
+        until the job finishes.
         """
         with self.db.transaction() as s:
             found = load_many(s, [primary_id, secondary_id])  # locked in id order: no deadlock
@@ -87,6 +90,7 @@ class Merges:
         )
         mark_busy(s, [p], "merge", job_id)
         self.r.write_entries(s, p, change, actor_id, now)
+        self.slas.merged(s, survivor_id=p, absorbed_id=x, now=now)
 
     @staticmethod
     def _absorbed_by(s: Session, ticket_id: int) -> list[int]:

@@ -8,6 +8,7 @@ and which applies the access rule as SQL (:func:`visible`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from services.chassis.clock import isoformat as iso
 from services.chassis.paging import Sort
 from services.tickets.domain import Scope, TicketFilter
+from services.tickets.domain.sla import view as sla_view
 from services.tickets.models import followers, reads, stages, tickets
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
@@ -38,6 +40,7 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
     "priority": tickets.c.priority_rank,
     "name": func.lower(tickets.c.name),  # matches index ix_tickets_name_lower
     "id": tickets.c.id,
+    "sla_due_at": tickets.c.sla_next_due_at,  # 9999-12-31 without a running clock: never NULL
 }
 
 
@@ -104,6 +107,8 @@ def filters(scope: Scope, user_id: int, flt: TicketFilter) -> list[ColumnElement
         where.append(tickets.c.priority == flt.priority)
     if (view := _view(flt.view, user_id)) is not None:
         where.append(view)
+    if flt.sla_state is not None:
+        where.append(sla_state(flt.sla_state, flt.now))
     if flt.q:
         # icontains renders lower(x) LIKE lower(y) on SQLite and ILIKE on PostgreSQL
         where.append(
@@ -113,6 +118,22 @@ def filters(scope: Scope, user_id: int, flt: TicketFilter) -> list[ColumnElement
             )
         )
     return where
+
+
+def sla_state(state: str, now: dt.datetime | None) -> ColumnElement[bool]:
+    """Tickets whose SLA is in ``state`` at ``now``: :func:`services.tickets.domain.sla.state_at` as SQL."""
+    assert now is not None, "the store sets the moment SLA states are judged at"
+    running = tickets.c.sla_phase == "running"
+    breached = or_(tickets.c.sla_breached_at.is_not(None), and_(running, tickets.c.sla_next_due_at <= now))
+    if state == "breached":
+        return breached
+    clean = tickets.c.sla_breached_at.is_(None)
+    if state in ("paused", "met"):
+        return and_(clean, tickets.c.sla_phase == state)
+    ahead = and_(clean, running, tickets.c.sla_next_due_at > now)
+    if state == "due_soon":
+        return and_(ahead, tickets.c.sla_soon_at <= now)
+    return and_(ahead, tickets.c.sla_soon_at > now)
 
 
 def _view(view: str | None, user_id: int) -> ColumnElement[bool] | None:
@@ -171,8 +192,11 @@ def ordered_stages(pipeline_id: int) -> Select[Any]:
     return select(stages).where(stages.c.pipeline_id == pipeline_id).order_by(stages.c.position, stages.c.id)
 
 
-def ticket_dict(row: Any, assoc: dict[str, list[int]], merged: Sequence[int]) -> dict[str, Any]:
-    """The wire form of a ticket row from :func:`ticket_rows` (see ``contract.TicketSchema``)."""
+def ticket_dict(
+    row: Any, assoc: dict[str, list[int]], merged: Sequence[int], *, now: dt.datetime
+) -> dict[str, Any]:
+    """The wire form of a ticket row from :func:`ticket_rows` (see ``contract.TicketSchema``);
+    its ``sla`` as it stands at ``now``."""
     return {
         "id": row.id,
         "name": row.name,
@@ -199,4 +223,13 @@ def ticket_dict(row: Any, assoc: dict[str, list[int]], merged: Sequence[int]) ->
         "external_id": row.external_id,
         "in_progress": row.in_progress,
         "job_id": row.job_id,
+        "sla": sla_view(
+            policy_id=row.sla_policy_id,
+            data=row.sla_data,
+            phase=row.sla_phase,
+            next_due_at=row.sla_next_due_at,
+            soon_at=row.sla_soon_at,
+            breached_at=row.sla_breached_at,
+            now=now,
+        ),
     }

@@ -16,15 +16,20 @@ from services.tickets.models import associations, reads, tickets
 from services.tickets.store import queries
 from services.tickets.store.base import Errors, Records, Stamp, columns_of
 from services.tickets.store.pipelines import Pipelines
+from services.tickets.store.sla import Slas
+
+SLA_FIELDS = frozenset({"priority", "pipeline_id", "status"})
+"""Changes that move a ticket's SLA clocks (another policy, a pause, closing)."""
 
 
 class Tickets:
     """A ticket's life: creation, reads that mark it read, edits, associations."""
 
-    def __init__(self, records: Records, *, pipelines: Pipelines) -> None:
+    def __init__(self, records: Records, *, pipelines: Pipelines, slas: Slas) -> None:
         self.r = records
         self.db = records.db
         self.pipelines = pipelines
+        self.slas = slas
 
     def replay(self, key: IdempotencyKey | None) -> dict[str, Any] | None:
         """The first answer to ``key`` if it was used (Conflict if used with another body)."""
@@ -95,6 +100,7 @@ class Tickets:
                     )
                 )
         s.execute(reads.insert().values(ticket_id=ticket_id, user_id=actor_id, read_seq=1))
+        self.slas.refresh(s, ticket_id, now)
         return ticket_id, new
 
     def get(self, *, scope: Scope, user_id: int, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
@@ -144,6 +150,8 @@ class Tickets:
                 raise ValidationFailed(errors=errors)
             change = ticket.change(actor_id=actor_id, requested=changes, stage=stage, now=now)
             self.r.save(s, ticket, change, actor_id, now, stamp=stamp)
+            if change.values.keys() & SLA_FIELDS:
+                self.slas.refresh(s, ticket_id, now)
             return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
 
     def add_association(
