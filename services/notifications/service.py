@@ -141,14 +141,16 @@ class NotificationsService:
 
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_MERGED, max_attempts=ATTEMPTS)
     def handle_ticket_merged(self, payload: dict[str, Any]) -> None:
-        """Feed items of a merged-away ticket now name its survivor (where its id leads anyway)."""
+        """Feed items of a merged-away ticket now name its survivor (where its id leads anyway), and
+        the survivor's owner and followers hear of the merge once."""
         event = tickets_contract.TicketMergedEvent().load(payload)
         self.store.feed.retarget(
             event_id=event["event_id"],
-            handler="handle_ticket_merged",
+            handler="handle_ticket_merged:retarget",
             from_ticket_ids=[event["merged_ticket_id"]],
             to_ticket_id=event["ticket_id"],
         )
+        self.notify(recipients.ticket_merged(event), "handle_ticket_merged")
 
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKETS_PURGED, max_attempts=ATTEMPTS)
     def handle_tickets_purged(self, payload: dict[str, Any]) -> None:

@@ -30,9 +30,9 @@ def notifications(make_db: Callable[[str], str]) -> Iterator[Notifications]:
     yield from local_notifications(make_db)
 
 
-def ticket_ids(n: Notifications, user_id: int) -> list[tuple[int | None, list[int]]]:
+def ticket_ids(n: Notifications, user_id: int, kind: str | None = None) -> list[tuple[int | None, list[int]]]:
     items = n.as_(ADMIN if user_id == ADMIN.user_id else OTHER).list_feed({"limit": 100})["items"]
-    return sorted((i["ticket_id"], i["ticket_ids"]) for i in items)
+    return sorted((i["ticket_id"], i["ticket_ids"]) for i in items if kind in (None, i["type"]))
 
 
 def merged(survivor: int, gone: int) -> dict[str, Any]:
@@ -67,9 +67,29 @@ def test_a_bulk_change_notification_follows_merges_and_keeps_what_a_purge_leaves
         n.handle("handle_ticket_updated", ticket_updated(ticket_id, ADMIN.user_id, changes, batch_id=batch))
     assert ticket_ids(n, OTHER.user_id) == [(20, [20, 21, 22])]
     n.handle("handle_ticket_merged", merged(20, 21))
-    assert ticket_ids(n, OTHER.user_id) == [(20, [20, 22])], "the survivor is named once"
+    assert ticket_ids(n, OTHER.user_id, "assigned_to_you") == [(20, [20, 22])], "the survivor is named once"
+    assert ticket_ids(n, OTHER.user_id, "record_updated") == [(20, [20])], "the owner hears of the merge"
     n.handle("handle_tickets_purged", purged([20], []))
     [item] = n.as_(OTHER).list_feed({"limit": 100})["items"]
     assert (item["ticket_id"], item["ticket_ids"], item["count"]) == (22, [22], 1)
     n.handle("handle_tickets_purged", purged([22], []))
     assert ticket_ids(n, OTHER.user_id) == []
+
+
+def test_a_merge_tells_the_survivors_owner_and_followers_once_and_not_the_merger(
+    notifications: Notifications,
+) -> None:
+    n = notifications
+    n.tickets.tickets[30] = FakeTicket("survivor", owner_id=OTHER.user_id, followers={ADMIN.user_id})
+    n.tickets.hidden_from[ADMIN.user_id] = set()
+    event = merged(30, 31)
+    n.handle("handle_ticket_merged", event)
+    n.handle("handle_ticket_merged", event)  # a redelivery tells nobody again
+    for person in (OTHER, ADMIN):
+        items = n.as_(person).list_feed({"limit": 100})["items"]
+        assert [(i["type"], i["ticket_id"]) for i in items] == [("record_updated", 30)], person.name
+    assert n.as_(AGENT).list_feed({"limit": 100})["items"] == [], "the person who merged is not told"
+    n.tickets.tickets[32] = FakeTicket("hidden", owner_id=OTHER.user_id)
+    n.tickets.hidden_from[OTHER.user_id] = {32}
+    n.handle("handle_ticket_merged", merged(32, 33))
+    assert len(n.as_(OTHER).list_feed({"limit": 100})["items"]) == 1, "nobody who cannot see the survivor"

@@ -14,7 +14,8 @@ into one :class:`Notice` per person. The rules:
 * never anyone who cannot see the ticket now;
 * nothing for a change made with a quiet (integration) token, nor for automatic mail;
 * the events of one bulk change share a ``batch_id``: each person's notifications of one type
-  for that batch coalesce into one (``group_key``).
+  for that batch coalesce into one (``group_key``); a merge is one event, so one notification
+  per person on the surviving ticket.
 
 Adding an event means adding a plan function here and a three-line handler in the service.
 """
@@ -179,6 +180,13 @@ def ticket_updated(event: Mapping[str, Any]) -> Plan:
 def record_activity(event: Mapping[str, Any]) -> Plan:
     """Any other activity on a ticket (an association added or removed): its followers hear of it."""
     return _plan(event, _unless_quiet(event, [Role(RECORD_UPDATED, followers=True)]), int(event["actor_id"]))
+
+
+def ticket_merged(event: Mapping[str, Any]) -> Plan:
+    """tickets' ``ticket_merged``: the survivor's owner and followers (the absorbed ticket's
+    followers are among them by then) hear of it once, as activity on the ticket they keep."""
+    roles = [Role(RECORD_UPDATED, followers=True, owner=True)]
+    return _plan(event, _unless_quiet(event, roles), int(event["actor_id"]))
 
 
 def message_added(event: Mapping[str, Any]) -> Plan | None:
