@@ -87,14 +87,17 @@ TICKET_OPERATIONS: dict[str, tuple[str, str, object, int]] = {
 }
 
 GRANTS: dict[str, frozenset[str]] = {
+    "team": frozenset({"seat"}),
     "super_admin": frozenset({"seat", "delete_tickets", "bulk_delete", "account_access"}),
 }
-"""What each role holds beyond ticket access: a seat and the lifecycle permissions (only super
-admins, who imply every permission, hold any here)."""
+"""What each role holds beyond ticket access: a seat (the :data:`SEATED` roles) and the lifecycle
+permissions (only super admins, who imply every permission, hold any here)."""
+assert {role for role, held in GRANTS.items() if "seat" in held} == SEATED
 
 # One-ticket operations that need more than ticket access: (method, path, body, status when
 # allowed, what they need). A ticket the caller may not see is still a 404 first; one they may
-# see without the permission a 403. They run last, in this order: delete and restore change
+# see without the permission a 403; a seat is checked before the ticket (a seat feature's refusal
+# reveals nothing about the ticket). They run last, in this order: delete and restore change
 # the tickets for good.
 PERMISSION_OPERATIONS: dict[str, tuple[str, str, object, int, str]] = {
     # the bodies name messages and threads that are not the ticket's: refused (422) once allowed
@@ -272,11 +275,14 @@ def expected_seat_status(role: str, kind: str, allowed_status: int) -> int:
 
 
 def expected_status(role: str, kind: str, allowed_status: int, needs: str | None = None) -> int:
-    """What a one-ticket operation answers ``role`` for a ticket of ``kind`` (``needs``: a seat or a
-    permission beyond ticket access, checked once the ticket is known to be visible)."""
+    """What a one-ticket operation answers ``role`` for a ticket of ``kind`` (``needs``: a seat,
+    checked first, or a permission beyond ticket access, checked once the ticket is known to be
+    visible)."""
     if role in UNAUTHENTICATED:
         return 401
     if role == "no_ticket_access":
+        return 403
+    if needs == "seat" and role not in SEATED:
         return 403
     if kind not in SEES[role]:
         return 404

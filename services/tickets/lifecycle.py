@@ -17,7 +17,7 @@ from typing import Any
 
 from nameko.timer import timer
 
-from services.chassis.errors import Conflict, Forbidden, NotFound, SeatRequired
+from services.chassis.errors import Conflict, Forbidden, NotFound
 from services.chassis.housekeeping import sweep
 from services.chassis.idempotency import REPLAYED, IdempotencyKey
 from services.chassis.identity import Caller
@@ -27,7 +27,7 @@ from services.chassis.system import id_list, limit_arg, moment_arg, require_syst
 from services.conversations import contract as conversations_contract
 from services.permissions.contract import ACCOUNT_ACCESS, BULK_DELETE, DELETE_TICKETS
 from services.tickets import contract
-from services.tickets.domain import Scope, require_admin, scope_for, seat_view
+from services.tickets.domain import Scope, require_admin, require_seat, scope_for, seat_view
 from services.tickets.domain.lifecycle import scope_to_wire
 from services.tickets.models import idempotency, outbox, processed_events
 from services.tickets.sagas import INLINE_BUDGET, Sagas
@@ -112,10 +112,9 @@ class LifecycleEntrypoints:
     ) -> dict[str, Any]:
         """Move ``message_ids`` of one email thread to a new thread on a new ticket; answers that ticket."""
         caller = require_caller(self.caller)
+        require_seat(caller, "Ticket splits")
         tid = require_id(ticket_id, "ticket_id")
         scope = self._visible(caller, tid)
-        if not caller.has_seat:
-            raise SeatRequired("Splitting a ticket needs a service seat.")
         body = load(contract.SplitSchema(), data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, f"split_ticket:{tid}", data)
         if self.store.jobs.replay(key) is None:

@@ -130,8 +130,8 @@ def test_own_node_admits_only_the_suite_and_only_producers_publish(
     # -- calls only whom it depends on; consumes only its own queues -----------------------------------
     call: dict[str, Any] = {"args": [], "kwargs": {}}
     assert refusal(uri("notifications"), publish("nameko-rpc", "permissions.user_count", call)) is None
-    refused = refusal(uri("notifications"), publish("nameko-rpc", "tickets.create_ticket", call))
-    assert refused and "tickets.create_ticket" in refused
+    refused = refusal(uri("notifications"), publish("nameko-rpc", "conversations.add_message", call))
+    assert refused and "conversations.add_message" in refused  # notifications never calls conversations
     assert refusal(uri("gateway"), lambda channel: channel.basic_get(subscription))
 
     eventlet.sleep(2.0)  # time for a forged event, had one got through, to become a feed item

@@ -68,6 +68,22 @@ class FakePermissions:
     def user_count(self) -> int:
         return 4
 
+    @rpc
+    def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        """Tickets' ``audience`` and notifications' addresses: the people this test knows."""
+        require_caller(self.caller)
+        known = {c.user_id: c for c in (ADMIN, OWNER, FOLLOWER, BYSTANDER)}
+        return [
+            {
+                "user_id": uid,
+                "name": known[uid].name,
+                "email": f"{known[uid].name}@example.com",
+                "caller": known[uid].to_wire(),
+            }
+            for uid in user_ids
+            if uid in known
+        ]
+
 
 def proxy(amqp_uri: str, caller: Caller) -> ClusterRpcProxy:
     identity = sign(caller, IDENTITY_SECRET, 60.0)
