@@ -337,6 +337,9 @@ class GatewayWsgiApp(WsgiApp):
             method = "other"
         metrics.HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
         metrics.HTTP_SECONDS.labels(method, route).observe(seconds)
+        span.attributes.update({"http.request.method": method, "http.route": route})
+        span.attributes["http.response.status_code"] = response.status_code
+        tracing.finish(span, f"HTTP {response.status_code}" if response.status_code >= 500 else None)
         return response(environ, start_response)
 
     def dispatch(self, environ: Any, request_id: str) -> Response:

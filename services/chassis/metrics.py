@@ -251,7 +251,7 @@ class Telemetry(DependencyProvider):
         self.service = self.container.service_name
         PROBES.probes[id(self)] = self.probe
         if url := tracing.traces_url():
-            self._exporter = tracing.OtlpExporter(url, self.service)
+            self._exporter = tracing.process_exporter = tracing.OtlpExporter(url, self.service)
 
     def start(self) -> None:
         if self._exporter is not None:
@@ -264,6 +264,8 @@ class Telemetry(DependencyProvider):
             self._flusher = None
         if self._exporter is not None:
             self._exporter.flush()
+            if tracing.process_exporter is self._exporter:
+                tracing.process_exporter = None
 
     kill = stop
 

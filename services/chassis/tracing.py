@@ -194,6 +194,17 @@ class OtlpExporter:
         return sent
 
 
+process_exporter: OtlpExporter | None = None
+"""The exporter of this process's service (set by its ``Telemetry``), for spans that are not a
+worker's: the gateway's HTTP request spans."""
+
+
+def finish(span: Span, error: str | None = None) -> None:
+    """Hand a span that is not a worker's to the process's exporter, if there is one."""
+    if process_exporter is not None:
+        process_exporter.add(span, ended=time.time(), error=error)
+
+
 def _attribute(key: str, value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"key": key, "value": {"boolValue": value}}

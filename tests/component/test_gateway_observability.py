@@ -3,13 +3,18 @@
 Proves that ``/metrics`` answers the Prometheus text format without a token, that requests are
 counted by method, route template and status (an unknown path as ``unmatched``), and that a
 client's W3C ``traceparent`` reaches the service behind the route (its trace id in that
-service's worker) and the gateway's access line; without one, the gateway starts a trace.
+service's worker) and the gateway's access line; without one, the gateway starts a trace. With an
+OTLP endpoint configured, the request's span and its workers' spans reach the collector, linked.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -115,3 +120,56 @@ def test_without_traceparent_the_gateway_starts_a_trace(traced: Gateway, access_
     first, second = TRACES
     assert first and second and len({first, second, TRACE_ID}) == 3
     assert any(f"trace={first}" in line for line in access_lines.lines)
+
+
+class _Collector(BaseHTTPRequestHandler):
+    spans: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        for resource in body["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                _Collector.spans.extend(scope["spans"])
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    _Collector.spans = []
+    server = HTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    yield _Collector.spans
+    server.shutdown()
+    server.server_close()
+
+
+def test_with_an_otlp_endpoint_the_request_and_its_workers_spans_are_exported_linked(
+    collector: list[dict[str, Any]], gateway: Gateway
+) -> None:
+    TRACES.clear()
+    gateway.start(FakePermissions)
+    gateway.start(TracedNotifications)
+    headers = {"traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01"}
+    assert gateway.get("/api/v1/notifications", headers=headers).status_code == 200
+    deadline = time.monotonic() + 10
+    while len([s for s in collector if s["traceId"] == TRACE_ID]) < 3:
+        assert time.monotonic() < deadline, collector
+        time.sleep(0.1)
+    spans = {s["name"]: s for s in collector if s["traceId"] == TRACE_ID}
+    request, route, feed = (
+        spans["gateway.http"],
+        spans["gateway.list_notifications"],
+        spans["notifications.list_feed"],
+    )
+    assert request["parentSpanId"] == "b7ad6b7169203331"
+    assert route["parentSpanId"] == request["spanId"] and feed["parentSpanId"] == route["spanId"]
+    attributes = {a["key"]: a["value"] for a in request["attributes"]}
+    assert attributes["http.route"] == {"stringValue": "/api/v1/notifications"}
+    assert attributes["http.response.status_code"] == {"intValue": "200"}
