@@ -5,7 +5,8 @@ A ``front`` service calls ``obs_producer`` over RPC inside a request that carrie
 ``obs_consumer``. Proves that
 
 * the request's trace id reaches the producer's worker, the event's AMQP headers (``traceparent``
-  and ``nameko.traceparent``, stored with the outbox row) and the consumer's log records;
+  and ``nameko.traceparent``, stored with the outbox row, not in the published body) and the
+  consumer's log records;
 * the worker, RPC-client and published-event counters move, and the latency histograms count;
 * the producer's metrics server answers ``/metrics`` (with the outbox backlog read at scrape
   time), ``/healthz`` and ``/readyz``;
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from kombu import Connection, Exchange, Queue
 from nameko.containers import ServiceContainer
 from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
@@ -191,9 +193,19 @@ def test_a_trace_follows_the_call_through_rpc_outbox_and_event_and_counters_move
         "timed": sample("helpdesk_worker_seconds_count", service=PRODUCER, kind="rpc", name="make"),
     }
 
-    with entrypoint_hook(suite["front"], "go", context_data={tracing.TRACEPARENT: INCOMING}) as go:
-        event_id = go("first")
-    wait_for(lambda: any(s["event_id"] == event_id for s in SEEN))
+    with Connection(suite["producer"].config["AMQP_URI"]) as conn:
+        exchange = Exchange(f"{PRODUCER}.events", type="topic", durable=True, passive=True)
+        tap = Queue("obs-tap", exchange=exchange, routing_key="thing_made", exclusive=True)(conn.channel())
+        tap.declare()
+        with entrypoint_hook(suite["front"], "go", context_data={tracing.TRACEPARENT: INCOMING}) as go:
+            event_id = go("first")
+        wait_for(lambda: any(s["event_id"] == event_id for s in SEEN))
+        message = tap.get(no_ack=True)
+    assert message is not None and message.payload["event_id"] == event_id
+    assert "_traceparent" not in message.payload  # the stored trace travels as headers only
+    for header in ("traceparent", "nameko.traceparent"):
+        parsed = tracing.parse(message.headers[header])
+        assert parsed is not None and parsed[0] == TRACE_ID
 
     assert SEEN[-1]["trace_id"] == TRACE_ID  # stored with the outbox row, sent in the event's headers
     line = next(r for r in records.lines if r["logger"] == consumer_log.name)
