@@ -371,13 +371,14 @@ async def serve(settings: EdgeSettings) -> int:
             ident="helpdesk smtp edge",
         )
 
+    # before the SMTP port opens: an open port means started, and signals are handled from then on
+    start_metrics_server(settings.metrics_bind)
     try:
         server = await loop.create_server(session, settings.host, settings.port)
     except OSError as error:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, error)
         publisher.stop()
         return 1
-    start_metrics_server(settings.metrics_bind)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
