@@ -11,11 +11,13 @@ A ``front`` service calls ``obs_producer`` over RPC inside a request that carrie
 * the producer's metrics server answers ``/metrics`` (with the outbox backlog read at scrape
   time), ``/healthz`` and ``/readyz``;
 * a caller's mistake (a 4xx) counts as ``client_error`` and is logged at INFO without a
-  traceback; an event no retry can heal is counted as dead-lettered and shows in the DLQ depth.
+  traceback; an event no retry can heal is counted as dead-lettered and shows in the DLQ depth;
+* the outgoing mail queue is read by state, with how late its most overdue mail is, at scrape time.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -28,13 +30,14 @@ from kombu import Connection, Exchange, Queue
 from nameko.containers import ServiceContainer
 from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
 
 from services.chassis import tracing
-from services.chassis.db import Database
+from services.chassis.db import Database, make_engine
 from services.chassis.errors import NotFound
 from services.chassis.events import Unprocessable, subscribe
 from services.chassis.logs import JsonFormatter
+from services.chassis.mailer import MailSender
 from services.chassis.metrics import Telemetry
 from services.chassis.outbox import Outbox, OutboxRelay
 from services.chassis.rpc import ServiceRpc, rpc
@@ -289,3 +292,60 @@ def test_a_dead_lettered_event_is_counted_and_shows_in_the_dlq_depth(
         lambda: sample("helpdesk_events_dead_lettered_total", service=CONSUMER, queue=queue) == before + 1
     )
     wait_for(lambda: sample("helpdesk_dlq_depth", service=CONSUMER, queue=f"{queue}.dead") == 1)
+
+
+mail_metadata = MetaData()
+outgoing_mail = Table(
+    "outgoing_mail",
+    mail_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state", String(10), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class _EmptyQueue:
+    def claim_due(self, *, limit: int) -> list[Any]:
+        return []
+
+
+class QuietSender(MailSender):
+    def _store(self) -> Any:
+        return None
+
+    def queue_of(self, store: Any) -> Any:
+        return _EmptyQueue()
+
+
+class Mailer:
+    name = "obs_mailer"
+    telemetry = Telemetry()
+    db = Database()
+    sender = QuietSender("db")
+
+    @rpc(public=True)
+    def noop(self) -> None:
+        pass
+
+
+def test_the_outgoing_mail_queue_is_read_by_state_when_scraped(
+    container_factory: Any, scratch_db: Callable[[MetaData], str], vhost_uri: str
+) -> None:
+    url = scratch_db(mail_metadata)
+    now = dt.datetime.now(dt.UTC)
+    with make_engine(url).begin() as conn:
+        conn.execute(
+            outgoing_mail.insert(),
+            [
+                {"state": "queued", "next_attempt_at": now - dt.timedelta(seconds=60)},
+                {"state": "queued", "next_attempt_at": now + dt.timedelta(seconds=60)},
+                {"state": "sent", "next_attempt_at": now},
+                {"state": "failed", "next_attempt_at": now},
+            ],
+        )
+    config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "DB_URL": url}
+    container_factory(Mailer, config).start()
+    assert sample("helpdesk_mail_queue", service="obs_mailer", state="queued") == 2
+    assert sample("helpdesk_mail_queue", service="obs_mailer", state="sent") == 1
+    assert sample("helpdesk_mail_queue", service="obs_mailer", state="failed") == 1
+    assert 59 <= sample("helpdesk_mail_overdue_seconds", service="obs_mailer") < 120
