@@ -244,3 +244,23 @@ def test_an_unreachable_collector_costs_a_warning_and_keeps_nothing_blocked(
     with caplog.at_level(logging.WARNING):
         assert exporter.flush() == 0
     assert "could not export 1 spans" in caplog.text
+
+
+class _Consumer:
+    def __init__(self, consuming: bool) -> None:
+        self.consuming = consuming
+
+
+@pytest.mark.parametrize(
+    ("consumers", "status"),
+    [([], "200 OK"), ([True], "200 OK"), ([True, False], "503 Service Unavailable")],
+)
+def test_a_services_readiness_is_whether_its_broker_connections_consume(
+    consumers: list[bool], status: str
+) -> None:
+    server = metrics.MetricsServer()
+    server.container = type("Container", (), {"extensions": [_Consumer(c) for c in consumers]})()
+    answers: list[str] = []
+    server.app({"PATH_INFO": "/readyz"}, lambda got, headers: answers.append(got))
+    server.app({"PATH_INFO": "/nothing"}, lambda got, headers: answers.append(got))
+    assert answers == [status, "404 Not Found"]
