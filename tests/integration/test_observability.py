@@ -11,7 +11,8 @@ A ``front`` service calls ``obs_producer`` over RPC inside a request that carrie
 * the producer's metrics server answers ``/metrics`` (with the outbox backlog read at scrape
   time), ``/healthz`` and ``/readyz``;
 * a caller's mistake (a 4xx) counts as ``client_error`` and is logged at INFO without a
-  traceback; an event no retry can heal is counted as dead-lettered and shows in the DLQ depth;
+  traceback; a failed delivery is counted as a retry; an event no retry can heal is counted as
+  dead-lettered and shows in the DLQ depth;
 * the outgoing mail queue is read by state, with how late its most overdue mail is, at scrape time.
 """
 
@@ -58,7 +59,8 @@ class ThingMade(EventPayload):
     pass
 
 
-outbox = Outbox(metadata, {"thing_made": ThingMade, "poison": ThingMade})
+outbox = Outbox(metadata, {"thing_made": ThingMade, "poison": ThingMade, "flaky": ThingMade})
+FLAKY_CALLS: list[str] = []
 SEEN: list[dict[str, Any]] = []
 consumer_log = logging.getLogger("tests.observability.consumer")
 
@@ -81,6 +83,11 @@ class Producer:
             return outbox.record(session, "poison", {})
 
     @rpc(public=True)
+    def flaky(self) -> str:
+        with self.db.transaction() as session:
+            return outbox.record(session, "flaky", {})
+
+    @rpc(public=True)
     def missing(self) -> None:
         raise NotFound("No such thing.")
 
@@ -94,6 +101,12 @@ class Consumer:
         span = tracing.current()
         SEEN.append({"event_id": payload["event_id"], "trace_id": span.trace_id if span else None})
         consumer_log.info("thing %s seen", payload["event_id"])
+
+    @subscribe(PRODUCER, "flaky")
+    def on_flaky(self, payload: dict[str, Any]) -> None:
+        FLAKY_CALLS.append(payload["event_id"])
+        if len(FLAKY_CALLS) == 1:
+            raise RuntimeError("the first delivery fails")
 
     @subscribe(PRODUCER, "poison", max_attempts=1)
     def on_poison(self, payload: dict[str, Any]) -> None:
@@ -349,3 +362,22 @@ def test_the_outgoing_mail_queue_is_read_by_state_when_scraped(
     assert sample("helpdesk_mail_queue", service="obs_mailer", state="sent") == 1
     assert sample("helpdesk_mail_queue", service="obs_mailer", state="failed") == 1
     assert 59 <= sample("helpdesk_mail_overdue_seconds", service="obs_mailer") < 120
+
+
+def test_a_failed_delivery_retried_is_counted_as_a_retry_and_an_error_then_ok(
+    suite: dict[str, ServiceContainer],
+) -> None:
+    FLAKY_CALLS.clear()
+    queue = f"evt-{PRODUCER}-flaky--{CONSUMER}.on_flaky"
+    worker = dict(service=CONSUMER, kind="event", name="on_flaky")
+    before = {
+        "retries": sample("helpdesk_event_retries_total", service=CONSUMER, queue=queue),
+        "error": sample("helpdesk_worker_calls_total", **worker, outcome="error"),
+        "ok": sample("helpdesk_worker_calls_total", **worker, outcome="ok"),
+    }
+    with entrypoint_hook(suite["producer"], "flaky") as flaky:
+        flaky()
+    wait_for(lambda: sample("helpdesk_worker_calls_total", **worker, outcome="ok") == before["ok"] + 1)
+    assert len(FLAKY_CALLS) == 2
+    assert sample("helpdesk_event_retries_total", service=CONSUMER, queue=queue) == before["retries"] + 1
+    assert sample("helpdesk_worker_calls_total", **worker, outcome="error") == before["error"] + 1
