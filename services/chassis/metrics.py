@@ -71,6 +71,11 @@ RPC_SECONDS = Histogram(
     ["service", "target", "method"],
     buckets=LATENCY_BUCKETS,
 )
+RPC_REFUSED = Counter(
+    "helpdesk_rpc_refused",
+    "RPC requests answered with an error before any worker ran (expired, malformed, no valid identity).",
+    ["service", "method", "error"],
+)
 EVENTS_PUBLISHED = Counter(
     "helpdesk_events_published", "Events the outbox relay published.", ["service", "event_type"]
 )

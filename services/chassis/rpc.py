@@ -209,6 +209,8 @@ class HelpdeskRpc(Rpc):
         try:
             self.admit(body, self.unpack_message_headers(message))
         except HelpdeskError as error:
+            service = metrics.service_of(self)
+            metrics.RPC_REFUSED.labels(service, self.method_name, type(error).__name__).inc()
             self.rpc_consumer.refuse(message, error)
             return
         super().handle_message(body, message)

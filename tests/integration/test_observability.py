@@ -10,6 +10,7 @@ A ``front`` service calls ``obs_producer`` over RPC inside a request that carrie
 * the worker, RPC-client and published-event counters move, and the latency histograms count;
 * the producer's metrics server answers ``/metrics`` (with the outbox backlog read at scrape
   time), ``/healthz`` and ``/readyz``;
+* a request refused before any worker runs (no identity) is counted with its error;
 * a caller's mistake (a 4xx) counts as ``client_error`` and is logged at INFO without a
   traceback; a failed delivery is counted as a retry; an event no retry can heal is counted as
   dead-lettered and shows in the DLQ depth;
@@ -29,13 +30,14 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
 
 from services.chassis import tracing
 from services.chassis.db import Database, make_engine
-from services.chassis.errors import NotFound
+from services.chassis.errors import NotFound, Unauthenticated
 from services.chassis.events import Unprocessable, subscribe
 from services.chassis.logs import JsonFormatter
 from services.chassis.mailer import MailSender
@@ -86,6 +88,10 @@ class Producer:
     def flaky(self) -> str:
         with self.db.transaction() as session:
             return outbox.record(session, "flaky", {})
+
+    @rpc
+    def guarded(self) -> None:
+        pass
 
     @rpc(public=True)
     def missing(self) -> None:
@@ -381,3 +387,17 @@ def test_a_failed_delivery_retried_is_counted_as_a_retry_and_an_error_then_ok(
     assert len(FLAKY_CALLS) == 2
     assert sample("helpdesk_event_retries_total", service=CONSUMER, queue=queue) == before["retries"] + 1
     assert sample("helpdesk_worker_calls_total", **worker, outcome="error") == before["error"] + 1
+
+
+def test_a_request_refused_before_any_worker_runs_is_counted_with_its_error(
+    suite: dict[str, ServiceContainer],
+) -> None:
+    labels = dict(service=PRODUCER, method="guarded", error="Unauthenticated")
+    before = sample("helpdesk_rpc_refused_total", **labels)
+    with ClusterRpcProxy({"AMQP_URI": suite["producer"].config["AMQP_URI"]}, timeout=10) as proxy:
+        with pytest.raises(Unauthenticated):
+            proxy[PRODUCER].guarded()
+    assert sample("helpdesk_rpc_refused_total", **labels) == before + 1
+    assert (
+        sample("helpdesk_worker_calls_total", service=PRODUCER, kind="rpc", name="guarded", outcome="ok") == 0
+    )
