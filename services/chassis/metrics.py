@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -253,6 +254,10 @@ class Telemetry(DependencyProvider):
         self._children: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._exporter: tracing.OtlpExporter | None = None
         self._flusher: Any = None
+        # per running worker: (kind, span, context token, start); weak, so a killed worker leaves nothing
+        self._running: weakref.WeakKeyDictionary[Any, tuple[str, tracing.Span, Any, float]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def setup(self) -> None:
         self.service = self.container.service_name
@@ -300,10 +305,10 @@ class Telemetry(DependencyProvider):
             name=f"{self.service}.{entrypoint.method_name}",
             kind="consumer" if kind == "event" else "server" if kind in ("rpc", "http") else "internal",
         )
-        worker_ctx.data["_telemetry"] = (kind, span, tracing.activate(span), time.perf_counter())
+        self._running[worker_ctx] = (kind, span, tracing.activate(span), time.perf_counter())
 
     def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
-        state = worker_ctx.data.pop("_telemetry", None)
+        state = self._running.pop(worker_ctx, None)
         if state is None:
             return
         kind, span, token, began = state
