@@ -4,8 +4,8 @@
 authenticates the bearer token (through :class:`TokenCache`) unless it is public,
 throttles failed authentications and writes (:mod:`gateway.limits`, 429), validates the
 query string with the route's query schema (422 before any RPC), and puts the caller's
-signed identity and the request id into the worker context, so every RPC the handler
-makes carries them. Errors of any kind become problem+json; a client's mistake is never
+signed identity, the request id and the request's ``traceparent`` into the worker context, so
+every RPC the handler makes carries them. Errors of any kind become problem+json; a client's mistake is never
 logged as more than its access line (:mod:`gateway.logs`).
 
 A route declares everything about itself once: its query, body and response
@@ -32,7 +32,8 @@ from gateway.auth import TokenCache, bearer, token_key
 from gateway.limits import RateLimits
 from gateway.logs import install_worker_filter
 from gateway.problems import response_for_exception
-from gateway.wsgi import BODY_TIMEOUT_KEY, REQUEST_ID_KEY, GatewayWebServer
+from gateway.wsgi import BODY_TIMEOUT_KEY, REQUEST_ID_KEY, TRACEPARENT_KEY, GatewayWebServer
+from services.chassis import tracing
 from services.chassis.errors import BadRequest, HelpdeskError, Unauthenticated, ValidationFailed
 from services.chassis.idempotency import MAX_KEY_LENGTH, REPLAYED
 from services.chassis.identity import CONTEXT_KEY
@@ -165,6 +166,8 @@ class Route(HttpRequestHandler):
         request_id = request.environ.get(REQUEST_ID_KEY) or ""
         try:
             context_data: dict[str, Any] = {REQUEST_ID_CONTEXT: request_id}
+            if traceparent := request.environ.get(TRACEPARENT_KEY):
+                context_data[tracing.TRACEPARENT] = traceparent
             if not self.public:
                 identity, key = self._authenticate(request)
                 context_data[CONTEXT_KEY] = identity

@@ -21,6 +21,7 @@ from gateway.routes.seats import SeatRoutes
 from gateway.routes.stream import StreamRoutes
 from gateway.routes.tickets import TicketRoutes
 from gateway.routes.web import WebRoutes
+from services.chassis.metrics import Telemetry
 
 
 @check_routes
@@ -41,3 +42,4 @@ class GatewayService(
     """HTTP API (``/api/v1``), health and readiness, live updates, and the OpenAPI document."""
 
     name = "gateway"
+    telemetry = Telemetry()

@@ -20,6 +20,9 @@ problem+json with an ``X-Request-Id``, like the routes' own:
   anything else (``0``, ``007``, ``١٢``, 20 digits) does not match, so it answers 404.
 * **Logs.** eventlet's access log is off; :class:`GatewayWsgiApp` writes one line per request
   (see :mod:`gateway.logs`), with the request id it generates or accepts and returns.
+* **Traces and metrics.** Each request is a span (a child of the client's W3C ``traceparent``
+  when it sends one, see :mod:`services.chassis.tracing`), and is counted and timed by method,
+  route template and status (:mod:`services.chassis.metrics`).
 
 The settings come from the ``HTTP`` section of the gateway's config (``gateway/config.yaml``).
 """
@@ -49,6 +52,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway import logs
 from gateway.problems import PROBLEM_JSON, TYPE_BASE, response_for_exception, slug
+from services.chassis import metrics, tracing
 from services.chassis.schema import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,12 @@ MAX_REQUEST_LINE = 8192
 MAX_HEADER_BYTES = 32 * 1024
 REQUEST_ID_KEY = "helpdesk.request_id"
 BODY_TIMEOUT_KEY = "helpdesk.body_timeout"
+TRACEPARENT_KEY = "helpdesk.traceparent"
+"""The request's span as a ``traceparent`` value: routes pass it on to their worker, and so to every
+RPC the worker makes."""
+ROUTE_KEY = "helpdesk.route"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; anything else a client invents is counted as ``other``."""
 _FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _RUNOUT_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -296,6 +306,15 @@ class GatewayWsgiApp(WsgiApp):
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         began = time.monotonic()
+        span = tracing.start(environ.get("HTTP_TRACEPARENT"), name="gateway.http", kind="server")
+        token = tracing.activate(span)
+        try:
+            return self._answer(environ, start_response, began, span)
+        finally:
+            tracing.deactivate(token)
+
+    def _answer(self, environ: Any, start_response: Any, began: float, span: tracing.Span) -> Any:
+        environ[TRACEPARENT_KEY] = span.traceparent()
         request_id = environ[REQUEST_ID_KEY] = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
         environ[BODY_TIMEOUT_KEY] = self.settings.body_timeout
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -303,14 +322,24 @@ class GatewayWsgiApp(WsgiApp):
             environ["wsgi.input_terminated"] = True
         response = self.dispatch(environ, request_id)
         response.headers["X-Request-Id"] = request_id
+        seconds = time.monotonic() - began
+        method = environ.get("REQUEST_METHOD", "-")
         logs.access_line(
             request_id=request_id,
-            method=environ.get("REQUEST_METHOD", "-"),
+            method=method,
             target=logs.environ_target(environ),
             status=response.status_code,
-            seconds=time.monotonic() - began,
+            seconds=seconds,
             client=environ.get("REMOTE_ADDR", "-"),
         )
+        route = environ.get(ROUTE_KEY, "unmatched")
+        if method not in _METHODS:
+            method = "other"
+        metrics.HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(method, route).observe(seconds)
+        span.attributes.update({"http.request.method": method, "http.route": route})
+        span.attributes["http.response.status_code"] = response.status_code
+        tracing.finish(span, f"HTTP {response.status_code}" if response.status_code >= 500 else None)
         return response(environ, start_response)
 
     def dispatch(self, environ: Any, request_id: str) -> Response:
@@ -318,6 +347,7 @@ class GatewayWsgiApp(WsgiApp):
         try:
             adapter = self.url_map.bind_to_environ(environ)
             provider, values = adapter.match()
+            environ[ROUTE_KEY] = provider.url
             request.path_values = values
             response: Response = provider.handle_request(request)
             return response

@@ -33,6 +33,9 @@ class NamekoService:
     calls: tuple[str, ...] = ()
     """Services it calls other than through a ``ServiceRpc`` dependency (whose targets
     ``deploy.broker_users`` finds by itself); its broker user may call only those."""
+    metrics_port: int = 0
+    """The port its ``/metrics`` (and ``/healthz``, ``/readyz``) server listens on by default (its
+    ``config.yaml``'s ``METRICS_BIND``); 0 for the gateway, which answers them on its HTTP port."""
 
     @property
     def db_url_variable(self) -> str | None:
@@ -55,6 +58,8 @@ class PythonModule:
     publishes_events: tuple[tuple[str, str], ...] = ()
     """``(service, event type)`` pairs it publishes on that service's event exchange (the SMTP
     edge's ``mail_received`` on ``conversations.events``): all its broker user may do."""
+    metrics_port: int = 0
+    """The port it serves ``/metrics`` on by default (0: none)."""
 
     def python_args(self) -> list[str]:
         return ["-m", self.module, *self.args]
@@ -63,22 +68,23 @@ class PythonModule:
 Child = NamekoService | PythonModule
 
 
-def _service(name: str, class_name: str) -> NamekoService:
+def _service(name: str, class_name: str, metrics_port: int) -> NamekoService:
     return NamekoService(
         name=name,
         module=f"services.{name}.service",
         class_name=class_name,
         config=f"services/{name}/config.yaml",
         migrations=f"services/{name}/migrations",
+        metrics_port=metrics_port,
     )
 
 
 SERVICES: tuple[NamekoService, ...] = (
-    _service("permissions", "PermissionsService"),
-    _service("tickets", "TicketsService"),
-    _service("conversations", "ConversationsService"),
-    _service("notifications", "NotificationsService"),
-    _service("retention", "RetentionService"),
+    _service("permissions", "PermissionsService", 9101),
+    _service("tickets", "TicketsService", 9102),
+    _service("conversations", "ConversationsService", 9103),
+    _service("notifications", "NotificationsService", 9104),
+    _service("retention", "RetentionService", 9105),
 )
 """The RPC services, in start-up order: each has a contract, answers ``ping`` and may subscribe."""
 
@@ -95,6 +101,7 @@ SMTP_EDGE = PythonModule(
     name="smtp_edge",
     module="services.conversations.smtp_edge",
     publishes_events=(("conversations", "mail_received"),),
+    metrics_port=9106,
 )
 """Inbound mail: listens on ``HELPDESK_SMTP_PORT`` and publishes each accepted mail as the
 conversations service's ``mail_received`` event (its settings come from the environment)."""

@@ -1,4 +1,4 @@
-"""Liveness, readiness and the OpenAPI document."""
+"""Liveness, readiness, metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.http import json_response, route
 from services import registry
+from services.chassis import metrics
 from services.chassis.errors import DeadlineExceeded, HelpdeskError, ServiceUnavailable
 from services.chassis.rpc import Broker
 
@@ -68,6 +69,18 @@ class HealthRoutes:
             return name, exc.detail
         except HelpdeskError as exc:
             return name, f"error: {exc.detail}"
+
+    @route(
+        "GET",
+        "/metrics",
+        public=True,
+        summary="Prometheus metrics of this gateway process (text exposition format).",
+        content_type="text/plain",
+        tag="health",
+    )
+    def prometheus_metrics(self, request: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, headers={"Content-Type": content_type})
 
     @route("GET", "/api/v1/openapi.json", public=True, summary="This document.", tag="health")
     def openapi_document(self, request: Request) -> Response:

@@ -67,6 +67,8 @@ class GuardedQueueConsumer(QueueConsumer):
     def __init__(self) -> None:
         super().__init__()
         self._last_connection_warning = 0.0
+        self.consuming = False
+        """Whether the connection is up and consuming (a service's ``/readyz``)."""
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
         consumers = super().get_consumers(consumer_cls, channel)
@@ -110,6 +112,7 @@ class GuardedQueueConsumer(QueueConsumer):
             yield conn
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
+        self.consuming = False
         now = time.monotonic()
         if now - self._last_connection_warning >= CONNECTION_LOG_INTERVAL:
             self._last_connection_warning = now
@@ -119,6 +122,7 @@ class GuardedQueueConsumer(QueueConsumer):
         if self._last_connection_warning:
             log.info("broker connection back")
             self._last_connection_warning = 0.0
+        self.consuming = True
         super().on_consume_ready(connection, channel, consumers, **kwargs)
 
 

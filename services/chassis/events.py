@@ -48,6 +48,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
 from services.chassis import config as cfg
+from services.chassis import metrics
 from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.consuming import GuardedQueueConsumer, connected, context_problem, declare_if_allowed
 from services.chassis.errors import HelpdeskError, ValidationFailed
@@ -236,12 +237,14 @@ class Subscription(EventHandler):
             headers[ATTEMPT_HEADER] = attempt + 1
             target, expiration = self.retry_queue.name, BASE_BACKOFF_MS * 2 ** (attempt - 1)
             log.warning("%s failed (attempt %d/%d): %s", self.queue.name, attempt, self.max_attempts, error)
+            metrics.EVENT_RETRIES.labels(metrics.service_of(self), self.queue.name).inc()
         else:
             headers[ERROR_HEADER] = (error if not retry else f"after {attempt} attempts: {error}")[
                 :MAX_ERROR_LENGTH
             ]
             target = self.dead_queue.name
             log.error("%s dead-lettered: %s", self.queue.name, headers[ERROR_HEADER])
+            metrics.EVENTS_DEAD_LETTERED.labels(metrics.service_of(self), self.queue.name).inc()
         self.publisher.publish(
             message.body,
             exchange=self.redelivery,

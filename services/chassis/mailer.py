@@ -16,8 +16,9 @@ the service's: it implements :class:`MailQueue` in its store and names the store
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +26,11 @@ import eventlet
 from eventlet import tpool
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy import text
 
+from services.chassis import metrics
+from services.chassis.clock import SYSTEM_CLOCK, aware
 from services.chassis.db import Database
 from services.chassis.mail.transport import (
     PermanentSendError,
@@ -101,6 +106,10 @@ class MailSender(DependencyProvider):
     attribute holds the service's store object); subclasses say where the queue is in that
     store with :meth:`queue_of`.
     """
+
+    table = "outgoing_mail"
+    """The queue's table, read when metrics are scraped: a ``state`` (queued, sent, failed) and a
+    ``next_attempt_at`` per mail."""
 
     def __init__(self, store_attr: str = "store", poll_seconds: float = 1.0) -> None:
         self.store_attr = store_attr
@@ -178,14 +187,51 @@ class MailSender(DependencyProvider):
             self._hand_over(due)
         except (TransientSendError, PermanentSendError) as exc:
             gave_up = queue.not_sent(due=due, error=str(exc), permanent=isinstance(exc, PermanentSendError))
+            self._count("failed" if gave_up else "retry")
             log.warning("mail %s not sent (%s)%s", due.id, exc, "; gave up" if gave_up else "; will retry")
             return
         except (SendError, OSError) as exc:
             queue.not_sent(due=due, error=str(exc), permanent=False)
+            self._count("retry")
             log.warning("mail %s not sent (%s); will retry", due.id, exc)
             return
         queue.sent(due=due)
+        self._count("sent")
         log.info("mail %s sent to %d recipients", due.id, len(due.recipients))
+
+    def _count(self, result: str) -> None:
+        metrics.MAIL_ATTEMPTS.labels(metrics.service_of(self), result).inc()
+
+    def metrics_probe(self) -> Iterator[Metric]:
+        """The queue by state, and how long its most overdue mail has waited, read when scraped."""
+        factory = self._dependency().factory
+        assert factory is not None
+        service = self.container.service_name
+        with factory.read() as session:
+            by_state = text(f"SELECT state, count(*) FROM {self.table} GROUP BY state")
+            counts: dict[str, int] = {state: count for state, count in session.execute(by_state)}
+            due = session.scalar(
+                text(f"SELECT min(next_attempt_at) FROM {self.table} WHERE state = 'queued'")
+            )
+        family = GaugeMetricFamily(
+            "helpdesk_mail_queue",
+            "Outgoing mail by state (queued, sent, failed).",
+            labels=["service", "state"],
+        )
+        for state in sorted({"queued", "sent", "failed", *counts}):
+            family.add_metric([service, state], counts.get(state, 0))
+        yield family
+        overdue = 0.0
+        if due is not None:
+            if isinstance(due, str):  # SQLite hands a raw text column back through text()
+                due = dt.datetime.fromisoformat(due)
+            overdue = max(0.0, (SYSTEM_CLOCK.now() - aware(due)).total_seconds())
+        yield metrics.gauge(
+            "helpdesk_mail_overdue_seconds",
+            "How long the queued mail that was due first has been waiting past its time.",
+            {"service": service},
+            overdue,
+        )
 
     def get_dependency(self, worker_ctx: Any) -> MailSender:
         return self

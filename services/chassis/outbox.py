@@ -12,6 +12,10 @@ sent; a crash between publish and mark only means the event is sent again, which
 idempotent consumers ignore. Rows are claimed with a short lease renewed while they are
 published, so several instances of a service can relay without stepping on each other, and
 the rows of one that dies are published by another about a second later.
+
+An event carries the trace of the request that recorded it (W3C ``traceparent``, see
+:mod:`services.chassis.tracing`): it is kept in the stored payload under :data:`TRACE_KEY`, which
+the relay takes out again and sends as the ``traceparent`` and ``nameko.traceparent`` headers.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import eventlet
@@ -30,6 +34,7 @@ from kombu import Exchange
 from marshmallow import RAISE, Schema, ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
+from prometheus_client.core import Metric
 from sqlalchemy import (
     Column,
     DateTime,
@@ -45,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.chassis import config as cfg
+from services.chassis import metrics, tracing
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
 from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER, event_exchange_name
@@ -59,6 +65,9 @@ LEASE_MARGIN = 0.05
 BATCH = 200
 BACKOFF_MIN, BACKOFF_MAX = 0.2, 1.0
 WARN_EVERY = 10.0
+TRACE_KEY = "_traceparent"
+"""The stored payload's key for the recording request's trace; no event schema has a field so named,
+and the relay removes it before publishing."""
 """Pause after a failed pass (broker or database away), doubling, bounded so that the relay is
 publishing again within a second of their return."""
 
@@ -137,7 +146,7 @@ class Outbox:
             self.table.insert().values(
                 event_id=event_id,
                 event_type=event_type,
-                payload=json.dumps(body, separators=(",", ":")),
+                payload=_stored(body, tracing.current_traceparent()),
                 created_at=now,
             )
         )
@@ -152,6 +161,7 @@ class Outbox:
     ) -> list[str]:
         """:meth:`record` for many ``(event_type, payload)`` at once (one statement); their event ids."""
         now = clock.now()
+        traceparent = tracing.current_traceparent()
         rows: list[dict[str, Any]] = []
         for event_type, payload in events:
             event_id = str(uuid.uuid4())
@@ -160,7 +170,7 @@ class Outbox:
                 {
                     "event_id": event_id,
                     "event_type": event_type,
-                    "payload": json.dumps(body, separators=(",", ":")),
+                    "payload": _stored(body, traceparent),
                     "created_at": now,
                 }
             )
@@ -168,6 +178,13 @@ class Outbox:
             session.info[OUTBOX_WRITTEN] = True
             session.execute(self.table.insert(), rows)
         return [str(row["event_id"]) for row in rows]
+
+
+def _stored(body: dict[str, Any], traceparent: str | None) -> str:
+    """The payload column's text: the event's body, and the trace that recorded it if any."""
+    if traceparent:
+        body = {**body, TRACE_KEY: traceparent}
+    return json.dumps(body, separators=(",", ":"))
 
 
 class OutboxRelay(DependencyProvider):
@@ -282,12 +299,13 @@ class OutboxRelay(DependencyProvider):
         try:
             for row in rows:
                 body = json.loads(row.payload)
+                headers = {EVENT_ID_HEADER: body["event_id"], PRODUCER_HEADER: self.service}
+                if traceparent := body.pop(TRACE_KEY, None):
+                    headers[tracing.TRACEPARENT] = headers[f"nameko.{tracing.TRACEPARENT}"] = traceparent
                 self.publisher.publish(
-                    body,
-                    exchange=self.exchange,
-                    routing_key=row.event_type,
-                    extra_headers={EVENT_ID_HEADER: body["event_id"], PRODUCER_HEADER: self.service},
+                    body, exchange=self.exchange, routing_key=row.event_type, extra_headers=headers
                 )
+                metrics.EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
                 published.append(row.id)
                 log.debug("outbox relay published %s", row.id)
         finally:
@@ -352,6 +370,21 @@ class OutboxRelay(DependencyProvider):
                 session.execute(
                     update(self.outbox).where(self.outbox.c.id.in_(unsent)).values(claimed_until=None)
                 )
+
+    def metrics_probe(self) -> Iterator[Metric]:
+        """The backlog (rows not yet published) and the age of the oldest, read when scraped."""
+        with self._factory().read() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(self.outbox.c.created_at)).where(
+                    self.outbox.c.published_at.is_(None)
+                )
+            ).one()
+        age = (SYSTEM_CLOCK.now() - aware(oldest)).total_seconds() if oldest is not None else 0.0
+        labels = {"service": self.service}
+        yield metrics.gauge("helpdesk_outbox_backlog", "Outbox rows not yet published.", labels, count)
+        yield metrics.gauge(
+            "helpdesk_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.", labels, age
+        )
 
     def get_dependency(self, worker_ctx: Any) -> OutboxRelay:
         return self

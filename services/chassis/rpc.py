@@ -45,6 +45,7 @@ from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from services.chassis import config as cfg
+from services.chassis import metrics, tracing
 from services.chassis.consuming import (
     DEADLINE_KEY,
     RECONNECT_POLICY,
@@ -208,6 +209,8 @@ class HelpdeskRpc(Rpc):
         try:
             self.admit(body, self.unpack_message_headers(message))
         except HelpdeskError as error:
+            service = metrics.service_of(self)
+            metrics.RPC_REFUSED.labels(service, self.method_name, type(error).__name__).inc()
             self.rpc_consumer.refuse(message, error)
             return
         super().handle_message(body, message)
@@ -442,7 +445,35 @@ class BrokerLink(SharedExtension):
         headers: dict[str, Any],
         deadline: float,
     ) -> Any:
-        """Send one request and wait for its reply until ``deadline``."""
+        """Send one request and wait for its reply until ``deadline`` (timed and counted)."""
+        began = time.perf_counter()
+        outcome = "ok"
+        try:
+            return self._call(service, method, args, kwargs, headers=headers, deadline=deadline)
+        except DeadlineExceeded:
+            outcome = "timeout"
+            raise
+        except ServiceUnavailable:
+            outcome = "unavailable"
+            raise
+        except Exception as exc:
+            outcome = metrics.outcome_of(exc)
+            raise
+        finally:
+            caller = metrics.service_of(self)
+            metrics.RPC_SECONDS.labels(caller, service, method).observe(time.perf_counter() - began)
+            metrics.RPC_CALLS.labels(caller, service, method, outcome).inc()
+
+    def _call(
+        self,
+        service: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        headers: dict[str, Any],
+        deadline: float,
+    ) -> Any:
         if deadline <= time.time():
             raise DeadlineExceeded(f"{service}.{method}: the deadline passed before the call was made.")
         if not self._connected:
@@ -450,6 +481,8 @@ class BrokerLink(SharedExtension):
         correlation_id = uuid.uuid4().hex
         waiter = self._pending[correlation_id] = _Pending()
         headers = {**headers, f"nameko.{DEADLINE_KEY}": deadline}
+        if traceparent := tracing.current_traceparent():  # the caller's span is the callee's parent
+            headers[f"nameko.{tracing.TRACEPARENT}"] = traceparent
         try:
             self.publisher.publish(
                 {"args": list(args), "kwargs": kwargs},

@@ -25,6 +25,7 @@ from services.chassis.errors import Conflict, NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import Caller
+from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
@@ -58,6 +59,7 @@ class ConversationsService(LifecycleEntrypoints):
     """Threads, messages, inbound email and chat/form intake, replies by email."""
 
     name = contract.SERVICE_NAME
+    telemetry = Telemetry()
 
     config = Config()
     store = Store()

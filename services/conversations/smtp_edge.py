@@ -46,6 +46,7 @@ from typing import Any
 import pika
 import pika.exceptions
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from prometheus_client import Counter, start_http_server
 
 from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER, event_exchange_name
 from services.conversations.contract import MAIL_RECEIVED, SERVICE_NAME, InboundMailSchema
@@ -61,11 +62,21 @@ does (that module is not imported: the chassis's publishing side is eventlet cod
 is asyncio)."""
 
 
+MESSAGES = Counter(
+    "helpdesk_smtp_messages",
+    "Mail the SMTP edge was offered, by result: accepted (published), refused (5xx), deferred (451).",
+    ["result"],
+)
+METRICS_BIND = "127.0.0.1:9106"
+
+
 @dataclass(frozen=True)
 class EdgeSettings:
     amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
     host: str = "127.0.0.1"
     port: int = 2525
+    metrics_bind: str = METRICS_BIND
+    """Where ``/metrics`` is served (``HELPDESK_SMTP_METRICS_BIND``, host:port; ``0``: nowhere)."""
     limits: MailLimits = field(default_factory=MailLimits)
     drain_seconds: float = 30.0
     publish_timeout: float = 20.0
@@ -93,6 +104,7 @@ def settings_from_env(environ: Mapping[str, str]) -> EdgeSettings:
         port=int(_number(environ, "HELPDESK_SMTP_PORT", EdgeSettings.port, port=True)),
         limits=limits_from_env(environ),
         drain_seconds=_number(environ, "HELPDESK_SMTP_DRAIN_SECONDS", EdgeSettings.drain_seconds),
+        metrics_bind=environ.get("HELPDESK_SMTP_METRICS_BIND", "").strip() or METRICS_BIND,
     )
 
 
@@ -300,9 +312,11 @@ class EdgeHandler:
             await asyncio.to_thread(check_limits, raw, limits)
         except MailRejected as rejected:
             log.info("refused %s: %s", about, rejected.smtp_reply)
+            MESSAGES.labels("refused").inc()
             return rejected.smtp_reply
         except Exception as error:  # a parser failure on hostile input: refuse this mail, keep serving
             log.error("refused %s: the limits check failed: %s: %s", about, type(error).__name__, error)
+            MESSAGES.labels("refused").inc()
             return "554 5.6.0 Message could not be read"
         edge_id = uuid.uuid4()
         try:
@@ -311,8 +325,10 @@ class EdgeHandler:
             await asyncio.wait_for(confirmed, self.settings.publish_timeout)
         except (BrokerUnavailable, TimeoutError) as error:
             log.warning("deferred %s: broker did not take it: %s", about, error or "timed out")
+            MESSAGES.labels("deferred").inc()
             return "451 4.3.0 Cannot queue the message now, try again later"
         log.info("accepted %s edge_id=%s", about, edge_id)
+        MESSAGES.labels("accepted").inc()
         return f"250 2.0.0 OK queued as {edge_id}"
 
 
@@ -355,6 +371,8 @@ async def serve(settings: EdgeSettings) -> int:
             ident="helpdesk smtp edge",
         )
 
+    # before the SMTP port opens: an open port means started, and signals are handled from then on
+    start_metrics_server(settings.metrics_bind)
     try:
         server = await loop.create_server(session, settings.host, settings.port)
     except OSError as error:
@@ -385,6 +403,20 @@ async def serve(settings: EdgeSettings) -> int:
     await asyncio.to_thread(publisher.stop)
     log.info("stopped")
     return 0
+
+
+def start_metrics_server(bind: str) -> None:
+    """Serve ``/metrics`` from a thread of its own on ``bind`` (``host:port``); ``0`` or a port
+    already taken costs nothing but a log line."""
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return
+    try:
+        start_http_server(int(port), addr=host or "127.0.0.1")
+    except OSError as error:
+        log.warning("metrics server not started on %s: %s", bind, error)
+        return
+    log.info("metrics on http://%s/metrics", bind)
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ from nameko.timer import timer
 from services.chassis.errors import Forbidden, NotFound
 from services.chassis.events import subscribe
 from services.chassis.housekeeping import sweep
+from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id
@@ -48,6 +49,7 @@ class NotificationsService:
     """Preferences, the in-app feed and notification email, driven by other services' events."""
 
     name = contract.SERVICE_NAME
+    telemetry = Telemetry()
 
     config = Config()
     store = Store()

@@ -20,6 +20,7 @@ from services.chassis.errors import Forbidden, NotFound, Unauthenticated, Valida
 from services.chassis.housekeeping import sweep
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import DEFAULT_TTL_SECONDS, Caller, sign
+from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import Sort
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
@@ -49,6 +50,7 @@ class PermissionsService:
     """Users, teams, tokens and the signed identities built from them."""
 
     name = contract.SERVICE_NAME
+    telemetry = Telemetry()
 
     config = Config()
     store = Store()

@@ -18,6 +18,7 @@ from nameko.timer import timer
 from services.chassis.errors import Conflict, Forbidden
 from services.chassis.housekeeping import sweep
 from services.chassis.identity import Caller
+from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id
@@ -49,6 +50,7 @@ class RetentionService:
     """Purges the spam view and the recycle bin when their periods pass; sweeps old bookkeeping."""
 
     name = contract.SERVICE_NAME
+    telemetry = Telemetry()
 
     config = Config()
     store = Store()

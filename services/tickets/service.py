@@ -25,6 +25,7 @@ from services.chassis.errors import Forbidden, NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import Caller
+from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
@@ -82,6 +83,7 @@ class TicketsService(LifecycleEntrypoints):
     """Tickets, pipelines and everything recorded about a ticket."""
 
     name = contract.SERVICE_NAME
+    telemetry = Telemetry()
 
     config = Config()
     store = Store()

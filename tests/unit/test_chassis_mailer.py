@@ -1,5 +1,6 @@
 """The chassis's mail sender: a transport that does blocking file I/O runs in eventlet's thread pool,
-so writing ``.eml`` files (with fsync) never stalls a service's other green threads."""
+so writing ``.eml`` files (with fsync) never stalls a service's other green threads; every relay
+result is counted (``helpdesk_mail_attempts_total``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventlet import patcher
+from prometheus_client import REGISTRY
 
+from services.chassis.mail.transport import PermanentSendError, TransientSendError
 from services.chassis.mailer import MailSender
 
 real_threading = patcher.original("threading")
@@ -67,3 +70,32 @@ def test_blocking_transports_run_in_the_thread_pool_and_others_in_place() -> Non
         assert sender_for(queue, transport).send_due() == 2
         assert queue.outcomes == [("sent", 1), ("sent", 2)]
         assert all((thread != here) is blocking for thread in transport.threads)
+
+
+class Flaky(Recorder):
+    """Takes mail 1, refuses mail 2 for now and mail 3 for good."""
+
+    def send(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
+        if recipients == ["later@x"]:
+            raise TransientSendError("try later")
+        if recipients == ["never@x"]:
+            raise PermanentSendError("no such mailbox")
+
+
+def test_each_relay_result_is_counted_sent_retry_or_failed() -> None:
+    def count(result: str) -> float:
+        return (
+            REGISTRY.get_sample_value("helpdesk_mail_attempts_total", {"service": "", "result": result})
+            or 0.0
+        )
+
+    before = {result: count(result) for result in ("sent", "retry", "failed")}
+    queue = Queue(
+        Due(1, "a@x", ["b@x"], b"raw"), Due(2, "a@x", ["later@x"], b"raw"), Due(3, "a@x", ["never@x"], b"raw")
+    )
+    assert sender_for(queue, Flaky(blocking=False)).send_due() == 3
+    assert {result: count(result) - before[result] for result in before} == {
+        "sent": 1,
+        "retry": 1,
+        "failed": 1,
+    }
