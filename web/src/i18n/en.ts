@@ -41,6 +41,18 @@ export const en = {
   'signin.usePassword': 'Use email and password',
   'signin.tokenNote': 'The token is kept for this browser tab only.',
 
+  'setpw.title': 'Set your password',
+  'setpw.password': 'New password',
+  'setpw.repeat': 'Repeat the password',
+  'setpw.rules': 'At least {count} characters; a few unrelated words make a good one.',
+  'setpw.submit': 'Set password',
+  'setpw.tooShort': 'The password needs at least {count} characters.',
+  'setpw.mismatch': 'The two passwords differ.',
+  'setpw.invalidLink': 'This link does not work any more: it was used, it expired or a newer one was sent. Ask an admin for a new link.',
+  'setpw.noToken': 'This page needs the link from your invitation. Ask an admin for one.',
+  'setpw.done': 'Your password is set. Sign in with it.',
+  'setpw.toSignIn': 'Go to sign-in',
+
   'filters.label': 'Filters',
   'filters.search': 'Search',
   'filters.searchPlaceholder': 'Search tickets',

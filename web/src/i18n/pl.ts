@@ -42,6 +42,18 @@ export const pl: Messages = {
   'signin.usePassword': 'Użyj e-maila i hasła',
   'signin.tokenNote': 'Token jest przechowywany tylko w tej karcie przeglądarki.',
 
+  'setpw.title': 'Ustaw hasło',
+  'setpw.password': 'Nowe hasło',
+  'setpw.repeat': 'Powtórz hasło',
+  'setpw.rules': 'Co najmniej {count} znaków; kilka niezwiązanych słów to dobre hasło.',
+  'setpw.submit': 'Ustaw hasło',
+  'setpw.tooShort': 'Hasło musi mieć co najmniej {count} znaków.',
+  'setpw.mismatch': 'Hasła się różnią.',
+  'setpw.invalidLink': 'Ten link już nie działa: został użyty, wygasł albo wysłano nowszy. Poproś administratora o nowy link.',
+  'setpw.noToken': 'Ta strona wymaga linku z zaproszenia. Poproś o niego administratora.',
+  'setpw.done': 'Hasło jest ustawione. Zaloguj się nim.',
+  'setpw.toSignIn': 'Przejdź do logowania',
+
   'filters.label': 'Filtry',
   'filters.search': 'Szukaj',
   'filters.searchPlaceholder': 'Szukaj zgłoszeń',
