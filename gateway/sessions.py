@@ -32,6 +32,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.limits import RateLimits
 from services.chassis.errors import HelpdeskError
+from services.permissions.contract import set_password_url
 
 SESSION_COOKIE = "helpdesk_session"
 CSRF_COOKIE = "helpdesk_csrf"
@@ -163,6 +164,12 @@ class Edge:
 
     sessions: SessionEdge
     limits: RateLimits
+
+    def invite_link(self, request: Request, invite: dict[str, Any]) -> dict[str, Any]:
+        """``invite`` (from the permissions service) with ``url``, its set-password link on
+        ``SESSIONS.public_url``, else on the origin the request came to."""
+        base = self.sessions.settings.public_url or request.host_url
+        return {**invite, "url": set_password_url(base, str(invite["token"]))}
 
 
 class SignInEdge(DependencyProvider):

@@ -119,9 +119,7 @@ class SessionRoutes:
     )
     def invite_user(self, request: Request, user_id: int) -> Response:
         action_body(request)
-        invite = self.permissions.invite(user_id)
-        base = self.edge.sessions.settings.public_url or request.host_url
-        invite["url"] = permissions_contract.set_password_url(base, invite["token"])
+        invite = self.edge.invite_link(request, self.permissions.invite(user_id))
         return json_response(invite, 201, NO_STORE)
 
     @route(

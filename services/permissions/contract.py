@@ -176,6 +176,12 @@ def set_password_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/set-password#token={token}"
 
 
+class UserCreateQuerySchema(Input):
+    """Query of a user's creation at the gateway: ``invite=true`` answers a set-password invite too."""
+
+    invite = fields.Boolean(load_default=False)
+
+
 class InviteAcceptSchema(Input):
     """Body of setting a password with an invite: its ``token`` and the new ``password``
     (10 to 1024 characters)."""

@@ -289,3 +289,25 @@ def test_another_site_cannot_sign_a_browser_in(desk: Desk) -> None:
     assert_problem(refused, 403)
     assert not set_cookies(refused)
     assert desk.sign_in(ADMIN_EMAIL, PASSWORD, headers={"Origin": desk.base}).status_code == 201
+
+
+def test_creating_a_user_can_answer_their_invite_too(desk: Desk) -> None:
+    plain = desk.call(
+        "POST", "/api/v1/users", token=ADMIN_TOKEN, json={"name": "Bo", "email": "bo@example.com"}
+    )
+    assert plain.status_code == 201 and "invite" not in plain.json()
+    created = desk.call(
+        "POST",
+        "/api/v1/users?invite=true",
+        token=ADMIN_TOKEN,
+        json={"name": "Cy", "email": "cy@example.com"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["Cache-Control"] == "no-store"
+    user = created.json()
+    invite = user["invite"]
+    assert invite["user_id"] == user["id"] and invite["url"].endswith(f"#token={invite['token']}")
+    accept = {"token": invite["token"], "password": "Cy's own password"}
+    assert desk.call("POST", "/api/v1/invites/accept", json=accept).status_code == 200
+    assert desk.sign_in("cy@example.com", "Cy's own password").status_code == 201
+    assert_problem(desk.call("POST", "/api/v1/users?invite=maybe", token=ADMIN_TOKEN, json={}), 422)
