@@ -6,7 +6,9 @@ alike (401), throttles failed sign-ins per address named (429 + Retry-After, eve
 password meanwhile); that every POST, PUT, PATCH and DELETE authenticated by the cookie needs the
 CSRF token and a same-origin Origin (403 otherwise) while bearer tokens are unaffected; that a
 revoked session is refused at once (the identity cache flushes on ``session_revoked``); that
-sign-out ends the session and clears the cookies; and that an invite link sets a password once.
+sign-out ends the session and clears the cookies; that an invite link (alone, or with the new
+user's creation) sets a password once; and that the live stream opens with the cookie and refuses
+an ended session.
 """
 
 from __future__ import annotations
@@ -311,3 +313,17 @@ def test_creating_a_user_can_answer_their_invite_too(desk: Desk) -> None:
     assert desk.call("POST", "/api/v1/invites/accept", json=accept).status_code == 200
     assert desk.sign_in("cy@example.com", "Cy's own password").status_code == 201
     assert_problem(desk.call("POST", "/api/v1/users?invite=maybe", token=ADMIN_TOKEN, json={}), 422)
+
+
+def test_the_live_stream_opens_with_the_session_cookie(desk: Desk) -> None:
+    session = signed_in(desk)
+    with desk.call("GET", "/api/v1/stream", session=session, stream=True) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        lines = stream.iter_lines(decode_unicode=True)
+        assert next(line for line in lines if line.startswith("event: ")) == "event: hello"
+    desk.call("DELETE", "/api/v1/sessions/current", session=session, csrf=csrf_token(session))
+    deadline = time.monotonic() + 5
+    while desk.call("GET", "/api/v1/me", session=session).status_code == 200 and time.monotonic() < deadline:
+        eventlet.sleep(0.02)
+    assert_problem(desk.call("GET", "/api/v1/stream", session=session), 401)
