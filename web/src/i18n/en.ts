@@ -52,6 +52,11 @@ export const en = {
   'setpw.noToken': 'This page needs the link from your invitation. Ask an admin for one.',
   'setpw.done': 'Your password is set. Sign in with it.',
   'setpw.toSignIn': 'Go to sign-in',
+  'invite.issue': 'Invite link',
+  'invite.issueFor': 'Invite link for {name}',
+  'invite.linkFor': 'Set-password link for {name}, works once until {until}',
+  'invite.copy': 'Copy',
+  'invite.copied': 'Link copied. Send it to the person; it works once.',
 
   'filters.label': 'Filters',
   'filters.search': 'Search',

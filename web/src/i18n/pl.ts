@@ -53,6 +53,11 @@ export const pl: Messages = {
   'setpw.noToken': 'Ta strona wymaga linku z zaproszenia. Poproś o niego administratora.',
   'setpw.done': 'Hasło jest ustawione. Zaloguj się nim.',
   'setpw.toSignIn': 'Przejdź do logowania',
+  'invite.issue': 'Link z zaproszeniem',
+  'invite.issueFor': 'Link z zaproszeniem dla: {name}',
+  'invite.linkFor': 'Link do ustawienia hasła dla: {name}, działa raz, do {until}',
+  'invite.copy': 'Kopiuj',
+  'invite.copied': 'Skopiowano link. Wyślij go tej osobie; działa raz.',
 
   'filters.label': 'Filtry',
   'filters.search': 'Szukaj',
