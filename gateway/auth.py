@@ -1,11 +1,12 @@
-"""Bearer-token authentication with a cache that never outlives a permission change.
+"""Bearer-token and session authentication with a cache that never outlives a permission change.
 
-A token is exchanged once with the permissions service for a signed identity,
-which is cached (keyed by the token's SHA-256, never the token itself) until
-shortly before it expires. The cache is emptied whenever the permissions service
-announces a change to users, teams or tokens, and after every reconnection to the
-broker (events may have been missed meanwhile), so a revoked token or a changed
-permission takes effect within the time an event takes to arrive.
+A token (or a browser session's secret, :mod:`gateway.sessions`) is exchanged once
+with the permissions service for a signed identity, which is cached (keyed by the
+token's SHA-256, never the token itself) until shortly before it expires. The cache
+is emptied whenever the permissions service announces a change to users, teams,
+tokens or sessions, and after every reconnection to the broker (events may have been
+missed meanwhile), so a revoked token or session or a changed permission takes
+effect within the time an event takes to arrive.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from nameko.extensions import SharedExtension
 
+from gateway.sessions import SESSION_SCHEME
 from services.chassis.cache import EventFlushedCache
 from services.chassis.errors import Unauthenticated
 from services.chassis.outbox import event_exchange
@@ -48,7 +50,13 @@ class TokenCache(SharedExtension):
         self.cache.flush()
 
     def identity_for(self, authorization: str | None) -> str:
-        """The signed identity for an ``Authorization: Bearer`` header, or Unauthenticated."""
+        """The signed identity for an ``Authorization: Bearer`` header, or for a session given as
+        ``Session <secret>`` (the gateway's own spelling, see :func:`session_credential`), or
+        Unauthenticated."""
+        scheme, _, secret = (authorization or "").partition(" ")
+        if scheme == SESSION_SCHEME and secret:
+            key = session_key(secret)
+            return self.cached(key) or self.authenticate_session(secret, key)
         token = bearer(authorization)
         key = token_key(token)
         return self.cached(key) or self.authenticate(token, key)
@@ -66,6 +74,26 @@ class TokenCache(SharedExtension):
         identity = str(answer["identity"])
         self.cache.put(key, identity, generation, max_age=float(answer["ttl"]) - EARLY_REFRESH)
         return identity
+
+    def authenticate_session(self, session: str, key: str) -> str:
+        """Ask the permissions service for a session's identity and cache it under ``key``."""
+        generation = self.cache.generation
+        permissions = self.link.client(permissions_contract.SERVICE_NAME, timeout=AUTH_TIMEOUT)
+        answer: dict[str, Any] = permissions.authenticate_session(session)
+        identity = str(answer["identity"])
+        self.cache.put(key, identity, generation, max_age=float(answer["ttl"]) - EARLY_REFRESH)
+        return identity
+
+
+def session_credential(session: str) -> str:
+    """A session as one credential string, for code that keeps a credential to re-check it later."""
+    return f"{SESSION_SCHEME} {session}"
+
+
+def session_key(session: str) -> str:
+    """What the gateway keeps of a session secret (cache and rate-limit keys); never equal to a
+    :func:`token_key`, so a session's identity cannot be had by presenting its secret as a token."""
+    return "s:" + hashlib.sha256(session.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def token_key(token: str) -> str:

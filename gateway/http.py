@@ -28,10 +28,11 @@ from marshmallow import Schema
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Request, Response
 
-from gateway.auth import TokenCache, bearer, token_key
-from gateway.limits import RateLimits
+from gateway.auth import TokenCache, bearer, session_credential, session_key, token_key
+from gateway.limits import WRITE_METHODS, RateLimits
 from gateway.logs import install_worker_filter
 from gateway.problems import response_for_exception
+from gateway.sessions import SessionEdge
 from gateway.wsgi import BODY_TIMEOUT_KEY, REQUEST_ID_KEY, TRACEPARENT_KEY, GatewayWebServer
 from services.chassis import tracing
 from services.chassis.errors import BadRequest, HelpdeskError, Unauthenticated, ValidationFailed
@@ -45,6 +46,9 @@ MAX_JSON_DEPTH = 32
 how a small body costs a parser (or a later ``json.dumps``) its whole stack."""
 NO_BODY: Any = object()
 """What :func:`read_json` answers for an empty body when that is allowed (JSON ``null`` is None)."""
+CREDENTIAL_KEY = "helpdesk.credential"
+"""WSGI environ key of the credential a request authenticated with, as one string (``Bearer ...``
+or ``Session ...``, see :func:`gateway.auth.session_credential`), for routes that re-check it later."""
 REQUEST_ID_CONTEXT = "request_id"
 """Worker context key of the request id; it travels to services as the ``nameko.request_id`` header."""
 
@@ -80,7 +84,9 @@ class Route(HttpRequestHandler):
     service's contract schemas). ``action`` marks a route that takes no body (empty or ``{}``),
     ``optional_body`` one whose body may be empty. ``headers`` name the response headers of
     a success (see :data:`gateway.openapi.HEADERS`), ``alternate`` statuses that answer the
-    success body too (``/readyz``'s 503), ``content_type`` a success that is not JSON.
+    success body too (``/readyz``'s 503), ``content_type`` a success that is not JSON,
+    ``links=False`` a 201 whose ``id`` is not that of the things under its path (the OpenAPI
+    document links a create's ``id`` to them, see :mod:`gateway.openapi`).
     ``errors`` are the statuses the route may answer beyond those that follow from the rest
     of the declaration: protocol errors (:data:`PROTOCOL_ERRORS`), authentication
     (:data:`AUTH_ERRORS`), a body
@@ -92,6 +98,7 @@ class Route(HttpRequestHandler):
     server = GatewayWebServer()
     tokens = TokenCache()
     limits = RateLimits()
+    sessions = SessionEdge()
 
     def __init__(  # noqa: PLR0913 - a route is declared by its keyword arguments, once
         self,
@@ -114,6 +121,7 @@ class Route(HttpRequestHandler):
         headers: Iterable[str] = (),
         alternate: Iterable[int] = (),
         content_type: str = "application/json",
+        links: bool = True,
         **kwargs: Any,
     ) -> None:
         self.public = public
@@ -131,6 +139,7 @@ class Route(HttpRequestHandler):
         self.response_headers = tuple(headers)
         self.alternate = tuple(alternate)
         self.content_type = content_type
+        self.links = links
         self._query_loader = query() if query is not None else None
         kwargs.setdefault("expected_exceptions", HelpdeskError)
         super().__init__(method, url, **kwargs)
@@ -144,6 +153,8 @@ class Route(HttpRequestHandler):
         found = set(extra) | set(PROTOCOL_ERRORS) | set(self.alternate)
         if not self.public:
             found.update(AUTH_ERRORS)
+            if WRITE_METHODS.intersection(self.method.split(",")):
+                found.add(403)  # a session-cookie write without its CSRF token (gateway.sessions)
         if self.reads_body:
             found.update(BODY_ERRORS)
         if self.query_schema is not None:
@@ -190,11 +201,18 @@ class Route(HttpRequestHandler):
             return self.response_from_exception(exc, request_id)
 
     def _authenticate(self, request: Request) -> tuple[str, str]:
-        """The caller's signed identity and token key; failures are counted and throttled (429)."""
+        """The caller's signed identity and credential key; failures are counted and throttled (429).
+
+        A bearer token wins over a session cookie; a write authenticated by the cookie must pass
+        the CSRF checks first (:class:`gateway.sessions.SessionEdge`, 403)."""
         header = request.headers.get("Authorization")
         address = request.remote_addr or "-"
         if not header:
-            raise Unauthenticated("An Authorization: Bearer token is required.")
+            session = self.sessions.session_of(request)
+            if session is None:
+                raise Unauthenticated("An Authorization: Bearer token (or a session cookie) is required.")
+            return self._authenticate_session(request, session, address)
+        request.environ[CREDENTIAL_KEY] = header
         try:
             token = bearer(header)
         except Unauthenticated:
@@ -208,6 +226,21 @@ class Route(HttpRequestHandler):
         self.limits.check_authentication(address, key)
         try:
             return self.tokens.authenticate(token, key), key
+        except Unauthenticated:
+            self.limits.failed_authentication(address, key)
+            raise
+
+    def _authenticate_session(self, request: Request, session: str, address: str) -> tuple[str, str]:
+        if request.method in WRITE_METHODS:
+            self.sessions.check_csrf(request, session)
+        request.environ[CREDENTIAL_KEY] = session_credential(session)
+        key = session_key(session)
+        identity = self.tokens.cached(key)
+        if identity is not None:
+            return identity, key
+        self.limits.check_authentication(address, key)
+        try:
+            return self.tokens.authenticate_session(session, key), key
         except Unauthenticated:
             self.limits.failed_authentication(address, key)
             raise

@@ -1,13 +1,17 @@
-"""Rate limits: token buckets for failed authentications and for writes.
+"""Rate limits: token buckets for failed authentications, failed sign-ins and writes.
 
-Three limits, each a bucket per key that holds up to ``burst`` requests and refills at
+Five limits, each a bucket per key that holds up to ``burst`` requests and refills at
 ``rate`` per second (``rate`` 0 switches a limit off):
 
 * ``failed_auth_per_address`` - presented credentials that did not authenticate, per client
   address (REMOTE_ADDR; the gateway trusts no forwarding header);
 * ``failed_auth_per_token`` - the same, per token (its SHA-256, never the token), so one
   leaked-then-revoked token retried in a loop is refused cheaply;
-* ``writes_per_token`` - POST, PUT, PATCH and DELETE per token.
+* ``failed_signin_per_address`` - sign-ins (``POST /api/v1/sessions``) whose email and password
+  did not match, and set-password attempts with an invite that does not work, per client address;
+* ``failed_signin_per_email`` - failed sign-ins per address they named (its SHA-256), however
+  many client addresses they come from; a password guesser is slowed to a trickle per account;
+* ``writes_per_token`` - POST, PUT, PATCH and DELETE per token (or session).
 
 An empty bucket answers 429 with ``Retry-After`` (whole seconds until one request fits)
 before any RPC is made. The buckets live in the gateway process: several gateway instances
@@ -63,6 +67,8 @@ class Limit:
 DEFAULTS = {
     "failed_auth_per_address": Limit(rate=2.0, burst=100.0),
     "failed_auth_per_token": Limit(rate=0.2, burst=10.0),
+    "failed_signin_per_address": Limit(rate=0.1, burst=20.0),
+    "failed_signin_per_email": Limit(rate=1 / 60, burst=10.0),
     "writes_per_token": Limit(rate=100.0, burst=2000.0),
 }
 
@@ -131,6 +137,8 @@ class RateLimits(SharedExtension):
         self.by_address = Buckets(limits["failed_auth_per_address"])
         self.by_token = Buckets(limits["failed_auth_per_token"])
         self.writes = Buckets(limits["writes_per_token"])
+        self.signin_by_address = Buckets(limits["failed_signin_per_address"])
+        self.signin_by_email = Buckets(limits["failed_signin_per_email"])
 
     def check_authentication(self, address: str, token_key: str | None) -> None:
         """Before a token is looked up: 429 while its address or the token itself is throttled."""
@@ -146,6 +154,21 @@ class RateLimits(SharedExtension):
         if token_key is not None:
             self.by_token.take(token_key)
         self.warnings.warning(address, "failed authentication from %s", address)
+
+    def check_sign_in(self, address: str, email_key: str | None) -> None:
+        """Before a password is checked: 429 while the address or the account named is throttled."""
+        wait = self.signin_by_address.wait(address)
+        if email_key is not None:
+            wait = max(wait, self.signin_by_email.wait(email_key))
+        if wait > 0:
+            raise refuse(wait, "failed sign-ins")
+
+    def failed_sign_in(self, address: str, email_key: str | None) -> None:
+        """Count a failed sign-in (or set-password attempt) against the address and the account."""
+        self.signin_by_address.take(address)
+        if email_key is not None:
+            self.signin_by_email.take(email_key)
+        self.warnings.warning("signin:" + address, "failed sign-in from %s", address)
 
     def check_write(self, method: str, token_key: str) -> None:
         if method in WRITE_METHODS:

@@ -18,6 +18,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from gateway.http import PROTOCOL_ERRORS, Route
+from gateway.sessions import SESSION_COOKIE
 from services.chassis.schema import BIDI_CONTROLS, MAX_ID, CleanEmail, CleanText, Timestamp
 
 _PATH_PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
@@ -135,7 +136,10 @@ PROBLEM_JSON = "application/problem+json"
 
 DESCRIPTION = """HTTP API of the help desk.
 
-* Every call but the public ones sends `Authorization: Bearer <token>`.
+* Every call but the public ones sends `Authorization: Bearer <token>`, or the `helpdesk_session`
+  cookie that signing in (`POST /api/v1/sessions`) sets in a browser. A POST, PUT, PATCH or DELETE
+  made with the cookie also sends `X-CSRF-Token` (the `helpdesk_csrf` cookie's value) and no
+  `Origin` but the gateway's own, else 403 (problem type `.../csrf-check-failed`).
 * Bodies are `application/json` (UTF-8); anything else with a body answers 415, bodies over
   1 MiB 413, malformed JSON (or nesting deeper than 32 levels, invalid Unicode, numbers out of
   range) 400.
@@ -202,6 +206,16 @@ class _Builder:
         assert self.plugin.converter is not None
         self.plugin.converter.add_attribute_function(_clean_text_pattern)
         self.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+        self.spec.components.security_scheme(
+            "session",
+            {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": SESSION_COOKIE,
+                "description": "The browser session POST /api/v1/sessions sets; writes also need "
+                "X-CSRF-Token (the helpdesk_csrf cookie's value).",
+            },
+        )
         self.spec.components.schema("Problem", PROBLEM)
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         self.spec.components.response(
@@ -303,7 +317,7 @@ class _Builder:
         paths = {(_template(r.url), m.lower()): attr for attr, r in routes for m in r.method.split(",")}
         found: dict[str, dict[str, Any]] = {}
         for attr, r in routes:
-            if r.method != "POST" or r.status != 201 or "<" in r.url:
+            if r.method != "POST" or r.status != 201 or "<" in r.url or not r.links:
                 continue
             links: dict[str, Any] = {}
             for (path, _method), target in sorted(paths.items()):
@@ -331,7 +345,7 @@ class _Builder:
         for path, operations in paths.items():
             self.spec.path(path=path, operations=operations)
         document = self.spec.to_dict()
-        document["security"] = [{"bearer": []}]
+        document["security"] = [{"bearer": []}, {"session": []}]
         document["tags"] = [{"name": tag} for tag in TAG_ORDER if tag in {r.tag for _, r in routes}]
         headers = {"X-Request-Id": REQUEST_ID_HEADER, **HEADERS, **ERROR_HEADER_DEFS}
         document["components"]["headers"] = headers

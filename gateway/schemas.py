@@ -6,6 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from services.conversations import contract as conversations_contract
+from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
 
 
@@ -34,3 +35,10 @@ class StreamMessageSchema(Schema):
     id = fields.String()
     event = fields.String()
     data = fields.Dict()
+
+
+class CreatedUserSchema(permissions_contract.UserSchema):
+    """A new user; with ``?invite=true`` also ``invite``, their one-time set-password link
+    (``permissions_contract.InviteSchema``: its token and url appear only here)."""
+
+    invite = fields.Nested(permissions_contract.InviteSchema, dump_only=True)

@@ -18,6 +18,7 @@ from gateway.routes.lifecycle import LifecycleRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.people import PeopleRoutes
 from gateway.routes.seats import SeatRoutes
+from gateway.routes.sessions import SessionRoutes
 from gateway.routes.stream import StreamRoutes
 from gateway.routes.tickets import TicketRoutes
 from gateway.routes.web import WebRoutes
@@ -32,6 +33,7 @@ class GatewayService(
     NotificationRoutes,
     StreamRoutes,
     PeopleRoutes,
+    SessionRoutes,
     SeatRoutes,
     WebRoutes,
     DocsRoutes,

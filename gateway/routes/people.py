@@ -18,21 +18,27 @@ from gateway.http import (
     query_args,
     route,
 )
+from gateway.schemas import CreatedUserSchema
+from gateway.sessions import SignInEdge
 from services.chassis.rpc import ServiceRpc
+from services.chassis.schema import load
 from services.permissions import contract as permissions_contract
 
 
 class PeopleRoutes:
     permissions = ServiceRpc(permissions_contract.SERVICE_NAME)
+    edge = SignInEdge()
 
     # users -----------------------------------------------------------------
     @route(
         "POST",
         "/api/v1/users",
         summary="Create a user (account access; granting super_admin needs a super admin). "
-        "Accepts Idempotency-Key.",
+        "Accepts Idempotency-Key. With ?invite=true the answer also holds invite, the user's one-time "
+        "set-password link (a replay issues a new one, which replaces the first).",
         body=permissions_contract.UserSchema,
-        returns=permissions_contract.UserSchema,
+        query=permissions_contract.UserCreateQuerySchema,
+        returns=CreatedUserSchema,
         status=201,
         idempotent=True,
         errors=(403,),
@@ -40,8 +46,13 @@ class PeopleRoutes:
         tag="people",
     )
     def create_user(self, request: Request) -> Response:
+        invite = load(permissions_contract.UserCreateQuerySchema(), query_args(request))["invite"]
         user = self.permissions.create_user(json_object(request), idempotency_key=idempotency_key(request))
-        return json_response(user, 201, {"Location": f"/api/v1/users/{user['id']}"})
+        headers = {"Location": f"/api/v1/users/{user['id']}"}
+        if invite:
+            user["invite"] = self.edge.invite_link(request, self.permissions.invite(user["id"]))
+            headers["Cache-Control"] = "no-store"
+        return json_response(user, 201, headers)
 
     @route(
         "GET",

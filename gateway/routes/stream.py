@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import route
+from gateway.http import CREDENTIAL_KEY, route
 from gateway.live import Live
 from gateway.schemas import StreamMessageSchema
 from services.chassis.errors import HelpdeskError
@@ -50,7 +50,7 @@ class StreamRoutes:
         tag="live",
     )
     def stream(self, request: Request) -> Response:
-        authorization = str(request.headers.get("Authorization"))
+        authorization = str(request.environ.get(CREDENTIAL_KEY) or request.headers.get("Authorization"))
         identity = self.live.tokens.identity_for(authorization)  # cached: the route just authenticated it
         try:
             unread: int | None = int(self.unread_feed.unread_count()["unread"])

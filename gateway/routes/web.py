@@ -1,7 +1,7 @@
 """The web workspace: the built front end (``web/dist``) served by the gateway.
 
 * ``/`` and the client-side routes (``/tickets``, ``/board``, ``/split[/<id>]``, ``/admin[/...]``,
-  ``/signin``) answer ``index.html`` with ``Cache-Control: no-cache`` and an ``ETag``, so a
+  ``/signin``, ``/set-password``) answer ``index.html`` with ``Cache-Control: no-cache`` and an ``ETag``, so a
   browser revalidates it on every visit and picks up a new build at once;
 * ``/assets/<path>`` answers the hashed files Vite writes there with
   ``Cache-Control: public, max-age=31536000, immutable`` (their names change with their content),
@@ -239,6 +239,18 @@ class WebRoutes:
         tag="web",
     )
     def web_signin(self, request: Request) -> Response:
+        return index_response(request)
+
+    @route(
+        "GET",
+        "/set-password",
+        public=True,
+        summary="Web workspace: set a password with an invite link (the token is in the fragment).",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
+    def web_set_password(self, request: Request) -> Response:
         return index_response(request)
 
     @route(

@@ -1,9 +1,10 @@
 """Public contract of the permissions service: its name, events, wire schemas.
 
 Other services and the gateway import this module (never the service's internals).
-The permissions service owns users, teams and membership, API tokens, permission
-sets, service seats and each user's ticket access level, and it is the only issuer
-of signed caller identities for people (see ``services.chassis.identity``).
+The permissions service owns users, teams and membership, API tokens, passwords
+(argon2id hashes), set-password invites and browser sessions, permission sets,
+service seats and each user's ticket access level, and it is the only issuer of
+signed caller identities for people (see ``services.chassis.identity``).
 
 Input schemas refuse unknown fields and read-only fields (``id``, ``created_at``...)
 alike: marshmallow treats a ``dump_only`` field sent in a body as unknown, and
@@ -61,8 +62,9 @@ USER_UPDATED = "user_updated"  # any field changed; ``changed`` names them
 TEAM_CREATED = "team_created"
 TEAM_UPDATED = "team_updated"  # name or membership changed
 TOKEN_REVOKED = "token_revoked"
+SESSION_REVOKED = "session_revoked"  # sign-out, revocation, a new password
 
-IDENTITY_EVENTS = (USER_CREATED, USER_UPDATED, TEAM_CREATED, TEAM_UPDATED, TOKEN_REVOKED)
+IDENTITY_EVENTS = (USER_CREATED, USER_UPDATED, TEAM_CREATED, TEAM_UPDATED, TOKEN_REVOKED, SESSION_REVOKED)
 """Events after which a cached identity may be stale."""
 
 USER_SORTS = ("updated_at", "created_at", "name", "email", "id")
@@ -139,6 +141,66 @@ class TokenSchema(Input):
     revoked_at = Timestamp(dump_only=True, allow_none=True)
 
 
+class SignInSchema(Input):
+    """Body of a sign-in: the user's address (any case) and password. Neither is checked for form
+    here: whatever does not match a user and their password is the same 401."""
+
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class SessionSchema(Input):
+    """A browser session's record (never its secret, which only the cookie holds)."""
+
+    id = fields.Integer(dump_only=True)
+    user_id = fields.Integer(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    last_seen_at = Timestamp(dump_only=True)
+    expires_at = Timestamp(dump_only=True)
+    revoked_at = Timestamp(dump_only=True, allow_none=True)
+
+
+class InviteSchema(Input):
+    """A set-password invite: ``token`` (and the gateway's ``url`` carrying it) appear only in the
+    answer that issues it; it works once, until ``expires_at``, and a newer invite replaces it."""
+
+    user_id = fields.Integer(dump_only=True)
+    token = fields.String(dump_only=True)
+    url = fields.String(dump_only=True)
+    expires_at = Timestamp(dump_only=True)
+
+
+def set_password_url(base_url: str, token: str) -> str:
+    """The web workspace's set-password link for an invite token. The token travels in the
+    fragment, which browsers send to no server (no access log, no Referer holds it)."""
+    return f"{base_url.rstrip('/')}/set-password#token={token}"
+
+
+class UserCreateQuerySchema(Input):
+    """Query of a user's creation at the gateway: ``invite=true`` answers a set-password invite too."""
+
+    invite = fields.Boolean(load_default=False)
+
+
+class InviteAcceptSchema(Input):
+    """Body of setting a password with an invite: its ``token`` and the new ``password``
+    (10 to 1024 characters)."""
+
+    token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = fields.String(required=True, validate=validate.Length(min=10, max=1024))
+
+
+class InviteAcceptedSchema(Input):
+    """Whose password was set: the address to sign in with."""
+
+    user_id = fields.Integer(dump_only=True)
+    email = fields.String(dump_only=True)
+
+
+class SessionQuerySchema(PageQuery):
+    """Query of a user's sessions: a page, newest first."""
+
+
 class SeatCountSchema(Input):
     """Service seats in use (users with ``seat``) out of all users."""
 
@@ -149,6 +211,7 @@ class SeatCountSchema(Input):
 UserPageSchema = page_schema(UserSchema)
 TeamPageSchema = page_schema(TeamSchema)
 TokenPageSchema = page_schema(TokenSchema)
+SessionPageSchema = page_schema(SessionSchema)
 
 
 class UserQuerySchema(PageQuery):
@@ -225,11 +288,19 @@ class TokenRevokedEvent(EventPayload):
     user_id = fields.Integer(required=True)
 
 
+class SessionRevokedEvent(EventPayload):
+    """Sessions of a user no longer authenticate (signed out, revoked, or the password changed)."""
+
+    user_id = fields.Integer(required=True)
+    session_ids = fields.List(fields.Integer(), load_default=list)
+
+
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
     USER_CREATED: UserCreatedEvent,
     USER_UPDATED: UserUpdatedEvent,
     TEAM_CREATED: TeamCreatedEvent,
     TEAM_UPDATED: TeamUpdatedEvent,
     TOKEN_REVOKED: TokenRevokedEvent,
+    SESSION_REVOKED: SessionRevokedEvent,
 }
 """The payload schema of every event this service publishes."""

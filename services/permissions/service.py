@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventlet import tpool
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 
 from services.chassis.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from services.chassis.housekeeping import sweep
@@ -29,6 +31,15 @@ from services.chassis.secrets import identity_secret
 from services.chassis.system import limit_arg, moment_arg, require_system
 from services.permissions import contract
 from services.permissions.contract import SUPER_ADMIN
+from services.permissions.credentials import (
+    HashCost,
+    Passwords,
+    check_invite,
+    check_password_rules,
+    new_invite_token,
+    new_session_id,
+    secret_hash,
+)
 from services.permissions.domain import (
     caller_for,
     check_team_change,
@@ -45,6 +56,23 @@ from services.permissions.domain import (
 from services.permissions.models import idempotency, outbox, processed_events
 from services.permissions.store import Store
 
+SIGN_IN_REFUSED = "The email address or the password is not right."
+"""The one answer to a failed sign-in, whatever failed (unknown address, no password yet, wrong one)."""
+
+
+class PasswordHashing(DependencyProvider):
+    """Gives workers the container's :class:`Passwords`, at the cost ``PASSWORD_HASH`` names.
+
+    Hashing runs in a real thread (``eventlet.tpool``): it takes tens of milliseconds on
+    purpose, and on the hub it would stall every other worker meanwhile."""
+
+    def setup(self) -> None:
+        self.passwords = Passwords(HashCost.from_config(self.container.config.get("PASSWORD_HASH")))
+        self.passwords.decoy()  # made now, so that no sign-in pays for it (its timing would tell)
+
+    def get_dependency(self, worker_ctx: Any) -> Passwords:
+        return self.passwords
+
 
 class PermissionsService:
     """Users, teams, tokens and the signed identities built from them."""
@@ -56,6 +84,7 @@ class PermissionsService:
     store = Store()
     relay = OutboxRelay("store", outbox)
     caller = CurrentCaller()
+    passwords = PasswordHashing()
 
     def _actor(self) -> Caller:
         """The caller, with permissions and teams as stored now (system callers as signed)."""
@@ -99,6 +128,114 @@ class PermissionsService:
             "identity": sign(caller, identity_secret(self.config), DEFAULT_TTL_SECONDS),
             "ttl": DEFAULT_TTL_SECONDS,
         }
+
+    # sign-in: passwords, sessions, invites ---------------------------------
+    @rpc(public=True)
+    def sign_in(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Start a session for the user whose ``email`` and ``password`` (``contract.SignInSchema``)
+        these are.
+
+        Answers ``user`` (``contract.UserSchema``), ``session`` (the secret, for the cookie: shown
+        nowhere else), ``expires_at`` and ``max_age`` (seconds the session can last at most).
+        Anything else is Unauthenticated with one message, and an unknown address costs the same
+        hashing work as a wrong password.
+        """
+        body = load(contract.SignInSchema(), data)
+        found = self.store.credentials.password_of(email=body["email"])
+        matched = tpool.execute(self.passwords.verify, found.password_hash, body["password"])
+        if not matched or found.user_id is None or found.password_hash is None:
+            raise Unauthenticated(SIGN_IN_REFUSED)
+        if self.passwords.needs_rehash(found.password_hash):
+            new_hash = tpool.execute(self.passwords.hash, body["password"])
+            self.store.credentials.rehash(
+                user_id=found.user_id, old_hash=found.password_hash, new_hash=new_hash
+            )
+        session_id = new_session_id()
+        record = self.store.credentials.open(user_id=found.user_id, session_hash=secret_hash(session_id))
+        return {
+            "user": self.store.users.get(user_id=found.user_id),
+            "session": session_id,
+            "expires_at": record["expires_at"],
+            "max_age": int(self.store.credentials.policy.absolute.total_seconds()),
+        }
+
+    @rpc(public=True)
+    def authenticate_session(self, session: str) -> dict[str, Any]:
+        """Exchange a live session's secret for a signed identity (valid ``ttl`` seconds), or 401."""
+        if not isinstance(session, str) or not session:
+            raise Unauthenticated("No session given.")
+        user_id = self.store.credentials.holder(session_hash=secret_hash(session))
+        if user_id is None:
+            raise Unauthenticated("The session has ended; sign in again.")
+        try:
+            record, mates = self.store.users.record(user_id=user_id)
+        except NotFound:
+            raise Unauthenticated("The session has ended; sign in again.") from None
+        return {
+            "user_id": user_id,
+            "identity": sign(caller_for(record, mates), identity_secret(self.config), DEFAULT_TTL_SECONDS),
+            "ttl": DEFAULT_TTL_SECONDS,
+        }
+
+    @rpc
+    def end_session(self, session: str) -> bool:
+        """Sign out: end the caller's session whose secret is ``session`` (``session_revoked``);
+        False when it had already ended or is not the caller's."""
+        actor = require_caller(self.caller)
+        if not isinstance(session, str) or not session:
+            return False
+        return self.store.credentials.end(session_hash=secret_hash(session), user_id=actor.user_id)
+
+    @rpc
+    def list_sessions(self, user_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A page of the user's sessions (never their secrets), newest first."""
+        actor = self._actor()
+        uid = self._visible_user(actor, user_id)
+        q = load(contract.SessionQuerySchema(), query or {})
+        return self.store.credentials.page(user_id=uid, limit=q["limit"], cursor=q["cursor"])
+
+    @rpc
+    def revoke_session(self, session_id: int) -> dict[str, Any]:
+        """Revoke a session at once (``session_revoked``), under the same rules as a token."""
+        actor = self._actor()
+        sid = require_id(session_id, "session_id")
+        owner = self.store.credentials.owner(session_id=sid)
+        if not may_see_user(actor, owner):
+            raise NotFound(f"session {sid} does not exist")
+        return self.store.credentials.revoke(
+            session_id=sid, check=lambda owner_is_sa: check_token_change(actor, owner, owner_is_sa)
+        )
+
+    @rpc
+    def invite(self, user_id: int) -> dict[str, Any]:
+        """A one-time set-password invite for the user (people admins; a super admin's, super admins).
+
+        The answer is the only place ``token`` appears; earlier unused invites of the user stop
+        working."""
+        actor = self._actor()
+        uid = self._visible_user(actor, user_id)
+        token = new_invite_token()
+        record = self.store.credentials.invite(
+            user_id=uid,
+            token_hash=secret_hash(token),
+            created_by=None if actor.system else actor.user_id,
+            check=lambda owner_is_sa: check_invite(actor, owner_is_sa),
+        )
+        return {**record, "token": token}
+
+    @rpc(public=True)
+    def accept_invite(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Set a password with an invite (``contract.InviteAcceptSchema``): once, before it expires.
+        Ends the user's sessions; answers ``user_id`` and ``email``.
+
+        A password that breaks the rules is a ValidationFailed on ``password`` (the invite is
+        not used up); a token that does not work, one on ``token``."""
+        body = load(contract.InviteAcceptSchema(), data)
+        check_password_rules(body["password"])
+        password_hash = tpool.execute(self.passwords.hash, body["password"])
+        return self.store.credentials.accept_invite(
+            token_hash=secret_hash(body["token"]), password_hash=password_hash
+        )
 
     # users ---------------------------------------------------------------
     @rpc

@@ -303,7 +303,7 @@ def test_the_matrix_over_http(world: World) -> None:
                     path = route.url.replace("<int:user_id>", "1").replace("<int:team_id>", "1")
                     path = path.replace("<int:token_id>", "1").replace("<int:item_id>", "1")
                     path = path.replace("<int:thread_id>", "1").replace("<int:rule_id>", "1")
-                    path = path.replace("<int:ticket_id>", "1")
+                    path = path.replace("<int:ticket_id>", "1").replace("<int:session_id>", "1")
                     path = path.replace("<int:job_id>", "1").replace("<int:run_id>", "1")
                     path = path.replace("<int:view_id>", "1").replace("<int:policy_id>", "1")
                     expect(role, attr, world.call(route.method, path, token, {}), 401)

@@ -153,6 +153,15 @@ RECORDED_EVENTS: list[tuple[type[Schema], dict[str, Any]]] = [
             "user_id": 2,
         },
     ),
+    (
+        contract.SessionRevokedEvent,
+        {
+            "event_id": "6c1f0b1e-7777",
+            "occurred_at": "2026-12-02T01:00:00+00:00",
+            "user_id": 2,
+            "session_ids": [4, 5],
+        },
+    ),
 ]
 
 
@@ -169,4 +178,5 @@ def test_consumers_ignore_fields_added_later(schema: type[Schema], payload: dict
 
 def test_every_event_name_is_an_identity_event() -> None:
     names = {contract.USER_CREATED, contract.USER_UPDATED, contract.TEAM_CREATED, contract.TEAM_UPDATED}
-    assert names | {contract.TOKEN_REVOKED} == set(contract.IDENTITY_EVENTS)
+    revocations = {contract.TOKEN_REVOKED, contract.SESSION_REVOKED}
+    assert names | revocations == set(contract.IDENTITY_EVENTS)

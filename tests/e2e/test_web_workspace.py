@@ -4,10 +4,11 @@
   virtual window, filters in the URL, keyboard handling, i18n, components);
 * with a :class:`Suite` running and seeded over HTTP (an agent with a token; 110 tickets, some by
   the agent so they are unread for the admin), ``npx playwright test`` drives Debian's Chromium
-  (``/usr/bin/chromium``) through ``web/e2e``: sign in, find a ticket in the table, open it in
-  split and edit a property, drag it across the board, bulk update, an If-Match conflict between
-  two browser contexts, axe-core on every page, and the figures (first-load JS gzip, table render
-  p50, board drag -> persisted p50), which are printed.
+  (``/usr/bin/chromium``) through ``web/e2e``: set the admin's password from an invite link and
+  sign in with it (session cookie, a write with the CSRF token, sign-out; then an API token), find
+  a ticket in the table, open it in split and edit a property, drag it across the board, bulk
+  update, an If-Match conflict between two browser contexts, axe-core on every page, and the
+  figures (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``
 builds ``web/dist`` and installs ``web/node_modules`` first when they are stale; ``make test``

@@ -3,6 +3,8 @@ import { expect, test } from '@playwright/test';
 import {
   ADMIN_TOKEN,
   AGENT_TOKEN,
+  BASE,
+  api,
   createTicket,
   expectAccessible,
   percentile,
@@ -28,21 +30,52 @@ test.afterEach(() => {
   expect(refusals, 'CSP refusals').toEqual([]);
 });
 
-test('sign in: the password form falls back to the token form, then the table finds a ticket', async ({ page, request }) => {
+test('sign in: an invite link sets the password, then email and password sign in and write; sign-out ends it', async ({ page, request, context, browser }) => {
+  test.setTimeout(150_000); // two browsers, a set-password page, three sign-ins: slow on a loaded machine
   const wanted = await createTicket(request, { name: `Printer on fire in Kraków ${RUN}`, priority: 'urgent' }, AGENT_TOKEN || ADMIN_TOKEN);
+  const me = (await api(request, 'GET', '/me')).body as { id: number; name: string; email: string };
+
+  // an admin (another browser, with the API token) makes the one-time link on Admin -> Users
+  const adminContext = await browser.newContext();
+  let link: URL;
+  try {
+    const admin = await adminContext.newPage();
+    await useToken(admin);
+    await admin.goto('/admin/users');
+    await admin.getByRole('button', { name: `Invite link for ${me.name}`, exact: true }).click();
+    const field = admin.getByRole('textbox', { name: new RegExp(`Set-password link for ${me.name}, works once`) });
+    link = new URL(await field.inputValue());
+    await expectAccessible(admin, 'admin users with an invite link');
+  } finally {
+    await adminContext.close();
+  }
+  expect(link.pathname).toBe('/set-password');
+  expect(link.hash).toMatch(/^#token=hi_/);
+
   await page.addInitScript(() => localStorage.setItem('helpdesk.lang', 'en'));
-  await page.goto('/');
-  await expect(page.getByRole('heading', { name: 'Sign in to the help desk' })).toBeVisible();
+  await page.goto(link.pathname + link.hash);
+  await expect(page.getByRole('heading', { name: 'Set your password' })).toBeVisible();
+  await expectAccessible(page, 'set-password');
+  const password = `correct horse ${RUN}`;
+  await page.getByLabel('New password').fill(password);
+  await page.getByLabel('Repeat the password').fill(password);
+  await page.getByRole('button', { name: 'Set password' }).click();
+  await expect(page).toHaveURL(/\/signin$/);
+  await expect(page.getByText('Your password is set')).toBeVisible();
+  await expect(page.getByLabel('Email')).toHaveValue(me.email);
   await expectAccessible(page, 'sign-in');
 
-  await page.getByLabel('Email').fill('admin@localhost');
-  await page.getByLabel('Password').fill('not-yet-supported');
+  await page.getByLabel('Password').fill('not the password');
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await expect(page.getByText('does not offer password sign-in yet')).toBeVisible();
-  await page.getByLabel('API token').fill(ADMIN_TOKEN);
-  await page.getByRole('button', { name: 'Sign in with token' }).click();
-
+  await expect(page.getByText('The email or password is not right.')).toBeVisible();
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page).toHaveURL(/\/tickets$/);
+  const cookies = Object.fromEntries((await context.cookies()).map((c) => [c.name, c]));
+  expect(cookies.helpdesk_session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+  expect(cookies.helpdesk_csrf).toMatchObject({ httpOnly: false, sameSite: 'Strict' });
+  expect(await page.evaluate(() => document.cookie)).not.toContain('helpdesk_session');
+
   await expect(page.locator('tr.row').first()).toBeVisible();
   await page.getByRole('searchbox', { name: /Search/ }).fill(`Kraków ${RUN}`);
   await page.keyboard.press('Enter');
@@ -57,9 +90,28 @@ test('sign in: the password form falls back to the token form, then the table fi
   }
   await expectAccessible(page, 'table');
 
-  // the token lives in sessionStorage only: a reload keeps the session, signing out ends it
+  // a write through the session cookie (PATCH with X-CSRF-Token) persists
+  await page.goto(`/split/${wanted.id}`);
+  const detail = page.locator(`article.ticket[data-ticket-id="${wanted.id}"]`);
+  await detail.getByRole('button', { name: 'Edit Priority: Urgent' }).click();
+  await detail.getByRole('combobox', { name: 'Priority' }).selectOption('high');
+  await expect(detail.getByRole('button', { name: 'Edit Priority: High' })).toBeVisible();
+  await expect.poll(async () => (await readTicket(request, wanted.id, ADMIN_TOKEN)).priority).toBe('high');
+
+  // the cookie outlives a reload; signing out ends the session on the server and in the browser
   await page.reload();
-  await expect(page.locator(`tr.row[data-ticket-id="${wanted.id}"]`)).toBeVisible();
+  await expect(detail.getByRole('button', { name: 'Edit Priority: High' })).toBeVisible();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByRole('heading', { name: 'Sign in to the help desk' })).toBeVisible();
+  expect((await context.cookies()).map((c) => c.name)).not.toContain('helpdesk_session');
+  const ended = await request.fetch(`${BASE}/api/v1/me`, { headers: { Cookie: `helpdesk_session=${cookies.helpdesk_session.value}` } });
+  expect(ended.status()).toBe(401);
+
+  // API tokens stay a way in (scripts, or a help desk without sessions)
+  await page.getByRole('button', { name: 'Use an API token instead' }).click();
+  await page.getByLabel('API token').fill(ADMIN_TOKEN);
+  await page.getByRole('button', { name: 'Sign in with token' }).click();
+  await expect(page.getByText('Signed in as')).toBeVisible();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page.getByRole('heading', { name: 'Sign in to the help desk' })).toBeVisible();
   expect(await page.evaluate(() => sessionStorage.getItem('helpdesk.auth'))).toBeNull();

@@ -5,6 +5,7 @@ import { AdminPage } from './admin/AdminPage';
 import { Bell } from './components/Bell';
 import { BoardPage } from './components/BoardPage';
 import { ShortcutsDialog } from './components/ShortcutsDialog';
+import { SetPassword } from './components/SetPassword';
 import { SignIn } from './components/SignIn';
 import { SplitPage } from './components/SplitPage';
 import { TablePage } from './components/TablePage';
@@ -33,6 +34,7 @@ export function App() {
     if (signedIn && (route.page === 'home' || route.page === 'signin')) navigate('/tickets', { replace: true });
   }, [signedIn, route.page]);
 
+  if (route.page === 'setPassword') return <SetPassword />;
   if (!signedIn) return <SignIn />;
   return <Workspace path={location.path} search={location.search} />;
 }
@@ -74,6 +76,7 @@ function Workspace({ path, search }: { path: string; search: string }) {
       break;
     case 'home':
     case 'signin':
+    case 'setPassword':
       page = <p class="muted">{t('app.loading')}</p>;
       break;
     default:

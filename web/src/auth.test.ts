@@ -100,3 +100,55 @@ describe('password sign-in (session cookie + CSRF)', () => {
     expect(auth.authMode()).toBe('session');
   });
 });
+
+describe('sessions end cleanly', () => {
+  it('forgets the CSRF cookie when the gateway refuses the session, so a reload shows sign-in', async () => {
+    document.cookie = `${auth.CSRF_COOKIE}=stale; path=/`;
+    auth.reloadForTests();
+    expect(auth.authMode()).toBe('session');
+    auth.credentialsRejected();
+    expect(auth.readCookie(auth.CSRF_COOKIE)).toBeNull();
+    auth.reloadForTests();
+    expect(auth.isSignedIn()).toBe(false);
+  });
+
+  it('forgets the CSRF cookie on sign-out even when the gateway cannot be reached', async () => {
+    document.cookie = `${auth.CSRF_COOKIE}=tok; path=/`;
+    auth.reloadForTests();
+    await auth.signOut((() => Promise.reject(new Error('offline'))) as unknown as typeof fetch);
+    expect(auth.readCookie(auth.CSRF_COOKIE)).toBeNull();
+    expect(auth.isSignedIn()).toBe(false);
+  });
+});
+
+describe('set-password links', () => {
+  it('reads the token from the fragment only', () => {
+    expect(auth.inviteTokenFrom('#token=hi_abc-123')).toBe('hi_abc-123');
+    expect(auth.inviteTokenFrom('')).toBeNull();
+    expect(auth.inviteTokenFrom('#other=1')).toBeNull();
+  });
+
+  it('sets the password once with POST /api/v1/invites/accept and hands the address to the sign-in form', async () => {
+    const { fetch, calls } = fakeFetch(() => jsonResponse(200, { user_id: 4, email: 'ana@example.com' }));
+    expect(await auth.setPasswordWithInvite('hi_abc', 'correct horse battery', fetch)).toEqual({ ok: true, email: 'ana@example.com' });
+    expect(calls[0]).toMatchObject({ url: '/api/v1/invites/accept', method: 'POST', body: { token: 'hi_abc', password: 'correct horse battery' } });
+    expect(auth.takeHandedOverEmail()).toBe('ana@example.com');
+    expect(auth.takeHandedOverEmail()).toBeNull();
+    expect(auth.isSignedIn()).toBe(false);
+  });
+
+  it('tells a used or expired link from a refused password and from throttling', async () => {
+    const used = fakeFetch(() => jsonResponse(422, { status: 422, detail: 'invalid', errors: { token: ['used'] } }));
+    expect(await auth.setPasswordWithInvite('hi_x', 'long enough pw', used.fetch)).toMatchObject({ ok: false, reason: 'invalidLink' });
+    const weak = fakeFetch(() => jsonResponse(422, { status: 422, detail: 'invalid', errors: { password: ['too short'] } }));
+    expect(await auth.setPasswordWithInvite('hi_x', 'long enough pw', weak.fetch)).toMatchObject({ ok: false, reason: 'weak', detail: 'too short' });
+    const slow = fakeFetch(() => jsonResponse(429, { status: 429, detail: 'later' }, { 'Retry-After': '12' }));
+    expect(await auth.setPasswordWithInvite('hi_x', 'long enough pw', slow.fetch)).toMatchObject({ ok: false, reason: 'throttled', retryAfter: 12 });
+  });
+
+  it('refuses a short password without asking the gateway', async () => {
+    const { fetch, calls } = fakeFetch(() => jsonResponse(200, {}));
+    expect(await auth.setPasswordWithInvite('hi_x', 'short', fetch)).toEqual({ ok: false, reason: 'weak' });
+    expect(calls).toHaveLength(0);
+  });
+});

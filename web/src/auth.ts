@@ -8,12 +8,15 @@
  *   SameSite=Strict session cookie and a readable `helpdesk_csrf` cookie. Requests go with the
  *   cookie (`credentials: 'same-origin'`), and every state-changing one echoes the CSRF cookie in
  *   `X-CSRF-Token`. Sign-out is `DELETE /api/v1/sessions/current`.
- * - `token`: while the gateway has no sessions (`POST /api/v1/sessions` answers 404), the user
- *   pastes an API token; it lives in `sessionStorage` (gone with the tab) and goes as
- *   `Authorization: Bearer`.
+ *   The CSRF cookie's value is derived from the session by the gateway, so a stale one is useless;
+ *   it is forgotten when the gateway refuses the session (401) or on sign-out.
+ * - `token`: a secondary way in (and the only one on a gateway without sessions, where
+ *   `POST /api/v1/sessions` answers 404): the user pastes an API token; it lives in
+ *   `sessionStorage` (gone with the tab) and goes as `Authorization: Bearer`.
  *
- * When the session backend lands nothing here changes but the server's answers: the password
- * form starts succeeding and the token form stops being offered.
+ * A new user gets a set-password link from an admin (`/set-password#token=...`: the token is in
+ * the fragment, which no server sees); `setPasswordWithInvite` redeems it with
+ * `POST /api/v1/invites/accept`, once.
  */
 
 export type AuthMode = 'token' | 'session';
@@ -23,12 +26,18 @@ export const STORAGE_KEY = 'helpdesk.auth';
 export const CSRF_COOKIE = 'helpdesk_csrf';
 export const CSRF_HEADER = 'X-CSRF-Token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+export const MIN_PASSWORD_LENGTH = 10;
 
 export type PasswordResult =
   | { ok: true }
   | { ok: false; reason: 'unsupported' | 'invalid' | 'throttled' | 'error'; detail?: string; retryAfter?: number };
 
+export type SetPasswordResult =
+  | { ok: true; email: string }
+  | { ok: false; reason: 'invalidLink' | 'weak' | 'throttled' | 'error'; detail?: string; retryAfter?: number };
+
 let state: Stored | null = load();
+let handedOver: string | null = null;
 const listeners = new Set<() => void>();
 
 function storage(): Storage | null {
@@ -161,13 +170,69 @@ export async function signOut(fetchImpl: typeof fetch = fetch): Promise<void> {
     } catch {
       /* signed out locally all the same */
     }
+    forgetCsrfCookie();
   }
   save(null);
 }
 
 /** The gateway refused our credentials (401): forget them; the app shows the sign-in page. */
 export function credentialsRejected(): void {
+  if (state?.mode === 'session') forgetCsrfCookie();
   if (state) save(null);
+}
+
+function forgetCsrfCookie(): void {
+  if (typeof document !== 'undefined') document.cookie = `${CSRF_COOKIE}=; Max-Age=0; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/; SameSite=Strict`;
+}
+
+/** The invite token of a set-password link's fragment (`#token=...`), if there is one. */
+export function inviteTokenFrom(hash: string): string | null {
+  const params = new URLSearchParams(hash.replace(/^#/, ''));
+  const token = params.get('token');
+  return token && token.trim() ? token.trim() : null;
+}
+
+/** Set the password with an invite's token (once). `weak` carries the gateway's reason. */
+export async function setPasswordWithInvite(
+  token: string,
+  password: string,
+  fetchImpl: typeof fetch = fetch,
+): Promise<SetPasswordResult> {
+  if (password.length < MIN_PASSWORD_LENGTH) return { ok: false, reason: 'weak' };
+  let response: Response;
+  try {
+    response = await fetchImpl('/api/v1/invites/accept', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ token, password }),
+    });
+  } catch {
+    return { ok: false, reason: 'error' };
+  }
+  let body: { email?: string; detail?: string; errors?: Record<string, string[]> } = {};
+  try {
+    body = await response.json();
+  } catch {
+    /* no body */
+  }
+  if (response.ok && typeof body.email === 'string') {
+    handedOver = body.email;
+    return { ok: true, email: body.email };
+  }
+  if (response.status === 429) {
+    return { ok: false, reason: 'throttled', detail: body.detail, retryAfter: Number(response.headers.get('Retry-After')) || undefined };
+  }
+  if (response.status === 422 && body.errors?.password) return { ok: false, reason: 'weak', detail: body.errors.password.join(' ') };
+  if (response.status === 422) return { ok: false, reason: 'invalidLink', detail: body.detail };
+  return { ok: false, reason: 'error', detail: body.detail };
+}
+
+/** The address whose password was just set, once (the sign-in form fills it in). */
+export function takeHandedOverEmail(): string | null {
+  const email = handedOver;
+  handedOver = null;
+  return email;
 }
 
 async function problemDetail(response: Response): Promise<string | undefined> {

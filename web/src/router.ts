@@ -46,6 +46,7 @@ export function onLinkClick(event: MouseEvent): void {
 
 export type Route =
   | { page: 'signin' }
+  | { page: 'setPassword' }
   | { page: 'table' }
   | { page: 'board' }
   | { page: 'split'; ticketId: number | null }
@@ -57,6 +58,7 @@ export function matchRoute(path: string): Route {
   const clean = path.replace(/\/+$/, '') || '/';
   if (clean === '/') return { page: 'home' };
   if (clean === '/signin') return { page: 'signin' };
+  if (clean === '/set-password') return { page: 'setPassword' };
   if (clean === '/tickets') return { page: 'table' };
   if (clean === '/board') return { page: 'board' };
   if (clean === '/split') return { page: 'split', ticketId: null };

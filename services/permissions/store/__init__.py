@@ -1,7 +1,8 @@
 """The only package of the permissions service that talks to its database.
 
 :class:`PermissionStore` is composed of parts sharing one session factory and one clock
-(:class:`~.base.Records`): ``users``, ``teams`` and ``tokens``. Every public method
+(:class:`~.base.Records`): ``users``, ``teams``, ``tokens`` and ``credentials`` (passwords,
+invites, browser sessions). Every public method
 of a part is one transaction and takes keyword arguments only. Writes record their
 events in that transaction (outbox), and the rules a write must pass are handed in as
 ``check`` callbacks that run inside it, on the rows as they are then.
@@ -18,7 +19,9 @@ from typing import Any
 
 from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import Database, SessionFactory
+from services.permissions.credentials import SessionPolicy
 from services.permissions.store.base import Records
+from services.permissions.store.credentials import Credentials
 from services.permissions.store.teams import Teams
 from services.permissions.store.tokens import Tokens
 from services.permissions.store.users import Users
@@ -27,15 +30,18 @@ __all__ = ["PermissionStore", "Store"]
 
 
 class PermissionStore:
-    """Users, teams and tokens, by part."""
+    """Users, teams, tokens and credentials, by part."""
 
-    def __init__(self, db: SessionFactory, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, db: SessionFactory, *, clock: Clock = SYSTEM_CLOCK, session_policy: SessionPolicy | None = None
+    ) -> None:
         records = Records(db, clock=clock)
         self.db = db
         self.clock = clock
         self.users = Users(records)
         self.teams = Teams(records)
         self.tokens = Tokens(records)
+        self.credentials = Credentials(records, session_policy)
 
 
 class Store(Database):
@@ -46,7 +52,8 @@ class Store(Database):
     def setup(self) -> None:
         super().setup()
         assert self.factory is not None
-        self.store = PermissionStore(self.factory, clock=self.clock)
+        policy = SessionPolicy.from_config(self.container.config.get("SESSIONS"))
+        self.store = PermissionStore(self.factory, clock=self.clock, session_policy=policy)
 
     def get_dependency(self, worker_ctx: Any) -> PermissionStore:  # type: ignore[override]
         return self.store

@@ -50,9 +50,14 @@ class Users:
         return {"in_use": int(row[1] or 0), "users": int(row[0] or 0)}
 
     def create(
-        self, *, data: Mapping[str, Any], token_hash: str | None = None, key: IdempotencyKey | None = None
+        self,
+        *,
+        data: Mapping[str, Any],
+        token_hash: str | None = None,
+        password_hash: str | None = None,
+        key: IdempotencyKey | None = None,
     ) -> dict[str, Any]:
-        """Create a user (with teams, and an initial token for the bootstrap admin)."""
+        """Create a user (with teams, and an initial token and password hash for the bootstrap admin)."""
         email = str(data["email"]).lower()
         team_ids = sorted(set(data.get("team_ids", [])))
 
@@ -71,6 +76,8 @@ class Users:
                 seat=data.get("seat", False),
                 created_at=now,
                 updated_at=now,
+                password_hash=password_hash,
+                password_set_at=now if password_hash else None,
             )
             affected = self.r.change_membership(
                 s, {(t, user_id) for t in team_ids}, set(), announce_users=False, announce_teams=True

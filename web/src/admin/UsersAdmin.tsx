@@ -5,6 +5,7 @@ import { useAsync, usersData, useTeams } from '../store';
 import { announce } from '../toast';
 import { ACCESS_LEVELS, PERMISSIONS, type AccessLevel, type Permission, type User } from '../types';
 import { AdminError } from './AdminPage';
+import { InviteLink } from './InviteLink';
 
 type Draft = Pick<User, 'name' | 'email' | 'permissions' | 'access_level' | 'include_unassigned' | 'seat' | 'team_ids'>;
 const EMPTY: Draft = { name: '', email: '', permissions: ['service_access'], access_level: 'owned', include_unassigned: false, seat: false, team_ids: [] };
@@ -73,7 +74,8 @@ export function UsersAdmin() {
               <td>
                 <button type="button" class="small" onClick={() => setEditing(u)} aria-label={t('users.edit', { name: u.name })}>
                   {t('app.edit')}
-                </button>
+                </button>{' '}
+                <InviteLink user={u} />
               </td>
             </tr>
           ))}

@@ -1,19 +1,22 @@
-// Sign-in: email and password (a session); an API token when the gateway has no sessions yet.
+// Sign-in: email and password (a session); an API token as the secondary way (scripts' tokens,
+// or a gateway without sessions).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { signInWithPassword, signInWithToken } from '../auth';
+import { signInWithPassword, signInWithToken, takeHandedOverEmail } from '../auth';
 import { LANGUAGES, getLanguage, setLanguage, t, type Lang } from '../i18n';
 
 export function SignIn() {
   const [mode, setMode] = useState<'password' | 'token'>('password');
-  const [note, setNote] = useState<string | null>(null);
+  const [email] = useState(takeHandedOverEmail);
+  const [note, setNote] = useState<string | null>(email ? t('setpw.done') : null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const tokenRef = useRef<HTMLInputElement>(null);
   const emailRef = useRef<HTMLInputElement>(null);
+  const passwordRef = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
     document.title = `${t('signin.title')} · ${t('app.name')}`;
-    (mode === 'token' ? tokenRef : emailRef).current?.focus();
+    (mode === 'token' ? tokenRef : email ? passwordRef : emailRef).current?.focus();
   }, [mode]);
 
   async function onPassword(event: Event) {
@@ -68,11 +71,11 @@ export function SignIn() {
           <form onSubmit={onPassword} aria-label={t('signin.submit')}>
             <label>
               {t('signin.email')}
-              <input ref={emailRef} name="email" type="email" autocomplete="username" required />
+              <input ref={emailRef} name="email" type="email" autocomplete="username" value={email ?? undefined} required />
             </label>
             <label>
               {t('signin.password')}
-              <input name="password" type="password" autocomplete="current-password" required />
+              <input ref={passwordRef} name="password" type="password" autocomplete="current-password" required />
             </label>
             <button type="submit" class="primary" disabled={busy}>
               {t('signin.submit')}
