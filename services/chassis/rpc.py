@@ -62,6 +62,7 @@ from services.chassis.errors import (
     Unauthenticated,
 )
 from services.chassis.identity import CONTEXT_KEY, Caller, Verifier, system_identity
+from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
 from services.chassis.secrets import identity_secret, require_identity_secret
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,9 @@ class HelpdeskRpcConsumer(RpcConsumer):
                 declare_if_allowed(conn, get_rpc_exchange(self.container.config))
         super().setup()
         self.queue.exchange = rpc_exchange(self.container.config, passive=True)
+        # nameko declares rpc-<service> itself: durable, and classic unless the config says quorum
+        kind = queue_type(self.container.config)
+        self.queue.queue_arguments = durable_arguments(kind, delivery_limit=RPC_DELIVERY_LIMIT)
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         config = self.container.config
