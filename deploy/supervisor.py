@@ -54,7 +54,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -81,6 +81,10 @@ BROKER_TIMEOUT = 60.0  # seconds to wait for the broker to answer before the fir
 STEP_TIMEOUT = 300.0
 BACKOFF_MIN, BACKOFF_MAX, STABLE_AFTER = 0.5, 10.0, 30.0
 CLUSTER_DIR = "rabbitmq-cluster"
+READY_LINES = {child.name: child.ready_line for child in registry.CHILDREN}
+READY_TIMEOUT = 60.0  # a rolling restart waits this long for a restarted instance's ready line
+NO_READY_LINE_WAIT = 3.0  # ... or this long for a child that prints none
+SETTLE = 1.0  # and this long after it, before stopping the next one
 PRIVATE_FILES = ("*.db", "*.db-wal", "*.db-shm", "*.db-journal", "*.secret", credentials.FILE_NAME)
 STOP_GRACE = 10.0
 BROKER_KINDS = ("node", "cluster")
@@ -297,14 +301,20 @@ class Console:
             except (OSError, ValueError):
                 pass  # nobody reads our stdout any more; the log file still has it
 
-    def follow(self, name: str, stream: IO[bytes] | None) -> threading.Thread:
-        """Copy `stream` line by line in a background thread until it closes."""
+    def follow(
+        self, name: str, stream: IO[bytes] | None, on_line: Callable[[str], None] | None = None
+    ) -> threading.Thread:
+        """Copy `stream` line by line in a background thread until it closes (each line also to
+        `on_line`)."""
         assert stream is not None
 
         def pump() -> None:
             with stream, open(self.logs_dir / f"{name}.log", "a") as log:
                 for raw in iter(stream.readline, b""):
-                    self.write(name, raw.decode(errors="replace").rstrip("\r\n"), log)
+                    line = raw.decode(errors="replace").rstrip("\r\n")
+                    self.write(name, line, log)
+                    if on_line is not None:
+                        on_line(line)
 
         thread = threading.Thread(target=pump, name=f"output-{name}", daemon=True)
         thread.start()
@@ -341,6 +351,8 @@ class Child:
     def __init__(self, name: str, args: list[str], run_dir: Path, *, role: str | None = None) -> None:
         self.name, self.args = name, args
         self.role = role or name  # the child it is an instance of (its broker user)
+        self.ready_line = READY_LINES.get(self.role, "")
+        self.ready = threading.Event()  # set when its output shows ready_line
         self.pid_file = run_dir / f"{name}.pid"
         self.proc: subprocess.Popen[bytes] | None = None
         self.output: threading.Thread | None = None
@@ -350,7 +362,13 @@ class Child:
     def start(self, env: Mapping[str, str], console: Console) -> None:
         self.proc = spawn(self.args, env)
         self.started_at = time.monotonic()
-        self.output = console.follow(self.name, self.proc.stdout)
+        ready = self.ready = threading.Event()
+
+        def notice(line: str) -> None:
+            if self.ready_line and self.ready_line in line:
+                ready.set()
+
+        self.output = console.follow(self.name, self.proc.stdout, notice)
         self.pid_file.write_text(f"{self.proc.pid}\n")
 
     def check(self, env: Mapping[str, str], console: Console) -> None:
@@ -376,6 +394,9 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def gone(self) -> bool:
+        return not self.alive()
 
     def signal(self, signum: signal.Signals) -> None:
         if self.proc is not None:
@@ -403,6 +424,7 @@ class Supervisor:
         self.console = Console(self.logs_dir, names)
         self.children = [Child(name, args, self.run_dir, role=role) for name, role, args in instances]
         self.stopping = threading.Event()
+        self.rolling = threading.Event()  # SIGHUP: restart every instance, one at a time
         self.own_broker = settings.amqp_uri is None
         self.broker = BrokerAccess(shared_uri=settings.amqp_uri)  # settled by _start_broker
 
@@ -420,6 +442,8 @@ class Supervisor:
             return 1
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.rolling.set())
+        (self.run_dir / "supervisor.pid").write_text(f"{os.getpid()}\n")
         try:
             self.broker = self._start_broker()
             env = build_env(self.settings, self.broker.uri(credentials.DEPLOY), self.environ)
@@ -504,6 +528,62 @@ class Supervisor:
         while not self.stopping.wait(0.2):
             for child in self.children:
                 child.check(envs[child.name], self.console)
+            if self.rolling.is_set():
+                self.rolling.clear()
+                self._rolling_restart(envs)
+
+    def _rolling_restart(self, envs: Mapping[str, Mapping[str, str]]) -> None:
+        """Restart every instance in start order, one at a time: SIGTERM (it stops consuming, lets
+        its workers finish, then exits; SIGKILL after the stop grace), start it again, wait for its
+        ready line, then a second more, while watching the others as usual. With two instances of
+        everything, the other instance serves meanwhile."""
+        began = time.monotonic()
+        self.console.say(f"rolling restart of {len(self.children)} instances, one at a time")
+        for child in self.children:
+            if self.stopping.is_set():
+                return
+            t0 = time.monotonic()
+            if child.alive():
+                child.signal(signal.SIGTERM)
+                grace = self.settings.stop_grace
+                if not self._wait(envs, child.gone, grace, child):
+                    self.console.say(f"{child.name} did not stop in {grace:g}s; killing it")
+                    child.signal(signal.SIGKILL)
+                    self._wait(envs, child.gone, 5.0, child)
+                child.reap()
+                child.proc = None
+            stopped = time.monotonic() - t0
+            child.start(envs[child.name], self.console)
+            t1 = time.monotonic()
+            if child.ready_line:
+                ok = self._wait(envs, child.ready.is_set, READY_TIMEOUT)
+                what = (
+                    f"ready in {time.monotonic() - t1:.1f}s" if ok else f"not ready after {READY_TIMEOUT:g}s"
+                )
+            else:
+                self._wait(envs, lambda: False, NO_READY_LINE_WAIT)
+                what = f"given {NO_READY_LINE_WAIT:g}s"
+            self.console.say(f"rolling restart: {child.name} stopped in {stopped:.1f}s, {what}")
+            self._wait(envs, lambda: False, SETTLE)
+        self.console.say(f"rolling restart done in {time.monotonic() - began:.1f}s")
+
+    def _wait(
+        self,
+        envs: Mapping[str, Mapping[str, str]],
+        done: Callable[[], bool],
+        timeout: float,
+        skip: Child | None = None,
+    ) -> bool:
+        """Watch the children (all but ``skip``) until ``done()`` or ``timeout``; returns done()."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline or self.stopping.is_set():
+                return done()
+            for other in self.children:
+                if other is not skip:
+                    other.check(envs[other.name], self.console)
+            time.sleep(0.05)
+        return True
 
     def _shut_down(self) -> None:
         running = [c for c in self.children if c.alive()]
@@ -531,6 +611,7 @@ class Supervisor:
                     rabbitmq.stop(self.settings.data_dir / "rabbitmq", self.settings.amqp_port)
             except (OSError, subprocess.SubprocessError) as error:
                 self.console.say(f"RabbitMQ did not stop cleanly: {error}")
+        (self.run_dir / "supervisor.pid").unlink(missing_ok=True)
         self.console.say("stopped")
 
 

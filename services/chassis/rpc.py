@@ -68,6 +68,11 @@ from services.chassis.secrets import identity_secret, require_identity_secret
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
+LINK_WAIT = 1.0
+"""A call made while the link is reconnecting (a broker node just died, the process just started)
+waits this long (within its deadline) for it before answering ServiceUnavailable."""
+LINK_READY_LINE = "ready: broker link up"
+"""Logged (INFO) when a container's link first connects (``services.registry`` repeats it)."""
 
 
 class _Verifiers:
@@ -325,6 +330,8 @@ class BrokerLink(SharedExtension):
             with eventlet.Timeout(10, False):
                 while not self._connected:
                     eventlet.sleep(0.02)
+            if self._connected:
+                log.info(LINK_READY_LINE)
 
     def stop(self) -> None:
         self._running = False
@@ -449,6 +456,10 @@ class BrokerLink(SharedExtension):
         """Send one request and wait for its reply until ``deadline``."""
         if deadline <= time.time():
             raise DeadlineExceeded(f"{service}.{method}: the deadline passed before the call was made.")
+        if not self._connected:
+            until = min(deadline, time.time() + LINK_WAIT)
+            while not self._connected and time.time() < until:
+                eventlet.sleep(0.02)
         if not self._connected:
             raise ServiceUnavailable("The message broker cannot be reached.")
         correlation_id = uuid.uuid4().hex

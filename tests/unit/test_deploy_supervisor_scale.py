@@ -96,3 +96,12 @@ def test_cluster_broker_gives_every_node_and_quorum_queues() -> None:
 def test_unknown_broker_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="HELPDESK_BROKER"):
         settings(HELPDESK_BROKER="mesh")
+
+
+def test_ready_lines_the_supervisor_waits_for_are_the_ones_the_chassis_logs() -> None:
+    from services import registry
+    from services.chassis.consuming import READY_LINE
+    from services.chassis.rpc import LINK_READY_LINE
+
+    assert all(s.ready_line == READY_LINE for s in registry.SERVICES)
+    assert registry.GATEWAY.ready_line == LINK_READY_LINE
