@@ -9,6 +9,10 @@ repository root, with any extra arguments appended each time:
 1. `pytest tests -p no:cacheprovider -q` with HELPDESK_TEST_DB=sqlite: the whole suite;
 2. the same plus `-m db` with HELPDESK_TEST_DB=postgresql: only the tests marked `db`.
 
+Tests marked `cluster` start their own 3-node RabbitMQ cluster for the session (~30 s; see
+tests/conftest.py); the rolling-restart and chaos tests need several instances per service and so
+run in the PostgreSQL pass only (the chaos test for 2 minutes there).
+
 Both passes see HELPDESK_TEST_AMQP_URI, HELPDESK_TEST_RABBIT_DATA and HELPDESK_TEST_RABBIT_PORT
 (tests may stop and restart the node with deploy.rabbitmq), and HELPDESK_TEST_PG_URL, the server
 URL without a database name (`postgresql+psycopg2://postgres@127.0.0.1:<port>`, which connects to

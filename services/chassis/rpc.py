@@ -293,6 +293,7 @@ class BrokerLink(SharedExtension):
         self._broadcasts: list[tuple[str, tuple[str, ...], Callable[[str, dict[str, Any]], None]]] = []
         self._on_connect: list[Callable[[], None]] = []
         self._connected = False
+        self._announced = False
         self._running = False
         self.routing_key = uuid.uuid4().hex
         self._gt: Any = None
@@ -330,8 +331,6 @@ class BrokerLink(SharedExtension):
             with eventlet.Timeout(10, False):
                 while not self._connected:
                     eventlet.sleep(0.02)
-            if self._connected:
-                log.info(LINK_READY_LINE)
 
     def stop(self) -> None:
         self._running = False
@@ -381,6 +380,9 @@ class BrokerLink(SharedExtension):
                         on_decode_error=self._on_undecodable,
                     )
                     with consumer:
+                        if not self._announced:  # the first connection, however late it comes
+                            self._announced = True
+                            log.info(LINK_READY_LINE)
                         self._connected = True
                         backoff = RECONNECT_POLICY["interval_start"]
                         for callback in self._on_connect:
