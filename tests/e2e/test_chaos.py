@@ -43,6 +43,7 @@ import requests
 from services import registry
 from tests.conftest import ClusterUnderTest
 from tests.conftest import test_db_kind as db_kind
+from tests.e2e import conftest as e2e_conftest
 from tests.e2e.conftest import Suite, wait_for
 
 pytestmark = [
@@ -53,6 +54,7 @@ pytestmark = [
 ]
 
 CLIENTS = 8
+SUITE_READY_TIMEOUT = 240.0  # 13 processes starting on two busy cores
 RETRIED = (502, 503, 504)
 RETRY_BUDGET = 90.0
 SCALE = ",".join(f"{s.name}=2" for s in registry.SERVICES) + f",{registry.GATEWAY.name}=2"
@@ -177,8 +179,12 @@ def queue_depths(cluster: ClusterUnderTest, vhost: str) -> dict[str, int]:
 
 
 def test_chaos_loses_and_doubles_nothing(
-    suite_factory: Callable[..., Suite], rabbit_cluster: ClusterUnderTest, cluster_vhost: str
+    suite_factory: Callable[..., Suite],
+    rabbit_cluster: ClusterUnderTest,
+    cluster_vhost: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(e2e_conftest, "READY_TIMEOUT", SUITE_READY_TIMEOUT)
     seconds = float(os.environ.get("HELPDESK_CHAOS_SECONDS") or 120)
     env = {"HELPDESK_SCALE": SCALE, "HELPDESK_QUEUE_TYPE": "quorum", **postgres_urls()}
     suite = suite_factory(rabbit_cluster.uri_for(cluster_vhost), env)
