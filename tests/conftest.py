@@ -235,13 +235,24 @@ class ClusterUnderTest:
 
         assert rabbitmq.kill_node(self.nodes[index]), f"node {index} was not running"
 
-    def restart(self, index: int) -> None:
-        """Start a killed node again and wait until it is back in the cluster."""
+    def restart(self, index: int, timeout: float = 300.0) -> None:
+        """Start a killed node again and wait until it is back in the cluster (a loaded machine
+        can take minutes to boot one: rabbitmqctl's own wait gives up sooner, so it is repeated)."""
+        import subprocess
+        import time
+
         from deploy import rabbitmq
 
         node = self.nodes[index]
         rabbitmq.launch(node)
-        rabbitmq.await_ready(node)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                rabbitmq.await_ready(node)
+                return
+            except (RuntimeError, subprocess.SubprocessError):
+                if time.monotonic() > deadline:
+                    raise
 
     def running(self) -> list[str]:
         from deploy import rabbitmq

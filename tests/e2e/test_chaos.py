@@ -163,7 +163,10 @@ def chaos(suite: Suite, cluster: ClusterUnderTest, load: Load, until: float, kil
             kills.append(f"node {cluster.nodes[index].name}")
             cluster.kill(index)
             eventlet.sleep(rng.uniform(*NODE_DOWN))
-            cluster.restart(index)  # green subprocesses: the load keeps going meanwhile
+            try:
+                cluster.restart(index)  # green subprocesses: the load keeps going meanwhile
+            except Exception as exc:  # the end of the test checks every node is back
+                kills.append(f"(restart of {cluster.nodes[index].name} failed: {exc})")
         else:
             name = rng.choice(INSTANCES)
             pid = run_pids(suite.data_dir).get(name)
