@@ -239,7 +239,8 @@ def test_chaos_loses_and_doubles_nothing(
     print(
         f"\nchaos {load_seconds:.0f}s, {len(kills)} kills ({', '.join(kills)}):"
         f" {len(load.created)} creates and {len(load.edited)} edits acknowledged; lost {len(lost)},"
-        f" duplicated {len(shared) + max(0, total - len(load.created))} (list total {total}),"
+        f" duplicated {len(shared)}, applied but never acknowledged {max(0, total - len(load.created))}"
+        f" (list total {total}),"
         f" recovered {load.recovered} requests after retries, failed {len(load.failed)};"
         f" feed missing {len(missing)}, doubled {len(doubled)}, ghosts {len(ghosts)};"
         f" longest unavailability {longest:.1f}s; statuses {dict(load.statuses)}; queues left {depths}"
