@@ -3,7 +3,7 @@
 # deploy/test_runner.py.
 PYTHON := .venv/bin/python
 
-.PHONY: install run test check bench clean
+.PHONY: install run run-cluster restart test test-chaos check bench clean
 
 install:
 	deploy/install.sh
@@ -12,10 +12,24 @@ run: install
 	deploy/build_web.sh
 	$(PYTHON) -m deploy.supervisor
 
+# `make run` on a 3-node RabbitMQ cluster (quorum queues); add HELPDESK_SCALE=tickets=2,... and
+# PostgreSQL URLs (<SERVICE>_DB_URL) for several instances per service.
+run-cluster:
+	HELPDESK_BROKER=cluster $(MAKE) run
+
+# Rolling restart of every instance of a running `make run`, one at a time (SIGHUP to the supervisor).
+restart:
+	kill -HUP $$(cat $${HELPDESK_DATA_DIR:-var}/run/supervisor.pid)
+
 test:
 	deploy/install.sh --postgres --browser
 	deploy/build_web.sh
 	$(PYTHON) -m deploy.test_runner $(PYTEST_ARGS)
+
+# The chaos proof for 10 minutes (HELPDESK_CHAOS_SECONDS): kill -9 instances and broker nodes under load.
+test-chaos:
+	deploy/install.sh --postgres
+	$(PYTHON) -m deploy.test_runner --chaos $(PYTEST_ARGS)
 
 check: install
 	.venv/bin/ruff check .

@@ -17,7 +17,11 @@ run` does) removes guest.
 no-op when it does not. Only the standard library is used, so the supervisor can import this
 under plain CPython.
 
-CLI: python -m deploy.rabbitmq start|stop|status --data DIR --port P
+A cluster (:func:`start_cluster`) is ``size`` such nodes under one data folder on consecutive AMQP
+ports, sharing one Erlang cookie and one epmd; clients get every node's URI, ``;``-separated, and
+kombu fails over from one to the next.
+
+CLI: python -m deploy.rabbitmq start|stop|status --data DIR --port P [--nodes 3]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import contextlib
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -46,6 +51,9 @@ class Node:
 
     data_dir: Path
     port: int
+    shared_epmd: int | None = None
+    """A cluster's nodes must find each other, so they share one epmd on this port; a lone node
+    has its own on ``port + 20001``."""
 
     @property
     def name(self) -> str:
@@ -61,7 +69,7 @@ class Node:
 
     @property
     def epmd_port(self) -> int:
-        return self.port + 20001
+        return self.shared_epmd or self.port + 20001
 
     @property
     def pid_file(self) -> Path:
@@ -107,35 +115,53 @@ def start(data_dir: str | Path, port: int, *, admin: tuple[str, str] | None = No
     """Start the node (or find it running), wait until it accepts work, return its AMQP URI (guest's:
     with ``admin``, the URI names no user; the caller knows whom to connect as)."""
     node = Node(Path(data_dir).resolve(), port)
-    if not is_running(data_dir, port):
-        node.data_dir.mkdir(parents=True, exist_ok=True)
-        node.data_dir.chmod(0o700)
+    launch(node, admin)
+    await_ready(node)
+    return node.uri if admin is None else f"amqp://127.0.0.1:{port}/"
+
+
+def launch(node: Node, admin: tuple[str, str] | None = None, *, cookie: str | None = None) -> None:
+    """Start the node's VM in the background unless it already runs (see :func:`await_ready`)."""
+    if _running_pid(node) is not None:
+        return
+    node.data_dir.mkdir(parents=True, exist_ok=True)
+    node.data_dir.chmod(0o700)
+    if node.shared_epmd is None:
         _stop_epmd(node)  # one left behind by a node that died without `stop` (it refuses if in use)
-        _check_ports_free(node)
-        _write_config(node, admin)
-        node.pid_file.unlink(missing_ok=True)
-        with open(node.data_dir / "startup.log", "ab") as out:
-            subprocess.run(
-                [str(_sbin() / "rabbitmq-server"), "-detached"],
-                env=node.env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                check=True,
-            )
+    _check_ports_free(node)
+    _write_config(node, admin)
+    if cookie is not None:
+        _write_cookie(node, cookie)
+    node.pid_file.unlink(missing_ok=True)
+    with open(node.data_dir / "startup.log", "ab") as out:
+        subprocess.run(
+            [str(_sbin() / "rabbitmq-server"), "-detached"],
+            env=node.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            check=True,
+        )
+
+
+def await_ready(node: Node) -> None:
+    """Wait until the node accepts work; RuntimeError with its log's tail otherwise."""
     ready = _ctl(node, "wait", str(node.pid_file), "--timeout", str(READY_TIMEOUT))
     if ready.returncode != 0:
         raise RuntimeError(
             f"RabbitMQ node {node.name} did not become ready:\n{ready.stdout}\n"
             f"last lines of {node.log_file}:\n{_tail(node.log_file)}"
         )
-    return node.uri if admin is None else f"amqp://127.0.0.1:{port}/"
 
 
 def stop(data_dir: str | Path, port: int) -> None:
     """Stop the node and wait for its process to exit; nothing happens if it is not running."""
-    node = Node(Path(data_dir).resolve(), port)
+    stop_node(Node(Path(data_dir).resolve(), port))
+
+
+def stop_node(node: Node) -> None:
+    """Stop one node (of a cluster, or alone) and wait for its VM to exit."""
     pid = _running_pid(node)
     if pid is None:
         return
@@ -144,7 +170,118 @@ def stop(data_dir: str | Path, port: int) -> None:
         os.kill(pid, 9)  # rabbitmqctl failed or the node hung: do not leave it behind
         _wait_gone(pid, 5)
     node.pid_file.unlink(missing_ok=True)
-    _stop_epmd(node)
+    _stop_epmd(node)  # a cluster's shared one refuses while another node is registered
+
+
+CLUSTER_SIZE = 3
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """``size`` nodes kept in ``data_dir/node<i>`` on AMQP ports ``base_port``..``base_port+size-1``,
+    joined into one RabbitMQ cluster: one Erlang cookie (``data_dir/cookie``) and one epmd on
+    ``base_port + 20000 + size`` (just past the nodes' distribution ports) shared by all of them,
+    every port on loopback as for a lone node. The first node is the one the others join."""
+
+    data_dir: Path
+    base_port: int
+    size: int = CLUSTER_SIZE
+
+    @property
+    def epmd_port(self) -> int:
+        return self.base_port + 20000 + self.size
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [
+            Node(self.data_dir / f"node{i + 1}", self.base_port + i, shared_epmd=self.epmd_port)
+            for i in range(self.size)
+        ]
+
+    @property
+    def uri(self) -> str:
+        """guest's URIs of every node, ``;``-separated: kombu fails over from one to the next."""
+        return ";".join(node.uri for node in self.nodes)
+
+
+def start_cluster(
+    data_dir: str | Path, base_port: int, size: int = CLUSTER_SIZE, *, admin: tuple[str, str] | None = None
+) -> str:
+    """Start (or find running) a cluster of ``size`` nodes and return guest's URIs, ``;``-separated
+    (with ``admin``, URIs without a user). Nodes start in parallel; a node not yet in the cluster
+    (a fresh one) is reset and joins the first. A node restarted after a crash rejoins by itself."""
+    cluster = Cluster(Path(data_dir).resolve(), base_port, size)
+    cluster.data_dir.mkdir(parents=True, exist_ok=True)
+    cluster.data_dir.chmod(0o700)
+    cookie = _cluster_cookie(cluster.data_dir)
+    nodes = cluster.nodes
+    for node in nodes:
+        launch(node, admin, cookie=cookie)
+    for node in nodes:
+        await_ready(node)
+    for node in nodes[1:]:
+        _join(node, nodes[0])
+    if admin is None:
+        return cluster.uri
+    return ";".join(f"amqp://127.0.0.1:{node.port}/" for node in nodes)
+
+
+def stop_cluster(data_dir: str | Path, base_port: int, size: int = CLUSTER_SIZE) -> None:
+    """Stop every node of the cluster (the first last, so it is the one to start first next time;
+    :func:`start_cluster` starts them all together anyway)."""
+    for node in reversed(Cluster(Path(data_dir).resolve(), base_port, size).nodes):
+        stop_node(node)
+
+
+def kill_node(node: Node) -> bool:
+    """SIGKILL the node's VM (a crash, for fault tests); returns whether it was running."""
+    pid = _running_pid(node)
+    if pid is None:
+        return False
+    os.kill(pid, 9)
+    _wait_gone(pid, 10)
+    return True
+
+
+def cluster_members(node: Node) -> list[str]:
+    """The names of the cluster's running nodes, as ``node`` sees them (empty if it cannot say)."""
+    out = _ctl(node, "-n", node.name, "eval", "rabbit_nodes:all_running().")
+    if out.returncode != 0:
+        return []
+    text = out.stdout.translate(str.maketrans("[],'", "    "))
+    return [name for name in text.split() if "@" in name]
+
+
+def _join(node: Node, first: Node) -> None:
+    status = _ctl(node, "-n", node.name, "eval", "rabbit_nodes:all().")
+    if status.returncode == 0 and first.name in status.stdout:
+        return
+    for args in (["stop_app"], ["reset"], ["join_cluster", first.name], ["start_app"]):
+        done = _ctl(node, "-n", node.name, *args)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"RabbitMQ node {node.name} could not join {first.name} ({args[0]}):\n{done.stdout}"
+            )
+
+
+def _cluster_cookie(data_dir: Path) -> str:
+    path = data_dir / "cookie"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(20).upper())
+    return path.read_text().strip()
+
+
+def _write_cookie(node: Node, cookie: str) -> None:
+    path = node.data_dir / ".erlang.cookie"
+    with contextlib.suppress(OSError):
+        if path.read_text() == cookie:
+            return
+    if path.exists():
+        path.chmod(0o600)
+    path.write_text(cookie)
+    path.chmod(0o400)
 
 
 def _stop_epmd(node: Node) -> None:
@@ -222,7 +359,10 @@ def _write_config(node: Node, admin: tuple[str, str] | None) -> None:
 
 
 def _check_ports_free(node: Node) -> None:
-    for port in (node.port, node.management_port, node.dist_port, node.epmd_port):
+    ports = [node.port, node.management_port, node.dist_port]
+    if node.shared_epmd is None:  # a cluster's epmd is running already once its first node is
+        ports.append(node.epmd_port)
+    for port in ports:
         with socket.socket() as sock:
             sock.settimeout(1)
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -262,19 +402,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--data", required=True, help="folder holding all of the node's state")
     parser.add_argument("--port", type=int, default=5672, help="AMQP port (default 5672)")
+    parser.add_argument(
+        "--nodes", type=int, default=1, help="a cluster of this many nodes on ports P, P+1, ... (default 1)"
+    )
     args = parser.parse_args(argv)
     began = time.monotonic()
+    cluster = Cluster(Path(args.data).resolve(), args.port, args.nodes)
     try:
         if args.command == "start":
-            uri = start(args.data, args.port)
+            if args.nodes > 1:
+                uri = start_cluster(args.data, args.port, args.nodes)
+            else:
+                uri = start(args.data, args.port)
             print(f"{uri}  (ready in {time.monotonic() - began:.1f}s)")
         elif args.command == "stop":
-            stop(args.data, args.port)
+            if args.nodes > 1:
+                stop_cluster(args.data, args.port, args.nodes)
+            else:
+                stop(args.data, args.port)
             print(f"stopped in {time.monotonic() - began:.1f}s")
         else:
-            running = is_running(args.data, args.port)
-            print("running" if running else "stopped")
-            return 0 if running else 3
+            nodes = cluster.nodes if args.nodes > 1 else [Node(cluster.data_dir, args.port)]
+            running = [_running_pid(node) is not None for node in nodes]
+            for node, up in zip(nodes, running, strict=True):
+                print(f"{node.name}: {'running' if up else 'stopped'}")
+            return 0 if all(running) else 3
     except (RuntimeError, subprocess.SubprocessError) as error:
         print(f"deploy.rabbitmq: {error}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ Settings (environment): HELPDESK_HTTP_PORT (8000), HELPDESK_SMTP_PORT (2525), HE
 names a broker), <SERVICE>_DB_URL (sqlite:///$DATA/<service>.db), HELPDESK_IDENTITY_SECRET (else
 kept in $DATA/identity.secret), HELPDESK_ADMIN_TOKEN (passed through). What runs comes from
 `services.registry`. Standard library only (so are the registry, services.chassis.secrets and
-deploy.credentials).
+services.chassis.queues, and deploy.credentials).
 
 The data folder is readable by its owner only: it is made mode 0700, everything we and the
 children create in it is 0600/0700 (umask 077), and databases and secrets left more open by an
@@ -25,6 +25,20 @@ into $DATA/broker-users.json (0600), the node is created with `helpdesk-admin` o
 user per child plus `helpdesk-deploy` for the deploy tools, and deletes guest if an earlier
 version left it. Each child then gets an AMQP_URI of its own. With AMQP_URI, every process uses
 that URI: per-process users on an operator's broker are made with `python -m deploy.broker_users`.
+
+HELPDESK_BROKER=cluster starts a 3-node RabbitMQ cluster instead of one node (data in
+$DATA/rabbitmq-cluster, AMQP ports HELPDESK_AMQP_PORT..+2, see deploy.rabbitmq.start_cluster):
+every process gets all three nodes' URIs (`;`-separated, kombu fails over along them) and
+HELPDESK_QUEUE_TYPE=quorum, so every durable queue is a quorum queue (services.chassis.queues).
+
+HELPDESK_SCALE=tickets=2,notifications=2 runs that many instances of those children (any service
+or the gateway; the gateways share the HTTP port with SO_REUSEPORT). Instance 1 keeps the
+child's name, the others are `<name>-2`, `<name>-3`... (their logs and pid files too); they
+share the child's broker user and compete for its queues. A service with more than one instance
+needs PostgreSQL: its leases and row locks are what keep two instances from doing one job twice,
+and SQLite cannot be shared between processes that way, so start-up refuses it in one line.
+SIGTERM reaches instances in the order they were started; HELPDESK_STOP_GRACE (10 s) bounds how
+long a child may take to finish its work before it is killed.
 """
 
 from __future__ import annotations
@@ -40,14 +54,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
 from deploy import credentials, rabbitmq
 from services import registry
+from services.chassis.queues import ENV_VAR as QUEUE_TYPE_VAR
+from services.chassis.queues import QUORUM
 from services.chassis.secrets import ENV_VAR, FILE_NAME, WANTED, IdentitySecretError, check_secret
 
 # One-off set-up steps, run in this order before any child starts: (name, python arguments).
@@ -64,8 +80,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BROKER_TIMEOUT = 60.0  # seconds to wait for the broker to answer before the first step
 STEP_TIMEOUT = 300.0
 BACKOFF_MIN, BACKOFF_MAX, STABLE_AFTER = 0.5, 10.0, 30.0
+CLUSTER_DIR = "rabbitmq-cluster"
+READY_LINES = {child.name: child.ready_line for child in registry.CHILDREN}
+READY_TIMEOUT = 60.0  # a rolling restart waits this long for a restarted instance's ready line
+NO_READY_LINE_WAIT = 3.0  # ... or this long for a child that prints none
+SETTLE = 1.0  # and this long after it, before stopping the next one
 PRIVATE_FILES = ("*.db", "*.db-wal", "*.db-shm", "*.db-journal", "*.secret", credentials.FILE_NAME)
 STOP_GRACE = 10.0
+BROKER_KINDS = ("node", "cluster")
+MAX_INSTANCES = 8
 _PRCTL = getattr(ctypes.CDLL(None), "prctl", None)  # Linux only
 _PR_SET_PDEATHSIG = 1
 
@@ -80,17 +103,86 @@ class Settings:
     smtp_port: int
     amqp_port: int
     data_dir: Path
-    amqp_uri: str | None  # None: start our own RabbitMQ node
+    amqp_uri: str | None  # None: start our own RabbitMQ node (or cluster)
+    broker: str = "node"  # what we start without AMQP_URI: "node" or "cluster"
+    scale: Mapping[str, int] = field(default_factory=dict)  # child name -> instances (default 1)
+    stop_grace: float = STOP_GRACE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        broker = (environ.get("HELPDESK_BROKER") or "node").strip()
+        if broker not in BROKER_KINDS:
+            raise ValueError(f"HELPDESK_BROKER={broker!r}: expected one of {', '.join(BROKER_KINDS)}")
         return cls(
             http_port=int(environ.get("HELPDESK_HTTP_PORT") or 8000),
             smtp_port=int(environ.get("HELPDESK_SMTP_PORT") or 2525),
             amqp_port=int(environ.get("HELPDESK_AMQP_PORT") or 5672),
             data_dir=Path(environ.get("HELPDESK_DATA_DIR") or "var").resolve(),
             amqp_uri=environ.get("AMQP_URI") or None,
+            broker=broker,
+            scale=parse_scale(environ.get("HELPDESK_SCALE") or ""),
+            stop_grace=float(environ.get("HELPDESK_STOP_GRACE") or STOP_GRACE),
         )
+
+    def instances(self) -> list[tuple[str, str, list[str]]]:
+        """``(instance name, child name, python arguments)`` of every process to keep running."""
+        found = []
+        for name, args in CHILDREN:
+            for n in range(1, self.scale.get(name, 1) + 1):
+                found.append((name if n == 1 else f"{name}-{n}", name, args))
+        return found
+
+
+METRICS_PORT_STRIDE = 100
+"""Instance ``n`` of a service serves its metrics ``(n - 1) * 100`` ports above the first's."""
+
+
+def instance_env(instance: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Settings of one extra instance (``tickets-2``) that differ from its first: its own metrics
+    port, so every instance on one machine can be scraped (the first keeps the configured one)."""
+    child, _, number = instance.rpartition("-")
+    service = next((s for s in registry.SERVICES if s.name == child), None)
+    if service is None or not number.isdigit() or not service.metrics_port:
+        return {}
+    variable = f"{service.name.upper()}_METRICS_BIND"
+    host, _, port = (env.get(variable) or f"127.0.0.1:{service.metrics_port}").rpartition(":")
+    if not port.isdigit() or port == "0":
+        return {}
+    return {variable: f"{host}:{int(port) + (int(number) - 1) * METRICS_PORT_STRIDE}"}
+
+
+def parse_scale(text: str) -> dict[str, int]:
+    """``tickets=2,notifications=2`` -> ``{"tickets": 2, "notifications": 2}``; ValueError on
+    anything else (an unknown name, a count outside 1..8, the SMTP edge, which binds one port)."""
+    scale: dict[str, int] = {}
+    scalable = [s.name for s in registry.SERVICES] + [registry.GATEWAY.name]
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, count = part.partition("=")
+        name = name.strip()
+        if not sep or not count.strip().isdigit():
+            raise ValueError(f"HELPDESK_SCALE: {part!r} is not <name>=<count>")
+        if name not in scalable:
+            raise ValueError(f"HELPDESK_SCALE: {name!r} cannot be scaled; these can: {', '.join(scalable)}")
+        if not 1 <= int(count) <= MAX_INSTANCES:
+            raise ValueError(f"HELPDESK_SCALE: {name}={count}: between 1 and {MAX_INSTANCES} instances")
+        scale[name] = int(count)
+    return scale
+
+
+def check_scale(settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
+    """StartupError (one line) if a service with more than one instance would use SQLite."""
+    for svc in registry.SERVICES:
+        count, variable = settings.scale.get(svc.name, 1), svc.db_url_variable
+        if count < 2 or variable is None:
+            continue
+        url = environ.get(variable) or "sqlite:///"
+        if not url.startswith("postgresql"):
+            raise StartupError(
+                f"{svc.name} cannot run {count} instances on SQLite: set {variable} to a PostgreSQL URL"
+                f" (leases and row locks shared between instances need it), or run one instance"
+            )
 
 
 @dataclass(frozen=True)
@@ -101,19 +193,26 @@ class BrokerAccess:
     shared_uri: str | None
     port: int = 0
     passwords: Mapping[str, str] | None = None
+    nodes: int = 1  # our own cluster: ports port..port+nodes-1
 
     def uri(self, role: str) -> str:
-        """The AMQP URI ``role`` (a child's name, or ``deploy`` for the set-up steps) connects with."""
+        """The AMQP URI ``role`` (a child's name, or ``deploy`` for the set-up steps) connects with
+        (on our own cluster, every node's, ``;``-separated)."""
         if self.shared_uri is not None:
             return self.shared_uri
         assert self.passwords is not None
-        return credentials.amqp_uri(self.port, credentials.user_name(role), self.passwords[role])
+        user, password = credentials.user_name(role), self.passwords[role]
+        ports = range(self.port, self.port + self.nodes)
+        return ";".join(credentials.amqp_uri(port, user, password) for port in ports)
 
     def describe(self) -> str:
         """Where the broker is, without any password."""
         if self.shared_uri is not None:
-            parts = urlsplit(self.shared_uri)
-            return f"{parts.hostname}:{parts.port or 5672}{parts.path or '/'}"
+            parts = [urlsplit(uri) for uri in self.shared_uri.split(";")]
+            return ", ".join(f"{p.hostname}:{p.port or 5672}{p.path or '/'}" for p in parts)
+        if self.nodes > 1:
+            last = self.port + self.nodes - 1
+            return f"127.0.0.1:{self.port}-{last} (own {self.nodes}-node cluster, quorum queues)"
         return f"127.0.0.1:{self.port} (own node, a user per process)"
 
 
@@ -145,6 +244,8 @@ def build_env(settings: Settings, amqp_uri: str, environ: Mapping[str, str] = os
     for svc in registry.SERVICES:
         if key := svc.db_url_variable:
             env[key] = environ.get(key) or f"sqlite:///{data / svc.name}.db"
+    if settings.broker == "cluster" and settings.amqp_uri is None:
+        env[QUEUE_TYPE_VAR] = QUORUM  # every durable queue replicated over the cluster's nodes
     return env
 
 
@@ -175,21 +276,23 @@ def identity_secret(data_dir: Path, environ: Mapping[str, str] = os.environ) -> 
 
 
 def wait_for_broker(uri: str, timeout: float = BROKER_TIMEOUT, stop: threading.Event | None = None) -> None:
-    """Return once something at `uri` answers the AMQP 0-9-1 protocol header (or `stop` is set)."""
+    """Return once something at `uri` (any of a `;`-separated list) answers the AMQP 0-9-1
+    protocol header (or `stop` is set)."""
     stop = stop or threading.Event()
-    parts = urlsplit(uri)
-    address = (parts.hostname or "localhost", parts.port or 5672)
+    addresses = [(p.hostname or "localhost", p.port or 5672) for p in map(urlsplit, uri.split(";"))]
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            with socket.create_connection(address, timeout=2) as sock:
-                sock.sendall(b"AMQP\x00\x00\x09\x01")
-                if sock.recv(1) == b"\x01":  # a method frame: Connection.Start
-                    return
-        except OSError:
-            pass
+        for address in addresses:
+            try:
+                with socket.create_connection(address, timeout=2) as sock:
+                    sock.sendall(b"AMQP\x00\x00\x09\x01")
+                    if sock.recv(1) == b"\x01":  # a method frame: Connection.Start
+                        return
+            except OSError:
+                pass
         if time.monotonic() > deadline:
-            raise StartupError(f"no AMQP broker answers at {address[0]}:{address[1]}")
+            where = ", ".join(f"{host}:{port}" for host, port in addresses)
+            raise StartupError(f"no AMQP broker answers at {where}")
         if stop.wait(0.5):
             return
 
@@ -216,14 +319,20 @@ class Console:
             except (OSError, ValueError):
                 pass  # nobody reads our stdout any more; the log file still has it
 
-    def follow(self, name: str, stream: IO[bytes] | None) -> threading.Thread:
-        """Copy `stream` line by line in a background thread until it closes."""
+    def follow(
+        self, name: str, stream: IO[bytes] | None, on_line: Callable[[str], None] | None = None
+    ) -> threading.Thread:
+        """Copy `stream` line by line in a background thread until it closes (each line also to
+        `on_line`)."""
         assert stream is not None
 
         def pump() -> None:
             with stream, open(self.logs_dir / f"{name}.log", "a") as log:
                 for raw in iter(stream.readline, b""):
-                    self.write(name, raw.decode(errors="replace").rstrip("\r\n"), log)
+                    line = raw.decode(errors="replace").rstrip("\r\n")
+                    self.write(name, line, log)
+                    if on_line is not None:
+                        on_line(line)
 
         thread = threading.Thread(target=pump, name=f"output-{name}", daemon=True)
         thread.start()
@@ -257,8 +366,11 @@ def describe_exit(code: int) -> str:
 class Child:
     """One long-running child process and its restart schedule."""
 
-    def __init__(self, name: str, args: list[str], run_dir: Path) -> None:
+    def __init__(self, name: str, args: list[str], run_dir: Path, *, role: str | None = None) -> None:
         self.name, self.args = name, args
+        self.role = role or name  # the child it is an instance of (its broker user)
+        self.ready_line = READY_LINES.get(self.role, "")
+        self.ready = threading.Event()  # set when its output shows ready_line
         self.pid_file = run_dir / f"{name}.pid"
         self.proc: subprocess.Popen[bytes] | None = None
         self.output: threading.Thread | None = None
@@ -268,7 +380,13 @@ class Child:
     def start(self, env: Mapping[str, str], console: Console) -> None:
         self.proc = spawn(self.args, env)
         self.started_at = time.monotonic()
-        self.output = console.follow(self.name, self.proc.stdout)
+        ready = self.ready = threading.Event()
+
+        def notice(line: str) -> None:
+            if self.ready_line and self.ready_line in line:
+                ready.set()
+
+        self.output = console.follow(self.name, self.proc.stdout, notice)
         self.pid_file.write_text(f"{self.proc.pid}\n")
 
     def check(self, env: Mapping[str, str], console: Console) -> None:
@@ -295,6 +413,9 @@ class Child:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def gone(self) -> bool:
+        return not self.alive()
+
     def signal(self, signum: signal.Signals) -> None:
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -316,10 +437,12 @@ class Supervisor:
         self.settings, self.environ = settings, environ
         data = settings.data_dir
         self.logs_dir, self.run_dir = data / "logs", data / "run"
-        names = ["supervisor", "broker-users", *(name for name, _ in SETUP_STEPS + CHILDREN)]
+        instances = settings.instances()
+        names = ["supervisor", "broker-users", *(name for name, _ in SETUP_STEPS), *(i[0] for i in instances)]
         self.console = Console(self.logs_dir, names)
-        self.children = [Child(name, args, self.run_dir) for name, args in CHILDREN]
+        self.children = [Child(name, args, self.run_dir, role=role) for name, role, args in instances]
         self.stopping = threading.Event()
+        self.rolling = threading.Event()  # SIGHUP: restart every instance, one at a time
         self.own_broker = settings.amqp_uri is None
         self.broker = BrokerAccess(shared_uri=settings.amqp_uri)  # settled by _start_broker
 
@@ -337,6 +460,8 @@ class Supervisor:
             return 1
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.rolling.set())
+        (self.run_dir / "supervisor.pid").write_text(f"{os.getpid()}\n")
         try:
             self.broker = self._start_broker()
             env = build_env(self.settings, self.broker.uri(credentials.DEPLOY), self.environ)
@@ -358,13 +483,21 @@ class Supervisor:
             passwords = credentials.ensure(credentials.credentials_file(s.data_dir), roles)
         except (OSError, ValueError) as error:
             raise StartupError(f"broker credentials: {error}") from error
-        self.console.say(f"starting RabbitMQ on 127.0.0.1:{s.amqp_port}")
         admin = (credentials.user_name(credentials.ADMIN), passwords[credentials.ADMIN])
+        nodes = rabbitmq.CLUSTER_SIZE if s.broker == "cluster" else 1
         try:
-            rabbitmq.start(s.data_dir / "rabbitmq", s.amqp_port, admin=admin)
+            if nodes > 1:
+                last = s.amqp_port + nodes - 1
+                self.console.say(
+                    f"starting a {nodes}-node RabbitMQ cluster on 127.0.0.1:{s.amqp_port}-{last}"
+                )
+                rabbitmq.start_cluster(s.data_dir / CLUSTER_DIR, s.amqp_port, nodes, admin=admin)
+            else:
+                self.console.say(f"starting RabbitMQ on 127.0.0.1:{s.amqp_port}")
+                rabbitmq.start(s.data_dir / "rabbitmq", s.amqp_port, admin=admin)
         except (RuntimeError, subprocess.SubprocessError) as error:
             raise StartupError(f"RabbitMQ did not start: {error}") from error
-        return BrokerAccess(shared_uri=None, port=s.amqp_port, passwords=passwords)
+        return BrokerAccess(shared_uri=None, port=s.amqp_port, passwords=passwords, nodes=nodes)
 
     def _steps(self) -> list[tuple[str, list[str]]]:
         """The set-up steps; on our own node, making the broker users comes first."""
@@ -402,7 +535,10 @@ class Supervisor:
     def _watch(self, env: Mapping[str, str]) -> None:
         if self.stopping.is_set():
             return
-        envs = {child.name: {**env, "AMQP_URI": self.broker.uri(child.name)} for child in self.children}
+        envs = {
+            child.name: {**env, "AMQP_URI": self.broker.uri(child.role), **instance_env(child.name, env)}
+            for child in self.children
+        }
         for child in self.children:
             child.start(envs[child.name], self.console)
         s = self.settings
@@ -413,6 +549,62 @@ class Supervisor:
         while not self.stopping.wait(0.2):
             for child in self.children:
                 child.check(envs[child.name], self.console)
+            if self.rolling.is_set():
+                self.rolling.clear()
+                self._rolling_restart(envs)
+
+    def _rolling_restart(self, envs: Mapping[str, Mapping[str, str]]) -> None:
+        """Restart every instance in start order, one at a time: SIGTERM (it stops consuming, lets
+        its workers finish, then exits; SIGKILL after the stop grace), start it again, wait for its
+        ready line, then a second more, while watching the others as usual. With two instances of
+        everything, the other instance serves meanwhile."""
+        began = time.monotonic()
+        self.console.say(f"rolling restart of {len(self.children)} instances, one at a time")
+        for child in self.children:
+            if self.stopping.is_set():
+                return
+            t0 = time.monotonic()
+            if child.alive():
+                child.signal(signal.SIGTERM)
+                grace = self.settings.stop_grace
+                if not self._wait(envs, child.gone, grace, child):
+                    self.console.say(f"{child.name} did not stop in {grace:g}s; killing it")
+                    child.signal(signal.SIGKILL)
+                    self._wait(envs, child.gone, 5.0, child)
+                child.reap()
+                child.proc = None
+            stopped = time.monotonic() - t0
+            child.start(envs[child.name], self.console)
+            t1 = time.monotonic()
+            if child.ready_line:
+                ok = self._wait(envs, child.ready.is_set, READY_TIMEOUT)
+                what = (
+                    f"ready in {time.monotonic() - t1:.1f}s" if ok else f"not ready after {READY_TIMEOUT:g}s"
+                )
+            else:
+                self._wait(envs, lambda: False, NO_READY_LINE_WAIT)
+                what = f"given {NO_READY_LINE_WAIT:g}s"
+            self.console.say(f"rolling restart: {child.name} stopped in {stopped:.1f}s, {what}")
+            self._wait(envs, lambda: False, SETTLE)
+        self.console.say(f"rolling restart done in {time.monotonic() - began:.1f}s")
+
+    def _wait(
+        self,
+        envs: Mapping[str, Mapping[str, str]],
+        done: Callable[[], bool],
+        timeout: float,
+        skip: Child | None = None,
+    ) -> bool:
+        """Watch the children (all but ``skip``) until ``done()`` or ``timeout``; returns done()."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline or self.stopping.is_set():
+                return done()
+            for other in self.children:
+                if other is not skip:
+                    other.check(envs[other.name], self.console)
+            time.sleep(0.05)
+        return True
 
     def _shut_down(self) -> None:
         running = [c for c in self.children if c.alive()]
@@ -420,21 +612,27 @@ class Supervisor:
             self.console.say(f"stopping {', '.join(c.name for c in running)}")
         for child in running:
             child.signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE
+        grace = self.settings.stop_grace
+        deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(c.alive() for c in running):
             time.sleep(0.1)
         for child in running:
             if child.alive():
-                self.console.say(f"{child.name} did not stop in {STOP_GRACE:g}s; killing it")
+                self.console.say(f"{child.name} did not stop in {grace:g}s; killing it")
                 child.signal(signal.SIGKILL)
         for child in self.children:
             child.reap()
         if self.own_broker:
             self.console.say("stopping RabbitMQ")
             try:
-                rabbitmq.stop(self.settings.data_dir / "rabbitmq", self.settings.amqp_port)
+                if self.settings.broker == "cluster":  # even if start-up failed half-way
+                    size = rabbitmq.CLUSTER_SIZE
+                    rabbitmq.stop_cluster(self.settings.data_dir / CLUSTER_DIR, self.settings.amqp_port, size)
+                else:
+                    rabbitmq.stop(self.settings.data_dir / "rabbitmq", self.settings.amqp_port)
             except (OSError, subprocess.SubprocessError) as error:
                 self.console.say(f"RabbitMQ did not stop cleanly: {error}")
+        (self.run_dir / "supervisor.pid").unlink(missing_ok=True)
         self.console.say("stopped")
 
 
@@ -443,6 +641,11 @@ def main() -> int:
         settings = Settings.from_env()
     except ValueError as error:
         print(f"deploy.supervisor: bad setting: {error}", file=sys.stderr)
+        return 2
+    try:
+        check_scale(settings)
+    except StartupError as error:
+        print(f"deploy.supervisor: {error}", file=sys.stderr)
         return 2
     return Supervisor(settings).run()
 

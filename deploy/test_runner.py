@@ -9,11 +9,19 @@ repository root, with any extra arguments appended each time:
 1. `pytest tests -p no:cacheprovider -q` with HELPDESK_TEST_DB=sqlite: the whole suite;
 2. the same plus `-m db` with HELPDESK_TEST_DB=postgresql: only the tests marked `db`.
 
+Tests marked `cluster` start their own 3-node RabbitMQ cluster for the session (~30 s; see
+tests/conftest.py); the rolling-restart and chaos tests need several instances per service and so
+run in the PostgreSQL pass only (the chaos test for 2 minutes there).
+
 Both passes see HELPDESK_TEST_AMQP_URI, HELPDESK_TEST_RABBIT_DATA and HELPDESK_TEST_RABBIT_PORT
 (tests may stop and restart the node with deploy.rabbitmq), and HELPDESK_TEST_PG_URL, the server
 URL without a database name (`postgresql+psycopg2://postgres@127.0.0.1:<port>`, which connects to
 the `postgres` database; tests make their own with deploy.postgres.create_database).
 Ports: HELPDESK_TEST_AMQP_PORT (5682) and HELPDESK_TEST_PG_PORT (5442).
+
+`python -m deploy.test_runner --chaos [pytest args...]` (`make test-chaos`) runs only the chaos
+proof, `tests/e2e/test_chaos.py`, on PostgreSQL for HELPDESK_CHAOS_SECONDS (600 unless set); its
+3-node RabbitMQ cluster is started by the test's own fixture.
 
 Exit status is 0 only if both passes pass. Pytest's "no tests collected" (5) counts as a pass in
 the PostgreSQL pass only: it means no test is marked `db`, which is said in the output. The
@@ -37,6 +45,7 @@ from deploy import postgres, rabbitmq
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTEST = ["-m", "pytest", "tests", "-p", "no:cacheprovider", "-q"]
 NO_TESTS_COLLECTED = 5
+CHAOS_TEST = "tests/e2e/test_chaos.py"
 
 
 def say(text: str) -> None:
@@ -101,6 +110,16 @@ def run_passes(servers: Mapping[str, str], args: list[str]) -> bool:
     return sqlite == 0 and pg == 0
 
 
+def run_chaos(servers: Mapping[str, str], args: list[str]) -> bool:
+    env = {**os.environ, **servers, "HELPDESK_TEST_DB": "postgresql"}
+    env.setdefault("HELPDESK_CHAOS_SECONDS", "600")
+    say(f"chaos for {env['HELPDESK_CHAOS_SECONDS']}s")
+    command = [sys.executable, "-m", "pytest", CHAOS_TEST, "-p", "no:cacheprovider", "-q", "-s", *args]
+    code = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False).returncode
+    say(f"chaos {verdict(code)}")
+    return code == 0
+
+
 def verdict(code: int) -> str:
     return "passed" if code == 0 else f"FAILED (exit {code})"
 
@@ -113,6 +132,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         servers = start_servers(work, amqp_port, pg_port)
+        if argv[:1] == ["--chaos"]:
+            return 0 if run_chaos(servers, argv[1:]) else 1
         return 0 if run_passes(servers, argv) else 1
     except RuntimeError as error:
         say(f"could not start the test servers: {error}")

@@ -5,7 +5,8 @@ An event published to an exchange with no queue bound is dropped by RabbitMQ, so
 
     python -m deploy.topology [service ...]
 
-(``AMQP_URI``, else the deploy user of ``make run``'s own node: see ``deploy.credentials``.)
+(``AMQP_URI``, else the deploy user of ``make run``'s own node: see ``deploy.credentials``;
+``HELPDESK_QUEUE_TYPE=quorum`` on a cluster: see ``services.chassis.queues``.)
 
 It imports each registered service's class (``services.registry``), finds its
 :class:`Subscription` entrypoints, and declares their queues exactly as the
@@ -36,6 +37,7 @@ from services.chassis.events import (
     subscription_queues,
 )
 from services.chassis.outbox import event_exchange
+from services.chassis.queues import queue_type
 from services.chassis.rpc import rpc_exchange
 
 
@@ -69,6 +71,7 @@ def declare_all(amqp_uri: str, names: Iterable[str] | None = None) -> int:
     must exist before they start: this is where it is made.
     """
     found = list(service_subscriptions(names))
+    kind = queue_type()
     with Connection(amqp_uri) as conn:
         conn.ensure_connection(max_retries=3)
         channel = conn.channel()
@@ -78,14 +81,14 @@ def declare_all(amqp_uri: str, names: Iterable[str] | None = None) -> int:
         channel.close()
         for service, method, sub in found:
             try:
-                declare_subscription(conn, sub.source_service, sub.event_type, service, method)
+                declare_subscription(conn, sub.source_service, sub.event_type, service, method, kind=kind)
             except PreconditionFailed:
                 moved = replace_retry_queue(conn, sub.source_service, sub.event_type, service, method)
                 print(
                     f"topology: {queue_name(sub.source_service, sub.event_type, service, method)}.retry"
                     f" re-declared with the redelivery exchange ({moved} waiting retries moved back)"
                 )
-                declare_subscription(conn, sub.source_service, sub.event_type, service, method)
+                declare_subscription(conn, sub.source_service, sub.event_type, service, method, kind=kind)
     return len(found)
 
 
@@ -94,7 +97,7 @@ def replace_retry_queue(conn: Connection, source: str, event_type: str, service:
     exchange) with today's: its waiting messages go back to the live queue at once, through the
     service's redelivery exchange, marked as having come through the source's exchange (they did:
     nothing else could reach it then). Returns how many were moved."""
-    main, retry, _dead = subscription_queues(source, event_type, service, method)
+    main, retry, _dead = subscription_queues(source, event_type, service, method, kind=queue_type())
     channel = conn.channel()
     moved = 0
     try:

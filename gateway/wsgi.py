@@ -371,6 +371,26 @@ class GatewayWebServer(WebServer):
     def settings(self) -> HttpSettings:
         return HttpSettings.from_config(self.container.config.get("HTTP"))
 
+    def unregister_provider(self, provider: Any) -> None:
+        """A route's entrypoint stops (the container is stopping): stop taking connections now, not
+        after the running requests (another instance on the port takes the new ones), and answer
+        every request still arriving on a kept-alive connection with ``Connection: close``, so the
+        container's wait for its workers ends instead of being fed by clients for ever."""
+        self.stop_taking_connections()
+        super().unregister_provider(provider)
+
+    def stop_taking_connections(self) -> None:
+        if not getattr(self, "_is_accepting", False):
+            return
+        self._is_accepting = False
+        if getattr(self, "_serv", None) is not None:
+            self._serv.keepalive = 0  # eventlet then closes each connection after its response
+        if getattr(self, "_gt", None) is not None:
+            self._gt.kill()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
     def make_url_map(self) -> Map:
         url_map = Map(converters=CONVERTERS)
         for provider in self._providers:

@@ -37,13 +37,19 @@ ConnectionFactory = Callable[[str], Any]
 
 
 def connect(amqp_uri: str, timeout: float = DEFAULT_TIMEOUT) -> pika.BlockingConnection:
-    """Open a blocking connection to ``amqp_uri`` (settings given in the URI win)."""
-    params = pika.URLParameters(amqp_uri)
-    if params.blocked_connection_timeout is None:
-        # A broker in a resource alarm holds publishes forever; give up on the connection instead.
-        params.blocked_connection_timeout = max(timeout, 1.0)
-    params.client_properties = {"connection_name": CONNECTION_NAME}
-    return pika.BlockingConnection(params)
+    """Open a blocking connection to ``amqp_uri`` (settings given in the URI win); a cluster's
+    ``;``-separated URIs are tried in turn, so a dead node is skipped."""
+    candidates = []
+    for uri in (part.strip() for part in amqp_uri.split(";")):
+        if not uri:
+            continue
+        params = pika.URLParameters(uri)
+        if params.blocked_connection_timeout is None:
+            # A broker in a resource alarm holds publishes forever; give up on the connection instead.
+            params.blocked_connection_timeout = max(timeout, 1.0)
+        params.client_properties = {"connection_name": CONNECTION_NAME}
+        candidates.append(params)
+    return pika.BlockingConnection(candidates if len(candidates) > 1 else candidates[0])
 
 
 class HelpdeskClient:

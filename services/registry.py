@@ -30,6 +30,9 @@ class NamekoService:
     class_name: str
     config: str
     migrations: str | None = None
+    ready_line: str = "ready: consuming"
+    """A line its output shows once it serves (``services.chassis.consuming.READY_LINE`` for a
+    service; the broker link's for the gateway): a rolling restart waits for it."""
     calls: tuple[str, ...] = ()
     """Services it calls other than through a ``ServiceRpc`` dependency (whose targets
     ``deploy.broker_users`` finds by itself); its broker user may call only those."""
@@ -55,6 +58,8 @@ class PythonModule:
     name: str
     module: str
     args: tuple[str, ...] = ()
+    ready_line: str = ""
+    """A line its output shows once it serves (a rolling restart waits for it; none: a few seconds)."""
     publishes_events: tuple[tuple[str, str], ...] = ()
     """``(service, event type)`` pairs it publishes on that service's event exchange (the SMTP
     edge's ``mail_received`` on ``conversations.events``): all its broker user may do."""
@@ -93,6 +98,7 @@ GATEWAY = NamekoService(
     module="gateway.service",
     class_name="GatewayService",
     config="gateway/config.yaml",
+    ready_line="ready: broker link up",
     calls=("permissions",),  # gateway/auth.py exchanges tokens through the broker link
 )
 """The HTTP face: a nameko process, but no RPC service (no contract, nothing pings it)."""
@@ -100,6 +106,7 @@ GATEWAY = NamekoService(
 SMTP_EDGE = PythonModule(
     name="smtp_edge",
     module="services.conversations.smtp_edge",
+    ready_line="smtp edge listening on",
     publishes_events=(("conversations", "mail_received"),),
     metrics_port=9106,
 )

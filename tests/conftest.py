@@ -4,6 +4,9 @@ Environment (set by ``make test`` through ``deploy.test_runner``):
 
 * ``HELPDESK_TEST_AMQP_URI`` - a running broker with the management plugin on
   port + 10000; without it a private node is started for the session.
+* ``HELPDESK_TEST_CLUSTER_DATA`` and ``HELPDESK_TEST_CLUSTER_PORT`` - a 3-node RabbitMQ cluster
+  (``deploy.rabbitmq.start_cluster``) for the tests marked ``cluster``; without them the first
+  such test starts a private one for the session (~30 s).
 * ``HELPDESK_TEST_DB`` - ``sqlite`` (default) or ``postgresql``; with
   ``postgresql``, ``HELPDESK_TEST_PG_URL`` names the server and every test gets
   fresh databases on it.
@@ -33,6 +36,7 @@ import tempfile  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
 
@@ -45,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "db: touches a database (runs on SQLite and on PostgreSQL)")
     config.addinivalue_line("markers", "broker: needs a real RabbitMQ")
     config.addinivalue_line("markers", "e2e: starts the whole suite and talks HTTP to the gateway")
+    config.addinivalue_line("markers", "cluster: needs a 3-node RabbitMQ cluster (kills its nodes)")
 
 
 # -- broker -------------------------------------------------------------------
@@ -197,6 +202,151 @@ def private_rabbit() -> Iterator[PrivateRabbit]:
     finally:
         node.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# -- a RabbitMQ cluster -------------------------------------------------------
+
+
+class ClusterUnderTest:
+    """A 3-node cluster (``deploy.rabbitmq.Cluster``) that tests may kill nodes of and restart.
+
+    ``uri`` lists every node (``;``-separated, kombu fails over along it); ``uri_for(vhost,
+    first=i)`` starts the list at node ``i``, so a client's first connection is to that node.
+    """
+
+    def __init__(self, data_dir: str, base_port: int) -> None:
+        from deploy import rabbitmq
+
+        self.cluster = rabbitmq.Cluster(Path(data_dir).resolve(), base_port)
+        self.nodes = self.cluster.nodes
+
+    def start(self) -> None:
+        from deploy import rabbitmq
+
+        rabbitmq.start_cluster(self.cluster.data_dir, self.cluster.base_port, self.cluster.size)
+
+    def stop(self) -> None:
+        from deploy import rabbitmq
+
+        rabbitmq.stop_cluster(self.cluster.data_dir, self.cluster.base_port, self.cluster.size)
+
+    def kill(self, index: int) -> None:
+        from deploy import rabbitmq
+
+        assert rabbitmq.kill_node(self.nodes[index]), f"node {index} was not running"
+
+    def restart(self, index: int, timeout: float = 300.0) -> None:
+        """Start a killed node again and wait until it is back in the cluster (a loaded machine
+        can take minutes to boot one: rabbitmqctl's own wait gives up sooner, so it is repeated)."""
+        import subprocess
+        import time
+
+        from deploy import rabbitmq
+
+        node = self.nodes[index]
+        rabbitmq.launch(node)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                rabbitmq.await_ready(node)
+                return
+            except (RuntimeError, subprocess.SubprocessError):
+                if time.monotonic() > deadline:
+                    raise
+
+    def running(self) -> list[str]:
+        from deploy import rabbitmq
+
+        for node in self.nodes:
+            if rabbitmq.is_running(node.data_dir, node.port):
+                return rabbitmq.cluster_members(node)
+        return []
+
+    def uri_for(self, vhost: str, first: int = 0) -> str:
+        order = self.nodes[first:] + self.nodes[:first]
+        path = quote(vhost, safe="")
+        return ";".join(f"amqp://guest:guest@127.0.0.1:{node.port}/{path}" for node in order)
+
+    def management(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the management API of the first node that answers."""
+        last: Exception | None = None
+        for node in self.nodes:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{node.management_port}/api/{path}",
+                method=method,
+                data=json.dumps(body).encode() if body is not None else None,
+                headers={
+                    "Authorization": "Basic " + base64.b64encode(b"guest:guest").decode(),
+                    "Content-Type": "application/json",
+                },
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    text = answer.read()
+                    return json.loads(text) if text else None
+            except OSError as error:
+                last = error
+        raise RuntimeError(f"no node of the cluster answers its management API: {last}")
+
+    def make_vhost(self) -> str:
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        self.management("PUT", f"vhosts/{quote(name, safe='')}")
+        self.management(
+            "PUT",
+            f"permissions/{quote(name, safe='')}/guest",
+            {"configure": ".*", "write": ".*", "read": ".*"},
+        )
+        return name
+
+    def delete_vhost(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self.management("DELETE", f"vhosts/{quote(name, safe='')}")
+
+
+def free_cluster_port(size: int = 3) -> int:
+    """A base AMQP port P for a private cluster: every node's ports, and the shared epmd, free."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(11000, 14900)
+        wanted = [base + 20000 + size]
+        for port in range(base, base + size):
+            wanted += [port, port + 10000, port + 20000]
+        if all(_port_is_free(p) for p in wanted):
+            return base
+    raise RuntimeError("no free port range for a private RabbitMQ cluster")
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster() -> Iterator[ClusterUnderTest]:
+    """The session's 3-node cluster: the one named by the environment, else a private one."""
+    data_dir = os.environ.get("HELPDESK_TEST_CLUSTER_DATA")
+    own = not data_dir
+    if own:
+        data_dir = tempfile.mkdtemp(prefix="hd-cluster-")
+        port = free_cluster_port()
+    else:
+        port = int(os.environ.get("HELPDESK_TEST_CLUSTER_PORT") or 5730)
+    assert data_dir is not None
+    cluster = ClusterUnderTest(data_dir, port)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        if own:
+            cluster.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster_vhost(rabbit_cluster: ClusterUnderTest) -> Iterator[str]:
+    """A fresh vhost on the cluster (its name), deleted after the test; every node is running
+    again afterwards, whatever the test killed."""
+    name = rabbit_cluster.make_vhost()
+    try:
+        yield name
+    finally:
+        rabbit_cluster.start()  # restarts whatever the test left dead; a no-op otherwise
+        rabbit_cluster.delete_vhost(name)
 
 
 # -- databases ----------------------------------------------------------------

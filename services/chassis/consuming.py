@@ -46,6 +46,10 @@ RECONNECT_POLICY: dict[str, float] = {"interval_start": 0.1, "interval_step": 0.
 """kombu's ``ensure_connection`` intervals: the first retry after 0.1 s, then +0.2 s each time, at
 most 1 s apart, so the broker's return is noticed within a second."""
 
+READY_LINE = "ready: consuming"
+"""Logged (INFO) once a container's consumers are all registered with the broker: a supervisor
+restarting one instance of a service at a time waits for it (``services.registry`` repeats it)."""
+
 CONNECTION_LOG_INTERVAL = 10.0
 """While the broker stays away, one warning per this many seconds is enough."""
 
@@ -88,6 +92,11 @@ class GuardedQueueConsumer(QueueConsumer):
             message.reject(requeue=False)
             return
         self.container.spawn_managed_thread(partial(handler, message, error), identifier="undecodable")
+
+    def start(self) -> None:
+        """nameko's start (which returns once every consumer is registered), then the ready line."""
+        super().start()
+        log.info("%s (%d queues)", READY_LINE, len(self._consumers))
 
     def ack_message(self, message: Any) -> None:
         self._settle(message, "ack")

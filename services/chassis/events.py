@@ -53,6 +53,7 @@ from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.consuming import GuardedQueueConsumer, connected, context_problem, declare_if_allowed
 from services.chassis.errors import HelpdeskError, ValidationFailed
 from services.chassis.outbox import event_exchange
+from services.chassis.queues import CLASSIC, DELIVERY_LIMIT, QUORUM, durable_arguments, queue_type
 from services.chassis.wire import PRODUCER_HEADER
 
 log = logging.getLogger(__name__)
@@ -96,36 +97,51 @@ def redelivery_exchange(service: str) -> Exchange:
 
 
 def subscription_queues(
-    source: str, event_type: str, service: str, method: str
+    source: str, event_type: str, service: str, method: str, *, kind: str = CLASSIC
 ) -> tuple[Queue, Queue, Queue]:
     """The main, retry and dead-letter queues of one subscription (declared identically everywhere).
 
     The main queue's binding to the source's exchange only asserts that the exchange exists
     (passive): a service may not declare another's exchange; :func:`declare_subscription` does
-    where it may.
+    where it may. ``kind`` is classic or quorum (:mod:`services.chassis.queues`); as quorum queues,
+    a main queue's message delivered more than ``DELIVERY_LIMIT`` times (its consumer died with
+    it each time) goes to the dead-letter queue.
     """
     name = queue_name(source, event_type, service, method)
     redelivery = redelivery_exchange(service)
     source_exchange = event_exchange(source, passive=True)
+    # classic main queues keep the arguments they always had (none), so existing ones still match
+    poison = (
+        durable_arguments(kind, delivery_limit=DELIVERY_LIMIT, dead_letter=(redelivery.name, f"{name}.dead"))
+        if kind == QUORUM
+        else {}
+    )
     main = Queue(
         name,
         bindings=[binding(source_exchange, routing_key=event_type), binding(redelivery, routing_key=name)],
         durable=True,
         auto_delete=False,
+        queue_arguments=poison,
     )
     retry = Queue(
         f"{name}.retry",
         exchange=redelivery,
         routing_key=f"{name}.retry",
         durable=True,
-        queue_arguments={"x-dead-letter-exchange": redelivery.name, "x-dead-letter-routing-key": name},
+        queue_arguments=durable_arguments(kind, dead_letter=(redelivery.name, name)),
     )
-    dead = Queue(f"{name}.dead", exchange=redelivery, routing_key=f"{name}.dead", durable=True)
+    dead = Queue(
+        f"{name}.dead",
+        exchange=redelivery,
+        routing_key=f"{name}.dead",
+        durable=True,
+        queue_arguments=durable_arguments(kind),
+    )
     return main, retry, dead
 
 
 def declare_subscription(
-    connection: Connection, source: str, event_type: str, service: str, method: str
+    connection: Connection, source: str, event_type: str, service: str, method: str, *, kind: str = CLASSIC
 ) -> None:
     """Declare one subscription's queues and the service's redelivery exchange; the source's event
     exchange too, if the connection's user may (a deploy tool may, a service's own user may not:
@@ -134,7 +150,7 @@ def declare_subscription(
     channel = connection.channel()
     try:
         redelivery_exchange(service)(channel).declare()
-        for queue in subscription_queues(source, event_type, service, method):
+        for queue in subscription_queues(source, event_type, service, method, kind=kind):
             queue(channel).declare()
     finally:
         channel.close()
@@ -156,13 +172,16 @@ class Subscription(EventHandler):
     def setup(self) -> None:
         amqp_uri = cfg.required(self.container.config, cfg.AMQP_URI)
         service = self.container.service_name
+        kind = queue_type(self.container.config)
         self.queue, self.retry_queue, self.dead_queue = subscription_queues(
-            self.source_service, self.event_type, service, self.method_name
+            self.source_service, self.event_type, service, self.method_name, kind=kind
         )
         self.source_exchange = event_exchange(self.source_service).name
         self.redelivery = redelivery_exchange(service)
         with connected(amqp_uri) as conn:
-            declare_subscription(conn, self.source_service, self.event_type, service, self.method_name)
+            declare_subscription(
+                conn, self.source_service, self.event_type, service, self.method_name, kind=kind
+            )
         self.publisher = Publisher(amqp_uri, use_confirms=True)
         Consumer.setup(self)  # nameko's EventHandler.setup would build a queue of its own
 

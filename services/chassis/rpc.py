@@ -63,11 +63,17 @@ from services.chassis.errors import (
     Unauthenticated,
 )
 from services.chassis.identity import CONTEXT_KEY, Caller, Verifier, system_identity
+from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
 from services.chassis.secrets import identity_secret, require_identity_secret
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
+LINK_WAIT = 1.0
+"""A call made while the link is reconnecting (a broker node just died, the process just started)
+waits this long (within its deadline) for it before answering ServiceUnavailable."""
+LINK_READY_LINE = "ready: broker link up"
+"""Logged (INFO) when a container's link first connects (``services.registry`` repeats it)."""
 
 
 class _Verifiers:
@@ -139,6 +145,9 @@ class HelpdeskRpcConsumer(RpcConsumer):
                 declare_if_allowed(conn, get_rpc_exchange(self.container.config))
         super().setup()
         self.queue.exchange = rpc_exchange(self.container.config, passive=True)
+        # nameko declares rpc-<service> itself: durable, and classic unless the config says quorum
+        kind = queue_type(self.container.config)
+        self.queue.queue_arguments = durable_arguments(kind, delivery_limit=RPC_DELIVERY_LIMIT)
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         config = self.container.config
@@ -287,6 +296,7 @@ class BrokerLink(SharedExtension):
         self._broadcasts: list[tuple[str, tuple[str, ...], Callable[[str, dict[str, Any]], None]]] = []
         self._on_connect: list[Callable[[], None]] = []
         self._connected = False
+        self._announced = False
         self._running = False
         self.routing_key = uuid.uuid4().hex
         self._gt: Any = None
@@ -373,6 +383,9 @@ class BrokerLink(SharedExtension):
                         on_decode_error=self._on_undecodable,
                     )
                     with consumer:
+                        if not self._announced:  # the first connection, however late it comes
+                            self._announced = True
+                            log.info(LINK_READY_LINE)
                         self._connected = True
                         backoff = RECONNECT_POLICY["interval_start"]
                         for callback in self._on_connect:
@@ -476,6 +489,10 @@ class BrokerLink(SharedExtension):
     ) -> Any:
         if deadline <= time.time():
             raise DeadlineExceeded(f"{service}.{method}: the deadline passed before the call was made.")
+        if not self._connected:
+            until = min(deadline, time.time() + LINK_WAIT)
+            while not self._connected and time.time() < until:
+                eventlet.sleep(0.02)
         if not self._connected:
             raise ServiceUnavailable("The message broker cannot be reached.")
         correlation_id = uuid.uuid4().hex

@@ -184,14 +184,17 @@ class Publisher:
         if self._channel is not None and self._channel.is_open and self._connection.is_open:
             return self._channel
         self._close()
-        params = pika.URLParameters(self.amqp_uri)
-        params.connection_attempts = 1
-        params.socket_timeout = 5
-        params.stack_timeout = 10
-        params.blocked_connection_timeout = 15
-        params.heartbeat = 30
+        candidates = []
+        for uri in (part.strip() for part in self.amqp_uri.split(";") if part.strip()):
+            params = pika.URLParameters(uri)  # a cluster's nodes, ;-separated, tried in turn
+            params.connection_attempts = 1
+            params.socket_timeout = 5
+            params.stack_timeout = 10
+            params.blocked_connection_timeout = 15
+            params.heartbeat = 30
+            candidates.append(params)
         try:
-            connection = pika.BlockingConnection(params)
+            connection = pika.BlockingConnection(candidates)
             channel = connection.channel()
             channel.confirm_delivery()
             channel.exchange_declare(self.exchange, exchange_type="topic", durable=True, auto_delete=False)

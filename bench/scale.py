@@ -1,0 +1,155 @@
+"""Benchmark: create and GET throughput through the gateway with one and with two instances of
+tickets and of the gateway, on PostgreSQL.
+
+    .venv/bin/python -m bench.scale --amqp-uri URI --pg-url URL [--seconds 15] [--clients 16]
+
+For each layout (``tickets=1,gateway=1`` then ``tickets=2,gateway=2``, the other services once):
+fresh databases on ``--pg-url`` (a server URL without a database), a fresh vhost-less run of
+``deploy.supervisor`` with ``AMQP_URI`` (guest on a test broker is fine) and ``HELPDESK_SCALE``,
+ready when ``/readyz`` answers 200; 100 tickets made first; then ``--clients`` threads, each with a
+keep-alive session, for ``--seconds`` each: GET of a random ticket, then create. Prints one
+Markdown row per layout and phase: requests/s, p50 and p99 ms, errors. The machine's cores are the
+ceiling: on 2 shared cores a second instance can only use what the first leaves idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from deploy import postgres
+from services import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-scale-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(amqp_uri: str, pg_url: str, scale: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+    data = Path(tempfile.mkdtemp(prefix="hd-bench-scale-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_") and not k.endswith("_DB_URL")}
+    env.update(
+        AMQP_URI=amqp_uri,
+        HELPDESK_DATA_DIR=str(data),
+        HELPDESK_HTTP_PORT=str(port),
+        HELPDESK_SMTP_PORT=str(free_port()),
+        HELPDESK_ADMIN_TOKEN=TOKEN,
+        HELPDESK_SCALE=scale,
+        PYTHONWARNINGS="ignore",
+    )
+    for s in registry.SERVICES:
+        if s.db_url_variable:
+            env[s.db_url_variable] = postgres.create_database(
+                pg_url, f"bench_scale_{s.name}_{uuid.uuid4().hex[:6]}"
+            )
+    out = open(data / "supervisor.out", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.supervisor"], cwd=ROOT, env=env, stdout=out, stderr=out
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                return proc, base, data
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    raise RuntimeError(f"not ready; see {data}/supervisor.out")
+
+
+def measure(
+    base: str, clients: int, seconds: float, work: str, ids: list[int]
+) -> tuple[float, float, float, int]:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def run() -> None:
+        session = requests.Session()
+        mine: list[float] = []
+        while time.monotonic() < stop:
+            began = time.monotonic()
+            try:
+                if work == "get":
+                    r = session.get(
+                        f"{base}/api/v1/tickets/{random.choice(ids)}", headers=headers, timeout=30
+                    )
+                    ok = r.status_code == 200
+                else:
+                    body = {"name": "bench scale", "description": "x"}
+                    r = session.post(f"{base}/api/v1/tickets", json=body, headers=headers, timeout=30)
+                    ok = r.status_code == 201
+            except requests.RequestException:
+                ok = False
+            if ok:
+                mine.append(time.monotonic() - began)
+            else:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    n = len(latencies)
+    p = lambda q: latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")  # noqa: E731
+    return n / seconds, p(0.5), p(0.99), errors[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument("--amqp-uri", required=True)
+    parser.add_argument("--pg-url", required=True)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    print("| layout | call | req/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- | --- |")
+    for scale in ("tickets=1,gateway=1", "tickets=2,gateway=2"):
+        proc, base, _data = start(args.amqp_uri, args.pg_url, scale)
+        try:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            ids = [
+                requests.post(
+                    f"{base}/api/v1/tickets", json={"name": f"seed {i}"}, headers=headers, timeout=30
+                ).json()["id"]
+                for i in range(100)
+            ]
+            time.sleep(2)
+            for work in ("get", "create"):
+                rate, p50, p99, errors = measure(base, args.clients, args.seconds, work, ids)
+                print(f"| {scale} | {work} | {rate:.0f} | {p50:.0f} | {p99:.0f} | {errors} |", flush=True)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(90)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Chaos: under steady load, SIGKILL a random service instance or RabbitMQ node every 10-30 s,
+always restarting it; at the end nothing acknowledged is lost or doubled and nothing is stuck.
+
+The suite runs two instances of every service and of the gateway, on PostgreSQL, against a
+3-node RabbitMQ cluster (quorum queues; every process is given all three nodes' URIs). Eight
+clients loop over create (``Idempotency-Key``), read, edit (``If-Match``); a connection error or a
+502/503/504 is retried with the same key. Every 10-30 s a victim is picked at random: one of the
+13 service and gateway instances (the supervisor restarts it) or one of the three broker nodes
+(restarted here a few seconds later, and never a second one while one is down: quorum queues need
+a majority); every third victim, from the second on, is a node. It lasts
+``HELPDESK_CHAOS_SECONDS`` (120 in ``make test``; ``make test-chaos`` runs 600). Proves that at
+the end
+
+* every acknowledged create exists exactly once with its acknowledged edit, and the list's total
+  is the number of acknowledged creates (no ghost from a request run twice);
+* every ticket has exactly one ``ticket_created`` item in the admin's feed (events' effects once),
+  and the feed names no ticket nobody saw acknowledged;
+* every dead-letter queue is empty and no queue holds a message (nothing stuck);
+* no request failed for good;
+
+and prints the lost / duplicated / recovered counts and the longest unavailability (the longest
+time without any successful answer to any client).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import eventlet
+import pytest
+import requests
+
+from services import registry
+from tests.conftest import ClusterUnderTest
+from tests.conftest import test_db_kind as db_kind
+from tests.e2e import conftest as e2e_conftest
+from tests.e2e.conftest import Suite, wait_for
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.db,
+    pytest.mark.cluster,
+    pytest.mark.skipif(db_kind() != "postgresql", reason="several instances per service need PostgreSQL"),
+]
+
+CLIENTS = 8
+SUITE_READY_TIMEOUT = 240.0  # 13 processes starting on two busy cores
+RETRIED = (502, 503, 504)
+RETRY_BUDGET = 90.0
+SCALE = ",".join(f"{s.name}=2" for s in registry.SERVICES) + f",{registry.GATEWAY.name}=2"
+INSTANCES = [n for c in [*registry.SERVICES, registry.GATEWAY] for n in (c.name, f"{c.name}-2")]
+NODE_DOWN = (3.0, 8.0)  # seconds a killed broker node stays down
+CONVERGE = 120.0
+
+
+def postgres_urls() -> dict[str, str]:
+    from deploy import postgres
+
+    server = os.environ["HELPDESK_TEST_PG_URL"]
+    return {
+        s.db_url_variable: postgres.create_database(server, f"t_chaos_{s.name}_{uuid.uuid4().hex[:8]}")
+        for s in registry.SERVICES
+        if s.db_url_variable
+    }
+
+
+@dataclass
+class Load:
+    created: dict[str, int] = field(default_factory=dict)
+    edited: dict[int, str] = field(default_factory=dict)
+    statuses: Counter[int | str] = field(default_factory=Counter)
+    recovered: int = 0  # requests that needed a retry and then succeeded
+    failed: list[str] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)  # moments of successful answers
+    running: bool = True
+
+
+def attempt(
+    suite: Suite, load: Load, session: requests.Session, method: str, path: str, **kw: Any
+) -> requests.Response | None:
+    deadline = time.monotonic() + RETRY_BUDGET
+    retried = False
+    while time.monotonic() < deadline:
+        try:
+            response = suite.request(method, path, session=session, timeout=15, **kw)
+        except requests.RequestException as exc:
+            load.statuses[type(exc).__name__] += 1
+        else:
+            load.statuses[response.status_code] += 1
+            if response.status_code not in RETRIED:
+                load.answered.append(time.monotonic())
+                load.recovered += retried
+                return response
+        retried = True
+        eventlet.sleep(random.uniform(0.1, 0.5))
+    load.failed.append(f"{method} {path}: gave up after {RETRY_BUDGET:g}s")
+    return None
+
+
+def client(suite: Suite, load: Load, n: int) -> None:
+    session = requests.Session()
+    i = 0
+    while load.running:
+        i += 1
+        key = f"chaos-{n}-{i}-{uuid.uuid4().hex[:6]}"
+        headers = {"Idempotency-Key": key}
+        body = {"name": f"chaos {n}/{i}", "description": key}
+        created = attempt(suite, load, session, "POST", "/api/v1/tickets", json=body, headers=headers)
+        if created is None or created.status_code != 201:
+            if created is not None:
+                load.failed.append(f"create {key}: {created.status_code} {created.text[:200]}")
+            continue
+        ticket_id = created.json()["id"]
+        load.created[key] = ticket_id
+        read = attempt(suite, load, session, "GET", f"/api/v1/tickets/{ticket_id}")
+        if read is None or read.status_code != 200:
+            if read is not None:
+                load.failed.append(f"read {ticket_id}: {read.status_code} {read.text[:200]}")
+            continue
+        name = f"chaos {n}/{i} edited"
+        patch = {"json": {"name": name}, "headers": {"If-Match": read.headers["ETag"]}}
+        edit = attempt(suite, load, session, "PATCH", f"/api/v1/tickets/{ticket_id}", **patch)
+        if edit is not None and edit.status_code == 412:  # a retried edit that had been applied
+            again = attempt(suite, load, session, "GET", f"/api/v1/tickets/{ticket_id}")
+            if again is not None and again.status_code == 200 and again.json()["name"] == name:
+                load.edited[ticket_id] = name
+                continue
+        if edit is not None and edit.status_code == 200:
+            load.edited[ticket_id] = name
+        elif edit is not None:
+            load.failed.append(f"edit {ticket_id}: {edit.status_code} {edit.text[:200]}")
+    session.close()
+
+
+def run_pids(data_dir: Path) -> dict[str, int]:
+    pids = {}
+    for path in (data_dir / "run").glob("*.pid"):
+        try:
+            pids[path.stem] = int(path.read_text().strip())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def chaos(suite: Suite, cluster: ClusterUnderTest, load: Load, until: float, kills: list[str]) -> None:
+    rng = random.Random()
+    while time.monotonic() < until:
+        eventlet.sleep(rng.uniform(10, 30))
+        if time.monotonic() >= until:
+            return
+        if len(kills) % 3 == 1:  # the 2nd, 5th, 8th... victim is a broker node; the rest instances
+            index = rng.randrange(len(cluster.nodes))
+            kills.append(f"node {cluster.nodes[index].name}")
+            cluster.kill(index)
+            eventlet.sleep(rng.uniform(*NODE_DOWN))
+            try:
+                cluster.restart(index)  # green subprocesses: the load keeps going meanwhile
+            except Exception as exc:  # the end of the test checks every node is back
+                kills.append(f"(restart of {cluster.nodes[index].name} failed: {exc})")
+        else:
+            name = rng.choice(INSTANCES)
+            pid = run_pids(suite.data_dir).get(name)
+            if pid is None:
+                continue  # being restarted after an earlier kill
+            kills.append(name)
+            os.kill(pid, signal.SIGKILL)
+
+
+def queue_depths(cluster: ClusterUnderTest, vhost: str) -> dict[str, int]:
+    found = cluster.management("GET", f"queues/{quote(vhost, safe='')}")
+    return {q["name"]: int(q.get("messages") or 0) for q in found if q.get("durable")}
+
+
+def test_chaos_loses_and_doubles_nothing(
+    suite_factory: Callable[..., Suite],
+    rabbit_cluster: ClusterUnderTest,
+    cluster_vhost: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(e2e_conftest, "READY_TIMEOUT", SUITE_READY_TIMEOUT)
+    seconds = float(os.environ.get("HELPDESK_CHAOS_SECONDS") or 120)
+    env = {"HELPDESK_SCALE": SCALE, "HELPDESK_QUEUE_TYPE": "quorum", **postgres_urls()}
+    suite = suite_factory(rabbit_cluster.uri_for(cluster_vhost), env)
+    load = Load()
+    kills: list[str] = []
+    began = time.monotonic()
+    pool = eventlet.GreenPool(CLIENTS + 1)
+    for n in range(CLIENTS):
+        pool.spawn(client, suite, load, n)
+    pool.spawn(chaos, suite, rabbit_cluster, load, began + seconds, kills)
+    eventlet.sleep(seconds)
+    load.running = False
+    pool.waitall()
+    load_seconds = time.monotonic() - began
+    assert len(rabbit_cluster.running()) == 3 or wait_for(lambda: len(rabbit_cluster.running()) == 3, 60)
+    assert suite.wait_ready(60) >= 0
+
+    gaps = [b - a for a, b in zip(sorted(load.answered), sorted(load.answered)[1:], strict=False)]
+    longest = max(gaps, default=0.0)
+
+    # -- every acknowledged write exactly once ---------------------------------------------------
+    lost = []
+    for key, ticket_id in load.created.items():
+        read = suite.request("GET", f"/api/v1/tickets/{ticket_id}")
+        if read.status_code != 200 or read.json()["description"] != key:
+            lost.append(f"{key} -> {ticket_id}: {read.status_code}")
+        elif ticket_id in load.edited and read.json()["name"] != load.edited[ticket_id]:
+            lost.append(f"edit of {ticket_id}: {read.json()['name']!r}")
+    shared = {i: n for i, n in Counter(load.created.values()).items() if n > 1}
+    total = suite.request("GET", "/api/v1/tickets", params={"limit": 1}).json()["total"]
+
+    # -- every event's effect exactly once -------------------------------------------------------
+    expected = set(load.created.values())
+
+    def feed_counts() -> Counter[int]:
+        return Counter(i["ticket_id"] for i in suite.feed(max_pages=1000) if i["type"] == "ticket_created")
+
+    wait_for(lambda: set(feed_counts()) >= expected, CONVERGE, interval=2.0)
+    eventlet.sleep(3.0)
+    counts = feed_counts()
+    missing = sorted(expected - set(counts))
+    doubled = {i: n for i, n in counts.items() if n > 1}
+    ghosts = sorted(set(counts) - expected)
+
+    # -- nothing parked, nothing stuck -------------------------------------------------------------
+    wait_for(lambda: not any(queue_depths(rabbit_cluster, cluster_vhost).values()), 60, interval=1.0)
+    depths = {q: n for q, n in queue_depths(rabbit_cluster, cluster_vhost).items() if n}
+
+    print(
+        f"\nchaos {load_seconds:.0f}s, {len(kills)} kills ({', '.join(kills)}):"
+        f" {len(load.created)} creates and {len(load.edited)} edits acknowledged; lost {len(lost)},"
+        f" duplicated {len(shared)}, applied but never acknowledged {max(0, total - len(load.created))}"
+        f" (list total {total}),"
+        f" recovered {load.recovered} requests after retries, failed {len(load.failed)};"
+        f" feed missing {len(missing)}, doubled {len(doubled)}, ghosts {len(ghosts)};"
+        f" longest unavailability {longest:.1f}s; statuses {dict(load.statuses)}; queues left {depths}"
+    )
+    assert len(kills) >= max(2, seconds // 40), f"too few kills: {kills}"
+    assert any(kill.startswith("node ") for kill in kills), f"no broker node was killed: {kills}"
+    assert not load.failed, f"failed requests: {load.failed[:10]}"
+    assert not lost, f"acknowledged writes lost: {lost[:10]}"
+    assert not shared and total == len(load.created), f"{total} tickets for {len(load.created)} creates"
+    assert not missing, f"tickets without their ticket_created item: {missing[:20]}"
+    assert not doubled, f"ticket_created items doubled: {doubled}"
+    assert not ghosts, f"items of tickets nobody saw acknowledged: {ghosts[:20]}"
+    assert not depths, f"messages left in queues (dead letters or stuck): {depths}"
+    assert 500 not in load.statuses, f"the gateway answered 500: {load.statuses}"
