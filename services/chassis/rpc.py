@@ -477,6 +477,16 @@ class BrokerLink(SharedExtension):
             metrics.RPC_SECONDS.labels(caller, service, method).observe(time.perf_counter() - began)
             metrics.RPC_CALLS.labels(caller, service, method, outcome).inc()
 
+    def _await_link(self, deadline: float) -> None:
+        """Wait up to ``LINK_WAIT`` (never past ``deadline``) for a link that is reconnecting, so a
+        call made during a failover succeeds; ServiceUnavailable if the broker stays away."""
+        if not self._connected:
+            until = min(deadline, time.time() + LINK_WAIT)
+            while not self._connected and time.time() < until:
+                eventlet.sleep(0.02)
+        if not self._connected:
+            raise ServiceUnavailable("The message broker cannot be reached.")
+
     def _call(
         self,
         service: str,
@@ -489,12 +499,7 @@ class BrokerLink(SharedExtension):
     ) -> Any:
         if deadline <= time.time():
             raise DeadlineExceeded(f"{service}.{method}: the deadline passed before the call was made.")
-        if not self._connected:
-            until = min(deadline, time.time() + LINK_WAIT)
-            while not self._connected and time.time() < until:
-                eventlet.sleep(0.02)
-        if not self._connected:
-            raise ServiceUnavailable("The message broker cannot be reached.")
+        self._await_link(deadline)
         correlation_id = uuid.uuid4().hex
         waiter = self._pending[correlation_id] = _Pending()
         headers = {**headers, f"nameko.{DEADLINE_KEY}": deadline}
