@@ -81,6 +81,10 @@ export function TablePage({ search }: { search: string }) {
             setSelection(new Set());
             setReloadKey((n) => n + 1);
           }}
+          onDeleted={(gone) => {
+            handle.current?.list.remove(gone);
+            setSelection(new Set());
+          }}
         />
       )}
       <TicketTable

@@ -8,6 +8,7 @@ import { tickets as ticketApi } from '../endpoints';
 import { filtersToQuery, nextSort, sortState, type Filters } from '../filters';
 import { formatDateTime, formatRelative, t, type MessageKey } from '../i18n';
 import { moveIndex, useShortcuts } from '../keyboard';
+import { applyUpdate, goneIds, useLive } from '../live';
 import { CursorList } from '../paging';
 import { onLinkClick } from '../router';
 import { errorText, stageById, usePipelines, userName, useUsers } from '../store';
@@ -78,6 +79,19 @@ export function TicketTable(props: Props) {
     scrollRef.current?.scrollTo({ top: 0 });
     void list.loadMore();
   }, [filterKey, props.reloadKey]);
+
+  // other agents' changes, in place: updated rows change, deleted or merged-away rows go
+  useLive((event) => {
+    if (event.event === 'reset') {
+      const query = filtersToQuery(filters);
+      list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
+      void list.loadMore();
+      return;
+    }
+    const gone = goneIds(event);
+    if (gone.length) list.remove(gone);
+    else if (event.event === 'ticket_updated') list.patch((ticket) => applyUpdate(ticket, event));
+  });
 
   useLayoutEffect(() => {
     const el = scrollRef.current;
