@@ -95,3 +95,19 @@ export function percentile(values: number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index];
 }
+
+/**
+ * The page has finished loading what it shows: nothing says "Loading…" and nothing more arrives
+ * for a moment. (Not Playwright's `networkidle`: the live stream keeps a request open for good.)
+ */
+export async function settle(page: Page, quietMs = 400): Promise<void> {
+  await expect(page.getByText('Loading…', { exact: false })).toHaveCount(0);
+  await page.waitForTimeout(quietMs);
+}
+
+/** A message arriving on the form channel: a new thread and ticket (the answer names both). */
+export async function intake(request: APIRequestContext, subject: string, body: string, email = 'zofia@example.com') {
+  const answer = await api(request, 'POST', '/intake/messages', { channel: 'form', from: { email, name: 'Zofia Klientka' }, subject, body });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+  return answer.body as { thread_id: number; message_id: number; ticket_id: number };
+}

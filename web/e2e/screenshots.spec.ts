@@ -1,7 +1,7 @@
 // Screenshots of each layout for the docs: runs only when HELPDESK_SCREENSHOTS_DIR is set
 // (e.g. HELPDESK_SCREENSHOTS_DIR=../docs/screenshots npx playwright test screenshots).
 import { expect, test } from '@playwright/test';
-import { SHOTS, shot, useToken } from './helpers';
+import { SHOTS, settle, shot, useToken } from './helpers';
 
 test.skip(!SHOTS, 'HELPDESK_SCREENSHOTS_DIR is not set');
 
@@ -27,7 +27,7 @@ test('screenshots of the sign-in page, table, board, split and admin pages', asy
   await page.goto('/tickets');
   await page.locator('tr.row').first().getByRole('link').click();
   await expect(page.locator('article.ticket')).toBeVisible();
-  await page.waitForLoadState('networkidle');
+  await settle(page);
   await shot(page, 'split');
 
   await page.getByRole('button', { name: /Notifications/ }).click();
@@ -42,7 +42,7 @@ test('screenshots of the sign-in page, table, board, split and admin pages', asy
 
   for (const section of ['users', 'pipelines']) {
     await page.goto(`/admin/${section}`);
-    await page.waitForLoadState('networkidle');
+    await settle(page);
     await shot(page, `admin-${section}`);
   }
 });
