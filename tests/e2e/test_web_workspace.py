@@ -8,7 +8,8 @@
   split and edit a property, drag it across the board, bulk update, an If-Match conflict between
   two browser contexts; a form message becomes a ticket, the reply typed in split reaches an SMTP
   sink (the suite relays its outgoing mail there), print, merge, bulk delete with the typed count
-  and restore from the recycle bin, spam and not spam, a live update between two browser contexts
+  and restore from the recycle bin, spam and not spam, split (two mails sent to the suite's SMTP
+  port make a two-message thread), move a thread to the inbox, a live update between two browser contexts
   and the bell counting live, notification preferences; axe-core on every page, and the figures
   (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
@@ -154,6 +155,7 @@ def test_workspace_in_chromium(suite: Suite, sink: SmtpSink, tmp_path: Path) -> 
         "HELPDESK_CHROMIUM": str(CHROMIUM),
         "HELPDESK_METRICS_OUT": str(metrics),
         "HELPDESK_SMTP_SINK_DIR": str(sink.folder),
+        "HELPDESK_SMTP_PORT": str(suite.smtp_port),
     }
     env.pop("HELPDESK_SCREENSHOTS_DIR", None)
     result = _run(["npx", "--no-install", "playwright", "test"], env, BROWSER_TIMEOUT)

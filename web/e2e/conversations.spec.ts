@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { AGENT_TOKEN, api, createTicket, expectAccessible, intake, readTicket, settle, useToken } from './helpers';
+import { AGENT_TOKEN, api, createTicket, expectAccessible, intake, readTicket, sendMail, settle, useToken } from './helpers';
 
 const RUN = Date.now().toString(36);
 const SINK = process.env.HELPDESK_SMTP_SINK_DIR ?? '';
@@ -218,4 +218,65 @@ test('notification preferences: change one and the digest, saved with PUT', asyn
   const saved = (await api(request, 'GET', '/me/notification-preferences')).body;
   expect(saved.types.record_updated.email).toBe(!was);
   expect(saved.email_digest).toBe('hourly');
+});
+
+test('split: picked messages of an email thread move to a new ticket (an agent with a seat)', async ({ page, request }) => {
+  test.skip(!process.env.HELPDESK_SMTP_PORT || !AGENT_TOKEN, 'needs the suite’s SMTP port and the seated agent');
+  const first = `split-1-${RUN}@mail.example.com`;
+  await sendMail({ from: 'Ola <ola@example.com>', to: 'support@web.test', subject: `Two questions ${RUN}`, body: 'Where is my parcel?', messageId: first });
+  await sendMail({
+    from: 'Ola <ola@example.com>',
+    to: 'support@web.test',
+    subject: `Re: Two questions ${RUN}`,
+    body: 'And a separate question about my invoice.',
+    messageId: `split-2-${RUN}@mail.example.com`,
+    inReplyTo: first,
+  });
+  let ticketId = 0;
+  await expect
+    .poll(async () => {
+      const found = await api(request, 'GET', `/tickets?q=${encodeURIComponent(`Two questions ${RUN}`)}`, undefined, AGENT_TOKEN);
+      ticketId = found.body.items[0]?.id ?? 0;
+      if (!ticketId) return 0;
+      const threads = await api(request, 'GET', `/tickets/${ticketId}/threads`, undefined, AGENT_TOKEN);
+      return threads.body.items[0]?.message_count ?? 0;
+    }, { timeout: 30_000 })
+    .toBe(2);
+
+  await useToken(page, AGENT_TOKEN);
+  const detail = await openSplit(page, ticketId);
+  const conversation = detail.getByTestId('conversation');
+  await expect(conversation.locator('[data-kind="customer"]')).toHaveCount(2);
+  await conversation.getByRole('button', { name: 'Split…' }).click();
+  const invoice = conversation.locator('[data-kind="customer"]', { hasText: 'invoice' });
+  await invoice.getByRole('checkbox').check();
+  await conversation.getByRole('button', { name: 'Split 1 message off' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Split messages to a new ticket' });
+  await dialog.getByLabel('Name of the new ticket').fill(`Invoice question ${RUN}`);
+  await expectAccessible(page, 'split dialog');
+  await dialog.getByRole('button', { name: 'Split' }).click();
+  await expect(page).not.toHaveURL(new RegExp(`/split/${ticketId}$`));
+  const created = page.locator('article.ticket');
+  await expect(created.locator('#ticket-title')).toContainText(`Invoice question ${RUN}`);
+  await expect(created.getByTestId('conversation')).toContainText('separate question about my invoice');
+  await expect(created.getByTestId('conversation')).not.toContainText('Where is my parcel?');
+  const old = await api(request, 'GET', `/tickets/${ticketId}/threads`, undefined, AGENT_TOKEN);
+  expect(old.body.items.flatMap((th: { messages: { text: string }[] }) => th.messages.map((m) => m.text)).join(' ')).not.toContain('invoice');
+});
+
+test('move a thread to the conversations inbox: the ticket stays', async ({ page, request }) => {
+  const made = await intake(request, `Sales lead ${RUN}`, 'I would like a quote for 40 seats.', 'buyer@example.com');
+  await useToken(page);
+  const detail = await openSplit(page, made.ticket_id);
+  const thread = detail.locator(`[data-thread-id="${made.thread_id}"]`);
+  await thread.getByRole('button', { name: 'Move to inbox' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Move the thread to the conversations inbox' });
+  await dialog.getByLabel('Comment (kept as an internal note)').fill(`For sales ${RUN}`);
+  await expectAccessible(page, 'move dialog');
+  await dialog.getByRole('button', { name: 'Move to inbox' }).click();
+  await expect(page.getByRole('status').first()).toContainText('The thread moved to the conversations inbox.');
+  await expect(thread).toHaveCount(0); // the ticket's conversation lists help-desk threads only
+  const inbox = await api(request, 'GET', '/inbox?limit=100');
+  expect(inbox.body.items.map((th: { id: number }) => th.id)).toContain(made.thread_id);
+  expect((await api(request, 'GET', `/tickets/${made.ticket_id}`)).status).toBe(200);
 });

@@ -111,3 +111,44 @@ export async function intake(request: APIRequestContext, subject: string, body: 
   expect(answer.status, JSON.stringify(answer.body)).toBe(201);
   return answer.body as { thread_id: number; message_id: number; ticket_id: number };
 }
+
+/** Sends one email to the suite's inbound SMTP port (HELPDESK_SMTP_PORT), the way a mail client would. */
+export async function sendMail(mail: { from: string; to: string; subject: string; body: string; messageId: string; inReplyTo?: string }): Promise<void> {
+  const { connect } = await import('node:net');
+  const port = Number(process.env.HELPDESK_SMTP_PORT);
+  if (!port) throw new Error('HELPDESK_SMTP_PORT names the suite’s inbound SMTP port');
+  const headers = [
+    `From: ${mail.from}`,
+    `To: ${mail.to}`,
+    `Subject: ${mail.subject}`,
+    `Message-ID: <${mail.messageId}>`,
+    ...(mail.inReplyTo ? [`In-Reply-To: <${mail.inReplyTo}>`, `References: <${mail.inReplyTo}>`] : []),
+    `Date: ${new Date().toUTCString()}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+  ];
+  const data = `${headers.join('\r\n')}\r\n\r\n${mail.body.replace(/^\./gm, '..')}\r\n.`;
+  const bare = (address: string) => /<([^>]+)>/.exec(address)?.[1] ?? address;
+  const steps = ['EHLO e2e.test', `MAIL FROM:<${bare(mail.from)}>`, `RCPT TO:<${bare(mail.to)}>`, 'DATA', data, 'QUIT'];
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let buffer = '';
+    let step = -1; // the greeting comes first
+    socket.setEncoding('utf8');
+    socket.setTimeout(30_000, () => socket.destroy(new Error('SMTP timed out')));
+    socket.on('error', reject);
+    socket.on('close', () => (step >= steps.length - 1 ? resolve() : reject(new Error(`SMTP closed early: ${buffer}`))));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      // a complete reply: its last line is "NNN text"
+      const lines = buffer.split('\r\n').filter(Boolean);
+      const last = lines[lines.length - 1] ?? '';
+      if (!buffer.endsWith('\r\n') || !/^\d{3} /.test(last)) return;
+      const code = Number(last.slice(0, 3));
+      buffer = '';
+      if (code >= 400) return socket.destroy(new Error(`SMTP refused step ${step}: ${last}`));
+      step += 1;
+      if (step < steps.length) socket.write(`${steps[step]}\r\n`);
+    });
+  });
+}

@@ -13,7 +13,7 @@ import { TablePage } from './components/TablePage';
 import { LANGUAGES, getLanguage, onLanguageChange, setLanguage, t, type Lang } from './i18n';
 import { useShortcuts } from './keyboard';
 import { matchRoute, navigate, onLinkClick, useLocation } from './router';
-import { clearSharedData, useMe } from './store';
+import { can, clearSharedData, useMe } from './store';
 import { useToasts, dismiss } from './toast';
 
 export function App() {
@@ -116,12 +116,16 @@ function Workspace({ path, search }: { path: string; search: string }) {
           {navLink(`/tickets${layoutSearch}`, t('nav.table'), route.page === 'table', '1')}
           {navLink(`/board${layoutSearch}`, t('nav.board'), route.page === 'board', '2')}
           {navLink(`/split${layoutSearch}`, t('nav.split'), route.page === 'split', '3')}
-          <a href="/bin" onClick={onLinkClick} aria-current={route.page === 'bin' ? 'page' : undefined} class="nav-link">
-            {t('nav.bin')}
-          </a>
-          <a href="/spam" onClick={onLinkClick} aria-current={route.page === 'spam' ? 'page' : undefined} class="nav-link">
-            {t('nav.spam')}
-          </a>
+          {can(me, 'delete_tickets', 'bulk_delete', 'account_access') && (
+            <a href="/bin" onClick={onLinkClick} aria-current={route.page === 'bin' ? 'page' : undefined} class="nav-link">
+              {t('nav.bin')}
+            </a>
+          )}
+          {can(me, 'delete_tickets') && (
+            <a href="/spam" onClick={onLinkClick} aria-current={route.page === 'spam' ? 'page' : undefined} class="nav-link">
+              {t('nav.spam')}
+            </a>
+          )}
           <a href="/admin/users" onClick={onLinkClick} aria-current={route.page === 'admin' ? 'page' : undefined} class="nav-link">
             {t('nav.admin')}
           </a>

@@ -9,7 +9,7 @@ import { conversations, tickets as ticketApi } from '../endpoints';
 import { formatDateTime, formatNumber, t } from '../i18n';
 import { useShortcuts } from '../keyboard';
 import { navigate } from '../router';
-import { errorText, userName, useUsers } from '../store';
+import { can, errorText, useMe, userName, useUsers } from '../store';
 import { announce } from '../toast';
 import type { Attachment, Message, Thread, Ticket } from '../types';
 import { Dialog } from './Dialog';
@@ -71,6 +71,7 @@ export function Conversation({ ticket, reloadKey, onTicketTouched }: Props) {
   const [moving, setMoving] = useState<Thread | null>(null);
   const composerRef = useRef<HTMLTextAreaElement>(null);
   const [tick, setTick] = useState(0);
+  const me = useMe();
 
   useEffect(() => {
     let live = true;
@@ -135,12 +136,12 @@ export function Conversation({ ticket, reloadKey, onTicketTouched }: Props) {
                 <button type="button" class="small" onClick={() => void printThread(thread)}>
                   {t('conv.print')}
                 </button>
-                {thread.location === 'helpdesk' && (
+                {thread.location === 'helpdesk' && can(me, 'account_access') && (
                   <button type="button" class="small" onClick={() => setMoving(thread)}>
                     {t('conv.moveToInbox')}
                   </button>
                 )}
-                {thread.channel === 'email' && thread.message_count > 1 && !inSplit && (
+                {thread.channel === 'email' && thread.message_count > 1 && !inSplit && (!me || me.seat) && (
                   <button type="button" class="small" onClick={() => startSplit(thread)}>
                     {t('conv.split')}
                   </button>

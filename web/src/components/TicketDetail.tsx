@@ -12,7 +12,7 @@ import { formatDateTime, t } from '../i18n';
 import { useShortcuts } from '../keyboard';
 import { applyUpdate, goneIds, ticketIdOf, useLive } from '../live';
 import { navigate } from '../router';
-import { errorText, stageById, useMe, usePipelines, userName, useTeams, useUsers } from '../store';
+import { can, errorText, stageById, useMe, usePipelines, userName, useTeams, useUsers } from '../store';
 import { announce } from '../toast';
 import {
   ASSOCIATION_KINDS,
@@ -204,12 +204,16 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
           <button type="button" onClick={() => setAction('merge')} aria-keyshortcuts="m">
             {t('merge.open')} <kbd aria-hidden="true">m</kbd>
           </button>
-          <button type="button" onClick={() => setAction('spam')}>
-            {t('spam.open')}
-          </button>
-          <button type="button" class="danger" onClick={() => setAction('delete')}>
-            {t('delete.open')}
-          </button>
+          {can(me, 'delete_tickets') && (
+            <button type="button" onClick={() => setAction('spam')}>
+              {t('spam.open')}
+            </button>
+          )}
+          {can(me, 'delete_tickets') && (
+            <button type="button" class="danger" onClick={() => setAction('delete')}>
+              {t('delete.open')}
+            </button>
+          )}
         </div>
       </header>
       <div class="ticket-body">

@@ -6,6 +6,7 @@ import { fakeFetch, jsonResponse } from '../test-helpers';
 import type { Message, Thread, Ticket } from '../types';
 import { confirmsCount, BulkBar } from './BulkBar';
 import { canSplit, Conversation, formatSize } from './Conversation';
+import { can } from '../store';
 import { preferencesDiff } from './PreferencesPage';
 import { mergePair } from './TicketActions';
 
@@ -164,6 +165,14 @@ describe('action helpers', () => {
     expect(confirmsCount('3.0', 3)).toBe(false);
     expect(confirmsCount('', 0)).toBe(false);
     expect(confirmsCount('4', 3)).toBe(false);
+  });
+
+  it('actions are offered by permission; a super admin holds them all', () => {
+    const user = (permissions: string[]) => ({ permissions }) as unknown as Parameters<typeof can>[0];
+    expect(can(user(['service_access']), 'delete_tickets')).toBe(false);
+    expect(can(user(['delete_tickets']), 'delete_tickets', 'bulk_delete')).toBe(true);
+    expect(can(user(['super_admin']), 'bulk_delete')).toBe(true);
+    expect(can(undefined, 'bulk_delete')).toBe(true);
   });
 
   it('merge sends the kept ticket as primary', () => {
