@@ -33,7 +33,19 @@ from gateway.service import GatewayService
 INDEX = b'<!doctype html><html><head><script type="module" src="/assets/app-1a2b3c.js"></script></head>'
 SCRIPT = b"console.log('workspace');" * 40
 STYLE = b"body{margin:0}"
-CLIENT_ROUTES = ["/", "/tickets", "/board", "/split", "/split/12", "/admin", "/admin/users", "/signin"]
+CLIENT_ROUTES = [
+    "/",
+    "/tickets",
+    "/board",
+    "/split",
+    "/split/12",
+    "/admin",
+    "/admin/users",
+    "/bin",
+    "/spam",
+    "/preferences",
+    "/signin",
+]
 STRICT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"

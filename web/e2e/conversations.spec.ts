@@ -218,6 +218,14 @@ test('notification preferences: change one and the digest, saved with PUT', asyn
   const saved = (await api(request, 'GET', '/me/notification-preferences')).body;
   expect(saved.types.record_updated.email).toBe(!was);
   expect(saved.email_digest).toBe('hourly');
+
+  // the workspace's own addresses load directly too (a reload, a bookmark)
+  await page.goto('/preferences');
+  await expect(page.getByRole('checkbox', { name: 'A ticket I follow changed: by email' })).toBeChecked({ checked: !was });
+  for (const [path, heading] of [['/bin', 'Recycle bin'], ['/spam', 'Spam']]) {
+    await page.goto(path);
+    await expect(page.getByRole('heading', { name: heading, level: 1 })).toBeVisible();
+  }
 });
 
 test('split: picked messages of an email thread move to a new ticket (an agent with a seat)', async ({ page, request }) => {
