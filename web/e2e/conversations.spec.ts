@@ -192,8 +192,11 @@ test('live: a change made in one browser shows in the other without a reload; th
     // the bell: a new ticket by another user is a notification for the admin, counted live
     if (AGENT_TOKEN) {
       const before = Number((await api(request, 'GET', '/notifications/unread-count')).body.unread);
-      await createTicket(request, { name: `Live bell ${RUN}` }, AGENT_TOKEN);
+      const arrived = await createTicket(request, { name: `Live bell ${RUN}` }, AGENT_TOKEN);
       await expect(w.getByRole('button', { name: `Notifications, ${before + 1} unread` })).toBeVisible({ timeout: 15_000 });
+      // and the split list offers the new ticket instead of shifting rows under the pointer
+      await w.getByTestId('new-tickets').filter({ hasText: 'Show 1 new ticket' }).click();
+      await expect(w.locator(`tr.row[data-ticket-id="${arrived.id}"]`)).toBeVisible();
     }
   } finally {
     await watcher.close();

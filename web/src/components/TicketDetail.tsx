@@ -87,7 +87,9 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
       } else setGone(true);
       return;
     }
-    if (event.event === 'reset') {
+    const about = (event.data.notification as { ticket_id?: unknown } | undefined)?.ticket_id;
+    if (event.event === 'reset' || (event.event === 'notification' && about === ticket.id)) {
+      // a notification about the open ticket may be a new message: the stream carries no message events
       void refresh();
       setConversationKey((n) => n + 1);
       return;

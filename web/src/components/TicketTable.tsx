@@ -80,12 +80,21 @@ export function TicketTable(props: Props) {
     void list.loadMore();
   }, [filterKey, props.reloadKey]);
 
-  // other agents' changes, in place: updated rows change, deleted or merged-away rows go
+  // other agents' changes, in place: updated rows change, deleted or merged-away rows go; new
+  // tickets are counted and shown on request (rows never jump under the user's pointer)
+  const [arrived, setArrived] = useState<Set<number>>(new Set());
+  const reload = () => {
+    const query = filtersToQuery(filters);
+    list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
+    setArrived(new Set());
+    void list.loadMore();
+  };
+  useEffect(() => setArrived(new Set()), [filterKey, props.reloadKey]);
   useLive((event) => {
-    if (event.event === 'reset') {
-      const query = filtersToQuery(filters);
-      list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
-      void list.loadMore();
+    if (event.event === 'reset') return reload();
+    const id = event.data.ticket_id;
+    if ((event.event === 'ticket_created' || event.event === 'ticket_restored') && typeof id === 'number' && !list.items.some((x) => x.id === id)) {
+      setArrived((old) => new Set(old).add(id));
       return;
     }
     const gone = goneIds(event);
@@ -239,6 +248,14 @@ export function TicketTable(props: Props) {
     <div class={`ticket-table ${compact ? 'compact' : ''}`}>
       <p class="table-count" aria-live="polite">
         {list.total === null ? t('app.loading') : t('table.count', { count: list.total })}
+        {arrived.size > 0 && (
+          <>
+            {' '}
+            <button type="button" class="link" onClick={reload} data-testid="new-tickets">
+              {t('table.newTickets', { count: arrived.size })}
+            </button>
+          </>
+        )}
       </p>
       <div
         class="table-scroll"

@@ -277,6 +277,7 @@ export const en = {
   'pipelines.down': 'Move {name} down',
   'pipelines.renameStage': 'Rename stage {name}',
 
+  'table.newTickets': { one: 'Show {count} new ticket', other: 'Show {count} new tickets' },
   'nav.bin': 'Recycle bin',
   'nav.spam': 'Spam',
   'app.more': 'Show more',

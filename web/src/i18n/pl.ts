@@ -303,6 +303,7 @@ export const pl: Messages = {
   'pipelines.down': 'Przesuń {name} w dół',
   'pipelines.renameStage': 'Zmień nazwę etapu {name}',
 
+  'table.newTickets': { one: 'Pokaż {count} nowe zgłoszenie', few: 'Pokaż {count} nowe zgłoszenia', many: 'Pokaż {count} nowych zgłoszeń', other: 'Pokaż {count} nowego zgłoszenia' },
   'nav.bin': 'Kosz',
   'nav.spam': 'Spam',
   'app.more': 'Pokaż więcej',
