@@ -135,10 +135,23 @@ function disconnect(): void {
   retryTimer = null;
 }
 
+/**
+ * Open the stream once the page is idle (at most 1 s after the first listener): the first screen's
+ * own requests go first, on a busy machine the stream's handshake would otherwise compete with them.
+ */
+function connectWhenIdle(): void {
+  const idle = (globalThis as { requestIdleCallback?: (fn: () => void, opts: { timeout: number }) => number }).requestIdleCallback;
+  const go = () => {
+    retryTimer = null;
+    if (listeners.size > 0 && controller === null) void connect();
+  };
+  retryTimer = setTimeout(() => (idle ? idle(go, { timeout: 1000 }) : go()), 0);
+}
+
 /** Listen to the stream (it opens with the first listener and closes after the last). */
 export function onLive(fn: Listener): () => void {
   listeners.add(fn);
-  if (controller === null && retryTimer === null) void connect();
+  if (controller === null && retryTimer === null) connectWhenIdle();
   return () => {
     listeners.delete(fn);
     if (listeners.size === 0) disconnect();
