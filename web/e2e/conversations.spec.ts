@@ -135,6 +135,22 @@ test('bulk delete with the typed count; restore one from the recycle bin', async
   expect((await api(request, 'GET', `/tickets/${ids[1]}`)).status).toBe(404);
 });
 
+test('delete one ticket from split: it leaves the list and waits in the recycle bin', async ({ page, request }) => {
+  const ticket = await createTicket(request, { name: `Delete me ${RUN}` });
+  await useToken(page);
+  await page.goto(`/split/${ticket.id}?q=${encodeURIComponent(`Delete me ${RUN}`)}`);
+  await expect(page.locator(`tr.row[data-ticket-id="${ticket.id}"]`)).toBeVisible();
+  await page.locator('article.ticket').getByRole('button', { name: 'Delete…' }).click();
+  const dialog = page.getByRole('dialog', { name: `Delete ticket #${ticket.id}?` });
+  await expectAccessible(page, 'delete dialog');
+  await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(page).toHaveURL(/\/split\?q=/);
+  await expect(page.locator(`tr.row[data-ticket-id="${ticket.id}"]`)).toHaveCount(0);
+  expect((await api(request, 'GET', `/tickets/${ticket.id}`)).status).toBe(404);
+  const bin = await api(request, 'GET', '/recycle-bin?limit=100');
+  expect(bin.body.items.map((x: { id: number }) => x.id)).toContain(ticket.id);
+});
+
 test('mark a ticket as spam, then not spam from the spam view', async ({ page, request }) => {
   const made = await intake(request, `Cheap pills ${RUN}`, 'Buy now!', 'spammer@example.net');
   await useToken(page);
@@ -144,6 +160,7 @@ test('mark a ticket as spam, then not spam from the spam view', async ({ page, r
   const dialog = page.getByRole('dialog', { name: 'Mark as spam' });
   await expect(dialog.getByRole('checkbox', { name: new RegExp(`Cheap pills ${RUN}`) })).toBeChecked();
   await expect(dialog).toContainText('the ticket goes to the recycle bin as well');
+  await expectAccessible(page, 'spam dialog');
   await dialog.getByRole('button', { name: 'Mark as spam' }).click();
   await expect(page).toHaveURL(/\/split$/);
   expect((await api(request, 'GET', `/tickets/${made.ticket_id}`)).status).toBe(404);
