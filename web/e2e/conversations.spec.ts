@@ -176,6 +176,7 @@ test('mark a ticket as spam, then not spam from the spam view', async ({ page, r
 });
 
 test('live: a change made in one browser shows in the other without a reload; the bell counts live', async ({ browser, request }) => {
+  test.setTimeout(120_000); // two browsers and ~25 steps: ~25 s quiet, a minute when the 2 cores are busy
   const ticket = await createTicket(request, { name: `Live ${RUN}`, priority: 'low' });
   const watcher = await browser.newContext();
   const editor = await browser.newContext();
@@ -199,19 +200,36 @@ test('live: a change made in one browser shows in the other without a reload; th
     await expect(row.locator('.priority-urgent')).toBeVisible({ timeout: 15_000 });
 
     // split in the watcher follows too
+    const splitOpen = w.waitForResponse((r) => r.url().endsWith('/api/v1/stream'));
     await w.goto(`/split/${ticket.id}`);
     await expect(w.getByRole('button', { name: 'Edit Priority: Urgent' })).toBeVisible();
+    await splitOpen;
     await e.getByRole('button', { name: /Edit Status/ }).click();
     const stages = (await api(request, 'GET', '/pipelines')).body[0].stages as { id: number; label: string }[];
     await detail.getByRole('combobox', { name: 'Status' }).selectOption(String(stages[1].id));
     await expect(w.getByRole('button', { name: `Edit Status: ${stages[1].label}` })).toBeVisible({ timeout: 15_000 });
 
+    // the board: a card another agent moves changes column in place
+    const boardStream = w.waitForResponse((r) => r.url().endsWith('/api/v1/stream'));
+    await w.goto(`/board?q=Live+${RUN}`);
+    await expect(w.locator(`section[data-stage-id="${stages[1].id}"] [data-card-id="${ticket.id}"]`)).toBeVisible();
+    await boardStream; // changes made before the stream opens are in what the page loaded, not in the stream
+    const current = await readTicket(request, ticket.id);
+    const moved = await api(request, 'PATCH', `/tickets/${ticket.id}`, { status: stages[2].id }, AGENT_TOKEN || undefined, { 'If-Match': `"${current.version}"` });
+    expect(moved.status).toBe(200);
+    await expect(w.locator(`section[data-stage-id="${stages[2].id}"] [data-card-id="${ticket.id}"]`)).toBeVisible({ timeout: 15_000 });
+
     // the bell: a new ticket by another user is a notification for the admin, counted live
     if (AGENT_TOKEN) {
       const before = Number((await api(request, 'GET', '/notifications/unread-count')).body.unread);
-      const arrived = await createTicket(request, { name: `Live bell ${RUN}` }, AGENT_TOKEN);
+      await createTicket(request, { name: `Live bell ${RUN}` }, AGENT_TOKEN);
       await expect(w.getByRole('button', { name: `Notifications, ${before + 1} unread` })).toBeVisible({ timeout: 15_000 });
-      // and the split list offers the new ticket instead of shifting rows under the pointer
+      // and a list offers a new ticket instead of shifting rows under the pointer
+      const splitStream = w.waitForResponse((r) => r.url().endsWith('/api/v1/stream'));
+      await w.goto(`/split/${ticket.id}`);
+      await expect(w.locator('tr.row').first()).toBeVisible();
+      await splitStream;
+      const arrived = await createTicket(request, { name: `Live list ${RUN}` }, AGENT_TOKEN);
       await w.getByTestId('new-tickets').filter({ hasText: 'Show 1 new ticket' }).click();
       await expect(w.locator(`tr.row[data-ticket-id="${arrived.id}"]`)).toBeVisible();
     }
