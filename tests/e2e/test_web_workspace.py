@@ -41,7 +41,7 @@ WEB = ROOT / "web"
 CHROMIUM = Path(os.environ.get("HELPDESK_CHROMIUM", "/usr/bin/chromium"))
 SEED_TICKETS = 110
 AGENT_TICKETS = 5
-BROWSER_TIMEOUT = 420.0
+BROWSER_TIMEOUT = 900.0
 
 
 def _require(condition: bool, reason: str) -> None:
