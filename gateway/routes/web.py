@@ -1,8 +1,9 @@
 """The web workspace: the built front end (``web/dist``) served by the gateway.
 
 * ``/`` and the client-side routes (``/tickets``, ``/board``, ``/split[/<id>]``, ``/admin[/...]``,
-  ``/signin``, ``/set-password``) answer ``index.html`` with ``Cache-Control: no-cache`` and an ``ETag``, so a
-  browser revalidates it on every visit and picks up a new build at once;
+  ``/bin``, ``/spam``, ``/preferences``, ``/signin``, ``/set-password``) answer ``index.html``
+  with ``Cache-Control: no-cache`` and an ``ETag``, so a browser revalidates it on every visit and
+  picks up a new build at once;
 * ``/assets/<path>`` answers the hashed files Vite writes there with
   ``Cache-Control: public, max-age=31536000, immutable`` (their names change with their content),
   and a ``.gz`` twin (written by ``deploy/build_web.sh``) to clients that accept gzip;
@@ -227,6 +228,42 @@ class WebRoutes:
         tag="web",
     )
     def web_admin_section(self, request: Request, section: str) -> Response:
+        return index_response(request)
+
+    @route(
+        "GET",
+        "/bin",
+        public=True,
+        summary="Web workspace: the recycle bin.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
+    def web_bin(self, request: Request) -> Response:
+        return index_response(request)
+
+    @route(
+        "GET",
+        "/spam",
+        public=True,
+        summary="Web workspace: the spam view.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
+    def web_spam(self, request: Request) -> Response:
+        return index_response(request)
+
+    @route(
+        "GET",
+        "/preferences",
+        public=True,
+        summary="Web workspace: notification settings.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
+    def web_preferences(self, request: Request) -> Response:
         return index_response(request)
 
     @route(

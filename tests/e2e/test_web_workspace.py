@@ -7,8 +7,13 @@
   (``/usr/bin/chromium``) through ``web/e2e``: set the admin's password from an invite link and
   sign in with it (session cookie, a write with the CSRF token, sign-out; then an API token), find
   a ticket in the table, open it in split and edit a property, drag it across the board, bulk
-  update, an If-Match conflict between two browser contexts, axe-core on every page, and the
-  figures (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
+  update, an If-Match conflict between two browser contexts; a form message becomes a ticket, the
+  reply typed in split reaches an SMTP sink (the suite relays its outgoing mail there), print,
+  merge, bulk delete with the typed count and restore from the recycle bin, spam and not spam,
+  split (two mails sent to the suite's SMTP port make a two-message thread), move a thread to the
+  inbox, a live update between two browser contexts and the bell counting live, notification
+  preferences; axe-core on every page, and the figures (first-load JS gzip, table render p50,
+  board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``
 builds ``web/dist`` and installs ``web/node_modules`` first when they are stale; ``make test``
@@ -30,6 +35,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ROOT, Suite
+from tests.mail_fixtures import SmtpSink
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +43,7 @@ WEB = ROOT / "web"
 CHROMIUM = Path(os.environ.get("HELPDESK_CHROMIUM", "/usr/bin/chromium"))
 SEED_TICKETS = 110
 AGENT_TICKETS = 5
-BROWSER_TIMEOUT = 240.0
+BROWSER_TIMEOUT = 900.0
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -62,9 +68,22 @@ def web_ready() -> Path:
 
 
 @pytest.fixture(scope="module")
-def suite(make_vhost: Callable[[], str], web_ready: Path) -> Iterator[Suite]:
+def sink() -> Iterator[SmtpSink]:
+    """An SMTP relay that keeps what the suite sends (the browser tests read its folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="hd-web-sink-"))
+    running = SmtpSink(folder)
+    try:
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def suite(make_vhost: Callable[[], str], web_ready: Path, sink: SmtpSink) -> Iterator[Suite]:
     folder = tempfile.mkdtemp(prefix="hd-web-")
-    running = Suite(Path(folder), make_vhost())
+    env = {"HELPDESK_SMTP_RELAY": f"{sink.host}:{sink.port}", "HELPDESK_MAIL_FROM": "support@web.test"}
+    running = Suite(Path(folder), make_vhost(), env=env)
     try:
         running.start()
         yield running
@@ -127,7 +146,7 @@ def test_front_end_unit_tests_pass(web_ready: Path) -> None:
     assert result.returncode == 0, f"npm test failed:\n{result.stdout}\n{result.stderr}"
 
 
-def test_workspace_in_chromium(suite: Suite, tmp_path: Path) -> None:
+def test_workspace_in_chromium(suite: Suite, sink: SmtpSink, tmp_path: Path) -> None:
     _require(CHROMIUM.exists(), f"{CHROMIUM} is missing (deploy/install.sh --browser installs it)")
     metrics = tmp_path / "metrics.json"
     env = {
@@ -137,6 +156,8 @@ def test_workspace_in_chromium(suite: Suite, tmp_path: Path) -> None:
         "HELPDESK_TOKEN": suite.admin_token,
         "HELPDESK_CHROMIUM": str(CHROMIUM),
         "HELPDESK_METRICS_OUT": str(metrics),
+        "HELPDESK_SMTP_SINK_DIR": str(sink.folder),
+        "HELPDESK_SMTP_PORT": str(suite.smtp_port),
     }
     env.pop("HELPDESK_SCREENSHOTS_DIR", None)
     result = _run(["npx", "--no-install", "playwright", "test"], env, BROWSER_TIMEOUT)

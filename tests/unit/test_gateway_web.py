@@ -41,6 +41,9 @@ CLIENT_ROUTES = [
     "/split/12",
     "/admin",
     "/admin/users",
+    "/bin",
+    "/spam",
+    "/preferences",
     "/signin",
     "/set-password",
 ]

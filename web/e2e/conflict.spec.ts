@@ -14,6 +14,9 @@ test('an edit made on a stale ticket answers 412 and shows the fresh ticket; not
     const b = await bob.newPage();
     const aDetail = a.locator('article.ticket');
     const bDetail = b.locator('article.ticket');
+    // Alice's live stream is cut (a dropped connection, a proxy that buffers): her view goes stale,
+    // which is when If-Match matters; with the stream up she would see Bob's change in place.
+    await a.route('**/api/v1/stream', (route) => route.abort());
     await useToken(a, ADMIN_TOKEN);
     await useToken(b, AGENT_TOKEN || ADMIN_TOKEN);
     await a.goto(`/split/${ticket.id}`);

@@ -95,3 +95,60 @@ export function percentile(values: number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index];
 }
+
+/**
+ * The page has finished loading what it shows: nothing says "Loading…" and nothing more arrives
+ * for a moment. (Not Playwright's `networkidle`: the live stream keeps a request open for good.)
+ */
+export async function settle(page: Page, quietMs = 400): Promise<void> {
+  await expect(page.getByText('Loading…', { exact: false })).toHaveCount(0);
+  await page.waitForTimeout(quietMs);
+}
+
+/** A message arriving on the form channel: a new thread and ticket (the answer names both). */
+export async function intake(request: APIRequestContext, subject: string, body: string, email = 'zofia@example.com') {
+  const answer = await api(request, 'POST', '/intake/messages', { channel: 'form', from: { email, name: 'Zofia Klientka' }, subject, body });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+  return answer.body as { thread_id: number; message_id: number; ticket_id: number };
+}
+
+/** Sends one email to the suite's inbound SMTP port (HELPDESK_SMTP_PORT), the way a mail client would. */
+export async function sendMail(mail: { from: string; to: string; subject: string; body: string; messageId: string; inReplyTo?: string }): Promise<void> {
+  const { connect } = await import('node:net');
+  const port = Number(process.env.HELPDESK_SMTP_PORT);
+  if (!port) throw new Error('HELPDESK_SMTP_PORT names the suite’s inbound SMTP port');
+  const headers = [
+    `From: ${mail.from}`,
+    `To: ${mail.to}`,
+    `Subject: ${mail.subject}`,
+    `Message-ID: <${mail.messageId}>`,
+    ...(mail.inReplyTo ? [`In-Reply-To: <${mail.inReplyTo}>`, `References: <${mail.inReplyTo}>`] : []),
+    `Date: ${new Date().toUTCString()}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+  ];
+  const data = `${headers.join('\r\n')}\r\n\r\n${mail.body.replace(/^\./gm, '..')}\r\n.`;
+  const bare = (address: string) => /<([^>]+)>/.exec(address)?.[1] ?? address;
+  const steps = ['EHLO e2e.test', `MAIL FROM:<${bare(mail.from)}>`, `RCPT TO:<${bare(mail.to)}>`, 'DATA', data, 'QUIT'];
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let buffer = '';
+    let step = -1; // the greeting comes first
+    socket.setEncoding('utf8');
+    socket.setTimeout(30_000, () => socket.destroy(new Error('SMTP timed out')));
+    socket.on('error', reject);
+    socket.on('close', () => (step >= steps.length - 1 ? resolve() : reject(new Error(`SMTP closed early: ${buffer}`))));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      // a complete reply: its last line is "NNN text"
+      const lines = buffer.split('\r\n').filter(Boolean);
+      const last = lines[lines.length - 1] ?? '';
+      if (!buffer.endsWith('\r\n') || !/^\d{3} /.test(last)) return;
+      const code = Number(last.slice(0, 3));
+      buffer = '';
+      if (code >= 400) return socket.destroy(new Error(`SMTP refused step ${step}: ${last}`));
+      step += 1;
+      if (step < steps.length) socket.write(`${steps[step]}\r\n`);
+    });
+  });
+}

@@ -1,11 +1,11 @@
 // Screenshots of each layout for the docs: runs only when HELPDESK_SCREENSHOTS_DIR is set
 // (e.g. HELPDESK_SCREENSHOTS_DIR=../docs/screenshots npx playwright test screenshots).
 import { expect, test } from '@playwright/test';
-import { SHOTS, shot, useToken } from './helpers';
+import { api, intake, SHOTS, settle, shot, useToken } from './helpers';
 
 test.skip(!SHOTS, 'HELPDESK_SCREENSHOTS_DIR is not set');
 
-test('screenshots of the sign-in page, table, board, split and admin pages', async ({ page }) => {
+test('screenshots of the sign-in page, table, board, split and admin pages', async ({ page, request }) => {
   await page.addInitScript(() => localStorage.setItem('helpdesk.lang', 'en'));
   await page.goto('/signin');
   await page.getByRole('button', { name: 'Use an API token instead' }).click();
@@ -24,10 +24,14 @@ test('screenshots of the sign-in page, table, board, split and admin pages', asy
   await expect(page.locator('.card').first()).toBeVisible();
   await shot(page, 'board');
 
-  await page.goto('/tickets');
-  await page.locator('tr.row').first().getByRole('link').click();
-  await expect(page.locator('article.ticket')).toBeVisible();
-  await page.waitForLoadState('networkidle');
+  // split with a conversation: a form message, the agent's reply and an internal note
+  const made = await intake(request, 'Printer in room 214 prints blank pages', 'Since this morning every page comes out blank. The toner is new.\n\nRegards,\nZofia');
+  await api(request, 'POST', `/threads/${made.thread_id}/messages`, { kind: 'reply', body: 'Thank you, Zofia. Please check that the sealing tape was removed from the new cartridge; if it was, we will send a technician today.' });
+  await api(request, 'POST', `/threads/${made.thread_id}/messages`, { kind: 'note', body: 'Third printer with this toner batch this week.' });
+  await page.goto(`/tickets`);
+  await page.goto(`/split/${made.ticket_id}`);
+  await expect(page.locator('article.ticket [data-kind="note"]')).toBeVisible();
+  await settle(page);
   await shot(page, 'split');
 
   await page.getByRole('button', { name: /Notifications/ }).click();
@@ -40,9 +44,16 @@ test('screenshots of the sign-in page, table, board, split and admin pages', asy
   await shot(page, 'split-pl');
   await page.getByRole('combobox', { name: 'Język' }).selectOption('en');
 
+  await page.goto('/bin');
+  await settle(page);
+  await shot(page, 'bin');
+  await page.goto('/preferences');
+  await settle(page);
+  await shot(page, 'preferences');
+
   for (const section of ['users', 'pipelines']) {
     await page.goto(`/admin/${section}`);
-    await page.waitForLoadState('networkidle');
+    await settle(page);
     await shot(page, `admin-${section}`);
   }
 });

@@ -11,6 +11,7 @@ import {
   pipelines,
   readTicket,
   recordMetric,
+  settle,
   useToken,
 } from './helpers';
 
@@ -284,7 +285,7 @@ test('admin pages: create a team, issue and revoke a token, add a stage; all acc
   for (const section of ['users', 'seats', 'teams', 'tokens', 'pipelines']) {
     await page.goto(`/admin/${section}`);
     await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
-    await page.waitForLoadState('networkidle');
+    await settle(page);
     await expectAccessible(page, `admin/${section}`);
   }
   await page.goto('/admin/teams');

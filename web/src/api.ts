@@ -65,6 +65,8 @@ let fetchImpl: typeof fetch = (...args) => fetch(...args);
 export function setFetch(impl: typeof fetch): void {
   fetchImpl = impl;
 }
+/** The fetch every call goes through (the live stream reads with it too). */
+export const apiFetch: typeof fetch = (...args) => fetchImpl(...args);
 
 export async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
   const { headers, credentials } = credentialsFor(method);
@@ -135,4 +137,26 @@ export const api = {
 /** A fresh Idempotency-Key for a create. */
 export function newIdempotencyKey(): string {
   return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** Bytes the browser should open or download (an attachment, a print page), fetched with our credentials. */
+export async function fetchBlob(path: string): Promise<Blob> {
+  const { headers, credentials } = credentialsFor('GET');
+  let response: Response;
+  try {
+    response = await fetchImpl(buildUrl(path), { headers, credentials });
+  } catch {
+    throw new ApiError({ type: 'about:blank', title: 'Network error', status: 0, detail: 'The help desk could not be reached.' });
+  }
+  if (!response.ok) {
+    let data: unknown;
+    try {
+      data = await response.json();
+    } catch {
+      data = undefined;
+    }
+    if (response.status === 401) credentialsRejected();
+    throw new ApiError(toProblem(response.status, data));
+  }
+  return response.blob();
 }

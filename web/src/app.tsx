@@ -3,7 +3,9 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { isSignedIn, onAuthChange, signOut } from './auth';
 import { AdminPage } from './admin/AdminPage';
 import { Bell } from './components/Bell';
+import { BinPage, SpamPage } from './components/BinPage';
 import { BoardPage } from './components/BoardPage';
+import { PreferencesPage } from './components/PreferencesPage';
 import { ShortcutsDialog } from './components/ShortcutsDialog';
 import { SetPassword } from './components/SetPassword';
 import { SignIn } from './components/SignIn';
@@ -12,7 +14,7 @@ import { TablePage } from './components/TablePage';
 import { LANGUAGES, getLanguage, onLanguageChange, setLanguage, t, type Lang } from './i18n';
 import { useShortcuts } from './keyboard';
 import { matchRoute, navigate, onLinkClick, useLocation } from './router';
-import { clearSharedData, useMe } from './store';
+import { can, clearSharedData, useMe } from './store';
 import { useToasts, dismiss } from './toast';
 
 export function App() {
@@ -39,14 +41,22 @@ export function App() {
   return <Workspace path={location.path} search={location.search} />;
 }
 
-const TITLES = { table: 'nav.table', board: 'nav.board', split: 'nav.split', admin: 'nav.admin' } as const;
+const TITLES = {
+  table: 'nav.table',
+  board: 'nav.board',
+  split: 'nav.split',
+  admin: 'nav.admin',
+  bin: 'nav.bin',
+  spam: 'nav.spam',
+  preferences: 'prefs.title',
+} as const;
 
 function Workspace({ path, search }: { path: string; search: string }) {
   const route = matchRoute(path);
   const [helpOpen, setHelpOpen] = useState(false);
   const me = useMe();
   const mainRef = useRef<HTMLElement>(null);
-  const layoutSearch = route.page === 'admin' ? '' : search;
+  const layoutSearch = ['table', 'board', 'split'].includes(route.page) ? search : '';
 
   useShortcuts([
     { key: '?', run: () => setHelpOpen(true) },
@@ -74,6 +84,15 @@ function Workspace({ path, search }: { path: string; search: string }) {
     case 'admin':
       page = <AdminPage section={route.section} />;
       break;
+    case 'bin':
+      page = <BinPage />;
+      break;
+    case 'spam':
+      page = <SpamPage />;
+      break;
+    case 'preferences':
+      page = <PreferencesPage />;
+      break;
     case 'home':
     case 'signin':
     case 'setPassword':
@@ -100,12 +119,25 @@ function Workspace({ path, search }: { path: string; search: string }) {
           {navLink(`/tickets${layoutSearch}`, t('nav.table'), route.page === 'table', '1')}
           {navLink(`/board${layoutSearch}`, t('nav.board'), route.page === 'board', '2')}
           {navLink(`/split${layoutSearch}`, t('nav.split'), route.page === 'split', '3')}
+          {can(me, 'delete_tickets', 'bulk_delete', 'account_access') && (
+            <a href="/bin" onClick={onLinkClick} aria-current={route.page === 'bin' ? 'page' : undefined} class="nav-link">
+              {t('nav.bin')}
+            </a>
+          )}
+          {can(me, 'delete_tickets') && (
+            <a href="/spam" onClick={onLinkClick} aria-current={route.page === 'spam' ? 'page' : undefined} class="nav-link">
+              {t('nav.spam')}
+            </a>
+          )}
           <a href="/admin/users" onClick={onLinkClick} aria-current={route.page === 'admin' ? 'page' : undefined} class="nav-link">
             {t('nav.admin')}
           </a>
         </nav>
         <div class="topbar-tools">
           <Bell />
+          <a href="/preferences" onClick={onLinkClick} class="nav-link" aria-current={route.page === 'preferences' ? 'page' : undefined}>
+            {t('prefs.link')}
+          </a>
           <label class="lang">
             <span class="sr-only">{t('app.language')}</span>
             <select value={getLanguage()} onChange={(e) => setLanguage((e.target as HTMLSelectElement).value as Lang)}>

@@ -1,19 +1,25 @@
 // Typed calls of the gateway's endpoints the workspace uses. Every one is in the OpenAPI document.
-import { api, etagFor, newIdempotencyKey, request, type Query } from './api';
+import { api, etagFor, fetchBlob, newIdempotencyKey, request, type Query } from './api';
 import type {
   ApiToken,
   AssociationKind,
   Board,
+  BinItem,
   BulkResult,
   FeedItem,
+  Job,
+  Message,
   Follower,
   Page,
   Pipeline,
+  Preferences,
   Team,
   Ticket,
+  Thread,
   TicketPatch,
   TimelineItem,
   User,
+  Workspace,
 } from './types';
 
 export const tickets = {
@@ -38,9 +44,43 @@ export const tickets = {
     api.post<Ticket>(`/tickets/${id}/associations/${kind}/${ref}`),
   removeAssociation: (id: number, kind: AssociationKind, ref: number) =>
     api.del<Ticket>(`/tickets/${id}/associations/${kind}/${ref}`),
-  // PLACE FOR the conversations API (threads, messages, reply composer): GET /tickets/{id}/threads,
-  // POST /threads/{id}/messages. Not in the gateway yet.
-  // PLACE FOR merge, split, spam, delete and the recycle bin: not in the gateway yet.
+  /** The split layout in one call: the ticket (marked read), its threads, the latest timeline. */
+  workspace: (id: number) => api.get<Workspace>(`/tickets/${id}/workspace`),
+  threads: (id: number) => api.get<Page<Thread>>(`/tickets/${id}/threads`, { limit: 100 }),
+  merge: (primaryId: number, secondaryId: number) =>
+    api.post<Ticket>('/tickets/merge', { primary_id: primaryId, secondary_id: secondaryId }, { idempotencyKey: newIdempotencyKey() }),
+  split: (id: number, messageIds: number[], ticket: TicketPatch & { name: string }) =>
+    api.post<Ticket>(`/tickets/${id}/split`, { message_ids: messageIds, ticket }, { idempotencyKey: newIdempotencyKey() }),
+  spam: (id: number, threadIds: number[]) =>
+    api.post<{ ticket_id: number; thread_ids: number[]; ticket_deleted: boolean }>(
+      `/tickets/${id}/spam`,
+      { thread_ids: threadIds },
+      { idempotencyKey: newIdempotencyKey() },
+    ),
+  remove: (id: number) => api.del<BinItem>(`/tickets/${id}`),
+  /** `confirm_count` is the number the user typed; the gateway refuses it unless it equals ids.length. */
+  bulkDelete: (ids: number[], confirmCount: number) =>
+    request<Job>('POST', '/tickets/bulk-delete', {
+      body: { ids, confirm_count: confirmCount },
+      idempotencyKey: newIdempotencyKey(),
+    }).then((r) => r.data),
+  job: (id: number) => api.get<Job>(`/jobs/${id}`),
+  bin: (cursor?: string | null) => api.get<Page<BinItem>>('/recycle-bin', { limit: 50, cursor }),
+  restore: (id: number) => api.post<Ticket>(`/tickets/${id}/restore`),
+};
+
+export const conversations = {
+  reply: (threadId: number, kind: 'reply' | 'note', body: string) =>
+    api.post<Message>(`/threads/${threadId}/messages`, { kind, body }, { idempotencyKey: newIdempotencyKey() }),
+  messages: (threadId: number, cursor: string | null) =>
+    api.get<Page<Message>>(`/threads/${threadId}/messages`, { limit: 100, cursor }),
+  moveToInbox: (threadId: number, body: { owner_id: number | null; comment: string | null }) =>
+    api.post<Thread>(`/threads/${threadId}/move`, { to: 'inbox', ...body }),
+  spamView: (cursor?: string | null) => api.get<Page<Thread>>('/spam', { limit: 50, cursor }),
+  notSpam: (threadId: number) =>
+    api.post<{ thread_id: number; ticket_id: number }>(`/threads/${threadId}/not-spam`, undefined, { idempotencyKey: newIdempotencyKey() }),
+  /** A URL the browser can open or download: the bytes fetched with our credentials, as a blob. */
+  blobUrl: async (path: string): Promise<string> => URL.createObjectURL(await fetchBlob(path)),
 };
 
 export const pipelines = {
@@ -73,6 +113,8 @@ export const people = {
 export const notifications = {
   feed: (limit = 50, cursor?: string | null) => api.get<Page<FeedItem>>('/notifications', { limit, cursor }),
   markRead: (id: number) => api.post<FeedItem>(`/notifications/${id}/read`),
+  preferences: () => api.get<Preferences>('/me/notification-preferences'),
+  savePreferences: (body: Partial<Preferences>) => api.put<Preferences>('/me/notification-preferences', body),
 };
 
 /** Every page of a paged list, up to `maxPages` (reference data: users, teams). */

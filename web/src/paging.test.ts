@@ -86,3 +86,26 @@ describe('CursorList', () => {
     expect(list.items).toEqual([{ id: 1, v: 1 }, { id: 2, v: 7 }]);
   });
 });
+
+describe('CursorList edits in place', () => {
+  it('removes items and lowers the total; patches only what the update answers', async () => {
+    const list = new CursorList<{ id: number; v: number }>(async () => ({
+      items: [
+        { id: 1, v: 1 },
+        { id: 2, v: 1 },
+        { id: 3, v: 1 },
+      ],
+      next_cursor: null,
+      total: 3,
+    }));
+    await list.loadMore();
+    list.remove([2, 9]);
+    expect(list.items.map((x) => x.id)).toEqual([1, 3]);
+    expect(list.total).toBe(2);
+    list.patch((x) => (x.id === 3 ? { ...x, v: 2 } : null));
+    expect(list.items).toEqual([
+      { id: 1, v: 1 },
+      { id: 3, v: 2 },
+    ]);
+  });
+});

@@ -85,6 +85,31 @@ export class CursorList<T extends { id: number }> {
     this.onChange();
   }
 
+  /** Drop loaded items (deleted, merged away) without reloading; the total follows. */
+  remove(ids: Iterable<number>): void {
+    const gone = new Set(ids);
+    const kept = this.items.filter((x) => !gone.has(x.id));
+    if (kept.length === this.items.length) return;
+    if (this.total !== null) this.total = Math.max(0, this.total - (this.items.length - kept.length));
+    this.items = kept;
+    this.onChange();
+  }
+
+  /** Apply `update` to every loaded item; items it answers null for stay as they are. */
+  patch(update: (item: T) => T | null): void {
+    let changed = false;
+    const next = this.items.map((item) => {
+      const updated = update(item);
+      if (updated === null) return item;
+      changed = true;
+      return updated;
+    });
+    if (changed) {
+      this.items = next;
+      this.onChange();
+    }
+  }
+
   /** Replace one loaded item (after an edit) without reloading. */
   replace(item: T): void {
     const index = this.items.findIndex((x) => x.id === item.id);

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
 import { allPages, people, pipelines as pipelineApi } from './endpoints';
 import { t } from './i18n';
-import type { Pipeline, Stage, Team, User } from './types';
+import type { Permission, Pipeline, Stage, Team, User } from './types';
 
 export interface AsyncState<T> {
   data: T | undefined;
@@ -121,4 +121,14 @@ export function userName(users: User[] | undefined, id: number | null | undefine
 export function errorText(error: unknown): string {
   if (error instanceof ApiError) return error.describe();
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Whether the signed-in user holds any of these permissions (a super admin holds them all). Only
+ * decides what is offered; the gateway decides what is allowed. Unknown user: offered.
+ */
+export function can(me: User | undefined, ...permissions: Permission[]): boolean {
+  const held = me?.permissions;
+  if (!Array.isArray(held)) return true;
+  return held.includes('super_admin') || permissions.some((p) => held.includes(p));
 }

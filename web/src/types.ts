@@ -145,3 +145,98 @@ export interface FeedItem {
   ticket_ids?: number[];
   title?: string;
 }
+
+export interface Address {
+  email: string;
+  name?: string | null;
+}
+
+export interface Attachment {
+  id: number;
+  filename: string;
+  content_type: string;
+  size: number;
+  inline: boolean;
+  content_id: string | null;
+}
+
+export type MessageKind = 'customer' | 'reply' | 'note';
+
+export interface Message {
+  id: number;
+  thread_id: number;
+  kind: MessageKind;
+  channel: string;
+  author_id: number | null;
+  sender: Address | null;
+  to: Address[];
+  cc: Address[];
+  subject: string;
+  text: string;
+  quoted_text: string;
+  attachments: Attachment[];
+  mentions: number[];
+  auto: string | null;
+  delivery: { state: string; reason: string | null; attempts: number; sent_at: string | null } | null;
+  created_at: string;
+}
+
+export interface Thread {
+  id: number;
+  ticket_id: number | null;
+  subject: string;
+  channel: string;
+  location: 'inbox' | 'helpdesk';
+  owner_id: number | null;
+  customer: Address;
+  message_count: number;
+  spam: boolean;
+  created_at: string;
+  updated_at: string;
+  last_message_at: string;
+  messages: Message[];
+  messages_next_cursor: string | null;
+  spam_at?: string;
+  spam_by?: number | null;
+}
+
+export interface Workspace {
+  ticket: Ticket;
+  threads: Page<Thread>;
+  timeline: Page<TimelineItem>;
+}
+
+export interface BinItem extends Ticket {
+  deleted_at: string;
+  deleted_by: number | null;
+  purging: boolean;
+}
+
+export interface Job {
+  id: number;
+  kind: string;
+  state: 'running' | 'done' | 'failed' | string;
+  total: number;
+  processed: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  error: string | null;
+  results?: { id: number; status: number; error?: { detail?: string } }[];
+}
+
+export const NOTIFICATION_TYPES = [
+  'ticket_created',
+  'record_updated',
+  'assigned_to_you',
+  'new_message',
+  'status_changed',
+  'mentioned',
+  'sla_breached',
+] as const;
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+
+export interface Preferences {
+  types: Record<string, { in_app: boolean; email: boolean }>;
+  email_digest: 'off' | 'hourly';
+}

@@ -1,12 +1,12 @@
-// The notification bell: unread count from the in-app feed, the feed in a panel, mark read.
+// The notification bell: the unread count (live over the stream), the in-app feed in a panel, mark read.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { notifications } from '../endpoints';
+import { useLive } from '../live';
 import { formatRelative, t, type MessageKey } from '../i18n';
-import { navigate } from '../router';
+import { navigate, onLinkClick } from '../router';
 import type { FeedItem } from '../types';
 
 const FEED_PAGE = 50;
-const POLL_MS = 30_000;
 const KNOWN = new Set([
   'ticket_created',
   'record_updated',
@@ -27,6 +27,8 @@ export function Bell() {
   const [items, setItems] = useState<FeedItem[]>([]);
   const [hasMore, setHasMore] = useState(false);
   const [open, setOpen] = useState(false);
+  /** The count the stream last told (all unread, not just the first page); null until it speaks. */
+  const [liveUnread, setLiveUnread] = useState<number | null>(null);
   const panelRef = useRef<HTMLDivElement>(null);
   const buttonRef = useRef<HTMLButtonElement>(null);
 
@@ -41,10 +43,20 @@ export function Bell() {
 
   useEffect(() => {
     void load();
-    const timer = setInterval(() => document.visibilityState === 'visible' && void load(), POLL_MS);
-    // PLACE FOR GET /api/v1/stream (Server-Sent Events) once the gateway serves it: no polling then.
-    return () => clearInterval(timer);
   }, []);
+
+  // no polling: the stream says hello with the count, then each new notification and each read
+  useLive((event) => {
+    const count = event.data.unread;
+    if (event.event === 'hello' || event.event === 'notification' || event.event === 'unread') {
+      if (typeof count === 'number') setLiveUnread(count);
+      if (event.event === 'notification' || open) void load();
+      if (event.event === 'unread' && Array.isArray(event.data.read_ids)) {
+        const ids = new Set(event.data.read_ids as number[]);
+        setItems((all) => all.map((x) => (ids.has(x.id) ? { ...x, read: true } : x)));
+      }
+    } else if (event.event === 'reset') void load();
+  });
 
   useEffect(() => {
     if (!open) return;
@@ -66,12 +78,14 @@ export function Bell() {
     };
   }, [open]);
 
-  const unread = unreadLabel(items, hasMore);
+  const fromFeed = unreadLabel(items, hasMore);
+  const unread = liveUnread === null ? fromFeed : { count: liveUnread, text: String(liveUnread) };
 
   async function read(item: FeedItem) {
     if (!item.read) {
       await notifications.markRead(item.id).catch(() => {});
       setItems((all) => all.map((x) => (x.id === item.id ? { ...x, read: true } : x)));
+      setLiveUnread((n) => (n === null ? n : Math.max(0, n - 1)));
     }
   }
 
@@ -102,6 +116,9 @@ export function Bell() {
         <div id="bell-panel" class="bell-panel" ref={panelRef} role="region" aria-label={t('bell.label')}>
           <div class="bell-head">
             <h2>{t('bell.label')}</h2>
+            <a href="/preferences" class="small" onClick={(e) => (onLinkClick(e), setOpen(false))}>
+              {t('prefs.link')}
+            </a>
             {unread.count > 0 && (
               <button type="button" class="link" onClick={() => items.filter((x) => !x.read).forEach((x) => void read(x))}>
                 {t('bell.markAll')}

@@ -9,6 +9,7 @@ import { ApiError } from '../api';
 import { tickets as ticketApi } from '../endpoints';
 import { filtersToQuery } from '../filters';
 import { t } from '../i18n';
+import { applyUpdate, goneIds, useLive } from '../live';
 import { useShortcuts } from '../keyboard';
 import { navigate, onLinkClick } from '../router';
 import { errorText, usePipelines, userName, useUsers } from '../store';
@@ -43,6 +44,37 @@ export function BoardPage({ search }: { search: string }) {
     );
     return () => controller.abort();
   }, [JSON.stringify(query), reload]);
+
+  // other agents' changes, in place: a card whose status changed moves to its new column
+  useLive((event) => {
+    if (event.event === 'reset') return setReload((n) => n + 1);
+    const gone = new Set(goneIds(event));
+    if (gone.size) {
+      setColumns((cols) =>
+        cols?.map((col) => {
+          const items = col.items.filter((x) => !gone.has(x.id));
+          return items.length === col.items.length ? col : { ...col, items, total: col.total - (col.items.length - items.length) };
+        }) ?? cols,
+      );
+      return;
+    }
+    if (event.event !== 'ticket_updated') return;
+    setColumns((cols) => {
+      if (!cols) return cols;
+      for (const col of cols) {
+        const card = col.items.find((x) => x.id === event.data.ticket_id);
+        if (!card) continue;
+        const updated = applyUpdate(card, event);
+        if (!updated) return cols;
+        if (updated.pipeline_id !== card.pipeline_id) {
+          return cols.map((c) => (c === col ? { ...c, items: c.items.filter((x) => x.id !== card.id), total: c.total - 1 } : c));
+        }
+        if (cols.some((c) => c.stage.id === updated.status)) return place(cols, updated, updated.status);
+        return cols.map((c) => (c === col ? { ...c, items: c.items.map((x) => (x.id === card.id ? updated : x)) } : c));
+      }
+      return cols;
+    });
+  });
 
   function locate(id: number): { column: number; ticket: Ticket } | null {
     for (let c = 0; c < (columns ?? []).length; c++) {

@@ -1,14 +1,42 @@
-// Bulk update: one owner/status/priority change for every selected ticket (100 per request).
+// Bulk update: one owner/status/priority change for every selected ticket (100 per request), and
+// bulk delete, confirmed by typing how many tickets are selected (sent as `confirm_count`).
 import { useState } from 'preact/hooks';
+import { Dialog } from './Dialog';
 import { tickets as ticketApi } from '../endpoints';
 import { t } from '../i18n';
 import { errorText, usePipelines, useUsers } from '../store';
 import { announce } from '../toast';
-import { PRIORITIES, type Priority, type Ticket, type TicketPatch } from '../types';
+import { PRIORITIES, type Job, type Priority, type Ticket, type TicketPatch } from '../types';
 
 const CHUNK = 100;
 
-export function BulkBar({ ids, onClear, onDone }: { ids: number[]; onClear: () => void; onDone: (updated: Ticket[]) => void }) {
+/** Whether what the user typed confirms deleting `count` tickets (digits only, the exact number). */
+export function confirmsCount(typed: string, count: number): boolean {
+  return /^\s*\d+\s*$/.test(typed) && Number(typed) === count;
+}
+
+/** A job until it is no longer running (the bulk delete answers 202 for big ones). */
+async function finished(job: Job, wait = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<Job> {
+  let current = job;
+  for (let i = 0; current.state === 'running' && i < 600; i++) {
+    await wait(500);
+    current = await ticketApi.job(current.id);
+  }
+  return current;
+}
+
+export function BulkBar({
+  ids,
+  onClear,
+  onDone,
+  onDeleted,
+}: {
+  ids: number[];
+  onClear: () => void;
+  onDone: (updated: Ticket[]) => void;
+  onDeleted?: (ids: number[]) => void;
+}) {
+  const [deleting, setDeleting] = useState(false);
   const users = useUsers();
   const pipelines = usePipelines();
   const [owner, setOwner] = useState('');
@@ -48,6 +76,7 @@ export function BulkBar({ ids, onClear, onDone }: { ids: number[]; onClear: () =
   }
 
   return (
+    <>
     <form class="bulkbar" aria-label={t('bulk.title')} onSubmit={apply}>
       <strong>{t('bulk.selected', { count: ids.length })}</strong>
       <label>
@@ -85,9 +114,67 @@ export function BulkBar({ ids, onClear, onDone }: { ids: number[]; onClear: () =
       <button type="submit" class="primary" disabled={busy}>
         {t('bulk.apply')}
       </button>
+      {onDeleted && (
+        <button type="button" class="danger" onClick={() => setDeleting(true)}>
+          {t('bulkDelete.open')}
+        </button>
+      )}
       <button type="button" class="ghost" onClick={onClear}>
         {t('bulk.clear')}
       </button>
     </form>
+      {deleting && onDeleted && (
+        <BulkDeleteDialog
+          ids={ids}
+          onClose={() => setDeleting(false)}
+          onDeleted={(gone) => {
+            setDeleting(false);
+            onDeleted(gone);
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function BulkDeleteDialog({ ids, onClose, onDeleted }: { ids: number[]; onClose: () => void; onDeleted: (ids: number[]) => void }) {
+  const [typed, setTyped] = useState('');
+  const [busy, setBusy] = useState(false);
+  const ok = confirmsCount(typed, ids.length);
+  return (
+    <Dialog title={t('bulkDelete.title')} onClose={onClose} id="bulk-delete">
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          if (!ok) return;
+          setBusy(true);
+          try {
+            const job = await finished(await ticketApi.bulkDelete(ids, Number(typed)));
+            const skipped = job.skipped + job.failed;
+            announce(t('bulkDelete.done', { count: job.done }));
+            if (skipped) announce(t('bulkDelete.skipped', { count: skipped }), 'error');
+            const refused = new Set((job.results ?? []).filter((r) => r.status >= 300).map((r) => r.id));
+            onDeleted(ids.filter((id) => !refused.has(id)));
+          } catch (err) {
+            announce(t('app.error', { detail: errorText(err) }), 'error');
+            setBusy(false);
+          }
+        }}
+      >
+        <p>{t('bulkDelete.body', { count: ids.length })}</p>
+        <label class="stack">
+          {t('bulkDelete.type', { count: ids.length })}
+          <input inputMode="numeric" autoComplete="off" value={typed} onInput={(e) => setTyped((e.target as HTMLInputElement).value)} />
+        </label>
+        <div class="dialog-actions">
+          <button type="button" class="ghost" onClick={onClose}>
+            {t('app.cancel')}
+          </button>
+          <button type="submit" class="danger" disabled={!ok || busy}>
+            {t('bulkDelete.confirm', { count: ids.length })}
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }

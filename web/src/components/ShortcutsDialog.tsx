@@ -12,6 +12,8 @@ export const SHORTCUTS: [string, MessageKey][] = [
   ['3', 'shortcuts.split'],
   ['f', 'shortcuts.follow'],
   ['u', 'shortcuts.unread'],
+  ['r', 'shortcuts.reply'],
+  ['m', 'shortcuts.merge'],
   ['Shift+← / Shift+→', 'shortcuts.move'],
   ['?', 'shortcuts.help'],
   ['Esc', 'shortcuts.close'],

@@ -32,7 +32,12 @@ export function SplitPage({ search, ticketId }: { search: string; ticketId: numb
           {ticketId === null ? (
             <p class="muted pick">{t('split.pick')}</p>
           ) : (
-            <TicketDetail key={ticketId} ticketId={ticketId} onChanged={(ticket) => handle.current?.list.replace(ticket)} />
+            <TicketDetail
+              key={ticketId}
+              ticketId={ticketId}
+              onChanged={(ticket) => handle.current?.list.replace(ticket)}
+              onRemoved={(id) => handle.current?.list.remove([id])}
+            />
           )}
         </div>
       </div>

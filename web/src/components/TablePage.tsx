@@ -2,6 +2,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { navigate } from '../router';
+import { can, useMe } from '../store';
 import { BulkBar } from './BulkBar';
 import { FilterBar } from './FilterBar';
 import { COLUMNS, DEFAULT_COLUMNS, TicketTable, type ColumnKey, type TicketTableHandle } from './TicketTable';
@@ -44,6 +45,7 @@ import { useFilters } from './useFilters';
 
 export function TablePage({ search }: { search: string }) {
   const [filters, setFilters] = useFilters(search);
+  const me = useMe();
   const [selection, setSelection] = useState<Set<number>>(new Set());
   const [reloadKey, setReloadKey] = useState(0);
   const handle = useRef<TicketTableHandle | null>(null);
@@ -81,6 +83,14 @@ export function TablePage({ search }: { search: string }) {
             setSelection(new Set());
             setReloadKey((n) => n + 1);
           }}
+          onDeleted={
+            can(me, 'bulk_delete')
+              ? (gone) => {
+                  handle.current?.list.remove(gone);
+                  setSelection(new Set());
+                }
+              : undefined
+          }
         />
       )}
       <TicketTable

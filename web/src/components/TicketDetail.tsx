@@ -1,14 +1,18 @@
 /**
  * The open ticket of the split layout: name and description, the properties sidebar (inline edit,
  * saved with If-Match so a concurrent change is never overwritten), associations, followers and
- * the activity timeline. f follows/unfollows, u marks unread/read.
+ * the activity timeline, the conversation, and the lifecycle actions (merge, spam, delete). f
+ * follows/unfollows, u marks unread/read, m merges. A change another agent makes arrives over the
+ * live stream and shows in place.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { tickets as ticketApi } from '../endpoints';
 import { formatDateTime, t } from '../i18n';
 import { useShortcuts } from '../keyboard';
-import { errorText, stageById, useMe, usePipelines, userName, useTeams, useUsers } from '../store';
+import { applyUpdate, goneIds, ticketIdOf, useLive } from '../live';
+import { navigate } from '../router';
+import { can, errorText, stageById, useMe, usePipelines, userName, useTeams, useUsers } from '../store';
 import { announce } from '../toast';
 import {
   ASSOCIATION_KINDS,
@@ -21,15 +25,24 @@ import {
   type TimelineItem,
 } from '../types';
 import { ConflictDialog } from './ConflictDialog';
+import { Conversation } from './Conversation';
+import { DeleteDialog, MergeDialog, SpamDialog } from './TicketActions';
 import { InlineSelect, InlineText, type Option } from './Inline';
 
 interface Props {
   ticketId: number;
   onChanged: (ticket: Ticket) => void;
+  /** The ticket left the lists (deleted, marked spam as a whole, merged into another). */
+  onRemoved?: (id: number) => void;
 }
 
-export function TicketDetail({ ticketId, onChanged }: Props) {
+type Action = 'merge' | 'spam' | 'delete' | null;
+
+export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
   const [ticket, setTicket] = useState<Ticket | null>(null);
+  const [action, setAction] = useState<Action>(null);
+  const [conversationKey, setConversationKey] = useState(0);
+  const [gone, setGone] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [conflict, setConflict] = useState<Ticket | null>(null);
   const [timelineKey, setTimelineKey] = useState(0);
@@ -55,6 +68,40 @@ export function TicketDetail({ ticketId, onChanged }: Props) {
       live = false;
     };
   }, [ticketId]);
+
+  async function refresh() {
+    try {
+      accept(await ticketApi.get(ticketId));
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) setGone(true);
+    }
+  }
+
+  // another agent's change, as it happens
+  useLive((event) => {
+    if (!ticket) return;
+    if (goneIds(event).includes(ticket.id)) {
+      if (event.event === 'ticket_merged' && typeof event.data.ticket_id === 'number') {
+        onRemoved?.(ticket.id);
+        navigate(`/split/${event.data.ticket_id}${window.location.search}`, { replace: true });
+      } else setGone(true);
+      return;
+    }
+    const about = (event.data.notification as { ticket_id?: unknown } | undefined)?.ticket_id;
+    if (event.event === 'reset' || (event.event === 'notification' && about === ticket.id)) {
+      // a notification about the open ticket may be a new message: the stream carries no message events
+      void refresh();
+      setConversationKey((n) => n + 1);
+      return;
+    }
+    if (ticketIdOf(event) !== ticket.id) return;
+    const updated = applyUpdate(ticket, event);
+    if (updated) accept(updated);
+    else if (event.event !== 'ticket_updated') {
+      void refresh();
+      setConversationKey((n) => n + 1);
+    }
+  });
 
   function accept(updated: Ticket) {
     setTicket(updated);
@@ -103,7 +150,14 @@ export function TicketDetail({ ticketId, onChanged }: Props) {
   useShortcuts([
     { key: 'f', run: () => void toggleFollow() },
     { key: 'u', run: () => void toggleRead() },
+    { key: 'm', run: () => setAction('merge') },
   ]);
+
+  const removed = (id: number) => {
+    setAction(null);
+    onRemoved?.(id);
+    navigate(`/split${window.location.search}`, { replace: true });
+  };
 
   if (error) {
     return (
@@ -113,6 +167,13 @@ export function TicketDetail({ ticketId, onChanged }: Props) {
     );
   }
   if (!ticket) return <p class="muted">{t('ticket.loading')}</p>;
+  if (gone) {
+    return (
+      <p class="warning" role="status">
+        {t('ticket.gone', { id: ticket.id })}
+      </p>
+    );
+  }
 
   const stageOptions: Option[] = (pipelines ?? [])
     .filter((p) => p.id === ticket.pipeline_id)
@@ -142,7 +203,19 @@ export function TicketDetail({ ticketId, onChanged }: Props) {
               {t('ticket.assignToMe')}
             </button>
           )}
-          {/* PLACE FOR merge, split, spam and delete: their endpoints are not in the gateway yet. */}
+          <button type="button" onClick={() => setAction('merge')} aria-keyshortcuts="m">
+            {t('merge.open')} <kbd aria-hidden="true">m</kbd>
+          </button>
+          {can(me, 'delete_tickets') && (
+            <button type="button" onClick={() => setAction('spam')}>
+              {t('spam.open')}
+            </button>
+          )}
+          {can(me, 'delete_tickets') && (
+            <button type="button" class="danger" onClick={() => setAction('delete')}>
+              {t('delete.open')}
+            </button>
+          )}
         </div>
       </header>
       <div class="ticket-body">
@@ -157,11 +230,14 @@ export function TicketDetail({ ticketId, onChanged }: Props) {
               onSave={(description) => save({ description }, t('ticket.description'))}
             />
           </section>
-          <section aria-labelledby="conv-title" class="placeholder" data-placeholder="conversations">
-            {/* PLACE FOR the conversation pane: threads, messages, reply composer (conversations API). */}
-            <h3 id="conv-title">{t('ticket.conversation')}</h3>
-            <p class="muted">{t('ticket.conversationSoon')}</p>
-          </section>
+          <Conversation
+            ticket={ticket}
+            reloadKey={conversationKey}
+            onTicketTouched={() => {
+              void refresh();
+              setTimelineKey((n) => n + 1);
+            }}
+          />
           <Timeline ticketId={ticket.id} reloadKey={timelineKey} />
         </div>
         <aside class="ticket-sidebar" aria-label={t('ticket.sidebar')}>
@@ -256,6 +332,12 @@ export function TicketDetail({ ticketId, onChanged }: Props) {
                   </dd>
                 </>
               )}
+              {ticket.merged_ticket_ids?.length > 0 && (
+                <>
+                  <dt>{t('ticket.merged')}</dt>
+                  <dd data-testid="merged-ids">{ticket.merged_ticket_ids.map((id) => `#${id}`).join(', ')}</dd>
+                </>
+              )}
             </dl>
           </section>
           <Associations ticket={ticket} onChanged={accept} />
@@ -263,6 +345,37 @@ export function TicketDetail({ ticketId, onChanged }: Props) {
         </aside>
       </div>
       {conflict && <ConflictDialog fresh={conflict} onClose={() => setConflict(null)} />}
+      {action === 'merge' && (
+        <MergeDialog
+          ticket={ticket}
+          onClose={() => setAction(null)}
+          onMerged={(survivor) => {
+            setAction(null);
+            if (survivor.id === ticket.id) {
+              accept(survivor);
+              setConversationKey((n) => n + 1);
+            } else {
+              onRemoved?.(ticket.id);
+              navigate(`/split/${survivor.id}${window.location.search}`, { replace: true });
+            }
+          }}
+        />
+      )}
+      {action === 'spam' && (
+        <SpamDialog
+          ticket={ticket}
+          onClose={() => setAction(null)}
+          onDone={(deleted) => {
+            if (deleted) removed(ticket.id);
+            else {
+              setAction(null);
+              setConversationKey((n) => n + 1);
+              setTimelineKey((n) => n + 1);
+            }
+          }}
+        />
+      )}
+      {action === 'delete' && <DeleteDialog ticket={ticket} onClose={() => setAction(null)} onDeleted={() => removed(ticket.id)} />}
     </article>
   );
 }

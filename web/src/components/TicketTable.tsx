@@ -8,6 +8,7 @@ import { tickets as ticketApi } from '../endpoints';
 import { filtersToQuery, nextSort, sortState, type Filters } from '../filters';
 import { formatDateTime, formatRelative, t, type MessageKey } from '../i18n';
 import { moveIndex, useShortcuts } from '../keyboard';
+import { applyUpdate, goneIds, useLive } from '../live';
 import { CursorList } from '../paging';
 import { onLinkClick } from '../router';
 import { errorText, stageById, usePipelines, userName, useUsers } from '../store';
@@ -78,6 +79,28 @@ export function TicketTable(props: Props) {
     scrollRef.current?.scrollTo({ top: 0 });
     void list.loadMore();
   }, [filterKey, props.reloadKey]);
+
+  // other agents' changes, in place: updated rows change, deleted or merged-away rows go; new
+  // tickets are counted and shown on request (rows never jump under the user's pointer)
+  const [arrived, setArrived] = useState<Set<number>>(new Set());
+  const reload = () => {
+    const query = filtersToQuery(filters);
+    list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
+    setArrived(new Set());
+    void list.loadMore();
+  };
+  useEffect(() => setArrived(new Set()), [filterKey, props.reloadKey]);
+  useLive((event) => {
+    if (event.event === 'reset') return reload();
+    const id = event.data.ticket_id;
+    if ((event.event === 'ticket_created' || event.event === 'ticket_restored') && typeof id === 'number' && !list.items.some((x) => x.id === id)) {
+      setArrived((old) => new Set(old).add(id));
+      return;
+    }
+    const gone = goneIds(event);
+    if (gone.length) list.remove(gone);
+    else if (event.event === 'ticket_updated') list.patch((ticket) => applyUpdate(ticket, event));
+  });
 
   useLayoutEffect(() => {
     const el = scrollRef.current;
@@ -225,6 +248,14 @@ export function TicketTable(props: Props) {
     <div class={`ticket-table ${compact ? 'compact' : ''}`}>
       <p class="table-count" aria-live="polite">
         {list.total === null ? t('app.loading') : t('table.count', { count: list.total })}
+        {arrived.size > 0 && (
+          <>
+            {' '}
+            <button type="button" class="link" onClick={reload} data-testid="new-tickets">
+              {t('table.newTickets', { count: arrived.size })}
+            </button>
+          </>
+        )}
       </p>
       <div
         class="table-scroll"
