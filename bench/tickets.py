@@ -18,8 +18,9 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    (creator at ``read_seq`` 1, owners ~70 %, the everything agent ~50 %; ``read_seq`` never above
    ``unread_seq``) and follows; then the id sequence is moved past them and VACUUM ANALYZE runs.
    From 100,000 tickets the tables' secondary indexes are dropped before the COPY and built again
-   after it (the same definitions, read from ``pg_indexes``): a million rows load in minutes
-   instead of growing a dozen indexes row by row;
+   after it (the same definitions, read from ``pg_indexes``) and the copy skips the foreign-key
+   triggers (``session_replication_role = replica``; the generated rows are consistent): a million
+   rows load in minutes instead of growing a dozen indexes and checking keys row by row;
 3. measured through the gateway, one keep-alive ``requests.Session`` per client, for a fixed time
    each (5 s, ``--quick`` 2 s) after a 2 s pause and 20 warm-up requests per client: reads first
    (open a ticket the agent has read, the table filtered by stage and sorted by ``-updated_at`` as
