@@ -16,17 +16,27 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    exactly on CLOSED ones), all priorities with ``priority_rank`` from
    ``services.tickets.domain.PRIORITY_RANK``, a few deleted and merged tickets, read marks
    (creator at ``read_seq`` 1, owners ~70 %, the everything agent ~50 %; ``read_seq`` never above
-   ``unread_seq``) and follows; then the id sequence is moved past them and VACUUM ANALYZE runs;
+   ``unread_seq``) and follows; then the id sequence is moved past them and VACUUM ANALYZE runs.
+   From 100,000 tickets the tables' secondary indexes are dropped before the COPY and built again
+   after it (the same definitions, read from ``pg_indexes``) and the copy skips the foreign-key
+   triggers (``session_replication_role = replica``; the generated rows are consistent): a million
+   rows load in minutes instead of growing a dozen indexes and checking keys row by row;
 3. measured through the gateway, one keep-alive ``requests.Session`` per client, for a fixed time
    each (5 s, ``--quick`` 2 s) after a 2 s pause and 20 warm-up requests per client: reads first
    (open a ticket the agent has read, the table filtered by stage and sorted by ``-updated_at`` as
    each agent and with 8 clients, the board, also on a new connection per request, the unread
-   view), then writes (create, priority PATCH), so the reads see exactly N tickets.
+   view, every other default view, the priority and owner filters, every sort, and ``q``: a
+   common word, a rare one, one that matches nothing), then writes (create, priority PATCH), so
+   the reads see exactly N tickets.
 
 It prints one Markdown table with a column group per size (p50/p99 ms, req/s) and the ratio of
-the p50s, what each list matched, and, at the largest size, the SQL each read request ran (caught
-by turning ``log_min_duration_statement=0`` on briefly in the private cluster) with
+the p50s; the SQL each read request ran at every size (caught by turning
+``log_min_duration_statement=0`` on briefly in the private cluster), its statements and the sum
+of their logged durations, with the ratio (what grows with the data, less disturbed by the other
+processes on the machine than the HTTP figures); what each list matched; and, at the largest size,
 ``EXPLAIN (ANALYZE, BUFFERS)`` of the list, count and board statements. Progress goes to stderr.
+
+    .venv/bin/python -m bench.tickets --sizes 1000,1000000 --quick     # issue 9: flat at a million
 
 Everything it started is stopped at the end of each size, also on Ctrl-C or SIGTERM. Loops are
 bounded in count and time; everything listens on 127.0.0.1 only.
@@ -332,8 +342,9 @@ class Dataset:
 TICKET_COLUMNS = (
     "id", "name", "description", "pipeline_id", "stage_id", "priority", "priority_rank", "category",
     "owner_id", "team_id", "source", "created_by", "created_at", "updated_at", "closed_at", "version",
-    "unread_seq", "merged_into_id", "deleted_at",
+    "unread_seq", "merged_into_id", "deleted_at", "sla_next_due_at",
 )  # fmt: skip
+NO_SLA_DUE = "9999-12-31T00:00:00+00:00"  # services.tickets.domain.sla.FOREVER: no running clock
 COL = {name: i for i, name in enumerate(TICKET_COLUMNS)}
 READ_COLUMNS = ("ticket_id", "user_id", "read_seq")
 FOLLOWER_COLUMNS = ("ticket_id", "user_id", "created_at")
@@ -425,6 +436,7 @@ def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tupl
                 unread_seq,
                 merged,
                 deleted.isoformat() if deleted else None,
+                NO_SLA_DUE,
             )
         )
         marks = {creator: 1}  # create_ticket marks it read for its creator at unread_seq 1
@@ -445,6 +457,26 @@ def _copy(cur: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any
     cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
+REBUILD_INDEXES_FROM = 100_000  # tickets: from this size, COPY into bare tables and index after
+SEEDED_TABLES = ("tickets", "ticket_reads", "ticket_followers")
+
+
+def _drop_indexes(cur: Any) -> list[str]:
+    """Drop the seeded tables' indexes that back no constraint (primary keys stay); their definitions.
+
+    Building an index once over a million rows is several times faster than growing it row by row.
+    """
+    cur.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)"
+        " AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+        (list(SEEDED_TABLES),),
+    )
+    found = cur.fetchall()
+    for name, _definition in found:
+        cur.execute(f'DROP INDEX "{name}"')
+    return [definition for _name, definition in found]
+
+
 def seed(pg_port: int, size: int, people: People) -> Dataset:
     """Write ``size`` tickets with read marks and follows in one transaction, then VACUUM ANALYZE."""
     models = _models()
@@ -462,15 +494,24 @@ def seed(pg_port: int, size: int, people: People) -> Dataset:
             first_id = int(cur.fetchone()[0]) + 1
             tickets, reads, follows = generate(size, people, first_id, dt.datetime.now(dt.UTC))
             say(f"generated {len(tickets):,} tickets in {time.monotonic() - began:.1f} s; copying")
+            rebuilt = _drop_indexes(cur) if size >= REBUILD_INDEXES_FROM else []
+            if rebuilt:  # generated rows are consistent: skip the foreign-key triggers row by row
+                cur.execute("SET session_replication_role = replica")
             _copy(cur, "tickets", TICKET_COLUMNS, tickets)
             _copy(cur, "ticket_reads", READ_COLUMNS, reads)
             _copy(cur, "ticket_followers", FOLLOWER_COLUMNS, follows)
+            if rebuilt:
+                say(f"copied in {time.monotonic() - began:.1f} s; rebuilding {len(rebuilt)} indexes")
+                cur.execute("SET session_replication_role = DEFAULT")
+                cur.execute("SET maintenance_work_mem = '512MB'")
+                for definition in rebuilt:
+                    cur.execute(definition)
             cur.execute(
                 "SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))"
             )
         conn.autocommit = True
         with conn.cursor() as cur:
-            for table in ("tickets", "ticket_reads", "ticket_followers"):
+            for table in SEEDED_TABLES:
                 cur.execute(f"VACUUM (ANALYZE) {table}")
             cur.execute(
                 "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class WHERE relname = 'tickets'"
@@ -626,6 +667,7 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
             capture=True,
             explain=True,
         ),
+        *more_reads(gateway, people, data),
         Plan(
             "create",
             "POST /tickets (everything agent, no owner)",
@@ -650,6 +692,43 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
     ]
 
 
+def more_reads(gateway: str, people: People, data: Dataset) -> list[Plan]:
+    """The rest of the list's surface: every default view, the filters, every sort, and ``q``."""
+    api = f"{gateway}/api/v1/tickets"
+    owned_token, all_token = people.owned_agent[1], people.all_agent[1]
+    owner = people.owner_ids[1]
+    rare = str(max(data.priorities) // 2 or 1)  # a ticket number: its name says "(<id>)"
+
+    def get(key: str, label: str, token: str, query: str) -> Plan:
+        request: Request = ("GET", f"{api}?{query}&limit=25", None)
+        return Plan(key, label, 1, token, 200, fixed(request), request, capture=True)
+
+    everything, owned = ("everything agent", all_token), ("owned-only agent", owned_token)
+    cases = [  # key, query, label (None: the query), who
+        ("view_mine", "view=mine", None, owned),
+        ("view_unassigned", "view=unassigned", None, everything),
+        ("view_following", "view=following", None, everything),
+        ("view_open", "view=open", None, everything),
+        ("unread_owned", "view=unread", None, owned),
+        ("all", "sort=-updated_at", "sort=-updated_at (no filter)", everything),
+        ("all_owned", "sort=-updated_at", "sort=-updated_at (no filter)", owned),
+        ("priority", "priority=urgent", None, everything),
+        ("owner", f"owner_id={owner}", "owner_id=<an owner>", everything),
+        ("sort_created", "sort=created_at", None, everything),
+        ("sort_priority", "sort=-priority", None, everything),
+        ("sort_name", "sort=name", None, everything),
+        ("sort_id", "sort=id", None, owned),
+        ("q_common", "q=refund", "q=refund (1 subject in 15)", everything),
+        ("q_common_owned", "q=refund", "q=refund (1 subject in 15)", owned),
+        ("q_rare", f"q={rare}", "q=<one ticket's number>", everything),
+        ("q_none", "q=zzqx", "q=zzqx (matches nothing)", everything),
+    ]
+    return [
+        get(key, f"GET /tickets?{label or query}, {who}", token, query)
+        for key, query, label, (who, token) in cases
+    ]
+
+
 def probe(plan: Plan) -> str:
     """Send the plan's probe once; what it matched (raises on a wrong status)."""
     method, url, body = plan.probe
@@ -664,11 +743,12 @@ def probe(plan: Plan) -> str:
         raise RuntimeError(f"probe {method} {url} -> HTTP {response.status_code}: {response.text[:300]}")
     doc, size = response.json(), f"{len(response.content) / 1000:.1f} kB"
     if "columns" in doc:
-        totals = "/".join(f"{c['total']:,}" for c in doc["columns"])
+        totals = "/".join(f"{c['total']:,}{'+' if c.get('total_capped') else ''}" for c in doc["columns"])
         items = sum(len(c["items"]) for c in doc["columns"])
         return f"column totals {totals}; {items} items; {size}"
     if "items" in doc:
-        return f"total {doc['total']:,}; {len(doc['items'])} items; {size}"
+        capped = "+" if doc.get("total_capped") else ""
+        return f"total {doc['total']:,}{capped}; {len(doc['items'])} items; {size}"
     return size
 
 
@@ -795,7 +875,10 @@ def capture(stack: Stack, todo: list[Plan]) -> dict[str, list[Statement]]:
             deadline = time.monotonic() + PAGE_CAPTURE_TIMEOUT
             while time.monotonic() < deadline and not STOP.is_set():
                 offset = stack.pg_log.stat().st_size
-                probe(plan)
+                try:
+                    probe(plan)
+                except Exception as exc:  # e.g. a 504: its statements are still in the log
+                    say(f"capture: {plan.key}: {exc}")
                 time.sleep(0.3)
                 with open(stack.pg_log, errors="replace") as log:
                     log.seek(offset)
@@ -902,7 +985,8 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"Tickets bench - {platform.node()}, nproc {len(os.sched_getaffinity(0))} ({_cpu_model()}),"
-        f" Python {platform.python_version()}, PostgreSQL {_pg_version()}, {now}",
+        f" Python {platform.python_version()}, PostgreSQL {_pg_version()}, {now},"
+        f" load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"{seconds:g} s per cell after {WARMUP_REQUESTS} warm-up requests per client; clients are threads"
         " in one process, one keep-alive requests.Session each",
     ]
@@ -951,6 +1035,7 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
         lines.append(f"| {label} | {clients} | {' | '.join(cols)} | {errors}{ratio} |")
     if notes:
         lines += ["", *notes]
+    lines += sql_table(runs, todo_labels)
     lines += ["", "What each request matched and the size of its answer (one probe before measuring):", ""]
     lines += ["| measurement | " + " | ".join(sizes) + " |", "| --- |" + " --- |" * len(runs)]
     for key, label, _clients in todo_labels:
@@ -958,6 +1043,37 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
         if any(found):
             lines.append(f"| {label} | " + " | ".join(found) + " |")
     return "\n".join(lines)
+
+
+def sql_table(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]]) -> list[str]:
+    """The database's own time per request at each size (logged durations of one probe, summed):
+    what grows with the data, without the noise of the Python processes sharing the machine."""
+    if not any(run.statements for run in runs):
+        return []
+    sizes = [f"{r.size:,}" for r in runs]
+    out = [
+        "",
+        "SQL per request, from the PostgreSQL log (one probe each; statements and the sum of their"
+        " logged durations):",
+        "",
+        "| measurement | "
+        + " | ".join(f"{s} statements | {s} SQL ms" for s in sizes)
+        + (f" | SQL ms {sizes[-1]} / {sizes[0]}" if len(runs) > 1 else "")
+        + " |",
+        "| --- |" + " ---: | ---: |" * len(runs) + (" ---: |" if len(runs) > 1 else ""),
+    ]
+    for key, label, _clients in todo_labels:
+        found = [run.statements.get(key) for run in runs]
+        if not any(found):
+            continue
+        cols = [f"{len(st)} | {sum(x.ms for x in st):.2f}" if st else "- | -" for st in found]
+        ratio = ""
+        if len(runs) > 1:
+            first, last = found[0], found[-1]
+            a, b = (sum(x.ms for x in first) if first else 0), (sum(x.ms for x in last) if last else 0)
+            ratio = f" | {b / a:.2f}x" if a > 0 and last else " | -"
+        out.append(f"| {label} | " + " | ".join(cols) + ratio + " |")
+    return out
 
 
 def _pg_version() -> str:
@@ -983,11 +1099,12 @@ def run_size(run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep
         run.labels = [(p.key, p.label, p.clients) for p in todo]
         reads = [p for p in todo if not p.write]
         measure_all(run, reads, seconds, stack)
-        if explain_plans and not STOP.is_set():  # before the writes, on exactly the seeded tickets
-            say(f"{size:,}: capturing SQL and EXPLAIN plans")
+        if not STOP.is_set():  # before the writes, on exactly the seeded tickets
+            say(f"{size:,}: capturing SQL" + (" and EXPLAIN plans" if explain_plans else ""))
             try:
                 run.statements = capture(stack, reads)
-                run.plans_text = plans_report(run, reads, stack.pg_port)
+                if explain_plans:
+                    run.plans_text = plans_report(run, reads, stack.pg_port)
             except Exception as exc:
                 run.plans_text = [f"SQL capture failed: {exc!r}"]
                 say(run.plans_text[0])

@@ -350,7 +350,24 @@ class BoardQuerySchema(_ListQuery):
     limit = QueryInteger(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
 
 
-TicketPageSchema = page_schema(TicketSchema)
+TOTAL_CAP = 1_000
+"""A list's ``total`` (and each board column's) is exact up to this many tickets; beyond it the
+answer says ``total: TOTAL_CAP`` with ``total_capped: true`` ("at least that many"). Counting stops
+there, so a list costs the same with a thousand tickets or a million (the page never depended on
+the size)."""
+TOTAL_NOTE = (
+    f"Exact up to {TOTAL_CAP:,}; beyond that {TOTAL_CAP:,} with total_capped true (at least that many):"
+    " counting stops there, so a list costs the same at any size."
+)
+
+
+class TicketPageSchema(Schema):
+    """One page of tickets; ``total`` is exact unless ``total_capped`` (then it is a lower bound)."""
+
+    items = fields.List(fields.Nested(TicketSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+    total = fields.Integer(required=True, metadata={"description": TOTAL_NOTE})
+    total_capped = fields.Boolean(required=True)
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -768,7 +785,8 @@ class StageOrderSchema(Input):
 class BoardColumnSchema(Schema):
     stage = fields.Nested(StageSchema)
     items = fields.List(fields.Nested(TicketSchema))
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": TOTAL_NOTE})
+    total_capped = fields.Boolean()
     next_cursor = fields.String(allow_none=True)
 
 

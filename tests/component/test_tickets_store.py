@@ -111,3 +111,41 @@ def test_times_come_from_the_clock_the_store_is_given(store: TicketStore, clock:
     with store.db.read() as s:
         occurred = [json.loads(p)["occurred_at"] for p in s.scalars(sa.text("SELECT payload FROM outbox"))]
     assert occurred[0] == START.isoformat() and occurred[-1] == later
+
+
+def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
+    store: TicketStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.tickets.domain import SearchSpec
+    from services.tickets.domain import lists as domain_lists
+    from services.tickets.store import queries
+
+    monkeypatch.setattr(queries, "TOTAL_CAP", 3)
+    monkeypatch.setattr(domain_lists, "TOTAL_CAP", 3)
+    for n in range(5):
+        _create(store, name=f"printer {n}", priority="high" if n < 3 else "low")
+    common: dict[str, Any] = {"scope": EVERYTHING, "user_id": 1, "sort": parse_sort("id"), "limit": 2}
+
+    page = store.lists.table(**common, flt=TicketFilter(), cursor=None)
+    assert (page["total"], page["total_capped"]) == (3, True)
+    seen = [t["id"] for t in page["items"]]
+    while page["next_cursor"]:  # paging still reaches every ticket
+        page = store.lists.table(**common, flt=TicketFilter(), cursor=page["next_cursor"])
+        seen += [t["id"] for t in page["items"]]
+    assert len(seen) == 5
+    exact = store.lists.table(**common, flt=TicketFilter(priority="high"), cursor=None)
+    assert (exact["total"], exact["total_capped"]) == (3, False)
+    few = store.lists.table(**common, flt=TicketFilter(priority="low"), cursor=None)
+    assert (few["total"], few["total_capped"]) == (2, False)
+
+    board = store.lists.board(**common, flt=TicketFilter(), pipeline_id=None)
+    first, *rest = board["columns"]  # new tickets start in the first stage
+    assert (first["total"], first["total_capped"]) == (3, True)
+    assert all((c["total"], c["total_capped"]) == (0, False) for c in rest)
+    low = store.lists.board(**common, flt=TicketFilter(priority="low"), pipeline_id=None)
+    assert (low["columns"][0]["total"], low["columns"][0]["total_capped"]) == (2, False)
+
+    found = store.search.search(**common, spec=SearchSpec(query="printer"), cursor=None)
+    assert (found["total"], found["total_capped"]) == (3, True)
+    none = store.search.search(**common, spec=SearchSpec(query="scanner"), cursor=None)
+    assert (none["total"], none["total_capped"]) == (0, False)

@@ -178,6 +178,7 @@ def test_board_columns_in_stage_order_with_first_pages(tickets: Tickets) -> None
         "stage": board["columns"][1]["stage"],
         "items": [],
         "total": 0,
+        "total_capped": False,
         "next_cursor": None,
     }
     assert tickets.as_(AGENT).board({})["columns"][0]["next_cursor"] is None

@@ -27,7 +27,7 @@ from services.tickets.domain.access import (
     seat_view,
 )
 from services.tickets.domain.imports import NewImport, import_change, import_new
-from services.tickets.domain.lists import SORT_KEY_KINDS, TicketFilter, parse_sort
+from services.tickets.domain.lists import SORT_KEY_KINDS, TOTAL_CAP, TicketFilter, capped_total, parse_sort
 from services.tickets.domain.pipelines import (
     check_new_pipeline,
     check_stage_order,
@@ -59,6 +59,7 @@ __all__ = [
     "NO_CHANGE",
     "PRIORITY_RANK",
     "SORT_KEY_KINDS",
+    "TOTAL_CAP",
     "Change",
     "Condition",
     "Entry",
@@ -71,6 +72,7 @@ __all__ = [
     "Stage",
     "Ticket",
     "TicketFilter",
+    "capped_total",
     "check_new_pipeline",
     "check_stage_order",
     "closed_at_after",

@@ -20,6 +20,13 @@ SORT_KEY_KINDS: dict[str, type] = {
 }
 """The Python type of each sort key's value, which a cursor must hold for that sort."""
 
+TOTAL_CAP = contract.TOTAL_CAP
+
+
+def capped_total(counted: int) -> dict[str, Any]:
+    """``total`` and ``total_capped`` of a list from a count made with a limit of ``TOTAL_CAP + 1``."""
+    return {"total": min(counted, TOTAL_CAP), "total_capped": counted > TOTAL_CAP}
+
 
 def parse_sort(text: str | None) -> Sort:
     """A table sort (``contract.SORTABLE``, ``-`` for descending); default ``-updated_at``."""

@@ -19,7 +19,7 @@ from services.chassis.db import SessionFactory
 from services.chassis.errors import Conflict, NotFound, PreconditionFailed
 from services.chassis.idempotency import Idempotency
 from services.tickets import contract
-from services.tickets.domain import PRIORITY_RANK, Change, Scope, Ticket
+from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Change, Scope, Ticket
 from services.tickets.domain.lifecycle import moved
 from services.tickets.models import associations, idempotency, outbox, reads, stages, tickets, timeline
 from services.tickets.store import queries
@@ -203,6 +203,16 @@ class Records:
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
         return self.dicts(s, [row])[0]
+
+    def new_ticket(
+        self, s: Session, user_id: int, ticket_id: int, assoc: Mapping[str, Sequence[int]]
+    ) -> dict[str, Any]:
+        """The wire form of a ticket this transaction has just inserted with associations ``assoc``:
+        one statement instead of :meth:`ticket`'s three (no ticket can have been merged into it yet,
+        and its associations are the ones it was inserted with)."""
+        row = s.execute(queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
+        known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
+        return queries.ticket_dict(row, known, [], now=self.clock.now())
 
     def dicts(self, s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
         """Wire forms of ticket rows, with associations and merged ids in one query each."""

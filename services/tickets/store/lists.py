@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 from services.chassis import paging
 from services.chassis.errors import NotFound
 from services.chassis.paging import Sort
-from services.tickets.domain import SORT_KEY_KINDS, Scope, TicketFilter
+from services.tickets.domain import SORT_KEY_KINDS, Scope, TicketFilter, capped_total
 from services.tickets.store import queries
 from services.tickets.store.base import Records
 from services.tickets.store.pipelines import Pipelines
+
+BOARD_COUNTS_PER_QUERY = 32  # column totals counted in one statement (a pipeline rarely has more stages)
 
 
 class Lists:
@@ -32,8 +34,8 @@ class Lists:
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
             items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
-            total = s.scalar(queries.count(scope, user_id, flt))
-        return {"items": items, "next_cursor": next_cursor, "total": total}
+            counted = s.scalar(queries.count(scope, user_id, flt)) or 0
+        return {"items": items, "next_cursor": next_cursor, **capped_total(counted)}
 
     def board(
         self,
@@ -58,12 +60,17 @@ class Lists:
                 raise NotFound("no pipeline is configured")
             pipeline = self.pipelines.one(s, pipeline_id)
             flt = dataclasses.replace(flt, pipeline_id=pipeline["id"])
-            totals = {row[0]: row[1] for row in s.execute(queries.count_by_stage(scope, user_id, flt))}
+            stage_ids = [stage["id"] for stage in pipeline["stages"]]
+            counts: list[int] = []
+            for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
+                chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
+                counts += s.execute(queries.count_by_stage(scope, user_id, flt, chunk)).one()
+            totals = dict(zip(stage_ids, counts, strict=True))
             columns = []
             for stage in pipeline["stages"]:
                 items: list[dict[str, Any]] = []
                 next_cursor = None
-                if totals.get(stage["id"]):
+                if totals[stage["id"]]:
                     column = dataclasses.replace(flt, status=stage["id"])
                     items, next_cursor = self._page(
                         s, scope, user_id, column, sort=sort, limit=limit, after=None
@@ -72,7 +79,7 @@ class Lists:
                     {
                         "stage": stage,
                         "items": items,
-                        "total": totals.get(stage["id"], 0),
+                        **capped_total(totals[stage["id"]]),
                         "next_cursor": next_cursor,
                     }
                 )

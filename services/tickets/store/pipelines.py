@@ -17,6 +17,20 @@ from services.tickets.models import outbox, pipelines, stages
 from services.tickets.store import queries
 from services.tickets.store.base import Errors, Records
 
+_FIRST_PIPELINE = (
+    select(pipelines.c.id)
+    .where(pipelines.c.deleting_job_id.is_(None))
+    .order_by(pipelines.c.position, pipelines.c.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_DEFAULT_STAGE = (  # built once: it has no parameters
+    select(stages)
+    .where(stages.c.pipeline_id == _FIRST_PIPELINE, stages.c.deleting_job_id.is_(None))
+    .order_by(stages.c.position, stages.c.id)
+    .limit(1)
+)
+
 
 class Pipelines:
     """Reading and configuring pipelines; resolving a ticket's pipeline and stage."""
@@ -149,6 +163,12 @@ class Pipelines:
         )
         return result
 
+    def _default_stage(self, s: Session) -> Stage | None:
+        """The first stage of the first pipeline (neither being deleted) in one statement, as most
+        creates need; None when there is none (:meth:`resolve_stage` then says why)."""
+        row = s.execute(_DEFAULT_STAGE).first()
+        return None if row is None else Stage(row.id, row.pipeline_id, row.state)
+
     def resolve_stage(
         self, s: Session, pipeline_id: int | None, stage_id: int | None
     ) -> tuple[Stage | None, Errors]:
@@ -156,6 +176,13 @@ class Pipelines:
 
         No pipeline: the stage's own, else the first pipeline. No stage: the pipeline's first.
         """
+        if pipeline_id is None and stage_id is None and (default := self._default_stage(s)) is not None:
+            return default, {}
+        return self._resolve(s, pipeline_id, stage_id)
+
+    def _resolve(
+        self, s: Session, pipeline_id: int | None, stage_id: int | None
+    ) -> tuple[Stage | None, Errors]:
         if pipeline_id is None:
             if stage_id is not None:
                 row = s.execute(select(stages).where(stages.c.id == stage_id)).first()

@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from services.chassis.clock import isoformat as iso
 from services.chassis.paging import Sort
-from services.tickets.domain import Scope, TicketFilter
+from services.tickets.domain import TOTAL_CAP, Scope, TicketFilter
 from services.tickets.domain.sla import view as sla_view
 from services.tickets.models import followers, reads, stages, tickets
 
@@ -177,15 +177,29 @@ def _counted(user_id: int, flt: TicketFilter) -> Join | Table:
     return _for_user(user_id) if flt.view in ("unread", "following") else tickets
 
 
+def capped_count(table: Join | Table, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    """How many rows ``where`` selects, counted up to ``TOTAL_CAP + 1`` (see :func:`capped_total`):
+    the count stops early instead of visiting every match."""
+    found = select(literal(1).label("one")).select_from(table).where(*where).limit(TOTAL_CAP + 1)
+    return select(func.count()).select_from(found.subquery())
+
+
 def count(scope: Scope, user_id: int, flt: TicketFilter) -> Select[Any]:
-    """How many tickets the same filters select (the ``total`` of a list)."""
-    return select(func.count()).select_from(_counted(user_id, flt)).where(*filters(scope, user_id, flt))
+    """How many tickets the same filters select, up to ``TOTAL_CAP + 1`` (the ``total`` of a list)."""
+    return capped_count(_counted(user_id, flt), filters(scope, user_id, flt))
 
 
-def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter) -> Select[Any]:
-    """``(stage_id, n)`` for the board's column totals, in one query."""
-    stmt = select(tickets.c.stage_id, func.count()).select_from(_counted(user_id, flt))
-    return stmt.where(*filters(scope, user_id, flt)).group_by(tickets.c.stage_id)
+def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int]) -> Select[Any]:
+    """One row: for each of ``stage_ids`` (a column of the board), its capped count, in one query."""
+    table, where = _counted(user_id, flt), filters(scope, user_id, flt)  # a status filter stays
+    return select(
+        *(
+            capped_count(table, [*where, tickets.c.stage_id == stage_id])
+            .scalar_subquery()
+            .label(f"stage_{n}")
+            for n, stage_id in enumerate(stage_ids)
+        )
+    )
 
 
 def ordered_stages(pipeline_id: int) -> Select[Any]:

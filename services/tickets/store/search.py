@@ -3,19 +3,19 @@
 The conditions come typed from :func:`services.tickets.domain.parse_search`; this part only
 turns them into SQL. The page is built like the table's (same sort keys, same cursors, the
 caller's ``unread``/``following`` joined in), and the total counts what the same conditions
-select among the tickets the caller may see.
+select among the tickets the caller may see (exact up to ``TOTAL_CAP``, see ``capped_total``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 
 from services.chassis import paging
 from services.chassis.keyset import after
 from services.chassis.paging import Sort
-from services.tickets.domain import SORT_KEY_KINDS, Condition, Scope, SearchSpec
+from services.tickets.domain import SORT_KEY_KINDS, Condition, Scope, SearchSpec, capped_total
 from services.tickets.models import tickets
 from services.tickets.store import queries
 from services.tickets.store.base import Records
@@ -103,6 +103,6 @@ class Search:
             rows = s.execute(stmt).all()
             more, rows = len(rows) > limit, rows[:limit]
             items = self.r.dicts(s, rows)
-            total = s.scalar(select(func.count()).select_from(tickets).where(*where)) or 0
+            counted = s.scalar(queries.capped_count(tickets, where)) or 0
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
-        return {"items": items, "next_cursor": next_cursor, "total": total}
+        return {"items": items, "next_cursor": next_cursor, **capped_total(counted)}

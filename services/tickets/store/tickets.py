@@ -57,7 +57,7 @@ class Tickets:
             ticket_id, new = self.insert(s, actor_id=actor_id, data=data, invalid=invalid, extra={})
             opened = Change(entries=new.ENTRIES, events=tuple(new.events(ticket_id)))
             self.r.write_entries(s, ticket_id, opened, actor_id, now, stamp=stamp)
-            return self.r.ticket(s, EVERYTHING, actor_id, ticket_id)
+            return self.r.new_ticket(s, actor_id, ticket_id, new.associations)
 
         return self.r.idempotency.run(key, work)
 
@@ -78,12 +78,14 @@ class Tickets:
         if errors or stage is None:
             raise ValidationFailed(errors=errors)
         new = Ticket.open(actor_id=actor_id, data=data, stage=stage, now=now)
+        values = {**columns_of(new.values), **extra}
+        clocks = self.slas.opening(s, values=values, now=now)
         ticket_id = int(
             s.scalar(
                 tickets.insert()
                 .values(
-                    **columns_of(new.values),
-                    **extra,
+                    **values,
+                    **(clocks or {}),
                     created_by=actor_id,
                     created_at=now,
                     updated_at=now,
@@ -100,7 +102,8 @@ class Tickets:
                     )
                 )
         s.execute(reads.insert().values(ticket_id=ticket_id, user_id=actor_id, read_seq=1))
-        self.slas.refresh(s, ticket_id, now)
+        if clocks is None:
+            self.slas.refresh(s, ticket_id, now)
         return ticket_id, new
 
     def get(self, *, scope: Scope, user_id: int, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:

@@ -1,0 +1,404 @@
+"""Benchmark: where the time of a ticket create goes, with a sampling profiler (py-spy).
+
+    .venv/bin/python -m bench.creates [--clients 10] [--seconds 15] [--no-profile] [--keep]
+
+Starts, from scratch, a private RabbitMQ node and the whole suite on its default SQLite files
+(``deploy.supervisor``, ``HELPDESK_ADMIN_TOKEN=bench-token``), then:
+
+1. **Throughput and CPU** (no profiler attached): ``--clients`` threads in a closed loop, each
+   request on a new TCP connection (``Connection: close``, the client shape of the peer
+   benchmark in ``../shared/tools/peer``), ``POST /api/v1/tickets`` as the admin for
+   ``--seconds``. Measured: creates/s, p50/p99, and the CPU time (user + system, from
+   ``/proc/<pid>/stat``) each process of the suite spent, divided by the creates made: the
+   gateway, each service, the supervisor, RabbitMQ (``beam.smp``). The load generator's own CPU
+   is printed apart. After the load it waits for the outbox relays and consumers to drain (their
+   CPU counts: every create's event is part of its cost).
+2. **Profile** (unless ``--no-profile``): the same load again while ``py-spy record`` samples the
+   gateway, tickets and notifications processes (100 Hz, ``--nonblocking``, non-idle threads).
+   For each it prints the share of samples by the package of the innermost frame (where the CPU
+   is spent: SQLAlchemy, kombu/amqp, marshmallow, eventlet...) and our functions with the largest
+   inclusive share (what spends it).
+
+Everything it started is stopped at the end, also on Ctrl-C; ``--keep`` keeps logs and profiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from bench.run import STOP, _cpu_model, say
+from bench.seats import SqliteStack
+from bench.tickets import ADMIN_TOKEN, CLEANING
+
+DEFAULT_CLIENTS = 10
+DEFAULT_SECONDS = 15.0
+WARMUP = 50
+DRAIN_TIMEOUT = 30.0
+PROFILED = ("gateway", "tickets", "notifications")
+PROFILE_RATE = 100
+TICK = os.sysconf("SC_CLK_TCK")
+BODY = json.dumps({"name": "load", "description": "printer on fire " * 8, "priority": "high"}).encode()
+
+
+# -- processes and their CPU ------------------------------------------------------------------------
+
+
+def suite_pids(stack: SqliteStack) -> dict[str, int]:
+    """The suite's processes by name (the supervisor's pid files), the supervisor and RabbitMQ."""
+    pids = {
+        pid_file.stem: int(pid_file.read_text().strip())
+        for pid_file in sorted((stack.work / "suite" / "run").glob("*.pid"))
+    }
+    pids["supervisor"] = stack.procs.started["supervisor"].pid
+    if stack.broker is not None:
+        with_pid = stack.broker[0] / "rabbitmq.pid"
+        if with_pid.exists():
+            pids["rabbitmq"] = int(with_pid.read_text().strip())
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its waited-for children, in seconds (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / TICK
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+# -- the load ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    latencies: list[float] = field(default_factory=list)
+    codes: collections.Counter[int] = field(default_factory=collections.Counter)
+    elapsed: float = 0.0
+
+    @property
+    def created(self) -> int:
+        return self.codes[201]
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def create_once(host: str, port: int) -> int:
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        headers = {
+            "Authorization": f"Bearer {ADMIN_TOKEN}",
+            "Connection": "close",
+            "Content-Type": "application/json",
+        }
+        conn.request("POST", "/api/v1/tickets", body=BODY, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def address(gateway: str) -> tuple[str, int]:
+    host, port = gateway.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def load(gateway: str, clients: int, seconds: float) -> Load:
+    host, port = address(gateway)
+    result = Load()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        while time.monotonic() < deadline and not STOP.is_set():
+            began = time.perf_counter()
+            try:
+                code = create_once(host, port)
+            except OSError:
+                code = 0
+            took = (time.perf_counter() - began) * 1000
+            with lock:
+                result.codes[code] += 1
+                if code == 201:
+                    result.latencies.append(took)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 60)
+    result.elapsed = time.monotonic() - began
+    return result
+
+
+def drain(stack: SqliteStack) -> float:
+    """Seconds until every service's outbox is empty (the relays published every event)."""
+    import sqlite3
+
+    began = time.monotonic()
+    while time.monotonic() - began < DRAIN_TIMEOUT and not STOP.is_set():
+        pending = 0
+        for db in (stack.work / "suite").glob("*.db"):
+            with sqlite3.connect(db, timeout=5) as conn:
+                has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'outbox'").fetchone()
+                if has:
+                    pending += conn.execute(
+                        "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                    ).fetchone()[0]
+        if not pending:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # consumers finish what the last events started
+    return time.monotonic() - began
+
+
+# -- the profile ------------------------------------------------------------------------------------
+
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
+
+
+def package_of(path: str) -> str:
+    """A frame's file as a package: ``sqlalchemy``, ``kombu``, ``services.chassis.rpc``, ``stdlib``..."""
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    for root in ("services/", "gateway/", "deploy/"):
+        if path.startswith(root) or f"/{root}" in path:
+            tail = root + path.split(root, 1)[1]
+            return tail.removesuffix(".py").replace("/", ".")
+    if path.startswith("/") or "/" not in path:  # the interpreter's own modules
+        return "stdlib." + path.rsplit("/", 1)[-1].removesuffix(".py")
+    return path.split("/", 1)[0]
+
+
+def summarize(raw: Path, top: int = 12) -> list[str]:
+    """Share of samples by the innermost frame's package, and our functions' inclusive shares."""
+    leaf: collections.Counter[str] = collections.Counter()
+    ours: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack_text, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [m for f in stack_text.split(";") if (m := _FRAME.match(f))]
+        if not frames:
+            continue
+        total += count
+        leaf[package_of(frames[-1]["file"])] += count
+        seen = set()
+        for m in frames:
+            pkg = package_of(m["file"])
+            if pkg.startswith(("services.", "gateway.")):
+                name = f"{pkg}.{m['func']}"
+                if name not in seen:
+                    seen.add(name)
+                    ours[name] += count
+    if not total:
+        return ["(no samples)"]
+    out = [f"{total:,} samples; innermost frame by package:"]
+    out += [f"  {100 * n / total:5.1f}%  {pkg}" for pkg, n in leaf.most_common(top)]
+    out.append("our functions, inclusive:")
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in ours.most_common(top)]
+    return out
+
+
+def profile(stack: SqliteStack, pids: dict[str, int], clients: int, seconds: float) -> dict[str, list[str]]:
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return {"-": [f"py-spy is not installed in {spy.parent} (requirements-dev.txt)"]}
+    out_dir = stack.work / "profiles"
+    out_dir.mkdir(exist_ok=True)
+    running = {}
+    for name in PROFILED:
+        if name not in pids:
+            continue
+        target = out_dir / f"{name}.txt"
+        args = [str(spy), "record", "--pid", str(pids[name]), "--rate", str(PROFILE_RATE), "--nonblocking"]
+        args += ["--format", "raw", "--duration", str(int(seconds) + 2), "--output", str(target)]
+        running[name] = (subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), target)
+    time.sleep(1.0)
+    result = load(stack.gateway, clients, seconds)
+    say(f"profiled load: {result.created / result.elapsed:.0f} creates/s")
+    found = {}
+    for name, (proc, target) in running.items():
+        try:
+            _, err = proc.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = b"timed out"
+        found[name] = summarize(target) if target.exists() else [f"py-spy failed: {err.decode()[-300:]}"]
+    return found
+
+
+# -- the tickets store alone ------------------------------------------------------------------------
+
+STORE_CREATES = 300
+
+
+def store_costs(work: Path, n: int = STORE_CREATES) -> list[str]:
+    """Statements and CPU per create in the tickets store alone (its own SQLite file, one thread, no
+    broker): the part of a create the service's code decides, counted exactly; and what the outbox
+    relay spends per event publishing those creates' events (its publisher is a stub here)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
+        from sqlalchemy import event
+
+        from deploy.migrate import upgrade
+        from services.chassis.clock import SYSTEM_CLOCK
+        from services.chassis.db import SessionFactory, make_engine
+        from services.tickets.store import TicketStore
+
+    url = f"sqlite:///{work / 'store-bench.db'}"
+    upgrade("tickets", url)
+    engine = make_engine(url)
+    statements = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        statements[0] += 1
+
+    store = TicketStore(SessionFactory(engine), clock=SYSTEM_CLOCK)
+    data = {"name": "load", "description": "printer on fire " * 8, "priority": "high"}
+    for _ in range(20):  # warm SQLAlchemy's statement cache
+        store.tickets.create(actor_id=1, data=data)
+    statements[0] = 0
+    began = time.process_time()
+    for _ in range(n):
+        store.tickets.create(actor_id=1, data=data)
+    cpu = time.process_time() - began
+    engine.dispose()
+    return [
+        "",
+        f"The tickets store alone ({n} creates, one thread, SQLite file, no broker):",
+        "",
+        "| statements per create (BEGIN/COMMIT not counted) | CPU ms per create |",
+        "| ---: | ---: |",
+        f"| {statements[0] / n:.1f} | {1000 * cpu / n:.2f} |",
+    ]
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+def report(
+    clients: int, seconds: float, result: Load, cpu: dict[str, float], client_cpu: float, drained: float
+) -> list[str]:
+    n = max(result.created, 1)
+    others = {code: count for code, count in result.codes.items() if code != 201}
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        f"Creates bench - {platform.node()}, nproc {len(os.sched_getaffinity(0))} ({_cpu_model()}),"
+        f" Python {platform.python_version()}, SQLite, {now}, load average {load_avg}",
+        f"{clients} clients, closed loop, a new connection per request, {seconds:g} s;"
+        f" outboxes drained {drained:.1f} s after the load",
+        "",
+        "| creates | creates/s | p50 ms | p99 ms | other answers |",
+        "| ---: | ---: | ---: | ---: | --- |",
+        f"| {result.created:,} | {result.created / result.elapsed:.1f} | {result.percentile(0.5):.1f} |"
+        f" {result.percentile(0.99):.1f} | {others or '-'} |",
+        "",
+        "| process | CPU s | CPU ms per create |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, used in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {used:.2f} | {1000 * used / n:.2f} |")
+    total = sum(cpu.values())
+    lines.append(f"| **suite, all processes** | {total:.2f} | {1000 * total / n:.2f} |")
+    lines.append(f"| (load generator, not counted) | {client_cpu:.2f} | {1000 * client_cpu / n:.2f} |")
+    return lines
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    STOP.set()
+    if not CLEANING.is_set():
+        raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.creates", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS)
+    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    if not 1 <= args.clients <= 64 or not 0 < args.seconds <= 300:
+        parser.error("--clients must be in [1, 64] and --seconds in (0, 300]")
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-creates-"))
+    work.chmod(0o755)
+    stack = SqliteStack(work)
+    lines: list[str] = []
+    try:
+        stack.start()
+        host, port = address(stack.gateway)
+        for _ in range(WARMUP):
+            create_once(host, port)
+        drain(stack)
+        pids = suite_pids(stack)
+        say(f"measuring {args.clients} clients for {args.seconds:g} s ({', '.join(pids)})")
+        before, own_before = cpu_of(pids), time.process_time()
+        result = load(stack.gateway, args.clients, args.seconds)
+        own_cpu = time.process_time() - own_before
+        drained = drain(stack)
+        after = cpu_of(pids)
+        cpu = {name: after[name] - before[name] for name in pids}
+        say(f"{result.created / result.elapsed:.0f} creates/s")
+        lines = report(args.clients, args.seconds, result, cpu, own_cpu, drained)
+        lines += store_costs(work)
+        if not args.no_profile and not STOP.is_set():
+            say("profiling the same load with py-spy")
+            for name, text in profile(stack, pids, args.clients, args.seconds).items():
+                lines += [
+                    "",
+                    f"Profile of {name} (py-spy, {PROFILE_RATE} Hz, non-idle threads):",
+                    "```",
+                    *text,
+                    "```",
+                ]
+    except KeyboardInterrupt:
+        STOP.set()
+        say("interrupted")
+    finally:
+        CLEANING.set()
+        try:
+            stack.stop()
+        finally:
+            CLEANING.clear()
+        if args.keep:
+            say(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print("\n".join(lines), flush=True)
+    return 0 if lines else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
