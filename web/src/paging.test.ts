@@ -32,6 +32,18 @@ describe('CursorList', () => {
     expect(seen).toHaveLength(3);
   });
 
+  it('knows when the total is a floor (the gateway counts up to 1,000)', async () => {
+    const capped = async (): Promise<Page<Item>> => ({ items: [{ id: 1 }], next_cursor: 'x', total: 1000, total_capped: true });
+    const list = new CursorList<Item>(capped);
+    await list.loadMore();
+    expect(list.total).toBe(1000);
+    expect(list.totalCapped).toBe(true);
+    list.reset(pages(3, 10).fetchPage);
+    expect(list.totalCapped).toBe(false);
+    await list.loadMore();
+    expect(list.totalCapped).toBe(false);
+  });
+
   it('never runs two loads at once', async () => {
     const { fetchPage, seen } = pages(300, 100);
     const list = new CursorList<Item>(fetchPage);

@@ -10,6 +10,8 @@ export type PageFetcher<T> = (cursor: string | null, signal: AbortSignal) => Pro
 export class CursorList<T extends { id: number }> {
   items: T[] = [];
   total: number | null = null;
+  /** The total is a floor: the list holds at least that many. */
+  totalCapped = false;
   error: unknown = null;
   private cursor: string | null = null;
   private started = false;
@@ -47,6 +49,7 @@ export class CursorList<T extends { id: number }> {
         // a ticket that moved between pages while we read must not appear twice
         this.items = this.items.concat(page.items.filter((item) => !seen.has(item.id)));
         this.total = page.total;
+        this.totalCapped = page.total_capped === true;
         this.cursor = page.next_cursor;
         this.started = true;
       } catch (error) {
@@ -78,6 +81,7 @@ export class CursorList<T extends { id: number }> {
     if (fetchPage) this.fetchPage = fetchPage;
     this.items = [];
     this.total = null;
+    this.totalCapped = false;
     this.cursor = null;
     this.started = false;
     this.inflight = null;

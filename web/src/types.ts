@@ -15,6 +15,8 @@ export interface Page<T> {
   items: T[];
   next_cursor: string | null;
   total: number;
+  /** True when there are more than `total` (the gateway counts up to 1,000). */
+  total_capped?: boolean;
 }
 
 export interface Ticket {
@@ -58,6 +60,7 @@ export interface BoardColumn {
   stage: Stage;
   items: Ticket[];
   total: number;
+  total_capped?: boolean;
   next_cursor: string | null;
 }
 

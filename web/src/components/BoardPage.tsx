@@ -193,7 +193,7 @@ export function BoardPage({ search }: { search: string }) {
             }}
           >
             <h2 id={`stage-${col.stage.id}`} class="column-title">
-              {col.stage.label} <span class="count">{col.total}</span>
+              {col.stage.label} <span class="count">{col.total_capped ? `${col.total}+` : col.total}</span>
             </h2>
             {col.items.length === 0 ? (
               <p class="muted small empty-column">{t('board.emptyColumn')}</p>

@@ -247,7 +247,7 @@ export function TicketTable(props: Props) {
   return (
     <div class={`ticket-table ${compact ? 'compact' : ''}`}>
       <p class="table-count" aria-live="polite">
-        {list.total === null ? t('app.loading') : t('table.count', { count: list.total })}
+        {list.total === null ? t('app.loading') : t(list.totalCapped ? 'table.count_capped' : 'table.count', { count: list.total })}
         {arrived.size > 0 && (
           <>
             {' '}

@@ -110,6 +110,7 @@ export const en = {
 
   'table.title': 'Tickets',
   'table.count': { one: '{count} ticket', other: '{count} tickets' },
+  'table.count_capped': 'more than {count} tickets',
   'table.empty': 'No ticket matches these filters.',
   'table.loadingMore': 'Loading more tickets…',
   'table.selectAll': 'Select all loaded tickets',

@@ -111,6 +111,7 @@ export const pl: Messages = {
 
   'table.title': 'Zgłoszenia',
   'table.count': { one: '{count} zgłoszenie', few: '{count} zgłoszenia', many: '{count} zgłoszeń', other: '{count} zgłoszenia' },
+  'table.count_capped': 'ponad {count} zgłoszeń',
   'table.empty': 'Żadne zgłoszenie nie pasuje do filtrów.',
   'table.loadingMore': 'Wczytywanie kolejnych zgłoszeń…',
   'table.selectAll': 'Zaznacz wszystkie wczytane zgłoszenia',
