@@ -216,6 +216,23 @@ def suite_factory() -> Iterator[Callable[..., Suite]]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+TWO_OF_EVERYTHING = ",".join(f"{s.name}=2" for s in registry.SERVICES) + f",{registry.GATEWAY.name}=2"
+"""``HELPDESK_SCALE`` for two instances of every service and of the gateway."""
+
+
+def postgres_urls(prefix: str) -> dict[str, str]:
+    """A fresh PostgreSQL database per service (``<SERVICE>_DB_URL``) on the test server, named
+    ``<prefix>_<service>_<random>``: several instances of a service need PostgreSQL."""
+    from deploy import postgres
+
+    server = os.environ["HELPDESK_TEST_PG_URL"]
+    return {
+        s.db_url_variable: postgres.create_database(server, f"{prefix}_{s.name}_{uuid.uuid4().hex[:8]}")
+        for s in registry.SERVICES
+        if s.db_url_variable
+    }
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     """Poll ``predicate`` until true or ``timeout`` seconds; returns its last answer."""
     deadline = time.monotonic() + timeout

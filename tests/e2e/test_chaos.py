@@ -44,7 +44,7 @@ from services import registry
 from tests.conftest import ClusterUnderTest
 from tests.conftest import test_db_kind as db_kind
 from tests.e2e import conftest as e2e_conftest
-from tests.e2e.conftest import Suite, wait_for
+from tests.e2e.conftest import TWO_OF_EVERYTHING, Suite, postgres_urls, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -57,21 +57,9 @@ CLIENTS = 8
 SUITE_READY_TIMEOUT = 240.0  # 13 processes starting on two busy cores
 RETRIED = (502, 503, 504)
 RETRY_BUDGET = 90.0
-SCALE = ",".join(f"{s.name}=2" for s in registry.SERVICES) + f",{registry.GATEWAY.name}=2"
 INSTANCES = [n for c in [*registry.SERVICES, registry.GATEWAY] for n in (c.name, f"{c.name}-2")]
 NODE_DOWN = (3.0, 8.0)  # seconds a killed broker node stays down
 CONVERGE = 120.0
-
-
-def postgres_urls() -> dict[str, str]:
-    from deploy import postgres
-
-    server = os.environ["HELPDESK_TEST_PG_URL"]
-    return {
-        s.db_url_variable: postgres.create_database(server, f"t_chaos_{s.name}_{uuid.uuid4().hex[:8]}")
-        for s in registry.SERVICES
-        if s.db_url_variable
-    }
 
 
 @dataclass
@@ -189,7 +177,7 @@ def test_chaos_loses_and_doubles_nothing(
 ) -> None:
     monkeypatch.setattr(e2e_conftest, "READY_TIMEOUT", SUITE_READY_TIMEOUT)
     seconds = float(os.environ.get("HELPDESK_CHAOS_SECONDS") or 120)
-    env = {"HELPDESK_SCALE": SCALE, "HELPDESK_QUEUE_TYPE": "quorum", **postgres_urls()}
+    env = {"HELPDESK_SCALE": TWO_OF_EVERYTHING, "HELPDESK_QUEUE_TYPE": "quorum", **postgres_urls("t_chaos")}
     suite = suite_factory(rabbit_cluster.uri_for(cluster_vhost), env)
     load = Load()
     kills: list[str] = []

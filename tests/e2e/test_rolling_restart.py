@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 import signal
 import time
@@ -37,10 +36,9 @@ import eventlet
 import pytest
 import requests
 
-from services import registry
 from tests.conftest import test_db_kind as db_kind
 from tests.e2e import conftest as e2e_conftest
-from tests.e2e.conftest import Suite, wait_for
+from tests.e2e.conftest import TWO_OF_EVERYTHING, Suite, postgres_urls, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -54,18 +52,6 @@ STEADY_SECONDS = 10.0
 RESTART_BUDGET = 420.0
 RETRY_BUDGET = 60.0
 RETRIED = (502, 503, 504)
-SCALE = ",".join(f"{s.name}=2" for s in registry.SERVICES) + f",{registry.GATEWAY.name}=2"
-
-
-def postgres_urls() -> dict[str, str]:
-    from deploy import postgres
-
-    server = os.environ["HELPDESK_TEST_PG_URL"]
-    return {
-        s.db_url_variable: postgres.create_database(server, f"t_roll_{s.name}_{uuid.uuid4().hex[:8]}")
-        for s in registry.SERVICES
-        if s.db_url_variable
-    }
 
 
 @dataclass
@@ -186,7 +172,7 @@ def test_rolling_restart_under_load_fails_and_loses_nothing(
 ) -> None:
     monkeypatch.setattr(e2e_conftest, "READY_TIMEOUT", SUITE_READY_TIMEOUT)
     amqp_uri = make_vhost()
-    suite = suite_factory(amqp_uri, {"HELPDESK_SCALE": SCALE, **postgres_urls()})
+    suite = suite_factory(amqp_uri, {"HELPDESK_SCALE": TWO_OF_EVERYTHING, **postgres_urls("t_roll")})
     load = Load()
     pool = eventlet.GreenPool(CLIENTS)
     for n in range(CLIENTS):
