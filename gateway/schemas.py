@@ -34,7 +34,7 @@ class StreamMessageSchema(Schema):
 
     id = fields.String()
     event = fields.String()
-    data = fields.Dict()
+    data = fields.String(metadata={"description": "JSON text (an SSE data line is text): an object"})
 
 
 class CreatedUserSchema(permissions_contract.UserSchema):

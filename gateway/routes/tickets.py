@@ -77,7 +77,7 @@ class TicketRoutes:
         summary="Table layout: the tickets the caller may see, filtered, sorted and paginated.",
         returns=tickets_contract.TicketPageSchema,
         query=tickets_contract.TicketQuerySchema,
-        errors=(403,),
+        errors=(403, 404),  # 404: a view_id naming no saved view the caller may use
         tag="tickets",
     )
     def list_tickets(self, request: Request) -> Response:
