@@ -34,6 +34,7 @@ class StreamMessageSchema(Schema):
 
     id = fields.String()
     event = fields.String()
+    retry = fields.Integer(metadata={"description": "milliseconds a client waits before reconnecting"})
     data = fields.String(metadata={"description": "JSON text (an SSE data line is text): an object"})
 
 

@@ -233,6 +233,18 @@ def postgres_urls(prefix: str) -> dict[str, str]:
     }
 
 
+def count_tickets(suite: Suite) -> int:
+    """Every ticket the suite's admin sees, counted page by page (a list's ``total`` stops at 1,000)."""
+    count, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = suite.request("GET", "/api/v1/tickets", params=params).json()
+        count += len(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return count
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     """Poll ``predicate`` until true or ``timeout`` seconds; returns its last answer."""
     deadline = time.monotonic() + timeout
