@@ -3,7 +3,7 @@
 ``python -m tests.contract.snapshot --write`` writes ``snapshot.json`` beside this module: per
 service, every RPC method its class exposes (``@rpc``: parameters, which are required, and which
 contract schema each body or query parameter is loaded with) and every schema of its
-``contract.py`` (fields with type, required, nullable and allowed values) with the roles it
+``contract.py`` (fields with type, required, nullable, allowed values, length and range limits) with the roles it
 plays on the wire: ``input`` (loaded from a caller: an RPC body or query, a gateway body or
 query), ``output`` (answered: a gateway route's ``returns``, any plain result schema) and
 ``event`` (a published payload). Roles reach nested schemas too.
@@ -88,11 +88,23 @@ def _schema_class(nested: Any) -> type | None:
 
 
 def _choices(field: fields.Field) -> list[Any] | None:
-    validators = field.validators if isinstance(field.validate, (list, tuple)) else []
-    for validator in [*validators, field.validate]:
+    for validator in field.validators:
         if isinstance(validator, validate.OneOf):
             return sorted(validator.choices, key=repr)
     return None
+
+
+def _bounds(field: fields.Field) -> dict[str, list[Any]]:
+    """The field's length and range limits, ``[min, max]`` (None: unbounded)."""
+    found: dict[str, list[Any]] = {}
+    for validator in field.validators:
+        if isinstance(validator, validate.Length):
+            low = validator.equal if validator.equal is not None else validator.min
+            high = validator.equal if validator.equal is not None else validator.max
+            found["length"] = [low, high]
+        elif isinstance(validator, validate.Range):
+            found["range"] = [validator.min, validator.max]
+    return found
 
 
 def _describe_field(field: fields.Field, name_of: Callable[[type], str]) -> dict[str, Any]:
@@ -108,6 +120,10 @@ def _describe_field(field: fields.Field, name_of: Callable[[type], str]) -> dict
         described["nullable"] = field.allow_none
         if "values" in inner:
             described["values"] = inner["values"]
+        if _bounds(field):
+            described["bounds"] = _bounds(field)
+        if "bounds" in inner:
+            described["item_bounds"] = inner["bounds"]
         return described
     elif isinstance(field, fields.Dict):
         values = field.value_field
@@ -116,6 +132,8 @@ def _describe_field(field: fields.Field, name_of: Callable[[type], str]) -> dict
     choices = _choices(field)
     if choices is not None:
         described["values"] = choices
+    if _bounds(field):
+        described["bounds"] = _bounds(field)
     if field.dump_only:
         described["dump_only"] = True
     return described
@@ -316,6 +334,8 @@ def _schema_breaks(was: dict[str, Any], now: dict[str, Any]) -> Iterator[str]:
                 yield f"event field {key!r} may now be {', '.join(added)}, which old consumers refuse"
         elif new_values is not None and old_values is None:
             yield f"field {key!r} now allows only {len(new_values)} values (it took any before)"
+        if INPUT in roles:
+            yield from _narrowed_bounds(key, old, new)
         if roles & {INPUT, EVENT} and new["required"] and not old["required"]:
             yield f"field {key!r} is now required (the previous release leaves it out)"
         if EVENT in roles and old["required"] and not new["required"]:
@@ -327,6 +347,18 @@ def _schema_breaks(was: dict[str, Any], now: dict[str, Any]) -> Iterator[str]:
     for key, new in sorted(now["fields"].items()):
         if key not in was["fields"] and new["required"] and roles & {INPUT, EVENT}:
             yield f"new required field {key!r} (the previous release does not send it)"
+
+
+def _narrowed_bounds(key: str, old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
+    """An input's length or range limit tightened: values the previous release sends are refused."""
+    for part, what in (("bounds", ""), ("item_bounds", " (its items)")):
+        for kind, (new_low, new_high) in new.get(part, {}).items():
+            old_low, old_high = old.get(part, {}).get(kind, [None, None])
+            higher_floor = new_low is not None and (old_low is None or new_low > old_low)
+            lower_ceiling = new_high is not None and (old_high is None or new_high < old_high)
+            if higher_floor or lower_ceiling:
+                was, now = f"{old_low}..{old_high}", f"{new_low}..{new_high}"
+                yield f"field {key!r}{what} takes a narrower {kind} ({was} before, {now} now)"
 
 
 def stale(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ change to a contract must be one the previous release cannot notice. The rule:
   default taken away; a body or query is still loaded with the schema it was.
 * **Input schemas** (what callers send): no field removed (unknown fields are refused, and old
   callers still send it), none retyped, none newly required, no new required field, no value
-  no longer allowed, no ``null`` no longer allowed.
+  no longer allowed, no ``null`` no longer allowed, no length or range limit tightened.
 * **Output schemas** (what is answered): no field removed or retyped; no value an old reader
   knows dropped from a field's allowed values (an old instance still answers it to new readers);
   no field newly nullable.
@@ -108,6 +108,15 @@ def test_narrowed_allowed_values_are_caught(
     assert "tickets.TicketPatchSchema: field 'priority' no longer allows 'urgent'" in breaks
     # an output that no longer lists values at all is no narrowing
     assert "TicketSchema: field 'in_progress'" not in breaks
+
+
+def test_a_tightened_input_limit_is_caught(recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    shorter = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    _replace_field(monkeypatch, tickets_contract.TicketCreateSchema, "name", shorter)
+    assert (
+        "TicketCreateSchema: field 'name' takes a narrower length (1..500 before, 1..200 now)"
+        in _breaks_after(recorded)
+    )
 
 
 def test_a_value_added_to_an_event_field_is_caught(
