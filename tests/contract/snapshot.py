@@ -3,10 +3,10 @@
 ``python -m tests.contract.snapshot --write`` writes ``snapshot.json`` beside this module: per
 service, every RPC method its class exposes (``@rpc``: parameters, which are required, and which
 contract schema each body or query parameter is loaded with) and every schema of its
-``contract.py`` (fields with type, required, nullable, allowed values, length and range limits) with the roles it
-plays on the wire: ``input`` (loaded from a caller: an RPC body or query, a gateway body or
-query), ``output`` (answered: a gateway route's ``returns``, any plain result schema) and
-``event`` (a published payload). Roles reach nested schemas too.
+``contract.py`` (fields with type, required, nullable, allowed values, length and range limits)
+with the roles it plays on the wire: ``input`` (loaded from a caller: an RPC body or query, a
+gateway body or query), ``output`` (answered: a gateway route's ``returns``, any plain result
+schema) and ``event`` (a published payload). Roles reach nested schemas too.
 
 :func:`breaking_changes` compares two snapshots and names every change an instance of the
 previous release, running beside this one, would trip over (the rule is in
