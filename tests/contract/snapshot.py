@@ -306,6 +306,11 @@ def _method_breaks(was: dict[str, Any], now: dict[str, Any]) -> Iterator[tuple[s
         for name, param in params.items():
             if name not in old_params and param["required"]:
                 yield method, f"new required parameter {name!r} (old callers do not pass it)"
+        old_order = [p["name"] for p in old["parameters"]]
+        new_order = [p["name"] for p in new["parameters"]][: len(old_order)]
+        if set(old_order) <= set(params) and new_order != old_order:
+            before, after = ", ".join(old_order), ", ".join(new_order)
+            yield method, f"parameters reordered ({before} before, {after} now; callers pass them in order)"
         for param_name, schemas in old["loads"].items():
             if param_name in params and not set(new["loads"].get(param_name, [])) >= set(schemas):
                 got = ", ".join(new["loads"].get(param_name, [])) or "nothing"

@@ -5,7 +5,8 @@ today's services, reads their answers and events, and today's services call and 
 change to a contract must be one the previous release cannot notice. The rule:
 
 * **RPC methods**: none removed; no parameter removed; no new parameter without a default; no
-  default taken away; a body or query is still loaded with the schema it was.
+  default taken away; parameters keep their order (callers pass the leading ones by position, so
+  new ones go last); a body or query is still loaded with the schema it was.
 * **Input schemas** (what callers send): no field removed (unknown fields are refused, and old
   callers still send it), none retyped, none newly required, no new required field, no value
   no longer allowed, no ``null`` no longer allowed, no length or range limit tightened.
@@ -154,6 +155,24 @@ def test_a_removed_method_and_parameter_are_caught(
     assert "tickets.get_ticket: RPC method removed" in breaks
     assert "tickets.update_ticket: parameter 'expected_versions' removed" in breaks
     assert "tickets.update_ticket: 'data' is no longer loaded with TicketPatchSchema (now: nothing)" in breaks
+
+
+def test_a_parameter_put_before_the_others_is_caught(
+    recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = TicketsService.update_ticket
+
+    def update_ticket(
+        self: Any, ticket_id: int, reason: str | None = None, data: Any = None, expected_versions: Any = None
+    ) -> Any:
+        return original(self, ticket_id, data, expected_versions)
+
+    update_ticket.nameko_entrypoints = original.nameko_entrypoints  # type: ignore[attr-defined]
+    monkeypatch.setattr(TicketsService, "update_ticket", update_ticket)
+    breaks = _breaks_after(recorded)
+    assert (
+        "tickets.update_ticket: parameters reordered (ticket_id, data, expected_versions before, " in breaks
+    )
 
 
 def test_an_additive_change_passes_but_leaves_the_snapshot_stale(

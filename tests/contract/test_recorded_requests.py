@@ -1,7 +1,8 @@
 """Recorded RPC calls of the previous release keep being accepted by today's services.
 
-Each file in ``requests/`` is ``<service>.<method>.v<N>.json``: ``{"kwargs": {...}}``, the keyword
-arguments a caller of release N sent (the gateway calls every RPC by keyword). Today the method
+Each file in ``requests/`` is ``<service>.<method>.v<N>.json``: ``{"kwargs": {...}}``, the arguments
+a caller of release N sent, by name (callers pass the leading ones by position: the snapshot test
+holds their order). Today the method
 must still exist, take those arguments, and load each body or query with the schema it checks
 it with (found in the method's source, as the snapshot records it). A caller of the previous
 release, still running during a rolling upgrade, sends exactly these; a change that refuses one
