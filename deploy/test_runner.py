@@ -43,7 +43,8 @@ from pathlib import Path
 from deploy import postgres, rabbitmq
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PYTEST = ["-m", "pytest", "tests", "-p", "no:cacheprovider", "-q"]
+PYTEST = ["-m", "pytest", "tests", "-p", "no:cacheprovider", "-q", "--durations=25"]
+"""``--durations``: each pass ends with its 25 slowest tests, where CI time goes."""
 NO_TESTS_COLLECTED = 5
 CHAOS_TEST = "tests/e2e/test_chaos.py"
 

@@ -3,6 +3,9 @@
 ``SseClient(host, port, token)`` opens ``GET /api/v1/stream``; :meth:`SseClient.next_event` reads
 the next message (comment lines such as ``: keepalive`` are skipped) as
 ``{"id": ..., "event": ..., "data": <parsed JSON>}``, or None when ``timeout`` passes first.
+Every message is first checked against the OpenAPI document's ``StreamMessageSchema`` (its
+fields, ``data`` a JSON object), so each test that reads the stream also checks what the
+document says of it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+
+from gateway.schemas import StreamMessageSchema
 
 Event = dict[str, Any]
 
@@ -63,9 +68,11 @@ class SseClient:
                 fields[name] = value.removeprefix(" ")
                 continue
             if "data" in fields or "event" in fields:
+                StreamMessageSchema().load(fields)
                 if "id" in fields:
                     self.last_id = fields["id"]
                 data = fields.get("data")
+                assert data is None or isinstance(json.loads(data), dict), f"not a JSON object: {data}"
                 return {
                     "id": fields.get("id"),
                     "event": fields.get("event"),

@@ -8,6 +8,9 @@ are in ``tests/e2e/schemathesis.toml``. What the run must not do to itself:
 
 * ``DELETE /api/v1/tokens/{token_id}`` (revoke_token) is excluded: ids are small integers, and a
   super admin may revoke anybody's token, the run's own included;
+* ``GET /api/v1/stream`` (stream) is excluded: an event stream never ends, so every case of it
+  waited out the request timeout (two thirds of the run's time for no finding). Its messages are
+  checked against the same schema by ``tests/e2e/test_suite_http.py`` and the live-stream tests;
 * ``PATCH /api/v1/users/{user_id}`` is pointed at a user made for it, so the run never takes
   super_admin away from its own user;
 * the failed-authentication limits are off (``HELPDESK_RATE_FAILED_AUTH_*=0``): the
@@ -36,10 +39,10 @@ pytestmark = pytest.mark.e2e
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 20261201
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 30
 RUN_TIMEOUT = 900.0
-"""A cap against a hung run, not a speed check: about 90 operations take a few minutes alone and
-many more on a loaded machine."""
+"""A cap against a hung run, not a speed check: 125 operations take about four minutes alone (the
+client's case generation, not the suite, is most of it) and six or more on a loaded machine."""
 NO_AUTH_LIMITS = {"HELPDESK_RATE_FAILED_AUTH_PER_ADDRESS": "0", "HELPDESK_RATE_FAILED_AUTH_PER_TOKEN": "0"}
 
 
@@ -80,6 +83,8 @@ def test_schemathesis_finds_no_failure(
         f"Authorization: Bearer {token}",
         "--exclude-operation-id",
         "revoke_token",
+        "--exclude-operation-id",
+        "stream",
         "--generation-database",
         "none",
         "--request-timeout",
