@@ -158,12 +158,15 @@ class HelpdeskClient:
         callback: EventCallback,
         *,
         prefetch: int = 10,
+        queue_type: str | None = None,
     ) -> Subscription:
         """Consume ``event_types`` of ``source_service`` through the durable queue ``queue_name``.
 
         The queue and its bindings exist when this returns, so from then on matching events
         are kept even while nobody consumes. Call ``run()`` on the result (in the thread
-        that will own it) to deliver them; see :class:`Subscription` for the guarantees.
+        that will own it) to deliver them; see :class:`Subscription` for the guarantees
+        (``queue_type``: ``"quorum"`` on a cluster, ``"classic"``; by default
+        ``$HELPDESK_QUEUE_TYPE``, else classic).
         It uses its own connection, so ``callback`` may make calls with this client. An
         unreachable broker raises :class:`ServiceUnavailable`.
         """
@@ -174,7 +177,13 @@ class HelpdeskClient:
         except pika.exceptions.AMQPError as exc:
             raise ServiceUnavailable(f"The message broker cannot be reached: {exc!r}") from exc
         return Subscription(
-            connection, source_service, tuple(event_types), queue_name, callback, prefetch=prefetch
+            connection,
+            source_service,
+            tuple(event_types),
+            queue_name,
+            callback,
+            prefetch=prefetch,
+            queue_type=queue_type,
         )
 
     def close(self) -> None:

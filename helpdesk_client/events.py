@@ -16,6 +16,8 @@ from typing import Any
 import pika.exceptions
 from kombu.utils.json import loads
 
+from services.chassis import queues
+
 log = logging.getLogger(__name__)
 
 DEAD_SUFFIX = ".dead"
@@ -56,6 +58,11 @@ class Subscription:
       crash: at worst it is delivered again (check ``event.event_id``).
     * A callback that raises gets the event once more; if it raises again (or the body is
       not a JSON object) the event is parked in the durable queue ``<queue_name>.dead``.
+    * Both queues are of the suite's kind (:mod:`services.chassis.queues`): ``queue_type``, else
+      ``$HELPDESK_QUEUE_TYPE``, else classic. On a cluster use ``quorum``: the queues then live on
+      a majority of the nodes, survive any one of them, and an event whose consumer keeps dying
+      with it is parked after :data:`~services.chassis.queues.DELIVERY_LIMIT` deliveries.
+      A queue's kind is fixed when it is first declared.
 
     Like the client, a subscription belongs to the one thread that runs it.
     """
@@ -69,6 +76,7 @@ class Subscription:
         callback: EventCallback,
         *,
         prefetch: int = 10,
+        queue_type: str | None = None,
     ) -> None:
         if not event_types:
             raise ValueError("subscribe to at least one event type")
@@ -86,14 +94,16 @@ class Subscription:
             exchange = event_exchange_name(source_service)
             # Declared exactly as the services declare it (durable topic), or this would fail.
             channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-            channel.queue_declare(self.dead_queue_name, durable=True)
+            kind = queues.queue_type({queues.CONFIG_KEY: queue_type} if queue_type else None)
+            channel.queue_declare(
+                self.dead_queue_name, durable=True, arguments=queues.durable_arguments(kind)
+            )
             channel.queue_declare(
                 queue_name,
                 durable=True,
-                arguments={
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": self.dead_queue_name,
-                },
+                arguments=queues.durable_arguments(
+                    kind, delivery_limit=queues.DELIVERY_LIMIT, dead_letter=("", self.dead_queue_name)
+                ),
             )
             for event_type in event_types:
                 channel.queue_bind(queue_name, exchange, routing_key=event_type)

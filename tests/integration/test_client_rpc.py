@@ -7,11 +7,14 @@ this same process keep serving while the client blocks.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import eventlet
 import pika
@@ -286,8 +289,9 @@ def test_a_durable_subscription_keeps_events_until_consumed(service: Any, client
         again.close()
 
 
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
 def test_a_failing_subscriber_parks_the_event_in_the_dead_queue(
-    service: Any, client: HelpdeskClient, vhost_uri: str
+    service: Any, client: HelpdeskClient, vhost_uri: str, rabbit: dict[str, Any], queue_type: str
 ) -> None:
     attempts: list[bool] = []
 
@@ -296,7 +300,7 @@ def test_a_failing_subscriber_parks_the_event_in_the_dead_queue(
         raise RuntimeError("downstream is down")
 
     queue = f"client-test-{uuid.uuid4().hex[:8]}"
-    sub = client.subscribe("client_test", "thing_done", queue, flaky)
+    sub = client.subscribe("client_test", "thing_done", queue, flaky, queue_type=queue_type)
     try:
         client.call("client_test", "announce", "thing_done", {"event_id": "e-9"})
         sub.run(time_limit=1.0)
@@ -310,6 +314,19 @@ def test_a_failing_subscriber_parks_the_event_in_the_dead_queue(
         connection.close()
     assert body is not None and json.loads(body)["event_id"] == "e-9"
     assert properties.headers["x-death"][0]["reason"] == "rejected"
+    assert declared_kind(rabbit, vhost_uri, queue) == queue_type
+    assert declared_kind(rabbit, vhost_uri, queue + ".dead") == queue_type
+
+
+def declared_kind(rabbit: dict[str, Any], vhost_uri: str, queue: str) -> str:
+    """The kind of ``queue`` as the broker's management API reports it."""
+    vhost = urlsplit(vhost_uri).path.lstrip("/")  # already quoted
+    request = urllib.request.Request(
+        f"http://{rabbit['host']}:{rabbit['mgmt_port']}/api/queues/{vhost}/{queue}",
+        headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return str(json.loads(answer.read())["type"])
 
 
 def test_a_connection_the_broker_dropped_while_idle_is_replaced(service: Any, vhost_uri: str) -> None:
