@@ -3,8 +3,8 @@
 :class:`LiveHub` (one per gateway process) listens to the tickets service's ticket events and the
 notifications service's feed events through the gateway's :class:`BrokerLink` (exclusive broadcast
 queues), numbers each one and keeps it in a bounded backlog (:data:`BACKLOG_SECONDS`, at most
-:data:`BACKLOG_ENTRIES`). One green thread, the dispatcher, hands entries to connected
-:class:`Client` objects:
+:data:`BACKLOG_ENTRIES`). One green thread, the dispatcher (a chassis :class:`WakeableLoop`), hands
+entries to connected :class:`Client` objects:
 
 * a notification event goes to the clients of the person it is for;
 * a ticket event goes to the clients that may see the ticket *now*, by the one access rule: the
@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import eventlet
-from eventlet.event import Event
 from eventlet.queue import Empty, Full, LightQueue
 from nameko.extensions import DependencyProvider, SharedExtension
 
 from gateway.auth import TokenCache
 from services.chassis.errors import Unauthenticated
+from services.chassis.loop import WakeableLoop
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink
 from services.notifications import contract as notifications_contract
@@ -149,9 +149,13 @@ class LiveHub(SharedExtension):
         self.backlog: deque[Entry] = deque()
         self.seq = 0
         self.clients: set[Client] = set()
-        self._wake = Event()
-        self._running = False
-        self._gt: Any = None
+        self.loop = WakeableLoop(
+            "live stream dispatch",
+            self.dispatch,
+            poll_seconds=HEARTBEAT_SECONDS,
+            backoff=(RETRY_SECONDS, RETRY_SECONDS),
+            log=log,
+        )
         self._connected_once = False
 
     # -- life cycle ----------------------------------------------------------------------------------
@@ -167,13 +171,10 @@ class LiveHub(SharedExtension):
         )
 
     def start(self) -> None:
-        if not self._running:
-            self._running = True
-            self._gt = self.container.spawn_managed_thread(self._run)
+        self.loop.start(self.container.spawn_managed_thread)
 
     def stop(self) -> None:
         """End every stream (each ends its response properly) before nameko kills their threads."""
-        self._running = False
         for client in list(self.clients):
             client.close()
         with eventlet.Timeout(STOP_GRACE_SECONDS, False):
@@ -181,17 +182,15 @@ class LiveHub(SharedExtension):
                 eventlet.sleep(0.01)
             eventlet.sleep(CLOSE_SECONDS)  # each connection closes its socket after its body ends
         self.clients.clear()
-        self.wake()
-        if self._gt is not None:
-            self._gt.kill()
+        self.loop.stop()
         super().stop()
 
     def kill(self) -> None:
         self.stop()
 
     def wake(self) -> None:
-        if not self._wake.ready():
-            self._wake.send(True)
+        """Have the dispatcher run a round soon."""
+        self.loop.wake()
 
     # -- events in -----------------------------------------------------------------------------------
     def _on_connect(self) -> None:
@@ -302,18 +301,6 @@ class LiveHub(SharedExtension):
             on_end()
 
     # -- the dispatcher ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while self._running:
-            with eventlet.Timeout(HEARTBEAT_SECONDS, False):
-                self._wake.wait()
-            self._wake = Event()
-            try:
-                self.dispatch()
-            except Exception as exc:  # the tickets service or the broker is away: try again soon
-                log.warning("live stream: dispatch paused (%s)", exc)
-                eventlet.sleep(RETRY_SECONDS)
-                self.wake()
-
     def dispatch(self) -> None:
         """Give every client what it may see of the entries after its position (one round)."""
         head = self.seq

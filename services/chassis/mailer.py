@@ -2,8 +2,9 @@
 
 A service that sends mail stores each message (its exact bytes, envelope sender and recipients)
 in a queue table in the same transaction as the change that caused it, so a mail exists exactly
-when its cause does. :class:`MailSender` (a dependency the service declares) is woken after
-each commit that recorded events, and every second anyway; it claims due mail through the
+when its cause does. :class:`MailSender` (a dependency the service declares, sending in a
+:class:`~services.chassis.loop.WakeableLoop`) is woken after each commit that recorded events,
+and every second anyway; it claims due mail through the
 service's :class:`MailQueue` (with a lease, so several instances never send one mail twice at
 once), hands each to the transport, and tells the queue the result: sent, not sent this time
 (the queue schedules a retry after a growing delay, :func:`next_retry`) or not sent for good.
@@ -22,9 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import eventlet
 from eventlet import tpool
-from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import text
@@ -32,6 +31,7 @@ from sqlalchemy import text
 from services.chassis import metrics
 from services.chassis.clock import SYSTEM_CLOCK, aware
 from services.chassis.db import Database
+from services.chassis.loop import WakeableLoop
 from services.chassis.mail.transport import (
     PermanentSendError,
     SendError,
@@ -54,6 +54,9 @@ RETRY_DELAYS = (2, 4, 8, 16, 32, 60, 120, 300, 600, 1200, 1800, 3600)
 """Seconds before each retry of a mail the relay did not take; after the last, it failed (~2.5 hours)."""
 
 BATCH = 20
+RETRY_PAUSE = 1.0
+"""Pause after a pass that failed (the database away) before the next; a mail's own retries are
+:data:`RETRY_DELAYS`."""
 
 
 def next_retry(attempts: int, delays: Sequence[int] = RETRY_DELAYS) -> int | None:
@@ -114,9 +117,9 @@ class MailSender(DependencyProvider):
     def __init__(self, store_attr: str = "store", poll_seconds: float = 1.0) -> None:
         self.store_attr = store_attr
         self.poll_seconds = poll_seconds
-        self._wake = Event()
-        self._running = False
-        self._gt: Any = None
+        self.loop = WakeableLoop(
+            "mail sender", self._pass, poll_seconds=poll_seconds, backoff=(RETRY_PAUSE, RETRY_PAUSE), log=log
+        )
 
     def queue_of(self, store: Any) -> MailQueue:
         """The queue inside the service's store object."""
@@ -139,32 +142,21 @@ class MailSender(DependencyProvider):
         factory = self._dependency().factory
         assert factory is not None, "the store dependency must be set up first"
         factory.after_commit.append(self.wake)
-        self._running = True
-        self._gt = self.container.spawn_managed_thread(self._run)
+        self.loop.start(self.container.spawn_managed_thread)
 
     def stop(self) -> None:
-        self._running = False
-        self.wake()
-        if self._gt is not None:
-            self._gt.kill()
+        self.loop.stop()
 
-    kill = stop
+    def kill(self) -> None:
+        self.loop.kill()
 
     def wake(self) -> None:
-        if not self._wake.ready():
-            self._wake.send(True)
+        """Send soon (after a commit that may have queued mail)."""
+        self.loop.wake()
 
-    def _run(self) -> None:
-        while self._running:
-            with eventlet.Timeout(self.poll_seconds, False):
-                self._wake.wait()
-            self._wake = Event()
-            try:
-                while self._running and self.send_due() == BATCH:
-                    pass
-            except Exception as exc:  # the database is away: keep the rows, try again later
-                log.warning("mail sender paused: %s", exc)
-                eventlet.sleep(1.0)
+    def _pass(self) -> None:
+        while self.loop.running and self.send_due() == BATCH:
+            pass
 
     def send_due(self) -> int:
         """Try every due mail once; returns how many were tried."""

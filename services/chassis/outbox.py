@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -53,6 +52,7 @@ from services.chassis import config as cfg
 from services.chassis import metrics, tracing
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
+from services.chassis.loop import WakeableLoop
 from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER, event_exchange_name
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,12 @@ RENEW_SECONDS = LEASE_SECONDS / 3
 LEASE_MARGIN = 0.05
 BATCH = 200
 BACKOFF_MIN, BACKOFF_MAX = 0.2, 1.0
+"""Pause after a failed pass (broker or database away), doubling, bounded so that the relay is
+publishing again within a second of their return."""
 WARN_EVERY = 10.0
 TRACE_KEY = "_traceparent"
 """The stored payload's key for the recording request's trace; no event schema has a field so named,
 and the relay removes it before publishing."""
-"""Pause after a failed pass (broker or database away), doubling, bounded so that the relay is
-publishing again within a second of their return."""
 
 
 def event_exchange(service_name: str, *, passive: bool = False) -> Exchange:
@@ -188,7 +188,8 @@ def _stored(body: dict[str, Any], traceparent: str | None) -> str:
 
 
 class OutboxRelay(DependencyProvider):
-    """Publishes the service's outbox; woken after each committed transaction, else every second.
+    """Publishes the service's outbox in a :class:`~services.chassis.loop.WakeableLoop` (``loop``):
+    at start, after each committed transaction, else every ``poll_seconds``.
 
     ``database_attr`` names the service attribute holding the :class:`Database` the
     service writes with (nameko binds a copy of each dependency per container, so
@@ -206,10 +207,14 @@ class OutboxRelay(DependencyProvider):
         self.database_attr = database_attr
         self.outbox = outbox.table
         self.poll_seconds = poll_seconds
-        self._wake = Event()
-        self._running = False
-        self._gt: Any = None
-        self._warned = 0.0
+        self.loop = WakeableLoop(
+            "outbox relay",
+            self._pass,
+            poll_seconds=poll_seconds,
+            backoff=(BACKOFF_MIN, BACKOFF_MAX),
+            warn_every=WARN_EVERY,
+            log=log,
+        )
 
     def setup(self) -> None:
         self.service = self.container.service_name
@@ -225,20 +230,17 @@ class OutboxRelay(DependencyProvider):
     def start(self) -> None:
         factory = self._factory()
         factory.after_commit.append(self.wake)
-        self._running = True
-        self._gt = self.container.spawn_managed_thread(self._run)
+        self.loop.start(self.container.spawn_managed_thread)
 
     def stop(self) -> None:
-        self._running = False
-        self.wake()
-        if self._gt is not None:
-            self._gt.kill()
+        self.loop.stop()
 
-    kill = stop
+    def kill(self) -> None:
+        self.loop.kill()
 
     def wake(self) -> None:
-        if not self._wake.ready():
-            self._wake.send(True)
+        """Relay soon (after a commit that recorded events)."""
+        self.loop.wake()
 
     def _factory(self) -> SessionFactory:
         for dependency in self.container.dependencies:
@@ -247,26 +249,12 @@ class OutboxRelay(DependencyProvider):
                 return dependency.factory
         raise RuntimeError(f"no Database dependency named {self.database_attr!r}")
 
-    def _run(self) -> None:
-        backoff = BACKOFF_MIN
-        wait = self.poll_seconds
-        while self._running:
-            with eventlet.Timeout(wait, False):
-                self._wake.wait()
-            self._wake = Event()
-            try:
-                log.debug("outbox relay wakes")
-                while self._running and self.relay_once() == BATCH:
-                    pass
-                backoff = BACKOFF_MIN
-                wait = self._until_foreign_lease_ends()
-            except Exception as exc:  # broker or database trouble: keep the rows, try later
-                if backoff == BACKOFF_MIN or time.monotonic() - self._warned >= WARN_EVERY:
-                    self._warned = time.monotonic()
-                    log.warning("outbox relay paused: %s", exc)
-                eventlet.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-                wait = 0.0
+    def _pass(self) -> float:
+        """Relay every batch there is; then the wait until the next pass."""
+        log.debug("outbox relay wakes")
+        while self.loop.running and self.relay_once() == BATCH:
+            pass
+        return self._until_foreign_lease_ends()
 
     def _until_foreign_lease_ends(self) -> float:
         """Seconds until the next poll: the poll period, or less if another relay's lease on an
