@@ -61,12 +61,23 @@ class LifecycleEntrypoints:
     def _start(
         self, key: IdempotencyKey | None, start: Callable[[], int], *, budget: float | None = None
     ) -> tuple[Job, bool]:
-        """Start a job (or find the one ``key`` started) and run it; returns it and whether it is a replay."""
+        """Start a job (or find the one ``key`` started) and run it; returns it and whether it is a replay.
+
+        A retry can arrive while the first request is still starting the job (its answer was lost
+        with a gateway that died; the retry went to another instance): it waits for the first's
+        locks, then finds its own request refused (the tickets are merged already, say). When the
+        key's job exists by then, the retry is that job's replay, not a Conflict."""
         sagas = self._sagas()
         first = self.store.jobs.replay(key)
         if first is not None:
             return sagas.run(first.id, held=False), True
-        job_id = start()
+        try:
+            job_id = start()
+        except Conflict:
+            raced = self.store.jobs.replay(key)
+            if raced is None:
+                raise
+            return sagas.run(raced.id, held=False), True
         return sagas.run(job_id, budget=INLINE_BUDGET if budget is None else budget), False
 
     def _replayed(self, answer: dict[str, Any], replayed: bool) -> dict[str, Any]:

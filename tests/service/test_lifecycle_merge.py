@@ -6,7 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from services.chassis.errors import Conflict, Moved, NotFound, ValidationFailed
+from services.chassis.idempotency import IdempotencyKey
 from services.tickets import contract
+from services.tickets.domain import scope_for
 from tests.service.lifecycle_harness import ADMIN, AGENT, OWNED, World, mail
 
 pytestmark = pytest.mark.db
@@ -146,4 +148,52 @@ def test_the_same_idempotency_key_answers_the_first_merge(world: World) -> None:
     assert again["id"] == first["id"] and again["_idempotent_replayed"] is True
     with pytest.raises(Conflict):
         api.merge_tickets({"primary_id": x, "secondary_id": p}, idempotency_key="m-1")
+    assert len(world.jobs()) == 1
+
+
+def test_a_retry_that_raced_its_first_request_answers_the_first_merge(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry looked for the key's job before the first request had committed it (found by
+    the chaos test: a gateway killed mid-merge, the client's retry on another instance)."""
+    p, x = world.email_ticket()["ticket_id"], world.email_ticket(subject="b")["ticket_id"]
+    api = world.tickets(AGENT)
+    body = {"primary_id": p, "secondary_id": x}
+    first = api.merge_tickets(body, idempotency_key="m-2")
+    jobs = world.tickets_store.jobs
+    looked: list[object] = []
+
+    def too_early(key: object) -> object:
+        looked.append(key)
+        return None if len(looked) == 1 else type(jobs).replay(jobs, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs, "replay", too_early)
+    again = api.merge_tickets(body, idempotency_key="m-2")
+    assert len(looked) == 2 and again["id"] == first["id"] and again["_idempotent_replayed"] is True
+    with pytest.raises(Conflict):  # without a key there is nothing to replay: merged already
+        api.merge_tickets(body)
+    assert len(world.jobs()) == 1
+
+
+def test_two_jobs_cannot_share_an_idempotency_key(world: World) -> None:
+    p = world.email_ticket()["ticket_id"]
+    key = IdempotencyKey.of(AGENT.user_id, "j-1", "merge_tickets", {"n": 1})
+    jobs = world.tickets_store.jobs
+    scope = scope_for(AGENT)
+
+    def start() -> int:
+        with world.tickets_store.db.transaction() as s:
+            return jobs.insert(
+                s,
+                kind="merge",
+                actor_id=AGENT.user_id,
+                scope=scope,
+                data={"primary_id": p},
+                step="threads",
+                key=key,
+            )
+
+    start()
+    with pytest.raises(Conflict, match="Idempotency-Key"):
+        start()
     assert len(world.jobs()) == 1

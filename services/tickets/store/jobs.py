@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.chassis.clock import isoformat
@@ -123,10 +124,13 @@ class Jobs:
         key: IdempotencyKey | None = None,
         total: int = 0,
     ) -> int:
-        """A new running job, leased to its creator (who runs it at once)."""
+        """A new running job, leased to its creator (who runs it at once).
+
+        Conflict when another request with the same Idempotency-Key started its job first (it
+        waits for that request's transaction): the caller then replays that job."""
         now = self.r.clock.now()
-        return int(
-            s.scalar(
+        try:
+            job_id = s.scalar(
                 jobs.insert()
                 .values(
                     kind=kind,
@@ -149,7 +153,11 @@ class Jobs:
                 )
                 .returning(jobs.c.id)
             )
-        )
+        except IntegrityError as exc:
+            if key is None:
+                raise
+            raise Conflict("A request with this Idempotency-Key is starting the same job.") from exc
+        return int(job_id)
 
     def add_items(self, s: Session, job_id: int, items: list[tuple[int | None, str, str | None]]) -> None:
         """Append items ``(ticket_id, outcome, reason)`` after the job's last one."""
