@@ -1,7 +1,7 @@
 """The web workspace: the built front end (``web/dist``) served by the gateway.
 
 * ``/`` and the client-side routes (``/tickets``, ``/board``, ``/split[/<id>]``, ``/admin[/...]``,
-  ``/bin``, ``/spam``, ``/preferences``, ``/signin``, ``/set-password``) answer ``index.html``
+  ``/inbox``, ``/bin``, ``/spam``, ``/preferences``, ``/signin``, ``/set-password``) answer ``index.html``
   with ``Cache-Control: no-cache`` and an ``ETag``, so a browser revalidates it on every visit and
   picks up a new build at once;
 * ``/assets/<path>`` answers the hashed files Vite writes there with
@@ -228,6 +228,18 @@ class WebRoutes:
         tag="web",
     )
     def web_admin_section(self, request: Request, section: str) -> Response:
+        return index_response(request)
+
+    @route(
+        "GET",
+        "/inbox",
+        public=True,
+        summary="Web workspace: the conversations inbox (threads not in the help desk).",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
+    def web_inbox(self, request: Request) -> Response:
         return index_response(request)
 
     @route(

@@ -41,6 +41,7 @@ CLIENT_ROUTES = [
     "/split/12",
     "/admin",
     "/admin/users",
+    "/inbox",
     "/bin",
     "/spam",
     "/preferences",

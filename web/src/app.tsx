@@ -5,6 +5,7 @@ import { AdminPage } from './admin/AdminPage';
 import { Bell } from './components/Bell';
 import { BinPage, SpamPage } from './components/BinPage';
 import { BoardPage } from './components/BoardPage';
+import { InboxPage } from './components/InboxPage';
 import { PreferencesPage } from './components/PreferencesPage';
 import { ShortcutsDialog } from './components/ShortcutsDialog';
 import { SetPassword } from './components/SetPassword';
@@ -46,6 +47,7 @@ const TITLES = {
   board: 'nav.board',
   split: 'nav.split',
   admin: 'nav.admin',
+  inbox: 'inbox.title',
   bin: 'nav.bin',
   spam: 'nav.spam',
   preferences: 'prefs.title',
@@ -84,6 +86,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
     case 'admin':
       page = <AdminPage section={route.section} />;
       break;
+    case 'inbox':
+      page = <InboxPage />;
+      break;
     case 'bin':
       page = <BinPage />;
       break;
@@ -119,6 +124,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
           {navLink(`/tickets${layoutSearch}`, t('nav.table'), route.page === 'table', '1')}
           {navLink(`/board${layoutSearch}`, t('nav.board'), route.page === 'board', '2')}
           {navLink(`/split${layoutSearch}`, t('nav.split'), route.page === 'split', '3')}
+          <a href="/inbox" onClick={onLinkClick} aria-current={route.page === 'inbox' ? 'page' : undefined} class="nav-link">
+            {t('nav.inbox')}
+          </a>
           {can(me, 'delete_tickets', 'bulk_delete', 'account_access') && (
             <a href="/bin" onClick={onLinkClick} aria-current={route.page === 'bin' ? 'page' : undefined} class="nav-link">
               {t('nav.bin')}

@@ -51,6 +51,7 @@ export type Route =
   | { page: 'board' }
   | { page: 'split'; ticketId: number | null }
   | { page: 'admin'; section: string }
+  | { page: 'inbox' }
   | { page: 'bin' }
   | { page: 'spam' }
   | { page: 'preferences' }
@@ -64,6 +65,7 @@ export function matchRoute(path: string): Route {
   if (clean === '/set-password') return { page: 'setPassword' };
   if (clean === '/tickets') return { page: 'table' };
   if (clean === '/board') return { page: 'board' };
+  if (clean === '/inbox') return { page: 'inbox' };
   if (clean === '/bin') return { page: 'bin' };
   if (clean === '/spam') return { page: 'spam' };
   if (clean === '/preferences') return { page: 'preferences' };

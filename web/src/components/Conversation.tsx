@@ -226,7 +226,7 @@ export function Conversation({ ticket, reloadKey, onTicketTouched }: Props) {
   );
 }
 
-function MessageItem({ message, pickable, picked, onPick }: { message: Message; pickable: boolean; picked: boolean; onPick: () => void }) {
+export function MessageItem({ message, pickable, picked, onPick }: { message: Message; pickable: boolean; picked: boolean; onPick: () => void }) {
   const users = useUsers();
   const who =
     message.kind === 'customer'

@@ -423,6 +423,22 @@ export const en = {
   'prefs.digest.hourly': 'One digest an hour',
   'prefs.saved': 'Notification settings saved.',
   'prefs.discard': 'Discard changes',
+  'nav.inbox': 'Inbox',
+  'inbox.title': 'Conversations inbox',
+  'inbox.note': 'Threads that are not in the help desk yet, newest activity first. Move one to the help desk to make it a ticket.',
+  'inbox.empty': 'The inbox is empty.',
+  'inbox.channel': 'Channel',
+  'inbox.messages': 'Messages',
+  'inbox.owner': 'Assigned to',
+  'inbox.lastActivity': 'Last activity',
+  'inbox.moveToHelpdesk': 'Move to help desk',
+  'inbox.moveTitle': 'Move the thread to the help desk',
+  'inbox.moveBody': 'The thread becomes a new ticket, or joins the ticket you name.',
+  'inbox.moveTicket': 'Add to ticket number (optional)',
+  'inbox.moveTicketHint': 'Leave empty for a new ticket.',
+  'inbox.moveConfirm': 'Move to help desk',
+  'inbox.badTicket': 'A ticket number is digits only, such as 42.',
+  'inbox.moved': 'The thread is on ticket #{id} now.',
 } as const;
 
 export type MessageKey = keyof typeof en;
