@@ -1,4 +1,5 @@
 // Typed calls of the gateway's endpoints the workspace uses. Every one is in the OpenAPI document.
+import type { Upload } from './compose';
 import { api, etagFor, fetchBlob, newIdempotencyKey, request, type Query } from './api';
 import type {
   ApiToken,
@@ -70,8 +71,9 @@ export const tickets = {
 };
 
 export const conversations = {
-  reply: (threadId: number, kind: 'reply' | 'note', body: string) =>
-    api.post<Message>(`/threads/${threadId}/messages`, { kind, body }, { idempotencyKey: newIdempotencyKey() }),
+  /** `extra`: recipients the agent changed (`to`/`cc`, replies only) and files (`attachments`). */
+  reply: (threadId: number, kind: 'reply' | 'note', body: string, extra: { to?: string[]; cc?: string[]; attachments?: Upload[] } = {}) =>
+    api.post<Message>(`/threads/${threadId}/messages`, { kind, body, ...extra }, { idempotencyKey: newIdempotencyKey() }),
   messages: (threadId: number, cursor: string | null) =>
     api.get<Page<Message>>(`/threads/${threadId}/messages`, { limit: 100, cursor }),
   moveToInbox: (threadId: number, body: { owner_id: number | null; comment: string | null }) =>

@@ -439,6 +439,14 @@ export const en = {
   'inbox.moveConfirm': 'Move to help desk',
   'inbox.badTicket': 'A ticket number is digits only, such as 42.',
   'inbox.moved': 'The thread is on ticket #{id} now.',
+  'conv.attach': 'Attach files',
+  'conv.removeFile': 'Remove {name}',
+  'conv.tooManyFiles': 'At most {max} files go with one message.',
+  'conv.fileTooLarge': '{name} is larger than 10 MB.',
+  'conv.badAddress': '{field}: “{address}” is not an email address.',
+  'conv.noRecipient': 'A reply needs at least one address in To.',
+  'conv.tooManyRecipients': '{field}: at most {max} addresses.',
+  'conv.recipientsHint': 'Separate addresses with commas. Unchanged, the reply goes to the customer with the Cc of their last message.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -465,4 +465,12 @@ export const pl: Messages = {
   'inbox.moveConfirm': 'Przenieś do help desku',
   'inbox.badTicket': 'Numer zgłoszenia to same cyfry, np. 42.',
   'inbox.moved': 'Wątek jest teraz w zgłoszeniu #{id}.',
+  'conv.attach': 'Dołącz pliki',
+  'conv.removeFile': 'Usuń {name}',
+  'conv.tooManyFiles': 'Do jednej wiadomości można dołączyć najwyżej {max} plików.',
+  'conv.fileTooLarge': '{name} ma więcej niż 10 MB.',
+  'conv.badAddress': '{field}: „{address}” nie jest adresem e-mail.',
+  'conv.noRecipient': 'Odpowiedź wymaga co najmniej jednego adresu w polu Do.',
+  'conv.tooManyRecipients': '{field}: najwyżej {max} adresów.',
+  'conv.recipientsHint': 'Oddziel adresy przecinkami. Bez zmian odpowiedź trafi do klienta z DW jego ostatniej wiadomości.',
 };
