@@ -45,6 +45,7 @@ CLIENT_ROUTES = [
     "/bin",
     "/spam",
     "/preferences",
+    "/password",
     "/signin",
     "/set-password",
 ]

@@ -5,6 +5,7 @@ import { AdminPage } from './admin/AdminPage';
 import { Bell } from './components/Bell';
 import { BinPage, SpamPage } from './components/BinPage';
 import { BoardPage } from './components/BoardPage';
+import { ChangePasswordPage } from './components/ChangePasswordPage';
 import { InboxPage } from './components/InboxPage';
 import { PreferencesPage } from './components/PreferencesPage';
 import { ShortcutsDialog } from './components/ShortcutsDialog';
@@ -51,6 +52,7 @@ const TITLES = {
   bin: 'nav.bin',
   spam: 'nav.spam',
   preferences: 'prefs.title',
+  password: 'account.title',
 } as const;
 
 function Workspace({ path, search }: { path: string; search: string }) {
@@ -97,6 +99,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
       break;
     case 'preferences':
       page = <PreferencesPage />;
+      break;
+    case 'password':
+      page = <ChangePasswordPage />;
       break;
     case 'home':
     case 'signin':
@@ -145,6 +150,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
           <Bell />
           <a href="/preferences" onClick={onLinkClick} class="nav-link" aria-current={route.page === 'preferences' ? 'page' : undefined}>
             {t('prefs.link')}
+          </a>
+          <a href="/password" onClick={onLinkClick} class="nav-link" aria-current={route.page === 'password' ? 'page' : undefined}>
+            {t('account.link')}
           </a>
           <label class="lang">
             <span class="sr-only">{t('app.language')}</span>

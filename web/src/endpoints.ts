@@ -103,6 +103,12 @@ export const pipelines = {
 
 export const people = {
   me: () => api.get<User>('/me'),
+  /** The caller's own password; a session's cookies are replaced by the answer (every session ends). */
+  changePassword: (currentPassword: string, newPassword: string) =>
+    api.put<{ user_id: number; password_set_at: string; sessions_ended: number }>('/me/password', {
+      current_password: currentPassword,
+      new_password: newPassword,
+    }),
   users: (query: Query) => api.get<Page<User>>('/users', query),
   createUser: (body: Partial<User>) => api.post<User>('/users', body, { idempotencyKey: newIdempotencyKey() }),
   updateUser: (id: number, body: Partial<User>) => api.patch<User>(`/users/${id}`, body),

@@ -55,6 +55,7 @@ export type Route =
   | { page: 'bin' }
   | { page: 'spam' }
   | { page: 'preferences' }
+  | { page: 'password' }
   | { page: 'home' }
   | { page: 'notFound' };
 
@@ -69,6 +70,7 @@ export function matchRoute(path: string): Route {
   if (clean === '/bin') return { page: 'bin' };
   if (clean === '/spam') return { page: 'spam' };
   if (clean === '/preferences') return { page: 'preferences' };
+  if (clean === '/password') return { page: 'password' };
   if (clean === '/split') return { page: 'split', ticketId: null };
   const split = /^\/split\/(\d{1,12})$/.exec(clean);
   if (split) return { page: 'split', ticketId: Number(split[1]) };

@@ -447,6 +447,15 @@ export const en = {
   'conv.noRecipient': 'A reply needs at least one address in To.',
   'conv.tooManyRecipients': '{field}: at most {max} addresses.',
   'conv.recipientsHint': 'Separate addresses with commas. Unchanged, the reply goes to the customer with the Cc of their last message.',
+  'account.link': 'Password',
+  'account.title': 'Change your password',
+  'account.note': 'Changing it signs you out everywhere else; this browser stays signed in. API tokens keep working.',
+  'account.current': 'Current password',
+  'account.submit': 'Change password',
+  'account.wrongCurrent': 'That is not your current password.',
+  'account.badNew': 'The new password cannot be used: {detail}',
+  'account.throttled': 'Too many attempts. Wait a minute and try again.',
+  'account.changed': { one: 'Your password is changed; {count} session was signed out.', other: 'Your password is changed; {count} sessions were signed out.' },
 } as const;
 
 export type MessageKey = keyof typeof en;

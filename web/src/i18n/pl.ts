@@ -473,4 +473,18 @@ export const pl: Messages = {
   'conv.noRecipient': 'Odpowiedź wymaga co najmniej jednego adresu w polu Do.',
   'conv.tooManyRecipients': '{field}: najwyżej {max} adresów.',
   'conv.recipientsHint': 'Oddziel adresy przecinkami. Bez zmian odpowiedź trafi do klienta z DW jego ostatniej wiadomości.',
+  'account.link': 'Hasło',
+  'account.title': 'Zmień hasło',
+  'account.note': 'Zmiana hasła wylogowuje cię wszędzie indziej; ta przeglądarka pozostaje zalogowana. Tokeny API działają dalej.',
+  'account.current': 'Obecne hasło',
+  'account.submit': 'Zmień hasło',
+  'account.wrongCurrent': 'To nie jest twoje obecne hasło.',
+  'account.badNew': 'Nowego hasła nie można użyć: {detail}',
+  'account.throttled': 'Zbyt wiele prób. Odczekaj minutę i spróbuj ponownie.',
+  'account.changed': {
+    one: 'Hasło zmienione; wylogowano {count} sesję.',
+    few: 'Hasło zmienione; wylogowano {count} sesje.',
+    many: 'Hasło zmienione; wylogowano {count} sesji.',
+    other: 'Hasło zmienione; wylogowano {count} sesji.',
+  },
 };
