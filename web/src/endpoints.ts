@@ -17,6 +17,7 @@ import type {
   Team,
   Ticket,
   Thread,
+  ThreadSummary,
   TicketPatch,
   TimelineItem,
   User,
@@ -78,7 +79,7 @@ export const conversations = {
     api.get<Page<Message>>(`/threads/${threadId}/messages`, { limit: 100, cursor }),
   moveToInbox: (threadId: number, body: { owner_id: number | null; comment: string | null }) =>
     api.post<Thread>(`/threads/${threadId}/move`, { to: 'inbox', ...body }),
-  inbox: (cursor?: string | null) => api.get<Page<Thread>>('/inbox', { limit: 50, cursor }),
+  inbox: (cursor?: string | null) => api.get<Page<ThreadSummary>>('/inbox', { limit: 50, cursor }),
   /** To the help desk: the thread joins `ticket_id`, or a new ticket when it is null. */
   moveToHelpdesk: (threadId: number, body: { ticket_id: number | null; owner_id: number | null; comment: string | null }) =>
     api.post<Thread>(`/threads/${threadId}/move`, { to: 'helpdesk', ...body }),

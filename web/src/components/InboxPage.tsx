@@ -10,7 +10,7 @@ import { moveIndex, useShortcuts } from '../keyboard';
 import { navigate } from '../router';
 import { can, errorText, useMe, userName, useUsers } from '../store';
 import { announce } from '../toast';
-import type { Thread } from '../types';
+import type { Message, Thread, ThreadSummary } from '../types';
 import { usePaged } from './BinPage';
 import { MessageItem } from './Conversation';
 import { Dialog } from './Dialog';
@@ -36,12 +36,12 @@ export function helpdeskMove(ticket: string, owner: string, comment: string): He
 }
 
 export function InboxPage() {
-  const inbox = usePaged<Thread>((cursor) => conversations.inbox(cursor));
+  const inbox = usePaged<ThreadSummary>((cursor) => conversations.inbox(cursor));
   const users = useUsers();
   const me = useMe();
   const [current, setCurrent] = useState(-1);
-  const [open, setOpen] = useState<Thread | null>(null);
-  const [moving, setMoving] = useState<Thread | null>(null);
+  const [open, setOpen] = useState<ThreadSummary | null>(null);
+  const [moving, setMoving] = useState<ThreadSummary | null>(null);
   const rows = useRef<HTMLTableSectionElement>(null);
   const items = inbox.items ?? [];
 
@@ -137,19 +137,23 @@ export function InboxPage() {
   );
 }
 
-function InboxThread({ thread, mayMove, onMove, onClose }: { thread: Thread; mayMove: boolean; onMove: () => void; onClose: () => void }) {
-  const [messages, setMessages] = useState(thread.messages);
-  const [cursor, setCursor] = useState(thread.messages_next_cursor);
+function InboxThread({ thread, mayMove, onMove, onClose }: { thread: ThreadSummary; mayMove: boolean; onMove: () => void; onClose: () => void }) {
+  // the inbox lists threads without their messages: the first page is read when one opens
+  const [messages, setMessages] = useState<Message[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
+  useEffect(() => void load(null), [thread.id]);
 
-  async function more() {
+  async function load(from: string | null) {
     try {
-      const page = await conversations.messages(thread.id, cursor);
-      setMessages((old) => [...old, ...page.items]);
+      const page = await conversations.messages(thread.id, from);
+      setMessages((old) => (from ? [...(old ?? []), ...page.items] : page.items));
       setCursor(page.next_cursor);
+      setError(null);
     } catch (e) {
-      announce(t('app.error', { detail: errorText(e) }), 'error');
+      setError(e);
     }
   }
 
@@ -170,13 +174,22 @@ function InboxThread({ thread, mayMove, onMove, onClose }: { thread: Thread; may
           </button>
         </div>
       </header>
+      {error !== null && (
+        <p class="error" role="alert">
+          {t('app.error', { detail: errorText(error) })}{' '}
+          <button type="button" onClick={() => void load(null)}>
+            {t('app.retry')}
+          </button>
+        </p>
+      )}
+      {messages === null && error === null && <p class="muted">{t('app.loading')}</p>}
       <ol class="messages">
-        {messages.map((message) => (
+        {messages?.map((message) => (
           <MessageItem message={message} pickable={false} picked={false} onPick={() => {}} />
         ))}
       </ol>
       {cursor && (
-        <button type="button" class="small" onClick={() => void more()}>
+        <button type="button" class="small" onClick={() => void load(cursor)}>
           {t('conv.moreMessages')}
         </button>
       )}
@@ -184,7 +197,7 @@ function InboxThread({ thread, mayMove, onMove, onClose }: { thread: Thread; may
   );
 }
 
-function MoveToHelpdeskDialog({ thread, onClose, onDone }: { thread: Thread; onClose: () => void; onDone: (moved: Thread) => void }) {
+function MoveToHelpdeskDialog({ thread, onClose, onDone }: { thread: ThreadSummary; onClose: () => void; onDone: (moved: Thread) => void }) {
   const users = useUsers();
   const [ticket, setTicket] = useState('');
   const [owner, setOwner] = useState(thread.owner_id === null ? '' : String(thread.owner_id));

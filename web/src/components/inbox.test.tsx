@@ -5,12 +5,13 @@ import * as auth from '../auth';
 import { matchRoute } from '../router';
 import { clearSharedData } from '../store';
 import { fakeFetch, jsonResponse } from '../test-helpers';
-import type { Thread } from '../types';
+import type { Message, ThreadSummary } from '../types';
 import { helpdeskMove, InboxPage } from './InboxPage';
 
 afterEach(cleanup);
 
-function inboxThread(id: number, subject: string, extra: Partial<Thread> = {}): Thread {
+/** A thread as the inbox lists it: without its messages. */
+function inboxThread(id: number, subject: string, extra: Partial<ThreadSummary> = {}): ThreadSummary {
   return {
     id,
     ticket_id: null,
@@ -24,28 +25,28 @@ function inboxThread(id: number, subject: string, extra: Partial<Thread> = {}): 
     created_at: '2026-01-01T10:00:00+00:00',
     updated_at: '2026-01-01T10:00:00+00:00',
     last_message_at: '2026-01-01T10:00:00+00:00',
-    messages: [
-      {
-        id: id * 10,
-        thread_id: id,
-        kind: 'customer',
-        channel: 'email',
-        author_id: null,
-        sender: { email: `c${id}@example.com`, name: '' },
-        to: [],
-        cc: [],
-        subject,
-        text: `Body of ${subject}`,
-        quoted_text: '',
-        attachments: [],
-        mentions: [],
-        auto: null,
-        delivery: null,
-        created_at: '2026-01-01T10:00:00+00:00',
-      },
-    ],
-    messages_next_cursor: null,
     ...extra,
+  };
+}
+
+function firstMessage(id: number, subject: string): Message {
+  return {
+    id: id * 10,
+    thread_id: id,
+    kind: 'customer',
+    channel: 'email',
+    author_id: null,
+    sender: { email: `c${id}@example.com`, name: '' },
+    to: [],
+    cc: [],
+    subject,
+    text: `Body of ${subject}`,
+    quoted_text: '',
+    attachments: [],
+    mentions: [],
+    auto: null,
+    delivery: null,
+    created_at: '2026-01-01T10:00:00+00:00',
   };
 }
 
@@ -77,6 +78,7 @@ describe('inbox page', () => {
       if (call.url.startsWith('/api/v1/inbox') && !call.url.includes('cursor='))
         return jsonResponse(200, { items: [inboxThread(1, 'First')], next_cursor: 'c2', total: 2 });
       if (call.url.startsWith('/api/v1/inbox')) return jsonResponse(200, { items: [inboxThread(2, 'Second')], next_cursor: null, total: 2 });
+      if (call.url.startsWith('/api/v1/threads/2/messages')) return jsonResponse(200, { items: [firstMessage(2, 'Second')], next_cursor: null, total: 1 });
       if (call.url === '/api/v1/threads/2/move') return jsonResponse(200, { ...inboxThread(2, 'Second'), location: 'helpdesk', ticket_id: 99 });
       if (call.url === '/api/v1/me') return jsonResponse(200, { id: 1, name: 'A', permissions: ['account_access'] });
       return jsonResponse(200, { items: [], next_cursor: null, total: 0 });
