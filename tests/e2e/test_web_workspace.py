@@ -12,8 +12,10 @@
   merge, bulk delete with the typed count and restore from the recycle bin, spam and not spam,
   split (two mails sent to the suite's SMTP port make a two-message thread), move a thread to the
   inbox, a live update between two browser contexts and the bell counting live, notification
-  preferences; axe-core on every page, and the figures (first-load JS gzip, table render p50,
-  board drag -> persisted p50), which are printed.
+  preferences; a customer's email sent to the SMTP port showing up in an open table and its
+  follow-up in the open conversation without a reload; the inbox page (open a thread by keyboard,
+  move it to the help desk, which makes it a ticket); axe-core on every page, and the figures
+  (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``
 builds ``web/dist`` and installs ``web/node_modules`` first when they are stale; ``make test``
