@@ -6,7 +6,10 @@ signs out. Failed sign-ins are throttled per client address and per email addres
 (:mod:`gateway.limits`, 429 with ``Retry-After``) before any password is checked. Sessions are
 listed and revoked like API tokens. A people admin gets a one-time set-password link with
 ``POST /api/v1/users/{id}/invite``; whoever holds it sets the password with
-``POST /api/v1/invites/accept``.
+``POST /api/v1/invites/accept``. A signed-in user changes their own password with
+``PUT /api/v1/me/password`` (the current one checked first; wrong guesses are throttled like
+failed sign-ins); every session of theirs ends, and a browser that made the change gets fresh
+cookies.
 """
 
 from __future__ import annotations
@@ -146,3 +149,39 @@ class SessionRoutes:
                 self.edge.limits.failed_sign_in(address, None)
             raise
         return json_response(answer, 200, NO_STORE)
+
+    @route(
+        "PUT",
+        "/api/v1/me/password",
+        summary="Change your own password: current_password must be the one you sign in with now "
+        "(else 422 on current_password; wrong guesses are throttled like failed sign-ins, 429), "
+        "new_password 10 to 1024 characters and not the current one (else 422 on new_password). "
+        "Ends every session of yours; when a session cookie made the change, the answer sets fresh "
+        "cookies for this browser. API tokens keep working.",
+        body=permissions_contract.PasswordChangeSchema,
+        returns=permissions_contract.PasswordChangedSchema,
+        links=False,
+        errors=(403, 429, 503, 504),
+        tag="people",
+    )
+    def change_password(self, request: Request) -> Response:
+        data = json_object(request)
+        address = request.remote_addr or "-"
+        session = self.edge.sessions.session_of(request)
+        by_cookie = session is not None and not request.headers.get("Authorization")
+        credential = request.headers.get("Authorization") or session or ""
+        key = hashlib.sha256(f"password-change:{credential}".encode("utf-8", "surrogateescape")).hexdigest()
+        self.edge.limits.check_sign_in(address, key)
+        try:
+            answer = self.permissions.change_password(data, new_session=by_cookie)
+        except ValidationFailed as exc:
+            if "current_password" in (exc.extra.get("errors") or {}):
+                self.edge.limits.failed_sign_in(address, key)
+            raise
+        fresh = answer.pop("session", None)
+        max_age = answer.pop("max_age", None)
+        answer.pop("expires_at", None)
+        response = json_response(answer, 200, NO_STORE)
+        if fresh is not None:
+            self.edge.sessions.set_cookies(response, request, fresh, int(max_age))
+        return response

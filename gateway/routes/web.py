@@ -1,9 +1,9 @@
 """The web workspace: the built front end (``web/dist``) served by the gateway.
 
 * ``/`` and the client-side routes (``/tickets``, ``/board``, ``/split[/<id>]``, ``/admin[/...]``,
-  ``/bin``, ``/spam``, ``/preferences``, ``/signin``, ``/set-password``) answer ``index.html``
-  with ``Cache-Control: no-cache`` and an ``ETag``, so a browser revalidates it on every visit and
-  picks up a new build at once;
+  ``/inbox``, ``/bin``, ``/spam``, ``/preferences``, ``/password``, ``/signin``,
+  ``/set-password``) answer ``index.html`` with ``Cache-Control: no-cache`` and an ``ETag``, so
+  a browser revalidates it on every visit and picks up a new build at once;
 * ``/assets/<path>`` answers the hashed files Vite writes there with
   ``Cache-Control: public, max-age=31536000, immutable`` (their names change with their content),
   and a ``.gz`` twin (written by ``deploy/build_web.sh``) to clients that accept gzip;
@@ -232,6 +232,18 @@ class WebRoutes:
 
     @route(
         "GET",
+        "/inbox",
+        public=True,
+        summary="Web workspace: the conversations inbox (threads not in the help desk).",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
+    def web_inbox(self, request: Request) -> Response:
+        return index_response(request)
+
+    @route(
+        "GET",
         "/bin",
         public=True,
         summary="Web workspace: the recycle bin.",
@@ -264,6 +276,18 @@ class WebRoutes:
         tag="web",
     )
     def web_preferences(self, request: Request) -> Response:
+        return index_response(request)
+
+    @route(
+        "GET",
+        "/password",
+        public=True,
+        summary="Web workspace: change your own password.",
+        errors=(304,),
+        content_type="text/html",
+        tag="web",
+    )
+    def web_password(self, request: Request) -> Response:
         return index_response(request)
 
     @route(

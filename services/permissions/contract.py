@@ -197,6 +197,23 @@ class InviteAcceptedSchema(Input):
     email = fields.String(dump_only=True)
 
 
+class PasswordChangeSchema(Input):
+    """Body of a signed-in user changing their own password: the ``current_password`` they sign
+    in with now and the ``new_password`` (10 to 1024 characters, not the current one)."""
+
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    new_password = fields.String(required=True, validate=validate.Length(min=10, max=1024))
+
+
+class PasswordChangedSchema(Input):
+    """Whose password changed, when, and how many of their sessions that ended (all of them: a
+    browser that made the change gets a fresh one)."""
+
+    user_id = fields.Integer(dump_only=True)
+    password_set_at = Timestamp(dump_only=True)
+    sessions_ended = fields.Integer(dump_only=True)
+
+
 class SessionQuerySchema(PageQuery):
     """Query of a user's sessions: a page, newest first."""
 

@@ -190,6 +190,9 @@ class InviteState:
         return self.used_at is None and now < self.expires_at
 
 
+CURRENT_PASSWORD_REFUSED = "This is not your current password."
+"""The answer (on ``current_password``) when a password change names the wrong current one."""
+
 INVITE_REFUSED = (
     "This link is not valid: it was used, it expired or a newer one was sent. Ask an admin for another."
 )

@@ -32,6 +32,7 @@ from services.chassis.system import limit_arg, moment_arg, require_system
 from services.permissions import contract
 from services.permissions.contract import SUPER_ADMIN
 from services.permissions.credentials import (
+    CURRENT_PASSWORD_REFUSED,
     HashCost,
     Passwords,
     check_invite,
@@ -236,6 +237,44 @@ class PermissionsService:
         return self.store.credentials.accept_invite(
             token_hash=secret_hash(body["token"]), password_hash=password_hash
         )
+
+    @rpc
+    def change_password(self, data: dict[str, Any], new_session: bool = False) -> dict[str, Any]:
+        """The calling user changes their own password (``contract.PasswordChangeSchema``).
+
+        The current password is checked against the stored argon2id hash first: a wrong one is a
+        ValidationFailed on ``current_password``, a new one that breaks the rules or equals the
+        current one, on ``new_password``; either way nothing changes. Then every session of the
+        user ends (``session_revoked``), as when an invite sets a password: whoever learnt the old
+        password is signed out. With ``new_session`` (the change came from a browser session) the
+        answer carries a fresh ``session`` for that browser, with ``expires_at`` and ``max_age``
+        as a sign-in answers them. API tokens are not passwords and keep working.
+        """
+        caller = require_caller(self.caller)
+        if caller.system:
+            raise Forbidden("A system identity has no password to change.")
+        body = load(contract.PasswordChangeSchema(), data)
+        check_password_rules(body["new_password"], field="new_password")
+        stored = self.store.credentials.password_hash_of(user_id=caller.user_id)
+        matched = tpool.execute(self.passwords.verify, stored, body["current_password"])
+        if not matched or stored is None:
+            raise ValidationFailed(errors={"current_password": [CURRENT_PASSWORD_REFUSED]})
+        if body["new_password"] == body["current_password"]:
+            raise ValidationFailed(errors={"new_password": ["must differ from the current password"]})
+        new_hash = tpool.execute(self.passwords.hash, body["new_password"])
+        changed = self.store.credentials.change_password(
+            user_id=caller.user_id, old_hash=stored, new_hash=new_hash
+        )
+        if not new_session:
+            return changed
+        session_id = new_session_id()
+        record = self.store.credentials.open(user_id=caller.user_id, session_hash=secret_hash(session_id))
+        return {
+            **changed,
+            "session": session_id,
+            "expires_at": record["expires_at"],
+            "max_age": int(self.store.credentials.policy.absolute.total_seconds()),
+        }
 
     # users ---------------------------------------------------------------
     @rpc

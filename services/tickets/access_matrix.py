@@ -234,6 +234,7 @@ AUTHENTICATION_ONLY = frozenset(
         "list_sessions",
         "revoke_session",
         "invite_user",
+        "change_password",
         "list_teams",
         "create_team",
         "get_team",

@@ -327,3 +327,72 @@ def test_the_live_stream_opens_with_the_session_cookie(desk: Desk) -> None:
     while desk.call("GET", "/api/v1/me", session=session).status_code == 200 and time.monotonic() < deadline:
         eventlet.sleep(0.02)
     assert_problem(desk.call("GET", "/api/v1/stream", session=session), 401)
+
+
+def wait_refused(desk: Desk, session: str) -> None:
+    """Until the gateway refuses ``session`` (its identity cache drops it on ``session_revoked``)."""
+    deadline = time.monotonic() + 5
+    while desk.call("GET", "/api/v1/me", session=session).status_code == 200 and time.monotonic() < deadline:
+        eventlet.sleep(0.02)
+    assert_problem(desk.call("GET", "/api/v1/me", session=session), 401)
+
+
+def test_a_signed_in_user_changes_their_own_password(desk: Desk) -> None:
+    session = signed_in(desk)
+    other = signed_in(desk)
+    change = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    refused = desk.call("PUT", "/api/v1/me/password", session=session, json=change)
+    assert_problem(refused, 403)  # a cookie write without the CSRF token
+
+    changed = desk.call("PUT", "/api/v1/me/password", session=session, csrf=csrf_token(session), json=change)
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["user_id"] == 1 and body["sessions_ended"] == 2 and body["password_set_at"]
+    assert "session" not in body and changed.headers["Cache-Control"] == "no-store"
+    fresh = session_of(changed)
+    assert fresh != session and "HttpOnly" in set_cookies(changed)[SESSION_COOKIE]
+
+    wait_refused(desk, session)
+    wait_refused(desk, other)
+    assert desk.call("GET", "/api/v1/me", session=fresh).status_code == 200, "this browser stays signed in"
+    assert_problem(desk.sign_in(ADMIN_EMAIL, PASSWORD), 401)
+    assert desk.sign_in(ADMIN_EMAIL, "a brand new passphrase").status_code == 201
+    assert desk.call("GET", "/api/v1/me", token=ADMIN_TOKEN).status_code == 200, "tokens keep working"
+
+
+def test_a_password_change_needs_the_current_password_and_a_good_new_one(desk: Desk) -> None:
+    def change(body: Any) -> requests.Response:
+        return desk.call("PUT", "/api/v1/me/password", token=ADMIN_TOKEN, json=body)
+
+    wrong = assert_problem(
+        change({"current_password": "not it", "new_password": "a brand new passphrase"}), 422
+    )
+    assert wrong["errors"] == {"current_password": ["This is not your current password."]}
+    short = assert_problem(change({"current_password": PASSWORD, "new_password": "short"}), 422)
+    assert "new_password" in short["errors"]
+    same = assert_problem(change({"current_password": PASSWORD, "new_password": PASSWORD}), 422)
+    assert "new_password" in same["errors"]
+    for bad in ({}, {"current_password": PASSWORD}, {"current_password": 5, "new_password": "x" * 12}, [1]):
+        assert_problem(change(bad), 422)
+    assert desk.sign_in(ADMIN_EMAIL, PASSWORD).status_code == 201, "nothing changed"
+
+    by_token = change({"current_password": PASSWORD, "new_password": "a brand new passphrase"})
+    assert by_token.status_code == 200 and not set_cookies(by_token), "a bearer token gets no cookie"
+
+
+def test_wrong_current_passwords_are_throttled(suite: Callable[..., Desk]) -> None:
+    desk = suite(RATE_LIMITS={"failed_signin_per_email": {"rate": 0.01, "burst": 2}})
+    guess = {"current_password": "a guess", "new_password": "a brand new passphrase"}
+    for _ in range(2):
+        assert_problem(desk.call("PUT", "/api/v1/me/password", token=ADMIN_TOKEN, json=guess), 422)
+    throttled = desk.call("PUT", "/api/v1/me/password", token=ADMIN_TOKEN, json=guess)
+    assert_problem(throttled, 429)
+    assert int(throttled.headers["Retry-After"]) >= 1
+
+
+def test_the_openapi_document_shows_the_password_change(desk: Desk) -> None:
+    doc = desk.call("GET", "/api/v1/openapi.json").json()
+    operation = doc["paths"]["/api/v1/me/password"]["put"]
+    assert {"200", "422", "429"} <= set(operation["responses"])
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema

@@ -178,3 +178,30 @@ def test_a_removed_user_takes_their_sessions_along(store: PermissionStore, user:
     with store.db.read() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(sessions)) == 0
     assert store.credentials.holder(session_hash=secret_hash("hs_gone")) is None
+
+
+def test_a_password_change_replaces_only_the_hash_it_was_checked_against(
+    store: PermissionStore, user: dict[str, Any], clock: ManualClock
+) -> None:
+    store.credentials.invite(
+        user_id=user["id"], token_hash=secret_hash("hi_1"), created_by=None, check=lambda _: None
+    )
+    store.credentials.accept_invite(token_hash=secret_hash("hi_1"), password_hash="$argon2id$first")
+    assert store.credentials.password_hash_of(user_id=user["id"]) == "$argon2id$first"
+    one = store.credentials.open(user_id=user["id"], session_hash=secret_hash("hs_a"))
+    clock.advance(minutes=5)
+    done = store.credentials.change_password(
+        user_id=user["id"], old_hash="$argon2id$first", new_hash="$argon2id$second"
+    )
+    when = "2026-12-01T09:05:00+00:00"
+    assert done == {"user_id": user["id"], "password_set_at": when, "sessions_ended": 1}
+    assert store.credentials.holder(session_hash=secret_hash("hs_a")) is None
+    assert revocations(store)[-1] == {"user_id": user["id"], "session_ids": [one["id"]]}
+    with pytest.raises(ValidationFailed) as lost:  # a second change checked against the old hash
+        store.credentials.change_password(
+            user_id=user["id"], old_hash="$argon2id$first", new_hash="$argon2id$x"
+        )
+    assert "current_password" in lost.value.extra["errors"]
+    assert store.credentials.password_hash_of(user_id=user["id"]) == "$argon2id$second"
+    with pytest.raises(NotFound):
+        store.credentials.password_hash_of(user_id=999)

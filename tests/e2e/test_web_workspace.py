@@ -5,15 +5,19 @@
 * with a :class:`Suite` running and seeded over HTTP (an agent with a token; 110 tickets, some by
   the agent so they are unread for the admin), ``npx playwright test`` drives Debian's Chromium
   (``/usr/bin/chromium``) through ``web/e2e``: set the admin's password from an invite link and
-  sign in with it (session cookie, a write with the CSRF token, sign-out; then an API token), find
+  sign in with it (session cookie, a write with the CSRF token, a password change on its page
+  that renews the cookie, sign-out; then an API token), find
   a ticket in the table, open it in split and edit a property, drag it across the board, bulk
   update, an If-Match conflict between two browser contexts; a form message becomes a ticket, the
-  reply typed in split reaches an SMTP sink (the suite relays its outgoing mail there), print,
+  reply typed in split reaches an SMTP sink (the suite relays its outgoing mail there), and so does
+  one with a changed Cc and an attached file, print,
   merge, bulk delete with the typed count and restore from the recycle bin, spam and not spam,
   split (two mails sent to the suite's SMTP port make a two-message thread), move a thread to the
   inbox, a live update between two browser contexts and the bell counting live, notification
-  preferences; axe-core on every page, and the figures (first-load JS gzip, table render p50,
-  board drag -> persisted p50), which are printed.
+  preferences; a customer's email sent to the SMTP port showing up in an open table and its
+  follow-up in the open conversation without a reload; the inbox page (open a thread by keyboard,
+  move it to the help desk, which makes it a ticket); axe-core on every page, and the figures
+  (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``
 builds ``web/dist`` and installs ``web/node_modules`` first when they are stale; ``make test``

@@ -41,9 +41,11 @@ CLIENT_ROUTES = [
     "/split/12",
     "/admin",
     "/admin/users",
+    "/inbox",
     "/bin",
     "/spam",
     "/preferences",
+    "/password",
     "/signin",
     "/set-password",
 ]

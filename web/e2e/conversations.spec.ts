@@ -79,6 +79,32 @@ test('a form message becomes a ticket; the reply from split reaches the customer
   await printed.close();
 });
 
+test('a reply with a changed Cc and an attached file reaches the customer so', async ({ page }) => {
+  test.skip(!SINK, 'HELPDESK_SMTP_SINK_DIR names the SMTP sink the suite relays to');
+  const made = await intake(page.request, `Invoice copy ${RUN}`, 'Please send the invoice again.', 'marta@example.com');
+  await useToken(page);
+  const detail = await openSplit(page, made.ticket_id);
+  await expect(detail.getByRole('textbox', { name: 'To', exact: true })).toHaveValue('marta@example.com');
+  await detail.getByRole('textbox', { name: 'Cc', exact: true }).fill('accounts@example.com');
+  await detail.getByLabel('Attach files').setInputFiles({ name: `invoice-${RUN}.txt`, mimeType: 'text/plain', buffer: Buffer.from(`Invoice ${RUN}: 100 PLN`) });
+  await expect(detail.getByRole('button', { name: `Remove invoice-${RUN}.txt` })).toBeVisible();
+  await detail.getByRole('textbox', { name: /Reply to the customer/ }).fill(`Attached again ${RUN}.`);
+  await settle(page);
+  await expectAccessible(page, 'composer with a file');
+  await detail.getByRole('button', { name: 'Send reply' }).click();
+  const reply = detail.getByTestId('conversation').locator('[data-kind="reply"]', { hasText: `Attached again ${RUN}.` });
+  await expect(reply).toBeVisible();
+  await expect(reply.getByRole('link', { name: `Download invoice-${RUN}.txt` })).toBeVisible();
+  await expect(reply).toContainText('Cc: accounts@example.com');
+
+  await expect.poll(() => sunkMessages().filter((m) => m.includes(`Attached again ${RUN}`)).length, { timeout: 30_000 }).toBeGreaterThan(0);
+  const mail = sunkMessages().find((m) => m.includes(`Attached again ${RUN}`)) ?? '';
+  expect(mail).toMatch(/^Cc: accounts@example\.com/im);
+  expect(mail).toContain(`invoice-${RUN}.txt`);
+  const content = `Invoice ${RUN}: 100 PLN`;
+  expect(mail.includes(content) || mail.includes(Buffer.from(content).toString('base64')), 'the file is in the mail').toBe(true);
+});
+
 test('merge two tickets: the picked primary survives with both conversations', async ({ page, request }) => {
   const a = await intake(request, `Merge A ${RUN}`, 'First message about the invoice.', 'jan@example.com');
   const b = await intake(request, `Merge B ${RUN}`, 'Second message about the same invoice.', 'jan@example.com');

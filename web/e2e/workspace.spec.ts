@@ -72,7 +72,7 @@ test('sign in: an invite link sets the password, then email and password sign in
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page).toHaveURL(/\/tickets$/);
-  const cookies = Object.fromEntries((await context.cookies()).map((c) => [c.name, c]));
+  let cookies = Object.fromEntries((await context.cookies()).map((c) => [c.name, c]));
   expect(cookies.helpdesk_session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
   expect(cookies.helpdesk_csrf).toMatchObject({ httpOnly: false, sameSite: 'Strict' });
   expect(await page.evaluate(() => document.cookie)).not.toContain('helpdesk_session');
@@ -98,6 +98,27 @@ test('sign in: an invite link sets the password, then email and password sign in
   await detail.getByRole('combobox', { name: 'Priority' }).selectOption('high');
   await expect(detail.getByRole('button', { name: 'Edit Priority: High' })).toBeVisible();
   await expect.poll(async () => (await readTicket(request, wanted.id, ADMIN_TOKEN)).priority).toBe('high');
+
+  // the password page: a wrong current password changes nothing; the right one changes it, every
+  // other session ends and this browser stays signed in with a fresh session cookie
+  await page.getByRole('link', { name: 'Password', exact: true }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Change your password' })).toBeVisible();
+  await expectAccessible(page, 'change password');
+  const renewed = `battery staple ${RUN}`;
+  await page.getByLabel('Current password').fill('not the password');
+  await page.getByLabel('New password').fill(renewed);
+  await page.getByLabel('Repeat the password').fill(renewed);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('alert')).toHaveText('That is not your current password.');
+  await page.getByLabel('Current password').fill(password);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByText(/^Your password is changed; \d+ sessions? w/)).toBeVisible();
+  const renewedCookies = Object.fromEntries((await context.cookies()).map((c) => [c.name, c]));
+  expect(renewedCookies.helpdesk_session.value).not.toBe(cookies.helpdesk_session.value);
+  const before = await request.fetch(`${BASE}/api/v1/me`, { headers: { Cookie: `helpdesk_session=${cookies.helpdesk_session.value}` } });
+  expect(before.status()).toBe(401);
+  cookies = renewedCookies;
+  await page.goto(`/split/${wanted.id}`);
 
   // the cookie outlives a reload; signing out ends the session on the server and in the browser
   await page.reload();

@@ -5,6 +5,8 @@ import { AdminPage } from './admin/AdminPage';
 import { Bell } from './components/Bell';
 import { BinPage, SpamPage } from './components/BinPage';
 import { BoardPage } from './components/BoardPage';
+import { ChangePasswordPage } from './components/ChangePasswordPage';
+import { InboxPage } from './components/InboxPage';
 import { PreferencesPage } from './components/PreferencesPage';
 import { ShortcutsDialog } from './components/ShortcutsDialog';
 import { SetPassword } from './components/SetPassword';
@@ -46,9 +48,11 @@ const TITLES = {
   board: 'nav.board',
   split: 'nav.split',
   admin: 'nav.admin',
+  inbox: 'inbox.title',
   bin: 'nav.bin',
   spam: 'nav.spam',
   preferences: 'prefs.title',
+  password: 'account.title',
 } as const;
 
 function Workspace({ path, search }: { path: string; search: string }) {
@@ -84,6 +88,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
     case 'admin':
       page = <AdminPage section={route.section} />;
       break;
+    case 'inbox':
+      page = <InboxPage />;
+      break;
     case 'bin':
       page = <BinPage />;
       break;
@@ -92,6 +99,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
       break;
     case 'preferences':
       page = <PreferencesPage />;
+      break;
+    case 'password':
+      page = <ChangePasswordPage />;
       break;
     case 'home':
     case 'signin':
@@ -119,6 +129,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
           {navLink(`/tickets${layoutSearch}`, t('nav.table'), route.page === 'table', '1')}
           {navLink(`/board${layoutSearch}`, t('nav.board'), route.page === 'board', '2')}
           {navLink(`/split${layoutSearch}`, t('nav.split'), route.page === 'split', '3')}
+          <a href="/inbox" onClick={onLinkClick} aria-current={route.page === 'inbox' ? 'page' : undefined} class="nav-link">
+            {t('nav.inbox')}
+          </a>
           {can(me, 'delete_tickets', 'bulk_delete', 'account_access') && (
             <a href="/bin" onClick={onLinkClick} aria-current={route.page === 'bin' ? 'page' : undefined} class="nav-link">
               {t('nav.bin')}
@@ -137,6 +150,9 @@ function Workspace({ path, search }: { path: string; search: string }) {
           <Bell />
           <a href="/preferences" onClick={onLinkClick} class="nav-link" aria-current={route.page === 'preferences' ? 'page' : undefined}>
             {t('prefs.link')}
+          </a>
+          <a href="/password" onClick={onLinkClick} class="nav-link" aria-current={route.page === 'password' ? 'page' : undefined}>
+            {t('account.link')}
           </a>
           <label class="lang">
             <span class="sr-only">{t('app.language')}</span>

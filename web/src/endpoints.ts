@@ -1,4 +1,5 @@
 // Typed calls of the gateway's endpoints the workspace uses. Every one is in the OpenAPI document.
+import type { Upload } from './compose';
 import { api, etagFor, fetchBlob, newIdempotencyKey, request, type Query } from './api';
 import type {
   ApiToken,
@@ -16,6 +17,7 @@ import type {
   Team,
   Ticket,
   Thread,
+  ThreadSummary,
   TicketPatch,
   TimelineItem,
   User,
@@ -70,12 +72,17 @@ export const tickets = {
 };
 
 export const conversations = {
-  reply: (threadId: number, kind: 'reply' | 'note', body: string) =>
-    api.post<Message>(`/threads/${threadId}/messages`, { kind, body }, { idempotencyKey: newIdempotencyKey() }),
+  /** `extra`: recipients the agent changed (`to`/`cc`, replies only) and files (`attachments`). */
+  reply: (threadId: number, kind: 'reply' | 'note', body: string, extra: { to?: string[]; cc?: string[]; attachments?: Upload[] } = {}) =>
+    api.post<Message>(`/threads/${threadId}/messages`, { kind, body, ...extra }, { idempotencyKey: newIdempotencyKey() }),
   messages: (threadId: number, cursor: string | null) =>
     api.get<Page<Message>>(`/threads/${threadId}/messages`, { limit: 100, cursor }),
   moveToInbox: (threadId: number, body: { owner_id: number | null; comment: string | null }) =>
     api.post<Thread>(`/threads/${threadId}/move`, { to: 'inbox', ...body }),
+  inbox: (cursor?: string | null) => api.get<Page<ThreadSummary>>('/inbox', { limit: 50, cursor }),
+  /** To the help desk: the thread joins `ticket_id`, or a new ticket when it is null. */
+  moveToHelpdesk: (threadId: number, body: { ticket_id: number | null; owner_id: number | null; comment: string | null }) =>
+    api.post<Thread>(`/threads/${threadId}/move`, { to: 'helpdesk', ...body }),
   spamView: (cursor?: string | null) => api.get<Page<Thread>>('/spam', { limit: 50, cursor }),
   notSpam: (threadId: number) =>
     api.post<{ thread_id: number; ticket_id: number }>(`/threads/${threadId}/not-spam`, undefined, { idempotencyKey: newIdempotencyKey() }),
@@ -97,6 +104,12 @@ export const pipelines = {
 
 export const people = {
   me: () => api.get<User>('/me'),
+  /** The caller's own password; a session's cookies are replaced by the answer (every session ends). */
+  changePassword: (currentPassword: string, newPassword: string) =>
+    api.put<{ user_id: number; password_set_at: string; sessions_ended: number }>('/me/password', {
+      current_password: currentPassword,
+      new_password: newPassword,
+    }),
   users: (query: Query) => api.get<Page<User>>('/users', query),
   createUser: (body: Partial<User>) => api.post<User>('/users', body, { idempotencyKey: newIdempotencyKey() }),
   updateUser: (id: number, body: Partial<User>) => api.patch<User>(`/users/${id}`, body),

@@ -51,9 +51,11 @@ export type Route =
   | { page: 'board' }
   | { page: 'split'; ticketId: number | null }
   | { page: 'admin'; section: string }
+  | { page: 'inbox' }
   | { page: 'bin' }
   | { page: 'spam' }
   | { page: 'preferences' }
+  | { page: 'password' }
   | { page: 'home' }
   | { page: 'notFound' };
 
@@ -64,9 +66,11 @@ export function matchRoute(path: string): Route {
   if (clean === '/set-password') return { page: 'setPassword' };
   if (clean === '/tickets') return { page: 'table' };
   if (clean === '/board') return { page: 'board' };
+  if (clean === '/inbox') return { page: 'inbox' };
   if (clean === '/bin') return { page: 'bin' };
   if (clean === '/spam') return { page: 'spam' };
   if (clean === '/preferences') return { page: 'preferences' };
+  if (clean === '/password') return { page: 'password' };
   if (clean === '/split') return { page: 'split', ticketId: null };
   const split = /^\/split\/(\d{1,12})$/.exec(clean);
   if (split) return { page: 'split', ticketId: Number(split[1]) };

@@ -203,6 +203,9 @@ export interface Thread {
   spam_by?: number | null;
 }
 
+/** A thread as lists that leave its messages out show it (the inbox). */
+export type ThreadSummary = Omit<Thread, 'messages' | 'messages_next_cursor'>;
+
 export interface Workspace {
   ticket: Ticket;
   threads: Page<Thread>;

@@ -21,6 +21,7 @@ from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
 from services.permissions.contract import SUPER_ADMIN
 from services.permissions.credentials import (
+    CURRENT_PASSWORD_REFUSED,
     INVITE_REFUSED,
     InviteState,
     SessionPolicy,
@@ -93,6 +94,30 @@ class Credentials:
                 .where(users.c.id == user_id, users.c.password_hash == old_hash)
                 .values(password_hash=new_hash)
             )
+
+    def password_hash_of(self, *, user_id: int) -> str | None:
+        """The user's password hash (None: no password set yet); NotFound for no such user."""
+        with self.db.read() as s:
+            stored = self.r.user_row(s, user_id).password_hash
+        return None if stored is None else str(stored)
+
+    def change_password(self, *, user_id: int, old_hash: str, new_hash: str) -> dict[str, Any]:
+        """Replace the user's password hash ``old_hash`` (the one the current password was checked
+        against) with ``new_hash`` and end every session of theirs (``session_revoked``). When
+        the hash changed meanwhile (another change won), nothing changes: ValidationFailed on
+        ``current_password``."""
+        now = self.r.clock.now()
+        with self.db.transaction() as s:
+            user = self.r.user_row(s, user_id, lock=True)
+            if user.password_hash != old_hash:
+                raise ValidationFailed(errors={"current_password": [CURRENT_PASSWORD_REFUSED]})
+            s.execute(
+                users.update()
+                .where(users.c.id == user_id)
+                .values(password_hash=new_hash, password_set_at=now)
+            )
+            ended = self._revoke_all(s, user_id, now)
+        return {"user_id": user_id, "password_set_at": isoformat(now), "sessions_ended": ended}
 
     # invites --------------------------------------------------------------------
     def invite(
@@ -246,8 +271,9 @@ class Credentials:
                 or 0
             )
 
-    def _revoke_all(self, s: Session, user_id: int, now: dt.datetime) -> None:
-        """End every session of ``user_id`` not yet revoked (expired ones too, so none is left open)."""
+    def _revoke_all(self, s: Session, user_id: int, now: dt.datetime) -> int:
+        """End every session of ``user_id`` not yet revoked (expired ones too, so none is left open);
+        answers how many."""
         ids = list(
             s.scalars(
                 select(sessions.c.id).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
@@ -256,3 +282,4 @@ class Credentials:
         if ids:
             s.execute(sessions.update().where(sessions.c.id.in_(ids)).values(revoked_at=now))
             self.r.record(s, [sessions_revoked(user_id, ids)])
+        return len(ids)

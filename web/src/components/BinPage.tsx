@@ -11,7 +11,7 @@ import { errorText, userName, useUsers } from '../store';
 import { announce } from '../toast';
 import type { BinItem, Page, Thread } from '../types';
 
-type Paged<T extends { id: number }> = {
+export type Paged<T extends { id: number }> = {
   items: T[] | null;
   cursor: string | null;
   total: number;
@@ -21,7 +21,8 @@ type Paged<T extends { id: number }> = {
   remove: (id: number) => void;
 };
 
-function usePaged<T extends { id: number }>(load: (cursor: string | null) => Promise<Page<T>>): Paged<T> {
+/** A cursor-paged list loaded on mount, a page more at each `more()`. */
+export function usePaged<T extends { id: number }>(load: (cursor: string | null) => Promise<Page<T>>): Paged<T> {
   const [items, setItems] = useState<T[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [total, setTotal] = useState(0);

@@ -5,6 +5,7 @@
  * composer.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { checkFiles, defaultRecipients, MAX_RECIPIENTS, MAX_UPLOADS, recipientsPatch, toUpload } from '../compose';
 import { conversations, tickets as ticketApi } from '../endpoints';
 import { formatDateTime, formatNumber, t } from '../i18n';
 import { useShortcuts } from '../keyboard';
@@ -226,7 +227,7 @@ export function Conversation({ ticket, reloadKey, onTicketTouched }: Props) {
   );
 }
 
-function MessageItem({ message, pickable, picked, onPick }: { message: Message; pickable: boolean; picked: boolean; onPick: () => void }) {
+export function MessageItem({ message, pickable, picked, onPick }: { message: Message; pickable: boolean; picked: boolean; onPick: () => void }) {
   const users = useUsers();
   const who =
     message.kind === 'customer'
@@ -291,24 +292,65 @@ function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textare
   const [kind, setKind] = useState<'reply' | 'note'>('reply');
   const [body, setBody] = useState('');
   const [threadId, setThreadId] = useState<number | null>(threads[0]?.id ?? null);
+  const [toText, setToText] = useState('');
+  const [ccText, setCcText] = useState('');
+  const [files, setFiles] = useState<File[]>([]);
+  const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const thread = threads.find((th) => th.id === threadId) ?? threads[0];
+  const defaults = thread ? defaultRecipients(thread) : { to: [], cc: [] };
   useEffect(() => {
     if (threadId === null || !threads.some((th) => th.id === threadId)) setThreadId(threads[0]?.id ?? null);
   }, [threads.map((th) => th.id).join(',')]);
+  useEffect(() => {
+    setToText(defaults.to.join(', '));
+    setCcText(defaults.cc.join(', '));
+  }, [thread?.id, defaults.to.join(','), defaults.cc.join(',')]);
 
   if (threads.length === 0) return <p class="muted">{t('conv.noThread')}</p>;
+
+  function pick(list: FileList | null) {
+    const next = [...files, ...Array.from(list ?? [])];
+    const wrong = checkFiles(next);
+    if (wrong) setProblem(wrong.error === 'tooMany' ? t('conv.tooManyFiles', { max: MAX_UPLOADS }) : t('conv.fileTooLarge', { name: wrong.name }));
+    else {
+      setProblem(null);
+      setFiles(next);
+    }
+    if (fileInput.current) fileInput.current.value = '';
+  }
 
   async function send(event: Event) {
     event.preventDefault();
     if (!body.trim() || threadId === null) return;
+    let recipients: { to?: string[]; cc?: string[] } = {};
+    if (kind === 'reply') {
+      const patch = recipientsPatch(toText, ccText, defaults);
+      if ('error' in patch) {
+        const field = t(patch.field === 'to' ? 'conv.to' : 'conv.cc');
+        setProblem(
+          patch.error === 'invalid'
+            ? t('conv.badAddress', { field, address: patch.address })
+            : patch.error === 'noRecipient'
+              ? t('conv.noRecipient')
+              : t('conv.tooManyRecipients', { field, max: MAX_RECIPIENTS }),
+        );
+        return;
+      }
+      recipients = patch;
+    }
     setBusy(true);
+    setProblem(null);
     try {
-      await conversations.reply(threadId, kind, body);
+      const attachments = await Promise.all(files.map(toUpload));
+      await conversations.reply(threadId, kind, body, { ...recipients, ...(attachments.length ? { attachments } : {}) });
       setBody('');
+      setFiles([]);
       announce(kind === 'reply' ? t('conv.replySent') : t('conv.noteAdded'));
       onSent();
     } catch (e) {
-      announce(t('app.error', { detail: errorText(e) }), 'error');
+      setProblem(t('app.error', { detail: errorText(e) }));
     } finally {
       setBusy(false);
     }
@@ -336,6 +378,21 @@ function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textare
           </label>
         )}
       </fieldset>
+      {kind === 'reply' && (
+        <div class="composer-recipients">
+          <label class="stack">
+            {t('conv.to')}
+            <input type="text" name="to" value={toText} autoComplete="off" onInput={(e) => setToText((e.target as HTMLInputElement).value)} />
+          </label>
+          <label class="stack">
+            {t('conv.cc')}
+            <input type="text" name="cc" value={ccText} autoComplete="off" aria-describedby="composer-cc-hint" onInput={(e) => setCcText((e.target as HTMLInputElement).value)} />
+          </label>
+          <p id="composer-cc-hint" class="muted small">
+            {t('conv.recipientsHint')}
+          </p>
+        </div>
+      )}
       <label class="composer-body">
         <span>
           {kind === 'reply' ? t('conv.replyLabel') : t('conv.noteLabel')} <kbd aria-hidden="true">r</kbd>
@@ -352,6 +409,33 @@ function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textare
           required
         />
       </label>
+      <div class="composer-files">
+        <label>
+          {t('conv.attach')} <input ref={fileInput} type="file" multiple onChange={(e) => pick((e.target as HTMLInputElement).files)} />
+        </label>
+        {files.length > 0 && (
+          <ul aria-label={t('conv.attachments')}>
+            {files.map((file, index) => (
+              <li>
+                {file.name} <span class="muted small">({formatSize(file.size)})</span>{' '}
+                <button
+                  type="button"
+                  class="ghost small"
+                  aria-label={t('conv.removeFile', { name: file.name })}
+                  onClick={() => setFiles(files.filter((_, i) => i !== index))}
+                >
+                  ×
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+      {problem && (
+        <p class="error" role="alert">
+          {problem}
+        </p>
+      )}
       <div class="composer-actions">
         <span class="muted small">{t('conv.sendHint')}</span>
         <button type="submit" class="primary" disabled={busy || !body.trim()}>

@@ -63,3 +63,43 @@ describe('set-password page', () => {
     expect(screen.getByRole('alert').textContent).toContain('needs the link');
   });
 });
+
+describe('change-password page', () => {
+  it('checks the pair first, then sends current and new password', async () => {
+    const { ChangePasswordPage } = await import('./ChangePasswordPage');
+    const { setFetch } = await import('../api');
+    const { fetch, calls } = fakeFetch((call) =>
+      (call.body as { current_password: string }).current_password === 'old one'
+        ? jsonResponse(200, { user_id: 1, password_set_at: '2026-01-01T00:00:00Z', sessions_ended: 2 })
+        : jsonResponse(422, { type: 'x', title: 'Validation failed', status: 422, detail: 'no', errors: { current_password: ['This is not your current password.'] } }),
+    );
+    setFetch(fetch);
+    render(<ChangePasswordPage />);
+    fill('Current password', 'wrong one');
+    fill('New password', 'correct horse battery');
+    fill('Repeat the password', 'correct horse batter');
+    fireEvent.click(screen.getByRole('button', { name: 'Change password' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('The two passwords differ.');
+    expect(calls).toHaveLength(0);
+
+    fill('Repeat the password', 'correct horse battery');
+    fireEvent.click(screen.getByRole('button', { name: 'Change password' }));
+    await waitFor(() => expect(screen.getByRole('alert').textContent).toBe('That is not your current password.'));
+    expect(calls[0]).toMatchObject({ method: 'PUT', url: '/api/v1/me/password', body: { current_password: 'wrong one', new_password: 'correct horse battery' } });
+
+    fill('Current password', 'old one');
+    fireEvent.click(screen.getByRole('button', { name: 'Change password' }));
+    expect((await screen.findByRole('status')).textContent).toBe('Your password is changed; 2 sessions were signed out.');
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect((screen.getByLabelText('Current password') as HTMLInputElement).value).toBe('');
+  });
+});
+
+describe('shared password form pieces', () => {
+  it('a new password needs the minimum length and the same text twice', async () => {
+    const { newPasswordProblem } = await import('./PasswordForms');
+    expect(newPasswordProblem('short', 'short')).toBe('The password needs at least 10 characters.');
+    expect(newPasswordProblem('long enough!', 'long enough?')).toBe('The two passwords differ.');
+    expect(newPasswordProblem('long enough!', 'long enough!')).toBeNull();
+  });
+});

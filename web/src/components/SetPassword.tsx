@@ -1,8 +1,9 @@
 // Set-password page: the link an admin sends (`/set-password#token=...`) sets the password once.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { MIN_PASSWORD_LENGTH, inviteTokenFrom, setPasswordWithInvite } from '../auth';
-import { LANGUAGES, getLanguage, setLanguage, t, type Lang } from '../i18n';
+import { t } from '../i18n';
 import { navigate } from '../router';
+import { AuthCard, NewPasswordFields, commonRefusal, newPasswordProblem } from './PasswordForms';
 
 export function SetPassword() {
   const [token] = useState(() => inviteTokenFrom(typeof window === 'undefined' ? '' : window.location.hash));
@@ -10,18 +11,15 @@ export function SetPassword() {
   const [busy, setBusy] = useState(false);
   const passwordRef = useRef<HTMLInputElement>(null);
 
-  useEffect(() => {
-    document.title = `${t('setpw.title')} · ${t('app.name')}`;
-    passwordRef.current?.focus();
-  }, []);
+  useEffect(() => passwordRef.current?.focus(), []);
 
   async function onSubmit(event: Event) {
     event.preventDefault();
     if (!token) return;
     const form = new FormData(event.currentTarget as HTMLFormElement);
     const password = String(form.get('password') ?? '');
-    if (password.length < MIN_PASSWORD_LENGTH) return setError(t('setpw.tooShort', { count: MIN_PASSWORD_LENGTH }));
-    if (password !== String(form.get('repeat') ?? '')) return setError(t('setpw.mismatch'));
+    const problem = newPasswordProblem(password, String(form.get('repeat') ?? ''));
+    if (problem) return setError(problem);
     setBusy(true);
     setError(null);
     const result = await setPasswordWithInvite(token, password);
@@ -33,51 +31,26 @@ export function SetPassword() {
     }
     if (result.reason === 'invalidLink') setError(t('setpw.invalidLink'));
     else if (result.reason === 'weak') setError(result.detail ?? t('setpw.tooShort', { count: MIN_PASSWORD_LENGTH }));
-    else if (result.reason === 'throttled') setError(t('signin.throttled', { seconds: result.retryAfter ?? 60 }));
-    else setError(t('signin.error'));
+    else setError(commonRefusal(result.reason, result.retryAfter));
   }
 
   return (
-    <main id="main" class="signin">
-      <div class="signin-card">
-        <h1>{t('setpw.title')}</h1>
-        <label class="lang signin-lang">
-          {t('app.language')}{' '}
-          <select value={getLanguage()} onChange={(e) => setLanguage((e.target as HTMLSelectElement).value as Lang)}>
-            {LANGUAGES.map((l) => (
-              <option value={l.code}>{l.name}</option>
-            ))}
-          </select>
-        </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        {token ? (
-          <form onSubmit={onSubmit} aria-label={t('setpw.submit')}>
-            <label>
-              {t('setpw.password')}
-              <input ref={passwordRef} name="password" type="password" autocomplete="new-password" minLength={MIN_PASSWORD_LENGTH} required />
-            </label>
-            <label>
-              {t('setpw.repeat')}
-              <input name="repeat" type="password" autocomplete="new-password" minLength={MIN_PASSWORD_LENGTH} required />
-            </label>
-            <p class="muted small">{t('setpw.rules', { count: MIN_PASSWORD_LENGTH })}</p>
-            <button type="submit" class="primary" disabled={busy}>
-              {t('setpw.submit')}
-            </button>
-          </form>
-        ) : (
-          <p role="alert">{t('setpw.noToken')}</p>
-        )}
-        <p>
-          <a href="/signin" onClick={(e) => { e.preventDefault(); navigate('/signin'); }}>
-            {t('setpw.toSignIn')}
-          </a>
-        </p>
-      </div>
-    </main>
+    <AuthCard title={t('setpw.title')} error={error}>
+      {token ? (
+        <form onSubmit={onSubmit} aria-label={t('setpw.submit')}>
+          <NewPasswordFields inputRef={passwordRef} />
+          <button type="submit" class="primary" disabled={busy}>
+            {t('setpw.submit')}
+          </button>
+        </form>
+      ) : (
+        <p role="alert">{t('setpw.noToken')}</p>
+      )}
+      <p>
+        <a href="/signin" onClick={(e) => { e.preventDefault(); navigate('/signin'); }}>
+          {t('setpw.toSignIn')}
+        </a>
+      </p>
+    </AuthCard>
   );
 }

@@ -2,7 +2,8 @@
 // or a gateway without sessions).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { signInWithPassword, signInWithToken, takeHandedOverEmail } from '../auth';
-import { LANGUAGES, getLanguage, setLanguage, t, type Lang } from '../i18n';
+import { t } from '../i18n';
+import { AuthCard, commonRefusal } from './PasswordForms';
 
 export function SignIn() {
   const [mode, setMode] = useState<'password' | 'token'>('password');
@@ -15,7 +16,6 @@ export function SignIn() {
   const passwordRef = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
-    document.title = `${t('signin.title')} · ${t('app.name')}`;
     (mode === 'token' ? tokenRef : email ? passwordRef : emailRef).current?.focus();
   }, [mode]);
 
@@ -31,8 +31,7 @@ export function SignIn() {
       setNote(t('signin.unsupported'));
       setMode('token');
     } else if (result.reason === 'invalid') setError(t('signin.invalid'));
-    else if (result.reason === 'throttled') setError(t('signin.throttled', { seconds: result.retryAfter ?? 60 }));
-    else setError(t('signin.error'));
+    else setError(commonRefusal(result.reason, result.retryAfter));
   }
 
   async function onToken(event: Event) {
@@ -46,60 +45,39 @@ export function SignIn() {
   }
 
   return (
-    <main id="main" class="signin">
-      <div class="signin-card">
-        <h1>{t('signin.title')}</h1>
-        <label class="lang signin-lang">
-          {t('app.language')}{' '}
-          <select value={getLanguage()} onChange={(e) => setLanguage((e.target as HTMLSelectElement).value as Lang)}>
-            {LANGUAGES.map((l) => (
-              <option value={l.code}>{l.name}</option>
-            ))}
-          </select>
-        </label>
-        {note && (
-          <p class="note" role="status">
-            {note}
-          </p>
-        )}
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        {mode === 'password' ? (
-          <form onSubmit={onPassword} aria-label={t('signin.submit')}>
-            <label>
-              {t('signin.email')}
-              <input ref={emailRef} name="email" type="email" autocomplete="username" value={email ?? undefined} required />
-            </label>
-            <label>
-              {t('signin.password')}
-              <input ref={passwordRef} name="password" type="password" autocomplete="current-password" required />
-            </label>
-            <button type="submit" class="primary" disabled={busy}>
-              {t('signin.submit')}
-            </button>
-            <button type="button" class="link" onClick={() => setMode('token')}>
-              {t('signin.useToken')}
-            </button>
-          </form>
-        ) : (
-          <form onSubmit={onToken} aria-label={t('signin.tokenSubmit')}>
-            <label>
-              {t('signin.token')}
-              <input ref={tokenRef} name="token" type="password" autocomplete="off" spellcheck={false} required />
-            </label>
-            <p class="muted small">{t('signin.tokenNote')}</p>
-            <button type="submit" class="primary" disabled={busy}>
-              {t('signin.tokenSubmit')}
-            </button>
-            <button type="button" class="link" onClick={() => setMode('password')}>
-              {t('signin.usePassword')}
-            </button>
-          </form>
-        )}
-      </div>
-    </main>
+    <AuthCard title={t('signin.title')} note={note} error={error}>
+      {mode === 'password' ? (
+        <form onSubmit={onPassword} aria-label={t('signin.submit')}>
+          <label>
+            {t('signin.email')}
+            <input ref={emailRef} name="email" type="email" autocomplete="username" value={email ?? undefined} required />
+          </label>
+          <label>
+            {t('signin.password')}
+            <input ref={passwordRef} name="password" type="password" autocomplete="current-password" required />
+          </label>
+          <button type="submit" class="primary" disabled={busy}>
+            {t('signin.submit')}
+          </button>
+          <button type="button" class="link" onClick={() => setMode('token')}>
+            {t('signin.useToken')}
+          </button>
+        </form>
+      ) : (
+        <form onSubmit={onToken} aria-label={t('signin.tokenSubmit')}>
+          <label>
+            {t('signin.token')}
+            <input ref={tokenRef} name="token" type="password" autocomplete="off" spellcheck={false} required />
+          </label>
+          <p class="muted small">{t('signin.tokenNote')}</p>
+          <button type="submit" class="primary" disabled={busy}>
+            {t('signin.tokenSubmit')}
+          </button>
+          <button type="button" class="link" onClick={() => setMode('password')}>
+            {t('signin.usePassword')}
+          </button>
+        </form>
+      )}
+    </AuthCard>
   );
 }

@@ -109,6 +109,45 @@ describe('conversation pane', () => {
     expect(sent?.headers.Authorization).toBe('Bearer tok');
   });
 
+  it('a reply takes changed recipients and attached files', async () => {
+    const withCc = { ...thread, messages: [message(1, 'customer', 'It smokes', { cc: [{ email: 'boss@example.com', name: '' }] })] };
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.url.startsWith('/api/v1/tickets/7/threads')) return jsonResponse(200, { items: [withCc], next_cursor: null, total: 1 });
+      if (call.method === 'POST') return jsonResponse(201, message(3, 'reply', 'x'));
+      return jsonResponse(200, { items: [], next_cursor: null, total: 0 });
+    });
+    setFetch(fetch);
+    const touched = vi.fn();
+    render(<Conversation ticket={ticket} reloadKey={0} onTicketTouched={touched} />);
+    await screen.findByText('It smokes');
+    const to = screen.getByRole('textbox', { name: 'To' }) as HTMLInputElement;
+    const ccField = screen.getByRole('textbox', { name: 'Cc' }) as HTMLInputElement;
+    await waitFor(() => expect(ccField.value).toBe('boss@example.com'));
+    expect(to.value).toBe('zofia@example.com');
+
+    fireEvent.input(screen.getByRole('textbox', { name: /Reply to the customer/ }), { target: { value: 'See attached' } });
+    fireEvent.input(ccField, { target: { value: 'not an address' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Send reply' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('Cc: “not” is not an email address.');
+    expect(calls.some((c) => c.method === 'POST')).toBe(false);
+
+    fireEvent.input(ccField, { target: { value: '' } });
+    fireEvent.input(to, { target: { value: 'zofia@example.com, mum@example.com' } });
+    const picker = screen.getByLabelText(/Attach files/) as HTMLInputElement;
+    Object.defineProperty(picker, 'files', { configurable: true, value: [new File(['hello'], 'hi.txt', { type: 'text/plain' })] });
+    fireEvent.change(picker);
+    expect(await screen.findByRole('button', { name: 'Remove hi.txt' })).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Send reply' }));
+    await waitFor(() => expect(touched).toHaveBeenCalled());
+    expect(calls.find((c) => c.method === 'POST')?.body).toEqual({
+      kind: 'reply',
+      body: 'See attached',
+      to: ['zofia@example.com', 'mum@example.com'],
+      cc: [],
+      attachments: [{ filename: 'hi.txt', content_type: 'text/plain', content_b64: 'aGVsbG8=' }],
+    });
+  });
+
   it('a note goes as kind note', async () => {
     const { fetch, calls } = fakeFetch((call) => {
       if (call.url.startsWith('/api/v1/tickets/7/threads')) return jsonResponse(200, { items: [thread], next_cursor: null, total: 1 });
