@@ -144,17 +144,11 @@ def run_peer(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
         try:
             while proc.poll() is None:
                 if STOP.is_set() or time.monotonic() - began > PEER_TIMEOUT:
-                    proc.terminate()  # run.sh stops what it started, by pid, on TERM
-                    try:
-                        proc.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
                     side.error = "interrupted" if STOP.is_set() else f"timed out after {PEER_TIMEOUT:g} s"
                     return side
                 time.sleep(0.5)
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            _stop_peer(proc)
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         errors = [ln for ln in text.splitlines() if "ERROR" in ln or "error" in ln.lower()]
@@ -172,6 +166,22 @@ def run_peer(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
     if title:
         side.notes.append(title)
     return side
+
+
+def _stop_peer(proc: subprocess.Popen[bytes]) -> None:
+    """TERM, so that ``run.sh`` stops its gunicorn and cluster by pid; KILL only if it hangs."""
+    if proc.poll() is not None:
+        return
+    CLEANING.set()  # a second Ctrl-C must not cut this short
+    try:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    finally:
+        CLEANING.clear()
 
 
 # -- ours, by the same client shape -------------------------------------------------------------------
@@ -477,7 +487,12 @@ def compare(
         if skip_peer:
             peer = Side("django-helpdesk 2.6.1", error=skip_peer)
         else:
-            peer = run_peer(peer_dir or work / "peer", db, scale, creates, reads)
+            try:
+                peer = run_peer(peer_dir or work / "peer", db, scale, creates, reads)
+            except KeyboardInterrupt:  # the tables of the databases done so far are kept
+                STOP.set()
+                tables.append(f"{db}: interrupted while the peer ran")
+                break
         if peer.error:
             say(f"peer ({db}): {peer.error}")
         ours = run_ours(work / f"ours-{db}", db, scale, creates, reads)
@@ -525,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_arguments(parser, args)
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-peer-"))
     try:
         text = compare_from(args, work)
