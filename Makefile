@@ -37,8 +37,9 @@ check: install
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
+# Floors, then ours beside django-helpdesk (bench/peer.py); e.g. BENCH_ARGS="--quick --pg" or "--no-peer".
 bench: install
-	$(PYTHON) -m bench.run
+	$(PYTHON) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf var

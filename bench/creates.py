@@ -44,7 +44,7 @@ from types import FrameType
 
 from bench.run import STOP, _cpu_model, say
 from bench.seats import SqliteStack
-from bench.tickets import ADMIN_TOKEN, CLEANING
+from bench.tickets import ADMIN_TOKEN, CLEANING, Stack
 
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
@@ -59,7 +59,7 @@ BODY = json.dumps({"name": "load", "description": "printer on fire " * 8, "prior
 # -- processes and their CPU ------------------------------------------------------------------------
 
 
-def suite_pids(stack: SqliteStack) -> dict[str, int]:
+def suite_pids(stack: Stack) -> dict[str, int]:
     """The suite's processes by name (the supervisor's pid files), the supervisor and RabbitMQ."""
     pids = {
         pid_file.stem: int(pid_file.read_text().strip())

@@ -1,6 +1,7 @@
 """Benchmark: the gateway next to its two floors, on a private broker and a private suite.
 
-    python -m bench.run [--seconds N] [--quick]
+    python -m bench.run [--seconds N] [--quick] [--no-floors] [--no-compare]
+                        [--pg] [--no-peer] [--peer-dir DIR] [--scale N] [--creates N] [--reads N]
 
 Starts its own RabbitMQ node (free port, temporary data), the whole suite through
 ``deploy.supervisor`` (temporary data folder, free HTTP port, ``HELPDESK_ADMIN_TOKEN=bench-token``),
@@ -17,6 +18,12 @@ connection per thread):
 and prints one Markdown table: p50 and p99 latency (ms), requests/s, errors, and the ratios of
 the gateway's p50 to both floors. A measurement that fails prints its error in its row and
 the others go on. Everything it started is stopped at the end, also on Ctrl-C or SIGTERM.
+
+Then (unless ``--no-compare``) ``bench.peer`` measures our suite beside django-helpdesk 2.6.1 by
+one client shape, on SQLite (and with ``--pg`` on PostgreSQL too), each side from scratch, and
+prints a second table: creates/s at 1 and 10 clients, server CPU per create, GET one ticket and a
+list page, ours/peer and the issue's aims. ``--no-peer`` or ``HELPDESK_BENCH_PEER=0`` measures ours
+alone and says so in the table's notes.
 Every request loop is bounded in time and in count; everything listens on 127.0.0.1 only.
 """
 
@@ -699,33 +706,53 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per cell")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) afterwards")
+    parser.add_argument("--no-floors", action="store_true", help="only ours beside the peer")
+    parser.add_argument("--no-compare", action="store_true", help="skip ours beside the peer (bench.peer)")
+    from bench import peer  # bench.peer imports this module
+
+    peer.add_arguments(parser)
     args = parser.parse_args(argv)
     seconds = args.seconds or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
     if not 0 < seconds <= 600:
         parser.error("--seconds must be in (0, 600]")
+    peer.check_arguments(parser, args)
 
     signal.signal(signal.SIGTERM, _on_signal)
     work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
+    work.chmod(0o755)  # the PostgreSQL clusters of --pg run as their own user
     bench = Bench(seconds, work)
     interrupted = False
-    try:
-        bench.start()
-        bench.measure_all()
-    except KeyboardInterrupt:
-        interrupted = True
-        STOP.set()
-        say("interrupted; stopping everything")
-    except Exception as exc:
-        say(f"bench failed: {exc!r}")
-        bench.rows.append(Row("x", "bench set-up", error=repr(exc)))
-    finally:
-        # A second Ctrl-C must not leave a broker or a suite behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        bench.stop()
+    if not args.no_floors:
+        try:
+            bench.start()
+            bench.measure_all()
+        except KeyboardInterrupt:
+            interrupted = True
+            STOP.set()
+            say("interrupted; stopping everything")
+        except Exception as exc:
+            say(f"bench failed: {exc!r}")
+            bench.rows.append(Row("x", "bench set-up", error=repr(exc)))
+        finally:
+            # A second Ctrl-C must not leave a broker or a suite behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            bench.stop()
     if bench.rows:
         print(render(bench.rows, seconds), flush=True)
     failed = interrupted or any(r.error or not all(c.ok for c in r.cells.values()) for r in bench.rows)
+    if not (args.no_compare or interrupted):
+        # Its own stacks, one at a time; Ctrl-C is handled inside (it stops what it started).
+        signal.signal(signal.SIGINT, peer._on_signal)
+        signal.signal(signal.SIGTERM, peer._on_signal)
+        try:
+            table = peer.compare_from(args, work / "compare")
+        except KeyboardInterrupt:
+            STOP.set()
+            table = "ours beside the peer: interrupted"
+        interrupted = interrupted or STOP.is_set()
+        failed = failed or interrupted or "NOT MEASURED" in table
+        print(("\n" if bench.rows else "") + table, flush=True)
     if args.keep or failed:
         say(f"logs kept in {work} (ours in logs/, the suite's in suite/logs/)")
     else:
