@@ -373,7 +373,7 @@ def test_subscribe_declares_a_durable_queue_with_a_dead_letter_queue(suite: Suit
     sub = suite.client().subscribe("tickets", ["ticket_created", "ticket_closed"], "crm.tickets", print)
     channel = suite.connections[0].channels[0]
     assert ("exchange", "tickets.events", {"exchange_type": "topic", "durable": True}) in channel.declared
-    assert ("queue", "crm.tickets.dead", {"durable": True}) in channel.declared
+    assert ("queue", "crm.tickets.dead", {"durable": True, "arguments": {}}) in channel.declared
     dlx = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "crm.tickets.dead"}
     assert ("queue", "crm.tickets", {"durable": True, "arguments": dlx}) in channel.declared
     binds = [d for d in channel.declared if d[0] == "bind"]
@@ -383,6 +383,15 @@ def test_subscribe_declares_a_durable_queue_with_a_dead_letter_queue(suite: Suit
     ]
     assert sub.dead_queue_name == "crm.tickets.dead"
     assert suite.authentications == 0  # subscribing needs no identity
+
+
+def test_a_quorum_subscription_declares_quorum_queues_with_a_delivery_limit(suite: Suite) -> None:
+    suite.client().subscribe("tickets", "ticket_created", "crm.q", print, queue_type="quorum")
+    queues = {d[1]: d[2]["arguments"] for d in suite.connections[0].channels[0].declared if d[0] == "queue"}
+    assert queues["crm.q.dead"] == {"x-queue-type": "quorum"}
+    assert queues["crm.q"]["x-queue-type"] == "quorum" and queues["crm.q"]["x-delivery-limit"] == 10
+    assert queues["crm.q"]["x-dead-letter-routing-key"] == "crm.q.dead"
+    assert queues["crm.q"]["x-dead-letter-strategy"] == "at-least-once"
 
 
 def test_an_event_is_acked_after_the_callback_returns(suite: Suite) -> None:
