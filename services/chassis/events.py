@@ -7,7 +7,11 @@ acknowledged unless its handler succeeded or it was parked with the reason:
 
 * a handler that raises a *transient* error is retried: the message is republished to
   ``<queue>.retry`` (a TTL queue that dead-letters back into ``<queue>``) with growing back-off,
-  and after ``max_attempts`` it is parked in ``<queue>.dead`` with the error;
+  and after ``max_attempts`` it is parked in ``<queue>.dead`` with the error. On quorum queues
+  the back-off is waited out by the worker holding the message (at most 1.6 s), which then
+  republishes it straight to ``<queue>``: RabbitMQ can leave a message on a quorum queue past its
+  TTL when nothing consumes there (rabbitmq-server#10718; our chaos test saw two retries stay in
+  a ``.retry`` queue after a node was killed), and a retry must not wait for the next failure;
 * a message no retry can heal is parked in ``<queue>.dead`` at once, with the reason: a body
   that cannot be decoded (not JSON, another content type) or is not a JSON object with an
   ``event_id``, a payload its contract refuses (marshmallow's ``ValidationError``, our
@@ -39,6 +43,7 @@ import logging
 import traceback
 from typing import Any
 
+import eventlet
 from kombu import Connection, Exchange, Queue, binding
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
@@ -172,7 +177,7 @@ class Subscription(EventHandler):
     def setup(self) -> None:
         amqp_uri = cfg.required(self.container.config, cfg.AMQP_URI)
         service = self.container.service_name
-        kind = queue_type(self.container.config)
+        kind = self.kind = queue_type(self.container.config)
         self.queue, self.retry_queue, self.dead_queue = subscription_queues(
             self.source_service, self.event_type, service, self.method_name, kind=kind
         )
@@ -255,6 +260,9 @@ class Subscription(EventHandler):
         if retry and attempt < self.max_attempts:
             headers[ATTEMPT_HEADER] = attempt + 1
             target, expiration = self.retry_queue.name, BASE_BACKOFF_MS * 2 ** (attempt - 1)
+            if self.kind == QUORUM:  # no broker TTL on quorum queues: see the module's docstring
+                eventlet.sleep(expiration / 1000)
+                target, expiration = self.queue.name, None
             log.warning("%s failed (attempt %d/%d): %s", self.queue.name, attempt, self.max_attempts, error)
             metrics.EVENT_RETRIES.labels(metrics.service_of(self), self.queue.name).inc()
         else:

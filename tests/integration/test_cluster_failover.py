@@ -6,8 +6,9 @@ Proves that
 * with ``QUEUE_TYPE: quorum`` every durable queue the chassis declares (``rpc-<service>``, a
   subscription's main, ``.retry`` and ``.dead`` queues) is a quorum queue, with a delivery limit on
   the queues a poison message could loop in, and reply queues stay classic and exclusive;
-* a handler's failure is retried through the quorum ``.retry`` queue (per-message TTL, then
-  at-least-once dead-lettering back) and then handled once;
+* a handler's failure is retried after its back-off straight through the main quorum queue
+  (not through ``.retry``'s per-message TTL, which quorum queues may not honour without a
+  consumer: see :mod:`services.chassis.events`) and then handled once;
 * SIGKILL of the node that both a server and its client are connected to: both reconnect to
   another node (kombu's failover along the ``;``-separated URIs), RPC calls succeed again within
   seconds, and every event whose publish the broker confirmed is handled (none lost); the killed
@@ -141,7 +142,7 @@ def test_durable_queues_are_quorum_with_delivery_limits(
     assert len(rpc_queue["members"]) == 3
 
 
-def test_failed_handler_is_retried_through_the_quorum_retry_queue(
+def test_failed_handler_is_retried_after_its_back_off_on_quorum_queues(
     rabbit_cluster: ClusterUnderTest, cluster_vhost: str, start: Callable[[type, str], ServiceContainer]
 ) -> None:
     uri = rabbit_cluster.uri_for(cluster_vhost)
