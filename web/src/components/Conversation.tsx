@@ -481,8 +481,29 @@ function SplitDialog({ ticket, messageIds, onClose, onDone }: { ticket: Ticket; 
   );
 }
 
-function MoveDialog({ thread, onClose, onDone }: { thread: Thread; onClose: () => void; onDone: () => void }) {
+/** The owner and comment of a thread's move, to the inbox or to the help desk. */
+export function MoveFields({ owner, setOwner, comment, setComment }: { owner: string; setOwner: (v: string) => void; comment: string; setComment: (v: string) => void }) {
   const users = useUsers();
+  return (
+    <>
+      <label class="stack">
+        {t('conv.moveOwner')}
+        <select value={owner} onChange={(e) => setOwner((e.target as HTMLSelectElement).value)}>
+          <option value="">{t('filters.unassigned')}</option>
+          {users?.map((u) => (
+            <option value={u.id}>{u.name}</option>
+          ))}
+        </select>
+      </label>
+      <label class="stack">
+        {t('conv.moveComment')}
+        <textarea rows={3} value={comment} onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)} />
+      </label>
+    </>
+  );
+}
+
+function MoveDialog({ thread, onClose, onDone }: { thread: Thread; onClose: () => void; onDone: () => void }) {
   const [owner, setOwner] = useState(thread.owner_id === null ? '' : String(thread.owner_id));
   const [comment, setComment] = useState('');
   const [busy, setBusy] = useState(false);
@@ -502,19 +523,7 @@ function MoveDialog({ thread, onClose, onDone }: { thread: Thread; onClose: () =
         }}
       >
         <p>{t('conv.moveBody')}</p>
-        <label class="stack">
-          {t('conv.moveOwner')}
-          <select value={owner} onChange={(e) => setOwner((e.target as HTMLSelectElement).value)}>
-            <option value="">{t('filters.unassigned')}</option>
-            {users?.map((u) => (
-              <option value={u.id}>{u.name}</option>
-            ))}
-          </select>
-        </label>
-        <label class="stack">
-          {t('conv.moveComment')}
-          <textarea rows={3} value={comment} onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)} />
-        </label>
+        <MoveFields owner={owner} setOwner={setOwner} comment={comment} setComment={setComment} />
         <div class="dialog-actions">
           <button type="button" class="ghost" onClick={onClose}>
             {t('app.cancel')}

@@ -12,7 +12,7 @@ import { can, errorText, useMe, userName, useUsers } from '../store';
 import { announce } from '../toast';
 import type { Message, Thread, ThreadSummary } from '../types';
 import { usePaged } from './BinPage';
-import { MessageItem } from './Conversation';
+import { MessageItem, MoveFields } from './Conversation';
 import { Dialog } from './Dialog';
 
 export interface HelpdeskMove {
@@ -198,7 +198,6 @@ function InboxThread({ thread, mayMove, onMove, onClose }: { thread: ThreadSumma
 }
 
 function MoveToHelpdeskDialog({ thread, onClose, onDone }: { thread: ThreadSummary; onClose: () => void; onDone: (moved: Thread) => void }) {
-  const users = useUsers();
   const [ticket, setTicket] = useState('');
   const [owner, setOwner] = useState(thread.owner_id === null ? '' : String(thread.owner_id));
   const [comment, setComment] = useState('');
@@ -237,19 +236,7 @@ function MoveToHelpdeskDialog({ thread, onClose, onDone }: { thread: ThreadSumma
         <p id="helpdesk-move-hint" class="muted small">
           {t('inbox.moveTicketHint')}
         </p>
-        <label class="stack">
-          {t('conv.moveOwner')}
-          <select value={owner} onChange={(e) => setOwner((e.target as HTMLSelectElement).value)}>
-            <option value="">{t('filters.unassigned')}</option>
-            {users?.map((u) => (
-              <option value={u.id}>{u.name}</option>
-            ))}
-          </select>
-        </label>
-        <label class="stack">
-          {t('conv.moveComment')}
-          <textarea rows={3} value={comment} onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)} />
-        </label>
+        <MoveFields owner={owner} setOwner={setOwner} comment={comment} setComment={setComment} />
         {problem && (
           <p class="error" role="alert">
             {problem}
