@@ -40,11 +40,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from bench.run import STOP, _cpu_model, say
 from bench.seats import SqliteStack
-from bench.tickets import ADMIN_TOKEN, CLEANING, Stack
+from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, stop_on_signal
 
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
@@ -335,12 +334,6 @@ def report(
     return lines
 
 
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    STOP.set()
-    if not CLEANING.is_set():
-        raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.creates", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS)
@@ -350,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 64 or not 0 < args.seconds <= 300:
         parser.error("--clients must be in [1, 64] and --seconds in (0, 300]")
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-creates-"))
     work.chmod(0o755)
     stack = SqliteStack(work)

@@ -45,7 +45,7 @@ from typing import Any
 import requests
 
 from bench.run import STOP, _cpu_model, say
-from bench.tickets import ADMIN_TOKEN, Api, Stack, _on_signal, connect
+from bench.tickets import ADMIN_TOKEN, Api, Stack, connect, stop_on_signal
 
 THREADS_PER_SIDE = 20
 RETENTION_DAYS = 90
@@ -286,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args(argv)
     bulk = [int(x) for x in args.bulk.split(",") if x.strip()]
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     env = {
         "HELPDESK_RETENTION_BATCH": str(args.batch),
         "HELPDESK_RETENTION_PAUSE": str(args.pause),

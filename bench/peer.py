@@ -49,14 +49,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import requests
 
 from bench.creates import cpu_of, suite_pids
 from bench.run import REPO_ROOT, STOP, _cpu_model, say
 from bench.seats import SqliteStack
-from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, connect
+from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, connect, stop_on_signal
 
 PEER_TOOL = Path(os.environ.get("HELPDESK_PEER_TOOL", str(REPO_ROOT.parent / "shared" / "tools" / "peer")))
 DEFAULT_SCALE, DEFAULT_CREATES, DEFAULT_READS = 2000, 500, 40  # the peer reads in O(tickets)
@@ -527,20 +526,14 @@ def compare_from(args: argparse.Namespace, work: Path) -> str:
     )
 
 
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    STOP.set()
-    if not CLEANING.is_set():
-        raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-peer-"))
     try:
         text = compare_from(args, work)

@@ -743,8 +743,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = interrupted or any(r.error or not all(c.ok for c in r.cells.values()) for r in bench.rows)
     if not (args.no_compare or interrupted):
         # Its own stacks, one at a time; Ctrl-C is handled inside (it stops what it started).
-        signal.signal(signal.SIGINT, peer._on_signal)
-        signal.signal(signal.SIGTERM, peer._on_signal)
+        signal.signal(signal.SIGINT, peer.stop_on_signal)
+        signal.signal(signal.SIGTERM, peer.stop_on_signal)
         try:
             table = peer.compare_from(args, work / "compare")
         except KeyboardInterrupt:

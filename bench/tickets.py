@@ -1133,7 +1133,9 @@ CLEANING = threading.Event()
 """Set while a stack is being stopped: signals then only set STOP, so cleaning is never cut short."""
 
 
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
+def stop_on_signal(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM/SIGINT handler of the benches that load a suite: stop, and interrupt unless the
+    clean-up (which must finish) is already running."""
     STOP.set()
     if not CLEANING.is_set():
         raise KeyboardInterrupt
@@ -1165,8 +1167,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be in (0, 600]")
     sizes: list[int] = args.sizes
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     runs: list[SizeRun] = []
     interrupted = False
     try:
