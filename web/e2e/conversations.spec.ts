@@ -5,23 +5,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { AGENT_TOKEN, api, createTicket, expectAccessible, intake, readTicket, sendMail, settle, useToken } from './helpers';
+import { AGENT_TOKEN, api, createTicket, expectAccessible, intake, readTicket, sendMail, settle, useToken, failOnCspRefusals } from './helpers';
 
 const RUN = Date.now().toString(36);
 const SINK = process.env.HELPDESK_SMTP_SINK_DIR ?? '';
 
 test.describe.configure({ mode: 'serial' });
 
-let refusals: string[] = [];
-test.beforeEach(({ page }) => {
-  refusals = [];
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) refusals.push(message.text());
-  });
-});
-test.afterEach(() => {
-  expect(refusals, 'CSP refusals').toEqual([]);
-});
+failOnCspRefusals();
 
 function sunkMessages(): string[] {
   return readdirSync(SINK)

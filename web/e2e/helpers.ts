@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 
 export const BASE = process.env.HELPDESK_BASE_URL ?? '';
 export const ADMIN_TOKEN = process.env.HELPDESK_TOKEN ?? '';
@@ -150,5 +150,20 @@ export async function sendMail(mail: { from: string; to: string; subject: string
       step += 1;
       if (step < steps.length) socket.write(`${steps[step]}\r\n`);
     });
+  });
+}
+
+/** Fail each test of the calling spec in which the page logged a Content-Security-Policy refusal:
+ * nothing the workspace does may be refused by its policy (no inline script or style). */
+export function failOnCspRefusals(): void {
+  let refusals: string[] = [];
+  test.beforeEach(({ page }) => {
+    refusals = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) refusals.push(message.text());
+    });
+  });
+  test.afterEach(() => {
+    expect(refusals, 'CSP refusals').toEqual([]);
   });
 }

@@ -3,22 +3,13 @@
 // table; a follow-up lands in the open conversation), and a thread in the inbox is opened from the
 // inbox page and moved to the help desk, where it becomes a ticket.
 import { expect, test } from '@playwright/test';
-import { api, expectAccessible, intake, sendMail, settle, useToken } from './helpers';
+import { api, expectAccessible, intake, sendMail, settle, useToken, failOnCspRefusals } from './helpers';
 
 const RUN = Date.now().toString(36);
 
 test.describe.configure({ mode: 'serial' });
 
-let refusals: string[] = [];
-test.beforeEach(({ page }) => {
-  refusals = [];
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) refusals.push(message.text());
-  });
-});
-test.afterEach(() => {
-  expect(refusals, 'CSP refusals').toEqual([]);
-});
+failOnCspRefusals();
 
 test('a customer email shows up live in an open workspace, and so does their follow-up', async ({ page, request }) => {
   test.skip(!process.env.HELPDESK_SMTP_PORT, 'HELPDESK_SMTP_PORT names the suite’s inbound SMTP port');

@@ -13,23 +13,14 @@ import {
   recordMetric,
   settle,
   useToken,
+  failOnCspRefusals,
 } from './helpers';
 
 const RUN = Date.now().toString(36);
 
 test.describe.configure({ mode: 'serial' });
 
-// Nothing the workspace does may be refused by its Content-Security-Policy (no inline script or style).
-let refusals: string[] = [];
-test.beforeEach(({ page }) => {
-  refusals = [];
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) refusals.push(message.text());
-  });
-});
-test.afterEach(() => {
-  expect(refusals, 'CSP refusals').toEqual([]);
-});
+failOnCspRefusals();
 
 test('sign in: an invite link sets the password, then email and password sign in and write; sign-out ends it', async ({ page, request, context, browser }) => {
   test.setTimeout(150_000); // two browsers, a set-password page, three sign-ins: slow on a loaded machine
