@@ -20,8 +20,7 @@ the `postgres` database; tests make their own with deploy.postgres.create_databa
 Ports: HELPDESK_TEST_AMQP_PORT (5682) and HELPDESK_TEST_PG_PORT (5442).
 
 `python -m deploy.test_runner --chaos [pytest args...]` (`make test-chaos`) runs only the chaos
-proof, `tests/e2e/test_chaos.py`, on PostgreSQL for HELPDESK_CHAOS_SECONDS (600 unless set), with
-merges in its load (HELPDESK_CHAOS_MERGES=1, see the test); its
+proof, `tests/e2e/test_chaos.py`, on PostgreSQL for HELPDESK_CHAOS_SECONDS (600 unless set); its
 3-node RabbitMQ cluster is started by the test's own fixture.
 
 Exit status is 0 only if both passes pass. Pytest's "no tests collected" (5) counts as a pass in
@@ -115,7 +114,6 @@ def run_passes(servers: Mapping[str, str], args: list[str]) -> bool:
 def run_chaos(servers: Mapping[str, str], args: list[str]) -> bool:
     env = {**os.environ, **servers, "HELPDESK_TEST_DB": "postgresql"}
     env.setdefault("HELPDESK_CHAOS_SECONDS", "600")
-    env.setdefault("HELPDESK_CHAOS_MERGES", "1")
     say(f"chaos for {env['HELPDESK_CHAOS_SECONDS']}s")
     command = [sys.executable, "-m", "pytest", CHAOS_TEST, "-p", "no:cacheprovider", "-q", "-s", *args]
     code = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False).returncode

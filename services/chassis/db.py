@@ -8,12 +8,13 @@ starts, never at import time.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, false, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.chassis import config as cfg
@@ -38,6 +39,26 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+
+
+def guard(session: Session, table: Table, *, exclusive: bool) -> None:
+    """Order this transaction, from this call to its commit, against the others that guard
+    ``table``: one that takes the guard exclusive runs alone; those that take it shared run
+    together, but never beside an exclusive one. A transaction that changes what ``table`` says
+    takes it exclusive; one that acts on what it reads there takes it shared, so neither can miss
+    the other's uncommitted rows (READ COMMITTED alone would let both commit unaware of each other).
+
+    PostgreSQL takes a transaction-scoped advisory lock named by the table's name; it should be the
+    transaction's first lock, so that a waiter holds no rows another needs. SQLite has one writer
+    at a time, so either way this transaction becomes the writer now (a write that changes no row
+    of ``table``), and every read after it sees all that was committed before.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        session.execute(text(f"SELECT {lock}(:key)"), {"key": zlib.crc32(table.name.encode())})
+        return
+    first = next(iter(table.c))
+    session.execute(update(table).where(false()).values({first: first}))
 
 
 class SessionFactory:

@@ -112,5 +112,15 @@ digest_queue = Table(
     Index("ix_digest_created", "created_at"),
 )
 
+merges = Table(
+    "ticket_merges",
+    metadata,
+    # a merged-away ticket and the survivor it now leads to (the end of any chain of merges)
+    Column("ticket_id", Integer, primary_key=True, autoincrement=False),
+    Column("merged_into_id", Integer, nullable=False),
+    Column("merged_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ticket_merges_into", "merged_into_id"),
+)
+
 outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)

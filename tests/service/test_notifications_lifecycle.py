@@ -93,3 +93,24 @@ def test_a_merge_tells_the_survivors_owner_and_followers_once_and_not_the_merger
     n.tickets.hidden_from[OTHER.user_id] = {32}
     n.handle("handle_ticket_merged", merged(32, 33))
     assert len(n.as_(OTHER).list_feed({"limit": 100})["items"]) == 1, "nobody who cannot see the survivor"
+
+
+@pytest.mark.parametrize("order", ["in turn", "the later merge first"])
+def test_a_notification_delivered_after_its_ticket_was_merged_away_names_the_survivor(
+    notifications: Notifications, order: str
+) -> None:
+    """A ``ticket_created`` held up (by a crash or a retry) past the merge of its ticket must not
+    bring the absorbed ticket back into anyone's feed; nor must a chain of merges, in either order."""
+    n = notifications
+    for ticket_id in (40, 41, 42):
+        n.tickets.tickets[ticket_id] = FakeTicket(f"ticket {ticket_id}")
+    merges = [merged(41, 40), merged(42, 41)]
+    for event in merges if order == "in turn" else merges[::-1]:
+        n.handle("handle_ticket_merged", event)
+    n.handle("handle_ticket_created", ticket_created(40, AGENT.user_id))
+    n.handle("handle_ticket_created", ticket_created(41, AGENT.user_id))
+    assert ticket_ids(n, ADMIN.user_id, "ticket_created") == [(42, [42]), (42, [42])]
+    n.handle("handle_tickets_purged", purged([42], [40, 41]))
+    n.tickets.tickets[40] = FakeTicket("a ticket whose id was seen before")
+    n.handle("handle_ticket_created", ticket_created(40, AGENT.user_id))
+    assert ticket_ids(n, ADMIN.user_id, "ticket_created") == [(40, [40])], "a purge forgets the merges too"

@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from services.chassis.db import guard
 from services.chassis.errors import NotFound
 from services.chassis.events import already_processed, mark_processed
 from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
 from services.notifications import contract
 from services.notifications.domain import Notice, title
-from services.notifications.models import feed, outbox, processed_events
+from services.notifications.models import feed, merges, outbox, processed_events
 from services.notifications.store.base import Records, item_dict, ticket_ids_of
 
 NEWEST_FIRST = Sort("id", descending=True)
@@ -110,29 +111,59 @@ class Feed:
     # -- tickets merged away or purged ------------------------------------------------------------------
     def retarget(self, *, event_id: str, handler: str, from_ticket_ids: list[int], to_ticket_id: int) -> bool:
         """Notifications about ``from_ticket_ids`` now name ``to_ticket_id`` (a bulk change's list
-        too, without naming it twice); False if the event was seen before."""
-        gone = set(from_ticket_ids)
-
-        def moved(ids: list[int]) -> list[int]:
-            return list(dict.fromkeys(to_ticket_id if i in gone else i for i in ids))
-
+        too, without naming it twice), or the ticket it was merged into in turn; the merge is
+        remembered, so a notification delivered later about a merged-away ticket names the survivor
+        too (see :meth:`add_in`). False if the event was seen before."""
         with self.db.transaction() as s:
             if already_processed(s, processed_events, event_id, handler):
                 return False
-            s.execute(update(feed).where(feed.c.ticket_id.in_(gone)).values(ticket_id=to_ticket_id))
+            guard(s, merges, exclusive=True)
+            survivor = self._survivors_in(s, {to_ticket_id}).get(to_ticket_id, to_ticket_id)
+            gone = set(from_ticket_ids) - {survivor}
+            self._remember(s, gone, survivor)
+
+            def moved(ids: list[int]) -> list[int]:
+                return list(dict.fromkeys(survivor if i in gone else i for i in ids))
+
+            s.execute(update(feed).where(feed.c.ticket_id.in_(gone)).values(ticket_id=survivor))
             for row in self._listing(s, gone):
                 ids = moved(ticket_ids_of(row))
                 s.execute(update(feed).where(feed.c.id == row.id).values(ticket_ids=json.dumps(ids)))
             mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
             return True
 
+    def _remember(self, s: Session, gone: set[int], survivor: int) -> None:
+        """``gone`` (and whatever had been merged into them) lead to ``survivor`` from now on."""
+        if not gone:
+            return
+        s.execute(update(merges).where(merges.c.merged_into_id.in_(gone)).values(merged_into_id=survivor))
+        known = set(s.scalars(select(merges.c.ticket_id).where(merges.c.ticket_id.in_(gone))))
+        s.execute(update(merges).where(merges.c.ticket_id.in_(known)).values(merged_into_id=survivor))
+        now = self.r.clock.now()
+        fresh = [{"ticket_id": i, "merged_into_id": survivor, "merged_at": now} for i in sorted(gone - known)]
+        if fresh:
+            s.execute(merges.insert(), fresh)
+
+    @staticmethod
+    def _survivors_in(s: Session, ticket_ids: set[int]) -> dict[int, int]:
+        """Where each of ``ticket_ids`` that was merged away leads now."""
+        if not ticket_ids:
+            return {}
+        rows = s.execute(
+            select(merges.c.ticket_id, merges.c.merged_into_id).where(
+                merges.c.ticket_id.in_(sorted(ticket_ids))
+            )
+        )
+        return {int(ticket_id): int(into) for ticket_id, into in rows}
+
     def forget_tickets(self, *, event_id: str, handler: str, ticket_ids: list[int]) -> bool:
-        """Notifications about ``ticket_ids`` go (a bulk change's keeps its other tickets); False if
-        the event was seen before."""
+        """Notifications about ``ticket_ids`` go (a bulk change's keeps its other tickets), and so
+        does what this service remembered of their merges; False if the event was seen before."""
         gone = set(ticket_ids)
         with self.db.transaction() as s:
             if already_processed(s, processed_events, event_id, handler):
                 return False
+            guard(s, merges, exclusive=True)
             for row in self._listing(s, gone):
                 kept = [i for i in ticket_ids_of(row) if i not in gone]
                 if kept:
@@ -144,6 +175,9 @@ class Feed:
                 else:
                     s.execute(delete(feed).where(feed.c.id == row.id))
             s.execute(delete(feed).where(feed.c.ticket_id.in_(gone), feed.c.ticket_ids.is_(None)))
+            s.execute(
+                delete(merges).where(or_(merges.c.ticket_id.in_(gone), merges.c.merged_into_id.in_(gone)))
+            )
             mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
             return True
 
@@ -163,18 +197,23 @@ class Feed:
         """Store each ``(notice, shown in the feed)`` as a notification, or grow the one its bulk
         change already made; for each, the row and :data:`ADDED`, :data:`GROWN` or None (the bulk
         change had told of this ticket already). A growth makes the notification unread again.
+        A notice about a ticket merged away before it arrived names the survivor, as
+        :meth:`retarget` made the older ones do (the guard keeps the two from missing each other).
         New notifications are written in one statement."""
         now = self.r.clock.now()
+        guard(s, merges, exclusive=False)
+        led = self._survivors_in(s, {notice.ticket_id for notice, _shown in notices})
         existing = self._groups(s, [notice for notice, _shown in notices])
         found: list[tuple[Any, str | None] | None] = []
         new: list[dict[str, Any]] = []
         for notice, shown in notices:
+            ticket_id = led.get(notice.ticket_id, notice.ticket_id)
             row = existing.get((notice.user_id, notice.group_key)) if notice.group_key else None
             if row is not None:
-                found.append(self._grow(s, row, notice, now))
+                found.append(self._grow(s, row, ticket_id, now))
                 continue
             found.append(None)
-            new.append(self._values(notice, shown, event_id, now))
+            new.append(self._values(notice, ticket_id, shown, event_id, now))
         inserted = iter(
             s.execute(feed.insert().returning(*feed.c, sort_by_parameter_order=True), new).all()
             if new
@@ -196,12 +235,12 @@ class Feed:
         return {(row.user_id, row.group_key): row for row in rows}
 
     @staticmethod
-    def _values(notice: Notice, shown: bool, event_id: str, now: Any) -> dict[str, Any]:
+    def _values(notice: Notice, ticket_id: int, shown: bool, event_id: str, now: Any) -> dict[str, Any]:
         return {
             "user_id": notice.user_id,
             "type": notice.type,
-            "ticket_id": notice.ticket_id,
-            "ticket_ids": json.dumps([notice.ticket_id]),
+            "ticket_id": ticket_id,
+            "ticket_ids": json.dumps([ticket_id]),
             "count": 1,
             "title": title(notice.type, ticket_id=notice.ticket_id, ticket_name=notice.ticket_name),
             "actor_id": notice.actor_id,
@@ -213,11 +252,11 @@ class Feed:
             "in_app": shown,
         }
 
-    def _grow(self, s: Session, row: Any, notice: Notice, now: Any) -> tuple[Any, str | None]:
+    def _grow(self, s: Session, row: Any, ticket_id: int, now: Any) -> tuple[Any, str | None]:
         ids = ticket_ids_of(row)
-        if notice.ticket_id in ids:
+        if ticket_id in ids:
             return row, None
-        ids.append(notice.ticket_id)
+        ids.append(ticket_id)
         headline = title(row.type, ticket_id=row.ticket_id, ticket_name="", count=len(ids))
         grown = s.execute(
             update(feed)
