@@ -42,8 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.run import STOP, _cpu_model, say
-from bench.seats import SqliteStack
-from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, stop_on_signal
+from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, stop_on_signal
 
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0

@@ -28,36 +28,12 @@ from typing import Any
 
 import requests
 
-from bench.run import _cpu_model, clean_env, free_broker_port, free_port, say
-from bench.tickets import ADMIN_TOKEN, Stack
-from deploy import rabbitmq
+from bench.run import _cpu_model, clean_env, say
+from bench.tickets import ADMIN_TOKEN, make_stack
 from helpdesk_cli import hubspot_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN_OWNERS = 24
-
-
-class SqliteStack(Stack):
-    """The suite on SQLite files in its data folder (what ``make run`` uses), with its own broker."""
-
-    def start(self) -> None:
-        port = free_broker_port()
-        self.broker = (self.work / "rabbitmq", port)
-        say(f"starting RabbitMQ on 127.0.0.1:{port}")
-        amqp_uri = rabbitmq.start(*self.broker)
-        http_port = free_port()
-        self.gateway = f"http://127.0.0.1:{http_port}"
-        env = clean_env()
-        env.update(
-            HELPDESK_DATA_DIR=str(self.work / "suite"),
-            HELPDESK_HTTP_PORT=str(http_port),
-            HELPDESK_SMTP_PORT=str(free_port()),
-            HELPDESK_ADMIN_TOKEN=ADMIN_TOKEN,
-            AMQP_URI=amqp_uri,
-        )
-        say(f"starting the suite (deploy.supervisor), gateway {self.gateway}")
-        self.procs.start("supervisor", ["-m", "deploy.supervisor"], env)
-        self.wait_ready(120.0)
 
 
 def create_owners(gateway: str) -> None:
@@ -117,7 +93,7 @@ def main() -> int:
     export = work / ("export.xlsx" if args.xlsx else "export.csv")
     say(f"writing a {args.rows:,}-row export to {export}")
     hubspot_sample.write(export, args.rows)
-    stack = Stack(work) if args.db == "postgresql" else SqliteStack(work)
+    stack = make_stack(args.db, work)
     try:
         stack.start()
         create_owners(stack.gateway)

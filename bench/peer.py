@@ -54,8 +54,7 @@ import requests
 
 from bench.creates import cpu_of, suite_pids
 from bench.run import REPO_ROOT, STOP, _cpu_model, say
-from bench.seats import SqliteStack
-from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, connect, stop_on_signal
+from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, connect, make_stack, stop_on_signal
 
 PEER_TOOL = Path(os.environ.get("HELPDESK_PEER_TOOL", str(REPO_ROOT.parent / "shared" / "tools" / "peer")))
 DEFAULT_SCALE, DEFAULT_CREATES, DEFAULT_READS = 2000, 500, 40  # the peer reads in O(tickets)
@@ -343,7 +342,7 @@ def idle_cpu(pids: dict[str, int], seconds: float = IDLE_SECONDS) -> float:
 def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
     """Our suite from scratch, ``scale`` tickets, then the same rows as the peer's."""
     side = Side("ours")
-    stack: Stack = Stack(work) if db == "pg" else SqliteStack(work)
+    stack = make_stack("postgresql" if db == "pg" else "sqlite", work)
     try:
         stack.start()
         address = _address(stack.gateway)

@@ -7,14 +7,19 @@ For each layout (``tickets=1,gateway=1`` then ``tickets=2,gateway=2``, the other
 fresh databases on ``--pg-url`` (a server URL without a database), a fresh vhost-less run of
 ``deploy.supervisor`` with ``AMQP_URI`` (guest on a test broker is fine) and ``HELPDESK_SCALE``,
 ready when ``/readyz`` answers 200; 100 tickets made first; then ``--clients`` threads, each with a
-keep-alive session, for ``--seconds`` each: GET of a random ticket, then create. Prints one
-Markdown row per layout and phase: requests/s, p50 and p99 ms, errors. The machine's cores are the
-ceiling: on 2 shared cores a second instance can only use what the first leaves idle.
+keep-alive session, for ``--seconds`` each: GET of a random ticket, then create; then the
+CPU-bound call straight over the broker: ``--rpc-clients`` processes, each a
+:class:`helpdesk_client.HelpdeskClient`, calling ``tickets.list_tickets`` for a page of 100 (the
+tickets service builds and serialises 100 tickets per call; the gateway is not involved, so the
+tickets instances are the bottleneck). Prints one Markdown row per layout and phase: requests/s,
+p50 and p99 ms, errors. The machine's cores are the ceiling: on 2 shared cores a second instance
+can only use what the first leaves idle (with RabbitMQ, PostgreSQL and the clients beside them).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import signal
@@ -25,6 +30,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -123,12 +129,56 @@ def measure(
     return n / seconds, p(0.5), p(0.99), errors[0]
 
 
+def rpc_worker(amqp_uri: str, seconds: float, out: Any) -> None:
+    """One client process: ``tickets.list_tickets`` (a page of 100) in a loop for ``seconds``."""
+    from helpdesk_client import HelpdeskClient
+
+    latencies: list[float] = []
+    errors = 0
+    with HelpdeskClient(amqp_uri, token=TOKEN, timeout=30) as client:
+        tickets = client.service("tickets")
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            began = time.monotonic()
+            try:
+                page = tickets.list_tickets({"limit": 100})
+                ok = len(page["items"]) == 100
+            except Exception:
+                ok = False
+            if ok:
+                latencies.append(time.monotonic() - began)
+            else:
+                errors += 1
+    out.put((latencies, errors))
+
+
+def measure_rpc(amqp_uri: str, clients: int, seconds: float) -> tuple[float, float, float, int]:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=rpc_worker, args=(amqp_uri, seconds, out)) for _ in range(clients)]
+    for proc in procs:
+        proc.start()
+    latencies: list[float] = []
+    errors = 0
+    for _ in procs:
+        mine, failed = out.get(timeout=seconds + 120)
+        latencies.extend(mine)
+        errors += failed
+    for proc in procs:
+        proc.join(30)
+    latencies.sort()
+    n = len(latencies)
+    p = lambda q: latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")  # noqa: E731
+    return n / seconds, p(0.5), p(0.99), errors
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--amqp-uri", required=True)
     parser.add_argument("--pg-url", required=True)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rpc-clients", type=int, default=4)
     args = parser.parse_args()
     print("| layout | call | req/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- | --- |")
     for scale in ("tickets=1,gateway=1", "tickets=2,gateway=2"):
@@ -145,6 +195,9 @@ def main() -> int:
             for work in ("get", "create"):
                 rate, p50, p99, errors = measure(base, args.clients, args.seconds, work, ids)
                 print(f"| {scale} | {work} | {rate:.0f} | {p50:.0f} | {p99:.0f} | {errors} |", flush=True)
+            rate, p50, p99, errors = measure_rpc(args.amqp_uri, args.rpc_clients, args.seconds)
+            call = "rpc list_tickets (100)"
+            print(f"| {scale} | {call} | {rate:.0f} | {p50:.0f} | {p99:.0f} | {errors} |", flush=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(90)

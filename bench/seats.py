@@ -57,9 +57,9 @@ from typing import Any
 import requests
 
 from bench import reply_corpus
-from bench.run import STOP, Cell, _cpu_model, clean_env, fmt, free_broker_port, free_port, measure, say
-from bench.tickets import ADMIN_TOKEN, SUITE_READY_TIMEOUT, Api, Stack, api_opener, fixed
-from deploy import postgres, rabbitmq
+from bench.run import STOP, Cell, _cpu_model, fmt, measure, say
+from bench.tickets import ADMIN_TOKEN, Api, SqliteStack, Stack, api_opener, fixed, make_stack
+from deploy import postgres
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
@@ -79,35 +79,6 @@ CHUNK = 5000
 
 
 # -- the suite on either database -----------------------------------------------------------------
-
-
-class SqliteStack(Stack):
-    """The suite on its default SQLite files (``$DATA/<service>.db``) and a private broker."""
-
-    def start(self) -> None:
-        port = free_broker_port()
-        self.broker = (self.work / "rabbitmq", port)
-        say(f"starting RabbitMQ on 127.0.0.1:{port}")
-        amqp_uri = rabbitmq.start(*self.broker)
-        http_port = free_port()
-        self.gateway = f"http://127.0.0.1:{http_port}"
-        env = clean_env()
-        env.update(
-            HELPDESK_DATA_DIR=str(self.work / "suite"),
-            HELPDESK_HTTP_PORT=str(http_port),
-            HELPDESK_SMTP_PORT=str(free_port()),
-            HELPDESK_ADMIN_TOKEN=ADMIN_TOKEN,
-            AMQP_URI=amqp_uri,
-        )
-        say(f"starting the suite on SQLite (deploy.supervisor), gateway {self.gateway}")
-        self.procs.start("supervisor", ["-m", "deploy.supervisor"], env)
-        began = time.monotonic()
-        self.wait_ready(SUITE_READY_TIMEOUT)
-        say(f"suite ready after {time.monotonic() - began:.1f} s")
-
-
-def make_stack(db: str, work: Path) -> Stack:
-    return Stack(work) if db == "postgresql" else SqliteStack(work)
 
 
 def engine_of(stack: Stack, service: str) -> Engine:

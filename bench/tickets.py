@@ -161,17 +161,8 @@ class Stack:
         return self.pg[0] / "postgres.log"
 
     def start(self) -> None:
-        """Cluster and databases, broker, suite; returns once ``/readyz`` answers 200."""
-        pg_dir, pg_port = self.work / "pg", free_port()
-        say(f"starting PostgreSQL on 127.0.0.1:{pg_port} (data {pg_dir})")
-        self.pg = (pg_dir, pg_port)
-        postgres.start(pg_dir, pg_port)
-        urls = {
-            key: postgres.create_database(pg_port, svc.name)
-            for svc in registry.SERVICES
-            if (key := svc.db_url_variable)
-        }
-
+        """Databases, broker, suite; returns once ``/readyz`` answers 200."""
+        urls = self.databases()
         port = free_broker_port()
         self.broker = (self.work / "rabbitmq", port)
         say(f"starting RabbitMQ on 127.0.0.1:{port}")
@@ -189,11 +180,25 @@ class Stack:
             **urls,
         )
         env.update(self.extra_env)
-        say(f"starting the suite (deploy.supervisor), gateway {self.gateway}")
+        say(f"starting the suite on {self.kind} (deploy.supervisor), gateway {self.gateway}")
         self.procs.start("supervisor", ["-m", "deploy.supervisor"], env)
         began = time.monotonic()
         self.wait_ready(SUITE_READY_TIMEOUT)
         say(f"suite ready after {time.monotonic() - began:.1f} s")
+
+    kind = "PostgreSQL"
+
+    def databases(self) -> dict[str, str]:
+        """Start this run's PostgreSQL cluster, one database per service: their URL settings."""
+        pg_dir, pg_port = self.work / "pg", free_port()
+        say(f"starting PostgreSQL on 127.0.0.1:{pg_port} (data {pg_dir})")
+        self.pg = (pg_dir, pg_port)
+        postgres.start(pg_dir, pg_port)
+        return {
+            key: postgres.create_database(pg_port, svc.name)
+            for svc in registry.SERVICES
+            if (key := svc.db_url_variable)
+        }
 
     def wait_ready(self, timeout: float) -> None:
         """Return once ``/readyz`` answers 200; RuntimeError if the supervisor exits or at timeout."""
@@ -231,6 +236,21 @@ class Stack:
                 pid = int(pid_file.read_text().strip())
                 say(f"killing leftover child {pid_file.stem} ({pid})")
                 os.killpg(pid, signal.SIGKILL)
+
+
+class SqliteStack(Stack):
+    """The suite on its default SQLite files (``$DATA/<service>.db``, what ``make run`` uses) and a
+    private broker."""
+
+    kind = "SQLite"
+
+    def databases(self) -> dict[str, str]:
+        return {}
+
+
+def make_stack(db: str, work: Path) -> Stack:
+    """A :class:`Stack` on ``db`` (``postgresql``; anything else: SQLite)."""
+    return Stack(work) if db == "postgresql" else SqliteStack(work)
 
 
 @contextlib.contextmanager
