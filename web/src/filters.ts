@@ -5,6 +5,8 @@
 import { PRIORITIES, SORTABLE, VIEWS, type Priority, type ViewName } from './types';
 
 export interface Filters {
+  /** A saved view applied by the gateway; the other filters here are set on top of it and win. */
+  view_id?: number;
   view?: ViewName;
   q?: string;
   status?: number;
@@ -27,6 +29,8 @@ function positiveInt(raw: string | null): number | undefined {
 export function parseFilters(search: string | URLSearchParams): Filters {
   const params = typeof search === 'string' ? new URLSearchParams(search) : search;
   const filters: Filters = {};
+  const viewId = positiveInt(params.get('view_id'));
+  if (viewId) filters.view_id = viewId;
   const view = params.get('view');
   if (view && (VIEWS as string[]).includes(view)) filters.view = view as ViewName;
   const q = params.get('q')?.trim();
@@ -48,7 +52,7 @@ export function parseFilters(search: string | URLSearchParams): Filters {
 /** The query string for filters, in a stable order; empty filters give ''. */
 export function filtersToSearch(filters: Filters): string {
   const params = new URLSearchParams();
-  const order: (keyof Filters)[] = ['view', 'q', 'pipeline_id', 'status', 'priority', 'owner_id', 'sort'];
+  const order: (keyof Filters)[] = ['view_id', 'view', 'q', 'pipeline_id', 'status', 'priority', 'owner_id', 'sort'];
   for (const key of order) {
     const value = filters[key];
     if (value === undefined || value === '' || (key === 'sort' && value === DEFAULT_SORT)) continue;

@@ -1,11 +1,13 @@
 // Table layout: filters, the virtualised ticket list, and bulk update of the selected tickets.
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { navigate } from '../router';
-import { can, useMe } from '../store';
+import { can, hasSeat, useMe } from '../store';
+import { columnsFromApi } from '../views';
 import { BulkBar } from './BulkBar';
 import { FilterBar } from './FilterBar';
 import { COLUMNS, DEFAULT_COLUMNS, TicketTable, type ColumnKey, type TicketTableHandle } from './TicketTable';
+import { ViewsMenu } from './ViewsMenu';
 
 const COLUMNS_KEY = 'helpdesk.columns';
 
@@ -19,8 +21,7 @@ function storedColumns(): ColumnKey[] {
   return DEFAULT_COLUMNS;
 }
 
-// PLACE FOR saved views (filters, sort and columns under a name): GET/POST /api/v1/views is not
-// in the gateway yet; until then the column choice is kept in this browser.
+// The column choice is kept in this browser; applying a saved view shows the view's columns.
 function ColumnPicker({ columns, onChange }: { columns: ColumnKey[]; onChange: (next: ColumnKey[]) => void }) {
   return (
     <details class="columns-menu">
@@ -44,7 +45,7 @@ function ColumnPicker({ columns, onChange }: { columns: ColumnKey[]; onChange: (
 import { useFilters } from './useFilters';
 
 export function TablePage({ search }: { search: string }) {
-  const [filters, setFilters] = useFilters(search);
+  const [filters, setFilters, { url, view }] = useFilters(search);
   const me = useMe();
   const [selection, setSelection] = useState<Set<number>>(new Set());
   const [reloadKey, setReloadKey] = useState(0);
@@ -58,6 +59,10 @@ export function TablePage({ search }: { search: string }) {
       /* kept for this page only */
     }
   };
+  useEffect(() => {
+    const viewColumns = columnsFromApi(view?.columns);
+    if (viewColumns) chooseColumns(viewColumns);
+  }, [view?.id, view?.updated_at]);
 
   return (
     <section class="page table-page" aria-labelledby="page-title">
@@ -72,6 +77,7 @@ export function TablePage({ search }: { search: string }) {
             setFilters(f);
           }}
         />
+        {hasSeat(me) && <ViewsMenu shown={filters} columns={columns} applied={url.view_id} />}
         <ColumnPicker columns={columns} onChange={chooseColumns} />
       </div>
       {selection.size > 0 && (
@@ -96,6 +102,7 @@ export function TablePage({ search }: { search: string }) {
       <TicketTable
         label={t('table.title')}
         filters={filters}
+        query={url}
         selection={selection}
         onSelectionChange={setSelection}
         onSort={(sort) => setFilters({ ...filters, sort })}

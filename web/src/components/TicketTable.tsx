@@ -44,7 +44,10 @@ export interface TicketTableHandle {
 }
 
 interface Props {
+  /** The filters in effect (sort marks on the headers). */
   filters: Filters;
+  /** What the list is fetched with, when not `filters` (a saved view's id and the filters beside it). */
+  query?: Filters;
   compact?: boolean;
   openId?: number | null;
   selection?: Set<number>;
@@ -70,10 +73,11 @@ export function TicketTable(props: Props) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState({ top: 0, height: 600 });
   const [active, setActive] = useState(-1);
-  const filterKey = JSON.stringify(filtersToQuery(filters));
+  const fetchWith = props.query ?? filters;
+  const filterKey = JSON.stringify(filtersToQuery(fetchWith));
 
   useEffect(() => {
-    const query = filtersToQuery(filters);
+    const query = filtersToQuery(fetchWith);
     list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
     setActive(-1);
     scrollRef.current?.scrollTo({ top: 0 });
@@ -84,7 +88,7 @@ export function TicketTable(props: Props) {
   // tickets are counted and shown on request (rows never jump under the user's pointer)
   const [arrived, setArrived] = useState<Set<number>>(new Set());
   const reload = () => {
-    const query = filtersToQuery(filters);
+    const query = filtersToQuery(fetchWith);
     list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
     setArrived(new Set());
     void list.loadMore();
