@@ -16,7 +16,7 @@ export function SlaStatus({ sla }: { sla: TicketSla }) {
       <span class={`badge sla-${sla.state}`}>{t(`sla.state.${sla.state}`)}</span>
       {sla.next_due_at && (
         <>
-          {' '}
+          <br />
           <span class="small">
             {t('sla.nextDue')} <time dateTime={sla.next_due_at}>{formatDateTime(sla.next_due_at)}</time>
           </span>

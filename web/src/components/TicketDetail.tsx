@@ -335,7 +335,7 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
               )}
               {ticket.sla && (
                 <>
-                  <dt>{t('sla.label')}</dt>
+                  <dt class="sla-label">{t('sla.label')}</dt>
                   <dd>
                     <SlaStatus sla={ticket.sla} />
                   </dd>
