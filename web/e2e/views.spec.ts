@@ -131,6 +131,20 @@ test('create an SLA policy, see it on a ticket, edit it and delete it', async ({
   await expect
     .poll(async () => (await api(request, 'GET', `/tickets/${ticket.id}`)).body.sla?.policy_id, { timeout: 20_000 })
     .toBe(policyId);
+  // the table's SLA column and filter (seat holders)
+  await page.goto(`/tickets?q=${encodeURIComponent(`Server room ${RUN}`)}&sort=sla_due_at`);
+  await page.locator('.columns-menu summary').click();
+  await page.getByRole('checkbox', { name: 'SLA', exact: true }).check();
+  await page.locator('.columns-menu summary').click();
+  await expect(page.locator(`tr[data-ticket-id="${ticket.id}"] td.col-sla .badge`)).toBeVisible();
+  const state = (await api(request, 'GET', `/tickets/${ticket.id}`)).body.sla.state as string;
+  const other = state === 'met' ? 'breached' : 'met';
+  await page.getByRole('combobox', { name: 'SLA' }).selectOption(other);
+  await expect(page).toHaveURL(new RegExp(`sla_state=${other}`));
+  await expect(page.locator(`tr[data-ticket-id="${ticket.id}"]`)).toHaveCount(0);
+  await page.getByRole('combobox', { name: 'SLA' }).selectOption(state);
+  await expect(page.locator(`tr[data-ticket-id="${ticket.id}"]`)).toHaveCount(1);
+
   await page.goto(`/split/${ticket.id}`);
   const sla = page.getByTestId('ticket-sla');
   await expect(sla).toContainText('First reply:');

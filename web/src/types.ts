@@ -269,6 +269,7 @@ export interface SavedView {
 }
 
 export type SlaState = 'on_track' | 'due_soon' | 'breached' | 'paused' | 'met';
+export const SLA_STATES: SlaState[] = ['on_track', 'due_soon', 'breached', 'paused', 'met'];
 export type SlaGoalName = 'first_reply' | 'next_reply' | 'close';
 export const SLA_GOALS: SlaGoalName[] = ['first_reply', 'next_reply', 'close'];
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;

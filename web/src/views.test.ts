@@ -76,7 +76,7 @@ describe('saving a view', () => {
 
   it('maps columns both ways and ignores those the table does not have', () => {
     expect(columnsToApi(['updated_at', 'owner', 'status'])).toEqual(['name', 'status', 'owner_id', 'updated_at']);
-    expect(columnsFromApi(['sla', 'owner_id', 'name', 'id'])).toEqual(['id', 'owner']);
+    expect(columnsFromApi(['sla', 'owner_id', 'name', 'id', 'team_id'])).toEqual(['id', 'owner', 'sla']);
     expect(columnsFromApi(['name', 'team_id'])).toBeNull();
     expect(columnsFromApi(undefined)).toBeNull();
   });

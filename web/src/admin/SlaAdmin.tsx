@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { Dialog } from '../components/Dialog';
 import { allPages, slaPolicies } from '../endpoints';
 import { t } from '../i18n';
-import { can, hasSeat, useAsync, useMe, usePipelines } from '../store';
+import { can, hasSeat, meData, useAsync, useMe, usePipelines } from '../store';
 import { announce } from '../toast';
 import { PRIORITIES, SLA_GOALS, type Pipeline, type SlaPolicy } from '../types';
 import { bodyFrom, draftFrom, formatMinutes, formatOpenings, type DraftErrors, type SlaDraft } from '../sla';
@@ -15,7 +15,8 @@ const GOAL_FIELD = { first_reply: 'first_reply_minutes', next_reply: 'next_reply
 
 export function SlaAdmin() {
   const me = useMe();
-  if (me && !hasSeat(me)) return <p>{t('sla.needSeat')}</p>;
+  if (!me) return meData.error ? <AdminError error={meData.error} /> : <p class="muted">{t('app.loading')}</p>;
+  if (!hasSeat(me)) return <p>{t('sla.needSeat')}</p>;
   return <SlaPolicies mayChange={can(me, 'account_access')} />;
 }
 

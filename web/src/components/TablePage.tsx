@@ -22,13 +22,13 @@ function storedColumns(): ColumnKey[] {
 }
 
 // The column choice is kept in this browser; applying a saved view shows the view's columns.
-function ColumnPicker({ columns, onChange }: { columns: ColumnKey[]; onChange: (next: ColumnKey[]) => void }) {
+function ColumnPicker({ columns, seat, onChange }: { columns: ColumnKey[]; seat: boolean; onChange: (next: ColumnKey[]) => void }) {
   return (
     <details class="columns-menu">
       <summary>{t('table.columns')}</summary>
       <fieldset>
         <legend class="sr-only">{t('table.columns')}</legend>
-        {COLUMNS.filter((c) => c.key !== 'name').map((c) => (
+        {COLUMNS.filter((c) => c.key !== 'name' && (seat || c.key !== 'sla')).map((c) => (
           <label class="check">
             <input
               type="checkbox"
@@ -47,6 +47,7 @@ import { useFilters } from './useFilters';
 export function TablePage({ search }: { search: string }) {
   const [filters, setFilters, { url, view }] = useFilters(search);
   const me = useMe();
+  const seat = hasSeat(me);
   const [selection, setSelection] = useState<Set<number>>(new Set());
   const [reloadKey, setReloadKey] = useState(0);
   const handle = useRef<TicketTableHandle | null>(null);
@@ -77,8 +78,8 @@ export function TablePage({ search }: { search: string }) {
             setFilters(f);
           }}
         />
-        {hasSeat(me) && <ViewsMenu shown={filters} columns={columns} applied={url.view_id} />}
-        <ColumnPicker columns={columns} onChange={chooseColumns} />
+        {seat && <ViewsMenu shown={filters} columns={columns} applied={url.view_id} />}
+        <ColumnPicker columns={columns} seat={seat} onChange={chooseColumns} />
       </div>
       {selection.size > 0 && (
         <BulkBar
@@ -109,7 +110,7 @@ export function TablePage({ search }: { search: string }) {
         onOpen={(ticket) => navigate(`/split/${ticket.id}${search}`)}
         reloadKey={reloadKey}
         handle={handle}
-        columns={columns}
+        columns={seat ? columns : columns.filter((c) => c !== 'sla')}
       />
     </section>
   );

@@ -330,6 +330,8 @@ export const en = {
   'sla.metAt': 'met',
   'sla.breachedAt': 'missed',
   'sla.pausedLeft': '{minutes} min left',
+  'sort.sla_due_at': 'SLA due soonest',
+  'sort.-sla_due_at': 'SLA due latest',
 
   'teams.new': 'New team',
   'teams.name': 'Team name',

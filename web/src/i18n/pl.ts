@@ -356,6 +356,8 @@ export const pl: Messages = {
   'sla.metAt': 'dotrzymano',
   'sla.breachedAt': 'przekroczono',
   'sla.pausedLeft': 'zostało {minutes} min',
+  'sort.sla_due_at': 'Termin SLA (najbliższy najpierw)',
+  'sort.-sla_due_at': 'Termin SLA (najdalszy najpierw)',
 
   'teams.new': 'Nowy zespół',
   'teams.name': 'Nazwa zespołu',
