@@ -70,7 +70,13 @@ test('screenshots of the saved views menu, the SLA policies page and a ticket wi
   });
   const standard = await api(request, 'POST', '/sla-policies', { name: 'Everything else', first_reply_minutes: 480, close_minutes: 10080 });
   const views = [
-    await api(request, 'POST', '/views', { name: 'Urgent, open', filters: { priority: 'urgent', view: 'open' }, sort: '-created_at', shared_with: 'everyone' }),
+    await api(request, 'POST', '/views', {
+      name: 'Urgent, open',
+      filters: { priority: 'urgent', view: 'open' },
+      sort: 'sla_due_at',
+      columns: ['id', 'name', 'status', 'owner_id', 'sla', 'updated_at'],
+      shared_with: 'everyone',
+    }),
     await api(request, 'POST', '/views', { name: 'Unassigned printers', filters: { owner_id: 'none', q: 'printer' }, shared_with: 'private' }),
   ];
   try {
