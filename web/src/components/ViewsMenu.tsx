@@ -134,7 +134,10 @@ function ViewDialog({
   const teams = useTeams();
   const [name, setName] = useState(view?.name ?? '');
   const [sharing, setSharing] = useState<Sharing>(view?.shared_with ?? 'private');
-  const myTeams = (teams ?? []).filter((team) => me?.team_ids?.includes(team.id) || can(me, 'account_access'));
+  // your teams (any team with account access, as the gateway allows); names when the list is readable
+  const myTeams = can(me, 'account_access') && teams
+    ? teams
+    : (me?.team_ids ?? []).map((id) => teams?.find((team) => team.id === id) ?? { id, name: `#${id}` });
   const [teamId, setTeamId] = useState<number | null>(view?.team_id ?? myTeams[0]?.id ?? null);
   const [replace, setReplace] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -164,7 +167,7 @@ function ViewDialog({
         </label>
         <fieldset>
           <legend>{t('views.sharing')}</legend>
-          {SHARING.map((option) => (
+          {SHARING.filter((option) => option !== 'team' || myTeams.length > 0 || sharing === 'team').map((option) => (
             <label class="check">
               <input type="radio" name="shared_with" value={option} checked={sharing === option} onChange={() => setSharing(option)} /> {t(`views.shared.${option}`)}
             </label>
