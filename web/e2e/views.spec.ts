@@ -28,6 +28,12 @@ test('save the current view, apply it in every layout, rename it and delete it',
 
   const panel = await openViewsMenu(page);
   await expectAccessible(page, 'saved views menu');
+  // Escape closes the menu and leaves focus on it; Enter opens it again
+  await page.keyboard.press('Escape');
+  await expect(panel).toBeHidden();
+  await expect(page.getByTestId('views-menu')).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(panel).toBeVisible();
   await panel.getByRole('button', { name: 'Save current view as…' }).click();
   const dialog = page.getByRole('dialog');
   await dialog.getByLabel('View name', { exact: true }).fill(`Urgent ${tag}`);
@@ -170,4 +176,29 @@ test('create an SLA policy, see it on a ticket, edit it and delete it', async ({
   await page.getByRole('dialog').getByRole('button', { name: 'Delete', exact: true }).click();
   await expect(row).toHaveCount(0);
   expect((await api(request, 'GET', `/sla-policies/${policyId}`)).status).toBe(404);
+});
+
+test('without a seat neither saved views nor SLA policies are offered', async ({ page, request }) => {
+  const made = await api(request, 'POST', '/users', {
+    name: `No Seat ${RUN}`,
+    email: `noseat-${RUN}@example.com`,
+    permissions: ['service_access'],
+    access_level: 'everything',
+    seat: false,
+  });
+  expect(made.status, JSON.stringify(made.body)).toBe(201);
+  const token = (await api(request, 'POST', `/users/${made.body.id}/tokens`, { label: 'no seat' })).body.token as string;
+  await useToken(page, token);
+  await page.goto('/tickets');
+  await expect(page.locator('tr.row').first()).toBeVisible();
+  await settle(page);
+  await expect(page.getByTestId('views-menu')).toHaveCount(0);
+  await expect(page.getByRole('combobox', { name: 'SLA' })).toHaveCount(0);
+  await page.locator('.columns-menu summary').click();
+  await expect(page.getByRole('checkbox', { name: 'SLA', exact: true })).toHaveCount(0);
+  await page.goto('/admin/users');
+  await expect(page.getByRole('navigation', { name: 'Admin sections' }).getByRole('link', { name: 'SLA policies' })).toHaveCount(0);
+  await page.goto('/admin/sla');
+  await expect(page.getByText('SLA policies need a service seat')).toBeVisible();
+  await expectAccessible(page, 'SLA page without a seat');
 });

@@ -36,7 +36,16 @@ export function ViewsMenu({ shown, columns, applied }: Props) {
 
   return (
     <>
-      <details class="views-menu" open={open} onToggle={(e) => setOpen((e.currentTarget as HTMLDetailsElement).open)}>
+      <details
+        class="views-menu"
+        open={open}
+        onToggle={(e) => setOpen((e.currentTarget as HTMLDetailsElement).open)}
+        onKeyDown={(e) => {
+          if (e.key !== 'Escape' || !open || editing) return;
+          setOpen(false);
+          (e.currentTarget as HTMLDetailsElement).querySelector('summary')?.focus();
+        }}
+      >
         <summary data-testid="views-menu">
           {t('views.menu')}
           {current ? `: ${current.name}` : ''}
