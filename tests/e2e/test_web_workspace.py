@@ -16,7 +16,9 @@
   inbox, a live update between two browser contexts and the bell counting live, notification
   preferences; a customer's email sent to the SMTP port showing up in an open table and its
   follow-up in the open conversation without a reload; the inbox page (open a thread by keyboard,
-  move it to the help desk, which makes it a ticket); axe-core on every page, and the figures
+  move it to the help desk, which makes it a ticket); a saved view saved from the table, applied
+  (``?view_id=``, kept on the board), renamed and deleted, and an SLA policy created, shown on a
+  ticket's sidebar, edited and deleted (``e2e/views.spec.ts``); axe-core on every page, and the figures
   (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``

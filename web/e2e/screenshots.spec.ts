@@ -57,3 +57,49 @@ test('screenshots of the sign-in page, table, board, split and admin pages', asy
     await shot(page, `admin-${section}`);
   }
 });
+
+test('screenshots of the saved views menu, the SLA policies page and a ticket with an SLA', async ({ page, request }) => {
+  const policy = await api(request, 'POST', '/sla-policies', {
+    name: 'Urgent tickets',
+    priority: 'urgent',
+    first_reply_minutes: 60,
+    next_reply_minutes: 240,
+    close_minutes: 2880,
+    pause_stage_ids: [],
+    business_hours: { timezone: 'Europe/Warsaw', weekly: ['mon', 'tue', 'wed', 'thu', 'fri'].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: ['2026-12-25'] },
+  });
+  const standard = await api(request, 'POST', '/sla-policies', { name: 'Everything else', first_reply_minutes: 480, close_minutes: 10080 });
+  const views = [
+    await api(request, 'POST', '/views', {
+      name: 'Urgent, open',
+      filters: { priority: 'urgent', view: 'open' },
+      sort: 'sla_due_at',
+      columns: ['id', 'name', 'status', 'owner_id', 'sla', 'updated_at'],
+      shared_with: 'everyone',
+    }),
+    await api(request, 'POST', '/views', { name: 'Unassigned printers', filters: { owner_id: 'none', q: 'printer' }, shared_with: 'private' }),
+  ];
+  try {
+    await useToken(page);
+    await page.goto(`/tickets?view_id=${views[0].body.id}`);
+    await expect(page.locator('tr.row').first()).toBeVisible();
+    await page.getByTestId('views-menu').click();
+    await settle(page);
+    await shot(page, 'views-menu');
+
+    await page.goto('/admin/sla');
+    await expect(page.getByRole('row').filter({ hasText: 'Urgent tickets' })).toBeVisible();
+    await settle(page);
+    await shot(page, 'admin-sla');
+
+    const ticket = await api(request, 'POST', '/tickets', { name: 'Payment page times out for every customer', priority: 'urgent', description: 'Card payments fail after 30 seconds.' });
+    await expect.poll(async () => (await api(request, 'GET', `/tickets/${ticket.body.id}`)).body.sla?.policy_id).toBe(policy.body.id);
+    await page.goto(`/split/${ticket.body.id}`);
+    await expect(page.getByTestId('ticket-sla')).toBeVisible();
+    await settle(page);
+    await shot(page, 'split-sla');
+  } finally {
+    for (const view of views) await api(request, 'DELETE', `/views/${view.body.id}`);
+    for (const made of [policy, standard]) await api(request, 'DELETE', `/sla-policies/${made.body.id}`);
+  }
+});

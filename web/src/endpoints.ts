@@ -14,6 +14,9 @@ import type {
   Page,
   Pipeline,
   Preferences,
+  SavedView,
+  SlaPolicy,
+  SlaPolicyFields,
   Team,
   Ticket,
   Thread,
@@ -128,6 +131,23 @@ export const notifications = {
   markRead: (id: number) => api.post<FeedItem>(`/notifications/${id}/read`),
   preferences: () => api.get<Preferences>('/me/notification-preferences'),
   savePreferences: (body: Partial<Preferences>) => api.put<Preferences>('/me/notification-preferences', body),
+};
+
+/** Saved views (seat): the caller's, their teams' and everyone's. */
+export const savedViews = {
+  list: (cursor?: string | null) => api.get<Page<SavedView>>('/views', { limit: 100, cursor }),
+  create: (body: Partial<SavedView> & { name: string }) =>
+    api.post<SavedView>('/views', body, { idempotencyKey: newIdempotencyKey() }),
+  update: (id: number, body: Partial<SavedView>) => api.patch<SavedView>(`/views/${id}`, body),
+  remove: (id: number) => api.del<void>(`/views/${id}`),
+};
+
+/** SLA policies: seat to read, account access to change. */
+export const slaPolicies = {
+  list: (cursor?: string | null) => api.get<Page<SlaPolicy>>('/sla-policies', { limit: 100, cursor }),
+  create: (body: SlaPolicyFields) => api.post<SlaPolicy>('/sla-policies', body, { idempotencyKey: newIdempotencyKey() }),
+  update: (id: number, body: Partial<SlaPolicyFields>) => api.patch<SlaPolicy>(`/sla-policies/${id}`, body),
+  remove: (id: number) => api.del<void>(`/sla-policies/${id}`),
 };
 
 /** Every page of a paged list, up to `maxPages` (reference data: users, teams). */

@@ -16,6 +16,12 @@ describe('filters in the URL', () => {
     expect(filtersToSearch({ sort: '-updated_at' })).toBe('');
   });
 
+  it('carry the SLA filter and sort (seat features) like the others', () => {
+    expect(parseFilters('?sla_state=due_soon&sort=sla_due_at')).toEqual({ sla_state: 'due_soon', sort: 'sla_due_at' });
+    expect(parseFilters('?sla_state=late')).toEqual({});
+    expect(filtersToSearch({ sort: 'sla_due_at', sla_state: 'breached', priority: 'high' })).toBe('?priority=high&sla_state=breached&sort=sla_due_at');
+  });
+
   it('become the API query unchanged', () => {
     expect(filtersToQuery({ view: 'mine', owner_id: 4, q: undefined })).toEqual({ view: 'mine', owner_id: 4 });
   });
@@ -28,6 +34,9 @@ describe('column sorting', () => {
     expect(nextSort(undefined, 'name')).toBe('name');
     expect(nextSort('name', 'name')).toBe('-name');
     expect(nextSort('-name', 'created_at')).toBe('-created_at');
+    // the SLA's next due time: soonest first
+    expect(nextSort(undefined, 'sla_due_at')).toBe('sla_due_at');
+    expect(nextSort('sla_due_at', 'sla_due_at')).toBe('-sla_due_at');
     expect(sortState(undefined, 'updated_at')).toBe('descending');
     expect(sortState('name', 'name')).toBe('ascending');
     expect(sortState('name', 'id')).toBe('none');

@@ -1,9 +1,9 @@
 // Reference data the pages share (pipelines, people, the caller), loaded once and refreshed on demand.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
-import { allPages, people, pipelines as pipelineApi } from './endpoints';
+import { allPages, people, pipelines as pipelineApi, savedViews } from './endpoints';
 import { t } from './i18n';
-import type { Permission, Pipeline, Stage, Team, User } from './types';
+import type { Permission, Pipeline, SavedView, Stage, Team, User } from './types';
 
 export interface AsyncState<T> {
   data: T | undefined;
@@ -75,14 +75,14 @@ class Shared<T> {
   }
 }
 
-function useShared<T>(shared: Shared<T>): T | undefined {
+function useShared<T>(shared: Shared<T>, enabled = true): T | undefined {
   const [, force] = useState(0);
   useEffect(() => {
     const off = shared.subscribe(() => force((n) => n + 1));
-    shared.load().catch(() => {});
+    if (enabled) shared.load().catch(() => {});
     return off;
-  }, [shared]);
-  return shared.value;
+  }, [shared, enabled]);
+  return enabled ? shared.value : undefined;
 }
 
 export const pipelinesData = new Shared<Pipeline[]>(() => pipelineApi.list());
@@ -98,13 +98,17 @@ export const usersData = new Shared<User[]>(async () => {
 });
 export const teamsData = new Shared<Team[]>(() => allPages((cursor) => people.teams({ limit: 100, cursor, sort: 'name' })));
 
+/** The saved views the caller may use (seat holders only: load it behind `hasSeat`). */
+export const viewsData = new Shared<SavedView[]>(() => allPages((cursor) => savedViews.list(cursor)));
+
 export const usePipelines = () => useShared(pipelinesData);
 export const useMe = () => useShared(meData);
 export const useUsers = () => useShared(usersData);
 export const useTeams = () => useShared(teamsData);
+export const useViews = (enabled = true) => useShared(viewsData, enabled);
 
 export function clearSharedData(): void {
-  [pipelinesData, meData, usersData, teamsData].forEach((s) => (s as Shared<unknown>).clear());
+  [pipelinesData, meData, usersData, teamsData, viewsData].forEach((s) => (s as Shared<unknown>).clear());
 }
 
 export function stageById(all: Pipeline[] | undefined): Map<number, Stage & { pipeline_id: number }> {
@@ -131,4 +135,13 @@ export function can(me: User | undefined, ...permissions: Permission[]): boolean
   const held = me?.permissions;
   if (!Array.isArray(held)) return true;
   return held.includes('super_admin') || permissions.some((p) => held.includes(p));
+}
+
+/**
+ * Whether the signed-in user has a service seat (super admins always do), so seat features
+ * (saved views, SLAs) are offered. Like `can`, it only decides what is offered; unknown user: no,
+ * since offering a seat feature to someone without one would only end in a 403.
+ */
+export function hasSeat(me: User | undefined): boolean {
+  return !!me && (me.seat || (Array.isArray(me.permissions) && me.permissions.includes('super_admin')));
 }

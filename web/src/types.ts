@@ -38,6 +38,8 @@ export interface Ticket {
   unread: boolean;
   following: boolean;
   merged_ticket_ids: number[];
+  /** Only for callers with a service seat; null when no policy applies. */
+  sla?: TicketSla | null;
 }
 
 export type TicketPatch = Partial<
@@ -245,4 +247,79 @@ export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 export interface Preferences {
   types: Record<string, { in_app: boolean; email: boolean }>;
   email_digest: 'off' | 'hourly';
+}
+
+// -- saved views and SLAs (seat features) --------------------------------------------------------
+
+export type Sharing = 'private' | 'team' | 'everyone';
+export const SHARING: Sharing[] = ['private', 'team', 'everyone'];
+
+export interface SavedView {
+  id: number;
+  owner_id: number;
+  name: string;
+  /** The list's query parameters as the gateway stored them. */
+  filters: Record<string, unknown>;
+  sort: string;
+  columns: string[];
+  shared_with: Sharing;
+  team_id: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type SlaState = 'on_track' | 'due_soon' | 'breached' | 'paused' | 'met';
+export const SLA_STATES: SlaState[] = ['on_track', 'due_soon', 'breached', 'paused', 'met'];
+export type SlaGoalName = 'first_reply' | 'next_reply' | 'close';
+export const SLA_GOALS: SlaGoalName[] = ['first_reply', 'next_reply', 'close'];
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+export interface SlaGoal {
+  goal: SlaGoalName;
+  state: SlaState;
+  started_at: string;
+  due_at: string | null;
+  met_at: string | null;
+  breached_at: string | null;
+  remaining_seconds: number | null;
+}
+
+export interface TicketSla {
+  policy_id: number;
+  state: SlaState;
+  next_due_at: string | null;
+  breached_at: string | null;
+  goals: SlaGoal[];
+}
+
+export interface Opening {
+  day: Weekday;
+  start: string;
+  end: string;
+}
+
+export interface BusinessHours {
+  timezone: string;
+  weekly: Opening[];
+  holidays: string[];
+}
+
+export interface SlaPolicyFields {
+  name: string;
+  priority: Priority | null;
+  pipeline_id: number | null;
+  first_reply_minutes: number | null;
+  next_reply_minutes: number | null;
+  close_minutes: number | null;
+  business_hours: BusinessHours | null;
+  pause_stage_ids: number[];
+  due_soon_minutes: number;
+}
+
+export interface SlaPolicy extends SlaPolicyFields {
+  id: number;
+  version: number;
+  created_at: string;
+  updated_at: string;
 }

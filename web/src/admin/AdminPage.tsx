@@ -1,10 +1,12 @@
-// Admin pages: users, seats, teams, API tokens, pipelines and stages. The services decide who may
+// Admin pages: users, seats, teams, API tokens, pipelines and stages, SLA policies (seat holders). The services decide who may
 // change what; a 403 shows as "you need account access".
 import { ApiError } from '../api';
 import { t, type MessageKey } from '../i18n';
 import { onLinkClick } from '../router';
+import { hasSeat, useMe } from '../store';
 import { PipelinesAdmin } from './PipelinesAdmin';
 import { SeatsAdmin } from './SeatsAdmin';
+import { SlaAdmin } from './SlaAdmin';
 import { TeamsAdmin } from './TeamsAdmin';
 import { TokensAdmin } from './TokensAdmin';
 import { UsersAdmin } from './UsersAdmin';
@@ -15,22 +17,26 @@ const SECTIONS: [string, MessageKey][] = [
   ['teams', 'admin.teams'],
   ['tokens', 'admin.tokens'],
   ['pipelines', 'admin.pipelines'],
+  ['sla', 'admin.sla'],
 ];
 
 export function AdminPage({ section }: { section: string }) {
+  const me = useMe();
+  const sections = SECTIONS.filter(([s]) => s !== 'sla' || hasSeat(me) || section === 'sla');
   const body =
     section === 'users' ? <UsersAdmin /> :
     section === 'seats' ? <SeatsAdmin /> :
     section === 'teams' ? <TeamsAdmin /> :
     section === 'tokens' ? <TokensAdmin /> :
     section === 'pipelines' ? <PipelinesAdmin /> :
+    section === 'sla' ? <SlaAdmin /> :
     <p>{t('app.notFound')}</p>;
   const title = SECTIONS.find(([s]) => s === section)?.[1];
   return (
     <div class="page admin-page">
       <nav class="admin-nav" aria-label={t('admin.nav')}>
         <ul>
-          {SECTIONS.map(([s, key]) => (
+          {sections.map(([s, key]) => (
             <li>
               <a href={`/admin/${s}`} onClick={onLinkClick} aria-current={s === section ? 'page' : undefined}>
                 {t(key)}

@@ -22,7 +22,7 @@ import { useFilters } from './useFilters';
 const DRAG_TYPE = 'application/x-helpdesk-ticket';
 
 export function BoardPage({ search }: { search: string }) {
-  const [filters, setFilters] = useFilters(search);
+  const [filters, setFilters, { url }] = useFilters(search);
   const pipelines = usePipelines();
   const users = useUsers();
   const [columns, setColumns] = useState<BoardColumn[] | null>(null);
@@ -32,7 +32,7 @@ export function BoardPage({ search }: { search: string }) {
   const [dropTarget, setDropTarget] = useState<number | null>(null);
   const [reload, setReload] = useState(0);
   const pipelineId = filters.pipeline_id ?? pipelines?.[0]?.id;
-  const query = useMemo(() => ({ ...filtersToQuery(filters), pipeline_id: pipelineId }), [search, pipelineId]);
+  const query = useMemo(() => ({ ...filtersToQuery(url), pipeline_id: pipelineId }), [search, pipelineId]);
 
   useEffect(() => {
     if (pipelineId === undefined) return;

@@ -3,8 +3,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { DEFAULT_SORT, type Filters } from '../filters';
 import { t } from '../i18n';
 import { useShortcuts } from '../keyboard';
-import { usePipelines, useUsers } from '../store';
-import { PRIORITIES, SORTABLE, VIEWS, type Priority, type ViewName } from '../types';
+import { hasSeat, useMe, usePipelines, useUsers } from '../store';
+import { PRIORITIES, SLA_STATES, SORTABLE, VIEWS, type Priority, type SlaState, type ViewName } from '../types';
 
 interface Props {
   filters: Filters;
@@ -16,6 +16,7 @@ interface Props {
 export function FilterBar({ filters, onChange, showSort = false, requirePipeline = false }: Props) {
   const pipelines = usePipelines();
   const users = useUsers();
+  const seat = hasSeat(useMe());
   const [q, setQ] = useState(filters.q ?? '');
   const searchRef = useRef<HTMLInputElement>(null);
   useEffect(() => setQ(filters.q ?? ''), [filters.q]);
@@ -112,6 +113,20 @@ export function FilterBar({ filters, onChange, showSort = false, requirePipeline
           ))}
         </select>
       </label>
+      {(seat || filters.sla_state) && (
+        <label>
+          {t('sla.label')}
+          <select
+            value={filters.sla_state ?? ''}
+            onChange={(e) => set({ sla_state: ((e.target as HTMLSelectElement).value || undefined) as SlaState | undefined })}
+          >
+            <option value="">{t('filters.any')}</option>
+            {SLA_STATES.map((s) => (
+              <option value={s}>{t(`sla.state.${s}`)}</option>
+            ))}
+          </select>
+        </label>
+      )}
       {showSort && (
         <label>
           {t('filters.sort')}
@@ -119,7 +134,7 @@ export function FilterBar({ filters, onChange, showSort = false, requirePipeline
             value={filters.sort ?? DEFAULT_SORT}
             onChange={(e) => set({ sort: (e.target as HTMLSelectElement).value })}
           >
-            {SORTABLE.flatMap((key) => [`-${key}`, key]).map((s) => (
+            {[...SORTABLE, ...(seat ? (['sla_due_at'] as const) : [])].flatMap((key) => [`-${key}`, key]).map((s) => (
               <option value={s}>{t(`sort.${s}` as 'sort.id')}</option>
             ))}
           </select>

@@ -8,7 +8,7 @@ import { TicketTable, type TicketTableHandle } from './TicketTable';
 import { useFilters } from './useFilters';
 
 export function SplitPage({ search, ticketId }: { search: string; ticketId: number | null }) {
-  const [filters, setFilters] = useFilters(search);
+  const [filters, setFilters, { url }] = useFilters(search);
   const handle = useRef<TicketTableHandle | null>(null);
   return (
     <section class="page split-page" aria-labelledby="page-title">
@@ -22,6 +22,7 @@ export function SplitPage({ search, ticketId }: { search: string; ticketId: numb
             label={t('split.list')}
             compact
             filters={filters}
+            query={url}
             openId={ticketId}
             openOnMove
             onOpen={(ticket) => navigate(`/split/${ticket.id}${search}`, { replace: true })}

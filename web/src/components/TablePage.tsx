@@ -1,11 +1,13 @@
 // Table layout: filters, the virtualised ticket list, and bulk update of the selected tickets.
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { navigate } from '../router';
-import { can, useMe } from '../store';
+import { can, hasSeat, useMe } from '../store';
+import { columnsFromApi } from '../views';
 import { BulkBar } from './BulkBar';
 import { FilterBar } from './FilterBar';
 import { COLUMNS, DEFAULT_COLUMNS, TicketTable, type ColumnKey, type TicketTableHandle } from './TicketTable';
+import { ViewsMenu } from './ViewsMenu';
 
 const COLUMNS_KEY = 'helpdesk.columns';
 
@@ -19,15 +21,14 @@ function storedColumns(): ColumnKey[] {
   return DEFAULT_COLUMNS;
 }
 
-// PLACE FOR saved views (filters, sort and columns under a name): GET/POST /api/v1/views is not
-// in the gateway yet; until then the column choice is kept in this browser.
-function ColumnPicker({ columns, onChange }: { columns: ColumnKey[]; onChange: (next: ColumnKey[]) => void }) {
+// The column choice is kept in this browser; applying a saved view shows the view's columns.
+function ColumnPicker({ columns, seat, onChange }: { columns: ColumnKey[]; seat: boolean; onChange: (next: ColumnKey[]) => void }) {
   return (
     <details class="columns-menu">
       <summary>{t('table.columns')}</summary>
       <fieldset>
         <legend class="sr-only">{t('table.columns')}</legend>
-        {COLUMNS.filter((c) => c.key !== 'name').map((c) => (
+        {COLUMNS.filter((c) => c.key !== 'name' && (seat || c.key !== 'sla')).map((c) => (
           <label class="check">
             <input
               type="checkbox"
@@ -44,8 +45,9 @@ function ColumnPicker({ columns, onChange }: { columns: ColumnKey[]; onChange: (
 import { useFilters } from './useFilters';
 
 export function TablePage({ search }: { search: string }) {
-  const [filters, setFilters] = useFilters(search);
+  const [filters, setFilters, { url, view }] = useFilters(search);
   const me = useMe();
+  const seat = hasSeat(me);
   const [selection, setSelection] = useState<Set<number>>(new Set());
   const [reloadKey, setReloadKey] = useState(0);
   const handle = useRef<TicketTableHandle | null>(null);
@@ -58,6 +60,10 @@ export function TablePage({ search }: { search: string }) {
       /* kept for this page only */
     }
   };
+  useEffect(() => {
+    const viewColumns = columnsFromApi(view?.columns);
+    if (viewColumns) chooseColumns(viewColumns);
+  }, [view?.id, view?.updated_at]);
 
   return (
     <section class="page table-page" aria-labelledby="page-title">
@@ -72,7 +78,8 @@ export function TablePage({ search }: { search: string }) {
             setFilters(f);
           }}
         />
-        <ColumnPicker columns={columns} onChange={chooseColumns} />
+        {seat && <ViewsMenu shown={filters} columns={columns} applied={url.view_id} />}
+        <ColumnPicker columns={columns} seat={seat} onChange={chooseColumns} />
       </div>
       {selection.size > 0 && (
         <BulkBar
@@ -96,13 +103,14 @@ export function TablePage({ search }: { search: string }) {
       <TicketTable
         label={t('table.title')}
         filters={filters}
+        query={url}
         selection={selection}
         onSelectionChange={setSelection}
         onSort={(sort) => setFilters({ ...filters, sort })}
         onOpen={(ticket) => navigate(`/split/${ticket.id}${search}`)}
         reloadKey={reloadKey}
         handle={handle}
-        columns={columns}
+        columns={seat ? columns : columns.filter((c) => c !== 'sla')}
       />
     </section>
   );

@@ -28,6 +28,7 @@ import { ConflictDialog } from './ConflictDialog';
 import { Conversation } from './Conversation';
 import { DeleteDialog, MergeDialog, SpamDialog } from './TicketActions';
 import { InlineSelect, InlineText, type Option } from './Inline';
+import { SlaStatus } from './SlaStatus';
 
 interface Props {
   ticketId: number;
@@ -329,6 +330,14 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
                   <dt>{t('ticket.closed')}</dt>
                   <dd>
                     <time dateTime={ticket.closed_at}>{formatDateTime(ticket.closed_at)}</time>
+                  </dd>
+                </>
+              )}
+              {ticket.sla && (
+                <>
+                  <dt class="sla-label">{t('sla.label')}</dt>
+                  <dd>
+                    <SlaStatus sla={ticket.sla} />
                   </dd>
                 </>
               )}

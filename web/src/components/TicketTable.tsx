@@ -17,7 +17,7 @@ import { nearEnd, rowWindow, scrollToReveal } from '../virtual';
 
 export const ROW_HEIGHT = 36;
 
-export type ColumnKey = 'id' | 'name' | 'status' | 'priority' | 'owner' | 'category' | 'source' | 'created_at' | 'updated_at';
+export type ColumnKey = 'id' | 'name' | 'status' | 'priority' | 'owner' | 'category' | 'source' | 'created_at' | 'updated_at' | 'sla';
 interface Column {
   key: ColumnKey;
   label: MessageKey;
@@ -34,6 +34,8 @@ export const COLUMNS: Column[] = [
   { key: 'source', label: 'ticket.source' },
   { key: 'created_at', label: 'col.created', sort: 'created_at' },
   { key: 'updated_at', label: 'col.updated', sort: 'updated_at' },
+  /** A seat feature: offered to seat holders only. */
+  { key: 'sla', label: 'sla.label', sort: 'sla_due_at' },
 ];
 export const DEFAULT_COLUMNS: ColumnKey[] = ['id', 'name', 'status', 'priority', 'owner', 'updated_at'];
 const COMPACT_COLUMNS = COLUMNS.filter((c) => ['name', 'status', 'updated_at'].includes(c.key));
@@ -44,7 +46,10 @@ export interface TicketTableHandle {
 }
 
 interface Props {
+  /** The filters in effect (sort marks on the headers). */
   filters: Filters;
+  /** What the list is fetched with, when not `filters` (a saved view's id and the filters beside it). */
+  query?: Filters;
   compact?: boolean;
   openId?: number | null;
   selection?: Set<number>;
@@ -70,10 +75,11 @@ export function TicketTable(props: Props) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState({ top: 0, height: 600 });
   const [active, setActive] = useState(-1);
-  const filterKey = JSON.stringify(filtersToQuery(filters));
+  const fetchWith = props.query ?? filters;
+  const filterKey = JSON.stringify(filtersToQuery(fetchWith));
 
   useEffect(() => {
-    const query = filtersToQuery(filters);
+    const query = filtersToQuery(fetchWith);
     list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
     setActive(-1);
     scrollRef.current?.scrollTo({ top: 0 });
@@ -84,7 +90,7 @@ export function TicketTable(props: Props) {
   // tickets are counted and shown on request (rows never jump under the user's pointer)
   const [arrived, setArrived] = useState<Set<number>>(new Set());
   const reload = () => {
-    const query = filtersToQuery(filters);
+    const query = filtersToQuery(fetchWith);
     list.reset((cursor, signal) => ticketApi.list({ ...query, limit: PAGE_SIZE, cursor }, signal));
     setArrived(new Set());
     void list.loadMore();
@@ -234,6 +240,24 @@ export function TicketTable(props: Props) {
         return <td class="col-category">{ticket.category ?? ''}</td>;
       case 'source':
         return <td class="col-source">{t(`source.${ticket.source}`)}</td>;
+      case 'sla':
+        return (
+          <td class="col-sla">
+            {ticket.sla && (
+              <>
+                <span class={`badge sla-${ticket.sla.state}`}>{t(`sla.state.${ticket.sla.state}`)}</span>
+                {ticket.sla.next_due_at && (
+                  <>
+                    {' '}
+                    <time class="small" dateTime={ticket.sla.next_due_at} title={formatDateTime(ticket.sla.next_due_at)}>
+                      {formatRelative(ticket.sla.next_due_at)}
+                    </time>
+                  </>
+                )}
+              </>
+            )}
+          </td>
+        );
       case 'created_at':
       case 'updated_at':
         return (
