@@ -7,8 +7,9 @@ For each layout (``tickets=1,gateway=1`` then ``tickets=2,gateway=2``, the other
 fresh databases on ``--pg-url`` (a server URL without a database), a fresh vhost-less run of
 ``deploy.supervisor`` with ``AMQP_URI`` (guest on a test broker is fine) and ``HELPDESK_SCALE``,
 ready when ``/readyz`` answers 200; 100 tickets made first; then ``--clients`` threads, each with a
-keep-alive session, for ``--seconds`` each: GET of a random ticket, then create; then the
-CPU-bound call straight over the broker: ``--rpc-clients`` processes, each a
+keep-alive session, for ``--seconds`` each: GET of a random ticket; the CPU-bound call straight
+over the broker; then create (last: the events of creates keep the services busy afterwards). The
+CPU-bound call: ``--rpc-clients`` processes, each a
 :class:`helpdesk_client.HelpdeskClient`, calling ``tickets.list_tickets`` for a page of 100 (the
 tickets service builds and serialises 100 tickets per call; the gateway is not involved, so the
 tickets instances are the bottleneck). Prints one Markdown row per layout and phase: requests/s,
@@ -192,12 +193,13 @@ def main() -> int:
                 for i in range(100)
             ]
             time.sleep(2)
-            for work in ("get", "create"):
-                rate, p50, p99, errors = measure(base, args.clients, args.seconds, work, ids)
+            for work in ("get", "rpc", "create"):
+                if work == "rpc":
+                    rate, p50, p99, errors = measure_rpc(args.amqp_uri, args.rpc_clients, args.seconds)
+                    work = "rpc list_tickets (100)"
+                else:
+                    rate, p50, p99, errors = measure(base, args.clients, args.seconds, work, ids)
                 print(f"| {scale} | {work} | {rate:.0f} | {p50:.0f} | {p99:.0f} | {errors} |", flush=True)
-            rate, p50, p99, errors = measure_rpc(args.amqp_uri, args.rpc_clients, args.seconds)
-            call = "rpc list_tickets (100)"
-            print(f"| {scale} | {call} | {rate:.0f} | {p50:.0f} | {p99:.0f} | {errors} |", flush=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(90)
