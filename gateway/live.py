@@ -13,11 +13,18 @@ entries to connected :class:`Client` objects:
 * a client whose token no longer authenticates is closed; one too slow to keep up (its queue
   full) is told to ``reset`` and closed.
 
-Each entry's SSE id is ``<epoch>-<seq>``: ``epoch`` names this process's run. A client that
-reconnects with ``Last-Event-ID`` of this epoch, still in the backlog, gets every entry after it
-that it may see (the same dispatch, from its own position), then live ones. Otherwise (the gateway
-restarted, or the client was away longer than the backlog) it is sent ``reset`` first: it must
-reload what it shows. So does every client after the broker link reconnects (events may have been
+Each entry's SSE id is ``<epoch>-<seq>-<key>``: ``epoch`` names this process's run, ``key`` the
+broker event it came from (its ``event_id``, and the person for a per-person entry), the same in
+every gateway instance. A client that reconnects with ``Last-Event-ID`` of this epoch, still in the
+backlog, gets every entry after it that it may see (the same dispatch, from its own position),
+then live ones. One that reconnects to *another* instance (its own died, or a balancer moved it) is
+found by the key in this instance's backlog (waiting up to :data:`CATCH_UP_SECONDS` for an instance
+a little behind to receive it) and resumes from :data:`REORDER_SECONDS` before that entry arrived
+here: instances can receive events from different producers in a slightly different order, so
+the entries of that window are sent again rather than risk one missed (a repeated entry carries the
+same key; the web client refreshes what it names, so a repeat is harmless). Otherwise (an unknown
+key, or the client was away longer than the backlog) it is sent ``reset`` first: it must reload
+what it shows. So does every client after the broker link reconnects (events may have been
 missed). A client costs a green thread and a small queue, never a worker: the route hands the
 stream to the web server and returns.
 """
@@ -59,6 +66,10 @@ VISIBILITY_BATCH = 1_000
 LOOKUP_TIMEOUT = 5.0
 RETRY_SECONDS = 1.0
 STOP_GRACE_SECONDS = 2.0
+REORDER_SECONDS = 2.0
+"""How much earlier than the resumed entry a client that moved between instances is replayed from."""
+CATCH_UP_SECONDS = 1.0
+"""How long a client that moved between instances waits for this one to receive its last entry."""
 CLOSE_SECONDS = 0.2
 
 _REDUNDANT = {
@@ -93,6 +104,7 @@ class Entry:
     data: str
     ticket_id: int | None = None
     user_id: int | None = None
+    key: str = ""
 
 
 @dataclass(eq=False)
@@ -132,6 +144,14 @@ def user_id_of(identity: str) -> int:
     return int(json.loads(raw)["user_id"])
 
 
+def event_key(body: dict[str, Any], user_id: int | None = None) -> str:
+    """An entry's name in every gateway instance: its broker event's id (and the person it is for)."""
+    event_id = body.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        return ""
+    return event_id if user_id is None else f"{event_id}.{user_id}"
+
+
 def frame(entry_id: str, event: str, data: str) -> str:
     """One SSE message."""
     return f"id: {entry_id}\nevent: {event}\ndata: {data}\n\n"
@@ -147,6 +167,7 @@ class LiveHub(SharedExtension):
         super().__init__()
         self.epoch = uuid.uuid4().hex[:12]
         self.backlog: deque[Entry] = deque()
+        self.keys: dict[str, int] = {}  # an entry's key -> its seq, for clients from another instance
         self.seq = 0
         self.clients: set[Client] = set()
         self.loop = WakeableLoop(
@@ -205,29 +226,44 @@ class LiveHub(SharedExtension):
     def _on_ticket_event(self, event_type: str, body: dict[str, Any]) -> None:
         ticket_id = body.get("ticket_id")
         if isinstance(ticket_id, int):
-            self.append(event_type, {"type": event_type, **body}, ticket_id=ticket_id)
+            self.append(event_type, {"type": event_type, **body}, ticket_id=ticket_id, key=event_key(body))
 
     def _on_feed_event(self, event_type: str, body: dict[str, Any]) -> None:
         """One entry per person: their new (or grown) notification, or what they read."""
         if event_type == notifications_contract.NOTIFICATIONS_READ:
             if isinstance(body.get("user_id"), int):
                 data = {"unread": body.get("unread"), "read_ids": body.get("ids")}
-                self.append("unread", data, user_id=body["user_id"])
+                self.append("unread", data, user_id=body["user_id"], key=event_key(body, body["user_id"]))
             return
         for item in body.get("notifications") or ():
             if isinstance(item, dict) and isinstance(item.get("user_id"), int):
                 data = {"notification": item.get("notification"), "unread": item.get("unread")}
-                self.append("notification", data, user_id=item["user_id"])
+                key = event_key(body, item["user_id"])
+                self.append("notification", data, user_id=item["user_id"], key=key)
 
     def append(
-        self, event: str, data: dict[str, Any], *, ticket_id: int | None = None, user_id: int | None = None
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        ticket_id: int | None = None,
+        user_id: int | None = None,
+        key: str = "",
     ) -> Entry:
         """Number an event, keep it in the backlog and wake the dispatcher."""
         self.seq += 1
         entry = Entry(
-            self.seq, time.monotonic(), event, json.dumps(data, separators=(",", ":")), ticket_id, user_id
+            self.seq,
+            time.monotonic(),
+            event,
+            json.dumps(data, separators=(",", ":")),
+            ticket_id,
+            user_id,
+            key,
         )
         self.backlog.append(entry)
+        if key:
+            self.keys.setdefault(key, entry.seq)
         self._trim()
         self.wake()
         return entry
@@ -235,13 +271,20 @@ class LiveHub(SharedExtension):
     def _trim(self) -> None:
         oldest = time.monotonic() - BACKLOG_SECONDS
         while self.backlog and (len(self.backlog) > BACKLOG_ENTRIES or self.backlog[0].at < oldest):
-            self.backlog.popleft()
+            gone = self.backlog.popleft()
+            if gone.key and self.keys.get(gone.key) == gone.seq:
+                del self.keys[gone.key]
 
     # -- clients -------------------------------------------------------------------------------------
     def connect(self, authorization: str, identity: str, last_event_id: str | None) -> Client:
         """Register a stream; it resumes after ``last_event_id`` when the backlog still holds what
         followed it, else it starts now (told to ``reset`` if it asked to resume)."""
         resume = self._resume_position(last_event_id)
+        if resume is None and self._moved_here(last_event_id):
+            with eventlet.Timeout(CATCH_UP_SECONDS, False):
+                while resume is None:
+                    eventlet.sleep(0.05)
+                    resume = self._resume_position(last_event_id)
         client = Client(authorization, identity, user_id_of(identity), self.seq if resume is None else resume)
         if last_event_id and resume is None:
             client.send(frame(f"{self.epoch}-{self.seq}", RESET, json.dumps({"reason": "cannot resume"})))
@@ -254,15 +297,38 @@ class LiveHub(SharedExtension):
         self.clients.discard(client)
         client.close()
 
+    @staticmethod
+    def _parse(last_event_id: str | None) -> tuple[str, int | None, str]:
+        """``<epoch>-<seq>[-<key>]`` as (epoch, seq or None, key)."""
+        epoch, _, rest = (last_event_id or "").strip().partition("-")
+        seq_text, _, key = rest.partition("-")
+        return epoch, int(seq_text) if seq_text.isdigit() else None, key
+
+    def _moved_here(self, last_event_id: str | None) -> bool:
+        """Whether the id names an entry another instance gave (one this instance may yet receive)."""
+        epoch, _seq, key = self._parse(last_event_id)
+        return bool(key) and epoch != self.epoch
+
     def _resume_position(self, last_event_id: str | None) -> int | None:
-        epoch, _, seq_text = (last_event_id or "").strip().partition("-")
-        if epoch != self.epoch or not seq_text.isdigit():
-            return None
-        seq = int(seq_text)
+        epoch, seq, key = self._parse(last_event_id)
         first = self.backlog[0].seq if self.backlog else self.seq + 1
-        if seq > self.seq or seq < first - 1:
+        if epoch != self.epoch:
+            return self._position_of(key, first)
+        if seq is None or seq > self.seq or seq < first - 1:
             return None
         return seq
+
+    def _position_of(self, key: str, first: int) -> int | None:
+        """Where a client from another instance resumes: :data:`REORDER_SECONDS` before the entry
+        named ``key`` arrived here; None when this backlog does not hold it (or that window)."""
+        found = self.keys.get(key) if key else None
+        if found is None:
+            return None
+        since = self.backlog[found - first].at - REORDER_SECONDS
+        position = found - 1
+        while position >= first and self.backlog[position - first].at >= since:
+            position -= 1
+        return position if position >= first - 1 else None
 
     def _reset(self, client: Client, reason: str) -> None:
         client.send(frame(f"{self.epoch}-{self.seq}", RESET, json.dumps({"reason": reason})))
@@ -363,7 +429,8 @@ class LiveHub(SharedExtension):
                 continue
             if entry.ticket_id is not None and entry.ticket_id not in visible:
                 continue
-            if not client.send(frame(f"{self.epoch}-{entry.seq}", entry.event, entry.data)):
+            entry_id = f"{self.epoch}-{entry.seq}-{entry.key}" if entry.key else f"{self.epoch}-{entry.seq}"
+            if not client.send(frame(entry_id, entry.event, entry.data)):
                 self.drop(client)
                 return
         client.position = head

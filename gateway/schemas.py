@@ -21,7 +21,8 @@ class WorkspaceSchema(Schema):
 
 class StreamMessageSchema(Schema):
     """One Server-Sent Events message of ``GET /api/v1/stream`` (``text/event-stream``, not JSON):
-    ``id: <epoch>-<seq>``, ``event: <name>``, ``data: <JSON>``.
+    ``id: <epoch>-<seq>-<key>`` (``<epoch>-<seq>`` for ``reset``), ``event: <name>``,
+    ``data: <JSON>``.
 
     Events: ``hello`` (first; ``unread`` and ``epoch``), a tickets event for a ticket the caller may
     see now (``ticket_created``, ``ticket_updated``, ``ticket_followed``... its payload as the tickets
@@ -29,7 +30,8 @@ class StreamMessageSchema(Schema):
     ``unread``), ``unread`` (notifications were read: ``unread``, ``read_ids``), and ``reset`` (what
     the client shows may be stale: reload it). A comment line (``: keepalive``) comes every 15
     seconds when nothing else does. Reconnecting with ``Last-Event-ID`` resumes without loss for at
-    least 5 minutes while the gateway runs.
+    least 5 minutes while the gateway runs, also on another gateway instance (which may send the
+    last 2 seconds' messages again: the same ``<key>`` is the same message).
     """
 
     id = fields.String()

@@ -4,8 +4,10 @@ Proves that
 
 * a client gets the ticket events it may see, as the tickets service's ``visible_to`` says now,
   and never one it may not; its own notifications and unread changes, and nobody else's;
-* ``Last-Event-ID`` resumes after a disconnection without loss; an id the gateway cannot resume
-  from (another run, or unknown) answers ``reset`` first;
+* ``Last-Event-ID`` resumes after a disconnection without loss, on the same gateway instance or
+  on another one (by the broker event's key in the id, replaying the last seconds); an id the
+  gateway cannot resume from (another run without a key it holds, or unknown) answers ``reset``
+  first;
 * a revoked token's stream is closed;
 * hundreds of idle streams hold no worker (the gateway runs with ``max_workers`` 10) and do not
   stop ordinary requests; every stream hears of a change, and the visibility of a round of
@@ -75,12 +77,13 @@ class FakeNotifications:
 
 
 class Desk:
-    def __init__(self, port: int, amqp_uri: str) -> None:
+    def __init__(self, port: int, amqp_uri: str, other_port: int = 0) -> None:
         self.port = port
+        self.other_port = other_port  # a second gateway instance, when the test started one
         self.dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
 
-    def stream(self, token: str, **kwargs: Any) -> SseClient:
-        client = SseClient("127.0.0.1", self.port, token, **kwargs)
+    def stream(self, token: str, port: int = 0, **kwargs: Any) -> SseClient:
+        client = SseClient("127.0.0.1", port or self.port, token, **kwargs)
         assert client.status == 200 and client.headers["Content-Type"].startswith("text/event-stream")
         hello = client.next_event()
         assert hello is not None and hello["event"] == "hello"
@@ -114,6 +117,21 @@ def desk(container_factory: Any, vhost_uri: str) -> Iterator[Desk]:
     yield Desk(port, vhost_uri)
 
 
+@pytest.fixture
+def two_gateways(container_factory: Any, vhost_uri: str) -> Iterator[Desk]:
+    """The fake services behind two gateway instances (as ``HELPDESK_SCALE=gateway=2`` runs them)."""
+    REVOKED.clear()
+    VISIBILITY_CALLS.clear()
+    ports = free_port(), free_port()
+    for cls in (FakePermissions, FakeTickets, FakeNotifications):
+        config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 10}
+        container_factory(cls, config).start()
+    for port in ports:
+        config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 10}
+        container_factory(GatewayService, {**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}).start()
+    yield Desk(ports[0], vhost_uri, other_port=ports[1])
+
+
 def ids_of(events: list[Event], kind: str) -> list[Any]:
     return [
         e["data"]["ticket_id"] if kind.startswith("ticket") else e["data"]["notification"]["id"]
@@ -138,7 +156,7 @@ def test_a_client_sees_the_changes_it_may_see_and_its_own_notifications_only(des
     assert [e["event"] for e in seen_by_bob] == ["ticket_updated", "ticket_updated"], (
         "nor Alice's notification"
     )
-    assert seen_by_alice[0]["data"]["type"] == "ticket_updated" and seen_by_alice[0]["id"].count("-") == 1
+    assert seen_by_alice[0]["data"]["type"] == "ticket_updated" and seen_by_alice[0]["id"].endswith("-e1")
     alice.close()
     bob.close()
 
@@ -160,6 +178,36 @@ def test_last_event_id_resumes_without_loss_and_an_unknown_one_resets(desk: Desk
     assert stranger.next_event()["event"] == "hello"  # type: ignore[index]
     assert stranger.next_event()["event"] == "reset"  # type: ignore[index]
     stranger.close()
+
+
+def test_a_stream_resumes_on_another_gateway_instance_without_loss(two_gateways: Desk) -> None:
+    """A client whose gateway went away reconnects to the other instance with the id it last got:
+    it gets what it missed (and at most the last seconds' messages again), not a reset."""
+    desk = two_gateways
+    first = desk.stream("bob-token")
+    desk.ticket_event(1)
+    desk.notification(BOB, 600)
+    got = first.events_until(lambda found: len(found) >= 2)
+    first.close()
+    for ticket_id in (3, 4, 5):  # while Bob is away
+        desk.ticket_event(ticket_id)
+    desk.notification(BOB, 601)
+    eventlet.sleep(0.5)
+    again = desk.stream("bob-token", port=desk.other_port, last_event_id=got[-1]["id"])
+    desk.ticket_event(7)
+    resumed = again.events_until(lambda found: any(e["data"].get("ticket_id") == 7 for e in found))
+    again.close()
+    assert "reset" not in [e["event"] for e in resumed]
+    updated, notified = ids_of(resumed, "ticket_updated"), ids_of(resumed, "notification")
+    assert updated[-3:] == [3, 5, 7] and set(updated) <= {1, 3, 5, 7}, updated
+    assert notified[-1:] == [601] and set(notified) <= {600, 601}, notified
+    keys = [e["id"].split("-", 2)[2] for e in resumed]
+    assert len(keys) == len(set(keys)), "each message once per stream, named by its broker event"
+
+    unknown = SseClient("127.0.0.1", desk.other_port, "bob-token", last_event_id="0123456789ab-3-nope")
+    assert unknown.next_event()["event"] == "hello"  # type: ignore[index]
+    assert unknown.next_event()["event"] == "reset"  # type: ignore[index]
+    unknown.close()
 
 
 def test_a_revoked_token_closes_its_stream(desk: Desk) -> None:
