@@ -14,6 +14,7 @@ import type { Message, Thread, ThreadSummary } from '../types';
 import { usePaged } from './BinPage';
 import { MessageItem, MoveFields } from './Conversation';
 import { Dialog } from './Dialog';
+import { TicketPicker } from './TicketPicker';
 
 export interface HelpdeskMove {
   ticket_id: number | null;
@@ -223,16 +224,10 @@ function MoveToHelpdeskDialog({ thread, onClose, onDone }: { thread: ThreadSumma
         }}
       >
         <p>{t('inbox.moveBody')}</p>
-        <label class="stack">
+        <label class="stack" for="helpdesk-move-ticket">
           {t('inbox.moveTicket')}
-          <input
-            value={ticket}
-            inputMode="numeric"
-            aria-describedby="helpdesk-move-hint"
-            aria-invalid={problem !== null}
-            onInput={(e) => setTicket((e.target as HTMLInputElement).value)}
-          />
         </label>
+        <TicketPicker id="helpdesk-move-ticket" value={ticket} onChange={setTicket} invalid={problem !== null} describedBy="helpdesk-move-hint" />
         <p id="helpdesk-move-hint" class="muted small">
           {t('inbox.moveTicketHint')}
         </p>
