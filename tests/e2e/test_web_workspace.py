@@ -16,7 +16,11 @@
   inbox, a live update between two browser contexts and the bell counting live, notification
   preferences; a customer's email sent to the SMTP port showing up in an open table and its
   follow-up in the open conversation without a reload; the inbox page (open a thread by keyboard,
-  move it to the help desk, which makes it a ticket); axe-core on every page, and the figures
+  move it to the help desk, which makes it a ticket); the assistance controls (``e2e/assist.spec.ts``:
+  a note's @mention picked by keyboard reaches the agent as a ``mentioned`` notification, Move to
+  help desk finds its ticket by words, the seated agent uses a name suggestion and inserts a
+  recommended reply from a similar closed ticket, the admin without a seat is offered neither);
+  axe-core on every page, and the figures
   (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``
