@@ -4,6 +4,7 @@
  * number is given). j/k move through the list, o or Enter opens the current thread.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { ticketNumber } from '../assist';
 import { conversations } from '../endpoints';
 import { formatDateTime, t } from '../i18n';
 import { moveIndex, useShortcuts } from '../keyboard';
@@ -24,13 +25,15 @@ export interface HelpdeskMove {
 
 /**
  * The body of a move to the help desk from the dialog's fields, or the message key of what is
- * wrong: an empty ticket field means a new ticket, anything else must be a ticket number.
+ * wrong: an empty ticket field means a new ticket, anything else must be a ticket number (the
+ * picker puts `#id` there).
  */
 export function helpdeskMove(ticket: string, owner: string, comment: string): HelpdeskMove | { error: 'inbox.badTicket' } {
-  const typed = ticket.trim().replace(/^#/, '');
-  if (typed && !/^[1-9]\d{0,11}$/.test(typed)) return { error: 'inbox.badTicket' };
+  const typed = ticket.trim();
+  const ticketId = ticketNumber(typed);
+  if (typed && ticketId === null) return { error: 'inbox.badTicket' };
   return {
-    ticket_id: typed ? Number(typed) : null,
+    ticket_id: ticketId,
     owner_id: owner ? Number(owner) : null,
     comment: comment.trim() || null,
   };
