@@ -54,13 +54,22 @@ export async function pipelines(request: APIRequestContext) {
   return (await api(request, 'GET', '/pipelines')).body as { id: number; label: string; stages: { id: number; label: string; state: string }[] }[];
 }
 
-/** Closes a ticket through the API: its pipeline's first CLOSED stage, with If-Match. */
+/**
+ * Closes a ticket through the API: its pipeline's first CLOSED stage, with If-Match. What follows a
+ * message (a reply assigns an unassigned ticket to the replier) may change the ticket in between:
+ * a 412 reads it again and retries.
+ */
 export async function closeTicket(request: APIRequestContext, ticketId: number): Promise<void> {
-  const ticket = (await api(request, 'GET', `/tickets/${ticketId}`)).body as { version: number; pipeline_id: number };
-  const stage = (await pipelines(request)).find((p) => p.id === ticket.pipeline_id)?.stages.find((s) => s.state === 'CLOSED');
-  expect(stage, `a CLOSED stage in pipeline ${ticket.pipeline_id}`).toBeTruthy();
-  const closed = await api(request, 'PATCH', `/tickets/${ticketId}`, { status: stage!.id }, ADMIN_TOKEN, { 'If-Match': `"${ticket.version}"` });
-  expect(closed.status, JSON.stringify(closed.body)).toBe(200);
+  let last: { status: number; body: unknown } = { status: 0, body: null };
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const ticket = (await api(request, 'GET', `/tickets/${ticketId}`)).body as { version: number; pipeline_id: number };
+    const stage = (await pipelines(request)).find((p) => p.id === ticket.pipeline_id)?.stages.find((s) => s.state === 'CLOSED');
+    expect(stage, `a CLOSED stage in pipeline ${ticket.pipeline_id}`).toBeTruthy();
+    last = await api(request, 'PATCH', `/tickets/${ticketId}`, { status: stage!.id }, ADMIN_TOKEN, { 'If-Match': `"${ticket.version}"` });
+    if (last.status !== 412) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  expect(last.status, JSON.stringify(last.body)).toBe(200);
 }
 
 /**
