@@ -18,7 +18,11 @@
   follow-up in the open conversation without a reload; the inbox page (open a thread by keyboard,
   move it to the help desk, which makes it a ticket); a saved view saved from the table, applied
   (``?view_id=``, kept on the board), renamed and deleted, and an SLA policy created, shown on a
-  ticket's sidebar, edited and deleted (``e2e/views.spec.ts``); axe-core on every page, and the figures
+  ticket's sidebar, edited and deleted (``e2e/views.spec.ts``); the assistance controls
+  (``e2e/assist.spec.ts``: a note's @mention picked by keyboard reaches the agent as a
+  ``mentioned`` notification, Move to help desk finds its ticket by words, the seated agent uses a name suggestion and inserts a
+  recommended reply from a similar closed ticket, the admin without a seat is offered neither);
+  axe-core on every page, and the figures
   (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``

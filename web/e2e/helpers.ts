@@ -54,6 +54,45 @@ export async function pipelines(request: APIRequestContext) {
   return (await api(request, 'GET', '/pipelines')).body as { id: number; label: string; stages: { id: number; label: string; state: string }[] }[];
 }
 
+/**
+ * Closes a ticket through the API: its pipeline's first CLOSED stage, with If-Match. What follows a
+ * message (a reply assigns an unassigned ticket to the replier) may change the ticket in between:
+ * a 412 reads it again and retries.
+ */
+export async function closeTicket(request: APIRequestContext, ticketId: number): Promise<void> {
+  let last: { status: number; body: unknown } = { status: 0, body: null };
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const ticket = (await api(request, 'GET', `/tickets/${ticketId}`)).body as { version: number; pipeline_id: number };
+    const stage = (await pipelines(request)).find((p) => p.id === ticket.pipeline_id)?.stages.find((s) => s.state === 'CLOSED');
+    expect(stage, `a CLOSED stage in pipeline ${ticket.pipeline_id}`).toBeTruthy();
+    last = await api(request, 'PATCH', `/tickets/${ticketId}`, { status: stage!.id }, ADMIN_TOKEN, { 'If-Match': `"${ticket.version}"` });
+    if (last.status !== 412) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  expect(last.status, JSON.stringify(last.body)).toBe(200);
+}
+
+/**
+ * A closed ticket with an agent's reply and a new ticket on the same rare words, once the new one
+ * is recommended that reply (the search index follows the conversation's events).
+ */
+export async function similarTickets(request: APIRequestContext, run: string, token = AGENT_TOKEN) {
+  const words = `zeppelin hangar thermostat ${run}`;
+  const solved = await intake(request, `Thermostat in the zeppelin hangar ${run}`, `The ${words} shows 40 degrees and the hangar is freezing.`);
+  const answer = `Reset the ${words} by holding its blue button for ten seconds, then wait a minute for it to read the room again.`;
+  const replied = await api(request, 'POST', `/threads/${solved.thread_id}/messages`, { kind: 'reply', body: answer });
+  expect(replied.status, JSON.stringify(replied.body)).toBe(201);
+  await closeTicket(request, solved.ticket_id);
+  const fresh = await intake(request, `Hangar thermostat wrong ${run}`, `Our ${words} reads 40 degrees again, the hangar is cold.`, 'marek@example.com');
+  await expect
+    .poll(async () => {
+      const recs = await api(request, 'GET', `/tickets/${fresh.ticket_id}/reply-recommendations`, undefined, token);
+      return (recs.body?.items ?? []).some((r: { source_ticket_id: number }) => r.source_ticket_id === solved.ticket_id);
+    }, { timeout: 30_000 })
+    .toBe(true);
+  return { solved, fresh, answer };
+}
+
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 

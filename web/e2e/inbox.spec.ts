@@ -80,10 +80,10 @@ test('the inbox page: page through it, open a thread by keyboard, move it to the
 
   await opened.getByRole('button', { name: 'Move to help desk' }).click();
   const dialog = page.getByRole('dialog', { name: 'Move the thread to the help desk' });
-  await dialog.getByLabel('Add to ticket number (optional)').fill('not a number');
+  await dialog.getByLabel('Add to ticket (optional)').fill('not a number');
   await dialog.getByRole('button', { name: 'Move to help desk' }).click();
-  await expect(dialog.getByRole('alert')).toContainText('digits only');
-  await dialog.getByLabel('Add to ticket number (optional)').fill('');
+  await expect(dialog.getByRole('alert')).toContainText('type its number');
+  await dialog.getByLabel('Add to ticket (optional)').fill('');
   await dialog.getByLabel('Comment (kept as an internal note)').fill(`For partnerships ${RUN}`);
   await expectAccessible(page, 'move to help desk dialog');
   await dialog.getByRole('button', { name: 'Move to help desk' }).click();

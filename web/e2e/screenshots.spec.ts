@@ -1,7 +1,7 @@
-// Screenshots of each layout for the docs: runs only when HELPDESK_SCREENSHOTS_DIR is set
+// Screenshots of each layout (and of the assistance controls) for the docs: runs only when HELPDESK_SCREENSHOTS_DIR is set
 // (e.g. HELPDESK_SCREENSHOTS_DIR=../docs/screenshots npx playwright test screenshots).
 import { expect, test } from '@playwright/test';
-import { api, intake, SHOTS, settle, shot, useToken } from './helpers';
+import { AGENT_TOKEN, api, intake, SHOTS, settle, shot, similarTickets, useToken } from './helpers';
 
 test.skip(!SHOTS, 'HELPDESK_SCREENSHOTS_DIR is not set');
 
@@ -102,4 +102,35 @@ test('screenshots of the saved views menu, the SLA policies page and a ticket wi
     for (const view of views) await api(request, 'DELETE', `/views/${view.body.id}`);
     for (const made of [policy, standard]) await api(request, 'DELETE', `/sla-policies/${made.body.id}`);
   }
+});
+
+test('screenshots of the mention list in a note and of recommended replies', async ({ browser, page, request }) => {
+  test.skip(!AGENT_TOKEN, 'recommended replies need a seated agent (HELPDESK_AGENT_TOKEN)');
+  test.setTimeout(120_000);
+  const run = Date.now().toString(36);
+  const { fresh } = await similarTickets(request, run);
+
+  await useToken(page);
+  await page.goto(`/split/${fresh.ticket_id}`);
+  const conversation = page.locator('article.ticket').getByTestId('conversation');
+  await conversation.getByRole('radio', { name: 'Internal note' }).check();
+  const note = conversation.getByRole('textbox', { name: /Internal note/ });
+  await note.click();
+  await note.pressSequentially('Same as last winter, @a');
+  await expect(page.getByTestId('mention-list')).toBeVisible();
+  await page.getByTestId('mention-list').scrollIntoViewIfNeeded();
+  await shot(page, 'mentions');
+
+  const agent = await browser.newContext();
+  const agentPage = await agent.newPage();
+  await useToken(agentPage, AGENT_TOKEN);
+  await agentPage.goto(`/split/${fresh.ticket_id}`);
+  await agentPage.getByRole('button', { name: 'Suggest summary' }).click();
+  await expect(agentPage.getByTestId('suggestion').locator('.suggestion-text')).not.toBeEmpty();
+  await agentPage.getByRole('button', { name: 'Recommended replies' }).click();
+  await expect(agentPage.getByTestId('recommended-replies').locator('li').first()).toBeVisible();
+  await agentPage.getByTestId('recommended-replies').scrollIntoViewIfNeeded();
+  await settle(agentPage, 200);
+  await shot(agentPage, 'recommendations');
+  await agent.close();
 });

@@ -17,6 +17,8 @@ import type {
   SavedView,
   SlaPolicy,
   SlaPolicyFields,
+  Recommendation,
+  Suggestion,
   Team,
   Ticket,
   Thread,
@@ -74,9 +76,22 @@ export const tickets = {
   restore: (id: number) => api.post<Ticket>(`/tickets/${id}/restore`),
 };
 
+/** Seat features that help write: suggestions (change nothing) and recommended replies. */
+export const assist = {
+  /** `exclude`: what was shown already, so that asking again gives another candidate. */
+  suggest: (id: number, kind: 'name' | 'summary', exclude: string[] = []) =>
+    api.post<Suggestion>(`/tickets/${id}/suggestions/${kind}`, exclude.length ? { exclude } : undefined),
+  replyRecommendations: (id: number) => api.get<{ items: Recommendation[] }>(`/tickets/${id}/reply-recommendations`),
+};
+
 export const conversations = {
-  /** `extra`: recipients the agent changed (`to`/`cc`, replies only) and files (`attachments`). */
-  reply: (threadId: number, kind: 'reply' | 'note', body: string, extra: { to?: string[]; cc?: string[]; attachments?: Upload[] } = {}) =>
+  /** `extra`: recipients the agent changed (`to`/`cc`, replies only), files (`attachments`), people a note mentions. */
+  reply: (
+    threadId: number,
+    kind: 'reply' | 'note',
+    body: string,
+    extra: { to?: string[]; cc?: string[]; attachments?: Upload[]; mentions?: number[] } = {},
+  ) =>
     api.post<Message>(`/threads/${threadId}/messages`, { kind, body, ...extra }, { idempotencyKey: newIdempotencyKey() }),
   messages: (threadId: number, cursor: string | null) =>
     api.get<Page<Message>>(`/threads/${threadId}/messages`, { limit: 100, cursor }),

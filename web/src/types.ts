@@ -214,6 +214,20 @@ export interface Workspace {
   timeline: Page<TimelineItem>;
 }
 
+/** A suggested name or summary (`POST /tickets/{id}/suggestions/...`): nothing changes until a PATCH. */
+export interface Suggestion {
+  kind: 'name' | 'summary';
+  suggestion: string;
+}
+
+/** A reply from a similar closed ticket; `score` compares within one answer (higher is closer). */
+export interface Recommendation {
+  body: string;
+  score: number;
+  source_ticket_id: number;
+  message_id: number;
+}
+
 export interface BinItem extends Ticket {
   deleted_at: string;
   deleted_by: number | null;

@@ -5,15 +5,19 @@
  * composer.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { insertAt } from '../assist';
 import { checkFiles, defaultRecipients, MAX_RECIPIENTS, MAX_UPLOADS, recipientsPatch, toUpload } from '../compose';
 import { conversations, tickets as ticketApi } from '../endpoints';
 import { formatDateTime, formatNumber, t } from '../i18n';
 import { useShortcuts } from '../keyboard';
+import { mentionedIds } from '../mentions';
 import { navigate } from '../router';
 import { can, errorText, useMe, userName, useUsers } from '../store';
 import { announce } from '../toast';
 import type { Attachment, Message, Thread, Ticket } from '../types';
 import { Dialog } from './Dialog';
+import { useMentions } from './Mentions';
+import { ReplyRecommendations } from './ReplyRecommendations';
 
 interface Props {
   ticket: Ticket;
@@ -190,6 +194,7 @@ export function Conversation({ ticket, reloadKey, onTicketTouched }: Props) {
       })}
       {threads !== null && (
         <Composer
+          ticketId={ticket.id}
           threads={helpdeskThreads}
           textareaRef={composerRef}
           onSent={() => {
@@ -288,7 +293,17 @@ export function MessageItem({ message, pickable, picked, onPick }: { message: Me
   );
 }
 
-function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textareaRef: { current: HTMLTextAreaElement | null }; onSent: () => void }) {
+function Composer({
+  ticketId,
+  threads,
+  textareaRef,
+  onSent,
+}: {
+  ticketId: number;
+  threads: Thread[];
+  textareaRef: { current: HTMLTextAreaElement | null };
+  onSent: () => void;
+}) {
   const [kind, setKind] = useState<'reply' | 'note'>('reply');
   const [body, setBody] = useState('');
   const [threadId, setThreadId] = useState<number | null>(threads[0]?.id ?? null);
@@ -298,6 +313,10 @@ function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textare
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
+  const me = useMe();
+  const users = useUsers();
+  const people = (users ?? []).filter((u) => u.id !== me?.id);
+  const mentions = useMentions({ enabled: kind === 'note', people, text: body, setText: setBody, field: textareaRef });
   const thread = threads.find((th) => th.id === threadId) ?? threads[0];
   const defaults = thread ? defaultRecipients(thread) : { to: [], cc: [] };
   useEffect(() => {
@@ -344,7 +363,12 @@ function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textare
     setProblem(null);
     try {
       const attachments = await Promise.all(files.map(toUpload));
-      await conversations.reply(threadId, kind, body, { ...recipients, ...(attachments.length ? { attachments } : {}) });
+      const mentioned = kind === 'note' ? mentionedIds(body, people) : [];
+      await conversations.reply(threadId, kind, body, {
+        ...recipients,
+        ...(attachments.length ? { attachments } : {}),
+        ...(mentioned.length ? { mentions: mentioned } : {}),
+      });
       setBody('');
       setFiles([]);
       announce(kind === 'reply' ? t('conv.replySent') : t('conv.noteAdded'));
@@ -393,6 +417,20 @@ function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textare
           </p>
         </div>
       )}
+      {kind === 'reply' && (!me || me.seat) && (
+        <ReplyRecommendations
+          ticketId={ticketId}
+          onInsert={(snippet) => {
+            const field = textareaRef.current;
+            const next = insertAt(body, field?.selectionStart ?? body.length, field?.selectionEnd ?? body.length, snippet);
+            setBody(next.text);
+            requestAnimationFrame(() => {
+              field?.focus();
+              field?.setSelectionRange(next.caret, next.caret);
+            });
+          }}
+        />
+      )}
       <label class="composer-body">
         <span>
           {kind === 'reply' ? t('conv.replyLabel') : t('conv.noteLabel')} <kbd aria-hidden="true">r</kbd>
@@ -402,13 +440,32 @@ function Composer({ threads, textareaRef, onSent }: { threads: Thread[]; textare
           rows={4}
           value={body}
           aria-keyshortcuts="r"
-          onInput={(e) => setBody((e.target as HTMLTextAreaElement).value)}
+          aria-describedby={kind === 'note' ? 'composer-mention-hint' : undefined}
+          {...mentions.fieldProps}
+          onInput={(e) => {
+            const field = e.target as HTMLTextAreaElement;
+            setBody(field.value);
+            mentions.track(field.value, field.selectionStart);
+          }}
+          onClick={(e) => mentions.track(body, (e.target as HTMLTextAreaElement).selectionStart)}
           onKeyDown={(e) => {
+            if (mentions.onKeyDown(e)) return;
             if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void send(e);
           }}
+          onKeyUp={(e) => {
+            const field = e.target as HTMLTextAreaElement;
+            if (['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) mentions.track(field.value, field.selectionStart);
+          }}
+          onBlur={() => mentions.track('', 0)}
           required
         />
       </label>
+      {mentions.popup}
+      {kind === 'note' && (
+        <p id="composer-mention-hint" class="muted small">
+          {t('assist.mentionNoteHint')}
+        </p>
+      )}
       <div class="composer-files">
         <label>
           {t('conv.attach')} <input ref={fileInput} type="file" multiple onChange={(e) => pick((e.target as HTMLInputElement).files)} />

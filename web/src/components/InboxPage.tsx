@@ -4,6 +4,7 @@
  * number is given). j/k move through the list, o or Enter opens the current thread.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { ticketNumber } from '../assist';
 import { conversations } from '../endpoints';
 import { formatDateTime, t } from '../i18n';
 import { moveIndex, useShortcuts } from '../keyboard';
@@ -14,6 +15,7 @@ import type { Message, Thread, ThreadSummary } from '../types';
 import { usePaged } from './BinPage';
 import { MessageItem, MoveFields } from './Conversation';
 import { Dialog } from './Dialog';
+import { TicketPicker } from './TicketPicker';
 
 export interface HelpdeskMove {
   ticket_id: number | null;
@@ -23,13 +25,15 @@ export interface HelpdeskMove {
 
 /**
  * The body of a move to the help desk from the dialog's fields, or the message key of what is
- * wrong: an empty ticket field means a new ticket, anything else must be a ticket number.
+ * wrong: an empty ticket field means a new ticket, anything else must be a ticket number (the
+ * picker puts `#id` there).
  */
 export function helpdeskMove(ticket: string, owner: string, comment: string): HelpdeskMove | { error: 'inbox.badTicket' } {
-  const typed = ticket.trim().replace(/^#/, '');
-  if (typed && !/^[1-9]\d{0,11}$/.test(typed)) return { error: 'inbox.badTicket' };
+  const typed = ticket.trim();
+  const ticketId = ticketNumber(typed);
+  if (typed && ticketId === null) return { error: 'inbox.badTicket' };
   return {
-    ticket_id: typed ? Number(typed) : null,
+    ticket_id: ticketId,
     owner_id: owner ? Number(owner) : null,
     comment: comment.trim() || null,
   };
@@ -223,16 +227,10 @@ function MoveToHelpdeskDialog({ thread, onClose, onDone }: { thread: ThreadSumma
         }}
       >
         <p>{t('inbox.moveBody')}</p>
-        <label class="stack">
+        <label class="stack" for="helpdesk-move-ticket">
           {t('inbox.moveTicket')}
-          <input
-            value={ticket}
-            inputMode="numeric"
-            aria-describedby="helpdesk-move-hint"
-            aria-invalid={problem !== null}
-            onInput={(e) => setTicket((e.target as HTMLInputElement).value)}
-          />
         </label>
+        <TicketPicker id="helpdesk-move-ticket" value={ticket} onChange={setTicket} invalid={problem !== null} describedBy="helpdesk-move-hint" />
         <p id="helpdesk-move-hint" class="muted small">
           {t('inbox.moveTicketHint')}
         </p>

@@ -29,6 +29,7 @@ import { Conversation } from './Conversation';
 import { DeleteDialog, MergeDialog, SpamDialog } from './TicketActions';
 import { InlineSelect, InlineText, type Option } from './Inline';
 import { SlaStatus } from './SlaStatus';
+import { Suggestions } from './Suggestions';
 
 interface Props {
   ticketId: number;
@@ -349,6 +350,9 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
               )}
             </dl>
           </section>
+          {(!me || me.seat) && (
+            <Suggestions ticketId={ticket.id} onUse={(patch, kind) => save(patch, kind === 'name' ? t('ticket.name') : t('ticket.description'))} />
+          )}
           <Associations ticket={ticket} onChanged={accept} />
           <Followers ticketId={ticket.id} following={ticket.following} />
         </aside>

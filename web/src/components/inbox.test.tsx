@@ -91,13 +91,13 @@ describe('inbox page', () => {
     expect(await screen.findByText('Body of Second')).toBeTruthy();
 
     fireEvent.click(await screen.findByRole('button', { name: 'Move to help desk' }));
-    fireEvent.input(screen.getByRole('textbox', { name: /ticket number/ }), { target: { value: 'x1' } });
-    fireEvent.submit(screen.getByRole('textbox', { name: /ticket number/ }).closest('form')!);
-    expect(await screen.findByText(/digits only/)).toBeTruthy();
+    fireEvent.input(screen.getByRole('combobox', { name: /Add to ticket/ }), { target: { value: 'x1' } });
+    fireEvent.submit(screen.getByRole('combobox', { name: /Add to ticket/ }).closest('form')!);
+    expect(await screen.findByText(/from the list/)).toBeTruthy();
     expect(calls.some((c) => c.url.endsWith('/move'))).toBe(false);
 
-    fireEvent.input(screen.getByRole('textbox', { name: /ticket number/ }), { target: { value: '' } });
-    fireEvent.submit(screen.getByRole('textbox', { name: /ticket number/ }).closest('form')!);
+    fireEvent.input(screen.getByRole('combobox', { name: /Add to ticket/ }), { target: { value: '' } });
+    fireEvent.submit(screen.getByRole('combobox', { name: /Add to ticket/ }).closest('form')!);
     await waitFor(() => expect(screen.queryByRole('button', { name: 'Second' })).toBeNull());
     expect(calls.find((c) => c.url.endsWith('/move'))?.body).toEqual({ to: 'helpdesk', ticket_id: null, owner_id: null, comment: null });
     expect(screen.getByRole('button', { name: 'First' })).toBeTruthy();
