@@ -20,10 +20,9 @@
   (``?view_id=``, kept on the board), renamed and deleted, and an SLA policy created, shown on a
   ticket's sidebar, edited and deleted (``e2e/views.spec.ts``); the assistance controls
   (``e2e/assist.spec.ts``: a note's @mention picked by keyboard reaches the agent as a
-  ``mentioned`` notification, Move to help desk finds its ticket by words, the seated agent uses a name suggestion and inserts a
-  recommended reply from a similar closed ticket, the admin without a seat is offered neither);
-  axe-core on every page, and the figures
-  (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
+  ``mentioned`` notification, Move to help desk finds its ticket by words, the seated agent
+  uses a name suggestion and inserts a recommended reply from a similar closed ticket, the admin
+  without a seat is offered neither); axe-core on every page, and the figures (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``
 builds ``web/dist`` and installs ``web/node_modules`` first when they are stale; ``make test``
