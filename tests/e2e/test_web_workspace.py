@@ -22,7 +22,8 @@
   (``e2e/assist.spec.ts``: a note's @mention picked by keyboard reaches the agent as a
   ``mentioned`` notification, Move to help desk finds its ticket by words, the seated agent
   uses a name suggestion and inserts a recommended reply from a similar closed ticket, the admin
-  without a seat is offered neither); axe-core on every page, and the figures (first-load JS gzip, table render p50, board drag -> persisted p50), which are printed.
+  without a seat is offered neither); axe-core on every page, and the figures (first-load JS
+  gzip, table render p50, board drag -> persisted p50), which are printed.
 
 The browser runs in a subprocess (this process is eventlet-patched). ``deploy/build_web.sh``
 builds ``web/dist`` and installs ``web/node_modules`` first when they are stale; ``make test``
