@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from nameko.extensions import SharedExtension
+from nameko.extensions import DependencyProvider, SharedExtension
 
 from gateway.sessions import SESSION_SCHEME
 from services.chassis.cache import EventFlushedCache
@@ -83,6 +83,17 @@ class TokenCache(SharedExtension):
         identity = str(answer["identity"])
         self.cache.put(key, identity, generation, max_age=float(answer["ttl"]) - EARLY_REFRESH)
         return identity
+
+
+class Credentials(DependencyProvider):
+    """Gives a route the gateway's :class:`TokenCache`, for routes that end a credential: after the
+    permissions service has ended it, :meth:`TokenCache.flush` makes this instance refuse it on the
+    very next request, instead of when the identity event that flushes every instance arrives."""
+
+    tokens = TokenCache()
+
+    def get_dependency(self, worker_ctx: Any) -> TokenCache:
+        return self.tokens
 
 
 def session_credential(session: str) -> str:

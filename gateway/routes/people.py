@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
+from gateway.auth import Credentials
 from gateway.http import (
     empty_response,
     idempotency_key,
@@ -28,6 +29,7 @@ from services.permissions import contract as permissions_contract
 class PeopleRoutes:
     permissions = ServiceRpc(permissions_contract.SERVICE_NAME)
     edge = SignInEdge()
+    credentials = Credentials()
 
     # users -----------------------------------------------------------------
     @route(
@@ -134,6 +136,7 @@ class PeopleRoutes:
     )
     def revoke_token(self, request: Request, token_id: int) -> Response:
         self.permissions.revoke_token(token_id)
+        self.credentials.flush()
         return empty_response(204)
 
     # teams -----------------------------------------------------------------

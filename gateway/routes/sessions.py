@@ -19,6 +19,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from gateway.auth import Credentials
 from gateway.http import action_body, empty_response, json_object, json_response, query_args, route
 from gateway.sessions import SignInEdge
 from services.chassis.errors import Unauthenticated, ValidationFailed
@@ -39,6 +40,7 @@ def email_key(data: dict[str, Any]) -> str | None:
 class SessionRoutes:
     permissions = ServiceRpc(permissions_contract.SERVICE_NAME)
     edge = SignInEdge()
+    credentials = Credentials()
 
     @route(
         "POST",
@@ -81,6 +83,7 @@ class SessionRoutes:
         session = self.edge.sessions.session_of(request)
         if session is not None and not request.headers.get("Authorization"):
             self.permissions.end_session(session)
+            self.credentials.flush()
         response = empty_response(204, dict(NO_STORE))
         self.edge.sessions.clear_cookies(response, request)
         return response
@@ -106,6 +109,7 @@ class SessionRoutes:
     )
     def revoke_session(self, request: Request, session_id: int) -> Response:
         self.permissions.revoke_session(session_id)
+        self.credentials.flush()
         return empty_response(204)
 
     @route(
@@ -178,6 +182,7 @@ class SessionRoutes:
             if "current_password" in (exc.extra.get("errors") or {}):
                 self.edge.limits.failed_sign_in(address, key)
             raise
+        self.credentials.flush()  # the user's other sessions ended with the old password
         fresh = answer.pop("session", None)
         max_age = answer.pop("max_age", None)
         answer.pop("expires_at", None)
