@@ -3,7 +3,7 @@
 # deploy/test_runner.py.
 PYTHON := .venv/bin/python
 
-.PHONY: install run run-cluster restart test test-chaos check bench clean
+.PHONY: install run run-cluster restart test test-chaos check bench bench-scale clean
 
 install:
 	deploy/install.sh
@@ -40,6 +40,11 @@ check: install
 # Floors, then ours beside django-helpdesk (bench/peer.py); e.g. BENCH_ARGS="--quick --pg" or "--no-peer".
 bench: install
 	$(PYTHON) -m bench.run $(BENCH_ARGS)
+
+# Create/GET and a CPU-bound RPC with 1 and 2 instances of tickets and the gateway (own broker and PostgreSQL).
+bench-scale: install
+	deploy/install.sh --postgres
+	$(PYTHON) -m bench.scale $(BENCH_ARGS)
 
 clean:
 	rm -rf var

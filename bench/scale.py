@@ -1,7 +1,11 @@
 """Benchmark: create and GET throughput through the gateway with one and with two instances of
 tickets and of the gateway, on PostgreSQL.
 
-    .venv/bin/python -m bench.scale --amqp-uri URI --pg-url URL [--seconds 15] [--clients 16]
+    make bench-scale                      # its own RabbitMQ node and PostgreSQL cluster
+    .venv/bin/python -m bench.scale [--amqp-uri URI --pg-url URL] [--seconds 15] [--clients 16]
+
+Without ``--amqp-uri`` and ``--pg-url`` it starts a private RabbitMQ node and PostgreSQL cluster
+in a temporary folder (``deploy.rabbitmq``, ``deploy.postgres``) and stops them at the end.
 
 For each layout (``tickets=1,gateway=1`` then ``tickets=2,gateway=2``, the other services once):
 fresh databases on ``--pg-url`` (a server URL without a database), a fresh vhost-less run of
@@ -20,6 +24,7 @@ can only use what the first leaves idle (with RabbitMQ, PostgreSQL and the clien
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import random
@@ -30,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,17 +179,47 @@ def measure_rpc(amqp_uri: str, clients: int, seconds: float) -> tuple[float, flo
     return n / seconds, p(0.5), p(0.99), errors
 
 
+@contextlib.contextmanager
+def servers(amqp_uri: str | None, pg_url: str | None) -> Iterator[tuple[str, str]]:
+    """The given broker and database server, or private ones started here (and stopped after)."""
+    if amqp_uri and pg_url:
+        yield amqp_uri, pg_url
+        return
+    if amqp_uri or pg_url:
+        raise SystemExit("give both --amqp-uri and --pg-url, or neither (private servers are started)")
+    from bench.run import free_broker_port, say
+    from deploy import rabbitmq
+
+    work = Path(tempfile.mkdtemp(prefix="hd-scale-"))
+    broker, pg_port = (work / "rabbitmq", free_broker_port()), free_port()
+    say(f"starting RabbitMQ on 127.0.0.1:{broker[1]} and PostgreSQL on 127.0.0.1:{pg_port} in {work}")
+    try:
+        uri = rabbitmq.start(*broker)
+        yield uri, postgres.start(work / "pg", pg_port)
+    finally:
+        say("stopping RabbitMQ and PostgreSQL")
+        with contextlib.suppress(Exception):
+            rabbitmq.stop(*broker)
+        with contextlib.suppress(Exception):
+            postgres.stop(work / "pg")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
-    parser.add_argument("--amqp-uri", required=True)
-    parser.add_argument("--pg-url", required=True)
+    parser.add_argument("--amqp-uri")
+    parser.add_argument("--pg-url")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rpc-clients", type=int, default=4)
     args = parser.parse_args()
+    with servers(args.amqp_uri, args.pg_url) as (amqp_uri, pg_url):
+        return run(amqp_uri, pg_url, args)
+
+
+def run(amqp_uri: str, pg_url: str, args: argparse.Namespace) -> int:
     print("| layout | call | req/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- | --- |")
     for scale in ("tickets=1,gateway=1", "tickets=2,gateway=2"):
-        proc, base, _data = start(args.amqp_uri, args.pg_url, scale)
+        proc, base, _data = start(amqp_uri, pg_url, scale)
         try:
             headers = {"Authorization": f"Bearer {TOKEN}"}
             ids = [
@@ -195,7 +231,7 @@ def main() -> int:
             time.sleep(2)
             for work in ("get", "rpc", "create"):
                 if work == "rpc":
-                    rate, p50, p99, errors = measure_rpc(args.amqp_uri, args.rpc_clients, args.seconds)
+                    rate, p50, p99, errors = measure_rpc(amqp_uri, args.rpc_clients, args.seconds)
                     work = "rpc list_tickets (100)"
                 else:
                     rate, p50, p99, errors = measure(base, args.clients, args.seconds, work, ids)
