@@ -2,6 +2,7 @@
 // (the tickets service decides; a refusal shows as an error). Open tickets' clocks follow a change.
 import { useState } from 'preact/hooks';
 import { Dialog } from '../components/Dialog';
+import { FormActions } from '../components/FormActions';
 import { allPages, slaPolicies } from '../endpoints';
 import { t } from '../i18n';
 import { can, hasSeat, meData, useAsync, useMe, usePipelines } from '../store';
@@ -305,16 +306,7 @@ function SlaForm({ policy, onSubmit, onCancel }: { policy?: SlaPolicy; onSubmit:
           </div>
         ))}
       </fieldset>
-      <div class="row-actions">
-        <button type="submit" class="primary" disabled={busy}>
-          {policy ? t('app.save') : t('admin.create')}
-        </button>
-        {onCancel && (
-          <button type="button" class="ghost" onClick={onCancel}>
-            {t('app.cancel')}
-          </button>
-        )}
-      </div>
+      <FormActions label={policy ? t('app.save') : t('admin.create')} onCancel={onCancel} busy={busy} />
     </form>
   );
 }

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { FormActions } from '../components/FormActions';
 import { allPages, people } from '../endpoints';
 import { t } from '../i18n';
 import { teamsData, useAsync, userName, useUsers } from '../store';
@@ -135,14 +136,7 @@ function MembersForm({ team, onSave, onCancel }: { team: Team; onSave: (ids: num
           </label>
         ))}
       </fieldset>
-      <div class="row-actions">
-        <button type="submit" class="primary">
-          {t('teams.saveMembers')}
-        </button>
-        <button type="button" class="ghost" onClick={onCancel}>
-          {t('app.cancel')}
-        </button>
-      </div>
+      <FormActions label={t('teams.saveMembers')} onCancel={onCancel} />
     </form>
   );
 }

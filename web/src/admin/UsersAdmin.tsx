@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { FormActions } from '../components/FormActions';
 import { allPages, people } from '../endpoints';
 import { formatDateTime, t } from '../i18n';
 import { useAsync, usersData, useTeams } from '../store';
@@ -151,16 +152,7 @@ function UserForm({ title, initial, onSubmit, onCancel }: { title: string; initi
           ))}
         </fieldset>
       )}
-      <div class="row-actions">
-        <button type="submit" class="primary">
-          {onCancel ? t('app.save') : t('admin.create')}
-        </button>
-        {onCancel && (
-          <button type="button" class="ghost" onClick={onCancel}>
-            {t('app.cancel')}
-          </button>
-        )}
-      </div>
+      <FormActions label={onCancel ? t('app.save') : t('admin.create')} onCancel={onCancel} />
     </form>
   );
 }

@@ -1,6 +1,7 @@
 // Inline editing of one property: its value is a button; activating it shows the control in place.
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../i18n';
+import { FormActions } from './FormActions';
 
 export interface Option {
   value: string;
@@ -105,14 +106,7 @@ export function InlineText({ label, display, value, onSave, testId, multiline = 
           onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)}
           onKeyDown={(e) => e.key === 'Escape' && (e.preventDefault(), close())}
         />
-        <div class="row-actions">
-          <button type="button" class="primary" onClick={commit}>
-            {t('app.save')}
-          </button>
-          <button type="button" class="ghost" onClick={close}>
-            {t('app.cancel')}
-          </button>
-        </div>
+        <FormActions label={t('app.save')} onSave={commit} onCancel={close} />
       </div>
     );
   }
