@@ -191,6 +191,7 @@ def servers(amqp_uri: str | None, pg_url: str | None) -> Iterator[tuple[str, str
     from deploy import rabbitmq
 
     work = Path(tempfile.mkdtemp(prefix="hd-scale-"))
+    work.chmod(0o755)  # the cluster's server user (postgres, when we are root) must reach pg/
     broker, pg_port = (work / "rabbitmq", free_broker_port()), free_port()
     say(f"starting RabbitMQ on 127.0.0.1:{broker[1]} and PostgreSQL on 127.0.0.1:{pg_port} in {work}")
     try:
