@@ -320,7 +320,7 @@ class LiveHub(SharedExtension):
 
     def _position_of(self, key: str, first: int) -> int | None:
         """Where a client from another instance resumes: :data:`REORDER_SECONDS` before the entry
-        named ``key`` arrived here; None when this backlog does not hold it (or that window)."""
+        named ``key`` arrived here (or the backlog's start); None when this backlog does not hold it."""
         found = self.keys.get(key) if key else None
         if found is None:
             return None
@@ -328,7 +328,7 @@ class LiveHub(SharedExtension):
         position = found - 1
         while position >= first and self.backlog[position - first].at >= since:
             position -= 1
-        return position if position >= first - 1 else None
+        return position
 
     def _reset(self, client: Client, reason: str) -> None:
         client.send(frame(f"{self.epoch}-{self.seq}", RESET, json.dumps({"reason": reason})))

@@ -17,7 +17,7 @@ from services.chassis.paging import Sort
 from services.notifications import contract
 from services.notifications.domain import Notice, title
 from services.notifications.models import feed, merges, outbox, processed_events
-from services.notifications.store.base import Records, item_dict, ticket_ids_of
+from services.notifications.store.base import Records, item_dict, ticket_ids_of, upsert
 
 NEWEST_FIRST = Sort("id", descending=True)
 ADDED = "added"
@@ -137,12 +137,13 @@ class Feed:
         if not gone:
             return
         s.execute(update(merges).where(merges.c.merged_into_id.in_(gone)).values(merged_into_id=survivor))
-        known = set(s.scalars(select(merges.c.ticket_id).where(merges.c.ticket_id.in_(gone))))
-        s.execute(update(merges).where(merges.c.ticket_id.in_(known)).values(merged_into_id=survivor))
         now = self.r.clock.now()
-        fresh = [{"ticket_id": i, "merged_into_id": survivor, "merged_at": now} for i in sorted(gone - known)]
-        if fresh:
-            s.execute(merges.insert(), fresh)
+        rows = [{"ticket_id": i, "merged_into_id": survivor, "merged_at": now} for i in sorted(gone)]
+        s.execute(
+            upsert(s)(merges)
+            .values(rows)
+            .on_conflict_do_update(index_elements=[merges.c.ticket_id], set_={"merged_into_id": survivor})
+        )
 
     @staticmethod
     def _survivors_in(s: Session, ticket_ids: set[int]) -> dict[int, int]:
