@@ -41,19 +41,12 @@ from typing import Any
 
 import requests
 
-from deploy import postgres
+from bench.run import Cell, free_broker_port, free_port, say
+from deploy import postgres, rabbitmq
 from services import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-scale-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(amqp_uri: str, pg_url: str, scale: str) -> tuple[subprocess.Popen[bytes], str, Path]:
@@ -91,9 +84,7 @@ def start(amqp_uri: str, pg_url: str, scale: str) -> tuple[subprocess.Popen[byte
     raise RuntimeError(f"not ready; see {data}/supervisor.out")
 
 
-def measure(
-    base: str, clients: int, seconds: float, work: str, ids: list[int]
-) -> tuple[float, float, float, int]:
+def measure(base: str, clients: int, seconds: float, work: str, ids: list[int]) -> Cell:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -130,10 +121,7 @@ def measure(
         t.start()
     for t in threads:
         t.join()
-    latencies.sort()
-    n = len(latencies)
-    p = lambda q: latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")  # noqa: E731
-    return n / seconds, p(0.5), p(0.99), errors[0]
+    return Cell([x * 1000 for x in latencies], seconds, errors[0])
 
 
 def rpc_worker(amqp_uri: str, seconds: float, out: Any) -> None:
@@ -159,7 +147,7 @@ def rpc_worker(amqp_uri: str, seconds: float, out: Any) -> None:
     out.put((latencies, errors))
 
 
-def measure_rpc(amqp_uri: str, clients: int, seconds: float) -> tuple[float, float, float, int]:
+def measure_rpc(amqp_uri: str, clients: int, seconds: float) -> Cell:
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=rpc_worker, args=(amqp_uri, seconds, out)) for _ in range(clients)]
@@ -173,10 +161,13 @@ def measure_rpc(amqp_uri: str, clients: int, seconds: float) -> tuple[float, flo
         errors += failed
     for proc in procs:
         proc.join(30)
-    latencies.sort()
-    n = len(latencies)
-    p = lambda q: latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")  # noqa: E731
-    return n / seconds, p(0.5), p(0.99), errors
+    return Cell([x * 1000 for x in latencies], seconds, errors)
+
+
+def row(layout: str, call: str, cell: Cell) -> str:
+    """One Markdown row: requests/s, p50 and p99 ms (- when nothing succeeded), errors."""
+    p50, p99 = (f"{cell.percentile(q):.0f}" for q in (0.5, 0.99)) if cell.ok else ("-", "-")
+    return f"| {layout} | {call} | {cell.rate:.0f} | {p50} | {p99} | {cell.errors} |"
 
 
 @contextlib.contextmanager
@@ -187,9 +178,6 @@ def servers(amqp_uri: str | None, pg_url: str | None) -> Iterator[tuple[str, str
         return
     if amqp_uri or pg_url:
         raise SystemExit("give both --amqp-uri and --pg-url, or neither (private servers are started)")
-    from bench.run import free_broker_port, say
-    from deploy import rabbitmq
-
     work = Path(tempfile.mkdtemp(prefix="hd-scale-"))
     work.chmod(0o755)  # the cluster's server user (postgres, when we are root) must reach pg/
     broker, pg_port = (work / "rabbitmq", free_broker_port()), free_port()
@@ -230,13 +218,12 @@ def run(amqp_uri: str, pg_url: str, args: argparse.Namespace) -> int:
                 for i in range(100)
             ]
             time.sleep(2)
-            for work in ("get", "rpc", "create"):
-                if work == "rpc":
-                    rate, p50, p99, errors = measure_rpc(amqp_uri, args.rpc_clients, args.seconds)
-                    work = "rpc list_tickets (100)"
-                else:
-                    rate, p50, p99, errors = measure(base, args.clients, args.seconds, work, ids)
-                print(f"| {scale} | {work} | {rate:.0f} | {p50:.0f} | {p99:.0f} | {errors} |", flush=True)
+            get = measure(base, args.clients, args.seconds, "get", ids)
+            print(row(scale, "get", get), flush=True)
+            rpc = measure_rpc(amqp_uri, args.rpc_clients, args.seconds)
+            print(row(scale, "rpc list_tickets (100)", rpc), flush=True)
+            create = measure(base, args.clients, args.seconds, "create", ids)
+            print(row(scale, "create", create), flush=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(90)
