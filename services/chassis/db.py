@@ -9,7 +9,7 @@ starts, never at import time.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.chassis import config as cfg
 
 OUTBOX_WRITTEN = "outbox_written"
-"""Session flag set by the outbox when a transaction records an event."""
+"""Wake topic of a transaction that recorded an event (the outbox relay listens to it)."""
+MAIL_QUEUED = "mail_queued"
+"""Wake topic of a transaction that queued an email (the mail sender listens to it)."""
+_WAKES = "helpdesk_wakes"
+
+
+def wake_after_commit(session: Session, topic: str) -> None:
+    """Run ``topic``'s callbacks (:meth:`SessionFactory.on_commit`) once ``session``'s transaction
+    has committed; nothing if it rolls back. Each topic runs once per transaction however often
+    it is named."""
+    session.info.setdefault(_WAKES, set()).add(topic)
 
 
 def make_engine(url: str) -> Engine:
@@ -67,17 +77,23 @@ class SessionFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._maker = sessionmaker(engine, expire_on_commit=False)
-        self.after_commit: list[Any] = []
+        self._on_commit: dict[str, list[Callable[[], None]]] = {}
+
+    def on_commit(self, topic: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each committed transaction that named ``topic`` with
+        :func:`wake_after_commit` (a background loop wakes only for work it has: the mail sender
+        is not woken by every event a transaction records)."""
+        self._on_commit.setdefault(topic, []).append(callback)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """Commit on success; afterwards, if the transaction wrote events, run ``after_commit``."""
+        """Commit on success; afterwards run the callbacks of the topics the transaction named."""
         with self._maker() as session:
             with session.begin():
                 yield session
-            wrote_events = session.info.pop(OUTBOX_WRITTEN, False)
-        if wrote_events:
-            for callback in self.after_commit:
+            topics = session.info.pop(_WAKES, ())
+        for topic in sorted(topics):
+            for callback in self._on_commit.get(topic, ()):
                 callback()
 
     @contextmanager

@@ -3,11 +3,14 @@
 A service that sends mail stores each message (its exact bytes, envelope sender and recipients)
 in a queue table in the same transaction as the change that caused it, so a mail exists exactly
 when its cause does. :class:`MailSender` (a dependency the service declares, sending in a
-:class:`~services.chassis.loop.WakeableLoop`) is woken after each commit that recorded events,
-and every second anyway; it claims due mail through the
-service's :class:`MailQueue` (with a lease, so several instances never send one mail twice at
-once), hands each to the transport, and tells the queue the result: sent, not sent this time
-(the queue schedules a retry after a growing delay, :func:`next_retry`) or not sent for good.
+:class:`~services.chassis.loop.WakeableLoop`) is woken after each commit that queued mail (the
+store names :data:`~services.chassis.db.MAIL_QUEUED` with
+:func:`~services.chassis.db.wake_after_commit` in the transaction that queues it), and every
+second anyway, which also sends what falls due later (retries, mail held back a moment); it
+claims due mail through the service's :class:`MailQueue` (with a lease, so several instances
+never send one mail twice at once), hands each to the transport, and tells the queue the
+result: sent, not sent this time (the queue schedules a retry after a growing delay,
+:func:`next_retry`) or not sent for good.
 A crash between the relay's acceptance and the ``sent`` mark sends that mail again when the
 lease ends: at least once, never lost; the mail keeps its Message-ID, so a receiver can tell.
 
@@ -30,7 +33,7 @@ from sqlalchemy import text
 
 from services.chassis import metrics
 from services.chassis.clock import SYSTEM_CLOCK, aware
-from services.chassis.db import Database
+from services.chassis.db import MAIL_QUEUED, Database
 from services.chassis.loop import WakeableLoop
 from services.chassis.mail.transport import (
     PermanentSendError,
@@ -141,7 +144,7 @@ class MailSender(DependencyProvider):
     def start(self) -> None:
         factory = self._dependency().factory
         assert factory is not None, "the store dependency must be set up first"
-        factory.after_commit.append(self.wake)
+        factory.on_commit(MAIL_QUEUED, self.wake)
         self.loop.start(self.container.spawn_managed_thread)
 
     def stop(self) -> None:

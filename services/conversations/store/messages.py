@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from services.chassis.db import MAIL_QUEUED, wake_after_commit
 from services.chassis.errors import NotFound
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.mail.compose import compose
@@ -93,6 +94,7 @@ class Messages:
             message_id = insert_message(s, **values)
             self.r.add_files(s, message_id, draft.files)
             if mail is not None and mail.queued:
+                wake_after_commit(s, MAIL_QUEUED)
                 s.execute(
                     outgoing_mail.insert().values(
                         message_id=message_id,

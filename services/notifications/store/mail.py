@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from services.chassis.db import MAIL_QUEUED, wake_after_commit
 from services.chassis.keyset import keyset_page
 from services.chassis.mail.compose import compose
 from services.chassis.mail.refs import mail_domain, make_message_id
@@ -131,9 +132,10 @@ class Mail:
         return answers
 
     def enqueue_in(self, s: Session, mails: Sequence[Outgoing]) -> None:
-        """Queue mails, in one statement."""
+        """Queue mails, in one statement; the mail sender wakes when the transaction commits."""
         if not mails:
             return
+        wake_after_commit(s, MAIL_QUEUED)
         now = self.r.clock.now()
         s.execute(
             outgoing_mail.insert(),
