@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.notifications.contract import DIGEST_OFF
 from services.notifications.domain import Preferences, changed_choices
 from services.notifications.models import preferences, settings
 from services.notifications.store.base import Records, upsert
+
+_CHOICES = select(preferences).where(preferences.c.user_id.in_(bindparam("user_ids", expanding=True)))
+_DIGESTS = select(settings).where(settings.c.user_id.in_(bindparam("user_ids", expanding=True)))
+"""Read on every delivery, so built once (building a statement costs more than running it)."""
 
 
 class PreferenceStore:
@@ -31,9 +35,9 @@ class PreferenceStore:
         choices: dict[int, dict[tuple[str, str], bool]] = {uid: {} for uid in wanted}
         digests: dict[int, str] = {}
         if wanted:
-            for row in s.execute(select(preferences).where(preferences.c.user_id.in_(wanted))):
+            for row in s.execute(_CHOICES, {"user_ids": wanted}):
                 choices[row.user_id][(row.type, row.channel)] = bool(row.enabled)
-            for row in s.execute(select(settings).where(settings.c.user_id.in_(wanted))):
+            for row in s.execute(_DIGESTS, {"user_ids": wanted}):
                 digests[row.user_id] = row.email_digest
         return {uid: Preferences(choices[uid], digests.get(uid, DIGEST_OFF)) for uid in wanted}
 

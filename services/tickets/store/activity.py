@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from services.chassis import paging
 from services.chassis.clock import isoformat
@@ -22,6 +22,18 @@ CUSTOMER_MESSAGE_HANDLER = "customer_message_received"
 MESSAGE_ADDED_HANDLER = "handle_message_added"
 FOLLOWERS_SORT = "user_id"
 TIMELINE_SORT = "-id"
+
+
+_AUDIENCE_TICKET = select(tickets.c.id, tickets.c.name, tickets.c.owner_id).where(
+    tickets.c.id == bindparam("ticket_id"), queries.live()
+)
+_FOLLOWERS = (
+    select(followers.c.user_id)
+    .where(followers.c.ticket_id == bindparam("ticket_id"))
+    .order_by(followers.c.user_id)
+)
+_FOLLOWERS_BY = _FOLLOWERS.where(followers.c.created_at <= bindparam("as_of"))
+"""An audience is read for every event notifications handles, so its statements are built once."""
 
 
 class Activity:
@@ -190,17 +202,13 @@ class Activity:
         who followed by ``as_of``, when given: the moment of the change to tell them about);
         NotFound when it is gone."""
         with self.db.read() as s:
-            row = s.execute(
-                select(tickets.c.id, tickets.c.name, tickets.c.owner_id).where(
-                    tickets.c.id == ticket_id, queries.live()
-                )
-            ).first()
+            row = s.execute(_AUDIENCE_TICKET, {"ticket_id": ticket_id}).first()
             if row is None:
                 raise NotFound(f"ticket {ticket_id} does not exist")
-            query = select(followers.c.user_id).where(followers.c.ticket_id == ticket_id)
-            if as_of is not None:
-                query = query.where(followers.c.created_at <= as_of)
-            follower_ids = s.scalars(query.order_by(followers.c.user_id)).all()
+            if as_of is None:
+                follower_ids = s.scalars(_FOLLOWERS, {"ticket_id": ticket_id}).all()
+            else:
+                follower_ids = s.scalars(_FOLLOWERS_BY, {"ticket_id": ticket_id, "as_of": as_of}).all()
         return {"id": row.id, "name": row.name, "owner_id": row.owner_id}, list(follower_ids)
 
     def in_scopes(self, *, ticket_ids: list[int], scopes: Sequence[Scope]) -> list[list[int]]:

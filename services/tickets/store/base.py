@@ -199,7 +199,7 @@ class Records:
         outbox.record_many(s, events, clock=self.clock)
 
     def ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
-        row = s.execute(queries.one_ticket(scope, user_id, ticket_id)).first()
+        row = s.execute(*queries.one_ticket(scope, user_id, ticket_id)).first()
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
         return self.dicts(s, [row])[0]
@@ -210,7 +210,7 @@ class Records:
         """The wire form of a ticket this transaction has just inserted with associations ``assoc``:
         one statement instead of :meth:`ticket`'s three (no ticket can have been merged into it yet,
         and its associations are the ones it was inserted with)."""
-        row = s.execute(queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
+        row = s.execute(*queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
         known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
         return queries.ticket_dict(row, known, [], now=self.clock.now())
 
