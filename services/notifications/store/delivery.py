@@ -49,11 +49,6 @@ class Delivery:
         self.mail = mail
         self.preferences = preferences
 
-    def seen(self, *, event_id: str, handler: str) -> bool:
-        """Whether ``handler`` has already delivered the event (skip the lookups for a redelivery)."""
-        with self.db.read() as s:
-            return already_processed(s, processed_events, event_id, handler)
-
     def deliver(
         self, *, event_id: str, handler: str, notices: Sequence[Notice], people: Mapping[int, Person]
     ) -> bool:
