@@ -31,7 +31,6 @@ import eventlet
 from eventlet.event import Event
 from kombu import Exchange
 from marshmallow import RAISE, Schema, ValidationError
-from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from prometheus_client.core import Metric
 from sqlalchemy import (
@@ -42,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     select,
     update,
@@ -51,8 +51,9 @@ from sqlalchemy.orm import Session
 from services.chassis import config as cfg
 from services.chassis import metrics, tracing
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
-from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory
+from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory, wake_after_commit
 from services.chassis.loop import WakeableLoop
+from services.chassis.publishing import BatchPublisher, Outgoing
 from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER, event_exchange_name
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Outbox:
 
     def __init__(self, metadata: MetaData, events: Mapping[str, type[Schema]]) -> None:
         self.table = define_outbox(metadata)
+        self._insert = self.table.insert()
         self.events = dict(events)
         self._schemas: dict[str, Schema] = {}
 
@@ -141,14 +143,15 @@ class Outbox:
         event_id = str(uuid.uuid4())
         now = clock.now()
         body = self.encode(event_type, {"event_id": event_id, "occurred_at": now.isoformat(), **payload})
-        session.info[OUTBOX_WRITTEN] = True
+        wake_after_commit(session, OUTBOX_WRITTEN)
         session.execute(
-            self.table.insert().values(
-                event_id=event_id,
-                event_type=event_type,
-                payload=_stored(body, tracing.current_traceparent()),
-                created_at=now,
-            )
+            self._insert,
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "payload": _stored(body, tracing.current_traceparent()),
+                "created_at": now,
+            },
         )
         return event_id
 
@@ -175,8 +178,8 @@ class Outbox:
                 }
             )
         if rows:
-            session.info[OUTBOX_WRITTEN] = True
-            session.execute(self.table.insert(), rows)
+            wake_after_commit(session, OUTBOX_WRITTEN)
+            session.execute(self._insert, rows)
         return [str(row["event_id"]) for row in rows]
 
 
@@ -219,24 +222,21 @@ class OutboxRelay(DependencyProvider):
     def setup(self) -> None:
         self.service = self.container.service_name
         self.exchange = event_exchange(self.service)
-        self.publisher = Publisher(
-            cfg.required(self.container.config, cfg.AMQP_URI),
-            use_confirms=True,
-            declare=[self.exchange],
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-        )
+        self._statements = _RelayStatements(self.outbox)
+        self.publisher = BatchPublisher(cfg.required(self.container.config, cfg.AMQP_URI), self.exchange)
 
     def start(self) -> None:
         factory = self._factory()
-        factory.after_commit.append(self.wake)
+        factory.on_commit(OUTBOX_WRITTEN, self.wake)
         self.loop.start(self.container.spawn_managed_thread)
 
     def stop(self) -> None:
         self.loop.stop()
+        self.publisher.close()
 
     def kill(self) -> None:
         self.loop.kill()
+        self.publisher.close()
 
     def wake(self) -> None:
         """Relay soon (after a commit that recorded events)."""
@@ -260,16 +260,16 @@ class OutboxRelay(DependencyProvider):
         """Seconds until the next poll: the poll period, or less if another relay's lease on an
         unpublished row ends sooner (if that relay died, its rows are ours then)."""
         with self._factory().read() as session:
-            ends = session.scalar(
-                select(func.min(self.outbox.c.claimed_until)).where(self.outbox.c.published_at.is_(None))
-            )
+            ends = session.scalar(self._statements.lease_end)
         if ends is None:
             return self.poll_seconds
         remaining = (aware(ends) - SYSTEM_CLOCK.now()).total_seconds()
         return min(self.poll_seconds, max(LEASE_MARGIN, remaining + LEASE_MARGIN))
 
     def relay_once(self) -> int:
-        """Claim, publish and mark one batch; returns how many rows were published."""
+        """Claim, publish and mark one batch; returns how many rows were published. The batch goes
+        out with one wait for the broker's confirmations (:mod:`services.chassis.publishing`);
+        only the rows it confirmed are marked published, the rest are released at once."""
         rows = self._claim()
         if not rows:
             return 0
@@ -279,43 +279,34 @@ class OutboxRelay(DependencyProvider):
         done = Event()
         renewer = eventlet.spawn(self._renew, ids, done)
         try:
-            for row in rows:
-                body = json.loads(row.payload)
-                headers = {EVENT_ID_HEADER: body["event_id"], PRODUCER_HEADER: self.service}
-                if traceparent := body.pop(TRACE_KEY, None):
-                    headers[tracing.TRACEPARENT] = headers[f"nameko.{tracing.TRACEPARENT}"] = traceparent
-                self.publisher.publish(
-                    body, exchange=self.exchange, routing_key=row.event_type, extra_headers=headers
-                )
-                metrics.EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
-                published.append(row.id)
-                log.debug("outbox relay published %s", row.id)
+            messages = [self._message(row) for row in rows]
+            for position in self.publisher.publish(messages):
+                published.append(rows[position].id)
+                metrics.EVENTS_PUBLISHED.labels(self.service, rows[position].event_type).inc()
+            log.debug("outbox relay published %d of %d rows", len(published), len(rows))
         finally:
             done.send(True)
             renewer.wait()
             self._settle(ids, published)
         return len(published)
 
+    def _message(self, row: Any) -> Outgoing:
+        body = json.loads(row.payload)
+        headers = {EVENT_ID_HEADER: body["event_id"], PRODUCER_HEADER: self.service}
+        if traceparent := body.pop(TRACE_KEY, None):
+            headers[tracing.TRACEPARENT] = headers[f"nameko.{tracing.TRACEPARENT}"] = traceparent
+        return Outgoing(row.event_type, body, headers)
+
     def _claim(self) -> list[Any]:
         """Lease a batch of unpublished rows; their ``id``, ``event_type`` and ``payload`` in id order
         (read in the claiming transaction: a wake costs no separate read)."""
         now = SYSTEM_CLOCK.now()
         with self._factory().transaction() as session:
-            rows = list(
-                session.execute(
-                    select(self.outbox.c.id, self.outbox.c.event_type, self.outbox.c.payload)
-                    .where(self.outbox.c.published_at.is_(None))
-                    .where((self.outbox.c.claimed_until.is_(None)) | (self.outbox.c.claimed_until < now))
-                    .order_by(self.outbox.c.id)
-                    .limit(BATCH)
-                    .with_for_update(skip_locked=True)
-                ).all()
-            )
+            rows = list(session.execute(self._statements.claim, {"now": now}).all())
             if rows:
                 session.execute(
-                    update(self.outbox)
-                    .where(self.outbox.c.id.in_([row.id for row in rows]))
-                    .values(claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+                    self._statements.lease,
+                    {"ids": [row.id for row in rows], "until": now + dt.timedelta(seconds=LEASE_SECONDS)},
                 )
         return rows
 
@@ -345,15 +336,9 @@ class OutboxRelay(DependencyProvider):
         unsent = [i for i in ids if i not in sent]
         with self._factory().transaction() as session:
             if published:
-                session.execute(
-                    update(self.outbox)
-                    .where(self.outbox.c.id.in_(published))
-                    .values(published_at=SYSTEM_CLOCK.now(), claimed_until=None)
-                )
+                session.execute(self._statements.published, {"ids": published, "at": SYSTEM_CLOCK.now()})
             if unsent:
-                session.execute(
-                    update(self.outbox).where(self.outbox.c.id.in_(unsent)).values(claimed_until=None)
-                )
+                session.execute(self._statements.released, {"ids": unsent})
 
     def metrics_probe(self) -> Iterator[Metric]:
         """The backlog (rows not yet published) and the age of the oldest, read when scraped."""
@@ -372,3 +357,25 @@ class OutboxRelay(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> OutboxRelay:
         return self
+
+
+class _RelayStatements:
+    """The statements a relay runs on every pass, built once (see ``_inbox_statements`` in
+    :mod:`services.chassis.events` for why)."""
+
+    def __init__(self, outbox: Table) -> None:
+        c = outbox.c
+        unpublished = c.published_at.is_(None)
+        ids = c.id.in_(bindparam("ids", expanding=True))
+        self.claim = (
+            select(c.id, c.event_type, c.payload)
+            .where(unpublished)
+            .where(c.claimed_until.is_(None) | (c.claimed_until < bindparam("now")))
+            .order_by(c.id)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        self.lease = update(outbox).where(ids).values(claimed_until=bindparam("until"))
+        self.published = update(outbox).where(ids).values(published_at=bindparam("at"), claimed_until=None)
+        self.released = update(outbox).where(ids).values(claimed_until=None)
+        self.lease_end = select(func.min(c.claimed_until)).where(unpublished)
