@@ -13,8 +13,15 @@ Starts, from scratch, a private RabbitMQ node and the whole suite on its default
    gateway, each service, the supervisor, RabbitMQ (``beam.smp``). The load generator's own CPU
    is printed apart. After the load it waits for the outbox relays and consumers to drain (their
    CPU counts: every create's event is part of its cost).
+   **Event latency**: for each ticket the load made, from its ``created_at`` in the tickets
+   database to the ``created_at`` of the ``ticket_created`` notification the notifications
+   service stored for the admin (both stamped inside their transactions, on one clock): p50, p99
+   and max, under the load and unloaded (``UNLOADED`` creates one at a time, 50 ms apart, before
+   the load).
 2. **Profile** (unless ``--no-profile``): the same load again while ``py-spy record`` samples the
-   gateway, tickets and notifications processes (100 Hz, ``--nonblocking``, non-idle threads).
+   gateway, tickets and notifications processes (100 Hz, non-idle threads). Each sample pauses
+   the process for an instant: with ``--nonblocking`` py-spy read stacks while they changed and
+   put 15 % of the tickets service's samples on one dictionary lookup.
    For each it prints the share of samples by the package of the innermost frame (where the CPU
    is spent: SQLAlchemy, kombu/amqp, marshmallow, eventlet...) and our functions with the largest
    inclusive share (what spends it).
@@ -47,6 +54,7 @@ from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, stop_on_sig
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
 WARMUP = 50
+UNLOADED = 100
 DRAIN_TIMEOUT = 30.0
 PROFILED = ("gateway", "tickets", "notifications")
 PROFILE_RATE = 100
@@ -153,6 +161,63 @@ def load(gateway: str, clients: int, seconds: float) -> Load:
     return result
 
 
+def newest_ticket(stack: SqliteStack) -> int:
+    import sqlite3
+
+    with sqlite3.connect(stack.work / "suite" / "tickets.db", timeout=5) as conn:
+        return int(conn.execute("SELECT coalesce(max(id), 0) FROM tickets").fetchone()[0])
+
+
+@dataclass
+class Latency:
+    """Event latency of the tickets created after ``after`` (ms), and how many had no notification."""
+
+    millis: list[float]
+    missing: int
+
+    def row(self, label: str) -> str:
+        ordered = sorted(self.millis)
+        if not ordered:
+            return f"| {label} | 0 | - | - | - | {self.missing} |"
+
+        def at(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+        return (
+            f"| {label} | {len(ordered):,} | {at(0.5):.1f} | {at(0.99):.1f} | {ordered[-1]:.1f} |"
+            f" {self.missing} |"
+        )
+
+
+def event_latency(stack: SqliteStack, after: int, upto: int) -> Latency:
+    """From each ticket's ``created_at`` (id in ``(after, upto]``) to its ``ticket_created``
+    notification's (see the module docstring)."""
+    import datetime as dt
+    import sqlite3
+
+    def moments(db: str, sql: str) -> dict[int, dt.datetime]:
+        with sqlite3.connect(stack.work / "suite" / db, timeout=5) as conn:
+            return {int(i): dt.datetime.fromisoformat(at) for i, at in conn.execute(sql, (after, upto))}
+
+    made = moments("tickets.db", "SELECT id, created_at FROM tickets WHERE id > ? AND id <= ?")
+    told = moments(
+        "notifications.db",
+        "SELECT ticket_id, min(created_at) FROM feed_items WHERE type = 'ticket_created'"
+        " AND ticket_id > ? AND ticket_id <= ? GROUP BY ticket_id",
+    )
+    millis = [(told[i] - at).total_seconds() * 1000 for i, at in made.items() if i in told]
+    return Latency(millis, missing=len(made) - len(millis))
+
+
+def unloaded(gateway: str, count: int) -> None:
+    host, port = address(gateway)
+    for _ in range(count):
+        if STOP.is_set():
+            return
+        create_once(host, port)
+        time.sleep(0.05)
+
+
 def drain(stack: SqliteStack) -> float:
     """Seconds until every service's outbox is empty (the relays published every event)."""
     import sqlite3
@@ -235,7 +300,7 @@ def profile(stack: SqliteStack, pids: dict[str, int], clients: int, seconds: flo
         if name not in pids:
             continue
         target = out_dir / f"{name}.txt"
-        args = [str(spy), "record", "--pid", str(pids[name]), "--rate", str(PROFILE_RATE), "--nonblocking"]
+        args = [str(spy), "record", "--pid", str(pids[name]), "--rate", str(PROFILE_RATE)]
         args += ["--format", "raw", "--duration", str(int(seconds) + 2), "--output", str(target)]
         running[name] = (subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), target)
     time.sleep(1.0)
@@ -354,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(WARMUP):
             create_once(host, port)
         drain(stack)
+        say(f"{UNLOADED} creates one at a time (event latency unloaded)")
+        first = newest_ticket(stack)
+        unloaded(stack.gateway, UNLOADED)
+        quiet_end = newest_ticket(stack)
+        drain(stack)
         pids = suite_pids(stack)
         say(f"measuring {args.clients} clients for {args.seconds:g} s ({', '.join(pids)})")
         before, own_before = cpu_of(pids), time.process_time()
@@ -364,6 +434,17 @@ def main(argv: list[str] | None = None) -> int:
         cpu = {name: after[name] - before[name] for name in pids}
         say(f"{result.created / result.elapsed:.0f} creates/s")
         lines = report(args.clients, args.seconds, result, cpu, own_cpu, drained)
+        lines += [
+            "",
+            "Event latency, ticket created -> its ticket_created notification stored (ms):",
+            "",
+            "| | events | p50 | p99 | max | without notification |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            event_latency(stack, first, quiet_end).row("unloaded, one create at a time"),
+            event_latency(stack, quiet_end, newest_ticket(stack)).row(
+                f"under the {args.clients}-client load"
+            ),
+        ]
         lines += store_costs(work)
         if not args.no_profile and not STOP.is_set():
             say("profiling the same load with py-spy")
