@@ -19,6 +19,7 @@ from services.chassis.errors import ValidationFailed
 from services.tickets.domain import EVERYTHING
 from services.tickets.models import stages
 from services.tickets.store import TicketStore
+from tests import conftest as root
 
 pytestmark = pytest.mark.db
 
@@ -192,3 +193,31 @@ def test_a_configuration_change_that_rolls_back_is_never_kept(make_store: Callab
     # another change commits the version the rolled-back one had reached
     other.pipelines.reorder_stages(actor_id=1, pipeline_id=1, stage_ids=[waiting, new, *rest])
     assert create(first)["status"] == waiting
+
+
+@pytest.mark.skipif(
+    root.test_db_kind() != "postgresql", reason="SQLite's reader sees one state: nothing commits between"
+)
+def test_a_change_committed_while_the_configuration_is_read_is_read_whole(
+    make_store: Callable[[], TicketStore],
+) -> None:
+    first, other = make_store(), make_store()
+    create(first)
+    new, waiting, *rest = default_stages(first)
+    other.pipelines.reorder_stages(actor_id=1, pipeline_id=1, stage_ids=[waiting, new, *rest])
+    raced: list[dict[str, Any]] = []
+
+    def race(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not raced and "FROM pipelines" in statement:  # first is reading the stages, not the policies
+            raced.append(
+                other.slas.create_policy(actor_id=1, data={"name": "All", "first_reply_minutes": 60})
+            )
+
+    event.listen(first.db.engine, "after_cursor_execute", race)
+    try:
+        ticket = create(first)
+    finally:
+        event.remove(first.db.engine, "after_cursor_execute", race)
+    assert raced and ticket["status"] == waiting and ticket["sla"] is not None
+    # what it kept is that configuration, under that configuration's version
+    assert created_without_reading_configuration(first)["sla"] is not None

@@ -6,7 +6,8 @@ being deleted, deleting it) or an SLA policy calls :meth:`Configuration.changed`
 such write: it bumps the one row of ``config_version`` in that same transaction, so the new version
 commits (or rolls back) together with the change. :meth:`Configuration.current` reads that version,
 one primary-key statement, and answers with the snapshot this process keeps if it was taken at that
-version; otherwise it reads the configuration again and keeps the new snapshot.
+version; otherwise it reads the configuration again (pipelines with their stages, the policies, the
+version once more) and keeps the new snapshot.
 
 What the snapshot promises:
 
@@ -19,10 +20,11 @@ What the snapshot promises:
   stage copes with that as it always has: its job's last step finds such a ticket and moves it
   again before the stage goes (:mod:`.retire`). A transaction whose version read comes after the
   stage was marked never resolves to it.
-* A kept snapshot is exactly one committed configuration: it is kept only if the version read again
-  after the configuration's statements is unchanged (no change committed in between, so they did not
-  see half of one), and never from a transaction that changed the configuration itself (its rows
-  are uncommitted and may roll back); such a transaction reads it afresh, without keeping it.
+* A snapshot is one committed configuration: after its statements the version is read again, and
+  if a change committed meanwhile (on PostgreSQL each statement sees the latest commit, so they
+  could have seen half of it) the configuration is read again, up to :data:`READS` times; only a
+  snapshot whose version did not move is kept. A transaction that changed the configuration itself
+  reads it afresh and never keeps it (its rows are uncommitted and may roll back).
 * One transaction reads it once (kept in the session's ``info``): the stage a create resolves and
   the SLA policies its clocks use come from the same configuration.
 
@@ -47,14 +49,20 @@ from services.tickets.domain.sla import Policy, schedule_from
 from services.tickets.models import config_version, pipelines, sla_policies, stages
 
 VERSION = select(config_version.c.version).where(config_version.c.id == 1)
-_PIPELINES = select(pipelines.c.id, pipelines.c.deleting_job_id).order_by(
-    pipelines.c.position, pipelines.c.id
-)
-_STAGES = select(stages.c.id, stages.c.pipeline_id, stages.c.state, stages.c.deleting_job_id).order_by(
-    stages.c.position, stages.c.id
+_STAGES = (  # every pipeline with its stages, in one statement: the two as one committed state
+    select(
+        pipelines.c.id.label("pipeline_id"),
+        pipelines.c.deleting_job_id.label("pipeline_deleting_job_id"),
+        stages.c.id,
+        stages.c.state,
+        stages.c.deleting_job_id,
+    )
+    .select_from(pipelines.outerjoin(stages, stages.c.pipeline_id == pipelines.c.id))
+    .order_by(pipelines.c.position, pipelines.c.id, stages.c.position, stages.c.id)
 )
 _BUMP = update(config_version).where(config_version.c.id == 1).values(version=config_version.c.version + 1)
 _POLICIES = select(sla_policies).order_by(sla_policies.c.id)
+READS = 3  # attempts at reading one committed configuration while changes keep committing
 _IN_SESSION = "tickets.config"  # the snapshot this transaction reads
 _CHANGED = "tickets.config.changed"  # this transaction changes the configuration
 
@@ -111,11 +119,18 @@ def policy_of(row: Any) -> Policy:
 
 
 def read(s: Session, version: int | None) -> Snapshot:
-    """The configuration as ``s`` reads it now (three statements), labelled ``version``."""
-    pipeline_rows = s.execute(_PIPELINES).all()
+    """The configuration as ``s`` reads it now (two statements), labelled ``version``."""
+    pipeline_ids: list[int] = []
+    first_pipeline_id = None
     entries: dict[int, StageEntry] = {}
     first_stages: dict[int, Stage] = {}
     for row in s.execute(_STAGES):
+        if not pipeline_ids or pipeline_ids[-1] != row.pipeline_id:
+            pipeline_ids.append(row.pipeline_id)
+            if first_pipeline_id is None and row.pipeline_deleting_job_id is None:
+                first_pipeline_id = row.pipeline_id
+        if row.id is None:  # a pipeline without stages
+            continue
         stage = Stage(row.id, row.pipeline_id, row.state)
         deleting = row.deleting_job_id is not None
         entries[row.id] = StageEntry(stage, deleting)
@@ -125,8 +140,8 @@ def read(s: Session, version: int | None) -> Snapshot:
     closed = frozenset(entry.stage.id for entry in entries.values() if entry.stage.state == "CLOSED")
     return Snapshot(
         version=version,
-        pipeline_ids=frozenset(p.id for p in pipeline_rows),
-        first_pipeline_id=next((p.id for p in pipeline_rows if p.deleting_job_id is None), None),
+        pipeline_ids=frozenset(pipeline_ids),
+        first_pipeline_id=first_pipeline_id,
         stages=MappingProxyType(entries),
         first_stages=MappingProxyType(first_stages),
         sla=Context(policies, closed),
@@ -141,33 +156,33 @@ class Configuration:
 
     def current(self, s: Session) -> Snapshot:
         """The configuration for transaction ``s``: the kept snapshot while the version is the one it
-        was read at (one statement), else read again (five statements) and kept."""
+        was read at (one statement), else read again (four statements) and kept."""
         found: Snapshot | None = s.info.get(_IN_SESSION)
-        if found is not None:
-            return found
-        if s.info.get(_CHANGED):
-            found = read(s, None)
-        else:
-            version = s.scalar(VERSION)
-            kept = self._kept
-            if kept is not None and version is not None and kept.version == version:
-                found = kept
-            else:
-                found = read(s, version)
-                if version is not None and s.scalar(VERSION) == version:
-                    self._kept = found
-        s.info[_IN_SESSION] = found
+        if found is None:
+            found = read(s, None) if s.info.get(_CHANGED) else self._committed(s)
+            s.info[_IN_SESSION] = found
         return found
+
+    def _committed(self, s: Session) -> Snapshot:
+        version = s.scalar(VERSION)
+        kept = self._kept
+        if kept is not None and version is not None and kept.version == version:
+            return kept
+        for _ in range(READS):
+            found = read(s, version)
+            again = s.scalar(VERSION)
+            if again == version:  # no change committed meanwhile: one configuration, version's
+                if version is not None:
+                    self._kept = found
+                return found
+            version = again  # PostgreSQL: a change committed while it was read; read it whole
+        return found  # changes kept coming: the last read, as direct reads would have it, not kept
 
     @staticmethod
     def changed(s: Session) -> None:
         """Transaction ``s`` is about to change pipelines, stages or SLA policies: bump the version
         with it. Call it before the first such write, so that nothing this transaction reads from
         then on can be kept as a committed configuration."""
-        s.execute(
-            update(config_version)
-            .where(config_version.c.id == 1)
-            .values(version=config_version.c.version + 1)
-        )
+        s.execute(_BUMP)
         s.info[_CHANGED] = True
         s.info.pop(_IN_SESSION, None)
