@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -257,6 +258,14 @@ sla_recompute = Table(
     Column("id", Integer, primary_key=True),  # one row: the pending recompute of open tickets
     Column("generation", Integer, nullable=False, default=0),
     Column("next_ticket_id", Integer, nullable=True),  # None: nothing left to recompute
+)
+
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row (id 1)
+    # bumped by every transaction that changes pipelines, stages or SLA policies (store/config.py)
+    Column("version", BigInteger, nullable=False),
 )
 
 views = Table(

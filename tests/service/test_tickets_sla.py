@@ -301,7 +301,7 @@ def test_recomputation_continues_on_the_timer(tickets: Tickets) -> None:
     made = [api.create_ticket({"name": f"t{i}"})["id"] for i in range(5)]
     store = tickets.store.slas
     with tickets.store.db.transaction() as s:
-        store._restart_recompute(s)
+        store._policies_change(s)
         s.execute(contract_insert_policy())
     assert store.recompute_step(limit=2) == 2
     assert api.get_ticket(made[0])["sla"] is not None and api.get_ticket(made[4])["sla"] is None

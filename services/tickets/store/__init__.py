@@ -1,17 +1,18 @@
 """The only package of the tickets service that talks to its database.
 
-:class:`TicketStore` is composed of parts that share one session factory and one
-clock (:class:`~.base.Records`): ``tickets`` (create, read, change, associations),
-``pipelines`` (configuration, resolving stages), ``lists`` (table and board),
-``activity`` (follow, read state, timeline), ``search`` (conditions on any field), ``imports``
-(tickets from another help desk, by external id), ``slas`` (SLA policies and ticket clocks),
-``views`` (saved views), and the lifecycle parts (docs/architecture.md "Sagas"): ``jobs`` (job
-records, leases, items), ``merges``, ``splits``, ``bin`` (delete, restore, purge), ``spam``,
-``bulk`` and ``retire`` (deleting stages and pipelines). Each public method of a part is one
-transaction and takes keyword arguments only: a change, its timeline entries and its
-events (through the outbox) commit together or not at all. Reads for a person always
-go through the access rule as SQL (:func:`visible`); a ticket outside it raises
-NotFound. Statements shared by several parts are built in :mod:`.queries`.
+:class:`TicketStore` is composed of parts that share one session factory, one clock and
+one snapshot of the configuration (:class:`~.base.Records`; :mod:`.config`): ``tickets``
+(create, read, change, associations), ``pipelines`` (configuration, resolving stages),
+``lists`` (table and board), ``activity`` (follow, read state, timeline), ``search``
+(conditions on any field), ``imports`` (tickets from another help desk, by external id),
+``slas`` (SLA policies and ticket clocks), ``views`` (saved views), and the lifecycle parts
+(docs/architecture.md "Sagas"): ``jobs`` (job records, leases, items), ``merges``,
+``splits``, ``bin`` (delete, restore, purge), ``spam``, ``bulk`` and ``retire`` (deleting
+stages and pipelines). Each public method of a part is one transaction and takes keyword
+arguments only: a change, its timeline entries and its events (through the outbox) commit
+together or not at all. Reads for a person always go through the access rule as SQL
+(:func:`visible`); a ticket outside it raises NotFound. Statements shared by several parts
+are built in :mod:`.queries`.
 """
 
 from __future__ import annotations

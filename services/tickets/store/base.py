@@ -23,6 +23,7 @@ from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Change, Scope, Ti
 from services.tickets.domain.lifecycle import moved
 from services.tickets.models import associations, idempotency, outbox, reads, stages, tickets, timeline
 from services.tickets.store import queries
+from services.tickets.store.config import Configuration
 
 ASSOCIATION_KINDS = contract.ASSOCIATION_KINDS
 
@@ -89,12 +90,14 @@ def ticket_of(row: Any) -> Ticket:
 
 
 class Records:
-    """The session factory, the clock and the helpers every part of the store uses."""
+    """The session factory, the clock, the configuration snapshot (:mod:`.config`) and the helpers
+    every part of the store uses."""
 
     def __init__(self, db: SessionFactory, *, clock: Clock) -> None:
         self.db = db
         self.clock = clock
         self.idempotency = Idempotency(db, idempotency, clock=clock)
+        self.config = Configuration()
 
     def visible_id(self, s: Session, scope: Scope, ticket_id: int, column: Any = tickets.c.id) -> Any:
         """``column`` of the ticket if it is live and visible, else NotFound (Moved if it was merged away)."""

@@ -1,4 +1,7 @@
-"""Pipelines and their ordered OPEN/CLOSED stages."""
+"""Pipelines and their ordered OPEN/CLOSED stages.
+
+Every change here bumps the configuration's version in its transaction (:mod:`.config`), before
+its first write; resolving a ticket's stage reads the configuration snapshot."""
 
 from __future__ import annotations
 
@@ -14,22 +17,8 @@ from services.chassis.idempotency import IdempotencyKey
 from services.tickets import contract
 from services.tickets.domain import Stage, check_stage_order, stage_label_problems, stage_position_problem
 from services.tickets.models import outbox, pipelines, stages
-from services.tickets.store import queries
 from services.tickets.store.base import Errors, Records
-
-_FIRST_PIPELINE = (
-    select(pipelines.c.id)
-    .where(pipelines.c.deleting_job_id.is_(None))
-    .order_by(pipelines.c.position, pipelines.c.id)
-    .limit(1)
-    .scalar_subquery()
-)
-_DEFAULT_STAGE = (  # built once: it has no parameters
-    select(stages)
-    .where(stages.c.pipeline_id == _FIRST_PIPELINE, stages.c.deleting_job_id.is_(None))
-    .order_by(stages.c.position, stages.c.id)
-    .limit(1)
-)
+from services.tickets.store.config import Snapshot, StageEntry
 
 
 class Pipelines:
@@ -82,6 +71,7 @@ class Pipelines:
         """Create a pipeline with its stages in the given order (after the existing pipelines)."""
 
         def work(s: Session) -> dict[str, Any]:
+            self.r.config.changed(s)
             position = s.scalar(select(func.coalesce(func.max(pipelines.c.position) + 1, 0)))
             pipeline_id = s.scalar(
                 pipelines.insert().values(label=data["label"], position=position).returning(pipelines.c.id)
@@ -105,6 +95,7 @@ class Pipelines:
     def rename(self, *, actor_id: int, pipeline_id: int, label: str) -> dict[str, Any]:
         with self.db.transaction() as s:
             self.one(s, pipeline_id)
+            self.r.config.changed(s)
             s.execute(update(pipelines).where(pipelines.c.id == pipeline_id).values(label=label))
             return self._pipeline_changed(s, actor_id, pipeline_id)
 
@@ -120,6 +111,7 @@ class Pipelines:
             position = data.get("position", len(current))
             if problem := stage_position_problem(position, len(current)):
                 raise ValidationFailed(errors={"position": [problem]})
+            self.r.config.changed(s)
             stage_id = s.scalar(
                 stages.insert()
                 .values(pipeline_id=pipeline_id, label=data["label"], state=data["state"], position=0)
@@ -140,12 +132,14 @@ class Pipelines:
             others = [st["label"] for st in current if st["id"] != stage_id]
             if problems := stage_label_problems([*others, label]):
                 raise ValidationFailed(errors={"label": problems})
+            self.r.config.changed(s)
             s.execute(update(stages).where(stages.c.id == stage_id).values(label=label))
             return self._pipeline_changed(s, actor_id, pipeline_id)
 
     def reorder_stages(self, *, actor_id: int, pipeline_id: int, stage_ids: list[int]) -> dict[str, Any]:
         with self.db.transaction() as s:
             check_stage_order((st["id"] for st in self.one(s, pipeline_id)["stages"]), stage_ids)
+            self.r.config.changed(s)
             self._renumber(s, stage_ids)
             return self._pipeline_changed(s, actor_id, pipeline_id)
 
@@ -163,49 +157,42 @@ class Pipelines:
         )
         return result
 
-    def _default_stage(self, s: Session) -> Stage | None:
-        """The first stage of the first pipeline (neither being deleted) in one statement, as most
-        creates need; None when there is none (:meth:`resolve_stage` then says why)."""
-        row = s.execute(_DEFAULT_STAGE).first()
-        return None if row is None else Stage(row.id, row.pipeline_id, row.state)
-
     def resolve_stage(
         self, s: Session, pipeline_id: int | None, stage_id: int | None
     ) -> tuple[Stage | None, Errors]:
-        """``(Stage, {})`` with defaults filled in, or ``(None, errors)``.
+        """``(Stage, {})`` with defaults filled in, or ``(None, errors)``, from the configuration
+        snapshot (:mod:`.config`: one statement while nothing changed).
 
         No pipeline: the stage's own, else the first pipeline. No stage: the pipeline's first.
+        A stage being deleted takes no ticket.
         """
-        if pipeline_id is None and stage_id is None and (default := self._default_stage(s)) is not None:
-            return default, {}
-        return self._resolve(s, pipeline_id, stage_id)
+        return resolve(self.r.config.current(s), pipeline_id, stage_id)
 
-    def _resolve(
-        self, s: Session, pipeline_id: int | None, stage_id: int | None
-    ) -> tuple[Stage | None, Errors]:
+
+def resolve(config: Snapshot, pipeline_id: int | None, stage_id: int | None) -> tuple[Stage | None, Errors]:
+    """:meth:`Pipelines.resolve_stage` in ``config``."""
+    if pipeline_id is None and stage_id is not None:
+        return _enter(config.stages.get(stage_id), stage_id, f"unknown status {stage_id}")
+    if pipeline_id is None:
+        pipeline_id = config.first_pipeline_id
         if pipeline_id is None:
-            if stage_id is not None:
-                row = s.execute(select(stages).where(stages.c.id == stage_id)).first()
-                if row is None:
-                    return None, {"status": [f"unknown status {stage_id}"]}
-                if row.deleting_job_id is not None:
-                    return None, {"status": [f"status {row.id} is being deleted"]}
-                return Stage(row.id, row.pipeline_id, row.state), {}
-            pipeline_id = self.first_id(s)
-            if pipeline_id is None:
-                return None, {"pipeline_id": ["no pipeline is configured"]}
-        elif s.execute(select(pipelines.c.id).where(pipelines.c.id == pipeline_id)).first() is None:
-            return None, {"pipeline_id": [f"unknown pipeline {pipeline_id}"]}
-        if stage_id is None:
-            row = s.execute(
-                queries.ordered_stages(pipeline_id).where(stages.c.deleting_job_id.is_(None)).limit(1)
-            ).first()
-        else:
-            row = s.execute(
-                select(stages).where(stages.c.id == stage_id, stages.c.pipeline_id == pipeline_id)
-            ).first()
-        if row is None:
-            return None, {"status": [f"status {stage_id} is not a stage of pipeline {pipeline_id}"]}
-        if row.deleting_job_id is not None:  # its tickets are moving out: none may move in
-            return None, {"status": [f"status {row.id} is being deleted"]}
-        return Stage(row.id, pipeline_id, row.state), {}
+            return None, {"pipeline_id": ["no pipeline is configured"]}
+    elif pipeline_id not in config.pipeline_ids:
+        return None, {"pipeline_id": [f"unknown pipeline {pipeline_id}"]}
+    if stage_id is None:
+        first = config.first_stages.get(pipeline_id)
+        if first is None:
+            return None, {"status": [f"status None is not a stage of pipeline {pipeline_id}"]}
+        return first, {}
+    found = config.stages.get(stage_id)
+    if found is not None and found.stage.pipeline_id != pipeline_id:
+        found = None
+    return _enter(found, stage_id, f"status {stage_id} is not a stage of pipeline {pipeline_id}")
+
+
+def _enter(found: StageEntry | None, stage_id: int, unknown: str) -> tuple[Stage | None, Errors]:
+    if found is None:
+        return None, {"status": [unknown]}
+    if found.deleting:  # its tickets are moving out: none may move in
+        return None, {"status": [f"status {stage_id} is being deleted"]}
+    return found.stage, {}

@@ -35,7 +35,7 @@ from services.chassis.clock import isoformat as iso
 from services.chassis.paging import Sort
 from services.tickets.domain import TOTAL_CAP, Scope, TicketFilter
 from services.tickets.domain.sla import view as sla_view
-from services.tickets.models import followers, reads, stages, tickets
+from services.tickets.models import followers, reads, tickets
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
     "created_at": tickets.c.created_at,
@@ -215,10 +215,6 @@ def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Seq
             for n, stage_id in enumerate(stage_ids)
         )
     )
-
-
-def ordered_stages(pipeline_id: int) -> Select[Any]:
-    return select(stages).where(stages.c.pipeline_id == pipeline_id).order_by(stages.c.position, stages.c.id)
 
 
 def ticket_dict(

@@ -2,8 +2,10 @@
 job (batches, per-ticket results, resumable), then it goes.
 
 From the job's first transaction on, the doomed stages take no new ticket (creating or moving
-a ticket into them is refused), so the job's last step can only find them empty; if a ticket
-slipped in anyway it moves again before anything is deleted.
+a ticket into them is refused: that transaction bumps the configuration's version, so every later
+transaction's configuration snapshot sees them as being deleted, see :mod:`.config`), so the job's
+last step can only find them empty; if a ticket slipped in anyway (a transaction that read the
+configuration just before the first one committed) it moves again before anything is deleted.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Retire:
         """Close the stage (or every stage of the pipeline) to new tickets and start moving its tickets
         to ``move_to``; returns the job id."""
         with self.db.transaction() as s:
+            self.r.config.changed(s)  # before locking the pipeline, the order a rename takes the two in
             pipeline = s.execute(
                 select(pipelines).where(pipelines.c.id == pipeline_id).with_for_update()
             ).first()
@@ -137,6 +140,7 @@ class Retire:
             if left:
                 self.jobs.set_step(s, job.id, "move")
                 return
+            self.r.config.changed(s)
             s.execute(delete(stages).where(stages.c.id.in_(data["stage_ids"])))
             payload = {"actor_id": job.actor_id, "pipeline_id": data["pipeline_id"], "label": data["label"]}
             if job.kind == "delete_pipeline":

@@ -11,6 +11,10 @@ records each new breach as ``sla_breached`` in the outbox, in the same transacti
   LOCKED`` so several instances never take the same ticket, recomputed and announced in one
   transaction (the claim, the breach record and the event commit together, so none is lost
   or doubled).
+* The policies and CLOSED stages every clock is computed with are the configuration snapshot's
+  (:mod:`.config`): one statement per transaction while nothing changed. A policy change bumps the
+  configuration's version in its transaction, so no instance computes with the old policies after
+  it committed.
 * A policy change marks every open ticket for recomputation (the one-row ``sla_recompute``
   job, restarted from the first ticket on each change); :meth:`Slas.recompute_step` walks it
   a batch at a time, also claimed under a row lock, so a crash only means the next batch
@@ -47,10 +51,10 @@ from services.tickets.domain.sla import (
     merged_breach,
     policy_problems,
     read_facts,
-    schedule_from,
 )
 from services.tickets.models import followers, outbox, pipelines, sla_policies, sla_recompute, stages, tickets
 from services.tickets.store.base import Errors, Records
+from services.tickets.store.config import Context
 
 OLDEST_FIRST = Sort("id", descending=False)
 CLOCK_ROWS = select(
@@ -84,14 +88,6 @@ RECOMPUTE_BATCH = 1000
 
 
 @dataclass(frozen=True)
-class Context:
-    """What every clock of one transaction is computed with: the policies and the CLOSED stages."""
-
-    policies: tuple[Policy, ...]
-    closed_stage_ids: frozenset[int]
-
-
-@dataclass(frozen=True)
 class _Opening:
     """The fields of a :data:`CLOCK_ROWS` row that deciding a new ticket's clocks reads."""
 
@@ -120,25 +116,6 @@ def policy_dict(row: Any) -> dict[str, Any]:
         "created_at": isoformat(row.created_at),
         "updated_at": isoformat(row.updated_at),
     }
-
-
-def policy_of(row: Any) -> Policy:
-    """The domain's view of a ``sla_policies`` row."""
-    targets = {
-        goal: minutes * 60
-        for goal in contract.SLA_GOALS
-        if (minutes := getattr(row, f"{goal}_minutes")) is not None
-    }
-    return Policy(
-        id=row.id,
-        version=row.version,
-        targets=targets,
-        priority=row.priority,
-        pipeline_id=row.pipeline_id,
-        schedule=schedule_from(json.loads(row.business_hours) if row.business_hours else None),
-        pause_stage_ids=frozenset(json.loads(row.pause_stage_ids)),
-        due_soon_seconds=row.due_soon_minutes * 60,
-    )
 
 
 def _columns(data: dict[str, Any]) -> dict[str, Any]:
@@ -189,13 +166,13 @@ class Slas:
 
         def work(s: Session) -> dict[str, Any]:
             self._check(s, data, None)
+            self._policies_change(s)
             now = self.r.clock.now()
             policy_id = s.scalar(
                 sla_policies.insert()
                 .values(**_columns(data), version=1, created_by=actor_id, created_at=now, updated_at=now)
                 .returning(sla_policies.c.id)
             )
-            self._restart_recompute(s)
             return policy_dict(self._row(s, int(policy_id)))
 
         return self.r.idempotency.run(key, work)
@@ -206,6 +183,7 @@ class Slas:
             merged = {**current, **changes}
             self._check(s, merged, policy_id)
             if changes:
+                self._policies_change(s)
                 s.execute(
                     update(sla_policies)
                     .where(sla_policies.c.id == policy_id)
@@ -215,14 +193,13 @@ class Slas:
                         updated_at=self.r.clock.now(),
                     )
                 )
-                self._restart_recompute(s)
             return policy_dict(self._row(s, policy_id))
 
     def delete_policy(self, *, policy_id: int) -> None:
         with self.db.transaction() as s:
             self._row(s, policy_id, lock=True)
+            self._policies_change(s)
             s.execute(sla_policies.delete().where(sla_policies.c.id == policy_id))
-            self._restart_recompute(s)
 
     def _row(self, s: Session, policy_id: int, *, lock: bool = False) -> Any:
         query = select(sla_policies).where(sla_policies.c.id == policy_id)
@@ -262,7 +239,10 @@ class Slas:
         if errors:
             raise ValidationFailed(errors=errors)
 
-    def _restart_recompute(self, s: Session) -> None:
+    def _policies_change(self, s: Session) -> None:
+        """``s`` is about to change the policies (call it before the write): the configuration's
+        version moves with it (:mod:`.config`) and every open ticket's clocks are to be recomputed."""
+        self.r.config.changed(s)
         s.execute(
             update(sla_recompute)
             .where(sla_recompute.c.id == 1)
@@ -271,25 +251,17 @@ class Slas:
 
     # -- clocks ------------------------------------------------------------------------------------
     def context(self, s: Session) -> Context:
-        policies = tuple(
-            policy_of(row) for row in s.execute(select(sla_policies).order_by(sla_policies.c.id))
-        )
-        closed = frozenset(s.scalars(select(stages.c.id).where(stages.c.state == "CLOSED")))
-        return Context(policies, closed)
+        """The policies and CLOSED stages for transaction ``s``: the configuration snapshot's
+        (:mod:`.config`; one statement while nothing changed)."""
+        return self.r.config.current(s).sla
 
     def refresh(
-        self,
-        s: Session,
-        ticket_id: int,
-        now: dt.datetime,
-        *,
-        message: tuple[str, dt.datetime] | None = None,
-        context: Context | None = None,
+        self, s: Session, ticket_id: int, now: dt.datetime, *, message: tuple[str, dt.datetime] | None = None
     ) -> None:
         """Recompute the ticket's clocks in ``s`` (after a change, or a ``(kind, at)`` message)."""
         row = s.execute(CLOCK_ROWS.where(tickets.c.id == ticket_id).with_for_update()).first()
         if row is not None:
-            self._save(s, [row], now, context or self.context(s), message)
+            self._save(s, [row], now, self.context(s), message)
 
     def opening(self, s: Session, *, values: dict[str, Any], now: dt.datetime) -> dict[str, Any] | None:
         """The SLA columns of a ticket about to be inserted with ``values`` (its ``tickets`` columns)
