@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
 from services.chassis.cache import EventFlushedCache
@@ -52,6 +53,20 @@ def moment(value: Any) -> dt.datetime | None:
     return None
 
 
+class _Flight:
+    """A question about the admins in flight: when it was asked, and its outcome once known."""
+
+    def __init__(self, asked_at: dt.datetime) -> None:
+        self.asked_at = asked_at
+        self.done: Event = Event()
+
+    def answer(self) -> tuple[list[int], int]:
+        fresh, error = self.done.wait()
+        if error is not None:
+            raise error
+        return fresh
+
+
 class Directory(DependencyProvider):
     """Dependency answering ``super_admins(permissions, as_of=...)`` and ``people(permissions, user_ids)``."""
 
@@ -59,6 +74,7 @@ class Directory(DependencyProvider):
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self.clock = clock
+        self._flight: _Flight | None = None
 
     def setup(self) -> None:
         self.cache = EventFlushedCache(MAX_AGE, max_entries=MAX_PEOPLE + 1)
@@ -75,7 +91,9 @@ class Directory(DependencyProvider):
         """The super admins' ids and the number of users, as the permissions service knew them at a
         moment no earlier than ``as_of`` (an event's ``occurred_at``; None or unreadable: now).
 
-        Asks ``permissions`` unless the cached answer was asked for after ``as_of``.
+        Asks ``permissions`` unless the cached answer was asked for after ``as_of``. Handlers that
+        must ask at once share one question (:meth:`_admins_asked_from`), so events that arrive
+        while their producer is hardly ahead cost one question per round trip, not one each.
         """
         since = moment(as_of)
         cached = self.cache.get(ADMINS)
@@ -83,11 +101,36 @@ class Directory(DependencyProvider):
             answer, asked_at = cached
             if since + CLOCK_MARGIN <= asked_at:
                 return answer
-        generation = self.cache.generation
-        asked_at = self.clock.now()
-        fresh = (list(permissions.super_admin_ids()), int(permissions.user_count()))
-        self.cache.put(ADMINS, (fresh, asked_at), generation)
-        return fresh
+        return self._admins_asked_from(permissions, self.clock.now())
+
+    def _admins_asked_from(
+        self, permissions: ServiceClient, not_before: dt.datetime
+    ) -> tuple[list[int], int]:
+        """An answer the permissions service gave to a question asked at ``not_before`` or later:
+        the one in flight if it was asked late enough, else the next one, which this caller asks
+        once the one in flight (asked too early for it) has ended. A failed question fails every
+        caller waiting for it."""
+        while True:
+            flight = self._flight
+            if flight is None:
+                return self._ask_admins(permissions)
+            if flight.asked_at >= not_before:
+                return flight.answer()
+            flight.done.wait()
+
+    def _ask_admins(self, permissions: ServiceClient) -> tuple[list[int], int]:
+        flight = self._flight = _Flight(self.clock.now())
+        try:
+            generation = self.cache.generation
+            fresh = (list(permissions.super_admin_ids()), int(permissions.user_count()))
+            self.cache.put(ADMINS, (fresh, flight.asked_at), generation)
+            flight.done.send((fresh, None))
+            return fresh
+        except Exception as exc:
+            flight.done.send((None, exc))
+            raise
+        finally:
+            self._flight = None
 
     def people(self, permissions: ServiceClient, user_ids: Iterable[int]) -> dict[int, Person]:
         """Name and address of each of ``user_ids`` (unknown users left out), one call for the missing."""
