@@ -108,25 +108,12 @@ class Feed:
 
     # -- the kept counts (see the module docstring) ---------------------------------------------------
     @staticmethod
-    def _hold(s: Session, user_ids: Iterable[int]) -> None:
-        """Lock the people's counter rows until this transaction ends, making any that is missing
-        (at 0), in user id order: the first thing a transaction does before it changes any of
-        their notifications. One statement: an insert that leaves an existing row as it is."""
-        rows = [{"user_id": user_id, "unread": 0} for user_id in sorted(set(user_ids))]
-        if rows:
-            s.execute(
-                upsert(s)(feed_unread)
-                .values(rows)
-                .on_conflict_do_update(
-                    index_elements=[feed_unread.c.user_id], set_={"unread": feed_unread.c.unread}
-                )
-            )
-
-    @staticmethod
     def _count(s: Session, changes: Mapping[int, int]) -> None:
-        """Add each person's change to their count, in one statement (relative, so concurrent
-        changes add up; the rows are held already, so none is created here in practice)."""
-        rows = [{"user_id": user_id, "unread": n} for user_id, n in sorted(changes.items()) if n]
+        """Add each person's change to their count (``unread = unread + n``, so concurrent changes
+        add up), making the rows that are missing, in one statement and in user id order; each row
+        stays locked until the transaction ends. A change of 0 only locks the row: that is how a
+        transaction holds it before touching the person's notifications (:meth:`_hold`)."""
+        rows = [{"user_id": user_id, "unread": n} for user_id, n in sorted(changes.items())]
         if rows:
             insert = upsert(s)(feed_unread).values(rows)
             s.execute(
@@ -135,6 +122,10 @@ class Feed:
                     set_={"unread": feed_unread.c.unread + insert.excluded.unread},
                 )
             )
+
+    def _hold(self, s: Session, user_ids: Iterable[int]) -> None:
+        """Lock the people's counter rows (see the module docstring's rule), changing nothing."""
+        self._count(s, dict.fromkeys(user_ids, 0))
 
     # -- read state ----------------------------------------------------------------------------------
     def mark_read(self, *, user_id: int, item_id: int) -> dict[str, Any]:
@@ -285,36 +276,40 @@ class Feed:
         change had told of this ticket already). A growth makes the notification unread again.
         A notice about a ticket merged away before it arrived names the survivor, as
         :meth:`retarget` made the older ones do (the guard keeps the two from missing each other).
-        New notifications are written in one statement. The people's counts, held before any of
-        their notifications is read or written (the module docstring's rule), grow by their new
-        notifications shown in the feed and by the grown ones that had been read."""
+        New notifications are written in one statement. The people's counts grow by their new
+        notifications shown in the feed and by the grown ones that had been read. Their rows are
+        held before any of their notifications is read or written (the module docstring's rule),
+        by the statement that counts what is sure to be new (shown, not part of a bulk change);
+        a bulk change's notification counts once it is known to be new or to have been read."""
         now = self.r.clock.now()
         guard(s, merges, exclusive=False)
-        self._hold(s, [notice.user_id for notice, shown in notices if shown or notice.group_key])
+        sure = Counter(notice.user_id for notice, shown in notices if shown and not notice.group_key)
+        bulk = dict.fromkeys((notice.user_id for notice, _shown in notices if notice.group_key), 0)
+        self._count(s, {**bulk, **sure})  # holds the rows, and counts what is sure to be new
         led = self._survivors_in(s, {notice.ticket_id for notice, _shown in notices})
         existing = self._groups(s, [notice for notice, _shown in notices])
         found: list[tuple[Any, str | None] | None] = []
         new: list[dict[str, Any]] = []
-        counted: Counter[int] = Counter()
+        later: Counter[int] = Counter()
         for notice, shown in notices:
             ticket_id = led.get(notice.ticket_id, notice.ticket_id)
             row = existing.get((notice.user_id, notice.group_key)) if notice.group_key else None
             if row is not None:
                 grown = self._grow(s, row, ticket_id, now)
                 if grown[1] == GROWN and row.read and row.in_app:
-                    counted[row.user_id] += 1
+                    later[row.user_id] += 1
                 found.append(grown)
                 continue
             found.append(None)
             new.append(self._values(notice, ticket_id, shown, event_id, now))
-            if shown:
-                counted[notice.user_id] += 1
+            if shown and notice.group_key:
+                later[notice.user_id] += 1
         inserted = iter(
             s.execute(feed.insert().returning(*feed.c, sort_by_parameter_order=True), new).all()
             if new
             else []
         )
-        self._count(s, counted)
+        self._count(s, later)
         return [item if item is not None else (next(inserted), ADDED) for item in found]
 
     def _groups(self, s: Session, notices: Sequence[Notice]) -> dict[tuple[int, str | None], Any]:
