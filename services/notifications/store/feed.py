@@ -221,8 +221,8 @@ class Feed:
         """Notifications about ``ticket_ids`` go (a bulk change's keeps its other tickets, and its
         read state), and so does what this service remembered of their merges; False if the event
         was seen before. Each person's count loses the unread ones that went, as the deletes found
-        them: the guard keeps deliveries out, and the held counter rows keep the people's marks
-        read out, from the listing to the commit."""
+        them (RETURNING): the guard keeps deliveries out, and the counter rows, held before the
+        deletes, keep the people's marks read out until the commit."""
         gone = set(ticket_ids)
         with self.db.transaction() as s:
             if already_processed(s, processed_events, event_id, handler):
