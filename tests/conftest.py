@@ -358,10 +358,11 @@ def test_db_kind() -> str:
 
 @pytest.fixture
 def make_db(tmp_path: Any) -> Callable[[str], str]:
-    """``make_db(service)`` -> URL of a fresh database migrated to head for that service."""
+    """``make_db(service)`` -> URL of a fresh database migrated to head for that service
+    (``make_db(service, revision)``: to that revision, for tests of a migration)."""
     from deploy.migrate import upgrade
 
-    def factory(service: str) -> str:
+    def factory(service: str, revision: str = "head") -> str:
         if test_db_kind() == "postgresql":
             from deploy import postgres
 
@@ -369,7 +370,7 @@ def make_db(tmp_path: Any) -> Callable[[str], str]:
             url = postgres.create_database(server, f"t_{service}_{uuid.uuid4().hex[:10]}", drop_existing=True)
         else:
             url = f"sqlite:///{tmp_path}/{service}-{uuid.uuid4().hex[:6]}.db"
-        upgrade(service, url)
+        upgrade(service, url, revision)
         return url
 
     return factory

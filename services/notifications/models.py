@@ -48,6 +48,15 @@ feed = Table(
     Index("ix_feed_unread", "user_id", "read"),
 )
 
+feed_unread = Table(
+    "feed_unread",
+    metadata,
+    # how many of the person's notifications are unread and shown in the feed, kept by every
+    # transaction that changes one of them (``store.feed``), so reading it costs the same at any size
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("unread", Integer, nullable=False),
+)
+
 preferences = Table(
     "preferences",
     metadata,

@@ -1,12 +1,31 @@
-"""The in-app feed: a person's notifications, newest first, and what they have read."""
+"""The in-app feed: a person's notifications, newest first, and what they have read.
+
+A person's unread count (their notifications shown in the feed and not read yet) is kept, not
+counted: ``feed_unread`` holds it, and every transaction that adds, grows, marks read or deletes
+one of those notifications changes it in the same transaction by exactly what it changed. Reading
+it is one primary-key lookup, so announcing it with every delivery costs the same whether the
+person has ten notifications or a million (a super admin hears of every new ticket).
+
+The counts stay exact with several workers and instances on PostgreSQL (READ COMMITTED) by one
+ordering rule: **a transaction holds the counter rows of the people whose notifications it may
+change** (:meth:`Feed._hold`, in user id order) **before it touches any of those notifications.**
+Hence :meth:`Feed.mark_all_read`, which sets the count to 0, cannot lose a delivery: one that held
+the row first has committed by the time mark-all-read holds it, so its notifications are seen and
+marked by mark-all-read's UPDATE; one that comes later waits, and adds to the 0. And no two
+transactions wait for a counter row and a notification in opposite orders, so they do not deadlock.
+Every other change is relative (``unread = unread + n``) and counts only what its own statement
+changed (an UPDATE's rowcount with ``read = false`` in its WHERE, a DELETE's RETURNING).
+SQLite has one writer at a time, so there the same code is exact trivially.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, true, update
+from sqlalchemy import delete, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from services.chassis.db import guard
@@ -16,12 +35,23 @@ from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
 from services.notifications import contract
 from services.notifications.domain import Notice, title
-from services.notifications.models import feed, merges, outbox, processed_events
+from services.notifications.models import feed, feed_unread, merges, outbox, processed_events
 from services.notifications.store.base import Records, item_dict, ticket_ids_of, upsert
 
 NEWEST_FIRST = Sort("id", descending=True)
 ADDED = "added"
 GROWN = "grown"
+UNREAD_STATE = (feed.c.user_id, feed.c.read, feed.c.in_app)
+"""What a deleted notification's RETURNING says about the count it leaves."""
+
+
+def _lost(deleted: Iterable[Any]) -> dict[int, int]:
+    """Each person's change of count for the deleted ``UNREAD_STATE`` rows: minus their unread ones."""
+    lost: Counter[int] = Counter()
+    for user_id, read, in_app in deleted:
+        if in_app and not read:
+            lost[int(user_id)] -= 1
+    return lost
 
 
 class Feed:
@@ -59,47 +89,77 @@ class Feed:
 
     @staticmethod
     def unread_of_in(s: Session, user_ids: Sequence[int]) -> dict[int, int]:
-        """Each person's unread count, in one query."""
+        """Each person's unread count (kept, see the module docstring), in one query by primary
+        key; someone never notified has no row, and so 0."""
         if not user_ids:
             return {}
         rows = s.execute(
-            select(feed.c.user_id, func.count())
-            .where(feed.c.user_id.in_(sorted(set(user_ids))), feed.c.read.is_(False), feed.c.in_app == true())
-            .group_by(feed.c.user_id)
+            select(feed_unread.c.user_id, feed_unread.c.unread).where(
+                feed_unread.c.user_id.in_(sorted(set(user_ids)))
+            )
         )
-        return {int(user_id): int(n) for user_id, n in rows}
+        return {int(user_id): max(0, int(n)) for user_id, n in rows}
 
     @staticmethod
     def unread_in(s: Session, user_id: int) -> int:
-        return int(
-            s.scalar(
-                select(func.count())
-                .select_from(feed)
-                .where(feed.c.user_id == user_id, feed.c.read.is_(False), feed.c.in_app == true())
+        """The person's unread count (kept, see the module docstring): one primary-key lookup."""
+        n = s.scalar(select(feed_unread.c.unread).where(feed_unread.c.user_id == user_id))
+        return max(0, int(n or 0))
+
+    # -- the kept counts (see the module docstring) ---------------------------------------------------
+    @staticmethod
+    def _count(s: Session, changes: Mapping[int, int]) -> None:
+        """Add each person's change to their count (``unread = unread + n``, so concurrent changes
+        add up), making the rows that are missing, in one statement and in user id order; each row
+        stays locked until the transaction ends. A change of 0 only locks the row: that is how a
+        transaction holds it before touching the person's notifications (:meth:`_hold`)."""
+        rows = [{"user_id": user_id, "unread": n} for user_id, n in sorted(changes.items())]
+        if rows:
+            insert = upsert(s)(feed_unread).values(rows)
+            s.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[feed_unread.c.user_id],
+                    set_={"unread": feed_unread.c.unread + insert.excluded.unread},
+                )
             )
-            or 0
-        )
+
+    def _hold(self, s: Session, user_ids: Iterable[int]) -> None:
+        """Lock the people's counter rows (see the module docstring's rule), changing nothing."""
+        self._count(s, dict.fromkeys(user_ids, 0))
 
     # -- read state ----------------------------------------------------------------------------------
     def mark_read(self, *, user_id: int, item_id: int) -> dict[str, Any]:
-        """Mark one of the person's notifications read (NotFound for anyone else's)."""
+        """Mark one of the person's notifications read (NotFound for anyone else's). The count
+        goes down by one only when this transaction's UPDATE is the one that found it unread, so
+        two marks of the same notification at once take one off between them."""
         with self.db.transaction() as s:
             row = s.execute(
                 select(feed).where(feed.c.id == item_id, feed.c.user_id == user_id, feed.c.in_app == true())
             ).first()
             if row is None:
                 raise NotFound(f"notification {item_id} does not exist")
-            if not row.read:
-                s.execute(update(feed).where(feed.c.id == item_id).values(read=True))
+            self._hold(s, [user_id])
+            flipped = s.execute(
+                update(feed).where(feed.c.id == item_id, feed.c.read.is_(False)).values(read=True)
+            ).rowcount  # type: ignore[attr-defined]
+            if flipped:
+                self._count(s, {user_id: -1})
                 self._announce_read(s, user_id, [item_id])
             return {**item_dict(row), "read": True}
 
     def mark_all_read(self, *, user_id: int) -> dict[str, Any]:
-        """Mark every notification of the person read; answers how many it marked."""
+        """Mark every notification of the person read and set their count to 0; answers how many
+        it marked. The counter row is held *before* the UPDATE (the module docstring's rule): a
+        delivery that counted a notification before that has committed, so the UPDATE sees and
+        marks it; one that counts after waits for this commit and adds to the 0. Holding it after
+        the UPDATE would let a delivery's uncommitted notification escape the UPDATE while its
+        count was then wiped."""
         with self.db.transaction() as s:
+            self._hold(s, [user_id])
             marked = s.execute(
                 update(feed).where(feed.c.user_id == user_id, feed.c.read.is_(False)).values(read=True)
             ).rowcount  # type: ignore[attr-defined]
+            s.execute(update(feed_unread).where(feed_unread.c.user_id == user_id).values(unread=0))
             if marked:
                 self._announce_read(s, user_id, None)
         return {"unread": 0, "marked": int(marked or 0)}
@@ -158,14 +218,23 @@ class Feed:
         return {int(ticket_id): int(into) for ticket_id, into in rows}
 
     def forget_tickets(self, *, event_id: str, handler: str, ticket_ids: list[int]) -> bool:
-        """Notifications about ``ticket_ids`` go (a bulk change's keeps its other tickets), and so
-        does what this service remembered of their merges; False if the event was seen before."""
+        """Notifications about ``ticket_ids`` go (a bulk change's keeps its other tickets, and its
+        read state), and so does what this service remembered of their merges; False if the event
+        was seen before. Each person's count loses the unread ones that went, as the deletes found
+        them (RETURNING): the guard keeps deliveries out, and the counter rows, held before the
+        deletes, keep the people's marks read out until the commit."""
         gone = set(ticket_ids)
         with self.db.transaction() as s:
             if already_processed(s, processed_events, event_id, handler):
                 return False
             guard(s, merges, exclusive=True)
-            for row in self._listing(s, gone):
+            listing = self._listing(s, gone)
+            plain = s.scalars(
+                select(feed.c.user_id).where(feed.c.ticket_id.in_(gone), feed.c.ticket_ids.is_(None))
+            ).all()
+            self._hold(s, [*(row.user_id for row in listing), *plain])
+            deleted: list[Any] = []
+            for row in listing:
                 kept = [i for i in ticket_ids_of(row) if i not in gone]
                 if kept:
                     s.execute(
@@ -174,8 +243,15 @@ class Feed:
                         .values(ticket_ids=json.dumps(kept), ticket_id=kept[0], count=len(kept))
                     )
                 else:
-                    s.execute(delete(feed).where(feed.c.id == row.id))
-            s.execute(delete(feed).where(feed.c.ticket_id.in_(gone), feed.c.ticket_ids.is_(None)))
+                    deleted += s.execute(
+                        delete(feed).where(feed.c.id == row.id).returning(*UNREAD_STATE)
+                    ).all()
+            deleted += s.execute(
+                delete(feed)
+                .where(feed.c.ticket_id.in_(gone), feed.c.ticket_ids.is_(None))
+                .returning(*UNREAD_STATE)
+            ).all()
+            self._count(s, _lost(deleted))
             s.execute(
                 delete(merges).where(or_(merges.c.ticket_id.in_(gone), merges.c.merged_into_id.in_(gone)))
             )
@@ -200,26 +276,40 @@ class Feed:
         change had told of this ticket already). A growth makes the notification unread again.
         A notice about a ticket merged away before it arrived names the survivor, as
         :meth:`retarget` made the older ones do (the guard keeps the two from missing each other).
-        New notifications are written in one statement."""
+        New notifications are written in one statement. The people's counts grow by their new
+        notifications shown in the feed and by the grown ones that had been read. Their rows are
+        held before any of their notifications is read or written (the module docstring's rule),
+        by the statement that counts what is sure to be new (shown, not part of a bulk change);
+        a bulk change's notification counts once it is known to be new or to have been read."""
         now = self.r.clock.now()
         guard(s, merges, exclusive=False)
+        sure = Counter(notice.user_id for notice, shown in notices if shown and not notice.group_key)
+        bulk = dict.fromkeys((notice.user_id for notice, _shown in notices if notice.group_key), 0)
+        self._count(s, {**bulk, **sure})  # holds the rows, and counts what is sure to be new
         led = self._survivors_in(s, {notice.ticket_id for notice, _shown in notices})
         existing = self._groups(s, [notice for notice, _shown in notices])
         found: list[tuple[Any, str | None] | None] = []
         new: list[dict[str, Any]] = []
+        later: Counter[int] = Counter()
         for notice, shown in notices:
             ticket_id = led.get(notice.ticket_id, notice.ticket_id)
             row = existing.get((notice.user_id, notice.group_key)) if notice.group_key else None
             if row is not None:
-                found.append(self._grow(s, row, ticket_id, now))
+                grown = self._grow(s, row, ticket_id, now)
+                if grown[1] == GROWN and row.read and row.in_app:
+                    later[row.user_id] += 1
+                found.append(grown)
                 continue
             found.append(None)
             new.append(self._values(notice, ticket_id, shown, event_id, now))
+            if shown and notice.group_key:
+                later[notice.user_id] += 1
         inserted = iter(
             s.execute(feed.insert().returning(*feed.c, sort_by_parameter_order=True), new).all()
             if new
             else []
         )
+        self._count(s, later)
         return [item if item is not None else (next(inserted), ADDED) for item in found]
 
     def _groups(self, s: Session, notices: Sequence[Notice]) -> dict[tuple[int, str | None], Any]:
