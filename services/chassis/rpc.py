@@ -62,7 +62,7 @@ from services.chassis.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from services.chassis.identity import CONTEXT_KEY, Caller, Verifier, system_identity
+from services.chassis.identity import CONTEXT_KEY, Caller, SystemIdentity, Verifier
 from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
 from services.chassis.secrets import identity_secret, require_identity_secret
 
@@ -602,7 +602,7 @@ class ServiceRpc(DependencyProvider):
     def setup(self) -> None:
         secret = _Verifiers.secret(self.container.config)
         service = self.container.service_name
-        self._system = lambda: system_identity(service, secret)
+        self._system = SystemIdentity(service, secret)
 
     def get_dependency(self, worker_ctx: Any) -> ServiceClient:
         context = dict(worker_ctx.context_data)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from services.chassis.errors import Unauthenticated
-from services.chassis.identity import Caller, Verifier, _b64, _mac, sign, system_identity
+from services.chassis.identity import Caller, SystemIdentity, Verifier, _b64, _mac, sign, system_identity
 from services.permissions.contract import works_tickets
 
 SECRET = "unit-secret"
@@ -107,3 +107,17 @@ def test_super_admin_holds_every_permission_and_system_identity_is_super() -> No
 def test_ticket_work_needs_service_or_sales_access() -> None:
     assert works_tickets(agent(permissions=frozenset({"sales_access"})))
     assert not works_tickets(agent(permissions=frozenset({"account_access"})))
+
+
+def test_a_system_identity_is_reused_while_it_has_half_its_life_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("services.chassis.identity.time.time", lambda: clock[0])
+    identity = SystemIdentity("notifications", SECRET, ttl=60.0)
+    first = identity()
+    clock[0] += 29.9
+    assert identity() == first, "signed once per half lifetime, not per call"
+    clock[0] += 0.2
+    renewed = identity()
+    assert renewed != first
+    caller = Verifier(SECRET).verify(renewed)
+    assert caller.system and caller.expires_at - clock[0] >= 30.0
