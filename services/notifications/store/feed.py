@@ -20,12 +20,13 @@ SQLite has one writer at a time, so there the same code is exact trivially.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, or_, select, true, update
+from sqlalchemy import bindparam, delete, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from services.chassis.db import guard
@@ -52,6 +53,27 @@ def _lost(deleted: Iterable[Any]) -> dict[int, int]:
         if in_app and not read:
             lost[int(user_id)] -= 1
     return lost
+
+
+# Every delivery runs these; built once (building a statement costs more than running it).
+_UNREAD_OF = select(feed_unread.c.user_id, feed_unread.c.unread).where(
+    feed_unread.c.user_id.in_(bindparam("user_ids", expanding=True))
+)
+_INSERT_ITEMS = feed.insert().returning(*feed.c, sort_by_parameter_order=True)
+_UNREAD = select(feed_unread.c.unread).where(feed_unread.c.user_id == bindparam("user_id"))
+_SURVIVORS = select(merges.c.ticket_id, merges.c.merged_into_id).where(
+    merges.c.ticket_id.in_(bindparam("ticket_ids", expanding=True))
+)
+
+
+@functools.cache
+def _count_statement(dialect_insert: Any) -> Any:
+    """``unread = unread + :unread`` for each ``{user_id, unread}`` row, making missing rows."""
+    insert = dialect_insert(feed_unread)
+    return insert.on_conflict_do_update(
+        index_elements=[feed_unread.c.user_id],
+        set_={"unread": feed_unread.c.unread + insert.excluded.unread},
+    )
 
 
 class Feed:
@@ -93,17 +115,13 @@ class Feed:
         key; someone never notified has no row, and so 0."""
         if not user_ids:
             return {}
-        rows = s.execute(
-            select(feed_unread.c.user_id, feed_unread.c.unread).where(
-                feed_unread.c.user_id.in_(sorted(set(user_ids)))
-            )
-        )
+        rows = s.execute(_UNREAD_OF, {"user_ids": sorted(set(user_ids))})
         return {int(user_id): max(0, int(n)) for user_id, n in rows}
 
     @staticmethod
     def unread_in(s: Session, user_id: int) -> int:
         """The person's unread count (kept, see the module docstring): one primary-key lookup."""
-        n = s.scalar(select(feed_unread.c.unread).where(feed_unread.c.user_id == user_id))
+        n = s.scalar(_UNREAD, {"user_id": user_id})
         return max(0, int(n or 0))
 
     # -- the kept counts (see the module docstring) ---------------------------------------------------
@@ -115,13 +133,7 @@ class Feed:
         transaction holds it before touching the person's notifications (:meth:`_hold`)."""
         rows = [{"user_id": user_id, "unread": n} for user_id, n in sorted(changes.items())]
         if rows:
-            insert = upsert(s)(feed_unread).values(rows)
-            s.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[feed_unread.c.user_id],
-                    set_={"unread": feed_unread.c.unread + insert.excluded.unread},
-                )
-            )
+            s.execute(_count_statement(upsert(s)), rows)
 
     def _hold(self, s: Session, user_ids: Iterable[int]) -> None:
         """Lock the people's counter rows (see the module docstring's rule), changing nothing."""
@@ -210,11 +222,7 @@ class Feed:
         """Where each of ``ticket_ids`` that was merged away leads now."""
         if not ticket_ids:
             return {}
-        rows = s.execute(
-            select(merges.c.ticket_id, merges.c.merged_into_id).where(
-                merges.c.ticket_id.in_(sorted(ticket_ids))
-            )
-        )
+        rows = s.execute(_SURVIVORS, {"ticket_ids": sorted(ticket_ids)})
         return {int(ticket_id): int(into) for ticket_id, into in rows}
 
     def forget_tickets(self, *, event_id: str, handler: str, ticket_ids: list[int]) -> bool:
@@ -305,7 +313,7 @@ class Feed:
             if shown and notice.group_key:
                 later[notice.user_id] += 1
         inserted = iter(
-            s.execute(feed.insert().returning(*feed.c, sort_by_parameter_order=True), new).all()
+            s.execute(_INSERT_ITEMS, new).all()
             if new
             else []
         )
