@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.run import STOP, _cpu_model, say
-from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, stop_on_signal
+from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, memory_table, stop_on_signal
 
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
@@ -63,20 +63,6 @@ BODY = json.dumps({"name": "load", "description": "printer on fire " * 8, "prior
 
 
 # -- processes and their CPU ------------------------------------------------------------------------
-
-
-def suite_pids(stack: Stack) -> dict[str, int]:
-    """The suite's processes by name (the supervisor's pid files), the supervisor and RabbitMQ."""
-    pids = {
-        pid_file.stem: int(pid_file.read_text().strip())
-        for pid_file in sorted((stack.work / "suite" / "run").glob("*.pid"))
-    }
-    pids["supervisor"] = stack.procs.started["supervisor"].pid
-    if stack.broker is not None:
-        with_pid = stack.broker[0] / "rabbitmq.pid"
-        if with_pid.exists():
-            pids["rabbitmq"] = int(with_pid.read_text().strip())
-    return pids
 
 
 def cpu_seconds(pid: int) -> float:
@@ -424,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         unloaded(stack.gateway, UNLOADED)
         quiet_end = newest_ticket(stack)
         drain(stack)
-        pids = suite_pids(stack)
+        pids = stack.pids()
         say(f"measuring {args.clients} clients for {args.seconds:g} s ({', '.join(pids)})")
         before, own_before = cpu_of(pids), time.process_time()
         result = load(stack.gateway, args.clients, args.seconds)
@@ -445,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"under the {args.clients}-client load"
             ),
         ]
+        lines += ["", *memory_table(stack, f"after {UNLOADED + WARMUP + result.created:,} creates")]
         lines += store_costs(work)
         if not args.no_profile and not STOP.is_set():
             say("profiling the same load with py-spy")

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import requests
 
-from bench.creates import cpu_of, suite_pids
+from bench.creates import cpu_of
 from bench.run import REPO_ROOT, STOP, _cpu_model, say
 from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, connect, make_stack, stop_on_signal
 
@@ -324,7 +324,7 @@ def drain(stack: Stack) -> float:
 
 def all_pids(stack: Stack) -> dict[str, int]:
     """Every process of the suite: the supervisor's children, itself, RabbitMQ, PostgreSQL."""
-    pids = suite_pids(stack)
+    pids = stack.pids()
     if stack.pg is not None:
         with contextlib.suppress(OSError, ValueError):
             pids["postgres"] = int((stack.pg[0] / "pgdata" / "postmaster.pid").read_text().split()[0])

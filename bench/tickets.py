@@ -34,7 +34,8 @@ the p50s; the SQL each read request ran at every size (caught by turning
 ``log_min_duration_statement=0`` on briefly in the private cluster), its statements and the sum
 of their logged durations, with the ratio (what grows with the data, less disturbed by the other
 processes on the machine than the HTTP figures); what each list matched; and, at the largest size,
-``EXPLAIN (ANALYZE, BUFFERS)`` of the list, count and board statements. Progress goes to stderr.
+``EXPLAIN (ANALYZE, BUFFERS)`` of the list, count and board statements; and at each size the resident
+memory of every process of the suite and of RabbitMQ once all of it has run. Progress goes to stderr.
 
     .venv/bin/python -m bench.tickets --sizes 1000,1000000 --quick     # issue 9: flat at a million
 
@@ -229,6 +230,20 @@ class Stack:
             with _reported("PostgreSQL"):
                 postgres.stop(self.pg[0])
 
+    def pids(self) -> dict[str, int]:
+        """The suite's processes by name (the supervisor's pid files), the supervisor and RabbitMQ."""
+        pids = {
+            pid_file.stem: int(pid_file.read_text().strip())
+            for pid_file in sorted((self.work / "suite" / "run").glob("*.pid"))
+        }
+        if "supervisor" in self.procs.started:
+            pids["supervisor"] = self.procs.started["supervisor"].pid
+        if self.broker is not None:
+            with_pid = self.broker[0] / "rabbitmq.pid"
+            if with_pid.exists():
+                pids["rabbitmq"] = int(with_pid.read_text().strip())
+        return pids
+
     def _kill_orphans(self) -> None:
         # Only reached if the supervisor was killed before reaping: its pid files name our children.
         for pid_file in (self.work / "suite" / "run").glob("*.pid"):
@@ -246,6 +261,27 @@ class SqliteStack(Stack):
 
     def databases(self) -> dict[str, str]:
         return {}
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of ``pid`` in MiB (``VmRSS``), None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def memory_table(stack: Stack, when: str) -> list[str]:
+    """RSS of each process of the suite and of RabbitMQ, as a Markdown table. PostgreSQL is left
+    out: each backend maps the shared buffers, so a sum over its processes means nothing."""
+    lines = [f"Resident memory (RSS) {when}:", "", "| process | RSS MiB |", "| --- | ---: |"]
+    for name, pid in sorted(stack.pids().items()):
+        rss = rss_mib(pid)
+        lines.append(f"| {name} | {'gone' if rss is None else f'{rss:.1f}'} |")
+    return lines
 
 
 def make_stack(db: str, work: Path) -> Stack:
@@ -785,6 +821,7 @@ class SizeRun:
     statements: dict[str, list[Statement]] = field(default_factory=dict)
     plans_text: list[str] = field(default_factory=list)
     labels: list[tuple[str, str, int]] = field(default_factory=list)  # (key, label, clients) measured
+    memory: list[str] = field(default_factory=list)  # memory_table() at the end of the size
 
 
 def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack) -> None:
@@ -1062,6 +1099,9 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
         found = [run.matched.get(key, "") for run in runs]
         if any(found):
             lines.append(f"| {label} | " + " | ".join(found) + " |")
+    for run in runs:
+        if run.memory:
+            lines += ["", *run.memory]
     return "\n".join(lines)
 
 
@@ -1129,6 +1169,7 @@ def run_size(run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep
                 run.plans_text = [f"SQL capture failed: {exc!r}"]
                 say(run.plans_text[0])
         measure_all(run, [p for p in todo if p.write], seconds, stack)
+        run.memory = memory_table(stack, f"after loading {size:,} tickets and every measurement above")
     except KeyboardInterrupt:
         failed = True
         raise
