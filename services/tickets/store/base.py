@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,19 @@ def ticket_of(row: Any) -> Ticket:
         closed_at=row.closed_at,
         version=row.version,
     )
+
+
+_ASSOCIATIONS_OF = (
+    select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
+    .where(associations.c.ticket_id.in_(bindparam("ids", expanding=True)))
+    .order_by(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
+)
+_MERGED_INTO = (
+    select(tickets.c.id, tickets.c.merged_into_id)
+    .where(tickets.c.merged_into_id.in_(bindparam("ids", expanding=True)))
+    .order_by(tickets.c.id)
+)
+"""Every ticket read runs these (:meth:`Records.dicts`); built once."""
 
 
 class Records:
@@ -223,18 +236,10 @@ class Records:
         if not ids:
             return []
         assoc: dict[int, dict[str, list[int]]] = {i: {kind: [] for kind in ASSOCIATION_KINDS} for i in ids}
-        for a in s.execute(
-            select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
-            .where(associations.c.ticket_id.in_(ids))
-            .order_by(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
-        ):
+        for a in s.execute(_ASSOCIATIONS_OF, {"ids": ids}):
             assoc[a.ticket_id][a.kind].append(a.ref_id)
         merged: dict[int, list[int]] = defaultdict(list)
-        for m in s.execute(
-            select(tickets.c.id, tickets.c.merged_into_id)
-            .where(tickets.c.merged_into_id.in_(ids))
-            .order_by(tickets.c.id)
-        ):
+        for m in s.execute(_MERGED_INTO, {"ids": ids}):
             merged[m.merged_into_id].append(m.id)
         now = self.clock.now()
         return [queries.ticket_dict(r, assoc[r.id], merged[r.id], now=now) for r in rows]
