@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import datetime as dt
 import http.client
 import json
 import os
@@ -47,9 +49,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.run import STOP, _cpu_model, say
-from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, memory_table, stop_on_signal
+from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, connect, memory_table, stop_on_signal
 
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
@@ -147,11 +150,25 @@ def load(gateway: str, clients: int, seconds: float) -> Load:
     return result
 
 
-def newest_ticket(stack: SqliteStack) -> int:
+def _rows(stack: Stack, service: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """``sql`` (``?`` placeholders) on ``service``'s database, SQLite file or PostgreSQL."""
     import sqlite3
 
-    with sqlite3.connect(stack.work / "suite" / "tickets.db", timeout=5) as conn:
-        return int(conn.execute("SELECT coalesce(max(id), 0) FROM tickets").fetchone()[0])
+    if stack.pg is None:
+        with contextlib.closing(sqlite3.connect(stack.work / "suite" / f"{service}.db", timeout=5)) as conn:
+            return list(conn.execute(sql, args))
+    with contextlib.closing(connect(stack.pg_port, service)) as pg:
+        cur = pg.cursor()
+        cur.execute(sql.replace("?", "%s"), args)
+        return list(cur.fetchall())
+
+
+def _moment(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def newest_ticket(stack: Stack) -> int:
+    return int(_rows(stack, "tickets", "SELECT coalesce(max(id), 0) FROM tickets")[0][0])
 
 
 @dataclass
@@ -161,36 +178,40 @@ class Latency:
     millis: list[float]
     missing: int
 
-    def row(self, label: str) -> str:
+    def percentile(self, q: float) -> float | None:
         ordered = sorted(self.millis)
-        if not ordered:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
+
+    def row(self, label: str) -> str:
+        """A Markdown row: label, events, p50, p99, max, how many had no notification."""
+        if not self.millis:
             return f"| {label} | 0 | - | - | - | {self.missing} |"
-
-        def at(q: float) -> float:
-            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
         return (
-            f"| {label} | {len(ordered):,} | {at(0.5):.1f} | {at(0.99):.1f} | {ordered[-1]:.1f} |"
-            f" {self.missing} |"
+            f"| {label} | {len(self.millis):,} | {self.percentile(0.5):.1f} | {self.percentile(0.99):.1f} |"
+            f" {max(self.millis):.1f} | {self.missing} |"
         )
 
 
-def event_latency(stack: SqliteStack, after: int, upto: int) -> Latency:
+def event_latency(stack: Stack, after: int, upto: int) -> Latency:
     """From each ticket's ``created_at`` (id in ``(after, upto]``) to its ``ticket_created``
     notification's (see the module docstring)."""
-    import datetime as dt
-    import sqlite3
-
-    def moments(db: str, sql: str) -> dict[int, dt.datetime]:
-        with sqlite3.connect(stack.work / "suite" / db, timeout=5) as conn:
-            return {int(i): dt.datetime.fromisoformat(at) for i, at in conn.execute(sql, (after, upto))}
-
-    made = moments("tickets.db", "SELECT id, created_at FROM tickets WHERE id > ? AND id <= ?")
-    told = moments(
-        "notifications.db",
-        "SELECT ticket_id, min(created_at) FROM feed_items WHERE type = 'ticket_created'"
-        " AND ticket_id > ? AND ticket_id <= ? GROUP BY ticket_id",
-    )
+    window = (after, upto)
+    made = {
+        int(i): _moment(at)
+        for i, at in _rows(
+            stack, "tickets", "SELECT id, created_at FROM tickets WHERE id > ? AND id <= ?", window
+        )
+    }
+    told = {
+        int(i): _moment(at)
+        for i, at in _rows(
+            stack,
+            "notifications",
+            "SELECT ticket_id, min(created_at) FROM feed_items WHERE type = 'ticket_created'"
+            " AND ticket_id > ? AND ticket_id <= ? GROUP BY ticket_id",
+            window,
+        )
+    }
     millis = [(told[i] - at).total_seconds() * 1000 for i, at in made.items() if i in told]
     return Latency(millis, missing=len(made) - len(millis))
 

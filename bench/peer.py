@@ -27,6 +27,11 @@ The table holds both sides, the ratio ours/peer and the issue's aims (creates/s 
 least 3x the peer's, CPU per create at most 1/3). ``--no-peer`` (or ``HELPDESK_BENCH_PEER=0``)
 measures ours alone; a peer that cannot be installed or run leaves its column empty with the
 reason printed under the table, never silently.
+
+Under it, ours alone (the peer sends no events): the event latency of each create row, from a
+ticket's ``created_at`` to the ``created_at`` of the ``ticket_created`` notification stored for the
+admin (``bench.creates.event_latency``), with the issue's aims for its p99: 100 ms one create at a
+time, 500 ms under the 10 clients' load.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from pathlib import Path
 
 import requests
 
-from bench.creates import cpu_of
+from bench.creates import Latency, cpu_of, event_latency, newest_ticket
 from bench.run import REPO_ROOT, STOP, _cpu_model, say
 from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, connect, make_stack, stop_on_signal
 
@@ -96,6 +101,7 @@ class Side:
     rows: dict[tuple[str, int], Row] = field(default_factory=dict)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    latency: dict[int, Latency] = field(default_factory=dict)  # ours: event latency per create row
 
 
 def peer_rows(jsonl: Path) -> dict[tuple[str, int], Row]:
@@ -366,13 +372,14 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
         side.notes.append(f"ours: idle, the suite spends {idle:.0f} ms of CPU a second (counted above too)")
         for clients in CLIENTS:
             say(f"ours: create, {clients} client(s), {creates}")
-            before = cpu_of(pids)
+            before, first = cpu_of(pids), newest_ticket(stack)
             row = ours_py(stack.gateway, "create", creates, clients)
             drained = drain(stack)
             after = cpu_of(pids)
             row.cpu_ms = 1000 * sum(after[k] - before[k] for k in pids) / max(1, row.codes.get("201", 0))
             side.rows[("create", clients)] = row
             side.notes.append(f"ours: create, {clients} client(s): outboxes drained {drained:.1f} s after")
+            side.latency[clients] = event_latency(stack, first, newest_ticket(stack))
         side.notes.append(f"ours: CPU summed over {', '.join(sorted(pids))}")
     except KeyboardInterrupt:
         STOP.set()
@@ -416,6 +423,10 @@ def _num(value: float | None) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
+LATENCY_AIMS = {1: 100.0, 10: 500.0}
+"""Issue 9's aims for the event latency's p99: one create at a time (unloaded), 10 clients' load."""
+
+
 def render(db: str, scale: int, creates: int, reads: int, ours: Side, peer: Side) -> str:
     """One Markdown table: ours, the peer, ours/peer and the aim; failures and notes under it."""
     now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -438,6 +449,20 @@ def render(db: str, scale: int, creates: int, reads: int, ours: Side, peer: Side
         verdict = ("yes" if met(ratio) else "no") if met and ratio is not None else ""
         shown = "-" if ratio is None else f"{ratio:.2f}x"
         lines.append(f"| {label} | {_num(a)} | {_num(b)} | {shown} | {aim} | {verdict} |")
+    if ours.latency:
+        lines += [
+            "",
+            "Ours, event latency: ticket created -> its ticket_created notification stored (ms), during each"
+            " create row above:",
+            "",
+            "| | events | p50 | p99 | max | without notification | aim (p99) | met |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+        ]
+        for clients, latency in sorted(ours.latency.items()):
+            goal, p99 = LATENCY_AIMS.get(clients), latency.percentile(0.99)
+            reached = "" if goal is None or p99 is None else ("yes" if p99 <= goal else "no")
+            shown = "-" if goal is None else f"<= {goal:g} ms"
+            lines.append(f"{latency.row(f'{clients} client(s)')} {shown} | {reached} |")
     lines.append("")
     for side in (ours, peer):
         if side.error:
