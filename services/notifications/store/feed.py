@@ -312,11 +312,7 @@ class Feed:
             new.append(self._values(notice, ticket_id, shown, event_id, now))
             if shown and notice.group_key:
                 later[notice.user_id] += 1
-        inserted = iter(
-            s.execute(_INSERT_ITEMS, new).all()
-            if new
-            else []
-        )
+        inserted = iter(s.execute(_INSERT_ITEMS, new).all() if new else [])
         self._count(s, later)
         return [item if item is not None else (next(inserted), ADDED) for item in found]
 
