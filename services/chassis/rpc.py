@@ -124,8 +124,8 @@ class _ReplyPublisher(Publisher):
     retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
     # No publisher confirm for a reply: its queue is the caller's exclusive, non-durable one, which
     # a broker failure ends together with the caller's connection, so a confirm would prove nothing
-    # the caller can use, and it cost a quarter of a busy service's CPU. A lost reply is the
-    # caller's deadline (DeadlineExceeded); the write it answers is committed and idempotent.
+    # the caller can use (waiting for it was 7 % of the tickets service's CPU per create). A lost
+    # reply is the caller's deadline (DeadlineExceeded); the write it answers is committed.
     use_confirms = False
 
 
