@@ -225,24 +225,38 @@ def unloaded(gateway: str, count: int) -> None:
         time.sleep(0.05)
 
 
-def drain(stack: SqliteStack) -> float:
-    """Seconds until every service's outbox is empty (the relays published every event)."""
-    import sqlite3
+SERVICES_WITH_OUTBOX = ("tickets", "conversations", "notifications", "permissions", "retention")
 
-    began = time.monotonic()
-    while time.monotonic() - began < DRAIN_TIMEOUT and not STOP.is_set():
-        pending = 0
+
+def pending_events(stack: Stack) -> int:
+    """Outbox rows not yet published, over every service's database (SQLite files or PostgreSQL)."""
+    total = 0
+    if stack.pg is None:
+        import sqlite3
+
         for db in (stack.work / "suite").glob("*.db"):
-            with sqlite3.connect(db, timeout=5) as conn:
-                has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'outbox'").fetchone()
-                if has:
-                    pending += conn.execute(
-                        "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                    ).fetchone()[0]
-        if not pending:
-            break
+            with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'outbox'").fetchone():
+                    query = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                    total += conn.execute(query).fetchone()[0]
+        return total
+    for name in SERVICES_WITH_OUTBOX:
+        with contextlib.suppress(Exception), contextlib.closing(connect(stack.pg_port, name)) as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT to_regclass('outbox') IS NOT NULL")
+            if cur.fetchone()[0]:
+                cur.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                total += cur.fetchone()[0]
+    return total
+
+
+def drain(stack: Stack, timeout: float = DRAIN_TIMEOUT) -> float:
+    """Seconds until every outbox is empty (the relays published every event), at most
+    ``timeout``, plus a second for the consumers to finish what the last events started."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout and not STOP.is_set() and pending_events(stack):
         time.sleep(0.2)
-    time.sleep(1.0)  # consumers finish what the last events started
+    time.sleep(1.0)
     return time.monotonic() - began
 
 

@@ -57,9 +57,9 @@ from pathlib import Path
 
 import requests
 
-from bench.creates import Latency, cpu_of, event_latency, newest_ticket
+from bench.creates import Latency, cpu_of, drain, event_latency, newest_ticket
 from bench.run import REPO_ROOT, STOP, _cpu_model, say
-from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, connect, make_stack, stop_on_signal
+from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, make_stack, stop_on_signal
 
 PEER_TOOL = Path(os.environ.get("HELPDESK_PEER_TOOL", str(REPO_ROOT.parent / "shared" / "tools" / "peer")))
 DEFAULT_SCALE, DEFAULT_CREATES, DEFAULT_READS = 2000, 500, 40  # the peer reads in O(tickets)
@@ -71,7 +71,6 @@ IDLE_SECONDS = 5.0
 SEED_CLIENTS = 4
 WARMUP_CREATES, WARMUP_GETS = 20, 5
 CREATE_AIM = 3.0
-SERVICES_WITH_OUTBOX = ("tickets", "conversations", "notifications", "permissions", "retention")
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -297,37 +296,6 @@ def page_paths(gateway: str, limit: int = 25) -> list[str]:
             paths.append(f"/api/v1/tickets?limit={limit}&cursor={urllib.parse.quote(cursor, safe='')}")
 
 
-def pending_events(stack: Stack) -> int:
-    """Outbox rows not yet published, over every service's database."""
-    total = 0
-    if isinstance(stack, SqliteStack):
-        import sqlite3
-
-        for db in (stack.work / "suite").glob("*.db"):
-            with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'outbox'").fetchone():
-                    query = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                    total += conn.execute(query).fetchone()[0]
-        return total
-    for name in SERVICES_WITH_OUTBOX:
-        with contextlib.suppress(Exception), contextlib.closing(connect(stack.pg_port, name)) as conn:
-            cur = conn.cursor()
-            cur.execute("SELECT to_regclass('outbox') IS NOT NULL")
-            if cur.fetchone()[0]:
-                cur.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                total += cur.fetchone()[0]
-    return total
-
-
-def drain(stack: Stack) -> float:
-    """Seconds until every outbox is empty, plus a second for the consumers to finish."""
-    began = time.monotonic()
-    while time.monotonic() - began < DRAIN_TIMEOUT and not STOP.is_set() and pending_events(stack):
-        time.sleep(0.2)
-    time.sleep(1.0)
-    return time.monotonic() - began
-
-
 def all_pids(stack: Stack) -> dict[str, int]:
     """Every process of the suite: the supervisor's children, itself, RabbitMQ, PostgreSQL."""
     pids = stack.pids()
@@ -357,7 +325,7 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
         ids = seed(stack.gateway, scale)
         paths = page_paths(stack.gateway)
         say(f"ours: seeded in {time.monotonic() - began:.0f} s ({len(paths)} list pages); draining")
-        drain(stack)
+        drain(stack, DRAIN_TIMEOUT)
         id_range = f"{ids[0]}-{ids[-1]}"
         ours_py(stack.gateway, "get", WARMUP_GETS, 1, id_range)
         for clients in CLIENTS:
@@ -366,7 +334,7 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
             say(f"ours: list page, {clients} client(s), {reads}")
             side.rows[("list", clients)] = closed_loop(address, paths, reads, clients)
         ours_py(stack.gateway, "create", WARMUP_CREATES, 1)
-        drain(stack)
+        drain(stack, DRAIN_TIMEOUT)
         pids = all_pids(stack)
         idle = idle_cpu(pids)
         side.notes.append(f"ours: idle, the suite spends {idle:.0f} ms of CPU a second (counted above too)")
@@ -374,7 +342,7 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
             say(f"ours: create, {clients} client(s), {creates}")
             before, first = cpu_of(pids), newest_ticket(stack)
             row = ours_py(stack.gateway, "create", creates, clients)
-            drained = drain(stack)
+            drained = drain(stack, DRAIN_TIMEOUT)
             after = cpu_of(pids)
             row.cpu_ms = 1000 * sum(after[k] - before[k] for k in pids) / max(1, row.codes.get("201", 0))
             side.rows[("create", clients)] = row
