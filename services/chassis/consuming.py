@@ -78,6 +78,10 @@ class GuardedQueueConsumer(QueueConsumer):
         consumers = super().get_consumers(consumer_cls, channel)
         for provider, consumer in self._consumers.items():
             consumer.on_decode_error = partial(self._on_undecodable, provider)
+            own = getattr(provider, "prefetch_count", None)
+            _prefetch_when_consuming(
+                consumer, own if isinstance(own, int) and own > 0 else self.prefetch_count
+            )
         return consumers
 
     def _on_undecodable(self, provider: Any, message: Any, error: Exception) -> None:
@@ -133,6 +137,20 @@ class GuardedQueueConsumer(QueueConsumer):
             self._last_connection_warning = 0.0
         self.consuming = True
         super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+
+def _prefetch_when_consuming(consumer: Any, prefetch: int) -> None:
+    """Give ``consumer`` its own prefetch limit (a provider's ``prefetch_count``, else the
+    container's ``max_workers``, nameko's only limit). All consumers share one channel, where a
+    limit (``basic.qos``, not global) applies to the consumers started after it: so each one sets
+    its own just before it starts, and none inherits another's."""
+    start = consumer.consume
+
+    def consume(*args: Any, **kwargs: Any) -> Any:
+        consumer.qos(prefetch_count=prefetch)
+        return start(*args, **kwargs)
+
+    consumer.consume = consume
 
 
 @contextmanager

@@ -42,6 +42,7 @@ import functools
 import json
 import logging
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import eventlet
@@ -196,11 +197,15 @@ class Subscription(EventHandler):
         try:
             problem = self.refusal(body, message)
             if problem is None:
-                super().handle_message(body, message)
+                self.accept(body, message)
                 return
         except Exception as exc:  # whatever nameko trips over must not kill the container
             problem = f"cannot be handed to a worker: {type(exc).__name__}: {exc}"
         self.park_at_once(message, problem)
+
+    def accept(self, body: Any, message: Any) -> None:
+        """Hand an event that passed :meth:`refusal` to a worker (nameko's way: one per message)."""
+        super().handle_message(body, message)
 
     def handle_undecodable(self, message: Any, error: Exception) -> None:
         """Called (by :class:`GuardedQueueConsumer`) for a body kombu cannot decode."""
@@ -313,23 +318,34 @@ def define_inbox(metadata: MetaData) -> Table:
 
 
 @functools.cache
-def _inbox_statements(inbox: Table) -> tuple[Select[Any], Insert]:
-    """The two statements every consumer runs per event, built once per inbox table: SQLAlchemy
-    spends several times longer building and keying a statement than executing a built one."""
+def _inbox_statements(inbox: Table) -> tuple[Select[Any], Select[Any], Insert]:
+    """The statements every consumer runs per event or batch, built once per inbox table:
+    SQLAlchemy spends several times longer building and keying a statement than executing a built one."""
     seen = select(inbox.c.event_id).where(
         inbox.c.event_id == bindparam("event_id"), inbox.c.handler == bindparam("handler")
     )
-    return seen, inbox.insert()
+    seen_among = select(inbox.c.event_id).where(
+        inbox.c.event_id.in_(bindparam("event_ids", expanding=True)), inbox.c.handler == bindparam("handler")
+    )
+    return seen, seen_among, inbox.insert()
 
 
 def already_processed(session: Session, inbox: Table, event_id: str, handler: str) -> bool:
-    seen, _mark = _inbox_statements(inbox)
+    seen, _among, _mark = _inbox_statements(inbox)
     return session.execute(seen, {"event_id": event_id, "handler": handler}).first() is not None
+
+
+def processed_among(session: Session, inbox: Table, event_ids: Sequence[str], handler: str) -> set[str]:
+    """Which of ``event_ids`` ``handler`` has processed already (a batch's :func:`already_processed`)."""
+    if not event_ids:
+        return set()
+    _seen, among, _mark = _inbox_statements(inbox)
+    return set(session.scalars(among, {"event_ids": sorted(set(event_ids)), "handler": handler}))
 
 
 def mark_processed(
     session: Session, inbox: Table, event_id: str, handler: str, *, clock: Clock = SYSTEM_CLOCK
 ) -> None:
     """Record the event in the caller's transaction; a concurrent duplicate fails the commit."""
-    _seen, mark = _inbox_statements(inbox)
+    _seen, _among, mark = _inbox_statements(inbox)
     session.execute(mark, {"event_id": event_id, "handler": handler, "processed_at": clock.now()})

@@ -14,12 +14,14 @@ here, like the ones below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from services.chassis.errors import Forbidden, NotFound
+from services.chassis.batches import subscribe_batch
+from services.chassis.errors import Forbidden
 from services.chassis.events import subscribe
 from services.chassis.housekeeping import sweep
 from services.chassis.metrics import Telemetry
@@ -30,8 +32,8 @@ from services.chassis.system import limit_arg, moment_arg, require_system
 from services.conversations import contract as conversations_contract
 from services.notifications import contract
 from services.notifications.digests import send_digests
-from services.notifications.directory import Directory
-from services.notifications.domain import Audience, Plan, decide, recipients
+from services.notifications.directory import Directory, moment
+from services.notifications.domain import Audience, Notice, Plan, decide, recipients
 from services.notifications.models import outbox, processed_events
 from services.notifications.sender import NotificationMailSender
 from services.notifications.store import Store
@@ -43,6 +45,9 @@ DIGEST_POLL_SECONDS = 30.0
 ATTEMPTS = 10
 """Tries of an event before it is parked in its dead-letter queue: the back-off doubles from 0.2 s,
 so a handler rides out about a minute and a half of the tickets or permissions service being away."""
+BATCH = 50
+"""At most this many events of a flood (new tickets) are handled together; within the tickets
+service's ``MAX_AUDIENCES``."""
 
 
 class NotificationsService:
@@ -65,14 +70,24 @@ class NotificationsService:
         return "pong"
 
     # -- events ------------------------------------------------------------------------------------
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED, max_attempts=ATTEMPTS)
-    def handle_ticket_created(self, payload: dict[str, Any]) -> None:
-        event = tickets_contract.TicketCreatedEvent().load(payload)
-        admins, user_count = self.directory.super_admins(
-            self.permissions.as_system(), as_of=event["occurred_at"]
-        )
-        plan = recipients.ticket_created(event, super_admin_ids=admins, user_count=user_count)
-        self.notify(plan, "handle_ticket_created")
+    @subscribe_batch(
+        tickets_contract.SERVICE_NAME,
+        tickets_contract.TICKET_CREATED,
+        max_attempts=ATTEMPTS,
+        max_batch=BATCH,
+    )
+    def handle_ticket_created(self, payloads: list[dict[str, Any]]) -> None:
+        """New tickets, a batch at a time (every create makes one, so they come in floods): one
+        question about the admins, one about the audiences, one transaction for all of them."""
+        events = [tickets_contract.TicketCreatedEvent().load(payload) for payload in payloads]
+        moments = [moment(event["occurred_at"]) for event in events]
+        latest = None if None in moments else max(m for m in moments if m is not None)
+        admins, user_count = self.directory.super_admins(self.permissions.as_system(), as_of=latest)
+        plans = [
+            recipients.ticket_created(event, super_admin_ids=admins, user_count=user_count)
+            for event in events
+        ]
+        self.notify_many(plans, "handle_ticket_created")
 
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED, max_attempts=ATTEMPTS)
     def handle_ticket_updated(self, payload: dict[str, Any]) -> None:
@@ -101,29 +116,48 @@ class NotificationsService:
         self.notify(recipients.message_added(event), "handle_message_added")
 
     def notify(self, plan: Plan | None, handler: str) -> None:
-        """Deliver ``plan``'s notifications once (see the module docstring); None tells nobody.
+        """Deliver ``plan``'s notifications once (see the module docstring); None tells nobody."""
+        self.notify_many([plan], handler)
+
+    def notify_many(self, plans: Sequence[Plan | None], handler: str) -> None:
+        """Deliver each plan's notifications once, with one question to each service and one
+        transaction for all of them. A ticket that is gone tells nobody.
 
         A redelivered event is recognised by the delivery's transaction (its processed mark), not
         by a read before the lookups: redeliveries are rare, and the read would cost every event."""
-        if plan is None or not plan.roles:
+        wanted = list({plan.event_id: plan for plan in plans if plan is not None and plan.roles}.values())
+        if not wanted:
             return
-        try:
-            answer = self.tickets.as_system().audience(
-                plan.ticket_id, sorted(plan.named), watchers=plan.needs_watchers, as_of=plan.occurred_at
+        questions = [
+            {
+                "ticket_id": plan.ticket_id,
+                "user_ids": sorted(plan.named),
+                "watchers": plan.needs_watchers,
+                "as_of": plan.occurred_at,
+            }
+            for plan in wanted
+        ]
+        answers = self.tickets.as_system().audiences(questions)
+        events: list[tuple[str, list[Notice]]] = []
+        for plan, answer in zip(wanted, answers, strict=True):
+            if answer is None:
+                continue  # the ticket is gone: nobody may see it
+            audience = Audience(
+                name=str(answer["name"]),
+                owner_id=answer["owner_id"],
+                followers=frozenset(answer["followers"]),
+                visible=frozenset(answer["visible"]),
             )
-        except NotFound:
-            return  # the ticket is gone: nobody may see it
-        audience = Audience(
-            name=str(answer["name"]),
-            owner_id=answer["owner_id"],
-            followers=frozenset(answer["followers"]),
-            visible=frozenset(answer["visible"]),
-        )
-        notices = decide(plan, audience)
-        if not notices:
+            notices = decide(plan, audience)
+            if notices:
+                events.append((plan.event_id, notices))
+        if not events:
             return
-        people = self.directory.people(self.permissions.as_system(), [n.user_id for n in notices])
-        self.store.delivery.deliver(event_id=plan.event_id, handler=handler, notices=notices, people=people)
+        people = self.directory.people(
+            self.permissions.as_system(),
+            sorted({n.user_id for _event_id, notices in events for n in notices}),
+        )
+        self.store.delivery.deliver_many(handler=handler, events=events, people=people)
 
     @timer(interval=DIGEST_POLL_SECONDS)
     def send_digests(self) -> None:

@@ -535,6 +535,22 @@ class AsOfSchema(Input):
     as_of = Timestamp(required=True)
 
 
+MAX_AUDIENCE_USERS = 1000
+MAX_AUDIENCES = 100
+"""At most this many questions per ``audiences`` call (a batch of events), each naming at most
+``MAX_AUDIENCE_USERS`` users."""
+
+
+class AudienceQuestionSchema(Input):
+    """One question of ``audiences``: who of ``user_ids`` (and, with ``watchers``, of the ticket's
+    owner and followers) may see ``ticket_id`` now; ``as_of`` as in :class:`AsOfSchema`."""
+
+    ticket_id = Id(required=True)
+    user_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=MAX_AUDIENCE_USERS))
+    watchers = StrictBoolean(load_default=False)
+    as_of = Timestamp(load_default=None, allow_none=True)
+
+
 class BulkChangesSchema(Input):
     """The fields a bulk update may change (at least one)."""
 

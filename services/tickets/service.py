@@ -429,20 +429,47 @@ class TicketsService(LifecycleEntrypoints):
         to each of them. Answers ``id``, ``name``, ``owner_id``, ``followers`` (all of them, with
         ``watchers``; only those following at ``as_of``, an ISO moment, when given) and
         ``visible`` (the user ids that may see it); NotFound when it is gone."""
+        if as_of is not None:
+            load(contract.AsOfSchema(), {"as_of": as_of})  # its own wire contract, which audiences' repeats
+        question = {"ticket_id": ticket_id, "user_ids": user_ids or [], "watchers": watchers, "as_of": as_of}
+        (answer,) = self.audiences([question])
+        if answer is None:
+            raise NotFound(f"ticket {ticket_id} does not exist")
+        return answer
+
+    @rpc
+    def audiences(self, questions: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """:meth:`audience` for many tickets in one call (notifications handles events in
+        batches): each question as ``contract.AudienceQuestionSchema``, each answer as
+        ``audience``'s, None for a ticket that is gone. The people are looked up once for all."""
         caller = require_caller(self.caller)
         if not caller.system:
             raise Forbidden("Audiences are for the services themselves.")
-        tid = require_id(ticket_id, "ticket_id")
-        wanted = set(_ids(user_ids or [], "user_ids", MAX_AUDIENCE))
-        moment = load(contract.AsOfSchema(), {"as_of": as_of})["as_of"] if as_of is not None else None
-        facts, follower_ids = self.store.activity.audience_facts(ticket_id=tid, as_of=moment)
-        if watchers is True:
-            wanted.update(follower_ids)
-            if facts["owner_id"] is not None:
-                wanted.add(facts["owner_id"])
-        callers = self.people.callers(self.permissions.as_system(), wanted) if wanted else {}
-        visible = [uid for uid in sorted(wanted) if may_see(callers.get(uid), facts["owner_id"])]
-        return {**facts, "followers": follower_ids if watchers is True else [], "visible": visible}
+        if not isinstance(questions, list) or len(questions) > contract.MAX_AUDIENCES:
+            raise ValidationFailed(
+                errors={"questions": [f"must be a list of at most {contract.MAX_AUDIENCES}"]}
+            )
+        asked = [load(contract.AudienceQuestionSchema(), q) for q in questions]
+        found = self.store.activity.audiences_facts([(q["ticket_id"], q["as_of"]) for q in asked])
+        wanted: list[set[int]] = []
+        for q, facts in zip(asked, found, strict=True):
+            people = set(q["user_ids"])
+            if facts is not None and q["watchers"]:
+                people.update(facts[1])
+                if facts[0]["owner_id"] is not None:
+                    people.add(facts[0]["owner_id"])
+            wanted.append(people)
+        everyone = set().union(*wanted)
+        callers = self.people.callers(self.permissions.as_system(), everyone) if everyone else {}
+        answers: list[dict[str, Any] | None] = []
+        for q, facts, people in zip(asked, found, wanted, strict=True):
+            if facts is None:
+                answers.append(None)
+                continue
+            ticket, follower_ids = facts
+            visible = [uid for uid in sorted(people) if may_see(callers.get(uid), ticket["owner_id"])]
+            answers.append({**ticket, "followers": follower_ids if q["watchers"] else [], "visible": visible})
+        return answers
 
     @rpc
     def visible_to(self, ticket_ids: list[int], identities: list[str]) -> list[list[int] | None]:

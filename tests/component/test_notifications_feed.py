@@ -78,23 +78,24 @@ class FakePermissions:
 
 
 class FakeTickets:
-    """Answers ``audience``: every ticket is ``ticket <id>``, has no followers, everyone may see it."""
+    """Answers ``audiences``: every ticket is ``ticket <id>``, has no followers, everyone may see it."""
 
     name = tickets_contract.SERVICE_NAME
     caller = CurrentCaller()
 
     @rpc
-    def audience(
-        self, ticket_id: int, user_ids: list[int], watchers: bool = False, as_of: str | None = None
-    ) -> dict[str, Any]:
-        ASKED.append(("audience", require_caller(self.caller)))
-        return {
-            "id": ticket_id,
-            "name": f"ticket {ticket_id}",
-            "owner_id": None,
-            "followers": [],
-            "visible": user_ids,
-        }
+    def audiences(self, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ASKED.append(("audiences", require_caller(self.caller)))
+        return [
+            {
+                "id": q["ticket_id"],
+                "name": f"ticket {q['ticket_id']}",
+                "owner_id": None,
+                "followers": [],
+                "visible": q["user_ids"],
+            }
+            for q in questions
+        ]
 
 
 def ticket_created(ticket_id: int, actor_id: int, event_id: str | None = None) -> dict[str, Any]:
@@ -166,7 +167,7 @@ def test_ticket_created_reaches_each_other_super_admin_once_even_when_delivered_
         assert dlq.depth(conn, f"{QUEUE}.retry") == 0
         assert dlq.depth(conn, f"{QUEUE}.dead") == 0
     assert all(caller.system for _method, caller in ASKED), "the handler must ask as a system caller"
-    assert {method for method, _caller in ASKED} >= {"super_admin_ids", "audience"}
+    assert {method for method, _caller in ASKED} >= {"super_admin_ids", "audiences"}
 
 
 def test_lone_bootstrap_admin_hears_of_its_own_ticket(

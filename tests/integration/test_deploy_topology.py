@@ -80,16 +80,17 @@ class FakeTickets:
     name = tickets_contract.SERVICE_NAME
 
     @rpc
-    def audience(
-        self, ticket_id: int, user_ids: list[int], watchers: bool = False, as_of: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "id": ticket_id,
-            "name": "declared early",
-            "owner_id": None,
-            "followers": [],
-            "visible": user_ids,
-        }
+    def audiences(self, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": q["ticket_id"],
+                "name": "declared early",
+                "owner_id": None,
+                "followers": [],
+                "visible": q["user_ids"],
+            }
+            for q in questions
+        ]
 
 
 def ticket_created(ticket_id: int) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from nameko.testing.services import worker_factory
 
+from services.chassis.batches import BatchSubscription
 from services.chassis.cache import EventFlushedCache
 from services.chassis.clock import ManualClock
 from services.chassis.db import SessionFactory, make_engine
@@ -56,6 +57,7 @@ class FakeTickets:
         self.tickets: dict[int, FakeTicket] = {}
         self.hidden_from: dict[int, set[int]] = {}
         self.calls: list[tuple[int, list[int], bool]] = []
+        self.batches: list[int] = []
 
     def as_system(self) -> FakeTickets:
         return self
@@ -82,6 +84,21 @@ class FakeTickets:
             "followers": sorted(ticket.followers) if watchers else [],
             "visible": visible,
         }
+
+    def audiences(self, questions: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        self.batches.append(len(questions))
+        answers: list[dict[str, Any] | None] = []
+        for question in questions:
+            try:
+                answers.append(self.audience(**question))
+            except NotFound:
+                answers.append(None)
+        return answers
+
+
+def _takes_batches(handler: str) -> bool:
+    entrypoints = getattr(getattr(NotificationsService, handler), "nameko_entrypoints", ())
+    return any(isinstance(entrypoint, BatchSubscription) for entrypoint in entrypoints)
 
 
 class FakePermissions:
@@ -164,8 +181,17 @@ class Notifications:
         return Api()
 
     def handle(self, handler: str, payload: dict[str, Any]) -> None:
-        """Deliver an event to ``handler`` as the chassis would (a JSON payload)."""
-        getattr(self._service(None), handler)(_wire(payload))
+        """Deliver an event to ``handler`` as the chassis would (a JSON payload; a batch of one
+        to a handler that takes batches)."""
+        if _takes_batches(handler):
+            self.handle_batch(handler, [payload])
+        else:
+            getattr(self._service(None), handler)(_wire(payload))
+
+    def handle_batch(self, handler: str, payloads: list[dict[str, Any]]) -> None:
+        """Deliver events to a batch handler as the chassis would (a list of JSON payloads)."""
+        assert _takes_batches(handler), f"{handler} does not take batches"
+        getattr(self._service(None), handler)([_wire(payload) for payload in payloads])
 
     def send_digests(self) -> None:
         self._service(None).send_digests()

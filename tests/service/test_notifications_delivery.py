@@ -326,3 +326,26 @@ def test_a_new_ticket_tells_super_admins_and_its_owner(notifications: Notificati
     n.tickets.tickets[8] = FakeTicket("ticket 8", owner_id=AGENT.user_id)
     n.handle("handle_ticket_created", ticket_created(8, AGENT.user_id, owner_id=AGENT.user_id))
     assert feed(n, AGENT) == [], "nobody hears of assigning a ticket to themself"
+
+
+def test_a_flood_of_new_tickets_is_delivered_as_a_batch_once(notifications: Notifications) -> None:
+    n = notifications
+    for ticket_id in (21, 22, 24):
+        n.tickets.tickets[ticket_id] = FakeTicket(f"ticket {ticket_id}", owner_id=OTHER.user_id)
+    flood = [ticket_created(t, AGENT.user_id, owner_id=OTHER.user_id) for t in (21, 22, 23, 24)]
+    n.handle_batch("handle_ticket_created", [*flood, flood[0]])  # 23 is gone; 21 comes twice
+    assert n.tickets.batches == [4], "one question about the audiences of the whole batch"
+    assert sorted(i["ticket_id"] for i in feed(n, ADMIN)) == [21, 22, 24]
+    assert sorted(i["ticket_id"] for i in feed(n, OTHER)) == [21, 22, 24]
+    assert n.as_(ADMIN).unread_count()["unread"] == 3 and n.as_(OTHER).unread_count()["unread"] == 3
+    [added] = n.events(contract.NOTIFICATIONS_ADDED)  # one announcement for the batch
+    assert sorted((x["user_id"], x["notification"]["ticket_id"]) for x in added["notifications"]) == sorted(
+        (who.user_id, t) for who in (ADMIN, OTHER) for t in (21, 22, 24)
+    )
+    assert {x["unread"] for x in added["notifications"]} == {3}, "each with the count after the batch"
+    assigned = len(n.send_mail())
+
+    n.handle_batch("handle_ticket_created", flood[:2])  # redelivered: nothing changes
+    assert len(feed(n, ADMIN)) == 3 and n.as_(OTHER).unread_count()["unread"] == 3
+    assert len(n.events(contract.NOTIFICATIONS_ADDED)) == 1 and n.send_mail() == []
+    assert assigned == 3, "the new owner's assignments are emailed once each"

@@ -87,6 +87,49 @@ def test_audience_is_for_services_and_gone_tickets_have_none(tickets: Tickets) -
         tickets.as_(SYSTEM).audience(ticket["id"], ["2"])
 
 
+def test_audiences_answer_a_batch_with_one_question_about_people(tickets: Tickets) -> None:
+    owned = tickets.as_(AGENT).create_ticket({"name": "Mine", "owner_id": AGENT.user_id})
+    open_one = tickets.as_(AGENT).create_ticket({"name": "Anyone's"})
+    tickets.as_(ADMIN).follow(owned["id"])
+    tickets.people.cache.flush()
+    before = len(tickets.permissions.asked)
+    questions = [
+        {"ticket_id": owned["id"], "user_ids": [SALES.user_id], "watchers": True},
+        {"ticket_id": 9999, "user_ids": [SALES.user_id]},
+        {"ticket_id": open_one["id"], "user_ids": [SALES.user_id, OWNED.user_id]},
+    ]
+    first, gone, second = tickets.as_(SYSTEM).audiences(questions)
+    assert len(tickets.permissions.asked) == before + 1, "everyone of the batch is looked up at once"
+    assert (first["name"], first["owner_id"], first["followers"]) == ("Mine", AGENT.user_id, [ADMIN.user_id])
+    assert first["visible"] == [ADMIN.user_id, AGENT.user_id]  # SALES sees only unassigned tickets
+    assert gone is None
+    assert (second["followers"], second["visible"]) == ([], [SALES.user_id])
+    one = tickets.as_(SYSTEM).audience(owned["id"], [SALES.user_id], watchers=True)
+    assert one == first, "audience is a batch of one"
+
+
+@pytest.mark.parametrize(
+    "questions",
+    [
+        "not a list",
+        [{"user_ids": [1]}],
+        [{"ticket_id": 1, "user_ids": ["2"]}],
+        [{"ticket_id": 1, "watchers": "yes"}],
+        [{"ticket_id": 1, "as_of": "yesterday"}],
+        [{"ticket_id": 1, "whom": [1]}],
+        [{"ticket_id": 1}] * (contract.MAX_AUDIENCES + 1),
+    ],
+)
+def test_audiences_refuse_bad_questions(tickets: Tickets, questions: object) -> None:
+    with pytest.raises(ValidationFailed):
+        tickets.as_(SYSTEM).audiences(questions)
+
+
+def test_audiences_are_for_services(tickets: Tickets) -> None:
+    with pytest.raises(Forbidden):
+        tickets.as_(ADMIN).audiences([{"ticket_id": 1}])
+
+
 def test_visible_to_answers_for_many_clients_in_one_call(tickets: Tickets) -> None:
     mine = tickets.as_(AGENT).create_ticket({"name": "owned by owned", "owner_id": OWNED.user_id})
     free = tickets.as_(AGENT).create_ticket({"name": "unassigned"})

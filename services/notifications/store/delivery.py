@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.chassis.events import already_processed, mark_processed
+from services.chassis.events import mark_processed, processed_among
 from services.notifications.contract import DIGEST_HOURLY
 from services.notifications.domain import Notice, Preferences
 from services.notifications.models import processed_events
@@ -53,37 +53,68 @@ class Delivery:
         self, *, event_id: str, handler: str, notices: Sequence[Notice], people: Mapping[int, Person]
     ) -> bool:
         """Store and queue the event's notifications with its processed mark; False for a redelivery."""
+        return self.deliver_many(handler=handler, events=[(event_id, notices)], people=people) == 1
+
+    def deliver_many(
+        self,
+        *,
+        handler: str,
+        events: Sequence[tuple[str, Sequence[Notice]]],
+        people: Mapping[int, Person],
+    ) -> int:
+        """:meth:`deliver` for each ``(event_id, notices)`` of a batch, in one transaction with one
+        announcement to live clients; answers how many events were new (a redelivered one, or one
+        named twice, changes nothing). The events are stored in their order, so a bulk change's
+        later event grows the notification its earlier one made."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._deliver(event_id, handler, notices, people)
+                return self._deliver(handler, events, people)
             except IntegrityError:
                 if attempt == ATTEMPTS:
                     raise
-        return False  # pragma: no cover - the loop returns or raises
+        return 0  # pragma: no cover - the loop returns or raises
 
     def _deliver(
-        self, event_id: str, handler: str, notices: Sequence[Notice], people: Mapping[int, Person]
-    ) -> bool:
+        self, handler: str, events: Sequence[tuple[str, Sequence[Notice]]], people: Mapping[int, Person]
+    ) -> int:
         with self.db.transaction() as s:
-            if already_processed(s, processed_events, event_id, handler):
-                return False
-            chosen = self.preferences.of_in(s, [n.user_id for n in notices])
-            wanted = [(n, chosen[n.user_id], self._address(n, chosen[n.user_id], people)) for n in notices]
-            wanted = [(n, prefs, to) for n, prefs, to in wanted if prefs.in_app(n.type) or to is not None]
-            stored = self.feed.add_in(
-                s, [(n, prefs.in_app(n.type)) for n, prefs, _to in wanted], event_id=event_id
-            )
-            mails = [
-                (notice, row, to, prefs.email_digest == DIGEST_HOURLY)
-                for (notice, prefs, to), (row, change) in zip(wanted, stored, strict=True)
-                if to is not None and change == ADDED
-            ]
-            self._mail(s, mails)
-            self.feed.announce_in(
-                s, [(row, change) for row, change in stored if change is not None and row.in_app]
-            )
-            mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
-            return True
+            seen = processed_among(s, processed_events, [event_id for event_id, _notices in events], handler)
+            todo: dict[str, Sequence[Notice]] = {}
+            for event_id, notices in events:
+                if event_id not in seen and event_id not in todo:
+                    todo[event_id] = notices
+            everyone = {n.user_id for notices in todo.values() for n in notices}
+            if len(todo) > 1:  # every person's row at once, in one order (one event's add_in does)
+                self.feed.hold_in(s, everyone)
+            chosen = self.preferences.of_in(s, sorted(everyone))
+            shown: list[tuple[Any, str]] = []
+            for event_id, notices in todo.items():
+                shown.extend(self._store(s, event_id, notices, chosen, people))
+                mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
+            self.feed.announce_in(s, shown)
+            return len(todo)
+
+    def _store(
+        self,
+        s: Session,
+        event_id: str,
+        notices: Sequence[Notice],
+        chosen: Mapping[int, Preferences],
+        people: Mapping[int, Person],
+    ) -> list[tuple[Any, str]]:
+        """One event's notifications and mails; answers those to announce (shown in the feed)."""
+        wanted = [(n, chosen[n.user_id], self._address(n, chosen[n.user_id], people)) for n in notices]
+        wanted = [(n, prefs, to) for n, prefs, to in wanted if prefs.in_app(n.type) or to is not None]
+        stored = self.feed.add_in(
+            s, [(n, prefs.in_app(n.type)) for n, prefs, _to in wanted], event_id=event_id
+        )
+        mails = [
+            (notice, row, to, prefs.email_digest == DIGEST_HOURLY)
+            for (notice, prefs, to), (row, change) in zip(wanted, stored, strict=True)
+            if to is not None and change == ADDED
+        ]
+        self._mail(s, mails)
+        return [(row, change) for row, change in stored if change is not None and row.in_app]
 
     @staticmethod
     def _address(notice: Notice, prefs: Preferences, people: Mapping[int, Person]) -> tuple[str, str] | None:

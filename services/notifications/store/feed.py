@@ -8,7 +8,7 @@ person has ten notifications or a million (a super admin hears of every new tick
 
 The counts stay exact with several workers and instances on PostgreSQL (READ COMMITTED) by one
 ordering rule: **a transaction holds the counter rows of the people whose notifications it may
-change** (:meth:`Feed._hold`, in user id order) **before it touches any of those notifications.**
+change** (:meth:`Feed.hold_in`, in user id order) **before it touches any of those notifications.**
 Hence :meth:`Feed.mark_all_read`, which sets the count to 0, cannot lose a delivery: one that held
 the row first has committed by the time mark-all-read holds it, so its notifications are seen and
 marked by mark-all-read's UPDATE; one that comes later waits, and adds to the 0. And no two
@@ -130,13 +130,14 @@ class Feed:
         """Add each person's change to their count (``unread = unread + n``, so concurrent changes
         add up), making the rows that are missing, in one statement and in user id order; each row
         stays locked until the transaction ends. A change of 0 only locks the row: that is how a
-        transaction holds it before touching the person's notifications (:meth:`_hold`)."""
+        transaction holds it before touching the person's notifications (:meth:`hold_in`)."""
         rows = [{"user_id": user_id, "unread": n} for user_id, n in sorted(changes.items())]
         if rows:
             s.execute(_count_statement(upsert(s)), rows)
 
-    def _hold(self, s: Session, user_ids: Iterable[int]) -> None:
-        """Lock the people's counter rows (see the module docstring's rule), changing nothing."""
+    def hold_in(self, s: Session, user_ids: Iterable[int]) -> None:
+        """Lock the people's counter rows (see the module docstring's rule), changing nothing: a
+        transaction touching several people's notifications holds them all first, in one order."""
         self._count(s, dict.fromkeys(user_ids, 0))
 
     # -- read state ----------------------------------------------------------------------------------
@@ -150,7 +151,7 @@ class Feed:
             ).first()
             if row is None:
                 raise NotFound(f"notification {item_id} does not exist")
-            self._hold(s, [user_id])
+            self.hold_in(s, [user_id])
             flipped = s.execute(
                 update(feed).where(feed.c.id == item_id, feed.c.read.is_(False)).values(read=True)
             ).rowcount  # type: ignore[attr-defined]
@@ -167,7 +168,7 @@ class Feed:
         the UPDATE would let a delivery's uncommitted notification escape the UPDATE while its
         count was then wiped."""
         with self.db.transaction() as s:
-            self._hold(s, [user_id])
+            self.hold_in(s, [user_id])
             marked = s.execute(
                 update(feed).where(feed.c.user_id == user_id, feed.c.read.is_(False)).values(read=True)
             ).rowcount  # type: ignore[attr-defined]
@@ -240,7 +241,7 @@ class Feed:
             plain = s.scalars(
                 select(feed.c.user_id).where(feed.c.ticket_id.in_(gone), feed.c.ticket_ids.is_(None))
             ).all()
-            self._hold(s, [*(row.user_id for row in listing), *plain])
+            self.hold_in(s, [*(row.user_id for row in listing), *plain])
             deleted: list[Any] = []
             for row in listing:
                 kept = [i for i in ticket_ids_of(row) if i not in gone]

@@ -201,15 +201,31 @@ class Activity:
         """The live ticket's ``id``, ``name`` and ``owner_id``, and the ids of its followers (those
         who followed by ``as_of``, when given: the moment of the change to tell them about);
         NotFound when it is gone."""
+        (found,) = self.audiences_facts([(ticket_id, as_of)])
+        if found is None:
+            raise NotFound(f"ticket {ticket_id} does not exist")
+        return found
+
+    def audiences_facts(
+        self, questions: Sequence[tuple[int, dt.datetime | None]]
+    ) -> list[tuple[dict[str, Any], list[int]] | None]:
+        """:meth:`audience_facts` of each ``(ticket_id, as_of)``, in one read; None for a ticket
+        that is gone."""
+        answers: list[tuple[dict[str, Any], list[int]] | None] = []
         with self.db.read() as s:
-            row = s.execute(_AUDIENCE_TICKET, {"ticket_id": ticket_id}).first()
-            if row is None:
-                raise NotFound(f"ticket {ticket_id} does not exist")
-            if as_of is None:
-                follower_ids = s.scalars(_FOLLOWERS, {"ticket_id": ticket_id}).all()
-            else:
-                follower_ids = s.scalars(_FOLLOWERS_BY, {"ticket_id": ticket_id, "as_of": as_of}).all()
-        return {"id": row.id, "name": row.name, "owner_id": row.owner_id}, list(follower_ids)
+            for ticket_id, as_of in questions:
+                row = s.execute(_AUDIENCE_TICKET, {"ticket_id": ticket_id}).first()
+                if row is None:
+                    answers.append(None)
+                    continue
+                if as_of is None:
+                    follower_ids = s.scalars(_FOLLOWERS, {"ticket_id": ticket_id}).all()
+                else:
+                    follower_ids = s.scalars(_FOLLOWERS_BY, {"ticket_id": ticket_id, "as_of": as_of}).all()
+                answers.append(
+                    ({"id": row.id, "name": row.name, "owner_id": row.owner_id}, list(follower_ids))
+                )
+        return answers
 
     def in_scopes(self, *, ticket_ids: list[int], scopes: Sequence[Scope]) -> list[list[int]]:
         """For each of ``scopes``, which of ``ticket_ids`` exist and are in it, one query per

@@ -1,0 +1,178 @@
+"""Batch subscriptions over a real RabbitMQ: a backlog is handled in batches, nothing is lost or
+handled twice, and one poison event costs its batch-mates nothing but a second attempt.
+
+Proves that
+
+* a backlog waiting when the service starts reaches the handler in batches larger than one, in
+  the order it was published, every event exactly once, never more than ``concurrency`` batches
+  at once and never more than ``max_batch`` events in one; the consumer's prefetch is the
+  batches' (``max_batch * concurrency``), not the container's ``max_workers``;
+* a batch whose handler raises is handled again event by event: the good events take effect
+  once, the poison event is retried ``max_attempts`` times alone and parked with its error;
+* an event the envelope check refuses is parked at once and does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import eventlet
+import pytest
+from kombu import Connection
+
+from deploy import dlq
+from services.chassis.batches import subscribe_batch
+from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, declare_subscription, queue_name
+from tests.broker import publish_event
+from tests.conftest import IDENTITY_SECRET
+
+pytestmark = pytest.mark.broker
+
+SOURCE = "evt_source"
+THING = "thing_happened"
+SERVICE = "batcher"
+QUEUE = queue_name(SOURCE, THING, SERVICE, "handle_things")
+MAX_BATCH = 6
+
+batches: list[list[str]] = []
+effects: list[str] = []
+running = {"now": 0, "most": 0}
+
+
+class Batcher:
+    name = SERVICE
+
+    @subscribe_batch(SOURCE, THING, max_attempts=2, max_batch=MAX_BATCH, concurrency=2)
+    def handle_things(self, payloads: list[dict[str, Any]]) -> None:
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        try:
+            batches.append([p["event_id"] for p in payloads])
+            eventlet.sleep(0.05)  # a lookup or a commit: the next events queue up meanwhile
+            poison = [p["event_id"] for p in payloads if p.get("poison")]
+            if poison:  # like a transaction rolled back: nothing of the batch takes effect
+                raise ValueError(f"cannot handle {poison[0]}")
+            effects.extend(p["event_id"] for p in payloads)
+        finally:
+            running["now"] -= 1
+
+
+def event(**extra: Any) -> dict[str, Any]:
+    return {"event_id": str(uuid.uuid4()), "occurred_at": "2024-01-01T00:00:00+00:00", **extra}
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        eventlet.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    batches.clear()
+    effects.clear()
+    running.update(now=0, most=0)
+
+
+def backlog(vhost_uri: str, events: list[dict[str, Any]]) -> None:
+    """Publish ``events`` to the declared queue while nobody consumes it."""
+    with Connection(vhost_uri) as conn:
+        declare_subscription(conn, SOURCE, THING, SERVICE, "handle_things")
+    for payload in events:
+        publish_event(vhost_uri, SOURCE, THING, payload)
+
+
+def start(container_factory: Any, vhost_uri: str) -> Any:
+    container = container_factory(Batcher, {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET})
+    container.start()
+    return container
+
+
+def test_a_backlog_is_handled_in_bounded_batches_in_order_each_event_once(
+    container_factory: Any, vhost_uri: str
+) -> None:
+    events = [event() for _ in range(40)]
+    backlog(vhost_uri, events)
+    start(container_factory, vhost_uri)
+    wait_until(lambda: len(effects) >= len(events), 20.0, "every event to take effect")
+    eventlet.sleep(0.5)  # time enough for any second delivery
+
+    assert effects == [e["event_id"] for e in events], "each event once, in the order published"
+    assert max(len(b) for b in batches) > 1, f"a backlog must be batched: {batches}"
+    assert max(len(b) for b in batches) <= MAX_BATCH
+    assert running["most"] <= 2
+    with Connection(vhost_uri) as conn:
+        assert dlq.depth(conn, QUEUE) == 0
+        assert dlq.depth(conn, f"{QUEUE}.dead") == 0
+
+
+class WideBatcher:
+    """One batch at a time, larger than the container's ``max_workers`` (its prefetch otherwise)."""
+
+    name = SERVICE
+
+    @subscribe_batch(SOURCE, THING, max_batch=8, concurrency=1)
+    def handle_things(self, payloads: list[dict[str, Any]]) -> None:
+        batches.append([p["event_id"] for p in payloads])
+        eventlet.sleep(0.1)
+        effects.extend(p["event_id"] for p in payloads)
+
+
+def test_a_batch_subscription_prefetches_for_its_batches_not_for_the_worker_pool(
+    container_factory: Any, vhost_uri: str
+) -> None:
+    events = [event() for _ in range(24)]
+    backlog(vhost_uri, events)
+    config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 3}
+    container_factory(WideBatcher, config).start()
+    wait_until(lambda: len(effects) >= len(events), 20.0, "every event to take effect")
+    assert effects == [e["event_id"] for e in events]
+    assert max(len(b) for b in batches) > 3, f"a prefetch of 3 would allow no more: {batches}"
+
+
+def test_a_poison_event_is_retried_alone_and_parked_while_its_batch_mates_take_effect(
+    container_factory: Any, vhost_uri: str
+) -> None:
+    events = [event() for _ in range(12)]
+    poison = event(poison=True)
+    events.insert(4, poison)
+    backlog(vhost_uri, events)
+    start(container_factory, vhost_uri)
+    good = [e["event_id"] for e in events if e is not poison]
+
+    with Connection(vhost_uri) as conn:
+        wait_until(
+            lambda: sorted(effects) == sorted(good) and dlq.depth(conn, f"{QUEUE}.dead") == 1,
+            30.0,
+            "the good events to take effect and the poison one to be parked",
+        )
+        eventlet.sleep(0.5)
+        assert sorted(effects) == sorted(good), "each good event exactly once"
+        assert [b for b in batches if b == [poison["event_id"]]], "the poison event was tried alone"
+        [parked] = dlq.peek(conn, f"{QUEUE}.dead", 10)
+        assert parked["headers"][ATTEMPT_HEADER] == 2
+        assert f"ValueError: cannot handle {poison['event_id']}" in parked["headers"][ERROR_HEADER]
+        assert dlq.depth(conn, QUEUE) == 0
+        assert dlq.depth(conn, f"{QUEUE}.retry") == 0
+
+
+def test_a_refused_event_is_parked_at_once_and_the_rest_go_on(container_factory: Any, vhost_uri: str) -> None:
+    events = [event() for _ in range(5)]
+    backlog(vhost_uri, [*events[:2], {"occurred_at": "2024-01-01T00:00:00+00:00"}, *events[2:]])
+    start(container_factory, vhost_uri)
+
+    with Connection(vhost_uri) as conn:
+        wait_until(
+            lambda: len(effects) == 5 and dlq.depth(conn, f"{QUEUE}.dead") == 1,
+            20.0,
+            "the events to take effect and the refused one to be parked",
+        )
+        [parked] = dlq.peek(conn, f"{QUEUE}.dead", 10)
+        assert "no event_id" in parked["headers"][ERROR_HEADER]
+    assert effects == [e["event_id"] for e in events]
+    assert all(len(b) <= MAX_BATCH for b in batches)
