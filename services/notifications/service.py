@@ -1,12 +1,17 @@
 """nameko entrypoints of the notifications service.
 
-Every handler turns its event into a :class:`~services.notifications.domain.Plan` (who is told
-what, :mod:`services.notifications.domain.recipients`) and hands it to :meth:`notify`, the one
-path from an event to notifications: the tickets service applies the one access rule to the
-people the plan names (``audience``, as this service's system identity), :func:`decide` picks one
-notification per person, the permissions service says whom to write to, and the store delivers
-everything in one transaction with the event's processed mark. Every lookup happens before that
-transaction opens; a lookup that fails fails the handler, and the chassis retries the event.
+Every handler turns its events into plans (:class:`~services.notifications.domain.Plan`: who is told
+what, :mod:`services.notifications.domain.recipients`) and hands them to :meth:`notify_many`, the
+one path from events to notifications: the tickets service applies the one access rule to the
+people each plan names (``audiences``, as this service's system identity), :func:`decide` picks
+one notification per person, the permissions service says whom to write to, and the store
+delivers everything in one transaction with the events' processed marks. Every lookup happens
+before that transaction opens; a lookup that fails fails the handler, and the chassis retries.
+
+Handlers take their events in batches (:func:`~services.chassis.batches.subscribe_batch`): an
+idle queue hands each event over at once, a flood (new tickets, a bulk change, a mail storm)
+pays the lookups and the commit once per batch, so notifications keep pace with their producers
+instead of falling behind them. A batch that fails is retried one event at a time.
 
 Adding an event takes a plan function in ``domain/recipients.py`` and a handler of three lines
 here, like the ones below.
@@ -79,7 +84,7 @@ class NotificationsService:
     def handle_ticket_created(self, payloads: list[dict[str, Any]]) -> None:
         """New tickets, a batch at a time (every create makes one, so they come in floods): one
         question about the admins, one about the audiences, one transaction for all of them."""
-        events = [tickets_contract.TicketCreatedEvent().load(payload) for payload in payloads]
+        events = tickets_contract.TicketCreatedEvent(many=True).load(payloads)
         moments = [moment(event["occurred_at"]) for event in events]
         latest = None if None in moments else max(m for m in moments if m is not None)
         admins, user_count = self.directory.super_admins(self.permissions.as_system(), as_of=latest)
@@ -89,31 +94,44 @@ class NotificationsService:
         ]
         self.notify_many(plans, "handle_ticket_created")
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED, max_attempts=ATTEMPTS)
-    def handle_ticket_updated(self, payload: dict[str, Any]) -> None:
-        event = tickets_contract.TicketUpdatedEvent().load(payload)
-        self.notify(recipients.ticket_updated(event), "handle_ticket_updated")
-
-    @subscribe(
-        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_ADDED, max_attempts=ATTEMPTS
+    @subscribe_batch(
+        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED, max_attempts=ATTEMPTS, max_batch=BATCH
     )
-    def handle_ticket_association_added(self, payload: dict[str, Any]) -> None:
-        event = tickets_contract.TicketAssociationEvent().load(payload)
-        self.notify(recipients.record_activity(event), "handle_ticket_association_added")
+    def handle_ticket_updated(self, payloads: list[dict[str, Any]]) -> None:
+        """Changes, a batch at a time (a bulk change makes one event per ticket)."""
+        events = tickets_contract.TicketUpdatedEvent(many=True).load(payloads)
+        self.notify_many([recipients.ticket_updated(event) for event in events], "handle_ticket_updated")
 
-    @subscribe(
-        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_REMOVED, max_attempts=ATTEMPTS
+    @subscribe_batch(
+        tickets_contract.SERVICE_NAME,
+        tickets_contract.TICKET_ASSOCIATION_ADDED,
+        max_attempts=ATTEMPTS,
+        max_batch=BATCH,
     )
-    def handle_ticket_association_removed(self, payload: dict[str, Any]) -> None:
-        event = tickets_contract.TicketAssociationEvent().load(payload)
-        self.notify(recipients.record_activity(event), "handle_ticket_association_removed")
+    def handle_ticket_association_added(self, payloads: list[dict[str, Any]]) -> None:
+        events = tickets_contract.TicketAssociationEvent(many=True).load(payloads)
+        self.notify_many([recipients.record_activity(e) for e in events], "handle_ticket_association_added")
 
-    @subscribe(
-        conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED, max_attempts=ATTEMPTS
+    @subscribe_batch(
+        tickets_contract.SERVICE_NAME,
+        tickets_contract.TICKET_ASSOCIATION_REMOVED,
+        max_attempts=ATTEMPTS,
+        max_batch=BATCH,
     )
-    def handle_message_added(self, payload: dict[str, Any]) -> None:
-        event = conversations_contract.MessageAddedEvent().load(payload)
-        self.notify(recipients.message_added(event), "handle_message_added")
+    def handle_ticket_association_removed(self, payloads: list[dict[str, Any]]) -> None:
+        events = tickets_contract.TicketAssociationEvent(many=True).load(payloads)
+        self.notify_many([recipients.record_activity(e) for e in events], "handle_ticket_association_removed")
+
+    @subscribe_batch(
+        conversations_contract.SERVICE_NAME,
+        conversations_contract.MESSAGE_ADDED,
+        max_attempts=ATTEMPTS,
+        max_batch=BATCH,
+    )
+    def handle_message_added(self, payloads: list[dict[str, Any]]) -> None:
+        """New messages, a batch at a time (a mail flood makes many)."""
+        events = conversations_contract.MessageAddedEvent(many=True).load(payloads)
+        self.notify_many([recipients.message_added(event) for event in events], "handle_message_added")
 
     def notify(self, plan: Plan | None, handler: str) -> None:
         """Deliver ``plan``'s notifications once (see the module docstring); None tells nobody."""
@@ -195,11 +213,14 @@ class NotificationsService:
             ticket_ids=[*event["ticket_ids"], *event["absorbed_ticket_ids"]],
         )
 
-    @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED, max_attempts=ATTEMPTS)
-    def handle_sla_breached(self, payload: dict[str, Any]) -> None:
-        """An SLA goal was missed: the owner and followers who may still see the ticket hear of it."""
-        event = tickets_contract.SlaBreachedEvent().load(payload)
-        self.notify(recipients.sla_breached(event), "handle_sla_breached")
+    @subscribe_batch(
+        tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED, max_attempts=ATTEMPTS, max_batch=BATCH
+    )
+    def handle_sla_breached(self, payloads: list[dict[str, Any]]) -> None:
+        """SLA goals missed (a sweep finds many at once): the owner and followers who may still see
+        each ticket hear of it."""
+        events = tickets_contract.SlaBreachedEvent(many=True).load(payloads)
+        self.notify_many([recipients.sla_breached(event) for event in events], "handle_sla_breached")
 
     @rpc
     def housekeep(self, cutoff: str, limit: int = 1000) -> dict[str, int]:

@@ -114,8 +114,15 @@ def notices(rng: random.Random) -> list[Notice]:
 
 def step(store: NotificationStore, rng: random.Random, delivered: list[tuple[str, list[Notice]]]) -> str:
     """One random change through the store's public methods; names what it did."""
-    what = rng.choice(["deliver"] * 5 + ["redeliver", "read one"] * 2 + ["read all", "purge", "merge"])
-    if what == "redeliver" and delivered:
+    what = rng.choice(
+        ["deliver"] * 5 + ["redeliver", "read one", "batch"] * 2 + ["read all", "purge", "merge"]
+    )
+    if what == "batch":  # as a batch subscription delivers: several events, maybe one seen before
+        batch = [(str(uuid.uuid4()), notices(rng)) for _ in range(rng.randint(2, 5))]
+        again = [rng.choice(delivered)] if delivered and rng.random() < 0.5 else []
+        store.delivery.deliver_many(handler="test", events=[*batch, *again], people=PEOPLE)
+        delivered.extend(batch)
+    elif what == "redeliver" and delivered:
         event_id, sent = rng.choice(delivered)
         store.delivery.deliver(event_id=event_id, handler="test", notices=sent, people=PEOPLE)
     elif what in ("deliver", "redeliver"):
@@ -161,7 +168,7 @@ def test_the_kept_count_equals_the_real_count_after_every_change(store: Notifica
         last_event = max([last_event, *(i for i, _kind, _payload in events)])
         assert all(real.get(uid, 0) == n for uid, n in announced_counts(events).items()), what
         done.add(what)
-    assert done == {"deliver", "redeliver", "read one", "read all", "purge", "merge"}
+    assert done == {"deliver", "redeliver", "batch", "read one", "read all", "purge", "merge"}
     with store.db.read() as s:
         shown = s.execute(sa.select(feed.c.in_app, feed.c.count > 1).distinct()).all()
     assert {tuple(r) for r in shown} >= {(True, True), (False, False), (True, False)}, "every kind of item"
@@ -277,6 +284,34 @@ def test_deliveries_racing_marks_read_keep_the_count_exact(store: NotificationSt
     with store.db.read() as s:
         items = s.scalar(sa.select(sa.func.count()).select_from(feed))
     assert items == 4 * (20 + 8), "20 new notifications and 8 bulk changes each"
+
+
+@postgres_only
+def test_batches_racing_each_other_and_marks_keep_the_count_exact(store: NotificationStore) -> None:
+    """Four green threads deliver batches of events to overlapping people (each event naming them
+    in its own order of tickets and groups) while a fifth marks all read: the batches hold every
+    person's row first, in one order, so none deadlocks, and the counts stay exact."""
+    rng = random.Random(11)
+    finished = threading.Event()
+
+    def deliverer(worker: int) -> None:
+        local = random.Random(worker)
+        for _ in range(12):
+            batch = [(str(uuid.uuid4()), notices(local)) for _ in range(local.randint(2, 6))]
+            store.delivery.deliver_many(handler="test", events=batch, people={})
+
+    def marker() -> None:
+        while not finished.is_set():
+            store.feed.mark_all_read(user_id=rng.choice(USERS))
+            eventlet.sleep(0)
+
+    marking = eventlet.spawn(marker)
+    delivering = [eventlet.spawn(deliverer, worker) for worker in range(1, 5)]
+    for thread in delivering:
+        thread.wait()  # a deadlock would raise here (PostgreSQL aborts one of the two)
+    finished.set()
+    marking.wait()
+    assert_exact(store)
 
 
 # -- migration 0004 -----------------------------------------------------------------------------------

@@ -87,11 +87,15 @@ class Delivery:
             if len(todo) > 1:  # every person's row at once, in one order (one event's add_in does)
                 self.feed.hold_in(s, everyone)
             chosen = self.preferences.of_in(s, sorted(everyone))
-            shown: list[tuple[Any, str]] = []
+            shown: dict[int, tuple[Any, str]] = {}
             for event_id, notices in todo.items():
-                shown.extend(self._store(s, event_id, notices, chosen, people))
+                for row, change in self._store(s, event_id, notices, chosen, people):
+                    # a bulk change's notification made and grown in one batch is announced once,
+                    # as it ends up, and as new if it is new to the clients
+                    first = shown.get(row.id)
+                    shown[row.id] = (row, first[1] if first is not None else change)
                 mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
-            self.feed.announce_in(s, shown)
+            self.feed.announce_in(s, list(shown.values()))
             return len(todo)
 
     def _store(
