@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from services.chassis.clock import ManualClock
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import NotFound
+from services.tickets import contract
 from services.tickets.domain import EVERYTHING, Scope, TicketFilter, parse_sort
 from services.tickets.models import tickets
 from services.tickets.store import TicketStore
@@ -144,6 +145,14 @@ def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
     assert all((c["total"], c["total_capped"]) == (0, False) for c in rest)
     low = store.lists.board(**common, flt=TicketFilter(priority="low"), pipeline_id=None)
     assert (low["columns"][0]["total"], low["columns"][0]["total_capped"]) == (2, False)
+
+    monkeypatch.setattr(contract, "SEARCH_TOTAL_CAP", 2)  # a list searched with q counts less far
+    searched = store.lists.table(**common, flt=TicketFilter(q="printer"), cursor=None)
+    assert (searched["total"], searched["total_capped"]) == (2, True)
+    rare = store.lists.table(**common, flt=TicketFilter(q="printer 4"), cursor=None)
+    assert (rare["total"], rare["total_capped"]) == (1, False)
+    column = store.lists.board(**common, flt=TicketFilter(q="printer"), pipeline_id=None)["columns"][0]
+    assert (column["total"], column["total_capped"]) == (2, True)
 
     found = store.search.search(**common, spec=SearchSpec(query="printer"), cursor=None)
     assert (found["total"], found["total_capped"]) == (3, True)

@@ -23,9 +23,11 @@ SORT_KEY_KINDS: dict[str, type] = {
 TOTAL_CAP = contract.TOTAL_CAP
 
 
-def capped_total(counted: int) -> dict[str, Any]:
-    """``total`` and ``total_capped`` of a list from a count made with a limit of ``TOTAL_CAP + 1``."""
-    return {"total": min(counted, TOTAL_CAP), "total_capped": counted > TOTAL_CAP}
+def capped_total(counted: int, cap: int | None = None) -> dict[str, Any]:
+    """``total`` and ``total_capped`` of a list from a count made with a limit of ``cap + 1``
+    (``TOTAL_CAP`` unless given)."""
+    most = TOTAL_CAP if cap is None else cap
+    return {"total": min(counted, most), "total_capped": counted > most}
 
 
 def parse_sort(text: str | None) -> Sort:
@@ -46,6 +48,11 @@ class TicketFilter:
     q: str | None = None
     sla_state: str | None = None
     now: dt.datetime | None = None  # the moment SLA states are judged at (set by the store)
+
+    @property
+    def total_cap(self) -> int:
+        """Where counting the list's total stops (``contract.SEARCH_TOTAL_CAP`` for a search)."""
+        return contract.SEARCH_TOTAL_CAP if self.q else TOTAL_CAP
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> TicketFilter:

@@ -35,7 +35,7 @@ class Lists:
         with self.db.read() as s:
             items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
             counted = s.scalar(queries.count(scope, user_id, flt)) or 0
-        return {"items": items, "next_cursor": next_cursor, **capped_total(counted)}
+        return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
 
     def board(
         self,
@@ -79,7 +79,7 @@ class Lists:
                     {
                         "stage": stage,
                         "items": items,
-                        **capped_total(totals[stage["id"]]),
+                        **capped_total(totals[stage["id"]], flt.total_cap),
                         "next_cursor": next_cursor,
                     }
                 )

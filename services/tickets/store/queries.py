@@ -192,16 +192,19 @@ def _counted(user_id: int, flt: TicketFilter) -> Join | Table:
     return _for_user(user_id) if flt.view in ("unread", "following") else tickets
 
 
-def capped_count(table: Join | Table, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
-    """How many rows ``where`` selects, counted up to ``TOTAL_CAP + 1`` (see :func:`capped_total`):
-    the count stops early instead of visiting every match."""
-    found = select(literal(1).label("one")).select_from(table).where(*where).limit(TOTAL_CAP + 1)
+def capped_count(
+    table: Join | Table, where: Sequence[ColumnElement[bool]], cap: int | None = None
+) -> Select[Any]:
+    """How many rows ``where`` selects, counted up to ``cap + 1`` (``TOTAL_CAP`` unless given; see
+    :func:`capped_total`): the count stops early instead of visiting every match."""
+    limit = (TOTAL_CAP if cap is None else cap) + 1
+    found = select(literal(1).label("one")).select_from(table).where(*where).limit(limit)
     return select(func.count()).select_from(found.subquery())
 
 
 def count(scope: Scope, user_id: int, flt: TicketFilter) -> Select[Any]:
-    """How many tickets the same filters select, up to ``TOTAL_CAP + 1`` (the ``total`` of a list)."""
-    return capped_count(_counted(user_id, flt), filters(scope, user_id, flt))
+    """How many tickets the same filters select, up to ``flt.total_cap + 1`` (a list's ``total``)."""
+    return capped_count(_counted(user_id, flt), filters(scope, user_id, flt), flt.total_cap)
 
 
 def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int]) -> Select[Any]:
@@ -209,7 +212,7 @@ def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Seq
     table, where = _counted(user_id, flt), filters(scope, user_id, flt)  # a status filter stays
     return select(
         *(
-            capped_count(table, [*where, tickets.c.stage_id == stage_id])
+            capped_count(table, [*where, tickets.c.stage_id == stage_id], flt.total_cap)
             .scalar_subquery()
             .label(f"stage_{n}")
             for n, stage_id in enumerate(stage_ids)
