@@ -35,9 +35,12 @@ the p50s; the SQL each read request ran at every size (caught by turning
 of their logged durations, with the ratio (what grows with the data, less disturbed by the other
 processes on the machine than the HTTP figures); what each list matched; and, at the largest size,
 ``EXPLAIN (ANALYZE, BUFFERS)`` of the list, count and board statements; and at each size the resident
-memory of every process of the suite and of RabbitMQ once all of it has run. Progress goes to stderr.
+memory of every process of the suite and of RabbitMQ once all of it has run. At the largest size a
+mixed load follows (``--mixed-seconds``, 600 s, ``--quick`` 60 s: 8 clients sending every request
+kind above at random, a fifth of them writes), with the RSS of every process read at its start,
+every quarter and end, so memory that grows with use shows as a rising row. Progress goes to stderr.
 
-    .venv/bin/python -m bench.tickets --sizes 1000,1000000 --quick     # issue 9: flat at a million
+    .venv/bin/python -m bench.tickets --sizes 1000,1000000 --quick --mixed-seconds 600   # issue 9
 
 Everything it started is stopped at the end of each size, also on Ctrl-C or SIGTERM. Loops are
 bounded in count and time; everything listens on 127.0.0.1 only.
@@ -101,10 +104,12 @@ DEFAULT_SECONDS, QUICK_SECONDS = 5.0, 2.0
 OWNERS = 50  # the owned-only agent is one of them
 TEAMS = ("Support L1", "Support L2", "Billing")
 CONCURRENT_CLIENTS = 8
-# Idle time before each cell: lets the outbox relays and consumers catch up, and gives the gateway's
-# broker link the idle second it needs to send AMQP heartbeats (services/chassis/rpc.py BrokerLink only
-# calls heartbeat_check when drain_events times out, so ~20 s of uninterrupted traffic gets it dropped).
+# Idle time before each cell: lets the outbox relays and consumers catch up.
 PAUSE_BEFORE_CELL = 2.0
+MIXED_SECONDS, QUICK_MIXED_SECONDS = 600.0, 60.0
+MIXED_CLIENTS = 8
+MIXED_SAMPLES = 5  # RSS read at the start, at every quarter and at the end of the mixed load
+MIXED_WRITE_SHARE = 0.2  # creates and priority changes; the rest is every read measured above
 READY_AGAIN_TIMEOUT = 30.0  # before each cell, for the suite to be ready again after a failure
 PAGE_CAPTURE_TIMEOUT = 5.0
 LOG_PREFIX = "@@bench %d@@ "
@@ -822,6 +827,7 @@ class SizeRun:
     plans_text: list[str] = field(default_factory=list)
     labels: list[tuple[str, str, int]] = field(default_factory=list)  # (key, label, clients) measured
     memory: list[str] = field(default_factory=list)  # memory_table() at the end of the size
+    mixed: list[str] = field(default_factory=list)  # mixed_report(), at the largest size
 
 
 def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack) -> None:
@@ -853,6 +859,125 @@ def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack) ->
             say(f"  failed: {cell.first_error}")
         else:
             say(f"  p50 {cell.percentile(0.5):.1f} ms, {cell.rate:.0f} req/s, {cell.errors} error(s)")
+
+
+# -- the mixed load ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Mixed:
+    """What the mixed load at the largest size produced: its requests and the RSS it left."""
+
+    seconds: float
+    cell: Cell | None = None
+    samples: list[tuple[float, dict[str, float | None]]] = field(default_factory=list)  # (s, name -> MiB)
+    per_kind: dict[str, int] = field(default_factory=dict)
+
+
+def mixed_opener(todo: list[Plan], counts: dict[str, int], lock: threading.Lock) -> Opener:
+    """Each client sends every kind of request measured above, at random: writes
+    ``MIXED_WRITE_SHARE`` of the time, each read kind equally often otherwise; one keep-alive
+    session per client, each request with its plan's token."""
+    pool = [p for p in todo if p.keep_alive and p.clients == 1]
+    writes = [p for p in pool if p.write]
+    reads = [p for p in pool if not p.write]
+    weights = [MIXED_WRITE_SHARE / len(writes)] * len(writes) + [(1 - MIXED_WRITE_SHARE) / len(reads)] * len(
+        reads
+    )
+    seeds = itertools.count(7)
+
+    def opener() -> tuple[Op, Callable[[], None]]:
+        session = requests.Session()
+        session.headers["Content-Type"] = "application/json"
+        rng = random.Random(next(seeds))
+        sources = [(plan, plan.per_client()) for plan in [*writes, *reads]]
+
+        def op() -> None:
+            plan, next_request = rng.choices(sources, weights)[0]
+            method, url, body = next_request()
+            headers = {"Authorization": f"Bearer {plan.token}"}
+            response = session.request(method, url, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
+            if response.status_code != plan.expect:
+                raise RuntimeError(f"{method} {url} -> HTTP {response.status_code}: {response.text[:200]}")
+            with lock:
+                counts[plan.key] = counts.get(plan.key, 0) + 1
+
+        return op, session.close
+
+    return opener
+
+
+def rss_of(stack: Stack) -> dict[str, float | None]:
+    return {name: rss_mib(pid) for name, pid in sorted(stack.pids().items())}
+
+
+def mixed_load(stack: Stack, todo: list[Plan], seconds: float) -> Mixed:
+    """``MIXED_CLIENTS`` clients sending a mix of every request above for ``seconds``, with the
+    RSS of every process read before, at every quarter and after: memory that grows with the
+    load (a cache without a limit, a table nobody prunes held in memory) shows as a rising row."""
+    mixed = Mixed(seconds)
+    lock = threading.Lock()
+    stack.wait_ready(READY_AGAIN_TIMEOUT)
+    say(f"mixed load: {MIXED_CLIENTS} clients for {seconds:g} s")
+    mixed.samples.append((0.0, rss_of(stack)))
+    result: list[Cell] = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            measure(mixed_opener(todo, mixed.per_kind, lock), MIXED_CLIENTS, seconds)
+        ),
+        daemon=True,
+        name="mixed-load",
+    )
+    began = time.monotonic()
+    worker.start()
+    for n in range(1, MIXED_SAMPLES - 1):
+        if STOP.wait(max(0.0, began + seconds * n / (MIXED_SAMPLES - 1) - time.monotonic())):
+            break
+        mixed.samples.append((time.monotonic() - began, rss_of(stack)))
+    worker.join()
+    mixed.cell = result[0] if result else Cell(errors=1, first_error="the load did not finish")
+    mixed.samples.append((time.monotonic() - began, rss_of(stack)))
+    cell = mixed.cell
+    if cell.ok:
+        p50 = cell.percentile(0.5)
+        say(f"  mixed: {len(cell.latencies_ms):,} requests, p50 {p50:.1f} ms, {cell.errors} error(s)")
+    return mixed
+
+
+def mixed_report(mixed: Mixed, size: int) -> list[str]:
+    cell = mixed.cell or Cell()
+    lines = [
+        f"Mixed load at {size:,} tickets: {MIXED_CLIENTS} clients for {mixed.seconds:g} s, every request"
+        f" kind above at random ({MIXED_WRITE_SHARE:.0%} writes)",
+        "",
+        "| requests | req/s | p50 ms | p99 ms | errors |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    if cell.ok:
+        lines.append(
+            f"| {len(cell.latencies_ms):,} | {cell.rate:.0f} | {fmt(cell.percentile(0.5))}"
+            f" | {fmt(cell.percentile(0.99))} | {cell.errors} |"
+        )
+    else:
+        lines.append(f"| 0 | - | - | - | {cell.errors}: {cell.first_error} |")
+    if cell.first_error:
+        lines += ["", f"first error: {cell.first_error}"]
+    names = sorted({name for _at, sample in mixed.samples for name in sample})
+    header = " | ".join(f"{at / 60:.1f} min" for at, _sample in mixed.samples)
+    lines += [
+        "",
+        "Resident memory (RSS, MiB) during the mixed load, and its growth from start to end:",
+        "",
+        f"| process | {header} | growth |",
+        "| --- |" + " ---: |" * (len(mixed.samples) + 1),
+    ]
+    for name in names:
+        values = [sample.get(name) for _at, sample in mixed.samples]
+        cells = " | ".join("gone" if v is None else f"{v:.1f}" for v in values)
+        first, last = values[0], values[-1]
+        growth = "-" if first is None or last is None else f"{last - first:+.1f}"
+        lines.append(f"| {name} | {cells} | {growth} |")
+    return lines
 
 
 # -- SQL capture and plans ------------------------------------------------------------------------
@@ -1102,6 +1227,8 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
     for run in runs:
         if run.memory:
             lines += ["", *run.memory]
+        if run.mixed:
+            lines += ["", *run.mixed]
     return "\n".join(lines)
 
 
@@ -1145,7 +1272,9 @@ def _pg_version() -> str:
 # -- the run --------------------------------------------------------------------------------------
 
 
-def run_size(run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep: bool) -> None:
+def run_size(
+    run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep: bool, mixed_seconds: float = 0.0
+) -> None:
     """One size from scratch to stopped, into ``run``; failures are recorded there, Ctrl-C propagates."""
     size = run.size
     stack = Stack(work)
@@ -1170,6 +1299,8 @@ def run_size(run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep
                 say(run.plans_text[0])
         measure_all(run, [p for p in todo if p.write], seconds, stack)
         run.memory = memory_table(stack, f"after loading {size:,} tickets and every measurement above")
+        if mixed_seconds > 0 and not STOP.is_set():
+            run.mixed = mixed_report(mixed_load(stack, todo, mixed_seconds), size)
     except KeyboardInterrupt:
         failed = True
         raise
@@ -1222,10 +1353,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per cell")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs) afterwards")
+    parser.add_argument(
+        "--mixed-seconds",
+        type=float,
+        help=f"the mixed load at the largest size, with RSS read during it (default {MIXED_SECONDS:g},"
+        f" --quick {QUICK_MIXED_SECONDS:g}; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
     if not 0 < seconds <= 600:
         parser.error("--seconds must be in (0, 600]")
+    mixed_seconds = args.mixed_seconds
+    if mixed_seconds is None:
+        mixed_seconds = QUICK_MIXED_SECONDS if args.quick else MIXED_SECONDS
+    if not 0 <= mixed_seconds <= 3600:
+        parser.error("--mixed-seconds must be in [0, 3600]")
     sizes: list[int] = args.sizes
 
     signal.signal(signal.SIGTERM, stop_on_signal)
@@ -1240,7 +1382,14 @@ def main(argv: list[str] | None = None) -> int:
             work.chmod(0o755)  # the cluster's server user (postgres, when we are root) must reach pg/
             runs.append(SizeRun(size))
             largest = i == sizes.index(max(sizes))
-            run_size(runs[-1], seconds, work, explain_plans=largest, keep=args.keep)
+            run_size(
+                runs[-1],
+                seconds,
+                work,
+                explain_plans=largest,
+                keep=args.keep,
+                mixed_seconds=mixed_seconds if largest else 0.0,
+            )
     except KeyboardInterrupt:
         interrupted = True
         STOP.set()
