@@ -907,8 +907,29 @@ def mixed_opener(todo: list[Plan], counts: dict[str, int], lock: threading.Lock)
     return opener
 
 
+LIVE_BACKLOG = "live backlog (entries)"
+"""A row of the mixed load's memory table: the gateway's ``helpdesk_live_backlog_entries``, the
+events it keeps for streams that resume (``gateway.live.BACKLOG_SECONDS`` of them), which its RSS
+follows until they are that old."""
+
+
 def rss_of(stack: Stack) -> dict[str, float | None]:
-    return {name: rss_mib(pid) for name, pid in sorted(stack.pids().items())}
+    sample: dict[str, float | None] = {name: rss_mib(pid) for name, pid in sorted(stack.pids().items())}
+    sample[LIVE_BACKLOG] = gauge_value(f"{stack.gateway}/metrics", "helpdesk_live_backlog_entries")
+    return sample
+
+
+def gauge_value(url: str, name: str) -> float | None:
+    """The first sample of ``name`` on a Prometheus text page; None if unreadable."""
+    try:
+        text = requests.get(url, timeout=REQUEST_TIMEOUT).text
+    except requests.RequestException:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            with contextlib.suppress(ValueError):
+                return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 def mixed_load(stack: Stack, todo: list[Plan], seconds: float) -> Mixed:
@@ -966,16 +987,18 @@ def mixed_report(mixed: Mixed, size: int) -> list[str]:
     header = " | ".join(f"{at / 60:.1f} min" for at, _sample in mixed.samples)
     lines += [
         "",
-        "Resident memory (RSS, MiB) during the mixed load, and its growth from start to end:",
+        "Resident memory (RSS, MiB) during the mixed load, and its growth from start to end; last, the"
+        " events the gateway keeps for live streams that resume (its memory follows them):",
         "",
         f"| process | {header} | growth |",
         "| --- |" + " ---: |" * (len(mixed.samples) + 1),
     ]
-    for name in names:
+    for name in [*(n for n in names if n != LIVE_BACKLOG), LIVE_BACKLOG]:
         values = [sample.get(name) for _at, sample in mixed.samples]
-        cells = " | ".join("gone" if v is None else f"{v:.1f}" for v in values)
+        shape = "{:,.0f}" if name == LIVE_BACKLOG else "{:.1f}"
+        cells = " | ".join("gone" if v is None else shape.format(v) for v in values)
         first, last = values[0], values[-1]
-        growth = "-" if first is None or last is None else f"{last - first:+.1f}"
+        growth = "-" if first is None or last is None else (shape.replace("{:", "{:+")).format(last - first)
         lines.append(f"| {name} | {cells} | {growth} |")
     return lines
 

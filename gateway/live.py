@@ -44,8 +44,10 @@ from typing import Any
 import eventlet
 from eventlet.queue import Empty, Full, LightQueue
 from nameko.extensions import DependencyProvider, SharedExtension
+from prometheus_client.metrics_core import Metric
 
 from gateway.auth import TokenCache
+from services.chassis import metrics
 from services.chassis.errors import Unauthenticated
 from services.chassis.loop import WakeableLoop
 from services.chassis.outbox import event_exchange
@@ -212,6 +214,18 @@ class LiveHub(SharedExtension):
     def wake(self) -> None:
         """Have the dispatcher run a round soon."""
         self.loop.wake()
+
+    def metrics_probe(self) -> Iterator[Metric]:
+        """The backlog's length (it holds :data:`BACKLOG_SECONDS` of events, so the gateway's memory
+        grows with the event rate for that long and then stays) and the connected streams."""
+        labels = {"service": self.container.service_name}
+        yield metrics.gauge(
+            "helpdesk_live_backlog_entries",
+            "Events kept for live streams that resume.",
+            labels,
+            len(self.backlog),
+        )
+        yield metrics.gauge("helpdesk_live_clients", "Live streams connected.", labels, len(self.clients))
 
     # -- events in -----------------------------------------------------------------------------------
     def _on_connect(self) -> None:

@@ -322,10 +322,12 @@ class Telemetry(DependencyProvider):
         tracing.deactivate(token)
 
     def probe(self) -> Iterator[Metric]:
-        """Readings of the container's extensions that have them (outbox, mail, dead letters)."""
+        """Readings of the container's extensions that have them (outbox, mail, dead letters, the
+        gateway's live backlog)."""
         extensions = [*self.container.dependencies, *self.container.entrypoints]
         dead = sorted({e.dead_queue.name for e in extensions if getattr(e, "dead_queue", None) is not None})
-        for extension in self.container.dependencies:
+        readers = {id(e): e for e in [*self.container.dependencies, *self.container.subextensions]}
+        for extension in readers.values():
             if hasattr(extension, "metrics_probe"):
                 yield from extension.metrics_probe()
         if dead:

@@ -102,6 +102,8 @@ def test_metrics_answers_prometheus_text_without_a_token_and_counts_requests_by_
         'helpdesk_worker_calls_total{kind="http",name="list_notifications",outcome="ok",service="gateway"}'
         in text
     )
+    assert 'helpdesk_live_backlog_entries{service="gateway"}' in text, "the live stream's backlog is read"
+    assert 'helpdesk_live_clients{service="gateway"} 0.0' in text
 
 
 def test_a_clients_traceparent_reaches_the_service_and_the_access_line(
