@@ -38,7 +38,7 @@ processes on the machine than the HTTP figures); what each list matched; and, at
 memory of every process of the suite and of RabbitMQ once all of it has run. At the largest size a
 mixed load follows (``--mixed-seconds``, 600 s, ``--quick`` 60 s: 8 clients sending every request
 kind above at random, a fifth of them writes), with the RSS of every process read at its start,
-every quarter and end, so memory that grows with use shows as a rising row. Progress goes to stderr.
+every two minutes and end, so memory that grows with use shows as a rising row. Progress goes to stderr.
 
     .venv/bin/python -m bench.tickets --sizes 1000,1000000 --quick --mixed-seconds 600   # issue 9
 
@@ -108,7 +108,7 @@ CONCURRENT_CLIENTS = 8
 PAUSE_BEFORE_CELL = 2.0
 MIXED_SECONDS, QUICK_MIXED_SECONDS = 600.0, 60.0
 MIXED_CLIENTS = 8
-MIXED_SAMPLES = 5  # RSS read at the start, at every quarter and at the end of the mixed load
+MIXED_SAMPLE_SECONDS = 120.0  # RSS read this often during a long mixed load (a short one: each quarter)
 MIXED_WRITE_SHARE = 0.2  # creates and priority changes; the rest is every read measured above
 READY_AGAIN_TIMEOUT = 30.0  # before each cell, for the suite to be ready again after a failure
 PAGE_CAPTURE_TIMEOUT = 5.0
@@ -934,7 +934,8 @@ def gauge_value(url: str, name: str) -> float | None:
 
 def mixed_load(stack: Stack, todo: list[Plan], seconds: float) -> Mixed:
     """``MIXED_CLIENTS`` clients sending a mix of every request above for ``seconds``, with the
-    RSS of every process read before, at every quarter and after: memory that grows with the
+    RSS of every process read before, every two minutes (a short load: every quarter) and after:
+    memory that grows with the
     load (a cache without a limit, a table nobody prunes held in memory) shows as a rising row."""
     mixed = Mixed(seconds)
     lock = threading.Lock()
@@ -951,10 +952,13 @@ def mixed_load(stack: Stack, todo: list[Plan], seconds: float) -> Mixed:
     )
     began = time.monotonic()
     worker.start()
-    for n in range(1, MIXED_SAMPLES - 1):
-        if STOP.wait(max(0.0, began + seconds * n / (MIXED_SAMPLES - 1) - time.monotonic())):
+    every = MIXED_SAMPLE_SECONDS if seconds >= 4 * MIXED_SAMPLE_SECONDS else seconds / 4
+    n = 1
+    while began + every * n < began + seconds - every / 2:
+        if STOP.wait(max(0.0, began + every * n - time.monotonic())):
             break
         mixed.samples.append((time.monotonic() - began, rss_of(stack)))
+        n += 1
     worker.join()
     mixed.cell = result[0] if result else Cell(errors=1, first_error="the load did not finish")
     mixed.samples.append((time.monotonic() - began, rss_of(stack)))
