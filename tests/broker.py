@@ -1,11 +1,15 @@
-"""Publishing to a real broker from tests the way a producer (or an impostor) would."""
+"""Publishing to a real broker from tests the way a producer (or an impostor) would, and
+waiting for what the consumers do with it."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import amqp
+import eventlet
 from kombu import Connection, Exchange
 
 from services.chassis.outbox import event_exchange
@@ -51,3 +55,12 @@ def publish_raw(
         conn.default_channel.basic_publish(
             amqp.Message(body, **properties), exchange=exchange.name, routing_key=routing_key
         )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> None:
+    """Wait (green) until ``predicate()`` holds; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        eventlet.sleep(poll)

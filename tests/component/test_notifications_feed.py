@@ -17,7 +17,6 @@ with an ``event_id``)
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +36,7 @@ from services.notifications import contract as notifications_contract
 from services.notifications.service import NotificationsService
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
-from tests.broker import publish_event
+from tests.broker import publish_event, wait_until
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = [pytest.mark.broker, pytest.mark.db]
@@ -118,14 +117,6 @@ def feed(amqp_uri: str, user_id: int) -> list[dict[str, Any]]:
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={CONTEXT_KEY: identity}, timeout=10) as proxy:
         page = proxy[notifications_contract.SERVICE_NAME].list_feed({"limit": 100})
     return page["items"]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        eventlet.sleep(0.1)
 
 
 @pytest.fixture

@@ -14,9 +14,7 @@ Proves that
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import eventlet
@@ -26,7 +24,7 @@ from kombu import Connection
 from deploy import dlq
 from services.chassis.batches import subscribe_batch
 from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, declare_subscription, queue_name
-from tests.broker import publish_event
+from tests.broker import publish_event, wait_until
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = pytest.mark.broker
@@ -62,14 +60,6 @@ class Batcher:
 
 def event(**extra: Any) -> dict[str, Any]:
     return {"event_id": str(uuid.uuid4()), "occurred_at": "2024-01-01T00:00:00+00:00", **extra}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        eventlet.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +39,7 @@ from services.chassis.events import (
     queue_name,
     subscribe,
 )
-from tests.broker import publish_event
+from tests.broker import publish_event, wait_until
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = pytest.mark.broker
@@ -98,14 +97,6 @@ class Idempotent:
 
 def event(event_id: str | None = None) -> dict[str, Any]:
     return {"event_id": event_id or str(uuid.uuid4()), "occurred_at": "2024-01-01T00:00:00+00:00"}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        eventlet.sleep(0.05)
 
 
 def dlq_cli(amqp_uri: str, *args: str) -> str:

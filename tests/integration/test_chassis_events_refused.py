@@ -22,9 +22,7 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,7 @@ from services.chassis.errors import ValidationFailed
 from services.chassis.events import ATTEMPT_HEADER, ERROR_HEADER, queue_name, subscribe
 from services.chassis.outbox import event_exchange
 from services.chassis.wire import PRODUCER_HEADER
-from tests.broker import publish_event, publish_raw
+from tests.broker import publish_event, publish_raw, wait_until
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = pytest.mark.broker
@@ -67,14 +65,6 @@ class Strict:
 
 def event(**extra: Any) -> dict[str, Any]:
     return {"event_id": str(uuid.uuid4()), "occurred_at": "2024-01-01T00:00:00+00:00", **extra}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        eventlet.sleep(0.05)
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ from services.chassis.errors import BadRequest, DeadlineExceeded, Unauthenticate
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.replies import ReplyChannel
 from services.chassis.rpc import DEADLINE_KEY, CurrentCaller, ServiceRpc, require_caller, rpc
+from tests.broker import wait_until
 from tests.conftest import IDENTITY_SECRET
 
 pytestmark = pytest.mark.broker
@@ -146,14 +147,6 @@ def start(vhost_uri: str, container_factory: Any) -> Callable[[type], ServiceCon
 def call(client: ServiceContainer, service: str, method: str, timeout: float, *args: Any) -> Any:
     with entrypoint_hook(client, "call", context_data={CONTEXT_KEY: identity()}) as hook:
         return hook(service, method, timeout, *args)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        eventlet.sleep(0.05)
 
 
 # -- deadlines ----------------------------------------------------------------

@@ -35,7 +35,7 @@ from services.chassis.events import queue_name, subscribe
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.queues import DELIVERY_LIMIT, RPC_DELIVERY_LIMIT
 from services.chassis.rpc import ServiceRpc, rpc
-from tests.broker import publish_event
+from tests.broker import publish_event, wait_until
 from tests.conftest import IDENTITY_SECRET, ClusterUnderTest
 
 pytestmark = [pytest.mark.broker, pytest.mark.cluster]
@@ -74,14 +74,6 @@ class Client:
 
 def identity() -> str:
     return sign(Caller(user_id=1, name="tester", access_level="everything"), IDENTITY_SECRET, 600)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        eventlet.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
