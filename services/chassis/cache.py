@@ -10,10 +10,12 @@ backstop. A value computed while a flush happened is not stored: callers read
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from services.chassis.rpc import BrokerLink
+
+T = TypeVar("T")
 
 
 class EventFlushedCache:
@@ -47,3 +49,9 @@ class EventFlushedCache:
             self._entries = {}
         age = self.max_age if max_age is None else min(max_age, self.max_age)
         self._entries[key] = (value, time.time() + age)
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (a lookup's limit per call)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -25,7 +25,7 @@ from typing import Any
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
-from services.chassis.cache import EventFlushedCache
+from services.chassis.cache import EventFlushedCache, chunks
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink, ServiceClient
@@ -133,7 +133,8 @@ class Directory(DependencyProvider):
             self._flight = None
 
     def people(self, permissions: ServiceClient, user_ids: Iterable[int]) -> dict[int, Person]:
-        """Name and address of each of ``user_ids`` (unknown users left out), one call for the missing."""
+        """Name and address of each of ``user_ids`` (unknown users left out), one call for the
+        missing (one per ``MAX_ACCESS_RECORDS`` of them: a batch of events can name more)."""
         found: dict[int, Person] = {}
         missing = []
         for user_id in sorted(set(user_ids)):
@@ -146,7 +147,8 @@ class Directory(DependencyProvider):
             generation = self.cache.generation
             answered = {
                 int(r["user_id"]): Person(str(r["name"]), str(r["email"]) or None)
-                for r in permissions.access_records(missing)
+                for chunk in chunks(missing, permissions_contract.MAX_ACCESS_RECORDS)
+                for r in permissions.access_records(chunk)
             }
             for user_id in missing:
                 self.cache.put(user_id, answered.get(user_id, UNKNOWN), generation)

@@ -16,7 +16,7 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
-from services.chassis.cache import EventFlushedCache
+from services.chassis.cache import EventFlushedCache, chunks
 from services.chassis.errors import Unauthenticated
 from services.chassis.identity import Caller, Verifier
 from services.chassis.outbox import event_exchange
@@ -47,7 +47,8 @@ class AccessDirectory(DependencyProvider):
         return self
 
     def callers(self, permissions: ServiceClient, user_ids: Iterable[int]) -> dict[int, Caller]:
-        """The identity fields of each of ``user_ids``, asking ``permissions`` once for the missing ones."""
+        """The identity fields of each of ``user_ids``, asking ``permissions`` once for the missing ones
+        (once per ``MAX_ACCESS_RECORDS`` of them: ``audiences`` can name more)."""
         found: dict[int, Caller] = {}
         missing: list[int] = []
         for user_id in sorted(set(user_ids)):
@@ -61,7 +62,8 @@ class AccessDirectory(DependencyProvider):
         generation = self.cache.generation
         answered = {
             int(record["user_id"]): Caller.from_wire(record["caller"])
-            for record in permissions.access_records(missing)
+            for chunk in chunks(missing, permissions_contract.MAX_ACCESS_RECORDS)
+            for record in permissions.access_records(chunk)
         }
         for user_id in missing:
             self.cache.put(user_id, answered.get(user_id, UNKNOWN), generation)

@@ -26,12 +26,13 @@ from services.chassis.batches import BatchSubscription
 from services.chassis.cache import EventFlushedCache
 from services.chassis.clock import ManualClock
 from services.chassis.db import SessionFactory, make_engine
-from services.chassis.errors import NotFound
+from services.chassis.errors import NotFound, ValidationFailed
 from services.chassis.identity import Caller
 from services.notifications.directory import Directory
 from services.notifications.sender import NotificationMailSender
 from services.notifications.service import NotificationsService
 from services.notifications.store import MailSettings, NotificationStore
+from services.permissions import contract as permissions_contract
 
 START = dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC)
 BASE_URL = "https://desk.example.com"
@@ -104,6 +105,7 @@ def _takes_batches(handler: str) -> bool:
 class FakePermissions:
     def __init__(self) -> None:
         self.people = {c.user_id: c for c in PEOPLE}
+        self.asked: list[int] = []  # how many ids each access_records call named
 
     def as_system(self) -> FakePermissions:
         return self
@@ -115,6 +117,9 @@ class FakePermissions:
         return len(self.people)
 
     def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        if len(user_ids) > permissions_contract.MAX_ACCESS_RECORDS:  # as the permissions service
+            raise ValidationFailed(errors={"user_ids": ["too many"]})
+        self.asked.append(len(user_ids))
         return [
             {"user_id": uid, "name": c.name, "email": f"user{uid}@example.com", "caller": c.to_wire()}
             for uid in user_ids

@@ -9,6 +9,7 @@ bulk change; each event once, however often it arrives; at most N emails per typ
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -354,3 +355,20 @@ def test_a_flood_of_new_tickets_is_delivered_as_a_batch_once(notifications: Noti
     assert len(feed(n, ADMIN)) == 3 and n.as_(OTHER).unread_count()["unread"] == 3
     assert len(n.events(contract.NOTIFICATIONS_ADDED)) == 1 and n.send_mail() == []
     assert assigned == 3, "the new owner's assignments are emailed once each"
+
+
+def test_a_batch_naming_more_people_than_one_lookup_takes_asks_in_several(
+    notifications: Notifications,
+) -> None:
+    """Three messages to tickets with 600 followers each: 1,800 people, more than the permissions
+    service answers per call (1,000): the batch asks twice instead of failing."""
+    n = notifications
+    crowd = {uid: dataclasses.replace(FOLLOWER, user_id=uid, name=f"Crowd {uid}") for uid in range(100, 1900)}
+    n.permissions.people.update(crowd)
+    for i, ticket_id in enumerate((61, 62, 63)):
+        n.tickets.tickets[ticket_id] = FakeTicket(
+            f"t{ticket_id}", followers=set(range(100 + 600 * i, 700 + 600 * i))
+        )
+    n.handle_batch("handle_message_added", [message_added(t, "customer", None) for t in (61, 62, 63)])
+    assert n.permissions.asked == [1000, 800]
+    assert len(n.rows("SELECT id FROM feed_items")) == 1800

@@ -153,3 +153,15 @@ def test_visible_to_answers_for_many_clients_in_one_call(tickets: Tickets) -> No
     ]
     with pytest.raises(ValidationFailed):
         tickets.as_(AGENT).visible_to(list(range(1, 1002)), [])
+
+
+def test_audiences_naming_more_people_than_one_lookup_takes_ask_in_several(tickets: Tickets) -> None:
+    ticket = tickets.as_(AGENT).create_ticket({"name": "Crowded"})
+    tickets.people.cache.flush()
+    before = len(tickets.permissions.asked)
+    questions = [
+        {"ticket_id": ticket["id"], "user_ids": list(range(1000 + 600 * i, 1600 + 600 * i))} for i in range(3)
+    ]
+    answers = tickets.as_(SYSTEM).audiences(questions)
+    assert [len(ids) for ids in tickets.permissions.asked[before:]] == [1000, 800]
+    assert [a["visible"] for a in answers] == [[], [], []], "unknown people see nothing"

@@ -18,8 +18,9 @@ from nameko.testing.services import worker_factory
 from services.chassis.cache import EventFlushedCache
 from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import SessionFactory, make_engine
-from services.chassis.errors import NotFound
+from services.chassis.errors import NotFound, ValidationFailed
 from services.chassis.identity import Caller, Verifier
+from services.permissions import contract as permissions_contract
 from services.tickets.people import AccessDirectory, Identities
 from services.tickets.service import TicketsService
 from services.tickets.store import TicketStore
@@ -65,6 +66,8 @@ class FakePermissions:
         return TEAMS[team_id]
 
     def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        if len(user_ids) > permissions_contract.MAX_ACCESS_RECORDS:  # as the permissions service
+            raise ValidationFailed(errors={"user_ids": ["too many"]})
         self.asked.append(list(user_ids))
         return [
             {"user_id": uid, "name": c.name, "email": f"u{uid}@test", "caller": c.to_wire()}
