@@ -43,6 +43,7 @@ SBIN_GLOB = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"
 LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"
 READY_TIMEOUT = 60
 STOP_TIMEOUT = 30
+EPMD_READY_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def launch(node: Node, admin: tuple[str, str] | None = None, *, cookie: str | No
     if node.shared_epmd is None:
         _stop_epmd(node)  # one left behind by a node that died without `stop` (it refuses if in use)
     _check_ports_free(node)
+    _start_epmd(node)
     _write_config(node, admin)
     if cookie is not None:
         _write_cookie(node, cookie)
@@ -148,6 +150,8 @@ def launch(node: Node, admin: tuple[str, str] | None = None, *, cookie: str | No
 def await_ready(node: Node) -> None:
     """Wait until the node accepts work; RuntimeError with its log's tail otherwise."""
     ready = _ctl(node, "wait", str(node.pid_file), "--timeout", str(READY_TIMEOUT))
+    if ready.returncode != 0 and "nodistribution" in ready.stdout:  # rabbitmqctl's own start failed
+        ready = _ctl(node, "wait", str(node.pid_file), "--timeout", str(READY_TIMEOUT))
     if ready.returncode != 0:
         raise RuntimeError(
             f"RabbitMQ node {node.name} did not become ready:\n{ready.stdout}\n"
@@ -282,6 +286,37 @@ def _write_cookie(node: Node, cookie: str) -> None:
         path.chmod(0o600)
     path.write_text(cookie)
     path.chmod(0o400)
+
+
+def _start_epmd(node: Node) -> None:
+    """Start the node's epmd (a cluster's shared one: once) before the node and rabbitmqctl.
+    Each of them would otherwise start one on the same port at the same moment, and the one that
+    loses fails its distribution ("nodistribution"): seen twice in a day of benchmarks."""
+    if _listening(node.epmd_port):
+        return
+    epmd = shutil.which("epmd")
+    if epmd is None:
+        return  # the server starts its own, as before
+    subprocess.run(
+        [epmd, "-daemon", "-port", str(node.epmd_port)],  # ERL_EPMD_ADDRESS (env) keeps it on loopback
+        env=node.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=10,
+        check=False,
+    )
+    deadline = time.monotonic() + EPMD_READY_TIMEOUT
+    while not _listening(node.epmd_port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"epmd did not listen on 127.0.0.1:{node.epmd_port} for {node.name}")
+        time.sleep(0.05)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _stop_epmd(node: Node) -> None:
