@@ -64,7 +64,6 @@ from services.chassis.errors import (
 )
 from services.chassis.identity import CONTEXT_KEY, Caller, SystemIdentity, Verifier
 from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
-from services.chassis.replies import JSON_CONTENT_TYPE, ReplyChannel, reply_body
 from services.chassis.secrets import identity_secret, require_identity_secret
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,6 @@ class HelpdeskRpcConsumer(RpcConsumer):
     unacknowledged, so the broker delivers it again (its deadline decides whether it runs)."""
 
     queue_consumer = GuardedQueueConsumer()
-    replies = ReplyChannel()
 
     def setup(self) -> None:
         """nameko's set-up, with the ``nameko-rpc`` exchange only asserted to exist (declared here
@@ -157,26 +155,6 @@ class HelpdeskRpcConsumer(RpcConsumer):
         self.queue.queue_arguments = durable_arguments(kind, delivery_limit=RPC_DELIVERY_LIMIT)
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
-        """Answer on the container's :class:`ReplyChannel` (nameko's own way for a request in a
-        content type other than JSON, which none of our clients sends); acknowledge the request
-        once the answer is out."""
-        if message.properties.get("content_type") != JSON_CONTENT_TYPE:
-            return self._handle_result_by_nameko(message, result, exc_info)
-        body, result, exc_info = reply_body(result, exc_info)
-        try:
-            self.replies.send(
-                body,
-                exchange=self.queue.exchange.name,
-                routing_key=message.properties["reply_to"],
-                correlation_id=message.properties.get("correlation_id"),
-            )
-        except Exception as exc:
-            log.warning("could not reply to %s: %s", message.delivery_info.get("routing_key"), exc)
-            return result, exc_info
-        self.queue_consumer.ack_message(message)
-        return result, exc_info
-
-    def _handle_result_by_nameko(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         config = self.container.config
         responder = _Responder(
             config[cfg.AMQP_URI],

@@ -43,7 +43,6 @@ from nameko.testing.services import dummy, entrypoint_hook
 
 from services.chassis.errors import BadRequest, DeadlineExceeded, Unauthenticated
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
-from services.chassis.replies import ReplyChannel
 from services.chassis.rpc import DEADLINE_KEY, CurrentCaller, ServiceRpc, require_caller, rpc
 from tests.broker import wait_until
 from tests.conftest import IDENTITY_SECRET
@@ -363,48 +362,3 @@ def test_request_without_reply_to_is_dropped_and_the_service_keeps_serving(
     still_serving(vhost_uri)
     eventlet.sleep(0.3)
     assert ("record", "nobody-listens") not in RUNS
-
-
-# -- replies --------------------------------------------------------------------
-
-
-class Awkward:
-    name = "awkward"
-
-    @rpc
-    def unserializable(self) -> Any:
-        return {"a set": {1, 2}}
-
-
-def reply_channel(container: ServiceContainer) -> ReplyChannel:
-    [channel] = [ext for ext in container.subextensions if isinstance(ext, ReplyChannel)]
-    return channel
-
-
-def test_replies_go_out_on_one_held_channel_that_comes_back_after_losing_its_connection(
-    start: Callable[[type], Any],
-) -> None:
-    target = start(Target)
-    client = start(Client)
-    assert call(client, TARGET, "record", 5.0, "first") == "first"
-    replies = reply_channel(target)
-    held = replies._channel
-    assert held is not None, "the first reply opened the channel"
-    assert call(client, TARGET, "record", 5.0, "second") == "second"
-    assert replies._channel is held, "later replies reuse it"
-
-    replies._connection.connection.sock.close()  # as a broker restart or a reset would leave it
-    assert call(client, TARGET, "record", 5.0, "after the loss") == "after the loss"
-    assert replies._channel is not held, "a new connection answered"
-    assert [label for kind, label in RUNS if kind == "record"] == ["first", "second", "after the loss"]
-
-
-def test_a_result_that_cannot_be_serialized_is_answered_as_an_error(
-    start: Callable[[type], Any], vhost_uri: str
-) -> None:
-    start(Awkward)
-    with ClusterRpcProxy(
-        {"AMQP_URI": vhost_uri}, context_data={CONTEXT_KEY: identity()}, timeout=10
-    ) as proxy:
-        with pytest.raises(Exception, match=r"UnserializableValueError|Unserializable value"):
-            proxy["awkward"].unserializable()
