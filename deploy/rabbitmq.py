@@ -297,15 +297,7 @@ def _start_epmd(node: Node) -> None:
     epmd = shutil.which("epmd")
     if epmd is None:
         return  # the server starts its own, as before
-    subprocess.run(
-        [epmd, "-daemon", "-port", str(node.epmd_port)],  # ERL_EPMD_ADDRESS (env) keeps it on loopback
-        env=node.env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=10,
-        check=False,
-    )
+    _epmd(node, epmd, "-daemon")  # ERL_EPMD_ADDRESS (the node's env) keeps it on loopback
     deadline = time.monotonic() + EPMD_READY_TIMEOUT
     while not _listening(node.epmd_port):
         if time.monotonic() > deadline:
@@ -322,17 +314,21 @@ def _listening(port: int) -> bool:
 def _stop_epmd(node: Node) -> None:
     """Stop the node's private epmd (nothing else registers with it; epmd refuses while a node is
     registered)."""
-    epmd = shutil.which("epmd") or "epmd"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run(
-            [epmd, "-port", str(node.epmd_port), "-kill"],
-            env=node.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=10,
-            check=False,
-        )
+        _epmd(node, shutil.which("epmd") or "epmd", "-kill")
+
+
+def _epmd(node: Node, epmd: str, *args: str) -> None:
+    """Run ``epmd -port <the node's> ...args`` in the node's environment, quietly."""
+    subprocess.run(
+        [epmd, "-port", str(node.epmd_port), *args],
+        env=node.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=10,
+        check=False,
+    )
 
 
 def is_running(data_dir: str | Path, port: int) -> bool:
@@ -398,13 +394,11 @@ def _check_ports_free(node: Node) -> None:
     if node.shared_epmd is None:  # a cluster's epmd is running already once its first node is
         ports.append(node.epmd_port)
     for port in ports:
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                raise RuntimeError(
-                    f"cannot start RabbitMQ node {node.name}: port {port} on 127.0.0.1 is in use"
-                    " by another process"
-                )
+        if _listening(port):
+            raise RuntimeError(
+                f"cannot start RabbitMQ node {node.name}: port {port} on 127.0.0.1 is in use"
+                " by another process"
+            )
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
