@@ -72,6 +72,13 @@ DEFAULT_TIMEOUT = 5.0
 LINK_WAIT = 1.0
 """A call made while the link is reconnecting (a broker node just died, the process just started)
 waits this long (within its deadline) for it before answering ServiceUnavailable."""
+PROBE_AFTER = 5.0
+"""A link that has received no reply for this long sends itself one through the RPC exchange..."""
+PROBE_TIMEOUT = 10.0
+"""...and reconnects (on a new reply queue) if that probe has not come back within this long: a
+connection can stay up while its reply path does not (a binding or consumer gone with a broker
+node), and without this every call through it would time out until the process restarted."""
+PROBE_PREFIX = "link-probe-"
 LINK_READY_LINE = "ready: broker link up"
 """Logged (INFO) when a container's link first connects (``services.registry`` repeats it)."""
 
@@ -286,6 +293,10 @@ class _Pending:
         self.event: Event = Event()
 
 
+class ReplyPathLost(Exception):
+    """The link's own probe did not come back: its reply queue no longer receives."""
+
+
 class BrokerLink(SharedExtension):
     """One long-lived consuming connection per container, reconnected forever.
 
@@ -293,6 +304,11 @@ class BrokerLink(SharedExtension):
     them, broadcast events on exclusive queues bound to other services' event
     exchanges. After every (re)connection the ``on_connect`` callbacks run, so a
     cache fed by broadcasts can drop everything it may have missed meanwhile.
+
+    Every connection gets queues of a new name (a queue left behind on a broker node that
+    died can never be mistaken for the new one), and the link proves its reply path while
+    connected: after ``PROBE_AFTER`` seconds without a reply it sends itself a probe through
+    the RPC exchange, and reconnects if the probe is not back within ``PROBE_TIMEOUT``.
     """
 
     def __init__(self) -> None:
@@ -305,6 +321,8 @@ class BrokerLink(SharedExtension):
         self._running = False
         self.routing_key = uuid.uuid4().hex
         self._gt: Any = None
+        self._last_reply = 0.0
+        self._probe: tuple[str, float] | None = None  # correlation id and when it was sent
 
     @property
     def connected(self) -> bool:
@@ -378,6 +396,8 @@ class BrokerLink(SharedExtension):
                     # one attempt: the back-off below is ours, bounded, and reset on success
                     conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
                     self._declare_exchanges(conn)
+                    self.routing_key = uuid.uuid4().hex
+                    self._probe, self._last_reply = None, time.monotonic()
                     channel = conn.channel()
                     consumer = Consumer(
                         channel,
@@ -400,9 +420,10 @@ class BrokerLink(SharedExtension):
                             with contextlib.suppress(TimeoutError):
                                 conn.drain_events(timeout=1)
                             conn.heartbeat_check()
+                            self._check_reply_path(channel)
             except Exception as exc:  # any broker failure: report, fail waiters, reconnect
                 if self._connected:
-                    log.warning("broker link lost (%s); reconnecting", exc)
+                    log.warning("broker link lost (%s: %s); reconnecting", type(exc).__name__, exc)
                 self._connected = False
                 self._fail_pending()
                 eventlet.sleep(backoff)
@@ -425,6 +446,25 @@ class BrokerLink(SharedExtension):
         for source, _event_types, _handler in self._broadcasts:
             declare_if_allowed(conn, Exchange(source, type="topic", durable=True))
 
+    def _check_reply_path(self, channel: Any) -> None:
+        """Send a probe after a quiet spell; ReplyPathLost if the last one has not come back."""
+        now = time.monotonic()
+        if self._probe is not None:
+            if now - self._probe[1] > PROBE_TIMEOUT:
+                raise ReplyPathLost(f"no probe back through {self.routing_key} in {PROBE_TIMEOUT:g}s")
+            return
+        if now - self._last_reply < PROBE_AFTER:
+            return
+        correlation_id = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+        self._probe = (correlation_id, now)
+        message = channel.prepare_message(
+            b"{}",
+            content_type="application/json",
+            content_encoding="utf-8",
+            properties={"correlation_id": correlation_id},
+        )
+        channel.basic_publish(message, exchange=self.exchange.name, routing_key=self.routing_key)
+
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, {}
         for waiter in pending.values():
@@ -434,7 +474,12 @@ class BrokerLink(SharedExtension):
     def _on_message(self, body: Any, message: Any) -> None:
         exchange = message.delivery_info.get("exchange")
         if exchange == self.exchange.name:
-            waiter = self._pending.pop(message.properties.get("correlation_id"), None)
+            self._last_reply = time.monotonic()
+            correlation_id = message.properties.get("correlation_id")
+            if self._probe is not None and correlation_id == self._probe[0]:
+                self._probe = None
+                return
+            waiter = self._pending.pop(correlation_id, None)
             if waiter is not None:
                 waiter.event.send(body)
             return

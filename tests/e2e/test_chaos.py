@@ -4,7 +4,9 @@ always restarting it; at the end nothing acknowledged is lost or doubled and not
 The suite runs two instances of every service and of the gateway, on PostgreSQL, against a
 3-node RabbitMQ cluster (quorum queues; every process is given all three nodes' URIs). Eight
 clients loop over create (``Idempotency-Key``), read, edit (``If-Match``); every third round a
-customer's message comes in by intake instead (a ticket and its thread) and an agent replies on
+customer's message comes in by intake instead (a ticket and its thread; when the tickets service
+does not answer in time the intake is acknowledged with ``ticket_id: null`` and the thread gets its
+ticket from the conversations service's sweep, which the end checks) and an agent replies on
 the thread (emailed to an SMTP sink); every fourth round the client merges its two previous
 tickets (a ``ticket_created`` notification held up across a kill until after its ticket's merge
 must still name the survivor). Every write carries an ``Idempotency-Key``; a connection error
@@ -79,6 +81,7 @@ class Load:
     created: dict[str, int] = field(default_factory=dict)
     edited: dict[int, str] = field(default_factory=dict)
     taken_in: dict[str, int] = field(default_factory=dict)  # intake key -> its ticket
+    awaiting: dict[str, int] = field(default_factory=dict)  # intake key -> thread still making its ticket
     messages: dict[int, list[str]] = field(default_factory=dict)  # thread -> acknowledged texts
     merged: dict[int, int] = field(default_factory=dict)  # absorbed ticket -> survivor
     statuses: Counter[int | str] = field(default_factory=Counter)
@@ -126,7 +129,10 @@ def converse(suite: Suite, load: Load, session: requests.Session, key: str) -> N
             load.failed.append(f"intake {key}: {taken.status_code} {taken.text[:200]}")
         return
     thread_id, ticket_id = taken.json()["thread_id"], taken.json()["ticket_id"]
-    load.taken_in[key] = ticket_id
+    if ticket_id is None:  # tickets did not answer in time: the thread gets its ticket from the sweep
+        load.awaiting[key] = thread_id
+    else:
+        load.taken_in[key] = ticket_id
     load.messages[thread_id] = [key]
     reply = {"kind": "reply", "body": f"reply to {key}"}
     headers = {"Idempotency-Key": f"{key}-reply"}
@@ -295,6 +301,20 @@ def test_chaos_loses_and_doubles_nothing(
 
     # -- every acknowledged write exactly once ---------------------------------------------------
     lost = []
+
+    def thread_ticket(thread_id: int) -> int | None:
+        read = suite.request("GET", f"/api/v1/threads/{thread_id}")
+        assert read.status_code == 200, read.text
+        return read.json()["ticket_id"]
+
+    # answered before tickets made their ticket: the sweep makes it
+    wait_for(lambda: None not in map(thread_ticket, load.awaiting.values()), CONVERGE, interval=1.0)
+    for key, thread_id in load.awaiting.items():
+        made = thread_ticket(thread_id)
+        if made is None:
+            lost.append(f"intake {key}: thread {thread_id} never got its ticket")
+        else:
+            load.taken_in[key] = made
     for key, ticket_id in load.created.items():
         read = suite.request("GET", f"/api/v1/tickets/{ticket_id}", allow_redirects=False)
         if ticket_id in load.merged:
@@ -349,7 +369,8 @@ def test_chaos_loses_and_doubles_nothing(
 
     print(
         f"\nchaos {load_seconds:.0f}s, {len(kills)} kills ({', '.join(kills)}):"
-        f" {len(load.created)} creates, {len(load.edited)} edits, {len(load.taken_in)} intakes,"
+        f" {len(load.created)} creates, {len(load.edited)} edits, {len(load.taken_in)} intakes"
+        f" ({len(load.awaiting)} answered before their ticket),"
         f" {len(replies)} replies and {len(load.merged)} merges acknowledged; lost {len(lost)},"
         f" duplicated {len(shared)}, applied but never acknowledged {max(0, total - expected_total)}"
         f" (list total {total}); messages lost {len(messages_lost)}, doubled {len(messages_doubled)};"

@@ -14,7 +14,10 @@ Proves that
   deadline that is not a number or a call-id stack that is not strings (``BadRequest``; nameko
   would have killed the container over the latter), an identity header that is not ASCII text
   (``Unauthenticated``), a body that is not JSON or not ``{"args": [...], "kwargs": {...}}``
-  (``BadRequest``); a request without ``reply_to`` is dropped.
+  (``BadRequest``); a request without ``reply_to`` is dropped;
+* a caller's link whose reply queue stops receiving while its connection stays up (a binding gone
+  with a broker node) notices by its own probe and reconnects on a new reply queue, and an idle
+  link that receives its probes keeps its queue.
 
 Each test has its own vhost; the tiny services below run in this process, so ``RUNS`` shows what
 the servers really executed.
@@ -41,9 +44,10 @@ from nameko.rpc import get_rpc_exchange
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import dummy, entrypoint_hook
 
+from services.chassis import rpc as chassis_rpc
 from services.chassis.errors import BadRequest, DeadlineExceeded, Unauthenticated
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
-from services.chassis.rpc import DEADLINE_KEY, CurrentCaller, ServiceRpc, require_caller, rpc
+from services.chassis.rpc import DEADLINE_KEY, BrokerLink, CurrentCaller, ServiceRpc, require_caller, rpc
 from tests.broker import wait_until
 from tests.conftest import IDENTITY_SECRET
 
@@ -362,3 +366,30 @@ def test_request_without_reply_to_is_dropped_and_the_service_keeps_serving(
     still_serving(vhost_uri)
     eventlet.sleep(0.3)
     assert ("record", "nobody-listens") not in RUNS
+
+
+# -- the caller's reply path -------------------------------------------------------------------
+
+
+def test_a_link_whose_reply_queue_stops_receiving_reconnects_on_a_new_one(
+    start: Callable[[type], Any], vhost_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chassis_rpc, "PROBE_AFTER", 0.2)
+    monkeypatch.setattr(chassis_rpc, "PROBE_TIMEOUT", 2.0)
+    start(Target)
+    client = start(Client)
+    link = next(ext for ext in client.subextensions if isinstance(ext, BrokerLink))
+    assert call(client, TARGET, "record", 5.0, "before") == "before"
+    first = link.routing_key
+    eventlet.sleep(1.5)  # several probes sent and answered while idle: the same queue throughout
+    assert link.routing_key == first and link.connected
+
+    # what is addressed to the link stops reaching it while its connection stays up (as when its
+    # queue's binding is gone): replies and probes now go to a key nothing is bound to
+    link.routing_key = f"unbound-{first}"
+    with pytest.raises(DeadlineExceeded):
+        call(client, TARGET, "record", 0.5, "lost")  # its reply goes nowhere
+    gone = (first, f"unbound-{first}")
+    wait_until(lambda: link.routing_key not in gone and link.connected, 10, "a new reply queue")
+    assert call(client, TARGET, "record", 5.0, "after") == "after"
+    assert [label for kind, label in RUNS if kind == "record"] == ["before", "lost", "after"]
