@@ -218,6 +218,9 @@ class IntakeSchema(Input):
 
 
 class IntakeResultSchema(Schema):
+    """The intake's answer. ``ticket_id`` is null when the tickets service did not answer in time:
+    the message is stored, and the conversations service's sweep gives the thread its ticket."""
+
     thread_id = fields.Integer()
     message_id = fields.Integer()
     ticket_id = fields.Integer(allow_none=True)
