@@ -3,7 +3,7 @@
 :class:`LiveHub` (one per gateway process) listens to the tickets service's ticket events and the
 notifications service's feed events through the gateway's :class:`BrokerLink` (exclusive broadcast
 queues), numbers each one and keeps it in a bounded backlog (:data:`BACKLOG_SECONDS`, at most
-:data:`BACKLOG_ENTRIES`). One green thread, the dispatcher (a chassis :class:`WakeableLoop`), hands
+:data:`BACKLOG_ENTRIES` and about :data:`BACKLOG_BYTES`). One green thread, the dispatcher (a chassis :class:`WakeableLoop`), hands
 entries to connected :class:`Client` objects:
 
 * a notification event goes to the clients of the person it is for;
@@ -60,6 +60,12 @@ log = logging.getLogger(__name__)
 BACKLOG_SECONDS = 600.0
 """How long an entry is kept for clients that reconnect (at least the 5 minutes the issue asks)."""
 BACKLOG_ENTRIES = 200_000
+BACKLOG_BYTES = 64 * 1024 * 1024
+"""What the backlog may cost, each entry counted as its payload, its key and :data:`ENTRY_OVERHEAD`:
+the time bound alone would let a burst of large events take the gateway's memory with it."""
+ENTRY_OVERHEAD = 600
+"""An entry's memory beyond its payload and key (the object, its numbers, its place in the key
+index): ~870 bytes an entry measured under the mixed load of bench.tickets, payloads ~250."""
 HEARTBEAT_SECONDS = 15.0
 """A comment line this often keeps idle connections (and proxies) open, below any I/O timeout."""
 CLIENT_QUEUE = 2_000
@@ -154,6 +160,11 @@ def event_key(body: dict[str, Any], user_id: int | None = None) -> str:
     return event_id if user_id is None else f"{event_id}.{user_id}"
 
 
+def entry_bytes(entry: Entry) -> int:
+    """What an entry is counted to cost in the backlog."""
+    return len(entry.data) + len(entry.key) + ENTRY_OVERHEAD
+
+
 def frame(entry_id: str, event: str, data: str) -> str:
     """One SSE message."""
     return f"id: {entry_id}\nevent: {event}\ndata: {data}\n\n"
@@ -170,6 +181,7 @@ class LiveHub(SharedExtension):
         self.epoch = uuid.uuid4().hex[:12]
         self.backlog: deque[Entry] = deque()
         self.keys: dict[str, int] = {}  # an entry's key -> its seq, for clients from another instance
+        self.backlog_bytes = 0
         self.seq = 0
         self.clients: set[Client] = set()
         self.loop = WakeableLoop(
@@ -225,6 +237,12 @@ class LiveHub(SharedExtension):
             labels,
             len(self.backlog),
         )
+        yield metrics.gauge(
+            "helpdesk_live_backlog_bytes",
+            "What those events are counted to cost (bounded by BACKLOG_BYTES).",
+            labels,
+            self.backlog_bytes,
+        )
         yield metrics.gauge("helpdesk_live_clients", "Live streams connected.", labels, len(self.clients))
 
     # -- events in -----------------------------------------------------------------------------------
@@ -276,6 +294,7 @@ class LiveHub(SharedExtension):
             key,
         )
         self.backlog.append(entry)
+        self.backlog_bytes += entry_bytes(entry)
         if key:
             self.keys.setdefault(key, entry.seq)
         self._trim()
@@ -284,8 +303,13 @@ class LiveHub(SharedExtension):
 
     def _trim(self) -> None:
         oldest = time.monotonic() - BACKLOG_SECONDS
-        while self.backlog and (len(self.backlog) > BACKLOG_ENTRIES or self.backlog[0].at < oldest):
+        while self.backlog and (
+            len(self.backlog) > BACKLOG_ENTRIES
+            or self.backlog_bytes > BACKLOG_BYTES
+            or self.backlog[0].at < oldest
+        ):
             gone = self.backlog.popleft()
+            self.backlog_bytes -= entry_bytes(gone)
             if gone.key and self.keys.get(gone.key) == gone.seq:
                 del self.keys[gone.key]
 
