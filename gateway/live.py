@@ -3,8 +3,8 @@
 :class:`LiveHub` (one per gateway process) listens to the tickets service's ticket events and the
 notifications service's feed events through the gateway's :class:`BrokerLink` (exclusive broadcast
 queues), numbers each one and keeps it in a bounded backlog (:data:`BACKLOG_SECONDS`, at most
-:data:`BACKLOG_ENTRIES` and about :data:`BACKLOG_BYTES`). One green thread, the dispatcher (a chassis :class:`WakeableLoop`), hands
-entries to connected :class:`Client` objects:
+:data:`BACKLOG_ENTRIES` and about :data:`BACKLOG_BYTES`). One green thread, the dispatcher (a
+chassis :class:`WakeableLoop`), hands entries to connected :class:`Client` objects:
 
 * a notification event goes to the clients of the person it is for;
 * a ticket event goes to the clients that may see the ticket *now*, by the one access rule: the
