@@ -1,4 +1,5 @@
-"""Publishing a batch of messages with one wait for the broker's confirmations.
+"""Publishing: a batch of messages with one wait for the broker's confirmations, and single
+messages through kombu's producer pool without a new connection object per message.
 
 A publisher confirm costs a round trip; nameko's publisher waits for each message's before it
 sends the next, so a relay with a backlog of N events spends N round trips, and in a busy
@@ -21,6 +22,12 @@ Promises:
 
 The caller keeps what it published until it has the confirmations: a message whose confirmation
 is lost is published again later (at least once; consumers recognise a redelivered event id).
+
+:class:`HeldPublisher` publishes one message at a time (RPC requests, with a confirm and
+``mandatory``; RPC replies, without) exactly as nameko's ``Publisher`` does - kombu's producer
+pool, its retry policy, JSON, ``UndeliverableMessage`` for a message no queue takes - but keeps
+the kombu ``Connection`` that keys the pool instead of building one per message (parsing the URI
+and hashing its options: ~40 us, about a fifth of a request's publish).
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ from typing import Any
 
 from kombu import Connection, Exchange, Producer
 from kombu.common import maybe_declare
+from kombu.exceptions import ChannelError
+from kombu.pools import producers
+from nameko.amqp.publish import UndeliverableMessage
+from nameko.constants import DEFAULT_TRANSPORT_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +172,85 @@ def _close_quietly(connection: Any) -> None:
         connection.release()
     except Exception as exc:  # a broken connection may fail to close; it is dropped either way
         log.debug("closing a publishing connection: %s", exc)
+
+
+class HeldPublisher:
+    """Single messages through kombu's producer pool on a connection description made once.
+
+    ``publish`` waits for the broker's confirm when ``confirms`` (and raises
+    ``UndeliverableMessage`` for a ``mandatory`` message no queue takes); a connection failure is
+    retried by ``retry_policy`` (kombu's ``ensure``) and then raised. Safe for many green threads:
+    each publish takes its own producer (and channel) from the pool.
+    """
+
+    _shared: dict[tuple[Any, ...], HeldPublisher] = {}
+
+    def __init__(
+        self,
+        amqp_uri: str,
+        *,
+        confirms: bool,
+        retry_policy: Mapping[str, Any],
+        ssl: Any = None,
+        login_method: str | None = None,
+        delivery_mode: int = PERSISTENT,
+    ) -> None:
+        self.connection = Connection(
+            amqp_uri,
+            transport_options={**DEFAULT_TRANSPORT_OPTIONS, "confirm_publish": confirms},
+            ssl=ssl,
+            login_method=login_method,
+        )
+        self.retry_policy = dict(retry_policy)
+        self.delivery_mode = delivery_mode
+
+    @classmethod
+    def shared(
+        cls,
+        amqp_uri: str,
+        *,
+        confirms: bool,
+        retry_policy: Mapping[str, Any],
+        ssl: Any = None,
+        login_method: str | None = None,
+    ) -> HeldPublisher:
+        """One publisher per broker URI and settings in the process (nameko builds a responder's
+        publisher for every reply)."""
+        key = (amqp_uri, confirms, tuple(sorted(retry_policy.items())), repr(ssl), login_method)
+        held = cls._shared.get(key)
+        if held is None:
+            held = cls._shared[key] = cls(
+                amqp_uri, confirms=confirms, retry_policy=retry_policy, ssl=ssl, login_method=login_method
+            )
+        return held
+
+    def publish(
+        self,
+        payload: Any,
+        *,
+        exchange: Exchange,
+        routing_key: str,
+        mandatory: bool = False,
+        headers: Mapping[str, Any] | None = None,
+        serializer: str = "json",
+        **properties: Any,
+    ) -> None:
+        """Publish one message (``properties``: correlation_id, reply_to, expiration...)."""
+        with producers[self.connection].acquire(block=True) as producer:
+            try:
+                producer.publish(
+                    payload,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    headers=dict(headers or {}),
+                    delivery_mode=self.delivery_mode,
+                    mandatory=mandatory,
+                    serializer=serializer,
+                    retry=True,
+                    retry_policy=self.retry_policy,
+                    **properties,
+                )
+            except ChannelError as exc:
+                if "NO_ROUTE" in str(exc):
+                    raise UndeliverableMessage() from exc
+                raise

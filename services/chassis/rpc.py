@@ -33,7 +33,7 @@ from typing import Any
 import eventlet
 from eventlet.event import Event
 from kombu import Connection, Consumer, Exchange, Queue, binding
-from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.amqp.publish import UndeliverableMessage
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     DEFAULT_SERIALIZER,
@@ -63,6 +63,7 @@ from services.chassis.errors import (
     Unauthenticated,
 )
 from services.chassis.identity import CONTEXT_KEY, Caller, SystemIdentity, Verifier
+from services.chassis.publishing import HeldPublisher
 from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
 from services.chassis.secrets import identity_secret, require_identity_secret
 
@@ -125,19 +126,21 @@ def rpc_exchange(config: dict[str, Any], *, passive: bool = False) -> Exchange:
     return Exchange(exchange.name, type=exchange.type, durable=exchange.durable, passive=passive)
 
 
-class _ReplyPublisher(Publisher):
-    # nameko's default (3 retries, 2 s apart and growing) holds a worker for ~12 s, then kills
-    # the container; a reply that cannot go out in a second will not be waited for anyway
-    retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
-    # No publisher confirm for a reply: its queue is the caller's exclusive, non-durable one, which
-    # a broker failure ends together with the caller's connection, so a confirm would prove nothing
-    # the caller can use (waiting for it was 7 % of the tickets service's CPU per create). A lost
-    # reply is the caller's deadline (DeadlineExceeded); the write it answers is committed.
-    use_confirms = False
+REPLY_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+"""nameko's default (3 retries, 2 s apart and growing) holds a worker for ~12 s, then kills the
+container; a reply that cannot go out in a second will not be waited for anyway."""
+REQUEST_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
 
 class _Responder(Responder):
-    publisher_cls = _ReplyPublisher
+    def publisher_cls(self, amqp_uri: str, ssl: Any = None, login_method: str | None = None) -> HeldPublisher:
+        # No publisher confirm for a reply: its queue is the caller's exclusive, non-durable one,
+        # which a broker failure ends together with the caller's connection, so a confirm would
+        # prove nothing the caller can use (waiting for it was 7 % of the tickets service's CPU per
+        # create). A lost reply is the caller's deadline; the write it answers is committed.
+        return HeldPublisher.shared(
+            amqp_uri, confirms=False, retry_policy=REPLY_RETRY_POLICY, ssl=ssl, login_method=login_method
+        )
 
 
 class HelpdeskRpcConsumer(RpcConsumer):
@@ -331,12 +334,7 @@ class BrokerLink(SharedExtension):
     def setup(self) -> None:
         self.amqp_uri = cfg.required(self.container.config, cfg.AMQP_URI)
         self.exchange = get_rpc_exchange(self.container.config)
-        self.publisher = Publisher(
-            self.amqp_uri,
-            use_confirms=True,
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
-        )
+        self.publisher = HeldPublisher(self.amqp_uri, confirms=True, retry_policy=REQUEST_RETRY_POLICY)
 
     def subscribe_broadcast(
         self,
@@ -563,7 +561,7 @@ class BrokerLink(SharedExtension):
                 mandatory=True,
                 reply_to=self.routing_key,
                 correlation_id=correlation_id,
-                extra_headers=headers,
+                headers=headers,
                 expiration=max(0.001, deadline - time.time()),
             )
         except UndeliverableMessage:

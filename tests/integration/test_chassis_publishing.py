@@ -1,4 +1,6 @@
-"""services.chassis.publishing.BatchPublisher on a real broker, and its bookkeeping of confirmations."""
+"""services.chassis.publishing on a real broker: BatchPublisher and its bookkeeping of confirmations;
+HeldPublisher's single messages (properties kept, an unroutable mandatory one refused, one per
+settings in a process)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from typing import Any
 
 import pytest
 from kombu import Connection, Exchange, Queue
+from nameko.amqp.publish import UndeliverableMessage
 
-from services.chassis.publishing import BatchPublisher, Outgoing
+from services.chassis.publishing import BatchPublisher, HeldPublisher, Outgoing
 from tests.conftest import free_port
 
 EXCHANGE = Exchange("batch.events", type="topic", durable=True)
@@ -54,6 +57,49 @@ def test_an_unreachable_broker_raises_instead_of_reporting_anything_sent() -> No
     with pytest.raises(Exception):  # noqa: B017 - whatever kombu raises for a refused connection
         publisher.publish([Outgoing("x", {}, {})])
     assert publisher.publish([]) == []
+
+
+RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
+
+
+def test_a_held_publisher_sends_each_message_with_its_properties(vhost_uri: str) -> None:
+    queue = Queue("held.q", exchange=EXCHANGE, routing_key="held.#", durable=False, auto_delete=False)
+    with Connection(vhost_uri) as conn:
+        queue(conn.channel()).declare()
+    publisher = HeldPublisher(vhost_uri, confirms=True, retry_policy=RETRY)
+    for n in range(3):
+        publisher.publish(
+            {"n": n},
+            exchange=EXCHANGE,
+            routing_key=f"held.{n}",
+            mandatory=True,
+            headers={"h": n},
+            correlation_id=f"c{n}",
+            reply_to="back",
+            expiration=30.0,
+        )
+    got = _drain(vhost_uri, queue, 3)
+    assert [m.payload for m in got] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    first = got[0]
+    assert first.headers == {"h": 0} and first.content_type == "application/json"
+    assert first.properties["correlation_id"] == "c0" and first.properties["reply_to"] == "back"
+    assert first.properties["expiration"] == "30000" and first.properties["delivery_mode"] == 2
+
+
+def test_a_held_publisher_refuses_a_mandatory_message_no_queue_takes(vhost_uri: str) -> None:
+    publisher = HeldPublisher(vhost_uri, confirms=True, retry_policy=RETRY)
+    with Connection(vhost_uri) as conn:
+        EXCHANGE(conn.channel()).declare()
+    with pytest.raises(UndeliverableMessage):
+        publisher.publish({}, exchange=EXCHANGE, routing_key="nobody.listens", mandatory=True)
+    publisher.publish({}, exchange=EXCHANGE, routing_key="nobody.listens")  # not mandatory: dropped
+
+
+def test_held_publishers_are_shared_per_uri_and_settings() -> None:
+    a = HeldPublisher.shared("amqp://h:1/", confirms=False, retry_policy=RETRY)
+    assert HeldPublisher.shared("amqp://h:1/", confirms=False, retry_policy=dict(RETRY)) is a
+    assert HeldPublisher.shared("amqp://h:1/", confirms=True, retry_policy=RETRY) is not a
+    assert HeldPublisher.shared("amqp://h:2/", confirms=False, retry_policy=RETRY) is not a
 
 
 class _FakeProducer:
