@@ -51,13 +51,13 @@ from bench.run import (
     Op,
     Opener,
     Processes,
-    clean_env,
     fmt,
     free_broker_port,
     free_port,
     http_status,
     measure,
     say,
+    suite_env,
     wait_until,
 )
 from deploy import rabbitmq
@@ -91,8 +91,7 @@ class Suite:
     def start(self) -> None:
         say(f"starting RabbitMQ on 127.0.0.1:{self.broker[1]}")
         amqp_uri = rabbitmq.start(*self.broker)
-        env = clean_env()
-        env.update(
+        env = suite_env(
             HELPDESK_DATA_DIR=str(self.work / "suite"),
             HELPDESK_HTTP_PORT=str(self.http_port),
             HELPDESK_SMTP_PORT=str(self.smtp_port),

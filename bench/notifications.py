@@ -49,6 +49,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from nameko.standalone.events import event_dispatcher
 
+from bench.run import suite_env
 from tests.sse import SseClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,12 +109,7 @@ class Suite:
         self.data = Path(tempfile.mkdtemp(prefix="hd-bench-notify-"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not (k.startswith("HELPDESK_") or k.endswith("_DB_URL") or k in ("AMQP_URI", "GATEWAY_BIND"))
-        }
-        env.update(
+        env = suite_env(
             HELPDESK_DATA_DIR=str(self.data),
             HELPDESK_HTTP_PORT=str(self.port),
             HELPDESK_SMTP_PORT=str(free_port()),

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
-import os
 import random
 import signal
 import subprocess
@@ -41,7 +40,7 @@ from typing import Any
 
 import requests
 
-from bench.run import Cell, free_broker_port, free_port, say
+from bench.run import Cell, free_broker_port, free_port, say, suite_env
 from deploy import postgres, rabbitmq
 from services import registry
 
@@ -52,8 +51,7 @@ TOKEN = "bench-scale-token-0123456789abcdef"
 def start(amqp_uri: str, pg_url: str, scale: str) -> tuple[subprocess.Popen[bytes], str, Path]:
     data = Path(tempfile.mkdtemp(prefix="hd-bench-scale-"))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_") and not k.endswith("_DB_URL")}
-    env.update(
+    env = suite_env(
         AMQP_URI=amqp_uri,
         HELPDESK_DATA_DIR=str(data),
         HELPDESK_HTTP_PORT=str(port),

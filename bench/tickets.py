@@ -86,12 +86,12 @@ from bench.run import (
     Processes,
     _cpu_model,
     cell_text,
-    clean_env,
     fmt,
     free_broker_port,
     free_port,
     measure,
     say,
+    suite_env,
     wait_until,
 )
 from deploy import postgres, rabbitmq
@@ -176,8 +176,7 @@ class Stack:
 
         http_port = free_port()
         self.gateway = f"http://127.0.0.1:{http_port}"
-        env = clean_env()
-        env.update(
+        env = suite_env(
             HELPDESK_DATA_DIR=str(self.work / "suite"),
             HELPDESK_HTTP_PORT=str(http_port),
             HELPDESK_SMTP_PORT=str(free_port()),

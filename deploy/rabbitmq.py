@@ -36,6 +36,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,13 @@ class Node:
     @property
     def epmd_port(self) -> int:
         return self.shared_epmd or self.port + 20001
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port on 127.0.0.1 this node (and rabbitmqctl talking to it) binds."""
+        ctl = range(self.port + 30000, self.port + 30011)
+        own_epmd = [] if self.shared_epmd else [self.epmd_port]
+        return [self.port, self.management_port, self.dist_port, *own_epmd, *ctl]
 
     @property
     def pid_file(self) -> Path:
@@ -387,6 +395,25 @@ def _write_config(node: Node, admin: tuple[str, str] | None) -> None:
     conf.touch(mode=0o600)
     conf.chmod(0o600)
     conf.write_text(f"{users}management.tcp.port = {node.management_port}\nmanagement.tcp.ip = 127.0.0.1\n")
+
+
+def free_node_port(candidates: Iterable[int]) -> int:
+    """The first of ``candidates`` that a lone node could use: every port of :attr:`Node.ports`
+    can be bound now (not merely "nothing listens": a client socket holding a port as its own end
+    keeps epmd or the node from binding it too)."""
+    for port in candidates:
+        if port + 30010 < 65536 and all(_bindable(p) for p in Node(Path("."), port).ports):
+            return port
+    raise RuntimeError("no free port range for a RabbitMQ node")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _check_ports_free(node: Node) -> None:

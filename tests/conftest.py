@@ -161,15 +161,12 @@ def _port_is_free(port: int) -> bool:
 
 
 def free_rabbit_port() -> int:
-    """An AMQP port P for a private node: P, P+10000 (management), P+20000 (distribution), P+20001
-    (its epmd) and P+30000..P+30010 (rabbitmqctl) are all free."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(11000, 15000)
-        wanted = [port, port + 10000, port + 20000, port + 20001, *range(port + 30000, port + 30011)]
-        if all(_port_is_free(p) for p in wanted):
-            return port
-    raise RuntimeError("no free port range for a private RabbitMQ node")
+    """An AMQP port P for a private node whose every port (``deploy.rabbitmq.Node.ports``: P,
+    P+10000 management, P+20000 distribution, P+20001 its epmd, P+30000..P+30010 rabbitmqctl) is
+    free."""
+    from deploy import rabbitmq
+
+    return rabbitmq.free_node_port(random.sample(range(11000, 15000), 200))
 
 
 class PrivateRabbit:
