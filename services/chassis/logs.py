@@ -10,6 +10,9 @@ one request's lines can be found in the gateway's and every service's log. A ser
 * :class:`JsonFormatter` - ``{"time", "level", "logger", "message", "service", "trace_id",
   "span_id", "exception"?}``; extra fields a caller passes with ``extra=`` are kept when they
   are JSON values.
+
+Neither shows a record's source location, thread or process, so making either switches their
+computation off for the process (:func:`skip_unused_record_fields`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,24 @@ from services.chassis import tracing
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
+def skip_unused_record_fields() -> None:
+    """Stop ``logging`` computing, for every record, fields our formats never show: the calling
+    frame's file, line and function, the thread's name and the process's (the logging HOWTO's
+    "optimization" settings). Under eventlet ``threading.current_thread()`` alone is a good part of
+    a record's cost; the gateway writes a record per request (a line went from ~29 to ~13 us of
+    CPU). Called when one of our formatters is made, so it holds in every process that logs with
+    them; the fields are then None in a record."""
+    logging._srcfile = None  # the documented switch; there is no public setter
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 class PlainFormatter(logging.Formatter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        skip_unused_record_fields()
+
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         span = tracing.current()
@@ -40,6 +60,7 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.service = service
+        skip_unused_record_fields()
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -105,6 +105,36 @@ def test_plain_logs_name_the_trace_on_their_first_line_only_while_a_span_is_acti
     assert lines[-1] == "ValueError: boom"
 
 
+@pytest.mark.parametrize("make", [lambda: PlainFormatter("%(message)s"), lambda: JsonFormatter()])
+def test_making_one_of_our_formatters_stops_records_computing_fields_it_never_shows(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, default in (("_srcfile", logging.__file__), ("logThreads", True), ("logProcesses", True)):
+        monkeypatch.setattr(logging, name, default)  # as a fresh process has them; restored after
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    logger = logging.getLogger("lean.records")
+    logger.addHandler(handler)
+    try:
+        logger.warning("before")
+        make()
+        logger.warning("after")
+    finally:
+        logger.removeHandler(handler)
+    before, after = seen
+    assert (
+        before.funcName == "test_making_one_of_our_formatters_stops_records_computing_fields_it_never_shows"
+    )
+    assert before.threadName is not None and before.process is not None
+    assert (after.funcName, after.threadName, after.process) == ("(unknown function)", None, None)
+    assert after.getMessage() == "after" and after.levelname == "WARNING"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
