@@ -23,12 +23,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from eventlet.event import Event
+from marshmallow import EXCLUDE
+from nameko.exceptions import MethodNotFound
 from nameko.extensions import DependencyProvider
 
 from services.chassis.cache import EventFlushedCache, chunks
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.outbox import event_exchange
 from services.chassis.rpc import BrokerLink, ServiceClient
+from services.chassis.schema import load
 from services.notifications.store import Person
 from services.permissions import contract as permissions_contract
 
@@ -65,6 +68,18 @@ class _Flight:
         if error is not None:
             raise error
         return fresh
+
+
+def _admin_directory(permissions: ServiceClient) -> tuple[list[int], int]:
+    """The super admins and the number of users in one call; two from a permissions service of an
+    earlier release, which has no ``admin_directory`` (a rolling upgrade runs both)."""
+    try:
+        answer = load(
+            permissions_contract.AdminDirectorySchema(), permissions.admin_directory(), unknown=EXCLUDE
+        )
+    except MethodNotFound:
+        return list(permissions.super_admin_ids()), int(permissions.user_count())
+    return list(answer.get("super_admin_ids", [])), int(answer.get("user_count", 0))
 
 
 class Directory(DependencyProvider):
@@ -122,7 +137,7 @@ class Directory(DependencyProvider):
         flight = self._flight = _Flight(self.clock.now())
         try:
             generation = self.cache.generation
-            fresh = (list(permissions.super_admin_ids()), int(permissions.user_count()))
+            fresh = _admin_directory(permissions)
             self.cache.put(ADMINS, (fresh, flight.asked_at), generation)
             flight.done.send((fresh, None))
             return fresh

@@ -371,6 +371,15 @@ class PermissionsService:
         require_caller(self.caller)
         return self.store.users.count()
 
+    @rpc
+    def admin_directory(self) -> dict[str, Any]:
+        """The super admins' ids and the number of users (``contract.AdminDirectorySchema``), read
+        together: one call where notifications made two (``super_admin_ids``, ``user_count``,
+        both kept for callers of an earlier release)."""
+        require_caller(self.caller)
+        admins, count = self.store.users.admin_directory()
+        return {"super_admin_ids": admins, "user_count": count}
+
     # tokens --------------------------------------------------------------
     @rpc
     def issue_token(self, user_id: int, data: dict[str, Any] | None = None) -> dict[str, Any]:

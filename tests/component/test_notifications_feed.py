@@ -68,6 +68,11 @@ class FakePermissions:
         return int(DIRECTORY["user_count"])
 
     @rpc
+    def admin_directory(self) -> dict[str, Any]:
+        ASKED.append(("admin_directory", require_caller(self.caller)))
+        return {"super_admin_ids": list(DIRECTORY["super_admin_ids"]), "user_count": DIRECTORY["user_count"]}
+
+    @rpc
     def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
         ASKED.append(("access_records", require_caller(self.caller)))
         return [
@@ -158,7 +163,7 @@ def test_ticket_created_reaches_each_other_super_admin_once_even_when_delivered_
         assert dlq.depth(conn, f"{QUEUE}.retry") == 0
         assert dlq.depth(conn, f"{QUEUE}.dead") == 0
     assert all(caller.system for _method, caller in ASKED), "the handler must ask as a system caller"
-    assert {method for method, _caller in ASKED} >= {"super_admin_ids", "audiences"}
+    assert {method for method, _caller in ASKED} >= {"admin_directory", "audiences"}
 
 
 def test_lone_bootstrap_admin_hears_of_its_own_ticket(
@@ -246,7 +251,7 @@ def test_ticket_created_after_a_new_super_admin_reaches_them_before_the_change_i
 
 def admin_lookups() -> int:
     """How often the permissions service was asked who the super admins are."""
-    return sum(1 for what, _ in ASKED if what == "super_admin_ids")
+    return sum(1 for what, _ in ASKED if what in ("admin_directory", "super_admin_ids"))
 
 
 def created_now(ticket_id: int) -> dict[str, Any]:

@@ -163,7 +163,7 @@ def test_public_methods_need_no_identity(config: dict[str, Any], service: Any) -
             proxy.authenticate("hd_not-a-token")
 
 
-@pytest.mark.parametrize("method", ["me", "list_users", "list_teams", "super_admin_ids"])
+@pytest.mark.parametrize("method", ["me", "list_users", "list_teams", "super_admin_ids", "admin_directory"])
 def test_a_call_without_identity_is_refused(config: dict[str, Any], service: Any, method: str) -> None:
     with rpc(config, None) as proxy, pytest.raises(Unauthenticated):
         getattr(proxy, method)()
@@ -405,6 +405,8 @@ def test_the_last_super_admin_cannot_be_removed(as_admin: Any, admin: dict[str, 
     second = new_user(as_admin, permissions=["super_admin"])
     as_admin.update_user(admin["id"], {"permissions": ["account_access"]})
     assert as_admin.super_admin_ids() == [second["id"]]
+    users = as_admin.user_count()
+    assert as_admin.admin_directory() == {"super_admin_ids": [second["id"]], "user_count": users}
 
 
 def test_create_user_replays_an_idempotency_key(as_admin: Any) -> None:

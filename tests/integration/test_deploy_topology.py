@@ -55,7 +55,9 @@ QUEUE = queue_name(
 
 
 class FakeDirectory:
-    """The permissions service as far as notifications needs it: one super admin, alone."""
+    """The permissions service as far as notifications needs it: one super admin, alone. As an
+    earlier release's it has no ``admin_directory``: notifications asks it the two questions
+    instead (a rolling upgrade), here on a real broker."""
 
     name = permissions_contract.SERVICE_NAME
 

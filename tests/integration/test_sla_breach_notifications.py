@@ -69,6 +69,10 @@ class FakePermissions:
         return 4
 
     @rpc
+    def admin_directory(self) -> dict[str, Any]:
+        return {"super_admin_ids": [ADMIN.user_id], "user_count": 4}
+
+    @rpc
     def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
         """Tickets' ``audience`` and notifications' addresses: the people this test knows."""
         require_caller(self.caller)

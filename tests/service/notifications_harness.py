@@ -116,6 +116,9 @@ class FakePermissions:
     def user_count(self) -> int:
         return len(self.people)
 
+    def admin_directory(self) -> dict[str, Any]:
+        return {"super_admin_ids": self.super_admin_ids(), "user_count": self.user_count()}
+
     def access_records(self, user_ids: list[int]) -> list[dict[str, Any]]:
         if len(user_ids) > permissions_contract.MAX_ACCESS_RECORDS:  # as the permissions service
             raise ValidationFailed(errors={"user_ids": ["too many"]})

@@ -8,6 +8,7 @@ from typing import Any
 
 import eventlet
 import pytest
+from nameko.exceptions import MethodNotFound
 
 from services.chassis.cache import EventFlushedCache
 from services.notifications.directory import Directory
@@ -22,20 +23,36 @@ class SlowPermissions:
         self.admins = [1]
         self.failing = False
 
-    def super_admin_ids(self) -> list[int]:
+    def admin_directory(self) -> dict[str, Any]:
         self.asked += 1
         answer, failing = list(self.admins), self.failing  # as things stood when it was asked
         eventlet.sleep(self.delay)
         if failing:
             raise ConnectionError("permissions is away")
-        return answer
+        return {"super_admin_ids": answer, "user_count": 3}
+
+
+class EarlierPermissions:
+    """A permissions service of an earlier release: no ``admin_directory``, as nameko answers."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def admin_directory(self) -> dict[str, Any]:
+        self.asked.append("admin_directory")
+        raise MethodNotFound("admin_directory")
+
+    def super_admin_ids(self) -> list[int]:
+        self.asked.append("super_admin_ids")
+        return [1, 7]
 
     def user_count(self) -> int:
-        return 3
+        self.asked.append("user_count")
+        return 9
 
 
-def ask(d: Directory, permissions: SlowPermissions, as_of: str) -> tuple[list[int], int]:
-    client: Any = permissions  # the ServiceClient's two methods the directory calls
+def ask(d: Directory, permissions: SlowPermissions | EarlierPermissions, as_of: str) -> tuple[list[int], int]:
+    client: Any = permissions  # the ServiceClient methods the directory calls
     return d.super_admins(client, as_of=as_of)
 
 
@@ -89,3 +106,11 @@ def test_a_failed_question_fails_everyone_who_shared_it_and_the_next_asks_again(
             g.wait()
     permissions.failing = False
     assert ask(d, permissions, now()) == ([1], 3)
+
+
+def test_one_question_answers_both_and_an_earlier_release_is_asked_the_two_it_knows() -> None:
+    current = SlowPermissions(delay=0)
+    assert ask(directory(), current, now()) == ([1], 3) and current.asked == 1
+    earlier = EarlierPermissions()
+    assert ask(directory(), earlier, now()) == ([1, 7], 9)
+    assert earlier.asked == ["admin_directory", "super_admin_ids", "user_count"]

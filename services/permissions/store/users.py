@@ -222,3 +222,8 @@ class Users:
     def super_admin_ids(self) -> list[int]:
         with self.db.read() as s:
             return self.r.super_admins(s)
+
+    def admin_directory(self) -> tuple[list[int], int]:
+        """The super admins' ids and the number of users, from one snapshot."""
+        with self.db.read() as s:
+            return self.r.super_admins(s), int(s.scalar(select(func.count()).select_from(users)) or 0)
