@@ -284,8 +284,8 @@ def free_port() -> int:
 
 def free_broker_port() -> int:
     """An AMQP port for a private node whose every other port (``deploy.rabbitmq.Node.ports``) is
-    free too; below the kernel's ephemeral range where it can be, so no client socket takes one of
-    them between this choice and the node's start."""
+    free too; chosen from 11000-15000 first, so most of its ports lie below the kernel's ephemeral
+    range and no client socket takes them between this choice and the node's start."""
     return rabbitmq.free_node_port([*random.sample(range(11000, 15000), 200), *range(21000, 25000, 7)])
 
 

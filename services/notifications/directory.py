@@ -79,7 +79,7 @@ def _admin_directory(permissions: ServiceClient) -> tuple[list[int], int]:
         )
     except MethodNotFound:
         return list(permissions.super_admin_ids()), int(permissions.user_count())
-    return list(answer.get("super_admin_ids", [])), int(answer.get("user_count", 0))
+    return list(answer["super_admin_ids"]), int(answer["user_count"])
 
 
 class Directory(DependencyProvider):

@@ -267,8 +267,8 @@ class AdminDirectorySchema(Schema):
     """``admin_directory``'s answer, read in one transaction: who the super admins are and how many
     users there are (notifications decides the recipients of a new ticket with both)."""
 
-    super_admin_ids = fields.List(fields.Integer())
-    user_count = fields.Integer()
+    super_admin_ids = fields.List(fields.Integer(), required=True)
+    user_count = fields.Integer(required=True)
 
 
 # -- event payloads -------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from nameko.exceptions import MethodNotFound
 
 from services.chassis.cache import EventFlushedCache
+from services.chassis.errors import ValidationFailed
 from services.notifications.directory import Directory
 
 
@@ -114,3 +115,12 @@ def test_one_question_answers_both_and_an_earlier_release_is_asked_the_two_it_kn
     earlier = EarlierPermissions()
     assert ask(directory(), earlier, now()) == ([1, 7], 9)
     assert earlier.asked == ["admin_directory", "super_admin_ids", "user_count"]
+
+
+def test_an_answer_missing_a_part_is_an_error_not_a_guess() -> None:
+    class Incomplete(SlowPermissions):
+        def admin_directory(self) -> dict[str, Any]:
+            return {"super_admin_ids": [1]}
+
+    with pytest.raises(ValidationFailed):
+        ask(directory(), Incomplete(delay=0), now())
