@@ -402,12 +402,13 @@ def free_node_port(candidates: Iterable[int]) -> int:
     can be bound now (not merely "nothing listens": a client socket holding a port as its own end
     keeps epmd or the node from binding it too)."""
     for port in candidates:
-        if port + 30010 < 65536 and all(_bindable(p) for p in Node(Path("."), port).ports):
+        if port + 30010 < 65536 and all(bindable(p) for p in Node(Path("."), port).ports):
             return port
     raise RuntimeError("no free port range for a RabbitMQ node")
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Whether a socket could bind 127.0.0.1:``port`` now."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))

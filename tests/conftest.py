@@ -151,15 +151,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def free_rabbit_port() -> int:
     """An AMQP port P for a private node whose every port (``deploy.rabbitmq.Node.ports``: P,
     P+10000 management, P+20000 distribution, P+20001 its epmd, P+30000..P+30010 rabbitmqctl) is
@@ -302,13 +293,15 @@ class ClusterUnderTest:
 
 def free_cluster_port(size: int = 3) -> int:
     """A base AMQP port P for a private cluster: every node's ports, and the shared epmd, free."""
+    from deploy import rabbitmq
+
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(11000, 14900)
         wanted = [base + 20000 + size]
         for port in range(base, base + size):
             wanted += [port, port + 10000, port + 20000]
-        if all(_port_is_free(p) for p in wanted):
+        if all(rabbitmq.bindable(p) for p in wanted):
             return base
     raise RuntimeError("no free port range for a private RabbitMQ cluster")
 
