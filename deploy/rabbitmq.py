@@ -211,6 +211,11 @@ class Cluster:
         ]
 
     @property
+    def ports(self) -> list[int]:
+        """Every port on 127.0.0.1 the cluster binds: the shared epmd's and each node's."""
+        return sorted({self.epmd_port, *(port for node in self.nodes for port in node.ports)})
+
+    @property
     def uri(self) -> str:
         """guest's URIs of every node, ``;``-separated: kombu fails over from one to the next."""
         return ";".join(node.uri for node in self.nodes)

@@ -292,16 +292,14 @@ class ClusterUnderTest:
 
 
 def free_cluster_port(size: int = 3) -> int:
-    """A base AMQP port P for a private cluster: every node's ports, and the shared epmd, free."""
+    """A base AMQP port P for a private cluster whose every port (``deploy.rabbitmq.Cluster.ports``:
+    each node's, and the shared epmd) is free."""
     from deploy import rabbitmq
 
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(11000, 14900)
-        wanted = [base + 20000 + size]
-        for port in range(base, base + size):
-            wanted += [port, port + 10000, port + 20000]
-        if all(rabbitmq.bindable(p) for p in wanted):
+        if all(rabbitmq.bindable(p) for p in rabbitmq.Cluster(Path("."), base, size).ports):
             return base
     raise RuntimeError("no free port range for a private RabbitMQ cluster")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.rabbitmq import Node, free_node_port
+from deploy.rabbitmq import Cluster, Node, free_node_port
 
 
 def test_a_lone_node_names_every_port_it_and_rabbitmqctl_bind() -> None:
@@ -20,6 +20,12 @@ def test_a_lone_node_names_every_port_it_and_rabbitmqctl_bind() -> None:
 
 def test_a_cluster_node_leaves_the_shared_epmd_out() -> None:
     assert 32001 not in Node(Path("."), 12000, shared_epmd=32003).ports
+
+
+def test_a_cluster_names_its_shared_epmd_and_every_nodes_ports_once() -> None:
+    amqp, management, distribution = [*range(12000, 12003)], [*range(22000, 22003)], [*range(32000, 32003)]
+    rabbitmqctl = [*range(42000, 42013)]  # each node's 11, overlapping
+    assert Cluster(Path("."), 12000, 3).ports == [*amqp, *management, *distribution, 32003, *rabbitmqctl]
 
 
 def test_a_candidate_with_any_port_taken_is_passed_over() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from services.chassis.clock import Clock, isoformat
@@ -118,6 +118,9 @@ class Records:
             query = query.where(users.c.id != but)
         if s.execute(query).first() is not None:
             raise ValidationFailed(errors={"email": ["a user with this email already exists"]})
+
+    def user_count(self, s: Session) -> int:
+        return int(s.scalar(select(func.count()).select_from(users)) or 0)
 
     def super_admins(self, s: Session) -> list[int]:
         rows = s.execute(

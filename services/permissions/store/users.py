@@ -39,7 +39,7 @@ class Users:
 
     def count(self) -> int:
         with self.db.read() as s:
-            return int(s.scalar(select(func.count()).select_from(users)) or 0)
+            return self.r.user_count(s)
 
     def seat_count(self) -> dict[str, int]:
         """``{"in_use": users with a seat, "users": all users}``, in one query."""
@@ -226,4 +226,4 @@ class Users:
     def admin_directory(self) -> tuple[list[int], int]:
         """The super admins' ids and the number of users, from one snapshot."""
         with self.db.read() as s:
-            return self.r.super_admins(s), int(s.scalar(select(func.count()).select_from(users)) or 0)
+            return self.r.super_admins(s), self.r.user_count(s)
