@@ -13,8 +13,8 @@ envelope check, bounded retries, the dead-letter queue) and adds these:
   ``max_batch`` events, in the order they arrived; a refused one is parked alone, as before;
 * at most ``concurrency`` batches are handled at once; events arriving meanwhile wait in memory
   and make up the next batch. The subscription's consumer has a prefetch of its own,
-  ``max_batch * concurrency`` (not the container's ``max_workers``), so a backlog fills every
-  batch and no more events wait in memory than the batches can take;
+  ``max_batch * (concurrency + 1)`` (not the container's ``max_workers``), so a backlog fills every
+  batch, a full next batch is waiting when one ends, and no more events wait in memory than that;
 * a batch is acknowledged only when its handler has returned, all its messages together;
 * a batch whose handler raises is split: each of its events is handled again alone, and an event
   that fails alone is retried and then parked like any subscription's event. One poison event
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 50
 DEFAULT_CONCURRENCY = 2
-"""Two batches at once: one can wait on its lookups or its commit while the other computes."""
+"""Two batches at once: one can wait on its lookups or its commit while the other computes. A
+handler whose batches contend for the same rows does better with one (the notifications service)."""
 
 Delivery = tuple[Any, Any]
 """An accepted event's decoded body and its kombu message."""
@@ -62,7 +63,7 @@ class BatchSubscription(Subscription):
             raise ValueError("max_batch and concurrency must be at least 1")
         self.max_batch = max_batch
         self.concurrency = concurrency
-        self.prefetch_count = max_batch * concurrency
+        self.prefetch_count = max_batch * (concurrency + 1)
         """Read by :class:`~services.chassis.consuming.GuardedQueueConsumer`."""
         self._waiting: deque[Delivery] = deque()
         self._alone: deque[Delivery] = deque()

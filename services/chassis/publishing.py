@@ -24,7 +24,7 @@ The caller keeps what it published until it has the confirmations: a message who
 is lost is published again later (at least once; consumers recognise a redelivered event id).
 
 :class:`HeldPublisher` publishes one message at a time (RPC requests, with a confirm and
-``mandatory``; RPC replies, without) exactly as nameko's ``Publisher`` does - kombu's producer
+``mandatory``; RPC replies, without; both :data:`TRANSIENT`) as nameko's ``Publisher`` does - kombu's producer
 pool, its retry policy, JSON, ``UndeliverableMessage`` for a message no queue takes - but keeps
 the kombu ``Connection`` that keys the pool instead of building one per message (parsing the URI
 and hashing its options: ~40 us, about a fifth of a request's publish).
@@ -48,6 +48,12 @@ from nameko.constants import DEFAULT_TRANSPORT_OPTIONS
 log = logging.getLogger(__name__)
 
 PERSISTENT = 2
+"""Events: their durable queues keep them on disk through a broker restart."""
+TRANSIENT = 1
+"""RPC requests and replies: a request is dead at its deadline (seconds away), long before a
+restarted broker could hand a persisted copy to anyone who still waits for it, and the reply queue
+that would take its answer ends with the caller's connection. Persisting them cost every request a
+message-store write (bench/RESULTS.md, "transient RPC messages, one batch at a time")."""
 
 
 @dataclass(frozen=True)
@@ -213,14 +219,27 @@ class HeldPublisher:
         retry_policy: Mapping[str, Any],
         ssl: Any = None,
         login_method: str | None = None,
+        delivery_mode: int = PERSISTENT,
     ) -> HeldPublisher:
         """One publisher per broker URI and settings in the process (nameko builds a responder's
         publisher for every reply)."""
-        key = (amqp_uri, confirms, tuple(sorted(retry_policy.items())), repr(ssl), login_method)
+        key = (
+            amqp_uri,
+            confirms,
+            tuple(sorted(retry_policy.items())),
+            repr(ssl),
+            login_method,
+            delivery_mode,
+        )
         held = cls._shared.get(key)
         if held is None:
             held = cls._shared[key] = cls(
-                amqp_uri, confirms=confirms, retry_policy=retry_policy, ssl=ssl, login_method=login_method
+                amqp_uri,
+                confirms=confirms,
+                retry_policy=retry_policy,
+                ssl=ssl,
+                login_method=login_method,
+                delivery_mode=delivery_mode,
             )
         return held
 

@@ -63,7 +63,7 @@ from services.chassis.errors import (
     Unauthenticated,
 )
 from services.chassis.identity import CONTEXT_KEY, Caller, SystemIdentity, Verifier
-from services.chassis.publishing import HeldPublisher
+from services.chassis.publishing import TRANSIENT, HeldPublisher
 from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
 from services.chassis.secrets import identity_secret, require_identity_secret
 
@@ -139,7 +139,12 @@ class _Responder(Responder):
         # prove nothing the caller can use (waiting for it was 7 % of the tickets service's CPU per
         # create). A lost reply is the caller's deadline; the write it answers is committed.
         return HeldPublisher.shared(
-            amqp_uri, confirms=False, retry_policy=REPLY_RETRY_POLICY, ssl=ssl, login_method=login_method
+            amqp_uri,
+            confirms=False,
+            retry_policy=REPLY_RETRY_POLICY,
+            ssl=ssl,
+            login_method=login_method,
+            delivery_mode=TRANSIENT,
         )
 
 
@@ -334,7 +339,11 @@ class BrokerLink(SharedExtension):
     def setup(self) -> None:
         self.amqp_uri = cfg.required(self.container.config, cfg.AMQP_URI)
         self.exchange = get_rpc_exchange(self.container.config)
-        self.publisher = HeldPublisher(self.amqp_uri, confirms=True, retry_policy=REQUEST_RETRY_POLICY)
+        # Confirmed (the request is in its queue) and mandatory (some service takes it), but
+        # transient: see publishing.TRANSIENT.
+        self.publisher = HeldPublisher(
+            self.amqp_uri, confirms=True, retry_policy=REQUEST_RETRY_POLICY, delivery_mode=TRANSIENT
+        )
 
     def subscribe_broadcast(
         self,

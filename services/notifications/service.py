@@ -53,6 +53,12 @@ so a handler rides out about a minute and a half of the tickets or permissions s
 BATCH = 50
 """At most this many events of a flood (new tickets) are handled together; within the tickets
 service's ``MAX_AUDIENCES``."""
+BATCHES_AT_ONCE = 1
+"""Each subscription handles one batch at a time, so what arrives meanwhile makes the next batch
+larger and each lookup and transaction serves more events: with two at once the batches under the
+10-client create load were half as big and the suite spent 5 % more CPU per create (bench/RESULTS.md,
+"transient RPC messages, one batch at a time"). The batches write the same tables (the unread
+counters most), so a second one mostly waited for the first."""
 
 
 class NotificationsService:
@@ -80,6 +86,7 @@ class NotificationsService:
         tickets_contract.TICKET_CREATED,
         max_attempts=ATTEMPTS,
         max_batch=BATCH,
+        concurrency=BATCHES_AT_ONCE,
     )
     def handle_ticket_created(self, payloads: list[dict[str, Any]]) -> None:
         """New tickets, a batch at a time (every create makes one, so they come in floods): one
@@ -95,7 +102,11 @@ class NotificationsService:
         self.notify_many(plans, "handle_ticket_created")
 
     @subscribe_batch(
-        tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED, max_attempts=ATTEMPTS, max_batch=BATCH
+        tickets_contract.SERVICE_NAME,
+        tickets_contract.TICKET_UPDATED,
+        max_attempts=ATTEMPTS,
+        max_batch=BATCH,
+        concurrency=BATCHES_AT_ONCE,
     )
     def handle_ticket_updated(self, payloads: list[dict[str, Any]]) -> None:
         """Changes, a batch at a time (a bulk change makes one event per ticket)."""
@@ -107,6 +118,7 @@ class NotificationsService:
         tickets_contract.TICKET_ASSOCIATION_ADDED,
         max_attempts=ATTEMPTS,
         max_batch=BATCH,
+        concurrency=BATCHES_AT_ONCE,
     )
     def handle_ticket_association_added(self, payloads: list[dict[str, Any]]) -> None:
         events = tickets_contract.TicketAssociationEvent(many=True).load(payloads)
@@ -117,6 +129,7 @@ class NotificationsService:
         tickets_contract.TICKET_ASSOCIATION_REMOVED,
         max_attempts=ATTEMPTS,
         max_batch=BATCH,
+        concurrency=BATCHES_AT_ONCE,
     )
     def handle_ticket_association_removed(self, payloads: list[dict[str, Any]]) -> None:
         events = tickets_contract.TicketAssociationEvent(many=True).load(payloads)
@@ -127,6 +140,7 @@ class NotificationsService:
         conversations_contract.MESSAGE_ADDED,
         max_attempts=ATTEMPTS,
         max_batch=BATCH,
+        concurrency=BATCHES_AT_ONCE,
     )
     def handle_message_added(self, payloads: list[dict[str, Any]]) -> None:
         """New messages, a batch at a time (a mail flood makes many)."""
@@ -214,7 +228,11 @@ class NotificationsService:
         )
 
     @subscribe_batch(
-        tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED, max_attempts=ATTEMPTS, max_batch=BATCH
+        tickets_contract.SERVICE_NAME,
+        tickets_contract.SLA_BREACHED,
+        max_attempts=ATTEMPTS,
+        max_batch=BATCH,
+        concurrency=BATCHES_AT_ONCE,
     )
     def handle_sla_breached(self, payloads: list[dict[str, Any]]) -> None:
         """SLA goals missed (a sweep finds many at once): the owner and followers who may still see

@@ -6,7 +6,9 @@ Proves that
 * a backlog waiting when the service starts reaches the handler in batches larger than one, in
   the order it was published, every event exactly once, never more than ``concurrency`` batches
   at once and never more than ``max_batch`` events in one; the consumer's prefetch is the
-  batches' (``max_batch * concurrency``), not the container's ``max_workers``;
+  batches' (``max_batch * (concurrency + 1)``), not the container's ``max_workers``, and holds a
+  full next batch: one batch at a time through a backlog, every batch between the first and the
+  last is full;
 * a batch whose handler raises is handled again event by event: the good events take effect
   once, the poison event is retried ``max_attempts`` times alone and parked with its error;
 * an event the envelope check refuses is parked at once and does not hold up the others.
@@ -123,6 +125,18 @@ def test_a_batch_subscription_prefetches_for_its_batches_not_for_the_worker_pool
     wait_until(lambda: len(effects) >= len(events), 20.0, "every event to take effect")
     assert effects == [e["event_id"] for e in events]
     assert max(len(b) for b in batches) > 3, f"a prefetch of 3 would allow no more: {batches}"
+
+
+def test_one_batch_at_a_time_finds_a_full_next_batch_waiting(container_factory: Any, vhost_uri: str) -> None:
+    """With a prefetch of only the running batch, the next one would start from the few events
+    the broker sent after its ack, and a backlog would go through in ever smaller pieces."""
+    events = [event() for _ in range(40)]
+    backlog(vhost_uri, events)
+    config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 3}
+    container_factory(WideBatcher, config).start()
+    wait_until(lambda: len(effects) >= len(events), 20.0, "every event to take effect")
+    assert effects == [e["event_id"] for e in events]
+    assert [len(b) for b in batches[1:-1]] == [8] * (len(batches) - 2), batches
 
 
 def test_a_poison_event_is_retried_alone_and_parked_while_its_batch_mates_take_effect(

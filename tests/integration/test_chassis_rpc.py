@@ -15,6 +15,8 @@ Proves that
   would have killed the container over the latter), an identity header that is not ASCII text
   (``Unauthenticated``), a body that is not JSON or not ``{"args": [...], "kwargs": {...}}``
   (``BadRequest``); a request without ``reply_to`` is dropped;
+* requests and replies travel transient (a request is dead at its deadline: nothing a restarted
+  broker could bring back would be waited for), requests with a TTL of their deadline;
 * a caller's link whose reply queue stops receiving while its connection stays up (a binding gone
   with a broker node) notices by its own probe and reconnects on a new reply queue, and an idle
   link that receives its probes keeps its queue.
@@ -369,6 +371,35 @@ def test_request_without_reply_to_is_dropped_and_the_service_keeps_serving(
 
 
 # -- the caller's reply path -------------------------------------------------------------------
+
+
+def test_requests_and_replies_travel_transient(start: Callable[[type], Any], vhost_uri: str) -> None:
+    start(Target)
+    client = start(Client)
+    link = next(ext for ext in client.subextensions if isinstance(ext, BrokerLink))
+    assert call(client, TARGET, "record", 5.0, "warm-up") == "warm-up"
+    spy = Queue(
+        f"spy-{uuid.uuid4().hex}",
+        exchange=RPC_EXCHANGE,
+        routing_key=f"{TARGET}.record",
+        exclusive=True,
+    )
+    seen: list[Any] = []
+    with Connection(vhost_uri) as conn:
+        channel = conn.channel()
+        bound = spy(channel)
+        bound.declare()
+        bound.bind_to(exchange=RPC_EXCHANGE.name, routing_key=link.routing_key)  # the replies too
+        with Consumer(channel, queues=[bound], callbacks=[lambda _body, message: seen.append(message)]):
+            assert call(client, TARGET, "record", 5.0, "spied") == "spied"
+            deadline = time.monotonic() + 5
+            while len(seen) < 2 and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError, OSError):
+                    conn.drain_events(timeout=0.2)
+    request = next(m for m in seen if m.properties.get("reply_to"))
+    reply = next(m for m in seen if not m.properties.get("reply_to"))
+    assert request.properties["delivery_mode"] == 1 and reply.properties["delivery_mode"] == 1
+    assert 0 < int(request.properties["expiration"]) <= 5000
 
 
 def test_a_link_whose_reply_queue_stops_receiving_reconnects_on_a_new_one(
