@@ -294,7 +294,7 @@ class HubSpotRoutes:
         tag="hubspot",
     )
     def hubspot_list_tickets(self, request: Request) -> Response:
-        query = load(hs.HubSpotListQuerySchema(), request.args.to_dict())
+        query = load(hs.HubSpotListQuerySchema, request.args.to_dict())
         if query.get("archived"):
             return _json({"results": []})
         page = self.tickets.list_tickets(

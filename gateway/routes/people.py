@@ -48,7 +48,7 @@ class PeopleRoutes:
         tag="people",
     )
     def create_user(self, request: Request) -> Response:
-        invite = load(permissions_contract.UserCreateQuerySchema(), query_args(request))["invite"]
+        invite = load(permissions_contract.UserCreateQuerySchema, query_args(request))["invite"]
         user = self.permissions.create_user(json_object(request), idempotency_key=idempotency_key(request))
         headers = {"Location": f"/api/v1/users/{user['id']}"}
         if invite:

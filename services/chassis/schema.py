@@ -14,19 +14,25 @@
   no control characters, no bidirectional overrides (text that displays other than it reads).
 * :func:`load` - load or raise :class:`ValidationFailed`, the one way input is checked; its
   ``errors`` are flat (``"team_ids.0"``, ``"associations.contacts.1"``), whatever the nesting.
+  Given a schema class, it loads with the class's :func:`shared` instance.
+* :func:`shared` - the one instance of a schema class a process uses: building one costs more
+  than most loads with it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from services.chassis.clock import aware
 from services.chassis.errors import ValidationFailed
+
+SchemaT = TypeVar("SchemaT", bound=Schema)
 
 MAX_ID = 2**63 - 1
 """The largest id any table can hold (a 64-bit signed integer)."""
@@ -109,12 +115,30 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
-    """``schema.load(data)``, or :class:`ValidationFailed` naming each bad field.
+@functools.cache
+def _shared(cls: type[Schema], many: bool) -> Schema:
+    return cls(many=many)
+
+
+def shared(cls: type[SchemaT], *, many: bool = False) -> SchemaT:
+    """The process's one instance of schema ``cls`` (``many`` or not), built on first use.
+
+    Building a schema copies its declared fields (25-45 us for a contract's, two to three times
+    what loading a small body with it costs), and every call site used to build its own. Sharing
+    is safe because our schemas keep nothing between calls: the per-call options (``partial``,
+    ``unknown``) go to ``load``, and none reads or writes ``context``."""
+    return _shared(cls, many)  # type: ignore[return-value]
+
+
+def load(schema: Schema | type[Schema], data: Any, **kwargs: Any) -> dict[str, Any]:
+    """``schema.load(data)``, or :class:`ValidationFailed` naming each bad field; a schema class
+    loads with its :func:`shared` instance.
 
     A body that is not an object at all is reported under ``_body``. Errors are flattened
     (see :func:`flat_errors`), so every service and the gateway answer the same shape.
     """
+    if isinstance(schema, type):
+        schema = shared(schema)
     if not isinstance(data, Mapping):
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
     try:

@@ -136,7 +136,7 @@ class LifecycleEntrypoints:
         access.require_ticket_work(caller)
         if not caller.has(DELETE_TICKETS):
             raise Forbidden("The spam view needs the delete permission.")
-        q = load(contract.SpamQuerySchema(), query or {})
+        q = load(contract.SpamQuerySchema, query or {})
         scope = self.tickets.access_scope()
         return dict(self.store.lifecycle.spam_page(scope=scope, limit=q["limit"], cursor=q["cursor"]))
 

@@ -29,7 +29,7 @@ from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
-from services.chassis.schema import load, require_id
+from services.chassis.schema import load, require_id, shared
 from services.conversations import contract
 from services.conversations.blobs import Blobs
 from services.conversations.domain import access, routing
@@ -81,7 +81,7 @@ class ConversationsService(LifecycleEntrypoints):
         A mail the service cannot read at all goes to the dead-letter queue with the reason
         (the edge already answered 250, so it must not be lost silently).
         """
-        envelope = load(contract.InboundMailSchema(), payload)
+        envelope = load(contract.InboundMailSchema, payload)
         raw = base64.b64decode(envelope["raw_b64"])
         try:
             mail = parse_mail(raw, limits_from_env(self.config), envelope_from=envelope["mail_from"])
@@ -107,7 +107,7 @@ class ConversationsService(LifecycleEntrypoints):
         """A message on the chat or form channel: a new thread and ticket, or the next message of one."""
         caller = require_caller(self.caller)
         access.require_ticket_work(caller)
-        body = load(contract.IntakeSchema(), data)
+        body = load(contract.IntakeSchema, data)
         sender = body["sender"]
         thread_id = body["thread_id"]
         if thread_id is not None:
@@ -203,7 +203,7 @@ class ConversationsService(LifecycleEntrypoints):
         """Threads in the conversations inbox: all of them with account access, else the caller's."""
         caller = require_caller(self.caller)
         access.require_ticket_work(caller)
-        q = load(contract.ThreadQuerySchema(), query or {})
+        q = load(contract.ThreadQuerySchema, query or {})
         owner = None if access.sees_whole_inbox(caller) else caller.user_id
         return self.store.threads.inbox(
             owner_id=owner, channel=q.get("channel"), limit=q["limit"], cursor=q["cursor"]
@@ -252,7 +252,7 @@ class ConversationsService(LifecycleEntrypoints):
         """An agent's reply (emailed to the customer after commit) or internal note."""
         caller = require_caller(self.caller)
         thread = self._visible_thread(caller, thread_id)
-        body = load(contract.MessageCreateSchema(), data)
+        body = load(contract.MessageCreateSchema, data)
         uploads = [_upload(item) for item in body["attachments"]]
         files = [File(name, ctype, len(blob), self.blobs.put(blob)) for name, ctype, blob in uploads]
         draft = Draft(
@@ -282,7 +282,7 @@ class ConversationsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         access.require_mover(caller)
         thread = self._visible_thread(caller, thread_id)
-        body = load(contract.MoveSchema(), data)
+        body = load(contract.MoveSchema, data)
         if body["to"] == "inbox":
             moved = self._to_inbox(caller, thread, body)
         else:
@@ -340,7 +340,7 @@ class ConversationsService(LifecycleEntrypoints):
             raise ValidationFailed(
                 errors={"kind": [f"must be one of {', '.join(contract.SUGGESTION_KINDS)}"]}
             )
-        body = load(contract.SuggestionRequestSchema(), data or {})
+        body = load(contract.SuggestionRequestSchema, data or {})
         ticket = self.tickets.get_ticket(require_id(ticket_id, "ticket_id"), mark_read=False)
         conversation = self.store.search.conversation(ticket_id=ticket["id"])
         if kind == "name":
@@ -385,30 +385,30 @@ class ConversationsService(LifecycleEntrypoints):
     @subscribe(contract.SERVICE_NAME, contract.MESSAGE_ADDED)
     def handle_message_added(self, payload: dict[str, Any]) -> None:
         """Keep the ticket's search document in step with its conversation."""
-        event = contract.MessageAddedEvent().load(payload)
+        event = shared(contract.MessageAddedEvent).load(payload)
         if event["ticket_id"] is not None and event["auto"] is None and event["kind"] != "note":
             self.store.search.reindex(ticket_id=event["ticket_id"])
 
     @subscribe(contract.SERVICE_NAME, contract.THREAD_ATTACHED)
     def handle_thread_attached(self, payload: dict[str, Any]) -> None:
-        event = contract.ThreadAttachedEvent().load(payload)
+        event = shared(contract.ThreadAttachedEvent).load(payload)
         self.store.search.reindex(ticket_id=event["ticket_id"])
 
     @subscribe(contract.SERVICE_NAME, contract.THREAD_MOVED)
     def handle_thread_moved(self, payload: dict[str, Any]) -> None:
-        event = contract.ThreadMovedEvent().load(payload)
+        event = shared(contract.ThreadMovedEvent).load(payload)
         for ticket_id in {event["ticket_id"], event["previous_ticket_id"]} - {None}:
             self.store.search.reindex(ticket_id=ticket_id)
 
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CLOSED)
     def handle_ticket_closed(self, payload: dict[str, Any]) -> None:
         """Closed tickets are what recommendations draw on (the tickets service still decides per call)."""
-        event = tickets_contract.TicketClosedEvent().load(payload)
+        event = shared(tickets_contract.TicketClosedEvent).load(payload)
         self.store.search.set_resolved(ticket_id=event["ticket_id"], resolved=True)
 
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_REOPENED)
     def handle_ticket_reopened(self, payload: dict[str, Any]) -> None:
-        event = tickets_contract.TicketReopenedEvent().load(payload)
+        event = shared(tickets_contract.TicketReopenedEvent).load(payload)
         self.store.search.set_resolved(ticket_id=event["ticket_id"], resolved=False)
 
     # -- sender rules --------------------------------------------------------------------------------
@@ -422,7 +422,7 @@ class ConversationsService(LifecycleEntrypoints):
     def add_sender_rule(self, data: dict[str, Any]) -> dict[str, Any]:
         caller = require_caller(self.caller)
         access.require_rule_admin(caller)
-        body = load(contract.SenderRuleCreateSchema(), data)
+        body = load(contract.SenderRuleCreateSchema, data)
         if problem := routing.pattern_problem(body["pattern"]):
             raise ValidationFailed(errors={"pattern": [problem]})
         pattern = routing.normalise_pattern(body["pattern"])

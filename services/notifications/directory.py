@@ -75,7 +75,7 @@ def _admin_directory(permissions: ServiceClient) -> tuple[list[int], int]:
     earlier release, which has no ``admin_directory`` (a rolling upgrade runs both)."""
     try:
         answer = load(
-            permissions_contract.AdminDirectorySchema(), permissions.admin_directory(), unknown=EXCLUDE
+            permissions_contract.AdminDirectorySchema, permissions.admin_directory(), unknown=EXCLUDE
         )
     except MethodNotFound:
         return list(permissions.super_admin_ids()), int(permissions.user_count())

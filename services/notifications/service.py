@@ -32,7 +32,7 @@ from services.chassis.housekeeping import sweep
 from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
-from services.chassis.schema import load, require_id
+from services.chassis.schema import load, require_id, shared
 from services.chassis.system import limit_arg, moment_arg, require_system
 from services.conversations import contract as conversations_contract
 from services.notifications import contract
@@ -91,7 +91,7 @@ class NotificationsService:
     def handle_ticket_created(self, payloads: list[dict[str, Any]]) -> None:
         """New tickets, a batch at a time (every create makes one, so they come in floods): one
         question about the admins, one about the audiences, one transaction for all of them."""
-        events = tickets_contract.TicketCreatedEvent(many=True).load(payloads)
+        events = shared(tickets_contract.TicketCreatedEvent, many=True).load(payloads)
         moments = [moment(event["occurred_at"]) for event in events]
         latest = None if None in moments else max(m for m in moments if m is not None)
         admins, user_count = self.directory.super_admins(self.permissions.as_system(), as_of=latest)
@@ -110,7 +110,7 @@ class NotificationsService:
     )
     def handle_ticket_updated(self, payloads: list[dict[str, Any]]) -> None:
         """Changes, a batch at a time (a bulk change makes one event per ticket)."""
-        events = tickets_contract.TicketUpdatedEvent(many=True).load(payloads)
+        events = shared(tickets_contract.TicketUpdatedEvent, many=True).load(payloads)
         self.notify_many([recipients.ticket_updated(event) for event in events], "handle_ticket_updated")
 
     @subscribe_batch(
@@ -121,7 +121,7 @@ class NotificationsService:
         concurrency=BATCHES_AT_ONCE,
     )
     def handle_ticket_association_added(self, payloads: list[dict[str, Any]]) -> None:
-        events = tickets_contract.TicketAssociationEvent(many=True).load(payloads)
+        events = shared(tickets_contract.TicketAssociationEvent, many=True).load(payloads)
         self.notify_many([recipients.record_activity(e) for e in events], "handle_ticket_association_added")
 
     @subscribe_batch(
@@ -132,7 +132,7 @@ class NotificationsService:
         concurrency=BATCHES_AT_ONCE,
     )
     def handle_ticket_association_removed(self, payloads: list[dict[str, Any]]) -> None:
-        events = tickets_contract.TicketAssociationEvent(many=True).load(payloads)
+        events = shared(tickets_contract.TicketAssociationEvent, many=True).load(payloads)
         self.notify_many([recipients.record_activity(e) for e in events], "handle_ticket_association_removed")
 
     @subscribe_batch(
@@ -144,7 +144,7 @@ class NotificationsService:
     )
     def handle_message_added(self, payloads: list[dict[str, Any]]) -> None:
         """New messages, a batch at a time (a mail flood makes many)."""
-        events = conversations_contract.MessageAddedEvent(many=True).load(payloads)
+        events = shared(conversations_contract.MessageAddedEvent, many=True).load(payloads)
         self.notify_many([recipients.message_added(event) for event in events], "handle_message_added")
 
     def notify(self, plan: Plan | None, handler: str) -> None:
@@ -208,7 +208,7 @@ class NotificationsService:
     def handle_ticket_merged(self, payload: dict[str, Any]) -> None:
         """Feed items of a merged-away ticket now name its survivor (where its id leads anyway), and
         the survivor's owner and followers hear of the merge once."""
-        event = tickets_contract.TicketMergedEvent().load(payload)
+        event = shared(tickets_contract.TicketMergedEvent).load(payload)
         self.store.feed.retarget(
             event_id=event["event_id"],
             handler="handle_ticket_merged:retarget",
@@ -220,7 +220,7 @@ class NotificationsService:
     @subscribe(tickets_contract.SERVICE_NAME, tickets_contract.TICKETS_PURGED, max_attempts=ATTEMPTS)
     def handle_tickets_purged(self, payload: dict[str, Any]) -> None:
         """A purged ticket leaves no feed item behind (nor do the tickets it had absorbed)."""
-        event = tickets_contract.TicketsPurgedEvent().load(payload)
+        event = shared(tickets_contract.TicketsPurgedEvent).load(payload)
         self.store.feed.forget_tickets(
             event_id=event["event_id"],
             handler="handle_tickets_purged",
@@ -237,7 +237,7 @@ class NotificationsService:
     def handle_sla_breached(self, payloads: list[dict[str, Any]]) -> None:
         """SLA goals missed (a sweep finds many at once): the owner and followers who may still see
         each ticket hear of it."""
-        events = tickets_contract.SlaBreachedEvent(many=True).load(payloads)
+        events = shared(tickets_contract.SlaBreachedEvent, many=True).load(payloads)
         self.notify_many([recipients.sla_breached(event) for event in events], "handle_sla_breached")
 
     @rpc
@@ -255,7 +255,7 @@ class NotificationsService:
         """The caller's notifications, newest first, with their unread count; ``query`` as in
         ``contract.FeedQuerySchema``."""
         caller = require_caller(self.caller)
-        q = load(contract.FeedQuerySchema(), query or {})
+        q = load(contract.FeedQuerySchema, query or {})
         return self.store.feed.page(
             user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"], unread_only=q["unread"]
         )
@@ -286,7 +286,7 @@ class NotificationsService:
     def set_preferences(self, data: dict[str, Any]) -> dict[str, Any]:
         """Change some of the caller's preferences (``contract.PreferencesSchema``); answers all of them."""
         caller = require_caller(self.caller)
-        changes = load(contract.PreferencesSchema(), data)
+        changes = load(contract.PreferencesSchema, data)
         return self.store.preferences.update(user_id=caller.user_id, changes=changes).to_wire()
 
     # -- the cap -----------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ class NotificationsService:
         caller = require_caller(self.caller)
         if not caller.has(permissions_contract.ACCOUNT_ACCESS):
             raise Forbidden("Email drops are for admins with account access.")
-        q = load(contract.MailDropQuerySchema(), query or {})
+        q = load(contract.MailDropQuerySchema, query or {})
         day = q.get("day")
         return self.store.mail.drops(
             limit=q["limit"],

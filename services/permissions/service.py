@@ -141,7 +141,7 @@ class PermissionsService:
         Anything else is Unauthenticated with one message, and an unknown address costs the same
         hashing work as a wrong password.
         """
-        body = load(contract.SignInSchema(), data)
+        body = load(contract.SignInSchema, data)
         found = self.store.credentials.password_of(email=body["email"])
         matched = tpool.execute(self.passwords.verify, found.password_hash, body["password"])
         if not matched or found.user_id is None or found.password_hash is None:
@@ -192,7 +192,7 @@ class PermissionsService:
         """A page of the user's sessions (never their secrets), newest first."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
-        q = load(contract.SessionQuerySchema(), query or {})
+        q = load(contract.SessionQuerySchema, query or {})
         return self.store.credentials.page(user_id=uid, limit=q["limit"], cursor=q["cursor"])
 
     @rpc
@@ -231,7 +231,7 @@ class PermissionsService:
 
         A password that breaks the rules is a ValidationFailed on ``password`` (the invite is
         not used up); a token that does not work, one on ``token``."""
-        body = load(contract.InviteAcceptSchema(), data)
+        body = load(contract.InviteAcceptSchema, data)
         check_password_rules(body["password"])
         password_hash = tpool.execute(self.passwords.hash, body["password"])
         return self.store.credentials.accept_invite(
@@ -253,7 +253,7 @@ class PermissionsService:
         caller = require_caller(self.caller)
         if caller.system:
             raise Forbidden("A system identity has no password to change.")
-        body = load(contract.PasswordChangeSchema(), data)
+        body = load(contract.PasswordChangeSchema, data)
         check_password_rules(body["new_password"], field="new_password")
         stored = self.store.credentials.password_hash_of(user_id=caller.user_id)
         matched = tpool.execute(self.passwords.verify, stored, body["current_password"])
@@ -283,7 +283,7 @@ class PermissionsService:
         actor = self._actor()
         if not is_people_admin(actor):
             raise Forbidden("Managing users needs account access.")
-        payload = load(contract.UserSchema(), data)
+        payload = load(contract.UserSchema, data)
         check_user_change(actor, None, False, set(payload), payload["permissions"])
         key = IdempotencyKey.of(actor.user_id, idempotency_key, "create_user", data)
         return self.store.users.create(data=payload, key=key)
@@ -304,7 +304,7 @@ class PermissionsService:
         """Change some fields of a user (``contract.UserPatchSchema``) under the domain rules."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
-        patch = load(contract.UserPatchSchema(), data)
+        patch = load(contract.UserPatchSchema, data)
 
         def check(current: dict[str, Any], changes: dict[str, Any]) -> None:
             before = current["permissions"]
@@ -319,7 +319,7 @@ class PermissionsService:
         actor = self._actor()
         if not is_people_admin(actor):
             raise Forbidden("Listing users needs account access.")
-        q = load(contract.UserQuerySchema(), query or {})
+        q = load(contract.UserQuerySchema, query or {})
         return self.store.users.page(
             limit=q["limit"],
             cursor=q["cursor"],
@@ -386,7 +386,7 @@ class PermissionsService:
         """A new API token for the user; the answer is the only place ``token`` ever appears."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
-        body = load(contract.TokenCreateSchema(), {} if data is None else data)
+        body = load(contract.TokenCreateSchema, {} if data is None else data)
         token = new_token()
         record = self.store.tokens.add(
             user_id=uid,
@@ -403,7 +403,7 @@ class PermissionsService:
         """A page of the user's tokens (never their values), newest first."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
-        q = load(contract.TokenQuerySchema(), query or {})
+        q = load(contract.TokenQuerySchema, query or {})
         return self.store.tokens.page(user_id=uid, limit=q["limit"], cursor=q["cursor"])
 
     @rpc
@@ -424,7 +424,7 @@ class PermissionsService:
         """Create a team (``contract.TeamSchema``), without members; people admins only."""
         actor = self._actor()
         check_team_change(actor, touches_super_admin=False)
-        payload = load(contract.TeamSchema(), data)
+        payload = load(contract.TeamSchema, data)
         key = IdempotencyKey.of(actor.user_id, idempotency_key, "create_team", data)
         return self.store.teams.create(name=payload["name"], key=key)
 
@@ -438,7 +438,7 @@ class PermissionsService:
     def list_teams(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """A page of the teams the caller may see; ``query`` as in ``contract.TeamQuerySchema``."""
         actor = self._actor()
-        q = load(contract.TeamQuerySchema(), query or {})
+        q = load(contract.TeamQuerySchema, query or {})
         return self.store.teams.page(
             limit=q["limit"],
             cursor=q["cursor"],
@@ -452,7 +452,7 @@ class PermissionsService:
         actor = self._actor()
         tid = self._visible_team(actor, team_id)
         check_team_change(actor, touches_super_admin=False)
-        payload = load(contract.TeamSchema(), data)
+        payload = load(contract.TeamSchema, data)
         return self.store.teams.rename(team_id=tid, name=payload["name"])
 
     @rpc
@@ -461,7 +461,7 @@ class PermissionsService:
         actor = self._actor()
         tid = self._visible_team(actor, team_id)
         check_team_change(actor, touches_super_admin=False)
-        payload = load(contract.TeamMembersSchema(), data)
+        payload = load(contract.TeamMembersSchema, data)
         return self.store.teams.set_members(
             team_id=tid,
             user_ids=payload["user_ids"],

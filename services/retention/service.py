@@ -97,7 +97,7 @@ class RetentionService:
         """A purge now (or a dry run: what would go, and when). Account access."""
         caller = require_caller(self.caller)
         require_account_access(caller)
-        body = load(contract.RunRequestSchema(), data)
+        body = load(contract.RunRequestSchema, data)
         if body["dry_run"]:
             return self._dry_run(body["horizon_days"], body["limit"])
         run_id = self.store.start_run(trigger="request", actor_id=caller.user_id)
@@ -155,7 +155,7 @@ class RetentionService:
     def audit(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """Purged items, most recent first (kept after the purge: what, when, under which policy)."""
         require_account_access(require_caller(self.caller))
-        q = load(contract.AuditQuerySchema(), query or {})
+        q = load(contract.AuditQuerySchema, query or {})
         return self.store.audit_page(kind=q.get("kind"), limit=q["limit"], cursor=q["cursor"])
 
     @rpc

@@ -99,7 +99,7 @@ class LifecycleEntrypoints:
         """Merge ``secondary_id`` into ``primary_id``; answers the survivor."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
-        body = load(contract.MergeSchema(), data)
+        body = load(contract.MergeSchema, data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "merge_tickets", data)
         job, replayed = self._start(
             key,
@@ -126,7 +126,7 @@ class LifecycleEntrypoints:
         require_seat(caller, "Ticket splits")
         tid = require_id(ticket_id, "ticket_id")
         scope = self._visible(caller, tid)
-        body = load(contract.SplitSchema(), data)
+        body = load(contract.SplitSchema, data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, f"split_ticket:{tid}", data)
         if self.store.jobs.replay(key) is None:
             self.conversations.as_system().check_split(tid, body["message_ids"])
@@ -165,7 +165,7 @@ class LifecycleEntrypoints:
         scope = self._visible(caller, tid)
         if not caller.has(DELETE_TICKETS):
             raise Forbidden("Marking spam needs the delete permission.")
-        body = load(contract.SpamSchema(), data)
+        body = load(contract.SpamSchema, data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, f"mark_spam:{tid}", data)
         live: list[int] = []
         if self.store.jobs.replay(key) is None:
@@ -239,7 +239,7 @@ class LifecycleEntrypoints:
         scope = scope_for(caller)
         if not caller.has(BULK_DELETE):
             raise Forbidden("Bulk delete needs the bulk delete permission.")
-        body = load(contract.BulkDeleteSchema(), data)
+        body = load(contract.BulkDeleteSchema, data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "bulk_delete", data)
         job, replayed = self._start(
             key,
@@ -272,7 +272,7 @@ class LifecycleEntrypoints:
         scope = scope_for(caller)
         if not any(caller.has(p) for p in (DELETE_TICKETS, BULK_DELETE, ACCOUNT_ACCESS)):
             raise Forbidden("The recycle bin needs the delete, bulk delete or account access permission.")
-        q = load(contract.BinQuerySchema(), query or {})
+        q = load(contract.BinQuerySchema, query or {})
         page = self.store.bin.page(scope=scope, user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"])
         return dict(seat_view(caller, page))
 
@@ -305,7 +305,7 @@ class LifecycleEntrypoints:
     ) -> dict[str, Any]:
         caller = require_caller(self.caller)
         require_admin(caller)
-        q = load(contract.MoveToQuerySchema(), query or {})
+        q = load(contract.MoveToQuerySchema, query or {})
         operation = f"retire:{pipeline_id}:{stage_id}"
         key = IdempotencyKey.of(caller.user_id, idempotency_key, operation, {"move_to": q["move_to"]})
         job, replayed = self._start(
@@ -338,7 +338,7 @@ class LifecycleEntrypoints:
     @rpc
     def job_items(self, job_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
         caller = require_caller(self.caller)
-        q = load(contract.JobItemQuerySchema(), query or {})
+        q = load(contract.JobItemQuerySchema, query or {})
         items = self.store.jobs.items(
             job_id=require_id(job_id, "job_id"),
             user_id=caller.user_id,

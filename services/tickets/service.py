@@ -29,7 +29,7 @@ from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
-from services.chassis.schema import load, require_id
+from services.chassis.schema import load, require_id, shared
 from services.conversations import contract as conversations_contract
 from services.permissions import contract as permissions_contract
 from services.tickets import contract
@@ -112,7 +112,7 @@ class TicketsService(LifecycleEntrypoints):
     def create_pipeline(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         caller = require_caller(self.caller)
         require_admin(caller)
-        payload = load(contract.PipelineCreateSchema(), data)
+        payload = load(contract.PipelineCreateSchema, data)
         check_new_pipeline(payload)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "create_pipeline", data)
         return self.store.pipelines.create(actor_id=caller.user_id, data=payload, key=key)
@@ -121,7 +121,7 @@ class TicketsService(LifecycleEntrypoints):
     def rename_pipeline(self, pipeline_id: int, data: dict[str, Any]) -> dict[str, Any]:
         caller = require_caller(self.caller)
         require_admin(caller)
-        payload = load(contract.PipelinePatchSchema(), data)
+        payload = load(contract.PipelinePatchSchema, data)
         return self.store.pipelines.rename(
             actor_id=caller.user_id,
             pipeline_id=require_id(pipeline_id, "pipeline_id"),
@@ -135,7 +135,7 @@ class TicketsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         require_admin(caller)
         pid = require_id(pipeline_id, "pipeline_id")
-        payload = load(contract.StageCreateSchema(), data)
+        payload = load(contract.StageCreateSchema, data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, f"add_stage:{pid}", data)
         return self.store.pipelines.add_stage(actor_id=caller.user_id, pipeline_id=pid, data=payload, key=key)
 
@@ -143,7 +143,7 @@ class TicketsService(LifecycleEntrypoints):
     def rename_stage(self, pipeline_id: int, stage_id: int, data: dict[str, Any]) -> dict[str, Any]:
         caller = require_caller(self.caller)
         require_admin(caller)
-        payload = load(contract.StagePatchSchema(), data)
+        payload = load(contract.StagePatchSchema, data)
         return self.store.pipelines.rename_stage(
             actor_id=caller.user_id,
             pipeline_id=require_id(pipeline_id, "pipeline_id"),
@@ -155,7 +155,7 @@ class TicketsService(LifecycleEntrypoints):
     def reorder_stages(self, pipeline_id: int, data: dict[str, Any]) -> dict[str, Any]:
         caller = require_caller(self.caller)
         require_admin(caller)
-        payload = load(contract.StageOrderSchema(), data)
+        payload = load(contract.StageOrderSchema, data)
         return self.store.pipelines.reorder_stages(
             actor_id=caller.user_id,
             pipeline_id=require_id(pipeline_id, "pipeline_id"),
@@ -167,7 +167,7 @@ class TicketsService(LifecycleEntrypoints):
     def create_ticket(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         caller = require_caller(self.caller)
         scope_for(caller)
-        payload = load(contract.TicketCreateSchema(), data)
+        payload = load(contract.TicketCreateSchema, data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "create_ticket", data)
         first = self.store.tickets.replay(key)
         if first is not None:
@@ -197,7 +197,7 @@ class TicketsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         tid = require_id(ticket_id, "ticket_id")
-        changes = load(contract.TicketPatchSchema(), data)
+        changes = load(contract.TicketPatchSchema, data)
         invalid: Errors = {}
         if changes.get("owner_id") is not None or changes.get("team_id") is not None:
             current = self.store.tickets.get(
@@ -227,7 +227,7 @@ class TicketsService(LifecycleEntrypoints):
         one change (notifications tell each person once, not once per ticket)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
-        payload = load(contract.BulkUpdateSchema(), data)
+        payload = load(contract.BulkUpdateSchema, data)
         changes = payload["changes"]
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "bulk_update", data)
         invalid = self._owner_errors(changes.get("owner_id"))
@@ -251,7 +251,7 @@ class TicketsService(LifecycleEntrypoints):
         """The table layout: ``query`` as in contract.TicketQuerySchema (strings are accepted)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
-        q = load(contract.TicketQuerySchema(), self._with_view(caller, query or {}))
+        q = load(contract.TicketQuerySchema, self._with_view(caller, query or {}))
         found = self.store.lists.table(
             scope=scope,
             user_id=caller.user_id,
@@ -267,7 +267,7 @@ class TicketsService(LifecycleEntrypoints):
         """Tickets matching ``query`` (contract.TicketSearchSchema: filter groups, text, sort, page)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
-        q = load(contract.TicketSearchSchema(), query or {})
+        q = load(contract.TicketSearchSchema, query or {})
         found = self.store.search.search(
             scope=scope,
             user_id=caller.user_id,
@@ -289,12 +289,12 @@ class TicketsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         scope_for(caller)
         require_importer(caller)
-        batch = load(contract.ImportBatchSchema(), data)
+        batch = load(contract.ImportBatchSchema, data)
         items: list[ImportItem] = []
         results: list[dict[str, Any]] = []
         for index, raw in enumerate(batch["items"]):
             try:
-                items.append(ImportItem(index, load(contract.ImportItemSchema(), raw), {}))
+                items.append(ImportItem(index, load(contract.ImportItemSchema, raw), {}))
             except ValidationFailed as exc:
                 results.append(failed(index, raw.get("external_id") if isinstance(raw, dict) else None, exc))
         owners = {i.data["owner_id"] for i in items if i.data.get("owner_id") is not None}
@@ -311,7 +311,7 @@ class TicketsService(LifecycleEntrypoints):
         """The board layout of ``query['pipeline_id']`` (default: the first pipeline)."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
-        q = load(contract.BoardQuerySchema(), self._with_view(caller, query or {}))
+        q = load(contract.BoardQuerySchema, self._with_view(caller, query or {}))
         found = self.store.lists.board(
             scope=scope,
             user_id=caller.user_id,
@@ -430,7 +430,7 @@ class TicketsService(LifecycleEntrypoints):
         ``watchers``; only those following at ``as_of``, an ISO moment, when given) and
         ``visible`` (the user ids that may see it); NotFound when it is gone."""
         if as_of is not None:
-            load(contract.AsOfSchema(), {"as_of": as_of})  # its own wire contract, which audiences' repeats
+            load(contract.AsOfSchema, {"as_of": as_of})  # its own wire contract, which audiences' repeats
         question = {"ticket_id": ticket_id, "user_ids": user_ids or [], "watchers": watchers, "as_of": as_of}
         (answer,) = self.audiences([question])
         if answer is None:
@@ -449,7 +449,7 @@ class TicketsService(LifecycleEntrypoints):
             raise ValidationFailed(
                 errors={"questions": [f"must be a list of at most {contract.MAX_AUDIENCES}"]}
             )
-        asked = [load(contract.AudienceQuestionSchema(), q) for q in questions]
+        asked = [load(contract.AudienceQuestionSchema, q) for q in questions]
         found = self.store.activity.audiences_facts([(q["ticket_id"], q["as_of"]) for q in asked])
         wanted: list[set[int]] = []
         for q, facts in zip(asked, found, strict=True):
@@ -490,7 +490,7 @@ class TicketsService(LifecycleEntrypoints):
     @subscribe(conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED)
     def handle_message_added(self, payload: dict[str, Any]) -> None:
         """A message on a ticket's thread: unread for a customer's, reply times and owner for a reply."""
-        event = conversations_contract.MessageAddedEvent().load(payload)
+        event = shared(conversations_contract.MessageAddedEvent).load(payload)
         if event["ticket_id"] is None:
             return
         self.store.activity.message_added(
@@ -531,7 +531,7 @@ class TicketsService(LifecycleEntrypoints):
         """A new policy; open tickets' clocks are recomputed (for up to a second now, then by the timer)."""
         caller = require_caller(self.caller)
         require_sla_admin(caller)
-        payload = load(contract.SlaPolicyCreateSchema(), data)
+        payload = load(contract.SlaPolicyCreateSchema, data)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "create_sla_policy", data)
         created = self.store.slas.create_policy(actor_id=caller.user_id, data=payload, key=key)
         self._recompute_now()
@@ -541,7 +541,7 @@ class TicketsService(LifecycleEntrypoints):
     def update_sla_policy(self, policy_id: int, data: dict[str, Any]) -> dict[str, Any]:
         caller = require_caller(self.caller)
         require_sla_admin(caller)
-        changes = load(contract.SlaPolicyPatchSchema(), data)
+        changes = load(contract.SlaPolicyPatchSchema, data)
         updated = self.store.slas.update_policy(policy_id=require_id(policy_id, "policy_id"), changes=changes)
         self._recompute_now()
         return updated
@@ -585,8 +585,8 @@ class TicketsService(LifecycleEntrypoints):
     @rpc
     def create_view(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         caller = self._seated(caller=require_caller(self.caller))
-        payload = load(contract.ViewCreateSchema(), data)
-        payload["filters"] = contract.ViewFiltersSchema().dump(payload["filters"])
+        payload = load(contract.ViewCreateSchema, data)
+        payload["filters"] = shared(contract.ViewFiltersSchema).dump(payload["filters"])
         if problems := sharing_problems(caller, payload["shared_with"], payload["team_id"]):
             raise ValidationFailed(errors=problems)
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "create_view", data)
@@ -596,9 +596,9 @@ class TicketsService(LifecycleEntrypoints):
     def update_view(self, view_id: int, data: dict[str, Any]) -> dict[str, Any]:
         caller = self._seated(caller=require_caller(self.caller))
         vid = require_id(view_id, "view_id")
-        changes = load(contract.ViewPatchSchema(), data)
+        changes = load(contract.ViewPatchSchema, data)
         if "filters" in changes:
-            changes["filters"] = contract.ViewFiltersSchema().dump(changes["filters"])
+            changes["filters"] = shared(contract.ViewFiltersSchema).dump(changes["filters"])
         if "shared_with" in changes or "team_id" in changes:
             current = self.store.views.get(caller=caller, view_id=vid)
             sharing = {**current, **changes}

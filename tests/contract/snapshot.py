@@ -168,17 +168,23 @@ def _contract_schemas(contract: ModuleType) -> dict[type, str]:
 
 
 def _loaded_parameters(function: Callable[..., Any], parameters: list[str]) -> dict[str, list[type]]:
-    """``{parameter: [schema class]}`` for every ``load(Schema(...), <expression of parameter>)``
-    in a method's source: which schema a body or query argument is checked with."""
+    """``{parameter: [schema class]}`` for every ``load(Schema, <expression of parameter>)`` (or
+    ``load(Schema(...), ...)``) in a method's source: which schema a body or query argument is
+    checked with."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     found: dict[str, list[type]] = {}
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "load"):
             continue
-        if len(node.args) < 2 or not isinstance(node.args[0], ast.Call):
+        if len(node.args) < 2:
             continue
-        expression = ast.Expression(node.args[0].func)
-        cls = eval(compile(expression, "<contract>", "eval"), function.__globals__)
+        schema = node.args[0].func if isinstance(node.args[0], ast.Call) else node.args[0]
+        try:
+            cls = eval(compile(ast.Expression(schema), "<contract>", "eval"), function.__globals__)
+        except NameError:  # a local (a schema chosen at run time): not a fixed contract
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Schema)):
+            continue
         names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
         for parameter in parameters:
             if parameter in names and cls not in found.setdefault(parameter, []):

@@ -20,6 +20,7 @@ from services.chassis.schema import (
     Timestamp,
     load,
     require_id,
+    shared,
 )
 
 
@@ -47,6 +48,19 @@ def test_a_body_that_is_not_an_object_is_reported_under_body() -> None:
         with pytest.raises(ValidationFailed) as caught:
             load(Body(), body)
         assert list(caught.value.errors) == ["_body"]
+
+
+def test_a_schema_class_loads_with_one_shared_instance_that_keeps_nothing_between_calls() -> None:
+    assert shared(Body) is shared(Body) and shared(Body, many=True) is shared(Body, many=True)
+    assert shared(Body) is not shared(Body, many=True) and shared(Body, many=True).many
+    assert load(Body, {"name": "a", "count": 1}) == {"name": "a", "count": 1}
+    with pytest.raises(ValidationFailed) as caught:
+        load(Body, {"name": "b", "count": "1"})
+    assert list(caught.value.errors) == ["count"]
+    assert load(Body, {"name": "c"}) == {"name": "c"}  # nothing of the failed call is left over
+    assert load(Body, {"count": 2}, partial=True) == {"count": 2}
+    with pytest.raises(ValidationFailed):
+        load(Body, {"count": 2})  # ``partial`` was that call's alone
 
 
 def test_events_ignore_fields_they_do_not_know() -> None:
