@@ -18,6 +18,10 @@ Starts, from scratch, a private RabbitMQ node and the whole suite on its default
    service stored for the admin (both stamped inside their transactions, on one clock): p50, p99
    and max, under the load and unloaded (``UNLOADED`` creates one at a time, 50 ms apart, before
    the load).
+   **The broker's work per create**: RabbitMQ's own counters (its management API) before and after
+   the load: publishes, confirms, deliveries with and without acknowledgement, message-store
+   writes, and the publishes into each queue. Its statistics are emitted every 5 s, so each
+   reading waits for one emission after the traffic it must include.
 2. **Profile** (unless ``--no-profile``): the same load again while ``py-spy record`` samples the
    gateway, tickets and notifications processes (100 Hz, non-idle threads). Each sample pauses
    the process for an instant: with ``--nonblocking`` py-spy read stacks while they changed and
@@ -32,6 +36,7 @@ Everything it started is stopped at the end, also on Ctrl-C; ``--keep`` keeps lo
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import contextlib
 import datetime as dt
@@ -47,12 +52,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.run import STOP, _cpu_model, say
 from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, connect, memory_table, stop_on_signal
+from deploy import rabbitmq
 
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
@@ -338,6 +345,65 @@ def profile(stack: SqliteStack, pids: dict[str, int], clients: int, seconds: flo
     return found
 
 
+# -- the broker's counters --------------------------------------------------------------------------
+
+STATS_EMISSION = 5.5
+"""Seconds to wait before reading the broker's counters: RabbitMQ's management statistics are
+emitted every 5 s (``collect_statistics_interval``), so a reading made sooner can miss traffic."""
+BROKER_COUNTERS = ("publish", "confirm", "deliver", "deliver_no_ack", "ack", "disk_writes")
+_NAME_SUFFIX = re.compile(r"-[0-9a-f]{32}$")
+
+
+def _management(node: rabbitmq.Node, path: str) -> Any:
+    request = urllib.request.Request(f"http://127.0.0.1:{node.management_port}/api/{path}")
+    request.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def broker_counts(stack: Stack) -> dict[str, int] | None:
+    """The node's message counters and each queue's publishes (a reply or broadcast queue's name
+    without its random suffix), read after one statistics emission; None if the API does not
+    answer (the bench goes on without them)."""
+    time.sleep(STATS_EMISSION)
+    node = rabbitmq.Node(*stack.broker)
+    try:
+        overview = _management(node, "overview")
+        queues = _management(node, "queues")
+    except (OSError, ValueError) as exc:
+        say(f"the broker's counters are not available: {exc}")
+        return None
+    stats = overview.get("message_stats") or {}
+    counts = {name: int(stats.get(name, 0)) for name in BROKER_COUNTERS}
+    for queue in queues:
+        key = f"queue {_NAME_SUFFIX.sub('-*', queue['name'])}"
+        counts[key] = counts.get(key, 0) + int((queue.get("message_stats") or {}).get("publish", 0))
+    return counts
+
+
+def broker_table(before: dict[str, int], after: dict[str, int], creates: int) -> list[str]:
+    """What the broker did per create between two readings of :func:`broker_counts`: the node's
+    counters, then every queue that received messages, most first."""
+    n = max(creates, 1)
+    per = {name: (after.get(name, 0) - before.get(name, 0)) / n for name in after}
+    lines = [
+        "The broker's work per create (RabbitMQ's counters around the load):",
+        "",
+        "| " + " | ".join(BROKER_COUNTERS) + " |",
+        "| " + " | ".join("---:" for _ in BROKER_COUNTERS) + " |",
+        "| " + " | ".join(f"{per.get(name, 0.0):.2f}" for name in BROKER_COUNTERS) + " |",
+        "",
+        "| queue | messages in, per create |",
+        "| --- | ---: |",
+    ]
+    queues = sorted(
+        ((name.removeprefix("queue "), value) for name, value in per.items() if name.startswith("queue ")),
+        key=lambda item: -item[1],
+    )
+    lines += [f"| {name} | {value:.3f} |" for name, value in queues if value > 0]
+    return lines
+
+
 # -- the tickets store alone ------------------------------------------------------------------------
 
 STORE_CREATES = 300
@@ -446,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet_end = newest_ticket(stack)
         drain(stack)
         pids = stack.pids()
+        counted = broker_counts(stack)
         say(f"measuring {args.clients} clients for {args.seconds:g} s ({', '.join(pids)})")
         before, own_before = cpu_of(pids), time.process_time()
         result = load(stack.gateway, args.clients, args.seconds)
@@ -453,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         drained = drain(stack)
         after = cpu_of(pids)
         cpu = {name: after[name] - before[name] for name in pids}
+        counted_after = broker_counts(stack) if counted is not None else None
         say(f"{result.created / result.elapsed:.0f} creates/s")
         lines = report(args.clients, args.seconds, result, cpu, own_cpu, drained)
         lines += [
@@ -466,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"under the {args.clients}-client load"
             ),
         ]
+        if counted is not None and counted_after is not None:
+            lines += ["", *broker_table(counted, counted_after, result.created)]
         lines += ["", *memory_table(stack, f"after {UNLOADED + WARMUP + result.created:,} creates")]
         lines += store_costs(work)
         if not args.no_profile and not STOP.is_set():
