@@ -365,6 +365,8 @@ def broker_counts(stack: Stack) -> dict[str, int] | None:
     """The node's message counters and each queue's publishes (a reply or broadcast queue's name
     without its random suffix), read after one statistics emission; None if the API does not
     answer (the bench goes on without them)."""
+    if stack.broker is None:
+        return None
     time.sleep(STATS_EMISSION)
     node = rabbitmq.Node(*stack.broker)
     try:
