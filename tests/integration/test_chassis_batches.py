@@ -115,21 +115,12 @@ class WideBatcher:
         effects.extend(p["event_id"] for p in payloads)
 
 
-def test_a_batch_subscription_prefetches_for_its_batches_not_for_the_worker_pool(
+def test_a_batch_subscription_prefetches_for_its_batches_and_a_full_next_one(
     container_factory: Any, vhost_uri: str
 ) -> None:
-    events = [event() for _ in range(24)]
-    backlog(vhost_uri, events)
-    config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 3}
-    container_factory(WideBatcher, config).start()
-    wait_until(lambda: len(effects) >= len(events), 20.0, "every event to take effect")
-    assert effects == [e["event_id"] for e in events]
-    assert max(len(b) for b in batches) > 3, f"a prefetch of 3 would allow no more: {batches}"
-
-
-def test_one_batch_at_a_time_finds_a_full_next_batch_waiting(container_factory: Any, vhost_uri: str) -> None:
-    """With a prefetch of only the running batch, the next one would start from the few events
-    the broker sent after its ack, and a backlog would go through in ever smaller pieces."""
+    """Not the worker pool's prefetch (3 here), and not only the running batch's: with that, the
+    next batch would start from the few events the broker sent after its ack, and a backlog would
+    go through in pieces of 7, 1, 7, 1..."""
     events = [event() for _ in range(40)]
     backlog(vhost_uri, events)
     config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 3}
