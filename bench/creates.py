@@ -36,7 +36,6 @@ Everything it started is stopped at the end, also on Ctrl-C; ``--keep`` keeps lo
 from __future__ import annotations
 
 import argparse
-import base64
 import collections
 import contextlib
 import datetime as dt
@@ -52,7 +51,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +58,7 @@ from typing import Any
 from bench.run import STOP, _cpu_model, say
 from bench.tickets import ADMIN_TOKEN, CLEANING, SqliteStack, Stack, connect, memory_table, stop_on_signal
 from deploy import rabbitmq
+from deploy.broker_users import Management
 
 DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
@@ -354,13 +353,6 @@ BROKER_COUNTERS = ("publish", "confirm", "deliver", "deliver_no_ack", "ack", "di
 _NAME_SUFFIX = re.compile(r"-[0-9a-f]{32}$")
 
 
-def _management(node: rabbitmq.Node, path: str) -> Any:
-    request = urllib.request.Request(f"http://127.0.0.1:{node.management_port}/api/{path}")
-    request.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.load(answer)
-
-
 def broker_counts(stack: Stack) -> dict[str, int] | None:
     """The node's message counters and each queue's publishes (a reply or broadcast queue's name
     without its random suffix), read after one statistics emission; None if the API does not
@@ -368,10 +360,10 @@ def broker_counts(stack: Stack) -> dict[str, int] | None:
     if stack.broker is None:
         return None
     time.sleep(STATS_EMISSION)
-    node = rabbitmq.Node(*stack.broker)
+    api = Management(f"http://127.0.0.1:{rabbitmq.Node(*stack.broker).management_port}", "guest", "guest")
     try:
-        overview = _management(node, "overview")
-        queues = _management(node, "queues")
+        overview = api.get("overview")
+        queues = api.get("queues")
     except (OSError, ValueError) as exc:
         say(f"the broker's counters are not available: {exc}")
         return None

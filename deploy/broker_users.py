@@ -50,6 +50,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from deploy import credentials
@@ -235,6 +236,12 @@ class Management:
             if method == "DELETE" and error.code == 404:
                 return 404
             raise
+
+    def get(self, path: str) -> Any:
+        """The decoded JSON answer to ``GET /api/<path>``."""
+        request = urllib.request.Request(f"{self.url}/api/{path}", headers={"Authorization": self.auth})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
 
     def authenticated(self) -> bool:
         try:
