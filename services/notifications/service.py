@@ -61,6 +61,14 @@ larger and each lookup and transaction serves more events: with two at once the 
 counters most), so a second one mostly waited for the first."""
 
 
+def batches(source_service: str, event_type: str) -> Any:
+    """This service's batch subscription to ``event_type``: ``ATTEMPTS`` tries of an event, at most
+    ``BATCH`` events together, ``BATCHES_AT_ONCE`` batches at a time."""
+    return subscribe_batch(
+        source_service, event_type, max_attempts=ATTEMPTS, max_batch=BATCH, concurrency=BATCHES_AT_ONCE
+    )
+
+
 class NotificationsService:
     """Preferences, the in-app feed and notification email, driven by other services' events."""
 
@@ -81,13 +89,7 @@ class NotificationsService:
         return "pong"
 
     # -- events ------------------------------------------------------------------------------------
-    @subscribe_batch(
-        tickets_contract.SERVICE_NAME,
-        tickets_contract.TICKET_CREATED,
-        max_attempts=ATTEMPTS,
-        max_batch=BATCH,
-        concurrency=BATCHES_AT_ONCE,
-    )
+    @batches(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED)
     def handle_ticket_created(self, payloads: list[dict[str, Any]]) -> None:
         """New tickets, a batch at a time (every create makes one, so they come in floods): one
         question about the admins, one about the audiences, one transaction for all of them."""
@@ -101,47 +103,23 @@ class NotificationsService:
         ]
         self.notify_many(plans, "handle_ticket_created")
 
-    @subscribe_batch(
-        tickets_contract.SERVICE_NAME,
-        tickets_contract.TICKET_UPDATED,
-        max_attempts=ATTEMPTS,
-        max_batch=BATCH,
-        concurrency=BATCHES_AT_ONCE,
-    )
+    @batches(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED)
     def handle_ticket_updated(self, payloads: list[dict[str, Any]]) -> None:
         """Changes, a batch at a time (a bulk change makes one event per ticket)."""
         events = shared(tickets_contract.TicketUpdatedEvent, many=True).load(payloads)
         self.notify_many([recipients.ticket_updated(event) for event in events], "handle_ticket_updated")
 
-    @subscribe_batch(
-        tickets_contract.SERVICE_NAME,
-        tickets_contract.TICKET_ASSOCIATION_ADDED,
-        max_attempts=ATTEMPTS,
-        max_batch=BATCH,
-        concurrency=BATCHES_AT_ONCE,
-    )
+    @batches(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_ADDED)
     def handle_ticket_association_added(self, payloads: list[dict[str, Any]]) -> None:
         events = shared(tickets_contract.TicketAssociationEvent, many=True).load(payloads)
         self.notify_many([recipients.record_activity(e) for e in events], "handle_ticket_association_added")
 
-    @subscribe_batch(
-        tickets_contract.SERVICE_NAME,
-        tickets_contract.TICKET_ASSOCIATION_REMOVED,
-        max_attempts=ATTEMPTS,
-        max_batch=BATCH,
-        concurrency=BATCHES_AT_ONCE,
-    )
+    @batches(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_ASSOCIATION_REMOVED)
     def handle_ticket_association_removed(self, payloads: list[dict[str, Any]]) -> None:
         events = shared(tickets_contract.TicketAssociationEvent, many=True).load(payloads)
         self.notify_many([recipients.record_activity(e) for e in events], "handle_ticket_association_removed")
 
-    @subscribe_batch(
-        conversations_contract.SERVICE_NAME,
-        conversations_contract.MESSAGE_ADDED,
-        max_attempts=ATTEMPTS,
-        max_batch=BATCH,
-        concurrency=BATCHES_AT_ONCE,
-    )
+    @batches(conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED)
     def handle_message_added(self, payloads: list[dict[str, Any]]) -> None:
         """New messages, a batch at a time (a mail flood makes many)."""
         events = shared(conversations_contract.MessageAddedEvent, many=True).load(payloads)
@@ -227,13 +205,7 @@ class NotificationsService:
             ticket_ids=[*event["ticket_ids"], *event["absorbed_ticket_ids"]],
         )
 
-    @subscribe_batch(
-        tickets_contract.SERVICE_NAME,
-        tickets_contract.SLA_BREACHED,
-        max_attempts=ATTEMPTS,
-        max_batch=BATCH,
-        concurrency=BATCHES_AT_ONCE,
-    )
+    @batches(tickets_contract.SERVICE_NAME, tickets_contract.SLA_BREACHED)
     def handle_sla_breached(self, payloads: list[dict[str, Any]]) -> None:
         """SLA goals missed (a sweep finds many at once): the owner and followers who may still see
         each ticket hear of it."""
