@@ -349,3 +349,14 @@ def mark_processed(
     """Record the event in the caller's transaction; a concurrent duplicate fails the commit."""
     _seen, _among, mark = _inbox_statements(inbox)
     session.execute(mark, {"event_id": event_id, "handler": handler, "processed_at": clock.now()})
+
+
+def mark_processed_many(
+    session: Session, inbox: Table, event_ids: Sequence[str], handler: str, *, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """:func:`mark_processed` for each of ``event_ids`` (a batch's), in one statement."""
+    if not event_ids:
+        return
+    _seen, _among, mark = _inbox_statements(inbox)
+    now = clock.now()
+    session.execute(mark, [{"event_id": e, "handler": handler, "processed_at": now} for e in event_ids])

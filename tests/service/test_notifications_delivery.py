@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from services.chassis.errors import Forbidden, ValidationFailed
 from services.chassis.identity import Caller
@@ -355,6 +356,59 @@ def test_a_flood_of_new_tickets_is_delivered_as_a_batch_once(notifications: Noti
     assert len(feed(n, ADMIN)) == 3 and n.as_(OTHER).unread_count()["unread"] == 3
     assert len(n.events(contract.NOTIFICATIONS_ADDED)) == 1 and n.send_mail() == []
     assert assigned == 3, "the new owner's assignments are emailed once each"
+
+
+def statements_of(n: Notifications, handler: str, payloads: list[dict[str, Any]]) -> int:
+    """How many SQL statements handling ``payloads`` as one batch ran."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(n.engine, "before_cursor_execute", note)
+    try:
+        n.handle_batch(handler, payloads)
+    finally:
+        sa.event.remove(n.engine, "before_cursor_execute", note)
+    return len(seen)
+
+
+def test_a_batch_of_new_tickets_is_stored_in_as_many_statements_for_twelve_as_for_three(
+    notifications: Notifications,
+) -> None:
+    n = notifications
+    for ticket_id in range(1, 20):
+        n.tickets.tickets[ticket_id] = FakeTicket(f"ticket {ticket_id}", owner_id=OTHER.user_id)
+    created = [ticket_created(t, AGENT.user_id, owner_id=OTHER.user_id) for t in range(1, 20)]
+    n.handle_batch("handle_ticket_created", created[:4])  # the people's counter and mail rows exist now
+    three = statements_of(n, "handle_ticket_created", created[4:7])
+    twelve = statements_of(n, "handle_ticket_created", created[7:19])
+    assert three == twelve, f"{three} statements for 3 new tickets, {twelve} for 12"
+    assert sorted(i["ticket_id"] for i in feed(n, OTHER)) == list(range(1, 20))
+    assert n.as_(OTHER).unread_count()["unread"] == 19 and n.as_(ADMIN).unread_count()["unread"] == 19
+
+
+def test_a_batch_mixing_a_bulk_change_with_single_changes_keeps_their_order(
+    notifications: Notifications,
+) -> None:
+    """Single changes around a bulk change's events, in one batch: each single change is its own
+    notification, the bulk change's two events one that grew, and the feed keeps their order."""
+    n = notifications
+    for ticket_id in (1, 2, 3, 100, 101):
+        n.tickets.tickets[ticket_id] = FakeTicket(f"t{ticket_id}", owner_id=OTHER.user_id)
+    changes = {"owner_id": [AGENT.user_id, OTHER.user_id]}
+    bulk = uuid.uuid4().hex
+    batch = [
+        ticket_updated(1, ADMIN.user_id, changes),
+        ticket_updated(100, ADMIN.user_id, changes, batch_id=bulk),
+        ticket_updated(2, ADMIN.user_id, changes),
+        ticket_updated(101, ADMIN.user_id, changes, batch_id=bulk),
+        ticket_updated(3, ADMIN.user_id, changes),
+    ]
+    n.handle_batch("handle_ticket_updated", batch)
+    newest_first = [(item["ticket_ids"] or [item["ticket_id"]], item["count"]) for item in feed(n, OTHER)]
+    assert newest_first == [([3], 1), ([2], 1), ([100, 101], 2), ([1], 1)]
+    assert n.as_(OTHER).unread_count()["unread"] == 4
 
 
 def test_a_batch_naming_more_people_than_one_lookup_takes_asks_in_several(

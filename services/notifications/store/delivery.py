@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.chassis.events import mark_processed, processed_among
+from services.chassis.events import mark_processed_many, processed_among
 from services.notifications.contract import DIGEST_HOURLY
 from services.notifications.domain import Notice, Preferences
 from services.notifications.models import processed_events
@@ -29,6 +29,22 @@ from services.notifications.store.preferences import PreferenceStore
 
 ATTEMPTS = 3
 """Two deliveries racing to start one bulk change's notification: the loser retries at once."""
+
+
+def runs(events: Sequence[tuple[str, Sequence[Notice]]]) -> list[list[tuple[str, Sequence[Notice]]]]:
+    """``events`` in order, in runs stored together: consecutive events without a bulk change's
+    notice share a run (their notifications are all new, one statement for them all); an event with
+    one is a run of its own, so a later event of the same change finds the notification to grow."""
+    found: list[list[tuple[str, Sequence[Notice]]]] = []
+    joinable = False
+    for event in events:
+        plain = not any(n.group_key for n in event[1])
+        if plain and joinable:
+            found[-1].append(event)
+        else:
+            found.append([event])
+        joinable = plain
+    return found
 
 
 @dataclass(frozen=True)
@@ -88,33 +104,41 @@ class Delivery:
                 self.feed.hold_in(s, everyone)
             chosen = self.preferences.of_in(s, sorted(everyone))
             shown: dict[int, tuple[Any, str]] = {}
-            for event_id, notices in todo.items():
-                for row, change in self._store(s, event_id, notices, chosen, people):
+            for run in runs(list(todo.items())):
+                for row, change in self._store(s, run, chosen, people):
                     # a bulk change's notification made and grown in one batch is announced once,
                     # as it ends up, and as new if it is new to the clients
                     first = shown.get(row.id)
                     shown[row.id] = (row, first[1] if first is not None else change)
-                mark_processed(s, processed_events, event_id, handler, clock=self.r.clock)
+            mark_processed_many(s, processed_events, list(todo), handler, clock=self.r.clock)
             self.feed.announce_in(s, list(shown.values()))
             return len(todo)
 
     def _store(
         self,
         s: Session,
-        event_id: str,
-        notices: Sequence[Notice],
+        events: Sequence[tuple[str, Sequence[Notice]]],
         chosen: Mapping[int, Preferences],
         people: Mapping[int, Person],
     ) -> list[tuple[Any, str]]:
-        """One event's notifications and mails; answers those to announce (shown in the feed)."""
-        wanted = [(n, chosen[n.user_id], self._address(n, chosen[n.user_id], people)) for n in notices]
-        wanted = [(n, prefs, to) for n, prefs, to in wanted if prefs.in_app(n.type) or to is not None]
+        """A run of events' notifications and mails (see :func:`runs`); answers those to announce
+        (shown in the feed)."""
+        wanted = [
+            (n, chosen[n.user_id], self._address(n, chosen[n.user_id], people), event_id)
+            for event_id, notices in events
+            for n in notices
+        ]
+        wanted = [
+            (n, prefs, to, event_id)
+            for n, prefs, to, event_id in wanted
+            if prefs.in_app(n.type) or to is not None
+        ]
         stored = self.feed.add_in(
-            s, [(n, prefs.in_app(n.type)) for n, prefs, _to in wanted], event_id=event_id
+            s, [(n, prefs.in_app(n.type), event_id) for n, prefs, _to, event_id in wanted]
         )
         mails = [
             (notice, row, to, prefs.email_digest == DIGEST_HOURLY)
-            for (notice, prefs, to), (row, change) in zip(wanted, stored, strict=True)
+            for (notice, prefs, to, _event_id), (row, change) in zip(wanted, stored, strict=True)
             if to is not None and change == ADDED
         ]
         self._mail(s, mails)

@@ -59,7 +59,33 @@ def _lost(deleted: Iterable[Any]) -> dict[int, int]:
 _UNREAD_OF = select(feed_unread.c.user_id, feed_unread.c.unread).where(
     feed_unread.c.user_id.in_(bindparam("user_ids", expanding=True))
 )
-_INSERT_ITEMS = feed.insert().returning(*feed.c, sort_by_parameter_order=True)
+_INSERT_ITEMS = feed.insert().returning(*feed.c)
+"""New notifications in one statement on every database. Not ``sort_by_parameter_order``: SQLite
+has no sentinel for it and SQLAlchemy would send one INSERT per row; :func:`_as_written` puts the
+rows back in order instead."""
+_WRITTEN = (
+    "user_id",
+    "type",
+    "ticket_id",
+    "ticket_ids",
+    "title",
+    "actor_id",
+    "group_key",
+    "event_id",
+    "in_app",
+)
+"""The columns in which one call's new notifications can differ (the rest are the same for all)."""
+
+
+def _as_written(rows: Sequence[Any], values: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The rows an INSERT ... RETURNING of ``values`` answered (in any order), in ``values``' order;
+    rows written with the same values are interchangeable, told apart only by their ids."""
+    found: dict[tuple[Any, ...], list[Any]] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        found.setdefault(tuple(getattr(row, c) for c in _WRITTEN), []).append(row)
+    return [found[tuple(v[c] for c in _WRITTEN)].pop(0) for v in values]
+
+
 _UNREAD = select(feed_unread.c.unread).where(feed_unread.c.user_id == bindparam("user_id"))
 _SURVIVORS = select(merges.c.ticket_id, merges.c.merged_into_id).where(
     merges.c.ticket_id.in_(bindparam("ticket_ids", expanding=True))
@@ -277,14 +303,14 @@ class Feed:
         return [row for row in rows if ticket_ids.intersection(ticket_ids_of(row))]
 
     # -- writing (inside the delivery's transaction) ---------------------------------------------------
-    def add_in(
-        self, s: Session, notices: Sequence[tuple[Notice, bool]], *, event_id: str
-    ) -> list[tuple[Any, str | None]]:
-        """Store each ``(notice, shown in the feed)`` as a notification, or grow the one its bulk
-        change already made; for each, the row and :data:`ADDED`, :data:`GROWN` or None (the bulk
-        change had told of this ticket already). A growth makes the notification unread again.
-        A notice about a ticket merged away before it arrived names the survivor, as
-        :meth:`retarget` made the older ones do (the guard keeps the two from missing each other).
+    def add_in(self, s: Session, notices: Sequence[tuple[Notice, bool, str]]) -> list[tuple[Any, str | None]]:
+        """Store each ``(notice, shown in the feed, event id)`` as a notification, or grow the one its
+        bulk change already made; for each, the row and :data:`ADDED`, :data:`GROWN` or None (the bulk
+        change had told of this ticket already). Bulk changes' notifications are looked up before
+        any is stored, so two events of one bulk change go to separate calls, the earlier first.
+        A growth makes the notification unread again. A notice about a ticket merged away before it
+        arrived names the survivor, as :meth:`retarget` made the older ones do (the guard keeps the
+        two from missing each other).
         New notifications are written in one statement. The people's counts grow by their new
         notifications shown in the feed and by the grown ones that had been read. Their rows are
         held before any of their notifications is read or written (the module docstring's rule),
@@ -292,15 +318,15 @@ class Feed:
         a bulk change's notification counts once it is known to be new or to have been read."""
         now = self.r.clock.now()
         guard(s, merges, exclusive=False)
-        sure = Counter(notice.user_id for notice, shown in notices if shown and not notice.group_key)
-        bulk = dict.fromkeys((notice.user_id for notice, _shown in notices if notice.group_key), 0)
+        sure = Counter(notice.user_id for notice, shown, _event in notices if shown and not notice.group_key)
+        bulk = dict.fromkeys((notice.user_id for notice, _shown, _event in notices if notice.group_key), 0)
         self._count(s, {**bulk, **sure})  # holds the rows, and counts what is sure to be new
-        led = self._survivors_in(s, {notice.ticket_id for notice, _shown in notices})
-        existing = self._groups(s, [notice for notice, _shown in notices])
+        led = self._survivors_in(s, {notice.ticket_id for notice, _shown, _event in notices})
+        existing = self._groups(s, [notice for notice, _shown, _event in notices])
         found: list[tuple[Any, str | None] | None] = []
         new: list[dict[str, Any]] = []
         later: Counter[int] = Counter()
-        for notice, shown in notices:
+        for notice, shown, event_id in notices:
             ticket_id = led.get(notice.ticket_id, notice.ticket_id)
             row = existing.get((notice.user_id, notice.group_key)) if notice.group_key else None
             if row is not None:
@@ -313,7 +339,7 @@ class Feed:
             new.append(self._values(notice, ticket_id, shown, event_id, now))
             if shown and notice.group_key:
                 later[notice.user_id] += 1
-        inserted = iter(s.execute(_INSERT_ITEMS, new).all() if new else [])
+        inserted = iter(_as_written(s.execute(_INSERT_ITEMS, new).all(), new) if new else [])
         self._count(s, later)
         return [item if item is not None else (next(inserted), ADDED) for item in found]
 
