@@ -33,7 +33,6 @@ from typing import Any
 import eventlet
 from eventlet.event import Event
 from kombu import Connection, Consumer, Exchange, Queue, binding
-from nameko.amqp.publish import UndeliverableMessage
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     DEFAULT_SERIALIZER,
@@ -65,6 +64,7 @@ from services.chassis.errors import (
 from services.chassis.identity import CONTEXT_KEY, Caller, SystemIdentity, Verifier
 from services.chassis.publishing import TRANSIENT, HeldPublisher
 from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
+from services.chassis.request_channel import REFUSED, UNROUTABLE, RequestChannel
 from services.chassis.secrets import identity_secret, require_identity_secret
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,9 @@ def rpc_exchange(config: dict[str, Any], *, passive: bool = False) -> Exchange:
 REPLY_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 """nameko's default (3 retries, 2 s apart and growing) holds a worker for ~12 s, then kills the
 container; a reply that cannot go out in a second will not be waited for anyway."""
-REQUEST_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+SEND_ATTEMPTS = 2
+"""A request whose write fails (the connection just broke) is sent once more on the link's next
+connection, if that comes within the call's deadline and ``LINK_WAIT``."""
 
 
 class _Responder(Responder):
@@ -317,6 +319,9 @@ class BrokerLink(SharedExtension):
     died can never be mistaken for the new one), and the link proves its reply path while
     connected: after ``PROBE_AFTER`` seconds without a reply it sends itself a probe through
     the RPC exchange, and reconnects if the probe is not back within ``PROBE_TIMEOUT``.
+
+    Requests go out on the same connection (:mod:`services.chassis.request_channel`), so the
+    loop that reads the replies also reads the broker's confirmations and returns.
     """
 
     def __init__(self) -> None:
@@ -331,6 +336,8 @@ class BrokerLink(SharedExtension):
         self._gt: Any = None
         self._last_reply = 0.0
         self._probe: tuple[str, float] | None = None  # correlation id and when it was sent
+        self._requests = RequestChannel(self._refused)
+        self._generation = 0  # connections made so far; a send that failed waits for the next
 
     @property
     def connected(self) -> bool:
@@ -339,11 +346,6 @@ class BrokerLink(SharedExtension):
     def setup(self) -> None:
         self.amqp_uri = cfg.required(self.container.config, cfg.AMQP_URI)
         self.exchange = get_rpc_exchange(self.container.config)
-        # Confirmed (the request is in its queue) and mandatory (some service takes it), but
-        # transient: see publishing.TRANSIENT.
-        self.publisher = HeldPublisher(
-            self.amqp_uri, confirms=True, retry_policy=REQUEST_RETRY_POLICY, delivery_mode=TRANSIENT
-        )
 
     def subscribe_broadcast(
         self,
@@ -414,6 +416,8 @@ class BrokerLink(SharedExtension):
                         accept=["json"],
                         on_decode_error=self._on_undecodable,
                     )
+                    self._requests.open(conn)
+                    self._generation += 1
                     with consumer:
                         if not self._announced:  # the first connection, however late it comes
                             self._announced = True
@@ -426,12 +430,15 @@ class BrokerLink(SharedExtension):
                             # heartbeats must go out on a busy link too, not only after an idle second
                             with contextlib.suppress(TimeoutError):
                                 conn.drain_events(timeout=1)
-                            conn.heartbeat_check()
-                            self._check_reply_path(channel)
+                            with self._requests.writing():
+                                conn.heartbeat_check()
+                                self._check_reply_path(channel)
+                    self._requests.close()
             except Exception as exc:  # any broker failure: report, fail waiters, reconnect
                 if self._connected:
                     log.warning("broker link lost (%s: %s); reconnecting", type(exc).__name__, exc)
                 self._connected = False
+                self._requests.close()
                 self._fail_pending()
                 eventlet.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_POLICY["interval_max"])
@@ -471,6 +478,12 @@ class BrokerLink(SharedExtension):
             properties={"correlation_id": correlation_id},
         )
         channel.basic_publish(message, exchange=self.exchange.name, routing_key=self.routing_key)
+
+    def _refused(self, correlation_id: str, reason: str) -> None:
+        """The broker returned or refused a request (see RequestChannel): its caller fails now."""
+        waiter = self._pending.pop(correlation_id, None)
+        if waiter is not None and not waiter.event.ready():
+            waiter.event.send({"error": None, reason: True})
 
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, {}
@@ -544,6 +557,50 @@ class BrokerLink(SharedExtension):
         if not self._connected:
             raise ServiceUnavailable("The message broker cannot be reached.")
 
+    def _send(
+        self,
+        service: str,
+        routing_key: str,
+        payload: dict[str, Any],
+        *,
+        headers: dict[str, Any],
+        deadline: float,
+        correlation_id: str,
+    ) -> _Pending:
+        """Send the request on the link (once more on its next connection if the write fails);
+        the waiter its reply, or its refusal, will reach."""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            self._await_link(deadline)
+            generation = self._generation
+            waiter = self._pending[correlation_id] = _Pending()
+            try:
+                self._requests.send(
+                    payload,
+                    exchange=self.exchange.name,
+                    routing_key=routing_key,
+                    correlation_id=correlation_id,
+                    reply_to=self.routing_key,
+                    headers=headers,
+                    expiration=max(0.001, deadline - time.time()),
+                    timeout=deadline - time.time(),
+                )
+                return waiter
+            except TimeoutError:
+                self._pending.pop(correlation_id, None)
+                raise DeadlineExceeded(f"{routing_key}: the request could not be sent in time.") from None
+            except Exception as exc:
+                self._pending.pop(correlation_id, None)
+                if attempt == SEND_ATTEMPTS:
+                    raise ServiceUnavailable(f"Could not send the request to {service}: {exc}") from exc
+                self._await_reconnection(generation, deadline)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _await_reconnection(self, generation: int, deadline: float) -> None:
+        """Wait up to ``LINK_WAIT`` (never past ``deadline``) for a connection after ``generation``."""
+        until = min(deadline, time.time() + LINK_WAIT)
+        while (self._generation == generation or not self._connected) and time.time() < until:
+            eventlet.sleep(0.02)
+
     def _call(
         self,
         service: str,
@@ -556,29 +613,18 @@ class BrokerLink(SharedExtension):
     ) -> Any:
         if deadline <= time.time():
             raise DeadlineExceeded(f"{service}.{method}: the deadline passed before the call was made.")
-        self._await_link(deadline)
-        correlation_id = uuid.uuid4().hex
-        waiter = self._pending[correlation_id] = _Pending()
         headers = {**headers, f"nameko.{DEADLINE_KEY}": deadline}
         if traceparent := tracing.current_traceparent():  # the caller's span is the callee's parent
             headers[f"nameko.{tracing.TRACEPARENT}"] = traceparent
-        try:
-            self.publisher.publish(
-                {"args": list(args), "kwargs": kwargs},
-                exchange=self.exchange,
-                routing_key=f"{service}.{method}",
-                mandatory=True,
-                reply_to=self.routing_key,
-                correlation_id=correlation_id,
-                headers=headers,
-                expiration=max(0.001, deadline - time.time()),
-            )
-        except UndeliverableMessage:
-            self._pending.pop(correlation_id, None)
-            raise ServiceUnavailable(f"The {service} service is not available.") from None
-        except Exception as exc:
-            self._pending.pop(correlation_id, None)
-            raise ServiceUnavailable(f"Could not send the request to {service}: {exc}") from exc
+        correlation_id = uuid.uuid4().hex
+        waiter = self._send(
+            service,
+            f"{service}.{method}",
+            {"args": list(args), "kwargs": kwargs},
+            headers=headers,
+            deadline=deadline,
+            correlation_id=correlation_id,
+        )
         body = None
         with eventlet.Timeout(max(0.0, deadline - time.time()), False):
             body = waiter.event.wait()
@@ -587,6 +633,10 @@ class BrokerLink(SharedExtension):
             raise DeadlineExceeded(f"{service}.{method} did not answer in time.")
         if body.get("lost"):
             raise ServiceUnavailable("The broker connection was lost during the call.")
+        if body.get(UNROUTABLE):
+            raise ServiceUnavailable(f"The {service} service is not available.")
+        if body.get(REFUSED):
+            raise ServiceUnavailable(f"The broker refused the request to {service}.")
         error = body.get("error")
         if error:
             raise deserialize(error)

@@ -47,7 +47,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import dummy, entrypoint_hook
 
 from services.chassis import rpc as chassis_rpc
-from services.chassis.errors import BadRequest, DeadlineExceeded, Unauthenticated
+from services.chassis.errors import BadRequest, DeadlineExceeded, ServiceUnavailable, Unauthenticated
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.rpc import DEADLINE_KEY, BrokerLink, CurrentCaller, ServiceRpc, require_caller, rpc
 from tests.broker import wait_until
@@ -424,3 +424,49 @@ def test_a_link_whose_reply_queue_stops_receiving_reconnects_on_a_new_one(
     wait_until(lambda: link.routing_key not in gone and link.connected, 10, "a new reply queue")
     assert call(client, TARGET, "record", 5.0, "after") == "after"
     assert [label for kind, label in RUNS if kind == "record"] == ["before", "lost", "after"]
+
+
+# -- requests on the link's own connection ---------------------------------------------------
+
+
+def test_a_request_nobody_serves_fails_at_once_and_confirms_are_read_by_the_link(
+    start: Callable[[type], Any],
+) -> None:
+    """The request goes out on the link's connection (mandatory, confirmed): the broker's return of
+    a request no queue takes reaches its caller at once, and the confirmations of the others are
+    read by the link's loop, leaving nothing unconfirmed."""
+    start(Target)
+    client = start(Client)
+    link = next(ext for ext in client.subextensions if isinstance(ext, BrokerLink))
+    for n in range(5):
+        assert call(client, TARGET, "record", 5.0, f"r{n}") == f"r{n}"
+    began = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match="not available"):
+        call(client, "nobody_serves_this", "record", 5.0, "x")
+    assert time.monotonic() - began < 1.0, "a returned request fails its caller at once, not at its deadline"
+    wait_until(lambda: not link._requests._unconfirmed, 5, "every request confirmed")
+    assert link._requests._tag == 6, "six requests, all on the link's request channel"
+
+
+def test_a_request_whose_connection_breaks_as_it_is_sent_goes_out_on_the_next(
+    start: Callable[[type], Any],
+) -> None:
+    """The write fails (the connection reset under the link, its loop not yet aware): the link ends
+    that connection at once, and the request goes out again on the next one."""
+    start(Target)
+    client = start(Client)
+    link = next(ext for ext in client.subextensions if isinstance(ext, BrokerLink))
+    assert call(client, TARGET, "record", 5.0, "before") == "before"
+    first, broken = link.routing_key, link._requests._channel
+    failures: list[Any] = []
+
+    def reset(*args: Any, **kwargs: Any) -> None:
+        failures.append(args)
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    broken.basic_publish = reset
+    began = time.monotonic()
+    assert call(client, TARGET, "record", 5.0, "across") == "across"
+    assert len(failures) == 1 and link._requests._channel is not broken and link.routing_key != first
+    assert time.monotonic() - began < 1.0, "the loop learnt of the broken connection from the failed write"
+    assert [label for kind, label in RUNS if kind == "record"] == ["before", "across"]
