@@ -21,6 +21,8 @@ Promises:
   once, so its caller fails fast instead of waiting out its deadline.
 - A channel belongs to one connection: :meth:`open` starts afresh (tags count from 1 again) and
   forgets what the previous connection left unconfirmed (the link fails those calls as lost).
+  After a refusal the link's loop moves the requests to a new channel
+  (:meth:`RequestChannel.renew_if_refused`, which says why).
 """
 
 from __future__ import annotations
@@ -45,28 +47,94 @@ REFUSED = "refused"
 """The broker would not take the request (``basic.nack``)."""
 
 
+class _Confirms:
+    """One channel in confirm mode and the requests it has not had confirmed yet, by delivery tag
+    (tags count per channel, so each channel keeps its own)."""
+
+    def __init__(self, channel: Any, on_refused: Callable[[str, str], None], on_nack: Callable[[], None]):
+        self.channel = channel
+        self.tag = 0
+        self.unconfirmed: dict[int, str] = {}
+        self._on_refused = on_refused
+        self._on_nack = on_nack
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._acked)
+        channel.events["basic_nack"].add(self._nacked)
+        channel.events["basic_return"].add(self._returned)
+
+    def _settle(self, tag: int, multiple: bool) -> list[str]:
+        if not multiple:
+            settled = self.unconfirmed.pop(tag, None)
+            return [] if settled is None else [settled]
+        done = [t for t in self.unconfirmed if t <= tag]
+        return [self.unconfirmed.pop(t) for t in sorted(done)]
+
+    def _acked(self, delivery_tag: int, multiple: bool) -> None:
+        self._settle(delivery_tag, multiple)
+
+    def _nacked(self, delivery_tag: int, multiple: bool) -> None:
+        for correlation_id in self._settle(delivery_tag, multiple):
+            self._on_refused(correlation_id, REFUSED)
+        self._on_nack()
+
+    def _returned(self, _exc: Exception, _exchange: str, _routing_key: str, message: Any) -> None:
+        correlation_id = message.properties.get("correlation_id")
+        if correlation_id:
+            self._on_refused(str(correlation_id), UNROUTABLE)
+
+
 class RequestChannel:
     """The confirm-mode channel a link sends its requests on (see the module docstring)."""
 
     def __init__(self, on_refused: Callable[[str, str], None]) -> None:
         self._on_refused = on_refused
         self._lock = Semaphore()
-        self._channel: Any = None
-        self._tag = 0
-        self._unconfirmed: dict[int, str] = {}
+        self._connection: Any = None
+        self._confirms: _Confirms | None = None
+        self._renew = False
 
     def open(self, connection: Any) -> None:
-        """Put a new channel of ``connection`` (a kombu connection) in confirm mode and send on it."""
-        channel = connection.channel()
-        channel.confirm_select()
-        channel.events["basic_ack"].add(self._acked)
-        channel.events["basic_nack"].add(self._nacked)
-        channel.events["basic_return"].add(self._returned)
-        self._channel, self._tag, self._unconfirmed = channel, 0, {}
+        """Send on a new channel of ``connection`` (a kombu connection) from now on."""
+        self._connection, self._renew = connection, False
+        self._confirms = _Confirms(connection.channel(), self._on_refused, self._refused_one)
 
     def close(self) -> None:
-        """The connection is gone: nothing more can be sent or confirmed on this channel."""
-        self._channel, self._unconfirmed = None, {}
+        """The connection is gone: nothing more can be sent or confirmed on it."""
+        self._connection, self._confirms = None, None
+
+    @property
+    def channel(self) -> Any:
+        """The channel requests go out on now (None while there is no connection)."""
+        return self._confirms.channel if self._confirms is not None else None
+
+    @property
+    def sent(self) -> int:
+        """Requests sent on :attr:`channel` (its last delivery tag)."""
+        return self._confirms.tag if self._confirms is not None else 0
+
+    @property
+    def unconfirmed(self) -> list[str]:
+        """Correlation ids of the requests on :attr:`channel` the broker has not confirmed yet."""
+        return list(self._confirms.unconfirmed.values()) if self._confirms is not None else []
+
+    def _refused_one(self) -> None:
+        self._renew = True
+
+    def renew_if_refused(self) -> None:
+        """After a refusal, send on a new channel of the same connection (call it from the loop that
+        reads the connection, holding :meth:`writing`). RabbitMQ 3.10 keeps refusing ``mandatory``
+        requests to a quorum queue on a channel that first sent to it while its leader was being
+        elected, for as long as the channel lives; a new channel is answered at once. The old one
+        is closed; its requests still unconfirmed wait for their replies."""
+        if not self._renew or self._connection is None or self._confirms is None:
+            return
+        self._renew = False
+        old = self._confirms
+        self._confirms = _Confirms(self._connection.channel(), self._on_refused, self._refused_one)
+        try:
+            old.channel.close()
+        except Exception as exc:  # the connection's own failure reaches the loop on its next read
+            log.debug("closing a refused request channel: %s", exc)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -88,64 +156,46 @@ class RequestChannel:
     ) -> None:
         """Write one request (see the module docstring); ``timeout`` bounds the wait for the
         writing side and the write. Raises ConnectionError when there is no channel, TimeoutError
-        when the time ran out (the connection is closed if a write was cut short), and whatever
-        the write raised."""
-        channel = self._channel
-        if channel is None:
+        when the time ran out (the connection is ended if a write was cut short), and whatever
+        the write raised (the connection is ended then too)."""
+        if self._confirms is None:
             raise ConnectionError("the broker link is not connected")
         content_type, content_encoding, body = serialization.dumps(payload, serializer="json")
-        message = channel.prepare_message(
-            body,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            headers=headers,
-            properties={
-                "correlation_id": correlation_id,
-                "reply_to": reply_to,
-                "delivery_mode": TRANSIENT,
-                "expiration": str(max(1, int(expiration * 1000))),
-            },
-        )
         if not self._lock.acquire(timeout=max(0.0, timeout)):
             raise TimeoutError("another request held the broker link longer than this one may wait")
         try:
-            if channel is not self._channel:  # the connection was replaced while this one waited
-                raise ConnectionError("the broker link reconnected")
-            tag = self._tag + 1
-            self._unconfirmed[tag] = correlation_id
+            confirms = self._confirms
+            if confirms is None:  # the connection went while this one waited
+                raise ConnectionError("the broker link is not connected")
+            channel = confirms.channel
+            message = channel.prepare_message(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                headers=headers,
+                properties={
+                    "correlation_id": correlation_id,
+                    "reply_to": reply_to,
+                    "delivery_mode": TRANSIENT,
+                    "expiration": str(max(1, int(expiration * 1000))),
+                },
+            )
+            tag = confirms.tag + 1
+            confirms.unconfirmed[tag] = correlation_id
             try:
                 with eventlet.Timeout(max(0.001, timeout)):
                     channel.basic_publish(message, exchange=exchange, routing_key=routing_key, mandatory=True)
             except eventlet.Timeout:
-                self._unconfirmed.pop(tag, None)
+                confirms.unconfirmed.pop(tag, None)
                 _cut(channel)
                 raise TimeoutError("the request could not be written in time") from None
             except Exception:
-                self._unconfirmed.pop(tag, None)
+                confirms.unconfirmed.pop(tag, None)
                 _cut(channel)  # the loop may be waiting on a socket that will never answer
                 raise
-            self._tag = tag
+            confirms.tag = tag
         finally:
             self._lock.release()
-
-    def _settle(self, tag: int, multiple: bool) -> list[str]:
-        if not multiple:
-            settled = self._unconfirmed.pop(tag, None)
-            return [] if settled is None else [settled]
-        done = [t for t in self._unconfirmed if t <= tag]
-        return [self._unconfirmed.pop(t) for t in sorted(done)]
-
-    def _acked(self, delivery_tag: int, multiple: bool) -> None:
-        self._settle(delivery_tag, multiple)
-
-    def _nacked(self, delivery_tag: int, multiple: bool) -> None:
-        for correlation_id in self._settle(delivery_tag, multiple):
-            self._on_refused(correlation_id, REFUSED)
-
-    def _returned(self, _exc: Exception, _exchange: str, _routing_key: str, message: Any) -> None:
-        correlation_id = message.properties.get("correlation_id")
-        if correlation_id:
-            self._on_refused(str(correlation_id), UNROUTABLE)
 
 
 def _cut(channel: Any) -> None:

@@ -431,6 +431,7 @@ class BrokerLink(SharedExtension):
                             with contextlib.suppress(TimeoutError):
                                 conn.drain_events(timeout=1)
                             with self._requests.writing():
+                                self._requests.renew_if_refused()
                                 conn.heartbeat_check()
                                 self._check_reply_path(channel)
                     self._requests.close()

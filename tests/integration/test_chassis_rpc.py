@@ -444,8 +444,8 @@ def test_a_request_nobody_serves_fails_at_once_and_confirms_are_read_by_the_link
     with pytest.raises(ServiceUnavailable, match="not available"):
         call(client, "nobody_serves_this", "record", 5.0, "x")
     assert time.monotonic() - began < 1.0, "a returned request fails its caller at once, not at its deadline"
-    wait_until(lambda: not link._requests._unconfirmed, 5, "every request confirmed")
-    assert link._requests._tag == 6, "six requests, all on the link's request channel"
+    wait_until(lambda: not link._requests.unconfirmed, 5, "every request confirmed")
+    assert link._requests.sent == 6, "six requests, all on the link's request channel"
 
 
 def test_a_request_whose_connection_breaks_as_it_is_sent_goes_out_on_the_next(
@@ -457,7 +457,7 @@ def test_a_request_whose_connection_breaks_as_it_is_sent_goes_out_on_the_next(
     client = start(Client)
     link = next(ext for ext in client.subextensions if isinstance(ext, BrokerLink))
     assert call(client, TARGET, "record", 5.0, "before") == "before"
-    first, broken = link.routing_key, link._requests._channel
+    first, broken = link.routing_key, link._requests.channel
     failures: list[Any] = []
 
     def reset(*args: Any, **kwargs: Any) -> None:
@@ -467,6 +467,6 @@ def test_a_request_whose_connection_breaks_as_it_is_sent_goes_out_on_the_next(
     broken.basic_publish = reset
     began = time.monotonic()
     assert call(client, TARGET, "record", 5.0, "across") == "across"
-    assert len(failures) == 1 and link._requests._channel is not broken and link.routing_key != first
+    assert len(failures) == 1 and link._requests.channel is not broken and link.routing_key != first
     assert time.monotonic() - began < 1.0, "the loop learnt of the broken connection from the failed write"
     assert [label for kind, label in RUNS if kind == "record"] == ["before", "across"]
