@@ -256,6 +256,10 @@ class HelpdeskClient:
             except pika.exceptions.UnroutableError:
                 raise ServiceUnavailable(f"No {service} service is listening for {method}.") from None
             except pika.exceptions.NackError:
+                # RabbitMQ 3.10 goes on refusing mandatory requests to a quorum queue, for as long
+                # as the channel lives, on a channel that first sent to it during the queue's
+                # leader election: the next call starts on a new connection
+                self._drop_connection()
                 raise ServiceUnavailable(f"The broker refused the request to {service}.{method}.") from None
             except pika.exceptions.AMQPError as exc:
                 self._drop_connection()

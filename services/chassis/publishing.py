@@ -23,11 +23,12 @@ Promises:
 The caller keeps what it published until it has the confirmations: a message whose confirmation
 is lost is published again later (at least once; consumers recognise a redelivered event id).
 
-:class:`HeldPublisher` publishes one message at a time (RPC requests, with a confirm and
-``mandatory``; RPC replies, without; both :data:`TRANSIENT`) as nameko's ``Publisher`` does - kombu's producer
-pool, its retry policy, JSON, ``UndeliverableMessage`` for a message no queue takes - but keeps
-the kombu ``Connection`` that keys the pool instead of building one per message (parsing the URI
-and hashing its options: ~40 us, about a fifth of a request's publish).
+:class:`HeldPublisher` publishes one message at a time (RPC replies, :data:`TRANSIENT` and
+unconfirmed; requests go out on the caller's link, :mod:`services.chassis.request_channel`) as
+nameko's ``Publisher`` does - kombu's producer pool, its retry policy, JSON,
+``UndeliverableMessage`` for a message no queue takes - but keeps the kombu ``Connection`` that
+keys the pool instead of building one per message (parsing the URI and hashing its options:
+~40 us, about a fifth of a request's publish).
 """
 
 from __future__ import annotations

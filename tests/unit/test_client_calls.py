@@ -260,8 +260,14 @@ def test_a_nacked_request_is_service_unavailable(suite: Suite) -> None:
         raise pika.exceptions.NackError([])
 
     suite.handlers["tickets.close"] = nack
+    client = suite.client()
     with pytest.raises(ServiceUnavailable):
-        suite.client().call("tickets", "close")
+        client.call("tickets", "close")
+    # RabbitMQ 3.10 keeps refusing mandatory requests to a quorum queue on a channel that met the
+    # queue's leader election: the next call goes out on a new connection
+    suite.handlers["tickets.close"] = lambda **_: ok(None)
+    client.call("tickets", "close")
+    assert len(suite.connections) == 2 and len(suite.connections[1].published) == 1
 
 
 def test_no_answer_raises_deadline_exceeded_at_the_deadline(suite: Suite) -> None:
