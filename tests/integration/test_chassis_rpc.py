@@ -443,7 +443,7 @@ def test_a_request_nobody_serves_fails_at_once_and_confirms_are_read_by_the_link
     began = time.monotonic()
     with pytest.raises(ServiceUnavailable, match="not available"):
         call(client, "nobody_serves_this", "record", 5.0, "x")
-    assert time.monotonic() - began < 1.0, "a returned request fails its caller at once, not at its deadline"
+    assert time.monotonic() - began < 2.0, "a returned request fails at once, not at its 5 s deadline"
     wait_until(lambda: not link._requests.unconfirmed, 5, "every request confirmed")
     assert link._requests.sent == 6, "six requests, all on the link's request channel"
 
@@ -468,5 +468,5 @@ def test_a_request_whose_connection_breaks_as_it_is_sent_goes_out_on_the_next(
     began = time.monotonic()
     assert call(client, TARGET, "record", 5.0, "across") == "across"
     assert len(failures) == 1 and link._requests.channel is not broken and link.routing_key != first
-    assert time.monotonic() - began < 1.0, "the loop learnt of the broken connection from the failed write"
+    assert time.monotonic() - began < 2.0, "the loop learnt of the broken connection from the failed write"
     assert [label for kind, label in RUNS if kind == "record"] == ["before", "across"]
