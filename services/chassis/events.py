@@ -347,8 +347,7 @@ def mark_processed(
     session: Session, inbox: Table, event_id: str, handler: str, *, clock: Clock = SYSTEM_CLOCK
 ) -> None:
     """Record the event in the caller's transaction; a concurrent duplicate fails the commit."""
-    _seen, _among, mark = _inbox_statements(inbox)
-    session.execute(mark, {"event_id": event_id, "handler": handler, "processed_at": clock.now()})
+    mark_processed_many(session, inbox, [event_id], handler, clock=clock)
 
 
 def mark_processed_many(

@@ -158,14 +158,12 @@ class RequestChannel:
         writing side and the write. Raises ConnectionError when there is no channel, TimeoutError
         when the time ran out (the connection is ended if a write was cut short), and whatever
         the write raised (the connection is ended then too)."""
-        if self._confirms is None:
-            raise ConnectionError("the broker link is not connected")
         content_type, content_encoding, body = serialization.dumps(payload, serializer="json")
         if not self._lock.acquire(timeout=max(0.0, timeout)):
             raise TimeoutError("another request held the broker link longer than this one may wait")
         try:
             confirms = self._confirms
-            if confirms is None:  # the connection went while this one waited
+            if confirms is None:  # no connection, or it went while this one waited
                 raise ConnectionError("the broker link is not connected")
             channel = confirms.channel
             message = channel.prepare_message(
