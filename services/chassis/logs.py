@@ -10,6 +10,8 @@ one request's lines can be found in the gateway's and every service's log. A ser
 * :class:`JsonFormatter` - ``{"time", "level", "logger", "message", "service", "trace_id",
   "span_id", "exception"?}``; extra fields a caller passes with ``extra=`` are kept when they
   are JSON values.
+* :class:`BatchingStreamHandler` - the console handler of a process that logs a line per
+  request (the gateway): lines go out together, a few times a second, instead of one write each.
 
 Neither shows a record's source location, thread or process, so making either switches their
 computation off for the process (:func:`skip_unused_record_fields`).
@@ -20,7 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any
+import threading
+import time
+from typing import Any, TextIO
 
 from services.chassis import tracing
 
@@ -83,3 +87,75 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text:
             entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class BatchingStreamHandler(logging.StreamHandler):
+    """A console handler that writes its lines together: at most ``delay`` seconds after the first
+    one waiting, at once when ``max_bytes`` wait, and at once with a record of ``flush_level`` or
+    above (a warning or an error goes out with every line before it, in order).
+
+    Why: one ``write`` per line is a system call, and a wake-up of whatever reads the pipe, per
+    request; the gateway's access line was 5 % of its CPU per ticket create, nearly all in that
+    write. The price: a process killed outright (SIGKILL, a power cut) loses the lines of its last
+    ``delay`` seconds that carried nothing above INFO; an exit through ``logging.shutdown`` (any
+    normal exit, SIGTERM under nameko) writes them. The flushing thread is a daemon started with the
+    first line (a green thread in a monkey-patched process).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        delay: float = 0.2,
+        max_bytes: int = 64 * 1024,
+        flush_level: int = logging.WARNING,
+    ) -> None:
+        super().__init__(stream)
+        self.delay = delay
+        self.max_bytes = max_bytes
+        self.flush_level = flush_level
+        self._waiting: list[str] = []
+        self._size = 0
+        self._pending = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        # Handler.handle holds self.lock around emit
+        self._waiting.append(line)
+        self._size += len(line)
+        if record.levelno >= self.flush_level or self._size >= self.max_bytes:
+            self._write_waiting()
+            return
+        if len(self._waiting) == 1:
+            self._pending.set()
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_loop, name="log-flush", daemon=True)
+            self._flusher.start()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_waiting()
+
+    def _write_waiting(self) -> None:
+        if self._waiting:
+            text = "".join(self._waiting)
+            self._waiting.clear()
+            self._size = 0
+            try:
+                self.stream.write(text)
+            except Exception:  # a closed or broken console must not break the caller
+                return
+        super().flush()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._pending.wait()
+            time.sleep(self.delay)
+            with self.lock:  # type: ignore[union-attr]
+                self._pending.clear()
+                self._write_waiting()

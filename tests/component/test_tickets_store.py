@@ -158,3 +158,29 @@ def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
     assert (found["total"], found["total_capped"]) == (3, True)
     none = store.search.search(**common, spec=SearchSpec(query="scanner"), cursor=None)
     assert (none["total"], none["total_capped"]) == (0, False)
+
+
+@pytest.mark.parametrize("with_policy", [False, True], ids=["no-sla", "sla-policy"])
+def test_a_create_answers_what_reading_the_ticket_back_gives(store: TicketStore, with_policy: bool) -> None:
+    """The create's answer is built from the row its insert returned (no read-back statement); it
+    must be the ticket exactly as a read gives it to its creator, SLA clocks included."""
+    if with_policy:
+        store.slas.create_policy(actor_id=1, data={"name": "All", "first_reply_minutes": 60})
+    created = store.tickets.create(
+        actor_id=7,
+        data={
+            "name": "printer on fire",
+            "description": "smoke",
+            "priority": "high",
+            "category": "hardware",
+            "owner_id": 7,
+            "team_id": 3,
+            "source": "email",
+            "associations": {"contacts": [5, 2, 5], "deals": [9]},
+        },
+    )
+    read = store.tickets.get(scope=EVERYTHING, user_id=7, ticket_id=created["id"], mark_read=False)
+    assert created == read
+    assert created["associations"] == {"contacts": [2, 5], "companies": [], "deals": [9]}
+    assert created["unread"] is False and created["following"] is False
+    assert (created["sla"] is not None) is with_policy

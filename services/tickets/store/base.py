@@ -49,6 +49,17 @@ COLUMNS = {
 """Domain field -> ``tickets`` column, for the values a Change writes."""
 
 
+class _NewRow:
+    """A just-inserted ticket's columns read as a :func:`queries.ticket_rows` row: not unread, not
+    followed."""
+
+    unread = False
+    following = False
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        self.__dict__.update(columns)
+
+
 def to_json(value: Any) -> str:
     return json.dumps(value)
 
@@ -227,6 +238,14 @@ class Records:
         one statement instead of :meth:`ticket`'s three (no ticket can have been merged into it yet,
         and its associations are the ones it was inserted with)."""
         row = s.execute(*queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
+        known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
+        return queries.ticket_dict(row, known, [], now=self.clock.now())
+
+    def inserted_ticket(self, columns: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+        """The wire form of a ticket from the row its insert returned (all its columns), with no
+        statement: its creator has just read it (the insert wrote the read mark), nobody follows a
+        ticket inserted a moment ago, and its associations are ``assoc``."""
+        row = _NewRow(columns._mapping)
         known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
         return queries.ticket_dict(row, known, [], now=self.clock.now())
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Row, delete
 from sqlalchemy.orm import Session
 
 from services.chassis.errors import NotFound, ValidationFailed
@@ -22,10 +23,17 @@ SLA_FIELDS = frozenset({"priority", "pipeline_id", "status"})
 """Changes that move a ticket's SLA clocks (another policy, a pause, closing)."""
 
 
-_INSERT_TICKET = tickets.insert().returning(tickets.c.id)
+_INSERT_TICKET = tickets.insert().returning(*tickets.c)
 _INSERT_ASSOCIATION = associations.insert()
 _INSERT_READ = reads.insert()
 """Every create runs these; built once (building a statement costs more than running it)."""
+
+
+@dataclass(frozen=True)
+class _Inserted:
+    id: int
+    columns: Row[Any]
+    fresh: bool
 
 
 class Tickets:
@@ -60,10 +68,12 @@ class Tickets:
 
         def work(s: Session) -> dict[str, Any]:
             now = self.r.clock.now()
-            ticket_id, new = self.insert(s, actor_id=actor_id, data=data, invalid=invalid, extra={})
-            opened = Change(entries=new.ENTRIES, events=tuple(new.events(ticket_id)))
-            self.r.write_entries(s, ticket_id, opened, actor_id, now, stamp=stamp)
-            return self.r.new_ticket(s, actor_id, ticket_id, new.associations)
+            row, new = self._insert(s, actor_id=actor_id, data=data, invalid=invalid, extra={})
+            opened = Change(entries=new.ENTRIES, events=tuple(new.events(row.id)))
+            self.r.write_entries(s, row.id, opened, actor_id, now, stamp=stamp)
+            if row.fresh:
+                return self.r.inserted_ticket(row.columns, new.associations)
+            return self.r.new_ticket(s, actor_id, row.id, new.associations)
 
         return self.r.idempotency.run(key, work)
 
@@ -78,6 +88,20 @@ class Tickets:
     ) -> tuple[int, NewTicket]:
         """A new ticket's row, associations and creator read mark, in the caller's transaction
         (``extra`` columns too); its entries and events are the caller's to write."""
+        row, new = self._insert(s, actor_id=actor_id, data=data, invalid=invalid, extra=extra)
+        return row.id, new
+
+    def _insert(
+        self,
+        s: Session,
+        *,
+        actor_id: int,
+        data: dict[str, Any],
+        invalid: Errors | None,
+        extra: dict[str, Any],
+    ) -> tuple[_Inserted, NewTicket]:
+        """:meth:`insert`, with the row as the insert returned it (``fresh`` unless an SLA refresh
+        wrote to it afterwards)."""
         now = self.r.clock.now()
         stage, errors = self.pipelines.resolve_stage(s, data.get("pipeline_id"), data.get("status"))
         errors = {**(invalid or {}), **errors}
@@ -94,7 +118,8 @@ class Tickets:
             "updated_at": now,
             "unread_seq": 1,
         }
-        ticket_id = int(s.scalar(_INSERT_TICKET, row))
+        inserted = s.execute(_INSERT_TICKET, row).one()
+        ticket_id = int(inserted.id)
         linked = [
             {"ticket_id": ticket_id, "kind": kind, "ref_id": ref_id, "added_by": actor_id, "added_at": now}
             for kind, ref_ids in new.associations.items()
@@ -105,7 +130,7 @@ class Tickets:
         s.execute(_INSERT_READ, {"ticket_id": ticket_id, "user_id": actor_id, "read_seq": 1})
         if clocks is None:
             self.slas.refresh(s, ticket_id, now)
-        return ticket_id, new
+        return _Inserted(ticket_id, inserted, fresh=clocks is not None), new
 
     def get(self, *, scope: Scope, user_id: int, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         """The ticket if the scope allows it (else NotFound; Moved, naming the survivor, if it was merged
