@@ -35,7 +35,7 @@ STAGES = [1, 2, 3, 4]  # the default pipeline; 4 is CLOSED
 tickets_strategy = st.lists(
     st.fixed_dictionaries(
         {
-            "name": st.sampled_from(["a", "A", "b", "Ab", "b%c", "B_c"]),
+            "name": st.sampled_from(["a", "A", "b", "Ab", "b%c", "B_c", "a/b", "c/%"]),
             "priority": st.sampled_from(contract.PRIORITIES),
             "status": st.sampled_from(STAGES),
             "owner_id": st.none() | st.sampled_from(USERS),
@@ -61,7 +61,7 @@ queries = st.fixed_dictionaries(
         "priority": st.sampled_from(contract.PRIORITIES),
         "owner_id": st.sampled_from([*USERS, contract.UNASSIGNED]),
         "status": st.sampled_from(STAGES),
-        "q": st.sampled_from(["a", "B", "%", "_c", "zzz"]),
+        "q": st.sampled_from(["a", "B", "%", "_c", "zzz", "/", "/%", "a/"]),
         "sort": st.sampled_from(contract.SORT_OPTIONS),
     },
 )

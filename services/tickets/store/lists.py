@@ -34,7 +34,7 @@ class Lists:
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
             items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
-            counted = s.scalar(queries.count(scope, user_id, flt)) or 0
+            counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
 
     def board(
@@ -64,7 +64,7 @@ class Lists:
             counts: list[int] = []
             for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
                 chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
-                counts += s.execute(queries.count_by_stage(scope, user_id, flt, chunk)).one()
+                counts += s.execute(*queries.count_by_stage(scope, user_id, flt, chunk)).one()
             totals = dict(zip(stage_ids, counts, strict=True))
             columns = []
             for stage in pipeline["stages"]:
@@ -96,7 +96,7 @@ class Lists:
         limit: int,
         after: tuple[Any, int] | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        rows = s.execute(queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after)).all()
+        rows = s.execute(*queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after)).all()
         more, rows = len(rows) > limit, rows[:limit]
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return self.r.dicts(s, rows), next_cursor

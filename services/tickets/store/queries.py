@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Integer,
     Join,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -84,7 +86,7 @@ def _for_user(user_id: int | BindParameter[int]) -> Join:
     ).outerjoin(followers, and_(followers.c.ticket_id == tickets.c.id, followers.c.user_id == user_id))
 
 
-def ticket_rows(user_id: int, *extra: Any) -> Select[Any]:
+def ticket_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     """Ticket columns plus ``unread``/``following`` for ``user_id`` (and any ``extra`` columns)."""
     columns = (tickets, _unread().label("unread"), _following().label("following"), *extra)
     return select(*columns).select_from(_for_user(user_id))
@@ -107,37 +109,97 @@ def _one_ticket(scope: Scope) -> Select[Any]:
     )
 
 
-def filters(scope: Scope, user_id: int, flt: TicketFilter) -> list[ColumnElement[bool]]:
-    """WHERE clauses of the table and the board: access rule, then the caller's filters."""
-    where = [listed(), visible(scope)]
-    if flt.status is not None:
-        where.append(tickets.c.stage_id == flt.status)
-    if flt.pipeline_id is not None:
-        where.append(tickets.c.pipeline_id == flt.pipeline_id)
-    if flt.owner_id is not None:
-        where.append(tickets.c.owner_id == flt.owner_id)
-    if flt.unassigned or flt.view == "unassigned":
+@dataclass(frozen=True)
+class ListShape:
+    """What the SQL of a list's statements depends on: the scope, which filters are set, the view
+    and SLA state. The filters' values (and the caller, the moment, the text searched) are bind
+    parameters (:func:`list_values`), so one shape's statements are built once (see
+    :func:`_one_ticket`: building and keying a statement costs more than running it; a list page
+    built afresh spent a third of the tickets service's CPU in SQLAlchemy's construction)."""
+
+    scope: Scope
+    status: bool = False
+    pipeline: bool = False
+    owner: bool = False
+    unassigned: bool = False
+    priority: bool = False
+    view: str | None = None
+    sla_state: str | None = None
+    q: bool = False
+
+    @classmethod
+    def of(cls, scope: Scope, flt: TicketFilter) -> ListShape:
+        return cls(
+            scope=scope,
+            status=flt.status is not None,
+            pipeline=flt.pipeline_id is not None,
+            owner=flt.owner_id is not None,
+            unassigned=flt.unassigned or flt.view == "unassigned",
+            priority=flt.priority is not None,
+            view=flt.view,
+            sla_state=flt.sla_state,
+            q=bool(flt.q),
+        )
+
+
+LIKE_ESCAPE = "/"
+
+
+def like_text(text: str) -> str:
+    """``text`` for ``icontains(..., escape=LIKE_ESCAPE)``: its ``%``, ``_`` and escape characters
+    taken literally (what ``autoescape=True`` does to a literal, for a bind parameter)."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
+
+
+def list_values(user_id: int, flt: TicketFilter) -> dict[str, Any]:
+    """The bind parameters of :class:`ListShape` statements for ``flt`` (unused ones are ignored)."""
+    return {
+        "user_id": user_id,
+        "status": flt.status,
+        "pipeline_id": flt.pipeline_id,
+        "owner_id": flt.owner_id,
+        "priority": flt.priority,
+        "now": flt.now,
+        "q": like_text(flt.q) if flt.q else None,
+    }
+
+
+def filters(shape: ListShape) -> list[ColumnElement[bool]]:
+    """WHERE clauses of the table and the board: access rule, then the caller's filters (values
+    from :func:`list_values`)."""
+    user_id = bindparam("user_id", type_=Integer)
+    where = [listed(), visible(shape.scope)]
+    if shape.status:
+        where.append(tickets.c.stage_id == bindparam("status", type_=Integer))
+    if shape.pipeline:
+        where.append(tickets.c.pipeline_id == bindparam("pipeline_id", type_=Integer))
+    if shape.owner:
+        where.append(tickets.c.owner_id == bindparam("owner_id", type_=Integer))
+    if shape.unassigned:
         where.append(tickets.c.owner_id.is_(None))
-    if flt.priority is not None:
-        where.append(tickets.c.priority == flt.priority)
-    if (view := _view(flt.view, user_id)) is not None:
+    if shape.priority:
+        where.append(tickets.c.priority == bindparam("priority", type_=tickets.c.priority.type))
+    if (view := _view(shape.view, user_id)) is not None:
         where.append(view)
-    if flt.sla_state is not None:
-        where.append(sla_state(flt.sla_state, flt.now))
-    if flt.q:
+    if shape.sla_state is not None:
+        where.append(sla_state(shape.sla_state, bindparam("now", type_=tickets.c.sla_next_due_at.type)))
+    if shape.q:
         # icontains renders lower(x) LIKE lower(y) on SQLite and ILIKE on PostgreSQL
+        text = bindparam("q", type_=String)
         where.append(
             or_(
-                tickets.c.name.icontains(flt.q, autoescape=True),
-                tickets.c.description.icontains(flt.q, autoescape=True),
+                tickets.c.name.icontains(text, escape=LIKE_ESCAPE),
+                tickets.c.description.icontains(text, escape=LIKE_ESCAPE),
             )
         )
     return where
 
 
-def sla_state(state: str, now: dt.datetime | None) -> ColumnElement[bool]:
-    """Tickets whose SLA is in ``state`` at ``now``: :func:`services.tickets.domain.sla.state_at` as SQL."""
-    assert now is not None, "the store sets the moment SLA states are judged at"
+def sla_state(state: str, now: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Tickets whose SLA is in ``state`` at ``now`` (a bind parameter the store sets):
+    :func:`services.tickets.domain.sla.state_at` as SQL."""
     running = tickets.c.sla_phase == "running"
     breached = or_(tickets.c.sla_breached_at.is_not(None), and_(running, tickets.c.sla_next_due_at <= now))
     if state == "breached":
@@ -151,7 +213,7 @@ def sla_state(state: str, now: dt.datetime | None) -> ColumnElement[bool]:
     return and_(ahead, tickets.c.sla_soon_at > now)
 
 
-def _view(view: str | None, user_id: int) -> ColumnElement[bool] | None:
+def _view(view: str | None, user_id: BindParameter[int]) -> ColumnElement[bool] | None:
     """The condition of a default view other than ``unassigned`` (a plain owner filter)."""
     if view == "mine":
         return tickets.c.owner_id == user_id
@@ -172,24 +234,36 @@ def page(
     sort: Sort,
     limit: int,
     after: tuple[Any, int] | None = None,
-) -> Select[Any]:
-    """One page in ``sort`` order plus one row (to know if there is a next page), keyset after ``after``.
+) -> tuple[Select[Any], dict[str, Any]]:
+    """One page in ``sort`` order plus one row (to know if there is a next page), keyset after
+    ``after``: a statement and its parameters (execute both).
 
     Each row carries ``sort_key``, the value the next cursor resumes from.
     """
-    key = SORT_KEYS[sort.key]
-    stmt = ticket_rows(user_id, key.label("sort_key")).where(*filters(scope, user_id, flt))
+    stmt = _page(ListShape.of(scope, flt), sort.key, sort.descending, after is not None)
+    values = {**list_values(user_id, flt), "limit": limit + 1}
     if after is not None:
+        values["after_key"], values["after_id"] = after
+    return stmt, values
+
+
+@functools.lru_cache(maxsize=512)
+def _page(shape: ListShape, sort_key: str, descending: bool, keyset: bool) -> Select[Any]:
+    key = SORT_KEYS[sort_key]
+    stmt = ticket_rows(bindparam("user_id", type_=Integer), key.label("sort_key")).where(*filters(shape))
+    if keyset:
         position = tuple_(key, tickets.c.id)
-        bound = tuple_(literal(after[0], key.type), literal(after[1], Integer()))
-        stmt = stmt.where(position < bound if sort.descending else position > bound)
-    order = (key.desc(), tickets.c.id.desc()) if sort.descending else (key.asc(), tickets.c.id.asc())
-    return stmt.order_by(*order).limit(limit + 1)
+        bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
+        stmt = stmt.where(position < bound if descending else position > bound)
+    order = (key.desc(), tickets.c.id.desc()) if descending else (key.asc(), tickets.c.id.asc())
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
 
 
-def _counted(user_id: int, flt: TicketFilter) -> Join | Table:
+def _counted(shape: ListShape) -> Join | Table:
     # Counting is the costly part of a page; SQLite does not drop unused outer joins by itself.
-    return _for_user(user_id) if flt.view in ("unread", "following") else tickets
+    if shape.view in ("unread", "following"):
+        return _for_user(bindparam("user_id", type_=Integer))
+    return tickets
 
 
 def capped_count(
@@ -202,20 +276,36 @@ def capped_count(
     return select(func.count()).select_from(found.subquery())
 
 
-def count(scope: Scope, user_id: int, flt: TicketFilter) -> Select[Any]:
-    """How many tickets the same filters select, up to ``flt.total_cap + 1`` (a list's ``total``)."""
-    return capped_count(_counted(user_id, flt), filters(scope, user_id, flt), flt.total_cap)
+def count(scope: Scope, user_id: int, flt: TicketFilter) -> tuple[Select[Any], dict[str, Any]]:
+    """How many tickets the same filters select, up to ``flt.total_cap + 1`` (a list's ``total``):
+    a statement and its parameters."""
+    return _count(ListShape.of(scope, flt), flt.total_cap), list_values(user_id, flt)
 
 
-def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int]) -> Select[Any]:
-    """One row: for each of ``stage_ids`` (a column of the board), its capped count, in one query."""
-    table, where = _counted(user_id, flt), filters(scope, user_id, flt)  # a status filter stays
+@functools.lru_cache(maxsize=512)
+def _count(shape: ListShape, cap: int) -> Select[Any]:
+    return capped_count(_counted(shape), filters(shape), cap)
+
+
+def count_by_stage(
+    scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int]
+) -> tuple[Select[Any], dict[str, Any]]:
+    """One row: for each of ``stage_ids`` (a column of the board), its capped count, in one query
+    (a statement and its parameters)."""
+    values = list_values(user_id, flt)
+    values.update({f"stage_{n}": stage_id for n, stage_id in enumerate(stage_ids)})
+    return _count_by_stage(ListShape.of(scope, flt), flt.total_cap, len(stage_ids)), values
+
+
+@functools.lru_cache(maxsize=512)
+def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Select[Any]:
+    table, where = _counted(shape), filters(shape)  # a status filter stays
     return select(
         *(
-            capped_count(table, [*where, tickets.c.stage_id == stage_id], flt.total_cap)
+            capped_count(table, [*where, tickets.c.stage_id == bindparam(f"stage_{n}", type_=Integer)], cap)
             .scalar_subquery()
             .label(f"stage_{n}")
-            for n, stage_id in enumerate(stage_ids)
+            for n in range(stages)
         )
     )
 
