@@ -105,13 +105,14 @@ class Spam:
             )
             data: dict[str, Any] = {"thread_id": thread["thread_id"], "events": []}
             if current is None:
-                new_id, new = self.tickets.insert(
+                inserted, new = self.tickets.insert(
                     s,
                     actor_id=actor_id,
                     data=thread["ticket"],
                     invalid=None,
                     extra={"in_progress": "not_spam", "job_id": job_id},
                 )
+                new_id = inserted.id
                 self.r.write_entries(s, new_id, Change(entries=new.ENTRIES), actor_id, self.r.clock.now())
                 data.update(
                     ticket_id=new_id, mode="create", events=[(e.type, e.payload) for e in new.events(new_id)]

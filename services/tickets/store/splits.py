@@ -52,13 +52,14 @@ class Splits:
             job_id = self.jobs.insert(
                 s, kind="split", actor_id=actor_id, scope=scope, data={}, step="move", key=key, total=1
             )
-            new_id, new = self.tickets.insert(
+            inserted, new = self.tickets.insert(
                 s,
                 actor_id=actor_id,
                 data=data,
                 invalid=invalid,
                 extra={"in_progress": "split", "job_id": job_id},
             )
+            new_id = inserted.id
             self.r.write_entries(s, new_id, Change(entries=new.ENTRIES), actor_id, now)
             mark_busy(s, [ticket_id], "split", job_id)
             events = [(e.type, e.payload) for e in new.events(new_id)]

@@ -30,7 +30,9 @@ _INSERT_READ = reads.insert()
 
 
 @dataclass(frozen=True)
-class _Inserted:
+class Inserted:
+    """A ticket just inserted: its id and the columns the insert returned."""
+
     id: int
     columns: Row[Any]
     fresh: bool
@@ -68,7 +70,7 @@ class Tickets:
 
         def work(s: Session) -> dict[str, Any]:
             now = self.r.clock.now()
-            row, new = self._insert(s, actor_id=actor_id, data=data, invalid=invalid, extra={})
+            row, new = self.insert(s, actor_id=actor_id, data=data, invalid=invalid, extra={})
             opened = Change(entries=new.ENTRIES, events=tuple(new.events(row.id)))
             self.r.write_entries(s, row.id, opened, actor_id, now, stamp=stamp)
             if row.fresh:
@@ -85,23 +87,10 @@ class Tickets:
         data: dict[str, Any],
         invalid: Errors | None,
         extra: dict[str, Any],
-    ) -> tuple[int, NewTicket]:
+    ) -> tuple[Inserted, NewTicket]:
         """A new ticket's row, associations and creator read mark, in the caller's transaction
-        (``extra`` columns too); its entries and events are the caller's to write."""
-        row, new = self._insert(s, actor_id=actor_id, data=data, invalid=invalid, extra=extra)
-        return row.id, new
-
-    def _insert(
-        self,
-        s: Session,
-        *,
-        actor_id: int,
-        data: dict[str, Any],
-        invalid: Errors | None,
-        extra: dict[str, Any],
-    ) -> tuple[_Inserted, NewTicket]:
-        """:meth:`insert`, with the row as the insert returned it (``fresh`` unless an SLA refresh
-        wrote to it afterwards)."""
+        (``extra`` columns too); its entries and events are the caller's to write. The row as the
+        insert returned it comes back too (``fresh`` unless an SLA refresh wrote to it afterwards)."""
         now = self.r.clock.now()
         stage, errors = self.pipelines.resolve_stage(s, data.get("pipeline_id"), data.get("status"))
         errors = {**(invalid or {}), **errors}
@@ -130,7 +119,7 @@ class Tickets:
         s.execute(_INSERT_READ, {"ticket_id": ticket_id, "user_id": actor_id, "read_seq": 1})
         if clocks is None:
             self.slas.refresh(s, ticket_id, now)
-        return _Inserted(ticket_id, inserted, fresh=clocks is not None), new
+        return Inserted(ticket_id, inserted, fresh=clocks is not None), new
 
     def get(self, *, scope: Scope, user_id: int, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         """The ticket if the scope allows it (else NotFound; Moved, naming the survivor, if it was merged
