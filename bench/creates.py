@@ -407,27 +407,9 @@ def store_costs(work: Path, n: int = STORE_CREATES) -> list[str]:
     """Statements and CPU per create in the tickets store alone (its own SQLite file, one thread, no
     broker): the part of a create the service's code decides, counted exactly; and what the outbox
     relay spends per event publishing those creates' events (its publisher is a stub here)."""
-    import warnings
+    from bench.store_reads import counting_store
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
-        from sqlalchemy import event
-
-        from deploy.migrate import upgrade
-        from services.chassis.clock import SYSTEM_CLOCK
-        from services.chassis.db import SessionFactory, make_engine
-        from services.tickets.store import TicketStore
-
-    url = f"sqlite:///{work / 'store-bench.db'}"
-    upgrade("tickets", url)
-    engine = make_engine(url)
-    statements = [0]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args: object) -> None:
-        statements[0] += 1
-
-    store = TicketStore(SessionFactory(engine), clock=SYSTEM_CLOCK)
+    store, engine, statements = counting_store(work / "store-bench.db")
     data = {"name": "load", "description": "printer on fire " * 8, "priority": "high"}
     for _ in range(20):  # warm SQLAlchemy's statement cache
         store.tickets.create(actor_id=1, data=data)

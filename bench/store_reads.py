@@ -22,6 +22,30 @@ from pathlib import Path
 from typing import Any
 
 
+def counting_store(db_file: Path) -> tuple[Any, Any, list[int]]:
+    """A migrated tickets store on its own SQLite file, its engine, and the count of statements
+    it has run (``[n]``, reset by the caller), counted by an engine event."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
+        from sqlalchemy import event
+
+        from deploy.migrate import upgrade
+        from services.chassis.clock import SYSTEM_CLOCK
+        from services.chassis.db import SessionFactory, make_engine
+        from services.tickets.store import TicketStore
+
+    url = f"sqlite:///{db_file}"
+    upgrade("tickets", url)
+    engine = make_engine(url)
+    statements = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        statements[0] += 1
+
+    return TicketStore(SessionFactory(engine), clock=SYSTEM_CLOCK), engine, statements
+
+
 def measure(call: Callable[[], Any], calls: int, statements: list[int]) -> tuple[float, float]:
     """Best of three rounds: CPU ms per call, statements per call."""
     for _ in range(min(50, calls)):
@@ -45,25 +69,10 @@ def main() -> None:
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
-        from sqlalchemy import event
-
-        from deploy.migrate import upgrade
-        from services.chassis.clock import SYSTEM_CLOCK
-        from services.chassis.db import SessionFactory, make_engine
         from services.tickets.domain import EVERYTHING, Scope, TicketFilter, parse_sort
-        from services.tickets.store import TicketStore
 
     work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-store-reads-"))
-    url = f"sqlite:///{work / 'tickets.db'}"
-    upgrade("tickets", url)
-    engine = make_engine(url)
-    statements = [0]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args: object) -> None:
-        statements[0] += 1
-
-    store = TicketStore(SessionFactory(engine), clock=SYSTEM_CLOCK)
+    store, engine, statements = counting_store(work / "tickets.db")
     for i in range(args.tickets):
         data = {
             "name": f"refund {i}",
