@@ -237,15 +237,16 @@ class Records:
         """The wire form of a ticket this transaction has just inserted with associations ``assoc``:
         one statement instead of :meth:`ticket`'s three (no ticket can have been merged into it yet,
         and its associations are the ones it was inserted with)."""
-        row = s.execute(*queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
-        known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
-        return queries.ticket_dict(row, known, [], now=self.clock.now())
+        return self._fresh_ticket(s.execute(*queries.one_ticket(EVERYTHING, user_id, ticket_id)).one(), assoc)
 
     def inserted_ticket(self, columns: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
         """The wire form of a ticket from the row its insert returned (all its columns), with no
         statement: its creator has just read it (the insert wrote the read mark), nobody follows a
         ticket inserted a moment ago, and its associations are ``assoc``."""
-        row = _NewRow(columns._mapping)
+        return self._fresh_ticket(_NewRow(columns._mapping), assoc)
+
+    def _fresh_ticket(self, row: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+        """The wire form of a ticket inserted in this transaction: nothing merged into it yet."""
         known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
         return queries.ticket_dict(row, known, [], now=self.clock.now())
 

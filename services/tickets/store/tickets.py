@@ -31,11 +31,15 @@ _INSERT_READ = reads.insert()
 
 @dataclass(frozen=True)
 class Inserted:
-    """A ticket just inserted: its id and the columns the insert returned."""
+    """A ticket just inserted: the columns the insert returned, and whether they are still its
+    columns (``fresh``: no SLA refresh wrote to the row afterwards)."""
 
-    id: int
     columns: Row[Any]
     fresh: bool
+
+    @property
+    def id(self) -> int:
+        return int(self.columns.id)
 
 
 class Tickets:
@@ -107,8 +111,8 @@ class Tickets:
             "updated_at": now,
             "unread_seq": 1,
         }
-        inserted = s.execute(_INSERT_TICKET, row).one()
-        ticket_id = int(inserted.id)
+        inserted = Inserted(s.execute(_INSERT_TICKET, row).one(), fresh=clocks is not None)
+        ticket_id = inserted.id
         linked = [
             {"ticket_id": ticket_id, "kind": kind, "ref_id": ref_id, "added_by": actor_id, "added_at": now}
             for kind, ref_ids in new.associations.items()
@@ -119,7 +123,7 @@ class Tickets:
         s.execute(_INSERT_READ, {"ticket_id": ticket_id, "user_id": actor_id, "read_seq": 1})
         if clocks is None:
             self.slas.refresh(s, ticket_id, now)
-        return Inserted(ticket_id, inserted, fresh=clocks is not None), new
+        return inserted, new
 
     def get(self, *, scope: Scope, user_id: int, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         """The ticket if the scope allows it (else NotFound; Moved, naming the survivor, if it was merged
