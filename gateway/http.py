@@ -39,6 +39,7 @@ from services.chassis.errors import BadRequest, HelpdeskError, Unauthenticated, 
 from services.chassis.idempotency import MAX_KEY_LENGTH, REPLAYED
 from services.chassis.identity import CONTEXT_KEY
 from services.chassis.schema import load
+from services.chassis.signatures import SignatureOnce
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
@@ -76,7 +77,7 @@ BODY_ERRORS = (408, 413, 415, 422)
 """Statuses of every route that reads a body (late, too large, not JSON, not valid)."""
 
 
-class Route(HttpRequestHandler):
+class Route(SignatureOnce, HttpRequestHandler):
     """An HTTP entrypoint with authentication, validation, rate limits, problem+json errors and
     OpenAPI metadata.
 
@@ -311,9 +312,13 @@ def read_body(request: Request) -> bytes:
     if length is not None and length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
     seconds = request.environ.get(BODY_TIMEOUT_KEY)
+    timer = eventlet.Timeout(seconds)
     try:
-        with eventlet.Timeout(seconds, RequestTimeout("The body did not arrive in time.")):
-            raw: bytes = request.stream.read(MAX_BODY_BYTES + 1)
+        raw: bytes = request.stream.read(MAX_BODY_BYTES + 1)
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        raise RequestTimeout("The body did not arrive in time.") from None
     except TimeoutError:
         raise RequestTimeout("The body did not arrive in time.") from None
     except (OSError, ValueError) as exc:
@@ -321,6 +326,8 @@ def read_body(request: Request) -> bytes:
         raise BadRequest(
             "The body could not be read (malformed chunked encoding or a broken connection)."
         ) from exc
+    finally:
+        timer.cancel()
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
     return raw

@@ -32,14 +32,14 @@ from typing import Any
 
 import eventlet
 from eventlet.event import Event
-from kombu import Connection, Consumer, Exchange, Queue, binding
+from kombu import Connection, Consumer, Exchange, Queue, binding, serialization
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     DEFAULT_SERIALIZER,
     LOGIN_METHOD_CONFIG_KEY,
     SERIALIZER_CONFIG_KEY,
 )
-from nameko.exceptions import deserialize
+from nameko.exceptions import UnserializableValueError, deserialize, serialize
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
@@ -66,6 +66,7 @@ from services.chassis.publishing import TRANSIENT, HeldPublisher
 from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
 from services.chassis.request_channel import REFUSED, UNROUTABLE, RequestChannel
 from services.chassis.secrets import identity_secret, require_identity_secret
+from services.chassis.signatures import SignatureOnce
 
 log = logging.getLogger(__name__)
 
@@ -126,28 +127,53 @@ def rpc_exchange(config: dict[str, Any], *, passive: bool = False) -> Exchange:
     return Exchange(exchange.name, type=exchange.type, durable=exchange.durable, passive=passive)
 
 
-REPLY_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
-"""nameko's default (3 retries, 2 s apart and growing) holds a worker for ~12 s, then kills the
-container; a reply that cannot go out in a second will not be waited for anyway."""
+REPLY_ATTEMPTS = 3
+"""A reply is written at most this often, each on a new connection after a failed write, within
+about a second (:class:`HeldPublisher`): nameko's default retry policy (3 retries, 2 s apart and
+growing) held a worker for ~12 s and then killed the container; a reply that cannot go out in a
+second will not be waited for anyway."""
 SEND_ATTEMPTS = 2
 """A request whose write fails (the connection just broke) is sent once more on the link's next
 connection, if that comes within the call's deadline and ``LINK_WAIT``."""
 
 
 class _Responder(Responder):
-    def publisher_cls(self, amqp_uri: str, ssl: Any = None, login_method: str | None = None) -> HeldPublisher:
-        # No publisher confirm for a reply: its queue is the caller's exclusive, non-durable one,
-        # which a broker failure ends together with the caller's connection, so a confirm would
-        # prove nothing the caller can use (waiting for it was 7 % of the tickets service's CPU per
-        # create). A lost reply is the caller's deadline; the write it answers is committed.
-        return HeldPublisher.shared(
-            amqp_uri,
-            confirms=False,
-            retry_policy=REPLY_RETRY_POLICY,
-            ssl=ssl,
-            login_method=login_method,
+    """nameko's responder, serializing its reply once (nameko encodes the result twice: once to
+    check that it can, once to send it) and writing it on the process's :class:`HeldPublisher`.
+
+    No publisher confirm for a reply: its queue is the caller's exclusive, non-durable one, which
+    a broker failure ends together with the caller's connection, so a confirm would prove nothing
+    the caller can use (waiting for it was 7 % of the tickets service's CPU per create). A lost
+    reply is the caller's deadline; the write it answers is committed."""
+
+    def send_response(self, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        error = serialize(exc_info[1]) if exc_info is not None else None
+        properties = self.message.properties
+        serializer = serialization.registry.type_to_name[properties["content_type"]]
+        try:
+            content_type, encoding, body = serialization.dumps({"result": result, "error": error}, serializer)
+        except Exception:
+            # a result that cannot be encoded is the worker's error, sent as nameko would send it
+            exc_info = sys.exc_info()
+            error = serialize(UnserializableValueError(result))
+            result = None
+            content_type, encoding, body = serialization.dumps({"result": None, "error": error}, serializer)
+        publisher = HeldPublisher.shared(
+            self.amqp_uri,
+            attempts=REPLY_ATTEMPTS,
+            ssl=self.ssl,
+            login_method=self.login_method,
             delivery_mode=TRANSIENT,
         )
+        publisher.publish_body(
+            body,
+            content_type=content_type,
+            content_encoding=encoding,
+            exchange=self.exchange,
+            routing_key=properties["reply_to"],
+            correlation_id=properties.get("correlation_id"),
+        )
+        return result, exc_info
 
 
 class HelpdeskRpcConsumer(RpcConsumer):
@@ -213,7 +239,7 @@ class HelpdeskRpcConsumer(RpcConsumer):
             self.handle_result(message, None, sys.exc_info())
 
 
-class HelpdeskRpc(Rpc):
+class HelpdeskRpc(SignatureOnce, Rpc):
     """nameko's RPC entrypoint plus deadline and identity checks before any work is done."""
 
     rpc_consumer = HelpdeskRpcConsumer()

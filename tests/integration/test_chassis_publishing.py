@@ -1,17 +1,17 @@
 """services.chassis.publishing on a real broker: BatchPublisher and its bookkeeping of confirmations;
-HeldPublisher's single messages (properties kept, an unroutable mandatory one refused, one per
-settings in a process)."""
+HeldPublisher's single messages (properties kept, written again on a new connection when the held
+one broke, one per settings in a process)."""
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
 import pytest
 from kombu import Connection, Exchange, Queue
-from nameko.amqp.publish import UndeliverableMessage
 
-from services.chassis.publishing import BatchPublisher, HeldPublisher, Outgoing
+from services.chassis.publishing import TRANSIENT, BatchPublisher, HeldPublisher, Outgoing
 from tests.conftest import free_port
 
 EXCHANGE = Exchange("batch.events", type="topic", durable=True)
@@ -59,47 +59,66 @@ def test_an_unreachable_broker_raises_instead_of_reporting_anything_sent() -> No
     assert publisher.publish([]) == []
 
 
-RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
-
-
 def test_a_held_publisher_sends_each_message_with_its_properties(vhost_uri: str) -> None:
     queue = Queue("held.q", exchange=EXCHANGE, routing_key="held.#", durable=False, auto_delete=False)
     with Connection(vhost_uri) as conn:
         queue(conn.channel()).declare()
-    publisher = HeldPublisher(vhost_uri, confirms=True, retry_policy=RETRY)
+    publisher = HeldPublisher(vhost_uri)
     for n in range(3):
         publisher.publish(
             {"n": n},
             exchange=EXCHANGE,
             routing_key=f"held.{n}",
-            mandatory=True,
             headers={"h": n},
             correlation_id=f"c{n}",
             reply_to="back",
             expiration=30.0,
         )
-    got = _drain(vhost_uri, queue, 3)
-    assert [m.payload for m in got] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    publisher.publish_body(
+        b'{"n": 3}',
+        content_type="application/json",
+        content_encoding="utf-8",
+        exchange="batch.events",
+        routing_key="held.3",
+    )
+    got = _drain(vhost_uri, queue, 4)
+    assert [m.payload for m in got] == [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}]
     first = got[0]
     assert first.headers == {"h": 0} and first.content_type == "application/json"
     assert first.properties["correlation_id"] == "c0" and first.properties["reply_to"] == "back"
     assert first.properties["expiration"] == "30000" and first.properties["delivery_mode"] == 2
+    publisher.close()
 
 
-def test_a_held_publisher_refuses_a_mandatory_message_no_queue_takes(vhost_uri: str) -> None:
-    publisher = HeldPublisher(vhost_uri, confirms=True, retry_policy=RETRY)
+def test_a_held_publisher_writes_again_on_a_new_connection_when_its_own_broke(vhost_uri: str) -> None:
+    queue = Queue("held.again", exchange=EXCHANGE, routing_key="again", durable=False, auto_delete=False)
     with Connection(vhost_uri) as conn:
-        EXCHANGE(conn.channel()).declare()
-    with pytest.raises(UndeliverableMessage):
-        publisher.publish({}, exchange=EXCHANGE, routing_key="nobody.listens", mandatory=True)
-    publisher.publish({}, exchange=EXCHANGE, routing_key="nobody.listens")  # not mandatory: dropped
+        queue(conn.channel()).declare()
+    publisher = HeldPublisher(vhost_uri, delivery_mode=TRANSIENT)
+    publisher.publish({"n": 1}, exchange=EXCHANGE, routing_key="again")
+    broken = publisher._connection
+    broken.connection.sock.shutdown(socket.SHUT_RDWR)
+    publisher.publish({"n": 2}, exchange=EXCHANGE, routing_key="again")
+    assert publisher._connection is not broken, "the write on the broken connection failed over"
+    got = _drain(vhost_uri, queue, 2)
+    assert [m.payload for m in got] == [{"n": 1}, {"n": 2}]
+    assert got[1].properties["delivery_mode"] == TRANSIENT
+    publisher.close()
+
+
+def test_a_held_publisher_raises_after_its_attempts_when_no_broker_answers() -> None:
+    publisher = HeldPublisher(f"amqp://guest:guest@127.0.0.1:{free_port()}/", attempts=2)
+    with pytest.raises(OSError):
+        publisher.publish({}, exchange=EXCHANGE, routing_key="x")
+    assert publisher._connection is None
 
 
 def test_held_publishers_are_shared_per_uri_and_settings() -> None:
-    a = HeldPublisher.shared("amqp://h:1/", confirms=False, retry_policy=RETRY)
-    assert HeldPublisher.shared("amqp://h:1/", confirms=False, retry_policy=dict(RETRY)) is a
-    assert HeldPublisher.shared("amqp://h:1/", confirms=True, retry_policy=RETRY) is not a
-    assert HeldPublisher.shared("amqp://h:2/", confirms=False, retry_policy=RETRY) is not a
+    a = HeldPublisher.shared("amqp://h:1/", attempts=3)
+    assert HeldPublisher.shared("amqp://h:1/", attempts=3) is a
+    assert HeldPublisher.shared("amqp://h:1/", attempts=2) is not a
+    assert HeldPublisher.shared("amqp://h:1/", delivery_mode=TRANSIENT) is not a
+    assert HeldPublisher.shared("amqp://h:2/", attempts=3) is not a
 
 
 class _FakeProducer:
@@ -128,7 +147,7 @@ class _SilentConnection:
 def _scripted(script: dict[int, list[tuple[str, int, bool]]]) -> BatchPublisher:
     publisher = BatchPublisher("amqp://unused", EXCHANGE, confirm_timeout=0.05)
     producer = _FakeProducer(publisher, script)
-    publisher._producer = producer
+    publisher._producer = producer  # type: ignore[assignment]
     publisher._connection = _SilentConnection()
     return publisher
 
