@@ -29,6 +29,7 @@ from typing import Any
 
 import eventlet
 from eventlet.event import Event
+from eventlet.hubs import get_hub
 from kombu import Exchange
 from marshmallow import RAISE, Schema, ValidationError
 from nameko.extensions import DependencyProvider
@@ -220,6 +221,7 @@ class OutboxRelay(DependencyProvider):
         )
 
     def setup(self) -> None:
+        self._foreign_lease_end: dt.datetime | None = None
         self.service = self.container.service_name
         self.exchange = event_exchange(self.service)
         self._statements = _RelayStatements(self.outbox)
@@ -254,13 +256,12 @@ class OutboxRelay(DependencyProvider):
         log.debug("outbox relay wakes")
         while self.loop.running and self.relay_once() == BATCH:
             pass
-        return self._until_foreign_lease_ends()
+        return self._until_lease_ends(self._foreign_lease_end)
 
-    def _until_foreign_lease_ends(self) -> float:
+    def _until_lease_ends(self, ends: dt.datetime | None) -> float:
         """Seconds until the next poll: the poll period, or less if another relay's lease on an
-        unpublished row ends sooner (if that relay died, its rows are ours then)."""
-        with self._factory().read() as session:
-            ends = session.scalar(self._statements.lease_end)
+        unpublished row (``ends``, as the last claim found it) ends sooner (if that relay died,
+        its rows are ours then)."""
         if ends is None:
             return self.poll_seconds
         remaining = (aware(ends) - SYSTEM_CLOCK.now()).total_seconds()
@@ -277,7 +278,10 @@ class OutboxRelay(DependencyProvider):
         log.debug("outbox relay claimed %d rows", len(ids))
         published: list[int] = []
         done = Event()
-        renewer = eventlet.spawn(self._renew, ids, done)
+        renewers: list[Any] = []  # a renewer starts only if the publish outlasts RENEW_SECONDS
+        timer = get_hub().schedule_call_global(
+            RENEW_SECONDS, lambda: renewers.append(eventlet.spawn(self._renew, ids, done))
+        )
         try:
             messages = [self._message(row) for row in rows]
             for position in self.publisher.publish(messages):
@@ -286,7 +290,9 @@ class OutboxRelay(DependencyProvider):
             log.debug("outbox relay published %d of %d rows", len(published), len(rows))
         finally:
             done.send(True)
-            renewer.wait()
+            timer.cancel()
+            for renewer in renewers:
+                renewer.wait()
             self._settle(ids, published)
         return len(published)
 
@@ -299,10 +305,14 @@ class OutboxRelay(DependencyProvider):
 
     def _claim(self) -> list[Any]:
         """Lease a batch of unpublished rows; their ``id``, ``event_type`` and ``payload`` in id order
-        (read in the claiming transaction: a wake costs no separate read)."""
+        (read in the claiming transaction: a wake costs no separate read). A claim short of a
+        whole batch also notes when the earliest lease another relay holds ends
+        (:attr:`_foreign_lease_end`), in the same transaction, for the wait after the pass."""
         now = SYSTEM_CLOCK.now()
         with self._factory().transaction() as session:
             rows = list(session.execute(self._statements.claim, {"now": now}).all())
+            if len(rows) < BATCH:
+                self._foreign_lease_end = session.scalar(self._statements.foreign_lease_end, {"now": now})
             if rows:
                 session.execute(
                     self._statements.lease,
@@ -311,12 +321,9 @@ class OutboxRelay(DependencyProvider):
         return rows
 
     def _renew(self, ids: list[int], done: Event) -> None:
-        """Extend the lease on ``ids`` every RENEW_SECONDS until ``done`` is sent."""
-        while True:
-            with eventlet.Timeout(RENEW_SECONDS, False):
-                done.wait()
-            if done.ready():
-                return
+        """Extend the lease on ``ids`` now and every RENEW_SECONDS until ``done`` is sent (started
+        RENEW_SECONDS into a publish that has not finished by then)."""
+        while not done.ready():
             try:
                 with self._factory().transaction() as session:
                     session.execute(
@@ -328,6 +335,8 @@ class OutboxRelay(DependencyProvider):
             except Exception as exc:  # the lease lapses; at worst another relay sends them again
                 log.warning("outbox relay could not renew its lease: %s", exc)
                 return
+            with eventlet.Timeout(RENEW_SECONDS, False):
+                done.wait()
 
     def _settle(self, ids: list[int], published: list[int]) -> None:
         """Mark what went out; release the rest at once, so the next attempt need not wait out the
@@ -378,4 +387,6 @@ class _RelayStatements:
         self.lease = update(outbox).where(ids).values(claimed_until=bindparam("until"))
         self.published = update(outbox).where(ids).values(published_at=bindparam("at"), claimed_until=None)
         self.released = update(outbox).where(ids).values(claimed_until=None)
-        self.lease_end = select(func.min(c.claimed_until)).where(unpublished)
+        self.foreign_lease_end = (
+            select(func.min(c.claimed_until)).where(unpublished).where(c.claimed_until >= bindparam("now"))
+        )
