@@ -108,6 +108,38 @@ def test_audiences_answer_a_batch_with_one_question_about_people(tickets: Ticket
     assert one == first, "audience is a batch of one"
 
 
+def test_a_batch_judges_each_question_by_its_own_moment(tickets: Tickets) -> None:
+    """One ticket asked about twice in one batch, as of two moments, beside another ticket with
+    followers of its own and a ticket that is gone: each answer is the one asked alone."""
+    first = tickets.as_(AGENT).create_ticket({"name": "First"})
+    other = tickets.as_(AGENT).create_ticket({"name": "Other"})
+    tickets.as_(ADMIN).follow(first["id"])
+    early = tickets.store.clock.now().isoformat()
+    tickets.as_(AGENT).follow(first["id"])
+    tickets.as_(SALES).follow(other["id"])
+    questions = [
+        {"ticket_id": first["id"], "watchers": True, "as_of": early},
+        {"ticket_id": other["id"], "watchers": True},
+        {"ticket_id": 9999, "watchers": True},
+        {"ticket_id": first["id"], "watchers": True},
+        {"ticket_id": other["id"], "watchers": True, "as_of": early},
+    ]
+    answers = tickets.as_(SYSTEM).audiences(questions)
+    assert [a and a["followers"] for a in answers] == [
+        [ADMIN.user_id],
+        [SALES.user_id],
+        None,
+        [ADMIN.user_id, AGENT.user_id],
+        [],
+    ]
+    for question, answer in zip(questions, answers, strict=True):
+        if answer is not None:
+            alone = tickets.as_(SYSTEM).audience(
+                question["ticket_id"], watchers=True, as_of=question.get("as_of")
+            )
+            assert alone == answer
+
+
 @pytest.mark.parametrize(
     "questions",
     [
