@@ -62,7 +62,7 @@ from services.chassis.errors import (
     Unauthenticated,
 )
 from services.chassis.identity import CONTEXT_KEY, Caller, SystemIdentity, Verifier
-from services.chassis.publishing import TRANSIENT, HeldPublisher
+from services.chassis.publishing import TRANSIENT, HeldPublisher, write
 from services.chassis.queues import RPC_DELIVERY_LIMIT, durable_arguments, queue_type
 from services.chassis.request_channel import REFUSED, UNROUTABLE, RequestChannel
 from services.chassis.secrets import identity_secret, require_identity_secret
@@ -498,13 +498,15 @@ class BrokerLink(SharedExtension):
             return
         correlation_id = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
         self._probe = (correlation_id, now)
-        message = channel.prepare_message(
+        write(
+            channel,
             b"{}",
+            exchange=self.exchange.name,
+            routing_key=self.routing_key,
             content_type="application/json",
             content_encoding="utf-8",
             properties={"correlation_id": correlation_id},
         )
-        channel.basic_publish(message, exchange=self.exchange.name, routing_key=self.routing_key)
 
     def _refused(self, correlation_id: str, reason: str) -> None:
         """The broker returned or refused a request (see RequestChannel): its caller fails now."""
