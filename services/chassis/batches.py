@@ -12,7 +12,12 @@ envelope check, bounded retries, the dead-letter queue) and adds these:
 * each event that passes the envelope check reaches the handler in a batch of at most
   ``max_batch`` events, in the order they arrived; a refused one is parked alone, as before;
 * at most ``concurrency`` batches are handled at once; events arriving meanwhile wait in memory
-  and make up the next batch. The subscription's consumer has a prefetch of its own,
+  and make up the next batch;
+* with ``gather_seconds``, a batch starts no sooner than that after the one before it started:
+  under a flood each batch takes in what arrived over that span instead of what arrived while the
+  last one ran (which shrinks as the machine has CPU to spare, so that the per-batch lookups and
+  transactions multiply to fill it), while an event after a quiet spell still starts its batch at
+  once. Events to be retried alone never wait for it. The subscription's consumer has a prefetch of its own,
   ``max_batch * (concurrency + 1)`` (not the container's ``max_workers``), so a backlog fills every
   batch, a full next batch is waiting when one ends, and no more events wait in memory than that;
 * a batch is acknowledged only when its handler has returned, all its messages together;
@@ -28,10 +33,12 @@ envelope check, bounded retries, the dead-letter queue) and adds these:
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from functools import partial
 from typing import Any
 
+from eventlet.hubs import get_hub
 from nameko.exceptions import ContainerBeingKilled
 
 from services.chassis.events import Subscription, describe
@@ -57,12 +64,18 @@ class BatchSubscription(Subscription):
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         concurrency: int = DEFAULT_CONCURRENCY,
+        gather_seconds: float = 0.0,
         **kwargs: Any,
     ) -> None:
         if max_batch < 1 or concurrency < 1:
             raise ValueError("max_batch and concurrency must be at least 1")
+        if gather_seconds < 0:
+            raise ValueError("gather_seconds must not be negative")
         self.max_batch = max_batch
         self.concurrency = concurrency
+        self.gather_seconds = gather_seconds
+        self._last_start = -float("inf")
+        self._timer: Any = None
         self.prefetch_count = max_batch * (concurrency + 1)
         """Read by :class:`~services.chassis.consuming.GuardedQueueConsumer`."""
         self._waiting: deque[Delivery] = deque()
@@ -74,12 +87,32 @@ class BatchSubscription(Subscription):
         self._waiting.append((body, message))
         self._start_batches()
 
+    def stop(self) -> None:
+        self._cancel_timer()
+        super().stop()
+
+    def kill(self) -> None:
+        self._cancel_timer()
+        super().kill()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _start_batches(self) -> None:
-        """Start batches while there are events and room: events to be retried alone first."""
+        """Start batches while there are events and room: events to be retried alone first; new
+        ones once ``gather_seconds`` have passed since the last batch started."""
         while self._running < self.concurrency and (self._alone or self._waiting):
             if self._alone:
                 batch = [self._alone.popleft()]
             else:
+                early = self._last_start + self.gather_seconds - time.monotonic()
+                if early > 0:
+                    if self._timer is None:
+                        self._timer = get_hub().schedule_call_global(early, self._gathered)
+                    return
+                self._last_start = time.monotonic()
                 batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
             self._running += 1
             try:
@@ -94,6 +127,12 @@ class BatchSubscription(Subscription):
                 self._running -= 1
                 for _body, message in batch:
                     self.queue_consumer.requeue_message(message)
+
+    def _gathered(self) -> None:
+        """The gathering span has passed (a hub timer: start the batches from a thread of the
+        container's own)."""
+        self._timer = None
+        self.container.spawn_managed_thread(self._start_batches, identifier=f"{self.queue.name}.batches")
 
     def _batch_done(
         self, batch: list[Delivery], worker_ctx: Any, result: Any, exc_info: Any

@@ -11,13 +11,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, Table, create_engine, event, false, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.chassis import config as cfg
+from services.chassis.group_commit import CommitGroup
+
+T = TypeVar("T")
 
 OUTBOX_WRITTEN = "outbox_written"
 """Wake topic of a transaction that recorded an event (the outbox relay listens to it)."""
@@ -78,6 +81,7 @@ class SessionFactory:
         self.engine = engine
         self._maker = sessionmaker(engine, expire_on_commit=False)
         self._on_commit: dict[str, list[Callable[[], None]]] = {}
+        self._group = CommitGroup(self)
 
     def on_commit(self, topic: str, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each committed transaction that named ``topic`` with
@@ -95,6 +99,12 @@ class SessionFactory:
         for topic in sorted(topics):
             for callback in self._on_commit.get(topic, ()):
                 callback()
+
+    def grouped(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in a transaction it may share with works other green threads of this
+        process hand in at the same moment (group commit): as if alone, see
+        :mod:`services.chassis.group_commit` for the promises and what ``work`` must not do."""
+        return self._group.run(work)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -116,16 +116,26 @@ class Idempotency:
             )
         )
 
-    def run(self, key: IdempotencyKey | None, work: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
-        """``work(session)`` in a transaction that also remembers its answer; a replay skips the work."""
+    def run(
+        self, key: IdempotencyKey | None, work: Callable[[Session], dict[str, Any]], *, grouped: bool = False
+    ) -> dict[str, Any]:
+        """``work(session)`` in a transaction that also remembers its answer; a replay skips the work.
+        ``grouped``: the transaction may be shared with concurrent writes of this process
+        (:meth:`SessionFactory.grouped`; ``work`` must then only talk to the database)."""
         first = self.replay(key)
         if first is not None:
             return first
-        try:
-            with self.db.transaction() as s:
-                result = work(s)
-                self.remember(s, key, result)
+
+        def remembered(s: Session) -> dict[str, Any]:
+            result = work(s)
+            self.remember(s, key, result)
             return result
+
+        try:
+            if grouped:
+                return self.db.grouped(remembered)
+            with self.db.transaction() as s:
+                return remembered(s)
         except IntegrityError:
             first = self.replay(key)  # a concurrent twin with the same key won the race
             if first is not None:

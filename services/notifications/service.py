@@ -59,13 +59,26 @@ larger and each lookup and transaction serves more events: with two at once the 
 10-client create load were half as big and the suite spent 5 % more CPU per create (bench/RESULTS.md,
 "transient RPC messages, one batch at a time"). The batches write the same tables (the unread
 counters most), so a second one mostly waited for the first."""
+GATHER_SECONDS = 0.05
+"""A batch starts at least this long after the one before (see ``services.chassis.batches``). Taken
+as soon as the last one ended, batches under the 10-client create load were as small as the
+machine's spare CPU let them be, each with its two lookups, its transaction and its announcement:
+when the tickets service got cheaper (group commit), notifications and permissions spent the
+difference on more, smaller batches. 50 ms makes a batch of ~20 at 400 creates a second; the event
+p99 under that load fell (110-130 -> 87-100 ms) and one create at a time still waits no more
+(bench/RESULTS.md, stop 25)."""
 
 
 def batches(source_service: str, event_type: str) -> Any:
     """This service's batch subscription to ``event_type``: ``ATTEMPTS`` tries of an event, at most
-    ``BATCH`` events together, ``BATCHES_AT_ONCE`` batches at a time."""
+    ``BATCH`` events together, ``BATCHES_AT_ONCE`` batches at a time, ``GATHER_SECONDS`` apart."""
     return subscribe_batch(
-        source_service, event_type, max_attempts=ATTEMPTS, max_batch=BATCH, concurrency=BATCHES_AT_ONCE
+        source_service,
+        event_type,
+        max_attempts=ATTEMPTS,
+        max_batch=BATCH,
+        concurrency=BATCHES_AT_ONCE,
+        gather_seconds=GATHER_SECONDS,
     )
 
 

@@ -11,11 +11,15 @@ Proves that
   last is full;
 * a batch whose handler raises is handled again event by event: the good events take effect
   once, the poison event is retried ``max_attempts`` times alone and parked with its error;
-* an event the envelope check refuses is parked at once and does not hold up the others.
+* an event the envelope check refuses is parked at once and does not hold up the others;
+* with ``gather_seconds``, a trickle of events is handled in batches started at least that far
+  apart, while the first event, and one after a quiet spell, is handled at once.
 """
 
 from __future__ import annotations
 
+import itertools
+import time
 import uuid
 from typing import Any
 
@@ -128,6 +132,50 @@ def test_a_batch_subscription_prefetches_for_its_batches_and_a_full_next_one(
     wait_until(lambda: len(effects) >= len(events), 20.0, "every event to take effect")
     assert effects == [e["event_id"] for e in events]
     assert [len(b) for b in batches[1:-1]] == [8] * (len(batches) - 2), batches
+
+
+GATHER = 0.3
+started: list[float] = []
+
+
+class GatheringBatcher:
+    """Quick batches started ``GATHER`` seconds apart at the closest."""
+
+    name = SERVICE
+
+    @subscribe_batch(SOURCE, THING, max_batch=50, concurrency=1, gather_seconds=GATHER)
+    def handle_things(self, payloads: list[dict[str, Any]]) -> None:
+        started.append(time.monotonic())
+        batches.append([p["event_id"] for p in payloads])
+        effects.extend(p["event_id"] for p in payloads)
+
+
+def test_a_trickle_is_gathered_into_batches_started_apart_and_a_lone_event_goes_at_once(
+    container_factory: Any, vhost_uri: str
+) -> None:
+    started.clear()
+    with Connection(vhost_uri) as conn:
+        declare_subscription(conn, SOURCE, THING, SERVICE, "handle_things")
+    container_factory(GatheringBatcher, {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET}).start()
+    trickle = [event() for _ in range(30)]
+    sent = time.monotonic()
+    for payload in trickle:  # one every ~30 ms for ~1 s: without gathering, ~30 batches of one
+        publish_event(vhost_uri, SOURCE, THING, payload)
+        eventlet.sleep(0.03)
+    wait_until(lambda: len(effects) >= len(trickle), 10.0, "every event of the trickle to take effect")
+
+    assert effects == [e["event_id"] for e in trickle]
+    assert started[0] - sent < GATHER / 2, "the first event must not wait for company"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
+    assert min(gaps) >= GATHER * 0.95, gaps
+    assert len(batches) <= 6 and max(len(b) for b in batches) >= 5, [len(b) for b in batches]
+
+    eventlet.sleep(GATHER * 2)  # a quiet spell
+    lone = event()
+    sent = time.monotonic()
+    publish_event(vhost_uri, SOURCE, THING, lone)
+    wait_until(lambda: effects[-1] == lone["event_id"], 5.0, "the lone event to take effect")
+    assert started[-1] - sent < GATHER / 2, "an event after a quiet spell must not wait"
 
 
 def test_a_poison_event_is_retried_alone_and_parked_while_its_batch_mates_take_effect(

@@ -81,7 +81,7 @@ class Tickets:
                 return self.r.inserted_ticket(row.columns, new.associations)
             return self.r.new_ticket(s, actor_id, row.id, new.associations)
 
-        return self.r.idempotency.run(key, work)
+        return self.r.idempotency.run(key, work, grouped=True)
 
     def insert(
         self,
