@@ -12,14 +12,14 @@ envelope check, bounded retries, the dead-letter queue) and adds these:
 * each event that passes the envelope check reaches the handler in a batch of at most
   ``max_batch`` events, in the order they arrived; a refused one is parked alone, as before;
 * at most ``concurrency`` batches are handled at once; events arriving meanwhile wait in memory
-  and make up the next batch;
+  and make up the next batch. The subscription's consumer has a prefetch of its own,
+  ``max_batch * (concurrency + 1)`` (not the container's ``max_workers``), so a backlog fills every
+  batch, a full next batch is waiting when one ends, and no more events wait in memory than that;
 * with ``gather_seconds``, a batch starts no sooner than that after the one before it started:
   under a flood each batch takes in what arrived over that span instead of what arrived while the
   last one ran (which shrinks as the machine has CPU to spare, so that the per-batch lookups and
   transactions multiply to fill it), while an event after a quiet spell still starts its batch at
-  once. Events to be retried alone never wait for it. The subscription's consumer has a prefetch of its own,
-  ``max_batch * (concurrency + 1)`` (not the container's ``max_workers``), so a backlog fills every
-  batch, a full next batch is waiting when one ends, and no more events wait in memory than that;
+  once. Events to be retried alone never wait for it;
 * a batch is acknowledged only when its handler has returned, all its messages together;
 * a batch whose handler raises is split: each of its events is handled again alone, and an event
   that fails alone is retried and then parked like any subscription's event. One poison event
@@ -107,12 +107,13 @@ class BatchSubscription(Subscription):
             if self._alone:
                 batch = [self._alone.popleft()]
             else:
-                early = self._last_start + self.gather_seconds - time.monotonic()
+                now = time.monotonic()
+                early = self._last_start + self.gather_seconds - now
                 if early > 0:
                     if self._timer is None:
                         self._timer = get_hub().schedule_call_global(early, self._gathered)
                     return
-                self._last_start = time.monotonic()
+                self._last_start = now
                 batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
             self._running += 1
             try:

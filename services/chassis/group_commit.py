@@ -125,8 +125,8 @@ class CommitGroup:
                 with self.factory.transaction() as session:
                     results = [member.run_in(session) for member in group]
                 outcomes = [_Done(result=result) for result in results]
-        except Exception:  # each member runs alone and meets its own error there
-            outcomes = [ALONE] * len(group)
+        except Exception:  # outcomes stay ALONE: each member meets its own error alone
+            pass
         finally:
             for member, outcome in zip(group, outcomes, strict=True):
                 member.outcome.send(outcome)

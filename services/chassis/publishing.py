@@ -175,7 +175,8 @@ def write(
     headers: Mapping[str, Any] | None = None,
 ) -> None:
     """Write one message already serialized on ``channel`` (kombu's py-amqp channel) as it is:
-    prepared directly and published without waiting for anything (no confirm, not ``mandatory``).
+    prepared directly and published without waiting for anything (not ``mandatory``; on a
+    confirm-mode channel its confirm is the caller's to wait for).
     The held publisher, the relay's batches and the link's reply-path probe write this way."""
     message = channel.prepare_message(
         body,
