@@ -7,3 +7,7 @@ dead-lettering (and the queue declarations deploy tools reuse), and the error ty
 that cross the wire. Nothing here imports a service or the service registry, not even
 through importlib: tools that must see every service live in ``deploy/``.
 """
+
+from services.chassis import amqp_io
+
+amqp_io.install()

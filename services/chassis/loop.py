@@ -45,7 +45,8 @@ class WakeableLoop:
       container), spawned by :meth:`start`, which the owning dependency calls from its ``start()``:
       after the container has set up every dependency. The first pass runs at once;
     * :meth:`wake`, from any green thread, makes a pass run soon. Wakes are coalesced: any number
-      before a pass begins cost one pass, and any number during a pass cost one more after it;
+      before a pass begins cost one pass, and any number during a pass cost one more after it
+      (unless the pass takes them, :meth:`take_wake`, to do their work itself);
     * without a wake it runs at least every ``poll_seconds``, or sooner when a pass returns a shorter
       wait (longer ones are cut to ``poll_seconds``);
     * an exception from a pass never ends the loop: it is logged as a warning (the first of a run of
@@ -107,6 +108,17 @@ class WakeableLoop:
         """Have a pass run soon (see the class docstring)."""
         if not self._wake.ready():
             self._wake.send(True)
+
+    @property
+    def woken(self) -> bool:
+        """Whether :meth:`wake` was called since the pass began (or since :meth:`take_wake`)."""
+        return self._wake.ready()
+
+    def take_wake(self) -> None:
+        """Forget the wakes so far, for a pass about to do what they asked within itself (a relay
+        about to read everything committed until now): they cost no pass after this one."""
+        if self._wake.ready():
+            self._wake = Event()
 
     def stop(self) -> None:
         """End the loop, letting a pass in flight finish for up to ``stop_seconds``."""

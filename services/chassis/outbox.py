@@ -252,10 +252,29 @@ class OutboxRelay(DependencyProvider):
         raise RuntimeError(f"no Database dependency named {self.database_attr!r}")
 
     def _pass(self) -> float:
-        """Relay every batch there is; then the wait until the next pass."""
+        """Relay every batch there is; then the wait until the next pass.
+
+        While commits keep coming (a wake arrived during a batch's publish), the batch's marking
+        rides in the next batch's claiming transaction: one transaction a batch instead of two.
+        The pass's last batch is marked on its own before the pass returns, and so is a batch
+        whose publish raised (its rows released)."""
         log.debug("outbox relay wakes")
-        while self.loop.running and self.relay_once() == BATCH:
-            pass
+        unsettled: tuple[list[int], list[int]] | None = None
+        try:
+            while self.loop.running:
+                self.loop.take_wake()  # the claim below sees every commit made until now
+                rows = self._claim(unsettled)
+                unsettled = None
+                if not rows:
+                    break
+                ids = [row.id for row in rows]
+                unsettled = (ids, [])
+                unsettled = (ids, self._publish(rows))
+                if len(rows) < BATCH and not self.loop.woken:
+                    break
+        finally:
+            if unsettled is not None:
+                self._settle(*unsettled)
         return self._until_lease_ends(self._foreign_lease_end)
 
     def _until_lease_ends(self, ends: dt.datetime | None) -> float:
@@ -268,12 +287,23 @@ class OutboxRelay(DependencyProvider):
         return min(self.poll_seconds, max(LEASE_MARGIN, remaining + LEASE_MARGIN))
 
     def relay_once(self) -> int:
-        """Claim, publish and mark one batch; returns how many rows were published. The batch goes
-        out with one wait for the broker's confirmations (:mod:`services.chassis.publishing`);
-        only the rows it confirmed are marked published, the rest are released at once."""
+        """Claim, publish and mark one batch; returns how many rows were published (only the rows
+        the broker confirmed are marked published, the rest are released at once)."""
         rows = self._claim()
         if not rows:
             return 0
+        ids = [row.id for row in rows]
+        published: list[int] = []
+        try:
+            published = self._publish(rows)
+        finally:
+            self._settle(ids, published)
+        return len(published)
+
+    def _publish(self, rows: list[Any]) -> list[int]:
+        """Publish claimed ``rows`` with one wait for the broker's confirmations
+        (:mod:`services.chassis.publishing`), renewing their lease if that outlasts
+        ``RENEW_SECONDS``; the ids of the rows the broker confirmed."""
         ids = [row.id for row in rows]
         log.debug("outbox relay claimed %d rows", len(ids))
         published: list[int] = []
@@ -293,8 +323,7 @@ class OutboxRelay(DependencyProvider):
             timer.cancel()
             for renewer in renewers:
                 renewer.wait()
-            self._settle(ids, published)
-        return len(published)
+        return published
 
     def _message(self, row: Any) -> Outgoing:
         body = json.loads(row.payload)
@@ -303,13 +332,16 @@ class OutboxRelay(DependencyProvider):
             headers[tracing.TRACEPARENT] = headers[f"nameko.{tracing.TRACEPARENT}"] = traceparent
         return Outgoing(row.event_type, body, headers)
 
-    def _claim(self) -> list[Any]:
+    def _claim(self, unsettled: tuple[list[int], list[int]] | None = None) -> list[Any]:
         """Lease a batch of unpublished rows; their ``id``, ``event_type`` and ``payload`` in id order
-        (read in the claiming transaction: a wake costs no separate read). A claim short of a
-        whole batch also notes when the earliest lease another relay holds ends
+        (read in the claiming transaction: a wake costs no separate read). ``unsettled``, a batch
+        published before, ``(ids, published ids)``, is marked first in the same transaction. A
+        claim short of a whole batch also notes when the earliest lease another relay holds ends
         (:attr:`_foreign_lease_end`), in the same transaction, for the wait after the pass."""
         now = SYSTEM_CLOCK.now()
         with self._factory().transaction() as session:
+            if unsettled is not None:
+                self._settle_in(session, *unsettled)
             rows = list(session.execute(self._statements.claim, {"now": now}).all())
             if len(rows) < BATCH:
                 self._foreign_lease_end = session.scalar(self._statements.foreign_lease_end, {"now": now})
@@ -341,13 +373,16 @@ class OutboxRelay(DependencyProvider):
     def _settle(self, ids: list[int], published: list[int]) -> None:
         """Mark what went out; release the rest at once, so the next attempt need not wait out the
         lease."""
+        with self._factory().transaction() as session:
+            self._settle_in(session, ids, published)
+
+    def _settle_in(self, session: Session, ids: list[int], published: list[int]) -> None:
         sent = set(published)
         unsent = [i for i in ids if i not in sent]
-        with self._factory().transaction() as session:
-            if published:
-                session.execute(self._statements.published, {"ids": published, "at": SYSTEM_CLOCK.now()})
-            if unsent:
-                session.execute(self._statements.released, {"ids": unsent})
+        if published:
+            session.execute(self._statements.published, {"ids": published, "at": SYSTEM_CLOCK.now()})
+        if unsent:
+            session.execute(self._statements.released, {"ids": unsent})
 
     def metrics_probe(self) -> Iterator[Metric]:
         """The backlog (rows not yet published) and the age of the oldest, read when scraped."""

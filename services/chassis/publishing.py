@@ -41,6 +41,8 @@ from eventlet.semaphore import Semaphore
 from kombu import Connection, Exchange, serialization
 from kombu.common import maybe_declare
 
+from services.chassis.amqp_io import corked, skip_publish_drain
+
 log = logging.getLogger(__name__)
 
 PERSISTENT = 2
@@ -84,6 +86,7 @@ class BatchPublisher:
             connection.ensure_connection(max_retries=1)
             channel = connection.channel()
             channel.confirm_select()
+            skip_publish_drain(channel)  # the confirm wait reads this connection
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
             maybe_declare(self.exchange, channel)
@@ -128,9 +131,10 @@ class BatchPublisher:
         self._nacked.clear()
         sent = 0
         try:
-            for message in messages:
-                producer.publish(message.body, routing_key=message.routing_key, headers=message.headers)
-                sent += 1
+            with corked(producer.channel):  # the batch in one write
+                for message in messages:
+                    producer.publish(message.body, routing_key=message.routing_key, headers=message.headers)
+                    sent += 1
             self._await(first, first + sent)
         except Exception as exc:
             confirmed = self._confirmed(first, sent)
@@ -341,6 +345,7 @@ class HeldPublisher:
             try:
                 connection.connect()
                 self._channel = connection.channel()
+                skip_publish_drain(self._channel)
             except Exception:
                 _close_quietly(connection)
                 raise

@@ -37,6 +37,7 @@ import eventlet
 from eventlet.semaphore import Semaphore
 from kombu import serialization
 
+from services.chassis.amqp_io import skip_publish_drain
 from services.chassis.publishing import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class RequestChannel:
         """Send on a new channel of ``connection`` (a kombu connection) from now on."""
         self._connection, self._renew = connection, False
         self._confirms = _Confirms(connection.channel(), self._on_refused, self._refused_one)
+        skip_publish_drain(self._confirms.channel)  # the link's loop reads this connection
 
     def close(self) -> None:
         """The connection is gone: nothing more can be sent or confirmed on it."""

@@ -52,6 +52,29 @@ def test_a_batch_is_confirmed_whole_and_arrives_in_order_as_json_persistent(vhos
     assert first.delivery_info["routing_key"] == "thing_0"
 
 
+def test_a_batch_goes_out_in_one_write(vhost_uri: str) -> None:
+    queue = Queue("batch.one_write", exchange=EXCHANGE, routing_key="one.#", durable=True)
+    with Connection(vhost_uri) as conn:
+        queue(conn.channel()).declare()
+    publisher = BatchPublisher(vhost_uri, EXCHANGE)
+    try:
+        assert publisher.publish([Outgoing("one.0", {"n": 0}, {})]) == [0]
+        transport = publisher._connection.connection.transport
+        writes: list[int] = []
+        real_write = transport._write
+
+        def counted(data: bytes) -> None:
+            writes.append(len(data))
+            real_write(data)
+
+        transport._write = counted
+        assert publisher.publish([Outgoing(f"one.{n}", {"n": n}, {}) for n in range(1, 8)]) == list(range(7))
+        assert len(writes) == 1, "seven messages, three frames each, in one write"
+    finally:
+        publisher.close()
+    assert [m.payload["n"] for m in _drain(vhost_uri, queue, 8)] == list(range(8))
+
+
 def test_an_unreachable_broker_raises_instead_of_reporting_anything_sent() -> None:
     publisher = BatchPublisher(f"amqp://guest:guest@127.0.0.1:{free_port()}/", EXCHANGE, confirm_timeout=1)
     with pytest.raises(Exception):  # noqa: B017 - whatever kombu raises for a refused connection
@@ -124,6 +147,8 @@ def test_held_publishers_are_shared_per_uri_and_settings() -> None:
 class _FakeProducer:
     """Stands in for the channel: each publish is given the next tag; ``script`` says, after which
     publish, which confirmations the broker sends (``("ack"|"nack", tag, multiple)``)."""
+
+    channel = None  # no transport to cork: each publish "goes out" as it is made
 
     def __init__(self, publisher: BatchPublisher, script: dict[int, list[tuple[str, int, bool]]]) -> None:
         self.publisher = publisher

@@ -145,6 +145,37 @@ def test_wakes_before_a_pass_cost_one_pass_and_wakes_during_one_cost_one_more(
     assert len(started) == 4
 
 
+def test_wakes_a_pass_takes_cost_no_pass_after_it(loops: list[WakeableLoop]) -> None:
+    seen: list[bool] = []
+    gate = Event()
+    started: list[float] = []
+
+    def run_pass() -> None:
+        started.append(time.monotonic())
+        if len(started) == 2:
+            gate.wait()  # woken meanwhile
+            seen.append(loop.woken)
+            loop.take_wake()  # ...and does that work itself
+            seen.append(loop.woken)
+
+    loop = WakeableLoop("test", run_pass, poll_seconds=60.0)
+    loops.append(loop)
+    loop.start(spawn)
+    eventlet.sleep(0.05)
+    assert not loop.woken
+    loop.wake()
+    eventlet.sleep(0.05)
+    assert len(started) == 2
+    loop.wake()
+    gate.send(True)
+    eventlet.sleep(0.1)
+    assert seen == [True, False]
+    assert len(started) == 2, "the wake taken by the pass ran no pass after it"
+    loop.wake()
+    eventlet.sleep(0.05)
+    assert len(started) == 3, "later wakes still run passes"
+
+
 def test_wakes_do_not_cut_the_pause_after_a_failure_short(loops: list[WakeableLoop]) -> None:
     calls: list[float] = []
 

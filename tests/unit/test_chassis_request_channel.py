@@ -21,6 +21,7 @@ class FakeConnection:
         self.shut: list[int] = []
         self.transport = self
         self.sock = self
+        self.client_properties: dict[str, Any] = {"capabilities": {"connection.blocked": True}}
 
     def channel(self) -> FakeChannel:
         self.channels.append(FakeChannel(self))
@@ -92,6 +93,9 @@ def send(requests: RequestChannel, correlation_id: str, timeout: float = 5.0) ->
 def test_requests_are_mandatory_transient_json_with_their_deadline_as_ttl() -> None:
     requests, connection, _refused = opened()
     [channel] = connection.channels
+    assert connection.client_properties["capabilities"]["connection.blocked"] is False, (
+        "the link's loop reads the connection: publishing need not drain it first"
+    )
     assert channel.confirming
     send(requests, "c1")
     [(message, exchange, routing_key, mandatory)] = channel.sent
