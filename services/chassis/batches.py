@@ -142,8 +142,7 @@ class BatchSubscription(Subscription):
         own: this runs in the worker, which still holds its place in the worker pool)."""
         try:
             if exc_info is None:
-                for _body, message in batch:
-                    self.queue_consumer.ack_message(message)
+                self.queue_consumer.ack_messages([message for _body, message in batch])
             elif len(batch) == 1:
                 self.handle_message_processed(batch[0][1], result, exc_info)
             else:

@@ -30,15 +30,18 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
+import eventlet
 from amqp.exceptions import AccessRefused, AMQPError
 from kombu import Connection, Exchange
 from kombu.exceptions import KombuError
 from nameko.messaging import QueueConsumer
+
+from services.chassis.amqp_io import corked
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class GuardedQueueConsumer(QueueConsumer):
     def __init__(self) -> None:
         super().__init__()
         self._last_connection_warning = 0.0
+        self._pending_acks: list[Any] = []
         self.consuming = False
         """Whether the connection is up and consuming (a service's ``/readyz``)."""
 
@@ -103,7 +107,35 @@ class GuardedQueueConsumer(QueueConsumer):
         log.info("%s (%d queues)", READY_LINE, len(self._consumers))
 
     def ack_message(self, message: Any) -> None:
-        self._settle(message, "ack")
+        """Acknowledge ``message``. Acks made by workers in one turn of the hub are written together:
+        the first yields once, so that the others of the turn (the workers of one group commit,
+        say) add theirs, then writes them all (:meth:`ack_messages`) before its worker goes on.
+        A later one's worker goes on at once; its ack is written within the same turn."""
+        pending = self._pending_acks
+        pending.append(message)
+        if len(pending) > 1:
+            return
+        try:
+            eventlet.sleep(0)
+        finally:
+            self._pending_acks = []
+            self.ack_messages(pending)
+
+    def ack_messages(self, messages: Sequence[Any]) -> None:
+        """Acknowledge ``messages``, those on one channel in one write (a batch's acks cost one
+        system call, not one each; each write to the broker also costs it a read)."""
+        by_channel: dict[int, list[Any]] = {}
+        for message in messages:
+            by_channel.setdefault(id(message.channel), []).append(message)
+        for group in by_channel.values():
+            try:
+                with corked(group[0].channel):
+                    for message in group:
+                        self._settle(message, "ack")
+            except (OSError, AMQPError, KombuError) as exc:
+                log.warning(
+                    "could not ack %d messages; the broker will deliver them again: %s", len(group), exc
+                )
 
     def requeue_message(self, message: Any) -> None:
         self._settle(message, "requeue")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import amqp.exceptions
+import eventlet
 import pytest
 
+from services.chassis.amqp_io import BufferedTCPTransport
 from services.chassis.consuming import GuardedQueueConsumer, context_problem, parse_deadline
 
 
@@ -87,3 +89,60 @@ def test_settling_a_message_on_a_lost_connection_does_not_raise(error: Exception
     consumer = GuardedQueueConsumer()
     consumer.ack_message(BrokerGone(error))
     consumer.requeue_message(BrokerGone(error))
+
+
+class _Wire:
+    """A py-amqp channel's view of its transport: acks written through the chassis's buffered
+    transport, each write recorded."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.writes: list[bytes] = []
+        self.fail = fail
+        transport = BufferedTCPTransport.__new__(BufferedTCPTransport)
+        transport.sock = type("Socket", (), {"sendall": staticmethod(self._record), "recv": None})()
+        transport.connected = True
+        transport._read_buffer = b""
+        transport._setup_transport()
+        self.connection = type("Connection", (), {"transport": transport})()
+
+    def _record(self, data: bytes) -> None:
+        if self.fail:
+            raise BrokenPipeError("the broker went away")
+        self.writes.append(data)
+
+
+class _Acked:
+    def __init__(self, channel: _Wire, tag: int) -> None:
+        self.channel = channel
+        self.tag = tag
+
+    def ack(self) -> None:
+        self.channel.connection.transport.write(f"ack{self.tag};".encode())
+
+
+def test_acks_made_in_one_turn_of_the_hub_are_written_together() -> None:
+    consumer = GuardedQueueConsumer()
+    channel = _Wire()
+    finished: list[int] = []
+
+    def worker(tag: int) -> None:
+        consumer.ack_message(_Acked(channel, tag))
+        finished.append(tag)
+
+    threads = [eventlet.spawn(worker, tag) for tag in (1, 2, 3)]
+    for thread in threads:
+        thread.wait()
+    assert channel.writes == [b"ack1;ack2;ack3;"]
+    assert sorted(finished) == [1, 2, 3]
+
+    consumer.ack_message(_Acked(channel, 4))  # alone in its turn: written before it returns
+    assert channel.writes[-1] == b"ack4;"
+
+
+def test_a_batch_is_acked_in_one_write_per_channel_and_a_failed_write_does_not_raise() -> None:
+    consumer = GuardedQueueConsumer()
+    one, other, gone = _Wire(), _Wire(), _Wire(fail=True)
+    consumer.ack_messages([_Acked(one, 1), _Acked(other, 2), _Acked(one, 3), _Acked(gone, 4)])
+    assert one.writes == [b"ack1;ack3;"]
+    assert other.writes == [b"ack2;"]
+    assert gone.writes == []
