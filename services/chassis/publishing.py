@@ -33,10 +33,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import eventlet
+from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from kombu import Connection, Exchange, serialization
 from kombu.common import maybe_declare
@@ -227,11 +228,30 @@ RETRY_PAUSE = 0.5
 second is on a new connection, which is usually all a dropped one needs)."""
 
 
+@dataclass
+class _Held:
+    """One message a held publisher was asked to write: its body and ``write``'s keywords."""
+
+    body: bytes | str
+    how: dict[str, Any]
+
+
+@dataclass
+class _Turn:
+    """The messages of one turn of the hub a held publisher writes together, and how that went."""
+
+    messages: list[_Held]
+    outcome: Event = field(default_factory=Event)
+
+
 class HeldPublisher:
     """Single unconfirmed messages on one channel this publisher holds (RPC replies).
 
     A publish serializes its payload, or takes one already serialized (:meth:`publish_body`), and
-    writes it whole under a lock, so green threads never interleave their frames. Nothing is read
+    writes it whole under a lock, so green threads never interleave their frames. Publishes made in
+    one turn of the hub (the replies of one group commit) are written together, in one write: the
+    first yields once to let the others join, and each returns only once its own message is written
+    (or raises what the write raised). Nothing is read
     back: no confirm, no ``mandatory`` (a reply's queue is its caller's, and a lost reply is its
     caller's deadline). A write that fails drops the connection and is made again on a new one,
     ``attempts`` times in all, then raised. Through kombu's producer pool the same message cost
@@ -256,6 +276,7 @@ class HeldPublisher:
         self.attempts = max(1, attempts)
         self.delivery_mode = delivery_mode
         self._lock = Semaphore()
+        self._turn: _Turn | None = None
         self._connection: Any = None
         self._channel: Any = None
 
@@ -317,27 +338,54 @@ class HeldPublisher:
         properties["delivery_mode"] = self.delivery_mode
         if "expiration" in properties:  # seconds, as kombu takes it; AMQP wants milliseconds, a string
             properties["expiration"] = str(max(0, int(float(properties["expiration"]) * 1000)))
+        message = _Held(
+            body,
+            {
+                "exchange": name,
+                "routing_key": routing_key,
+                "content_type": content_type,
+                "content_encoding": content_encoding,
+                "properties": properties,
+                "headers": headers or {},
+            },
+        )
+        turn = self._turn
+        if turn is not None:  # another publish of this turn of the hub writes it with its own
+            turn.messages.append(message)
+            turn.outcome.wait()  # raises what that write raised
+            return
+        turn = self._turn = _Turn([message])
+        try:
+            eventlet.sleep(0)  # the other publishes of this turn (a group commit's replies) join in
+            self._turn = None
+            self._write_all(turn.messages)
+        except BaseException as exc:
+            if self._turn is turn:
+                self._turn = None
+            stopped = ConnectionError("the publish writing this message was stopped")
+            turn.outcome.send_exception(exc if isinstance(exc, Exception) else stopped)
+            raise
+        turn.outcome.send(None)
+
+    def _write_all(self, messages: list[_Held]) -> None:
+        """Write ``messages`` together (one write to the socket), retrying as the class docstring says."""
         with self._lock:
             for attempt in range(1, self.attempts + 1):
                 if attempt > 2:
                     eventlet.sleep(RETRY_PAUSE)
                 try:
-                    write(
-                        self._open(),
-                        body,
-                        exchange=name,
-                        routing_key=routing_key,
-                        content_type=content_type,
-                        content_encoding=content_encoding,
-                        properties=properties,
-                        headers=headers or {},
-                    )
+                    channel = self._open()
+                    with corked(channel):
+                        for held in messages:
+                            write(channel, held.body, **held.how)
                     return
                 except Exception as exc:
                     self.close()
                     if attempt == self.attempts:
                         raise
-                    log.info("publishing to %s failed (%s); again on a new connection", name, exc)
+                    log.info(
+                        "publishing %d messages failed (%s); again on a new connection", len(messages), exc
+                    )
 
     def _open(self) -> Any:
         if self._channel is None:

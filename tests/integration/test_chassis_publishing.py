@@ -8,6 +8,7 @@ import socket
 import time
 from typing import Any
 
+import eventlet
 import pytest
 from kombu import Connection, Exchange, Queue
 
@@ -127,6 +128,55 @@ def test_a_held_publisher_writes_again_on_a_new_connection_when_its_own_broke(vh
     assert [m.payload for m in got] == [{"n": 1}, {"n": 2}]
     assert got[1].properties["delivery_mode"] == TRANSIENT
     publisher.close()
+
+
+def test_held_publishes_of_one_turn_go_out_in_one_write_and_each_returns_once_written(vhost_uri: str) -> None:
+    queue = Queue("held.turn", exchange=EXCHANGE, routing_key="turn", durable=False, auto_delete=False)
+    with Connection(vhost_uri) as conn:
+        queue(conn.channel()).declare()
+    publisher = HeldPublisher(vhost_uri, delivery_mode=TRANSIENT)
+    publisher.publish({"n": 0}, exchange=EXCHANGE, routing_key="turn")
+    transport = publisher._connection.connection.transport
+    writes: list[int] = []
+    real_write = transport._write
+
+    def counted(data: bytes) -> None:
+        writes.append(len(data))
+        real_write(data)
+
+    transport._write = counted
+    returned: list[int] = []
+
+    def reply(n: int) -> None:
+        publisher.publish({"n": n}, exchange=EXCHANGE, routing_key="turn", correlation_id=f"c{n}")
+        returned.append(len(writes))
+
+    threads = [eventlet.spawn(reply, n) for n in (1, 2, 3)]
+    for thread in threads:
+        thread.wait()
+    assert len(writes) == 1, "three replies of one turn, one write"
+    assert returned == [1, 1, 1], "each publish returned after the write that carried it"
+    got = _drain(vhost_uri, queue, 4)
+    assert [m.payload["n"] for m in got] == [0, 1, 2, 3]
+    assert [m.properties.get("correlation_id") for m in got[1:]] == ["c1", "c2", "c3"]
+    publisher.close()
+
+
+def test_held_publishes_of_one_turn_all_raise_when_their_write_fails() -> None:
+    publisher = HeldPublisher(f"amqp://guest:guest@127.0.0.1:{free_port()}/", attempts=1)
+    outcomes: list[str] = []
+
+    def reply(n: int) -> None:
+        try:
+            publisher.publish({"n": n}, exchange=EXCHANGE, routing_key="x")
+            outcomes.append("written")
+        except OSError:
+            outcomes.append("raised")
+
+    threads = [eventlet.spawn(reply, n) for n in range(3)]
+    for thread in threads:
+        thread.wait()
+    assert outcomes == ["raised"] * 3
 
 
 def test_a_held_publisher_raises_after_its_attempts_when_no_broker_answers() -> None:
