@@ -33,10 +33,29 @@ def _drain(uri: str, queue: Queue, count: int, timeout: float = 10.0) -> list[An
     return got
 
 
-def test_a_batch_is_confirmed_whole_and_arrives_in_order_as_json_persistent(vhost_uri: str) -> None:
-    queue = Queue("batch.q", exchange=EXCHANGE, routing_key="#", durable=True)
-    with Connection(vhost_uri) as conn:
+def _declared(uri: str, queue: Queue) -> Queue:
+    """``queue``, declared on the broker at ``uri``."""
+    with Connection(uri) as conn:
         queue(conn.channel()).declare()
+    return queue
+
+
+def _count_writes(connection: Any) -> list[int]:
+    """The sizes of the writes to ``connection``'s socket from now on (kombu's connection)."""
+    transport = connection.connection.transport
+    writes: list[int] = []
+    real_write = transport._write
+
+    def counted(data: bytes) -> None:
+        writes.append(len(data))
+        real_write(data)
+
+    transport._write = counted
+    return writes
+
+
+def test_a_batch_is_confirmed_whole_and_arrives_in_order_as_json_persistent(vhost_uri: str) -> None:
+    queue = _declared(vhost_uri, Queue("batch.q", exchange=EXCHANGE, routing_key="#", durable=True))
     publisher = BatchPublisher(vhost_uri, EXCHANGE)
     try:
         batch = [Outgoing(f"thing_{n % 2}", {"n": n}, {"event_id": f"e{n}"}) for n in range(40)]
@@ -54,21 +73,13 @@ def test_a_batch_is_confirmed_whole_and_arrives_in_order_as_json_persistent(vhos
 
 
 def test_a_batch_goes_out_in_one_write(vhost_uri: str) -> None:
-    queue = Queue("batch.one_write", exchange=EXCHANGE, routing_key="one.#", durable=True)
-    with Connection(vhost_uri) as conn:
-        queue(conn.channel()).declare()
+    queue = _declared(
+        vhost_uri, Queue("batch.one_write", exchange=EXCHANGE, routing_key="one.#", durable=True)
+    )
     publisher = BatchPublisher(vhost_uri, EXCHANGE)
     try:
         assert publisher.publish([Outgoing("one.0", {"n": 0}, {})]) == [0]
-        transport = publisher._connection.connection.transport
-        writes: list[int] = []
-        real_write = transport._write
-
-        def counted(data: bytes) -> None:
-            writes.append(len(data))
-            real_write(data)
-
-        transport._write = counted
+        writes = _count_writes(publisher._connection)
         assert publisher.publish([Outgoing(f"one.{n}", {"n": n}, {}) for n in range(1, 8)]) == list(range(7))
         assert len(writes) == 1, "seven messages, three frames each, in one write"
     finally:
@@ -84,9 +95,9 @@ def test_an_unreachable_broker_raises_instead_of_reporting_anything_sent() -> No
 
 
 def test_a_held_publisher_sends_each_message_with_its_properties(vhost_uri: str) -> None:
-    queue = Queue("held.q", exchange=EXCHANGE, routing_key="held.#", durable=False, auto_delete=False)
-    with Connection(vhost_uri) as conn:
-        queue(conn.channel()).declare()
+    queue = _declared(
+        vhost_uri, Queue("held.q", exchange=EXCHANGE, routing_key="held.#", durable=False, auto_delete=False)
+    )
     publisher = HeldPublisher(vhost_uri)
     for n in range(3):
         publisher.publish(
@@ -115,9 +126,10 @@ def test_a_held_publisher_sends_each_message_with_its_properties(vhost_uri: str)
 
 
 def test_a_held_publisher_writes_again_on_a_new_connection_when_its_own_broke(vhost_uri: str) -> None:
-    queue = Queue("held.again", exchange=EXCHANGE, routing_key="again", durable=False, auto_delete=False)
-    with Connection(vhost_uri) as conn:
-        queue(conn.channel()).declare()
+    queue = _declared(
+        vhost_uri,
+        Queue("held.again", exchange=EXCHANGE, routing_key="again", durable=False, auto_delete=False),
+    )
     publisher = HeldPublisher(vhost_uri, delivery_mode=TRANSIENT)
     publisher.publish({"n": 1}, exchange=EXCHANGE, routing_key="again")
     broken = publisher._connection
@@ -131,20 +143,12 @@ def test_a_held_publisher_writes_again_on_a_new_connection_when_its_own_broke(vh
 
 
 def test_held_publishes_of_one_turn_go_out_in_one_write_and_each_returns_once_written(vhost_uri: str) -> None:
-    queue = Queue("held.turn", exchange=EXCHANGE, routing_key="turn", durable=False, auto_delete=False)
-    with Connection(vhost_uri) as conn:
-        queue(conn.channel()).declare()
+    queue = _declared(
+        vhost_uri, Queue("held.turn", exchange=EXCHANGE, routing_key="turn", durable=False, auto_delete=False)
+    )
     publisher = HeldPublisher(vhost_uri, delivery_mode=TRANSIENT)
     publisher.publish({"n": 0}, exchange=EXCHANGE, routing_key="turn")
-    transport = publisher._connection.connection.transport
-    writes: list[int] = []
-    real_write = transport._write
-
-    def counted(data: bytes) -> None:
-        writes.append(len(data))
-        real_write(data)
-
-    transport._write = counted
+    writes = _count_writes(publisher._connection)
     returned: list[int] = []
 
     def reply(n: int) -> None:

@@ -32,6 +32,19 @@ def transport_on(sock: socket.socket) -> BufferedTCPTransport:
     return transport
 
 
+def channel_of(transport: Any) -> Any:
+    """A py-amqp channel's view of ``transport``: ``channel.connection.transport``."""
+    return type("Channel", (), {"connection": type("Conn", (), {"transport": transport})()})()
+
+
+def recorded(sock: socket.socket) -> tuple[BufferedTCPTransport, Any, list[bytes]]:
+    """A transport whose socket writes are recorded, a channel on it, and the record."""
+    transport = transport_on(sock)
+    writes: list[bytes] = []
+    transport._write = writes.append
+    return transport, channel_of(transport), writes
+
+
 @pytest.fixture
 def pair() -> Any:
     ours, theirs = socket.socketpair()
@@ -142,10 +155,7 @@ def test_the_peer_closing_is_an_error_not_an_empty_frame(pair: Any) -> None:
 
 def test_corked_frames_go_out_in_one_write_in_order(pair: Any) -> None:
     ours, _theirs = pair
-    transport = transport_on(ours)
-    writes: list[bytes] = []
-    transport._write = writes.append
-    channel = type("Channel", (), {"connection": type("Conn", (), {"transport": transport})()})()
+    transport, channel, writes = recorded(ours)
     with corked(channel):
         transport.write(b"one")
         with corked(channel):  # an inner block leaves the writing to the outer one
@@ -159,10 +169,7 @@ def test_corked_frames_go_out_in_one_write_in_order(pair: Any) -> None:
 
 def test_a_corked_block_that_fails_writes_nothing(pair: Any) -> None:
     ours, _theirs = pair
-    transport = transport_on(ours)
-    writes: list[bytes] = []
-    transport._write = writes.append
-    channel = type("Channel", (), {"connection": type("Conn", (), {"transport": transport})()})()
+    transport, channel, writes = recorded(ours)
     with pytest.raises(RuntimeError), corked(channel):
         transport.write(b"half")
         raise RuntimeError("the batch failed")
@@ -174,7 +181,7 @@ def test_a_corked_block_that_fails_writes_nothing(pair: Any) -> None:
 def test_other_transports_are_written_as_they_come() -> None:
     writes: list[bytes] = []
     transport = type("Plain", (), {"write": lambda self, s: writes.append(s)})()
-    channel = type("Channel", (), {"connection": type("Conn", (), {"transport": transport})()})()
+    channel = channel_of(transport)
     with corked(channel):
         transport.write(b"a")
         assert writes == [b"a"]
