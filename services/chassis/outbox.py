@@ -54,6 +54,7 @@ from services.chassis import metrics, tracing
 from services.chassis.clock import SYSTEM_CLOCK, Clock, aware
 from services.chassis.db import OUTBOX_WRITTEN, Database, SessionFactory, wake_after_commit
 from services.chassis.loop import WakeableLoop
+from services.chassis.prepared import Prepared
 from services.chassis.publishing import BatchPublisher, Outgoing
 from services.chassis.roundtrip import Roundtrip, compile_roundtrip
 from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER, event_exchange_name
@@ -112,7 +113,7 @@ class Outbox:
 
     def __init__(self, metadata: MetaData, events: Mapping[str, type[Schema]]) -> None:
         self.table = define_outbox(metadata)
-        self._insert = self.table.insert()
+        self._insert = Prepared(self.table.insert())
         self.events = dict(events)
         self._schemas: dict[str, Schema] = {}
         self._roundtrips: dict[str, Roundtrip] = {}
@@ -152,8 +153,8 @@ class Outbox:
         now = clock.now()
         body = self.encode(event_type, {"event_id": event_id, "occurred_at": now.isoformat(), **payload})
         wake_after_commit(session, OUTBOX_WRITTEN)
-        session.execute(
-            self._insert,
+        self._insert.run(
+            session,
             {
                 "event_id": event_id,
                 "event_type": event_type,
@@ -187,7 +188,7 @@ class Outbox:
             )
         if rows:
             wake_after_commit(session, OUTBOX_WRITTEN)
-            session.execute(self._insert, rows)
+            self._insert.many(session, rows)
         return [str(row["event_id"]) for row in rows]
 
 
@@ -349,12 +350,13 @@ class OutboxRelay(DependencyProvider):
         with self._factory().transaction() as session:
             if unsettled is not None:
                 self._settle_in(session, *unsettled)
-            rows = list(session.execute(self._statements.claim, {"now": now}).all())
+            rows = self._statements.claim.run(session, {"now": now}).all()
             if len(rows) < BATCH:
-                self._foreign_lease_end = session.scalar(self._statements.foreign_lease_end, {"now": now})
+                ends = self._statements.foreign_lease_end.run(session, {"now": now})
+                self._foreign_lease_end = ends.scalar()
             if rows:
-                session.execute(
-                    self._statements.lease,
+                self._statements.lease.run(
+                    session,
                     {"ids": [row.id for row in rows], "until": now + dt.timedelta(seconds=LEASE_SECONDS)},
                 )
         return rows
@@ -387,9 +389,9 @@ class OutboxRelay(DependencyProvider):
         sent = set(published)
         unsent = [i for i in ids if i not in sent]
         if published:
-            session.execute(self._statements.published, {"ids": published, "at": SYSTEM_CLOCK.now()})
+            self._statements.published.run(session, {"ids": published, "at": SYSTEM_CLOCK.now()})
         if unsent:
-            session.execute(self._statements.released, {"ids": unsent})
+            self._statements.released.run(session, {"ids": unsent})
 
     def metrics_probe(self) -> Iterator[Metric]:
         """The backlog (rows not yet published) and the age of the oldest, read when scraped."""
@@ -418,7 +420,7 @@ class _RelayStatements:
         c = outbox.c
         unpublished = c.published_at.is_(None)
         ids = c.id.in_(bindparam("ids", expanding=True))
-        self.claim = (
+        self.claim = Prepared(
             select(c.id, c.event_type, c.payload)
             .where(unpublished)
             .where(c.claimed_until.is_(None) | (c.claimed_until < bindparam("now")))
@@ -426,9 +428,11 @@ class _RelayStatements:
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         )
-        self.lease = update(outbox).where(ids).values(claimed_until=bindparam("until"))
-        self.published = update(outbox).where(ids).values(published_at=bindparam("at"), claimed_until=None)
-        self.released = update(outbox).where(ids).values(claimed_until=None)
-        self.foreign_lease_end = (
+        self.lease = Prepared(update(outbox).where(ids).values(claimed_until=bindparam("until")))
+        self.published = Prepared(
+            update(outbox).where(ids).values(published_at=bindparam("at"), claimed_until=None)
+        )
+        self.released = Prepared(update(outbox).where(ids).values(claimed_until=None))
+        self.foreign_lease_end = Prepared(
             select(func.min(c.claimed_until)).where(unpublished).where(c.claimed_until >= bindparam("now"))
         )

@@ -18,6 +18,7 @@ from services.chassis.clock import Clock
 from services.chassis.db import SessionFactory
 from services.chassis.errors import Conflict, NotFound, PreconditionFailed
 from services.chassis.idempotency import Idempotency
+from services.chassis.prepared import Prepared
 from services.tickets import contract
 from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Change, Scope, Ticket
 from services.tickets.domain.lifecycle import moved
@@ -47,6 +48,10 @@ COLUMNS = {
     "version": "version",
 }
 """Domain field -> ``tickets`` column, for the values a Change writes."""
+
+
+_INSERT_TIMELINE = Prepared(timeline.insert())
+"""Every change writes its entries with it."""
 
 
 class _NewRow:
@@ -219,8 +224,7 @@ class Records:
             for ticket_id, change in changes
             for entry in change.entries
         ]
-        if rows:
-            s.execute(timeline.insert(), rows)
+        _INSERT_TIMELINE.many(s, rows)
         stamped = stamp or {}
         events = [(e.type, {**e.payload, **stamped}) for _ticket_id, change in changes for e in change.events]
         outbox.record_many(s, events, clock=self.clock)

@@ -43,12 +43,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from services.chassis.prepared import Prepared
 from services.tickets import contract
 from services.tickets.domain import Stage
 from services.tickets.domain.sla import Policy, schedule_from
 from services.tickets.models import config_version, pipelines, sla_policies, stages
 
 VERSION = select(config_version.c.version).where(config_version.c.id == 1)
+_VERSION = Prepared(VERSION)  # read by every write transaction that uses the configuration
 _STAGES = (  # every pipeline with its stages, in one statement: the two as one committed state
     select(
         pipelines.c.id.label("pipeline_id"),
@@ -164,13 +166,13 @@ class Configuration:
         return found
 
     def _committed(self, s: Session) -> Snapshot:
-        version = s.scalar(VERSION)
+        version = _VERSION.run(s).scalar()
         kept = self._kept
         if kept is not None and version is not None and kept.version == version:
             return kept
         for _ in range(READS):
             found = read(s, version)
-            again = s.scalar(VERSION)
+            again = _VERSION.run(s).scalar()
             if again == version:  # no change committed meanwhile: one configuration, version's
                 if version is not None:
                     self._kept = found

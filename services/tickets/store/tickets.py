@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from services.chassis.errors import NotFound, ValidationFailed
 from services.chassis.idempotency import IdempotencyKey
+from services.chassis.prepared import Prepared
 from services.tickets.domain import EVERYTHING, Change, NewTicket, Scope, Ticket
 from services.tickets.domain.lifecycle import moved
 from services.tickets.models import associations, reads, tickets
@@ -23,10 +24,10 @@ SLA_FIELDS = frozenset({"priority", "pipeline_id", "status"})
 """Changes that move a ticket's SLA clocks (another policy, a pause, closing)."""
 
 
-_INSERT_TICKET = tickets.insert().returning(*tickets.c)
-_INSERT_ASSOCIATION = associations.insert()
-_INSERT_READ = reads.insert()
-"""Every create runs these; built once (building a statement costs more than running it)."""
+_INSERT_TICKET = Prepared(tickets.insert().returning(*tickets.c))
+_INSERT_ASSOCIATION = Prepared(associations.insert())
+_INSERT_READ = Prepared(reads.insert())
+"""Every create runs these; built and compiled once (:mod:`services.chassis.prepared`)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Inserted:
     """A ticket just inserted: the columns the insert returned, and whether they are still its
     columns (``fresh``: no SLA refresh wrote to the row afterwards)."""
 
-    columns: Row[Any]
+    columns: Any  # a row of the insert's RETURNING: every column by name
     fresh: bool
 
     @property
@@ -111,7 +112,7 @@ class Tickets:
             "updated_at": now,
             "unread_seq": 1,
         }
-        inserted = Inserted(s.execute(_INSERT_TICKET, row).one(), fresh=clocks is not None)
+        inserted = Inserted(_INSERT_TICKET.run(s, row).one(), fresh=clocks is not None)
         ticket_id = inserted.id
         linked = [
             {"ticket_id": ticket_id, "kind": kind, "ref_id": ref_id, "added_by": actor_id, "added_at": now}
@@ -119,8 +120,8 @@ class Tickets:
             for ref_id in ref_ids
         ]
         if linked:
-            s.execute(_INSERT_ASSOCIATION, linked)
-        s.execute(_INSERT_READ, {"ticket_id": ticket_id, "user_id": actor_id, "read_seq": 1})
+            _INSERT_ASSOCIATION.many(s, linked)
+        _INSERT_READ.run(s, {"ticket_id": ticket_id, "user_id": actor_id, "read_seq": 1})
         if clocks is None:
             self.slas.refresh(s, ticket_id, now)
         return inserted, new

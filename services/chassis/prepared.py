@@ -1,0 +1,252 @@
+"""A hot statement run on its session's own driver connection, compiled once.
+
+SQLAlchemy spends ~20 us of Python on every execution of a Core statement around the driver's own
+work: a cache key walked over the statement, an execution context, parameters processed through
+generic paths, a result object. On the SQLite file a create writes to, that was five times what
+the driver spent (a ``timeline`` insert: 25.8 us through the session, 4.3 us compiled once and run
+on the driver's cursor), and a create runs about seven such statements (its own and its share of
+the outbox relay's). :class:`Prepared` keeps the statement and its SQL and drops the
+per-execution machinery, for the few statements every write runs.
+
+Its promises:
+
+- **The same SQL, in the same transaction.** The statement is compiled by SQLAlchemy for the
+  session's dialect (once per dialect and set of parameter names) and run on the DBAPI connection
+  the session's transaction holds: what it writes commits and rolls back with everything else.
+- **The same values.** Parameters go through the bind processors SQLAlchemy would apply
+  (SQLite's datetime text, for one), result values through its result processors; values the
+  statement fixes itself (``LIMIT``, ``.values(x=None)``) and scalar Python-side column defaults
+  are filled in as SQLAlchemy fills them, and an expanding ``IN`` gets one placeholder per
+  element. ``tests/unit/test_chassis_prepared.py`` compares it with SQLAlchemy's own answers.
+- **Refused, not guessed**: a statement needing anything else computed at execution (a callable
+  column default or ``onupdate``, a callable bind) raises ``ValueError`` when first compiled, as
+  does a missing parameter or an empty list for an expanding ``IN`` when run.
+- **The same errors.** A driver error is raised as SQLAlchemy's wrapper of it
+  (``sqlalchemy.exc.IntegrityError`` and so on), and a lost connection is invalidated as
+  SQLAlchemy would.
+- **Still observable.** The engine's ``before_cursor_execute`` and ``after_cursor_execute``
+  listeners are called for each statement (with no execution context), so whatever counts
+  statements (tests, ``bench/store_reads.py``) still sees them.
+
+Several rows (:meth:`Prepared.many`) go through the driver's ``executemany`` on SQLite, where it
+is one call in process; on PostgreSQL more than one row is left to SQLAlchemy, whose
+"insertmanyvalues" sends them in one round trip instead of one each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+Processor = Callable[[Any], Any]
+_NAMED = re.compile(r"%\((\w+)\)s")
+_EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+
+
+class Rows:
+    """A prepared statement's answer: its rows (named tuples, ``row._mapping`` as a dict) and the
+    driver's ``rowcount``, with the readers of SQLAlchemy's result the stores use."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        if not self.rows:
+            raise exc.NoResultFound("No row was found when one was required")
+        if len(self.rows) > 1:
+            raise exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self.rows[0]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+
+def _row_type(names: Sequence[str]) -> Any:
+    """A named tuple class for rows with these column names, with SQLAlchemy's ``_mapping``."""
+    base = namedtuple("_Base", names, rename=True)  # type: ignore[misc]
+
+    def mapping(row: Any) -> dict[str, Any]:
+        return dict(zip(names, row, strict=True))
+
+    return type("PreparedRow", (base,), {"__slots__": (), "_mapping": property(mapping)})
+
+
+class _Shape:
+    """SQL and parameter order for one set of expanding-list lengths."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: tuple[tuple[str, Processor | None], ...]) -> None:
+        self.sql = sql
+        self.params = params
+
+
+class _Compiled:
+    """One compilation of a statement for one dialect and set of parameter names."""
+
+    def __init__(self, statement: Executable, dialect: Dialect, keys: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
+        self.positional = compiled.positiontup is not None
+        self.fixed: dict[str, Any] = {}
+        processors: dict[str, Processor | None] = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.callable is not None:
+                raise ValueError(f"prepared statement: bind {name!r} has a callable value")
+            if not bind.required:
+                self.fixed[name] = bind.value
+            processors[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = column.default if column in compiled.insert_prefetch else column.onupdate
+            if default is None or not default.is_scalar:
+                raise ValueError(f"prepared statement: column {column.key!r} needs a value made at execution")
+            self.fixed[column.key] = default.arg
+        self.sql = compiled.string
+        named = _unique(_NAMED.findall(self.sql))
+        self.order = tuple(compiled.positiontup or ()) if self.positional else named
+        self.processors = processors
+        self.expanding = _unique(_EXPANDING.findall(self.sql))
+        self._shapes: dict[tuple[int, ...], _Shape] = {}
+        self.plain = self._shape(()) if not self.expanding else None
+        columns = list(getattr(statement, "exported_columns", None) or ())
+        self.row_type = _row_type([c.key for c in columns]) if columns else None
+        self.results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        self.any_result_processor = any(p is not None for p in self.results)
+
+    def shape(self, params: Mapping[str, Any]) -> _Shape:
+        if self.plain is not None:
+            return self.plain
+        lengths = tuple(len(params[name]) for name in self.expanding)
+        if 0 in lengths:
+            raise ValueError("prepared statement: an expanding IN list is empty")
+        shape = self._shapes.get(lengths)
+        if shape is None:
+            shape = self._shapes[lengths] = self._shape(lengths)
+        return shape
+
+    def _shape(self, lengths: tuple[int, ...]) -> _Shape:
+        counts = dict(zip(self.expanding, lengths, strict=True))
+        sql = self.sql
+        for name, n in counts.items():
+            marks = ", ".join("?" if self.positional else f"%({name}_{i})s" for i in range(1, n + 1))
+            sql = sql.replace(f"__[POSTCOMPILE_{name}]", marks)
+        params: list[tuple[str, Processor | None]] = []
+        for name in self.order if self.positional else self.order + self.expanding:
+            process = self.processors.get(name)
+            if name in counts:
+                params += [(f"{name}_{i}", process) for i in range(1, counts[name] + 1)]
+            else:
+                params.append((name, process))
+        return _Shape(sql, tuple(params))
+
+    def driver_params(self, shape: _Shape, given: Mapping[str, Any]) -> Any:
+        params = {**self.fixed, **given} if self.fixed else dict(given)
+        for name in self.expanding:
+            params.update((f"{name}_{i}", v) for i, v in enumerate(params.pop(name), 1))
+        try:
+            pairs = [(k, params[k] if p is None else p(params[k])) for k, p in shape.params]
+        except KeyError as missing:
+            raise ValueError(f"prepared statement: no value for parameter {missing}") from None
+        return tuple(v for _, v in pairs) if self.positional else dict(pairs)
+
+    def read(self, raw: Sequence[Any]) -> list[Any]:
+        assert self.row_type is not None
+        make = self.row_type._make
+        if not self.any_result_processor:
+            return [make(r) for r in raw]
+        procs = self.results
+        return [make([v if p is None else p(v) for p, v in zip(procs, r, strict=True)]) for r in raw]
+
+
+def _unique(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+class Prepared:
+    """``statement`` (a Core INSERT, UPDATE, DELETE or SELECT) with the promises of the module
+    docstring. Build it once, at import, like the statement itself."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
+
+    def compiled(self, dialect: Dialect, keys: Sequence[str]) -> _Compiled:
+        found = self._compiled.get((dialect.name, frozenset(keys)))
+        if found is None:
+            found = self._compiled[(dialect.name, frozenset(keys))] = _Compiled(self.statement, dialect, keys)
+        return found
+
+    def run(self, session: Session, params: Mapping[str, Any] | None = None) -> Rows:
+        """Execute once with ``params``; its rows (if it returns any) and rowcount."""
+        params = params or {}
+        conn = session.connection()
+        compiled = self.compiled(conn.dialect, list(params))
+        shape = compiled.shape(params)
+        driver = compiled.driver_params(shape, params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            _call(conn, cursor, shape.sql, driver, many=False)
+            raw = cursor.fetchall() if compiled.row_type is not None else []
+            return Rows(compiled.read(raw) if raw else [], cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute once per row (all with the same keys, no expanding IN); the rows changed."""
+        if not rows:
+            return 0
+        if len(rows) == 1:
+            return self.run(session, rows[0]).rowcount
+        conn = session.connection()
+        if conn.dialect.name != "sqlite":
+            return int(session.execute(self.statement, list(rows)).rowcount)  # type: ignore[attr-defined]
+        compiled = self.compiled(conn.dialect, list(rows[0]))
+        shape = compiled.shape(rows[0])
+        driver = [compiled.driver_params(shape, row) for row in rows]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            _call(conn, cursor, shape.sql, driver, many=True)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+def _call(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool) -> None:
+    """The driver's execute, with the engine's cursor listeners and SQLAlchemy's error wrapping."""
+    dispatch = conn.dispatch
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(conn, cursor, sql, params, None, many)
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+    except conn.dialect.loaded_dbapi.Error as error:
+        dialect = conn.dialect
+        lost = dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
+        wrapped = exc.DBAPIError.instance(
+            sql, params, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+        )
+        if lost:
+            conn.invalidate(wrapped)
+        raise wrapped from error
+    if dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(conn, cursor, sql, params, None, many)
