@@ -69,12 +69,22 @@ def test_an_insert_returning_answers_what_sqlalchemy_answers(db: SessionFactory)
 
 
 def test_the_rows_it_writes_read_back_through_sqlalchemy_like_its_own(db: SessionFactory) -> None:
-    entry = {"ticket_id": a_ticket(db), "type": "created", "actor_id": 7, "at": NOW, "field": None, "old": None, "new": "x"}
+    entry = {
+        "ticket_id": a_ticket(db),
+        "type": "created",
+        "actor_id": 7,
+        "at": NOW,
+        "field": None,
+        "old": None,
+        "new": "x",
+    }
     with db.transaction() as s:
         Prepared(timeline.insert()).many(s, [entry, {**entry, "type": "ours"}])
         s.execute(timeline.insert(), [{**entry, "type": "theirs"}])
     with db.read() as s:
-        found = s.execute(sa.select(timeline.c.type, timeline.c.at, timeline.c.new).order_by(timeline.c.id)).all()
+        found = s.execute(
+            sa.select(timeline.c.type, timeline.c.at, timeline.c.new).order_by(timeline.c.id)
+        ).all()
     assert [tuple(r) for r in found] == [(t, found[2].at, "x") for t in ("created", "ours", "theirs")]
 
 
@@ -176,6 +186,8 @@ def test_what_it_cannot_do_faithfully_is_refused(db: SessionFactory) -> None:
         with pytest.raises(ValueError, match="no value for parameter"):
             Prepared(sa.select(TABLE.c.id).where(TABLE.c.created_at < sa.bindparam("now"))).run(s, {})
         with pytest.raises(ValueError, match="empty"):
-            Prepared(sa.delete(TABLE).where(TABLE.c.id.in_(sa.bindparam("ids", expanding=True)))).run(s, {"ids": []})
+            Prepared(sa.delete(TABLE).where(TABLE.c.id.in_(sa.bindparam("ids", expanding=True)))).run(
+                s, {"ids": []}
+            )
         with pytest.raises(NoResultFound):
             Prepared(sa.select(TABLE.c.id)).run(s).one()
