@@ -17,7 +17,7 @@ Its promises:
   (SQLite's datetime text, for one), result values through its result processors; values the
   statement fixes itself (``LIMIT``, ``.values(x=None)``) and scalar Python-side column defaults
   are filled in as SQLAlchemy fills them, and an expanding ``IN`` gets one placeholder per
-  element. ``tests/unit/test_chassis_prepared.py`` compares it with SQLAlchemy's own answers.
+  element. ``tests/component/test_chassis_prepared.py`` compares it with SQLAlchemy's own answers.
 - **Refused, not guessed**: a statement needing anything else computed at execution (a callable
   column default or ``onupdate``, a callable bind) raises ``ValueError`` when first compiled, as
   does a missing parameter or an empty list for an expanding ``IN`` when run.

@@ -49,8 +49,8 @@ from services.tickets.domain import Stage
 from services.tickets.domain.sla import Policy, schedule_from
 from services.tickets.models import config_version, pipelines, sla_policies, stages
 
-VERSION = select(config_version.c.version).where(config_version.c.id == 1)
-_VERSION = Prepared(VERSION)  # read by every write transaction that uses the configuration
+_VERSION = Prepared(select(config_version.c.version).where(config_version.c.id == 1))
+"""Read by every write transaction that uses the configuration."""
 _STAGES = (  # every pipeline with its stages, in one statement: the two as one committed state
     select(
         pipelines.c.id.label("pipeline_id"),
