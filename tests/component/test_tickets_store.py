@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -158,6 +159,76 @@ def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
     assert (found["total"], found["total_capped"]) == (3, True)
     none = store.search.search(**common, spec=SearchSpec(query="scanner"), cursor=None)
     assert (none["total"], none["total_capped"]) == (0, False)
+
+
+@pytest.mark.parametrize("cap", [2, 100], ids=["past-the-cap", "within-the-cap"])
+def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
+    store: TicketStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    """A text search finds its matches first and, when they are no more than the cap, orders only
+    those (``queries.capped_ids``); past the cap it pages like any list. Either way, one row at a
+    time, every match comes once, in the sort's order, and nothing else: in the table, in a board
+    column and in the search endpoint (``query`` and ``CONTAINS_TOKEN``)."""
+    from services.tickets.domain import PRIORITY_RANK, Condition, SearchSpec
+    from services.tickets.domain import lists as domain_lists
+    from services.tickets.store import queries
+
+    monkeypatch.setattr(contract, "SEARCH_TOTAL_CAP", cap)
+    monkeypatch.setattr(queries, "TOTAL_CAP", cap)
+    monkeypatch.setattr(domain_lists, "TOTAL_CAP", cap)
+    made = []
+    for n, (name, priority) in enumerate(
+        [
+            ("Printer jam", "low"),
+            ("scanner", "high"),
+            ("printer", "urgent"),
+            ("a PRINTER", "high"),
+            ("fax", "low"),
+        ]
+    ):
+        clock.advance(minutes=1)
+        made.append(_create(store, name=name, description="paper" if n == 4 else "", priority=priority))
+    clock.advance(minutes=1)  # the first becomes the most recently updated
+    made[0] = store.tickets.update(
+        scope=EVERYTHING, actor_id=1, ticket_id=made[0]["id"], changes={"priority": "medium"}
+    )
+    printers = [t for t in made if "printer" in t["name"].lower()]
+    sorts = {
+        "-updated_at": lambda t: (t["updated_at"], t["id"]),
+        "name": lambda t: (t["name"].lower(), t["id"]),
+        "-priority": lambda t: (PRIORITY_RANK[t["priority"]], t["id"]),
+        "id": lambda t: t["id"],
+    }
+    for text, sort in sorts.items():
+        expected = [t["id"] for t in sorted(printers, key=sort, reverse=text.startswith("-"))]
+        common: dict[str, Any] = {"scope": EVERYTHING, "user_id": 1, "sort": parse_sort(text), "limit": 1}
+        readers = [
+            functools.partial(store.lists.table, **common, flt=TicketFilter(q="printer")),
+            functools.partial(store.search.search, **common, spec=SearchSpec(query="printer")),
+            functools.partial(
+                store.search.search,
+                **common,
+                spec=SearchSpec(groups=((Condition("name", "CONTAINS_TOKEN", ("printer",)),),)),
+            ),
+        ]
+        for read in readers:
+            seen: list[int] = []
+            page = read(cursor=None)
+            while True:
+                seen += [t["id"] for t in page["items"]]
+                assert (page["total"], page["total_capped"]) == (min(3, cap), cap < 3)
+                if page["next_cursor"] is None:
+                    break
+                page = read(cursor=page["next_cursor"])
+            assert seen == expected, (text, read)
+        column = store.lists.board(**common, flt=TicketFilter(q="PRINTER"), pipeline_id=None)["columns"][0]
+        assert [t["id"] for t in column["items"]] == expected[:1]
+        assert (column["total"], column["total_capped"]) == (min(3, cap), cap < 3)
+    nothing = store.lists.table(**common, flt=TicketFilter(q="toner"), cursor=None)
+    assert (nothing["items"], nothing["total"], nothing["next_cursor"]) == ([], 0, None)
+    assert [
+        t["id"] for t in store.lists.table(**common, flt=TicketFilter(q="paper"), cursor=None)["items"]
+    ] == [made[4]["id"]]
 
 
 @pytest.mark.parametrize("with_policy", [False, True], ids=["no-sla", "sla-policy"])

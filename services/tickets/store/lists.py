@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,8 +34,16 @@ class Lists:
         after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
-            items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
-            counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
+            if flt.q:  # matches first: see queries.capped_ids
+                found = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
+                counted = len(found)
+                among = found if counted <= flt.total_cap else None
+                items, next_cursor = self._page(
+                    s, scope, user_id, flt, sort=sort, limit=limit, after=after, among=among
+                )
+            else:
+                items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
+                counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
 
     def board(
@@ -72,8 +81,11 @@ class Lists:
                 next_cursor = None
                 if totals[stage["id"]]:
                     column = dataclasses.replace(flt, status=stage["id"])
+                    among = None
+                    if flt.q and totals[stage["id"]] <= flt.total_cap:  # see queries.capped_ids
+                        among = s.scalars(*queries.matching_ids(scope, user_id, column)).all()
                     items, next_cursor = self._page(
-                        s, scope, user_id, column, sort=sort, limit=limit, after=None
+                        s, scope, user_id, column, sort=sort, limit=limit, after=None, among=among
                     )
                 columns.append(
                     {
@@ -95,8 +107,12 @@ class Lists:
         sort: Sort,
         limit: int,
         after: tuple[Any, int] | None,
+        among: Sequence[int] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        rows = s.execute(*queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after)).all()
+        if among is not None and not among:
+            return [], None
+        statement = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
+        rows = s.execute(*statement).all()
         more, rows = len(rows) > limit, rows[:limit]
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return self.r.dicts(s, rows), next_cursor

@@ -83,6 +83,11 @@ def matching(spec: SearchSpec) -> list[ColumnElement[bool]]:
     return where
 
 
+def _has_text(spec: SearchSpec) -> bool:
+    """Whether ``spec`` matches text inside values (``query`` or ``CONTAINS_TOKEN``)."""
+    return bool(spec.query) or any(c.operator == "CONTAINS_TOKEN" for group in spec.groups for c in group)
+
+
 class Search:
     """Searches over the tickets a caller may see."""
 
@@ -100,9 +105,16 @@ class Search:
         stmt = queries.ticket_rows(user_id, key.label("sort_key")).where(*where)
         stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
         with self.db.read() as s:
-            rows = s.execute(stmt).all()
+            if _has_text(spec):  # matches first: see queries.capped_ids
+                found = s.scalars(queries.capped_ids(tickets, where)).all()
+                counted = len(found)
+                if not capped_total(counted)["total_capped"]:
+                    stmt = stmt.where(tickets.c.id.in_(found))
+                rows = s.execute(stmt).all() if found else []
+            else:
+                rows = s.execute(stmt).all()
+                counted = s.scalar(queries.capped_count(tickets, where)) or 0
             more, rows = len(rows) > limit, rows[:limit]
             items = self.r.dicts(s, rows)
-            counted = s.scalar(queries.capped_count(tickets, where)) or 0
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted)}
