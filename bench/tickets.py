@@ -26,8 +26,8 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    (open a ticket the agent has read, the table filtered by stage and sorted by ``-updated_at`` as
    each agent and with 8 clients, the board, also on a new connection per request, the unread
    view, every other default view, the priority and owner filters, every sort, and ``q``: a
-   common word, a rare one, one that matches nothing, also as a page of one), then writes
-   (create, priority PATCH), so the reads see exactly N tickets.
+   common word (also on the board), a rare one, one that matches nothing, also as a page of
+   one), then writes (create, priority PATCH), so the reads see exactly N tickets.
 
 It prints one Markdown table with a column group per size (p50/p99 ms, req/s) and the ratio of
 the p50s; the SQL each read request ran at every size (caught by turning
@@ -712,6 +712,15 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
         get("list_all_c8", "same, everything agent", all_token, by_stage, clients=CONCURRENT_CLIENTS),
         get("board_all", f"{board_label}, everything agent", all_token, board, capture=True, explain=True),
         get("board_owned", f"{board_label}, owned-only agent", owned_token, board, capture=True),
+        # a common word on the board: each column counts its own matches up to the search cap
+        get(
+            "board_q",
+            f"{board_label}&q=refund, everything agent",
+            all_token,
+            f"{board}&q=refund",
+            capture=True,
+        ),
+        get("board_q_owned", f"{board_label}&q=refund, owned-only agent", owned_token, f"{board}&q=refund"),
         get(
             "board_close",
             "same board, everything agent, a new connection per request (Connection: close)",

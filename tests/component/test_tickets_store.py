@@ -167,8 +167,9 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
 ) -> None:
     """A text search finds its matches first and, when they are no more than the cap, orders only
     those (``queries.capped_ids``); past the cap it pages like any list. Either way, one row at a
-    time, every match comes once, in the sort's order, and nothing else: in the table, in a board
-    column and in the search endpoint (``query`` and ``CONTAINS_TOKEN``)."""
+    time, every match comes once, in the sort's order, and nothing else: in the table, in the
+    board's columns (all matches within the cap, or only one column's) and in the search endpoint
+    (``query`` and ``CONTAINS_TOKEN``)."""
     from services.tickets.domain import PRIORITY_RANK, Condition, SearchSpec
     from services.tickets.domain import lists as domain_lists
     from services.tickets.store import queries
@@ -191,6 +192,14 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
     clock.advance(minutes=1)  # the first becomes the most recently updated
     made[0] = store.tickets.update(
         scope=EVERYTHING, actor_id=1, ticket_id=made[0]["id"], changes={"priority": "medium"}
+    )
+    board = store.lists.board(
+        scope=EVERYTHING, user_id=1, flt=TicketFilter(), sort=parse_sort("id"), limit=1, pipeline_id=None
+    )
+    first, second, *_ = [column["stage"] for column in board["columns"]]
+    clock.advance(minutes=1)  # one match in the board's second column, two in the first
+    made[3] = store.tickets.update(
+        scope=EVERYTHING, actor_id=1, ticket_id=made[3]["id"], changes={"status": second["id"]}
     )
     printers = [t for t in made if "printer" in t["name"].lower()]
     sorts = {
@@ -221,9 +230,11 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
                     break
                 page = read(cursor=page["next_cursor"])
             assert seen == expected, (text, read)
-        column = store.lists.board(**common, flt=TicketFilter(q="PRINTER"), pipeline_id=None)["columns"][0]
-        assert [t["id"] for t in column["items"]] == expected[:1]
-        assert (column["total"], column["total_capped"]) == (min(3, cap), cap < 3)
+        columns = store.lists.board(**common, flt=TicketFilter(q="PRINTER"), pipeline_id=None)["columns"]
+        for column, stage in zip(columns, (first, second), strict=False):
+            ours = [i for i in expected if next(t for t in printers if t["id"] == i)["status"] == stage["id"]]
+            assert [t["id"] for t in column["items"]] == ours[:1]
+            assert (column["total"], column["total_capped"]) == (min(len(ours), cap), len(ours) > cap)
     nothing = store.lists.table(**common, flt=TicketFilter(q="toner"), cursor=None)
     assert (nothing["items"], nothing["total"], nothing["next_cursor"]) == ([], 0, None)
     assert [

@@ -75,14 +75,17 @@ class Lists:
                 chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
                 counts += s.execute(*queries.count_by_stage(scope, user_id, flt, chunk)).one()
             totals = dict(zip(stage_ids, counts, strict=True))
+            every_match = None  # a search whose matches on the whole board are within the cap
+            if flt.q and sum(totals.values()) <= flt.total_cap:  # see queries.capped_ids
+                every_match = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
             columns = []
             for stage in pipeline["stages"]:
                 items: list[dict[str, Any]] = []
                 next_cursor = None
                 if totals[stage["id"]]:
                     column = dataclasses.replace(flt, status=stage["id"])
-                    among = None
-                    if flt.q and totals[stage["id"]] <= flt.total_cap:  # see queries.capped_ids
+                    among = every_match
+                    if among is None and flt.q and totals[stage["id"]] <= flt.total_cap:
                         among = s.scalars(*queries.matching_ids(scope, user_id, column)).all()
                     items, next_cursor = self._page(
                         s, scope, user_id, column, sort=sort, limit=limit, after=None, among=among
