@@ -34,15 +34,15 @@ class Lists:
         after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
+            among, counted = None, None
             if flt.q:  # matches first: see queries.capped_ids
                 found = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
                 counted = len(found)
                 among = found if counted <= flt.total_cap else None
-                items, next_cursor = self._page(
-                    s, scope, user_id, flt, sort=sort, limit=limit, after=after, among=among
-                )
-            else:
-                items, next_cursor = self._page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
+            items, next_cursor = self._page(
+                s, scope, user_id, flt, sort=sort, limit=limit, after=after, among=among
+            )
+            if counted is None:
                 counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
 

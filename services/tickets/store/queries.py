@@ -279,8 +279,7 @@ def capped_count(
 ) -> Select[Any]:
     """How many rows ``where`` selects, counted up to ``cap + 1`` (``TOTAL_CAP`` unless given; see
     :func:`capped_total`): the count stops early instead of visiting every match."""
-    limit = (TOTAL_CAP if cap is None else cap) + 1
-    found = select(literal(1).label("one")).select_from(table).where(*where).limit(limit)
+    found = _first(literal(1).label("one"), table, where, cap)
     return select(func.count()).select_from(found.subquery())
 
 
@@ -298,8 +297,15 @@ def capped_ids(
     they number no more than the cap, ordering only those (:func:`page`'s ``among``) bounds the
     page by what the count costs anyway.
     """
+    return _first(tickets.c.id, table, where, cap)
+
+
+def _first(
+    column: ColumnElement[Any], table: Join | Table, where: Sequence[ColumnElement[bool]], cap: int | None
+) -> Select[Any]:
+    """``column`` of the first ``cap + 1`` rows ``where`` selects (``TOTAL_CAP`` unless given)."""
     limit = (TOTAL_CAP if cap is None else cap) + 1
-    return select(tickets.c.id).select_from(table).where(*where).limit(limit)
+    return select(column).select_from(table).where(*where).limit(limit)
 
 
 def matching_ids(scope: Scope, user_id: int, flt: TicketFilter) -> tuple[Select[Any], dict[str, Any]]:
