@@ -39,9 +39,10 @@ class Lists:
                 found = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
                 counted = len(found)
                 among = found if counted <= flt.total_cap else None
-            items, next_cursor = self._page(
+            rows, next_cursor = self._rows(
                 s, scope, user_id, flt, sort=sort, limit=limit, after=after, among=among
             )
+            items = self.r.dicts(s, rows)
             if counted is None:
                 counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
@@ -78,29 +79,33 @@ class Lists:
             every_match = None  # a search whose matches on the whole board are within the cap
             if flt.q and sum(totals.values()) <= flt.total_cap:  # see queries.capped_ids
                 every_match = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
-            columns = []
+            pages: list[tuple[dict[str, Any], Sequence[Any], str | None]] = []
             for stage in pipeline["stages"]:
-                items: list[dict[str, Any]] = []
+                rows: Sequence[Any] = []
                 next_cursor = None
                 if totals[stage["id"]]:
                     column = dataclasses.replace(flt, status=stage["id"])
                     among = every_match
                     if among is None and flt.q and totals[stage["id"]] <= flt.total_cap:
                         among = s.scalars(*queries.matching_ids(scope, user_id, column)).all()
-                    items, next_cursor = self._page(
+                    rows, next_cursor = self._rows(
                         s, scope, user_id, column, sort=sort, limit=limit, after=None, among=among
                     )
-                columns.append(
-                    {
-                        "stage": stage,
-                        "items": items,
-                        **capped_total(totals[stage["id"]], flt.total_cap),
-                        "next_cursor": next_cursor,
-                    }
-                )
+                pages.append((stage, rows, next_cursor))
+            # every column's tickets in one go: their associations and merged ids, a query each
+            items = iter(self.r.dicts(s, [row for _stage, rows, _cursor in pages for row in rows]))
+            columns = [
+                {
+                    "stage": stage,
+                    "items": [next(items) for _row in rows],
+                    **capped_total(totals[stage["id"]], flt.total_cap),
+                    "next_cursor": next_cursor,
+                }
+                for stage, rows, next_cursor in pages
+            ]
         return {"pipeline_id": pipeline["id"], "columns": columns}
 
-    def _page(
+    def _rows(
         self,
         s: Session,
         scope: Scope,
@@ -111,11 +116,12 @@ class Lists:
         limit: int,
         after: tuple[Any, int] | None,
         among: Sequence[int] | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[Sequence[Any], str | None]:
+        """One page's rows (wire forms come from :meth:`Records.dicts`) and the next page's cursor."""
         if among is not None and not among:
             return [], None
         statement = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
         rows = s.execute(*statement).all()
         more, rows = len(rows) > limit, rows[:limit]
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
-        return self.r.dicts(s, rows), next_cursor
+        return rows, next_cursor
