@@ -18,6 +18,9 @@ from services.tickets.store.pipelines import Pipelines
 
 BOARD_COUNTS_PER_QUERY = 32  # column totals counted in one statement (a pipeline rarely has more stages)
 
+_Column = tuple[dict[str, Any], Sequence[Any], str | None, dict[str, Any]]
+"""A board column before its tickets' wire forms: its stage, page rows, next cursor and total."""
+
 
 class Lists:
     """Pages of tickets with ``unread``/``following`` for the caller, and their totals."""
@@ -39,9 +42,8 @@ class Lists:
                 found = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
                 counted = len(found)
                 among = found if counted <= flt.total_cap else None
-            rows, next_cursor = self._rows(
-                s, scope, user_id, flt, sort=sort, limit=limit, after=after, among=among
-            )
+            page = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
+            rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
             items = self.r.dicts(s, rows)
             if counted is None:
                 counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
@@ -60,7 +62,8 @@ class Lists:
         """One column per stage of the pipeline, in stage order, each with its first page and total.
 
         A column's ``next_cursor`` continues in the table layout with ``status=<stage id>``
-        and the same filters and sort.
+        and the same filters and sort. A board searched with ``q`` counts its columns as
+        :meth:`_searched` says.
         """
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
@@ -70,58 +73,103 @@ class Lists:
                 raise NotFound("no pipeline is configured")
             pipeline = self.pipelines.one(s, pipeline_id)
             flt = dataclasses.replace(flt, pipeline_id=pipeline["id"])
-            stage_ids = [stage["id"] for stage in pipeline["stages"]]
-            counts: list[int] = []
-            for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
-                chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
-                counts += s.execute(*queries.count_by_stage(scope, user_id, flt, chunk)).one()
-            totals = dict(zip(stage_ids, counts, strict=True))
-            every_match = None  # a search whose matches on the whole board are within the cap
-            if flt.q and sum(totals.values()) <= flt.total_cap:  # see queries.capped_ids
-                every_match = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
-            pages: list[tuple[dict[str, Any], Sequence[Any], str | None]] = []
-            for stage in pipeline["stages"]:
-                rows: Sequence[Any] = []
-                next_cursor = None
-                if totals[stage["id"]]:
-                    column = dataclasses.replace(flt, status=stage["id"])
-                    among = every_match
-                    if among is None and flt.q and totals[stage["id"]] <= flt.total_cap:
-                        among = s.scalars(*queries.matching_ids(scope, user_id, column)).all()
-                    rows, next_cursor = self._rows(
-                        s, scope, user_id, column, sort=sort, limit=limit, after=None, among=among
-                    )
-                pages.append((stage, rows, next_cursor))
+            stages = pipeline["stages"]
+            if flt.q:
+                pages = self._searched(s, scope, user_id, flt, stages, sort=sort, limit=limit)
+            else:
+                pages = self._counted(s, scope, user_id, flt, stages, sort=sort, limit=limit)
             # every column's tickets in one go: their associations and merged ids, a query each
-            items = iter(self.r.dicts(s, [row for _stage, rows, _cursor in pages for row in rows]))
+            items = iter(self.r.dicts(s, [row for _stage, rows, _cursor, _total in pages for row in rows]))
             columns = [
-                {
-                    "stage": stage,
-                    "items": [next(items) for _row in rows],
-                    **capped_total(totals[stage["id"]], flt.total_cap),
-                    "next_cursor": next_cursor,
-                }
-                for stage, rows, next_cursor in pages
+                {"stage": stage, "items": [next(items) for _row in rows], **total, "next_cursor": cursor}
+                for stage, rows, cursor, total in pages
             ]
         return {"pipeline_id": pipeline["id"], "columns": columns}
 
-    def _rows(
+    def _counted(
         self,
         s: Session,
         scope: Scope,
         user_id: int,
         flt: TicketFilter,
+        stages: Sequence[dict[str, Any]],
         *,
         sort: Sort,
         limit: int,
-        after: tuple[Any, int] | None,
-        among: Sequence[int] | None = None,
+    ) -> list[_Column]:
+        """The columns of a board without ``q``: each column's total counted up to ``TOTAL_CAP``
+        (one statement for all of them), then its first page."""
+        stage_ids = [stage["id"] for stage in stages]
+        counts: list[int] = []
+        for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
+            chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
+            counts += s.execute(*queries.count_by_stage(scope, user_id, flt, chunk)).one()
+        pages: list[_Column] = []
+        for stage, counted in zip(stages, counts, strict=True):
+            rows: Sequence[Any] = []
+            cursor = None
+            if counted:
+                column = dataclasses.replace(flt, status=stage["id"])
+                page = queries.page(scope, user_id, column, sort=sort, limit=limit, by_stage=True)
+                rows, cursor = self._rows(s, page, sort=sort, limit=limit, empty=False)
+            pages.append((stage, rows, cursor, capped_total(counted, flt.total_cap)))
+        return pages
+
+    def _searched(
+        self,
+        s: Session,
+        scope: Scope,
+        user_id: int,
+        flt: TicketFilter,
+        stages: Sequence[dict[str, Any]],
+        *,
+        sort: Sort,
+        limit: int,
+    ) -> list[_Column]:
+        """The columns of a board searched with ``q``.
+
+        The matches on the whole board are found first, up to ``SEARCH_TOTAL_CAP`` + 1 (see
+        :func:`queries.capped_ids`). When they are no more than the cap, each column's total is
+        exact and its page is ordered among its own matches only. Beyond it each column's total
+        is exact up to its page's size (``limit``, never above the cap): a column with more
+        matches says ``total: limit, total_capped: true``. Counting a common word's hundred matches in each
+        column read four times the rows its page does (at 1,000,000 tickets, 63 ms of an
+        owned-only agent's board against 16 for the four pages), and the board shows a page
+        per column, which is what that count can add to.
+        """
+        found = s.execute(*queries.matching_stages(scope, user_id, flt)).all()
+        every_match = len(found) <= flt.total_cap
+        matches: dict[int, list[int]] = {stage["id"]: [] for stage in stages}
+        for ticket_id, stage_id in found:
+            matches.setdefault(stage_id, []).append(ticket_id)
+        pages: list[_Column] = []
+        for stage in stages:
+            among = matches[stage["id"]] if every_match else None
+            column = dataclasses.replace(flt, status=stage["id"])
+            page = queries.page(scope, user_id, column, sort=sort, limit=limit, among=among, by_stage=True)
+            rows, cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
+            if every_match:
+                total = capped_total(len(matches[stage["id"]]), flt.total_cap)
+            else:
+                total = capped_total(len(rows) + (cursor is not None), min(limit, flt.total_cap))
+            pages.append((stage, rows, cursor, total))
+        return pages
+
+    @staticmethod
+    def _rows(
+        s: Session, page: tuple[Any, dict[str, Any]], *, sort: Sort, limit: int, empty: bool
     ) -> tuple[Sequence[Any], str | None]:
-        """One page's rows (wire forms come from :meth:`Records.dicts`) and the next page's cursor."""
-        if among is not None and not among:
+        """The rows of ``page`` (a :func:`queries.page` statement and its parameters; none when
+        ``empty``: it was to pick among no ids) and the next page's cursor. Wire forms come from
+        :meth:`Records.dicts`, for all of a board's columns at once."""
+        if empty:
             return [], None
-        statement = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
-        rows = s.execute(*statement).all()
+        rows = s.execute(*page).all()
         more, rows = len(rows) > limit, rows[:limit]
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return rows, next_cursor
+
+
+def _none(among: Sequence[int] | None) -> bool:
+    """Whether a page is to pick among no ids at all (a search that matched nothing)."""
+    return among is not None and not among
