@@ -803,10 +803,17 @@ class StageOrderSchema(Input):
     stage_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=1000))
 
 
+BOARD_SEARCH_NOTE = (
+    f"{TOTAL_NOTE} On a board searched with q: exact when the whole board has at most"
+    f" {SEARCH_TOTAL_CAP:,} matches, else exact up to the column's page size (limit), then limit with"
+    " total_capped true."
+)
+
+
 class BoardColumnSchema(Schema):
     stage = fields.Nested(StageSchema)
     items = fields.List(fields.Nested(TicketSchema))
-    total = fields.Integer(metadata={"description": TOTAL_NOTE})
+    total = fields.Integer(metadata={"description": BOARD_SEARCH_NOTE})
     total_capped = fields.Boolean()
     next_cursor = fields.String(allow_none=True)
 
