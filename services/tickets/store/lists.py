@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +18,25 @@ from services.tickets.store.base import Records
 from services.tickets.store.pipelines import Pipelines
 
 BOARD_COUNTS_PER_QUERY = 32  # column totals counted in one statement (a pipeline rarely has more stages)
+
+
+@dataclass(frozen=True)
+class _BoardAsk:
+    """What a board was asked for: whose, filtered how, each column sorted how and how long."""
+
+    scope: Scope
+    user_id: int
+    flt: TicketFilter
+    sort: Sort
+    limit: int
+
+    def page(self, stage_id: int, among: Sequence[int] | None = None) -> tuple[Any, dict[str, Any]]:
+        """The first page of the column of ``stage_id`` (see :func:`queries.page`'s ``by_stage``)."""
+        column = dataclasses.replace(self.flt, status=stage_id)
+        return queries.page(
+            self.scope, self.user_id, column, sort=self.sort, limit=self.limit, among=among, by_stage=True
+        )
+
 
 _Column = tuple[dict[str, Any], Sequence[Any], str | None, dict[str, Any]]
 """A board column before its tickets' wire forms: its stage, page rows, next cursor and total."""
@@ -74,10 +94,8 @@ class Lists:
             pipeline = self.pipelines.one(s, pipeline_id)
             flt = dataclasses.replace(flt, pipeline_id=pipeline["id"])
             stages = pipeline["stages"]
-            if flt.q:
-                pages = self._searched(s, scope, user_id, flt, stages, sort=sort, limit=limit)
-            else:
-                pages = self._counted(s, scope, user_id, flt, stages, sort=sort, limit=limit)
+            ask = _BoardAsk(scope, user_id, flt, sort, limit)
+            pages = self._searched(s, ask, stages) if flt.q else self._counted(s, ask, stages)
             # every column's tickets in one go: their associations and merged ids, a query each
             items = iter(self.r.dicts(s, [row for _stage, rows, _cursor, _total in pages for row in rows]))
             columns = [
@@ -86,58 +104,36 @@ class Lists:
             ]
         return {"pipeline_id": pipeline["id"], "columns": columns}
 
-    def _counted(
-        self,
-        s: Session,
-        scope: Scope,
-        user_id: int,
-        flt: TicketFilter,
-        stages: Sequence[dict[str, Any]],
-        *,
-        sort: Sort,
-        limit: int,
-    ) -> list[_Column]:
+    def _counted(self, s: Session, ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> list[_Column]:
         """The columns of a board without ``q``: each column's total counted up to ``TOTAL_CAP``
         (one statement for all of them), then its first page."""
         stage_ids = [stage["id"] for stage in stages]
         counts: list[int] = []
         for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
             chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
-            counts += s.execute(*queries.count_by_stage(scope, user_id, flt, chunk)).one()
+            counts += s.execute(*queries.count_by_stage(ask.scope, ask.user_id, ask.flt, chunk)).one()
         pages: list[_Column] = []
         for stage, counted in zip(stages, counts, strict=True):
-            rows: Sequence[Any] = []
-            cursor = None
-            if counted:
-                column = dataclasses.replace(flt, status=stage["id"])
-                page = queries.page(scope, user_id, column, sort=sort, limit=limit, by_stage=True)
-                rows, cursor = self._rows(s, page, sort=sort, limit=limit, empty=False)
-            pages.append((stage, rows, cursor, capped_total(counted, flt.total_cap)))
+            rows, cursor = self._rows(
+                s, ask.page(stage["id"]), sort=ask.sort, limit=ask.limit, empty=not counted
+            )
+            pages.append((stage, rows, cursor, capped_total(counted, ask.flt.total_cap)))
         return pages
 
-    def _searched(
-        self,
-        s: Session,
-        scope: Scope,
-        user_id: int,
-        flt: TicketFilter,
-        stages: Sequence[dict[str, Any]],
-        *,
-        sort: Sort,
-        limit: int,
-    ) -> list[_Column]:
+    def _searched(self, s: Session, ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> list[_Column]:
         """The columns of a board searched with ``q``.
 
         The matches on the whole board are found first, up to ``SEARCH_TOTAL_CAP`` + 1 (see
         :func:`queries.capped_ids`). When they are no more than the cap, each column's total is
         exact and its page is ordered among its own matches only. Beyond it each column's total
         is exact up to its page's size (``limit``, never above the cap): a column with more
-        matches says ``total: limit, total_capped: true``. Counting a common word's hundred matches in each
-        column read four times the rows its page does (at 1,000,000 tickets, 63 ms of an
-        owned-only agent's board against 16 for the four pages), and the board shows a page
-        per column, which is what that count can add to.
+        matches says ``total: limit, total_capped: true``. Counting a common word's hundred
+        matches in each column read four times the rows its page does (at 1,000,000 tickets,
+        63 ms of an owned-only agent's board against 16 for the four pages), and the board
+        shows a page per column, which is what that count can add to.
         """
-        found = s.execute(*queries.matching_stages(scope, user_id, flt)).all()
+        flt = ask.flt
+        found = s.execute(*queries.matching_stages(ask.scope, ask.user_id, flt)).all()
         every_match = len(found) <= flt.total_cap
         matches: dict[int, list[int]] = {stage["id"]: [] for stage in stages}
         for ticket_id, stage_id in found:
@@ -145,13 +141,12 @@ class Lists:
         pages: list[_Column] = []
         for stage in stages:
             among = matches[stage["id"]] if every_match else None
-            column = dataclasses.replace(flt, status=stage["id"])
-            page = queries.page(scope, user_id, column, sort=sort, limit=limit, among=among, by_stage=True)
-            rows, cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
+            page = ask.page(stage["id"], among)
+            rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=_none(among))
             if every_match:
                 total = capped_total(len(matches[stage["id"]]), flt.total_cap)
             else:
-                total = capped_total(len(rows) + (cursor is not None), min(limit, flt.total_cap))
+                total = capped_total(len(rows) + (cursor is not None), min(ask.limit, flt.total_cap))
             pages.append((stage, rows, cursor, total))
         return pages
 
