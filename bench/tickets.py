@@ -712,7 +712,7 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
         get("list_all_c8", "same, everything agent", all_token, by_stage, clients=CONCURRENT_CLIENTS),
         get("board_all", f"{board_label}, everything agent", all_token, board, capture=True, explain=True),
         get("board_owned", f"{board_label}, owned-only agent", owned_token, board, capture=True),
-        # a common word on the board: each column counts its own matches up to the search cap
+        # a common word on the board: past the search cap each column counts as far as its page
         get(
             "board_q",
             f"{board_label}&q=refund, everything agent",

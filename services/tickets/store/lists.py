@@ -140,12 +140,14 @@ class Lists:
             matches.setdefault(stage_id, []).append(ticket_id)
         pages: list[_Column] = []
         for stage in stages:
-            among = matches[stage["id"]] if every_match else None
-            page = ask.page(stage["id"], among)
-            rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=_none(among))
             if every_match:
-                total = capped_total(len(matches[stage["id"]]), flt.total_cap)
+                among = matches[stage["id"]]
+                page = ask.page(stage["id"], among)
+                rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=not among)
+                total = capped_total(len(among), flt.total_cap)
             else:
+                page = ask.page(stage["id"])
+                rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=False)
                 total = capped_total(len(rows) + (cursor is not None), min(ask.limit, flt.total_cap))
             pages.append((stage, rows, cursor, total))
         return pages

@@ -275,9 +275,10 @@ def _page(
     stage_walk: bool,
 ) -> Select[Any]:
     key = SORT_KEYS[sort_key]
-    where = filters(shape)
     if stage_walk:
         where = [*filters(dataclasses.replace(shape, status=False)), _stage_walk()]
+    else:
+        where = filters(shape)
     stmt = ticket_rows(bindparam("user_id", type_=Integer), key.label("sort_key")).where(*where)
     if among:
         stmt = stmt.where(tickets.c.id.in_(bindparam("among", expanding=True)))
