@@ -50,6 +50,7 @@ import requests
 from nameko.standalone.events import event_dispatcher
 
 from bench.run import suite_env
+from deploy.ports import free_port
 from tests.sse import SseClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,12 +60,6 @@ READY_TIMEOUT = 180.0
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:

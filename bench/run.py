@@ -40,7 +40,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,7 @@ import pika
 import requests
 
 from deploy import rabbitmq
+from deploy.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "bench-token"
@@ -274,12 +274,6 @@ def helpdesk_client_opener(amqp_uri: str) -> Opener:
 
 
 # -- processes ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def free_broker_port() -> int:

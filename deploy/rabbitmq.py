@@ -40,6 +40,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.ports import bindable
+
 SBIN_GLOB = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"
 LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"
 READY_TIMEOUT = 60
@@ -410,16 +412,6 @@ def free_node_port(candidates: Iterable[int]) -> int:
         if port + 30010 < 65536 and all(bindable(p) for p in Node(Path("."), port).ports):
             return port
     raise RuntimeError("no free port range for a RabbitMQ node")
-
-
-def bindable(port: int) -> bool:
-    """Whether a socket could bind 127.0.0.1:``port`` now."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _check_ports_free(node: Node) -> None:

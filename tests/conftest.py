@@ -31,7 +31,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import tempfile  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
@@ -41,6 +40,8 @@ from typing import Any  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
 
 import pytest  # noqa: E402
+
+from deploy.ports import bindable  # noqa: E402
 
 IDENTITY_SECRET = "tests-only-identity-secret-5e0c8f1a9b2d47c3"
 
@@ -142,13 +143,6 @@ def make_vhost(rabbit: dict[str, Any]) -> Iterator[Callable[[], str]]:
 
 
 # -- private broker nodes -----------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def free_rabbit_port() -> int:
@@ -299,7 +293,7 @@ def free_cluster_port(size: int = 3) -> int:
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(11000, 14900)
-        if all(rabbitmq.bindable(p) for p in rabbitmq.Cluster(Path("."), base, size).ports):
+        if all(bindable(p) for p in rabbitmq.Cluster(Path("."), base, size).ports):
             return base
     raise RuntimeError("no free port range for a private RabbitMQ cluster")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from deploy.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

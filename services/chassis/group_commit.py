@@ -9,9 +9,10 @@ asks for it (:meth:`services.chassis.db.SessionFactory.grouped`), with these pro
 
 * **As if alone.** ``run(work)`` returns what ``work(session)`` returned, only after the
   transaction that holds its writes has committed, and raises what it raised. A group in which any
-  work raises is rolled back whole, and then every member runs its work again alone, in its own
-  transaction, in its own green thread: one request's failure (bad input, a unique key taken)
-  never fails or changes another's, and nothing a rolled-back group wrote is kept. So a work must
+  work raises is rolled back whole, and then every member runs its work again alone, each in its
+  own transaction, one after the other in the order they were handed in: one request's failure
+  (bad input, a unique key taken) never fails or changes another's, nothing a rolled-back group
+  wrote is kept, and which of two clashing works wins does not depend on scheduling. So a work must
   be safe to run twice up to a rollback: it talks only to the database it is handed (no RPC, no
   publishing), which is what a transaction's body must do anyway.
 * **Serial order.** The works of a group run one after the other in the order they were handed
@@ -122,11 +123,13 @@ class CommitGroup:
             if len(group) == 1:
                 outcomes = [self._alone(group[0])]
             else:
-                with self.factory.transaction() as session:
-                    results = [member.run_in(session) for member in group]
-                outcomes = [_Done(result=result) for result in results]
-        except Exception:  # outcomes stay ALONE: each member meets its own error alone
-            pass
+                try:
+                    with self.factory.transaction() as session:
+                        results = [member.run_in(session) for member in group]
+                    outcomes = [_Done(result=result) for result in results]
+                except Exception:  # each member meets its own error alone, in order
+                    for index, member in enumerate(group):
+                        outcomes[index] = self._alone(member)
         finally:
             for member, outcome in zip(group, outcomes, strict=True):
                 member.outcome.send(outcome)

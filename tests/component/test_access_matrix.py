@@ -9,7 +9,6 @@ identity to show the services refuse them themselves.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from deploy.ports import free_port
 from gateway.openapi import routes_of
 from gateway.service import GatewayService
 from services.chassis.db import SessionFactory, make_engine
@@ -45,12 +45,6 @@ ROLE_USERS: dict[str, tuple[list[str], str, bool, bool]] = {
     "everything": (AGENT, "everything", False, False),
     "super_admin": (["super_admin"], "everything", False, False),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -161,7 +155,7 @@ def world(
     conversations_config = service_config(
         "conversations", DATA_DIR=str(tmp_path), MAIL_FROM="support@matrix.test"
     )
-    port = _free_port()
+    port = free_port()
     # the matrix sends one bad token to every operation: the failed-authentication limits (tested in
     # test_gateway_hardening.py) would answer 429 long before the table runs out
     no_limits = {

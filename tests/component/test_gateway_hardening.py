@@ -33,12 +33,13 @@ import pytest
 import requests
 from nameko.containers import ServiceContainer
 
+from deploy.ports import free_port
 from gateway.service import GatewayService
 from services.chassis.errors import NotFound, Unauthenticated
 from services.chassis.identity import Caller, sign
 from services.chassis.rpc import rpc
 from services.permissions import contract as permissions_contract
-from tests.conftest import IDENTITY_SECRET, free_port
+from tests.conftest import IDENTITY_SECRET
 
 pytestmark = pytest.mark.broker
 

@@ -31,6 +31,7 @@ import requests
 from nameko.containers import ServiceContainer
 from nameko.standalone.events import event_dispatcher
 
+from deploy.ports import free_port
 from gateway.http import MAX_BODY_BYTES
 from gateway.openapi import routes_of
 from gateway.service import GatewayService
@@ -38,7 +39,7 @@ from services.chassis.errors import Unauthenticated
 from services.chassis.identity import Caller, sign
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
 from services.permissions import contract as permissions_contract
-from tests.conftest import IDENTITY_SECRET, free_port
+from tests.conftest import IDENTITY_SECRET
 
 pytestmark = pytest.mark.broker
 

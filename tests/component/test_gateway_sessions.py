@@ -21,6 +21,7 @@ import eventlet
 import pytest
 import requests
 
+from deploy.ports import free_port
 from gateway.service import GatewayService
 from gateway.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 from services.chassis.db import SessionFactory, make_engine
@@ -28,7 +29,6 @@ from services.permissions.credentials import HashCost, Passwords
 from services.permissions.domain import BOOTSTRAP_ADMIN, hash_token
 from services.permissions.service import PermissionsService
 from services.permissions.store import PermissionStore
-from tests.conftest import free_port
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 

@@ -26,6 +26,7 @@ import requests
 from nameko.containers import ServiceContainer
 from nameko.standalone.events import event_dispatcher
 
+from deploy.ports import free_port
 from gateway.service import GatewayService
 from services.chassis.errors import Unauthenticated
 from services.chassis.identity import Caller, Verifier, sign
@@ -33,7 +34,7 @@ from services.chassis.rpc import rpc
 from services.notifications import contract as notifications_contract
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
-from tests.conftest import IDENTITY_SECRET, free_port
+from tests.conftest import IDENTITY_SECRET
 from tests.sse import Event, SseClient
 
 pytestmark = pytest.mark.broker

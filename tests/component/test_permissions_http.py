@@ -6,7 +6,6 @@ cache's flush on permission events are what is checked here.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from deploy.ports import free_port
 from gateway.service import GatewayService
 from services.chassis.db import SessionFactory, make_engine
 from services.permissions.domain import BOOTSTRAP_ADMIN, hash_token
@@ -23,12 +23,6 @@ from services.permissions.store import PermissionStore
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 
 ADMIN_TOKEN = "hd_http-admin-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Client:
@@ -53,7 +47,7 @@ def client(container_factory: Any, service_config: Callable[..., dict[str, Any]]
         data=BOOTSTRAP_ADMIN, token_hash=hash_token(ADMIN_TOKEN)
     )
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     gateway_config = service_config("gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
     for cls, config in ((PermissionsService, permissions_config), (GatewayService, gateway_config)):
         container_factory(cls, config).start()

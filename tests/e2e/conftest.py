@@ -26,8 +26,9 @@ import eventlet
 import pytest
 import requests
 
+from deploy.ports import free_port
 from services import registry
-from tests.conftest import free_port, free_rabbit_port
+from tests.conftest import free_rabbit_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90.0

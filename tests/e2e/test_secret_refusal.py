@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from deploy.ports import free_port
 from services import registry
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

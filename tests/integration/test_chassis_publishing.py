@@ -12,8 +12,8 @@ import eventlet
 import pytest
 from kombu import Connection, Exchange, Queue
 
+from deploy.ports import free_port
 from services.chassis.publishing import TRANSIENT, BatchPublisher, HeldPublisher, Outgoing
-from tests.conftest import free_port
 
 EXCHANGE = Exchange("batch.events", type="topic", durable=True)
 

@@ -35,6 +35,7 @@ from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
 
+from deploy.ports import free_port
 from services.chassis import tracing
 from services.chassis.db import Database, make_engine
 from services.chassis.errors import NotFound, Unauthenticated
@@ -45,7 +46,7 @@ from services.chassis.metrics import Telemetry
 from services.chassis.outbox import Outbox, OutboxRelay
 from services.chassis.rpc import ServiceRpc, rpc
 from services.chassis.schema import EventPayload
-from tests.conftest import IDENTITY_SECRET, free_port
+from tests.conftest import IDENTITY_SECRET
 
 pytestmark = [pytest.mark.broker, pytest.mark.db]
 

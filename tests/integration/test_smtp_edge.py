@@ -30,12 +30,13 @@ from kombu import Connection
 from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
 
+from deploy.ports import free_port
 from services.chassis.events import declare_subscription, queue_name, subscribe
 from services.chassis.outbox import event_exchange
 from services.chassis.schema import load
 from services.chassis.wire import EVENT_ID_HEADER, PRODUCER_HEADER
 from services.conversations.contract import MAIL_RECEIVED, SERVICE_NAME, InboundMailSchema
-from tests.conftest import IDENTITY_SECRET, PrivateRabbit, free_port
+from tests.conftest import IDENTITY_SECRET, PrivateRabbit
 from tests.mail_fixtures import stop_process, wait_for_port
 
 pytestmark = pytest.mark.broker

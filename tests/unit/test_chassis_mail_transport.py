@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.ports import free_port
 from services.chassis.mail.compose import compose
 from services.chassis.mail.transport import (
     EmlFolderTransport,
@@ -19,7 +20,6 @@ from services.chassis.mail.transport import (
     transport_from_env,
 )
 from services.conversations.mail.parse import parse_mail
-from tests.conftest import free_port
 from tests.mail_fixtures import SmtpSink
 
 
