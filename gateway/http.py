@@ -34,7 +34,7 @@ from gateway.logs import install_worker_filter
 from gateway.problems import response_for_exception
 from gateway.sessions import SessionEdge
 from gateway.wsgi import BODY_TIMEOUT_KEY, REQUEST_ID_KEY, TRACEPARENT_KEY, GatewayWebServer
-from services.chassis import tracing
+from services.chassis import json_codec, tracing
 from services.chassis.errors import BadRequest, HelpdeskError, Unauthenticated, ValidationFailed
 from services.chassis.idempotency import MAX_KEY_LENGTH, REPLAYED
 from services.chassis.identity import CONTEXT_KEY
@@ -283,7 +283,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     headers = dict(headers or {})
     if isinstance(data, dict) and data.pop(REPLAYED, False):
         headers["Idempotent-Replayed"] = "true"
-    return Response(json.dumps(data), status=status, mimetype="application/json", headers=headers)
+    return Response(json_codec.encode(data), status=status, mimetype="application/json", headers=headers)
 
 
 def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response:

@@ -8,6 +8,7 @@ that cross the wire. Nothing here imports a service or the service registry, not
 through importlib: tools that must see every service live in ``deploy/``.
 """
 
-from services.chassis import amqp_io
+from services.chassis import amqp_io, json_codec
 
 amqp_io.install()
+json_codec.install()
