@@ -15,8 +15,8 @@ from sqlalchemy import event
 
 from services.chassis.clock import ManualClock
 from services.chassis.db import SessionFactory, make_engine
-from services.chassis.errors import ValidationFailed
-from services.tickets.domain import EVERYTHING
+from services.chassis.errors import NotFound, ValidationFailed
+from services.tickets.domain import EVERYTHING, TicketFilter, parse_sort
 from services.tickets.models import stages
 from services.tickets.store import TicketStore
 from tests import conftest as root
@@ -174,6 +174,55 @@ def test_a_create_never_enters_a_stage_another_instance_is_deleting(
             create(first, status=new)
         assert refused.value.errors == {"status": [f"unknown status {new}"]}
     created_without_reading_configuration(first, status=waiting)
+
+
+def board_shape(store: TicketStore, pipeline_id: int | None = None) -> tuple[Any, ...]:
+    """The board's pipeline and its columns' stages, as ``(id, label, [(id, label, state), ...])``."""
+    board = store.lists.board(
+        scope=EVERYTHING,
+        user_id=1,
+        flt=TicketFilter(),
+        sort=parse_sort("-updated_at"),
+        limit=5,
+        pipeline_id=pipeline_id,
+    )
+    shown = [(c["stage"]["id"], c["stage"]["label"], c["stage"]["state"]) for c in board["columns"]]
+    return board["pipeline_id"], shown
+
+
+def test_a_board_reads_its_stages_from_the_snapshot_and_sees_every_change_another_instance_made(
+    make_store: Callable[[], TicketStore],
+) -> None:
+    first, other = make_store(), make_store()
+    listed = first.pipelines.all()[0]
+    expected = [(st["id"], st["label"], st["state"]) for st in listed["stages"]]
+    assert board_shape(first) == (1, expected)
+    with statements(first) as seen:  # the snapshot kept: the version read, no pipeline or stage read
+        assert board_shape(first) == (1, expected)
+    assert reads_configuration(seen) == [] and sum("config_version" in sql for sql in seen) == 1
+
+    new, waiting, *rest = [st[0] for st in expected]
+    other.pipelines.rename_stage(actor_id=1, pipeline_id=1, stage_id=new, label="Fresh")
+    other.pipelines.reorder_stages(actor_id=1, pipeline_id=1, stage_ids=[waiting, new, *rest])
+    renamed = {new: "Fresh"}
+    reordered = [expected[1], expected[0], *expected[2:]]
+    assert board_shape(first) == (1, [(i, renamed.get(i, label), state) for i, label, state in reordered])
+
+    made = other.pipelines.create(
+        actor_id=1, data={"label": "Sales", "stages": [{"label": "Lead", "state": "OPEN"}]}
+    )
+    lead = made["stages"][0]["id"]
+    assert board_shape(first, made["id"]) == (made["id"], [(lead, "Lead", "OPEN")])
+    job_id = other.retire.start(actor_id=1, pipeline_id=made["id"], stage_id=None, move_to=waiting)
+    assert board_shape(first, made["id"]) == (made["id"], [(lead, "Lead", "OPEN")])  # shown while it goes
+    job = other.jobs.current(job_id=job_id)
+    while other.retire.move_batch(job=job):
+        pass
+    other.jobs.advance(job_id=job_id, after="move", step="remove")
+    other.retire.remove(job=other.jobs.current(job_id=job_id))
+    with pytest.raises(NotFound):
+        board_shape(first, made["id"])
+    assert board_shape(first)[0] == 1
 
 
 def test_a_configuration_change_that_rolls_back_is_never_kept(make_store: Callable[[], TicketStore]) -> None:

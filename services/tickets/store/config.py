@@ -1,5 +1,5 @@
-"""The configuration every create reads — pipelines, their stages, SLA policies — kept per process
-as one immutable snapshot, read again only when it changed.
+"""The configuration every create and every board reads — pipelines, their stages, SLA policies —
+kept per process as one immutable snapshot, read again only when it changed.
 
 Every transaction that changes a pipeline, a stage (adding, renaming, reordering, marking it as
 being deleted, deleting it) or an SLA policy calls :meth:`Configuration.changed` before its first
@@ -54,8 +54,10 @@ _VERSION = Prepared(select(config_version.c.version).where(config_version.c.id =
 _STAGES = (  # every pipeline with its stages, in one statement: the two as one committed state
     select(
         pipelines.c.id.label("pipeline_id"),
+        pipelines.c.label.label("pipeline_label"),
         pipelines.c.deleting_job_id.label("pipeline_deleting_job_id"),
         stages.c.id,
+        stages.c.label,
         stages.c.state,
         stages.c.deleting_job_id,
     )
@@ -86,6 +88,21 @@ class StageEntry:
 
 
 @dataclass(frozen=True)
+class PipelineEntry:
+    """A pipeline as a board shows it: its label and every stage (being deleted or not) in order,
+    each as ``(id, label, state)``."""
+
+    id: int
+    label: str
+    stages: tuple[tuple[int, str, str], ...]
+
+    def wire(self) -> dict[str, Any]:
+        """The pipeline's wire form (``contract.PipelineSchema``), new dicts each call."""
+        stage_forms = [{"id": i, "label": label, "state": state} for i, label, state in self.stages]
+        return {"id": self.id, "label": self.label, "stages": stage_forms}
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The pipelines, stages and SLA policies of one configuration ``version`` (None: not kept)."""
 
@@ -98,6 +115,8 @@ class Snapshot:
     """Every stage by id."""
     first_stages: Mapping[int, Stage]
     """By pipeline: its first stage not being deleted (pipelines without one are absent)."""
+    pipelines: Mapping[int, PipelineEntry]
+    """Every pipeline by id, with its labels."""
     sla: Context
 
 
@@ -126,13 +145,18 @@ def read(s: Session, version: int | None) -> Snapshot:
     first_pipeline_id = None
     entries: dict[int, StageEntry] = {}
     first_stages: dict[int, Stage] = {}
+    labels: dict[int, str] = {}
+    stage_forms: dict[int, list[tuple[int, str, str]]] = {}
     for row in s.execute(_STAGES):
         if not pipeline_ids or pipeline_ids[-1] != row.pipeline_id:
             pipeline_ids.append(row.pipeline_id)
+            labels[row.pipeline_id] = row.pipeline_label
+            stage_forms[row.pipeline_id] = []
             if first_pipeline_id is None and row.pipeline_deleting_job_id is None:
                 first_pipeline_id = row.pipeline_id
         if row.id is None:  # a pipeline without stages
             continue
+        stage_forms[row.pipeline_id].append((row.id, row.label, row.state))
         stage = Stage(row.id, row.pipeline_id, row.state)
         deleting = row.deleting_job_id is not None
         entries[row.id] = StageEntry(stage, deleting)
@@ -146,6 +170,9 @@ def read(s: Session, version: int | None) -> Snapshot:
         first_pipeline_id=first_pipeline_id,
         stages=MappingProxyType(entries),
         first_stages=MappingProxyType(first_stages),
+        pipelines=MappingProxyType(
+            {i: PipelineEntry(i, labels[i], tuple(stage_forms[i])) for i in pipeline_ids}
+        ),
         sla=Context(policies, closed),
     )
 

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.chassis import paging
-from services.chassis.errors import NotFound
 from services.chassis.paging import Sort
 from services.tickets.domain import SORT_KEY_KINDS, Scope, TicketFilter, capped_total
 from services.tickets.store import queries
@@ -87,11 +86,7 @@ class Lists:
         """
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
-            if pipeline_id is None:
-                pipeline_id = self.pipelines.first_id(s)
-            if pipeline_id is None:
-                raise NotFound("no pipeline is configured")
-            pipeline = self.pipelines.one(s, pipeline_id)
+            pipeline = self.pipelines.shown(s, pipeline_id)
             flt = dataclasses.replace(flt, pipeline_id=pipeline["id"])
             stages = pipeline["stages"]
             ask = _BoardAsk(scope, user_id, flt, sort, limit)

@@ -48,22 +48,26 @@ class Pipelines:
             by_pipeline[r.pipeline_id].append({"id": r.id, "label": r.label, "state": r.state})
         return [{"id": p.id, "label": p.label, "stages": by_pipeline[p.id]} for p in s.execute(query)]
 
-    def first_id(self, s: Session) -> int | None:
-        """The id of the first pipeline (where tickets go by default; not one being deleted), None when
-        there is none."""
-        return s.scalar(
-            select(pipelines.c.id)
-            .where(pipelines.c.deleting_job_id.is_(None))
-            .order_by(pipelines.c.position, pipelines.c.id)
-            .limit(1)
-        )
-
     def one(self, s: Session, pipeline_id: int) -> dict[str, Any]:
         """The pipeline with its ordered stages, in ``s``; NotFound if there is none."""
         found = self._pipelines(s, pipeline_id)
         if not found:
             raise NotFound(f"pipeline {pipeline_id} does not exist")
         return found[0]
+
+    def shown(self, s: Session, pipeline_id: int | None) -> dict[str, Any]:
+        """The pipeline a board shows, ``pipeline_id`` or else the first not being deleted, with its
+        ordered stages (as :meth:`one` reads them), from the configuration snapshot (:mod:`.config`:
+        one statement while nothing changed); NotFound if there is none."""
+        config = self.r.config.current(s)
+        if pipeline_id is None:
+            pipeline_id = config.first_pipeline_id
+            if pipeline_id is None:
+                raise NotFound("no pipeline is configured")
+        entry = config.pipelines.get(pipeline_id)
+        if entry is None:
+            raise NotFound(f"pipeline {pipeline_id} does not exist")
+        return entry.wire()
 
     def create(
         self, *, actor_id: int, data: dict[str, Any], key: IdempotencyKey | None = None
