@@ -58,4 +58,8 @@ def aware(value: dt.datetime) -> dt.datetime:
 
 def isoformat(value: dt.datetime | None) -> str | None:
     """ISO 8601 with a UTC offset, or None."""
-    return None if value is None else aware(value).isoformat()
+    if value is None:
+        return None
+    if value.tzinfo is dt.UTC:  # what PostgreSQL hands back in a UTC session: nothing to convert
+        return value.isoformat()
+    return aware(value).isoformat()

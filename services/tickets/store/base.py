@@ -54,17 +54,6 @@ _INSERT_TIMELINE = Prepared(timeline.insert())
 """Every change writes its entries with it."""
 
 
-class _NewRow:
-    """A just-inserted ticket's columns read as a :func:`queries.ticket_rows` row: not unread, not
-    followed."""
-
-    unread = False
-    following = False
-
-    def __init__(self, columns: Mapping[str, Any]) -> None:
-        self.__dict__.update(columns)
-
-
 def to_json(value: Any) -> str:
     return json.dumps(value)
 
@@ -241,15 +230,16 @@ class Records:
         """The wire form of a ticket this transaction has just inserted with associations ``assoc``:
         one statement instead of :meth:`ticket`'s three (no ticket can have been merged into it yet,
         and its associations are the ones it was inserted with)."""
-        return self._fresh_ticket(s.execute(*queries.one_ticket(EVERYTHING, user_id, ticket_id)).one(), assoc)
+        row = s.execute(*queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
+        return self._fresh_ticket(row._mapping, assoc)
 
     def inserted_ticket(self, columns: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
         """The wire form of a ticket from the row its insert returned (all its columns), with no
         statement: its creator has just read it (the insert wrote the read mark), nobody follows a
         ticket inserted a moment ago, and its associations are ``assoc``."""
-        return self._fresh_ticket(_NewRow(columns._mapping), assoc)
+        return self._fresh_ticket({**columns._mapping, "unread": False, "following": False}, assoc)
 
-    def _fresh_ticket(self, row: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    def _fresh_ticket(self, row: Mapping[Any, Any], assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
         """The wire form of a ticket inserted in this transaction: nothing merged into it yet."""
         known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
         return queries.ticket_dict(row, known, [], now=self.clock.now())
@@ -266,7 +256,7 @@ class Records:
         for m in s.execute(_MERGED_INTO, {"ids": ids}):
             merged[m.merged_into_id].append(m.id)
         now = self.clock.now()
-        return [queries.ticket_dict(r, assoc[r.id], merged[r.id], now=now) for r in rows]
+        return [queries.ticket_dict(r._mapping, assoc[r.id], merged[r.id], now=now) for r in rows]
 
     def insert_new(self, s: Session, table: Table, values: dict[str, Any], key: list[str]) -> bool:
         """Insert unless a row with the same ``key`` exists (race-free); True if inserted."""
