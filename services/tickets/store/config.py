@@ -107,8 +107,6 @@ class Snapshot:
     """The pipelines, stages and SLA policies of one configuration ``version`` (None: not kept)."""
 
     version: int | None
-    pipeline_ids: frozenset[int]
-    """Every pipeline, being deleted or not."""
     first_pipeline_id: int | None
     """Where tickets go by default: the first pipeline not being deleted."""
     stages: Mapping[int, StageEntry]
@@ -116,7 +114,7 @@ class Snapshot:
     first_stages: Mapping[int, Stage]
     """By pipeline: its first stage not being deleted (pipelines without one are absent)."""
     pipelines: Mapping[int, PipelineEntry]
-    """Every pipeline by id, with its labels."""
+    """Every pipeline by id, being deleted or not, with its labels."""
     sla: Context
 
 
@@ -141,15 +139,13 @@ def policy_of(row: Any) -> Policy:
 
 def read(s: Session, version: int | None) -> Snapshot:
     """The configuration as ``s`` reads it now (two statements), labelled ``version``."""
-    pipeline_ids: list[int] = []
     first_pipeline_id = None
     entries: dict[int, StageEntry] = {}
     first_stages: dict[int, Stage] = {}
     labels: dict[int, str] = {}
     stage_forms: dict[int, list[tuple[int, str, str]]] = {}
     for row in s.execute(_STAGES):
-        if not pipeline_ids or pipeline_ids[-1] != row.pipeline_id:
-            pipeline_ids.append(row.pipeline_id)
+        if row.pipeline_id not in labels:  # the pipeline's first row
             labels[row.pipeline_id] = row.pipeline_label
             stage_forms[row.pipeline_id] = []
             if first_pipeline_id is None and row.pipeline_deleting_job_id is None:
@@ -166,12 +162,11 @@ def read(s: Session, version: int | None) -> Snapshot:
     closed = frozenset(entry.stage.id for entry in entries.values() if entry.stage.state == "CLOSED")
     return Snapshot(
         version=version,
-        pipeline_ids=frozenset(pipeline_ids),
         first_pipeline_id=first_pipeline_id,
         stages=MappingProxyType(entries),
         first_stages=MappingProxyType(first_stages),
         pipelines=MappingProxyType(
-            {i: PipelineEntry(i, labels[i], tuple(stage_forms[i])) for i in pipeline_ids}
+            {i: PipelineEntry(i, label, tuple(stage_forms[i])) for i, label in labels.items()}
         ),
         sla=Context(policies, closed),
     )

@@ -181,7 +181,7 @@ def resolve(config: Snapshot, pipeline_id: int | None, stage_id: int | None) -> 
         pipeline_id = config.first_pipeline_id
         if pipeline_id is None:
             return None, {"pipeline_id": ["no pipeline is configured"]}
-    elif pipeline_id not in config.pipeline_ids:
+    elif pipeline_id not in config.pipelines:
         return None, {"pipeline_id": [f"unknown pipeline {pipeline_id}"]}
     if stage_id is None:
         first = config.first_stages.get(pipeline_id)
