@@ -15,7 +15,11 @@ from typing import Any, TypeVar
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, Table, create_engine, event, false, text, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
 
 from services.chassis import config as cfg
 from services.chassis.group_commit import CommitGroup
@@ -36,6 +40,35 @@ def wake_after_commit(session: Session, topic: str) -> None:
     session.info.setdefault(_WAKES, set()).add(topic)
 
 
+SQLITE_LOWER = "helpdesk_lower"
+"""SQLite's own ``lower()`` lowers ASCII letters only (``Łódź`` stays ``Łódź``); this one is
+Python's. It has its own name: redefining ``lower`` would disagree with the indexes built on it."""
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class folded(FunctionElement[str]):
+    """A text column lower-cased as Python does, for comparing with text lower-cased in Python:
+    :data:`SQLITE_LOWER` on SQLite, the column itself on PostgreSQL, whose ``ILIKE`` already
+    folds every letter (and whose trigram indexes serve ``ILIKE`` on the bare column)."""
+
+    type = String()
+    name = "folded"
+    inherit_cache = True
+
+
+@compiles(folded)
+def _folded_column(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(folded, "sqlite")
+def _folded_sqlite(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for the database kind named by ``url``."""
     if url.startswith("sqlite"):
@@ -49,6 +82,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=15000")
             cursor.close()
+            dbapi_conn.create_function(SQLITE_LOWER, 1, _lower, deterministic=True)
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)

@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from services.chassis.paging import PageQuery, page_schema
 from services.chassis.schema import CleanEmail, CleanText, EventPayload, Id, Input, Timestamp
+from services.chassis.words import MAX_SEARCH_TERMS, MAX_TERM
 
 SERVICE_NAME = "conversations"
 
@@ -291,6 +292,23 @@ class PrintSchema(Schema):
 
     html = fields.String()
     content_security_policy = fields.String()
+
+
+# -- the ticket search's view of conversations (the tickets service asks, as itself) ----------------
+
+MESSAGE_MATCH_CAP = 1000
+"""``matching_tickets`` answers at most this many tickets (the newest): a word in more
+conversations than that finds the rest by the tickets' own fields only."""
+
+
+class MatchingTicketsSchema(Input):
+    """``matching_tickets(terms)``: the terms of a query (services.chassis.words.search_terms)."""
+
+    terms = fields.List(
+        fields.String(validate=validate.Length(min=1, max=MAX_TERM)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_SEARCH_TERMS),
+    )
 
 
 # -- seat features: suggestions and reply recommendations --------------------------------------------

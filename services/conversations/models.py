@@ -169,6 +169,9 @@ search_docs = Table(
     Column("language", String(2), nullable=False, default="en"),
     Column("resolved", Boolean, nullable=False, default=False),  # the ticket is closed (tickets' events)
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # the conversation's distinct words and addresses, each between spaces, for the ticket search q
+    # (store.search.Search.matching_tickets); on PostgreSQL a trigram index (migration 0005)
+    Column("words", Text, nullable=False, default=""),
 )
 
 search_terms = Table(

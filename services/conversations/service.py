@@ -30,6 +30,7 @@ from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id, shared
+from services.chassis.system import require_system
 from services.conversations import contract
 from services.conversations.blobs import Blobs
 from services.conversations.domain import access, routing
@@ -382,11 +383,21 @@ class ConversationsService(LifecycleEntrypoints):
         ]
         return {"items": items[: contract.MAX_RECOMMENDATIONS]}
 
+    @rpc
+    def matching_tickets(self, terms: list[str]) -> list[int]:
+        """The tickets whose conversation holds every one of ``terms`` (the newest first, at most
+        ``contract.MESSAGE_MATCH_CAP``): the tickets service's free-text search asks this, as
+        itself, and applies the one access rule to what it gets."""
+        require_system(require_caller(self.caller))
+        found = load(contract.MatchingTicketsSchema, {"terms": terms})
+        words = [t.lower() for t in found["terms"]]
+        return self.store.search.matching_tickets(terms=words, limit=contract.MESSAGE_MATCH_CAP)
+
     @subscribe(contract.SERVICE_NAME, contract.MESSAGE_ADDED)
     def handle_message_added(self, payload: dict[str, Any]) -> None:
         """Keep the ticket's search document in step with its conversation."""
         event = shared(contract.MessageAddedEvent).load(payload)
-        if event["ticket_id"] is not None and event["auto"] is None and event["kind"] != "note":
+        if event["ticket_id"] is not None and event["auto"] is None:
             self.store.search.reindex(ticket_id=event["ticket_id"])
 
     @subscribe(contract.SERVICE_NAME, contract.THREAD_ATTACHED)

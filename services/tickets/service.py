@@ -14,6 +14,8 @@ integration, whether it notifies) and, for a bulk update, one ``batch_id``.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 import uuid
 from typing import Any
@@ -21,7 +23,13 @@ from typing import Any
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from services.chassis.errors import Forbidden, NotFound, ValidationFailed
+from services.chassis.errors import (
+    DeadlineExceeded,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import Caller
@@ -34,6 +42,7 @@ from services.conversations import contract as conversations_contract
 from services.permissions import contract as permissions_contract
 from services.tickets import contract
 from services.tickets.domain import (
+    SearchSpec,
     TicketFilter,
     check_new_pipeline,
     event_stamp,
@@ -57,6 +66,10 @@ from services.tickets.store import Errors, ImportItem, Store, failed
 from services.tickets.store.sla import BREACH_BATCH
 
 PERMISSIONS_TIMEOUT = 3.0
+SEARCH_TIMEOUT = 2.0
+"""How long a search waits for the conversations service's matches before going on without them."""
+
+log = logging.getLogger(__name__)
 MAX_AUDIENCE = 1000
 """At most this many users per ``audience`` call, and tickets or identities per ``visible_to`` call."""
 SLA_TICK_SECONDS = 0.5
@@ -255,7 +268,7 @@ class TicketsService(LifecycleEntrypoints):
         found = self.store.lists.table(
             scope=scope,
             user_id=caller.user_id,
-            flt=TicketFilter.from_query(q),
+            flt=self._with_messages(TicketFilter.from_query(q)),
             sort=parse_sort(q["sort"]),
             limit=q["limit"],
             cursor=q["cursor"],
@@ -271,7 +284,7 @@ class TicketsService(LifecycleEntrypoints):
         found = self.store.search.search(
             scope=scope,
             user_id=caller.user_id,
-            spec=parse_search(q),
+            spec=self._spec_with_messages(parse_search(q)),
             sort=parse_sort(q["sort"]),
             limit=q["limit"],
             cursor=q["cursor"],
@@ -315,7 +328,7 @@ class TicketsService(LifecycleEntrypoints):
         found = self.store.lists.board(
             scope=scope,
             user_id=caller.user_id,
-            flt=TicketFilter.from_query(q),
+            flt=self._with_messages(TicketFilter.from_query(q)),
             sort=parse_sort(q["sort"]),
             limit=q["limit"],
             pipeline_id=q.get("pipeline_id"),
@@ -617,6 +630,34 @@ class TicketsService(LifecycleEntrypoints):
         scope_for(caller)
         require_seat(caller, "Saved views")
         return caller
+
+    def _message_matches(self, terms: tuple[str, ...]) -> tuple[int, ...]:
+        """The tickets whose conversation holds every one of ``terms`` (the conversations service's
+        ``matching_tickets``, at most ``conversations_contract.MESSAGE_MATCH_CAP``).
+
+        Asked as the service itself: the ids only widen what the caller's own query selects,
+        which still goes through the one access rule. When the conversations service cannot
+        answer within ``SEARCH_TIMEOUT`` the search goes on over the tickets' own fields (logged):
+        a search box that fails whenever another service is slow helps no one.
+        """
+        if not terms:
+            return ()
+        client = self.conversations.as_system().with_timeout(SEARCH_TIMEOUT)
+        try:
+            return tuple(client.matching_tickets(list(terms)))
+        except (ServiceUnavailable, DeadlineExceeded) as exc:
+            log.warning("searching without conversations: %s", exc)
+            return ()
+
+    def _with_messages(self, flt: TicketFilter) -> TicketFilter:
+        if not flt.q:
+            return flt
+        return dataclasses.replace(flt, q_ids=self._message_matches(flt.q_terms))
+
+    def _spec_with_messages(self, spec: SearchSpec) -> SearchSpec:
+        if not spec.query:
+            return spec
+        return dataclasses.replace(spec, message_ids=self._message_matches(spec.terms))
 
     def _with_view(self, caller: Caller, query: dict[str, Any]) -> dict[str, Any]:
         """The list query with its saved view applied; SLA filters, sorts and views need a seat."""

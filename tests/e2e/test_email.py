@@ -65,11 +65,16 @@ def test_a_mail_becomes_a_ticket_the_reply_threads_back_and_the_answer_makes_it_
     suite: Suite, smtp_sink: SmtpSink
 ) -> None:
     word = f"drukarka{uuid.uuid4().hex[:8]}"
+    model = f"zx{uuid.uuid4().hex[:6]}"
     first_id = f"{uuid.uuid4().hex}@example.com"
-    send(suite, subject=f"Zepsuta {word}", body="Dzień dobry, drukarka nie działa.", message_id=first_id)
+    body = f"Dzień dobry, drukarka nie działa. Model {model}ka."
+    send(suite, subject=f"Zepsuta {word}", body=body, message_id=first_id)
     assert wait_for(lambda: bool(tickets_about(suite, word)), 15), "no ticket for the mail"
     [ticket] = tickets_about(suite, word)
     assert ticket["source"] == "email" and ticket["unread"] is True
+    # q also finds it by its message (inflected) and its sender, through the conversations service
+    assert wait_for(lambda: [t["id"] for t in tickets_about(suite, f"{model}ki")] == [ticket["id"]], 15)
+    assert ticket["id"] in {t["id"] for t in tickets_about(suite, "Zofia@Example.com")}
 
     threads = suite.request("GET", f"/api/v1/tickets/{ticket['id']}/threads").json()["items"]
     [thread] = threads

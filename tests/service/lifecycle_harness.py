@@ -229,10 +229,20 @@ class World:
     # -- events ------------------------------------------------------------------------------------------
     def pump(self) -> int:
         """Relay every unpublished outbox row to the subscriptions of this world; returns how many."""
-        handlers = {
-            (conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED): lambda p: (
-                self.instance("tickets", None).handle_message_added(p)
-            ),
+
+        def both(p: dict[str, Any]) -> None:
+            self.instance("tickets", None).handle_message_added(p)
+            self.instance("conversations", None).handle_message_added(p)  # the search document
+
+        conversations = conversations_contract.SERVICE_NAME
+        handlers: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
+            (conversations, conversations_contract.MESSAGE_ADDED): both,
+            (conversations, conversations_contract.THREAD_ATTACHED): lambda p: self.instance(
+                "conversations", None
+            ).handle_thread_attached(p),
+            (conversations, conversations_contract.THREAD_MOVED): lambda p: self.instance(
+                "conversations", None
+            ).handle_thread_moved(p),
         }
         sent = 0
         for service, engine in (

@@ -18,7 +18,7 @@ from nameko.testing.services import worker_factory
 from services.chassis.cache import EventFlushedCache
 from services.chassis.clock import SYSTEM_CLOCK, Clock
 from services.chassis.db import SessionFactory, make_engine
-from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.errors import NotFound, ServiceUnavailable, ValidationFailed
 from services.chassis.identity import Caller, Verifier
 from services.permissions import contract as permissions_contract
 from services.tickets.people import AccessDirectory, Identities
@@ -76,6 +76,30 @@ class FakePermissions:
         ]
 
 
+class FakeConversations:
+    """Stands in for the conversations client the ticket search asks: ``matching_tickets`` answers
+    from :attr:`texts` (ticket id -> its conversation's text; every term must be in it, as the
+    real service's ``LIKE``), and raises :class:`ServiceUnavailable` while :attr:`down`."""
+
+    def __init__(self) -> None:
+        self.texts: dict[int, str] = {}
+        self.down = False
+        self.asked: list[list[str]] = []
+
+    def as_system(self) -> FakeConversations:
+        return self
+
+    def with_timeout(self, timeout: float) -> FakeConversations:
+        return self
+
+    def matching_tickets(self, terms: list[str]) -> list[int]:
+        self.asked.append(list(terms))
+        if self.down:
+            raise ServiceUnavailable("conversations is not answering")
+        found = [tid for tid, text in self.texts.items() if all(t in text.lower() for t in terms)]
+        return sorted(found, reverse=True)
+
+
 def _wire(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
@@ -84,7 +108,12 @@ class _Caller:
     """Calls the service's entrypoints as one caller: ``api.create_ticket({...})``."""
 
     def __init__(
-        self, store: TicketStore, caller: Caller, permissions: FakePermissions, people: AccessDirectory
+        self,
+        store: TicketStore,
+        caller: Caller,
+        permissions: FakePermissions,
+        people: AccessDirectory,
+        conversations: FakeConversations,
     ) -> None:
         identities = Identities()
         identities.verifier = Verifier(IDENTITY_SECRET)
@@ -95,6 +124,7 @@ class _Caller:
             permissions=permissions,
             people=people,
             identities=identities,
+            conversations=conversations,
         )
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
@@ -114,11 +144,12 @@ class Tickets:
         self.clock = clock
         self.store = TicketStore(SessionFactory(self.engine), clock=clock)
         self.permissions = FakePermissions()
+        self.conversations = FakeConversations()
         self.people = AccessDirectory()
         self.people.cache = EventFlushedCache(60.0)  # flushed by hand in tests (no broker here)
 
     def as_(self, caller: Caller) -> Any:
-        return _Caller(self.store, caller, self.permissions, self.people)
+        return _Caller(self.store, caller, self.permissions, self.people, self.conversations)
 
     def events(self, event_type: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Events recorded in the service's outbox, oldest first."""

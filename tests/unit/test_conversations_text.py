@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.chassis.words import language, stem, terms
 from services.conversations.domain.suggest import name_candidates, pick, shorten, summary_candidates
-from services.conversations.domain.text import body_lines, language, sentences, stem, terms
+from services.conversations.domain.text import body_lines, sentences
 from services.conversations.store.search import (
     MIN_QUERY_TERMS,
     QUERY_BUDGET,

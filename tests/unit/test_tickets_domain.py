@@ -178,8 +178,8 @@ def test_priorities_rank_in_their_natural_order() -> None:
 
 
 def test_filter_from_a_loaded_query() -> None:
-    query = contract.TicketQuerySchema().load({"owner_id": "none", "q": "  printer ", "view": "open"})
+    query = contract.TicketQuerySchema().load({"owner_id": "none", "q": "  printers ", "view": "open"})
     flt = TicketFilter.from_query(query)
-    assert flt == TicketFilter(unassigned=True, q="printer", view="open")
+    assert flt == TicketFilter(unassigned=True, q="printers", view="open", q_terms=("printer",))
     assert TicketFilter.from_query(contract.TicketQuerySchema().load({"owner_id": "12"})).owner_id == 12
     assert TicketFilter.from_query(contract.TicketQuerySchema().load({"q": "   "})).q is None

@@ -20,7 +20,8 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from services.conversations.domain.text import STOPWORDS, Sentence, language, split_conversation, stem, words
+from services.chassis.words import STOPWORDS, language, stem, words
+from services.conversations.domain.text import Sentence, split_conversation
 
 MAX_NAME = 80
 MAX_SUMMARY = 600

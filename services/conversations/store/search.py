@@ -1,17 +1,19 @@
-"""The per-ticket text index: what reply recommendations search, and what suggestions read.
+"""The per-ticket text index: what reply recommendations and the ticket search ``q`` search, and
+what suggestions read.
 
 Each ticket with a conversation has one document in ``search_docs``: the stems
-(:mod:`services.conversations.domain.text`) of what its customers wrote (subjects included)
-and of what agents answered. The retrieval is the database's own full-text search: SQLite's
-FTS5 (``search_fts``, BM25 with the problem weighted over the answers) or PostgreSQL's
-``tsvector`` with a GIN index (``ts_rank``, weights A and B, times each stem's inverse
-document frequency). ``search_terms`` counts the documents holding each stem, so a search
-uses the query's telling stems and leaves out those half the index holds: a query touches a
-bounded number of documents whatever the size of the index. Documents are rebuilt from the
-messages whenever a ticket's conversation changes (the service's own ``message_added``,
-``thread_attached`` and ``thread_moved`` events), so a rebuild is idempotent and the index
-can always be recomputed from the messages. ``resolved`` follows the tickets service's
-``ticket_closed`` / ``ticket_reopened`` events.
+(:mod:`services.chassis.words`) of what its customers wrote (subjects included) and of what
+agents answered, and its ``words``: every distinct word and address of the conversation, notes
+included, which ``matching_tickets`` looks the terms of a ``q`` up in. The stems' retrieval is
+the database's own full-text search: SQLite's FTS5 (``search_fts``, BM25 with the problem
+weighted over the answers) or PostgreSQL's ``tsvector`` with a GIN index (``ts_rank``,
+weights A and B, times each stem's inverse document frequency). ``search_terms`` counts the
+documents holding each stem, so a search uses the query's telling stems and leaves out those
+half the index holds: a query touches a bounded number of documents whatever the size of the
+index. Documents are rebuilt from the messages whenever a ticket's conversation changes (the
+service's own ``message_added``, ``thread_attached`` and ``thread_moved`` events), so a rebuild
+is idempotent and the index can always be recomputed from the messages. ``resolved`` follows
+the tickets service's ``ticket_closed`` / ``ticket_reopened`` events.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from sqlalchemy import and_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.conversations.domain.text import language, terms
+from services.chassis.words import document_words, language, terms
 from services.conversations.models import messages, search_docs, search_terms, threads
 from services.conversations.store.base import Records
 
 MAX_DOC_TERMS = 3000
 """Stems kept per document part (a very long conversation is indexed by its beginning)."""
+MAX_DOC_WORDS = 5000
+"""Distinct words kept per document for ``q`` (a very long conversation is searched by its beginning)."""
 MAX_QUERY_STEMS = 500
 QUERY_BUDGET = 10_000
 """How many documents a search may touch: the sum of its stems' document counts (rarest first)."""
@@ -126,12 +130,7 @@ class Search:
             return self._conversation(s, ticket_id)
 
     def _conversation(self, s: Session, ticket_id: int) -> Conversation:
-        live = and_(
-            threads.c.ticket_id == ticket_id,
-            threads.c.deleted_at.is_(None),
-            threads.c.spam_at.is_(None),
-            threads.c.location == "helpdesk",
-        )
+        live = _live(ticket_id)
         subjects = tuple(s.scalars(select(threads.c.subject).where(live).order_by(threads.c.id)))
         rows = s.execute(
             select(messages.c.kind, messages.c.text)
@@ -141,10 +140,48 @@ class Search:
         ).all()
         return Conversation(subjects, tuple((r.kind, r.text) for r in rows))
 
+    def _words(self, s: Session, ticket_id: int) -> str:
+        """What ``q`` searches in a ticket's conversation (:func:`document_words`): its threads'
+        subjects and customers' addresses, and every message a person wrote (customer, reply or
+        note, automatic mail left out) with its sender's address."""
+        live = _live(ticket_id)
+        heads = s.execute(
+            select(threads.c.subject, threads.c.customer_email).where(live).order_by(threads.c.id)
+        )
+        texts = [f"{row.subject} {row.customer_email}" for row in heads]
+        rows = s.execute(
+            select(messages.c.from_email, messages.c.text)
+            .join(threads, threads.c.id == messages.c.thread_id)
+            .where(live, messages.c.auto.is_(None))
+            .order_by(messages.c.id)
+        )
+        texts += [f"{row.from_email or ''} {row.text}" for row in rows]
+        return document_words(texts, limit=MAX_DOC_WORDS)
+
+    def matching_tickets(self, *, terms: Sequence[str], limit: int) -> list[int]:
+        """Tickets whose conversation holds every one of ``terms`` (pieces of lower-case text, see
+        :func:`services.chassis.words.search_terms`), at most ``limit`` of them, newest first.
+
+        One ``LIKE '%term%'`` per term on ``search_docs.words``: PostgreSQL answers it from the
+        column's trigram index, SQLite by reading the documents (one short row per ticket with a
+        conversation)."""
+        if not terms:
+            return []
+        condition = and_(*(search_docs.c.words.contains(t, autoescape=True) for t in terms))
+        statement = (
+            select(search_docs.c.ticket_id)
+            .where(condition)
+            .order_by(search_docs.c.ticket_id.desc())
+            .limit(limit)
+        )
+        with self.db.read() as s:
+            return [int(t) for t in s.scalars(statement)]
+
     def reindex(self, *, ticket_id: int) -> None:
         """Rebuild the ticket's document from its messages, and the stems' counts with it (idempotent)."""
         with self.db.transaction() as s:
             conversation = self._conversation(s, ticket_id)
+            found = self._words(s, ticket_id)
             lang = language(conversation.customer_text + "\n" + conversation.answer_text)
             problem = " ".join(terms(conversation.customer_text, lang)[:MAX_DOC_TERMS])
             answer = " ".join(terms(conversation.answer_text, lang)[:MAX_DOC_TERMS])
@@ -155,7 +192,8 @@ class Search:
             ).first()
             old = _stems_of(f"{before.problem_terms} {before.answer_terms}") if before else set()
             new = _stems_of(f"{problem} {answer}")
-            self._upsert(s, ticket_id, {"problem_terms": problem, "answer_terms": answer, "language": lang})
+            values = {"problem_terms": problem, "answer_terms": answer, "language": lang, "words": found}
+            self._upsert(s, ticket_id, values)
             self._count(s, old, new)
 
     def _count(self, s: Session, old: set[str], new: set[str]) -> None:
@@ -180,7 +218,13 @@ class Search:
         now = self.r.clock.now()
         row = s.execute(select(search_docs.c.ticket_id).where(search_docs.c.ticket_id == ticket_id)).first()
         if row is None:
-            defaults = {"problem_terms": "", "answer_terms": "", "language": "en", "resolved": False}
+            defaults = {
+                "problem_terms": "",
+                "answer_terms": "",
+                "language": "en",
+                "resolved": False,
+                "words": "",
+            }
             s.execute(
                 search_docs.insert().values(ticket_id=ticket_id, **{**defaults, **values}, updated_at=now)
             )
@@ -241,6 +285,16 @@ class Search:
         for row in rows:
             found[row.ticket_id] = (row.id, row.text)
         return found
+
+
+def _live(ticket_id: int) -> Any:
+    """The ticket's threads that count: in the help desk, neither deleted nor spam."""
+    return and_(
+        threads.c.ticket_id == ticket_id,
+        threads.c.deleted_at.is_(None),
+        threads.c.spam_at.is_(None),
+        threads.c.location == "helpdesk",
+    )
 
 
 def _stems_of(text_: str) -> set[str]:

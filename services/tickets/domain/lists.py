@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.chassis.paging import Sort
+from services.chassis.words import search_terms
 from services.tickets import contract
 
 SORT_KEY_KINDS: dict[str, type] = {
@@ -48,6 +49,12 @@ class TicketFilter:
     q: str | None = None
     sla_state: str | None = None
     now: dt.datetime | None = None  # the moment SLA states are judged at (set by the store)
+    q_terms: tuple[str, ...] = ()  # what ``q`` matches by (services.chassis.words.search_terms)
+    q_ids: tuple[int, ...] = ()  # tickets whose conversation matches ``q`` (set by the service)
+
+    def __post_init__(self) -> None:
+        if self.q and not self.q_terms:  # the terms always follow the text
+            object.__setattr__(self, "q_terms", search_terms(self.q))
 
     @property
     def total_cap(self) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from services.chassis.errors import ValidationFailed
 from services.chassis.schema import MAX_ID
+from services.chassis.words import search_terms
 from services.tickets import contract
 from services.tickets.domain.ticket import PRIORITY_RANK
 
@@ -36,10 +37,18 @@ class Condition:
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """Tickets matching any group (all conditions of a group) and, if given, the free-text query."""
+    """Tickets matching any group (all conditions of a group) and, if given, the free-text query:
+    its ``terms`` (:func:`services.chassis.words.search_terms`) all in the ticket's name or
+    description, or the ticket among ``message_ids`` (its conversation matches; set by the service)."""
 
     groups: tuple[tuple[Condition, ...], ...] = ()
     query: str | None = None
+    terms: tuple[str, ...] = ()
+    message_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.query and not self.terms:  # the terms always follow the text
+            object.__setattr__(self, "terms", search_terms(self.query))
 
 
 class _Bad(ValueError):

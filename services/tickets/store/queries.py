@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 
 from services.chassis.clock import isoformat as iso
+from services.chassis.db import folded
 from services.chassis.paging import Sort
 from services.tickets.domain import TOTAL_CAP, Scope, TicketFilter
 from services.tickets.domain.sla import view as sla_view
@@ -126,7 +127,8 @@ class ListShape:
     priority: bool = False
     view: str | None = None
     sla_state: str | None = None
-    q: bool = False
+    q: int = 0  # how many terms ``q`` has
+    q_ids: bool = False  # whether tickets whose conversation matches ``q`` are given
 
     @classmethod
     def of(cls, scope: Scope, flt: TicketFilter) -> ListShape:
@@ -139,11 +141,31 @@ class ListShape:
             priority=flt.priority is not None,
             view=flt.view,
             sla_state=flt.sla_state,
-            q=bool(flt.q),
+            q=len(flt.q_terms) if flt.q else 0,
+            q_ids=bool(flt.q and flt.q_ids),
         )
 
 
 LIKE_ESCAPE = "/"
+
+
+def text_match(terms: Sequence[Any], ids: Any = None, *, escape: str | None = None) -> ColumnElement[bool]:
+    """A free-text search as SQL: every one of ``terms`` (lower-cased, as
+    :func:`services.chassis.words.search_terms` gives them) inside the ticket's name or
+    description (``ILIKE`` on PostgreSQL, which the trigram indexes serve; on SQLite ``LIKE`` on
+    the text lower-cased as Python does, :class:`folded`, so ``łódź`` finds ``Łódź``), or the
+    ticket among ``ids`` (its conversation matches the query).
+
+    ``terms`` are literals (escaped here) or bound parameters (escaped by :func:`like_text`
+    with ``escape``)."""
+
+    def inside(column: Any, term: Any) -> ColumnElement[bool]:
+        if escape is None:
+            return folded(column).icontains(term, autoescape=True)
+        return folded(column).icontains(term, escape=escape)
+
+    own = and_(*(or_(inside(tickets.c.name, t), inside(tickets.c.description, t)) for t in terms))
+    return own if ids is None else or_(own, tickets.c.id.in_(ids))
 
 
 def like_text(text: str) -> str:
@@ -163,7 +185,8 @@ def list_values(user_id: int, flt: TicketFilter) -> dict[str, Any]:
         "owner_id": flt.owner_id,
         "priority": flt.priority,
         "now": flt.now,
-        "q": like_text(flt.q) if flt.q else None,
+        **{f"q_{n}": like_text(term) for n, term in enumerate(flt.q_terms)},
+        "q_ids": list(flt.q_ids),
     }
 
 
@@ -187,14 +210,9 @@ def filters(shape: ListShape) -> list[ColumnElement[bool]]:
     if shape.sla_state is not None:
         where.append(sla_state(shape.sla_state, bindparam("now", type_=tickets.c.sla_next_due_at.type)))
     if shape.q:
-        # icontains renders lower(x) LIKE lower(y) on SQLite and ILIKE on PostgreSQL
-        text = bindparam("q", type_=String)
-        where.append(
-            or_(
-                tickets.c.name.icontains(text, escape=LIKE_ESCAPE),
-                tickets.c.description.icontains(text, escape=LIKE_ESCAPE),
-            )
-        )
+        terms = [bindparam(f"q_{n}", type_=String) for n in range(shape.q)]
+        ids = bindparam("q_ids", expanding=True, type_=Integer) if shape.q_ids else None
+        where.append(text_match(terms, ids, escape=LIKE_ESCAPE))
     return where
 
 

@@ -74,12 +74,7 @@ def matching(spec: SearchSpec) -> list[ColumnElement[bool]]:
         groups = [and_(*(condition(c) for c in group)) if group else true() for group in spec.groups]
         where.append(or_(*groups) if groups else false())
     if spec.query:
-        where.append(
-            or_(
-                tickets.c.name.icontains(spec.query, autoescape=True),
-                tickets.c.description.icontains(spec.query, autoescape=True),
-            )
-        )
+        where.append(queries.text_match(spec.terms, list(spec.message_ids) if spec.message_ids else None))
     return where
 
 
