@@ -65,7 +65,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
     from sqlalchemy import Engine, create_engine, insert, text
 
-    from services.conversations.domain.text import language, terms
+    from services.chassis.words import language, terms
     from services.tickets.domain.sla import Facts, Policy, TicketTimes, decide
 
 DEFAULT_DBS = ("postgresql", "sqlite")

@@ -510,11 +510,15 @@ def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tupl
     return tickets, reads, follows
 
 
-def _copy(cur: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+def _copy(
+    cur: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], texts: Sequence[str] = ()
+) -> None:
+    """COPY ``rows`` in; None is NULL, and so is "" except in the ``texts`` columns."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)  # None -> unquoted empty -> NULL
     buffer.seek(0)
-    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
+    options = f", FORCE_NOT_NULL ({', '.join(texts)})" if texts else ""
+    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})", buffer)
 
 
 REBUILD_INDEXES_FROM = 100_000  # tickets: from this size, COPY into bare tables and index after
@@ -602,7 +606,58 @@ def seed(pg_port: int, size: int, people: People) -> Dataset:
         "all-visible % of tickets pages": round(100 * all_visible),
     }
     say(f"seeded {size:,} tickets in {data.seconds:.1f} s ({data.counts})")
+    seed_conversations(pg_port, tickets)
     return data
+
+
+DOC_COLUMNS = ("ticket_id", "problem_terms", "answer_terms", "language", "resolved", "updated_at", "words")
+CUSTOMERS = 40_000  # distinct senders' addresses among the seeded conversations
+DOC_WORDS = 5000  # services.conversations.store.search.MAX_DOC_WORDS
+
+
+def seed_conversations(pg_port: int, tickets: Sequence[tuple[Any, ...]]) -> None:
+    """A search document (and its sender) per seeded ticket in the conversations database, as a
+    conversation of its subject and one customer message (the description) from one of
+    :data:`CUSTOMERS` senders would leave: what ``q`` finds through ``matching_tickets``. The
+    stems are left empty (reply recommendations are measured by ``bench.seats``)."""
+    from services.chassis.words import document_words
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from services.conversations import models as conversation_models
+    check_columns(conversation_models.search_docs, DOC_COLUMNS)
+    began = time.monotonic()
+    rows, senders = [], []
+    for t in tickets:
+        sender = f"customer{t[COL['id']] % CUSTOMERS}@example.org"
+        senders.append((sender, t[COL["id"]]))
+        words = document_words([t[COL["name"]], f"{sender} {t[COL['description']]}"], limit=DOC_WORDS)
+        rows.append(
+            (t[COL["id"]], "", "", "en", t[COL["closed_at"]] is not None, t[COL["updated_at"]], words)
+        )
+    conn = connect(pg_port, "conversations")
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SET synchronous_commit = on")
+            cur.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE indexname NOT IN"
+                " (SELECT conname FROM pg_constraint) AND tablename IN ('search_docs', 'search_senders')"
+            )
+            indexes = cur.fetchall() if len(rows) >= REBUILD_INDEXES_FROM else []
+            for name, _definition in indexes:
+                cur.execute(f'DROP INDEX "{name}"')
+            _copy(cur, "search_docs", DOC_COLUMNS, rows, texts=("problem_terms", "answer_terms", "words"))
+            _copy(cur, "search_senders", ("address", "ticket_id"), senders)
+            cur.execute("SET maintenance_work_mem = '512MB'")
+            for _name, definition in indexes:
+                cur.execute(definition)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM (ANALYZE) search_docs")
+            cur.execute("VACUUM (ANALYZE) search_senders")
+    finally:
+        conn.close()
+    say(f"seeded {len(rows):,} conversations' search documents in {time.monotonic() - began:.1f} s")
 
 
 # -- measurements ---------------------------------------------------------------------------------
@@ -790,6 +845,8 @@ def more_reads(gateway: str, people: People, data: Dataset) -> list[Plan]:
         ("q_common", "q=refund", "q=refund (1 subject in 15)", everything),
         ("q_common_owned", "q=refund", "q=refund (1 subject in 15)", owned),
         ("q_rare", f"q={rare}", "q=<one ticket's number>", everything),
+        # found through the conversations service only: a sender's address (1 ticket in 40,000)
+        ("q_sender", "q=customer7@example.org", "q=<a sender's address>", everything),
         ("q_none", "q=zzqx", "q=zzqx (matches nothing)", everything),
         # a page of one of a word the planner has no statistics for: it used to walk every row
         ("q_none_one", "q=zzqx&limit=1", "q=zzqx&limit=1 (matches nothing)", everything),

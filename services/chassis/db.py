@@ -8,6 +8,7 @@ starts, never at import time.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,11 +16,13 @@ from typing import Any, TypeVar
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, Table, create_engine, event, false, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import String
+from sqlalchemy.types import Boolean, Integer, String, Text, TypeDecorator, TypeEngine
 
 from services.chassis import config as cfg
 from services.chassis.group_commit import CommitGroup
@@ -67,6 +70,48 @@ def _folded_column(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(folded, "sqlite")
 def _folded_sqlite(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
+
+
+class IdList(TypeDecorator[list[int]]):
+    """A list of integers bound as one parameter: an array on PostgreSQL, JSON text on SQLite."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(Integer))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        ids = [int(v) for v in value]
+        return ids if dialect.name == "postgresql" else json.dumps(ids)
+
+
+class among(FunctionElement[bool]):
+    """``column`` is one of the ids bound to :class:`IdList` parameter ``ids``, however many:
+    ``column = ANY(:ids)`` on PostgreSQL, ``column IN (SELECT value FROM json_each(:ids))`` on
+    SQLite. One parameter instead of one per id (an expanding ``IN`` of a hundred ids cost
+    ~0.6 ms a statement to render and bind, of a thousand ~3 ms)."""
+
+    type = Boolean()
+    name = "among"
+    inherit_cache = True
+
+
+@compiles(among)
+def _among_any(element: among, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = list(element.clauses)
+    return f"{compiler.process(column, **kw)} = ANY({compiler.process(ids, **kw)})"
+
+
+@compiles(among, "sqlite")
+def _among_json(element: among, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = list(element.clauses)
+    listed = f"SELECT value FROM json_each({compiler.process(ids, **kw)})"
+    return f"({compiler.process(column, **kw)} IN ({listed}))"
 
 
 def make_engine(url: str) -> Engine:

@@ -140,6 +140,11 @@ MAX_TERM = 200
 EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\s@<>()\[\],;:\"'.]+")
 
 
+def is_address(term: str) -> bool:
+    """Whether ``term`` is a whole e-mail address (as :func:`search_terms` keeps them)."""
+    return EMAIL.fullmatch(term) is not None
+
+
 def pl_unended(word: str) -> str:
     """``word`` without its longest Polish inflection ending (at least :data:`MIN_STEM` letters stay)."""
     for ending in PL_ENDINGS:

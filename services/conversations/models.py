@@ -173,6 +173,17 @@ search_docs = Table(
     # (store.search.Search.matching_tickets); on PostgreSQL a trigram index (migration 0005)
     Column("words", Text, nullable=False, default=""),
 )
+Index("ix_search_docs_recent", search_docs.c.updated_at, search_docs.c.ticket_id)
+
+search_senders = Table(
+    "search_senders",
+    metadata,
+    # the senders' addresses of each ticket's conversation (lower-cased), kept with its document:
+    # q finds a ticket by a whole address exactly, whatever else its words share (migration 0005)
+    Column("address", String(320), primary_key=True),
+    Column("ticket_id", Integer, primary_key=True),
+    Index("ix_search_senders_ticket", "ticket_id"),
+)
 
 search_terms = Table(
     "search_terms",

@@ -135,7 +135,9 @@ def test_messages_notes_and_senders_are_found(world: World) -> None:
         return {t["id"] for t in api.list_tickets({"q": q, "limit": 100})["items"]}
 
     assert found("paczki") == {parcel["ticket_id"]}  # a customer's message, inflected
-    assert found("zofia@firma.pl") == {parcel["ticket_id"]}  # the sender's address
+    assert found("zofia@firma.pl") == {parcel["ticket_id"]}  # the sender's address, exactly
+    assert found("firma.pl") == {parcel["ticket_id"]}  # or a part of it, among the words
+    assert found("ofia@firma.pl") == set()  # a whole address is a whole address
     assert found("przesyłka kurier") == {parcel["ticket_id"]}  # an internal note, every word
     assert found("blank printers") == {printer["ticket_id"]}  # the ticket's name and its message
     assert found("paczka blank") == set()
@@ -199,10 +201,17 @@ def test_migration_0005_fills_the_words_of_every_document(make_db: Callable[...,
         8: " c3@example.com printer c3 example com blank pages ",
     }
     search = ConversationStore(SessionFactory(engine)).search
+    senders_query = sa.text("SELECT address, ticket_id FROM search_senders ORDER BY address")
+    with engine.connect() as c:
+        senders = c.execute(senders_query).all()
+    assert [tuple(r) for r in senders] == [("c1@example.com", 7), ("c3@example.com", 8)]
     for ticket_id in (7, 8):  # what the service itself writes on the next change
         search.reindex(ticket_id=ticket_id)
     with engine.connect() as c:
         assert dict(c.execute(sa.text("SELECT ticket_id, words FROM search_docs")).all()) == words
+        assert c.execute(senders_query).all() == senders
+    assert search.matching_tickets(terms=["c1@example.com"], limit=10) == [7]
+    assert search.matching_tickets(terms=["c2@example.com"], limit=10) == []  # spam
     assert search.matching_tickets(terms=["paczk", "kurier"], limit=10) == [7]
     assert search.matching_tickets(terms=["pills"], limit=10) == []
     engine.dispose()

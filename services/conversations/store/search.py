@@ -28,8 +28,8 @@ from sqlalchemy import and_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.chassis.words import document_words, language, terms
-from services.conversations.models import messages, search_docs, search_terms, threads
+from services.chassis.words import document_words, is_address, language, terms
+from services.conversations.models import messages, search_docs, search_senders, search_terms, threads
 from services.conversations.store.base import Records
 
 MAX_DOC_TERMS = 3000
@@ -140,38 +140,61 @@ class Search:
         ).all()
         return Conversation(subjects, tuple((r.kind, r.text) for r in rows))
 
-    def _words(self, s: Session, ticket_id: int) -> str:
-        """What ``q`` searches in a ticket's conversation (:func:`document_words`): its threads'
-        subjects and customers' addresses, and every message a person wrote (customer, reply or
-        note, automatic mail left out) with its sender's address."""
+    def _searched(self, s: Session, ticket_id: int) -> tuple[str, set[str]]:
+        """What ``q`` searches in a ticket's conversation: its words (:func:`document_words` of its
+        threads' subjects and customers' addresses and of every message a person wrote, customer,
+        reply or note, automatic mail left out, with its sender's address) and its senders'
+        addresses (the threads' customers and whoever wrote a customer message), lower-cased."""
         live = _live(ticket_id)
         heads = s.execute(
             select(threads.c.subject, threads.c.customer_email).where(live).order_by(threads.c.id)
-        )
-        texts = [f"{row.subject} {row.customer_email}" for row in heads]
+        ).all()
         rows = s.execute(
-            select(messages.c.from_email, messages.c.text)
+            select(messages.c.kind, messages.c.from_email, messages.c.text)
             .join(threads, threads.c.id == messages.c.thread_id)
             .where(live, messages.c.auto.is_(None))
             .order_by(messages.c.id)
-        )
+        ).all()
+        texts = [f"{row.subject} {row.customer_email}" for row in heads]
         texts += [f"{row.from_email or ''} {row.text}" for row in rows]
-        return document_words(texts, limit=MAX_DOC_WORDS)
+        senders = {row.customer_email for row in heads}
+        senders |= {row.from_email for row in rows if row.kind == "customer" and row.from_email}
+        return document_words(texts, limit=MAX_DOC_WORDS), {
+            a.lower() for a in senders if is_address(a.lower())
+        }
+
+    def _keep_senders(self, s: Session, ticket_id: int, senders: set[str]) -> None:
+        s.execute(search_senders.delete().where(search_senders.c.ticket_id == ticket_id))
+        if senders:
+            s.execute(
+                search_senders.insert(), [{"address": a, "ticket_id": ticket_id} for a in sorted(senders)]
+            )
 
     def matching_tickets(self, *, terms: Sequence[str], limit: int) -> list[int]:
         """Tickets whose conversation holds every one of ``terms`` (pieces of lower-case text, see
-        :func:`services.chassis.words.search_terms`), at most ``limit`` of them, newest first.
+        :func:`services.chassis.words.search_terms`), at most ``limit`` of them: those whose
+        conversation changed last.
 
-        One ``LIKE '%term%'`` per term on ``search_docs.words``: PostgreSQL answers it from the
-        column's trigram index, SQLite by reading the documents (one short row per ticket with a
+        A term that is a whole e-mail address is looked up among the senders' addresses
+        (``search_senders``, exact, by its primary key). Any other is one ``LIKE '%term%'`` on
+        ``search_docs.words``: a rare one is found in the column's trigram index on PostgreSQL, a
+        common one soon, walking the documents from the latest change back
+        (``ix_search_docs_recent``); SQLite reads the documents (one short row per ticket with a
         conversation)."""
         if not terms:
             return []
-        condition = and_(*(search_docs.c.words.contains(t, autoescape=True) for t in terms))
+        conditions = [
+            search_docs.c.ticket_id.in_(
+                select(search_senders.c.ticket_id).where(search_senders.c.address == t)
+            )
+            if is_address(t)
+            else search_docs.c.words.contains(t, autoescape=True)
+            for t in terms
+        ]
         statement = (
             select(search_docs.c.ticket_id)
-            .where(condition)
-            .order_by(search_docs.c.ticket_id.desc())
+            .where(*conditions)
+            .order_by(search_docs.c.updated_at.desc(), search_docs.c.ticket_id.desc())
             .limit(limit)
         )
         with self.db.read() as s:
@@ -181,7 +204,7 @@ class Search:
         """Rebuild the ticket's document from its messages, and the stems' counts with it (idempotent)."""
         with self.db.transaction() as s:
             conversation = self._conversation(s, ticket_id)
-            found = self._words(s, ticket_id)
+            found, senders = self._searched(s, ticket_id)
             lang = language(conversation.customer_text + "\n" + conversation.answer_text)
             problem = " ".join(terms(conversation.customer_text, lang)[:MAX_DOC_TERMS])
             answer = " ".join(terms(conversation.answer_text, lang)[:MAX_DOC_TERMS])
@@ -194,6 +217,7 @@ class Search:
             new = _stems_of(f"{problem} {answer}")
             values = {"problem_terms": problem, "answer_terms": answer, "language": lang, "words": found}
             self._upsert(s, ticket_id, values)
+            self._keep_senders(s, ticket_id, senders)
             self._count(s, old, new)
 
     def _count(self, s: Session, old: set[str], new: set[str]) -> None:

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 
 from services.chassis.clock import isoformat as iso
-from services.chassis.db import folded
+from services.chassis.db import IdList, among, folded
 from services.chassis.paging import Sort
 from services.tickets.domain import TOTAL_CAP, Scope, TicketFilter
 from services.tickets.domain.sla import view as sla_view
@@ -165,7 +165,9 @@ def text_match(terms: Sequence[Any], ids: Any = None, *, escape: str | None = No
         return folded(column).icontains(term, escape=escape)
 
     own = and_(*(or_(inside(tickets.c.name, t), inside(tickets.c.description, t)) for t in terms))
-    return own if ids is None else or_(own, tickets.c.id.in_(ids))
+    if ids is None:
+        return own
+    return or_(own, among(tickets.c.id, ids if isinstance(ids, BindParameter) else literal(ids, IdList())))
 
 
 def like_text(text: str) -> str:
@@ -211,7 +213,7 @@ def filters(shape: ListShape) -> list[ColumnElement[bool]]:
         where.append(sla_state(shape.sla_state, bindparam("now", type_=tickets.c.sla_next_due_at.type)))
     if shape.q:
         terms = [bindparam(f"q_{n}", type_=String) for n in range(shape.q)]
-        ids = bindparam("q_ids", expanding=True, type_=Integer) if shape.q_ids else None
+        ids = bindparam("q_ids", type_=IdList()) if shape.q_ids else None
         where.append(text_match(terms, ids, escape=LIKE_ESCAPE))
     return where
 
