@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import Forbidden, NotFound
 from services.chassis.identity import Caller
+from services.chassis.words import search_terms
 from services.permissions.contract import ACCESS_LEVELS, works_tickets
 from services.tickets import contract
 from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter, parse_sort, scope_for
@@ -61,7 +62,7 @@ queries = st.fixed_dictionaries(
         "priority": st.sampled_from(contract.PRIORITIES),
         "owner_id": st.sampled_from([*USERS, contract.UNASSIGNED]),
         "status": st.sampled_from(STAGES),
-        "q": st.sampled_from(["a", "B", "%", "_c", "zzz", "/", "/%", "a/"]),
+        "q": st.sampled_from(["a", "B", "%", "_c", "zzz", "/", "/%", "a/", "b a", "c 1"]),
         "sort": st.sampled_from(contract.SORT_OPTIONS),
     },
 )
@@ -89,6 +90,8 @@ def _reset(store: TicketStore) -> None:
 
 
 def _matches(ticket: dict[str, Any], query: dict[str, Any], user_id: int) -> bool:
+    """Whether ``ticket`` belongs in the answer to ``query``; its text as SPEC "Search" says: every
+    term of ``q`` (services.chassis.words.search_terms) in the name or the description."""
     view = query.get("view")
     owner = query.get("owner_id")
     text = query.get("q")
@@ -101,7 +104,12 @@ def _matches(ticket: dict[str, Any], query: dict[str, Any], user_id: int) -> boo
         and query.get("priority") in (None, ticket["priority"])
         and query.get("status") in (None, ticket["status"])
         and (owner is None or ticket["owner_id"] == (None if owner == contract.UNASSIGNED else owner))
-        and (text is None or text.lower() in (ticket["name"] + " " + ticket["description"]).lower())
+        and (
+            text is None
+            or all(
+                t in ticket["name"].lower() or t in ticket["description"].lower() for t in search_terms(text)
+            )
+        )
     )
 
 
