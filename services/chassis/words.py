@@ -101,16 +101,20 @@ def language(text: str) -> str:
     return "pl" if polish > english else "en"
 
 
+def pl_unended(word: str) -> str:
+    """``word`` without its longest Polish inflection ending (at least :data:`MIN_STEM` letters stay)."""
+    for ending in PL_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
+            return word[: -len(ending)]
+    return word
+
+
 def stem(word: str, lang: str) -> str:
     """The light stem of a lower-cased ``word`` in ``lang``."""
     if word.isdigit() or len(word) <= MIN_STEM:
         return word
     if lang == "pl":
-        for ending in PL_ENDINGS:
-            if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
-                word = word[: -len(ending)]
-                break
-        return word[:PL_STEM]
+        return pl_unended(word)[:PL_STEM]
     word = word.removesuffix("'s")
     if word.endswith(EN_ES):
         word = word[:-2]
@@ -143,14 +147,6 @@ EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\s@<>()\[\],
 def is_address(term: str) -> bool:
     """Whether ``term`` is a whole e-mail address (as :func:`search_terms` keeps them)."""
     return EMAIL.fullmatch(term) is not None
-
-
-def pl_unended(word: str) -> str:
-    """``word`` without its longest Polish inflection ending (at least :data:`MIN_STEM` letters stay)."""
-    for ending in PL_ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
-            return word[: -len(ending)]
-    return word
 
 
 def search_prefix(word: str, lang: str) -> str:

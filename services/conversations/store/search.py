@@ -157,11 +157,9 @@ class Search:
         ).all()
         texts = [f"{row.subject} {row.customer_email}" for row in heads]
         texts += [f"{row.from_email or ''} {row.text}" for row in rows]
-        senders = {row.customer_email for row in heads}
-        senders |= {row.from_email for row in rows if row.kind == "customer" and row.from_email}
-        return document_words(texts, limit=MAX_DOC_WORDS), {
-            a.lower() for a in senders if is_address(a.lower())
-        }
+        senders = {row.customer_email.lower() for row in heads}
+        senders |= {row.from_email.lower() for row in rows if row.kind == "customer" and row.from_email}
+        return document_words(texts, limit=MAX_DOC_WORDS), {a for a in senders if is_address(a)}
 
     def _keep_senders(self, s: Session, ticket_id: int, senders: set[str]) -> None:
         s.execute(search_senders.delete().where(search_senders.c.ticket_id == ticket_id))

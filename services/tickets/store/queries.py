@@ -149,25 +149,19 @@ class ListShape:
 LIKE_ESCAPE = "/"
 
 
-def text_match(terms: Sequence[Any], ids: Any = None, *, escape: str | None = None) -> ColumnElement[bool]:
+def text_match(terms: Sequence[Any], ids: ColumnElement[Any] | None = None) -> ColumnElement[bool]:
     """A free-text search as SQL: every one of ``terms`` (lower-cased, as
-    :func:`services.chassis.words.search_terms` gives them) inside the ticket's name or
-    description (``ILIKE`` on PostgreSQL, which the trigram indexes serve; on SQLite ``LIKE`` on
-    the text lower-cased as Python does, :class:`folded`, so ``łódź`` finds ``Łódź``), or the
-    ticket among ``ids`` (its conversation matches the query).
-
-    ``terms`` are literals (escaped here) or bound parameters (escaped by :func:`like_text`
-    with ``escape``)."""
+    :func:`services.chassis.words.search_terms` gives them, escaped by :func:`like_text`: bound
+    parameters or literals) inside the ticket's name or description (``ILIKE`` on PostgreSQL,
+    which the trigram indexes serve; on SQLite ``LIKE`` on the text lower-cased as Python does,
+    :class:`folded`, so ``łódź`` finds ``Łódź``), or the ticket among ``ids`` (an :class:`IdList`
+    value: the tickets whose conversation matches the query)."""
 
     def inside(column: Any, term: Any) -> ColumnElement[bool]:
-        if escape is None:
-            return folded(column).icontains(term, autoescape=True)
-        return folded(column).icontains(term, escape=escape)
+        return folded(column).icontains(term, escape=LIKE_ESCAPE)
 
     own = and_(*(or_(inside(tickets.c.name, t), inside(tickets.c.description, t)) for t in terms))
-    if ids is None:
-        return own
-    return or_(own, among(tickets.c.id, ids if isinstance(ids, BindParameter) else literal(ids, IdList())))
+    return own if ids is None else or_(own, among(tickets.c.id, ids))
 
 
 def like_text(text: str) -> str:
@@ -214,7 +208,7 @@ def filters(shape: ListShape) -> list[ColumnElement[bool]]:
     if shape.q:
         terms = [bindparam(f"q_{n}", type_=String) for n in range(shape.q)]
         ids = bindparam("q_ids", type_=IdList()) if shape.q_ids else None
-        where.append(text_match(terms, ids, escape=LIKE_ESCAPE))
+        where.append(text_match(terms, ids))
     return where
 
 

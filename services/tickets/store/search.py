@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, true
 
 from services.chassis import paging
+from services.chassis.db import IdList
 from services.chassis.keyset import after
 from services.chassis.paging import Sort
 from services.tickets.domain import SORT_KEY_KINDS, Condition, Scope, SearchSpec, capped_total
@@ -74,7 +75,8 @@ def matching(spec: SearchSpec) -> list[ColumnElement[bool]]:
         groups = [and_(*(condition(c) for c in group)) if group else true() for group in spec.groups]
         where.append(or_(*groups) if groups else false())
     if spec.query:
-        where.append(queries.text_match(spec.terms, list(spec.message_ids) if spec.message_ids else None))
+        ids = literal(list(spec.message_ids), IdList()) if spec.message_ids else None
+        where.append(queries.text_match([queries.like_text(t) for t in spec.terms], ids))
     return where
 
 
