@@ -320,13 +320,20 @@ class OwnerFilter(fields.Field):
         return owner
 
 
+Q_NOTE = (
+    "Free text: every word, in any inflected form (paczka finds paczki), in the ticket's name or "
+    "description, or every word in its conversation (customer, reply and note text; a whole e-mail "
+    "address finds the tickets its sender wrote)."
+)
+
+
 class _ListQuery(Input):
     status = QueryId()
     pipeline_id = QueryId()
     owner_id = OwnerFilter(metadata={"type": "string", "pattern": "^(none|[1-9][0-9]{0,18})$"})
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     view = fields.String(validate=validate.OneOf(VIEWS))
-    q = fields.String(validate=validate.Length(max=200))
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": Q_NOTE})
     sla_state = fields.String(validate=validate.OneOf(SLA_STATES))
     view_id = QueryId()
     sort = fields.String(validate=validate.OneOf(SORT_OPTIONS), load_default=DEFAULT_SORT)
@@ -417,12 +424,17 @@ class SearchGroupSchema(Input):
 
 class TicketSearchSchema(PageQuery):
     """A search: tickets matching any of ``filter_groups`` (each an AND of filters) and ``query``
-    (words of the name or description), in ``sort`` order, keyset-paginated like every list."""
+    (as ``q`` of the lists: :data:`Q_NOTE`), in ``sort`` order, keyset-paginated like every list."""
 
     filter_groups = fields.List(
         fields.Nested(SearchGroupSchema), load_default=list, validate=validate.Length(max=MAX_SEARCH_GROUPS)
     )
-    query = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    query = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": Q_NOTE},
+    )
     sort = fields.String(validate=validate.OneOf(SORT_OPTIONS), load_default=DEFAULT_SORT)
 
 
@@ -933,7 +945,7 @@ class ViewFiltersSchema(Input):
     owner_id = OwnerFilter()
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     view = fields.String(validate=validate.OneOf(VIEWS))
-    q = fields.String(validate=validate.Length(max=200))
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": Q_NOTE})
     sla_state = fields.String(validate=validate.OneOf(SLA_STATES))
 
 
