@@ -84,10 +84,11 @@ def seed_tickets(
             cur.execute(
                 "INSERT INTO tickets (name, description, pipeline_id, stage_id, priority, priority_rank,"
                 " source, created_by, created_at, updated_at, version, unread_seq, merge_count, deleted_at,"
-                " deleted_by)"
-                " SELECT %s || ' ' || n, 'seeded', %s, %s, 'medium', 1, 'email', 1, %s, %s, 1, 1, 0, %s, %s"
+                " deleted_by, search_text)"
+                " SELECT %s || ' ' || n, 'seeded', %s, %s, 'medium', 1, 'email', 1, %s, %s, 1, 1, 0, %s, %s,"
+                " lower(%s || ' ' || n) || E'\\nseeded'"
                 " FROM generate_series(1, %s) AS n RETURNING id",
-                (name, pipeline_id, stage_id, now, now, deleted, 1 if deleted else None, count),
+                (name, pipeline_id, stage_id, now, now, deleted, 1 if deleted else None, name, count),
             )
             return sorted(r[0] for r in cur.fetchall())
     finally:

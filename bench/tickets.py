@@ -402,7 +402,7 @@ class Dataset:
 TICKET_COLUMNS = (
     "id", "name", "description", "pipeline_id", "stage_id", "priority", "priority_rank", "category",
     "owner_id", "team_id", "source", "created_by", "created_at", "updated_at", "closed_at", "version",
-    "unread_seq", "merged_into_id", "deleted_at", "sla_next_due_at",
+    "unread_seq", "merged_into_id", "deleted_at", "sla_next_due_at", "search_text",
 )  # fmt: skip
 NO_SLA_DUE = "9999-12-31T00:00:00+00:00"  # services.tickets.domain.sla.FOREVER: no running clock
 COL = {name: i for i, name in enumerate(TICKET_COLUMNS)}
@@ -424,6 +424,14 @@ def _priority_rank() -> dict[str, int]:
         from services.tickets.domain import PRIORITY_RANK
 
         return dict(PRIORITY_RANK)
+
+
+def _search_text() -> Callable[[str, str], str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from services.tickets.domain.ticket import search_text
+
+        return search_text
 
 
 def check_columns(table: Any, given: Sequence[str]) -> None:
@@ -449,6 +457,7 @@ def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tupl
     """Rows of tickets, ticket_reads and ticket_followers for ``size`` tickets (deterministic)."""
     rng = random.Random(size)
     rank = _priority_rank()
+    search_text = _search_text()
     open_stages = [s for s in people.stages if s["state"] == "OPEN"]
     closed_stages = [s for s in people.stages if s["state"] == "CLOSED"]
     stage_pool = open_stages + closed_stages
@@ -475,11 +484,12 @@ def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tupl
         merged = first_id + rng.randrange(i) if i > 10 and deleted is None and rng.random() < 0.003 else None
         creator = owner if owner is not None and rng.random() < 0.5 else people.admin_id
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 15)))  # a 25-row page < 16 KB
+        name, description = f"{rng.choice(SUBJECTS)} ({ticket_id})", f"{words}."
         tickets.append(
             (
                 ticket_id,
-                f"{rng.choice(SUBJECTS)} ({ticket_id})",
-                f"{words}.",
+                name,
+                description,
                 people.pipeline_id,
                 stage["id"],
                 priority,
@@ -497,6 +507,7 @@ def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tupl
                 merged,
                 deleted.isoformat() if deleted else None,
                 NO_SLA_DUE,
+                search_text(name, description),
             )
         )
         marks = {creator: 1}  # create_ticket marks it read for its creator at unread_seq 1

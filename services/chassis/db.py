@@ -22,7 +22,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Boolean, Integer, String, Text, TypeDecorator, TypeEngine
+from sqlalchemy.types import Boolean, Integer, Text, TypeDecorator, TypeEngine
 
 from services.chassis import config as cfg
 from services.chassis.group_commit import CommitGroup
@@ -41,35 +41,6 @@ def wake_after_commit(session: Session, topic: str) -> None:
     has committed; nothing if it rolls back. Each topic runs once per transaction however often
     it is named."""
     session.info.setdefault(_WAKES, set()).add(topic)
-
-
-SQLITE_LOWER = "helpdesk_lower"
-"""SQLite's own ``lower()`` lowers ASCII letters only (``Łódź`` stays ``Łódź``); this one is
-Python's. It has its own name: redefining ``lower`` would disagree with the indexes built on it."""
-
-
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
-class folded(FunctionElement[str]):
-    """A text column lower-cased as Python does, for comparing with text lower-cased in Python:
-    :data:`SQLITE_LOWER` on SQLite, the column itself on PostgreSQL, whose ``ILIKE`` already
-    folds every letter (and whose trigram indexes serve ``ILIKE`` on the bare column)."""
-
-    type = String()
-    name = "folded"
-    inherit_cache = True
-
-
-@compiles(folded)
-def _folded_column(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(folded, "sqlite")
-def _folded_sqlite(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
 
 
 class IdList(TypeDecorator[list[int]]):
@@ -127,7 +98,6 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=15000")
             cursor.close()
-            dbapi_conn.create_function(SQLITE_LOWER, 1, _lower, deterministic=True)
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)

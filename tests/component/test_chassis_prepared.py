@@ -40,6 +40,7 @@ def ticket_row(name: str) -> dict[str, Any]:
         "created_at": NOW,
         "updated_at": NOW,
         "unread_seq": 1,
+        "search_text": "a ticket\n",
     }
 
 

@@ -144,10 +144,10 @@ def test_a_large_bulk_delete_runs_as_a_job_to_the_end(world: World, monkeypatch:
         conn.execute(
             sa.text(
                 "INSERT INTO tickets (name, description, pipeline_id, stage_id, priority, priority_rank,"
-                " source, created_by, created_at, updated_at, version, unread_seq, merge_count)"
-                " VALUES ('bulk', '', 1, 1, 'medium', 1, 'api', 1, :now, :now, 1, 1, 0)"
+                " source, created_by, created_at, updated_at, version, unread_seq, merge_count, search_text)"
+                " VALUES ('bulk', '', 1, 1, 'medium', 1, 'api', 1, :now, :now, 1, 1, 0, :text)"
             ),
-            [{"now": now}] * 1200,
+            [{"now": now, "text": "bulk\n"}] * 1200,
         )
     ids = [t.id for t in world.tickets_rows()]
     answer = world.tickets(DELETER).bulk_delete({"ids": ids, "confirm_count": len(ids)})

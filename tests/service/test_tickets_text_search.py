@@ -17,6 +17,9 @@ from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import Forbidden, ValidationFailed
 from services.conversations import models
 from services.conversations.store import ConversationStore
+from services.tickets.domain.ticket import search_text
+from services.tickets.models import tickets
+from services.tickets.store.queries import text_match
 from tests.service.lifecycle_harness import AGENT as WORLD_AGENT
 from tests.service.lifecycle_harness import OWNED as WORLD_OWNED
 from tests.service.lifecycle_harness import SYSTEM, World, mail
@@ -71,6 +74,33 @@ def test_inflected_forms_and_every_word_in_any_order(tickets: Tickets, made: dic
     assert _everywhere(api, "12345") == {made["refund"]}
     assert _everywhere(api, "the") == {made["printer"]}  # only stopwords: searched as they are
     assert _everywhere(api, "łódź") == _everywhere(api, "ŁÓDŹ") == {made["city"]}  # every letter folds
+
+
+def test_an_edit_is_searched_by_its_new_words(tickets: Tickets, made: dict[str, int]) -> None:
+    api = tickets.as_(ADMIN)
+    api.update_ticket(made["other"], {"name": "Wi-Fi drops"})
+    assert _everywhere(api, "vpn") == set()
+    assert _everywhere(api, "drops") == {made["other"]}
+    api.update_ticket(made["other"], {"description": "on the Żółta street office"})
+    assert _everywhere(api, "wi-fi żółta") == {made["other"]}  # the name kept, the description new
+    api.update_ticket(made["other"], {"priority": "high"})  # neither field: the text stays
+    assert _everywhere(api, "drops żółta") == {made["other"]}
+
+
+def test_contains_token_on_the_name_or_description_matches_either_case(
+    tickets: Tickets, made: dict[str, int]
+) -> None:
+    api = tickets.as_(AGENT)
+
+    def contains(field: str, value: str) -> set[int]:
+        group = [{"field": field, "operator": "CONTAINS_TOKEN", "value": value}]
+        return {t["id"] for t in api.search_tickets({"filter_groups": [{"filters": group}]})["items"]}
+
+    assert contains("name", "JAMMED") == {made["printer"]}
+    assert contains("description", "Floor 2") == {made["printer"]}
+    assert contains("name", "floor") == set()  # in the description, not the name
+    assert contains("description", "jammed") == set()
+    assert contains("name", "100%") == set()  # literal, not a pattern
 
 
 def test_conversation_matches_widen_the_search_under_the_access_rule(
@@ -155,6 +185,35 @@ def test_matching_tickets_is_for_the_services_and_checks_its_terms(world: World)
     for bad in ([], [""], ["x" * 201], ["a"] * 9, "faktur", [7]):
         with pytest.raises(ValidationFailed):
             world.conversations(SYSTEM).matching_tickets(bad)
+
+
+# -- migration 0011 of tickets -----------------------------------------------------------------------
+
+
+def test_migration_0011_fills_search_text_for_every_ticket(make_db: Callable[..., str]) -> None:
+    url = make_db("tickets", "0010")
+    engine = make_engine(url)
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    insert = sa.text(
+        "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
+        " source, created_by, created_at, updated_at, version, unread_seq, merge_count, sla_next_due_at)"
+        " VALUES (:id, :name, :description, 1, 1, 'medium', 1, 'api', 1, :now, :now, 1, 1, 0, :now)"
+    )
+    named = {n: (f"Oddział ŁÓDŹ {n}", "Printers STOPPED" if n % 2 else "") for n in range(1, 2502)}
+    with engine.begin() as c:  # more than one batch of the migration
+        c.execute(insert, [{"id": n, "name": a, "description": b, "now": now} for n, (a, b) in named.items()])
+    upgrade("tickets", url)
+    with engine.connect() as c:
+        found = dict(c.execute(sa.text("SELECT id, search_text FROM tickets")).all())
+        assert found == {n: search_text(a, b) for n, (a, b) in named.items()}
+        assert found[1] == "oddział łódź 1\nprinters stopped"
+        matched = c.execute(sa.select(tickets.c.id).where(text_match(["łódź 25", "stopp"]))).scalars()
+        assert sorted(matched) == [25, *range(251, 260, 2), *range(2501, 2502)]
+        if engine.dialect.name == "postgresql":
+            indexes = set(c.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'tickets'")).scalars())
+            assert "ix_tickets_search_trgm" in indexes
+            assert not indexes & {"ix_tickets_name_trgm", "ix_tickets_description_trgm"}
+    engine.dispose()
 
 
 # -- migration 0005 of conversations ------------------------------------------------------------------

@@ -57,6 +57,14 @@ def assert_in_contract(events: tuple[Event, ...] | list[Event]) -> None:
         CONTRACT.encode(event.type, {"event_id": "e", "occurred_at": T0.isoformat(), **event.payload})
 
 
+def test_search_text_follows_the_name_and_the_description() -> None:
+    described = ticket(description="Toner LOW").change(
+        actor_id=2, requested={"description": "Paper JAM"}, stage=None, now=T1
+    )
+    assert described.values["search_text"] == "printer\npaper jam"
+    assert "search_text" not in ticket().change(actor_id=2, requested={"priority": "high"}, stage=None, now=T1).values
+
+
 def test_a_patch_that_changes_nothing_is_no_change() -> None:
     same = ticket().change(
         actor_id=2, requested={"name": "Printer", "priority": "medium"}, stage=None, now=T1
@@ -66,7 +74,7 @@ def test_a_patch_that_changes_nothing_is_no_change() -> None:
 
 def test_a_change_bumps_the_version_once_and_writes_an_entry_per_field() -> None:
     change = ticket().change(actor_id=2, requested={"name": "Laser", "priority": "high"}, stage=None, now=T1)
-    assert change.values == {"name": "Laser", "priority": "high", "version": 4}
+    assert change.values == {"name": "Laser", "priority": "high", "version": 4, "search_text": "laser\n"}
     assert change.entries == (
         Entry("property_changed", "name", "Printer", "Laser"),
         Entry("property_changed", "priority", "medium", "high"),

@@ -37,6 +37,16 @@ EDITABLE = (
 _UNSET = object()
 
 
+def search_text(name: str, description: str) -> str:
+    """What ``q`` matches a ticket's own fields against: its name and description on two lines,
+    lower-cased by Python (``str.lower``, as :func:`services.chassis.words.search_terms` lowers a
+    query), so every database compares lower-case text with a plain, case-sensitive ``LIKE``:
+    a quarter of what ``ILIKE`` costs PostgreSQL per row, the same answer on SQLite (whose own
+    ``lower()`` knows only ASCII) and one trigram index instead of one per column. A term never
+    holds a line break, so none matches across the two fields."""
+    return f"{name}\n{description}".lower()
+
+
 @dataclass(frozen=True)
 class Stage:
     """A stage as a ticket's rules need it."""
@@ -179,6 +189,7 @@ class Ticket:
             "closed_at": now if stage.state == "CLOSED" else None,
             "version": 1,
         }
+        values["search_text"] = search_text(values["name"], values["description"])
         given = data.get("associations") or {}
         associations = {kind: sorted(set(given.get(kind, []))) for kind in contract.ASSOCIATION_KINDS}
         return NewTicket(actor_id, values, associations)
@@ -213,6 +224,10 @@ class Ticket:
         if "status" in changed:
             values["closed_at"] = closed_at_after(self.state, new_state, self.closed_at, now)
         values["version"] = self.version + 1
+        if "name" in changed or "description" in changed:
+            values["search_text"] = search_text(
+                values.get("name", self.name), values.get("description", self.description)
+            )
         entries = tuple(Entry("property_changed", name, old, new) for name, (old, new) in changed.items())
         owner_id = values.get("owner_id", self.owner_id)
         base = {"ticket_id": self.id, "actor_id": actor_id}

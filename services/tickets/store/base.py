@@ -46,6 +46,7 @@ COLUMNS = {
     "closed_at": "closed_at",
     "created_at": "created_at",
     "version": "version",
+    "search_text": "search_text",
 }
 """Domain field -> ``tickets`` column, for the values a Change writes."""
 

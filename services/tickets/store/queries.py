@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 
 from services.chassis.clock import isoformat as iso
-from services.chassis.db import IdList, among, folded
+from services.chassis.db import IdList, among
 from services.chassis.paging import Sort
 from services.tickets.domain import TOTAL_CAP, Scope, TicketFilter
 from services.tickets.domain.sla import view as sla_view
@@ -152,15 +152,11 @@ LIKE_ESCAPE = "/"
 def text_match(terms: Sequence[Any], ids: ColumnElement[Any] | None = None) -> ColumnElement[bool]:
     """A free-text search as SQL: every one of ``terms`` (lower-cased, as
     :func:`services.chassis.words.search_terms` gives them, escaped by :func:`like_text`: bound
-    parameters or literals) inside the ticket's name or description (``ILIKE`` on PostgreSQL,
-    which the trigram indexes serve; on SQLite ``LIKE`` on the text lower-cased as Python does,
-    :class:`folded`, so ``łódź`` finds ``Łódź``), or the ticket among ``ids`` (an :class:`IdList`
-    value: the tickets whose conversation matches the query)."""
-
-    def inside(column: Any, term: Any) -> ColumnElement[bool]:
-        return folded(column).icontains(term, escape=LIKE_ESCAPE)
-
-    own = and_(*(or_(inside(tickets.c.name, t), inside(tickets.c.description, t)) for t in terms))
+    parameters or literals) inside the ticket's ``search_text`` (its name and description
+    lower-cased, :func:`services.tickets.domain.ticket.search_text`: a plain ``LIKE``, which the
+    trigram index serves on PostgreSQL), or the ticket among ``ids`` (an :class:`IdList` value:
+    the tickets whose conversation matches the query)."""
+    own = and_(*(tickets.c.search_text.contains(t, escape=LIKE_ESCAPE) for t in terms))
     return own if ids is None else or_(own, among(tickets.c.id, ids))
 
 
