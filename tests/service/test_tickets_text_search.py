@@ -204,13 +204,15 @@ def test_migration_0011_fills_search_text_for_every_ticket(make_db: Callable[...
         c.execute(insert, [{"id": n, "name": a, "description": b, "now": now} for n, (a, b) in named.items()])
     upgrade("tickets", url)
     with engine.connect() as c:
-        found = dict(c.execute(sa.text("SELECT id, search_text FROM tickets")).all())
+        found: dict[int, str] = dict(c.execute(sa.text("SELECT id, search_text FROM tickets")).all())
         assert found == {n: search_text(a, b) for n, (a, b) in named.items()}
         assert found[1] == "oddział łódź 1\nprinters stopped"
         matched = c.execute(sa.select(tickets.c.id).where(text_match(["łódź 25", "stopp"]))).scalars()
         assert sorted(matched) == [25, *range(251, 260, 2), *range(2501, 2502)]
         if engine.dialect.name == "postgresql":
-            indexes = set(c.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'tickets'")).scalars())
+            indexes = set(
+                c.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'tickets'")).scalars()
+            )
             assert "ix_tickets_search_trgm" in indexes
             assert not indexes & {"ix_tickets_name_trgm", "ix_tickets_description_trgm"}
     engine.dispose()

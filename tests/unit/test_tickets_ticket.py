@@ -62,7 +62,10 @@ def test_search_text_follows_the_name_and_the_description() -> None:
         actor_id=2, requested={"description": "Paper JAM"}, stage=None, now=T1
     )
     assert described.values["search_text"] == "printer\npaper jam"
-    assert "search_text" not in ticket().change(actor_id=2, requested={"priority": "high"}, stage=None, now=T1).values
+    assert (
+        "search_text"
+        not in ticket().change(actor_id=2, requested={"priority": "high"}, stage=None, now=T1).values
+    )
 
 
 def test_a_patch_that_changes_nothing_is_no_change() -> None:
