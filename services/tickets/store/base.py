@@ -136,7 +136,7 @@ class Records:
     ) -> Ticket:
         """The visible ticket, its row locked for this transaction (PostgreSQL), checked against If-Match."""
         row = s.execute(
-            select(tickets, stages.c.state)
+            select(*queries.READ_COLUMNS, stages.c.state)
             .join(stages, stages.c.id == tickets.c.stage_id)
             .where(tickets.c.id == ticket_id, queries.live(), queries.visible(scope))
             .with_for_update(of=tickets)

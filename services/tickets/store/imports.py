@@ -133,7 +133,7 @@ class Imports:
         if not ids:
             return {}, {}
         rows = s.execute(
-            select(tickets, stages.c.state)
+            select(*queries.READ_COLUMNS, stages.c.state)
             .join(stages, stages.c.id == tickets.c.stage_id)
             .where(tickets.c.id.in_(ids), queries.live())
             .with_for_update(of=tickets)

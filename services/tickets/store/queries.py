@@ -88,9 +88,15 @@ def _for_user(user_id: int | BindParameter[int]) -> Join:
     ).outerjoin(followers, and_(followers.c.ticket_id == tickets.c.id, followers.c.user_id == user_id))
 
 
+READ_COLUMNS = tuple(column for column in tickets.c if column.name != "search_text")
+"""The ``tickets`` columns a ticket's wire form and rules read: all but ``search_text``, which
+only a search's WHERE needs (a copy of the name and description would double what a page of
+tickets carries from the database)."""
+
+
 def ticket_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     """Ticket columns plus ``unread``/``following`` for ``user_id`` (and any ``extra`` columns)."""
-    columns = (tickets, _unread().label("unread"), _following().label("following"), *extra)
+    columns = (*READ_COLUMNS, _unread().label("unread"), _following().label("following"), *extra)
     return select(*columns).select_from(_for_user(user_id))
 
 
@@ -105,7 +111,7 @@ def _one_ticket(scope: Scope) -> Select[Any]:
     changes): reading one ticket is the commonest read, and SQLAlchemy takes several times longer
     to build and key a statement than to run a built one."""
     user_id = bindparam("user_id", type_=Integer)
-    rows = select(tickets, _unread().label("unread"), _following().label("following"))
+    rows = select(*READ_COLUMNS, _unread().label("unread"), _following().label("following"))
     return rows.select_from(_for_user(user_id)).where(
         tickets.c.id == bindparam("ticket_id", type_=Integer), live(), visible(scope)
     )

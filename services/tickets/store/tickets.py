@@ -24,7 +24,7 @@ SLA_FIELDS = frozenset({"priority", "pipeline_id", "status"})
 """Changes that move a ticket's SLA clocks (another policy, a pause, closing)."""
 
 
-_INSERT_TICKET = Prepared(tickets.insert().returning(*tickets.c))
+_INSERT_TICKET = Prepared(tickets.insert().returning(*queries.READ_COLUMNS))
 _INSERT_ASSOCIATION = Prepared(associations.insert())
 _INSERT_READ = Prepared(reads.insert())
 """Every create runs these; built and compiled once (:mod:`services.chassis.prepared`)."""
