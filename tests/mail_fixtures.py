@@ -81,6 +81,13 @@ class SmtpSink:
         """``{"mail_from", "rcpt_tos"}`` of each message, in arrival order."""
         return [json.loads(path.with_suffix(".json").read_text()) for path in self._stems()]
 
+    def received(self) -> list[tuple[bytes, dict[str, Any]]]:
+        """Each message so far with its envelope, from one listing of the folder (two separate
+        calls to :meth:`messages` and :meth:`envelopes` may straddle a new arrival)."""
+        return [
+            (path.read_bytes(), json.loads(path.with_suffix(".json").read_text())) for path in self._stems()
+        ]
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[bytes]:
         """The messages once there are at least ``count``; TimeoutError otherwise."""
         deadline = time.monotonic() + timeout

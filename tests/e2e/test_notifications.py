@@ -102,7 +102,7 @@ class Person:
 
 def mails_to(sink: SmtpSink, address: str) -> list[EmailMessage]:
     found = []
-    for raw, envelope in zip(sink.messages(), sink.envelopes(), strict=True):
+    for raw, envelope in sink.received():
         if address in envelope["rcpt_tos"]:
             message = email.message_from_bytes(raw, policy=policy.default)
             assert isinstance(message, EmailMessage)
