@@ -418,20 +418,14 @@ def _models() -> Any:
         return models
 
 
-def _priority_rank() -> dict[str, int]:
+def _ticket_rules() -> Any:
+    """``services.tickets.domain.ticket`` (priority ranks, ``search_text``): the bench writes rows
+    the way the service would, by its own rules."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from services.tickets.domain import PRIORITY_RANK
+        warnings.simplefilter("ignore")  # nameko imports eventlet, which announces its deprecation
+        from services.tickets.domain import ticket
 
-        return dict(PRIORITY_RANK)
-
-
-def _search_text() -> Callable[[str, str], str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from services.tickets.domain.ticket import search_text
-
-        return search_text
+        return ticket
 
 
 def check_columns(table: Any, given: Sequence[str]) -> None:
@@ -456,8 +450,8 @@ Rows = list[tuple[Any, ...]]
 def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tuple[Rows, Rows, Rows]:
     """Rows of tickets, ticket_reads and ticket_followers for ``size`` tickets (deterministic)."""
     rng = random.Random(size)
-    rank = _priority_rank()
-    search_text = _search_text()
+    rules = _ticket_rules()
+    rank, search_text = dict(rules.PRIORITY_RANK), rules.search_text
     open_stages = [s for s in people.stages if s["state"] == "OPEN"]
     closed_stages = [s for s in people.stages if s["state"] == "CLOSED"]
     stage_pool = open_stages + closed_stages
