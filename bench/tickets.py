@@ -1,6 +1,7 @@
 """Benchmark: the tickets API at several data sizes, on PostgreSQL, side by side.
 
     .venv/bin/python -m bench.tickets [--sizes 1000,100000] [--seconds N] [--quick] [--keep]
+                                      [--one-at-a-time]
 
 For each size, from scratch: a private PostgreSQL cluster (``deploy.postgres``, temporary folder,
 free port) with one database per service, a private RabbitMQ node (``deploy.rabbitmq``) and the
@@ -27,7 +28,11 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    each agent and with 8 clients, the board, also on a new connection per request, the unread
    view, every other default view, the priority and owner filters, every sort, and ``q``: a
    common word (also on the board), a rare one, one that matches nothing, also as a page of
-   one), then writes (create, priority PATCH), so the reads see exactly N tickets.
+   one), then writes (create, priority PATCH), so the reads see exactly N tickets. Every size's
+   stack runs at once: steps 1-2 for each size first, then each read is measured at every size
+   in turn (the order reversed from one read to the next), so the two p50s of a ratio are taken
+   seconds apart, not a size's whole run apart while the machine's speed drifts;
+   ``--one-at-a-time`` runs each size from start to stop instead (half the memory).
 
 It prints one Markdown table with a column group per size (p50/p99 ms, req/s) and the ratio of
 the p50s; the SQL each read request ran at every size (caught by turning
@@ -42,7 +47,7 @@ every two minutes and end, so memory that grows with use shows as a rising row. 
 
     .venv/bin/python -m bench.tickets --sizes 1000,1000000 --quick --mixed-seconds 600   # issue 9
 
-Everything it started is stopped at the end of each size, also on Ctrl-C or SIGTERM. Loops are
+Everything it started is stopped at the end, also on Ctrl-C or SIGTERM. Loops are
 bounded in count and time; everything listens on 127.0.0.1 only.
 """
 
@@ -1281,14 +1286,11 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
             lines.append(f"{run.size:,} tickets: FAILED: {cell_text(run.failure, 400)}")
     sizes = [f"{r.size:,}" for r in runs]
     head = "| measurement | clients | " + " | ".join(f"{s} p50 ms | {s} p99 ms | {s} req/s" for s in sizes)
-    ratio_head = f" | p50 {sizes[-1]} / {sizes[0]}" if len(runs) > 1 else ""
+    ratio_head = "".join(f" | p50 {size} / {sizes[0]}" for size in sizes[1:])
     lines += [
         "",
         head + " | errors" + ratio_head + " |",
-        "| --- | ---: |"
-        + " ---: | ---: | ---: |" * len(runs)
-        + " ---: |"
-        + (" ---: |" if ratio_head else ""),
+        "| --- | ---: |" + " ---: | ---: | ---: |" * len(runs) + " ---: |" + " ---: |" * (len(runs) - 1),
     ]
     notes: list[str] = []
     for key, label, clients in todo_labels:
@@ -1307,11 +1309,12 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
                     first_error = cell_text(cell.first_error)
                     notes.append(f"{label} at {run.size:,}: {cell.errors} error(s), first: {first_error}")
         ratio = ""
-        if ratio_head:
-            first, last = runs[0].cells.get(key), runs[-1].cells.get(key)
+        first = runs[0].cells.get(key)
+        for run in runs[1:]:
+            last = run.cells.get(key)
             ok = first is not None and first.ok and last is not None and last.ok
-            ratio = (
-                f" | {last.percentile(0.5) / first.percentile(0.5):.2f}x" if ok and first and last else " | -"
+            ratio += (
+                f" | {last.percentile(0.5) / first.percentile(0.5):.2f}x" if first and last and ok else " | -"
             )
         lines.append(f"| {label} | {clients} | {' | '.join(cols)} | {errors}{ratio} |")
     if notes:
@@ -1344,20 +1347,19 @@ def sql_table(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]]) -> l
         "",
         "| measurement | "
         + " | ".join(f"{s} statements | {s} SQL ms" for s in sizes)
-        + (f" | SQL ms {sizes[-1]} / {sizes[0]}" if len(runs) > 1 else "")
+        + "".join(f" | SQL ms {size} / {sizes[0]}" for size in sizes[1:])
         + " |",
-        "| --- |" + " ---: | ---: |" * len(runs) + (" ---: |" if len(runs) > 1 else ""),
+        "| --- |" + " ---: | ---: |" * len(runs) + " ---: |" * (len(runs) - 1),
     ]
     for key, label, _clients in todo_labels:
         found = [run.statements.get(key) for run in runs]
         if not any(found):
             continue
         cols = [f"{len(st)} | {sum(x.ms for x in st):.2f}" if st else "- | -" for st in found]
-        ratio = ""
-        if len(runs) > 1:
-            first, last = found[0], found[-1]
-            a, b = (sum(x.ms for x in first) if first else 0), (sum(x.ms for x in last) if last else 0)
-            ratio = f" | {b / a:.2f}x" if a > 0 and last else " | -"
+        a = sum(x.ms for x in found[0]) if found[0] else 0.0
+        ratio = "".join(
+            f" | {sum(x.ms for x in later) / a:.2f}x" if a > 0 and later else " | -" for later in found[1:]
+        )
         out.append(f"| {label} | " + " | ".join(cols) + ratio + " |")
     return out
 
@@ -1371,53 +1373,147 @@ def _pg_version() -> str:
 # -- the run --------------------------------------------------------------------------------------
 
 
-def run_size(
-    run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep: bool, mixed_seconds: float = 0.0
-) -> None:
-    """One size from scratch to stopped, into ``run``; failures are recorded there, Ctrl-C propagates."""
+@dataclass
+class Prepared:
+    """A size whose suite is running with its tickets seeded: what its cells are measured on."""
+
+    run: SizeRun
+    stack: Stack
+    work: Path
+    todo: list[Plan] = field(default_factory=list)
+    failed: bool = False
+
+    @property
+    def reads(self) -> list[Plan]:
+        return [p for p in self.todo if not p.write]
+
+
+def prepare(run: SizeRun, work: Path) -> Prepared:
+    """Start a stack for ``run.size``, make its people, seed its tickets and plan its requests; a
+    failure is recorded in ``run`` (the stack is still returned, for :func:`finish` to stop)."""
     size = run.size
-    stack = Stack(work)
-    failed = False
+    ready = Prepared(run, Stack(work), work)
     try:
-        stack.start()
-        people = create_people(stack.gateway)
+        ready.stack.start()
+        people = create_people(ready.stack.gateway)
         say(f"{size:,}: people ready ({len(people.owner_ids)} owners, {len(people.team_ids)} teams)")
-        run.data = seed(stack.pg_port, size, people)
-        todo = plans(stack.gateway, people, run.data)
-        run.labels = [(p.key, p.label, p.clients) for p in todo]
-        reads = [p for p in todo if not p.write]
-        measure_all(run, reads, seconds, stack)
-        if not STOP.is_set():  # before the writes, on exactly the seeded tickets
-            say(f"{size:,}: capturing SQL" + (" and EXPLAIN plans" if explain_plans else ""))
+        run.data = seed(ready.stack.pg_port, size, people)
+        ready.todo = plans(ready.stack.gateway, people, run.data)
+        run.labels = [(p.key, p.label, p.clients) for p in ready.todo]
+    except KeyboardInterrupt:
+        ready.failed = True
+        raise
+    except Exception as exc:
+        _failed(ready, exc)
+    return ready
+
+
+def _failed(ready: Prepared, exc: Exception) -> None:
+    ready.failed = True
+    ready.run.failure = str(exc) or repr(exc)
+    say(f"{ready.run.size:,}: failed: {ready.run.failure}")
+
+
+def finish(
+    ready: Prepared, seconds: float, explain_plans: bool, keep: bool, mixed_seconds: float = 0.0
+) -> None:
+    """After the reads: the SQL capture (and plans), the writes, memory, the mixed load; then stop."""
+    run, stack = ready.run, ready.stack
+    try:
+        if not ready.failed and not STOP.is_set():  # before the writes, on exactly the seeded tickets
+            say(f"{run.size:,}: capturing SQL" + (" and EXPLAIN plans" if explain_plans else ""))
             try:
-                run.statements = capture(stack, reads)
+                run.statements = capture(stack, ready.reads)
                 if explain_plans:
-                    run.plans_text = plans_report(run, reads, stack.pg_port)
+                    run.plans_text = plans_report(run, ready.reads, stack.pg_port)
             except Exception as exc:
                 run.plans_text = [f"SQL capture failed: {exc!r}"]
                 say(run.plans_text[0])
-        measure_all(run, [p for p in todo if p.write], seconds, stack)
-        run.memory = memory_table(stack, f"after loading {size:,} tickets and every measurement above")
-        if mixed_seconds > 0 and not STOP.is_set():
-            run.mixed = mixed_report(mixed_load(stack, todo, mixed_seconds), size)
+        if not ready.failed:
+            measure_all(run, [p for p in ready.todo if p.write], seconds, stack)
+            run.memory = memory_table(stack, f"after loading {run.size:,} tickets and every measurement")
+            if mixed_seconds > 0 and not STOP.is_set():
+                run.mixed = mixed_report(mixed_load(stack, ready.todo, mixed_seconds), run.size)
     except KeyboardInterrupt:
-        failed = True
+        ready.failed = True
         raise
     except Exception as exc:
-        failed = True
-        run.failure = str(exc) or repr(exc)
-        say(f"{size:,}: failed: {run.failure}")
+        _failed(ready, exc)
     finally:
         CLEANING.set()  # a Ctrl-C or SIGTERM now only sets STOP: the stack is stopped in full
         try:
             stack.stop()
         finally:
             CLEANING.clear()
-        failed = failed or bool(run.errors) or any(c.errors or not c.ok for c in run.cells.values())
+        failed = ready.failed or bool(run.errors) or any(c.errors or not c.ok for c in run.cells.values())
         if keep or failed:
-            say(f"{size:,}: logs kept in {work} (ours in logs/, the suite's in suite/logs/, pg/postgres.log)")
+            say(
+                f"{run.size:,}: logs kept in {ready.work}"
+                " (ours in logs/, the suite's in suite/logs/, pg/postgres.log)"
+            )
         else:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(ready.work, ignore_errors=True)
+
+
+def run_size(
+    run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep: bool, mixed_seconds: float = 0.0
+) -> None:
+    """One size from scratch to stopped, into ``run``; failures are recorded there, Ctrl-C propagates."""
+    ready = prepare(run, work)
+    try:
+        if not ready.failed:
+            measure_all(run, ready.reads, seconds, ready.stack)
+    except KeyboardInterrupt:
+        ready.failed = True
+        raise
+    except Exception as exc:
+        _failed(ready, exc)
+    finally:
+        finish(ready, seconds, explain_plans, keep, mixed_seconds)
+
+
+def run_paired(
+    runs: list[SizeRun], works: list[Path], seconds: float, keep: bool, mixed_seconds: float = 0.0
+) -> None:
+    """Every size at once: all stacks started and seeded first, then each read measured at every
+    size in turn (the order reversed from one read to the next), so the two figures a ratio
+    divides are taken a few seconds apart rather than a size's whole run apart. The machine's
+    speed drifts over minutes (nameko's own floor moved 2.8-3.8 ms between runs of one hour), and
+    measured one size after the other a 1.3x aim met or missed with that drift. Then each size's
+    SQL capture, writes and memory, the smaller sizes first; the largest gets the plans and the
+    mixed load."""
+    ready: list[Prepared] = []
+    try:
+        for run, work in zip(runs, works, strict=True):
+            if STOP.is_set():
+                raise KeyboardInterrupt
+            ready.append(prepare(run, work))
+        live = [r for r in ready if not r.failed]
+        keys = [p.key for p in live[0].reads] if live else []
+        for n, key in enumerate(keys):
+            for size in live if n % 2 == 0 else live[::-1]:
+                plan = next((p for p in size.reads if p.key == key), None)
+                if plan is None or size.failed:
+                    continue
+                try:
+                    measure_all(size.run, [plan], seconds, size.stack)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    _failed(size, exc)
+    finally:
+        largest = max(ready, key=lambda r: r.run.size, default=None)
+        for size in sorted(ready, key=lambda r: r.run.size):
+            try:
+                finish(
+                    size,
+                    seconds,
+                    explain_plans=size is largest,
+                    keep=keep,
+                    mixed_seconds=mixed_seconds if size is largest else 0.0,
+                )
+            except KeyboardInterrupt:
+                STOP.set()  # the other stacks are still stopped
 
 
 CLEANING = threading.Event()
@@ -1439,6 +1535,12 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _work(size: int) -> Path:
+    work = Path(tempfile.mkdtemp(prefix=f"helpdesk-bench-tickets-{size}-"))
+    work.chmod(0o755)  # the cluster's server user (postgres, when we are root) must reach pg/
+    return work
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tickets", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1452,6 +1554,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per cell")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs) afterwards")
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="run each size from start to stop before the next (default: all sizes' stacks at once,"
+        " each read measured at every size in turn)",
+    )
     parser.add_argument(
         "--mixed-seconds",
         type=float,
@@ -1468,17 +1576,20 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= mixed_seconds <= 3600:
         parser.error("--mixed-seconds must be in [0, 3600]")
     sizes: list[int] = args.sizes
+    paired = len(sizes) > 1 and not args.one_at_a_time
 
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGINT, stop_on_signal)
     runs: list[SizeRun] = []
     interrupted = False
     try:
-        for i, size in enumerate(sizes):
+        if paired:
+            runs = [SizeRun(size) for size in sizes]
+            run_paired(runs, [_work(size) for size in sizes], seconds, args.keep, mixed_seconds)
+        for i, size in enumerate([] if paired else sizes):
             if STOP.is_set():
                 raise KeyboardInterrupt
-            work = Path(tempfile.mkdtemp(prefix=f"helpdesk-bench-tickets-{size}-"))
-            work.chmod(0o755)  # the cluster's server user (postgres, when we are root) must reach pg/
+            work = _work(size)
             runs.append(SizeRun(size))
             largest = i == sizes.index(max(sizes))
             run_size(
