@@ -847,6 +847,7 @@ def more_reads(gateway: str, people: People, data: Dataset) -> list[Plan]:
         ("all", "sort=-updated_at", "sort=-updated_at (no filter)", everything),
         ("all_owned", "sort=-updated_at", "sort=-updated_at (no filter)", owned),
         ("priority", "priority=urgent", None, everything),
+        ("priority_owned", "priority=urgent", None, owned),
         ("owner", f"owner_id={owner}", "owner_id=<an owner>", everything),
         ("sort_created", "sort=created_at", None, everything),
         ("sort_priority", "sort=-priority", None, everything),

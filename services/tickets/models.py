@@ -95,7 +95,6 @@ tickets = Table(
     Index("ix_tickets_stage_updated", "stage_id", "updated_at", "id"),
     Index("ix_tickets_pipeline_updated", "pipeline_id", "updated_at", "id"),
     Index("ix_tickets_created", "created_at", "id"),
-    Index("ix_tickets_priority", "priority_rank", "id"),
     Index("ux_tickets_external", "external_source", "external_id", unique=True),
 )
 
@@ -126,6 +125,16 @@ Index(
     postgresql_where=_LISTED,
 )
 Index("ix_tickets_listed_id", tickets.c.id, sqlite_where=_LISTED, postgresql_where=_LISTED)
+# sort=priority; the priority filter's capped count from the index alone, the owner too (for
+# an agent who sees only their own and unassigned tickets), see migration 0012
+Index(
+    "ix_tickets_priority_listed",
+    tickets.c.priority_rank,
+    tickets.c.id,
+    tickets.c.owner_id,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
 
 # the next breach of all open tickets, found by index (few rows have an alarm at any time)
 _ALARMED = text("sla_alarm_at IS NOT NULL")

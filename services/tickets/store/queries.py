@@ -37,7 +37,7 @@ from sqlalchemy import (
 from services.chassis.clock import isoformat as iso
 from services.chassis.db import IdList, among
 from services.chassis.paging import Sort
-from services.tickets.domain import TOTAL_CAP, Scope, TicketFilter
+from services.tickets.domain import PRIORITY_RANK, TOTAL_CAP, Scope, TicketFilter
 from services.tickets.domain.sla import view as sla_view
 from services.tickets.models import followers, reads, tickets
 
@@ -181,7 +181,7 @@ def list_values(user_id: int, flt: TicketFilter) -> dict[str, Any]:
         "status": flt.status,
         "pipeline_id": flt.pipeline_id,
         "owner_id": flt.owner_id,
-        "priority": flt.priority,
+        "priority_rank": None if flt.priority is None else PRIORITY_RANK[flt.priority],
         "now": flt.now,
         **{f"q_{n}": like_text(term) for n, term in enumerate(flt.q_terms)},
         "q_ids": list(flt.q_ids),
@@ -201,8 +201,8 @@ def filters(shape: ListShape) -> list[ColumnElement[bool]]:
         where.append(tickets.c.owner_id == bindparam("owner_id", type_=Integer))
     if shape.unassigned:
         where.append(tickets.c.owner_id.is_(None))
-    if shape.priority:
-        where.append(tickets.c.priority == bindparam("priority", type_=tickets.c.priority.type))
+    if shape.priority:  # by rank: its capped count reads ix_tickets_priority_listed alone (migration 0012)
+        where.append(tickets.c.priority_rank == bindparam("priority_rank", type_=Integer))
     if (view := _view(shape.view, user_id)) is not None:
         where.append(view)
     if shape.sla_state is not None:
