@@ -125,13 +125,14 @@ Index(
     postgresql_where=_LISTED,
 )
 Index("ix_tickets_listed_id", tickets.c.id, sqlite_where=_LISTED, postgresql_where=_LISTED)
-# sort=priority; the priority filter's capped count from the index alone, the owner too (for
-# an agent who sees only their own and unassigned tickets), see migration 0012
+# sort=priority; the priority filter's capped count from the index alone, with the owner (an
+# agent who sees only their own and unassigned tickets) and the open view, see migration 0012
 Index(
     "ix_tickets_priority_listed",
     tickets.c.priority_rank,
     tickets.c.id,
     tickets.c.owner_id,
+    tickets.c.closed_at,
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
