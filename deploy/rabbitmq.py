@@ -252,6 +252,17 @@ def stop_cluster(data_dir: str | Path, base_port: int, size: int = CLUSTER_SIZE)
         stop_node(node)
 
 
+def discard_cluster(data_dir: str | Path, base_port: int, size: int = CLUSTER_SIZE) -> None:
+    """End a cluster whose data is deleted next (a test session's own): every node's VM killed and
+    its epmd stopped. A clean ``stop`` of three nodes takes ~20 s to keep what is thrown away."""
+    nodes = Cluster(Path(data_dir).resolve(), base_port, size).nodes
+    for node in nodes:
+        kill_node(node)
+        node.pid_file.unlink(missing_ok=True)
+    for node in nodes:
+        _stop_epmd(node)
+
+
 def kill_node(node: Node) -> bool:
     """SIGKILL the node's VM (a crash, for fault tests); returns whether it was running."""
     pid = _running_pid(node)

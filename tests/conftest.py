@@ -212,6 +212,12 @@ class ClusterUnderTest:
 
         rabbitmq.stop_cluster(self.cluster.data_dir, self.cluster.base_port, self.cluster.size)
 
+    def discard(self) -> None:
+        """Kill every node: for a cluster whose data is deleted next."""
+        from deploy import rabbitmq
+
+        rabbitmq.discard_cluster(self.cluster.data_dir, self.cluster.base_port, self.cluster.size)
+
     def kill(self, index: int) -> None:
         from deploy import rabbitmq
 
@@ -315,7 +321,7 @@ def rabbit_cluster() -> Iterator[ClusterUnderTest]:
         yield cluster
     finally:
         if own:
-            cluster.stop()
+            cluster.discard()
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
