@@ -8,7 +8,14 @@ folder, seeds ``--scale`` tickets, serves them with ``gunicorn -w 2``, loads the
 ``load.py`` and stops what it started); its figures are read from the JSON lines ``load.py``
 writes. Nothing of that tool is copied here: it is called, so both sides stay the tool's.
 
-Ours is measured the same way, one after the other on the same machine (never at the same time):
+Ours is measured the same way, on the same machine but never at the same time: once before the
+peer and once after it, and each of our figures is the two runs together (see :func:`merge`). The
+machine's speed drifts over minutes (the CPU each of our processes spent per create moved by a
+quarter between two runs ten minutes apart, the gateway's too, whose work per request is fixed), so
+one run of each side compared a fast phase with a slow one as often as not; bracketing the peer
+cancels a drift that is steady over the three runs, and two runs of ours halve the spread of the
+side that moves most. When the peer is not measured (``--no-peer``, or it failed) ours runs once.
+Each run:
 the suite (``deploy.supervisor``) on a private RabbitMQ node and its SQLite files (or, with
 ``--pg``, a private PostgreSQL cluster), ``--scale`` tickets created through the gateway, then
 the tool's ``ours.py`` (closed loop, a new TCP connection per request) for creates at 1 and 10
@@ -364,6 +371,41 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
     return side
 
 
+def merge(first: Side, second: Side) -> Side:
+    """Two runs of one side as one: each row's requests counted together, its rate their count over
+    their summed time, its CPU per request weighted by requests, its p50 and p99 the mean of the
+    two runs' (a percentile of two runs' samples would need the samples, which ``ours.py`` does not
+    give), the event latencies pooled. A second run that failed leaves the first alone, with why."""
+    if second.error:
+        first.notes.append(f"ours, second run: NOT MEASURED: {second.error}; the figures are the first run's")
+        return first
+    merged = Side(first.name, notes=list(dict.fromkeys([*first.notes, *second.notes])))
+    for key in first.rows.keys() & second.rows.keys():
+        a, b = first.rows[key], second.rows[key]
+        n = a.n + b.n
+        seconds = sum(r.n / r.rps for r in (a, b) if r.rps)
+        cpu = None
+        if a.cpu_ms is not None and b.cpu_ms is not None:
+            cpu = (a.cpu_ms * a.n + b.cpu_ms * b.n) / n
+        merged.rows[key] = Row(
+            n=n,
+            rps=n / seconds if seconds else 0.0,
+            p50=(a.p50 + b.p50) / 2,
+            p99=(a.p99 + b.p99) / 2,
+            cpu_ms=cpu,
+            codes=dict(Counter(a.codes) + Counter(b.codes)),
+        )
+        if a.rps and b.rps and key[0] == "create":
+            merged.notes.append(
+                f"ours, create, {key[1]} client(s): {a.rps:.1f} and {b.rps:.1f} creates/s,"
+                f" {_num(a.cpu_ms)} and {_num(b.cpu_ms)} CPU ms/create (before and after the peer)"
+            )
+    for clients in first.latency.keys() & second.latency.keys():
+        x, y = first.latency[clients], second.latency[clients]
+        merged.latency[clients] = Latency(x.millis + y.millis, x.missing + y.missing)
+    return merged
+
+
 def _address(gateway: str) -> tuple[str, int]:
     host, port = gateway.removeprefix("http://").rsplit(":", 1)
     return host, int(port)
@@ -404,7 +446,8 @@ def render(db: str, scale: int, creates: int, reads: int, ours: Side, peer: Side
         f"Ours beside the peer - nproc {len(os.sched_getaffinity(0))} ({_cpu_model()}), {dbname}, {now},"
         f" load average at the end {load}",
         f"{scale:,} tickets seeded on each side; {creates} creates and {reads} reads per row; one client"
-        " shape (closed loop, a new TCP connection per request); one side at a time",
+        " shape (closed loop, a new TCP connection per request); one side at a time, ours before and after"
+        " the peer (our figures are both runs together)",
         "",
         "| measurement | ours | django-helpdesk 2.6.1 | ours / peer | aim | met |",
         "| --- | ---: | ---: | ---: | ---: | :---: |",
@@ -467,7 +510,8 @@ def compare(
     skip_peer: str | None = None,
     peer_dir: Path | None = None,
 ) -> str:
-    """Peer, then ours, for each database; the tables, one after the other."""
+    """Ours, the peer, ours again (once without the peer), for each database; the tables, one
+    after the other."""
     skip_peer = skip_peer or peer_skipped()
     work.mkdir(parents=True, exist_ok=True)
     work.chmod(0o755)  # PostgreSQL (ours and the peer's) runs as its own user and must enter it
@@ -475,6 +519,7 @@ def compare(
     for db in dbs:
         if STOP.is_set():
             break
+        ours = run_ours(work / f"ours-{db}", db, scale, creates, reads)
         if skip_peer:
             peer = Side("django-helpdesk 2.6.1", error=skip_peer)
         else:
@@ -486,7 +531,8 @@ def compare(
                 break
         if peer.error:
             say(f"peer ({db}): {peer.error}")
-        ours = run_ours(work / f"ours-{db}", db, scale, creates, reads)
+        elif not ours.error and not STOP.is_set():
+            ours = merge(ours, run_ours(work / f"ours-{db}-again", db, scale, creates, reads))
         tables.append(render(db, scale, creates, reads, ours, peer))
     return "\n\n".join(tables)
 
