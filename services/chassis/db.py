@@ -85,8 +85,20 @@ def _among_json(element: among, compiler: SQLCompiler, **kw: Any) -> str:
     return f"({compiler.process(column, **kw)} IN ({listed}))"
 
 
+PG_SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0"
+"""Set on every PostgreSQL connection: no parallel plans. Every statement of ours reads an index
+walk or a few hundred rows; when the planner misjudges a join's size (a user following 1,800
+tickets among a million, estimated 287 visible, 1,786 in fact) it chose a parallel plan, and
+starting its workers cost more than the work: the count of that "following" view took 11.3 ms
+with two workers and 2.3 ms without, the request 27.6 ms and 17.2 ms (bench/RESULTS.md, stop 33).
+A connection pooler in transaction mode must pass the startup option (PgBouncer:
+``ignore_startup_parameters`` must not drop ``options``) or the database can carry the setting
+(``ALTER DATABASE ... SET max_parallel_workers_per_gather = 0``)."""
+
+
 def make_engine(url: str) -> Engine:
-    """An engine tuned for the database kind named by ``url``."""
+    """An engine tuned for the database kind named by ``url`` (PostgreSQL: see
+    :data:`PG_SESSION_OPTIONS`)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
@@ -100,7 +112,14 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"options": PG_SESSION_OPTIONS},
+    )
 
 
 def guard(session: Session, table: Table, *, exclusive: bool) -> None:

@@ -160,8 +160,10 @@ followers = Table(
     "ticket_followers",
     metadata,
     Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Integer, primary_key=True, index=True),
+    Column("user_id", Integer, primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the tickets a user follows, from the index alone ("following" view; migration 0013)
+    Index("ix_ticket_followers_user_ticket", "user_id", "ticket_id"),
 )
 
 reads = Table(
