@@ -67,6 +67,7 @@ with warnings.catch_warnings():
 
     from services.chassis.words import language, terms
     from services.tickets.domain.sla import Facts, Policy, TicketTimes, decide
+    from services.tickets.domain.ticket import PRIORITY_RANK, search_text
 
 DEFAULT_DBS = ("postgresql", "sqlite")
 DEFAULT_SLA_SIZES = (1_000, 100_000)
@@ -194,13 +195,15 @@ def ticket_row(
         closed_stage_ids=frozenset(),
         now=now,
     )
+    name, description = "SLA bench ticket", "seeded by python -m bench.seats"
     return {
-        "name": "SLA bench ticket",
-        "description": "seeded by python -m bench.seats",
+        "name": name,
+        "description": description,
+        "search_text": search_text(name, description),
         "pipeline_id": 1,
         "stage_id": stage,
         "priority": "medium",
-        "priority_rank": 1,
+        "priority_rank": PRIORITY_RANK["medium"],
         "owner_id": owner,
         "source": "api",
         "created_by": 1,
@@ -474,10 +477,11 @@ def seed_corpus(stack: Stack, size: int, closed_stage: int) -> dict[int, str]:
                 "id": ticket_id,
                 "name": item.subject,
                 "description": "",
+                "search_text": search_text(item.subject, ""),
                 "pipeline_id": 1,
                 "stage_id": closed_stage,
                 "priority": "medium",
-                "priority_rank": 1,
+                "priority_rank": PRIORITY_RANK["medium"],
                 "source": "email",
                 "created_by": 1,
                 "created_at": at,

@@ -85,20 +85,20 @@ def _among_json(element: among, compiler: SQLCompiler, **kw: Any) -> str:
     return f"({compiler.process(column, **kw)} IN ({listed}))"
 
 
-PG_SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0"
-"""Set on every PostgreSQL connection: no parallel plans. Every statement of ours reads an index
-walk or a few hundred rows; when the planner misjudges a join's size (a user following 1,800
-tickets among a million, estimated 287 visible, 1,786 in fact) it chose a parallel plan, and
-starting its workers cost more than the work: the count of that "following" view took 11.3 ms
-with two workers and 2.3 ms without, the request 27.6 ms and 17.2 ms (bench/RESULTS.md, stop 33).
-A connection pooler in transaction mode must pass the startup option (PgBouncer:
-``ignore_startup_parameters`` must not drop ``options``) or the database can carry the setting
-(``ALTER DATABASE ... SET max_parallel_workers_per_gather = 0``)."""
+PG_SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0"}
+"""Set on every PostgreSQL connection as it opens: no parallel plans. Every statement of ours is an
+index walk or reads a few hundred rows; when the planner misjudges a join's size (a user following
+1,800 tickets among a million, estimated 287 visible, 1,786 in fact) it chose a parallel plan, and
+starting its workers cost more than the work: the count of that "following" view took 11.3 ms with
+two workers and 2.3 ms without, the request 27.6 ms and 16.3 ms (bench/RESULTS.md, stop 33).
+Plain ``SET`` statements, so a pooler passes them on; behind PgBouncer in transaction mode a
+session setting lands on whichever server connection ran it, so set it on each service's database
+there as well (``ALTER DATABASE tickets SET max_parallel_workers_per_gather = 0``)."""
 
 
 def make_engine(url: str) -> Engine:
     """An engine tuned for the database kind named by ``url`` (PostgreSQL: see
-    :data:`PG_SESSION_OPTIONS`)."""
+    :data:`PG_SESSION_SETTINGS`)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
@@ -112,14 +112,17 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(
-        url,
-        pool_size=10,
-        max_overflow=10,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-        connect_args={"options": PG_SESSION_OPTIONS},
-    )
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+
+    @event.listens_for(engine, "connect")
+    def _settings(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        for name, value in PG_SESSION_SETTINGS.items():
+            cursor.execute(f"SET {name} = {value}")
+        cursor.close()
+        dbapi_conn.commit()  # psycopg2 opened a transaction for the SETs; the pool expects none
+
+    return engine
 
 
 def guard(session: Session, table: Table, *, exclusive: bool) -> None:
