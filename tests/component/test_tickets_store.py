@@ -244,6 +244,54 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
     ] == [made[4]["id"]]
 
 
+def test_a_list_of_few_or_no_matches_is_counted_first_and_paged_among_them(
+    store: TicketStore, clock: ManualClock
+) -> None:
+    """No match: the count alone, no page walked. No more matches than the page holds: their ids,
+    then a page among them, in the sort's order. More: the usual walk, every ticket once."""
+    made = []
+    for n, priority in enumerate(["low", "high", "low", "medium", "high"]):
+        clock.advance(minutes=1)
+        made.append(_create(store, name=f"ticket {'edcba'[n]}", priority=priority))
+    ran: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        ran.append(statement)
+
+    engine = store.lists.db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        common: dict[str, Any] = {"scope": EVERYTHING, "user_id": 1, "cursor": None}
+        none = store.lists.table(
+            **common, flt=TicketFilter(priority="urgent"), sort=parse_sort("id"), limit=25
+        )
+        assert (none["items"], none["total"], none["next_cursor"]) == ([], 0, None)
+        assert len([s for s in ran if s.lstrip().upper().startswith("SELECT")]) == 1, ran
+        for text, key in (("-updated_at", "updated_at"), ("name", "name"), ("id", "id")):
+            ran.clear()
+            few = store.lists.table(
+                **common, flt=TicketFilter(priority="high"), sort=parse_sort(text), limit=25
+            )
+            highs = [t for t in made if t["priority"] == "high"]
+            expected = sorted(highs, key=lambda t: t[key], reverse=text.startswith("-"))
+            assert [t["id"] for t in few["items"]] == [t["id"] for t in expected]
+            assert (few["total"], few["total_capped"], few["next_cursor"]) == (2, False, None)
+            paged = [s for s in ran if "ORDER BY" in s and "LIMIT" in s and "tickets.name" in s]
+            assert len(paged) == 1 and ("ANY(" in paged[0] or " IN (" in paged[0]), ran
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    seen, cursor = [], None
+    while True:  # more than a page: walked, each ticket once
+        page = store.lists.table(
+            scope=EVERYTHING, user_id=1, flt=TicketFilter(), sort=parse_sort("name"), limit=2, cursor=cursor
+        )
+        seen += [t["id"] for t in page["items"]]
+        assert page["total"] == 5
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert seen == [t["id"] for t in sorted(made, key=lambda t: t["name"])]
+
+
 @pytest.mark.parametrize("with_policy", [False, True], ids=["no-sla", "sla-policy"])
 def test_a_create_answers_what_reading_the_ticket_back_gives(store: TicketStore, with_policy: bool) -> None:
     """The create's answer is built from the row its insert returned (no read-back statement); it

@@ -52,20 +52,35 @@ class Lists:
     def table(
         self, *, scope: Scope, user_id: int, flt: TicketFilter, sort: Sort, limit: int, cursor: str | None
     ) -> dict[str, Any]:
-        """One page of the table layout with the total, all in SQL under the access rule."""
+        """One page of the table layout with the total, all in SQL under the access rule.
+
+        The total is counted first. A page walks the sort order's index and filters on the way,
+        so when few tickets or none match it can read a great many rows to find them (an
+        owned-only agent asking for another owner's tickets, none of which they may see, read
+        all 17,000 of that owner's at a million tickets); the count is bounded by its cap and
+        usually answered from an index. So: no match, no page; no more matches than the page
+        holds, their ids (a statement as cheap as the count) and a page among those only. A
+        search with ``q`` takes its matches' ids first instead (see :func:`queries.capped_ids`).
+        """
         after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
-            among, counted = None, None
+            among: Sequence[int] | None = None
             if flt.q:  # matches first: see queries.capped_ids
                 found = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
                 counted = len(found)
                 among = found if counted <= flt.total_cap else None
+            else:
+                counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
+                if counted <= limit:
+                    among = (
+                        s.scalars(*queries.matching_ids(scope, user_id, flt, cap=limit)).all()
+                        if counted
+                        else []
+                    )
             page = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
             rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
             items = self.r.dicts(s, rows)
-            if counted is None:
-                counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
 
     def board(
@@ -163,5 +178,5 @@ class Lists:
 
 
 def _none(among: Sequence[int] | None) -> bool:
-    """Whether a page is to pick among no ids at all (a search that matched nothing)."""
+    """Whether a page is to pick among no ids at all (nothing matched)."""
     return among is not None and not among

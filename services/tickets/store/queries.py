@@ -369,10 +369,13 @@ def _first(
     return select(*columns).select_from(table).where(*where).limit(limit)
 
 
-def matching_ids(scope: Scope, user_id: int, flt: TicketFilter) -> tuple[Select[Any], dict[str, Any]]:
-    """:func:`capped_ids` of a list's filters, up to ``flt.total_cap + 1``: a statement and its
-    parameters."""
-    return _matching_ids(ListShape.of(scope, flt), flt.total_cap), list_values(user_id, flt)
+def matching_ids(
+    scope: Scope, user_id: int, flt: TicketFilter, cap: int | None = None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """:func:`capped_ids` of a list's filters, up to ``cap + 1`` (``flt.total_cap`` unless given):
+    a statement and its parameters."""
+    shape = ListShape.of(scope, flt)
+    return _matching_ids(shape, flt.total_cap if cap is None else cap), list_values(user_id, flt)
 
 
 @functools.lru_cache(maxsize=512)
