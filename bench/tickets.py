@@ -1389,30 +1389,34 @@ class Prepared:
         return [p for p in self.todo if not p.write]
 
 
+@contextlib.contextmanager
+def _recorded(ready: Prepared) -> Iterator[None]:
+    """A step of ``ready``'s size: what fails in it is recorded in its run and ends its steps (the
+    size is still stopped by :func:`finish`); Ctrl-C marks it failed and goes on up."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        ready.failed = True
+        raise
+    except Exception as exc:
+        ready.failed = True
+        ready.run.failure = str(exc) or repr(exc)
+        say(f"{ready.run.size:,}: failed: {ready.run.failure}")
+
+
 def prepare(run: SizeRun, work: Path) -> Prepared:
     """Start a stack for ``run.size``, make its people, seed its tickets and plan its requests; a
     failure is recorded in ``run`` (the stack is still returned, for :func:`finish` to stop)."""
     size = run.size
     ready = Prepared(run, Stack(work), work)
-    try:
+    with _recorded(ready):
         ready.stack.start()
         people = create_people(ready.stack.gateway)
         say(f"{size:,}: people ready ({len(people.owner_ids)} owners, {len(people.team_ids)} teams)")
         run.data = seed(ready.stack.pg_port, size, people)
         ready.todo = plans(ready.stack.gateway, people, run.data)
         run.labels = [(p.key, p.label, p.clients) for p in ready.todo]
-    except KeyboardInterrupt:
-        ready.failed = True
-        raise
-    except Exception as exc:
-        _failed(ready, exc)
     return ready
-
-
-def _failed(ready: Prepared, exc: Exception) -> None:
-    ready.failed = True
-    ready.run.failure = str(exc) or repr(exc)
-    say(f"{ready.run.size:,}: failed: {ready.run.failure}")
 
 
 def finish(
@@ -1421,25 +1425,8 @@ def finish(
     """After the reads: the SQL capture (and plans), the writes, memory, the mixed load; then stop."""
     run, stack = ready.run, ready.stack
     try:
-        if not ready.failed and not STOP.is_set():  # before the writes, on exactly the seeded tickets
-            say(f"{run.size:,}: capturing SQL" + (" and EXPLAIN plans" if explain_plans else ""))
-            try:
-                run.statements = capture(stack, ready.reads)
-                if explain_plans:
-                    run.plans_text = plans_report(run, ready.reads, stack.pg_port)
-            except Exception as exc:
-                run.plans_text = [f"SQL capture failed: {exc!r}"]
-                say(run.plans_text[0])
-        if not ready.failed:
-            measure_all(run, [p for p in ready.todo if p.write], seconds, stack)
-            run.memory = memory_table(stack, f"after loading {run.size:,} tickets and every measurement")
-            if mixed_seconds > 0 and not STOP.is_set():
-                run.mixed = mixed_report(mixed_load(stack, ready.todo, mixed_seconds), run.size)
-    except KeyboardInterrupt:
-        ready.failed = True
-        raise
-    except Exception as exc:
-        _failed(ready, exc)
+        with _recorded(ready):
+            _finish_steps(ready, seconds, explain_plans, mixed_seconds)
     finally:
         CLEANING.set()  # a Ctrl-C or SIGTERM now only sets STOP: the stack is stopped in full
         try:
@@ -1456,19 +1443,34 @@ def finish(
             shutil.rmtree(ready.work, ignore_errors=True)
 
 
+def _finish_steps(ready: Prepared, seconds: float, explain_plans: bool, mixed_seconds: float) -> None:
+    """:func:`finish`'s steps before the stop."""
+    run, stack = ready.run, ready.stack
+    if not ready.failed and not STOP.is_set():  # before the writes, on exactly the seeded tickets
+        say(f"{run.size:,}: capturing SQL" + (" and EXPLAIN plans" if explain_plans else ""))
+        try:
+            run.statements = capture(stack, ready.reads)
+            if explain_plans:
+                run.plans_text = plans_report(run, ready.reads, stack.pg_port)
+        except Exception as exc:
+            run.plans_text = [f"SQL capture failed: {exc!r}"]
+            say(run.plans_text[0])
+    if not ready.failed:
+        measure_all(run, [p for p in ready.todo if p.write], seconds, stack)
+        run.memory = memory_table(stack, f"after loading {run.size:,} tickets and every measurement")
+        if mixed_seconds > 0 and not STOP.is_set():
+            run.mixed = mixed_report(mixed_load(stack, ready.todo, mixed_seconds), run.size)
+
+
 def run_size(
     run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep: bool, mixed_seconds: float = 0.0
 ) -> None:
     """One size from scratch to stopped, into ``run``; failures are recorded there, Ctrl-C propagates."""
     ready = prepare(run, work)
     try:
-        if not ready.failed:
-            measure_all(run, ready.reads, seconds, ready.stack)
-    except KeyboardInterrupt:
-        ready.failed = True
-        raise
-    except Exception as exc:
-        _failed(ready, exc)
+        with _recorded(ready):
+            if not ready.failed:
+                measure_all(run, ready.reads, seconds, ready.stack)
     finally:
         finish(ready, seconds, explain_plans, keep, mixed_seconds)
 
@@ -1496,12 +1498,8 @@ def run_paired(
                 plan = next((p for p in size.reads if p.key == key), None)
                 if plan is None or size.failed:
                     continue
-                try:
+                with _recorded(size):
                     measure_all(size.run, [plan], seconds, size.stack)
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:
-                    _failed(size, exc)
     finally:
         largest = max(ready, key=lambda r: r.run.size, default=None)
         for size in sorted(ready, key=lambda r: r.run.size):
