@@ -90,7 +90,7 @@ PG_SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0"}
 index walk or reads a few hundred rows; when the planner misjudges a join's size (a user following
 1,800 tickets among a million, estimated 287 visible, 1,786 in fact) it chose a parallel plan, and
 starting its workers cost more than the work: the count of that "following" view took 11.3 ms with
-two workers and 2.3 ms without, the request 27.6 ms and 16.3 ms (bench/RESULTS.md, stop 33).
+two workers and 2.3 ms without, the request 27.6 ms and 16-17 ms (bench/RESULTS.md, stop 33).
 Plain ``SET`` statements, so a pooler passes them on; behind PgBouncer in transaction mode a
 session setting lands on whichever server connection ran it, so set it on each service's database
 there as well (``ALTER DATABASE tickets SET max_parallel_workers_per_gather = 0``)."""
