@@ -1313,10 +1313,10 @@ def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds
         first = runs[0].cells.get(key)
         for run in runs[1:]:
             last = run.cells.get(key)
-            ok = first is not None and first.ok and last is not None and last.ok
-            ratio += (
-                f" | {last.percentile(0.5) / first.percentile(0.5):.2f}x" if first and last and ok else " | -"
-            )
+            if first is not None and last is not None and first.ok and last.ok:
+                ratio += f" | {last.percentile(0.5) / first.percentile(0.5):.2f}x"
+            else:
+                ratio += " | -"
         lines.append(f"| {label} | {clients} | {' | '.join(cols)} | {errors}{ratio} |")
     if notes:
         lines += ["", *notes]
@@ -1585,20 +1585,21 @@ def main(argv: list[str] | None = None) -> int:
         if paired:
             runs = [SizeRun(size) for size in sizes]
             run_paired(runs, [_work(size) for size in sizes], seconds, args.keep, mixed_seconds)
-        for i, size in enumerate([] if paired else sizes):
-            if STOP.is_set():
-                raise KeyboardInterrupt
-            work = _work(size)
-            runs.append(SizeRun(size))
-            largest = i == sizes.index(max(sizes))
-            run_size(
-                runs[-1],
-                seconds,
-                work,
-                explain_plans=largest,
-                keep=args.keep,
-                mixed_seconds=mixed_seconds if largest else 0.0,
-            )
+        else:
+            for i, size in enumerate(sizes):
+                if STOP.is_set():
+                    raise KeyboardInterrupt
+                work = _work(size)
+                runs.append(SizeRun(size))
+                largest = i == sizes.index(max(sizes))
+                run_size(
+                    runs[-1],
+                    seconds,
+                    work,
+                    explain_plans=largest,
+                    keep=args.keep,
+                    mixed_seconds=mixed_seconds if largest else 0.0,
+                )
     except KeyboardInterrupt:
         interrupted = True
         STOP.set()

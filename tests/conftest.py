@@ -207,11 +207,6 @@ class ClusterUnderTest:
 
         rabbitmq.start_cluster(self.cluster.data_dir, self.cluster.base_port, self.cluster.size)
 
-    def stop(self) -> None:
-        from deploy import rabbitmq
-
-        rabbitmq.stop_cluster(self.cluster.data_dir, self.cluster.base_port, self.cluster.size)
-
     def discard(self) -> None:
         """Kill every node: for a cluster whose data is deleted next."""
         from deploy import rabbitmq

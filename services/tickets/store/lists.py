@@ -72,12 +72,10 @@ class Lists:
                 among = found if counted <= flt.total_cap else None
             else:
                 counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
-                if counted <= limit:
-                    among = (
-                        s.scalars(*queries.matching_ids(scope, user_id, flt, cap=limit)).all()
-                        if counted
-                        else []
-                    )
+                if counted == 0:
+                    among = []
+                elif counted <= limit:
+                    among = s.scalars(*queries.matching_ids(scope, user_id, flt, cap=limit)).all()
             page = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
             rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
             items = self.r.dicts(s, rows)
