@@ -17,7 +17,7 @@ from services.chassis.errors import NotFound
 from services.tickets import contract
 from services.tickets.domain import EVERYTHING, Scope, TicketFilter, parse_sort
 from services.tickets.models import tickets
-from services.tickets.store import TicketStore
+from services.tickets.store import TicketStore, queries
 
 pytestmark = pytest.mark.db
 
@@ -290,6 +290,71 @@ def test_a_list_of_few_or_no_matches_is_counted_first_and_paged_among_them(
         if (cursor := page["next_cursor"]) is None:
             break
     assert seen == [t["id"] for t in sorted(made, key=lambda t: t["name"])]
+
+
+def test_the_following_view_says_unread_right_and_reads_marks_for_its_page_only(
+    store: TicketStore, clock: ManualClock
+) -> None:
+    """``unread`` is a row's own column (a correlated ``NOT EXISTS``): never read, read, read
+    then a new customer message, marked unread, each right on every page of the following view
+    and in the unread view. On PostgreSQL the read marks are looked up for the page's rows
+    only, after its sort, not for each followed ticket before it."""
+    made = []
+    for n in range(12):
+        clock.advance(minutes=1)
+        made.append(_create(store, name=f"ticket {n}")["id"])
+    act = store.activity
+    for ticket_id in made[:10]:
+        act.follow(scope=EVERYTHING, user_id=2, ticket_id=ticket_id)
+    for ticket_id in made[2:8]:
+        act.mark_read(scope=EVERYTHING, user_id=2, ticket_id=ticket_id)
+    act.customer_message_received(scope=EVERYTHING, ticket_id=made[3], event_id="m-1")
+    act.mark_unread(scope=EVERYTHING, user_id=2, ticket_id=made[4])
+    act.mark_read(scope=EVERYTHING, user_id=1, ticket_id=made[0])  # another user's mark
+    unread = {made[0], made[1], made[3], made[4], made[8], made[9]}
+
+    seen: dict[int, bool] = {}
+    cursor = None
+    while True:
+        page = store.lists.table(
+            scope=EVERYTHING, user_id=2, flt=TicketFilter(view="following"), sort=parse_sort("-updated_at"),
+            limit=3, cursor=cursor,
+        )  # fmt: skip
+        seen.update((t["id"], t["unread"]) for t in page["items"])
+        assert all(t["following"] for t in page["items"]) and page["total"] == 10
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert seen == {ticket_id: ticket_id in unread for ticket_id in made[:10]}
+    listed = store.lists.table(
+        scope=EVERYTHING,
+        user_id=2,
+        flt=TicketFilter(view="unread"),
+        sort=parse_sort("id"),
+        limit=25,
+        cursor=None,
+    )
+    assert [t["id"] for t in listed["items"]] == sorted(unread | set(made[10:]))
+    assert all(t["unread"] for t in listed["items"]) and listed["total"] == len(unread) + 2
+
+    engine = store.lists.db.engine
+    if engine.dialect.name != "postgresql":
+        return  # SQLite computes a row's columns before its sorter whichever way they are written
+    statement, values = queries.page(
+        EVERYTHING, 2, TicketFilter(view="following"), sort=parse_sort("-updated_at"), limit=2
+    )
+    with engine.connect() as c:
+        c.execute(sa.text("SET enable_hashjoin = off"))  # a nested loop over the follows, as at scale
+        compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+        explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
+        plan = c.exec_driver_sql(explain, compiled.construct_params(values)).scalar_one()
+    marks = [n for n in _plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "ticket_reads"]
+    assert marks and all(n["Actual Loops"] <= 3 for n in marks), json.dumps(plan, indent=1)
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
 
 
 @pytest.mark.parametrize("with_policy", [False, True], ids=["no-sla", "sla-policy"])

@@ -1,9 +1,9 @@
 """SQL statements of the tickets service's reads, built here and executed only by the store.
 
 Every read of tickets for a person goes through :func:`ticket_rows`, which joins
-the caller's own read mark and follow row (at most one of each, by primary key)
-so ``unread`` and ``following`` come with the row, never from a query per row,
-and which applies the access rule as SQL (:func:`visible`).
+the caller's follow row and asks for their read mark (at most one of each, by
+primary key) so ``unread`` and ``following`` come with the row, never from a query
+per row, and which applies the access rule as SQL (:func:`visible`).
 """
 
 from __future__ import annotations
@@ -73,8 +73,20 @@ def listed() -> ColumnElement[bool]:
     return and_(live(), tickets.c.merged_into_id.is_(None))
 
 
-def _unread() -> ColumnElement[bool]:
-    return or_(reads.c.read_seq.is_(None), reads.c.read_seq < tickets.c.unread_seq)
+def _unread(user_id: int | BindParameter[int]) -> ColumnElement[bool]:
+    """Unread for ``user_id``: no read mark of theirs at or past the ticket's ``unread_seq``.
+
+    A correlated ``NOT EXISTS`` rather than an outer join of the read mark: as a row's column,
+    PostgreSQL evaluates it after a page's sort and LIMIT (for the page's rows only), where a
+    joined mark was looked up for every candidate before the sort (the following view of an
+    agent with 1,800 follows: 11.3 ms of SQL, 5.4 with this); as the unread view's filter it
+    plans as the anti join the outer join was."""
+    mark = select(literal(1)).where(
+        reads.c.ticket_id == tickets.c.id,
+        reads.c.user_id == user_id,
+        reads.c.read_seq >= tickets.c.unread_seq,
+    )
+    return ~mark.exists()
 
 
 def _following() -> ColumnElement[bool]:
@@ -82,10 +94,10 @@ def _following() -> ColumnElement[bool]:
 
 
 def _for_user(user_id: int | BindParameter[int]) -> Join:
-    """``tickets`` with the caller's read mark and follow row (primary keys: at most one each)."""
+    """``tickets`` with the caller's follow row (a primary key: at most one)."""
     return tickets.outerjoin(
-        reads, and_(reads.c.ticket_id == tickets.c.id, reads.c.user_id == user_id)
-    ).outerjoin(followers, and_(followers.c.ticket_id == tickets.c.id, followers.c.user_id == user_id))
+        followers, and_(followers.c.ticket_id == tickets.c.id, followers.c.user_id == user_id)
+    )
 
 
 READ_COLUMNS = tuple(column for column in tickets.c if column.name != "search_text")
@@ -96,7 +108,7 @@ tickets carries from the database)."""
 
 def ticket_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     """Ticket columns plus ``unread``/``following`` for ``user_id`` (and any ``extra`` columns)."""
-    columns = (*READ_COLUMNS, _unread().label("unread"), _following().label("following"), *extra)
+    columns = (*READ_COLUMNS, _unread(user_id).label("unread"), _following().label("following"), *extra)
     return select(*columns).select_from(_for_user(user_id))
 
 
@@ -111,7 +123,7 @@ def _one_ticket(scope: Scope) -> Select[Any]:
     changes): reading one ticket is the commonest read, and SQLAlchemy takes several times longer
     to build and key a statement than to run a built one."""
     user_id = bindparam("user_id", type_=Integer)
-    rows = select(*READ_COLUMNS, _unread().label("unread"), _following().label("following"))
+    rows = select(*READ_COLUMNS, _unread(user_id).label("unread"), _following().label("following"))
     return rows.select_from(_for_user(user_id)).where(
         tickets.c.id == bindparam("ticket_id", type_=Integer), live(), visible(scope)
     )
@@ -239,7 +251,7 @@ def _view(view: str | None, user_id: BindParameter[int]) -> ColumnElement[bool] 
     if view == "open":
         return tickets.c.closed_at.is_(None)  # set exactly while the stage is CLOSED
     if view == "unread":
-        return _unread()
+        return _unread(user_id)
     return None
 
 
@@ -327,7 +339,7 @@ def _stage_walk() -> ColumnElement[bool]:
 
 def _counted(shape: ListShape) -> Join | Table:
     # Counting is the costly part of a page; SQLite does not drop unused outer joins by itself.
-    if shape.view in ("unread", "following"):
+    if shape.view == "following":
         return _for_user(bindparam("user_id", type_=Integer))
     return tickets
 

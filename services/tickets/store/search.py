@@ -2,7 +2,7 @@
 
 The conditions come typed from :func:`services.tickets.domain.parse_search`; this part only
 turns them into SQL. The page is built like the table's (same sort keys, same cursors, the
-caller's ``unread``/``following`` joined in), and the total counts what the same conditions
+caller's ``unread``/``following`` with each row), and the total counts what the same conditions
 select among the tickets the caller may see (exact up to ``TOTAL_CAP``, see ``capped_total``).
 """
 
