@@ -1,4 +1,6 @@
-"""Alembic migrations, one history per service: ``python -m deploy.migrate <service>``.
+"""Alembic migrations, one history per service: ``python -m deploy.migrate <service> [...]``
+(several services in one process, in the order given: the set-up step pays for importing
+Alembic and SQLAlchemy once, not once per service).
 
 The service, its migrations folder and its config come from ``services.registry``; the
 database URL from that config's ``DB_URL``, or from ``url=`` when tests migrate a scratch
@@ -39,11 +41,13 @@ def upgrade(name: str, url: str | None = None, revision: str = "head") -> None:
 
 def main(argv: list[str]) -> int:
     names = [s.name for s in registry.SERVICES if s.migrations]
-    if len(argv) != 1 or argv[0] not in names:
-        print(f"usage: python -m deploy.migrate <service>   (one of: {', '.join(names)})", file=sys.stderr)
+    if not argv or any(a not in names for a in argv) or len(set(argv)) != len(argv):
+        usage = "usage: python -m deploy.migrate <service> [<service> ...]"
+        print(f"{usage}   (each once, of: {', '.join(names)})", file=sys.stderr)
         return 2
-    upgrade(argv[0])
-    print(f"migrate: {argv[0]} is at head")
+    for name in argv:
+        upgrade(name)
+        print(f"migrate: {name} is at head", flush=True)
     return 0
 
 

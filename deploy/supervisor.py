@@ -69,7 +69,7 @@ from services.chassis.secrets import ENV_VAR, FILE_NAME, WANTED, IdentitySecretE
 # One-off set-up steps, run in this order before any child starts: (name, python arguments).
 SETUP_STEPS: list[tuple[str, list[str]]] = [
     ("topology", ["-m", "deploy.topology"]),
-    *[("migrate", ["-m", "deploy.migrate", s.name]) for s in registry.SERVICES if s.migrations],
+    ("migrate", ["-m", "deploy.migrate", *(s.name for s in registry.SERVICES if s.migrations)]),
     ("bootstrap", ["-m", "services.permissions.bootstrap"]),
 ]
 

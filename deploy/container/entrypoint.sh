@@ -12,6 +12,6 @@ case "${1:-}" in
   retention) exec python -m nameko run --config services/retention/config.yaml services.retention.service:RetentionService ;;
   gateway) exec python -m nameko run --config gateway/config.yaml gateway.service:GatewayService ;;
   smtp_edge) exec python -m services.conversations.smtp_edge ;;
-  setup) python -m deploy.topology && python -m deploy.migrate permissions && python -m deploy.migrate tickets && python -m deploy.migrate conversations && python -m deploy.migrate notifications && python -m deploy.migrate retention && python -m services.permissions.bootstrap ;;
+  setup) python -m deploy.topology && python -m deploy.migrate permissions tickets conversations notifications retention && python -m services.permissions.bootstrap ;;
   *) echo "usage: entrypoint.sh permissions | tickets | conversations | notifications | retention | gateway | smtp_edge | setup" >&2; exit 2 ;;
 esac
