@@ -87,10 +87,10 @@ def create_database(server: str | int, name: str, *, drop_existing: bool = False
     `server` is a port on 127.0.0.1 or a URL as returned by `start` (a database path in it is
     ignored).
     """
-    host, port = _address(server)
+    name, (host, port) = _plain(name), _address(server)
     if drop_existing:
         drop_database(server, name)
-    if not _psql(host, port, f"SELECT 1 FROM pg_database WHERE datname = '{_plain(name)}'"):
+    if not _psql(host, port, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
         _psql(host, port, f'CREATE DATABASE "{name}"')
     return f"{server_url(port, host)}/{name}"
 
