@@ -62,11 +62,13 @@ def rabbit() -> Iterator[dict[str, Any]]:
     """The session's broker: ``{"uri", "host", "port", "mgmt_port", "data_dir"}``."""
     uri = os.environ.get("HELPDESK_TEST_AMQP_URI")
     started: tuple[str, int] | None = None
+    kept: str | None = None
     if not uri:
         from deploy import rabbitmq
 
         port = int(os.environ.get("HELPDESK_TEST_RABBIT_PORT", "5690"))
-        data_dir = os.environ.get("HELPDESK_TEST_RABBIT_DATA") or tempfile.mkdtemp(prefix="hd-rabbit-")
+        kept = os.environ.get("HELPDESK_TEST_RABBIT_DATA")
+        data_dir = kept or tempfile.mkdtemp(prefix="hd-rabbit-")
         uri = rabbitmq.start(data_dir, port)
         started = (data_dir, port)
     parts = urlsplit(uri)
@@ -82,7 +84,11 @@ def rabbit() -> Iterator[dict[str, Any]]:
     if started:
         from deploy import rabbitmq
 
-        rabbitmq.stop(*started)
+        if kept:
+            rabbitmq.stop(*started)
+        else:  # its own folder, deleted with it
+            rabbitmq.discard(*started)
+            shutil.rmtree(started[0], ignore_errors=True)
 
 
 def _management(rabbit: dict[str, Any], method: str, path: str, body: Any = None) -> None:
@@ -173,6 +179,12 @@ class PrivateRabbit:
 
         rabbitmq.stop(self.data_dir, self.port)
 
+    def discard(self) -> None:
+        """End the node for good, its data about to be deleted (see ``rabbitmq.discard``)."""
+        from deploy import rabbitmq
+
+        rabbitmq.discard(self.data_dir, self.port)
+
 
 @pytest.fixture
 def private_rabbit() -> Iterator[PrivateRabbit]:
@@ -183,7 +195,7 @@ def private_rabbit() -> Iterator[PrivateRabbit]:
     try:
         yield node
     finally:
-        node.stop()
+        node.discard()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
