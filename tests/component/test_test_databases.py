@@ -17,22 +17,23 @@ from services.chassis.db import make_engine
 pytestmark = pytest.mark.db
 
 
-def _version(url: str) -> str:
+def _column(url: str, sql: str) -> list[str]:
+    """The first column of ``sql``'s rows in the database at ``url``."""
     engine = make_engine(url)
     try:
         with engine.connect() as c:
-            return str(c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one())
+            return [str(v) for v in c.execute(sa.text(sql)).scalars()]
     finally:
         engine.dispose()
+
+
+def _version(url: str) -> str:
+    [version] = _column(url, "SELECT version_num FROM alembic_version")
+    return version
 
 
 def _labels(url: str) -> list[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as c:
-            return list(c.execute(sa.text("SELECT label FROM pipelines")).scalars())
-    finally:
-        engine.dispose()
+    return _column(url, "SELECT label FROM pipelines")
 
 
 def test_each_database_is_its_own_copy_at_head(make_db: Callable[..., str]) -> None:
