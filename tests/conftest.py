@@ -352,6 +352,20 @@ def test_db_kind() -> str:
     return os.environ.get("HELPDESK_TEST_DB", "sqlite")
 
 
+def _migrated_database(service: str, name: str, folder: Path, revision: str = "head") -> str:
+    """URL of a new database ``name`` (on SQLite a file in ``folder``) migrated to ``revision``."""
+    from deploy.migrate import upgrade
+
+    if test_db_kind() == "postgresql":
+        from deploy import postgres
+
+        url = postgres.create_database(os.environ["HELPDESK_TEST_PG_URL"], name, drop_existing=True)
+    else:
+        url = f"sqlite:///{folder / name}.db"
+    upgrade(service, url, revision)
+    return url
+
+
 class _MigratedTemplates:
     """One database per service migrated to head once a session; each test's is a copy of it.
 
@@ -360,46 +374,44 @@ class _MigratedTemplates:
     the PostgreSQL pass and half of one of the SQLite pass. A copy is a file copy on SQLite and
     one ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL (15 ms). The copy holds exactly what
     migrating afresh would (its ``alembic_version`` included); a test of a migration asks for a
-    revision and gets a database migrated for it alone."""
+    revision and gets a database migrated for it alone (:func:`_migrated_database`)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.session = uuid.uuid4().hex[:8]
-        self.made: dict[str, str] = {}  # service -> the template's file (SQLite) or name
+        self.made: set[str] = set()  # the services whose template exists
 
     def copy(self, service: str, name: str, folder: Path) -> str:
         """URL of a new database ``name`` (a file in ``folder`` on SQLite) holding ``service``'s
         schema at head."""
-        from deploy import postgres
-
-        template = self.made.get(service) or self._make(service)
+        template = self._ensure(service)
         if test_db_kind() == "postgresql":
+            from deploy import postgres
+
             return postgres.copy_database(os.environ["HELPDESK_TEST_PG_URL"], template, name)
-        path = folder / f"{name}.db"
-        shutil.copyfile(template, path)
-        return f"sqlite:///{path}"
+        shutil.copyfile(self.folder / f"{template}.db", folder / f"{name}.db")
+        return f"sqlite:///{folder / name}.db"
 
-    def _make(self, service: str) -> str:
-        from deploy import postgres
-        from deploy.migrate import upgrade
+    def _template(self, service: str) -> str:
+        return f"tmpl_{service}_{self.session}"
 
-        if test_db_kind() == "postgresql":
-            template = f"tmpl_{service}_{self.session}"
-            upgrade(service, postgres.create_database(os.environ["HELPDESK_TEST_PG_URL"], template))
-        else:
-            template = str(self.folder / f"template-{service}.db")
-            upgrade(service, f"sqlite:///{template}")
-            with contextlib.closing(sqlite3.connect(template)) as db:  # all of it in the one file
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.made[service] = template
+    def _ensure(self, service: str) -> str:
+        """The name of ``service``'s template, migrated the first time it is asked for."""
+        template = self._template(service)
+        if service not in self.made:
+            url = _migrated_database(service, template, self.folder)
+            if url.startswith("sqlite"):
+                with contextlib.closing(sqlite3.connect(self.folder / f"{template}.db")) as db:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the one file
+            self.made.add(service)
         return template
 
     def drop(self) -> None:
         if test_db_kind() == "postgresql":
             from deploy import postgres
 
-            for template in self.made.values():
-                postgres.drop_database(os.environ["HELPDESK_TEST_PG_URL"], template)
+            for service in self.made:
+                postgres.drop_database(os.environ["HELPDESK_TEST_PG_URL"], self._template(service))
 
 
 @pytest.fixture(scope="session")
@@ -416,20 +428,12 @@ def make_db(tmp_path: Any, migrated_templates: _MigratedTemplates) -> Callable[[
     """``make_db(service)`` -> URL of a fresh database at head for that service (a copy of the
     session's migrated one, :class:`_MigratedTemplates`); ``make_db(service, revision)``: a
     database migrated to that revision, for tests of a migration."""
-    from deploy.migrate import upgrade
 
     def factory(service: str, revision: str = "head") -> str:
         name = f"t_{service}_{uuid.uuid4().hex[:10]}"
         if revision == "head":
             return migrated_templates.copy(service, name, Path(tmp_path))
-        if test_db_kind() == "postgresql":
-            from deploy import postgres
-
-            url = postgres.create_database(os.environ["HELPDESK_TEST_PG_URL"], name, drop_existing=True)
-        else:
-            url = f"sqlite:///{tmp_path}/{name}.db"
-        upgrade(service, url, revision)
-        return url
+        return _migrated_database(service, name, Path(tmp_path), revision)
 
     return factory
 
