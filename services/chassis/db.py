@@ -9,13 +9,15 @@ starts, never at import time.
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import psycopg2
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Engine, Table, create_engine, event, false, text, update
+from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, exc, false, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -61,25 +63,31 @@ class IdList(TypeDecorator[list[int]]):
         return ids if dialect.name == "postgresql" else json.dumps(ids)
 
 
-class among(FunctionElement[bool]):
-    """``column`` is one of the ids bound to :class:`IdList` parameter ``ids``, however many:
-    ``column = ANY(:ids)`` on PostgreSQL, ``column IN (SELECT value FROM json_each(:ids))`` on
-    SQLite. One parameter instead of one per id (an expanding ``IN`` of a hundred ids cost
-    ~0.6 ms a statement to render and bind, of a thousand ~3 ms)."""
-
+class _Among(FunctionElement[bool]):
     type = Boolean()
     name = "among"
     inherit_cache = True
 
 
-@compiles(among)
-def _among_any(element: among, compiler: SQLCompiler, **kw: Any) -> str:
+def among(column: ColumnElement[Any], ids: ColumnElement[Any]) -> ColumnElement[bool]:
+    """``column`` is one of the ids bound to :class:`IdList` parameter ``ids``, however many:
+    ``column = ANY(:ids)`` on PostgreSQL, ``column IN (SELECT value FROM json_each(:ids))`` on
+    SQLite. One parameter instead of one per id (an expanding ``IN`` of a hundred ids cost
+    ~0.6 ms a statement to render and bind, of a thousand ~3 ms).
+
+    A comparison, as ``column IN (...)`` is: SQLite has no boolean type, and a boolean function
+    in a WHERE is written ``(...) = 1`` there, which no index serves (a scan of the table)."""
+    return _Among(column, ids).as_comparison(1, 2)
+
+
+@compiles(_Among)
+def _among_any(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
     column, ids = list(element.clauses)
     return f"{compiler.process(column, **kw)} = ANY({compiler.process(ids, **kw)})"
 
 
-@compiles(among, "sqlite")
-def _among_json(element: among, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_Among, "sqlite")
+def _among_json(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
     column, ids = list(element.clauses)
     listed = f"SELECT value FROM json_each({compiler.process(ids, **kw)})"
     return f"({compiler.process(column, **kw)} IN ({listed}))"
@@ -96,33 +104,76 @@ session setting lands on whichever server connection ran it, so set it on each s
 there as well (``ALTER DATABASE tickets SET max_parallel_workers_per_gather = 0``)."""
 
 
+PING_AFTER_IDLE = 1.0
+"""Seconds a pooled PostgreSQL connection may sit unused and still be handed out without a ping.
+
+A ping is a round trip (``SELECT 1``); pinging at every checkout (``pool_pre_ping``) added one to
+every transaction, a third of a one-ticket read's. A connection used within the last second is
+taken as alive, as HikariCP takes one used within half a second. One that was not is pinged, and
+replaced if the ping fails. So after the server restarts, only the connections busy in the second
+before can fail, once each: the first such failure makes SQLAlchemy discard every connection the
+pool held before it (a disconnect invalidates the pool), and the next checkouts connect afresh."""
+
+_USED = "helpdesk_used"
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for the database kind named by ``url`` (PostgreSQL: see
-    :data:`PG_SESSION_SETTINGS`)."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+    :data:`PG_SESSION_SETTINGS` and :data:`PING_AFTER_IDLE`)."""
+    return _sqlite_engine(url) if url.startswith("sqlite") else _postgresql_engine(url)
 
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=15000")
-            cursor.close()
 
-        return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
     @event.listens_for(engine, "connect")
-    def _settings(dbapi_conn: Any, _record: Any) -> None:
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
-        for name, value in PG_SESSION_SETTINGS.items():
-            cursor.execute(f"SET {name} = {value}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
-        dbapi_conn.commit()  # psycopg2 opened a transaction for the SETs; the pool expects none
 
     return engine
+
+
+def _postgresql_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    event.listen(engine, "connect", _pg_settings)
+    event.listen(engine, "checkout", _ping_if_idle)
+    event.listen(engine, "checkin", _mark_used)
+    return engine
+
+
+def _pg_settings(dbapi_conn: Any, record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    for name, value in PG_SESSION_SETTINGS.items():
+        cursor.execute(f"SET {name} = {value}")
+    cursor.close()
+    dbapi_conn.commit()  # psycopg2 opened a transaction for the SETs; the pool expects none
+    record.info[_USED] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    if time.monotonic() - record.info.get(_USED, 0.0) <= PING_AFTER_IDLE:
+        return
+    try:
+        dbapi_conn.autocommit = True  # else the ping would leave a transaction open
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+            if not dbapi_conn.closed:
+                dbapi_conn.autocommit = False
+    except psycopg2.Error as error:
+        raise exc.DisconnectionError(f"a pooled connection failed its ping: {error}") from error
+
+
+def _mark_used(_dbapi_conn: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_USED] = time.monotonic()
 
 
 def guard(session: Session, table: Table, *, exclusive: bool) -> None:
@@ -151,6 +202,7 @@ class SessionFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._maker = sessionmaker(engine, expire_on_commit=False)
+        self._autocommit_reads = engine.dialect.name == "postgresql"
         self._on_commit: dict[str, list[Callable[[], None]]] = {}
         self._group = CommitGroup(self)
 
@@ -179,9 +231,23 @@ class SessionFactory:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reads only; nothing is committed."""
+        """A session for reads only, which must not write. On PostgreSQL its statements run outside
+        a transaction: each sees what was committed when it began, as inside one at READ COMMITTED."""
         with self._maker() as session:
-            yield session
+            if not self._autocommit_reads:
+                yield session
+                return
+            # READ COMMITTED gives each statement its own snapshot, in a transaction or not: a read
+            # session's BEGIN and ROLLBACK were two round trips that bought nothing. psycopg2 sets
+            # autocommit on its side of the connection, without a round trip (SQLAlchemy's
+            # AUTOCOMMIT isolation level costs one each time the connection changes hands)
+            raw: Any = session.connection().connection.dbapi_connection
+            raw.autocommit = True
+            try:
+                yield session
+            finally:
+                if not raw.closed:
+                    raw.autocommit = False
 
 
 class Database(DependencyProvider):

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.chassis.clock import Clock
-from services.chassis.db import SessionFactory
+from services.chassis.db import IdList, SessionFactory, among
 from services.chassis.errors import Conflict, NotFound, PreconditionFailed
 from services.chassis.idempotency import Idempotency
 from services.chassis.prepared import Prepared
@@ -97,15 +97,20 @@ def ticket_of(row: Any) -> Ticket:
 
 _ASSOCIATIONS_OF = (
     select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
-    .where(associations.c.ticket_id.in_(bindparam("ids", expanding=True)))
+    .where(among(associations.c.ticket_id, bindparam("ids", type_=IdList())))
     .order_by(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
 )
 _MERGED_INTO = (
     select(tickets.c.id, tickets.c.merged_into_id)
-    .where(tickets.c.merged_into_id.in_(bindparam("ids", expanding=True)))
+    .where(
+        among(tickets.c.merged_into_id, bindparam("ids", type_=IdList())),
+        tickets.c.merged_into_id.is_not(None),
+    )
     .order_by(tickets.c.id)
 )
-"""Every ticket read runs these (:meth:`Records.dicts`); built once."""
+"""Every ticket read runs these (:meth:`Records.dicts`); built once. The ids are one parameter
+(:class:`among`): a board's hundred, as an expanding ``IN``, took SQLAlchemy longer to render than
+the database to answer. ``IS NOT NULL`` lets SQLite use the partial ``ix_tickets_merged_into``."""
 
 
 class Records:

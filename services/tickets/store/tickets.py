@@ -129,17 +129,18 @@ class Tickets:
     def get(self, *, scope: Scope, user_id: int, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         """The ticket if the scope allows it (else NotFound; Moved, naming the survivor, if it was merged
         away); opening it marks it read."""
-        with self.db.transaction() as s:
+        with self.db.read() as s:
             row = s.execute(*queries.one_ticket(scope, user_id, ticket_id)).first()
             if row is None:
                 raise NotFound(f"ticket {ticket_id} does not exist")
             if row.merged_into_id is not None:
                 raise moved(ticket_id, row.merged_into_id)
             ticket = self.r.dicts(s, [row])[0]
-            if mark_read and row.unread:  # no write when it is already read
+        if mark_read and row.unread:  # a transaction only to mark it read: most opens need none
+            with self.db.transaction() as s:
                 self.r.set_read(s, ticket_id, user_id, row.unread_seq)
-                ticket["unread"] = False
-            return ticket
+            ticket["unread"] = False
+        return ticket
 
     def update(
         self,
