@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, null, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -95,22 +95,20 @@ def ticket_of(row: Any) -> Ticket:
     )
 
 
-_ASSOCIATIONS_OF = (
-    select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
-    .where(among(associations.c.ticket_id, bindparam("ids", type_=IdList())))
-    .order_by(associations.c.ticket_id, associations.c.kind, associations.c.ref_id)
-)
-_MERGED_INTO = (
-    select(tickets.c.id, tickets.c.merged_into_id)
-    .where(
-        among(tickets.c.merged_into_id, bindparam("ids", type_=IdList())),
-        tickets.c.merged_into_id.is_not(None),
-    )
-    .order_by(tickets.c.id)
-)
-"""Every ticket read runs these (:meth:`Records.dicts`); built once. The ids are one parameter
-(:class:`among`): a board's hundred, as an expanding ``IN``, took SQLAlchemy longer to render than
-the database to answer. ``IS NOT NULL`` lets SQLite use the partial ``ix_tickets_merged_into``."""
+_IDS = bindparam("ids", type_=IdList())
+_LINKS_OF = union_all(
+    select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id).where(
+        among(associations.c.ticket_id, _IDS)
+    ),
+    select(tickets.c.merged_into_id, null(), tickets.c.id).where(
+        among(tickets.c.merged_into_id, _IDS), tickets.c.merged_into_id.is_not(None)
+    ),
+).order_by(text("1, 2, 3"))
+"""What every ticket read adds to its rows (:meth:`Records.dicts`), in one statement built once:
+``(ticket_id, kind, ref_id)`` for each association, ``(ticket_id, NULL, id)`` for each ticket merged
+into it, in that order. The ids are one parameter (:func:`among`): a board's hundred, as an
+expanding ``IN``, took SQLAlchemy longer to render than the database to answer. ``IS NOT NULL``
+lets SQLite use the partial ``ix_tickets_merged_into``."""
 
 
 class Records:
@@ -251,16 +249,14 @@ class Records:
         return queries.ticket_dict(row, known, [], now=self.clock.now())
 
     def dicts(self, s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
-        """Wire forms of ticket rows, with associations and merged ids in one query each."""
+        """Wire forms of ticket rows, with their associations and merged ids (one statement)."""
         ids = [r.id for r in rows]
         if not ids:
             return []
         assoc: dict[int, dict[str, list[int]]] = {i: {kind: [] for kind in ASSOCIATION_KINDS} for i in ids}
-        for a in s.execute(_ASSOCIATIONS_OF, {"ids": ids}):
-            assoc[a.ticket_id][a.kind].append(a.ref_id)
         merged: dict[int, list[int]] = defaultdict(list)
-        for m in s.execute(_MERGED_INTO, {"ids": ids}):
-            merged[m.merged_into_id].append(m.id)
+        for ticket_id, kind, ref_id in s.execute(_LINKS_OF, {"ids": ids}):
+            (merged[ticket_id] if kind is None else assoc[ticket_id][kind]).append(ref_id)
         now = self.clock.now()
         return [queries.ticket_dict(r._mapping, assoc[r.id], merged[r.id], now=now) for r in rows]
 
