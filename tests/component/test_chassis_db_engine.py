@@ -85,12 +85,23 @@ def _terminate(engine: sa.Engine, pid: int) -> None:
     time.sleep(0.2)  # the backend is gone once its process has exited
 
 
-def test_a_postgresql_connection_idle_past_the_ping_window_is_checked_and_replaced(
-    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def ping_window(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[[float], sa.Engine]:
+    """The PostgreSQL engine, with the window in which a pooled connection goes unpinged set."""
     if engine.dialect.name != "postgresql":
         pytest.skip("the ping of pooled PostgreSQL connections")
-    monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.1)
+
+    def set_window(seconds: float) -> sa.Engine:
+        monkeypatch.setattr(db, "PING_AFTER_IDLE", seconds)
+        return engine
+
+    return set_window
+
+
+def test_a_postgresql_connection_idle_past_the_ping_window_is_checked_and_replaced(
+    ping_window: Callable[[float], sa.Engine],
+) -> None:
+    engine = ping_window(0.1)
     sessions = SessionFactory(engine)
     alive = _backend(engine)
     time.sleep(0.2)  # pinged, alive: handed out as it was, with no transaction left open by the ping
@@ -105,11 +116,9 @@ def test_a_postgresql_connection_idle_past_the_ping_window_is_checked_and_replac
 
 
 def test_a_postgresql_connection_used_within_the_ping_window_is_not_pinged(
-    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    ping_window: Callable[[float], sa.Engine],
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the ping of pooled PostgreSQL connections")
-    monkeypatch.setattr(db, "PING_AFTER_IDLE", 60.0)
+    engine = ping_window(60.0)
     dead = _backend(engine)
     _terminate(engine, dead)
     with pytest.raises(sa.exc.OperationalError), engine.connect() as c:  # no ping: the statement fails
