@@ -108,11 +108,12 @@ PING_AFTER_IDLE = 1.0
 """Seconds a pooled PostgreSQL connection may sit unused and still be handed out without a ping.
 
 A ping is a round trip (``SELECT 1``); pinging at every checkout (``pool_pre_ping``) added one to
-every transaction, a third of a one-ticket read's. A connection used within the last second is
-taken as alive, as HikariCP takes one used within half a second. One that was not is pinged, and
-replaced if the ping fails. So after the server restarts, only the connections busy in the second
-before can fail, once each: the first such failure makes SQLAlchemy discard every connection the
-pool held before it (a disconnect invalidates the pool), and the next checkouts connect afresh."""
+every session (opening a ticket took six round trips for three statements). A connection used
+within the last second is taken as alive, as HikariCP takes one used within half a second. One
+that was not is pinged, and replaced if the ping fails. So after the server restarts, only the
+connections busy in the second before can fail, once each: the first such failure makes
+SQLAlchemy discard every connection the pool held before it (a disconnect invalidates the pool),
+and the next checkouts connect afresh."""
 
 _USED = "helpdesk_used"
 
