@@ -153,21 +153,19 @@ def _pg_settings(dbapi_conn: Any, record: Any) -> None:
         cursor.execute(f"SET {name} = {value}")
     cursor.close()
     dbapi_conn.commit()  # psycopg2 opened a transaction for the SETs; the pool expects none
-    record.info[_USED] = time.monotonic()
+    _mark_used(dbapi_conn, record)
 
 
 def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     if time.monotonic() - record.info.get(_USED, 0.0) <= PING_AFTER_IDLE:
         return
     try:
-        dbapi_conn.autocommit = True  # else the ping would leave a transaction open
-        cursor = dbapi_conn.cursor()
-        try:
-            cursor.execute("SELECT 1")
-        finally:
-            cursor.close()
-            if not dbapi_conn.closed:
-                dbapi_conn.autocommit = False
+        with _autocommit(dbapi_conn):  # else the ping would leave a transaction open
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
     except psycopg2.Error as error:
         raise exc.DisconnectionError(f"a pooled connection failed its ping: {error}") from error
 
@@ -175,6 +173,19 @@ def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
 def _mark_used(_dbapi_conn: Any, record: Any) -> None:
     if record is not None:
         record.info[_USED] = time.monotonic()
+
+
+@contextmanager
+def _autocommit(dbapi_conn: Any) -> Iterator[None]:
+    """psycopg2's autocommit for the block: set and cleared on its side of the connection, without
+    a round trip (SQLAlchemy's ``AUTOCOMMIT`` isolation level sends a ``SET`` each time a
+    connection changes hands)."""
+    dbapi_conn.autocommit = True
+    try:
+        yield
+    finally:
+        if not dbapi_conn.closed:
+            dbapi_conn.autocommit = False
 
 
 def guard(session: Session, table: Table, *, exclusive: bool) -> None:
@@ -238,17 +249,9 @@ class SessionFactory:
             if not self._autocommit_reads:
                 yield session
                 return
-            # READ COMMITTED gives each statement its own snapshot, in a transaction or not: a read
-            # session's BEGIN and ROLLBACK were two round trips that bought nothing. psycopg2 sets
-            # autocommit on its side of the connection, without a round trip (SQLAlchemy's
-            # AUTOCOMMIT isolation level costs one each time the connection changes hands)
-            raw: Any = session.connection().connection.dbapi_connection
-            raw.autocommit = True
-            try:
+            # a read session's BEGIN and ROLLBACK were two round trips that bought nothing
+            with _autocommit(session.connection().connection.dbapi_connection):
                 yield session
-            finally:
-                if not raw.closed:
-                    raw.autocommit = False
 
 
 class Database(DependencyProvider):
