@@ -13,13 +13,13 @@ import re
 import urllib.parse
 from typing import Any
 
-import eventlet
 from werkzeug.wrappers import Request, Response
 
 from gateway.http import empty_response, idempotency_key, json_object, json_response, query_args, route
 from gateway.routes.tickets import etag_header
 from gateway.schemas import WorkspaceSchema
 from services.chassis.paging import PageQuery
+from services.chassis.parallel import together
 from services.chassis.rpc import ServiceRpc
 from services.conversations import contract as conversations_contract
 from services.tickets import contract as tickets_contract
@@ -64,12 +64,12 @@ class ConversationRoutes:
         tag="conversations",
     )
     def ticket_workspace(self, request: Request, ticket_id: int) -> Response:
-        pool = eventlet.GreenPool(3)
-        ticket = pool.spawn(self.tickets.get_ticket, ticket_id)
-        threads = pool.spawn(self.conversations.ticket_threads, ticket_id)
-        timeline = pool.spawn(self.tickets.timeline, ticket_id, {"limit": "25"})
-        found = ticket.wait()
-        answer: dict[str, Any] = {"ticket": found, "threads": threads.wait(), "timeline": timeline.wait()}
+        found, threads, timeline = together(
+            lambda: self.tickets.get_ticket(ticket_id),
+            lambda: self.conversations.ticket_threads(ticket_id),
+            lambda: self.tickets.timeline(ticket_id, {"limit": "25"}),
+        )
+        answer: dict[str, Any] = {"ticket": found, "threads": threads, "timeline": timeline}
         return json_response(answer, headers=etag_header(found))
 
     @route(

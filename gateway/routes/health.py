@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import eventlet
+import functools
+
 from marshmallow import Schema, fields, validate
 from werkzeug.wrappers import Request, Response
 
@@ -10,6 +11,7 @@ from gateway.http import json_response, route
 from services import registry
 from services.chassis import metrics
 from services.chassis.errors import DeadlineExceeded, HelpdeskError, ServiceUnavailable
+from services.chassis.parallel import together
 from services.chassis.rpc import Broker
 
 SERVICES = tuple(entry.name for entry in registry.SERVICES)  # readiness pings exactly these
@@ -54,8 +56,7 @@ class HealthRoutes:
         if not self.link.connected:
             checks = {name: "broker unreachable" for name in SERVICES}
         else:
-            pool = eventlet.GreenPool(len(SERVICES))
-            checks = dict(pool.imap(self._ping, SERVICES))
+            checks = dict(together(*(functools.partial(self._ping, name) for name in SERVICES)))
         ready = all(v == "ok" for v in checks.values())
         return json_response(
             {"status": "ready" if ready else "unavailable", "services": checks}, 200 if ready else 503

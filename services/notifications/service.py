@@ -3,8 +3,10 @@
 Every handler turns its events into plans (:class:`~services.notifications.domain.Plan`: who is told
 what, :mod:`services.notifications.domain.recipients`) and hands them to :meth:`notify_many`, the
 one path from events to notifications: the tickets service applies the one access rule to the
-people each plan names (``audiences``, as this service's system identity), :func:`decide` picks
-one notification per person, the permissions service says whom to write to, and the store
+people each plan names (``audiences``, as this service's system identity) while, for a plan that
+tells the super admins, the permissions service says who they are (the two questions go out
+together: :func:`~services.chassis.parallel.together`), :func:`decide` picks one notification per
+person, the permissions service says whom to write to, and the store
 delivers everything in one transaction with the events' processed marks. Every lookup happens
 before that transaction opens; a lookup that fails fails the handler, and the chassis retries.
 
@@ -19,6 +21,7 @@ here, like the ones below.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +34,7 @@ from services.chassis.events import subscribe
 from services.chassis.housekeeping import sweep
 from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
+from services.chassis.parallel import together
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id, shared
 from services.chassis.system import limit_arg, moment_arg, require_system
@@ -38,7 +42,7 @@ from services.conversations import contract as conversations_contract
 from services.notifications import contract
 from services.notifications.digests import send_digests
 from services.notifications.directory import Directory, moment
-from services.notifications.domain import Audience, Notice, Plan, decide, recipients
+from services.notifications.domain import Admins, Audience, Notice, Plan, decide, recipients
 from services.notifications.models import outbox, processed_events
 from services.notifications.sender import NotificationMailSender
 from services.notifications.store import Store
@@ -104,17 +108,9 @@ class NotificationsService:
     # -- events ------------------------------------------------------------------------------------
     @batches(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_CREATED)
     def handle_ticket_created(self, payloads: list[dict[str, Any]]) -> None:
-        """New tickets, a batch at a time (every create makes one, so they come in floods): one
-        question about the admins, one about the audiences, one transaction for all of them."""
+        """New tickets, a batch at a time (every create makes one, so they come in floods)."""
         events = shared(tickets_contract.TicketCreatedEvent, many=True).load(payloads)
-        moments = [moment(event["occurred_at"]) for event in events]
-        latest = None if None in moments else max(m for m in moments if m is not None)
-        admins, user_count = self.directory.super_admins(self.permissions.as_system(), as_of=latest)
-        plans = [
-            recipients.ticket_created(event, super_admin_ids=admins, user_count=user_count)
-            for event in events
-        ]
-        self.notify_many(plans, "handle_ticket_created")
+        self.notify_many([recipients.ticket_created(event) for event in events], "handle_ticket_created")
 
     @batches(tickets_contract.SERVICE_NAME, tickets_contract.TICKET_UPDATED)
     def handle_ticket_updated(self, payloads: list[dict[str, Any]]) -> None:
@@ -160,7 +156,11 @@ class NotificationsService:
             }
             for plan in wanted
         ]
-        answers = self.tickets.as_system().audiences(questions)
+        ask_audiences = functools.partial(self.tickets.as_system().audiences, questions)
+        if any(plan.needs_super_admins for plan in wanted):
+            admins, answers = together(functools.partial(self._super_admins, wanted), ask_audiences)
+        else:
+            admins, answers = None, ask_audiences()
         events: list[tuple[str, list[Notice]]] = []
         for plan, answer in zip(wanted, answers, strict=True):
             if answer is None:
@@ -171,7 +171,7 @@ class NotificationsService:
                 followers=frozenset(answer["followers"]),
                 visible=frozenset(answer["visible"]),
             )
-            notices = decide(plan, audience)
+            notices = decide(plan, audience, admins)
             if notices:
                 events.append((plan.event_id, notices))
         if not events:
@@ -181,6 +181,14 @@ class NotificationsService:
             sorted({n.user_id for _event_id, notices in events for n in notices}),
         )
         self.store.delivery.deliver_many(handler=handler, events=events, people=people)
+
+    def _super_admins(self, plans: Sequence[Plan]) -> Admins:
+        """The super admins as of a moment no earlier than the latest of ``plans`` (now if one has
+        no readable time): one question for the whole batch, none when the cache is fresh enough."""
+        moments = [moment(plan.occurred_at) for plan in plans if plan.needs_super_admins]
+        latest = None if None in moments else max(m for m in moments if m is not None)
+        ids, user_count = self.directory.super_admins(self.permissions.as_system(), as_of=latest)
+        return Admins(frozenset(ids), user_count)
 
     @timer(interval=DIGEST_POLL_SECONDS)
     def send_digests(self) -> None:

@@ -3,7 +3,8 @@
 Proves that ``/metrics`` answers the Prometheus text format without a token, that requests are
 counted by method, route template and status (an unknown path as ``unmatched``), and that a
 client's W3C ``traceparent`` reaches the service behind the route (its trace id in that
-service's worker) and the gateway's access line; without one, the gateway starts a trace. With an
+service's worker), every service of a route that asks several at once (the workspace), and the
+gateway's access line; without one, the gateway starts a trace. With an
 OTLP endpoint configured, the request's span and its workers' spans reach the collector, linked.
 """
 
@@ -41,6 +42,39 @@ class TracedNotifications(FakeNotifications):
         span = tracing.current()
         TRACES.append(span.trace_id if span else None)
         return super().list_feed(query)
+
+
+TIMELINE: dict[str, Any] = {"results": [], "next_cursor": None}
+
+
+def _trace_id() -> str | None:
+    span = tracing.current()
+    return span.trace_id if span else None
+
+
+class TracedTickets:
+    name = "tickets"
+    telemetry = Telemetry()
+
+    @rpc
+    def get_ticket(self, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
+        TRACES.append(_trace_id())
+        return {"id": ticket_id, "version": 1}
+
+    @rpc
+    def timeline(self, ticket_id: int, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        TRACES.append(_trace_id())
+        return TIMELINE
+
+
+class TracedConversations:
+    name = "conversations"
+    telemetry = Telemetry()
+
+    @rpc
+    def ticket_threads(self, ticket_id: int) -> list[dict[str, Any]]:
+        TRACES.append(_trace_id())
+        return []
 
 
 class Lines(logging.Handler):
@@ -113,6 +147,16 @@ def test_a_clients_traceparent_reaches_the_service_and_the_access_line(
     assert traced.get("/api/v1/notifications", headers=headers).status_code == 200
     assert TRACES == [TRACE_ID]
     assert any("/api/v1/notifications" in line and f"trace={TRACE_ID}" in line for line in access_lines.lines)
+
+
+def test_the_workspaces_calls_made_at_once_all_carry_the_clients_trace(traced: Gateway) -> None:
+    traced.start(TracedTickets)
+    traced.start(TracedConversations)
+    headers = {"traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01"}
+    response = traced.get("/api/v1/tickets/7/workspace", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"ticket": {"id": 7, "version": 1}, "threads": [], "timeline": TIMELINE}
+    assert TRACES == [TRACE_ID] * 3
 
 
 def test_without_traceparent_the_gateway_starts_a_trace(traced: Gateway, access_lines: Lines) -> None:

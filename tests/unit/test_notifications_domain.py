@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.notifications.domain import (
+    Admins,
     Audience,
     decide,
     notification_mail,
     recipients,
-    ticket_created_recipients,
+    super_admins_told,
     ticket_lines,
     title,
 )
 
 
+def _admins(*ids: int, user_count: int) -> Admins:
+    return Admins(frozenset(ids), user_count)
+
+
 def test_super_admins_other_than_the_creator() -> None:
-    assert ticket_created_recipients([1, 4, 9], creator_id=4, user_count=10) == [1, 9]
+    assert super_admins_told(_admins(1, 4, 9, user_count=10), actor_id=4) == [1, 9]
 
 
 def test_lone_bootstrap_admin_hears_of_its_own_tickets() -> None:
-    assert ticket_created_recipients([1], creator_id=1, user_count=1) == [1]
+    assert super_admins_told(_admins(1, user_count=1), actor_id=1) == [1]
 
 
 def test_admin_creating_alongside_other_users_gets_nothing_for_itself() -> None:
-    assert ticket_created_recipients([1], creator_id=1, user_count=3) == []
+    assert super_admins_told(_admins(1, user_count=3), actor_id=1) == []
 
 
 def test_agent_ticket_reaches_every_admin() -> None:
-    assert ticket_created_recipients([3, 1, 3], creator_id=8, user_count=3) == [1, 3]
+    assert super_admins_told(_admins(3, 1, user_count=3), actor_id=8) == [1, 3]
 
 
 # -- who is told what ------------------------------------------------------------------------------
@@ -64,8 +71,27 @@ def test_only_people_who_may_see_the_ticket_are_told() -> None:
 def test_quiet_changes_tell_nobody_but_admins_still_hear_of_new_tickets() -> None:
     quiet = {"event_id": "e", "ticket_id": 7, "actor_id": 9, "quiet": True, "owner_id": 3}
     assert recipients.ticket_updated({**quiet, "changes": {"priority": ["low", "high"]}}).roles == ()
-    plan = recipients.ticket_created(quiet, super_admin_ids=[1], user_count=5)
+    plan = recipients.ticket_created(quiet)
     assert [r.type for r in plan.roles] == ["ticket_created"]
+    told = decide(plan, _audience(owner_id=3, visible=frozenset({3})), _admins(1, user_count=5))
+    assert [(n.user_id, n.type) for n in told] == [(1, "ticket_created")]
+
+
+def test_super_admins_are_told_of_a_new_ticket_without_the_tickets_service_vouching_for_them() -> None:
+    """Super admins see every live ticket: the audience is not asked about them (so that question
+    and the one about the admins go out together), and the owner hears first as the owner."""
+    event = {"event_id": "e", "ticket_id": 7, "actor_id": 9, "owner_id": 3}
+    plan = recipients.ticket_created(event)
+    assert plan.needs_super_admins
+    assert plan.named == frozenset({3}), "only the owner is asked about"
+    told = decide(plan, _audience(owner_id=3, visible=frozenset({3})), _admins(1, 3, 9, user_count=5))
+    assert [(n.user_id, n.type) for n in told] == [(1, "ticket_created"), (3, "assigned_to_you")]
+
+
+def test_a_plan_naming_the_super_admins_needs_them() -> None:
+    plan = recipients.ticket_created({"event_id": "e", "ticket_id": 7, "actor_id": 9})
+    with pytest.raises(ValueError, match="super admins"):
+        decide(plan, _audience())
 
 
 def test_a_batch_shares_one_group_per_type() -> None:

@@ -8,12 +8,13 @@
 
 from services.notifications.domain.preferences import Preferences, changed_choices
 from services.notifications.domain.recipients import (
+    Admins,
     Audience,
     Notice,
     Plan,
     Role,
     decide,
-    ticket_created_recipients,
+    super_admins_told,
 )
 from services.notifications.domain.render import (
     Line,
@@ -25,6 +26,7 @@ from services.notifications.domain.render import (
 )
 
 __all__ = [
+    "Admins",
     "Audience",
     "Line",
     "MailContent",
@@ -36,7 +38,7 @@ __all__ = [
     "decide",
     "digest_mail",
     "notification_mail",
-    "ticket_created_recipients",
+    "super_admins_told",
     "ticket_lines",
     "title",
 ]

@@ -3,7 +3,8 @@
 An event becomes a :class:`Plan` (what happened to which ticket, who did it, and the
 :class:`Role` of each kind of recipient, most specific first); the tickets service then says who
 the ticket's owner and followers are and which of all those people may see the ticket now
-(:class:`Audience`, the one access rule applied at handling time); :func:`decide` turns both
+(:class:`Audience`, the one access rule applied at handling time), and the permissions service
+who the super admins are (:class:`Admins`) when a role names them; :func:`decide` turns these
 into one :class:`Notice` per person. The rules:
 
 * followers are those who followed by the time of the change (not who followed since);
@@ -11,7 +12,8 @@ into one :class:`Notice` per person. The rules:
   follower who is the new owner hears "assigned to you", not also "record updated");
 * never the person who caused the change (the one exception: a lone bootstrap admin hears of
   its own tickets, API.md);
-* never anyone who cannot see the ticket now;
+* never anyone who cannot see the ticket now (super admins see every live ticket, so the
+  tickets service is asked about the others only: the two questions need not wait for each other);
 * nothing for a change made with a quiet (integration) token, nor for automatic mail;
 * the events of one bulk change share a ``batch_id``: each person's notifications of one type
   for that batch coalesce into one (``group_key``); a merge is one event, so one notification
@@ -22,7 +24,7 @@ Adding an event means adding a plan function here and a three-line handler in th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +44,14 @@ FIELDS_WITH_THEIR_OWN_TYPE = ("owner_id", "status")
 @dataclass(frozen=True)
 class Role:
     """People who get notifications of ``type``: named ``users``, the ticket's ``followers``,
-    its current ``owner``. ``actor_too`` lets the actor be one of them (the lone admin rule)."""
+    its current ``owner``, the ``super_admins`` (see :func:`super_admins_told`). ``actor_too``
+    lets the actor be one of them."""
 
     type: str
     users: frozenset[int] = frozenset()
     followers: bool = False
     owner: bool = False
+    super_admins: bool = False
     actor_too: bool = False
 
 
@@ -73,6 +77,11 @@ class Plan:
         """Whether any role includes the ticket's owner or followers."""
         return any(role.followers or role.owner for role in self.roles)
 
+    @property
+    def needs_super_admins(self) -> bool:
+        """Whether any role includes the super admins."""
+        return any(role.super_admins for role in self.roles)
+
 
 NOTHING = ()
 
@@ -89,6 +98,15 @@ class Audience:
 
 
 @dataclass(frozen=True)
+class Admins:
+    """What the permissions service says about the super admins, as of a moment no earlier than
+    the event: who they are, and how many users there are (the lone admin rule)."""
+
+    ids: frozenset[int]
+    user_count: int
+
+
+@dataclass(frozen=True)
 class Notice:
     """One notification for one person. ``group_key`` is shared by the notices of one bulk change
     (same type, same person) that make one notification together."""
@@ -101,8 +119,9 @@ class Notice:
     group_key: str | None
 
 
-def decide(plan: Plan, audience: Audience) -> list[Notice]:
-    """One notice per person (see the module docstring), in user id order."""
+def decide(plan: Plan, audience: Audience, admins: Admins | None = None) -> list[Notice]:
+    """One notice per person (see the module docstring), in user id order. ``admins`` is needed
+    when a role includes the super admins (ValueError without it)."""
     told: dict[int, str] = {}
     for role in plan.roles:
         people = set(role.users)
@@ -112,7 +131,12 @@ def decide(plan: Plan, audience: Audience) -> list[Notice]:
             people.add(audience.owner_id)
         if not role.actor_too and plan.actor_id is not None:
             people.discard(plan.actor_id)
-        for user_id in people & audience.visible:
+        people &= audience.visible
+        if role.super_admins:
+            if admins is None:
+                raise ValueError(f"{plan.event_id}: a role includes the super admins, and none were given")
+            people.update(super_admins_told(admins, plan.actor_id))
+        for user_id in sorted(people):
             told.setdefault(user_id, role.type)
     return [
         Notice(
@@ -127,12 +151,13 @@ def decide(plan: Plan, audience: Audience) -> list[Notice]:
     ]
 
 
-def ticket_created_recipients(super_admin_ids: Iterable[int], creator_id: int, user_count: int) -> list[int]:
-    """Super admins other than the creator; a lone bootstrap admin hears of its own tickets."""
-    admins = sorted(set(super_admin_ids))
-    others = [uid for uid in admins if uid != creator_id]
-    if not others and user_count == 1 and admins == [creator_id]:
-        return [creator_id]
+def super_admins_told(admins: Admins, actor_id: int | None) -> list[int]:
+    """Super admins other than the actor; a lone bootstrap admin (the only user) hears of its own
+    tickets."""
+    ids = sorted(admins.ids)
+    others = [uid for uid in ids if uid != actor_id]
+    if not others and admins.user_count == 1 and ids == [actor_id]:
+        return ids
     return others
 
 
@@ -152,15 +177,14 @@ def _plan(event: Mapping[str, Any], roles: Sequence[Role], actor_id: int | None)
     )
 
 
-def ticket_created(event: Mapping[str, Any], *, super_admin_ids: Iterable[int], user_count: int) -> Plan:
+def ticket_created(event: Mapping[str, Any]) -> Plan:
     """tickets' ``ticket_created``: its owner hears it is theirs (unless they made it); super admins
     get the ``ticket_created`` feed item API.md fixes, even for an integration's ticket."""
     actor = int(event["actor_id"])
     roles: list[Role] = []
     if event.get("owner_id") is not None:
         roles.extend(_unless_quiet(event, [Role(ASSIGNED_TO_YOU, frozenset({int(event["owner_id"])}))]))
-    admins = ticket_created_recipients(super_admin_ids, actor, user_count)
-    roles.append(Role(TICKET_CREATED, frozenset(admins), actor_too=True))
+    roles.append(Role(TICKET_CREATED, super_admins=True, actor_too=True))
     return _plan(event, roles, actor)
 
 
