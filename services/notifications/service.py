@@ -157,8 +157,9 @@ class NotificationsService:
             for plan in wanted
         ]
         ask_audiences = functools.partial(self.tickets.as_system().audiences, questions)
-        if any(plan.needs_super_admins for plan in wanted):
-            admins, answers = together(functools.partial(self._super_admins, wanted), ask_audiences)
+        telling_admins = [plan for plan in wanted if plan.needs_super_admins]
+        if telling_admins:
+            admins, answers = together(functools.partial(self._super_admins, telling_admins), ask_audiences)
         else:
             admins, answers = None, ask_audiences()
         events: list[tuple[str, list[Notice]]] = []
@@ -185,7 +186,7 @@ class NotificationsService:
     def _super_admins(self, plans: Sequence[Plan]) -> Admins:
         """The super admins as of a moment no earlier than the latest of ``plans`` (now if one has
         no readable time): one question for the whole batch, none when the cache is fresh enough."""
-        moments = [moment(plan.occurred_at) for plan in plans if plan.needs_super_admins]
+        moments = [moment(plan.occurred_at) for plan in plans]
         latest = None if None in moments else max(m for m in moments if m is not None)
         ids, user_count = self.directory.super_admins(self.permissions.as_system(), as_of=latest)
         return Admins(frozenset(ids), user_count)

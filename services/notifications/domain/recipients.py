@@ -136,7 +136,7 @@ def decide(plan: Plan, audience: Audience, admins: Admins | None = None) -> list
             if admins is None:
                 raise ValueError(f"{plan.event_id}: a role includes the super admins, and none were given")
             people.update(super_admins_told(admins, plan.actor_id))
-        for user_id in sorted(people):
+        for user_id in people:
             told.setdefault(user_id, role.type)
     return [
         Notice(
