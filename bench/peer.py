@@ -35,10 +35,13 @@ least 3x the peer's, CPU per create at most 1/3). ``--no-peer`` (or ``HELPDESK_B
 measures ours alone; a peer that cannot be installed or run leaves its column empty with the
 reason printed under the table, never silently.
 
-Under it, ours alone (the peer sends no events): the event latency of each create row, from a
-ticket's ``created_at`` to the ``created_at`` of the ``ticket_created`` notification stored for the
-admin (``bench.creates.event_latency``), with the issue's aims for its p99: 100 ms one create at a
-time, 500 ms under the 10 clients' load.
+Under it, ours alone (the peer sends no events): the event latency from a ticket's ``created_at``
+to the ``created_at`` of the ``ticket_created`` notification stored for the admin
+(``bench.creates.event_latency``), unloaded (a fifth of ``--creates`` made one at a time, 50 ms
+apart, as ``bench.creates`` makes its unloaded row) and during each create row, with the issue's
+aims for its p99: 100 ms unloaded, 500 ms under the 10 clients' load. The 1-client row is printed
+without an aim: its closed loop is a load (it keeps about three quarters of two cores busy, which
+the notes print), not the idle suite the unloaded aim is about.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from pathlib import Path
 
 import requests
 
-from bench.creates import Latency, cpu_of, drain, event_latency, newest_ticket
+from bench.creates import Latency, cpu_of, drain, event_latency, newest_ticket, unloaded
 from bench.run import REPO_ROOT, STOP, _cpu_model, say
 from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, make_stack, stop_on_signal
 
@@ -107,7 +110,8 @@ class Side:
     rows: dict[tuple[str, int], Row] = field(default_factory=dict)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
-    latency: dict[int, Latency] = field(default_factory=dict)  # ours: event latency per create row
+    latency: dict[int, Latency] = field(default_factory=dict)
+    """Ours: the event latency by create row's clients; ``UNLOADED`` for creates made one at a time."""
 
 
 def peer_rows(jsonl: Path) -> dict[tuple[str, int], Row]:
@@ -345,13 +349,25 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
         pids = all_pids(stack)
         idle = idle_cpu(pids)
         side.notes.append(f"ours: idle, the suite spends {idle:.0f} ms of CPU a second (counted above too)")
+        paced, first = max(1, creates // 5), newest_ticket(stack)
+        say(f"ours: {paced} creates one at a time, 50 ms apart (event latency unloaded)")
+        unloaded(stack.gateway, paced)
+        drain(stack, DRAIN_TIMEOUT)
+        side.latency[UNLOADED] = event_latency(stack, first, newest_ticket(stack))
         for clients in CLIENTS:
             say(f"ours: create, {clients} client(s), {creates}")
             before, first = cpu_of(pids), newest_ticket(stack)
             row = ours_py(stack.gateway, "create", creates, clients)
             drained = drain(stack, DRAIN_TIMEOUT)
             after = cpu_of(pids)
-            row.cpu_ms = 1000 * sum(after[k] - before[k] for k in pids) / max(1, row.codes.get("201", 0))
+            made = max(1, row.codes.get("201", 0))
+            row.cpu_ms = 1000 * sum(after[k] - before[k] for k in pids) / made
+            by_process = sorted(((after[k] - before[k]) * 1000 / made, k) for k in pids)
+            side.notes.append(
+                f"ours: create, {clients} client(s), CPU ms/create by process: "
+                + ", ".join(f"{name} {ms:.1f}" for ms, name in reversed(by_process) if ms >= 0.05)
+                + f"; the suite kept {row.cpu_ms * row.rps / 1000:.2f} CPUs busy"
+            )
             side.rows[("create", clients)] = row
             side.notes.append(f"ours: create, {clients} client(s): outboxes drained {drained:.1f} s after")
             side.latency[clients] = event_latency(stack, first, newest_ticket(stack))
@@ -433,8 +449,10 @@ def _num(value: float | None) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
-LATENCY_AIMS = {1: 100.0, 10: 500.0}
-"""Issue 9's aims for the event latency's p99: one create at a time (unloaded), 10 clients' load."""
+UNLOADED = 0
+"""The key of the event latency of creates made one at a time, apart (no client load)."""
+LATENCY_AIMS = {UNLOADED: 100.0, 10: 500.0}
+"""Issue 9's aims for the event latency's p99: unloaded, and under the 10 clients' load."""
 
 
 def render(db: str, scale: int, creates: int, reads: int, ours: Side, peer: Side) -> str:
@@ -463,8 +481,8 @@ def render(db: str, scale: int, creates: int, reads: int, ours: Side, peer: Side
     if ours.latency:
         lines += [
             "",
-            "Ours, event latency: ticket created -> its ticket_created notification stored (ms), during each"
-            " create row above:",
+            "Ours, event latency: ticket created -> its ticket_created notification stored (ms), unloaded"
+            " and during each create row above:",
             "",
             "| | events | p50 | p99 | max | without notification | aim (p99) | met |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
@@ -473,7 +491,8 @@ def render(db: str, scale: int, creates: int, reads: int, ours: Side, peer: Side
             goal, p99 = LATENCY_AIMS.get(clients), latency.percentile(0.99)
             reached = "" if goal is None or p99 is None else ("yes" if p99 <= goal else "no")
             shown = "-" if goal is None else f"<= {goal:g} ms"
-            lines.append(f"{latency.row(f'{clients} client(s)')} {shown} | {reached} |")
+            label = "unloaded (one at a time, 50 ms apart)" if clients == UNLOADED else f"{clients} client(s)"
+            lines.append(f"{latency.row(label)} {shown} | {reached} |")
     lines.append("")
     for side in (ours, peer):
         if side.error:

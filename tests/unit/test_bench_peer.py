@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.peer import Row, Side, peer_rows, render
+from bench.creates import Latency
+from bench.peer import UNLOADED, Row, Side, peer_rows, render
 
 
 def _line(
@@ -84,3 +85,21 @@ def test_render_says_why_the_peer_is_missing() -> None:
         "django-helpdesk 2.6.1: NOT MEASURED: run.sh exited with 1: [peer] ERROR: pip install failed" in table
     )
     assert "fsync=off" in table
+
+
+def test_the_event_latency_aims_are_checked_unloaded_and_under_ten_clients_only() -> None:
+    ours = _side("ours", 600.0, 8.0)
+    ours.latency = {
+        UNLOADED: Latency([10.0] * 98 + [40.0, 120.0], 0),
+        1: Latency([50.0] * 98 + [150.0, 160.0], 0),
+        10: Latency([200.0] * 99 + [700.0], missing=1),
+    }
+    table = render("sqlite", 2000, 500, 40, ours, Side("django-helpdesk 2.6.1", error="skipped"))
+    assert _cells(table, "unloaded (one at a time, 50 ms apart)") == [
+        "unloaded (one at a time, 50 ms apart)", "100", "10.0", "120.0", "120.0", "0", "<= 100 ms", "no",
+    ]  # fmt: skip
+    assert _cells(table, "1 client(s)")[6:] == ["-", ""]  # a closed loop is a load: no aim
+    assert _cells(table, "10 client(s)")[1:] == ["100", "200.0", "700.0", "700.0", "1", "<= 500 ms", "no"]
+    ours.latency[UNLOADED] = Latency([10.0] * 100, 0)
+    table = render("sqlite", 2000, 500, 40, ours, Side("django-helpdesk 2.6.1", error="skipped"))
+    assert _cells(table, "unloaded (one at a time, 50 ms apart)")[6:] == ["<= 100 ms", "yes"]
