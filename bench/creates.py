@@ -64,6 +64,8 @@ DEFAULT_CLIENTS = 10
 DEFAULT_SECONDS = 15.0
 WARMUP = 50
 UNLOADED = 100
+UNLOADED_GAP = 0.05
+"""Seconds between the unloaded creates (after each answer): the event of one is stored before the next."""
 DRAIN_TIMEOUT = 30.0
 PROFILED = ("gateway", "tickets", "notifications", "permissions")
 PROFILE_RATE = 100
@@ -223,12 +225,13 @@ def event_latency(stack: Stack, after: int, upto: int) -> Latency:
 
 
 def unloaded(gateway: str, count: int) -> None:
+    """``count`` creates one at a time, ``UNLOADED_GAP`` apart (the event latency unloaded)."""
     host, port = address(gateway)
     for _ in range(count):
         if STOP.is_set():
             return
         create_once(host, port)
-        time.sleep(0.05)
+        time.sleep(UNLOADED_GAP)
 
 
 SERVICES_WITH_OUTBOX = ("tickets", "conversations", "notifications", "permissions", "retention")

@@ -67,7 +67,7 @@ from pathlib import Path
 
 import requests
 
-from bench.creates import Latency, cpu_of, drain, event_latency, newest_ticket, unloaded
+from bench.creates import UNLOADED_GAP, Latency, cpu_of, drain, event_latency, newest_ticket, unloaded
 from bench.run import REPO_ROOT, STOP, _cpu_model, say
 from bench.tickets import ADMIN_TOKEN, CLEANING, Stack, make_stack, stop_on_signal
 
@@ -350,7 +350,7 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
         idle = idle_cpu(pids)
         side.notes.append(f"ours: idle, the suite spends {idle:.0f} ms of CPU a second (counted above too)")
         paced, first = max(1, creates // 5), newest_ticket(stack)
-        say(f"ours: {paced} creates one at a time, 50 ms apart (event latency unloaded)")
+        say(f"ours: {paced} creates {UNLOADED_LABEL} (event latency unloaded)")
         unloaded(stack.gateway, paced)
         drain(stack, DRAIN_TIMEOUT)
         side.latency[UNLOADED] = event_latency(stack, first, newest_ticket(stack))
@@ -361,11 +361,13 @@ def run_ours(work: Path, db: str, scale: int, creates: int, reads: int) -> Side:
             drained = drain(stack, DRAIN_TIMEOUT)
             after = cpu_of(pids)
             made = max(1, row.codes.get("201", 0))
-            row.cpu_ms = 1000 * sum(after[k] - before[k] for k in pids) / made
-            by_process = sorted(((after[k] - before[k]) * 1000 / made, k) for k in pids)
+            spent = {k: 1000 * (after[k] - before[k]) / made for k in pids}
+            row.cpu_ms = sum(spent.values())
             side.notes.append(
                 f"ours: create, {clients} client(s), CPU ms/create by process: "
-                + ", ".join(f"{name} {ms:.1f}" for ms, name in reversed(by_process) if ms >= 0.05)
+                + ", ".join(
+                    f"{k} {ms:.1f}" for k, ms in sorted(spent.items(), key=lambda kv: -kv[1]) if ms >= 0.05
+                )
                 + f"; the suite kept {row.cpu_ms * row.rps / 1000:.2f} CPUs busy"
             )
             side.rows[("create", clients)] = row
@@ -451,6 +453,7 @@ def _num(value: float | None) -> str:
 
 UNLOADED = 0
 """The key of the event latency of creates made one at a time, apart (no client load)."""
+UNLOADED_LABEL = f"one at a time, {UNLOADED_GAP * 1000:.0f} ms apart"
 LATENCY_AIMS = {UNLOADED: 100.0, 10: 500.0}
 """Issue 9's aims for the event latency's p99: unloaded, and under the 10 clients' load."""
 
@@ -491,7 +494,7 @@ def render(db: str, scale: int, creates: int, reads: int, ours: Side, peer: Side
             goal, p99 = LATENCY_AIMS.get(clients), latency.percentile(0.99)
             reached = "" if goal is None or p99 is None else ("yes" if p99 <= goal else "no")
             shown = "-" if goal is None else f"<= {goal:g} ms"
-            label = "unloaded (one at a time, 50 ms apart)" if clients == UNLOADED else f"{clients} client(s)"
+            label = f"unloaded ({UNLOADED_LABEL})" if clients == UNLOADED else f"{clients} client(s)"
             lines.append(f"{latency.row(label)} {shown} | {reached} |")
     lines.append("")
     for side in (ours, peer):
