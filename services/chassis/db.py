@@ -28,6 +28,7 @@ from sqlalchemy.types import Boolean, Integer, Text, TypeDecorator, TypeEngine
 
 from services.chassis import config as cfg
 from services.chassis.group_commit import CommitGroup
+from services.chassis.prepared import PLAN_ONCE, PLAN_ONCE_SETTINGS
 
 T = TypeVar("T")
 
@@ -149,7 +150,8 @@ def _postgresql_engine(url: str) -> Engine:
 
 def _pg_settings(dbapi_conn: Any, record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    for name, value in PG_SESSION_SETTINGS.items():
+    settings = {**PG_SESSION_SETTINGS, **(PLAN_ONCE_SETTINGS if PLAN_ONCE else {})}
+    for name, value in settings.items():
         cursor.execute(f"SET {name} = {value}")
     cursor.close()
     dbapi_conn.commit()  # psycopg2 opened a transaction for the SETs; the pool expects none

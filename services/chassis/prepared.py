@@ -1,4 +1,4 @@
-"""A hot statement run on its session's own driver connection, compiled once.
+r"""A hot statement run on its session's own driver connection, compiled once.
 
 SQLAlchemy spends ~20 us of Python on every execution of a Core statement around the driver's own
 work: a cache key walked over the statement, an execution context, parameters processed through
@@ -31,12 +31,31 @@ Its promises:
 Several rows (:meth:`Prepared.many`) go through the driver's ``executemany`` on SQLite, where it
 is one call in process; on PostgreSQL more than one row is left to SQLAlchemy, whose
 "insertmanyvalues" sends them in one round trip instead of one each.
+
+**Planned once** (``Prepared(statement, plan_once=True)``, PostgreSQL): psycopg2 sends every
+statement as text, which the server parses and plans afresh each time; for a page of tickets that
+was most of the server's work (1.4 of 2.0 ms of CPU, the rows' own reading 0.3 ms). Such a
+statement is ``PREPARE``\ d on each connection the first time that connection runs it and
+``EXECUTE``\ d after, with a generic plan made once (:data:`PLAN_ONCE_SETTINGS`, set on every
+connection by :mod:`services.chassis.db`): so only statements whose best plan does not depend on
+their values may ask for it (a text search's does: a rare word wants the trigram index, a common
+one the sort order's). A ``LIMIT`` is such a value: not knowing it, the planner takes a tenth of
+the table, and sorted a million tickets for a page of 25 instead of walking an index. So the
+integers the statement fixes itself (a capped count's) are written into its text, and so are
+the parameters it names ``written`` (a page's ``limit``): one prepared statement per value. The
+server replans by itself when a table's definition or statistics change. Each connection keeps
+at most :data:`PREPARED_PER_CONNECTION` (the least recently used is deallocated), and forgets
+them all when the pool replaces it. ``HELPDESK_PG_PLAN_ONCE=0`` turns it off, for a pooler in
+transaction mode (PgBouncer), where the next transaction may run on a server connection that
+never saw the ``PREPARE``. On SQLite ``plan_once`` and ``written`` change nothing.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-from collections import namedtuple
+from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +67,39 @@ from sqlalchemy.sql import Executable
 Processor = Callable[[Any], Any]
 _NAMED = re.compile(r"%\((\w+)\)s")
 _EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+
+PLAN_ONCE_ENV = "HELPDESK_PG_PLAN_ONCE"
+PLAN_ONCE_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+r"""Set on every PostgreSQL connection while planning once is on. Only ``PREPARE``\ d statements
+have a plan cache, so statements sent as text keep a plan made for their values."""
+PREPARED_PER_CONNECTION = 256
+"""Statements one connection keeps prepared (a page's statement is one per combination of filters,
+view and sort: a service's connection rarely meets more than a few dozen)."""
+_PREPARED = "helpdesk_prepared"
+_NAME_PREFIX = "helpdesk_"
+_names: dict[tuple[str, tuple[tuple[str, int], ...]], str] = {}  # SQL, values written in -> name
+_sql_of: dict[str, str] = {}  # and back
+_numbers = itertools.count(1)
+
+
+def plan_once_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``plan_once`` statements are prepared on PostgreSQL (``$HELPDESK_PG_PLAN_ONCE``,
+    on unless ``0``)."""
+    return environ.get(PLAN_ONCE_ENV, "1").strip() != "0"
+
+
+PLAN_ONCE = plan_once_enabled()
+
+
+def executed(sql: str) -> str | None:
+    """The SQL that a statement seen by an engine's cursor listener runs: ``sql`` itself, or for the
+    ``EXECUTE`` of a statement planned once, that statement's SQL; ``None`` for the ``PREPARE``
+    (and ``DEALLOCATE``) that only readies one. For whatever counts or inspects statements."""
+    if sql.startswith(("PREPARE " + _NAME_PREFIX, "DEALLOCATE " + _NAME_PREFIX)):
+        return None
+    if sql.startswith("EXECUTE " + _NAME_PREFIX):
+        return _sql_of[sql.split()[1].split("(")[0]]
+    return sql
 
 
 class Rows:
@@ -76,6 +128,10 @@ class Rows:
     def scalar(self) -> Any:
         return self.rows[0][0] if self.rows else None
 
+    def scalars(self) -> list[Any]:
+        """Each row's first value."""
+        return [row[0] for row in self.rows]
+
     def __iter__(self) -> Iterator[Any]:
         return iter(self.rows)
 
@@ -93,11 +149,36 @@ def _row_type(names: Sequence[str]) -> Any:
 class _Shape:
     """SQL and parameter order for one set of expanding-list lengths."""
 
-    __slots__ = ("params", "sql")
+    __slots__ = ("_server", "params", "sql")
 
     def __init__(self, sql: str, params: tuple[tuple[str, Processor | None], ...]) -> None:
         self.sql = sql
         self.params = params
+        self._server: dict[tuple[tuple[str, int], ...], tuple[str, str, str]] = {}
+
+    def server_side(self, written: tuple[tuple[str, int], ...]) -> tuple[str, str, str]:
+        """This SQL (named parameters) as a server-side prepared statement with the ``written``
+        parameters' values in its text: its name, the ``PREPARE`` and the ``EXECUTE`` (whose
+        parameters are the driver's, as for :attr:`sql`)."""
+        found = self._server.get(written)
+        if found is None:
+            values = dict(written)
+            order = tuple(p for p in _unique(_NAMED.findall(self.sql)) if p not in values)
+            position = {name: n for n, name in enumerate(order, 1)}
+
+            def mark(match: re.Match[str]) -> str:
+                key = match.group(1)
+                return str(values[key]) if key in values else f"${position[key]}"
+
+            body = _NAMED.sub(mark, self.sql).replace("%%", "%")
+            name = _names.get((self.sql, written))
+            if name is None:
+                name = _names[(self.sql, written)] = f"{_NAME_PREFIX}{next(_numbers)}"
+                _sql_of[name] = self.sql
+            arguments = ", ".join(f"%({p})s" for p in order)
+            run = f"EXECUTE {name}({arguments})" if order else f"EXECUTE {name}"
+            found = self._server[written] = (name, f"PREPARE {name} AS {body}", run)
+        return found
 
 
 class _Compiled:
@@ -119,6 +200,7 @@ class _Compiled:
             if default is None or not default.is_scalar:
                 raise ValueError(f"prepared statement: column {column.key!r} needs a value made at execution")
             self.fixed[column.key] = default.arg
+        self.fixed_integers = frozenset(k for k, v in self.fixed.items() if type(v) is int)
         self.sql = compiled.string
         named = _unique(_NAMED.findall(self.sql))
         self.order = tuple(compiled.positiontup or ()) if self.positional else named
@@ -134,7 +216,7 @@ class _Compiled:
     def shape(self, params: Mapping[str, Any]) -> _Shape:
         if self.plain is not None:
             return self.plain
-        lengths = tuple(len(params[name]) for name in self.expanding)
+        lengths = tuple(len(params[name] if name in params else self.fixed[name]) for name in self.expanding)
         if 0 in lengths:
             raise ValueError("prepared statement: an expanding IN list is empty")
         shape = self._shapes.get(lengths)
@@ -167,6 +249,19 @@ class _Compiled:
             raise ValueError(f"prepared statement: no value for parameter {missing}") from None
         return tuple(v for _, v in pairs) if self.positional else dict(pairs)
 
+    def written(self, given: frozenset[str], driver: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+        """The parameters whose values a statement planned once has in its text: the statement's
+        own integers (a capped count's ``LIMIT``) and the ``given`` names, which must be integers."""
+        values = []
+        for name in sorted(self.fixed_integers | given):
+            value = driver[name]
+            if type(value) is not int:
+                raise ValueError(
+                    f"prepared statement: {name!r} is written into its text, so must be an integer"
+                )
+            values.append((name, value))
+        return tuple(values)
+
     def read(self, raw: Sequence[Any]) -> list[Any]:
         assert self.row_type is not None
         make = self.row_type._make
@@ -182,10 +277,16 @@ def _unique(names: Sequence[str]) -> tuple[str, ...]:
 
 class Prepared:
     """``statement`` (a Core INSERT, UPDATE, DELETE or SELECT) with the promises of the module
-    docstring. Build it once, at import, like the statement itself."""
+    docstring. Build it once, at import, like the statement itself (or once per shape, cached).
+    ``plan_once``: planned once per connection on PostgreSQL (module docstring): only for a
+    statement whose best plan is the same whatever its values."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(
+        self, statement: Executable, *, plan_once: bool = False, written: Sequence[str] = ()
+    ) -> None:
         self.statement = statement
+        self.plan_once = plan_once
+        self.written = frozenset(written)
         self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
 
     def compiled(self, dialect: Dialect, keys: Sequence[str]) -> _Compiled:
@@ -201,9 +302,12 @@ class Prepared:
         compiled = self.compiled(conn.dialect, list(params))
         shape = compiled.shape(params)
         driver = compiled.driver_params(shape, params)
+        sql = shape.sql
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            _call(conn, cursor, shape.sql, driver, many=False)
+            if self.plan_once and PLAN_ONCE and conn.dialect.name == "postgresql" and not compiled.positional:
+                sql = _prepared_on(conn, cursor, shape, compiled.written(self.written, driver))
+            _call(conn, cursor, sql, driver, many=False)
             raw = cursor.fetchall() if compiled.row_type is not None else []
             return Rows(compiled.read(raw) if raw else [], cursor.rowcount)
         finally:
@@ -227,6 +331,22 @@ class Prepared:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+
+def _prepared_on(conn: Connection, cursor: Any, shape: _Shape, written: tuple[tuple[str, int], ...]) -> str:
+    """The ``EXECUTE`` of ``shape`` on this connection, prepared there first if it is not yet
+    (deallocating the connection's least recently used statement beyond its limit)."""
+    name, prepare, execute = shape.server_side(written)
+    known: OrderedDict[str, None] = conn.connection.info.setdefault(_PREPARED, OrderedDict())
+    if name in known:
+        known.move_to_end(name)
+        return execute
+    if len(known) >= PREPARED_PER_CONNECTION:
+        oldest, _ = known.popitem(last=False)
+        prepare = f"DEALLOCATE {oldest}; {prepare}"
+    _call(conn, cursor, prepare, None, many=False)
+    known[name] = None
+    return execute
 
 
 def _call(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool) -> None:

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
+from services.chassis import prepared
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.prepared import Prepared
 from services.tickets.models import outbox, reads, tickets, timeline
@@ -192,3 +193,130 @@ def test_what_it_cannot_do_faithfully_is_refused(db: SessionFactory) -> None:
             )
         with pytest.raises(NoResultFound):
             Prepared(sa.select(TABLE.c.id)).run(s).one()
+
+
+def _prepared_here(s: sa.orm.Session) -> dict[str, tuple[int, int]]:
+    """This session's connection's prepared statements of ours: name -> (generic, custom) plans."""
+    rows = s.execute(
+        sa.text(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'helpdesk%'"
+        )
+    )
+    return {name: (generic, custom) for name, generic, custom in rows}
+
+
+def test_planned_once_answers_what_sqlalchemy_answers_every_time(db: SessionFactory) -> None:
+    """Fixed values, given ones, an expanding IN of either, a literal ``%`` in the SQL, a datetime
+    and a limit written into the text: the same rows as SQLAlchemy's the first time (when
+    PostgreSQL prepares it) and after (when it runs the one generic plan it made), and on SQLite."""
+    with db.transaction() as s:
+        s.execute(TABLE.insert(), outbox_rows(6))
+        s.execute(sa.update(TABLE).where(TABLE.c.event_id.in_(["e-1", "e-4"])).values(claimed_until=NOW))
+    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+    statement = (
+        sa.select(TABLE.c.id, TABLE.c.event_id, TABLE.c.claimed_until)
+        .where(
+            TABLE.c.event_type.like(sa.literal_column("'ticket%'")),
+            TABLE.c.event_id.in_(["e-0", "e-1", "e-2", "e-4"]),
+            TABLE.c.id.in_(ids) | (TABLE.c.claimed_until >= sa.bindparam("since")),
+        )
+        .order_by(TABLE.c.id.desc())
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    planned = Prepared(statement, plan_once=True, written=["limit"])
+    with db.read() as s:
+        every = list(s.scalars(sa.select(TABLE.c.id).order_by(TABLE.c.id)))
+        asks = [
+            {"ids": every[:1], "since": NOW, "limit": 10},
+            {"ids": every[:3], "since": NOW + dt.timedelta(seconds=1), "limit": 10},
+            {"ids": every[:1], "since": NOW, "limit": 1},
+            {"ids": every[:1], "since": NOW, "limit": 10},
+        ]
+        for values in asks:
+            expected = [tuple(r) for r in s.execute(statement, values).all()]
+            assert [tuple(r) for r in planned.run(s, values).all()] == expected and expected
+        if db.engine.dialect.name == "postgresql":
+            plans = _prepared_here(s)
+            assert len(plans) == 3  # one per length of the given list and value of the limit
+            assert all(custom == 0 for _generic, custom in plans.values()), plans
+            assert sum(generic for generic, _custom in plans.values()) == len(asks), plans
+
+
+def test_each_connection_prepares_once_and_keeps_a_bounded_number(
+    db: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection prepares a statement the first time it runs it, then only executes it; past
+    ``PREPARED_PER_CONNECTION`` the least recently used goes, and comes back when run again. The
+    cursor listeners see what ran: ``executed`` tells which statement an ``EXECUTE`` was."""
+    monkeypatch.setattr(prepared, "PREPARED_PER_CONNECTION", 2)
+    with db.transaction() as s:
+        s.execute(TABLE.insert(), outbox_rows(3))
+    by_event = [  # three statements (a LIMIT's value is a parameter: it would make one)
+        Prepared(
+            sa.select(TABLE.c.id).where(TABLE.c.event_id == sa.bindparam("e")).order_by(c), plan_once=True
+        )
+        for c in (TABLE.c.id, TABLE.c.event_id, TABLE.c.created_at)
+    ]
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        with db.read() as s:
+            answers = [[p.run(s, {"e": f"e-{n}"}).scalar() for p in by_event[:2]] for n in range(3)]
+            answers.append([p.run(s, {"e": "e-2"}).scalar() for p in (by_event[2], by_event[1], by_event[0])])
+            held = _prepared_here(s) if db.engine.dialect.name == "postgresql" else {}
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    ids = answers[0][0], answers[1][0], answers[2][0]
+    assert answers == [[ids[0]] * 2, [ids[1]] * 2, [ids[2]] * 2, [ids[2]] * 3]
+    ran = [sql for statement in seen if (sql := prepared.executed(statement)) is not None]
+    ran = [sql for sql in ran if "pg_prepared_statements" not in sql]
+    assert len(ran) == 9 and all(sql.startswith("SELECT outbox.id") for sql in ran), seen
+    if db.engine.dialect.name != "postgresql":
+        assert seen == ran  # nothing prepared on SQLite
+        assert len(set(ran)) == 3
+        return
+    readied = [statement.split()[0] for statement in seen if prepared.executed(statement) is None]
+    # the first two are prepared once; the third deallocates the first, which deallocates the third
+    assert readied == ["PREPARE", "PREPARE", "DEALLOCATE", "DEALLOCATE"], seen
+    assert len(held) == 2
+
+
+def test_a_replaced_connection_prepares_again(db: SessionFactory) -> None:
+    """The pool's replacement of a lost connection knows none of the old one's statements."""
+    with db.transaction() as s:
+        s.execute(TABLE.insert(), outbox_rows(2))
+    count = Prepared(sa.select(sa.func.count()).select_from(TABLE), plan_once=True)
+    with db.read() as s:
+        assert count.run(s).scalar() == 2
+        s.connection().invalidate()
+    with db.read() as s:
+        assert count.run(s).scalar() == 2
+    with db.transaction() as s:  # rolled back: PostgreSQL keeps what it prepared, and so do we
+        s.execute(TABLE.insert(), outbox_rows(1)[0] | {"event_id": "e-x"})
+        assert count.run(s).scalar() == 3
+        s.rollback()
+    with db.read() as s:
+        assert count.run(s).scalar() == 2
+
+
+def test_planning_once_is_turned_off_by_its_variable() -> None:
+    assert prepared.plan_once_enabled({}) and prepared.plan_once_enabled({"HELPDESK_PG_PLAN_ONCE": "1"})
+    assert not prepared.plan_once_enabled({"HELPDESK_PG_PLAN_ONCE": "0"})
+
+
+def test_a_written_parameter_must_be_an_integer(db: SessionFactory) -> None:
+    """Its value goes into the SQL's text on PostgreSQL: anything but an integer is refused there."""
+    limited = Prepared(
+        sa.select(TABLE.c.id).limit(sa.bindparam("limit", type_=sa.Integer)),
+        plan_once=True,
+        written=["limit"],
+    )
+    with db.read() as s:
+        assert limited.run(s, {"limit": 1}).all() == []
+        if db.engine.dialect.name == "postgresql":
+            with pytest.raises(ValueError, match="must be an integer"):
+                limited.run(s, {"limit": "1; DROP TABLE outbox"})

@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from services.chassis.clock import ManualClock
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import NotFound
+from services.chassis.prepared import executed
 from services.tickets import contract
 from services.tickets.domain import EVERYTHING, Scope, TicketFilter, parse_sort
 from services.tickets.models import tickets
@@ -256,7 +257,8 @@ def test_a_list_of_few_or_no_matches_is_counted_first_and_paged_among_them(
     ran: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        ran.append(statement)
+        if (sql := executed(statement)) is not None:
+            ran.append(sql)
 
     engine = store.lists.db.engine
     sa.event.listen(engine, "before_cursor_execute", record)
@@ -344,7 +346,8 @@ def test_the_following_view_says_unread_right_and_reads_marks_for_its_page_only(
     )
     with engine.connect() as c:
         c.execute(sa.text("SET enable_hashjoin = off"))  # a nested loop over the follows, as at scale
-        compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+        select = cast(sa.Select[Any], statement.statement)
+        compiled = select.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
         explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
         plan = c.exec_driver_sql(explain, compiled.construct_params(values)).scalar_one()
     marks = [n for n in _plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "ticket_reads"]

@@ -96,19 +96,22 @@ def ticket_of(row: Any) -> Ticket:
 
 
 _IDS = bindparam("ids", type_=IdList())
-_LINKS_OF = union_all(
-    select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id).where(
-        among(associations.c.ticket_id, _IDS)
-    ),
-    select(tickets.c.merged_into_id, null(), tickets.c.id).where(
-        among(tickets.c.merged_into_id, _IDS), tickets.c.merged_into_id.is_not(None)
-    ),
-).order_by(text("1, 2, 3"))
+_LINKS_OF = Prepared(
+    union_all(
+        select(associations.c.ticket_id, associations.c.kind, associations.c.ref_id).where(
+            among(associations.c.ticket_id, _IDS)
+        ),
+        select(tickets.c.merged_into_id, null(), tickets.c.id).where(
+            among(tickets.c.merged_into_id, _IDS), tickets.c.merged_into_id.is_not(None)
+        ),
+    ).order_by(text("1, 2, 3")),
+    plan_once=True,
+)
 """What every ticket read adds to its rows (:meth:`Records.dicts`), in one statement built once:
 ``(ticket_id, kind, ref_id)`` for each association, ``(ticket_id, NULL, id)`` for each ticket merged
 into it, in that order. The ids are one parameter (:func:`among`): a board's hundred, as an
 expanding ``IN``, took SQLAlchemy longer to render than the database to answer. ``IS NOT NULL``
-lets SQLite use the partial ``ix_tickets_merged_into``."""
+lets SQLite use the partial ``ix_tickets_merged_into``. Planned once: two index lookups by id."""
 
 
 class Records:
@@ -223,7 +226,7 @@ class Records:
         outbox.record_many(s, events, clock=self.clock)
 
     def ticket(self, s: Session, scope: Scope, user_id: int, ticket_id: int) -> dict[str, Any]:
-        row = s.execute(*queries.one_ticket(scope, user_id, ticket_id)).first()
+        row = queries.run(s, queries.one_ticket(scope, user_id, ticket_id)).first()
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
         return self.dicts(s, [row])[0]
@@ -234,7 +237,7 @@ class Records:
         """The wire form of a ticket this transaction has just inserted with associations ``assoc``:
         one statement instead of :meth:`ticket`'s three (no ticket can have been merged into it yet,
         and its associations are the ones it was inserted with)."""
-        row = s.execute(*queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
+        row = queries.run(s, queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
         return self._fresh_ticket(row._mapping, assoc)
 
     def inserted_ticket(self, columns: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
@@ -255,7 +258,7 @@ class Records:
             return []
         assoc: dict[int, dict[str, list[int]]] = {i: {kind: [] for kind in ASSOCIATION_KINDS} for i in ids}
         merged: dict[int, list[int]] = defaultdict(list)
-        for ticket_id, kind, ref_id in s.execute(_LINKS_OF, {"ids": ids}):
+        for ticket_id, kind, ref_id in _LINKS_OF.run(s, {"ids": ids}):
             (merged[ticket_id] if kind is None else assoc[ticket_id][kind]).append(ref_id)
         now = self.clock.now()
         return [queries.ticket_dict(r._mapping, assoc[r.id], merged[r.id], now=now) for r in rows]

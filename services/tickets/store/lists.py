@@ -29,7 +29,7 @@ class _BoardAsk:
     sort: Sort
     limit: int
 
-    def page(self, stage_id: int, among: Sequence[int] | None = None) -> tuple[Any, dict[str, Any]]:
+    def page(self, stage_id: int, among: Sequence[int] | None = None) -> queries.Query:
         """The first page of the column of ``stage_id`` (see :func:`queries.page`'s ``by_stage``)."""
         column = dataclasses.replace(self.flt, status=stage_id)
         return queries.page(
@@ -67,15 +67,15 @@ class Lists:
         with self.db.read() as s:
             among: Sequence[int] | None = None
             if flt.q:  # matches first: see queries.capped_ids
-                found = s.scalars(*queries.matching_ids(scope, user_id, flt)).all()
+                found = queries.run(s, queries.matching_ids(scope, user_id, flt)).scalars()
                 counted = len(found)
                 among = found if counted <= flt.total_cap else None
             else:
-                counted = s.scalar(*queries.count(scope, user_id, flt)) or 0
+                counted = queries.run(s, queries.count(scope, user_id, flt)).scalar() or 0
                 if counted == 0:
                     among = []
                 elif counted <= limit:
-                    among = s.scalars(*queries.matching_ids(scope, user_id, flt, cap=limit)).all()
+                    among = queries.run(s, queries.matching_ids(scope, user_id, flt, cap=limit)).scalars()
             page = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
             rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
             items = self.r.dicts(s, rows)
@@ -119,7 +119,7 @@ class Lists:
         counts: list[int] = []
         for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
             chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
-            counts += s.execute(*queries.count_by_stage(ask.scope, ask.user_id, ask.flt, chunk)).one()
+            counts += queries.run(s, queries.count_by_stage(ask.scope, ask.user_id, ask.flt, chunk)).one()
         pages: list[_Column] = []
         for stage, counted in zip(stages, counts, strict=True):
             rows, cursor = self._rows(
@@ -141,7 +141,7 @@ class Lists:
         shows a page per column, which is what that count can add to.
         """
         flt = ask.flt
-        found = s.execute(*queries.matching_stages(ask.scope, ask.user_id, flt)).all()
+        found = queries.run(s, queries.matching_stages(ask.scope, ask.user_id, flt)).all()
         every_match = len(found) <= flt.total_cap
         matches: dict[int, list[int]] = {stage["id"]: [] for stage in stages}
         for ticket_id, stage_id in found:
@@ -162,14 +162,14 @@ class Lists:
 
     @staticmethod
     def _rows(
-        s: Session, page: tuple[Any, dict[str, Any]], *, sort: Sort, limit: int, empty: bool
+        s: Session, page: queries.Query, *, sort: Sort, limit: int, empty: bool
     ) -> tuple[Sequence[Any], str | None]:
         """The rows of ``page`` (a :func:`queries.page` statement and its parameters; none when
         ``empty``: it was to pick among no ids) and the next page's cursor. Wire forms come from
         :meth:`Records.dicts`, for all of a board's columns at once."""
         if empty:
             return [], None
-        rows = s.execute(*page).all()
+        rows = queries.run(s, page).all()
         more, rows = len(rows) > limit, rows[:limit]
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return rows, next_cursor

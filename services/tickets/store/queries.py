@@ -33,10 +33,12 @@ from sqlalchemy import (
     true,
     tuple_,
 )
+from sqlalchemy.orm import Session
 
 from services.chassis.clock import isoformat as iso
 from services.chassis.db import IdList, among
 from services.chassis.paging import Sort
+from services.chassis.prepared import Prepared, Rows
 from services.tickets.domain import PRIORITY_RANK, TOTAL_CAP, Scope, TicketFilter
 from services.tickets.domain.sla import view as sla_view
 from services.tickets.models import followers, reads, tickets
@@ -112,21 +114,32 @@ def ticket_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     return select(*columns).select_from(_for_user(user_id))
 
 
-def one_ticket(scope: Scope, user_id: int, ticket_id: int) -> tuple[Select[Any], dict[str, int]]:
-    """The ticket if it is live and in ``scope``: a statement and its parameters (execute both)."""
+Query = tuple[Prepared, dict[str, Any]]
+"""A statement of this module and its parameters: :func:`run` executes it."""
+
+
+def run(s: Session, query: Query) -> Rows:
+    """Execute ``query`` in ``s``'s transaction: its rows."""
+    statement, values = query
+    return statement.run(s, values)
+
+
+def one_ticket(scope: Scope, user_id: int, ticket_id: int) -> Query:
+    """The ticket if it is live and in ``scope``."""
     return _one_ticket(scope), {"user_id": user_id, "ticket_id": ticket_id}
 
 
 @functools.lru_cache(maxsize=1024)
-def _one_ticket(scope: Scope) -> Select[Any]:
+def _one_ticket(scope: Scope) -> Prepared:
     """:func:`one_ticket`'s statement, built once per scope (a scope is per person and rarely
     changes): reading one ticket is the commonest read, and SQLAlchemy takes several times longer
-    to build and key a statement than to run a built one."""
+    to build and key a statement than to run a built one. Planned once: a primary key lookup."""
     user_id = bindparam("user_id", type_=Integer)
     rows = select(*READ_COLUMNS, _unread(user_id).label("unread"), _following().label("following"))
-    return rows.select_from(_for_user(user_id)).where(
+    statement = rows.select_from(_for_user(user_id)).where(
         tickets.c.id == bindparam("ticket_id", type_=Integer), live(), visible(scope)
     )
+    return Prepared(statement, plan_once=True)
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,12 @@ class ListShape:
     sla_state: str | None = None
     q: int = 0  # how many terms ``q`` has
     q_ids: bool = False  # whether tickets whose conversation matches ``q`` are given
+
+    @property
+    def plan_once(self) -> bool:
+        """Whether this shape's statements are planned once (see :class:`Prepared`): all but a
+        text search's, whose best plan depends on how common its words are."""
+        return not self.q
 
     @classmethod
     def of(cls, scope: Scope, flt: TicketFilter) -> ListShape:
@@ -265,7 +284,7 @@ def page(
     after: tuple[Any, int] | None = None,
     among: Sequence[int] | None = None,
     by_stage: bool = False,
-) -> tuple[Select[Any], dict[str, Any]]:
+) -> Query:
     """One page in ``sort`` order plus one row (to know if there is a next page), keyset after
     ``after``, only among the ids ``among`` if given (see :func:`matching_ids`): a statement and
     its parameters (execute both).
@@ -281,7 +300,7 @@ def page(
         sort.key,
         sort.descending,
         keyset=after is not None,
-        among=among is not None,
+        among_given=among is not None,
         stage_walk=walk,
     )
     values = {**list_values(user_id, flt), "limit": limit + 1}
@@ -299,17 +318,17 @@ def _page(
     descending: bool,
     *,
     keyset: bool,
-    among: bool,
+    among_given: bool,
     stage_walk: bool,
-) -> Select[Any]:
+) -> Prepared:
     key = SORT_KEYS[sort_key]
     if stage_walk:
         where = [*filters(dataclasses.replace(shape, status=False)), _stage_walk()]
     else:
         where = filters(shape)
     stmt = ticket_rows(bindparam("user_id", type_=Integer), key.label("sort_key")).where(*where)
-    if among:
-        stmt = stmt.where(tickets.c.id.in_(bindparam("among", expanding=True)))
+    if among_given:
+        stmt = stmt.where(among(tickets.c.id, bindparam("among", type_=IdList())))
     if keyset:
         position = tuple_(key, tickets.c.id)
         bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
@@ -317,9 +336,9 @@ def _page(
     order = [key, tickets.c.id]
     if stage_walk:
         order.insert(0, tickets.c.stage_id)
-    return stmt.order_by(*(c.desc() if descending else c.asc() for c in order)).limit(
-        bindparam("limit", type_=Integer)
-    )
+    stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in order))
+    limit = bindparam("limit", type_=Integer)
+    return Prepared(stmt.limit(limit), plan_once=shape.plan_once, written=["limit"])
 
 
 def _stage_walk() -> ColumnElement[bool]:
@@ -381,9 +400,7 @@ def _first(
     return select(*columns).select_from(table).where(*where).limit(limit)
 
 
-def matching_ids(
-    scope: Scope, user_id: int, flt: TicketFilter, cap: int | None = None
-) -> tuple[Select[Any], dict[str, Any]]:
+def matching_ids(scope: Scope, user_id: int, flt: TicketFilter, cap: int | None = None) -> Query:
     """:func:`capped_ids` of a list's filters, up to ``cap + 1`` (``flt.total_cap`` unless given):
     a statement and its parameters."""
     shape = ListShape.of(scope, flt)
@@ -391,34 +408,33 @@ def matching_ids(
 
 
 @functools.lru_cache(maxsize=512)
-def _matching_ids(shape: ListShape, cap: int) -> Select[Any]:
-    return capped_ids(_counted(shape), filters(shape), cap)
+def _matching_ids(shape: ListShape, cap: int) -> Prepared:
+    return Prepared(capped_ids(_counted(shape), filters(shape), cap), plan_once=shape.plan_once)
 
 
-def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> tuple[Select[Any], dict[str, Any]]:
+def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
     """:func:`matching_ids` with each match's stage: ``(id, stage_id)`` rows, for a board."""
     return _matching_stages(ListShape.of(scope, flt), flt.total_cap), list_values(user_id, flt)
 
 
 @functools.lru_cache(maxsize=512)
-def _matching_stages(shape: ListShape, cap: int) -> Select[Any]:
-    return _first([tickets.c.id, tickets.c.stage_id], _counted(shape), filters(shape), cap)
+def _matching_stages(shape: ListShape, cap: int) -> Prepared:
+    statement = _first([tickets.c.id, tickets.c.stage_id], _counted(shape), filters(shape), cap)
+    return Prepared(statement, plan_once=shape.plan_once)
 
 
-def count(scope: Scope, user_id: int, flt: TicketFilter) -> tuple[Select[Any], dict[str, Any]]:
+def count(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
     """How many tickets the same filters select, up to ``flt.total_cap + 1`` (a list's ``total``):
     a statement and its parameters."""
     return _count(ListShape.of(scope, flt), flt.total_cap), list_values(user_id, flt)
 
 
 @functools.lru_cache(maxsize=512)
-def _count(shape: ListShape, cap: int) -> Select[Any]:
-    return capped_count(_counted(shape), filters(shape), cap)
+def _count(shape: ListShape, cap: int) -> Prepared:
+    return Prepared(capped_count(_counted(shape), filters(shape), cap), plan_once=shape.plan_once)
 
 
-def count_by_stage(
-    scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int]
-) -> tuple[Select[Any], dict[str, Any]]:
+def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int]) -> Query:
     """One row: for each of ``stage_ids`` (a column of the board), its capped count, in one query
     (a statement and its parameters)."""
     values = list_values(user_id, flt)
@@ -427,9 +443,9 @@ def count_by_stage(
 
 
 @functools.lru_cache(maxsize=512)
-def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Select[Any]:
+def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Prepared:
     table, where = _counted(shape), filters(shape)  # a status filter stays
-    return select(
+    statement = select(
         *(
             capped_count(table, [*where, tickets.c.stage_id == bindparam(f"stage_{n}", type_=Integer)], cap)
             .scalar_subquery()
@@ -437,6 +453,7 @@ def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Select[Any]:
             for n in range(stages)
         )
     )
+    return Prepared(statement, plan_once=shape.plan_once)
 
 
 def ticket_dict(

@@ -130,7 +130,7 @@ class Tickets:
         """The ticket if the scope allows it (else NotFound; Moved, naming the survivor, if it was merged
         away); opening it marks it read."""
         with self.db.read() as s:
-            row = s.execute(*queries.one_ticket(scope, user_id, ticket_id)).first()
+            row = queries.run(s, queries.one_ticket(scope, user_id, ticket_id)).first()
             if row is None:
                 raise NotFound(f"ticket {ticket_id} does not exist")
             if row.merged_into_id is not None:
