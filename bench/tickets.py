@@ -101,6 +101,7 @@ from bench.run import (
 )
 from deploy import postgres, rabbitmq
 from services import registry
+from services.chassis.prepared import PLAN_ONCE_SETTINGS
 
 ADMIN_TOKEN = "bench-token"
 DEFAULT_SIZES = (1_000, 100_000)
@@ -1090,14 +1091,18 @@ def mixed_report(mixed: Mixed, size: int) -> list[str]:
 
 @dataclass
 class Statement:
-    """One statement the tickets service ran, as PostgreSQL logged it."""
+    """One statement the tickets service ran, as PostgreSQL logged it. ``prepare`` is the ``PREPARE``
+    of a statement planned once (``services.chassis.prepared``), which ``sql`` executes."""
 
     sql: str
     ms: float
+    prepare: str | None = None
 
     @property
     def flat(self) -> str:
-        return " ".join(self.sql.split())
+        """The statement's SQL on one line (a prepared one's own, ``$n`` for its parameters)."""
+        text = self.prepare.split(" AS ", 1)[1] if self.prepare else self.sql
+        return " ".join(text.split())
 
     @property
     def main(self) -> bool:
@@ -1112,8 +1117,18 @@ _SKIP = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SELECT 1\s*$|SET |SHOW |select p
 _BACKGROUND = re.compile(r"\b(outbox|processed_events)\b")  # the relay polls its outbox every second
 
 
-def parse_log(text: str, database: str = "tickets") -> list[Statement]:
-    """The statements of ``database`` in a log written with LOG_PREFIX (multi-line entries joined)."""
+_PREPARE = re.compile(r"^\s*(?:DEALLOCATE \w+;\s*)?(?P<prepare>PREPARE (?P<name>\w+) AS .*)$", re.S)
+_EXECUTE = re.compile(r"^\s*EXECUTE (?P<name>\w+)")
+
+
+def parse_log(
+    text: str, database: str = "tickets", prepared: dict[str, str] | None = None
+) -> list[Statement]:
+    """The statements of ``database`` in a log written with LOG_PREFIX (multi-line entries joined).
+
+    A ``PREPARE`` (a statement planned once, readied on one connection) is not counted: it is
+    kept in ``prepared`` (by name, across calls), and each ``EXECUTE`` of it carries it."""
+    prepared = {} if prepared is None else prepared
     entries: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
         match = _ENTRY.match(line)
@@ -1124,14 +1139,34 @@ def parse_log(text: str, database: str = "tickets") -> list[Statement]:
     found = []
     for db, lines in entries:
         logged = _LOGGED.search("\n".join(lines))
-        if (
-            db == database
-            and logged
-            and not _SKIP.match(logged["sql"])
-            and not _BACKGROUND.search(logged["sql"])
-        ):
-            found.append(Statement(logged["sql"].strip(), float(logged["ms"])))
+        if db != database or not logged:
+            continue
+        sql = logged["sql"].strip()
+        if readied := _PREPARE.match(sql):
+            prepared[readied["name"]] = readied["prepare"]
+            continue
+        executes = _EXECUTE.match(sql)
+        statement = Statement(sql, float(logged["ms"]), prepared.get(executes["name"]) if executes else None)
+        if not _SKIP.match(statement.flat) and not _BACKGROUND.search(statement.flat):
+            found.append(statement)
     return found
+
+
+def terminate_sessions(pg_port: int, database: str = "tickets") -> None:
+    """End the service's connections to ``database``: its pool opens new ones (each pinged after a
+    second unused, ``services.chassis.db.PING_AFTER_IDLE``), which prepare their statements again
+    while the log shows it."""
+    conn = connect(pg_port, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+    finally:
+        conn.close()
 
 
 def _set_statement_log(pg_port: int, on: bool) -> None:
@@ -1155,7 +1190,10 @@ def capture(stack: Stack, todo: list[Plan]) -> dict[str, list[Statement]]:
     _set_statement_log(stack.pg_port, True)
     try:
         time.sleep(1.0)  # sessions pick the reload up between statements
+        terminate_sessions(stack.pg_port)  # so that the log shows what the statements prepared are
+        time.sleep(1.5)
         caught: dict[str, list[Statement]] = {}
+        prepared: dict[str, str] = {}
         for plan in todo:
             if not plan.capture:
                 continue
@@ -1169,7 +1207,7 @@ def capture(stack: Stack, todo: list[Plan]) -> dict[str, list[Statement]]:
                 time.sleep(0.3)
                 with open(stack.pg_log, errors="replace") as log:
                     log.seek(offset)
-                    statements = parse_log(log.read())
+                    statements = parse_log(log.read(), prepared=prepared)
                 if statements:
                     caught[plan.key] = statements
                     break
@@ -1179,13 +1217,17 @@ def capture(stack: Stack, todo: list[Plan]) -> dict[str, list[Statement]]:
         _set_statement_log(stack.pg_port, False)
 
 
-def explain(pg_port: int, sql: str) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of ``sql``, run twice; the second (warm) plan's lines."""
+def explain(pg_port: int, statement: Statement) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of ``statement``, run twice; the second (warm) plan's lines. One
+    planned once is prepared here as the service prepared it and explained with its generic plan."""
     conn = connect(pg_port, "tickets")
     try:
         with conn.cursor() as cur:
+            if statement.prepare:
+                cur.execute(f"SET plan_cache_mode = {PLAN_ONCE_SETTINGS['plan_cache_mode']}")
+                cur.execute(statement.prepare)
             for _ in range(2):
-                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement.sql}")
                 lines = [row[0] for row in cur.fetchall()]
         conn.rollback()
         return lines
@@ -1243,7 +1285,7 @@ def plans_report(run: SizeRun, todo: list[Plan], pg_port: int) -> list[str]:
         pages_shown = 0  # the board runs one page query per column: show the first in full
         for n, statement in enumerate(run.statements.get(plan.key, []), 1):
             try:
-                lines = explain(pg_port, statement.sql)
+                lines = explain(pg_port, statement)
             except Exception as exc:
                 summary.append(f"- {plan.key} #{n}: EXPLAIN failed: {cell_text(repr(exc))}")
                 continue
@@ -1256,7 +1298,7 @@ def plans_report(run: SizeRun, todo: list[Plan], pg_port: int) -> list[str]:
                     f"#### {plan.key} #{n}: {plan.label}",
                     "",
                     "```",
-                    short_sql(statement.sql),
+                    short_sql(statement.flat),
                     "",
                     *lines,
                     "```",

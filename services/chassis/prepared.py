@@ -52,7 +52,7 @@ never saw the ``PREPARE``. On SQLite ``plan_once`` and ``written`` change nothin
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import os
 import re
 from collections import OrderedDict, namedtuple
@@ -77,9 +77,8 @@ PREPARED_PER_CONNECTION = 256
 view and sort: a service's connection rarely meets more than a few dozen)."""
 _PREPARED = "helpdesk_prepared"
 _NAME_PREFIX = "helpdesk_"
-_names: dict[tuple[str, tuple[tuple[str, int], ...]], str] = {}  # SQL, values written in -> name
-_sql_of: dict[str, str] = {}  # and back
-_numbers = itertools.count(1)
+_REMEMBERED = 1024
+_sql_of: OrderedDict[str, str] = OrderedDict()  # a prepared statement's name -> its SQL, the latest
 
 
 def plan_once_enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -93,13 +92,28 @@ PLAN_ONCE = plan_once_enabled()
 
 def executed(sql: str) -> str | None:
     """The SQL that a statement seen by an engine's cursor listener runs: ``sql`` itself, or for the
-    ``EXECUTE`` of a statement planned once, that statement's SQL; ``None`` for the ``PREPARE``
-    (and ``DEALLOCATE``) that only readies one. For whatever counts or inspects statements."""
+    ``EXECUTE`` of a statement planned once, that statement's SQL (of the last
+    ``_REMEMBERED`` prepared in this process; the ``EXECUTE`` itself for an older one); ``None``
+    for the ``PREPARE`` (and ``DEALLOCATE``) that only readies one. For whatever counts or
+    inspects statements: tests, tools."""
     if sql.startswith(("PREPARE " + _NAME_PREFIX, "DEALLOCATE " + _NAME_PREFIX)):
         return None
     if sql.startswith("EXECUTE " + _NAME_PREFIX):
-        return _sql_of[sql.split()[1].split("(")[0]]
+        return _sql_of.get(sql.split()[1].split("(")[0], sql)
     return sql
+
+
+def _name_of(sql: str, written: tuple[tuple[str, int], ...]) -> str:
+    """The name of ``sql`` with ``written`` in its text as a prepared statement: the same on every
+    connection and in every process, from a digest (no registry to grow with every statement a
+    service ever meets: a scope's statements are one per person)."""
+    digest = hashlib.blake2b(repr((sql, written)).encode(), digest_size=12).hexdigest()
+    name = f"{_NAME_PREFIX}{digest}"
+    _sql_of[name] = sql
+    _sql_of.move_to_end(name)
+    if len(_sql_of) > _REMEMBERED:
+        _sql_of.popitem(last=False)
+    return name
 
 
 class Rows:
@@ -171,10 +185,7 @@ class _Shape:
                 return str(values[key]) if key in values else f"${position[key]}"
 
             body = _NAMED.sub(mark, self.sql).replace("%%", "%")
-            name = _names.get((self.sql, written))
-            if name is None:
-                name = _names[(self.sql, written)] = f"{_NAME_PREFIX}{next(_numbers)}"
-                _sql_of[name] = self.sql
+            name = _name_of(self.sql, written)
             arguments = ", ".join(f"%({p})s" for p in order)
             run = f"EXECUTE {name}({arguments})" if order else f"EXECUTE {name}"
             found = self._server[written] = (name, f"PREPARE {name} AS {body}", run)

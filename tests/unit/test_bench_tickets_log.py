@@ -1,0 +1,39 @@
+"""bench.tickets: reading the statements of one request from PostgreSQL's log, prepared ones too."""
+
+from __future__ import annotations
+
+from bench.tickets import parse_log
+
+LOG = """\
+@@bench tickets@@ LOG:  duration: 0.050 ms  statement: BEGIN
+@@bench tickets@@ LOG:  duration: 0.400 ms  statement: PREPARE helpdesk_ab AS SELECT count(*) AS count_1
+\tFROM (SELECT 1 AS one FROM tickets WHERE tickets.stage_id = $1 LIMIT 1001) AS anon_1
+@@bench tickets@@ LOG:  duration: 1.250 ms  statement: EXECUTE helpdesk_ab(4)
+@@bench tickets@@ LOG:  duration: 0.300 ms  statement: DEALLOCATE helpdesk_old; PREPARE helpdesk_cd AS \
+SELECT tickets.id FROM tickets ORDER BY tickets.id LIMIT 26
+@@bench tickets@@ LOG:  duration: 0.500 ms  statement: EXECUTE helpdesk_cd
+@@bench notifications@@ LOG:  duration: 0.500 ms  statement: SELECT 2
+@@bench tickets@@ LOG:  duration: 0.700 ms  statement: SELECT tickets.id FROM tickets WHERE tickets.search_text \
+LIKE '%refund%' LIMIT 101
+@@bench tickets@@ LOG:  duration: 0.200 ms  statement: EXECUTE helpdesk_seen_before(1)
+"""
+
+
+def test_a_prepare_is_not_counted_and_its_executes_carry_it() -> None:
+    prepared = {"helpdesk_seen_before": "PREPARE helpdesk_seen_before AS SELECT $1"}
+    found = parse_log(LOG, prepared=prepared)
+    assert [(s.sql.split("(")[0], s.ms) for s in found] == [
+        ("EXECUTE helpdesk_ab", 1.25),
+        ("EXECUTE helpdesk_cd", 0.5),
+        ("SELECT tickets.id FROM tickets WHERE tickets.search_text LIKE '%refund%' LIMIT 101", 0.7),
+        ("EXECUTE helpdesk_seen_before", 0.2),
+    ]
+    count, page, search, earlier = found
+    assert count.main and count.flat.startswith("SELECT count(*)") and "stage_id = $1" in count.flat
+    assert page.main and page.prepare is not None and page.prepare.startswith("PREPARE helpdesk_cd AS SELECT")
+    assert search.prepare is None and search.main
+    assert earlier.flat == "SELECT $1" and set(prepared) == {
+        "helpdesk_seen_before",
+        "helpdesk_ab",
+        "helpdesk_cd",
+    }
