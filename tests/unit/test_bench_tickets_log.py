@@ -13,8 +13,8 @@ LOG = """\
 SELECT tickets.id FROM tickets ORDER BY tickets.id LIMIT 26
 @@bench tickets@@ LOG:  duration: 0.500 ms  statement: EXECUTE helpdesk_cd
 @@bench notifications@@ LOG:  duration: 0.500 ms  statement: SELECT 2
-@@bench tickets@@ LOG:  duration: 0.700 ms  statement: SELECT tickets.id FROM tickets WHERE tickets.search_text \
-LIKE '%refund%' LIMIT 101
+@@bench tickets@@ LOG:  duration: 0.700 ms  statement: SELECT tickets.id FROM tickets \
+WHERE tickets.search_text LIKE '%refund%' LIMIT 101
 @@bench tickets@@ LOG:  duration: 0.200 ms  statement: EXECUTE helpdesk_seen_before(1)
 """
 
