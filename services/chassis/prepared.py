@@ -43,7 +43,9 @@ one the sort order's). A ``LIMIT`` is such a value: not knowing it, the planner 
 the table, and sorted a million tickets for a page of 25 instead of walking an index. So the
 integers the statement fixes itself (a capped count's) are written into its text, and so are
 the parameters it names ``written`` (a page's ``limit``): one prepared statement per value. The
-server replans by itself when a table's definition or statistics change. Each connection keeps
+server replans by itself when a table's definition or statistics change (when a column it returns
+changes type it refuses instead: that run fails, and the next prepares the statement afresh).
+Each connection keeps
 at most :data:`PREPARED_PER_CONNECTION` (the least recently used is deallocated), and forgets
 them all when the pool replaces it. ``HELPDESK_PG_PLAN_ONCE=0`` turns it off, for a pooler in
 transaction mode (PgBouncer), where the next transaction may run on a server connection that
@@ -76,6 +78,8 @@ PREPARED_PER_CONNECTION = 256
 """Statements one connection keeps prepared (a page's statement is one per combination of filters,
 view and sort: a service's connection rarely meets more than a few dozen)."""
 _PREPARED = "helpdesk_prepared"
+_STALE = "helpdesk_stale"
+_PLAN_CHANGED = "0A000"  # "cached plan must not change result type": a column's type changed under it
 _NAME_PREFIX = "helpdesk_"
 _REMEMBERED = 1024
 _sql_of: OrderedDict[str, str] = OrderedDict()  # a prepared statement's name -> its SQL, the latest
@@ -313,12 +317,17 @@ class Prepared:
         compiled = self.compiled(conn.dialect, list(params))
         shape = compiled.shape(params)
         driver = compiled.driver_params(shape, params)
-        sql = shape.sql
+        sql, name = shape.sql, None
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if self.plan_once and PLAN_ONCE and conn.dialect.name == "postgresql" and not compiled.positional:
-                sql = _prepared_on(conn, cursor, shape, compiled.written(self.written, driver))
-            _call(conn, cursor, sql, driver, many=False)
+                name, sql = _prepared_on(conn, cursor, shape, compiled.written(self.written, driver))
+            try:
+                _call(conn, cursor, sql, driver, many=False)
+            except exc.DBAPIError as error:
+                if name is not None and getattr(error.orig, "pgcode", None) == _PLAN_CHANGED:
+                    _stale(conn, name)
+                raise
             raw = cursor.fetchall() if compiled.row_type is not None else []
             return Rows(compiled.read(raw) if raw else [], cursor.rowcount)
         finally:
@@ -344,20 +353,37 @@ class Prepared:
             cursor.close()
 
 
-def _prepared_on(conn: Connection, cursor: Any, shape: _Shape, written: tuple[tuple[str, int], ...]) -> str:
-    """The ``EXECUTE`` of ``shape`` on this connection, prepared there first if it is not yet
-    (deallocating the connection's least recently used statement beyond its limit)."""
+def _prepared_on(
+    conn: Connection, cursor: Any, shape: _Shape, written: tuple[tuple[str, int], ...]
+) -> tuple[str, str]:
+    """The name and ``EXECUTE`` of ``shape`` on this connection, prepared there first if it is not
+    yet (deallocating the connection's least recently used statement beyond its limit, and this
+    one's stale plan if it had one: see :func:`_stale`)."""
     name, prepare, execute = shape.server_side(written)
     known: OrderedDict[str, None] = conn.connection.info.setdefault(_PREPARED, OrderedDict())
     if name in known:
         known.move_to_end(name)
-        return execute
+        return name, execute
+    stale: set[str] = conn.connection.info.setdefault(_STALE, set())
+    if name in stale:
+        prepare = f"DEALLOCATE {name}; {prepare}"
     if len(known) >= PREPARED_PER_CONNECTION:
         oldest, _ = known.popitem(last=False)
         prepare = f"DEALLOCATE {oldest}; {prepare}"
     _call(conn, cursor, prepare, None, many=False)
+    stale.discard(name)
     known[name] = None
-    return execute
+    return name, execute
+
+
+def _stale(conn: Connection, name: str) -> None:
+    """Forget ``name`` on this connection after PostgreSQL refused to run it because a column it
+    returns changed type (a migration ran under the service): that one statement fails, and the
+    next run prepares it afresh instead of failing the same way until the connection is replaced."""
+    if conn.invalidated:
+        return
+    conn.connection.info.setdefault(_PREPARED, OrderedDict()).pop(name, None)
+    conn.connection.info.setdefault(_STALE, set()).add(name)
 
 
 def _call(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool) -> None:

@@ -320,3 +320,24 @@ def test_a_written_parameter_must_be_an_integer(db: SessionFactory) -> None:
         if db.engine.dialect.name == "postgresql":
             with pytest.raises(ValueError, match="must be an integer"):
                 limited.run(s, {"limit": "1; DROP TABLE outbox"})
+
+
+def test_a_column_changing_type_under_a_prepared_statement_fails_it_once(db: SessionFactory) -> None:
+    """A migration that changes a returned column's type while the service runs: PostgreSQL refuses
+    the statement prepared before ("cached plan must not change result type"); that run fails,
+    and the next prepares it again."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a prepared statement's plan exists only on PostgreSQL (SQLite runs the text)")
+    with db.transaction() as s:
+        s.execute(TABLE.insert(), outbox_rows(1))
+    types = Prepared(sa.select(TABLE.c.event_type), plan_once=True)
+    with db.read() as s:
+        assert types.run(s).scalars() == ["ticket_created"]
+    with db.engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE outbox ALTER COLUMN event_type TYPE text"))
+    with db.read() as s:
+        with pytest.raises(sa.exc.DBAPIError, match="cached plan must not change result type"):
+            types.run(s)
+    for _ in range(2):
+        with db.read() as s:
+            assert types.run(s).scalars() == ["ticket_created"]
