@@ -45,9 +45,8 @@ integers the statement fixes itself (a capped count's) are written into its text
 the parameters it names ``written`` (a page's ``limit``): one prepared statement per value. The
 server replans by itself when a table's definition or statistics change (when a column it returns
 changes type it refuses instead: that run fails, and the next prepares the statement afresh).
-Each connection keeps
-at most :data:`PREPARED_PER_CONNECTION` (the least recently used is deallocated), and forgets
-them all when the pool replaces it. ``HELPDESK_PG_PLAN_ONCE=0`` turns it off, for a pooler in
+Each connection keeps at most :data:`PREPARED_PER_CONNECTION` (the least recently used is
+deallocated), and forgets them all when the pool replaces it. ``HELPDESK_PG_PLAN_ONCE=0`` turns it off, for a pooler in
 transaction mode (PgBouncer), where the next transaction may run on a server connection that
 never saw the ``PREPARE``. On SQLite ``plan_once`` and ``written`` change nothing.
 """
