@@ -46,9 +46,10 @@ the parameters it names ``written`` (a page's ``limit``): one prepared statement
 server replans by itself when a table's definition or statistics change (when a column it returns
 changes type it refuses instead: that run fails, and the next prepares the statement afresh).
 Each connection keeps at most :data:`PREPARED_PER_CONNECTION` (the least recently used is
-deallocated), and forgets them all when the pool replaces it. ``HELPDESK_PG_PLAN_ONCE=0`` turns it off, for a pooler in
-transaction mode (PgBouncer), where the next transaction may run on a server connection that
-never saw the ``PREPARE``. On SQLite ``plan_once`` and ``written`` change nothing.
+deallocated), and forgets them all when the pool replaces it. ``HELPDESK_PG_PLAN_ONCE=0`` turns
+it off, for a pooler in transaction mode (PgBouncer), where the next transaction may run on a
+server connection that never saw the ``PREPARE``. On SQLite ``plan_once`` and ``written`` change
+nothing.
 """
 
 from __future__ import annotations
