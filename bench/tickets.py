@@ -1186,7 +1186,11 @@ def _set_statement_log(pg_port: int, on: bool) -> None:
 
 
 def capture(stack: Stack, todo: list[Plan]) -> dict[str, list[Statement]]:
-    """Each capturing plan's probe once, with every statement logged; logging is off again after."""
+    """Each capturing plan's probe once, with every statement logged; logging is off again after.
+
+    The tickets service's connections are ended first, so that the log shows what they prepare
+    (``services.chassis.prepared``): a statement planned once is then captured on its first run
+    on a connection, its generic plan made in that run (once per connection in the suite's life)."""
     _set_statement_log(stack.pg_port, True)
     try:
         time.sleep(1.0)  # sessions pick the reload up between statements
