@@ -1228,7 +1228,8 @@ def explain(pg_port: int, statement: Statement) -> list[str]:
     try:
         with conn.cursor() as cur:
             if statement.prepare:
-                cur.execute(f"SET plan_cache_mode = {PLAN_ONCE_SETTINGS['plan_cache_mode']}")
+                for setting, value in PLAN_ONCE_SETTINGS.items():
+                    cur.execute(f"SET {setting} = {value}")
                 cur.execute(statement.prepare)
             for _ in range(2):
                 cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement.sql}")

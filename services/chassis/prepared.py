@@ -199,7 +199,9 @@ class _Shape:
 class _Compiled:
     """One compilation of a statement for one dialect and set of parameter names."""
 
-    def __init__(self, statement: Executable, dialect: Dialect, keys: Sequence[str]) -> None:
+    def __init__(
+        self, statement: Executable, dialect: Dialect, keys: Sequence[str], written: frozenset[str]
+    ) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
         self.positional = compiled.positiontup is not None
         self.fixed: dict[str, Any] = {}
@@ -215,7 +217,8 @@ class _Compiled:
             if default is None or not default.is_scalar:
                 raise ValueError(f"prepared statement: column {column.key!r} needs a value made at execution")
             self.fixed[column.key] = default.arg
-        self.fixed_integers = frozenset(k for k, v in self.fixed.items() if type(v) is int)
+        fixed_integers = {k for k, v in self.fixed.items() if type(v) is int}
+        self.written_names = tuple(sorted(fixed_integers | written))
         self.sql = compiled.string
         named = _unique(_NAMED.findall(self.sql))
         self.order = tuple(compiled.positiontup or ()) if self.positional else named
@@ -264,11 +267,12 @@ class _Compiled:
             raise ValueError(f"prepared statement: no value for parameter {missing}") from None
         return tuple(v for _, v in pairs) if self.positional else dict(pairs)
 
-    def written(self, given: frozenset[str], driver: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    def written(self, driver: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
         """The parameters whose values a statement planned once has in its text: the statement's
-        own integers (a capped count's ``LIMIT``) and the ``given`` names, which must be integers."""
+        own integers (a capped count's ``LIMIT``) and those it names ``written``, which must be
+        integers."""
         values = []
-        for name in sorted(self.fixed_integers | given):
+        for name in self.written_names:
             value = driver[name]
             if type(value) is not int:
                 raise ValueError(
@@ -307,7 +311,8 @@ class Prepared:
     def compiled(self, dialect: Dialect, keys: Sequence[str]) -> _Compiled:
         found = self._compiled.get((dialect.name, frozenset(keys)))
         if found is None:
-            found = self._compiled[(dialect.name, frozenset(keys))] = _Compiled(self.statement, dialect, keys)
+            found = _Compiled(self.statement, dialect, keys, self.written)
+            self._compiled[(dialect.name, frozenset(keys))] = found
         return found
 
     def run(self, session: Session, params: Mapping[str, Any] | None = None) -> Rows:
@@ -321,7 +326,7 @@ class Prepared:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if self.plan_once and PLAN_ONCE and conn.dialect.name == "postgresql" and not compiled.positional:
-                name, sql = _prepared_on(conn, cursor, shape, compiled.written(self.written, driver))
+                name, sql = _prepared_on(conn, cursor, shape, compiled.written(driver))
             try:
                 _call(conn, cursor, sql, driver, many=False)
             except exc.DBAPIError as error:
