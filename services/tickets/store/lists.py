@@ -114,17 +114,25 @@ class Lists:
 
     def _counted(self, s: Session, ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> list[_Column]:
         """The columns of a board without ``q``: each column's total counted up to ``TOTAL_CAP``
-        (one statement for all of them), then its first page."""
+        (one statement for all of them), then the first pages of the columns with any ticket
+        (one statement for all of them: :func:`queries.board_pages`)."""
         stage_ids = [stage["id"] for stage in stages]
         counts: list[int] = []
         for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
             chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
             counts += queries.run(s, queries.count_by_stage(ask.scope, ask.user_id, ask.flt, chunk)).one()
+        shown = [stage_id for stage_id, counted in zip(stage_ids, counts, strict=True) if counted]
+        found: dict[int, list[Any]] = {stage_id: [] for stage_id in stage_ids}
+        for i in range(0, len(shown), BOARD_COUNTS_PER_QUERY):
+            chunk = shown[i : i + BOARD_COUNTS_PER_QUERY]
+            first = queries.board_pages(
+                ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit
+            )
+            for row in queries.run(s, first):
+                found[chunk[row.board_column]].append(row)
         pages: list[_Column] = []
         for stage, counted in zip(stages, counts, strict=True):
-            rows, cursor = self._rows(
-                s, ask.page(stage["id"]), sort=ask.sort, limit=ask.limit, empty=not counted
-            )
+            rows, cursor = _cut(found[stage["id"]], sort=ask.sort, limit=ask.limit)
             pages.append((stage, rows, cursor, capped_total(counted, ask.flt.total_cap)))
         return pages
 
@@ -165,14 +173,19 @@ class Lists:
         s: Session, page: queries.Query, *, sort: Sort, limit: int, empty: bool
     ) -> tuple[Sequence[Any], str | None]:
         """The rows of ``page`` (a :func:`queries.page` statement and its parameters; none when
-        ``empty``: it was to pick among no ids) and the next page's cursor. Wire forms come from
-        :meth:`Records.dicts`, for all of a board's columns at once."""
+        ``empty``: it was to pick among no ids) and the next page's cursor (see :func:`_cut`)."""
         if empty:
             return [], None
-        rows = queries.run(s, page).all()
-        more, rows = len(rows) > limit, rows[:limit]
-        next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
-        return rows, next_cursor
+        return _cut(queries.run(s, page).all(), sort=sort, limit=limit)
+
+
+def _cut(rows: Sequence[Any], *, sort: Sort, limit: int) -> tuple[Sequence[Any], str | None]:
+    """A page's rows (``limit + 1`` of them asked for, to know if there is a next page) cut to
+    ``limit``, and the next page's cursor if there is one. Wire forms come from
+    :meth:`Records.dicts`, for all of a board's columns at once."""
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
+    return rows, next_cursor
 
 
 def _none(among: Sequence[int] | None) -> bool:
