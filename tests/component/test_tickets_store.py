@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -384,3 +385,67 @@ def test_a_create_answers_what_reading_the_ticket_back_gives(store: TicketStore,
     assert created["associations"] == {"contacts": [2, 5], "companies": [], "deals": [9]}
     assert created["unread"] is False and created["following"] is False
     assert (created["sla"] is not None) is with_policy
+
+
+@pytest.mark.parametrize("sort", ["-updated_at", "updated_at", "name", "-priority", "id"])
+def test_a_boards_columns_in_one_statement_are_each_columns_own_page(
+    store: TicketStore, clock: ManualClock, sort: str
+) -> None:
+    """The board reads its columns' first pages in one statement (``queries.board_pages``): each
+    column holds exactly the rows its own page (``queries.page`` for its stage) gives, in the same
+    order, with the same next cursor, for every sort, a scope that sees only some tickets, a
+    filter, and columns with no ticket, fewer than a page, and more."""
+    stages = [stage["id"] for stage in store.pipelines.all()[0]["stages"]]
+    spread = [0, 0, 0, 0, 0, 1, 1, 3, 0, 3, 3, 3, 3, 3, 3]  # the third stage stays empty
+    for n, column in enumerate(spread):
+        clock.advance(minutes=1)
+        owner = 7 if n % 3 else None
+        priority = ["low", "high", "medium"][n % 3]
+        ticket = _create(store, name=f"ticket {'kjihgfedcbaonml'[n]}", priority=priority)
+        store.tickets.update(
+            scope=EVERYTHING,
+            actor_id=1,
+            ticket_id=ticket["id"],
+            changes={"status": stages[column], "owner_id": owner},
+        )
+    ran: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if (sql := executed(statement)) is not None and "sort_key" in sql:  # a page's statement
+            ran.append(sql)
+
+    owned = Scope(False, frozenset({7}), False)
+    high = TicketFilter(priority="high")
+    for scope, flt in ((EVERYTHING, TicketFilter()), (owned, TicketFilter()), (EVERYTHING, high)):
+        common: dict[str, Any] = {"scope": scope, "user_id": 1, "flt": flt, "sort": parse_sort(sort)}
+        common["limit"] = 3
+        engine = store.lists.db.engine
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            ran.clear()
+            board = store.lists.board(**common, pipeline_id=None)
+            assert len(ran) == 1, ran  # every column's page in one statement
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+        assert [column["stage"]["id"] for column in board["columns"]] == stages
+        for column in board["columns"]:
+            own = store.lists.table(
+                **common | {"flt": dataclasses.replace(flt, status=column["stage"]["id"])}, cursor=None
+            )
+            assert [t["id"] for t in column["items"]] == [t["id"] for t in own["items"]]
+            assert column["items"] == own["items"]
+            assert column["total"] == own["total"]
+            assert (column["next_cursor"] is None) == (own["next_cursor"] is None)
+            if column["next_cursor"]:  # the column's cursor continues where its own table would
+                rest = store.lists.table(
+                    **common | {"flt": dataclasses.replace(flt, status=column["stage"]["id"])},
+                    cursor=column["next_cursor"],
+                )
+                assert (
+                    rest["items"]
+                    == store.lists.table(
+                        **common | {"flt": dataclasses.replace(flt, status=column["stage"]["id"])},
+                        cursor=own["next_cursor"],
+                    )["items"]
+                )
+    assert [c["total"] for c in store.lists.board(**common, pipeline_id=None)["columns"]][2] == 0
