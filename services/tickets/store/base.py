@@ -238,7 +238,7 @@ class Records:
         one statement instead of :meth:`ticket`'s three (no ticket can have been merged into it yet,
         and its associations are the ones it was inserted with)."""
         row = queries.run(s, queries.one_ticket(EVERYTHING, user_id, ticket_id)).one()
-        return self._fresh_ticket(row._mapping, assoc)
+        return self._fresh_ticket(row, assoc)
 
     def inserted_ticket(self, columns: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
         """The wire form of a ticket from the row its insert returned (all its columns), with no
@@ -246,7 +246,7 @@ class Records:
         ticket inserted a moment ago, and its associations are ``assoc``."""
         return self._fresh_ticket({**columns._mapping, "unread": False, "following": False}, assoc)
 
-    def _fresh_ticket(self, row: Mapping[Any, Any], assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    def _fresh_ticket(self, row: Any, assoc: Mapping[str, Sequence[int]]) -> dict[str, Any]:
         """The wire form of a ticket inserted in this transaction: nothing merged into it yet."""
         known = {kind: sorted(set(assoc.get(kind, ()))) for kind in ASSOCIATION_KINDS}
         return queries.ticket_dict(row, known, [], now=self.clock.now())
@@ -261,7 +261,7 @@ class Records:
         for ticket_id, kind, ref_id in _LINKS_OF.run(s, {"ids": ids}):
             (merged[ticket_id] if kind is None else assoc[ticket_id][kind]).append(ref_id)
         now = self.clock.now()
-        return [queries.ticket_dict(r._mapping, assoc[r.id], merged[r.id], now=now) for r in rows]
+        return [queries.ticket_dict(r, assoc[r.id], merged[r.id], now=now) for r in rows]
 
     def insert_new(self, s: Session, table: Table, values: dict[str, Any], key: list[str]) -> bool:
         """Insert unless a row with the same ``key`` exists (race-free); True if inserted."""
