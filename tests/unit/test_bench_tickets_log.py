@@ -32,8 +32,26 @@ def test_a_prepare_is_not_counted_and_its_executes_carry_it() -> None:
     assert count.main and count.flat.startswith("SELECT count(*)") and "stage_id = $1" in count.flat
     assert page.main and page.prepare is not None and page.prepare.startswith("PREPARE helpdesk_cd AS SELECT")
     assert search.prepare is None and search.main
+    assert (count.first_run, page.first_run, search.first_run, earlier.first_run) == (
+        True,
+        True,
+        False,
+        False,
+    )
     assert earlier.flat == "SELECT $1" and set(prepared) == {
         "helpdesk_seen_before",
         "helpdesk_ab",
         "helpdesk_cd",
     }
+
+
+def test_an_execute_of_a_statement_prepared_earlier_is_not_a_first_run() -> None:
+    """A later stretch of the log, the statements prepared before: the steady state."""
+    prepared: dict[str, str] = {}
+    parse_log(LOG, prepared=prepared)
+    again = parse_log(
+        "@@bench tickets@@ LOG:  duration: 0.150 ms  statement: EXECUTE helpdesk_ab(4)\n"
+        "@@bench tickets@@ LOG:  duration: 0.100 ms  statement: EXECUTE helpdesk_cd\n",
+        prepared=prepared,
+    )
+    assert [(s.ms, s.first_run, s.main) for s in again] == [(0.15, False, True), (0.1, False, True)]
