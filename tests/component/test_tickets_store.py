@@ -394,7 +394,8 @@ def test_a_boards_columns_in_one_statement_are_each_columns_own_page(
     """The board reads its columns' first pages in one statement (``queries.board_pages``): each
     column holds exactly the rows its own page (``queries.page`` for its stage) gives, in the same
     order, with the same next cursor, for every sort, a scope that sees only some tickets, a
-    filter, and columns with no ticket, fewer than a page, and more."""
+    filter, a search whose matches are all found first, and columns with no ticket, fewer than a
+    page, and more."""
     stages = [stage["id"] for stage in store.pipelines.all()[0]["stages"]]
     spread = [0, 0, 0, 0, 0, 1, 1, 3, 0, 3, 3, 3, 3, 3, 3]  # the third stage stays empty
     for n, column in enumerate(spread):
@@ -415,8 +416,9 @@ def test_a_boards_columns_in_one_statement_are_each_columns_own_page(
             ran.append(sql)
 
     owned = Scope(False, frozenset({7}), False)
-    high = TicketFilter(priority="high")
-    for scope, flt in ((EVERYTHING, TicketFilter()), (owned, TicketFilter()), (EVERYTHING, high)):
+    high, searched = TicketFilter(priority="high"), TicketFilter(q="ticket")  # every match within the cap
+    asked = [(EVERYTHING, TicketFilter()), (owned, TicketFilter()), (EVERYTHING, high), (owned, searched)]
+    for scope, flt in asked:
         common: dict[str, Any] = {"scope": scope, "user_id": 1, "flt": flt, "sort": parse_sort(sort)}
         common["limit"] = 3
         engine = store.lists.db.engine
@@ -449,3 +451,38 @@ def test_a_boards_columns_in_one_statement_are_each_columns_own_page(
                     )["items"]
                 )
     assert [c["total"] for c in store.lists.board(**common, pipeline_id=None)["columns"]][2] == 0
+
+
+def test_a_search_finds_its_matches_as_text_and_pages_among_them_planned_once(
+    store: TicketStore, clock: ManualClock
+) -> None:
+    """On PostgreSQL a text search's own statement is planned for its words each time (a rare
+    word wants the trigram index, a common one the sort order's), while the page among the
+    matches it found is planned once (``Prepared``): its plan is the ids'. Same answers either way."""
+    if store.lists.db.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL plans statements (SQLite runs each one's text)")
+    for n in range(4):
+        clock.advance(minutes=1)
+        _create(store, name=f"printer {n}" if n % 2 else f"scanner {n}")
+    ran: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        ran.append(statement)
+
+    engine = store.lists.db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(2):  # the first run on a connection prepares, the second only executes
+            ran.clear()
+            found = store.lists.table(
+                scope=EVERYTHING, user_id=1, flt=TicketFilter(q="printer"), sort=parse_sort("-updated_at"),
+                limit=25, cursor=None,
+            )  # fmt: skip
+            assert [t["name"] for t in found["items"]] == ["printer 3", "printer 1"]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    searched = [sql for sql in ran if "LIKE" in (executed(sql) or "")]
+    assert len(searched) == 2, ran  # the matching, then the page among what it found
+    matching, page = searched
+    assert matching.startswith("SELECT") and "sort_key" not in matching
+    assert page.startswith("EXECUTE ") and "sort_key" in (executed(page) or "")

@@ -121,20 +121,11 @@ class Lists:
         for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
             chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
             counts += queries.run(s, queries.count_by_stage(ask.scope, ask.user_id, ask.flt, chunk)).one()
-        shown = [stage_id for stage_id, counted in zip(stage_ids, counts, strict=True) if counted]
-        found: dict[int, list[Any]] = {stage_id: [] for stage_id in stage_ids}
-        for i in range(0, len(shown), BOARD_COUNTS_PER_QUERY):
-            chunk = shown[i : i + BOARD_COUNTS_PER_QUERY]
-            first = queries.board_pages(
-                ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit
-            )
-            for row in queries.run(s, first):
-                found[chunk[row.board_column]].append(row)
-        pages: list[_Column] = []
-        for stage, counted in zip(stages, counts, strict=True):
-            rows, cursor = _cut(found[stage["id"]], sort=ask.sort, limit=ask.limit)
-            pages.append((stage, rows, cursor, capped_total(counted, ask.flt.total_cap)))
-        return pages
+        totals = {
+            stage_id: capped_total(counted, ask.flt.total_cap)
+            for stage_id, counted in zip(stage_ids, counts, strict=True)
+        }
+        return self._first_pages(s, ask, stages, totals)
 
     def _searched(self, s: Session, ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> list[_Column]:
         """The columns of a board searched with ``q``.
@@ -150,22 +141,50 @@ class Lists:
         """
         flt = ask.flt
         found = queries.run(s, queries.matching_stages(ask.scope, ask.user_id, flt)).all()
-        every_match = len(found) <= flt.total_cap
-        matches: dict[int, list[int]] = {stage["id"]: [] for stage in stages}
-        for ticket_id, stage_id in found:
-            matches.setdefault(stage_id, []).append(ticket_id)
+        if len(found) <= flt.total_cap:
+            matches: dict[int, list[int]] = {stage["id"]: [] for stage in stages}
+            for ticket_id, stage_id in found:
+                matches.setdefault(stage_id, []).append(ticket_id)
+            totals = {stage_id: capped_total(len(ids), flt.total_cap) for stage_id, ids in matches.items()}
+            return self._first_pages(s, ask, stages, totals, among=matches)
         pages: list[_Column] = []
         for stage in stages:
-            if every_match:
-                among = matches[stage["id"]]
-                page = ask.page(stage["id"], among)
-                rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=not among)
-                total = capped_total(len(among), flt.total_cap)
-            else:
-                page = ask.page(stage["id"])
-                rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=False)
-                total = capped_total(len(rows) + (cursor is not None), min(ask.limit, flt.total_cap))
+            page = ask.page(stage["id"])
+            rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=False)
+            total = capped_total(len(rows) + (cursor is not None), min(ask.limit, flt.total_cap))
             pages.append((stage, rows, cursor, total))
+        return pages
+
+    def _first_pages(
+        self,
+        s: Session,
+        ask: _BoardAsk,
+        stages: Sequence[dict[str, Any]],
+        totals: dict[int, dict[str, Any]],
+        among: dict[int, list[int]] | None = None,
+    ) -> list[_Column]:
+        """The columns of ``stages`` with their ``totals``: the first pages of those with a ticket
+        (a total above 0) in one statement (:func:`queries.board_pages`), among the ids ``among``
+        gives each column if given."""
+        shown = [stage["id"] for stage in stages if totals[stage["id"]]["total"]]
+        found: dict[int, list[Any]] = {stage["id"]: [] for stage in stages}
+        for i in range(0, len(shown), BOARD_COUNTS_PER_QUERY):
+            chunk = shown[i : i + BOARD_COUNTS_PER_QUERY]
+            first = queries.board_pages(
+                ask.scope,
+                ask.user_id,
+                ask.flt,
+                chunk,
+                sort=ask.sort,
+                limit=ask.limit,
+                among=None if among is None else [among[stage_id] for stage_id in chunk],
+            )
+            for row in queries.run(s, first):
+                found[chunk[row.board_column]].append(row)
+        pages: list[_Column] = []
+        for stage in stages:
+            rows, cursor = _cut(found[stage["id"]], sort=ask.sort, limit=ask.limit)
+            pages.append((stage, rows, cursor, totals[stage["id"]]))
         return pages
 
     @staticmethod

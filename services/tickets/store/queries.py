@@ -166,7 +166,8 @@ class ListShape:
     @property
     def plan_once(self) -> bool:
         """Whether this shape's statements are planned once (see :class:`Prepared`): all but a
-        text search's, whose best plan depends on how common its words are."""
+        text search's, whose best plan depends on how common its words are. A page among ids
+        already found is planned once whatever its shape (:func:`page`)."""
         return not self.q
 
     @classmethod
@@ -329,7 +330,8 @@ def _page(
     statement = _page_rows(
         where, sort_key, descending, keyset=keyset, among_given=among_given, by_stage=stage_walk
     )
-    return Prepared(statement, plan_once=shape.plan_once, written=["limit"])
+    # among ids already found (at most a cap's worth) the plan is theirs to drive, whatever the words
+    return Prepared(statement, plan_once=shape.plan_once or among_given, written=["limit"])
 
 
 def _page_rows(
@@ -360,29 +362,47 @@ def _page_rows(
 
 
 def board_pages(
-    scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int], *, sort: Sort, limit: int
+    scope: Scope,
+    user_id: int,
+    flt: TicketFilter,
+    stage_ids: Sequence[int],
+    *,
+    sort: Sort,
+    limit: int,
+    among: Sequence[Sequence[int]] | None = None,
 ) -> Query:
     """The first pages of the board columns of ``stage_ids`` in one statement: each the rows
-    :func:`page` with ``by_stage`` gives for its stage, ``limit + 1`` of them, with
-    ``board_column`` (its index in ``stage_ids``), the columns one after another.
+    :func:`page` with ``by_stage`` gives for its stage (among the ids ``among[n]`` for the
+    column of ``stage_ids[n]`` if given), ``limit + 1`` of them, with ``board_column`` (its index
+    in ``stage_ids``), the columns one after another.
 
     One statement instead of one per column: at a million tickets a board's reads took 7.1 ms of
     the client's CPU with four pages and 6.0 with this, 11.3 ms of wall time against 9.8, the
     same rows. Planned afresh each time the four cost the server more together than apart (9.0
-    ms against 6.7), so only a shape planned once (no ``q``) comes here."""
+    ms against 6.7), so only a statement planned once comes here: a shape without ``q``, or
+    pages among ids already found."""
     shape = ListShape.of(scope, dataclasses.replace(flt, status=None))
+    if shape.q and among is None:
+        raise ValueError("a searched board's pages come here only among the ids found")
     values = {**list_values(user_id, flt), "limit": limit + 1}
     values.update({f"stage_{n}": stage_id for n, stage_id in enumerate(stage_ids)})
-    return _board_pages(shape, sort.key, sort.descending, len(stage_ids)), values
+    if among is not None:
+        values.update({f"among_{n}": list(ids) for n, ids in enumerate(among)})
+    statement = _board_pages(shape, sort.key, sort.descending, len(stage_ids), among_given=among is not None)
+    return statement, values
 
 
 @functools.lru_cache(maxsize=512)
-def _board_pages(shape: ListShape, sort_key: str, descending: bool, columns: int) -> Prepared:
-    walk = sort_key == "updated_at"  # see page(): only then does the stage's own index give the order
+def _board_pages(
+    shape: ListShape, sort_key: str, descending: bool, columns: int, *, among_given: bool
+) -> Prepared:
+    walk = sort_key == "updated_at" and not among_given  # see page(): the stage's own index
     parts = []
     for n in range(columns):
         stage = bindparam(f"stage_{n}", type_=Integer)
         where = [*filters(shape), _stage_walk(stage) if walk else tickets.c.stage_id == stage]
+        if among_given:
+            where.append(among(tickets.c.id, bindparam(f"among_{n}", type_=IdList())))
         column = literal(n, Integer).label("board_column")
         part = _page_rows(where, sort_key, descending, by_stage=walk, extra=[column]).subquery(f"column_{n}")
         parts.append(select(*part.c))
@@ -391,7 +411,7 @@ def _board_pages(shape: ListShape, sort_key: str, descending: bool, columns: int
     statement = select(*board.c).order_by(
         board.c.board_column, *(c.desc() if descending else c.asc() for c in order)
     )
-    return Prepared(statement, plan_once=shape.plan_once, written=["limit"])
+    return Prepared(statement, plan_once=True, written=["limit"])
 
 
 def _stage_walk(status: BindParameter[int]) -> ColumnElement[bool]:
