@@ -70,6 +70,19 @@ class _Among(FunctionElement[bool]):
     inherit_cache = True
 
 
+LIKE_ESCAPE = "/"
+"""The escape character of a ``LIKE`` whose text is a bound parameter (``contains(..., escape=)``)."""
+
+
+def like_text(text: str) -> str:
+    """``text`` to bind into ``column.contains(bindparam(...), escape=LIKE_ESCAPE)``: its ``%``,
+    ``_`` and escape characters taken literally (what ``autoescape=True`` does to a literal,
+    for a statement built once and run with different texts)."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
+
+
 def among(column: ColumnElement[Any], ids: ColumnElement[Any]) -> ColumnElement[bool]:
     """``column`` is one of the ids bound to :class:`IdList` parameter ``ids``, however many:
     ``column = ANY(:ids)`` on PostgreSQL, ``column IN (SELECT value FROM json_each(:ids))`` on

@@ -180,6 +180,8 @@ def test_matching_tickets_is_for_the_services_and_checks_its_terms(world: World)
     world.pump()
     assert world.conversations(SYSTEM).matching_tickets(["faktur", "ann@example.com"]) == [made["ticket_id"]]
     assert world.conversations(SYSTEM).matching_tickets(["FAKTUR"]) == [made["ticket_id"]]
+    assert world.conversations(SYSTEM).matching_tickets(["fak%"]) == []  # LIKE's wildcards taken literally
+    assert world.conversations(SYSTEM).matching_tickets(["f_ktur"]) == []
     with pytest.raises(Forbidden):
         world.conversations(WORLD_AGENT).matching_tickets(["faktur"])
     for bad in ([], [""], ["x" * 201], ["a"] * 9, "faktur", [7]):

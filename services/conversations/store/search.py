@@ -18,16 +18,19 @@ the tickets service's ``ticket_closed`` / ``ticket_reopened`` events.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select, text
+from sqlalchemy import ColumnElement, String, and_, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from services.chassis.db import LIKE_ESCAPE, like_text
+from services.chassis.prepared import Prepared
 from services.chassis.words import document_words, is_address, language, terms
 from services.conversations.models import messages, search_docs, search_senders, search_terms, threads
 from services.conversations.store.base import Records
@@ -181,22 +184,13 @@ class Search:
         conversation)."""
         if not terms:
             return []
-        conditions = [
-            search_docs.c.ticket_id.in_(
-                select(search_senders.c.ticket_id).where(search_senders.c.address == t)
-            )
-            if is_address(t)
-            else search_docs.c.words.contains(t, autoescape=True)
-            for t in terms
-        ]
-        statement = (
-            select(search_docs.c.ticket_id)
-            .where(*conditions)
-            .order_by(search_docs.c.updated_at.desc(), search_docs.c.ticket_id.desc())
-            .limit(limit)
-        )
+        kinds = tuple(is_address(t) for t in terms)
+        values = {
+            f"term_{n}": t if address else like_text(t)
+            for n, (t, address) in enumerate(zip(terms, kinds, strict=True))
+        }
         with self.db.read() as s:
-            return [int(t) for t in s.scalars(statement)]
+            return [int(t) for t in _matching(kinds, limit).run(s, values).scalars()]
 
     def reindex(self, *, ticket_id: int) -> None:
         """Rebuild the ticket's document from its messages, and the stems' counts with it (idempotent)."""
@@ -365,3 +359,26 @@ SQLITE_SIMILAR = text(
     "WHERE search_fts MATCH :q AND d.resolved AND d.language = :lang AND d.ticket_id != :exclude "
     "ORDER BY bm25(search_fts, :pw, :aw) LIMIT :k"
 ).bindparams(pw=PROBLEM_WEIGHT, aw=ANSWER_WEIGHT)
+
+
+@functools.lru_cache(maxsize=128)
+def _matching(addresses: tuple[bool, ...], limit: int) -> Prepared:
+    """:meth:`Search.matching_tickets`' statement for terms that are (True) or are not e-mail
+    addresses, built once: the search box asks it for every list searched with ``q``. Its text
+    is planned for its words each time (a rare word wants the trigram index, a common one the
+    recent documents' order)."""
+    conditions: list[ColumnElement[bool]] = []
+    for n, address in enumerate(addresses):
+        term = bindparam(f"term_{n}", type_=String)
+        if address:
+            senders = select(search_senders.c.ticket_id).where(search_senders.c.address == term)
+            conditions.append(search_docs.c.ticket_id.in_(senders))
+        else:
+            conditions.append(search_docs.c.words.contains(term, escape=LIKE_ESCAPE))
+    statement = (
+        select(search_docs.c.ticket_id)
+        .where(*conditions)
+        .order_by(search_docs.c.updated_at.desc(), search_docs.c.ticket_id.desc())
+        .limit(limit)
+    )
+    return Prepared(statement)

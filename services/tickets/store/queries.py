@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.chassis.clock import isoformat as iso
-from services.chassis.db import IdList, among
+from services.chassis.db import LIKE_ESCAPE, IdList, among, like_text
 from services.chassis.paging import Sort
 from services.chassis.prepared import Prepared, Rows
 from services.tickets.domain import PRIORITY_RANK, TOTAL_CAP, Scope, TicketFilter
@@ -186,9 +186,6 @@ class ListShape:
         )
 
 
-LIKE_ESCAPE = "/"
-
-
 def text_match(terms: Sequence[Any], ids: ColumnElement[Any] | None = None) -> ColumnElement[bool]:
     """A free-text search as SQL: every one of ``terms`` (lower-cased, as
     :func:`services.chassis.words.search_terms` gives them, escaped by :func:`like_text`: bound
@@ -198,14 +195,6 @@ def text_match(terms: Sequence[Any], ids: ColumnElement[Any] | None = None) -> C
     the tickets whose conversation matches the query)."""
     own = and_(*(tickets.c.search_text.contains(t, escape=LIKE_ESCAPE) for t in terms))
     return own if ids is None else or_(own, among(tickets.c.id, ids))
-
-
-def like_text(text: str) -> str:
-    """``text`` for ``icontains(..., escape=LIKE_ESCAPE)``: its ``%``, ``_`` and escape characters
-    taken literally (what ``autoescape=True`` does to a literal, for a bind parameter)."""
-    for special in (LIKE_ESCAPE, "%", "_"):
-        text = text.replace(special, LIKE_ESCAPE + special)
-    return text
 
 
 def list_values(user_id: int, flt: TicketFilter) -> dict[str, Any]:

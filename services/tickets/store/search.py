@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, true
 
 from services.chassis import paging
-from services.chassis.db import IdList
+from services.chassis.db import IdList, like_text
 from services.chassis.keyset import after
 from services.chassis.paging import Sort
 from services.tickets.domain import SORT_KEY_KINDS, Condition, Scope, SearchSpec, capped_total
@@ -86,7 +86,7 @@ def matching(spec: SearchSpec) -> list[ColumnElement[bool]]:
         where.append(or_(*groups) if groups else false())
     if spec.query:
         ids = literal(list(spec.message_ids), IdList()) if spec.message_ids else None
-        where.append(queries.text_match([queries.like_text(t) for t in spec.terms], ids))
+        where.append(queries.text_match([like_text(t) for t in spec.terms], ids))
     return where
 
 
