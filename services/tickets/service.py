@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any
 
+import eventlet
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -63,6 +64,7 @@ from services.tickets.lifecycle import LifecycleEntrypoints, bulk_budget
 from services.tickets.models import outbox
 from services.tickets.people import AccessDirectory, Identities
 from services.tickets.store import Errors, ImportItem, Store, failed
+from services.tickets.store.lists import MessageMatches
 from services.tickets.store.sla import BREACH_BATCH
 
 PERMISSIONS_TIMEOUT = 3.0
@@ -265,13 +267,15 @@ class TicketsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         q = load(contract.TicketQuerySchema, self._with_view(caller, query or {}))
+        flt = TicketFilter.from_query(q)
         found = self.store.lists.table(
             scope=scope,
             user_id=caller.user_id,
-            flt=self._with_messages(TicketFilter.from_query(q)),
+            flt=flt,
             sort=parse_sort(q["sort"]),
             limit=q["limit"],
             cursor=q["cursor"],
+            messages=self._message_search(flt),
         )
         return seat_view(caller, found)
 
@@ -325,13 +329,15 @@ class TicketsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         q = load(contract.BoardQuerySchema, self._with_view(caller, query or {}))
+        flt = TicketFilter.from_query(q)
         found = self.store.lists.board(
             scope=scope,
             user_id=caller.user_id,
-            flt=self._with_messages(TicketFilter.from_query(q)),
+            flt=flt,
             sort=parse_sort(q["sort"]),
             limit=q["limit"],
             pipeline_id=q.get("pipeline_id"),
+            messages=self._message_search(flt),
         )
         return seat_view(caller, found)
 
@@ -649,10 +655,13 @@ class TicketsService(LifecycleEntrypoints):
             log.warning("searching without conversations: %s", exc)
             return ()
 
-    def _with_messages(self, flt: TicketFilter) -> TicketFilter:
+    def _message_search(self, flt: TicketFilter) -> MessageMatches | None:
+        """For a list searched with ``q``: :meth:`_message_matches` asked now, in a green thread of
+        its own, its answer for the store to wait for when it needs it (after its own search of
+        the tickets' text, which runs meanwhile)."""
         if not flt.q:
-            return flt
-        return dataclasses.replace(flt, q_ids=self._message_matches(flt.q_terms))
+            return None
+        return eventlet.spawn(self._message_matches, flt.q_terms).wait
 
     def _spec_with_messages(self, spec: SearchSpec) -> SearchSpec:
         if not spec.query:

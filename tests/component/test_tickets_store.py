@@ -486,3 +486,55 @@ def test_a_search_finds_its_matches_as_text_and_pages_among_them_planned_once(
     matching, page = searched
     assert matching.startswith("SELECT") and "sort_key" not in matching
     assert page.startswith("EXECUTE ") and "sort_key" in (executed(page) or "")
+
+
+def test_a_search_asks_for_its_conversation_matches_after_its_own_statement_and_adds_them(
+    store: TicketStore, clock: ManualClock
+) -> None:
+    """The store searches the tickets' own text first and only then waits for the tickets whose
+    conversation matches (``messages``: the service asked the conversations service before the
+    store started, so the two run at the same time). Those tickets count as matches whatever
+    their own text, but only those the scope and the filters select; the table, the board and
+    their totals agree with the ids given up front."""
+    made = []
+    for n in range(6):
+        clock.advance(minutes=1)
+        made.append(_create(store, name=f"printer {n}" if n < 2 else f"other {n}", priority="high")["id"])
+    store.tickets.update(scope=EVERYTHING, actor_id=1, ticket_id=made[3], changes={"owner_id": 7})
+    store.tickets.update(scope=EVERYTHING, actor_id=1, ticket_id=made[4], changes={"priority": "low"})
+    by_conversation = (made[2], made[3], made[4], 999_999)  # 999,999: no such ticket
+    ran: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if (sql := executed(statement)) is not None:
+            ran.append(sql)
+
+    def messages() -> tuple[int, ...]:
+        assert any("LIKE" in sql for sql in ran), ran  # its own search ran first
+        ran.append("-- asked")
+        return by_conversation
+
+    common: dict[str, Any] = {"user_id": 1, "sort": parse_sort("-updated_at"), "limit": 25}
+    engine = store.lists.db.engine
+    owned = Scope(False, frozenset({7}), True)
+    for scope, flt, expected in (
+        (EVERYTHING, TicketFilter(q="printer"), {made[0], made[1], made[2], made[3], made[4]}),
+        (EVERYTHING, TicketFilter(q="printer", priority="high"), {made[0], made[1], made[2], made[3]}),
+        (owned, TicketFilter(q="printer"), set(made) - {made[5]}),  # all but made[3] are unowned
+        (Scope(False, frozenset({7}), False), TicketFilter(q="printer"), {made[3]}),
+    ):
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            ran.clear()
+            table = store.lists.table(**common, scope=scope, flt=flt, cursor=None, messages=messages)
+            assert "-- asked" in ran
+            ran.clear()
+            board = store.lists.board(**common, scope=scope, flt=flt, pipeline_id=None, messages=messages)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+        given = dataclasses.replace(flt, q_ids=by_conversation)
+        upfront = store.lists.table(**common, scope=scope, flt=given, cursor=None)
+        assert {t["id"] for t in table["items"]} == {t["id"] for t in upfront["items"]} == expected
+        assert (table["total"], table["total_capped"]) == (upfront["total"], upfront["total_capped"])
+        on_board = {t["id"] for column in board["columns"] for t in column["items"]}
+        assert on_board == {t["id"] for t in table["items"]}

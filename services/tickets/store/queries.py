@@ -484,6 +484,21 @@ def _matching_stages(shape: ListShape, cap: int) -> Prepared:
     return Prepared(statement, plan_once=shape.plan_once)
 
 
+def listed_among(scope: Scope, user_id: int, flt: TicketFilter, ids: Sequence[int]) -> Query:
+    """``(id, stage_id)`` of the tickets among ``ids`` that the scope and ``flt``'s filters other
+    than its text select: those whose conversation matches ``q``, which match it whatever their
+    own text (a statement and its parameters)."""
+    plain = dataclasses.replace(flt, q=None, q_terms=(), q_ids=())
+    return _listed_among(ListShape.of(scope, plain)), {**list_values(user_id, plain), "among": list(ids)}
+
+
+@functools.lru_cache(maxsize=512)
+def _listed_among(shape: ListShape) -> Prepared:
+    where = [*filters(shape), among(tickets.c.id, bindparam("among", type_=IdList()))]
+    statement = select(tickets.c.id, tickets.c.stage_id).select_from(_counted(shape)).where(*where)
+    return Prepared(statement, plan_once=True)
+
+
 def count(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
     """How many tickets the same filters select, up to ``flt.total_cap + 1`` (a list's ``total``):
     a statement and its parameters."""
