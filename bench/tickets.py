@@ -1308,7 +1308,7 @@ def plans_report(run: SizeRun, todo: list[Plan], pg_port: int) -> list[str]:
     detail: list[str] = []
     summary = ["", f"### EXPLAIN (ANALYZE, BUFFERS) at {run.size:,} tickets, one line each", ""]
     for plan in todo:
-        pages_shown = 0  # a searched board past its cap runs a page per column: show the first in full
+        pages_shown = 0  # the first page statement in full (a board's pages are one statement)
         for n, statement in enumerate(run.statements.get(plan.key, []), 1):
             try:
                 lines = explain(pg_port, statement)

@@ -115,6 +115,17 @@ Index(
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
+# a partial scope's page sorted by update, read an owner (or the unassigned) at a time
+# (queries.owner_parts), in a board column or a status filter too
+Index(
+    "ix_tickets_owner_stage_updated",
+    tickets.c.owner_id,
+    tickets.c.stage_id,
+    tickets.c.updated_at,
+    tickets.c.id,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
 # the capped totals of "mine" and of an owner filter stop after 1,001 entries of this index, read
 # without the table; "following" looks each followed ticket up in the second
 Index(

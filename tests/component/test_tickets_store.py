@@ -163,15 +163,21 @@ def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
     assert (none["total"], none["total_capped"]) == (0, False)
 
 
+PARTIAL = Scope(False, frozenset({7, 9}), unassigned=True)  # owners 7 and 9, and the unassigned
+
+
+@pytest.mark.parametrize("scope", [EVERYTHING, PARTIAL], ids=["everything", "owners-and-unassigned"])
 @pytest.mark.parametrize("cap", [2, 100], ids=["past-the-cap", "within-the-cap"])
 def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
-    store: TicketStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, cap: int
+    store: TicketStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, cap: int, scope: Scope
 ) -> None:
     """A text search finds its matches first and, when they are no more than the cap, orders only
-    those (``queries.capped_ids``); past the cap it pages like any list. Either way, one row at a
-    time, every match comes once, in the sort's order, and nothing else: in the table, in the
-    board's columns (all matches within the cap, or each column walking its own) and in the
-    search endpoint (``query`` and ``CONTAINS_TOKEN``)."""
+    those (``queries.capped_ids``); past the cap it pages like any list (its text checked on the
+    way: ``holds_text``; a partial scope's owners walked apart: ``queries.owner_parts``). Either
+    way, one row at a time, every match the scope sees comes once, in the sort's order, and
+    nothing else: in the table, in the board's columns (all matches within the cap, or every
+    column's page in one statement) and in the search endpoint (``query`` and
+    ``CONTAINS_TOKEN``)."""
     from services.tickets.domain import PRIORITY_RANK, Condition, SearchSpec
     from services.tickets.domain import lists as domain_lists
     from services.tickets.store import queries
@@ -180,17 +186,19 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
     monkeypatch.setattr(queries, "TOTAL_CAP", cap)
     monkeypatch.setattr(domain_lists, "TOTAL_CAP", cap)
     made = []
-    for n, (name, priority) in enumerate(
+    for n, (name, priority, owner) in enumerate(
         [
-            ("Printer jam", "low"),
-            ("scanner", "high"),
-            ("printer", "urgent"),
-            ("a PRINTER", "high"),
-            ("fax", "low"),
+            ("Printer jam", "low", 7),
+            ("scanner", "high", None),
+            ("printer", "urgent", 8),  # not in the partial scope
+            ("a PRINTER", "high", None),
+            ("fax", "low", 9),
+            ("printer 5%", "medium", 9),
         ]
     ):
         clock.advance(minutes=1)
-        made.append(_create(store, name=name, description="paper" if n == 4 else "", priority=priority))
+        description = "paper" if n == 4 else ""
+        made.append(_create(store, name=name, description=description, priority=priority, owner_id=owner))
     clock.advance(minutes=1)  # the first becomes the most recently updated
     made[0] = store.tickets.update(
         scope=EVERYTHING, actor_id=1, ticket_id=made[0]["id"], changes={"priority": "medium"}
@@ -203,7 +211,7 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
     made[3] = store.tickets.update(
         scope=EVERYTHING, actor_id=1, ticket_id=made[3]["id"], changes={"status": second["id"]}
     )
-    printers = [t for t in made if "printer" in t["name"].lower()]
+    printers = [t for t in made if "printer" in t["name"].lower() and scope.allows(t["owner_id"])]
     sorts = {
         "-updated_at": lambda t: (t["updated_at"], t["id"]),
         "name": lambda t: (t["name"].lower(), t["id"]),
@@ -212,7 +220,7 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
     }
     for text, sort in sorts.items():
         expected = [t["id"] for t in sorted(printers, key=sort, reverse=text.startswith("-"))]
-        common: dict[str, Any] = {"scope": EVERYTHING, "user_id": 1, "sort": parse_sort(text), "limit": 1}
+        common: dict[str, Any] = {"scope": scope, "user_id": 1, "sort": parse_sort(text), "limit": 1}
         readers = [
             functools.partial(store.lists.table, **common, flt=TicketFilter(q="printer")),
             functools.partial(store.search.search, **common, spec=SearchSpec(query="printer")),
@@ -227,7 +235,7 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
             page = read(cursor=None)
             while True:
                 seen += [t["id"] for t in page["items"]]
-                assert (page["total"], page["total_capped"]) == (min(3, cap), cap < 3)
+                assert (page["total"], page["total_capped"]) == (min(len(printers), cap), cap < len(printers))
                 if page["next_cursor"] is None:
                     break
                 page = read(cursor=page["next_cursor"])
@@ -244,6 +252,8 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
     assert [
         t["id"] for t in store.lists.table(**common, flt=TicketFilter(q="paper"), cursor=None)["items"]
     ] == [made[4]["id"]]
+    percent = store.lists.table(**common, flt=TicketFilter(q="%"), cursor=None)  # a literal %, not LIKE's
+    assert [t["id"] for t in percent["items"]] == [made[5]["id"]]
 
 
 def test_a_list_of_few_or_no_matches_is_counted_first_and_paged_among_them(
@@ -453,14 +463,18 @@ def test_a_boards_columns_in_one_statement_are_each_columns_own_page(
     assert [c["total"] for c in store.lists.board(**common, pipeline_id=None)["columns"]][2] == 0
 
 
-def test_a_search_finds_its_matches_as_text_and_pages_among_them_planned_once(
-    store: TicketStore, clock: ManualClock
+@pytest.mark.parametrize("cap", [1, 100], ids=["past-the-cap", "within-the-cap"])
+def test_a_search_finds_its_matches_as_text_and_pages_planned_once(
+    store: TicketStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, cap: int
 ) -> None:
     """On PostgreSQL a text search's own statement is planned for its words each time (a rare
-    word wants the trigram index, a common one the sort order's), while the page among the
-    matches it found is planned once (``Prepared``): its plan is the ids'. Same answers either way."""
+    word wants the trigram index, a common one the sort order's: ``LIKE``), while its pages are
+    planned once (``Prepared``), their text checked on the way (``strpos``): among the matches it
+    found, or past the cap walking the sort's index (the table's page, and the board's columns
+    in one statement). Same answers either way."""
     if store.lists.db.engine.dialect.name != "postgresql":
         pytest.skip("only PostgreSQL plans statements (SQLite runs each one's text)")
+    monkeypatch.setattr(contract, "SEARCH_TOTAL_CAP", cap)
     for n in range(4):
         clock.advance(minutes=1)
         _create(store, name=f"printer {n}" if n % 2 else f"scanner {n}")
@@ -469,23 +483,35 @@ def test_a_search_finds_its_matches_as_text_and_pages_among_them_planned_once(
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         ran.append(statement)
 
+    def searched() -> list[str]:
+        return [sql for sql in ran if any(word in (executed(sql) or "") for word in ("LIKE", "strpos"))]
+
+    common: dict[str, Any] = {
+        "scope": EVERYTHING,
+        "user_id": 1,
+        "sort": parse_sort("-updated_at"),
+        "limit": 25,
+    }
     engine = store.lists.db.engine
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
         for _ in range(2):  # the first run on a connection prepares, the second only executes
             ran.clear()
-            found = store.lists.table(
-                scope=EVERYTHING, user_id=1, flt=TicketFilter(q="printer"), sort=parse_sort("-updated_at"),
-                limit=25, cursor=None,
-            )  # fmt: skip
+            found = store.lists.table(**common, flt=TicketFilter(q="printer"), cursor=None)
             assert [t["name"] for t in found["items"]] == ["printer 3", "printer 1"]
+        table = searched()
+        ran.clear()
+        board = store.lists.board(**common, flt=TicketFilter(q="printer"), pipeline_id=None)
+        assert [t["name"] for t in board["columns"][0]["items"]] == ["printer 3", "printer 1"]
+        columns = searched()
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    searched = [sql for sql in ran if "LIKE" in (executed(sql) or "")]
-    assert len(searched) == 2, ran  # the matching, then the page among what it found
-    matching, page = searched
-    assert matching.startswith("SELECT") and "sort_key" not in matching
-    assert page.startswith("EXECUTE ") and "sort_key" in (executed(page) or "")
+    for statements in (table, columns):
+        assert len(statements) == 2, statements  # the matching, then the page(s)
+        matching, page = statements
+        assert matching.startswith("SELECT") and "sort_key" not in matching and "LIKE" in matching
+        assert page.startswith("EXECUTE ")
+        assert "sort_key" in (executed(page) or "") and "strpos" in (executed(page) or "")
 
 
 def test_a_search_asks_for_its_conversation_matches_after_its_own_statement_and_adds_them(

@@ -1,16 +1,20 @@
-"""Migrations 0012 and 0013 of tickets: list indexes that answer from the index alone.
+"""Migrations 0012, 0013 and 0014 of tickets: list indexes that answer from the index alone, or
+in the order a page wants.
 
 0012: the priority filter's capped count and ``sort=priority`` go through
 ``ix_tickets_priority_listed`` on both databases, and on PostgreSQL from the index alone (no table
 visit to skip deleted or merged tickets, nor to check an owned-only agent's owner or the open
 view). 0013: a user's followed tickets are read from ``ix_ticket_followers_user_ticket`` alone.
-Each downgrade puts the index it replaced back.
+0014: a partial scope's page sorted by update walks each owner's tickets in
+``ix_tickets_owner_stage_updated``.
+Each downgrade puts back what was there before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -18,8 +22,9 @@ from alembic import command
 
 from deploy.migrate import alembic_config, upgrade
 from services import registry
-from services.chassis.db import make_engine
-from services.tickets.domain import PRIORITY_RANK
+from services.chassis.db import SessionFactory, make_engine
+from services.tickets.domain import PRIORITY_RANK, Scope, TicketFilter, parse_sort
+from services.tickets.store import queries
 
 pytestmark = pytest.mark.db
 
@@ -151,4 +156,75 @@ def test_migration_0013_reads_a_users_followed_tickets_from_one_index(make_db: C
     command.downgrade(alembic_config(registry.service("tickets"), url), "0012")
     found = _indexes(engine, "ticket_followers")
     assert "ix_ticket_followers_user_ticket" not in found and "ix_ticket_followers_user_id" in found
+    engine.dispose()
+
+
+def _explain(engine: sa.Engine, query: queries.Query) -> str:
+    """The plan of one of the store's statements with its values (as :func:`_plan`)."""
+    prepared, values = query
+    compiled: Any = cast(Any, prepared.statement).compile(dialect=engine.dialect)
+    params = compiled.construct_params(values)
+    with engine.connect() as c:
+        if engine.dialect.name == "sqlite":
+            ordered = tuple(params[name] for name in compiled.positiontup or ())
+            rows = c.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), ordered)
+            return "\n".join(str(row[-1]) for row in rows)
+        c.exec_driver_sql("SET enable_seqscan = off")
+        c.exec_driver_sql("SET enable_bitmapscan = off")
+        return "\n".join(row[0] for row in c.exec_driver_sql("EXPLAIN " + str(compiled), params))
+
+
+def test_migration_0014_walks_each_owner_of_a_partial_scope_in_its_own_order(
+    make_db: Callable[..., str],
+) -> None:
+    """A page sorted by update for an agent seeing owners 7 and 9 and the unassigned tickets reads
+    each of the three apart, in ``ix_tickets_owner_stage_updated``'s order (a board column: by
+    stage too), and merges them: the same rows as the scope's own order."""
+    url = make_db("tickets", "0013")
+    engine = make_engine(url)
+    owners = (7, 8, 9, None)
+    rows = [
+        {
+            "id": n,
+            "stage": 1 + n % 3,
+            "owner": owners[n % 4],
+            "updated": NOW + dt.timedelta(minutes=(n * 37) % 500),
+            "deleted": NOW if n % 11 == 0 else None,
+        }
+        for n in range(1, 401)
+    ]
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
+                " owner_id, source, created_by, created_at, updated_at, deleted_at, version, unread_seq,"
+                " merge_count, sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, :stage, 'low', 0,"
+                " :owner, 'api', 1, :updated, :updated, :deleted, 1, 1, 0, :updated, 'n')"
+            ),
+            rows,
+        )
+    upgrade("tickets", url)
+
+    definition = _indexes(engine)["ix_tickets_owner_stage_updated"].lower()
+    assert _columns(definition) == ["owner_id", "stage_id", "updated_at", "id"]
+    assert "deleted_at is null" in definition and "merged_into_id is null" in definition
+    _vacuum(engine, "tickets")
+    scope = Scope(False, frozenset({7, 9}), unassigned=True)
+    column = queries.page(
+        scope, 1, TicketFilter(status=2), sort=parse_sort("-updated_at"), limit=10, by_stage=True
+    )
+    plan = _explain(engine, column)
+    assert plan.count("ix_tickets_owner_stage_updated") == 3, plan  # each part in its order, unassigned too
+    sessions = SessionFactory(engine)
+    with sessions.read() as s:
+        found = [row.id for row in queries.run(s, column)]
+    seen = sorted(
+        (r for r in rows if r["stage"] == 2 and r["deleted"] is None and r["owner"] in (7, 9, None)),
+        key=lambda r: (r["updated"], r["id"]),
+        reverse=True,
+    )
+    assert found == [r["id"] for r in seen[:11]]
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0013")
+    assert "ix_tickets_owner_stage_updated" not in _indexes(engine)
     engine.dispose()

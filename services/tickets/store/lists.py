@@ -29,13 +29,6 @@ class _BoardAsk:
     sort: Sort
     limit: int
 
-    def page(self, stage_id: int, among: Sequence[int] | None = None) -> queries.Query:
-        """The first page of the column of ``stage_id`` (see :func:`queries.page`'s ``by_stage``)."""
-        column = dataclasses.replace(self.flt, status=stage_id)
-        return queries.page(
-            self.scope, self.user_id, column, sort=self.sort, limit=self.limit, among=among, by_stage=True
-        )
-
 
 _Column = tuple[dict[str, Any], Sequence[Any], str | None, dict[str, Any]]
 """A board column before its tickets' wire forms: its stage, page rows, next cursor and total."""
@@ -155,7 +148,8 @@ class Lists:
         matches says ``total: limit, total_capped: true``. Counting a common word's hundred
         matches in each column read four times the rows its page does (at 1,000,000 tickets,
         63 ms of an owned-only agent's board against 16 for the four pages), and the board
-        shows a page per column, which is what that count can add to.
+        shows a page per column, which is what that count can add to. Those pages are one
+        statement planned once, whose walks check the words on the way (:func:`queries.page`).
         """
         found, flt = self._search_matches(s, ask.scope, ask.user_id, ask.flt, messages)
         ask = dataclasses.replace(ask, flt=flt)
@@ -165,13 +159,7 @@ class Lists:
                 matches.setdefault(stage_id, []).append(ticket_id)
             totals = {stage_id: capped_total(len(ids), flt.total_cap) for stage_id, ids in matches.items()}
             return self._first_pages(s, ask, stages, totals, among=matches)
-        pages: list[_Column] = []
-        for stage in stages:
-            page = ask.page(stage["id"])
-            rows, cursor = self._rows(s, page, sort=ask.sort, limit=ask.limit, empty=False)
-            total = capped_total(len(rows) + (cursor is not None), min(ask.limit, flt.total_cap))
-            pages.append((stage, rows, cursor, total))
-        return pages
+        return self._first_pages(s, ask, stages, None)
 
     @staticmethod
     def _search_matches(
@@ -207,13 +195,14 @@ class Lists:
         s: Session,
         ask: _BoardAsk,
         stages: Sequence[dict[str, Any]],
-        totals: dict[int, dict[str, Any]],
+        totals: dict[int, dict[str, Any]] | None,
         among: dict[int, list[int]] | None = None,
     ) -> list[_Column]:
         """The columns of ``stages`` with their ``totals``: the first pages of those with a ticket
         (a total above 0) in one statement (:func:`queries.board_pages`), among the ids ``among``
-        gives each column if given."""
-        shown = [stage["id"] for stage in stages if totals[stage["id"]]["total"]]
+        gives each column if given. Without ``totals`` every column is read, and its total is
+        its page's: exact up to the page's size (``limit``, at most the cap), capped there."""
+        shown = [stage["id"] for stage in stages if totals is None or totals[stage["id"]]["total"]]
         found: dict[int, list[Any]] = {stage["id"]: [] for stage in stages}
         for i in range(0, len(shown), BOARD_COUNTS_PER_QUERY):
             chunk = shown[i : i + BOARD_COUNTS_PER_QUERY]
@@ -230,8 +219,13 @@ class Lists:
                 found[chunk[row.board_column]].append(row)
         pages: list[_Column] = []
         for stage in stages:
-            rows, cursor = _cut(found[stage["id"]], sort=ask.sort, limit=ask.limit)
-            pages.append((stage, rows, cursor, totals[stage["id"]]))
+            column = found[stage["id"]]
+            rows, cursor = _cut(column, sort=ask.sort, limit=ask.limit)
+            if totals is None:
+                total = capped_total(len(column), min(ask.limit, ask.flt.total_cap))
+            else:
+                total = totals[stage["id"]]
+            pages.append((stage, rows, cursor, total))
         return pages
 
     @staticmethod
