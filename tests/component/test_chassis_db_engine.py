@@ -141,3 +141,27 @@ def test_among_is_a_comparison_an_index_serves_on_either_database(sessions: Sess
             plan = s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("[1, 2]",)).all()
             assert any("SEARCH" in row[-1] for row in plan), plan
         assert s.execute(statement, {"ids": [1, 2]}).all() == []
+
+
+def test_holds_text_finds_what_an_escaped_like_finds_on_either_database(sessions: SessionFactory) -> None:
+    """``holds_text`` (``strpos``/``instr``) and ``LIKE '%' || like_text(part) || '%'`` select the
+    same texts for parts with LIKE's wildcards, its escape character, case and non-ASCII letters:
+    a page planned once checks a search's words with the one, its matching finds them with the
+    other."""
+    texts = ["50% off", "5 0", "a_b", "axb", "c/d", "C/D", "łódź", "lodz", "%", "", "100%_/"]
+    parts = ["%", "_", "/", "0%", "a_b", "c/d", "łódź", "%_/", "x", "C"]
+    values = sa.union_all(*(sa.select(sa.literal(t, sa.Text).label("body")) for t in texts)).subquery("texts")
+    part = sa.bindparam("part", type_=sa.Text)
+    holding = sa.select(values.c.body).where(db.holds_text(values.c.body, part))
+    liking = sa.select(values.c.body).where(
+        values.c.body.contains(sa.bindparam("escaped"), escape=db.LIKE_ESCAPE)
+    )
+    with sessions.read() as s:
+        if s.get_bind().dialect.name == "sqlite":
+            s.execute(sa.text("PRAGMA case_sensitive_like = ON"))  # as a lower-cased column compares
+        for text in parts:
+            held = sorted(s.execute(holding, {"part": text}).scalars())
+            liked = sorted(s.execute(liking, {"escaped": db.like_text(text)}).scalars())
+            assert held == liked == sorted(t for t in texts if text in t), text
+        if s.get_bind().dialect.name == "sqlite":
+            s.execute(sa.text("PRAGMA case_sensitive_like = OFF"))
