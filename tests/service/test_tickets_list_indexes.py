@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -47,16 +47,19 @@ def _columns(definition: str) -> list[str]:
     return [c.strip().strip('"') for c in inside.lower().split(",")]
 
 
-def _plan(engine: sa.Engine, query: sa.TextClause, values: dict[str, object]) -> str:
-    """The plan of ``query`` once statistics are fresh; on PostgreSQL with table scans priced out
-    (a test's table is small enough to read whole)."""
+def _plan(engine: sa.Engine, query: Any, values: dict[str, Any]) -> str:
+    """The plan of ``query`` (a text or any statement) with ``values`` once statistics are fresh;
+    on PostgreSQL with table scans priced out (a test's table is small enough to read whole)."""
+    compiled = query.compile(dialect=engine.dialect)
+    params = compiled.construct_params(values)
     with engine.connect() as c:
         if engine.dialect.name == "sqlite":
-            rows = c.execute(sa.text("EXPLAIN QUERY PLAN " + str(query)), values)
+            ordered = tuple(params[name] for name in compiled.positiontup or ())
+            rows = c.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), ordered)
             return "\n".join(str(row[-1]) for row in rows)
-        c.execute(sa.text("SET enable_seqscan = off"))
-        c.execute(sa.text("SET enable_bitmapscan = off"))
-        return "\n".join(c.execute(sa.text("EXPLAIN " + str(query)), values).scalars())
+        c.exec_driver_sql("SET enable_seqscan = off")
+        c.exec_driver_sql("SET enable_bitmapscan = off")
+        return "\n".join(row[0] for row in c.exec_driver_sql("EXPLAIN " + str(compiled), params))
 
 
 def _vacuum(engine: sa.Engine, table: str) -> None:
@@ -159,21 +162,6 @@ def test_migration_0013_reads_a_users_followed_tickets_from_one_index(make_db: C
     engine.dispose()
 
 
-def _explain(engine: sa.Engine, query: queries.Query) -> str:
-    """The plan of one of the store's statements with its values (as :func:`_plan`)."""
-    prepared, values = query
-    compiled: Any = cast(Any, prepared.statement).compile(dialect=engine.dialect)
-    params = compiled.construct_params(values)
-    with engine.connect() as c:
-        if engine.dialect.name == "sqlite":
-            ordered = tuple(params[name] for name in compiled.positiontup or ())
-            rows = c.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), ordered)
-            return "\n".join(str(row[-1]) for row in rows)
-        c.exec_driver_sql("SET enable_seqscan = off")
-        c.exec_driver_sql("SET enable_bitmapscan = off")
-        return "\n".join(row[0] for row in c.exec_driver_sql("EXPLAIN " + str(compiled), params))
-
-
 def test_migration_0014_walks_each_owner_of_a_partial_scope_in_its_own_order(
     make_db: Callable[..., str],
 ) -> None:
@@ -213,7 +201,7 @@ def test_migration_0014_walks_each_owner_of_a_partial_scope_in_its_own_order(
     column = queries.page(
         scope, 1, TicketFilter(status=2), sort=parse_sort("-updated_at"), limit=10, by_stage=True
     )
-    plan = _explain(engine, column)
+    plan = _plan(engine, column[0].statement, column[1])
     assert plan.count("ix_tickets_owner_stage_updated") == 3, plan  # each part in its order, unassigned too
     sessions = SessionFactory(engine)
     with sessions.read() as s:

@@ -359,7 +359,7 @@ def page(
         sort.descending,
         keyset=after is not None,
         among_given=among is not None,
-        by_stage=by_stage and flt.status is not None and sort.key == "updated_at" and among is None,
+        by_stage=by_stage and flt.status is not None,
     )
     values = {**list_values(user_id, flt), "limit": limit + 1}
     if after is not None:
@@ -371,14 +371,25 @@ def page(
 
 @functools.lru_cache(maxsize=512)
 def _page(shape: ListShape, walk: _Walk) -> Prepared:
-    parts = None if walk.among_given else owner_parts(shape, walk.sort_key)
-    if parts is not None:  # each part walks its owner's index in the stage (see owner_parts)
-        walk = dataclasses.replace(walk, by_stage=False)
+    walk, parts = _column_walk(shape, walk, among_given=walk.among_given)
     unstaged = dataclasses.replace(shape, status=False) if walk.by_stage else shape
     where = filters(unstaged, scoped=parts is None, walked=True)
     if walk.by_stage:
         where.append(_stage_walk(bindparam("status", type_=Integer)))
     return Prepared(_walks(where, parts, walk), plan_once=True, written=["limit"])
+
+
+def _column_walk(
+    shape: ListShape, walk: _Walk, *, among_given: bool
+) -> tuple[_Walk, list[ColumnElement[bool]] | None]:
+    """How a page of ``shape`` reads its rows, one rule for a table's page and a board's columns:
+    its owner parts (:func:`owner_parts`; none among ids already found, whose plan is the ids'),
+    and ``walk`` walking its stage's index only where a column asked for it (``by_stage``) and it
+    is sorted by update, not among ids and not in parts (each part walks its owner's index in
+    the stage): see :func:`_stage_walk`."""
+    parts = None if among_given else owner_parts(shape, walk.sort_key)
+    by_stage = walk.by_stage and walk.sort_key == "updated_at" and not among_given and parts is None
+    return dataclasses.replace(walk, by_stage=by_stage), parts
 
 
 def _walks(
@@ -461,12 +472,8 @@ def board_pages(
 def _board_pages(
     shape: ListShape, sort_key: str, descending: bool, columns: int, *, among_given: bool
 ) -> Prepared:
-    # see page(): the stage's own index, or each owner's; each column's ids are its own
-    # parameter, not the walk's
-    owners = None if among_given else owner_parts(shape, sort_key)
-    walk = _Walk(
-        sort_key, descending, by_stage=sort_key == "updated_at" and not among_given and owners is None
-    )
+    # each column's ids are its own parameter (among_n), not the walk's
+    walk, owners = _column_walk(shape, _Walk(sort_key, descending, by_stage=True), among_given=among_given)
     pages = []
     for n in range(columns):
         stage = bindparam(f"stage_{n}", type_=Integer)
