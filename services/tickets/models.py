@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     text,
+    true,
 )
 
 from services.chassis.events import define_inbox
@@ -173,8 +175,11 @@ followers = Table(
     Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", Integer, primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    # the tickets a user follows, from the index alone ("following" view; migration 0013)
-    Index("ix_ticket_followers_user_ticket", "user_id", "ticket_id"),
+    # whether the ticket is listed (queries.listed), kept by Records.relist_followers (migration 0015)
+    Column("listed", Boolean, nullable=False, server_default=true()),
+    # the tickets a user follows (the "following" view), and how many are listed, from the index
+    # alone (migrations 0013 and 0015)
+    Index("ix_ticket_followers_user_listed", "user_id", "listed", "ticket_id"),
 )
 
 reads = Table(

@@ -290,6 +290,12 @@ class World:
         with self.tickets_engine.connect() as conn:
             return list(conn.execute(sa.text("SELECT * FROM tickets ORDER BY id")).all())
 
+    def followers_rows(self) -> list[Any]:
+        with self.tickets_engine.connect() as conn:
+            return list(
+                conn.execute(sa.text("SELECT * FROM ticket_followers ORDER BY ticket_id, user_id")).all()
+            )
+
     def jobs(self) -> list[Any]:
         with self.tickets_engine.connect() as conn:
             return list(conn.execute(sa.text("SELECT * FROM jobs ORDER BY id")).all())

@@ -104,6 +104,36 @@ def test_delete_and_restore_bring_back_the_ticket_with_its_conversations(world: 
     assert kinds[:2] == ["restored", "deleted"]
 
 
+def test_the_following_view_counts_what_it_lists_through_delete_spam_merge_and_back(
+    world: World,
+) -> None:
+    """The following view's total (for an agent who sees every ticket, counted from the follow
+    rows' ``listed`` flag) follows tickets into the bin, to spam, into a merge and back."""
+    made = [world.email_ticket(subject=f"case {n}") for n in range(5)]
+    ids = [m["ticket_id"] for m in made]
+    agent = world.tickets(AGENT)
+    for ticket_id in ids:
+        agent.follow(ticket_id)
+    world.tickets(ADMIN).follow(ids[0])
+
+    def following() -> list[int]:
+        page = world.tickets(AGENT).list_tickets({"view": "following", "limit": "100"})
+        assert page["total"] == len(page["items"])
+        return sorted(t["id"] for t in page["items"])
+
+    assert following() == ids
+    world.tickets(DELETER).delete_ticket(ids[0])
+    world.tickets(DELETER).mark_spam(ids[1], {"thread_ids": [made[1]["thread_id"]]})
+    agent.merge_tickets({"primary_id": ids[2], "secondary_id": ids[3]})
+    assert following() == [ids[2], ids[4]]
+    world.tickets(ACCOUNT).restore_ticket(ids[0])
+    world.tickets(DELETER).not_spam(made[1]["thread_id"])
+    assert following() == [ids[0], ids[1], ids[2], ids[4]]
+    assert world.tickets(ADMIN).list_tickets({"view": "following"})["total"] == 1
+    flags = {(row.ticket_id, row.user_id): bool(row.listed) for row in world.followers_rows()}
+    assert flags == {(ids[0], 1): True, **{(t, 2): True for t in (ids[0], ids[1], ids[2], ids[4])}}
+
+
 def test_a_delete_finishes_after_conversations_comes_back(world: World) -> None:
     made = world.email_ticket()
     world.down.add("conversations")

@@ -8,7 +8,9 @@ always hold, and once every job has finished, what must hold when the services a
 * merge chains are one step long (so acyclic) and lead to a ticket that was not absorbed;
 * absorbed tickets are read-only (their row never changes again; writes answer 301);
 * the list's total equals what it lists and every listed ticket opens; every ticket that opens
-  (not in the bin, not absorbed) is listed; no ticket stays in progress.
+  (not in the bin, not absorbed) is listed; no ticket stays in progress;
+* the following view lists, and counts, exactly the followed tickets that open (its total is
+  counted from the follow rows' own ``listed`` flag, which every step above must keep).
 
 It runs on SQLite only (databases are copied from a migrated template for speed); the saga
 logic it exercises does not depend on the database.
@@ -128,6 +130,10 @@ class Lifecycle(RuleBasedStateMachine):
     def not_spam(self, thread: int) -> None:
         self._try(lambda: self.api.not_spam(thread))
 
+    @rule(ticket=tickets)
+    def follow(self, ticket: int) -> None:
+        self._try(lambda: self.api.follow(ticket))
+
     @rule(ticket=tickets, priority=st.sampled_from(PRIORITIES))
     def update(self, ticket: int, priority: str) -> None:
         self._try(lambda: self.api.update_ticket(ticket, {"priority": priority}))
@@ -185,6 +191,17 @@ class Lifecycle(RuleBasedStateMachine):
         assert listed == openable
         for ticket_id in sorted(listed)[:3]:
             assert self.api.get_ticket(ticket_id, mark_read=False)["id"] == ticket_id
+
+    @invariant()
+    def the_following_view_counts_exactly_the_followed_tickets_that_open(self) -> None:
+        page = self.api.list_tickets({"view": "following", "limit": "100"})
+        shown = {t["id"] for t in page["items"]}
+        assert page["total"] == len(shown)
+        openable = {
+            t.id for t in self.world.tickets_rows() if t.deleted_at is None and t.merged_into_id is None
+        }
+        followed = {row.ticket_id for row in self.world.followers_rows() if row.user_id == ADMIN.user_id}
+        assert shown == followed & openable
 
     def _agreed(self) -> None:
         tickets = {t.id: t for t in self.world.tickets_rows()}

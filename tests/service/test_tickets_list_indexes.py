@@ -1,12 +1,14 @@
-"""Migrations 0012, 0013 and 0014 of tickets: list indexes that answer from the index alone, or
-in the order a page wants.
+"""Migrations 0012 to 0015 of tickets: list indexes that answer from the index alone, or in the
+order a page wants.
 
 0012: the priority filter's capped count and ``sort=priority`` go through
 ``ix_tickets_priority_listed`` on both databases, and on PostgreSQL from the index alone (no table
 visit to skip deleted or merged tickets, nor to check an owned-only agent's owner or the open
 view). 0013: a user's followed tickets are read from ``ix_ticket_followers_user_ticket`` alone.
 0014: a partial scope's page sorted by update walks each owner's tickets in
-``ix_tickets_owner_stage_updated``.
+``ix_tickets_owner_stage_updated``. 0015: follow rows say whether their ticket is listed, and the
+following view's total counts ``ix_ticket_followers_user_listed`` alone. A partial scope's search
+finds its matches an owner at a time.
 Each downgrade puts back what was there before.
 """
 
@@ -23,7 +25,7 @@ from alembic import command
 from deploy.migrate import alembic_config, upgrade
 from services import registry
 from services.chassis.db import SessionFactory, make_engine
-from services.tickets.domain import PRIORITY_RANK, Scope, TicketFilter, parse_sort
+from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter, parse_sort
 from services.tickets.store import queries
 
 pytestmark = pytest.mark.db
@@ -143,7 +145,7 @@ def test_migration_0013_reads_a_users_followed_tickets_from_one_index(make_db: C
             sa.text("INSERT INTO ticket_followers (ticket_id, user_id, created_at) VALUES (:t, :u, :now)"),
             [{"t": n, "u": 1 + n % 30, "now": NOW} for n in range(1, 301)],
         )
-    upgrade("tickets", url)
+    upgrade("tickets", url, "0013")  # 0015 puts another in its place
 
     found = _indexes(engine, "ticket_followers")
     assert "ix_ticket_followers_user_id" not in found
@@ -215,4 +217,100 @@ def test_migration_0014_walks_each_owner_of_a_partial_scope_in_its_own_order(
 
     command.downgrade(alembic_config(registry.service("tickets"), url), "0013")
     assert "ix_tickets_owner_stage_updated" not in _indexes(engine)
+    engine.dispose()
+
+
+def test_migration_0015_counts_a_users_listed_follows_from_one_index(make_db: Callable[..., str]) -> None:
+    """Each follow row says whether its ticket is listed, set from the tickets as they are (in the
+    bin, absorbed by a merge, neither); the following view's total for a scope of every ticket
+    counts the caller's entries of ``ix_ticket_followers_user_listed`` alone."""
+    url = make_db("tickets", "0014")
+    engine = make_engine(url)
+    deleted = {n for n in range(1, 61) if n % 7 == 0}
+    merged = {n for n in range(2, 61) if n % 11 == 0}
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
+                " source, created_by, created_at, updated_at, deleted_at, version, unread_seq, merge_count,"
+                " sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0, 'api', 1, :now, :now,"
+                " :deleted, 1, 1, 0, :now, 'n')"
+            ),
+            [{"id": n, "now": NOW, "deleted": NOW if n in deleted else None} for n in range(1, 61)],
+        )
+        c.execute(sa.text("UPDATE tickets SET merged_into_id = 1 WHERE id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)), {"ids": sorted(merged)})  # fmt: skip
+        c.execute(
+            sa.text("INSERT INTO ticket_followers (ticket_id, user_id, created_at) VALUES (:t, :u, :now)"),
+            [{"t": n, "u": u, "now": NOW} for n in range(1, 61) for u in (5, 6) if u == 5 or n % 2 == 0],
+        )
+    upgrade("tickets", url)
+
+    with engine.connect() as c:
+        flags = {
+            (t, u): bool(f)
+            for t, u, f in c.execute(sa.text("SELECT ticket_id, user_id, listed FROM ticket_followers"))
+        }
+    assert flags == {(t, u): t not in deleted | merged for (t, u) in flags} and len(flags) == 90
+    definition = _indexes(engine, "ticket_followers")["ix_ticket_followers_user_listed"].lower()
+    assert _columns(definition) == ["user_id", "listed", "ticket_id"]
+    _vacuum(engine, "ticket_followers")
+    total = queries.count(EVERYTHING, 6, TicketFilter(view="following"))
+    with SessionFactory(engine).read() as s:
+        counted = queries.run(s, total).scalar()
+    assert counted == sum(1 for n in range(2, 61, 2) if n not in deleted | merged)
+    plan = _plan(engine, total[0].statement, total[1])
+    assert "ix_ticket_followers_user_listed" in plan and "tickets" not in plan.replace(
+        "ticket_followers", ""
+    ), plan
+    assert ("Index Only Scan" if engine.dialect.name == "postgresql" else "COVERING INDEX") in plan, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0014")
+    found = _indexes(engine, "ticket_followers")
+    assert "ix_ticket_followers_user_listed" not in found and "ix_ticket_followers_user_ticket" in found
+    with engine.connect() as c:
+        assert "listed" not in {col["name"] for col in sa.inspect(c).get_columns("ticket_followers")}
+    engine.dispose()
+
+
+def test_a_partial_scopes_search_walks_each_owner_in_its_index(make_db: Callable[..., str]) -> None:
+    """Searched with ``q``, an agent seeing owners 7 and 9 and the unassigned tickets finds its
+    matches as one walk per part in an index by owner (``ix_tickets_owner_listed`` at scale), for
+    the table and the board alike, each stopping at the cap: every match within the cap, the
+    cap's and one more past it."""
+    url = make_db("tickets")
+    engine = make_engine(url)
+    owners = (7, 8, 9, None)
+    rows = [
+        {"id": n, "owner": owners[n % 4], "text": "refund due" if n % 3 else "other", "now": NOW}
+        for n in range(1, 601)
+    ]
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
+                " owner_id, source, created_by, created_at, updated_at, version, unread_seq, merge_count,"
+                " sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0, :owner, 'api', 1, :now,"
+                " :now, 1, 1, 0, :now, :text)"
+            ),
+            rows,
+        )
+    _vacuum(engine, "tickets")
+    scope = Scope(False, frozenset({7, 9}), unassigned=True)
+    seen = {r["id"] for r in rows if r["owner"] != 8 and r["text"] == "refund due"}
+    sessions = SessionFactory(engine)
+    flt = TicketFilter(q="refund")
+    cases = [
+        (queries.matching_ids(scope, 1, flt, cap=1000), seen),  # within the cap: every match
+        (queries.matching_ids(scope, 1, flt), None),  # past it: the cap's 100, and one more
+        (queries.matching_stages(scope, 1, flt), None),
+    ]
+    for query, every in cases:
+        plan = _plan(engine, query[0].statement, query[1])
+        walks = plan.count("Index Cond: (owner_id") + plan.count("(owner_id=?)")  # PostgreSQL, SQLite
+        assert walks == 3, plan  # each part read by its owner, the unassigned tickets too
+        with sessions.read() as s:
+            found = [row[0] for row in queries.run(s, query)]
+        assert len(set(found)) == len(found) and set(found) <= seen
+        assert set(found) == every if every is not None else len(found) == flt.total_cap + 1
     engine.dispose()

@@ -51,7 +51,7 @@ class Activity:
         """Follow (idempotent); the first time records a timeline entry and ``ticket_followed``."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
-            self.r.visible_id(s, scope, ticket_id)
+            self.r.visible_id(s, scope, ticket_id, shared=True)  # listed until this commits
             values = {"ticket_id": ticket_id, "user_id": user_id, "created_at": now}
             if self.r.insert_new(s, followers, values, ["ticket_id", "user_id"]):
                 change = follow_change(ticket_id, user_id, following=True)

@@ -22,7 +22,16 @@ from services.chassis.prepared import Prepared
 from services.tickets import contract
 from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Change, Scope, Ticket
 from services.tickets.domain.lifecycle import moved
-from services.tickets.models import associations, idempotency, outbox, reads, stages, tickets, timeline
+from services.tickets.models import (
+    associations,
+    followers,
+    idempotency,
+    outbox,
+    reads,
+    stages,
+    tickets,
+    timeline,
+)
 from services.tickets.store import queries
 from services.tickets.store.config import Configuration
 
@@ -53,6 +62,12 @@ COLUMNS = {
 
 _INSERT_TIMELINE = Prepared(timeline.insert())
 """Every change writes its entries with it."""
+
+_RELIST_FOLLOWERS = Prepared(
+    update(followers)
+    .where(among(followers.c.ticket_id, bindparam("ids", type_=IdList())))
+    .values(listed=select(queries.listed()).where(tickets.c.id == followers.c.ticket_id).scalar_subquery())
+)
 
 
 def to_json(value: Any) -> str:
@@ -124,13 +139,18 @@ class Records:
         self.idempotency = Idempotency(db, idempotency, clock=clock)
         self.config = Configuration()
 
-    def visible_id(self, s: Session, scope: Scope, ticket_id: int, column: Any = tickets.c.id) -> Any:
-        """``column`` of the ticket if it is live and visible, else NotFound (Moved if it was merged away)."""
-        found = s.execute(
-            select(column, tickets.c.merged_into_id).where(
-                tickets.c.id == ticket_id, queries.live(), queries.visible(scope)
-            )
-        ).first()
+    def visible_id(
+        self, s: Session, scope: Scope, ticket_id: int, column: Any = tickets.c.id, *, shared: bool = False
+    ) -> Any:
+        """``column`` of the ticket if it is live and visible, else NotFound (Moved if it was merged away).
+
+        ``shared``: the row stays as found until the transaction ends (``FOR SHARE`` on PostgreSQL;
+        SQLite's writers take turns anyway): a delete or merge waits for it, or it for them and
+        then finds the ticket gone."""
+        query = select(column, tickets.c.merged_into_id).where(
+            tickets.c.id == ticket_id, queries.live(), queries.visible(scope)
+        )
+        found = s.execute(query.with_for_update(read=True, of=tickets) if shared else query).first()
         if found is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
         if found.merged_into_id is not None:
@@ -262,6 +282,16 @@ class Records:
             (merged[ticket_id] if kind is None else assoc[ticket_id][kind]).append(ref_id)
         now = self.clock.now()
         return [queries.ticket_dict(r, assoc[r.id], merged[r.id], now=now) for r in rows]
+
+    def relist_followers(self, s: Session, ticket_ids: Sequence[int]) -> None:
+        """Set each follow row's ``listed`` of ``ticket_ids`` to whether its ticket is listed
+        (:func:`queries.listed`), in the transaction that changed it: the following view counts
+        those rows alone (:func:`queries.count`). Every write that moves a ticket into or out of
+        the lists (delete, restore, spam, not spam) calls it (a merge moves the absorbed ticket's
+        follows to its survivor, listed as they were); a new follow is of a listed
+        ticket (:meth:`visible_id` with ``shared``), so the column's default holds for it."""
+        if ticket_ids:
+            _RELIST_FOLLOWERS.run(s, {"ids": list(ticket_ids)})
 
     def insert_new(self, s: Session, table: Table, values: dict[str, Any], key: list[str]) -> bool:
         """Insert unless a row with the same ``key`` exists (race-free); True if inserted."""

@@ -69,7 +69,7 @@ class Merges:
         s.execute(update(tickets).where(tickets.c.merged_into_id == x).values(merged_into_id=p))
         s.execute(update(tickets).where(tickets.c.id == x).values(merged_into_id=p, updated_at=now))
         self._move_rows(s, associations, x, p, ["ticket_id", "kind", "ref_id"])
-        self._move_rows(s, followers, x, p, ["ticket_id", "user_id"])
+        self._move_rows(s, followers, x, p, ["ticket_id", "user_id"])  # listed, as both tickets are
         stay_read = reads_after_merge(
             self._reads(s, p), self._reads(s, x), primary.unread_seq, secondary.unread_seq
         )

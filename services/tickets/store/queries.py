@@ -303,10 +303,15 @@ def owner_parts(shape: ListShape, sort_key: str) -> list[ColumnElement[bool]] | 
     itself) or of more than :data:`OWNER_PARTS_MAX`, a filter that pins the owner
     (``owner_id``, ``unassigned``, ``view=mine``), the following view (it starts from the
     caller's follows), other sorts (no index orders an owner's tickets by them)."""
+    return scope_parts(shape) if sort_key == "updated_at" else None
+
+
+def scope_parts(shape: ListShape) -> list[ColumnElement[bool]] | None:
+    """:func:`owner_parts` whatever the sort: one condition per owner of a partial scope of 2 to
+    :data:`OWNER_PARTS_MAX` parts (and one for the unassigned tickets), unless a filter pins the
+    owner or the list is the following view; ``None`` otherwise."""
     scope = shape.scope
-    if scope.everything or sort_key != "updated_at" or shape.owner or shape.unassigned:
-        return None
-    if shape.view in ("mine", "following"):
+    if scope.everything or shape.owner or shape.unassigned or shape.view in ("mine", "following"):
         return None
     parts: list[ColumnElement[bool]] = [tickets.c.owner_id == owner for owner in sorted(scope.owner_ids)]
     if scope.unassigned:
@@ -560,7 +565,30 @@ def matching_ids(scope: Scope, user_id: int, flt: TicketFilter, cap: int | None 
 
 @functools.lru_cache(maxsize=512)
 def _matching_ids(shape: ListShape, cap: int) -> Prepared:
-    return Prepared(capped_ids(_counted(shape), filters(shape), cap), plan_once=shape.plan_once)
+    return Prepared(_searched_first([tickets.c.id], shape, cap), plan_once=shape.plan_once)
+
+
+def _searched_first(columns: Sequence[ColumnElement[Any]], shape: ListShape, cap: int) -> Select[Any]:
+    """:func:`capped_ids`'s walk with any ``columns``; searched with ``q`` in a partial scope
+    (:func:`scope_parts`), one walk per owner in ``ix_tickets_owner_listed``'s order, each of at
+    most ``cap + 1`` rows, and the first ``cap + 1`` of them all.
+
+    A common word's first matches in the table's order are near its start, so for a whole scope
+    reading rows until enough match is the cheapest way (a sequential scan that stops early).
+    For an agent who sees their own and the unassigned tickets, most of those rows are other
+    owners': at 1,000,000 tickets ``q=refund`` read 8,080 rows for 101 (3.7 ms, and read them
+    past PostgreSQL's buffers each time, which a scan of a large table does not keep), where
+    their own tickets in the owner's index read 1,400 (2.6 ms, all in its buffers)."""
+    parts = scope_parts(shape) if shape.q else None
+    if parts is None:
+        return _first(columns, _counted(shape), filters(shape), cap)
+    where = filters(shape, scoped=False)
+    walks = [
+        _first(columns, _counted(shape), [*where, part], cap).order_by(tickets.c.owner_id, tickets.c.id)
+        for part in parts
+    ]
+    found = union_all(*(select(*w.subquery(f"part_{n}").c) for n, w in enumerate(walks))).subquery("parts")
+    return select(*found.c).limit(cap + 1)
 
 
 def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
@@ -570,7 +598,7 @@ def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
 
 @functools.lru_cache(maxsize=512)
 def _matching_stages(shape: ListShape, cap: int) -> Prepared:
-    statement = _first([tickets.c.id, tickets.c.stage_id], _counted(shape), filters(shape), cap)
+    statement = _searched_first([tickets.c.id, tickets.c.stage_id], shape, cap)
     return Prepared(statement, plan_once=shape.plan_once)
 
 
@@ -597,7 +625,22 @@ def count(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
 
 @functools.lru_cache(maxsize=512)
 def _count(shape: ListShape, cap: int) -> Prepared:
+    if _follows_alone(shape):
+        mine = [followers.c.user_id == bindparam("user_id", type_=Integer), followers.c.listed]
+        return Prepared(capped_count(followers, mine, cap), plan_once=False)
     return Prepared(capped_count(_counted(shape), filters(shape), cap), plan_once=shape.plan_once)
+
+
+def _follows_alone(shape: ListShape) -> bool:
+    """Whether a list is the caller's follows of listed tickets and nothing narrower (the
+    following view of a scope of every ticket, no other filter): its total is then counted from
+    ``ix_ticket_followers_user_listed`` alone (``listed``: see
+    :meth:`~services.tickets.store.base.Records.relist_followers`), where looking each followed
+    ticket up took 3.8 ms for 1,001 of an agent's 29,600 follows at 1,000,000 tickets (0.5 ms).
+    Planned for its caller: a plan made once takes every user for the average follower (1,100
+    follows) and, while the table's pages are not marked all-visible since its last vacuum, reads
+    all 29,600 entries of that agent in a bitmap (2.4 ms) where a plan knowing them reads 1,001."""
+    return shape.scope.everything and shape == ListShape(scope=shape.scope, view="following")
 
 
 def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int]) -> Query:
