@@ -1,4 +1,5 @@
-"""Independent calls made at once from one worker: :func:`together`.
+"""Independent calls made at once from one worker: :func:`together`, and :func:`ahead` for a call
+whose answer the worker wants later, after work of its own.
 
 A worker that needs answers from two services that do not depend on each other pays two round
 trips one after the other when it asks in turn; asked together, it waits for the slower one only.
@@ -16,12 +17,19 @@ The promises:
   calls were given; if any raised, it raises the exception of the first of those (in that order)
   once all have ended, and the other results are dropped.
 * **Nothing spawned for one call.** A single call runs in the caller's own green thread.
+
+:func:`ahead` keeps the first two promises for one call started before the caller's own work:
+its block gets a function that waits for the call and returns its result or raises its exception
+(in the caller's green thread, however many times it is asked); a call not waited for when the
+block ends is killed there (the caller no longer wants it: it failed or needed no answer). Its
+failure is never raised in the green thread itself, where the hub would print it as unhandled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import eventlet
@@ -51,3 +59,24 @@ def _outcome(call: Callable[[], Any]) -> tuple[bool, Any]:
         return False, call()
     except Exception as exc:
         return True, exc
+
+
+@contextlib.contextmanager
+def ahead(call: Callable[[], Any]) -> Iterator[Callable[[], Any]]:
+    """``call`` started now; the block gets its answer's wait (see the module docstring)."""
+    thread = eventlet.spawn(contextvars.copy_context().run, _outcome, call)
+    answered: list[tuple[bool, Any]] = []
+
+    def answer() -> Any:
+        if not answered:
+            answered.append(thread.wait())
+        failed, value = answered[0]
+        if failed:
+            raise value
+        return value
+
+    try:
+        yield answer
+    finally:
+        if not answered:
+            thread.kill()

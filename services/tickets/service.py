@@ -14,13 +14,14 @@ integration, whether it notifies) and, for a bulk update, one ``batch_id``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import logging
 import time
 import uuid
 from typing import Any
 
-import eventlet
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -37,6 +38,7 @@ from services.chassis.identity import Caller
 from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
 from services.chassis.paging import PageQuery
+from services.chassis.parallel import ahead
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id, shared
 from services.conversations import contract as conversations_contract
@@ -268,15 +270,16 @@ class TicketsService(LifecycleEntrypoints):
         scope = scope_for(caller)
         q = load(contract.TicketQuerySchema, self._with_view(caller, query or {}))
         flt = TicketFilter.from_query(q)
-        found = self.store.lists.table(
-            scope=scope,
-            user_id=caller.user_id,
-            flt=flt,
-            sort=parse_sort(q["sort"]),
-            limit=q["limit"],
-            cursor=q["cursor"],
-            messages=self._message_search(flt),
-        )
+        with self._message_search(flt) as messages:
+            found = self.store.lists.table(
+                scope=scope,
+                user_id=caller.user_id,
+                flt=flt,
+                sort=parse_sort(q["sort"]),
+                limit=q["limit"],
+                cursor=q["cursor"],
+                messages=messages,
+            )
         return seat_view(caller, found)
 
     @rpc
@@ -330,15 +333,16 @@ class TicketsService(LifecycleEntrypoints):
         scope = scope_for(caller)
         q = load(contract.BoardQuerySchema, self._with_view(caller, query or {}))
         flt = TicketFilter.from_query(q)
-        found = self.store.lists.board(
-            scope=scope,
-            user_id=caller.user_id,
-            flt=flt,
-            sort=parse_sort(q["sort"]),
-            limit=q["limit"],
-            pipeline_id=q.get("pipeline_id"),
-            messages=self._message_search(flt),
-        )
+        with self._message_search(flt) as messages:
+            found = self.store.lists.board(
+                scope=scope,
+                user_id=caller.user_id,
+                flt=flt,
+                sort=parse_sort(q["sort"]),
+                limit=q["limit"],
+                pipeline_id=q.get("pipeline_id"),
+                messages=messages,
+            )
         return seat_view(caller, found)
 
     @rpc
@@ -655,13 +659,13 @@ class TicketsService(LifecycleEntrypoints):
             log.warning("searching without conversations: %s", exc)
             return ()
 
-    def _message_search(self, flt: TicketFilter) -> MessageMatches | None:
-        """For a list searched with ``q``: :meth:`_message_matches` asked now, in a green thread of
-        its own, its answer for the store to wait for when it needs it (after its own search of
-        the tickets' text, which runs meanwhile)."""
+    def _message_search(self, flt: TicketFilter) -> contextlib.AbstractContextManager[MessageMatches | None]:
+        """For a list searched with ``q``: :meth:`_message_matches` asked now (:func:`ahead`: in
+        the request's context, never outliving it), its answer for the store to wait for when
+        it needs it (after its own search of the tickets' text, which runs meanwhile)."""
         if not flt.q:
-            return None
-        return eventlet.spawn(self._message_matches, flt.q_terms).wait
+            return contextlib.nullcontext()
+        return ahead(functools.partial(self._message_matches, flt.q_terms))
 
     def _spec_with_messages(self, spec: SearchSpec) -> SearchSpec:
         if not spec.query:

@@ -1,4 +1,5 @@
-"""``services.chassis.parallel.together``: calls at once, in the caller's context, none outliving it."""
+"""``services.chassis.parallel``: ``together``'s calls at once and ``ahead``'s call started early, in the
+caller's context, none outliving it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import eventlet
 import pytest
 
-from services.chassis.parallel import together
+from services.chassis.parallel import ahead, together
 
 REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("request", default=None)
 
@@ -70,4 +71,48 @@ def test_a_killed_caller_takes_its_calls_with_it() -> None:
     eventlet.sleep(0.05)
     caller.kill()
     eventlet.sleep(0.3)
+    assert finished == []
+
+
+def test_ahead_runs_while_the_caller_works_and_answers_in_its_context() -> None:
+    REQUEST.set("trace-2")
+    asked: list[str | None] = []
+
+    def call() -> str:
+        asked.append(REQUEST.get())
+        eventlet.sleep(0.15)
+        return "matches"
+
+    began = time.monotonic()
+    with ahead(call) as answer:
+        eventlet.sleep(0.15)  # the caller's own work
+        assert answer() == "matches" and answer() == "matches"
+    assert time.monotonic() - began < 0.25, "made one after the other, they would take 0.3 s"
+    assert asked == ["trace-2"]
+
+
+def test_ahead_raises_the_calls_failure_in_the_caller_only(capsys: pytest.CaptureFixture[str]) -> None:
+    def call() -> None:
+        raise ValueError("no answer")
+
+    with ahead(call) as answer:
+        for _ in range(2):
+            with pytest.raises(ValueError, match="no answer"):
+                answer()
+    eventlet.sleep(0.01)
+    assert "Traceback" not in capsys.readouterr().err  # the hub printed no unhandled failure
+
+
+def test_a_call_ahead_that_nobody_waits_for_ends_with_the_block() -> None:
+    finished: list[str] = []
+
+    def call() -> None:
+        eventlet.sleep(0.1)
+        finished.append("call")
+
+    with pytest.raises(RuntimeError), ahead(call):
+        raise RuntimeError("the caller's own work failed")
+    with ahead(call):
+        pass
+    eventlet.sleep(0.2)
     assert finished == []
