@@ -844,6 +844,7 @@ def more_reads(gateway: str, people: People, data: Dataset) -> list[Plan]:
         ("view_mine", "view=mine", None, owned),
         ("view_unassigned", "view=unassigned", None, everything),
         ("view_following", "view=following", None, everything),
+        ("view_following_owned", "view=following", None, owned),  # 10 % of their own tickets
         ("view_open", "view=open", None, everything),
         ("unread_owned", "view=unread", None, owned),
         ("all", "sort=-updated_at", "sort=-updated_at (no filter)", everything),
