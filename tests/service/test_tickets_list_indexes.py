@@ -7,8 +7,7 @@ visit to skip deleted or merged tickets, nor to check an owned-only agent's owne
 view). 0013: a user's followed tickets are read from ``ix_ticket_followers_user_ticket`` alone.
 0014: a partial scope's page sorted by update walks each owner's tickets in
 ``ix_tickets_owner_stage_updated``. 0015: follow rows say whether their ticket is listed, and the
-following view's total counts ``ix_ticket_followers_user_listed`` alone. A partial scope's search
-finds its matches an owner at a time.
+following view's total counts ``ix_ticket_followers_user_listed`` alone.
 Each downgrade puts back what was there before.
 """
 
@@ -270,47 +269,4 @@ def test_migration_0015_counts_a_users_listed_follows_from_one_index(make_db: Ca
     assert "ix_ticket_followers_user_listed" not in found and "ix_ticket_followers_user_ticket" in found
     with engine.connect() as c:
         assert "listed" not in {col["name"] for col in sa.inspect(c).get_columns("ticket_followers")}
-    engine.dispose()
-
-
-def test_a_partial_scopes_search_walks_each_owner_in_its_index(make_db: Callable[..., str]) -> None:
-    """Searched with ``q``, an agent seeing owners 7 and 9 and the unassigned tickets finds its
-    matches as one walk per part in an index by owner (``ix_tickets_owner_listed`` at scale), for
-    the table and the board alike, each stopping at the cap: every match within the cap, the
-    cap's and one more past it."""
-    url = make_db("tickets")
-    engine = make_engine(url)
-    owners = (7, 8, 9, None)
-    rows = [
-        {"id": n, "owner": owners[n % 4], "text": "refund due" if n % 3 else "other", "now": NOW}
-        for n in range(1, 601)
-    ]
-    with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
-                " owner_id, source, created_by, created_at, updated_at, version, unread_seq, merge_count,"
-                " sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0, :owner, 'api', 1, :now,"
-                " :now, 1, 1, 0, :now, :text)"
-            ),
-            rows,
-        )
-    _vacuum(engine, "tickets")
-    scope = Scope(False, frozenset({7, 9}), unassigned=True)
-    seen = {r["id"] for r in rows if r["owner"] != 8 and r["text"] == "refund due"}
-    sessions = SessionFactory(engine)
-    flt = TicketFilter(q="refund")
-    cases = [
-        (queries.matching_ids(scope, 1, flt, cap=1000), seen),  # within the cap: every match
-        (queries.matching_ids(scope, 1, flt), None),  # past it: the cap's 100, and one more
-        (queries.matching_stages(scope, 1, flt), None),
-    ]
-    for query, every in cases:
-        plan = _plan(engine, query[0].statement, query[1])
-        walks = plan.count("Index Cond: (owner_id") + plan.count("(owner_id=?)")  # PostgreSQL, SQLite
-        assert walks == 3, plan  # each part read by its owner, the unassigned tickets too
-        with sessions.read() as s:
-            found = [row[0] for row in queries.run(s, query)]
-        assert len(set(found)) == len(found) and set(found) <= seen
-        assert set(found) == every if every is not None else len(found) == flt.total_cap + 1
     engine.dispose()

@@ -303,15 +303,10 @@ def owner_parts(shape: ListShape, sort_key: str) -> list[ColumnElement[bool]] | 
     itself) or of more than :data:`OWNER_PARTS_MAX`, a filter that pins the owner
     (``owner_id``, ``unassigned``, ``view=mine``), the following view (it starts from the
     caller's follows), other sorts (no index orders an owner's tickets by them)."""
-    return scope_parts(shape) if sort_key == "updated_at" else None
-
-
-def scope_parts(shape: ListShape) -> list[ColumnElement[bool]] | None:
-    """:func:`owner_parts` whatever the sort: one condition per owner of a partial scope of 2 to
-    :data:`OWNER_PARTS_MAX` parts (and one for the unassigned tickets), unless a filter pins the
-    owner or the list is the following view; ``None`` otherwise."""
     scope = shape.scope
-    if scope.everything or shape.owner or shape.unassigned or shape.view in ("mine", "following"):
+    if scope.everything or sort_key != "updated_at" or shape.owner or shape.unassigned:
+        return None
+    if shape.view in ("mine", "following"):
         return None
     parts: list[ColumnElement[bool]] = [tickets.c.owner_id == owner for owner in sorted(scope.owner_ids)]
     if scope.unassigned:
@@ -565,30 +560,7 @@ def matching_ids(scope: Scope, user_id: int, flt: TicketFilter, cap: int | None 
 
 @functools.lru_cache(maxsize=512)
 def _matching_ids(shape: ListShape, cap: int) -> Prepared:
-    return Prepared(_searched_first([tickets.c.id], shape, cap), plan_once=shape.plan_once)
-
-
-def _searched_first(columns: Sequence[ColumnElement[Any]], shape: ListShape, cap: int) -> Select[Any]:
-    """:func:`capped_ids`'s walk with any ``columns``; searched with ``q`` in a partial scope
-    (:func:`scope_parts`), one walk per owner in ``ix_tickets_owner_listed``'s order, each of at
-    most ``cap + 1`` rows, and the first ``cap + 1`` of them all.
-
-    A common word's first matches in the table's order are near its start, so for a whole scope
-    reading rows until enough match is the cheapest way (a sequential scan that stops early).
-    For an agent who sees their own and the unassigned tickets, most of those rows are other
-    owners': at 1,000,000 tickets ``q=refund`` read 8,080 rows for 101 (3.7 ms, and read them
-    past PostgreSQL's buffers each time, which a scan of a large table does not keep), where
-    their own tickets in the owner's index read 1,400 (2.6 ms, all in its buffers)."""
-    parts = scope_parts(shape) if shape.q else None
-    if parts is None:
-        return _first(columns, _counted(shape), filters(shape), cap)
-    where = filters(shape, scoped=False)
-    walks = [
-        _first(columns, _counted(shape), [*where, part], cap).order_by(tickets.c.owner_id, tickets.c.id)
-        for part in parts
-    ]
-    found = union_all(*(select(*w.subquery(f"part_{n}").c) for n, w in enumerate(walks))).subquery("parts")
-    return select(*found.c).limit(cap + 1)
+    return Prepared(capped_ids(_counted(shape), filters(shape), cap), plan_once=shape.plan_once)
 
 
 def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
@@ -598,7 +570,7 @@ def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
 
 @functools.lru_cache(maxsize=512)
 def _matching_stages(shape: ListShape, cap: int) -> Prepared:
-    statement = _searched_first([tickets.c.id, tickets.c.stage_id], shape, cap)
+    statement = _first([tickets.c.id, tickets.c.stage_id], _counted(shape), filters(shape), cap)
     return Prepared(statement, plan_once=shape.plan_once)
 
 
