@@ -65,12 +65,9 @@ def _outcome(call: Callable[[], Any]) -> tuple[bool, Any]:
 def ahead(call: Callable[[], Any]) -> Iterator[Callable[[], Any]]:
     """``call`` started now; the block gets its answer's wait (see the module docstring)."""
     thread = eventlet.spawn(contextvars.copy_context().run, _outcome, call)
-    answered: list[tuple[bool, Any]] = []
 
     def answer() -> Any:
-        if not answered:
-            answered.append(thread.wait())
-        failed, value = answered[0]
+        failed, value = thread.wait()  # the same outcome each time it is asked
         if failed:
             raise value
         return value
@@ -78,5 +75,4 @@ def ahead(call: Callable[[], Any]) -> Iterator[Callable[[], Any]]:
     try:
         yield answer
     finally:
-        if not answered:
-            thread.kill()
+        thread.kill()  # nothing to do once the call has ended
