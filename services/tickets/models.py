@@ -175,11 +175,22 @@ followers = Table(
     Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", Integer, primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    # whether the ticket is listed (queries.listed), kept by Records.relist_followers (migration 0015)
+    # copies of the ticket's facts the following view reads from its follow rows alone, kept by
+    # Records.restamp_follows: whether it is listed (queries.listed, migration 0015), its owner and
+    # last update (migration 0016; set with every follow, so never NULL in practice)
     Column("listed", Boolean, nullable=False, server_default=true()),
-    # the tickets a user follows (the "following" view), and how many are listed, from the index
-    # alone (migrations 0013 and 0015)
-    Index("ix_ticket_followers_user_listed", "user_id", "listed", "ticket_id"),
+    Column("ticket_owner_id", Integer, nullable=True),
+    Column("ticket_updated_at", DateTime(timezone=True), nullable=True),
+    # the tickets a user follows (the "following" view), newest first, and how many are listed
+    # and in a scope, from the index alone (migrations 0013, 0015, 0016)
+    Index(
+        "ix_ticket_followers_user_updated",
+        "user_id",
+        "listed",
+        "ticket_updated_at",
+        "ticket_id",
+        "ticket_owner_id",
+    ),
 )
 
 reads = Table(

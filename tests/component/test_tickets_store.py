@@ -310,6 +310,7 @@ def test_the_following_view_says_unread_right_and_reads_marks_for_its_page_only(
 ) -> None:
     """``unread`` is a row's own column (a correlated ``NOT EXISTS``): never read, read, read
     then a new customer message, marked unread, each right on every page of the following view
+    (newest first: the message moves its ticket to the top)
     and in the unread view. On PostgreSQL the read marks are looked up for the page's rows
     only, after its sort, not for each followed ticket before it."""
     made = []
@@ -321,7 +322,8 @@ def test_the_following_view_says_unread_right_and_reads_marks_for_its_page_only(
         act.follow(scope=EVERYTHING, user_id=2, ticket_id=ticket_id)
     for ticket_id in made[2:8]:
         act.mark_read(scope=EVERYTHING, user_id=2, ticket_id=ticket_id)
-    act.customer_message_received(scope=EVERYTHING, ticket_id=made[3], event_id="m-1")
+    clock.advance(minutes=1)
+    act.customer_message_received(scope=EVERYTHING, ticket_id=made[3], event_id="m-1")  # to the top
     act.mark_unread(scope=EVERYTHING, user_id=2, ticket_id=made[4])
     act.mark_read(scope=EVERYTHING, user_id=1, ticket_id=made[0])  # another user's mark
     unread = {made[0], made[1], made[3], made[4], made[8], made[9]}
@@ -338,6 +340,7 @@ def test_the_following_view_says_unread_right_and_reads_marks_for_its_page_only(
         if (cursor := page["next_cursor"]) is None:
             break
     assert seen == {ticket_id: ticket_id in unread for ticket_id in made[:10]}
+    assert list(seen) == [made[3], *(t for t in reversed(made[:10]) if t != made[3])]
     listed = store.lists.table(
         scope=EVERYTHING,
         user_id=2,

@@ -213,7 +213,16 @@ class World:
             self.deliver(
                 mail(subject=f"Re: {subject}", message_id=f"{n}-{first}", in_reply_to=first, sender=who)
             )
-        return {"ticket_id": thread["ticket_id"], "thread_id": thread["thread_id"], "message_id": first}
+        return {
+            "ticket_id": thread["ticket_id"],
+            "thread_id": thread["thread_id"],
+            "message_id": first,
+            "sender": who,
+        }
+
+    def customer_replies(self, *, message_id: str, sender: str) -> None:
+        """The customer who sent ``message_id`` answers it (on its thread, wherever that is now)."""
+        self.deliver(mail(subject="Re: more", in_reply_to=message_id, sender=sender))
 
     def thread_of_message(self, email_message_id: str) -> dict[str, Any]:
         with self.conversations_engine.connect() as conn:

@@ -3,6 +3,8 @@ restore"), across the tickets and conversations services."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -132,6 +134,64 @@ def test_the_following_view_counts_what_it_lists_through_delete_spam_merge_and_b
     assert world.tickets(ADMIN).list_tickets({"view": "following"})["total"] == 1
     flags = {(row.ticket_id, row.user_id): bool(row.listed) for row in world.followers_rows()}
     assert flags == {(ids[0], 1): True, **{(t, 2): True for t in (ids[0], ids[1], ids[2], ids[4])}}
+
+
+def test_the_following_view_is_newest_first_in_the_callers_scope_through_every_write(world: World) -> None:
+    """The following view reads its order and scope from the follow rows' copies of their tickets'
+    last update and owner: each kind of write that moves ``updated_at`` (an update, a customer's
+    reply, a restore, not spam, a merge's survivor) brings a followed ticket to the top, and an
+    assignment moves it into or out of an owned-only agent's view, its total too."""
+    made = [world.email_ticket(subject=f"case {n}") for n in range(4)]
+    ids = [m["ticket_id"] for m in made]
+    admin, owned = world.tickets(ADMIN), world.tickets(OWNED)
+
+    def following(api: Any) -> list[int]:
+        page = api.list_tickets({"view": "following", "limit": "100"})
+        assert page["total"] == len(page["items"])
+        return [t["id"] for t in page["items"]]
+
+    def later() -> None:
+        world.clock.advance(seconds=1)
+
+    for ticket_id in ids:
+        later()
+        admin.update_ticket(
+            ticket_id, {"owner_id": OWNED.user_id} if ticket_id in ids[:2] else {"priority": "low"}
+        )
+    for ticket_id in ids:
+        admin.follow(ticket_id)
+    owned.follow(ids[0])
+    owned.follow(ids[1])
+    assert following(admin) == ids[::-1] and following(owned) == [ids[1], ids[0]]
+
+    later()
+    admin.update_ticket(ids[2], {"priority": "high"})
+    assert following(admin) == [ids[2], ids[3], ids[1], ids[0]]
+    later()
+    world.customer_replies(message_id=made[0]["message_id"], sender=made[0]["sender"])
+    assert following(admin) == [ids[0], ids[2], ids[3], ids[1]] and following(owned) == [ids[0], ids[1]]
+    later()
+    admin.update_ticket(ids[1], {"owner_id": ADMIN.user_id})
+    assert following(owned) == [ids[0]]  # still a follower of ids[1], which they no longer see
+    later()
+    world.tickets(DELETER).delete_ticket(ids[3])
+    assert ids[3] not in following(admin)
+    later()
+    world.tickets(ACCOUNT).restore_ticket(ids[3])
+    assert following(admin)[0] == ids[3]
+    later()
+    world.tickets(DELETER).mark_spam(ids[2], {"thread_ids": [made[2]["thread_id"]]})
+    later()
+    world.tickets(DELETER).not_spam(made[2]["thread_id"])
+    assert following(admin)[0] == ids[2]
+    later()
+    admin.merge_tickets({"primary_id": ids[0], "secondary_id": ids[1]})
+    assert following(admin) == [ids[0], ids[2], ids[3]] and following(owned) == [ids[0]]
+
+    tickets = {t.id: t for t in world.tickets_rows()}
+    for row in world.followers_rows():
+        t = tickets[row.ticket_id]
+        assert (row.ticket_owner_id, row.ticket_updated_at) == (t.owner_id, t.updated_at), row
 
 
 def test_a_delete_finishes_after_conversations_comes_back(world: World) -> None:

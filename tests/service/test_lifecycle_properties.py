@@ -1,5 +1,5 @@
 """A hypothesis state machine mixing merges, splits, deletes, bulk deletes, restores, spam, not
-spam and updates on the tickets and conversations services (in one process), while the
+spam, updates and customers' replies on the tickets and conversations services (in one process), while the
 conversations service goes down or loses its answers. It checks, after every step, what must
 always hold, and once every job has finished, what must hold when the services agree:
 
@@ -9,8 +9,9 @@ always hold, and once every job has finished, what must hold when the services a
 * absorbed tickets are read-only (their row never changes again; writes answer 301);
 * the list's total equals what it lists and every listed ticket opens; every ticket that opens
   (not in the bin, not absorbed) is listed; no ticket stays in progress;
-* the following view lists, and counts, exactly the followed tickets that open (its total is
-  counted from the follow rows' own ``listed`` flag, which every step above must keep).
+* the following view lists, and counts, exactly the followed tickets that open, newest first;
+  every follow row carries its ticket's facts (listed or not, owner, last update: the view reads
+  them there instead of the ticket, so every step above must keep them).
 
 It runs on SQLite only (databases are copied from a migrated template for speed); the saga
 logic it exercises does not depend on the database.
@@ -61,6 +62,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.world = World(make_db, folder)
         self.api = self.world.tickets(ADMIN)
         self.absorbed: dict[int, tuple[Any, ...]] = {}
+        self.mails: list[tuple[str, str]] = []  # each customer's first message: what they reply to
         self.made = 0
 
     def teardown(self) -> None:
@@ -68,6 +70,7 @@ class Lifecycle(RuleBasedStateMachine):
 
     # -- what happens ------------------------------------------------------------------------------------
     def _try(self, action: Callable[[], Any]) -> Any:
+        self.world.clock.advance(seconds=1)  # each step at its own moment: a write's updated_at moves
         try:
             return action()
         except HelpdeskError:
@@ -77,7 +80,15 @@ class Lifecycle(RuleBasedStateMachine):
     def customer_writes(self, messages: int) -> int:
         self.made += 1
         made = self.world.email_ticket(subject=f"case {self.made}", messages=messages)
+        self.mails.append((made["message_id"], made["sender"]))
         return int(made["ticket_id"])
+
+    @rule(data=st.data())
+    def customer_replies(self, data: st.DataObject) -> None:
+        if self.mails:
+            message_id, sender = data.draw(st.sampled_from(self.mails))
+            self.world.clock.advance(seconds=1)
+            self.world.customer_replies(message_id=message_id, sender=sender)
 
     @rule(target=threads, ticket=tickets)
     def threads_of(self, ticket: int) -> int:
@@ -202,6 +213,17 @@ class Lifecycle(RuleBasedStateMachine):
         }
         followed = {row.ticket_id for row in self.world.followers_rows() if row.user_id == ADMIN.user_id}
         assert shown == followed & openable
+        rows = {t.id: t for t in self.world.tickets_rows()}
+        newest = sorted(shown, key=lambda t: (rows[t].updated_at, t), reverse=True)
+        assert [t["id"] for t in page["items"]] == newest
+
+    @invariant()
+    def every_follow_row_carries_its_tickets_facts(self) -> None:
+        rows = {t.id: t for t in self.world.tickets_rows()}
+        for follow in self.world.followers_rows():
+            t = rows[follow.ticket_id]
+            facts = (t.deleted_at is None and t.merged_into_id is None, t.owner_id, t.updated_at)
+            assert (bool(follow.listed), follow.ticket_owner_id, follow.ticket_updated_at) == facts, follow
 
     def _agreed(self) -> None:
         tickets = {t.id: t for t in self.world.tickets_rows()}

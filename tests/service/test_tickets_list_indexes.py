@@ -1,4 +1,4 @@
-"""Migrations 0012 to 0015 of tickets: list indexes that answer from the index alone, or in the
+"""Migrations 0012 to 0016 of tickets: list indexes that answer from the index alone, or in the
 order a page wants.
 
 0012: the priority filter's capped count and ``sort=priority`` go through
@@ -7,7 +7,9 @@ visit to skip deleted or merged tickets, nor to check an owned-only agent's owne
 view). 0013: a user's followed tickets are read from ``ix_ticket_followers_user_ticket`` alone.
 0014: a partial scope's page sorted by update walks each owner's tickets in
 ``ix_tickets_owner_stage_updated``. 0015: follow rows say whether their ticket is listed, and the
-following view's total counts ``ix_ticket_followers_user_listed`` alone.
+following view's total counts ``ix_ticket_followers_user_listed`` alone. 0016: follow rows carry
+their ticket's owner and last update, and the following view of any scope walks
+``ix_ticket_followers_user_updated`` for its page and counts it alone for its total.
 Each downgrade puts back what was there before.
 """
 
@@ -52,15 +54,16 @@ def _plan(engine: sa.Engine, query: Any, values: dict[str, Any]) -> str:
     """The plan of ``query`` (a text or any statement) with ``values`` once statistics are fresh;
     on PostgreSQL with table scans priced out (a test's table is small enough to read whole)."""
     compiled = query.compile(dialect=engine.dialect)
-    params = compiled.construct_params(values)
+    expanded = compiled.construct_expanded_state(values)  # an IN list's values are written out
     with engine.connect() as c:
         if engine.dialect.name == "sqlite":
-            ordered = tuple(params[name] for name in compiled.positiontup or ())
-            rows = c.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), ordered)
+            ordered = expanded.positional_parameters
+            rows = c.exec_driver_sql("EXPLAIN QUERY PLAN " + expanded.statement, ordered)
             return "\n".join(str(row[-1]) for row in rows)
         c.exec_driver_sql("SET enable_seqscan = off")
         c.exec_driver_sql("SET enable_bitmapscan = off")
-        return "\n".join(row[0] for row in c.exec_driver_sql("EXPLAIN " + str(compiled), params))
+        plan = c.exec_driver_sql("EXPLAIN " + expanded.statement, expanded.parameters)
+        return "\n".join(row[0] for row in plan)
 
 
 def _vacuum(engine: sa.Engine, table: str) -> None:
@@ -243,7 +246,7 @@ def test_migration_0015_counts_a_users_listed_follows_from_one_index(make_db: Ca
             sa.text("INSERT INTO ticket_followers (ticket_id, user_id, created_at) VALUES (:t, :u, :now)"),
             [{"t": n, "u": u, "now": NOW} for n in range(1, 61) for u in (5, 6) if u == 5 or n % 2 == 0],
         )
-    upgrade("tickets", url)
+    upgrade("tickets", url, "0015")  # 0016 puts another index in its place
 
     with engine.connect() as c:
         flags = {
@@ -269,4 +272,99 @@ def test_migration_0015_counts_a_users_listed_follows_from_one_index(make_db: Ca
     assert "ix_ticket_followers_user_listed" not in found and "ix_ticket_followers_user_ticket" in found
     with engine.connect() as c:
         assert "listed" not in {col["name"] for col in sa.inspect(c).get_columns("ticket_followers")}
+    engine.dispose()
+
+
+def test_migration_0016_reads_the_following_view_of_any_scope_from_the_follow_rows(
+    make_db: Callable[..., str],
+) -> None:
+    """Each follow row gets its ticket's owner and last update, set from the tickets as they are;
+    an owned-only agent's following view (their own and the unassigned tickets) counts the
+    caller's entries of ``ix_ticket_followers_user_updated`` alone and walks them newest first
+    for its page (no sort of all their follows): the rows the tickets themselves give."""
+    url = make_db("tickets", "0015")
+    engine = make_engine(url)
+    owners = (7, 8, None)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": n,
+            "owner": owners[n % 3],
+            "updated": NOW + dt.timedelta(minutes=(n * 37) % 500),
+            "deleted": NOW if n % 13 == 0 else None,
+        }
+        for n in range(1, 301)
+    ]
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
+                " owner_id, source, created_by, created_at, updated_at, deleted_at, version, unread_seq,"
+                " merge_count, sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0,"
+                " :owner, 'api', 1, :updated, :updated, :deleted, 1, 1, 0, :updated, 'n')"
+            ),
+            rows,
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO ticket_followers (ticket_id, user_id, created_at, listed)"
+                " VALUES (:t, :u, :now, :listed)"
+            ),
+            [
+                {"t": r["id"], "u": u, "now": NOW, "listed": r["deleted"] is None}
+                for r in rows
+                for u in (5, 7)
+                if u == 5 or r["id"] % 2 == 0
+            ],
+        )
+    upgrade("tickets", url)
+
+    with engine.connect() as c:
+        owners_copied = dict(
+            ((t, u), o)
+            for t, u, o in c.execute(
+                sa.text("SELECT ticket_id, user_id, ticket_owner_id FROM ticket_followers")
+            )
+        )
+        same_update = c.execute(
+            sa.text(
+                "SELECT count(*) FROM ticket_followers f JOIN tickets t ON t.id = f.ticket_id"
+                " WHERE f.ticket_updated_at = t.updated_at"
+            )
+        ).scalar_one()
+    by_id = {r["id"]: r for r in rows}
+    assert owners_copied == {(t, u): by_id[t]["owner"] for (t, u) in owners_copied}
+    assert len(owners_copied) == same_update == 450
+    definition = _indexes(engine, "ticket_followers")["ix_ticket_followers_user_updated"].lower()
+    assert _columns(definition) == ["user_id", "listed", "ticket_updated_at", "ticket_id", "ticket_owner_id"]
+    assert "ix_ticket_followers_user_listed" not in _indexes(engine, "ticket_followers")
+    _vacuum(engine, "ticket_followers")
+    _vacuum(engine, "tickets")
+
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    followed = [r for r in rows if r["id"] % 2 == 0 and r["deleted"] is None and r["owner"] in (7, None)]
+    total = queries.count(owned, 7, TicketFilter(view="following"))
+    first = queries.page(owned, 7, TicketFilter(view="following"), sort=parse_sort("-updated_at"), limit=10)
+    sessions = SessionFactory(engine)
+    with sessions.read() as s:
+        assert queries.run(s, total).scalar() == len(followed)
+        found = [row.id for row in queries.run(s, first)]
+    newest = sorted(followed, key=lambda r: (r["updated"], r["id"]), reverse=True)
+    assert found == [r["id"] for r in newest[:11]]
+
+    plan = _plan(engine, total[0].statement, total[1])
+    assert "ix_ticket_followers_user_updated" in plan and "tickets" not in plan.replace(
+        "ticket_followers", ""
+    ), plan
+    assert ("Index Only Scan" if engine.dialect.name == "postgresql" else "COVERING INDEX") in plan, plan
+    plan = _plan(engine, first[0].statement, first[1])
+    assert "ix_ticket_followers_user_updated" in plan, plan
+    assert "Sort" not in plan if engine.dialect.name == "postgresql" else "TEMP B-TREE" not in plan, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0015")
+    found_indexes = _indexes(engine, "ticket_followers")
+    assert "ix_ticket_followers_user_updated" not in found_indexes
+    assert "ix_ticket_followers_user_listed" in found_indexes
+    with engine.connect() as c:
+        names = {col["name"] for col in sa.inspect(c).get_columns("ticket_followers")}
+    assert not {"ticket_owner_id", "ticket_updated_at"} & names
     engine.dispose()

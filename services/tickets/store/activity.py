@@ -54,6 +54,7 @@ class Activity:
             self.r.visible_id(s, scope, ticket_id, shared=True)  # listed until this commits
             values = {"ticket_id": ticket_id, "user_id": user_id, "created_at": now}
             if self.r.insert_new(s, followers, values, ["ticket_id", "user_id"]):
+                self.r.restamp_follows(s, [ticket_id])
                 change = follow_change(ticket_id, user_id, following=True)
                 self.r.write_entries(s, ticket_id, change, user_id, now, stamp=stamp)
             return {"ticket_id": ticket_id, "following": True}
@@ -120,6 +121,7 @@ class Activity:
                 .where(tickets.c.id == ticket_id)
                 .values(unread_seq=tickets.c.unread_seq + 1, updated_at=self.r.clock.now())
             )
+            self.r.restamp_follows(s, [ticket_id])
             if event_id:
                 mark_processed(s, processed_events, event_id, CUSTOMER_MESSAGE_HANDLER, clock=self.r.clock)
             return True
@@ -173,6 +175,7 @@ class Activity:
                 values.update(unread_seq=tickets.c.unread_seq + 1, updated_at=now)
             if values:
                 s.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+                self.r.restamp_follows(s, [ticket_id])
             if effect.assign_to is not None:
                 ticket = self.r.locked(s, EVERYTHING, ticket_id)
                 change = ticket.change(

@@ -63,10 +63,12 @@ COLUMNS = {
 _INSERT_TIMELINE = Prepared(timeline.insert())
 """Every change writes its entries with it."""
 
-_RELIST_FOLLOWERS = Prepared(
+_RESTAMP_FOLLOWS = Prepared(
     update(followers)
-    .where(among(followers.c.ticket_id, bindparam("ids", type_=IdList())))
-    .values(listed=select(queries.listed()).where(tickets.c.id == followers.c.ticket_id).scalar_subquery())
+    .where(followers.c.ticket_id == tickets.c.id, among(tickets.c.id, bindparam("ids", type_=IdList())))
+    .values(
+        listed=queries.listed(), ticket_owner_id=tickets.c.owner_id, ticket_updated_at=tickets.c.updated_at
+    )
 )
 
 
@@ -201,6 +203,7 @@ class Records:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"ticket {ticket.id} changed while this request ran; try again.")
+            self.restamp_follows(s, [ticket.id])
         self.write_entries(s, ticket.id, change, actor_id, now, stamp=stamp)
 
     def write_entries(
@@ -283,15 +286,18 @@ class Records:
         now = self.clock.now()
         return [queries.ticket_dict(r, assoc[r.id], merged[r.id], now=now) for r in rows]
 
-    def relist_followers(self, s: Session, ticket_ids: Sequence[int]) -> None:
-        """Set each follow row's ``listed`` of ``ticket_ids`` to whether its ticket is listed
-        (:func:`queries.listed`), in the transaction that changed it: the following view counts
-        those rows alone (:func:`queries.count`). Every write that moves a ticket into or out of
-        the lists (delete, restore, spam, not spam) calls it (a merge moves the absorbed ticket's
-        follows to its survivor, listed as they were); a new follow is of a listed
-        ticket (:meth:`visible_id` with ``shared``), so the column's default holds for it."""
+    def restamp_follows(self, s: Session, ticket_ids: Sequence[int]) -> None:
+        """Copy onto every follow row of ``ticket_ids`` what the following view reads there
+        instead of the ticket (:mod:`queries`): whether it is listed (:func:`queries.listed`), its
+        owner and its last update; in the transaction that changed them, after the change.
+
+        Every write that changes one of those calls it: :meth:`save`, a customer's message, delete
+        (one ticket or a bulk batch), restore, spam, not spam, a merge (for the survivor, whose
+        follows include the absorbed ticket's); a new follow copies them from the ticket it holds
+        (:meth:`visible_id` with ``shared``). ``tests/service/test_lifecycle_properties.py``
+        checks the copies after every step of its state machine."""
         if ticket_ids:
-            _RELIST_FOLLOWERS.run(s, {"ids": list(ticket_ids)})
+            _RESTAMP_FOLLOWS.run(s, {"ids": list(ticket_ids)})
 
     def insert_new(self, s: Session, table: Table, values: dict[str, Any], key: list[str]) -> bool:
         """Insert unless a row with the same ``key`` exists (race-free); True if inserted."""

@@ -95,7 +95,7 @@ class Bin:
             .where(tickets.c.id.in_(ids))
             .values(deleted_at=now, deleted_by=actor_id, in_progress="delete", job_id=job_id, updated_at=now)
         )
-        self.r.relist_followers(s, ids)
+        self.r.restamp_follows(s, ids)
         changes = [(t.id, deleted(t, actor_id=actor_id, reason=reason)) for t in found]
         self.r.write_many(s, changes, actor_id, now)
 
@@ -176,7 +176,7 @@ class Bin:
                     .where(tickets.c.id == ticket_id)
                     .values(deleted_at=None, deleted_by=None, updated_at=now)
                 )
-                self.r.relist_followers(s, [ticket_id])
+                self.r.restamp_follows(s, [ticket_id])
                 self.r.write_entries(s, ticket_id, restored(t, actor_id=actor_id), actor_id, now)
             clear_busy(s, job_id)
             count = self.jobs.set_items(s, job_id, from_outcome="working", to_outcome="done")

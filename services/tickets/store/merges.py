@@ -69,7 +69,7 @@ class Merges:
         s.execute(update(tickets).where(tickets.c.merged_into_id == x).values(merged_into_id=p))
         s.execute(update(tickets).where(tickets.c.id == x).values(merged_into_id=p, updated_at=now))
         self._move_rows(s, associations, x, p, ["ticket_id", "kind", "ref_id"])
-        self._move_rows(s, followers, x, p, ["ticket_id", "user_id"])  # listed, as both tickets are
+        self._move_rows(s, followers, x, p, ["ticket_id", "user_id"])  # restamped with p below
         stay_read = reads_after_merge(
             self._reads(s, p), self._reads(s, x), primary.unread_seq, secondary.unread_seq
         )
@@ -88,6 +88,7 @@ class Merges:
             .where(tickets.c.id == p)
             .values(**change.values, unread_seq=new_seq, updated_at=now)
         )
+        self.r.restamp_follows(s, [p])
         mark_busy(s, [p], "merge", job_id)
         self.r.write_entries(s, p, change, actor_id, now)
         self.slas.merged(s, survivor_id=p, absorbed_id=x, now=now)

@@ -70,7 +70,7 @@ class Spam:
                     .where(tickets.c.id == ticket_id)
                     .values(deleted_at=now, deleted_by=actor_id, updated_at=now)
                 )
-                self.r.relist_followers(s, [ticket_id])
+                self.r.restamp_follows(s, [ticket_id])
                 gone = deleted(t, actor_id=actor_id, reason="spam")
                 change = Change(entries=(*change.entries, *gone.entries), events=gone.events)
             self.r.write_entries(s, ticket_id, change, actor_id, now)
@@ -151,11 +151,11 @@ class Spam:
                 s.execute(
                     update(tickets).where(tickets.c.id == ticket_id).values(deleted_at=None, deleted_by=None)
                 )
-                self.r.relist_followers(s, [ticket_id])
                 back = restored(t, actor_id=actor_id)
                 change = Change(entries=(*back.entries, *change.entries), events=back.events)
             if t is not None:
                 s.execute(update(tickets).where(tickets.c.id == ticket_id).values(updated_at=now))
+                self.r.restamp_follows(s, [ticket_id])
                 self.r.write_entries(s, ticket_id, change, actor_id, now)
             for event_type, payload in data["events"]:
                 outbox.record(s, event_type, payload, clock=self.r.clock)
