@@ -68,7 +68,8 @@ _RESTAMP_FOLLOWS = Prepared(
     .where(followers.c.ticket_id == tickets.c.id, among(tickets.c.id, bindparam("ids", type_=IdList())))
     .values(
         listed=queries.listed(), ticket_owner_id=tickets.c.owner_id, ticket_updated_at=tickets.c.updated_at
-    )
+    ),
+    plan_once=True,  # the tickets by primary key, then each one's follows: every save runs it
 )
 
 
