@@ -15,7 +15,6 @@ integration, whether it notifies) and, for a bulk update, one ``batch_id``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
@@ -45,7 +44,6 @@ from services.conversations import contract as conversations_contract
 from services.permissions import contract as permissions_contract
 from services.tickets import contract
 from services.tickets.domain import (
-    SearchSpec,
     TicketFilter,
     check_new_pipeline,
     event_stamp,
@@ -66,7 +64,7 @@ from services.tickets.lifecycle import LifecycleEntrypoints, bulk_budget
 from services.tickets.models import outbox
 from services.tickets.people import AccessDirectory, Identities
 from services.tickets.store import Errors, ImportItem, Store, failed
-from services.tickets.store.lists import MessageMatches
+from services.tickets.store.base import MessageMatches
 from services.tickets.store.sla import BREACH_BATCH
 
 PERMISSIONS_TIMEOUT = 3.0
@@ -270,7 +268,7 @@ class TicketsService(LifecycleEntrypoints):
         scope = scope_for(caller)
         q = load(contract.TicketQuerySchema, self._with_view(caller, query or {}))
         flt = TicketFilter.from_query(q)
-        with self._message_search(flt) as messages:
+        with self._message_search(flt.q_terms if flt.q else ()) as messages:
             found = self.store.lists.table(
                 scope=scope,
                 user_id=caller.user_id,
@@ -288,14 +286,17 @@ class TicketsService(LifecycleEntrypoints):
         caller = require_caller(self.caller)
         scope = scope_for(caller)
         q = load(contract.TicketSearchSchema, query or {})
-        found = self.store.search.search(
-            scope=scope,
-            user_id=caller.user_id,
-            spec=self._spec_with_messages(parse_search(q)),
-            sort=parse_sort(q["sort"]),
-            limit=q["limit"],
-            cursor=q["cursor"],
-        )
+        spec = parse_search(q)
+        with self._message_search(spec.terms if spec.query else ()) as messages:
+            found = self.store.search.search(
+                scope=scope,
+                user_id=caller.user_id,
+                spec=spec,
+                sort=parse_sort(q["sort"]),
+                limit=q["limit"],
+                cursor=q["cursor"],
+                messages=messages,
+            )
         return seat_view(caller, found)
 
     @rpc
@@ -333,7 +334,7 @@ class TicketsService(LifecycleEntrypoints):
         scope = scope_for(caller)
         q = load(contract.BoardQuerySchema, self._with_view(caller, query or {}))
         flt = TicketFilter.from_query(q)
-        with self._message_search(flt) as messages:
+        with self._message_search(flt.q_terms if flt.q else ()) as messages:
             found = self.store.lists.board(
                 scope=scope,
                 user_id=caller.user_id,
@@ -659,18 +660,16 @@ class TicketsService(LifecycleEntrypoints):
             log.warning("searching without conversations: %s", exc)
             return ()
 
-    def _message_search(self, flt: TicketFilter) -> contextlib.AbstractContextManager[MessageMatches | None]:
-        """For a list searched with ``q``: :meth:`_message_matches` asked now (:func:`ahead`: in
-        the request's context, never outliving it), its answer for the store to wait for when
-        it needs it (after its own search of the tickets' text, which runs meanwhile)."""
-        if not flt.q:
+    def _message_search(
+        self, terms: tuple[str, ...]
+    ) -> contextlib.AbstractContextManager[MessageMatches | None]:
+        """For a list or a search of text (``terms``: a list's ``q``, a search's ``query``):
+        :meth:`_message_matches` asked now (:func:`ahead`: in the request's context, never
+        outliving it), its answer for the store to wait for when it needs it (after its own
+        search of the tickets' text, which runs meanwhile)."""
+        if not terms:
             return contextlib.nullcontext()
-        return ahead(functools.partial(self._message_matches, flt.q_terms))
-
-    def _spec_with_messages(self, spec: SearchSpec) -> SearchSpec:
-        if not spec.query:
-            return spec
-        return dataclasses.replace(spec, message_ids=self._message_matches(spec.terms))
+        return ahead(functools.partial(self._message_matches, terms))
 
     def _with_view(self, caller: Caller, query: dict[str, Any]) -> dict[str, Any]:
         """The list query with its saved view applied; SLA filters, sorts and views need a seat."""

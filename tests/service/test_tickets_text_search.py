@@ -118,6 +118,34 @@ def test_conversation_matches_widen_the_search_under_the_access_rule(
     assert ["zofia@firma.pl"] in tickets.conversations.asked
 
 
+def test_a_searchs_conversation_matches_meet_its_conditions_too(
+    tickets: Tickets, made: dict[str, int]
+) -> None:
+    """The search API's ``query`` finds tickets by their own text and by their conversation (asked
+    while the tickets' own text is searched); either kind must also meet the filter groups, and
+    the total counts both, once each."""
+    tickets.conversations.texts = {
+        made["other"]: " the vpn drops every hour zofia@firma.pl ",
+        made["parcel"]: " kurier zostawił awizo zofia@firma.pl ",
+        made["printer"]: " printer again ",
+    }
+    api = tickets.as_(AGENT)
+
+    def found(query: str, *filters: dict[str, Any]) -> set[int]:
+        body: dict[str, Any] = {"query": query, "limit": 100}
+        if filters:
+            body["filter_groups"] = [{"filters": list(filters)}]
+        page = api.search_tickets(body)
+        assert page["total"] == len(page["items"]) and not page["total_capped"]
+        return {t["id"] for t in page["items"]}
+
+    mine = {"field": "owner_id", "operator": "EQ", "value": OWNED.user_id}
+    assert found("zofia@firma.pl") == {made["other"], made["parcel"]}
+    assert found("zofia@firma.pl", mine) == {made["parcel"]}
+    assert found("printer") == {made["printer"]}  # its name and its conversation: counted once
+    assert found("printer", mine) == set()
+
+
 def test_the_search_goes_on_without_the_conversations_service(tickets: Tickets, made: dict[str, int]) -> None:
     tickets.conversations.texts = {made["other"]: " paczka "}
     tickets.conversations.down = True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, bindparam, null, select, text, union_all, update
@@ -62,6 +62,12 @@ COLUMNS = {
 
 _INSERT_TIMELINE = Prepared(timeline.insert())
 """Every change writes its entries with it."""
+
+MessageMatches = Callable[[], Sequence[int]]
+"""The tickets whose conversation matches a search's text (the conversations service's answer),
+asked for by the store when it needs them: the service asks before the store starts, so the
+question and the store's own search of the tickets' text run at the same time (a list's ``q``,
+:mod:`lists`; a search's ``query``, :mod:`search`)."""
 
 _RESTAMP_FOLLOWS = Prepared(
     update(followers)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from services.chassis import paging
 from services.chassis.paging import Sort
 from services.tickets.domain import SORT_KEY_KINDS, Scope, TicketFilter, capped_total
 from services.tickets.store import queries
-from services.tickets.store.base import Records
+from services.tickets.store.base import MessageMatches, Records
 from services.tickets.store.pipelines import Pipelines
 
 BOARD_COUNTS_PER_QUERY = 32  # columns counted, or paged, in one statement (a pipeline rarely has more stages)
@@ -32,11 +32,6 @@ class _BoardAsk:
 
 _Column = tuple[dict[str, Any], Sequence[Any], str | None, dict[str, Any]]
 """A board column before its tickets' wire forms: its stage, page rows, next cursor and total."""
-
-MessageMatches = Callable[[], Sequence[int]]
-"""The tickets whose conversation matches a list's ``q`` (the conversations service's answer),
-asked for by the store when it needs them: the service asks before the store starts, so the
-question and the store's own search of the tickets' text run at the same time."""
 
 
 class Lists:

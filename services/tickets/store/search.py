@@ -8,18 +8,20 @@ select among the tickets the caller may see (exact up to ``TOTAL_CAP``, see ``ca
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, select, true
+from sqlalchemy.orm import Session
 
 from services.chassis import paging
-from services.chassis.db import IdList, like_text
+from services.chassis.db import IdList, among, like_text
 from services.chassis.keyset import after
 from services.chassis.paging import Sort
 from services.tickets.domain import SORT_KEY_KINDS, Condition, Scope, SearchSpec, capped_total
 from services.tickets.models import tickets
 from services.tickets.store import queries
-from services.tickets.store.base import Records
+from services.tickets.store.base import MessageMatches, Records
 
 COLUMNS: dict[str, Any] = {
     "id": tickets.c.id,
@@ -103,25 +105,67 @@ class Search:
         self.db = records.db
 
     def search(
-        self, *, scope: Scope, user_id: int, spec: SearchSpec, sort: Sort, limit: int, cursor: str | None
+        self,
+        *,
+        scope: Scope,
+        user_id: int,
+        spec: SearchSpec,
+        sort: Sort,
+        limit: int,
+        cursor: str | None,
+        messages: MessageMatches | None = None,
     ) -> dict[str, Any]:
-        """One page of the tickets matching ``spec``, in ``sort`` order, with the total."""
+        """One page of the tickets matching ``spec``, in ``sort`` order, with the total.
+
+        ``messages``: the tickets whose conversation matches ``spec.query`` (which
+        ``spec.message_ids`` then stands for), asked for only once the tickets' own matches are
+        found, as a list's ``q`` does (:meth:`Lists._search_matches`): the conversations service
+        answers while this searches."""
         position = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
         key = queries.SORT_KEYS[sort.key]
-        where = [queries.listed(), queries.visible(scope), *matching(spec)]
-        stmt = queries.ticket_rows(user_id, key.label("sort_key")).where(*where)
-        stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
+        scoped = [queries.listed(), queries.visible(scope)]
         with self.db.read() as s:
+            found = None
             if _has_text(spec):  # matches first: see queries.capped_ids
-                found = s.scalars(queries.capped_ids(tickets, where)).all()
+                found, spec = self._matches(s, scoped, spec, messages)
+            where = [*scoped, *matching(spec)]
+            stmt = queries.ticket_rows(user_id, key.label("sort_key")).where(*where)
+            stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
+            if found is None:
+                rows = s.execute(stmt).all()
+                counted = s.scalar(queries.capped_count(tickets, where)) or 0
+            else:
                 counted = len(found)
                 if not capped_total(counted)["total_capped"]:
                     stmt = stmt.where(tickets.c.id.in_(found))
                 rows = s.execute(stmt).all() if found else []
-            else:
-                rows = s.execute(stmt).all()
-                counted = s.scalar(queries.capped_count(tickets, where)) or 0
             more, rows = len(rows) > limit, rows[:limit]
             items = self.r.dicts(s, rows)
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted)}
+
+    def _matches(
+        self, s: Session, scoped: list[ColumnElement[bool]], spec: SearchSpec, messages: MessageMatches | None
+    ) -> tuple[list[int], SearchSpec]:
+        """The ids of the tickets a search with text selects, up to ``TOTAL_CAP + 1`` of those
+        matching by their own fields (:func:`queries.capped_ids`) and any whose conversation
+        matches the query; and ``spec`` with the latter (``message_ids``) for the page."""
+        own = [*scoped, *matching(dataclasses.replace(spec, message_ids=()))]
+        found = list(s.scalars(queries.capped_ids(tickets, own)).all())
+        if messages is not None and spec.query:
+            spec = dataclasses.replace(spec, message_ids=tuple(messages()))
+        if spec.message_ids and not capped_total(len(found))["total_capped"]:
+            found += self._listed_among(s, scoped, spec, exclude=set(found))
+        return found, spec
+
+    @staticmethod
+    def _listed_among(
+        s: Session, scoped: list[ColumnElement[bool]], spec: SearchSpec, *, exclude: set[int]
+    ) -> list[int]:
+        """The ids of ``spec.message_ids`` (tickets whose conversation matches the query) that the
+        scope and ``spec``'s conditions select, whatever the tickets' own text, but those in
+        ``exclude``: with the tickets' own matches, the ones :func:`matching` selects."""
+        conditions = matching(dataclasses.replace(spec, query=None, terms=(), message_ids=()))
+        ids = literal(list(spec.message_ids), IdList())
+        more = s.scalars(select(tickets.c.id).where(*scoped, *conditions, among(tickets.c.id, ids)))
+        return [ticket_id for ticket_id in more if ticket_id not in exclude]
