@@ -31,7 +31,8 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    one), then writes (create, priority PATCH), so the reads see exactly N tickets. Every size's
    stack runs at once: steps 1-2 for each size first, then each read is measured at every size
    in turn (the order reversed from one read to the next), so the two p50s of a ratio are taken
-   seconds apart, not a size's whole run apart while the machine's speed drifts;
+   seconds apart, not a size's whole run apart while the machine's speed drifts, and in three
+   rounds (``--rounds``) whose measurements are pooled;
    ``--one-at-a-time`` runs each size from start to stop instead (half the memory).
 
 It prints one Markdown table with a column group per size (p50/p99 ms, req/s) and the ratio of
@@ -107,6 +108,7 @@ ADMIN_TOKEN = "bench-token"
 DEFAULT_SIZES = (1_000, 100_000)
 MAX_SIZE = 1_000_000
 DEFAULT_SECONDS, QUICK_SECONDS = 5.0, 2.0
+DEFAULT_ROUNDS = 3  # see run_paired
 OWNERS = 50  # the owned-only agent is one of them
 TEAMS = ("Support L1", "Support L2", "Billing")
 CONCURRENT_CLIENTS = 8
@@ -922,8 +924,10 @@ class SizeRun:
     mixed: list[str] = field(default_factory=list)  # mixed_report(), at the largest size
 
 
-def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack) -> None:
+def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack, *, again: bool = False) -> None:
     """Probe, pause, measure each plan in order; a failing plan is recorded and the others go on.
+    ``again``: another round of plans measured already (no probe, no pause; what it measures
+    joins their cells: :func:`joined`).
 
     Before each plan the suite must be ready again (its supervisor restarts a crashed child);
     if the supervisor itself has exited, RuntimeError ends the size.
@@ -931,26 +935,40 @@ def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack) ->
     for plan in todo:
         if STOP.is_set():
             raise KeyboardInterrupt
+        if again and plan.key not in run.cells:
+            continue  # skipped the first time
         stack.wait_ready(READY_AGAIN_TIMEOUT)
-        try:
-            run.matched[plan.key] = probe(plan)
-        except Exception as exc:
-            run.errors[plan.key] = str(exc) or repr(exc)
-            say(f"{plan.label}: skipped: {run.errors[plan.key]}")
-            continue
-        if STOP.wait(PAUSE_BEFORE_CELL):
-            raise KeyboardInterrupt
+        if not again:
+            try:
+                run.matched[plan.key] = probe(plan)
+            except Exception as exc:
+                run.errors[plan.key] = str(exc) or repr(exc)
+                say(f"{plan.label}: skipped: {run.errors[plan.key]}")
+                continue
+            if STOP.wait(PAUSE_BEFORE_CELL):
+                raise KeyboardInterrupt
         say(f"{run.size:,}: {plan.label}: {plan.clients} client(s) for {seconds:g} s")
         opener = api_opener(plan.token, plan.expect, plan.per_client, plan.keep_alive)
         try:
             cell = measure(opener, plan.clients, seconds)
         except Exception as exc:  # the harness itself failed: report it, go on
             cell = Cell(errors=1, first_error=repr(exc))
-        run.cells[plan.key] = cell
+        run.cells[plan.key] = joined(run.cells[plan.key], cell) if again else cell
         if not cell.ok:
             say(f"  failed: {cell.first_error}")
         else:
             say(f"  p50 {cell.percentile(0.5):.1f} ms, {cell.rate:.0f} req/s, {cell.errors} error(s)")
+
+
+def joined(first: Cell, more: Cell) -> Cell:
+    """One cell of two measurements of the same requests: their latencies together (percentiles
+    over both), their times and errors added."""
+    return Cell(
+        latencies_ms=[*first.latencies_ms, *more.latencies_ms],
+        elapsed=first.elapsed + more.elapsed,
+        errors=first.errors + more.errors,
+        first_error=first.first_error or more.first_error,
+    )
 
 
 # -- the mixed load ---------------------------------------------------------------------------------
@@ -1347,14 +1365,18 @@ def plans_report(run: SizeRun, todo: list[Plan], pg_port: int) -> list[str]:
 # -- the report -----------------------------------------------------------------------------------
 
 
-def render(runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds: float) -> str:
+def render(
+    runs: list[SizeRun], todo_labels: list[tuple[str, str, int]], seconds: float, rounds: int = 1
+) -> str:
     """The table (a column group per size), what each list matched, and the data sets."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"Tickets bench - {platform.node()}, nproc {len(os.sched_getaffinity(0))} ({_cpu_model()}),"
         f" Python {platform.python_version()}, PostgreSQL {_pg_version()}, {now},"
         f" load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        f"{seconds:g} s per cell after {WARMUP_REQUESTS} warm-up requests per client; clients are threads"
+        f"{seconds:g} s per cell"
+        + (f" (reads in {rounds} rounds of {seconds / rounds:.2g} s, sizes in turn)" if rounds > 1 else "")
+        + f" after {WARMUP_REQUESTS} warm-up requests per client; clients are threads"
         " in one process, one keep-alive requests.Session each",
     ]
     for run in runs:
@@ -1562,15 +1584,27 @@ def run_size(
 
 
 def run_paired(
-    runs: list[SizeRun], works: list[Path], seconds: float, keep: bool, mixed_seconds: float = 0.0
+    runs: list[SizeRun],
+    works: list[Path],
+    seconds: float,
+    keep: bool,
+    mixed_seconds: float = 0.0,
+    rounds: int = 1,
 ) -> None:
     """Every size at once: all stacks started and seeded first, then each read measured at every
     size in turn (the order reversed from one read to the next), so the two figures a ratio
     divides are taken a few seconds apart rather than a size's whole run apart. The machine's
     speed drifts over minutes (nameko's own floor moved 2.8-3.8 ms between runs of one hour), and
-    measured one size after the other a 1.3x aim met or missed with that drift. Then each size's
-    SQL capture, writes and memory, the smaller sizes first; the largest gets the plans and the
-    mixed load."""
+    measured one size after the other a 1.3x aim met or missed with that drift.
+
+    ``rounds``: the reads are measured that many times over, each for ``seconds / rounds``
+    (the order of the sizes reversed from one round to the next), and each cell's rounds are
+    one cell (:func:`joined`). In one round of 5 s a cell at a size moved by up to 40 % between
+    two runs of the same code (a million tickets' view of open tickets: 5.5 then 7.9 ms), with
+    whatever the machine or the other cells had left in the database's cache at that moment.
+
+    Then each size's SQL capture, writes and memory, the smaller sizes first; the largest gets
+    the plans and the mixed load."""
     ready: list[Prepared] = []
     try:
         for run, work in zip(runs, works, strict=True):
@@ -1579,13 +1613,14 @@ def run_paired(
             ready.append(prepare(run, work))
         live = [r for r in ready if not r.failed]
         keys = [p.key for p in live[0].reads] if live else []
-        for n, key in enumerate(keys):
-            for size in live if n % 2 == 0 else live[::-1]:
-                plan = next((p for p in size.reads if p.key == key), None)
-                if plan is None or size.failed:
-                    continue
-                with _recorded(size):
-                    measure_all(size.run, [plan], seconds, size.stack)
+        for turn in range(rounds):
+            for n, key in enumerate(keys):
+                for size in live if (n + turn) % 2 == 0 else live[::-1]:
+                    plan = next((p for p in size.reads if p.key == key), None)
+                    if plan is None or size.failed:
+                        continue
+                    with _recorded(size):
+                        measure_all(size.run, [plan], seconds / rounds, size.stack, again=turn > 0)
     finally:
         largest = max(ready, key=lambda r: r.run.size, default=None)
         for size in sorted(ready, key=lambda r: r.run.size):
@@ -1640,6 +1675,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per cell")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs) afterwards")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"with sizes measured in turn: each read's time split into this many rounds, the sizes'"
+        f" order reversed from one round to the next (default {DEFAULT_ROUNDS})",
+    )
+    parser.add_argument(
         "--one-at-a-time",
         action="store_true",
         help="run each size from start to stop before the next (default: all sizes' stacks at once,"
@@ -1653,6 +1695,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     seconds = args.seconds or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds must be in [1, 10]")
     if not 0 < seconds <= 600:
         parser.error("--seconds must be in (0, 600]")
     mixed_seconds = args.mixed_seconds
@@ -1670,7 +1714,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if paired:
             runs = [SizeRun(size) for size in sizes]
-            run_paired(runs, [_work(size) for size in sizes], seconds, args.keep, mixed_seconds)
+            run_paired(runs, [_work(size) for size in sizes], seconds, args.keep, mixed_seconds, args.rounds)
         else:
             for i, size in enumerate(sizes):
                 if STOP.is_set():
@@ -1695,7 +1739,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     labels = next((run.labels for run in runs if run.labels), [])
     if runs:
-        print(render(runs, labels, seconds), flush=True)
+        print(render(runs, labels, seconds, args.rounds if paired else 1), flush=True)
         for run in runs:
             if run.plans_text:
                 print("", *run.plans_text, sep="\n", flush=True)

@@ -1,8 +1,10 @@
-"""bench.tickets: reading the statements of one request from PostgreSQL's log, prepared ones too."""
+"""bench.tickets: reading the statements of one request from PostgreSQL's log, prepared ones too;
+a cell measured in rounds."""
 
 from __future__ import annotations
 
-from bench.tickets import parse_log
+from bench.run import Cell
+from bench.tickets import joined, parse_log
 
 LOG = """\
 @@bench tickets@@ LOG:  duration: 0.050 ms  statement: BEGIN
@@ -55,3 +57,14 @@ def test_an_execute_of_a_statement_prepared_earlier_is_not_a_first_run() -> None
         prepared=prepared,
     )
     assert [(s.ms, s.first_run, s.main) for s in again] == [(0.15, False, True), (0.1, False, True)]
+
+
+def test_rounds_of_a_cell_are_one_cell() -> None:
+    """A read measured in rounds is reported as one cell: every latency of every round in its
+    percentiles, the rounds' times and errors added (the rate over all of them)."""
+    first = Cell(latencies_ms=[5.0, 1.0, 3.0], elapsed=1.0)
+    second = Cell(latencies_ms=[2.0, 4.0], elapsed=1.5, errors=1, first_error="HTTP 500")
+    both = joined(first, second)
+    assert sorted(both.latencies_ms) == [1.0, 2.0, 3.0, 4.0, 5.0] and both.percentile(0.5) == 3.0
+    assert (both.elapsed, both.errors, both.first_error) == (2.5, 1, "HTTP 500")
+    assert both.rate == 2.0
