@@ -368,3 +368,60 @@ def test_migration_0016_reads_the_following_view_of_any_scope_from_the_follow_ro
         names = {col["name"] for col in sa.inspect(c).get_columns("ticket_followers")}
     assert not {"ticket_owner_id", "ticket_updated_at"} & names
     engine.dispose()
+
+
+def test_migration_0017_counts_the_unread_view_from_the_listed_id_index(make_db: Callable[..., str]) -> None:
+    """The unread view's total passes listed tickets in id order and checks each one's owner (for
+    an owned-only agent) and ``unread_seq`` against the caller's read mark: on PostgreSQL from
+    ``ix_tickets_listed_id_owner_seq`` alone, which takes the place of ``ix_tickets_listed_id``."""
+    url = make_db("tickets", "0016")
+    engine = make_engine(url)
+    owners = (7, 8, None)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": n,
+            "owner": owners[n % 3],
+            "seq": 1 + n % 4,
+            "deleted": NOW if n % 17 == 0 else None,
+            "now": NOW,
+        }
+        for n in range(1, 401)
+    ]
+    marks = [{"t": r["id"], "u": 7, "seq": r["seq"] - (r["id"] % 2)} for r in rows if r["id"] % 5 != 0]
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
+                " owner_id, source, created_by, created_at, updated_at, deleted_at, version, unread_seq,"
+                " merge_count, sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0,"
+                " :owner, 'api', 1, :now, :now, :deleted, 1, :seq, 0, :now, 'n')"
+            ),
+            rows,
+        )
+        c.execute(
+            sa.text("INSERT INTO ticket_reads (ticket_id, user_id, read_seq) VALUES (:t, :u, :seq)"), marks
+        )
+    upgrade("tickets", url)
+
+    found = _indexes(engine)
+    assert "ix_tickets_listed_id" not in found
+    definition = found["ix_tickets_listed_id_owner_seq"].lower()
+    assert _columns(definition) == ["id", "owner_id", "unread_seq"]
+    assert "deleted_at is null" in definition and "merged_into_id is null" in definition
+    _vacuum(engine, "tickets")
+    _vacuum(engine, "ticket_reads")
+    read = {m["t"] for m in marks if m["seq"] >= next(r["seq"] for r in rows if r["id"] == m["t"])}
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    total = queries.count(owned, 7, TicketFilter(view="unread"))
+    with SessionFactory(engine).read() as s:
+        counted = queries.run(s, total).scalar()
+    unread = [r for r in rows if r["deleted"] is None and r["owner"] in (7, None) and r["id"] not in read]
+    assert counted == len(unread)
+    if engine.dialect.name == "postgresql":  # SQLite reads each entry's row for the predicate's columns
+        plan = _plan(engine, total[0].statement, total[1])
+        assert "Index Only Scan using ix_tickets_listed_id_owner_seq" in plan, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0016")
+    found = _indexes(engine)
+    assert "ix_tickets_listed_id_owner_seq" not in found and "ix_tickets_listed_id" in found
+    engine.dispose()
