@@ -73,32 +73,48 @@ def _vacuum(engine: sa.Engine, table: str) -> None:
             c.execute(sa.text(f"VACUUM ANALYZE {table}"))
 
 
+_INSERT_TICKETS = sa.text(
+    "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank, owner_id,"
+    " source, created_by, created_at, updated_at, closed_at, deleted_at, version, unread_seq, merge_count,"
+    " sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, :stage, :priority, :rank, :owner, 'api', 1,"
+    " :updated, :updated, :closed, :deleted, 1, :seq, 0, :updated, 'n')"
+)
+
+
+def _insert_tickets(c: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Tickets with the ``id`` of each row and what it gives of ``stage``, ``priority``, ``owner``,
+    ``updated``, ``closed``, ``deleted`` and ``seq`` (``unread_seq``); plain otherwise. The columns
+    are those of every revision these tests start from (0011 on)."""
+    plain = {
+        "stage": 1,
+        "priority": "low",
+        "owner": None,
+        "updated": NOW,
+        "closed": None,
+        "deleted": None,
+        "seq": 1,
+    }
+    full = [{**plain, **row} for row in rows]
+    c.execute(_INSERT_TICKETS, [{**row, "rank": PRIORITY_RANK[row["priority"]]} for row in full])
+
+
 def test_migration_0012_keeps_listed_tickets_and_owners_in_the_priority_index(
     make_db: Callable[..., str],
 ) -> None:
     url = make_db("tickets", "0011")
     engine = make_engine(url)
-    insert = sa.text(
-        "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
-        " owner_id, source, created_by, created_at, updated_at, closed_at, deleted_at, merged_into_id,"
-        " version, unread_seq, merge_count, sla_next_due_at, search_text)"
-        " VALUES (:id, 'n', '', 1, 1, :priority, :rank, :owner, 'api', 1, :now, :now, :closed, :deleted,"
-        " NULL, 1, 1, 0, :now, 'n')"
-    )
     rows = [
         {
             "id": n,
             "priority": PRIORITIES[n % 4],
-            "rank": PRIORITY_RANK[PRIORITIES[n % 4]],
             "owner": None if n % 3 == 0 else 7,
             "closed": NOW if n % 5 == 1 else None,
             "deleted": NOW if n % 10 == 0 else None,
-            "now": NOW,
         }
         for n in range(1, 201)
     ]
     with engine.begin() as c:
-        c.execute(insert, rows)
+        _insert_tickets(c, rows)
         c.execute(sa.text("UPDATE tickets SET merged_into_id = 1 WHERE id IN (3, 7)"))
     upgrade("tickets", url)
 
@@ -115,7 +131,7 @@ def test_migration_0012_keeps_listed_tickets_and_owners_in_the_priority_index(
     )
     urgent = PRIORITY_RANK["urgent"]
     listed = [r for r in rows if r["deleted"] is None and r["id"] not in (3, 7)]
-    expected = sum(1 for r in listed if r["rank"] == urgent and r["closed"] is None)
+    expected = sum(1 for r in listed if r["priority"] == "urgent" and r["closed"] is None)
     _vacuum(engine, "tickets")
     with engine.connect() as c:
         assert c.execute(count, {"rank": urgent}).scalar_one() == expected
@@ -134,15 +150,7 @@ def test_migration_0013_reads_a_users_followed_tickets_from_one_index(make_db: C
     url = make_db("tickets", "0012")
     engine = make_engine(url)
     with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
-                " source, created_by, created_at, updated_at, version, unread_seq, merge_count,"
-                " sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0, 'api', 1, :now, :now,"
-                " 1, 1, 0, :now, 'n')"
-            ),
-            [{"id": n, "now": NOW} for n in range(1, 301)],
-        )
+        _insert_tickets(c, [{"id": n} for n in range(1, 301)])
         c.execute(
             sa.text("INSERT INTO ticket_followers (ticket_id, user_id, created_at) VALUES (:t, :u, :now)"),
             [{"t": n, "u": 1 + n % 30, "now": NOW} for n in range(1, 301)],
@@ -186,15 +194,7 @@ def test_migration_0014_walks_each_owner_of_a_partial_scope_in_its_own_order(
         for n in range(1, 401)
     ]
     with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
-                " owner_id, source, created_by, created_at, updated_at, deleted_at, version, unread_seq,"
-                " merge_count, sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, :stage, 'low', 0,"
-                " :owner, 'api', 1, :updated, :updated, :deleted, 1, 1, 0, :updated, 'n')"
-            ),
-            rows,
-        )
+        _insert_tickets(c, rows)
     upgrade("tickets", url)
 
     definition = _indexes(engine)["ix_tickets_owner_stage_updated"].lower()
@@ -231,15 +231,7 @@ def test_migration_0015_counts_a_users_listed_follows_from_one_index(make_db: Ca
     deleted = {n for n in range(1, 61) if n % 7 == 0}
     merged = {n for n in range(2, 61) if n % 11 == 0}
     with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
-                " source, created_by, created_at, updated_at, deleted_at, version, unread_seq, merge_count,"
-                " sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0, 'api', 1, :now, :now,"
-                " :deleted, 1, 1, 0, :now, 'n')"
-            ),
-            [{"id": n, "now": NOW, "deleted": NOW if n in deleted else None} for n in range(1, 61)],
-        )
+        _insert_tickets(c, [{"id": n, "deleted": NOW if n in deleted else None} for n in range(1, 61)])
         c.execute(sa.text("UPDATE tickets SET merged_into_id = 1 WHERE id IN :ids").bindparams(
             sa.bindparam("ids", expanding=True)), {"ids": sorted(merged)})  # fmt: skip
         c.execute(
@@ -295,15 +287,7 @@ def test_migration_0016_reads_the_following_view_of_any_scope_from_the_follow_ro
         for n in range(1, 301)
     ]
     with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
-                " owner_id, source, created_by, created_at, updated_at, deleted_at, version, unread_seq,"
-                " merge_count, sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0,"
-                " :owner, 'api', 1, :updated, :updated, :deleted, 1, 1, 0, :updated, 'n')"
-            ),
-            rows,
-        )
+        _insert_tickets(c, rows)
         c.execute(
             sa.text(
                 "INSERT INTO ticket_followers (ticket_id, user_id, created_at, listed)"
@@ -383,21 +367,12 @@ def test_migration_0017_counts_the_unread_view_from_the_listed_id_index(make_db:
             "owner": owners[n % 3],
             "seq": 1 + n % 4,
             "deleted": NOW if n % 17 == 0 else None,
-            "now": NOW,
         }
         for n in range(1, 401)
     ]
     marks = [{"t": r["id"], "u": 7, "seq": r["seq"] - (r["id"] % 2)} for r in rows if r["id"] % 5 != 0]
     with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank,"
-                " owner_id, source, created_by, created_at, updated_at, deleted_at, version, unread_seq,"
-                " merge_count, sla_next_due_at, search_text) VALUES (:id, 'n', '', 1, 1, 'low', 0,"
-                " :owner, 'api', 1, :now, :now, :deleted, 1, :seq, 0, :now, 'n')"
-            ),
-            rows,
-        )
+        _insert_tickets(c, rows)
         c.execute(
             sa.text("INSERT INTO ticket_reads (ticket_id, user_id, read_seq) VALUES (:t, :u, :seq)"), marks
         )
