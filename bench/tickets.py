@@ -538,8 +538,8 @@ def _copy(
 
 VACUUM_ATTEMPTS = 5
 """VACUUM marks a page all-visible (so index-only scans skip the table) only once no transaction
-older than its rows is open; one of the running suite's (a relay's poll) sometimes is, and a
-1,000-ticket size was measured with none marked. So the seed vacuums again, a little later, until
+older than its rows is open; one of the running suite's sometimes is (which one was not caught),
+and a 1,000-ticket size was measured with none marked. So the seed vacuums again, a little later, until
 nearly all are (the table's line says how many were)."""
 ALL_VISIBLE_SHARE = (
     "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class WHERE relname = 'tickets'"
@@ -605,7 +605,7 @@ def seed(pg_port: int, size: int, people: People) -> Dataset:
                 all_visible = float(cur.fetchone()[0])
                 if all_visible >= 0.99:
                     break
-                time.sleep(0.5 * (attempt + 1))  # a transaction of the suite's that began before the seed
+                time.sleep(0.5 * (attempt + 1))  # for the suite's open transaction to end
     finally:
         conn.close()
     data = Dataset(size, seconds=time.monotonic() - began)
@@ -947,7 +947,7 @@ def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack, *,
                 continue
             if STOP.wait(PAUSE_BEFORE_CELL):
                 raise KeyboardInterrupt
-        say(f"{run.size:,}: {plan.label}: {plan.clients} client(s) for {seconds:g} s")
+        say(f"{run.size:,}: {plan.label}: {plan.clients} client(s) for {seconds:.3g} s")
         opener = api_opener(plan.token, plan.expect, plan.per_client, plan.keep_alive)
         try:
             cell = measure(opener, plan.clients, seconds)
