@@ -62,6 +62,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "bench-token"
 CONCURRENCY = (1, 16)
 DEFAULT_SECONDS, QUICK_SECONDS = 5.0, 2.0
+DEFAULT_ROUNDS = 3  # see Bench.measure_all
 SUITE_READY_TIMEOUT = 180.0
 FLOOR_READY_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 10.0
@@ -121,6 +122,17 @@ class Cell:
     @property
     def rate(self) -> float:
         return len(self.latencies_ms) / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def joined(first: Cell, more: Cell) -> Cell:
+    """One cell of two measurements of the same requests: their latencies together (percentiles
+    over both), their times and errors added."""
+    return Cell(
+        latencies_ms=[*first.latencies_ms, *more.latencies_ms],
+        elapsed=first.elapsed + more.elapsed,
+        errors=first.errors + more.errors,
+        first_error=first.first_error or more.first_error,
+    )
 
 
 def _client_loop(opener: Opener, barrier: threading.Barrier, start: list[float], seconds: float) -> Cell:
@@ -400,6 +412,7 @@ class Row:
 class Bench:
     seconds: float
     work: Path
+    rounds: int = 1
     rows: list[Row] = field(default_factory=list)
     broker: tuple[Path, int] | None = None
     amqp_uri: str = ""
@@ -563,27 +576,36 @@ class Bench:
         )
 
     def measure_all(self) -> None:
+        """Each row at each concurrency, in ``rounds`` rounds of ``seconds / rounds`` (the rows'
+        order reversed from one round to the next), each cell's rounds pooled (:func:`joined`): a
+        ratio of two rows is then of measurements interleaved over the whole run, not of two
+        slices taken a row apart. In one 2-s slice each, the gateway's GET against the nameko
+        floor at one client moved from 0.83x to 1.39x between runs of the same code."""
+        measured: list[tuple[Row, Opener]] = []
         for row, make_opener in self.plan():
             self.rows.append(row)
             try:
-                opener = make_opener()
+                measured.append((row, make_opener()))
             except Exception as exc:
                 row.error = str(exc) or repr(exc)
                 say(f"{row.label}: skipped: {row.error}")
-                continue
-            for clients in CONCURRENCY:
-                if STOP.is_set():
-                    raise KeyboardInterrupt
-                say(f"{row.label}: {clients} client(s) for {self.seconds:g} s")
-                try:
-                    cell = measure(opener, clients, self.seconds)
-                except Exception as exc:  # the harness itself failed: report it, go on
-                    cell = Cell(errors=1, first_error=repr(exc))
-                row.cells[clients] = cell
-                if not cell.ok:
-                    say(f"  failed: {cell.first_error}")
-                elif cell.errors:
-                    say(f"  {cell.errors} error(s), first: {cell.first_error}")
+        slice_seconds = self.seconds / self.rounds
+        for turn in range(self.rounds):
+            for row, opener in measured if turn % 2 == 0 else measured[::-1]:
+                for clients in CONCURRENCY:
+                    if STOP.is_set():
+                        raise KeyboardInterrupt
+                    say(f"{row.label}: {clients} client(s) for {slice_seconds:.3g} s")
+                    try:
+                        cell = measure(opener, clients, slice_seconds)
+                    except Exception as exc:  # the harness itself failed: report it, go on
+                        cell = Cell(errors=1, first_error=repr(exc))
+                    before = row.cells.get(clients)
+                    row.cells[clients] = cell if before is None else joined(before, cell)
+                    if not cell.ok:
+                        say(f"  failed: {cell.first_error}")
+                    elif cell.errors:
+                        say(f"  {cell.errors} error(s), first: {cell.first_error}")
 
     def stop(self) -> None:
         """Stop all we started, children before the broker they use."""
@@ -630,14 +652,16 @@ def ratio(row: Row, floor: Row | None, clients: int) -> str:
     return f"{mine.percentile(0.5) / base.percentile(0.5):.1f}x"
 
 
-def render(rows: list[Row], seconds: float) -> str:
+def render(rows: list[Row], seconds: float, rounds: int = 1) -> str:
     """The results as one Markdown table, with a header naming machine, date and settings."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     cpu = _cpu_model()
     lines = [
         f"Help desk bench - {platform.node()}, nproc {len(os.sched_getaffinity(0))}"
         f" ({cpu}), Python {platform.python_version()}, {now}",
-        f"{seconds:g} s per cell after {WARMUP_REQUESTS} warm-up requests per client; clients are threads"
+        f"{seconds:g} s per cell"
+        + (f" (in {rounds} rounds of {seconds / rounds:.2g} s over all rows)" if rounds > 1 else "")
+        + f" after {WARMUP_REQUESTS} warm-up requests per client; clients are threads"
         " in one process (requests.Session keep-alive / one pika connection each)",
         "",
         "| measurement | c=1 p50 ms | c=1 p99 ms | c=1 req/s | c=16 p50 ms | c=16 p99 ms | c=16 req/s"
@@ -699,6 +723,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, help=f"measuring time per cell (default {DEFAULT_SECONDS:g})"
     )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per cell")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"each cell's time split into this many rounds over all rows, pooled (default {DEFAULT_ROUNDS})",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) afterwards")
     parser.add_argument("--no-floors", action="store_true", help="only ours beside the peer")
     parser.add_argument("--no-compare", action="store_true", help="skip ours beside the peer (bench.peer)")
@@ -709,12 +739,14 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
     if not 0 < seconds <= 600:
         parser.error("--seconds must be in (0, 600]")
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds must be in [1, 10]")
     peer.check_arguments(parser, args)
 
     signal.signal(signal.SIGTERM, _on_signal)
     work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
     work.chmod(0o755)  # the PostgreSQL clusters of --pg run as their own user
-    bench = Bench(seconds, work)
+    bench = Bench(seconds, work, rounds=args.rounds)
     interrupted = False
     if not args.no_floors:
         try:
@@ -733,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             bench.stop()
     if bench.rows:
-        print(render(bench.rows, seconds), flush=True)
+        print(render(bench.rows, seconds, bench.rounds), flush=True)
     failed = interrupted or any(r.error or not all(c.ok for c in r.cells.values()) for r in bench.rows)
     if not (args.no_compare or interrupted):
         # Its own stacks, one at a time; Ctrl-C is handled inside (it stops what it started).

@@ -95,6 +95,7 @@ from bench.run import (
     fmt,
     free_broker_port,
     free_port,
+    joined,
     measure,
     say,
     suite_env,
@@ -958,17 +959,6 @@ def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack, *,
             say(f"  failed: {cell.first_error}")
         else:
             say(f"  p50 {cell.percentile(0.5):.1f} ms, {cell.rate:.0f} req/s, {cell.errors} error(s)")
-
-
-def joined(first: Cell, more: Cell) -> Cell:
-    """One cell of two measurements of the same requests: their latencies together (percentiles
-    over both), their times and errors added."""
-    return Cell(
-        latencies_ms=[*first.latencies_ms, *more.latencies_ms],
-        elapsed=first.elapsed + more.elapsed,
-        errors=first.errors + more.errors,
-        first_error=first.first_error or more.first_error,
-    )
 
 
 # -- the mixed load ---------------------------------------------------------------------------------

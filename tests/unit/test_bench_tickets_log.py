@@ -1,10 +1,10 @@
 """bench.tickets: reading the statements of one request from PostgreSQL's log, prepared ones too;
-a cell measured in rounds."""
+a cell measured in rounds (bench.run's, which bench.tickets shares)."""
 
 from __future__ import annotations
 
-from bench.run import Cell
-from bench.tickets import joined, parse_log
+from bench.run import Cell, joined
+from bench.tickets import parse_log
 
 LOG = """\
 @@bench tickets@@ LOG:  duration: 0.050 ms  statement: BEGIN
