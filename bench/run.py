@@ -1,14 +1,14 @@
 """Benchmark: the gateway next to its two floors, on a private broker and a private suite.
 
-    python -m bench.run [--seconds N] [--quick] [--no-floors] [--no-compare]
+    python -m bench.run [--seconds N] [--quick] [--rounds N] [--no-floors] [--no-compare]
                         [--pg] [--no-peer] [--peer-dir DIR] [--scale N] [--creates N] [--reads N]
 
 Starts its own RabbitMQ node (free port, temporary data), the whole suite through
 ``deploy.supervisor`` (temporary data folder, free HTTP port, ``HELPDESK_ADMIN_TOKEN=bench-token``),
 the two floors of ``bench.floor_services`` (one ``nameko run`` process each) and a bare pika
-echo server, waits until ``GET /readyz`` answers 200, then measures, for a fixed time each, at
-1 and at 16 concurrent clients (threads; one keep-alive ``requests.Session`` or one pika
-connection per thread):
+echo server, waits until ``GET /readyz`` answers 200, then measures, for a fixed time each (in
+three rounds over all rows, pooled: ``--rounds``), at 1 and at 16 concurrent clients (threads;
+one keep-alive ``requests.Session`` or one pika connection per thread):
 
 (a) bare pika RPC round trip with direct reply-to (the broker floor),
 (b) nameko ``@http`` handler making one RPC through nameko's ``RpcProxy`` (the framework floor),
