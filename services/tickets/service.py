@@ -268,7 +268,7 @@ class TicketsService(LifecycleEntrypoints):
         scope = scope_for(caller)
         q = load(contract.TicketQuerySchema, self._with_view(caller, query or {}))
         flt = TicketFilter.from_query(q)
-        with self._message_search(flt.q_terms if flt.q else ()) as messages:
+        with self._message_search(flt.q_terms) as messages:
             found = self.store.lists.table(
                 scope=scope,
                 user_id=caller.user_id,
@@ -287,7 +287,7 @@ class TicketsService(LifecycleEntrypoints):
         scope = scope_for(caller)
         q = load(contract.TicketSearchSchema, query or {})
         spec = parse_search(q)
-        with self._message_search(spec.terms if spec.query else ()) as messages:
+        with self._message_search(spec.terms) as messages:
             found = self.store.search.search(
                 scope=scope,
                 user_id=caller.user_id,
@@ -334,7 +334,7 @@ class TicketsService(LifecycleEntrypoints):
         scope = scope_for(caller)
         q = load(contract.BoardQuerySchema, self._with_view(caller, query or {}))
         flt = TicketFilter.from_query(q)
-        with self._message_search(flt.q_terms if flt.q else ()) as messages:
+        with self._message_search(flt.q_terms) as messages:
             found = self.store.lists.board(
                 scope=scope,
                 user_id=caller.user_id,
@@ -663,7 +663,8 @@ class TicketsService(LifecycleEntrypoints):
     def _message_search(
         self, terms: tuple[str, ...]
     ) -> contextlib.AbstractContextManager[MessageMatches | None]:
-        """For a list or a search of text (``terms``: a list's ``q``, a search's ``query``):
+        """For a list or a search of text (``terms``: a list's ``q_terms``, a search's ``terms``,
+        which are empty exactly when there is no text to match, or none of it is a word):
         :meth:`_message_matches` asked now (:func:`ahead`: in the request's context, never
         outliving it), its answer for the store to wait for when it needs it (after its own
         search of the tickets' text, which runs meanwhile)."""
