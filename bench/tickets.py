@@ -32,7 +32,10 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    stack runs at once: steps 1-2 for each size first, then each read is measured at every size
    in turn (the order reversed from one read to the next), so the two p50s of a ratio are taken
    seconds apart, not a size's whole run apart while the machine's speed drifts, and in three
-   rounds (``--rounds``) whose measurements are pooled;
+   rounds (``--rounds``) whose measurements are pooled. A read whose answer at the smallest size
+   holds fewer tickets than at a larger one is then measured again at every size with ``limit``
+   at that smaller count (its label says ``limit=N (as many as at 1,000)``): the data's growth
+   without the answer's (:func:`like_for_like`);
    ``--one-at-a-time`` runs each size from start to stop instead (half the memory).
 
 It prints one Markdown table with a column group per size (p50/p99 ms, req/s) and the ratio of
@@ -57,6 +60,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -735,6 +739,7 @@ class Plan:
     explain: bool = False  # EXPLAIN its list/count statements
     keep_alive: bool = True
     write: bool = False  # measured after the reads (and after the SQL capture)
+    like_for_like: bool = False  # a read asked again for as many tickets as the smallest size gave
 
 
 def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
@@ -879,14 +884,49 @@ def more_reads(gateway: str, people: People, data: Dataset) -> list[Plan]:
         # a page of one of a word the planner has no statistics for: it used to walk every row
         ("q_none_one", "q=zzqx&limit=1", "q=zzqx&limit=1 (matches nothing)", everything),
     ]
-    return [
+    reads = [
         get(key, f"GET /tickets?{label or query}, {who}", token, query)
         for key, query, label, (who, token) in cases
     ]
+    return reads + search_reads(gateway, people)
 
 
-def probe(plan: Plan) -> str:
-    """Send the plan's probe once; what it matched (raises on a wrong status)."""
+def search_reads(gateway: str, people: People) -> list[Plan]:
+    """The search API (``POST /tickets/search``): a common word alone, for each agent, and with two
+    filter groups (urgent, or in the first stage) for the agent seeing everything. It asks the
+    conversations service while it searches the tickets' own text, as a list's ``q`` does."""
+    url = f"{gateway}/api/v1/tickets/search"
+    groups = [
+        {"filters": [{"field": "priority", "operator": "EQ", "value": "urgent"}]},
+        {"filters": [{"field": "status", "operator": "EQ", "value": people.stages[0]["id"]}]},
+    ]
+    cases = [  # key, body, label, token
+        ("search_q", {"query": "refund"}, '{"query": "refund"}, everything agent', people.all_agent[1]),
+        (
+            "search_q_owned",
+            {"query": "refund"},
+            '{"query": "refund"}, owned-only agent',
+            people.owned_agent[1],
+        ),
+        (
+            "search_groups",
+            {"query": "refund", "filter_groups": groups},
+            '{"query": "refund", filter_groups: urgent, or the first stage}, everything agent',
+            people.all_agent[1],
+        ),
+    ]
+    plans: list[Plan] = []
+    for key, body, label, token in cases:
+        request: Request = ("POST", url, json.dumps(body).encode())
+        plans.append(
+            Plan(key, f"POST /tickets/search {label}", 1, token, 200, fixed(request), request, capture=True)
+        )
+    return plans
+
+
+def probe(plan: Plan) -> tuple[str, int | None]:
+    """Send the plan's probe once; what it matched (raises on a wrong status), and its answer's
+    size in tickets (:func:`answer_size`)."""
     method, url, body = plan.probe
     response = requests.request(
         method,
@@ -901,11 +941,82 @@ def probe(plan: Plan) -> str:
     if "columns" in doc:
         totals = "/".join(f"{c['total']:,}{'+' if c.get('total_capped') else ''}" for c in doc["columns"])
         items = sum(len(c["items"]) for c in doc["columns"])
-        return f"column totals {totals}; {items} items; {size}"
+        return f"column totals {totals}; {items} items; {size}", answer_size(doc)
     if "items" in doc:
         capped = "+" if doc.get("total_capped") else ""
-        return f"total {doc['total']:,}{capped}; {len(doc['items'])} items; {size}"
-    return size
+        return f"total {doc['total']:,}{capped}; {len(doc['items'])} items; {size}", answer_size(doc)
+    return size, None
+
+
+def answer_size(doc: Any) -> int | None:
+    """The ``limit`` that gives the same answer as ``doc`` (a list page or a board): its items, or
+    its longest column's; None for anything else."""
+    if isinstance(doc, dict) and isinstance(doc.get("columns"), list):
+        return max((len(column["items"]) for column in doc["columns"]), default=0)
+    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+        return len(doc["items"])
+    return None
+
+
+def with_limit(request: Request, limit: int) -> Request | None:
+    """``request`` asking for ``limit`` tickets a page (or a board column) instead of its own
+    limit: in a GET's query, in a POST's JSON body (a search); None for any other request."""
+    method, url, body = request
+    if method == "GET":
+        base, _, query = url.partition("?")
+        kept = [part for part in query.split("&") if part and not part.startswith("limit=")]
+        return method, f"{base}?{'&'.join([*kept, f'limit={limit}'])}", body
+    if method == "POST" and body is not None:
+        asked = json.loads(body)
+        if isinstance(asked, dict):
+            return method, url, json.dumps({**asked, "limit": limit}).encode()
+    return None
+
+
+LIKE_FOR_LIKE_SUFFIX = ":like"
+
+
+def like_for_like(sizes: Sequence[Prepared]) -> list[str]:
+    """Reads whose answer at the smallest size holds fewer tickets than at a larger one, asked
+    again at every size with ``limit`` at the smallest size's count (for a board, its longest
+    column's): plans added to each size after the read they repeat, keys returned.
+
+    A read's ratio divides its p50 at a million tickets by its p50 at a thousand; when the
+    thousand-ticket answer holds one ticket and the million-ticket one 25, that ratio also
+    counts 24 more tickets' wire forms, 15-20 kB more through RabbitMQ and HTTP. The same read
+    with the same number of tickets at both sizes shows what the data's growth alone costs. A
+    board's columns can still differ (the limit is per column): both answers are printed."""
+    smallest = min(sizes, key=lambda ready: ready.run.size)
+    added: list[str] = []
+    for plan in smallest.reads:
+        fewest = smallest.run.answered.get(plan.key)
+        if plan.like_for_like or plan.clients != 1 or not plan.keep_alive or plan.write:
+            continue
+        if not fewest or all((size.run.answered.get(plan.key) or 0) <= fewest for size in sizes):
+            continue
+        if with_limit(plan.probe, fewest) is None:
+            continue
+        for size in sizes:
+            theirs = next((p for p in size.reads if p.key == plan.key), None)
+            request = None if theirs is None else with_limit(theirs.probe, fewest)
+            if theirs is None or request is None:
+                continue
+            label = f"{theirs.label}, limit={fewest} (as many as at {smallest.run.size:,})"
+            again = dataclasses.replace(
+                theirs,
+                key=plan.key + LIKE_FOR_LIKE_SUFFIX,
+                label=label,
+                per_client=fixed(request),
+                probe=request,
+                capture=False,
+                explain=False,
+                like_for_like=True,
+            )
+            size.todo.insert(size.todo.index(theirs) + 1, again)
+            at = next(i for i, (key, _label, _clients) in enumerate(size.run.labels) if key == plan.key)
+            size.run.labels.insert(at + 1, (again.key, again.label, again.clients))
+        added.append(plan.key + LIKE_FOR_LIKE_SUFFIX)
+    return added
 
 
 @dataclass
@@ -916,6 +1027,7 @@ class SizeRun:
     data: Dataset | None = None
     cells: dict[str, Cell] = field(default_factory=dict)
     matched: dict[str, str] = field(default_factory=dict)
+    answered: dict[str, int | None] = field(default_factory=dict)  # tickets in the probe's answer
     errors: dict[str, str] = field(default_factory=dict)
     failure: str | None = None
     statements: dict[str, list[Statement]] = field(default_factory=dict)
@@ -941,7 +1053,7 @@ def measure_all(run: SizeRun, todo: list[Plan], seconds: float, stack: Stack, *,
         stack.wait_ready(READY_AGAIN_TIMEOUT)
         if not again:
             try:
-                run.matched[plan.key] = probe(plan)
+                run.matched[plan.key], run.answered[plan.key] = probe(plan)
             except Exception as exc:
                 run.errors[plan.key] = str(exc) or repr(exc)
                 say(f"{plan.label}: skipped: {run.errors[plan.key]}")
@@ -978,7 +1090,7 @@ def mixed_opener(todo: list[Plan], counts: dict[str, int], lock: threading.Lock)
     """Each client sends every kind of request measured above, at random: writes
     ``MIXED_WRITE_SHARE`` of the time, each read kind equally often otherwise; one keep-alive
     session per client, each request with its plan's token."""
-    pool = [p for p in todo if p.keep_alive and p.clients == 1]
+    pool = [p for p in todo if p.keep_alive and p.clients == 1 and not p.like_for_like]
     writes = [p for p in pool if p.write]
     reads = [p for p in pool if not p.write]
     weights = [MIXED_WRITE_SHARE / len(writes)] * len(writes) + [(1 - MIXED_WRITE_SHARE) / len(reads)] * len(
@@ -1593,8 +1705,8 @@ def run_paired(
     two runs of the same code (a million tickets' view of open tickets: 5.5 then 7.9 ms), with
     whatever the machine or the other cells had left in the database's cache at that moment.
 
-    Then each size's SQL capture, writes and memory, the smaller sizes first; the largest gets
-    the plans and the mixed load."""
+    Then the reads :func:`like_for_like` adds, in the same way; then each size's SQL capture,
+    writes and memory, the smaller sizes first; the largest gets the plans and the mixed load."""
     ready: list[Prepared] = []
     try:
         for run, work in zip(runs, works, strict=True):
@@ -1603,14 +1715,10 @@ def run_paired(
             ready.append(prepare(run, work))
         live = [r for r in ready if not r.failed]
         keys = [p.key for p in live[0].reads] if live else []
-        for turn in range(rounds):
-            for n, key in enumerate(keys):
-                for size in live if (n + turn) % 2 == 0 else live[::-1]:
-                    plan = next((p for p in size.reads if p.key == key), None)
-                    if plan is None or size.failed:
-                        continue
-                    with _recorded(size):
-                        measure_all(size.run, [plan], seconds / rounds, size.stack, again=turn > 0)
+        _in_turn(live, keys, seconds, rounds)
+        live = [r for r in ready if not r.failed]
+        if len(live) > 1 and not STOP.is_set():
+            _in_turn(live, like_for_like(live), seconds, rounds)
     finally:
         largest = max(ready, key=lambda r: r.run.size, default=None)
         for size in sorted(ready, key=lambda r: r.run.size):
@@ -1624,6 +1732,18 @@ def run_paired(
                 )
             except KeyboardInterrupt:
                 STOP.set()  # the other stacks are still stopped
+
+
+def _in_turn(sizes: list[Prepared], keys: Sequence[str], seconds: float, rounds: int) -> None:
+    """The reads ``keys`` measured at every size in turn, in ``rounds`` (see :func:`run_paired`)."""
+    for turn in range(rounds):
+        for n, key in enumerate(keys):
+            for size in sizes if (n + turn) % 2 == 0 else sizes[::-1]:
+                plan = next((p for p in size.reads if p.key == key), None)
+                if plan is None or size.failed:
+                    continue
+                with _recorded(size):
+                    measure_all(size.run, [plan], seconds / rounds, size.stack, again=turn > 0)
 
 
 CLEANING = threading.Event()

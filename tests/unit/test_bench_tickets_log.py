@@ -1,10 +1,22 @@
 """bench.tickets: reading the statements of one request from PostgreSQL's log, prepared ones too;
-a cell measured in rounds (bench.run's, which bench.tickets shares)."""
+a cell measured in rounds (bench.run's, which bench.tickets shares); the like-for-like reads."""
 
 from __future__ import annotations
 
+import json
+
 from bench.run import Cell, joined
-from bench.tickets import parse_log
+from bench.tickets import (
+    Plan,
+    Prepared,
+    Request,
+    SizeRun,
+    answer_size,
+    fixed,
+    like_for_like,
+    parse_log,
+    with_limit,
+)
 
 LOG = """\
 @@bench tickets@@ LOG:  duration: 0.050 ms  statement: BEGIN
@@ -68,3 +80,75 @@ def test_rounds_of_a_cell_are_one_cell() -> None:
     assert sorted(both.latencies_ms) == [1.0, 2.0, 3.0, 4.0, 5.0] and both.percentile(0.5) == 3.0
     assert (both.elapsed, both.errors, both.first_error) == (2.5, 1, "HTTP 500")
     assert both.rate == 2.0
+
+
+def _plan(key: str, url: str, clients: int = 1) -> Plan:
+    request = ("GET", url, None)
+    return Plan(key, f"GET {key}", clients, "token", 200, fixed(request), request)
+
+
+def _size(size: int, answered: dict[str, int | None], plans: list[Plan]) -> Prepared:
+    run = SizeRun(size, answered=answered, labels=[(p.key, p.label, p.clients) for p in plans])
+    return Prepared(run, stack=None, work=None, todo=plans)  # type: ignore[arg-type]
+
+
+def test_an_answer_size_is_a_pages_items_or_a_boards_longest_column() -> None:
+    assert answer_size({"items": [{}, {}, {}], "total": 3}) == 3
+    assert answer_size({"columns": [{"items": [{}]}, {"items": [{}, {}, {}, {}]}, {"items": []}]}) == 4
+    assert answer_size({"columns": []}) == 0
+    assert answer_size({"id": 1}) is None
+
+
+def test_a_limit_goes_into_a_gets_query_or_a_searchs_body() -> None:
+    tickets, board = "http://h/api/v1/tickets", "http://h/api/v1/tickets/board"
+    assert with_limit(("GET", f"{tickets}?q=a&limit=25&sort=id", None), 3) == (
+        "GET",
+        f"{tickets}?q=a&sort=id&limit=3",
+        None,
+    )
+    assert with_limit(("GET", f"{board}?pipeline_id=1", None), 4) == (
+        "GET",
+        f"{board}?pipeline_id=1&limit=4",
+        None,
+    )
+    limited = with_limit(("POST", f"{tickets}/search", b'{"query": "a", "limit": 25}'), 2)
+    assert limited is not None and json.loads(limited[2] or b"") == {"query": "a", "limit": 2}
+    assert with_limit(("POST", f"{tickets}/search", b"[]"), 2) is None
+    assert with_limit(("PATCH", f"{tickets}/1", b"{}"), 2) is None
+
+
+def test_like_for_like_repeats_only_the_reads_that_answer_more_at_a_larger_size() -> None:
+    search: Request = ("POST", "http://x/api/v1/tickets/search", b'{"query": "refund"}')
+
+    def plans(base: str) -> list[Plan]:
+        return [
+            _plan("following", f"{base}/tickets?view=following&limit=25"),
+            _plan("open", f"{base}/tickets?view=open&limit=25"),
+            _plan("none", f"{base}/tickets?q=zzqx&limit=25"),
+            _plan("board", f"{base}/tickets/board?pipeline_id=1"),
+            _plan("eight", f"{base}/tickets?view=open&limit=25", clients=8),
+            Plan("search", "POST search", 1, "token", 200, fixed(search), search),
+        ]
+
+    small_answers: dict[str, int | None] = {"following": 1, "open": 25, "none": 0, "board": 5, "search": 13}
+    large_answers: dict[str, int | None] = {"following": 25, "open": 25, "none": 0, "board": 25, "search": 25}
+    small = _size(1_000, {**small_answers, "eight": 1}, plans("http://a"))
+    large = _size(1_000_000, {**large_answers, "eight": 25}, plans("http://b"))
+
+    added = like_for_like([large, small])
+
+    assert added == ["following:like", "board:like", "search:like"]  # not: same answers, none, 8 clients
+    for size, base in ((small, "http://a"), (large, "http://b")):
+        keys = [p.key for p in size.todo]
+        assert keys == [
+            "following", "following:like", "open", "none", "board", "board:like", "eight",
+            "search", "search:like",
+        ]  # fmt: skip
+        assert [k for k, _label, _clients in size.run.labels] == keys
+        again = {p.key: p for p in size.todo}
+        assert again["following:like"].probe == ("GET", f"{base}/tickets?view=following&limit=1", None)
+        assert again["following:like"].per_client()() == again["following:like"].probe
+        assert again["board:like"].probe[1] == f"{base}/tickets/board?pipeline_id=1&limit=5"
+        assert again["board:like"].like_for_like and not again["board:like"].capture
+        assert "limit=1 (as many as at 1,000)" in again["following:like"].label
+        assert json.loads(again["search:like"].probe[2] or b"") == {"query": "refund", "limit": 13}
