@@ -126,6 +126,33 @@ def ticket_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     return select(*columns).select_from(_for_user(user_id))
 
 
+_WIRE_COLUMNS = (
+    "id", "name", "description", "pipeline_id", "stage_id", "priority", "category", "owner_id",
+    "team_id", "source", "created_at", "updated_at", "closed_at", "version", "unread", "following",
+    "first_reply_at", "last_customer_message_at", "last_agent_message_at", "external_source",
+    "external_id", "in_progress", "job_id", "sla_policy_id", "sla_data", "sla_phase",
+    "sla_next_due_at", "sla_soon_at", "sla_breached_at",
+)  # fmt: skip
+"""The columns of a :func:`ticket_rows` row that its wire form reads, in :func:`ticket_dict`'s order."""
+
+
+_PAGE_COLUMNS = tuple(tickets.c[name] for name in _WIRE_COLUMNS if name in tickets.c)
+"""The ``tickets`` columns of a page's rows: those :func:`ticket_dict` reads, and no more.
+
+A page of 100 tickets carried 36 columns each; the wire form reads 27 of them (and ``unread``,
+``following``). The other nine (the bin's and merges' marks, ``priority_rank``, ``unread_seq``,
+``sla_alarm_at``...) were formatted as text by PostgreSQL, parsed by libpq and converted by
+psycopg2 for nothing."""
+
+
+def page_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
+    """:func:`ticket_rows` with only what a ticket's wire form reads (``_PAGE_COLUMNS``): the
+    rows of the table's and the board's pages, which :meth:`Records.dicts` turns into wire forms
+    and nothing else reads (and any ``extra`` columns: a sort key, a board column)."""
+    columns = (*_PAGE_COLUMNS, _unread(user_id).label("unread"), _following().label("following"), *extra)
+    return select(*columns).select_from(_for_user(user_id))
+
+
 Query = tuple[Prepared, dict[str, Any]]
 """A statement of this module and its parameters: :func:`run` executes it."""
 
@@ -443,10 +470,10 @@ def _page_rows(
     by_owner: bool = False,
     extra: Sequence[ColumnElement[Any]] = (),
 ) -> Select[Any]:
-    """A page's SELECT: :func:`ticket_rows` with the sort key where ``where`` holds, in the sort's
+    """A page's SELECT: :func:`page_rows` with the sort key where ``where`` holds, in the sort's
     order (by owner first when ``by_owner``: see :func:`owner_parts`), ``LIMIT :limit``."""
     key = walk.key
-    stmt = ticket_rows(bindparam("user_id", type_=Integer), key.label("sort_key"), *extra).where(*where)
+    stmt = page_rows(bindparam("user_id", type_=Integer), key.label("sort_key"), *extra).where(*where)
     if walk.among_given:
         stmt = stmt.where(among(tickets.c.id, bindparam("among", type_=IdList())))
     if walk.keyset:
@@ -659,15 +686,6 @@ def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Prepared:
     )
     return Prepared(statement, plan_once=shape.plan_once)
 
-
-_WIRE_COLUMNS = (
-    "id", "name", "description", "pipeline_id", "stage_id", "priority", "category", "owner_id",
-    "team_id", "source", "created_at", "updated_at", "closed_at", "version", "unread", "following",
-    "first_reply_at", "last_customer_message_at", "last_agent_message_at", "external_source",
-    "external_id", "in_progress", "job_id", "sla_policy_id", "sla_data", "sla_phase",
-    "sla_next_due_at", "sla_soon_at", "sla_breached_at",
-)  # fmt: skip
-"""The columns of a :func:`ticket_rows` row that its wire form reads, in :func:`ticket_dict`'s order."""
 
 _BY_NAME = operator.itemgetter(*_WIRE_COLUMNS)
 _WIRE_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
