@@ -949,10 +949,11 @@ def probe(plan: Plan) -> tuple[str, int | None]:
 
 
 def answer_size(doc: Any) -> int | None:
-    """The ``limit`` that gives the same answer as ``doc`` (a list page or a board): its items, or
-    its longest column's; None for anything else."""
+    """The largest ``limit`` under which ``doc`` (a list page or a board) is a full answer: its
+    items, or its shortest column's (a board's limit is per column: asked with it, every column
+    holds that many tickets wherever the stage has them); None for anything else."""
     if isinstance(doc, dict) and isinstance(doc.get("columns"), list):
-        return max((len(column["items"]) for column in doc["columns"]), default=0)
+        return min((len(column["items"]) for column in doc["columns"]), default=0)
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
         return len(doc["items"])
     return None
@@ -978,14 +979,14 @@ LIKE_FOR_LIKE_SUFFIX = ":like"
 
 def like_for_like(sizes: Sequence[Prepared]) -> list[str]:
     """Reads whose answer at the smallest size holds fewer tickets than at a larger one, asked
-    again at every size with ``limit`` at the smallest size's count (for a board, its longest
-    column's): plans added to each size after the read they repeat, keys returned.
+    again at every size with ``limit`` at the smallest size's count (for a board, its shortest
+    column's: :func:`answer_size`): plans added to each size after the read they repeat, keys
+    returned. A board with an empty column at the smallest size has no such limit.
 
     A read's ratio divides its p50 at a million tickets by its p50 at a thousand; when the
     thousand-ticket answer holds one ticket and the million-ticket one 25, that ratio also
     counts 24 more tickets' wire forms, 15-20 kB more through RabbitMQ and HTTP. The same read
-    with the same number of tickets at both sizes shows what the data's growth alone costs. A
-    board's columns can still differ (the limit is per column): both answers are printed."""
+    with the same number of tickets at both sizes shows what the data's growth alone costs."""
     smallest = min(sizes, key=lambda ready: ready.run.size)
     added: list[str] = []
     for plan in smallest.reads:
@@ -1001,7 +1002,8 @@ def like_for_like(sizes: Sequence[Prepared]) -> list[str]:
             request = None if theirs is None else with_limit(theirs.probe, fewest)
             if theirs is None or request is None:
                 continue
-            label = f"{theirs.label}, limit={fewest} (as many as at {smallest.run.size:,})"
+            per = " a column" if "/board" in request[1] else ""
+            label = f"{theirs.label}, limit={fewest}{per} (as many as at {smallest.run.size:,})"
             again = dataclasses.replace(
                 theirs,
                 key=plan.key + LIKE_FOR_LIKE_SUFFIX,

@@ -92,9 +92,12 @@ def _size(size: int, answered: dict[str, int | None], plans: list[Plan]) -> Prep
     return Prepared(run, stack=None, work=None, todo=plans)  # type: ignore[arg-type]
 
 
-def test_an_answer_size_is_a_pages_items_or_a_boards_longest_column() -> None:
+def test_an_answer_size_is_a_pages_items_or_a_boards_shortest_column() -> None:
     assert answer_size({"items": [{}, {}, {}], "total": 3}) == 3
-    assert answer_size({"columns": [{"items": [{}]}, {"items": [{}, {}, {}, {}]}, {"items": []}]}) == 4
+    assert (
+        answer_size({"columns": [{"items": [{}, {}]}, {"items": [{}, {}, {}, {}]}, {"items": [{}, {}]}]}) == 2
+    )
+    assert answer_size({"columns": [{"items": [{}]}, {"items": []}]}) == 0
     assert answer_size({"columns": []}) == 0
     assert answer_size({"id": 1}) is None
 
@@ -151,4 +154,5 @@ def test_like_for_like_repeats_only_the_reads_that_answer_more_at_a_larger_size(
         assert again["board:like"].probe[1] == f"{base}/tickets/board?pipeline_id=1&limit=5"
         assert again["board:like"].like_for_like and not again["board:like"].capture
         assert "limit=1 (as many as at 1,000)" in again["following:like"].label
+        assert "limit=5 a column (as many as at 1,000)" in again["board:like"].label
         assert json.loads(again["search:like"].probe[2] or b"") == {"query": "refund", "limit": 13}
