@@ -1616,11 +1616,13 @@ def _recorded(ready: Prepared) -> Iterator[None]:
         say(f"{ready.run.size:,}: failed: {ready.run.failure}")
 
 
-def prepare(run: SizeRun, work: Path) -> Prepared:
-    """Start a stack for ``run.size``, make its people, seed its tickets and plan its requests; a
-    failure is recorded in ``run`` (the stack is still returned, for :func:`finish` to stop)."""
+def prepare(ready: Prepared) -> None:
+    """Start ``ready``'s stack, make its people, seed its tickets and plan its requests; a failure
+    is recorded in its run. The caller holds ``ready`` before this starts anything, so that
+    :func:`finish` stops whatever it started also when Ctrl-C cuts it short (the cluster and the
+    broker of a size interrupted while starting were left running)."""
+    run = ready.run
     size = run.size
-    ready = Prepared(run, Stack(work), work)
     with _recorded(ready):
         ready.stack.start()
         people = create_people(ready.stack.gateway)
@@ -1628,7 +1630,6 @@ def prepare(run: SizeRun, work: Path) -> Prepared:
         run.data = seed(ready.stack.pg_port, size, people)
         ready.todo = plans(ready.stack.gateway, people, run.data)
         run.labels = [(p.key, p.label, p.clients) for p in ready.todo]
-    return ready
 
 
 def finish(
@@ -1678,8 +1679,9 @@ def run_size(
     run: SizeRun, seconds: float, work: Path, explain_plans: bool, keep: bool, mixed_seconds: float = 0.0
 ) -> None:
     """One size from scratch to stopped, into ``run``; failures are recorded there, Ctrl-C propagates."""
-    ready = prepare(run, work)
+    ready = Prepared(run, Stack(work), work)
     try:
+        prepare(ready)
         with _recorded(ready):
             if not ready.failed:
                 measure_all(run, ready.reads, seconds, ready.stack)
@@ -1714,7 +1716,8 @@ def run_paired(
         for run, work in zip(runs, works, strict=True):
             if STOP.is_set():
                 raise KeyboardInterrupt
-            ready.append(prepare(run, work))
+            ready.append(Prepared(run, Stack(work), work))
+            prepare(ready[-1])
         live = [r for r in ready if not r.failed]
         keys = [p.key for p in live[0].reads] if live else []
         _in_turn(live, keys, seconds, rounds)
