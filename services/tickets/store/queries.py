@@ -147,8 +147,9 @@ psycopg2 for nothing."""
 
 def page_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     """:func:`ticket_rows` with only what a ticket's wire form reads (``_PAGE_COLUMNS``): the
-    rows of the table's and the board's pages, which :meth:`Records.dicts` turns into wire forms
-    and nothing else reads (and any ``extra`` columns: a sort key, a board column)."""
+    rows of the table's, the board's and the search API's pages, which :meth:`Records.dicts`
+    turns into wire forms and nothing else reads (and any ``extra`` columns: a sort key, a board
+    column)."""
     columns = (*_PAGE_COLUMNS, _unread(user_id).label("unread"), _following().label("following"), *extra)
     return select(*columns).select_from(_for_user(user_id))
 

@@ -129,7 +129,7 @@ class Search:
             if _has_text(spec):  # matches first: see queries.capped_ids
                 found, spec = self._matches(s, scoped, spec, messages)
             where = [*scoped, *matching(spec)]
-            stmt = queries.ticket_rows(user_id, key.label("sort_key")).where(*where)
+            stmt = queries.page_rows(user_id, key.label("sort_key")).where(*where)
             stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
             if found is None:
                 rows = s.execute(stmt).all()
