@@ -363,13 +363,15 @@ answer says ``total: TOTAL_CAP`` with ``total_capped: true`` ("at least that man
 there, so a list costs the same with a thousand tickets or a million (the page never depended on
 the size)."""
 SEARCH_TOTAL_CAP = 100
-"""The ``total`` of a list searched with ``q`` is exact up to this many tickets only: a substring
+"""The ``total`` of a list searched with ``q`` (and of a search with ``query`` or a
+``CONTAINS_TOKEN`` filter) is exact up to this many tickets only: a substring
 matches anywhere in names and descriptions, so counting a common word's thousand matches read
 about fifteen thousand tickets at a million (ten times what a hundred take), and "100+ tickets
 match" tells someone searching as much."""
 TOTAL_NOTE = (
-    f"Exact up to {TOTAL_CAP:,} ({SEARCH_TOTAL_CAP:,} with q); beyond that the cap with total_capped"
-    " true (at least that many): counting stops there, so a list costs the same at any size."
+    f"Exact up to {TOTAL_CAP:,} ({SEARCH_TOTAL_CAP:,} with q, or a search's query or CONTAINS_TOKEN);"
+    " beyond that the cap with total_capped true (at least that many): counting stops there, so a"
+    " list costs the same at any size."
 )
 
 

@@ -120,12 +120,13 @@ def test_times_come_from_the_clock_the_store_is_given(store: TicketStore, clock:
 def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
     store: TicketStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.tickets.domain import SearchSpec
+    from services.tickets.domain import Condition, SearchSpec
     from services.tickets.domain import lists as domain_lists
     from services.tickets.store import queries
 
     monkeypatch.setattr(queries, "TOTAL_CAP", 3)
     monkeypatch.setattr(domain_lists, "TOTAL_CAP", 3)
+    monkeypatch.setattr(contract, "TOTAL_CAP", 3)  # a search's (SearchSpec.total_cap)
     for n in range(5):
         _create(store, name=f"printer {n}", priority="high" if n < 3 else "low")
     common: dict[str, Any] = {"scope": EVERYTHING, "user_id": 1, "sort": parse_sort("id"), "limit": 2}
@@ -158,7 +159,13 @@ def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
     assert (column["total"], column["total_capped"]) == (2, True)
 
     found = store.search.search(**common, spec=SearchSpec(query="printer"), cursor=None)
-    assert (found["total"], found["total_capped"]) == (3, True)
+    assert (found["total"], found["total_capped"]) == (2, True)  # text: as far as a list's q
+    token = SearchSpec(groups=((Condition("name", "CONTAINS_TOKEN", ("printer",)),),))
+    by_token = store.search.search(**common, spec=token, cursor=None)
+    assert (by_token["total"], by_token["total_capped"]) == (2, True)
+    every = SearchSpec(groups=((Condition("priority", "GTE", (0,)),),))  # no text: to TOTAL_CAP
+    plain = store.search.search(**common, spec=every, cursor=None)
+    assert (plain["total"], plain["total_capped"]) == (3, True)
     none = store.search.search(**common, spec=SearchSpec(query="scanner"), cursor=None)
     assert (none["total"], none["total_capped"]) == (0, False)
 

@@ -50,6 +50,19 @@ class SearchSpec:
         if self.query and not self.terms:  # the terms always follow the text
             object.__setattr__(self, "terms", search_terms(self.query))
 
+    @property
+    def has_text(self) -> bool:
+        """Whether it matches text inside values (``query`` or ``CONTAINS_TOKEN``)."""
+        return bool(self.query) or any(c.operator == "CONTAINS_TOKEN" for group in self.groups for c in group)
+
+    @property
+    def total_cap(self) -> int:
+        """Where counting its total stops: ``contract.SEARCH_TOTAL_CAP`` when it matches text, as a
+        list's ``q`` does (a substring matches anywhere, so counting a common word's thousand
+        matches read a hundred thousand tickets for an owned-only agent at a million: 36 ms at
+        p50 against 14 for the list), else ``contract.TOTAL_CAP``."""
+        return contract.SEARCH_TOTAL_CAP if self.has_text else contract.TOTAL_CAP
+
 
 class _Bad(ValueError):
     pass

@@ -3,7 +3,8 @@
 The conditions come typed from :func:`services.tickets.domain.parse_search`; this part only
 turns them into SQL. The page is built like the table's (same sort keys, same cursors, the
 caller's ``unread``/``following`` with each row), and the total counts what the same conditions
-select among the tickets the caller may see (exact up to ``TOTAL_CAP``, see ``capped_total``).
+select among the tickets the caller may see (exact up to ``SearchSpec.total_cap``: ``TOTAL_CAP``,
+or ``SEARCH_TOTAL_CAP`` for a search matching text, as for a list's ``q``; see ``capped_total``).
 """
 
 from __future__ import annotations
@@ -92,11 +93,6 @@ def matching(spec: SearchSpec) -> list[ColumnElement[bool]]:
     return where
 
 
-def _has_text(spec: SearchSpec) -> bool:
-    """Whether ``spec`` matches text inside values (``query`` or ``CONTAINS_TOKEN``)."""
-    return bool(spec.query) or any(c.operator == "CONTAINS_TOKEN" for group in spec.groups for c in group)
-
-
 class Search:
     """Searches over the tickets a caller may see."""
 
@@ -126,35 +122,36 @@ class Search:
         scoped = [queries.listed(), queries.visible(scope)]
         with self.db.read() as s:
             found = None
-            if _has_text(spec):  # matches first: see queries.capped_ids
+            cap = spec.total_cap
+            if spec.has_text:  # matches first: see queries.capped_ids
                 found, spec = self._matches(s, scoped, spec, messages)
             where = [*scoped, *matching(spec)]
             stmt = queries.page_rows(user_id, key.label("sort_key")).where(*where)
             stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
             if found is None:
                 rows = s.execute(stmt).all()
-                counted = s.scalar(queries.capped_count(tickets, where)) or 0
+                counted = s.scalar(queries.capped_count(tickets, where, cap)) or 0
             else:
                 counted = len(found)
-                if not capped_total(counted)["total_capped"]:
+                if not capped_total(counted, cap)["total_capped"]:
                     stmt = stmt.where(tickets.c.id.in_(found))
                 rows = s.execute(stmt).all() if found else []
             more, rows = len(rows) > limit, rows[:limit]
             items = self.r.dicts(s, rows)
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
-        return {"items": items, "next_cursor": next_cursor, **capped_total(counted)}
+        return {"items": items, "next_cursor": next_cursor, **capped_total(counted, cap)}
 
     def _matches(
         self, s: Session, scoped: list[ColumnElement[bool]], spec: SearchSpec, messages: MessageMatches | None
     ) -> tuple[list[int], SearchSpec]:
-        """The ids of the tickets a search with text selects, up to ``TOTAL_CAP + 1`` of those
+        """The ids of the tickets a search with text selects, up to ``spec.total_cap + 1`` of those
         matching by their own fields (:func:`queries.capped_ids`) and any whose conversation
         matches the query; and ``spec`` with the latter (``message_ids``) for the page."""
         own = [*scoped, *matching(dataclasses.replace(spec, message_ids=()))]
-        found = list(s.scalars(queries.capped_ids(tickets, own)).all())
+        found = list(s.scalars(queries.capped_ids(tickets, own, spec.total_cap)).all())
         if messages is not None and spec.query:
             spec = dataclasses.replace(spec, message_ids=tuple(messages()))
-        if spec.message_ids and not capped_total(len(found))["total_capped"]:
+        if spec.message_ids and not capped_total(len(found), spec.total_cap)["total_capped"]:
             found += self._listed_among(s, scoped, spec, exclude=set(found))
         return found, spec
 
