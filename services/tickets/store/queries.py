@@ -1,6 +1,7 @@
 """SQL statements of the tickets service's reads, built here and executed only by the store.
 
-Every read of tickets for a person goes through :func:`ticket_rows`, which joins
+Every read of tickets for a person goes through :func:`ticket_rows` (a page's through
+:func:`page_rows`, the same with only the columns of a ticket's wire form), which joins
 the caller's follow row and asks for their read mark (at most one of each, by
 primary key) so ``unread`` and ``following`` come with the row, never from a query
 per row, and which applies the access rule as SQL (:func:`visible`).
