@@ -2,8 +2,9 @@
 
 For random tickets, follows, read marks and customer messages, and a random caller
 with a random query,
-the table layout (paged to the end with a random page size), its total and the board
-hold exactly the tickets ``get_ticket`` lets that caller open which match the query,
+the table layout (paged to the end with a random page size), its total, the board and the
+search API (the query's filters as a filter group, its ``q`` as the search's text) hold exactly
+the tickets ``get_ticket`` lets that caller open which match the query,
 each once, in the requested order, with the same ``unread``/``following``; and
 ``get_ticket`` itself opens exactly what :meth:`Scope.allows` says.
 """
@@ -25,7 +26,15 @@ from services.chassis.identity import Caller
 from services.chassis.words import search_terms
 from services.permissions.contract import ACCESS_LEVELS, works_tickets
 from services.tickets import contract
-from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter, parse_sort, scope_for
+from services.tickets.domain import (
+    EVERYTHING,
+    PRIORITY_RANK,
+    Scope,
+    TicketFilter,
+    parse_search,
+    parse_sort,
+    scope_for,
+)
 from services.tickets.store import TicketStore
 
 pytestmark = pytest.mark.db
@@ -220,3 +229,53 @@ def _check_layouts(
         assert all(t["status"] == column["stage"]["id"] for t in column["items"])
         assert column["total"] == len(column["items"])
     assert sorted(t["id"] for c in board["columns"] for t in c["items"]) == sorted(expected)
+    if query.get("view") is None:  # the search API has no views
+        _check_search(store, scope, caller, query, limit, expected)
+
+
+def _check_search(
+    store: TicketStore,
+    scope: Scope,
+    caller: Caller,
+    query: dict[str, Any],
+    limit: int,
+    expected: dict[int, dict[str, Any]],
+) -> None:
+    """The search API over the same filters (as one filter group) and text: the same tickets in the
+    same order, page by page, under the same access rule (a partial scope's owners walked apart,
+    as the table walks them, when sorted by update)."""
+    filters: list[dict[str, Any]] = []
+    if "priority" in query:
+        filters.append({"field": "priority", "operator": "EQ", "value": query["priority"]})
+    if "status" in query:
+        filters.append({"field": "status", "operator": "EQ", "value": query["status"]})
+    if query.get("owner_id") == contract.UNASSIGNED:
+        filters.append({"field": "owner_id", "operator": "NOT_HAS_PROPERTY"})
+    elif "owner_id" in query:
+        filters.append({"field": "owner_id", "operator": "EQ", "value": query["owner_id"]})
+    body = {
+        "filter_groups": [{"filters": filters}] if filters else [],
+        "query": query.get("q"),
+        "sort": query.get("sort", contract.DEFAULT_SORT),
+        "limit": limit,
+    }
+    loaded = contract.TicketSearchSchema().load(body)
+    spec, sort = parse_search(loaded), parse_sort(loaded["sort"])
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(len(expected) // limit + 1):
+        page = store.search.search(
+            scope=scope, user_id=caller.user_id, spec=spec, sort=sort, limit=limit, cursor=cursor
+        )
+        assert page["total"] == len(expected)
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert cursor is None, "more pages than the total allows"
+    assert [t["id"] for t in seen] == sorted(
+        expected,
+        key=lambda i: (_sort_value(expected[i], sort.key), i),
+        reverse=sort.descending,
+    )
+    assert all(t == expected[t["id"]] for t in seen)
