@@ -242,8 +242,7 @@ def _check_search(
     expected: dict[int, dict[str, Any]],
 ) -> None:
     """The search API over the same filters (as one filter group) and text: the same tickets in the
-    same order, page by page, under the same access rule (a partial scope's owners walked apart,
-    as the table walks them, when sorted by update)."""
+    same order, page by page, under the same access rule."""
     filters: list[dict[str, Any]] = []
     if "priority" in query:
         filters.append({"field": "priority", "operator": "EQ", "value": query["priority"]})

@@ -345,32 +345,15 @@ def owner_parts(shape: ListShape, sort_key: str) -> list[ColumnElement[bool]] | 
     itself) or of more than :data:`OWNER_PARTS_MAX`, a filter that pins the owner
     (``owner_id``, ``unassigned``, ``view=mine``), the following view (it starts from the
     caller's follows), other sorts (no index orders an owner's tickets by them)."""
-    if shape.owner or shape.unassigned or shape.view in ("mine", "following"):
+    scope = shape.scope
+    if scope.everything or sort_key != "updated_at" or shape.owner or shape.unassigned:
         return None
-    return scope_parts(shape.scope, sort_key)
-
-
-def scope_parts(scope: Scope, sort_key: str) -> list[ColumnElement[bool]] | None:
-    """:func:`owner_parts` of a scope alone (a search, whose conditions are no filters this module
-    knows): the scope's owners and its unassigned tickets, one condition each, which together
-    select what :func:`visible` does; ``None`` for a scope seeing everything, one part or more
-    than :data:`OWNER_PARTS_MAX`, or a sort other than ``updated_at``."""
-    if scope.everything or sort_key != "updated_at":
+    if shape.view in ("mine", "following"):
         return None
     parts: list[ColumnElement[bool]] = [tickets.c.owner_id == owner for owner in sorted(scope.owner_ids)]
     if scope.unassigned:
         parts.append(tickets.c.owner_id.is_(None))
     return parts if 1 < len(parts) <= OWNER_PARTS_MAX else None
-
-
-def walked_page(
-    where: Sequence[ColumnElement[bool]], parts: Sequence[ColumnElement[bool]], *, sort: Sort, keyset: bool
-) -> Select[Any]:
-    """A page of the tickets ``where`` selects, each of ``parts`` (:func:`scope_parts`: the access
-    rule, which ``where`` leaves out) walked in its owner's order and the walks merged (as
-    :func:`page` reads a partial scope's list), in ``sort`` order: bind ``user_id``, ``limit``
-    (one more than the page) and with ``keyset`` the cursor's ``after_key`` and ``after_id``."""
-    return _walks(where, parts, _Walk(sort.key, sort.descending, keyset=keyset))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ or ``SEARCH_TOTAL_CAP`` for a search matching text, as for a list's ``q``; see `
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, select, true
@@ -95,19 +93,6 @@ def matching(spec: SearchSpec) -> list[ColumnElement[bool]]:
     return where
 
 
-@dataclass(frozen=True)
-class _Page:
-    """Which page of a search: whose, in what order, how long, after which cursor position, and
-    among which ids (its text matches, when they are no more than the cap)."""
-
-    scope: Scope
-    user_id: int
-    sort: Sort
-    limit: int
-    position: tuple[Any, int] | None
-    among: Sequence[int] | None = None
-
-
 class Search:
     """Searches over the tickets a caller may see."""
 
@@ -133,6 +118,7 @@ class Search:
         found, as a list's ``q`` does (:meth:`Lists._search_matches`): the conversations service
         answers while this searches."""
         position = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
+        key = queries.SORT_KEYS[sort.key]
         scoped = [queries.listed(), queries.visible(scope)]
         with self.db.read() as s:
             found = None
@@ -140,44 +126,20 @@ class Search:
             if spec.has_text:  # matches first: see queries.capped_ids
                 found, spec = self._matches(s, scoped, spec, messages)
             where = [*scoped, *matching(spec)]
-            within = found is not None and not capped_total(len(found), cap)["total_capped"]
-            page = _Page(scope, user_id, sort, limit, position, among=found if within else None)
-            rows = self._page(s, page, spec, where)
+            stmt = queries.page_rows(user_id, key.label("sort_key")).where(*where)
+            stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
             if found is None:
+                rows = s.execute(stmt).all()
                 counted = s.scalar(queries.capped_count(tickets, where, cap)) or 0
             else:
                 counted = len(found)
+                if not capped_total(counted, cap)["total_capped"]:
+                    stmt = stmt.where(tickets.c.id.in_(found))
+                rows = s.execute(stmt).all() if found else []
             more, rows = len(rows) > limit, rows[:limit]
             items = self.r.dicts(s, rows)
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, cap)}
-
-    @staticmethod
-    def _page(s: Session, page: _Page, spec: SearchSpec, where: list[ColumnElement[bool]]) -> Sequence[Any]:
-        """The page's rows, one more than its limit: among the ids ``page.among`` if given (none
-        when there are none), else walking the sort's order, where ``where`` holds (the access
-        rule and ``spec``); a partial scope's owners each walked apart when the sort allows
-        (:func:`queries.scope_parts`), as a list's page reads them: past the cap, an owned-only
-        agent's search for a common word at a million tickets walked everybody's tickets for its
-        own and the unassigned ones (1.7 ms of SQL for a page, against ~0.5 for a list's)."""
-        if page.among is not None and not page.among:
-            return []
-        parts = None if page.among is not None else queries.scope_parts(page.scope, page.sort.key)
-        if parts is not None:
-            keyset = page.position is not None
-            stmt = queries.walked_page(
-                [queries.listed(), *matching(spec)], parts, sort=page.sort, keyset=keyset
-            )
-            values: dict[str, Any] = {"user_id": page.user_id, "limit": page.limit + 1}
-            if page.position is not None:
-                values["after_key"], values["after_id"] = page.position
-            return s.execute(stmt, values).all()
-        key = queries.SORT_KEYS[page.sort.key]
-        stmt = queries.page_rows(page.user_id, key.label("sort_key")).where(*where)
-        stmt = after(stmt, key=key, ident=tickets.c.id, sort=page.sort, position=page.position)
-        if page.among is not None:
-            stmt = stmt.where(tickets.c.id.in_(page.among))
-        return s.execute(stmt.limit(page.limit + 1)).all()
 
     def _matches(
         self, s: Session, scoped: list[ColumnElement[bool]], spec: SearchSpec, messages: MessageMatches | None
