@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.errors import Forbidden, NotFound
 from services.chassis.identity import Caller
+from services.chassis.paging import Sort
 from services.chassis.words import search_terms
 from services.permissions.contract import ACCESS_LEVELS, works_tickets
 from services.tickets import contract
@@ -200,25 +201,14 @@ def _check_layouts(
     expected = {i: t for i, t in openable.items() if _matches(t, query, caller.user_id)}
     loaded = contract.TicketQuerySchema().load({**query, "limit": limit})
     flt, sort = TicketFilter.from_query(loaded), parse_sort(loaded["sort"])
-    seen: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(len(expected) // limit + 1):
-        page = store.lists.table(
+    _check_pages(
+        lambda cursor: store.lists.table(
             scope=scope, user_id=caller.user_id, flt=flt, sort=sort, limit=limit, cursor=cursor
-        )
-        assert page["total"] == len(expected)
-        assert len(page["items"]) <= limit
-        seen += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert cursor is None, "more pages than the total allows"
-    assert [t["id"] for t in seen] == sorted(
+        ),
         expected,
-        key=lambda i: (_sort_value(expected[i], sort.key), i),
-        reverse=sort.descending,
+        sort,
+        limit,
     )
-    assert all(t == expected[t["id"]] for t in seen)
 
     board = store.lists.board(
         scope=scope, user_id=caller.user_id, flt=flt, sort=sort, limit=25, pipeline_id=None
@@ -260,13 +250,28 @@ def _check_search(
     }
     loaded = contract.TicketSearchSchema().load(body)
     spec, sort = parse_search(loaded), parse_sort(loaded["sort"])
+    _check_pages(
+        lambda cursor: store.search.search(
+            scope=scope, user_id=caller.user_id, spec=spec, sort=sort, limit=limit, cursor=cursor
+        ),
+        expected,
+        sort,
+        limit,
+    )
+
+
+def _check_pages(
+    read: Callable[[str | None], dict[str, Any]], expected: dict[int, dict[str, Any]], sort: Sort, limit: int
+) -> None:
+    """``read`` (a page after a cursor) paged to the end: every page's total is the expected
+    count, no page holds more than ``limit``, and together they hold exactly ``expected``, each
+    once, as the caller sees it, in ``sort`` order."""
     seen: list[dict[str, Any]] = []
     cursor = None
     for _ in range(len(expected) // limit + 1):
-        page = store.search.search(
-            scope=scope, user_id=caller.user_id, spec=spec, sort=sort, limit=limit, cursor=cursor
-        )
+        page = read(cursor)
         assert page["total"] == len(expected)
+        assert len(page["items"]) <= limit
         seen += page["items"]
         cursor = page["next_cursor"]
         if cursor is None:
