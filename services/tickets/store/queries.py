@@ -123,8 +123,15 @@ tickets carries from the database)."""
 
 def ticket_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     """Ticket columns plus ``unread``/``following`` for ``user_id`` (and any ``extra`` columns)."""
-    columns = (*READ_COLUMNS, _unread(user_id).label("unread"), _following().label("following"), *extra)
-    return select(*columns).select_from(_for_user(user_id))
+    return _with_marks(READ_COLUMNS, user_id, extra)
+
+
+def _with_marks(
+    columns: Sequence[ColumnElement[Any]], user_id: int | BindParameter[int], extra: Sequence[Any]
+) -> Select[Any]:
+    """``columns`` of ``tickets`` with ``unread``/``following`` for ``user_id``, then ``extra``."""
+    marks = (_unread(user_id).label("unread"), _following().label("following"))
+    return select(*columns, *marks, *extra).select_from(_for_user(user_id))
 
 
 _WIRE_COLUMNS = (
@@ -151,8 +158,7 @@ def page_rows(user_id: int | BindParameter[int], *extra: Any) -> Select[Any]:
     rows of the table's, the board's and the search API's pages, which :meth:`Records.dicts`
     turns into wire forms and nothing else reads (and any ``extra`` columns: a sort key, a board
     column)."""
-    columns = (*_PAGE_COLUMNS, _unread(user_id).label("unread"), _following().label("following"), *extra)
-    return select(*columns).select_from(_for_user(user_id))
+    return _with_marks(_PAGE_COLUMNS, user_id, extra)
 
 
 Query = tuple[Prepared, dict[str, Any]]
@@ -175,9 +181,7 @@ def _one_ticket(scope: Scope) -> Prepared:
     """:func:`one_ticket`'s statement, built once per scope (a scope is per person and rarely
     changes): reading one ticket is the commonest read, and SQLAlchemy takes several times longer
     to build and key a statement than to run a built one. Planned once: a primary key lookup."""
-    user_id = bindparam("user_id", type_=Integer)
-    rows = select(*READ_COLUMNS, _unread(user_id).label("unread"), _following().label("following"))
-    statement = rows.select_from(_for_user(user_id)).where(
+    statement = ticket_rows(bindparam("user_id", type_=Integer)).where(
         tickets.c.id == bindparam("ticket_id", type_=Integer), live(), visible(scope)
     )
     return Prepared(statement, plan_once=True)
