@@ -77,10 +77,10 @@ async def serve(host: str, port: int, folder: Path, refuse: str | None) -> None:
     def session() -> Any:
         return SMTP(sink, hostname="smtp-sink", enable_SMTPUTF8=True, data_size_limit=None)
 
-    server = await loop.create_server(session, host, port)
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT):  # ours before the port opens, as the edge's
         loop.add_signal_handler(signum, stop.set)
+    server = await loop.create_server(session, host, port)
     print(f"smtp sink on {host}:{port} -> {folder}", flush=True)
     await stop.wait()
     server.close()

@@ -358,8 +358,16 @@ class EdgeSMTP(SMTP):
 
 
 async def serve(settings: EdgeSettings) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit status."""
+    """Run until SIGTERM/SIGINT; returns the exit status.
+
+    The stop signals are ours before the SMTP port opens: a caller that sees the port open and
+    signals at once gets the orderly stop and exit status 0, never the interpreter's default (a
+    SIGINT before the handler was installed killed the edge with status -2).
+    """
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     publisher = Publisher(settings.amqp_uri)
     publisher.start()
     handler = EdgeHandler(settings, publisher)
@@ -374,7 +382,7 @@ async def serve(settings: EdgeSettings) -> int:
             ident="helpdesk smtp edge",
         )
 
-    # before the SMTP port opens: an open port means started, and signals are handled from then on
+    # before the SMTP port opens: an open port means started
     start_metrics_server(settings.metrics_bind)
     try:
         server = await loop.create_server(session, settings.host, settings.port)
@@ -382,9 +390,6 @@ async def serve(settings: EdgeSettings) -> int:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, error)
         publisher.stop()
         return 1
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     log.info(
         "smtp edge listening on %s:%s, SIZE %d, publishing %s to %s",
         settings.host,

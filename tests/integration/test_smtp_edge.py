@@ -447,6 +447,36 @@ def test_sigint_exits_0(vhost_uri: str, start_edge: Callable[..., Edge]) -> None
     assert edge.stop(signal.SIGINT) == 0
 
 
+SIGNAL_AS_THE_PORT_OPENS = """
+import asyncio, os, signal, sys
+from services.conversations import smtp_edge
+
+listen = asyncio.BaseEventLoop.create_server
+
+async def listen_then_interrupt(self, *args, **kwargs):
+    server = await listen(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGINT)  # the moment a caller can see the port open
+    return server
+
+asyncio.BaseEventLoop.create_server = listen_then_interrupt
+sys.exit(smtp_edge.main())
+"""
+
+
+def test_a_signal_the_moment_the_port_opens_still_stops_the_edge_in_order(vhost_uri: str) -> None:
+    """A supervisor that signals as soon as it sees the port gets exit status 0, not -2."""
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AS_THE_PORT_OPENS],
+        cwd=ROOT,
+        env={**os.environ, "AMQP_URI": vhost_uri, "HELPDESK_SMTP_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stopped" in result.stderr
+
+
 def test_bad_settings_stop_the_edge_at_start(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "services.conversations.smtp_edge"],
