@@ -123,16 +123,89 @@ def _delete_vhost(rabbit: dict[str, Any], name: str) -> None:
         _management(rabbit, "DELETE", f"vhosts/{quote(name, safe='')}")
 
 
-@pytest.fixture
-def vhost_uri(rabbit: dict[str, Any]) -> Iterator[str]:
-    """An AMQP URI on a fresh, empty vhost, deleted after the test."""
-    name, uri = _create_vhost(rabbit)
-    yield uri
-    _delete_vhost(rabbit, name)
+class VhostPool:
+    """Fresh vhosts on the session's broker, made before a test asks and deleted after it, off
+    the tests' time.
+
+    Making a vhost and deleting it cost the broker 50-800 ms between them (measured on the test
+    node), and hundreds of tests each paid both in their setup and teardown. A green thread keeps
+    :data:`SPARE` vhosts made and deletes the ones given back while the tests run.
+
+    Promises: a vhost handed out by :meth:`take` was made empty for that one caller and is never
+    handed out again; one the pool has none ready for is made there and then (so a broker that
+    was briefly unreachable costs that test the wait, nothing else); :meth:`close` deletes every
+    vhost the pool made, given back or not.
+    """
+
+    SPARE = 2
+    IDLE_POLL = 0.2  # seconds the worker waits for a vhost to delete before topping up spares
+
+    def __init__(self, rabbit: dict[str, Any]) -> None:
+        from eventlet.queue import LightQueue
+
+        self.rabbit = rabbit
+        self.ready: LightQueue = LightQueue()
+        self.doomed: LightQueue = LightQueue()
+        self.out: set[str] = set()  # handed out, not given back yet
+        self.closing = False
+        self.worker = eventlet.spawn(self._work)
+
+    def take(self) -> tuple[str, str]:
+        """``(name, AMQP URI)`` of a fresh vhost that guest may use."""
+        made: tuple[str, str] = (
+            self.ready.get_nowait() if not self.ready.empty() else _create_vhost(self.rabbit)
+        )
+        self.out.add(made[0])
+        return made
+
+    def give_back(self, name: str) -> None:
+        """Delete ``name`` soon (its user is done with it)."""
+        self.out.discard(name)
+        self.doomed.put(name)
+
+    def close(self) -> None:
+        self.closing = True
+        self.worker.wait()
+        while not self.ready.empty():
+            self.doomed.put(self.ready.get_nowait()[0])
+        for name in sorted(self.out):
+            self.give_back(name)
+        while not self.doomed.empty():
+            _delete_vhost(self.rabbit, self.doomed.get_nowait())
+
+    def _work(self) -> None:
+        from eventlet.queue import Empty
+
+        while not self.closing:
+            try:
+                _delete_vhost(self.rabbit, self.doomed.get(timeout=self.IDLE_POLL))
+                continue  # deletions first: they free what the broker holds
+            except Empty:
+                pass
+            if self.ready.qsize() < self.SPARE and not self.closing:
+                try:
+                    self.ready.put(_create_vhost(self.rabbit))
+                except OSError:  # the broker is away: take() makes its own meanwhile
+                    eventlet.sleep(1.0)
 
 
 @pytest.fixture(scope="session")
-def make_vhost(rabbit: dict[str, Any]) -> Iterator[Callable[[], str]]:
+def vhost_pool(rabbit: dict[str, Any]) -> Iterator[VhostPool]:
+    pool = VhostPool(rabbit)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def vhost_uri(vhost_pool: VhostPool) -> Iterator[str]:
+    """An AMQP URI on a fresh, empty vhost, deleted after the test."""
+    name, uri = vhost_pool.take()
+    yield uri
+    vhost_pool.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def make_vhost(vhost_pool: VhostPool) -> Iterator[Callable[[], str]]:
     """``make_vhost()`` -> URI of a fresh vhost that lives until the end of the session.
 
     For fixtures wider than one test (a module-scoped e2e suite), where ``vhost_uri`` cannot be used.
@@ -140,13 +213,13 @@ def make_vhost(rabbit: dict[str, Any]) -> Iterator[Callable[[], str]]:
     names: list[str] = []
 
     def factory() -> str:
-        name, uri = _create_vhost(rabbit)
+        name, uri = vhost_pool.take()
         names.append(name)
         return uri
 
     yield factory
     for name in names:
-        _delete_vhost(rabbit, name)
+        vhost_pool.give_back(name)
 
 
 # -- private broker nodes -----------------------------------------------------
