@@ -22,7 +22,6 @@ from hubspot import HubSpot
 from hubspot.crm import tickets as hs
 from hubspot.crm.tickets import ApiException
 
-from services.tickets.service import TicketsService
 from tests.e2e.conftest import Suite, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -44,12 +43,6 @@ def suite(make_vhost: Callable[[], str]) -> Iterator[Suite]:
 
 def sdk(suite: Suite, token: str | None = None) -> HubSpot:
     return HubSpot(access_token=token or suite.admin_token, host=suite.base_url)
-
-
-def needs_rpc(name: str) -> None:
-    """Skip while the tickets service has no ``name`` RPC (the lifecycle work adds it)."""
-    if not hasattr(TicketsService, name):
-        pytest.skip(f"the tickets service has no {name} RPC yet (merge/delete come with the lifecycle work)")
 
 
 def create(client: HubSpot, **properties: str) -> Any:
@@ -226,7 +219,6 @@ def test_hubspot_errors_and_the_access_rule(suite: Suite) -> None:
 
 
 def test_merge(suite: Suite) -> None:
-    needs_rpc("merge_tickets")
     client = sdk(suite)
     primary, secondary = create(client, subject="keep me"), create(client, subject="absorb me")
     merged = client.crm.tickets.basic_api.merge(
@@ -237,7 +229,6 @@ def test_merge(suite: Suite) -> None:
 
 
 def test_archive(suite: Suite) -> None:
-    needs_rpc("delete_ticket")
     client = sdk(suite)
     one, two, three = (create(client, subject=f"archive {i}") for i in range(3))
     client.crm.tickets.basic_api.archive(one.id)
