@@ -400,3 +400,52 @@ def test_migration_0017_counts_the_unread_view_from_the_listed_id_index(make_db:
     found = _indexes(engine)
     assert "ix_tickets_listed_id_owner_seq" not in found and "ix_tickets_listed_id" in found
     engine.dispose()
+
+
+def test_migration_0018_finds_a_partial_scopes_text_matches_by_owner_key(make_db: Callable[..., str]) -> None:
+    """A text search's matches for an agent who sees their own and the unassigned tickets: on
+    PostgreSQL ``ix_tickets_owner_key_text`` (listed tickets keyed by ``coalesce(owner_id, 0)``,
+    with their text) answers them alone, for the table's and the board's; SQLite has no such index
+    and finds the same tickets by scanning."""
+    url = make_db("tickets", "0017")
+    engine = make_engine(url)
+    owners = (7, 8, None)
+    rows: list[dict[str, Any]] = [
+        {"id": n, "owner": owners[n % 3], "stage": 1 + n % 4, "deleted": NOW if n % 17 == 0 else None}
+        for n in range(1, 301)
+    ]
+    with engine.begin() as c:
+        _insert_tickets(c, rows)
+        c.execute(sa.text("UPDATE tickets SET search_text = 'toner ' || id WHERE id % 2 = 0"))
+    upgrade("tickets", url)
+
+    found = _indexes(engine)
+    if engine.dialect.name == "postgresql":
+        definition = found["ix_tickets_owner_key_text"].lower()
+        assert (
+            "coalesce(owner_id, 0)" in definition
+            and "include (owner_id, id, stage_id, pipeline_id, search_text)" in definition
+        )
+        assert "deleted_at is null" in definition and "merged_into_id is null" in definition
+    else:
+        assert "ix_tickets_owner_key_text" not in found
+    _vacuum(engine, "tickets")
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    flt = TicketFilter(q="toner", pipeline_id=1)
+    listed = queries.matching_ids(owned, 7, flt)
+    board = queries.matching_stages(owned, 7, flt)
+    with SessionFactory(engine).read() as s:
+        ids = sorted(queries.run(s, listed).scalars())
+        stages = sorted(tuple(row) for row in queries.run(s, board))
+    mine = [r for r in rows if r["id"] % 2 == 0 and r["deleted"] is None and r["owner"] in (7, None)]
+    assert ids == [r["id"] for r in mine]
+    assert stages == [(r["id"], r["stage"]) for r in mine]
+    if engine.dialect.name == "postgresql":
+        for query in (listed, board):
+            plan = _plan(engine, query[0].statement, query[1])
+            assert "Index Only Scan using ix_tickets_owner_key_text" in plan, plan
+            assert "Index Cond: ((COALESCE(owner_id, 0)) = ANY ('{7,0}'::integer[]))" in plan, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0017")
+    assert "ix_tickets_owner_key_text" not in _indexes(engine)
+    engine.dispose()
