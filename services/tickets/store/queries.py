@@ -30,7 +30,6 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
     or_,
     select,
     true,
@@ -68,23 +67,6 @@ def visible(scope: Scope, owner: ColumnElement[Any] = tickets.c.owner_id) -> Col
     if scope.unassigned:
         clauses.append(owner.is_(None))
     return or_(*clauses) if clauses else false()
-
-
-OWNER_KEY = func.coalesce(tickets.c.owner_id, literal_column("0"))
-"""A ticket's owner as ``ix_tickets_owner_key_text`` keys it (migration 0018): 0 when unassigned.
-The 0 is written into the SQL, as the index's expression is."""
-
-
-def owner_keyed(scope: Scope) -> ColumnElement[bool]:
-    """:func:`visible` on :data:`OWNER_KEY` (user ids start at 1): for a text search's matches
-    (:func:`capped_ids`), which PostgreSQL then reads from ``ix_tickets_owner_key_text`` alone for
-    a common word (0.6-0.7 ms against 2.7-3.4 for a seq scan at 1,000,000 tickets), and from the
-    trigram index for a rare one, as before; no owner index can be ANDed into the latter's bitmap.
-    Not for other statements: their plans walk the indexes on ``owner_id``."""
-    if scope.everything:
-        return true()
-    keys = [*sorted(scope.owner_ids), *([0] if scope.unassigned else [])]
-    return OWNER_KEY.in_(keys) if keys else false()
 
 
 def live() -> ColumnElement[bool]:
@@ -282,15 +264,16 @@ def list_values(user_id: int, flt: TicketFilter) -> dict[str, Any]:
     }
 
 
-def filters(
-    shape: ListShape, *, scoped: bool = True, walked: bool = False, keyed: bool = False
-) -> list[ColumnElement[bool]]:
+def filters(shape: ListShape, *, scoped: bool = True, walked: bool = False) -> list[ColumnElement[bool]]:
     """WHERE clauses of the table and the board: access rule (unless not ``scoped``: a page
-    reading the scope's owners apart, see :func:`owner_parts`; on the owner key if ``keyed``, for
-    a text search's matches: see :func:`owner_keyed`), then the caller's filters (values from
-    :func:`list_values`; ``q`` for a page's walk if ``walked``: see :func:`text_match`)."""
+    reading the scope's owners apart, see :func:`owner_parts`), then the caller's filters
+    (values from :func:`list_values`; ``q`` for a page's walk if ``walked``: see
+    :func:`text_match`)."""
     user_id = bindparam("user_id", type_=Integer)
-    where = _access(shape, scoped=scoped, keyed=keyed)
+    if shape.view == "following":
+        where = _follows_listed(shape.scope)
+    else:
+        where = [listed(), visible(shape.scope)] if scoped else [listed()]
     if shape.status:
         where.append(tickets.c.stage_id == bindparam("status", type_=Integer))
     if shape.pipeline:
@@ -310,15 +293,6 @@ def filters(
         ids = bindparam("q_ids", type_=IdList()) if shape.q_ids else None
         where.append(text_match(terms, ids, walked=walked))
     return where
-
-
-def _access(shape: ListShape, *, scoped: bool, keyed: bool) -> list[ColumnElement[bool]]:
-    """:func:`filters`' first clauses: which tickets a list shows, and the access rule."""
-    if shape.view == "following":
-        return _follows_listed(shape.scope)
-    if not scoped:
-        return [listed()]
-    return [listed(), owner_keyed(shape.scope) if keyed else visible(shape.scope)]
 
 
 def sla_state(state: str, now: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -642,8 +616,7 @@ def matching_ids(scope: Scope, user_id: int, flt: TicketFilter, cap: int | None 
 
 @functools.lru_cache(maxsize=512)
 def _matching_ids(shape: ListShape, cap: int) -> Prepared:
-    where = filters(shape, keyed=bool(shape.q))
-    return Prepared(capped_ids(_counted(shape), where, cap), plan_once=shape.plan_once)
+    return Prepared(capped_ids(_counted(shape), filters(shape), cap), plan_once=shape.plan_once)
 
 
 def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
@@ -653,8 +626,7 @@ def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
 
 @functools.lru_cache(maxsize=512)
 def _matching_stages(shape: ListShape, cap: int) -> Prepared:
-    where = filters(shape, keyed=bool(shape.q))
-    statement = _first([tickets.c.id, tickets.c.stage_id], _counted(shape), where, cap)
+    statement = _first([tickets.c.id, tickets.c.stage_id], _counted(shape), filters(shape), cap)
     return Prepared(statement, plan_once=shape.plan_once)
 
 

@@ -124,7 +124,7 @@ class Search:
             found = None
             cap = spec.total_cap
             if spec.has_text:  # matches first: see queries.capped_ids
-                found, spec = self._matches(s, scope, spec, messages)
+                found, spec = self._matches(s, scoped, spec, messages)
             where = [*scoped, *matching(spec)]
             stmt = queries.page_rows(user_id, key.label("sort_key")).where(*where)
             stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
@@ -142,15 +142,12 @@ class Search:
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, cap)}
 
     def _matches(
-        self, s: Session, scope: Scope, spec: SearchSpec, messages: MessageMatches | None
+        self, s: Session, scoped: list[ColumnElement[bool]], spec: SearchSpec, messages: MessageMatches | None
     ) -> tuple[list[int], SearchSpec]:
         """The ids of the tickets a search with text selects, up to ``spec.total_cap + 1`` of those
-        matching by their own fields (:func:`queries.capped_ids`, the access rule on the owner key:
-        :func:`queries.owner_keyed`) and any whose conversation matches the query; and ``spec``
-        with the latter (``message_ids``) for the page."""
-        scoped = [queries.listed(), queries.visible(scope)]
-        keyed = [queries.listed(), queries.owner_keyed(scope)]
-        own = [*keyed, *matching(dataclasses.replace(spec, message_ids=()))]
+        matching by their own fields (:func:`queries.capped_ids`) and any whose conversation
+        matches the query; and ``spec`` with the latter (``message_ids``) for the page."""
+        own = [*scoped, *matching(dataclasses.replace(spec, message_ids=()))]
         found = list(s.scalars(queries.capped_ids(tickets, own, spec.total_cap)).all())
         if messages is not None and spec.query:
             spec = dataclasses.replace(spec, message_ids=tuple(messages()))
