@@ -23,7 +23,7 @@ from services.tickets.store.queries import text_match
 from tests.service.lifecycle_harness import AGENT as WORLD_AGENT
 from tests.service.lifecycle_harness import OWNED as WORLD_OWNED
 from tests.service.lifecycle_harness import SYSTEM, World, mail
-from tests.service.tickets_harness import ADMIN, AGENT, OWNED, Tickets
+from tests.service.tickets_harness import ADMIN, AGENT, OWNED, SALES, Tickets
 
 pytestmark = pytest.mark.db
 EIGHT_BIT = "Content-Transfer-Encoding: 8bit"
@@ -74,6 +74,26 @@ def test_inflected_forms_and_every_word_in_any_order(tickets: Tickets, made: dic
     assert _everywhere(api, "12345") == {made["refund"]}
     assert _everywhere(api, "the") == {made["printer"]}  # only stopwords: searched as they are
     assert _everywhere(api, "łódź") == _everywhere(api, "ŁÓDŹ") == {made["city"]}  # every letter folds
+
+
+def test_a_partial_scope_finds_its_owners_and_the_unassigned_tickets_and_no_others(tickets: Tickets) -> None:
+    """The access rule over a text search's matches for an agent who sees their own and the
+    unassigned tickets, on the table, the board and the search API (``query`` and
+    ``CONTAINS_TOKEN``): the access property test's random callers and words rarely meet there."""
+    admin = tickets.as_(ADMIN)
+    ids = {
+        owner: admin.create_ticket({"name": f"Toner {n}", **({"owner_id": owner} if owner else {})})["id"]
+        for n, owner in enumerate([SALES.user_id, None, OWNED.user_id, AGENT.user_id])
+    }
+
+    def contains(caller: Any) -> set[int]:
+        group = [{"field": "name", "operator": "CONTAINS_TOKEN", "value": "toner"}]
+        found = tickets.as_(caller).search_tickets({"filter_groups": [{"filters": group}]})["items"]
+        return {t["id"] for t in found}
+
+    assert _everywhere(tickets.as_(SALES), "toner") == contains(SALES) == {ids[SALES.user_id], ids[None]}
+    assert _everywhere(tickets.as_(OWNED), "toner") == contains(OWNED) == {ids[OWNED.user_id]}
+    assert _everywhere(tickets.as_(AGENT), "toner") == contains(AGENT) == set(ids.values())
 
 
 def test_an_edit_is_searched_by_its_new_words(tickets: Tickets, made: dict[str, int]) -> None:
