@@ -205,21 +205,17 @@ def vhost_uri(vhost_pool: VhostPool) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def make_vhost(vhost_pool: VhostPool) -> Iterator[Callable[[], str]]:
+def make_vhost(vhost_pool: VhostPool) -> Callable[[], str]:
     """``make_vhost()`` -> URI of a fresh vhost that lives until the end of the session.
 
-    For fixtures wider than one test (a module-scoped e2e suite), where ``vhost_uri`` cannot be used.
+    For fixtures wider than one test (a module-scoped e2e suite), where ``vhost_uri`` cannot be used;
+    the pool deletes them when it closes.
     """
-    names: list[str] = []
 
     def factory() -> str:
-        name, uri = vhost_pool.take()
-        names.append(name)
-        return uri
+        return vhost_pool.take()[1]
 
-    yield factory
-    for name in names:
-        vhost_pool.give_back(name)
+    return factory
 
 
 # -- private broker nodes -----------------------------------------------------

@@ -217,6 +217,6 @@ def test_merge_and_delete(cli: Cli) -> None:
     cli.run("tickets", "show", str(one["id"]), code=5)
 
 
-def test_retention(suite: Suite, cli: Cli) -> None:
+def test_retention(cli: Cli) -> None:
     assert isinstance(cli.json("retention", "preview"), dict | list)
     cli.json("retention", "run", "--yes")
