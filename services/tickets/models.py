@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
     true,
 )
@@ -163,6 +164,17 @@ Index(
 _ALARMED = text("sla_alarm_at IS NOT NULL")
 Index("ix_tickets_sla_alarm", tickets.c.sla_alarm_at, sqlite_where=_ALARMED, postgresql_where=_ALARMED)
 Index("ix_tickets_sla_due", tickets.c.sla_next_due_at, tickets.c.id)
+
+# a partial scope's text search reads its tickets from here, bounded (queries.text_probe,
+# migration 0018): keyed by owner, unassigned as 0, carrying what that search reads on PostgreSQL
+Index(
+    "ix_tickets_owner_key_text",
+    func.coalesce(tickets.c.owner_id, literal_column("0")),
+    tickets.c.id,
+    postgresql_include=["owner_id", "stage_id", "pipeline_id", "search_text"],
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
 
 # Not declared here: on PostgreSQL, migration 0011 adds a GIN trigram index on search_text
 # (ix_tickets_search_trgm, extension pg_trgm from migration 0008) for the free-text search;

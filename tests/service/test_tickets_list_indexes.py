@@ -1,4 +1,4 @@
-"""Migrations 0012 to 0016 of tickets: list indexes that answer from the index alone, or in the
+"""Migrations 0012 to 0018 of tickets: list indexes that answer from the index alone, or in the
 order a page wants.
 
 0012: the priority filter's capped count and ``sort=priority`` go through
@@ -9,8 +9,10 @@ view). 0013: a user's followed tickets are read from ``ix_ticket_followers_user_
 ``ix_tickets_owner_stage_updated``. 0015: follow rows say whether their ticket is listed, and the
 following view's total counts ``ix_ticket_followers_user_listed`` alone. 0016: follow rows carry
 their ticket's owner and last update, and the following view of any scope walks
-``ix_ticket_followers_user_updated`` for its page and counts it alone for its total.
-Each downgrade puts back what was there before.
+``ix_ticket_followers_user_updated`` for its page and counts it alone for its total. 0017: the
+unread view's total from ``ix_tickets_listed_id_owner_seq`` alone. 0018: a partial scope's text
+search reads the scope, bounded, from ``ix_tickets_owner_key_text``. Each downgrade puts back
+what was there before.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from alembic import command
 from deploy.migrate import alembic_config, upgrade
 from services import registry
 from services.chassis.db import SessionFactory, make_engine
+from services.chassis.prepared import Prepared
 from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter, parse_sort
 from services.tickets.store import queries
 
@@ -399,4 +402,47 @@ def test_migration_0017_counts_the_unread_view_from_the_listed_id_index(make_db:
     command.downgrade(alembic_config(registry.service("tickets"), url), "0016")
     found = _indexes(engine)
     assert "ix_tickets_listed_id_owner_seq" not in found and "ix_tickets_listed_id" in found
+    engine.dispose()
+
+
+def test_migration_0018_keys_listed_tickets_by_owner_for_a_bounded_text_search(
+    make_db: Callable[..., str],
+) -> None:
+    """A text search's first matches for an agent who sees their own and the unassigned tickets
+    (``queries.text_probe``): its bounded read of the scope goes through
+    ``ix_tickets_owner_key_text`` (listed tickets keyed by ``coalesce(owner_id, 0)``), on
+    PostgreSQL from the index alone (it carries the search's columns); the matches are the same."""
+    url = make_db("tickets", "0017")
+    engine = make_engine(url)
+    owners = (7, 8, None)
+    rows: list[dict[str, Any]] = [
+        {"id": n, "owner": owners[n % 3], "stage": 1 + n % 4, "deleted": NOW if n % 17 == 0 else None}
+        for n in range(1, 301)
+    ]
+    with engine.begin() as c:
+        _insert_tickets(c, rows)
+        c.execute(sa.text("UPDATE tickets SET search_text = 'toner ' || id WHERE id % 2 = 0"))
+    upgrade("tickets", url)
+
+    definition = _indexes(engine)["ix_tickets_owner_key_text"].lower()
+    assert "coalesce(owner_id, 0)" in definition
+    assert "deleted_at is null" in definition and "merged_into_id is null" in definition
+    if engine.dialect.name == "postgresql":
+        assert "include (owner_id, stage_id, pipeline_id, search_text)" in definition
+    _vacuum(engine, "tickets")
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    flt = TicketFilter(q="toner", pipeline_id=1)
+    probe, values = queries.matching_stages(owned, 7, flt)
+    with SessionFactory(engine).read() as s:
+        stages = sorted(tuple(row) for row in probe.run(s, values))
+    mine = [r for r in rows if r["id"] % 2 == 0 and r["deleted"] is None and r["owner"] in (7, None)]
+    assert stages == [(r["id"], r["stage"]) for r in mine]
+    assert isinstance(probe.bounded, Prepared) and probe.bounded.plan_once  # the index's plan, any word
+    plan = _plan(engine, probe.bounded.statement, values)
+    assert "ix_tickets_owner_key_text" in plan, plan
+    if engine.dialect.name == "postgresql":
+        assert "Index Only Scan using ix_tickets_owner_key_text" in plan, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0017")
+    assert "ix_tickets_owner_key_text" not in _indexes(engine)
     engine.dispose()

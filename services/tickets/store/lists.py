@@ -161,7 +161,7 @@ class Lists:
         s: Session, scope: Scope, user_id: int, flt: TicketFilter, messages: MessageMatches | None
     ) -> tuple[list[tuple[int, int]], TicketFilter]:
         """The ``(id, stage_id)`` of the tickets a list searched with ``q`` selects, up to
-        ``flt.total_cap + 1`` of those matching by their own text (:func:`queries.capped_ids`)
+        ``flt.total_cap + 1`` of those matching by their own text (:func:`queries.text_probe`)
         and any of those whose conversation matches; and ``flt`` with the latter
         (``flt.q_ids``) for the page.
 
@@ -172,9 +172,9 @@ class Lists:
         and filters select are then looked up by id (unless the tickets' own matches are past
         the cap already): together, the same tickets as one statement matching either."""
         ids = flt.q_ids
-        own = queries.run(
-            s, queries.matching_stages(scope, user_id, dataclasses.replace(flt, q_ids=()))
-        ).all()
+        plain = dataclasses.replace(flt, q_ids=())
+        probe, values = queries.matching_stages(scope, user_id, plain)
+        own = probe.run(s, values, words=(scope, dataclasses.replace(plain, now=None))).all()
         if messages is not None:
             ids = tuple(messages())
             flt = dataclasses.replace(flt, q_ids=ids)

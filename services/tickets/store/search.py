@@ -119,12 +119,12 @@ class Search:
         answers while this searches."""
         position = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
         key = queries.SORT_KEYS[sort.key]
-        scoped = [queries.listed(), queries.visible(scope)]
+        scoped = queries.listed_in(scope)
         with self.db.read() as s:
             found = None
             cap = spec.total_cap
             if spec.has_text:  # matches first: see queries.capped_ids
-                found, spec = self._matches(s, scoped, spec, messages)
+                found, spec = self._matches(s, scope, spec, messages)
             where = [*scoped, *matching(spec)]
             stmt = queries.page_rows(user_id, key.label("sort_key")).where(*where)
             stmt = after(stmt, key=key, ident=tickets.c.id, sort=sort, position=position).limit(limit + 1)
@@ -142,17 +142,19 @@ class Search:
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, cap)}
 
     def _matches(
-        self, s: Session, scoped: list[ColumnElement[bool]], spec: SearchSpec, messages: MessageMatches | None
+        self, s: Session, scope: Scope, spec: SearchSpec, messages: MessageMatches | None
     ) -> tuple[list[int], SearchSpec]:
         """The ids of the tickets a search with text selects, up to ``spec.total_cap + 1`` of those
-        matching by their own fields (:func:`queries.capped_ids`) and any whose conversation
+        matching by their own fields (:func:`queries.text_probe`) and any whose conversation
         matches the query; and ``spec`` with the latter (``message_ids``) for the page."""
-        own = [*scoped, *matching(dataclasses.replace(spec, message_ids=()))]
-        found = list(s.scalars(queries.capped_ids(tickets, own, spec.total_cap)).all())
+        plain = dataclasses.replace(spec, message_ids=())
+        whole, bounded = queries.text_probe(scope, [tickets.c.id], matching(plain), spec.total_cap)
+        probe = queries.TextProbe(whole, spec.total_cap, bounded)
+        found = [row[0] for row in probe.run(s, {}, words=(scope, plain))]
         if messages is not None and spec.query:
             spec = dataclasses.replace(spec, message_ids=tuple(messages()))
         if spec.message_ids and not capped_total(len(found), spec.total_cap)["total_capped"]:
-            found += self._listed_among(s, scoped, spec, exclude=set(found))
+            found += self._listed_among(s, queries.listed_in(scope), spec, exclude=set(found))
         return found, spec
 
     @staticmethod
