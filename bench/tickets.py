@@ -27,8 +27,8 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    (open a ticket the agent has read, the table filtered by stage and sorted by ``-updated_at`` as
    each agent and with 8 clients, the board, also on a new connection per request, the unread
    view, every other default view, the priority and owner filters, every sort, and ``q``: a
-   common word (also on the board), a rare one, one that matches nothing, also as a page of
-   one), the search API (``POST /tickets/search``: a common word for each agent, and with two
+   common word (also on the board, and sorted by name, where its matches sit together), a rare
+   one, one that matches nothing, also as a page of one), the search API (``POST /tickets/search``: a common word for each agent, and with two
    filter groups), then writes (create, priority PATCH), so the reads see exactly N tickets. Every size's
    stack runs at once: steps 1-2 for each size first, then each read is measured at every size
    in turn (the order reversed from one read to the next), so the two p50s of a ratio are taken
@@ -878,6 +878,14 @@ def more_reads(gateway: str, people: People, data: Dataset) -> list[Plan]:
         ("sort_id", "sort=id", None, owned),
         ("q_common", "q=refund", "q=refund (1 subject in 15)", everything),
         ("q_common_owned", "q=refund", "q=refund (1 subject in 15)", owned),
+        # the same word sorted by name: its matches ("Refund request (N)") sit together in name
+        # order, so a page that walks that order past the cap reads every name before them
+        (
+            "q_common_name",
+            "q=refund&sort=name",
+            "q=refund&sort=name (its matches together in name order)",
+            everything,
+        ),
         ("q_rare", f"q={rare}", "q=<one ticket's number>", everything),
         # found through the conversations service only: a sender's address (1 ticket in 40,000)
         ("q_sender", "q=customer7@example.org", "q=<a sender's address>", everything),
