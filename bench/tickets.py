@@ -28,9 +28,10 @@ whole suite through ``deploy.supervisor`` (every ``<SERVICE>_DB_URL`` on that cl
    each agent and with 8 clients, the board, also on a new connection per request, the unread
    view, every other default view, the priority and owner filters, every sort, and ``q``: a
    common word (also on the board, and sorted by name, where its matches sit together), a rare
-   one, one that matches nothing, also as a page of one), the search API (``POST /tickets/search``: a common word for each agent, and with two
-   filter groups), then writes (create, priority PATCH), so the reads see exactly N tickets. Every size's
-   stack runs at once: steps 1-2 for each size first, then each read is measured at every size
+   one, one that matches nothing, also as a page of one), the search API
+   (``POST /tickets/search``: a common word for each agent, and with two filter groups), then
+   writes (create, priority PATCH), so the reads see exactly N tickets. Every size's stack runs
+   at once: steps 1-2 for each size first, then each read is measured at every size
    in turn (the order reversed from one read to the next), so the two p50s of a ratio are taken
    seconds apart, not a size's whole run apart while the machine's speed drifts, and in three
    rounds (``--rounds``) whose measurements are pooled. A read whose answer at the smallest size
