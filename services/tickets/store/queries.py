@@ -718,7 +718,7 @@ class TextProbe:
 
 
 Probed = tuple[TextProbe, dict[str, Any]]
-"""A :class:`TextProbe` and its parameters: :func:`run` executes it."""
+"""A :class:`TextProbe` and its parameters: its ``run`` executes it."""
 
 
 def _rows(s: Session, statement: Prepared | Select[Any], values: Mapping[str, Any]) -> list[Any]:
@@ -788,13 +788,10 @@ def matching_stages(scope: Scope, user_id: int, flt: TicketFilter) -> Probed:
 
 @functools.lru_cache(maxsize=512)
 def _matching_stages(shape: ListShape, cap: int) -> TextProbe:
-    columns = [tickets.c.id, tickets.c.stage_id]
-    if not shape.q:
-        return TextProbe(Prepared(_first(columns, _counted(shape), filters(shape), cap), plan_once=True), cap)
     access = _follows_listed(shape.scope) if shape.view == "following" else None
     whole, bounded = text_probe(
         shape.scope,
-        columns,
+        [tickets.c.id, tickets.c.stage_id],
         asked(shape),
         cap,
         table=_counted(shape),
@@ -802,7 +799,8 @@ def _matching_stages(shape: ListShape, cap: int) -> TextProbe:
         checked=asked(shape, walked=True),
     )
     # the bounded probe's plan is its index's whatever the words: planned once
-    return TextProbe(Prepared(whole), cap, None if bounded is None else Prepared(bounded, plan_once=True))
+    prepared = Prepared(whole, plan_once=shape.plan_once)
+    return TextProbe(prepared, cap, None if bounded is None else Prepared(bounded, plan_once=True))
 
 
 def listed_among(scope: Scope, user_id: int, flt: TicketFilter, ids: Sequence[int]) -> Query:
