@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from services.tickets.domain import EVERYTHING, TicketFilter, parse_sort
 from services.tickets.models import stages
 from services.tickets.store import TicketStore
 from tests import conftest as root
+from tests.sql import statements
 
 pytestmark = pytest.mark.db
 
@@ -48,22 +48,6 @@ def make_store(url: str) -> Iterator[Callable[[], TicketStore]]:
         engine.dispose()
 
 
-@contextmanager
-def statements(store: TicketStore) -> Iterator[list[str]]:
-    """The SQL ``store`` runs inside the block (BEGIN/COMMIT are not cursor executions)."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = store.db.engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-
-
 def reads_configuration(seen: list[str]) -> list[str]:
     return [sql for sql in seen if CONFIGURATION.search(sql)]
 
@@ -78,7 +62,7 @@ def default_stages(store: TicketStore) -> list[int]:
 
 def created_without_reading_configuration(store: TicketStore, **data: Any) -> dict[str, Any]:
     """A create that must use the snapshot its instance keeps: it reads the version only."""
-    with statements(store) as seen:
+    with statements(store.db.engine) as seen:
         ticket = create(store, **data)
     assert reads_configuration(seen) == []
     assert sum("config_version" in sql for sql in seen) == 1
@@ -91,7 +75,7 @@ def test_a_create_reads_one_statement_of_configuration_while_nothing_changed(
     store = make_store()
     create(store)  # the first reads the configuration and keeps it
     n = 20
-    with statements(store) as seen:
+    with statements(store.db.engine) as seen:
         for _ in range(n):
             create(store)
     assert reads_configuration(seen) == []
@@ -101,7 +85,7 @@ def test_a_create_reads_one_statement_of_configuration_while_nothing_changed(
     created_without_reading_configuration(store, status=waiting)  # an explicit stage too
     created_without_reading_configuration(store, pipeline_id=1, status=new)
     ticket = created_without_reading_configuration(store)
-    with statements(store) as seen:  # a change of stage and its clocks: one read of the version
+    with statements(store.db.engine) as seen:  # a change of stage and its clocks: one read of the version
         store.tickets.update(
             scope=EVERYTHING, actor_id=1, ticket_id=ticket["id"], changes={"status": waiting}
         )
@@ -197,7 +181,8 @@ def test_a_board_reads_its_stages_from_the_snapshot_and_sees_every_change_anothe
     listed = first.pipelines.all()[0]
     expected = [(st["id"], st["label"], st["state"]) for st in listed["stages"]]
     assert board_shape(first) == (1, expected)
-    with statements(first) as seen:  # the snapshot kept: the version read, no pipeline or stage read
+    # the snapshot kept: the version read, no pipeline or stage read
+    with statements(first.db.engine) as seen:
         assert board_shape(first) == (1, expected)
     assert reads_configuration(seen) == [] and sum("config_version" in sql for sql in seen) == 1
 

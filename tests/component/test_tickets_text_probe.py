@@ -11,7 +11,6 @@ one statement it always was.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +24,7 @@ from services.chassis.db import SessionFactory, make_engine
 from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter
 from services.tickets.models import tickets
 from services.tickets.store import queries
+from tests.sql import statements
 
 pytestmark = pytest.mark.db
 
@@ -73,21 +73,6 @@ def engine(make_db: Callable[[str], str]) -> Iterator[sa.Engine]:
     engine = make_engine(make_db("tickets"))
     yield engine
     engine.dispose()
-
-
-@contextlib.contextmanager
-def _statements(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL the engine runs inside the block."""
-    seen: list[str] = []
-
-    def grab(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", grab)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", grab)
 
 
 @settings(
@@ -181,9 +166,9 @@ def _run(
 ) -> tuple[list[tuple[int, int]], list[str]]:
     """The probe's rows and which of its statements ran, in order (the bounded one reads the
     scope's rows as ``scope_rows``)."""
-    with _statements(engine) as statements, SessionFactory(engine).read() as s:
+    with statements(engine) as ran_sql, SessionFactory(engine).read() as s:
         found = [tuple(row) for row in probe.run(s, queries.list_values(1, flt), words=words)]
-        ran = ["bounded" if "scope_rows" in sql else "whole" for sql in statements if "FROM tickets" in sql]
+        ran = ["bounded" if "scope_rows" in sql else "whole" for sql in ran_sql if "FROM tickets" in sql]
     return found, ran
 
 
