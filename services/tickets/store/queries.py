@@ -767,7 +767,9 @@ def text_probe(
         return whole, None
 
     def bounded() -> Select[Any]:
-        rows = select(*(tickets.c[name] for name in sorted(_PROBED))).where(owner_key().in_(keys), listed())
+        # the key only picks the index; the access rule is applied as everywhere (visible)
+        in_scope = [owner_key().in_(keys), *listed_in(scope)]
+        rows = select(*(tickets.c[name] for name in sorted(_PROBED))).where(*in_scope)
         adapt = ClauseAdapter(rows.limit(bound).subquery("scope_rows")).traverse
         return select(*(adapt(c) for c in columns)).where(*(adapt(w) for w in checked)).limit(cap + 1)
 
