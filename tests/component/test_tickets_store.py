@@ -174,21 +174,39 @@ PARTIAL = Scope(False, frozenset({7, 9}), unassigned=True)  # owners 7 and 9, an
 
 
 @pytest.mark.parametrize("scope", [EVERYTHING, PARTIAL], ids=["everything", "owners-and-unassigned"])
-@pytest.mark.parametrize("cap", [2, 100], ids=["past-the-cap", "within-the-cap"])
+@pytest.mark.parametrize(
+    ("cap", "walk_bound"),
+    [(2, 2000), (2, 1), (100, 2000)],
+    ids=["past-the-cap", "past-the-cap-walks-cut", "within-the-cap"],
+)
 def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
-    store: TicketStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, cap: int, scope: Scope
+    store: TicketStore,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    cap: int,
+    walk_bound: int,
+    scope: Scope,
 ) -> None:
     """A text search finds its matches first and, when they are no more than the cap, orders only
-    those (``queries.capped_ids``); past the cap it pages like any list (its text checked on the
-    way: ``holds_text``; a partial scope's owners walked apart: ``queries.owner_parts``). Either
-    way, one row at a time, every match the scope sees comes once, in the sort's order, and
-    nothing else: in the table, in the board's columns (all matches within the cap, or every
-    column's page in one statement) and in the search endpoint (``query`` and
-    ``CONTAINS_TOKEN``)."""
+    those (``queries.capped_ids``); past the cap it pages by a walk of the sort order bounded at
+    ``queries.WALK_BOUND`` rows (its text checked on the way: ``holds_text``; a partial scope's
+    owners walked apart: ``queries.owner_parts``), and where the walk is cut there (a bound of one
+    row: always), among its matches sorted. Every way, one row at a time, every match the scope
+    sees comes once, in the sort's order, and nothing else: in the table, in the board's columns
+    (all matches within the cap, or every column's page in one statement) and in the search
+    endpoint (``query`` and ``CONTAINS_TOKEN``)."""
     from services.tickets.domain import PRIORITY_RANK, Condition, SearchSpec
     from services.tickets.domain import lists as domain_lists
     from services.tickets.store import queries
 
+    def built_afresh() -> None:  # statements are built once a shape, with the bound of the day
+        queries._page.cache_clear()
+        queries._board_pages.cache_clear()
+
+    built_afresh()
+    request.addfinalizer(built_afresh)
+    monkeypatch.setattr(queries, "WALK_BOUND", walk_bound)
     monkeypatch.setattr(contract, "SEARCH_TOTAL_CAP", cap)
     monkeypatch.setattr(queries, "TOTAL_CAP", cap)
     monkeypatch.setattr(domain_lists, "TOTAL_CAP", cap)

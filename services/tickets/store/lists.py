@@ -79,10 +79,37 @@ class Lists:
                     among = []
                 elif counted <= limit:
                     among = queries.run(s, queries.matching_ids(scope, user_id, flt, cap=limit)).scalars()
-            page = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
-            rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
+            if among is None and flt.q:
+                rows = self._searched_page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
+                rows, next_cursor = _cut(rows, sort=sort, limit=limit)
+            else:
+                page = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
+                rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
             items = self.r.dicts(s, rows)
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
+
+    @staticmethod
+    def _searched_page(
+        s: Session,
+        scope: Scope,
+        user_id: int,
+        flt: TicketFilter,
+        *,
+        sort: Sort,
+        limit: int,
+        after: tuple[Any, int] | None,
+    ) -> Sequence[Any]:
+        """The rows of a page searched past the cap (and one more): a walk of the sort order
+        bounded at ``queries.WALK_BOUND`` rows, else, when the page's matches are not all within
+        it, the matches sorted (:func:`queries.page`'s ``bounded`` and ``matches_first``)."""
+        bounded = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, searched="bounded")
+        rows = queries.walked(queries.run(s, bounded).all(), limit + 1)
+        if rows is None:
+            first = queries.page(
+                scope, user_id, flt, sort=sort, limit=limit, after=after, searched="matches_first"
+            )
+            rows = queries.run(s, first).all()
+        return rows
 
     def board(
         self,
@@ -209,9 +236,12 @@ class Lists:
                 sort=ask.sort,
                 limit=ask.limit,
                 among=None if among is None else [among[stage_id] for stage_id in chunk],
+                bounded=totals is None,
             )
             for row in queries.run(s, first):
                 found[chunk[row.board_column]].append(row)
+        if totals is None:
+            found = self._unbounded(s, ask, found)
         pages: list[_Column] = []
         for stage in stages:
             column = found[stage["id"]]
@@ -221,6 +251,30 @@ class Lists:
             else:
                 total = totals[stage["id"]]
             pages.append((stage, rows, cursor, total))
+        return pages
+
+    @staticmethod
+    def _unbounded(s: Session, ask: _BoardAsk, walks: dict[int, list[Any]]) -> dict[int, list[Any]]:
+        """The columns' pages of a board searched past the cap from their bounded walks
+        (``walks``: :func:`queries.board_pages`' ``bounded``): each column's matches in its walk,
+        or where its walk was cut before a page, its page among the matches (one statement for
+        all such columns: :func:`queries.board_matches_first`)."""
+        pages: dict[int, list[Any]] = {}
+        cut: list[int] = []
+        for stage_id, rows in walks.items():
+            page = queries.walked(rows, ask.limit + 1)
+            if page is None:
+                cut.append(stage_id)
+            else:
+                pages[stage_id] = page
+        for i in range(0, len(cut), BOARD_COUNTS_PER_QUERY):
+            chunk = cut[i : i + BOARD_COUNTS_PER_QUERY]
+            pages.update({stage_id: [] for stage_id in chunk})
+            first = queries.board_matches_first(
+                ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit
+            )
+            for row in queries.run(s, first):
+                pages[chunk[row.board_column]].append(row)
         return pages
 
     @staticmethod

@@ -16,7 +16,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BindParameter,
@@ -304,11 +304,18 @@ def asked(shape: ListShape, *, walked: bool = False) -> list[ColumnElement[bool]
         where.append(view)
     if shape.sla_state is not None:
         where.append(sla_state(shape.sla_state, bindparam("now", type_=tickets.c.sla_next_due_at.type)))
-    if shape.q:
-        terms = [bindparam(f"{'qw' if walked else 'q'}_{n}", type_=String) for n in range(shape.q)]
-        ids = bindparam("q_ids", type_=IdList()) if shape.q_ids else None
-        where.append(text_match(terms, ids, walked=walked))
+    if (words := _words(shape, walked=walked)) is not None:
+        where.append(words)
     return where
+
+
+def _words(shape: ListShape, *, walked: bool) -> ColumnElement[bool] | None:
+    """``shape``'s text search as SQL (:func:`text_match`, ``walked`` or not), ``None`` without ``q``."""
+    if not shape.q:
+        return None
+    terms = [bindparam(f"{'qw' if walked else 'q'}_{n}", type_=String) for n in range(shape.q)]
+    ids = bindparam("q_ids", type_=IdList()) if shape.q_ids else None
+    return text_match(terms, ids, walked=walked)
 
 
 def sla_state(state: str, now: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -381,7 +388,9 @@ class _Walk:
     """How a page's statement reads its rows (:func:`_page_rows`): in ``sort_key`` order
     (``descending`` or not), after a cursor's position (``keyset``: ``:after_key``,
     ``:after_id``), among ids already found (``among_given``: ``:among``), by stage first
-    (``by_stage``: see :func:`_stage_walk`), in the caller's follows' order (``from_follows``)."""
+    (``by_stage``: see :func:`_stage_walk`), in the caller's follows' order (``from_follows``);
+    a searched walk reading at most :data:`WALK_BOUND` rows (``bounded``: :func:`bounded_walk`)
+    or the search's matches sorted instead of a walk (``matches_first``: :func:`first_matches`)."""
 
     sort_key: str
     descending: bool
@@ -389,6 +398,8 @@ class _Walk:
     among_given: bool = False
     by_stage: bool = False
     from_follows: bool = False
+    bounded: bool = False
+    matches_first: bool = False
 
     @property
     def key(self) -> ColumnElement[Any]:
@@ -397,7 +408,7 @@ class _Walk:
         return followers.c.ticket_updated_at if self.from_follows else SORT_KEYS[self.sort_key]
 
 
-def page(
+def page(  # noqa: PLR0913 - the ways a page is read, each by keyword
     scope: Scope,
     user_id: int,
     flt: TicketFilter,
@@ -407,6 +418,7 @@ def page(
     after: tuple[Any, int] | None = None,
     among: Sequence[int] | None = None,
     by_stage: bool = False,
+    searched: Literal["walk", "bounded", "matches_first"] = "walk",
 ) -> Query:
     """One page in ``sort`` order plus one row (to know if there is a next page), keyset after
     ``after``, only among the ids ``among`` if given (see :func:`matching_ids`): a statement and
@@ -421,6 +433,10 @@ def page(
     picked among their ids), so its text is written to be checked on the way
     (:func:`text_match`'s ``walked``), never looked up in the trigram index.
 
+    A search's walk (not among ids) reads at most :data:`WALK_BOUND` rows when ``searched`` is
+    ``bounded`` (:func:`walked` says whether they held the page); ``matches_first`` sorts the
+    search's matches instead of walking (:func:`first_matches`): the page a cut bounded walk could not give.
+
     Each row carries ``sort_key``, the value the next cursor resumes from.
     """
     walk = _Walk(
@@ -429,6 +445,8 @@ def page(
         keyset=after is not None,
         among_given=among is not None,
         by_stage=by_stage and flt.status is not None,
+        bounded=searched == "bounded" and bool(flt.q) and among is None,
+        matches_first=searched == "matches_first" and bool(flt.q) and among is None,
     )
     values = {**list_values(user_id, flt), "limit": limit + 1}
     if after is not None:
@@ -440,12 +458,17 @@ def page(
 
 @functools.lru_cache(maxsize=512)
 def _page(shape: ListShape, walk: _Walk) -> Prepared:
+    if walk.matches_first:
+        return _matches_first(shape, walk)
     walk, parts = _column_walk(shape, walk, among_given=walk.among_given)
     unstaged = dataclasses.replace(shape, status=False) if walk.by_stage else shape
+    words = _words(unstaged, walked=True) if walk.bounded else None
+    if words is not None:
+        unstaged = dataclasses.replace(unstaged, q=0, q_ids=False)
     where = filters(unstaged, scoped=parts is None, walked=True)
     if walk.by_stage:
         where.append(_stage_walk(bindparam("status", type_=Integer)))
-    return Prepared(_walks(where, parts, walk), plan_once=True, written=["limit"])
+    return Prepared(_walks(where, parts, walk, words=words), plan_once=True, written=["limit"])
 
 
 def _column_walk(
@@ -469,46 +492,250 @@ def _walks(
     parts: Sequence[ColumnElement[bool]] | None,
     walk: _Walk,
     extra: Sequence[ColumnElement[Any]] = (),
+    words: ColumnElement[bool] | None = None,
 ) -> Select[Any]:
     """A page's SELECT (see :func:`_page_rows`), or with ``parts`` (:func:`owner_parts`) the first
     ``:limit`` rows of the pages of each part (where the part and ``where`` hold, in its owner's
-    order), in the sort's order."""
+    order), in the sort's order. With ``words``, each walk is bounded (:func:`bounded_walk`)."""
     if parts is None:
-        return _page_rows(where, walk, extra=extra)
+        return _page_rows(where, walk, extra=extra, words=words)
     walks = [
-        select(*_page_rows([*where, part], walk, by_owner=True, extra=extra).subquery(f"part_{n}").c)
+        select(
+            *_page_rows([*where, part], walk, by_owner=_pins(part), extra=extra, words=words)
+            .subquery(f"part_{n}")
+            .c
+        )
         for n, part in enumerate(parts)
     ]
     merged = union_all(*walks).subquery("parts")
     order = [merged.c.sort_key, merged.c.id]
-    statement = select(*merged.c).order_by(*(c.desc() if walk.descending else c.asc() for c in order))
+    statement = select(*merged.c).order_by(*_directed(order, walk.descending))
     return statement.limit(bindparam("limit", type_=Integer))
+
+
+def _pins(part: ColumnElement[bool]) -> Literal["pinned", "unpinned"]:
+    """Whether an owner part (:func:`owner_parts`) is an equality (``owner_id = x``: ``pinned``),
+    which a planner drops from the order its walk gives, or ``owner_id IS NULL``, which it keeps."""
+    return "pinned" if getattr(part, "operator", None) is operator.eq else "unpinned"
 
 
 def _page_rows(
     where: Sequence[ColumnElement[bool]],
     walk: _Walk,
     *,
-    by_owner: bool = False,
+    by_owner: Literal["pinned", "unpinned"] | None = None,
     extra: Sequence[ColumnElement[Any]] = (),
+    words: ColumnElement[bool] | None = None,
 ) -> Select[Any]:
     """A page's SELECT: :func:`page_rows` with the sort key where ``where`` holds, in the sort's
-    order (by owner first when ``by_owner``: see :func:`owner_parts`), ``LIMIT :limit``."""
+    order (by owner first when ``by_owner``: see :func:`owner_parts`), ``LIMIT :limit``; with
+    ``words``, the walk bounded (:func:`bounded_walk`)."""
     key = walk.key
-    stmt = page_rows(bindparam("user_id", type_=Integer), key.label("sort_key"), *extra).where(*where)
+    where = list(where)
     if walk.among_given:
-        stmt = stmt.where(among(tickets.c.id, bindparam("among", type_=IdList())))
+        where.append(among(tickets.c.id, bindparam("among", type_=IdList())))
     if walk.keyset:
         position = tuple_(key, followers.c.ticket_id if walk.from_follows else tickets.c.id)
         bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
-        stmt = stmt.where(position < bound if walk.descending else position > bound)
+        where.append(position < bound if walk.descending else position > bound)
     order = [key, followers.c.ticket_id if walk.from_follows else tickets.c.id]
     if walk.by_stage:
         order.insert(0, tickets.c.stage_id)
     if by_owner:
         order.insert(0, tickets.c.owner_id)
-    stmt = stmt.order_by(*(c.desc() if walk.descending else c.asc() for c in order))
-    return stmt.limit(bindparam("limit", type_=Integer))
+    if words is not None:
+        pinned = 1 if by_owner == "pinned" else 0
+        return bounded_walk(
+            where,
+            words,
+            order,
+            descending=walk.descending,
+            limit=bindparam("limit", type_=Integer),
+            pinned=pinned,
+            from_follows=walk.from_follows,
+            extra=extra,
+        )
+    stmt = page_rows(bindparam("user_id", type_=Integer), key.label("sort_key"), *extra).where(*where)
+    return stmt.order_by(*_directed(order, walk.descending)).limit(bindparam("limit", type_=Integer))
+
+
+def _directed(columns: Sequence[ColumnElement[Any]], descending: bool) -> list[ColumnElement[Any]]:
+    return [c.desc() if descending else c.asc() for c in columns]
+
+
+WALK_BOUND = 2000
+"""How many of the rows its WHERE selects a searched page's walk reads at most
+(:func:`bounded_walk`): a word in one of every 77 of them fills a page of 25 within it, one in
+20 a page of 100. Past it the page is found among the matches (:func:`first_matches`), whose
+cost is their number: at 1,000,000 tickets a word too rare to fill a page within the bound has
+fewer than ~13,000 matches, sorted in tens of milliseconds; one common enough to fill it is
+walked in a few. Where the WHERE is not the walk's index range (a partial scope sorted by name,
+whose walk reads six rows for each it keeps, a board column's stage among them: 24) the bound
+costs that many times more rows read (~50 ms a column at a million)."""
+
+
+def bounded_walk(
+    where: Sequence[ColumnElement[bool]],
+    words: ColumnElement[bool],
+    order: Sequence[ColumnElement[Any]],
+    *,
+    descending: bool,
+    limit: int | BindParameter[int],
+    pinned: int = 0,
+    from_follows: bool = False,
+    extra: Sequence[ColumnElement[Any]] = (),
+) -> Select[Any]:
+    """A searched page's walk, bounded: the first :data:`WALK_BOUND` rows ``where`` selects in
+    ``order`` (its last two the sort key and the id; ``descending`` or not), each with whether
+    it holds the search's ``words`` (``matched``) and its place in the walk (``walked``, from 1);
+    of them, in that order, the first ``limit`` that match or are the walk's last (its place the
+    bound), as :func:`page_rows` with ``sort_key`` (and ``extra``). :func:`walked` reads the
+    answer. ``from_follows``: the walk is the caller's follow rows' (:func:`_follows_listed`).
+
+    A walk that checks the words on the way reads until a page of them is found: when they sit
+    together far along the order (a word in the names, sorted by name) that was most of the
+    table (``q=refund&sort=name`` at 1,000,000 tickets: 1.7 s; a board so searched went past
+    its deadline). Bounded, the walk costs at most the bound; a page it could not fill there is
+    found among the matches instead (:func:`first_matches`). Each row's read mark and follow
+    row are joined outside the bound, for the rows returned only.
+
+    The outer query orders by the walk's own order (its prefix ``walk_0``..., ``sort_key``,
+    ``id``), not by ``walked``: a planner then sees that the bounded rows come in that order and
+    stops reading at the page's end (ordered by the row number, PostgreSQL sorted all of the
+    bound's rows first: a common word's page read them all where 400 held it). Less the first
+    ``pinned`` of them, which the walk's WHERE fixes by an equality (an owner part's
+    ``owner_id = x``): PostgreSQL drops such a column from the order it knows the walk gives, and
+    then sorted the bound's rows for the outer order (an owned-only agent's board, 23.8 ms of SQL
+    against 3.6)."""
+    user_id = bindparam("user_id", type_=Integer)
+    source = _for_user(user_id) if from_follows else tickets
+    ordered = _directed(order, descending)
+    *prefix, key, ident = order
+    bounded = (
+        select(
+            *(column.label(f"walk_{n}") for n, column in enumerate(prefix)),
+            key.label("sort_key"),
+            ident.label("id"),
+            words.label("matched"),
+            func.row_number().over(order_by=ordered).label("walked"),
+        )
+        .select_from(source)
+        .where(*where)
+        .order_by(*ordered)
+        .limit(WALK_BOUND)
+        .subquery("walk")
+    )
+    walked_order = [*(bounded.c[f"walk_{n}"] for n in range(len(prefix))), bounded.c.sort_key, bounded.c.id]
+    last = bounded.c.walked == literal_column(str(WALK_BOUND), Integer)
+    stmt = page_rows(user_id, bounded.c.sort_key, bounded.c.matched, bounded.c.walked, *extra)
+    stmt = stmt.join(bounded, bounded.c.id == tickets.c.id).where(or_(bounded.c.matched, last))
+    return stmt.order_by(*_directed(walked_order[pinned:], descending)).limit(limit)
+
+
+def walked(rows: Sequence[Any], wanted: int) -> list[Any] | None:
+    """The page a bounded walk's ``rows`` (:func:`bounded_walk`, in order, at most ``wanted``
+    of them: a page and one more) hold: its matches, or ``None`` if the walk reached its bound
+    before ``wanted`` of them (what follows the bound is unread: the page must be found
+    otherwise). For the merge of several walks (a partial scope's owners) the first walk's last
+    row to come cuts the page."""
+    page = []
+    for row in rows:
+        if row.matched:
+            page.append(row)
+        if row.walked == WALK_BOUND:
+            return page if len(page) >= wanted else None
+    return page
+
+
+def _matches_first(shape: ListShape, walk: _Walk, columns: int = 0) -> Prepared:
+    """:func:`page`'s ``matches_first`` (``columns``: :func:`board_matches_first`'s):
+    :func:`first_matches` of the scope's and filters' matches after the cursor."""
+    user_id = bindparam("user_id", type_=Integer)
+    key = SORT_KEYS[walk.sort_key]
+    where = filters(shape)
+    if walk.keyset:
+        position = tuple_(key, tickets.c.id)
+        bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
+        where.append(position < bound if walk.descending else position > bound)
+    statement = first_matches(
+        where,
+        key,
+        descending=walk.descending,
+        limit=bindparam("limit", type_=Integer),
+        source=_for_user(user_id) if shape.view == "following" else tickets,
+        stages=[bindparam(f"stage_{n}", type_=Integer) for n in range(columns)],
+    )
+    return Prepared(statement, plan_once=False, written=["limit"])
+
+
+def first_matches(
+    where: Sequence[ColumnElement[bool]],
+    key: ColumnElement[Any],
+    *,
+    descending: bool,
+    limit: int | BindParameter[int],
+    source: Join | Table = tickets,
+    stages: Sequence[ColumnElement[int]] = (),
+) -> Select[Any]:
+    """A searched page found among the search's matches: all of the rows of ``source`` that
+    ``where`` selects (a search's words among them), sorted by ``key`` and id, the first
+    ``limit``, as :func:`page_rows` with ``sort_key``; with ``stages``, the first ``limit`` of
+    each of those stages' (board columns), each row with its ``board_column`` (its index in
+    ``stages``).
+
+    What a bounded walk that was cut at its bound leaves (:func:`bounded_walk`). Its cost is
+    the matches' number, not where they sit: ``q=refund&sort=name`` at 1,000,000 tickets (66,000
+    matches, all in one stretch of the name order) was 1.7 s walked, ~130 ms this way. The
+    matches are written as a materialized CTE, so no plan walks the sort order for them, and
+    planned for their words (the trigram index for a few, a scan for many); a board's columns
+    share it (read once for four columns: 200 ms against 300). Each page is cut from them before
+    its rows are joined to their read marks and follows (joined first, all 66,000 were: 510 ms
+    against 190)."""
+    user_id = bindparam("user_id", type_=Integer)
+    in_stages = [tickets.c.stage_id.in_(stages)] if stages else []
+    matches = (
+        select(tickets.c.id.label("id"), key.label("sort_key"), tickets.c.stage_id.label("stage_id"))
+        .select_from(source)
+        .where(*where, *in_stages)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    ordered = _directed([matches.c.sort_key, matches.c.id], descending)
+    if not stages:
+        top = select(matches.c.id, matches.c.sort_key).order_by(*ordered).limit(limit).subquery("first")
+        stmt = page_rows(user_id, top.c.sort_key).join(top, top.c.id == tickets.c.id)
+        return stmt.order_by(*_directed([top.c.sort_key, top.c.id], descending))
+    tops = [
+        select(
+            *select(matches.c.id, matches.c.sort_key, literal(n, Integer).label("board_column"))
+            .where(matches.c.stage_id == stage)
+            .order_by(*ordered)
+            .limit(limit)
+            .subquery(f"column_{n}")
+            .c
+        )
+        for n, stage in enumerate(stages)
+    ]
+    top = union_all(*tops).subquery("first")
+    stmt = page_rows(user_id, top.c.sort_key, top.c.board_column).join(top, top.c.id == tickets.c.id)
+    return stmt.order_by(top.c.board_column, *_directed([top.c.sort_key, top.c.id], descending))
+
+
+def board_matches_first(
+    scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Sequence[int], *, sort: Sort, limit: int
+) -> Query:
+    """The first pages of the board columns of ``stage_ids`` found among a search's matches
+    (:func:`first_matches`), ``limit + 1`` rows each with ``board_column``: the columns whose
+    bounded walks (:func:`board_pages`' ``bounded``) were cut."""
+    shape = ListShape.of(scope, dataclasses.replace(flt, status=None))
+    values = {**list_values(user_id, flt), "limit": limit + 1}
+    values.update({f"stage_{n}": stage_id for n, stage_id in enumerate(stage_ids)})
+    return _board_matches_first(shape, _Walk(sort.key, sort.descending), len(stage_ids)), values
+
+
+@functools.lru_cache(maxsize=512)
+def _board_matches_first(shape: ListShape, walk: _Walk, columns: int) -> Prepared:
+    return _matches_first(shape, walk, columns)
 
 
 def board_pages(
@@ -520,6 +747,7 @@ def board_pages(
     sort: Sort,
     limit: int,
     among: Sequence[Sequence[int]] | None = None,
+    bounded: bool = False,
 ) -> Query:
     """The first pages of the board columns of ``stage_ids`` in one statement: each the rows
     :func:`page` with ``by_stage`` gives for its stage (among the ids ``among[n]`` for the
@@ -530,38 +758,45 @@ def board_pages(
     the client's CPU with four pages and 6.0 with this, 11.3 ms of wall time against 9.8, the
     same rows. A board searched for a common word (its columns walked, not picked among ids):
     its four pages planned afresh each took 8.8 ms of logged server time (15.1 for an owned-only
-    agent), this one statement planned once 3.6 (6.2, its owners read apart: :func:`owner_parts`)."""
+    agent), this one statement planned once 3.6 (6.2, its owners read apart: :func:`owner_parts`).
+
+    ``bounded``: a search's columns walked at most :data:`WALK_BOUND` rows each (read each
+    column's rows with :func:`walked`)."""
     shape = ListShape.of(scope, dataclasses.replace(flt, status=None))
     values = {**list_values(user_id, flt), "limit": limit + 1}
     values.update({f"stage_{n}": stage_id for n, stage_id in enumerate(stage_ids)})
     if among is not None:
         values.update({f"among_{n}": list(ids) for n, ids in enumerate(among)})
-    statement = _board_pages(shape, sort.key, sort.descending, len(stage_ids), among_given=among is not None)
+    bounded = bounded and bool(flt.q) and among is None
+    statement = _board_pages(
+        shape, sort.key, sort.descending, len(stage_ids), among_given=among is not None, bounded=bounded
+    )
     return statement, values
 
 
 @functools.lru_cache(maxsize=512)
 def _board_pages(
-    shape: ListShape, sort_key: str, descending: bool, columns: int, *, among_given: bool
+    shape: ListShape, sort_key: str, descending: bool, columns: int, *, among_given: bool, bounded: bool
 ) -> Prepared:
     # each column's ids are its own parameter (among_n), not the walk's
     walk, owners = _column_walk(shape, _Walk(sort_key, descending, by_stage=True), among_given=among_given)
+    words = _words(shape, walked=True) if bounded else None
+    unworded = shape if words is None else dataclasses.replace(shape, q=0, q_ids=False)
     pages = []
     for n in range(columns):
         stage = bindparam(f"stage_{n}", type_=Integer)
         where = [
-            *filters(shape, scoped=owners is None, walked=True),
+            *filters(unworded, scoped=owners is None, walked=True),
             _stage_walk(stage) if walk.by_stage else tickets.c.stage_id == stage,
         ]
         if among_given:
             where.append(among(tickets.c.id, bindparam(f"among_{n}", type_=IdList())))
         column = literal(n, Integer).label("board_column")
-        pages.append(select(*_walks(where, owners, walk, extra=[column]).subquery(f"column_{n}").c))
+        walks = _walks(where, owners, walk, extra=[column], words=words)
+        pages.append(select(*walks.subquery(f"column_{n}").c))
     board = union_all(*pages).subquery("board")
     order = [board.c.sort_key, board.c.id]
-    statement = select(*board.c).order_by(
-        board.c.board_column, *(c.desc() if descending else c.asc() for c in order)
-    )
+    statement = select(*board.c).order_by(board.c.board_column, *_directed(order, descending))
     return Prepared(statement, plan_once=True, written=["limit"])
 
 

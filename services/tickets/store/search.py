@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from services.chassis import paging
@@ -131,15 +131,45 @@ class Search:
             if found is None:
                 rows = s.execute(stmt).all()
                 counted = s.scalar(queries.capped_count(tickets, where, cap)) or 0
+            elif capped_total(len(found), cap)["total_capped"]:
+                counted = len(found)
+                rows = self._past_cap(s, scope, user_id, spec, sort=sort, limit=limit, position=position)
             else:
                 counted = len(found)
-                if not capped_total(counted, cap)["total_capped"]:
-                    stmt = stmt.where(tickets.c.id.in_(found))
+                stmt = stmt.where(tickets.c.id.in_(found))
                 rows = s.execute(stmt).all() if found else []
             more, rows = len(rows) > limit, rows[:limit]
             items = self.r.dicts(s, rows)
         next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, cap)}
+
+    @staticmethod
+    def _past_cap(
+        s: Session, scope: Scope, user_id: int, spec: SearchSpec, *, sort: Sort, limit: int, position: Any
+    ) -> list[Any]:
+        """A page (and one more row) of a search with text whose matches are past the cap: a walk
+        of the sort order bounded at ``queries.WALK_BOUND`` of the tickets the caller may see,
+        checking all of the search's conditions on the way; else, when the page's matches are not
+        all within it, those matches sorted (see :func:`queries.bounded_walk`: the list's ``q``
+        reads its pages the same way)."""
+        key = queries.SORT_KEYS[sort.key]
+        scoped = queries.listed_in(scope)
+        if position is not None:
+            row, bound = (
+                tuple_(key, tickets.c.id),
+                tuple_(literal(position[0], key.type), literal(position[1])),
+            )
+            scoped.append(row < bound if sort.descending else row > bound)
+        conditions = and_(*matching(spec))
+        order = [key, tickets.c.id]
+        walk = queries.bounded_walk(scoped, conditions, order, descending=sort.descending, limit=limit + 1)
+        rows = queries.walked(s.execute(walk, {"user_id": user_id}).all(), limit + 1)
+        if rows is None:
+            first = queries.first_matches(
+                [*scoped, conditions], key, descending=sort.descending, limit=limit + 1
+            )
+            rows = list(s.execute(first, {"user_id": user_id}).all())
+        return rows
 
     def _matches(
         self, s: Session, scope: Scope, spec: SearchSpec, messages: MessageMatches | None
