@@ -8,7 +8,10 @@ starts, never at import time.
 
 from __future__ import annotations
 
+import contextvars
 import json
+import math
+import sqlite3
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -16,7 +19,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg2
+import psycopg2.errors
 from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
 from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, exc, false, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
@@ -27,6 +32,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Boolean, Integer, Text, TypeDecorator, TypeEngine
 
 from services.chassis import config as cfg
+from services.chassis.consuming import DEADLINE_KEY, parse_deadline
+from services.chassis.errors import DeadlineExceeded
 from services.chassis.group_commit import CommitGroup
 from services.chassis.prepared import PLAN_ONCE, PLAN_ONCE_SETTINGS
 
@@ -272,9 +279,10 @@ class SessionFactory:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """Commit on success; afterwards run the callbacks of the topics the transaction named."""
+        """Commit on success; afterwards run the callbacks of the topics the transaction named.
+        Its statements end by the caller's deadline (:func:`statements_by`)."""
         with self._maker() as session:
-            with session.begin():
+            with session.begin(), _by_deadline(session):
                 yield session
             topics = session.info.pop(_WAKES, ())
         for topic in sorted(topics):
@@ -290,8 +298,9 @@ class SessionFactory:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reads only, which must not write. On PostgreSQL its statements run outside
-        a transaction: each sees what was committed when it began, as inside one at READ COMMITTED."""
-        with self._maker() as session:
+        a transaction: each sees what was committed when it began, as inside one at READ COMMITTED.
+        Its statements end by the caller's deadline (:func:`statements_by`)."""
+        with self._maker() as session, _by_deadline(session):
             if not self._autocommit_reads:
                 yield session
                 return
@@ -300,12 +309,112 @@ class SessionFactory:
                 yield session
 
 
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("helpdesk_db_deadline", default=None)
+
+STATEMENT_SLACK = 1.0
+"""Seconds a statement may run past its caller's deadline before the database ends it (see
+:func:`statements_by`): a connection's limit is set again only when it is off by more."""
+_STATEMENT_TIMEOUT = "helpdesk_statement_timeout"  # ms, on the pooled connection's info; 0: none
+_SQLITE_CHECK_EVERY = 20_000  # SQLite VM instructions between two looks at the clock
+
+
+@contextmanager
+def statements_by(deadline: float | None) -> Iterator[None]:
+    """The sessions this green thread opens in the block (:meth:`SessionFactory.read`,
+    :meth:`SessionFactory.transaction`) end their statements by ``deadline`` (UNIX seconds):
+    the caller of an RPC has given up then, and a statement that runs on holds its connection
+    and the database's time for nobody (a board searched at a million tickets ran 5.7 s after the
+    gateway had answered 504). The :class:`Database` dependency opens this block around every RPC
+    worker with the request's deadline; other workers (events, timers) and background loops have
+    none.
+
+    Its promises: a session opened after the deadline raises :class:`DeadlineExceeded` and runs
+    nothing; a statement still running at the deadline (plus up to :data:`STATEMENT_SLACK`) is
+    ended by the database and its session raises :class:`DeadlineExceeded`, its transaction rolled
+    back, so nothing half-done is kept. On PostgreSQL that is the connection's
+    ``statement_timeout``, set with a ``SET`` only when the connection's is not already within
+    the slack of what this deadline needs (requests with the same timeout reuse it: no round
+    trip), and set back to none for a session without a deadline; on SQLite a progress handler
+    that looks at the clock every few thousand instructions. Not with ``HELPDESK_PG_PLAN_ONCE=0``
+    (a pooler in transaction mode, where a session's ``SET`` lands on any server connection)."""
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+@contextmanager
+def _by_deadline(session: Session) -> Iterator[None]:
+    """``session`` under :func:`statements_by`'s promise (a no-op without a deadline, but for
+    clearing a PostgreSQL connection's limit)."""
+    deadline = _deadline.get()
+    if deadline is not None and deadline <= time.time():
+        raise DeadlineExceeded("The request's deadline passed before its database work began.")
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        if PLAN_ONCE:
+            _pg_statement_timeout(session, deadline)
+    elif deadline is not None:
+        dbapi_conn: Any = session.connection().connection.dbapi_connection
+        dbapi_conn.set_progress_handler(lambda: time.time() > deadline, _SQLITE_CHECK_EVERY)
+        try:
+            with _ended_by(deadline):
+                yield
+        finally:
+            dbapi_conn.set_progress_handler(None, 0)
+        return
+    with _ended_by(deadline):
+        yield
+
+
+@contextmanager
+def _ended_by(deadline: float | None) -> Iterator[None]:
+    """A statement the database ended at ``deadline`` raised as :class:`DeadlineExceeded`."""
+    try:
+        yield
+    except exc.OperationalError as error:
+        ended = isinstance(error.orig, psycopg2.errors.QueryCanceled) or (
+            isinstance(error.orig, sqlite3.OperationalError) and "interrupted" in str(error.orig)
+        )
+        if deadline is None or not ended or time.time() < deadline:
+            raise
+        raise DeadlineExceeded("The request's deadline passed while its database work ran.") from error
+
+
+def _pg_statement_timeout(session: Session, deadline: float | None) -> None:
+    """Set the ``statement_timeout`` of ``session``'s connection for ``deadline`` (none without),
+    unless it is already within :data:`STATEMENT_SLACK` of that; outside any transaction, so a
+    rollback cannot undo it behind the pool's back."""
+    fairy = session.connection().connection
+    current = fairy.info.get(_STATEMENT_TIMEOUT, 0)
+    if deadline is None:
+        if not current:
+            return
+        wanted = 0
+    else:
+        remaining = (deadline - time.time()) * 1000
+        if current and remaining <= current <= remaining + STATEMENT_SLACK * 1000:
+            return
+        wanted = math.ceil(remaining + STATEMENT_SLACK * 500)
+    dbapi_conn: Any = fairy.dbapi_connection
+    with _autocommit(dbapi_conn):
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(f"SET statement_timeout = {int(wanted)}")
+        finally:
+            cursor.close()
+    fairy.info[_STATEMENT_TIMEOUT] = wanted
+
+
 class Database(DependencyProvider):
-    """Gives each worker the container's :class:`SessionFactory` (one engine per container)."""
+    """Gives each worker the container's :class:`SessionFactory` (one engine per container); an
+    RPC worker's sessions end their statements by its request's deadline (:func:`statements_by`)."""
 
     def __init__(self, url_key: str = cfg.DB_URL) -> None:
         self.url_key = url_key
         self.factory: SessionFactory | None = None
+        self._deadlines: dict[Any, contextvars.Token[float | None]] = {}
 
     def setup(self) -> None:
         self.factory = SessionFactory(make_engine(cfg.required(self.container.config, self.url_key)))
@@ -319,3 +428,17 @@ class Database(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> SessionFactory:
         assert self.factory is not None
         return self.factory
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        deadline = None
+        if isinstance(worker_ctx.entrypoint, Rpc):
+            deadline = parse_deadline(worker_ctx.data.get(DEADLINE_KEY))
+        self._deadlines[worker_ctx] = _deadline.set(deadline)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        token = self._deadlines.pop(worker_ctx, None)
+        if token is not None:
+            try:
+                _deadline.reset(token)
+            except ValueError:  # set in another context: clear ours
+                _deadline.set(None)

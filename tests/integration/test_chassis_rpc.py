@@ -38,6 +38,7 @@ from typing import Any
 import amqp
 import eventlet
 import pytest
+import sqlalchemy as sa
 from kombu import Connection, Consumer, Queue
 from nameko.containers import ServiceContainer
 from nameko.exceptions import deserialize
@@ -47,6 +48,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import dummy, entrypoint_hook
 
 from services.chassis import rpc as chassis_rpc
+from services.chassis.db import STATEMENT_SLACK, Database
 from services.chassis.errors import BadRequest, DeadlineExceeded, ServiceUnavailable, Unauthenticated
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.rpc import DEADLINE_KEY, BrokerLink, CurrentCaller, ServiceRpc, require_caller, rpc
@@ -122,16 +124,45 @@ class Middle:
             raise
 
 
+class Sleeper:
+    """Runs a slow statement in its database: what ``Database`` makes of an RPC's deadline."""
+
+    name = "rpc_sleeper"
+    db = Database()
+
+    @rpc
+    def sleep_in_db(self, seconds: float) -> str:
+        began = time.monotonic()
+        try:
+            with self.db.read() as s:
+                if s.get_bind().dialect.name == "postgresql":
+                    s.execute(sa.text("SELECT pg_sleep(:s)"), {"s": seconds})
+                else:  # SQLite counts some millions a second
+                    s.execute(
+                        sa.text(
+                            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                            " WHERE x < :n) SELECT count(*) FROM c"
+                        ),
+                        {"n": int(seconds * 5_000_000)},
+                    )
+        except DeadlineExceeded:
+            RUNS.append(("db_ended", time.monotonic() - began))
+            raise
+        RUNS.append(("db_ran", time.monotonic() - began))
+        return "slept"
+
+
 class Client:
     """A caller on the chassis' client side (ServiceRpc through BrokerLink)."""
 
     name = "rpc_client"
     target = ServiceRpc(TARGET)
     middle = ServiceRpc(MIDDLE)
+    sleeper = ServiceRpc(Sleeper.name)
 
     @dummy
     def call(self, service: str, method: str, timeout: float, *args: Any) -> Any:
-        client = self.target if service == TARGET else self.middle
+        client = {TARGET: self.target, MIDDLE: self.middle, Sleeper.name: self.sleeper}[service]
         return getattr(client.with_timeout(timeout), method)(*args)
 
 
@@ -193,6 +224,28 @@ def test_server_refuses_a_request_that_reaches_it_after_its_deadline(
             reply.result()
     eventlet.sleep(0.3)
     assert ("record", "late") not in RUNS
+
+
+@pytest.mark.db
+def test_a_statement_still_running_at_the_callers_deadline_is_ended_by_the_database(
+    vhost_uri: str, container_factory: Any, make_db: Callable[[str], str]
+) -> None:
+    """The caller gives up at 0.5 s; the server's statement (5 s of work) is ended by its
+    database then (within ``STATEMENT_SLACK``) instead of holding its connection to the end, and
+    the next call, with time enough, runs in full on the same pool."""
+    RUNS.clear()
+    config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 4}
+    sleeper = container_factory(Sleeper, {**config, "DB_URL": make_db("notifications")})
+    sleeper.start()
+    client = container_factory(Client, config)
+    client.start()
+    with pytest.raises(DeadlineExceeded):
+        call(client, Sleeper.name, "sleep_in_db", 0.5, 5.0)
+    wait_until(lambda: any(kind.startswith("db_") for kind, _ in RUNS), 10.0, "the server's statement")
+    kind, seconds = RUNS[-1]
+    assert kind == "db_ended" and seconds < 0.5 + STATEMENT_SLACK + 1.0, RUNS
+    assert call(client, Sleeper.name, "sleep_in_db", 10.0, 0.2) == "slept"
+    assert RUNS[-1][0] == "db_ran"
 
 
 def test_nested_call_carries_the_callers_deadline(start: Callable[[type], Any]) -> None:
