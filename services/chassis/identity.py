@@ -18,11 +18,11 @@ import hashlib
 import hmac
 import json
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from services.chassis.errors import Unauthenticated
+from services.chassis.lru import LeastRecentlyUsed
 
 CONTEXT_KEY = "identity"
 """Key of the signed identity in nameko's worker context (travels as header ``nameko.identity``)."""
@@ -156,8 +156,7 @@ class Verifier:
         if not secret:
             raise ValueError("IDENTITY_SECRET is empty")
         self._secret = secret
-        self._cache: OrderedDict[str, Caller] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LeastRecentlyUsed[str, Caller] = LeastRecentlyUsed(cache_size)
 
     def verify(self, assertion: object) -> Caller:
         """Return the Caller, or raise Unauthenticated if missing, forged or expired."""
@@ -166,11 +165,9 @@ class Verifier:
         caller = self._cache.get(assertion)
         if caller is None:
             caller = self._decode(assertion)
-            self._cache[assertion] = caller
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._cache.put(assertion, caller)
         if caller.expires_at < time.time():
-            self._cache.pop(assertion, None)
+            self._cache.pop(assertion)
             raise Unauthenticated("The caller identity has expired.")
         return caller
 

@@ -34,11 +34,19 @@ def after(
 ) -> Select[Any]:
     """``query`` restricted to rows after ``position`` (``(key value, id)``), in ``sort`` order."""
     if position is not None:
-        row = tuple_(key, ident)
-        bound = tuple_(literal(position[0], key.type), literal(position[1], Integer()))
-        query = query.where(row < bound if sort.descending else row > bound)
+        query = query.where(past(key, ident, sort=sort, position=position))
     order = (key.desc(), ident.desc()) if sort.descending else (key.asc(), ident.asc())
     return query.order_by(*order)
+
+
+def past(
+    key: ColumnElement[Any], ident: ColumnElement[Any], *, sort: Sort, position: Any
+) -> ColumnElement[bool]:
+    """The rows after ``position`` (``(key value, id)``) in ``sort``'s direction, as a row value
+    compared (an index on ``(key, id)`` serves it)."""
+    bound = tuple_(literal(position[0], key.type), literal(position[1], Integer()))
+    row = tuple_(key, ident)
+    return row < bound if sort.descending else row > bound
 
 
 def keyset_page(

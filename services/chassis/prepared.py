@@ -57,7 +57,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import OrderedDict, namedtuple
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -65,6 +65,8 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+
+from services.chassis.lru import LeastRecentlyUsed
 
 Processor = Callable[[Any], Any]
 _NAMED = re.compile(r"%\((\w+)\)s")
@@ -82,7 +84,7 @@ _STALE = "helpdesk_stale"
 _PLAN_CHANGED = "0A000"  # "cached plan must not change result type": a column's type changed under it
 _NAME_PREFIX = "helpdesk_"
 _REMEMBERED = 1024
-_sql_of: OrderedDict[str, str] = OrderedDict()  # a prepared statement's name -> its SQL, the latest
+_sql_of: LeastRecentlyUsed[str, str] = LeastRecentlyUsed(_REMEMBERED)  # a statement's name -> its SQL
 
 
 def plan_once_enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -103,7 +105,7 @@ def executed(sql: str) -> str | None:
     if sql.startswith(("PREPARE " + _NAME_PREFIX, "DEALLOCATE " + _NAME_PREFIX)):
         return None
     if sql.startswith("EXECUTE " + _NAME_PREFIX):
-        return _sql_of.get(sql.split()[1].split("(")[0], sql)
+        return _sql_of.get(sql.split()[1].split("(")[0]) or sql
     return sql
 
 
@@ -113,10 +115,7 @@ def _name_of(sql: str, written: tuple[tuple[str, int], ...]) -> str:
     service ever meets: a scope's statements are one per person)."""
     digest = hashlib.blake2b(repr((sql, written)).encode(), digest_size=12).hexdigest()
     name = f"{_NAME_PREFIX}{digest}"
-    _sql_of[name] = sql
-    _sql_of.move_to_end(name)
-    if len(_sql_of) > _REMEMBERED:
-        _sql_of.popitem(last=False)
+    _sql_of.put(name, sql)
     return name
 
 
@@ -365,20 +364,27 @@ def _prepared_on(
     yet (deallocating the connection's least recently used statement beyond its limit, and this
     one's stale plan if it had one: see :func:`_stale`)."""
     name, prepare, execute = shape.server_side(written)
-    known: OrderedDict[str, None] = conn.connection.info.setdefault(_PREPARED, OrderedDict())
-    if name in known:
-        known.move_to_end(name)
+    known = _known(conn)
+    if known.touch(name):
         return name, execute
     stale: set[str] = conn.connection.info.setdefault(_STALE, set())
     if name in stale:
         prepare = f"DEALLOCATE {name}; {prepare}"
-    if len(known) >= PREPARED_PER_CONNECTION:
-        oldest, _ = known.popitem(last=False)
+    if (oldest := known.next_out()) is not None:
+        known.pop(oldest)
         prepare = f"DEALLOCATE {oldest}; {prepare}"
     _call(conn, cursor, prepare, None, many=False)
     stale.discard(name)
-    known[name] = None
+    known.put(name, True)
     return name, execute
+
+
+def _known(conn: Connection) -> LeastRecentlyUsed[str, bool]:
+    """The statements prepared on ``conn``'s connection (by name), most recently used last."""
+    known: LeastRecentlyUsed[str, bool] = conn.connection.info.setdefault(
+        _PREPARED, LeastRecentlyUsed(PREPARED_PER_CONNECTION)
+    )
+    return known
 
 
 def _stale(conn: Connection, name: str) -> None:
@@ -387,7 +393,7 @@ def _stale(conn: Connection, name: str) -> None:
     next run prepares it afresh instead of failing the same way until the connection is replaced."""
     if conn.invalidated:
         return
-    conn.connection.info.setdefault(_PREPARED, OrderedDict()).pop(name, None)
+    _known(conn).pop(name)
     conn.connection.info.setdefault(_STALE, set()).add(name)
 
 

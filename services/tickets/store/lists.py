@@ -101,7 +101,7 @@ class Lists:
     ) -> Sequence[Any]:
         """The rows of a page searched past the cap (and one more): a walk of the sort order
         bounded at ``queries.WALK_BOUND`` rows, else, when the page's matches are not all within
-        it, the matches sorted (:func:`queries.page`'s ``bounded`` and ``matches_first``)."""
+        it, the matches sorted (:func:`queries.page` ``searched`` so)."""
         bounded = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, searched="bounded")
         rows = queries.walked(queries.run(s, bounded).all(), limit + 1)
         if rows is None:
@@ -241,7 +241,7 @@ class Lists:
             for row in queries.run(s, first):
                 found[chunk[row.board_column]].append(row)
         if totals is None:
-            found = self._unbounded(s, ask, found)
+            found = self._walked_columns(s, ask, found)
         pages: list[_Column] = []
         for stage in stages:
             column = found[stage["id"]]
@@ -254,7 +254,7 @@ class Lists:
         return pages
 
     @staticmethod
-    def _unbounded(s: Session, ask: _BoardAsk, walks: dict[int, list[Any]]) -> dict[int, list[Any]]:
+    def _walked_columns(s: Session, ask: _BoardAsk, walks: dict[int, list[Any]]) -> dict[int, list[Any]]:
         """The columns' pages of a board searched past the cap from their bounded walks
         (``walks``: :func:`queries.board_pages`' ``bounded``): each column's matches in its walk,
         or where its walk was cut before a page, its page among the matches (one statement for

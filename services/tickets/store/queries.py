@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import functools
 import operator
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,6 +44,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from services.chassis.clock import isoformat as iso
 from services.chassis.db import LIKE_ESCAPE, IdList, among, holds_text, like_text
+from services.chassis.lru import LeastRecentlyUsed
 from services.chassis.paging import Sort
 from services.chassis.prepared import Prepared, Rows
 from services.tickets.domain import PRIORITY_RANK, TOTAL_CAP, Scope, TicketFilter
@@ -535,9 +535,7 @@ def _page_rows(
     if walk.among_given:
         where.append(among(tickets.c.id, bindparam("among", type_=IdList())))
     if walk.keyset:
-        position = tuple_(key, followers.c.ticket_id if walk.from_follows else tickets.c.id)
-        bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
-        where.append(position < bound if walk.descending else position > bound)
+        where.append(_after_cursor(key, followers.c.ticket_id if walk.from_follows else tickets.c.id, walk))
     order = [key, followers.c.ticket_id if walk.from_follows else tickets.c.id]
     if walk.by_stage:
         order.insert(0, tickets.c.stage_id)
@@ -557,6 +555,13 @@ def _page_rows(
         )
     stmt = page_rows(bindparam("user_id", type_=Integer), key.label("sort_key"), *extra).where(*where)
     return stmt.order_by(*_directed(order, walk.descending)).limit(bindparam("limit", type_=Integer))
+
+
+def _after_cursor(key: ColumnElement[Any], ident: ColumnElement[Any], walk: _Walk) -> ColumnElement[bool]:
+    """The rows after a cursor's position (``:after_key``, ``:after_id``) in ``walk``'s direction."""
+    bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
+    position = tuple_(key, ident)
+    return position < bound if walk.descending else position > bound
 
 
 def _directed(columns: Sequence[ColumnElement[Any]], descending: bool) -> list[ColumnElement[Any]]:
@@ -654,9 +659,7 @@ def _matches_first(shape: ListShape, walk: _Walk, columns: int = 0) -> Prepared:
     key = SORT_KEYS[walk.sort_key]
     where = filters(shape)
     if walk.keyset:
-        position = tuple_(key, tickets.c.id)
-        bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
-        where.append(position < bound if walk.descending else position > bound)
+        where.append(_after_cursor(key, tickets.c.id, walk))
     statement = first_matches(
         where,
         key,
@@ -897,27 +900,7 @@ def _reads_only(clauses: Sequence[ColumnElement[Any]], names: frozenset[str]) ->
     )
 
 
-class _Remembered:
-    """A bounded map, least recently used out first (no lock: green threads switch only on I/O)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._values: OrderedDict[Hashable, bool] = OrderedDict()
-
-    def get(self, key: Hashable) -> bool | None:
-        found = self._values.get(key)
-        if found is not None:
-            self._values.move_to_end(key)
-        return found
-
-    def set(self, key: Hashable, value: bool) -> None:
-        self._values[key] = value
-        self._values.move_to_end(key)
-        if len(self._values) > self.size:
-            self._values.popitem(last=False)
-
-
-_bounded_proves = _Remembered(PAST_THE_CAP_REMEMBERED)
+_bounded_proves: LeastRecentlyUsed[Hashable, bool] = LeastRecentlyUsed(PAST_THE_CAP_REMEMBERED)
 
 
 @dataclass(frozen=True)
@@ -947,10 +930,10 @@ class TextProbe:
             rows = _rows(s, bounded, values)
             if len(rows) == limit:
                 return Rows(rows, len(rows))
-            _bounded_proves.set(words, False)
+            _bounded_proves.put(words, False)
         rows = _rows(s, self.whole, values)
         if self.bounded is not None and words is not None and known is None and len(rows) == limit:
-            _bounded_proves.set(words, True)
+            _bounded_proves.put(words, True)
         return Rows(rows, len(rows))
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, and_, false, literal, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from services.chassis import paging
 from services.chassis.db import IdList, among, like_text
-from services.chassis.keyset import after
+from services.chassis.keyset import after, past
 from services.chassis.paging import Sort
 from services.tickets.domain import SORT_KEY_KINDS, Condition, Scope, SearchSpec, capped_total
 from services.tickets.models import tickets
@@ -155,11 +155,7 @@ class Search:
         key = queries.SORT_KEYS[sort.key]
         scoped = queries.listed_in(scope)
         if position is not None:
-            row, bound = (
-                tuple_(key, tickets.c.id),
-                tuple_(literal(position[0], key.type), literal(position[1])),
-            )
-            scoped.append(row < bound if sort.descending else row > bound)
+            scoped.append(past(key, tickets.c.id, sort=sort, position=position))
         conditions = and_(*matching(spec))
         order = [key, tickets.c.id]
         walk = queries.bounded_walk(scoped, conditions, order, descending=sort.descending, limit=limit + 1)
