@@ -809,6 +809,13 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
             capture=True,
         ),
         get("board_q_owned", f"{board_label}&q=refund, owned-only agent", owned_token, f"{board}&q=refund"),
+        # sorted by name its matches sit together: each column's bounded walk is cut before them
+        get(
+            "board_q_name_owned",
+            f"{board_label}&q=refund&sort=name, owned-only agent",
+            owned_token,
+            f"{board}&q=refund&sort=name",
+        ),
         get(
             "board_close",
             "same board, everything agent, a new connection per request (Connection: close)",
