@@ -63,6 +63,25 @@ _INSERT = sa.text(
 )
 
 
+_drawn = {
+    "rows": rows_strategy,
+    "scope": scopes,
+    "asked": asks,
+    "sort_text": sorts,
+    "limit": st.integers(1, 4),
+    "walk_bound": st.integers(1, 8),
+}
+
+
+def _examples(count: int) -> settings:
+    """``count`` examples, each on the test's own database (a fixture's, hence the health check)."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 @pytest.fixture
 def engine(make_db: Callable[[str], str]) -> Iterator[sa.Engine]:
     engine = make_engine(make_db("tickets"))
@@ -84,18 +103,9 @@ def bound() -> Iterator[Callable[[int], None]]:
     set_bound(kept)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(150)
 @given(
-    rows=rows_strategy,
-    scope=scopes,
-    asked=asks,
-    sort_text=sorts,
-    limit=st.integers(1, 4),
-    walk_bound=st.integers(1, 8),
+    **_drawn,
     skip=st.none() | st.integers(0, 10),
 )
 def test_a_bounded_walk_gives_the_page_or_says_it_was_cut_and_the_matches_sorted_always_give_it(
@@ -137,18 +147,9 @@ def test_a_bounded_walk_gives_the_page_or_says_it_was_cut_and_the_matches_sorted
         assert page is not None
 
 
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(100)
 @given(
-    rows=rows_strategy,
-    scope=scopes,
-    asked=asks,
-    sort_text=sorts,
-    limit=st.integers(1, 4),
-    walk_bound=st.integers(1, 8),
+    **_drawn,
 )
 def test_a_boards_bounded_columns_and_their_sorted_matches_give_each_columns_first_page(
     engine: sa.Engine,
