@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from services.chassis.db import SessionFactory, make_engine
 from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter
 from services.tickets.domain.lists import parse_sort
+from services.tickets.models import tickets
 from services.tickets.store import queries
 
 pytestmark = pytest.mark.db
@@ -54,13 +55,6 @@ asks = st.fixed_dictionaries(
     optional={"status": st.sampled_from(STAGES), "priority": st.just("urgent")},
 )
 sorts = st.sampled_from(["name", "-name", "updated_at", "-updated_at", "id", "-id", "created_at"])
-
-_INSERT = sa.text(
-    "INSERT INTO tickets (id, name, description, pipeline_id, stage_id, priority, priority_rank, owner_id,"
-    " source, created_by, created_at, updated_at, deleted_at, version, unread_seq,"
-    " merge_count, sla_next_due_at, search_text) VALUES (:id, :name, '', 1, :stage, :priority, :rank, :owner,"
-    " 'api', 1, :at, :at, :deleted, 1, 1, 0, :at, :text)"
-)
 
 
 _drawn = {
@@ -226,7 +220,7 @@ def _selected(row: dict[str, Any], scope: Scope, asked: dict[str, Any], *, words
 def _order(engine: sa.Engine, sort_text: str) -> list[int]:
     key = queries.SORT_KEYS[sort_text.removeprefix("-")]
     direction = sa.desc if sort_text.startswith("-") else sa.asc
-    statement = sa.select(queries.tickets.c.id).order_by(direction(key), direction(queries.tickets.c.id))
+    statement = sa.select(tickets.c.id).order_by(direction(key), direction(tickets.c.id))
     with engine.connect() as c:
         return list(c.scalars(statement))
 
@@ -234,7 +228,7 @@ def _order(engine: sa.Engine, sort_text: str) -> list[int]:
 def _position(engine: sa.Engine, sort_text: str, ticket_id: int) -> tuple[Any, int]:
     key = queries.SORT_KEYS[sort_text.removeprefix("-")]
     with engine.connect() as c:
-        value = c.scalar(sa.select(key).where(queries.tickets.c.id == ticket_id))
+        value = c.scalar(sa.select(key).where(tickets.c.id == ticket_id))
     return value, ticket_id
 
 
@@ -245,17 +239,26 @@ def _insert(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
         {
             "id": n,
             "name": row["name"],
-            "text": row["name"].lower(),
-            "owner": row.get("owner"),
-            "stage": row.get("stage", 1),
+            "description": "",
+            "search_text": row["name"].lower(),
+            "pipeline_id": 1,
+            "stage_id": row.get("stage", 1),
             "priority": row.get("priority", "low"),
-            "rank": PRIORITY_RANK[row.get("priority", "low")],
-            "at": BASE + dt.timedelta(minutes=row.get("minute", 0)),
-            "deleted": BASE if row.get("deleted") else None,
+            "priority_rank": PRIORITY_RANK[row.get("priority", "low")],
+            "owner_id": row.get("owner"),
+            "source": "api",
+            "created_by": 1,
+            "created_at": BASE + dt.timedelta(minutes=row.get("minute", 0)),
+            "updated_at": BASE + dt.timedelta(minutes=row.get("minute", 0)),
+            "deleted_at": BASE if row.get("deleted") else None,
+            "version": 1,
+            "unread_seq": 1,
+            "merge_count": 0,
+            "sla_next_due_at": BASE,
         }
         for n, row in enumerate(rows, 1)
     ]
-    with engine.begin() as c:
-        c.execute(sa.text("DELETE FROM tickets"))
+    with engine.begin() as c:  # through the table's types: dates stored as the service stores them
+        c.execute(sa.delete(tickets))
         if values:
-            c.execute(_INSERT, values)
+            c.execute(sa.insert(tickets), values)

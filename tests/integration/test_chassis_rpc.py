@@ -63,6 +63,7 @@ RUNS: list[tuple[str, Any]] = []
 TARGET = "rpc_target"
 RPC_EXCHANGE = get_rpc_exchange({})
 MIDDLE = "rpc_middle"
+NOBODY = "nobody_serves_this"
 
 
 def identity(user_id: int = 7, secret: str = IDENTITY_SECRET, ttl: float = 60.0) -> str:
@@ -159,11 +160,12 @@ class Client:
     target = ServiceRpc(TARGET)
     middle = ServiceRpc(MIDDLE)
     sleeper = ServiceRpc(Sleeper.name)
+    nobody = ServiceRpc(NOBODY)
 
     @dummy
     def call(self, service: str, method: str, timeout: float, *args: Any) -> Any:
-        client = {TARGET: self.target, MIDDLE: self.middle, Sleeper.name: self.sleeper}[service]
-        return getattr(client.with_timeout(timeout), method)(*args)
+        clients = {TARGET: self.target, MIDDLE: self.middle, Sleeper.name: self.sleeper, NOBODY: self.nobody}
+        return getattr(clients[service].with_timeout(timeout), method)(*args)
 
 
 @pytest.fixture
@@ -495,7 +497,7 @@ def test_a_request_nobody_serves_fails_at_once_and_confirms_are_read_by_the_link
         assert call(client, TARGET, "record", 5.0, f"r{n}") == f"r{n}"
     began = time.monotonic()
     with pytest.raises(ServiceUnavailable, match="not available"):
-        call(client, "nobody_serves_this", "record", 5.0, "x")
+        call(client, NOBODY, "record", 5.0, "x")
     assert time.monotonic() - began < 2.0, "a returned request fails at once, not at its 5 s deadline"
     wait_until(lambda: not link._requests.unconfirmed, 5, "every request confirmed")
     assert link._requests.sent == 6, "six requests, all on the link's request channel"
