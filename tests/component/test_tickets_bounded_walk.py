@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from services.chassis.db import SessionFactory, make_engine
 from services.tickets.domain import EVERYTHING, PRIORITY_RANK, Scope, TicketFilter
 from services.tickets.domain.lists import parse_sort
-from services.tickets.models import tickets
+from services.tickets.models import followers, tickets
 from services.tickets.store import queries
 
 pytestmark = pytest.mark.db
@@ -42,7 +42,11 @@ rows_strategy = st.lists(
             "name": st.sampled_from(NAMES),
             "minute": st.integers(0, 5),
         },
-        optional={"deleted": st.booleans(), "priority": st.sampled_from(["low", "urgent"])},
+        optional={
+            "deleted": st.booleans(),
+            "priority": st.sampled_from(["low", "urgent"]),
+            "followed": st.booleans(),  # by user 1, the caller
+        },
     ),
     min_size=0,
     max_size=30,
@@ -52,7 +56,11 @@ scopes = st.builds(
 ) | st.sampled_from([EVERYTHING, Scope(False, unassigned=True)])
 asks = st.fixed_dictionaries(
     {"q": st.sampled_from(["toner", "low", "jam", "paper low", "zz"])},
-    optional={"status": st.sampled_from(STAGES), "priority": st.just("urgent")},
+    optional={
+        "status": st.sampled_from(STAGES),
+        "priority": st.just("urgent"),
+        "view": st.just("following"),
+    },
 )
 sorts = st.sampled_from(["name", "-name", "updated_at", "-updated_at", "id", "-id", "created_at"])
 
@@ -214,6 +222,8 @@ def _selected(row: dict[str, Any], scope: Scope, asked: dict[str, Any], *, words
         return False
     if asked.get("priority") not in (None, row.get("priority", "low")):
         return False
+    if asked.get("view") == "following" and not row.get("followed"):
+        return False
     return not words or all(term in row["name"].lower() for term in asked["q"].split())
 
 
@@ -234,7 +244,7 @@ def _position(engine: sa.Engine, sort_text: str, ticket_id: int) -> tuple[Any, i
 
 def _insert(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
     """Tickets 1, 2, ... of ``rows`` (``name``, ``owner``, ``stage``, ``minute`` past ``BASE``,
-    ``priority``, ``deleted``), and no others."""
+    ``priority``, ``deleted``, ``followed`` by user 1 with its follow row's copies), and no others."""
     values = [
         {
             "id": n,
@@ -258,7 +268,22 @@ def _insert(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
         }
         for n, row in enumerate(rows, 1)
     ]
-    with engine.begin() as c:  # through the table's types: dates stored as the service stores them
+    follows = [
+        {
+            "ticket_id": n,
+            "user_id": 1,
+            "created_at": BASE,
+            "listed": not row.get("deleted"),
+            "ticket_owner_id": row.get("owner"),
+            "ticket_updated_at": BASE + dt.timedelta(minutes=row.get("minute", 0)),
+        }
+        for n, row in enumerate(rows, 1)
+        if row.get("followed")
+    ]
+    with engine.begin() as c:  # through the tables' types: dates stored as the service stores them
+        c.execute(sa.delete(followers))
         c.execute(sa.delete(tickets))
         if values:
             c.execute(sa.insert(tickets), values)
+        if follows:
+            c.execute(sa.insert(followers), follows)

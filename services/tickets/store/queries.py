@@ -595,7 +595,8 @@ def bounded_walk(
     it holds the search's ``words`` (``matched``) and its place in the walk (``walked``, from 1);
     of them, in that order, the first ``limit`` that match or are the walk's last (its place the
     bound), as :func:`page_rows` with ``sort_key`` (and ``extra``). :func:`walked` reads the
-    answer. ``from_follows``: the walk is the caller's follow rows' (:func:`_follows_listed`).
+    answer. ``from_follows``: the walk is the caller's follow rows' (:func:`_follows_listed`); a
+    ``where`` that reads the follow row (the following view in another order) joins it too.
 
     A walk that checks the words on the way reads until a page of them is found: when they sit
     together far along the order (a word in the names, sorted by name) that was most of the
@@ -613,7 +614,7 @@ def bounded_walk(
     then sorted the bound's rows for the outer order (an owned-only agent's board, 23.8 ms of SQL
     against 3.6)."""
     user_id = bindparam("user_id", type_=Integer)
-    source = _for_user(user_id) if from_follows else tickets
+    source = _for_user(user_id) if from_follows or _reads_follows(where) else tickets
     ordered = _directed(order, descending)
     *prefix, key, ident = order
     bounded = (
@@ -888,6 +889,15 @@ def _owner_keys(scope: Scope) -> list[int]:
     if scope.everything:
         return []
     return sorted(scope.owner_ids) + ([UNASSIGNED_KEY] if scope.unassigned else [])
+
+
+def _reads_follows(clauses: Sequence[ColumnElement[Any]]) -> bool:
+    """Whether ``clauses`` read the caller's follow row (the following view's filters do)."""
+    return any(
+        isinstance(element, Column) and element.table is followers
+        for clause in clauses
+        for element in visitors.iterate(clause)
+    )
 
 
 def _reads_only(clauses: Sequence[ColumnElement[Any]], names: frozenset[str]) -> bool:
