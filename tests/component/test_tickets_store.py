@@ -279,6 +279,34 @@ def test_a_search_pages_every_match_once_in_order_however_its_matches_are_found(
     ] == [made[4]["id"]]
     percent = store.lists.table(**common, flt=TicketFilter(q="%"), cursor=None)  # a literal %, not LIKE's
     assert [t["id"] for t in percent["items"]] == [made[5]["id"]]
+    # the following view searched: past the cap sorted by anything but update it is not walked
+    # (queries.worth_walking), the matches sorted; by update its walk reads the caller's follows
+    for ticket in made[:4]:
+        store.activity.follow(scope=EVERYTHING, user_id=1, ticket_id=ticket["id"])
+    now = {
+        t["id"]: store.tickets.get(scope=EVERYTHING, user_id=1, ticket_id=t["id"], mark_read=False)
+        for t in made
+    }
+    followed = [
+        now[t["id"]] for t in made[:4] if "printer" in t["name"].lower() and scope.allows(t["owner_id"])
+    ]
+    for text, sort in sorts.items():
+        expected = [t["id"] for t in sorted(followed, key=sort, reverse=text.startswith("-"))]
+        common = {"scope": scope, "user_id": 1, "sort": parse_sort(text), "limit": 1}
+        seen = []
+        page = store.lists.table(**common, flt=TicketFilter(q="printer", view="following"), cursor=None)
+        while True:
+            seen += [t["id"] for t in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            page = store.lists.table(
+                **common, flt=TicketFilter(q="printer", view="following"), cursor=page["next_cursor"]
+            )
+        assert seen == expected, text
+        board = store.lists.board(**common, flt=TicketFilter(q="printer", view="following"), pipeline_id=None)
+        for column in board["columns"]:
+            ours = [i for i in expected if now[i]["status"] == column["stage"]["id"]]
+            assert [t["id"] for t in column["items"]] == ours[:1], (text, column["stage"])
 
 
 def test_a_list_of_few_or_no_matches_is_counted_first_and_paged_among_them(

@@ -101,9 +101,14 @@ class Lists:
     ) -> Sequence[Any]:
         """The rows of a page searched past the cap (and one more): a walk of the sort order
         bounded at ``queries.WALK_BOUND`` rows, else, when the page's matches are not all within
-        it, the matches sorted (:func:`queries.page` ``searched`` so)."""
-        bounded = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, searched="bounded")
-        rows = queries.walked(queries.run(s, bounded).all(), limit + 1)
+        it (or the walk is not worth it: :func:`queries.worth_walking`), the matches sorted
+        (:func:`queries.page` ``searched`` so)."""
+        rows = None
+        if queries.worth_walking(flt, sort.key):
+            bounded = queries.page(
+                scope, user_id, flt, sort=sort, limit=limit, after=after, searched="bounded"
+            )
+            rows = queries.walked(queries.run(s, bounded).all(), limit + 1)
         if rows is None:
             first = queries.page(
                 scope, user_id, flt, sort=sort, limit=limit, after=after, searched="matches_first"
@@ -226,6 +231,8 @@ class Lists:
         its page's: exact up to the page's size (``limit``, at most the cap), capped there."""
         shown = [stage["id"] for stage in stages if totals is None or totals[stage["id"]]["total"]]
         found: dict[int, list[Any]] = {stage["id"]: [] for stage in stages}
+        if totals is None and not queries.worth_walking(ask.flt, ask.sort.key):
+            shown, found = [], self._sorted_columns(s, ask, shown)
         for i in range(0, len(shown), BOARD_COUNTS_PER_QUERY):
             chunk = shown[i : i + BOARD_COUNTS_PER_QUERY]
             first = queries.board_pages(
@@ -240,7 +247,7 @@ class Lists:
             )
             for row in queries.run(s, first):
                 found[chunk[row.board_column]].append(row)
-        if totals is None:
+        if totals is None and shown:
             found = self._walked_columns(s, ask, found)
         pages: list[_Column] = []
         for stage in stages:
@@ -253,8 +260,9 @@ class Lists:
             pages.append((stage, rows, cursor, total))
         return pages
 
-    @staticmethod
-    def _walked_columns(s: Session, ask: _BoardAsk, walks: dict[int, list[Any]]) -> dict[int, list[Any]]:
+    def _walked_columns(
+        self, s: Session, ask: _BoardAsk, walks: dict[int, list[Any]]
+    ) -> dict[int, list[Any]]:
         """The columns' pages of a board searched past the cap from their bounded walks
         (``walks``: :func:`queries.board_pages`' ``bounded``): each column's matches in its walk,
         or where its walk was cut before a page, its page among the matches (one statement for
@@ -267,9 +275,15 @@ class Lists:
                 cut.append(stage_id)
             else:
                 pages[stage_id] = page
-        for i in range(0, len(cut), BOARD_COUNTS_PER_QUERY):
-            chunk = cut[i : i + BOARD_COUNTS_PER_QUERY]
-            pages.update({stage_id: [] for stage_id in chunk})
+        return {**pages, **self._sorted_columns(s, ask, cut)}
+
+    @staticmethod
+    def _sorted_columns(s: Session, ask: _BoardAsk, stage_ids: Sequence[int]) -> dict[int, list[Any]]:
+        """The first pages of the columns of ``stage_ids`` cut from their matches sorted (one
+        statement for all of them: :func:`queries.board_matches_first`)."""
+        pages: dict[int, list[Any]] = {stage_id: [] for stage_id in stage_ids}
+        for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
+            chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
             first = queries.board_matches_first(
                 ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit
             )

@@ -638,6 +638,14 @@ def bounded_walk(
     return stmt.order_by(*_directed(walked_order[pinned:], descending)).limit(limit)
 
 
+def worth_walking(flt: TicketFilter, sort_key: str) -> bool:
+    """Whether a page searched past the cap is walked (bounded) before its matches are sorted:
+    not the following view in another order than by update, whose walk passes every listed
+    ticket in that order to find the caller's follows among them (an agent following 30,000 of a
+    million, sorted by name: a walk cut after 139 ms, then the matches sorted in 142)."""
+    return flt.view != "following" or sort_key == "updated_at"
+
+
 def walked(rows: Sequence[Any], wanted: int) -> list[Any] | None:
     """The page a bounded walk's ``rows`` (:func:`bounded_walk`, in order, at most ``wanted``
     of them: a page and one more) hold: its matches, or ``None`` if the walk reached its bound
