@@ -351,21 +351,28 @@ def _by_deadline(session: Session) -> Iterator[None]:
     deadline = _deadline.get()
     if deadline is not None and deadline <= time.time():
         raise DeadlineExceeded("The request's deadline passed before its database work began.")
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         if PLAN_ONCE:
             _pg_statement_timeout(session, deadline)
-    elif deadline is not None:
-        dbapi_conn: Any = session.connection().connection.dbapi_connection
-        dbapi_conn.set_progress_handler(lambda: time.time() > deadline, _SQLITE_CHECK_EVERY)
-        try:
-            with _ended_by(deadline):
-                yield
-        finally:
-            dbapi_conn.set_progress_handler(None, 0)
+        with _ended_by(deadline):
+            yield
         return
-    with _ended_by(deadline):
+    with _sqlite_clock(session, deadline), _ended_by(deadline):
         yield
+
+
+@contextmanager
+def _sqlite_clock(session: Session, deadline: float | None) -> Iterator[None]:
+    """SQLite interrupts ``session``'s statements once ``deadline`` has passed (none without)."""
+    if deadline is None:
+        yield
+        return
+    dbapi_conn: Any = session.connection().connection.dbapi_connection
+    dbapi_conn.set_progress_handler(lambda: time.time() > deadline, _SQLITE_CHECK_EVERY)
+    try:
+        yield
+    finally:
+        dbapi_conn.set_progress_handler(None, 0)
 
 
 @contextmanager

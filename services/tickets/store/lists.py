@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,28 +227,22 @@ class Lists:
     ) -> list[_Column]:
         """The columns of ``stages`` with their ``totals``: the first pages of those with a ticket
         (a total above 0) in one statement (:func:`queries.board_pages`), among the ids ``among``
-        gives each column if given. Without ``totals`` every column is read, and its total is
-        its page's: exact up to the page's size (``limit``, at most the cap), capped there."""
-        shown = [stage["id"] for stage in stages if totals is None or totals[stage["id"]]["total"]]
+        gives each column if given. Without ``totals`` (a search past the cap) every column is
+        read (:meth:`_searched_columns`), and its total is its page's: exact up to the page's size
+        (``limit``, at most the cap), capped there."""
         found: dict[int, list[Any]] = {stage["id"]: [] for stage in stages}
-        if totals is None and not queries.worth_walking(ask.flt, ask.sort.key):
-            shown, found = [], self._sorted_columns(s, ask, shown)
-        for i in range(0, len(shown), BOARD_COUNTS_PER_QUERY):
-            chunk = shown[i : i + BOARD_COUNTS_PER_QUERY]
-            first = queries.board_pages(
-                ask.scope,
-                ask.user_id,
-                ask.flt,
-                chunk,
-                sort=ask.sort,
-                limit=ask.limit,
-                among=None if among is None else [among[stage_id] for stage_id in chunk],
-                bounded=totals is None,
-            )
-            for row in queries.run(s, first):
-                found[chunk[row.board_column]].append(row)
-        if totals is None and shown:
-            found = self._walked_columns(s, ask, found)
+        if totals is None:
+            found.update(self._searched_columns(s, ask, list(found)))
+        else:
+            shown = [stage_id for stage_id in found if totals[stage_id]["total"]]
+
+            def first_pages(chunk: Sequence[int]) -> queries.Query:
+                ids = None if among is None else [among[stage_id] for stage_id in chunk]
+                return queries.board_pages(
+                    ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit, among=ids
+                )
+
+            found.update(_by_column(s, shown, first_pages))
         pages: list[_Column] = []
         for stage in stages:
             column = found[stage["id"]]
@@ -260,36 +254,36 @@ class Lists:
             pages.append((stage, rows, cursor, total))
         return pages
 
-    def _walked_columns(
-        self, s: Session, ask: _BoardAsk, walks: dict[int, list[Any]]
-    ) -> dict[int, list[Any]]:
-        """The columns' pages of a board searched past the cap from their bounded walks
-        (``walks``: :func:`queries.board_pages`' ``bounded``): each column's matches in its walk,
-        or where its walk was cut before a page, its page among the matches (one statement for
-        all such columns: :func:`queries.board_matches_first`)."""
+    @staticmethod
+    def _searched_columns(s: Session, ask: _BoardAsk, stage_ids: Sequence[int]) -> dict[int, list[Any]]:
+        """The first pages (and one more row) of the columns of ``stage_ids`` of a board searched
+        past the cap: each column's bounded walk (one statement for all: :func:`queries.board_pages`'
+        ``bounded``) where it holds the page, else the column's matches sorted (one statement for
+        all such columns: :func:`queries.board_matches_first`); only the latter where walking is
+        not worth it (:func:`queries.worth_walking`)."""
+
+        def sorted_first(chunk: Sequence[int]) -> queries.Query:
+            return queries.board_matches_first(
+                ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit
+            )
+
+        if not queries.worth_walking(ask.flt, ask.sort.key):
+            return _by_column(s, stage_ids, sorted_first)
+
+        def walks(chunk: Sequence[int]) -> queries.Query:
+            return queries.board_pages(
+                ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit, bounded=True
+            )
+
         pages: dict[int, list[Any]] = {}
         cut: list[int] = []
-        for stage_id, rows in walks.items():
+        for stage_id, rows in _by_column(s, stage_ids, walks).items():
             page = queries.walked(rows, ask.limit + 1)
             if page is None:
                 cut.append(stage_id)
             else:
                 pages[stage_id] = page
-        return {**pages, **self._sorted_columns(s, ask, cut)}
-
-    @staticmethod
-    def _sorted_columns(s: Session, ask: _BoardAsk, stage_ids: Sequence[int]) -> dict[int, list[Any]]:
-        """The first pages of the columns of ``stage_ids`` cut from their matches sorted (one
-        statement for all of them: :func:`queries.board_matches_first`)."""
-        pages: dict[int, list[Any]] = {stage_id: [] for stage_id in stage_ids}
-        for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
-            chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
-            first = queries.board_matches_first(
-                ask.scope, ask.user_id, ask.flt, chunk, sort=ask.sort, limit=ask.limit
-            )
-            for row in queries.run(s, first):
-                pages[chunk[row.board_column]].append(row)
-        return pages
+        return {**pages, **_by_column(s, cut, sorted_first)}
 
     @staticmethod
     def _rows(
@@ -300,6 +294,19 @@ class Lists:
         if empty:
             return [], None
         return _cut(queries.run(s, page).all(), sort=sort, limit=limit)
+
+
+def _by_column(
+    s: Session, stage_ids: Sequence[int], query_of: Callable[[Sequence[int]], queries.Query]
+) -> dict[int, list[Any]]:
+    """The rows of the board columns of ``stage_ids`` by stage, read by ``query_of`` (a statement
+    for at most ``BOARD_COUNTS_PER_QUERY`` of them whose rows say their ``board_column``)."""
+    found: dict[int, list[Any]] = {stage_id: [] for stage_id in stage_ids}
+    for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
+        chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
+        for row in queries.run(s, query_of(chunk)):
+            found[chunk[row.board_column]].append(row)
+    return found
 
 
 def _cut(rows: Sequence[Any], *, sort: Sort, limit: int) -> tuple[Sequence[Any], str | None]:

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import functools
 import operator
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -309,6 +309,13 @@ def asked(shape: ListShape, *, walked: bool = False) -> list[ColumnElement[bool]
     return where
 
 
+def _words_apart(shape: ListShape, *, bounded: bool) -> tuple[ListShape, ColumnElement[bool] | None]:
+    """``shape`` and, for a ``bounded`` walk of a search (:func:`bounded_walk`), its words apart:
+    the shape without them and the words as written for a walk; else ``shape`` as it is, None."""
+    words = _words(shape, walked=True) if bounded else None
+    return (shape, None) if words is None else (dataclasses.replace(shape, q=0, q_ids=False), words)
+
+
 def _words(shape: ListShape, *, walked: bool) -> ColumnElement[bool] | None:
     """``shape``'s text search as SQL (:func:`text_match`, ``walked`` or not), ``None`` without ``q``."""
     if not shape.q:
@@ -462,9 +469,7 @@ def _page(shape: ListShape, walk: _Walk) -> Prepared:
         return _matches_first(shape, walk)
     walk, parts = _column_walk(shape, walk, among_given=walk.among_given)
     unstaged = dataclasses.replace(shape, status=False) if walk.by_stage else shape
-    words = _words(unstaged, walked=True) if walk.bounded else None
-    if words is not None:
-        unstaged = dataclasses.replace(unstaged, q=0, q_ids=False)
+    unstaged, words = _words_apart(unstaged, bounded=walk.bounded)
     where = filters(unstaged, scoped=parts is None, walked=True)
     if walk.by_stage:
         where.append(_stage_walk(bindparam("status", type_=Integer)))
@@ -531,12 +536,13 @@ def _page_rows(
     order (by owner first when ``by_owner``: see :func:`owner_parts`), ``LIMIT :limit``; with
     ``words``, the walk bounded (:func:`bounded_walk`)."""
     key = walk.key
+    ident = followers.c.ticket_id if walk.from_follows else tickets.c.id
     where = list(where)
     if walk.among_given:
         where.append(among(tickets.c.id, bindparam("among", type_=IdList())))
     if walk.keyset:
-        where.append(_after_cursor(key, followers.c.ticket_id if walk.from_follows else tickets.c.id, walk))
-    order = [key, followers.c.ticket_id if walk.from_follows else tickets.c.id]
+        where.append(_after_cursor(key, ident, walk))
+    order = [key, ident]
     if walk.by_stage:
         order.insert(0, tickets.c.stage_id)
     if by_owner:
@@ -792,8 +798,7 @@ def _board_pages(
 ) -> Prepared:
     # each column's ids are its own parameter (among_n), not the walk's
     walk, owners = _column_walk(shape, _Walk(sort_key, descending, by_stage=True), among_given=among_given)
-    words = _words(shape, walked=True) if bounded else None
-    unworded = shape if words is None else dataclasses.replace(shape, q=0, q_ids=False)
+    unworded, words = _words_apart(shape, bounded=bounded)
     pages = []
     for n in range(columns):
         stage = bindparam(f"stage_{n}", type_=Integer)
@@ -901,21 +906,20 @@ def _owner_keys(scope: Scope) -> list[int]:
 
 def _reads_follows(clauses: Sequence[ColumnElement[Any]]) -> bool:
     """Whether ``clauses`` read the caller's follow row (the following view's filters do)."""
-    return any(
-        isinstance(element, Column) and element.table is followers
-        for clause in clauses
-        for element in visitors.iterate(clause)
-    )
+    return any(column.table is followers for column in _columns(clauses))
 
 
 def _reads_only(clauses: Sequence[ColumnElement[Any]], names: frozenset[str]) -> bool:
     """Whether ``clauses`` read no column but those of ``tickets`` named ``names``."""
-    return all(
-        element.table is tickets and element.name in names
-        for clause in clauses
-        for element in visitors.iterate(clause)
-        if isinstance(element, Column)
-    )
+    return all(column.table is tickets and column.name in names for column in _columns(clauses))
+
+
+def _columns(clauses: Sequence[ColumnElement[Any]]) -> Iterator[Column[Any]]:
+    """The table columns ``clauses`` read."""
+    for clause in clauses:
+        for element in visitors.iterate(clause):
+            if isinstance(element, Column):
+                yield element
 
 
 _bounded_proves: LeastRecentlyUsed[Hashable, bool] = LeastRecentlyUsed(PAST_THE_CAP_REMEMBERED)
