@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -65,14 +66,35 @@ asks = st.fixed_dictionaries(
 sorts = st.sampled_from(["name", "-name", "updated_at", "-updated_at", "id", "-id", "created_at"])
 
 
-_drawn = {
-    "rows": rows_strategy,
-    "scope": scopes,
-    "asked": asks,
-    "sort_text": sorts,
-    "limit": st.integers(1, 4),
-    "walk_bound": st.integers(1, 8),
-}
+@dataclass(frozen=True)
+class Case:
+    """One drawn example: the tickets, the caller's scope and ask, the sort, the page's size and
+    the walks' bound."""
+
+    rows: list[dict[str, Any]]
+    scope: Scope
+    asked: dict[str, Any]
+    sort_text: str
+    limit: int
+    walk_bound: int
+
+    def ready(self, engine: sa.Engine, bound: Callable[[int], None]) -> list[int]:
+        """The case's tickets in the database under its bound: every ticket's id in its sort
+        order, as the database sorts."""
+        bound(self.walk_bound)
+        _insert(engine, self.rows)
+        return _order(engine, self.sort_text)
+
+
+cases = st.builds(
+    Case,
+    rows=rows_strategy,
+    scope=scopes,
+    asked=asks,
+    sort_text=sorts,
+    limit=st.integers(1, 4),
+    walk_bound=st.integers(1, 8),
+)
 
 
 def _examples(count: int) -> settings:
@@ -106,26 +128,14 @@ def bound() -> Iterator[Callable[[int], None]]:
 
 
 @_examples(150)
-@given(
-    **_drawn,
-    skip=st.none() | st.integers(0, 10),
-)
+@given(case=cases, skip=st.none() | st.integers(0, 10))
 def test_a_bounded_walk_gives_the_page_or_says_it_was_cut_and_the_matches_sorted_always_give_it(
-    engine: sa.Engine,
-    bound: Callable[[int], None],
-    rows: list[dict[str, Any]],
-    scope: Scope,
-    asked: dict[str, Any],
-    sort_text: str,
-    limit: int,
-    walk_bound: int,
-    skip: int | None,
+    engine: sa.Engine, bound: Callable[[int], None], case: Case, skip: int | None
 ) -> None:
-    bound(walk_bound)
-    _insert(engine, rows)
+    order = case.ready(engine, bound)
+    rows, scope, asked, sort_text, limit = case.rows, case.scope, case.asked, case.sort_text, case.limit
     sort = parse_sort(sort_text)
     flt = TicketFilter.from_query(asked)
-    order = _order(engine, sort_text)  # every ticket's id in the sort order, as the database sorts
     selected = [n for n in order if _selected(rows[n - 1], scope, asked, words=False)]
     matches = [n for n in selected if _selected(rows[n - 1], scope, asked, words=True)]
     after = None
@@ -141,8 +151,8 @@ def test_a_bounded_walk_gives_the_page_or_says_it_was_cut_and_the_matches_sorted
         assert [row.id for row in queries.run(s, first)] == expected
     if page is not None:
         assert [row.id for row in page] == expected
-    within = len(selected) < walk_bound or (
-        len(expected) == limit + 1 and selected.index(expected[-1]) < walk_bound
+    within = len(selected) < case.walk_bound or (
+        len(expected) == limit + 1 and selected.index(expected[-1]) < case.walk_bound
     )
     parts = queries.owner_parts(queries.ListShape.of(scope, flt), sort.key)
     if within and parts is None:  # walked apart, each owner's walk has its own bound
@@ -150,25 +160,15 @@ def test_a_bounded_walk_gives_the_page_or_says_it_was_cut_and_the_matches_sorted
 
 
 @_examples(100)
-@given(
-    **_drawn,
-)
+@given(case=cases)
 def test_a_boards_bounded_columns_and_their_sorted_matches_give_each_columns_first_page(
-    engine: sa.Engine,
-    bound: Callable[[int], None],
-    rows: list[dict[str, Any]],
-    scope: Scope,
-    asked: dict[str, Any],
-    sort_text: str,
-    limit: int,
-    walk_bound: int,
+    engine: sa.Engine, bound: Callable[[int], None], case: Case
 ) -> None:
-    bound(walk_bound)
-    _insert(engine, rows)
-    sort = parse_sort(sort_text)
-    asked = {key: value for key, value in asked.items() if key != "status"} | {"pipeline_id": 1}
+    order = case.ready(engine, bound)
+    rows, scope, limit = case.rows, case.scope, case.limit
+    sort = parse_sort(case.sort_text)
+    asked = {key: value for key, value in case.asked.items() if key != "status"} | {"pipeline_id": 1}
     flt = TicketFilter.from_query(asked)
-    order = _order(engine, sort_text)
     expected = {
         stage: [
             n
