@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import (
+    CTE,
     BindParameter,
     Column,
     ColumnElement,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Join,
     Select,
     String,
+    Subquery,
     Table,
     and_,
     bindparam,
@@ -581,8 +583,8 @@ WALK_BOUND = 2000
 cost is their number: at 1,000,000 tickets a word too rare to fill a page within the bound has
 fewer than ~13,000 matches, sorted in tens of milliseconds; one common enough to fill it is
 walked in a few. Where the WHERE is not the walk's index range (a partial scope sorted by name,
-whose walk reads six rows for each it keeps, a board column's stage among them: 24) the bound
-costs that many times more rows read (~50 ms a column at a million)."""
+whose walk reads six rows for each it keeps) the bound costs that many times more rows read
+(~50 ms at a million); a board's columns in such an order share one walk (:func:`board_walk`)."""
 
 
 def bounded_walk(
@@ -619,29 +621,131 @@ def bounded_walk(
     ``owner_id = x``): PostgreSQL drops such a column from the order it knows the walk gives, and
     then sorted the bound's rows for the outer order (an owned-only agent's board, 23.8 ms of SQL
     against 3.6)."""
+    walk = _walk(where, words, order, descending=descending, bound=WALK_BOUND, from_follows=from_follows)
+    return _walk_page(
+        walk, walk.c.matched, len(order) - 2, descending=descending, limit=limit, pinned=pinned, extra=extra
+    )
+
+
+def _walk(
+    where: Sequence[ColumnElement[bool]],
+    words: ColumnElement[bool],
+    order: Sequence[ColumnElement[Any]],
+    *,
+    descending: bool,
+    bound: int,
+    from_follows: bool,
+    stage: bool = False,
+) -> Subquery:
+    """:func:`bounded_walk`'s walk: the first ``bound`` rows ``where`` selects in ``order``, each
+    with ``walk_0``... (the order's prefix), ``sort_key``, ``id``, ``matched``, ``walked`` and
+    ``walk_end`` (the bound's last row); and ``stage_id`` if ``stage`` (:func:`board_walk`)."""
     user_id = bindparam("user_id", type_=Integer)
     source = _for_user(user_id) if from_follows or _reads_follows(where) else tickets
     ordered = _directed(order, descending)
     *prefix, key, ident = order
-    bounded = (
+    walked = func.row_number().over(order_by=ordered)
+    return (
         select(
             *(column.label(f"walk_{n}") for n, column in enumerate(prefix)),
             key.label("sort_key"),
             ident.label("id"),
+            *([tickets.c.stage_id.label("stage_id")] if stage else []),
             words.label("matched"),
-            func.row_number().over(order_by=ordered).label("walked"),
+            walked.label("walked"),
+            (walked == literal_column(str(bound), Integer)).label("walk_end"),
         )
         .select_from(source)
         .where(*where)
         .order_by(*ordered)
-        .limit(WALK_BOUND)
+        .limit(bound)
         .subquery("walk")
     )
-    walked_order = [*(bounded.c[f"walk_{n}"] for n in range(len(prefix))), bounded.c.sort_key, bounded.c.id]
-    last = bounded.c.walked == literal_column(str(WALK_BOUND), Integer)
-    stmt = page_rows(user_id, bounded.c.sort_key, bounded.c.matched, bounded.c.walked, *extra)
-    stmt = stmt.join(bounded, bounded.c.id == tickets.c.id).where(or_(bounded.c.matched, last))
+
+
+def _walk_page(
+    walk: Subquery | CTE,
+    keep: ColumnElement[bool],
+    prefix: int,
+    *,
+    descending: bool,
+    limit: int | BindParameter[int],
+    pinned: int = 0,
+    extra: Sequence[ColumnElement[Any]] = (),
+) -> Select[Any]:
+    """Out of ``walk`` (:func:`_walk`), in its order, the first ``limit`` rows it ``keep``s or
+    that end it, as :func:`page_rows` with ``sort_key``, ``matched``, ``walked``, ``walk_end``
+    (and ``extra``); ordered by the walk's columns less its first ``pinned`` (see
+    :func:`bounded_walk`)."""
+    walked_order = [*(walk.c[f"walk_{n}"] for n in range(prefix)), walk.c.sort_key, walk.c.id]
+    user_id = bindparam("user_id", type_=Integer)
+    columns = (walk.c.sort_key, walk.c.matched, walk.c.walked, walk.c.walk_end)
+    stmt = page_rows(user_id, *columns, *extra).join(walk, walk.c.id == tickets.c.id)
+    stmt = stmt.where(or_(keep, walk.c.walk_end))
     return stmt.order_by(*_directed(walked_order[pinned:], descending)).limit(limit)
+
+
+def board_walk(
+    where: Sequence[ColumnElement[bool]],
+    words: ColumnElement[bool],
+    order: Sequence[ColumnElement[Any]],
+    stages: Sequence[ColumnElement[int]],
+    *,
+    descending: bool,
+    limit: int | BindParameter[int],
+    from_follows: bool = False,
+) -> Select[Any]:
+    """The bounded walks of a board's columns of ``stages`` as one walk: the first
+    ``len(stages)`` times :data:`WALK_BOUND` rows ``where`` selects in any of the stages, in
+    ``order`` (the sort key and the id), and out of it each column's as :func:`bounded_walk`'s
+    rows (its stage's matches, or the walk's last row; ``matched``: a match of that column), with
+    ``board_column`` (its index in ``stages``), the columns one after another. Each column's rows
+    are picked from the walk before they are joined to the tickets (joined first, each column's
+    every match was looked up and sorted: the owned-only board's statement 160 ms against 60).
+
+    For an order no index gives by stage (all but ``updated_at``, :func:`_stage_walk`), whose
+    column walks each passed the rows of every stage to keep their own: an owned-only agent's
+    board sorted by name read its scope's rows six for one kept, and its columns' stages four
+    for one of those, so four walks of 48,000 rows each (~50 ms each at a million tickets). One
+    walk reads as many rows as one of them gave each column, the columns sharing them in the
+    stages' proportions: a column of a rare stage sees fewer of its own rows than alone and is
+    cut sooner, its matches, as few, then sorted (:func:`board_matches_first`)."""
+    walk = (
+        _walk(
+            [*where, tickets.c.stage_id.in_(stages)],
+            words,
+            order,
+            descending=descending,
+            bound=WALK_BOUND * len(stages),
+            from_follows=from_follows,
+            stage=True,
+        )
+        .element.cte("walk")
+        .prefix_with("MATERIALIZED")
+    )
+    ordered = _directed([walk.c.sort_key, walk.c.id], descending)
+    picks = [
+        select(
+            *select(
+                walk.c.id,
+                walk.c.sort_key,
+                and_(walk.c.matched, walk.c.stage_id == stage).label("matched"),  # its own column's
+                walk.c.walked,
+                walk.c.walk_end,
+                literal(n, Integer).label("board_column"),
+            )
+            .where(or_(and_(walk.c.matched, walk.c.stage_id == stage), walk.c.walk_end))
+            .order_by(*ordered)
+            .limit(limit)
+            .subquery(f"column_{n}")
+            .c
+        )
+        for n, stage in enumerate(stages)
+    ]
+    board = union_all(*picks).subquery("board")
+    columns = (board.c.sort_key, board.c.matched, board.c.walked, board.c.walk_end, board.c.board_column)
+    stmt = page_rows(bindparam("user_id", type_=Integer), *columns).join(board, board.c.id == tickets.c.id)
+    return stmt.order_by(board.c.board_column, *_directed([board.c.sort_key, board.c.id], descending))
 
 
 def worth_walking(flt: TicketFilter, sort_key: str) -> bool:
@@ -662,7 +766,7 @@ def walked(rows: Sequence[Any], wanted: int) -> list[Any] | None:
     for row in rows:
         if row.matched:
             page.append(row)
-        if row.walked == WALK_BOUND:
+        if row.walk_end:
             return page if len(page) >= wanted else None
     return page
 
@@ -799,6 +903,19 @@ def _board_pages(
     # each column's ids are its own parameter (among_n), not the walk's
     walk, owners = _column_walk(shape, _Walk(sort_key, descending, by_stage=True), among_given=among_given)
     unworded, words = _words_apart(shape, bounded=bounded)
+    if words is not None and owners is None and not walk.by_stage:
+        stages = [bindparam(f"stage_{n}", type_=Integer) for n in range(columns)]
+        where = filters(unworded, walked=True)
+        shared = board_walk(
+            where,
+            words,
+            [walk.key, followers.c.ticket_id if walk.from_follows else tickets.c.id],
+            stages,
+            descending=descending,
+            limit=bindparam("limit", type_=Integer),
+            from_follows=walk.from_follows,
+        )
+        return Prepared(shared, plan_once=True, written=["limit"])
     pages = []
     for n in range(columns):
         stage = bindparam(f"stage_{n}", type_=Integer)
