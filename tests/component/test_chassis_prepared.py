@@ -16,6 +16,7 @@ from services.chassis import prepared
 from services.chassis.db import SessionFactory, make_engine
 from services.chassis.prepared import Prepared
 from services.tickets.models import outbox, reads, tickets, timeline
+from tests.sql import statements
 
 pytestmark = pytest.mark.db
 
@@ -257,19 +258,10 @@ def test_each_connection_prepares_once_and_keeps_a_bounded_number(
         )
         for c in (TABLE.c.id, TABLE.c.event_id, TABLE.c.created_at)
     ]
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", note)
-    try:
-        with db.read() as s:
-            answers = [[p.run(s, {"e": f"e-{n}"}).scalar() for p in by_event[:2]] for n in range(3)]
-            answers.append([p.run(s, {"e": "e-2"}).scalar() for p in (by_event[2], by_event[1], by_event[0])])
-            held = _prepared_here(s) if db.engine.dialect.name == "postgresql" else {}
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", note)
+    with statements(db.engine) as seen, db.read() as s:
+        answers = [[p.run(s, {"e": f"e-{n}"}).scalar() for p in by_event[:2]] for n in range(3)]
+        answers.append([p.run(s, {"e": "e-2"}).scalar() for p in (by_event[2], by_event[1], by_event[0])])
+        held = _prepared_here(s) if db.engine.dialect.name == "postgresql" else {}
     ids = answers[0][0], answers[1][0], answers[2][0]
     assert answers == [[ids[0]] * 2, [ids[1]] * 2, [ids[2]] * 2, [ids[2]] * 3]
     ran = [sql for statement in seen if (sql := prepared.executed(statement)) is not None]

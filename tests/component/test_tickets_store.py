@@ -20,6 +20,7 @@ from services.tickets import contract
 from services.tickets.domain import EVERYTHING, Scope, TicketFilter, parse_sort
 from services.tickets.models import tickets
 from services.tickets.store import TicketStore, queries
+from tests.sql import statements
 
 pytestmark = pytest.mark.db
 
@@ -318,23 +319,19 @@ def test_a_list_of_few_or_no_matches_is_counted_first_and_paged_among_them(
     for n, priority in enumerate(["low", "high", "low", "medium", "high"]):
         clock.advance(minutes=1)
         made.append(_create(store, name=f"ticket {'edcba'[n]}", priority=priority))
-    ran: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if (sql := executed(statement)) is not None:
-            ran.append(sql)
+    def ran(noted: list[str]) -> list[str]:  # what ran, an EXECUTE as its statement, no PREPARE
+        return [sql for statement in noted if (sql := executed(statement)) is not None]
 
-    engine = store.lists.db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(store.lists.db.engine) as noted:
         common: dict[str, Any] = {"scope": EVERYTHING, "user_id": 1, "cursor": None}
         none = store.lists.table(
             **common, flt=TicketFilter(priority="urgent"), sort=parse_sort("id"), limit=25
         )
         assert (none["items"], none["total"], none["next_cursor"]) == ([], 0, None)
-        assert len([s for s in ran if s.lstrip().upper().startswith("SELECT")]) == 1, ran
+        assert len([s for s in ran(noted) if s.lstrip().upper().startswith("SELECT")]) == 1, ran(noted)
         for text, key in (("-updated_at", "updated_at"), ("name", "name"), ("id", "id")):
-            ran.clear()
+            noted.clear()
             few = store.lists.table(
                 **common, flt=TicketFilter(priority="high"), sort=parse_sort(text), limit=25
             )
@@ -342,10 +339,8 @@ def test_a_list_of_few_or_no_matches_is_counted_first_and_paged_among_them(
             expected = sorted(highs, key=lambda t: t[key], reverse=text.startswith("-"))
             assert [t["id"] for t in few["items"]] == [t["id"] for t in expected]
             assert (few["total"], few["total_capped"], few["next_cursor"]) == (2, False, None)
-            paged = [s for s in ran if "ORDER BY" in s and "LIMIT" in s and "tickets.name" in s]
-            assert len(paged) == 1 and ("ANY(" in paged[0] or " IN (" in paged[0]), ran
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+            paged = [s for s in ran(noted) if "ORDER BY" in s and "LIMIT" in s and "tickets.name" in s]
+            assert len(paged) == 1 and ("ANY(" in paged[0] or " IN (" in paged[0]), ran(noted)
     seen, cursor = [], None
     while True:  # more than a page: walked, each ticket once
         page = store.lists.table(
@@ -475,11 +470,9 @@ def test_a_boards_columns_in_one_statement_are_each_columns_own_page(
             ticket_id=ticket["id"],
             changes={"status": stages[column], "owner_id": owner},
         )
-    ran: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if (sql := executed(statement)) is not None and "sort_key" in sql:  # a page's statement
-            ran.append(sql)
+    def pages(seen: list[str]) -> list[str]:  # a page's statement (an EXECUTE as its SQL), no PREPARE
+        return [sql for statement in seen if (sql := executed(statement)) is not None and "sort_key" in sql]
 
     owned = Scope(False, frozenset({7}), False)
     high, searched = TicketFilter(priority="high"), TicketFilter(q="ticket")  # every match within the cap
@@ -487,14 +480,9 @@ def test_a_boards_columns_in_one_statement_are_each_columns_own_page(
     for scope, flt in asked:
         common: dict[str, Any] = {"scope": scope, "user_id": 1, "flt": flt, "sort": parse_sort(sort)}
         common["limit"] = 3
-        engine = store.lists.db.engine
-        sa.event.listen(engine, "before_cursor_execute", record)
-        try:
-            ran.clear()
+        with statements(store.lists.db.engine) as seen:
             board = store.lists.board(**common, pipeline_id=None)
-            assert len(ran) == 1, ran  # every column's page in one statement
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
+        assert len(pages(seen)) == 1, seen  # every column's page in one statement
         assert [column["stage"]["id"] for column in board["columns"]] == stages
         for column in board["columns"]:
             own = store.lists.table(
@@ -534,12 +522,8 @@ def test_a_search_finds_its_matches_as_text_and_pages_planned_once(
     for n in range(4):
         clock.advance(minutes=1)
         _create(store, name=f"printer {n}" if n % 2 else f"scanner {n}")
-    ran: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        ran.append(statement)
-
-    def searched() -> list[str]:
+    def searched(ran: list[str]) -> list[str]:
         return [sql for sql in ran if any(word in (executed(sql) or "") for word in ("LIKE", "strpos"))]
 
     common: dict[str, Any] = {
@@ -548,23 +532,19 @@ def test_a_search_finds_its_matches_as_text_and_pages_planned_once(
         "sort": parse_sort("-updated_at"),
         "limit": 25,
     }
-    engine = store.lists.db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(store.lists.db.engine) as ran:
         for _ in range(2):  # the first run on a connection prepares, the second only executes
             ran.clear()
             found = store.lists.table(**common, flt=TicketFilter(q="printer"), cursor=None)
             assert [t["name"] for t in found["items"]] == ["printer 3", "printer 1"]
-        table = searched()
+        table = searched(ran)
         ran.clear()
         board = store.lists.board(**common, flt=TicketFilter(q="printer"), pipeline_id=None)
         assert [t["name"] for t in board["columns"][0]["items"]] == ["printer 3", "printer 1"]
-        columns = searched()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    for statements in (table, columns):
-        assert len(statements) == 2, statements  # the matching, then the page(s)
-        matching, page = statements
+        columns = searched(ran)
+    for these in (table, columns):
+        assert len(these) == 2, these  # the matching, then the page(s)
+        matching, page = these
         assert matching.startswith("SELECT") and "sort_key" not in matching and "LIKE" in matching
         assert page.startswith("EXECUTE ")
         assert "sort_key" in (executed(page) or "") and "strpos" in (executed(page) or "")
@@ -585,14 +565,10 @@ def test_a_search_asks_for_its_conversation_matches_after_its_own_statement_and_
     store.tickets.update(scope=EVERYTHING, actor_id=1, ticket_id=made[3], changes={"owner_id": 7})
     store.tickets.update(scope=EVERYTHING, actor_id=1, ticket_id=made[4], changes={"priority": "low"})
     by_conversation = (made[2], made[3], made[4], 999_999)  # 999,999: no such ticket
-    ran: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if (sql := executed(statement)) is not None:
-            ran.append(sql)
-
-    def messages() -> tuple[int, ...]:
-        assert any("LIKE" in sql for sql in ran), ran  # its own search ran first
+    def messages(ran: list[str]) -> tuple[int, ...]:  # ran: the SQL run so far (``statements``)
+        its_own = [sql for statement in ran if (sql := executed(statement)) is not None]
+        assert any("LIKE" in sql for sql in its_own), ran  # its own search ran first
         ran.append("-- asked")
         return by_conversation
 
@@ -605,15 +581,12 @@ def test_a_search_asks_for_its_conversation_matches_after_its_own_statement_and_
         (owned, TicketFilter(q="printer"), set(made) - {made[5]}),  # all but made[3] are unowned
         (Scope(False, frozenset({7}), False), TicketFilter(q="printer"), {made[3]}),
     ):
-        sa.event.listen(engine, "before_cursor_execute", record)
-        try:
-            ran.clear()
-            table = store.lists.table(**common, scope=scope, flt=flt, cursor=None, messages=messages)
+        with statements(engine) as ran:
+            asked = functools.partial(messages, ran)
+            table = store.lists.table(**common, scope=scope, flt=flt, cursor=None, messages=asked)
             assert "-- asked" in ran
             ran.clear()
-            board = store.lists.board(**common, scope=scope, flt=flt, pipeline_id=None, messages=messages)
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
+            board = store.lists.board(**common, scope=scope, flt=flt, pipeline_id=None, messages=asked)
         given = dataclasses.replace(flt, q_ids=by_conversation)
         upfront = store.lists.table(**common, scope=scope, flt=given, cursor=None)
         assert {t["id"] for t in table["items"]} == {t["id"] for t in upfront["items"]} == expected
