@@ -423,7 +423,10 @@ TICKET_COLUMNS = (
 NO_SLA_DUE = "9999-12-31T00:00:00+00:00"  # services.tickets.domain.sla.FOREVER: no running clock
 COL = {name: i for i, name in enumerate(TICKET_COLUMNS)}
 READ_COLUMNS = ("ticket_id", "user_id", "read_seq")
-FOLLOWER_COLUMNS = ("ticket_id", "user_id", "created_at", "listed", "ticket_owner_id", "ticket_updated_at")
+FOLLOWER_COLUMNS = (
+    "ticket_id", "user_id", "created_at", "listed", "ticket_owner_id", "ticket_updated_at",
+    "ticket_created_at", "ticket_priority_rank", "ticket_name_key", "ticket_stage_id",
+)  # fmt: skip
 
 
 def _models() -> Any:
@@ -528,7 +531,12 @@ def generate(size: int, people: People, first_id: int, now: dt.datetime) -> tupl
         for follower, share in ((owner, 0.1), (all_agent, 0.03)):
             if follower is not None and rng.random() < share:
                 listed = deleted is None and merged is None  # the copies restamp_follows keeps
-                follows.append((ticket_id, follower, created.isoformat(), listed, owner, updated.isoformat()))
+                follows.append(
+                    (
+                        *(ticket_id, follower, created.isoformat(), listed, owner, updated.isoformat()),
+                        *(created.isoformat(), rank[priority], name.lower(), stage["id"]),  # ASCII: lower()
+                    )
+                )
     return tickets, reads, follows
 
 

@@ -202,6 +202,13 @@ followers = Table(
     Column("listed", Boolean, nullable=False, server_default=true()),
     Column("ticket_owner_id", Integer, nullable=True),
     Column("ticket_updated_at", DateTime(timezone=True), nullable=True),
+    # and the other orders the view is sorted by: its creation, priority rank and lower-cased name
+    # (migration 0019; the SLA's next due time changes without a save, so that order stays the
+    # ticket's own), and its stage, which the view's board counts by
+    Column("ticket_created_at", DateTime(timezone=True), nullable=True),
+    Column("ticket_priority_rank", Integer, nullable=True),
+    Column("ticket_name_key", String(500), nullable=True),
+    Column("ticket_stage_id", Integer, nullable=True),
     # the tickets a user follows (the "following" view), newest first, and how many are listed
     # and in a scope, from the index alone (migrations 0013, 0015, 0016)
     Index(
@@ -211,6 +218,17 @@ followers = Table(
         "ticket_updated_at",
         "ticket_id",
         "ticket_owner_id",
+    ),
+    # the view's board's column totals from the index alone (queries.count_by_stage, migration 0019)
+    Index("ix_ticket_followers_user_stage", "user_id", "listed", "ticket_stage_id", "ticket_owner_id"),
+    # the same view's page in each of its other orders (queries.FOLLOW_SORT_KEYS, migration 0019)
+    *(
+        Index(f"ix_ticket_followers_user_{name}", "user_id", "listed", column, "ticket_id", "ticket_owner_id")
+        for name, column in (
+            ("created", "ticket_created_at"),
+            ("priority", "ticket_priority_rank"),
+            ("name", "ticket_name_key"),
+        )
     ),
 )
 

@@ -63,7 +63,9 @@ asks = st.fixed_dictionaries(
         "view": st.just("following"),
     },
 )
-sorts = st.sampled_from(["name", "-name", "updated_at", "-updated_at", "id", "-id", "created_at"])
+sorts = st.sampled_from(
+    ["name", "-name", "updated_at", "-updated_at", "id", "-id", "created_at", "-priority", "priority"]
+)
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,10 @@ def _insert(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
             "listed": not row.get("deleted"),
             "ticket_owner_id": row.get("owner"),
             "ticket_updated_at": BASE + dt.timedelta(minutes=row.get("minute", 0)),
+            "ticket_created_at": BASE + dt.timedelta(minutes=row.get("minute", 0)),
+            "ticket_priority_rank": PRIORITY_RANK[row.get("priority", "low")],
+            "ticket_name_key": row["name"].lower(),
+            "ticket_stage_id": row.get("stage", 1),
         }
         for n, row in enumerate(rows, 1)
         if row.get("followed")

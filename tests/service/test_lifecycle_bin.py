@@ -194,6 +194,43 @@ def test_the_following_view_is_newest_first_in_the_callers_scope_through_every_w
         assert (row.ticket_owner_id, row.ticket_updated_at) == (t.owner_id, t.updated_at), row
 
 
+def test_the_following_view_in_its_other_orders_and_its_board_follow_every_write(world: World) -> None:
+    """The following view sorted by name, priority or creation, and its board's columns and totals,
+    read the follow rows' copies of their tickets' lower-cased name, priority rank, creation and
+    stage: a rename, a new priority and a move to another stage each show at once, and every
+    copy is its ticket's after them."""
+    ids = [world.email_ticket(subject=f"case {n}")["ticket_id"] for n in range(3)]
+    admin = world.tickets(ADMIN)
+    for ticket_id in ids:
+        admin.follow(ticket_id)
+
+    def following(sort: str) -> list[int]:
+        return [t["id"] for t in admin.list_tickets({"view": "following", "sort": sort})["items"]]
+
+    def board(sort: str) -> dict[int, tuple[int, list[int]]]:
+        columns = admin.board({"view": "following", "sort": sort})["columns"]
+        return {c["stage"]["id"]: (c["total"], [t["id"] for t in c["items"]]) for c in columns}
+
+    assert following("name") == ids and following("created_at") == ids
+    world.clock.advance(seconds=1)
+    admin.update_ticket(ids[0], {"name": "Zulu", "priority": "low"})
+    admin.update_ticket(ids[1], {"name": "ALPHA", "priority": "urgent"})
+    admin.update_ticket(ids[2], {"priority": "high", "status": 4})  # the default pipeline's Closed
+    assert following("name") == [ids[1], ids[2], ids[0]]
+    assert following("-name") == [ids[0], ids[2], ids[1]]
+    assert following("-priority") == [ids[1], ids[2], ids[0]]
+    assert following("-created_at") == ids[::-1]
+    columns = board("name")
+    assert columns[1] == (2, [ids[1], ids[0]]) and columns[4] == (1, [ids[2]])
+    assert columns[2] == columns[3] == (0, [])
+
+    tickets = {t.id: t for t in world.tickets_rows()}
+    for row in world.followers_rows():
+        t = tickets[row.ticket_id]
+        copies = (row.ticket_created_at, row.ticket_priority_rank, row.ticket_name_key, row.ticket_stage_id)
+        assert copies == (t.created_at, t.priority_rank, t.name.lower(), t.stage_id), row
+
+
 def test_a_delete_finishes_after_conversations_comes_back(world: World) -> None:
     made = world.email_ticket()
     world.down.add("conversations")

@@ -145,9 +145,19 @@ class Lifecycle(RuleBasedStateMachine):
     def follow(self, ticket: int) -> None:
         self._try(lambda: self.api.follow(ticket))
 
-    @rule(ticket=tickets, priority=st.sampled_from(PRIORITIES))
-    def update(self, ticket: int, priority: str) -> None:
-        self._try(lambda: self.api.update_ticket(ticket, {"priority": priority}))
+    @rule(
+        ticket=tickets,
+        priority=st.sampled_from(PRIORITIES),
+        name=st.none() | st.sampled_from(["Zed", "a"]),
+        stage=st.none() | st.sampled_from([1, 3, 4]),  # the default pipeline's New, Waiting on us, Closed
+    )
+    def update(self, ticket: int, priority: str, name: str | None, stage: int | None) -> None:
+        changes: dict[str, Any] = {"priority": priority}
+        if name is not None:
+            changes["name"] = name
+        if stage is not None:
+            changes["status"] = stage
+        self._try(lambda: self.api.update_ticket(ticket, changes))
 
     @rule(trouble=st.sampled_from(("down", "lost", "fine")))
     def conversations_trouble(self, trouble: str) -> None:
@@ -222,8 +232,21 @@ class Lifecycle(RuleBasedStateMachine):
         rows = {t.id: t for t in self.world.tickets_rows()}
         for follow in self.world.followers_rows():
             t = rows[follow.ticket_id]
-            facts = (t.deleted_at is None and t.merged_into_id is None, t.owner_id, t.updated_at)
-            assert (bool(follow.listed), follow.ticket_owner_id, follow.ticket_updated_at) == facts, follow
+            listed = t.deleted_at is None and t.merged_into_id is None
+            facts = (
+                *(listed, t.owner_id, t.updated_at),
+                *(t.created_at, t.priority_rank, t.name.lower(), t.stage_id),
+            )
+            copies = (
+                bool(follow.listed),
+                follow.ticket_owner_id,
+                follow.ticket_updated_at,
+                follow.ticket_created_at,
+                follow.ticket_priority_rank,
+                follow.ticket_name_key,
+                follow.ticket_stage_id,
+            )
+            assert copies == facts, follow
 
     def _agreed(self) -> None:
         tickets = {t.id: t for t in self.world.tickets_rows()}

@@ -339,9 +339,8 @@ def test_migration_0016_reads_the_following_view_of_any_scope_from_the_follow_ro
     assert found == [r["id"] for r in newest[:11]]
 
     plan = _plan(engine, total[0].statement, total[1])
-    assert "ix_ticket_followers_user_updated" in plan and "tickets" not in plan.replace(
-        "ticket_followers", ""
-    ), plan
+    # any of the caller's follow-row indexes (0019 adds one for each other order) counts alone
+    assert "ix_ticket_followers_user_" in plan and "tickets" not in plan.replace("ticket_followers", ""), plan
     assert ("Index Only Scan" if engine.dialect.name == "postgresql" else "COVERING INDEX") in plan, plan
     plan = _plan(engine, first[0].statement, first[1])
     assert "ix_ticket_followers_user_updated" in plan, plan
@@ -445,4 +444,121 @@ def test_migration_0018_keys_listed_tickets_by_owner_for_a_bounded_text_search(
 
     command.downgrade(alembic_config(registry.service("tickets"), url), "0017")
     assert "ix_tickets_owner_key_text" not in _indexes(engine)
+    engine.dispose()
+
+
+def test_migration_0019_reads_the_following_view_in_its_other_orders_from_the_follow_rows(
+    make_db: Callable[..., str],
+) -> None:
+    """Each follow row gets its ticket's creation, priority rank and lower-cased name, set from the
+    tickets as they are; an owned-only agent's following view sorted by any of them walks the
+    caller's entries of that order's index (no sort of all their follows): the rows the tickets
+    themselves give, both ways."""
+    url = make_db("tickets", "0018")
+    engine = make_engine(url)
+    owners = (7, 8, None)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": n,
+            "owner": owners[n % 3],
+            "priority": PRIORITIES[n * 7 % 4],
+            "updated": NOW + dt.timedelta(minutes=(n * 37) % 500),
+            "deleted": NOW if n % 13 == 0 else None,
+        }
+        for n in range(1, 301)
+    ]
+    with engine.begin() as c:
+        _insert_tickets(c, rows)
+        c.execute(
+            sa.text(
+                "UPDATE tickets SET name = CASE WHEN id % 2 = 0 THEN 'Ab' ELSE 'aC' END || (id * 53 % 301)"
+            )
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO ticket_followers (ticket_id, user_id, created_at, listed, ticket_owner_id,"
+                " ticket_updated_at) VALUES (:t, 7, :now, :listed, :owner, :updated)"
+            ),
+            [
+                {
+                    "t": r["id"],
+                    "now": NOW,
+                    "listed": r["deleted"] is None,
+                    "owner": r["owner"],
+                    "updated": r["updated"],
+                }
+                for r in rows
+                if r["id"] % 2 == 0 or r["id"] % 5 == 0
+            ],
+        )
+    upgrade("tickets", url)
+
+    with engine.connect() as c:
+        differ = c.execute(
+            sa.text(
+                "SELECT count(*) FROM ticket_followers f JOIN tickets t ON t.id = f.ticket_id"
+                " WHERE f.ticket_created_at IS NOT t.created_at"
+                " OR f.ticket_priority_rank IS NOT t.priority_rank OR f.ticket_name_key IS NOT lower(t.name)"
+                " OR f.ticket_stage_id IS NOT t.stage_id"
+                if engine.dialect.name == "sqlite"
+                else "SELECT count(*) FROM ticket_followers f JOIN tickets t ON t.id = f.ticket_id"
+                " WHERE (f.ticket_created_at, f.ticket_priority_rank, f.ticket_name_key, f.ticket_stage_id)"
+                " IS DISTINCT FROM (t.created_at, t.priority_rank, lower(t.name), t.stage_id)"
+            )
+        ).scalar_one()
+        lowered = c.execute(sa.text("SELECT id, lower(name) FROM tickets"))
+        names: dict[int, str] = {n: key for n, key in lowered}
+    assert differ == 0
+    found_indexes = _indexes(engine, "ticket_followers")
+    for suffix, column in (
+        ("created", "ticket_created_at"),
+        ("priority", "ticket_priority_rank"),
+        ("name", "ticket_name_key"),
+    ):
+        definition = found_indexes[f"ix_ticket_followers_user_{suffix}"].lower()
+        assert _columns(definition) == ["user_id", "listed", column, "ticket_id", "ticket_owner_id"]
+    _vacuum(engine, "ticket_followers")
+    _vacuum(engine, "tickets")
+
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    followed = [
+        r
+        for r in rows
+        if (r["id"] % 2 == 0 or r["id"] % 5 == 0) and r["deleted"] is None and r["owner"] in (7, None)
+    ]
+    keys = {
+        "priority": lambda r: (PRIORITY_RANK[r["priority"]], r["id"]),
+        "name": lambda r: (names[r["id"]], r["id"]),
+        "created_at": lambda r: (r["updated"], r["id"]),  # created as updated here
+    }
+    sessions = SessionFactory(engine)
+    for text, index in (("-priority", "priority"), ("name", "name"), ("created_at", "created")):
+        sort = parse_sort(text)
+        first = queries.page(owned, 7, TicketFilter(view="following"), sort=sort, limit=10)
+        with sessions.read() as s:
+            found = [row.id for row in queries.run(s, first)]
+        expected = sorted(followed, key=keys[sort.key], reverse=sort.descending)
+        assert found == [r["id"] for r in expected[:11]], text
+        plan = _plan(engine, first[0].statement, first[1])
+        assert f"ix_ticket_followers_user_{index}" in plan, plan
+        assert "Sort" not in plan if engine.dialect.name == "postgresql" else "TEMP B-TREE" not in plan, plan
+
+    board = TicketFilter(view="following", pipeline_id=1)  # a board's columns, counted by stage
+    counts = queries.count_by_stage(owned, 7, board, [1, 2, 3, 4])
+    with sessions.read() as s:
+        assert list(queries.run(s, counts).one()) == [len(followed), 0, 0, 0]
+    plan = _plan(engine, counts[0].statement, counts[1])
+    alone = "tickets" not in plan.replace("ticket_followers", "")
+    assert "ix_ticket_followers_user_stage" in plan and alone, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0018")
+    assert not {
+        "ix_ticket_followers_user_created",
+        "ix_ticket_followers_user_priority",
+        "ix_ticket_followers_user_name",
+        "ix_ticket_followers_user_stage",
+    } & set(_indexes(engine, "ticket_followers"))
+    with engine.connect() as c:
+        columns = {col["name"] for col in sa.inspect(c).get_columns("ticket_followers")}
+    assert not {"ticket_created_at", "ticket_priority_rank", "ticket_name_key", "ticket_stage_id"} & columns
     engine.dispose()

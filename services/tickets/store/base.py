@@ -73,7 +73,13 @@ _RESTAMP_FOLLOWS = Prepared(
     update(followers)
     .where(followers.c.ticket_id == tickets.c.id, among(tickets.c.id, bindparam("ids", type_=IdList())))
     .values(
-        listed=queries.listed(), ticket_owner_id=tickets.c.owner_id, ticket_updated_at=tickets.c.updated_at
+        listed=queries.listed(),
+        ticket_owner_id=tickets.c.owner_id,
+        ticket_updated_at=tickets.c.updated_at,
+        ticket_created_at=tickets.c.created_at,
+        ticket_priority_rank=tickets.c.priority_rank,
+        ticket_name_key=queries.SORT_KEYS["name"],
+        ticket_stage_id=tickets.c.stage_id,
     ),
     plan_once=True,  # the tickets by primary key, then each one's follows: every save runs it
 )
@@ -296,7 +302,9 @@ class Records:
     def restamp_follows(self, s: Session, ticket_ids: Sequence[int]) -> None:
         """Copy onto every follow row of ``ticket_ids`` what the following view reads there
         instead of the ticket (:mod:`queries`): whether it is listed (:func:`queries.listed`), its
-        owner and its last update; in the transaction that changed them, after the change.
+        owner, its stage and its sort keys (:data:`queries.FOLLOW_SORT_KEYS`: its last update,
+        creation, priority rank and lower-cased name); in the transaction that changed them, after
+        the change.
 
         Every write that changes one of those calls it: :meth:`save`, a customer's message, delete
         (one ticket or a bulk batch), restore, spam, not spam, a merge (for the survivor, whose

@@ -63,6 +63,19 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
     "sla_due_at": tickets.c.sla_next_due_at,  # 9999-12-31 without a running clock: never NULL
 }
 
+FOLLOW_SORT_KEYS: dict[str, ColumnElement[Any]] = {
+    "updated_at": followers.c.ticket_updated_at,
+    "created_at": followers.c.ticket_created_at,
+    "priority": followers.c.ticket_priority_rank,
+    "name": followers.c.ticket_name_key,
+}
+"""The follow rows' copies of :data:`SORT_KEYS` (the same values,
+:meth:`~services.tickets.store.base.Records.restamp_follows`): the following view in these orders
+walks the caller's follows in an index of their own (migrations 0016, 0019) instead of joining
+each to its ticket and sorting them all (an agent following 29,500 of a million tickets: a page
+sorted by priority 150-190 ms, its board 490). Not ``sla_due_at``, which the SLA's clock moves
+without a save, nor ``id``, whose walk of the tickets finds a caller's follows as soon."""
+
 
 def visible(scope: Scope, owner: ColumnElement[Any] = tickets.c.owner_id) -> ColumnElement[bool]:
     """The access rule as a SQL condition on ``tickets`` (never fetch-then-filter), or on another
@@ -413,9 +426,9 @@ class _Walk:
 
     @property
     def key(self) -> ColumnElement[Any]:
-        """The sort's column: the follow row's copy of ``updated_at`` for the following view
-        (``from_follows``: see :func:`_follows_listed`), else the ticket's."""
-        return followers.c.ticket_updated_at if self.from_follows else SORT_KEYS[self.sort_key]
+        """The sort's column: the follow row's copy of it for the following view
+        (``from_follows``: :data:`FOLLOW_SORT_KEYS`, :func:`_follows_listed`), else the ticket's."""
+        return FOLLOW_SORT_KEYS[self.sort_key] if self.from_follows else SORT_KEYS[self.sort_key]
 
 
 def page(  # noqa: PLR0913 - the ways a page is read, each by keyword
@@ -486,10 +499,10 @@ def _column_walk(
     its owner parts (:func:`owner_parts`; none among ids already found, whose plan is the ids'),
     and ``walk`` walking its stage's index only where a column asked for it (``by_stage``) and it
     is sorted by update, not among ids and not in parts (each part walks its owner's index in
-    the stage): see :func:`_stage_walk`; the following view sorted by update walks the caller's
-    follows instead (``from_follows``: :func:`_follows_listed`)."""
+    the stage): see :func:`_stage_walk`; the following view walks the caller's follows instead
+    in the orders they carry (``from_follows``: :data:`FOLLOW_SORT_KEYS`)."""
     parts = None if among_given else owner_parts(shape, walk.sort_key)
-    from_follows = shape.view == "following" and walk.sort_key == "updated_at"
+    from_follows = shape.view == "following" and walk.sort_key in FOLLOW_SORT_KEYS
     own_stage = walk.sort_key == "updated_at" and not among_given and parts is None and not from_follows
     by_stage = walk.by_stage and own_stage
     return dataclasses.replace(walk, by_stage=by_stage, from_follows=from_follows), parts
@@ -771,10 +784,11 @@ def board_walk(
 
 def worth_walking(flt: TicketFilter, sort_key: str) -> bool:
     """Whether a page searched past the cap is walked (bounded) before its matches are sorted:
-    not the following view in another order than by update, whose walk passes every listed
-    ticket in that order to find the caller's follows among them (an agent following 30,000 of a
-    million, sorted by name: a walk cut after 139 ms, then the matches sorted in 142)."""
-    return flt.view != "following" or sort_key == "updated_at"
+    not the following view in an order its follow rows do not carry (:data:`FOLLOW_SORT_KEYS`),
+    whose walk passes every listed ticket in that order to find the caller's follows among them
+    (an agent following 30,000 of a million, sorted by name before the follows carried names: a
+    walk cut after 139 ms, then the matches sorted in 142)."""
+    return flt.view != "following" or sort_key in FOLLOW_SORT_KEYS
 
 
 def walked(rows: Sequence[Any], wanted: int) -> list[Any] | None:
@@ -1211,18 +1225,28 @@ def count(scope: Scope, user_id: int, flt: TicketFilter) -> Query:
 
 @functools.lru_cache(maxsize=512)
 def _count(shape: ListShape, cap: int) -> Prepared:
-    if _follows_alone(shape):
+    table, where, plan_once = _counted_where(shape)
+    return Prepared(capped_count(table, where, cap), plan_once=plan_once)
+
+
+def _counted_where(shape: ListShape, *, by_stage: bool = False) -> tuple[Join | Table, list[Any], bool]:
+    """What a count of ``shape`` reads, its WHERE and whether it is planned once: the caller's
+    follow rows alone when :func:`_follows_alone` (planned for the caller), else the list's own
+    (:func:`filters`, a status filter among them). ``by_stage``: a board column's count, whose
+    stage (a condition the caller adds) says its pipeline."""
+    if _follows_alone(dataclasses.replace(shape, pipeline=False) if by_stage else shape):
         mine = [followers.c.user_id == bindparam("user_id", type_=Integer), *_follows_listed(shape.scope)]
-        return Prepared(capped_count(followers, mine, cap), plan_once=False)
-    return Prepared(capped_count(_counted(shape), filters(shape), cap), plan_once=shape.plan_once)
+        return followers, mine, False
+    return _counted(shape), filters(shape), shape.plan_once
 
 
 def _follows_alone(shape: ListShape) -> bool:
     """Whether a list is the caller's follows of listed tickets in their scope and nothing
     narrower (the following view, no other filter): its total is then counted from
-    ``ix_ticket_followers_user_updated`` alone (:func:`_follows_listed`), where looking each
-    followed ticket up took 3.8 ms for 1,001 of an agent's 29,600 follows at 1,000,000 tickets
-    (0.5 ms), and 5 ms for an owned-only agent's.
+    the caller's entries of a follow-row index alone (:func:`_follows_listed`), where looking
+    each followed ticket up took 3.8 ms for 1,001 of an agent's 29,600 follows at 1,000,000
+    tickets (0.5 ms), and 5 ms for an owned-only agent's; a board's columns by the follow rows'
+    copy of the stage (``ix_ticket_followers_user_stage``: that agent's four columns were 63 ms).
     Planned for its caller: a plan made once takes every user for the average follower (1,100
     follows) and, while the table's pages are not marked all-visible since its last vacuum, reads
     all 29,600 entries of that agent in a bitmap (2.4 ms) where a plan knowing them reads 1,001."""
@@ -1239,16 +1263,17 @@ def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Seq
 
 @functools.lru_cache(maxsize=512)
 def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Prepared:
-    table, where = _counted(shape), filters(shape)  # a status filter stays
+    table, where, plan_once = _counted_where(shape, by_stage=True)
+    stage_of = followers.c.ticket_stage_id if table is followers else tickets.c.stage_id
     statement = select(
         *(
-            capped_count(table, [*where, tickets.c.stage_id == bindparam(f"stage_{n}", type_=Integer)], cap)
+            capped_count(table, [*where, stage_of == bindparam(f"stage_{n}", type_=Integer)], cap)
             .scalar_subquery()
             .label(f"stage_{n}")
             for n in range(stages)
         )
     )
-    return Prepared(statement, plan_once=shape.plan_once)
+    return Prepared(statement, plan_once=plan_once)
 
 
 _BY_NAME = operator.itemgetter(*_WIRE_COLUMNS)
