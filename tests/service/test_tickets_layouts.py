@@ -216,3 +216,41 @@ def test_board_of_another_pipeline_and_of_none(tickets: Tickets) -> None:
         tickets.as_(AGENT).board({"pipeline_id": "99"})
     with pytest.raises(ValidationFailed):
         tickets.as_(AGENT).board({"cursor": "x"})
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"view": "open"},
+        {"view": "unassigned"},
+        {"owner_id": "none"},
+        {"view": "mine"},
+        {"view": "following"},
+        {"view": "unread"},
+        {"priority": "high"},
+        {"view": "open", "sort": "name"},
+        {"view": "unassigned", "sort": "-priority"},
+    ],
+    ids=lambda query: "&".join(f"{k}={v}" for k, v in query.items()),
+)
+def test_a_boards_columns_are_the_tables_pages_of_their_stages_in_every_view(
+    tickets: Tickets, seeded: list[dict[str, Any]], query: dict[str, str]
+) -> None:
+    """Each column of a board in a view or filter holds what the table gives for its stage with
+    the same ask: its first page and its total, for each kind of caller; also after tickets
+    leave and re-enter a CLOSED stage (whose ``closed_at`` the open view's columns rely on) and
+    a ticket is unassigned."""
+    admin = tickets.as_(ADMIN)
+    for caller, ticket in ((AGENT, seeded[4]), (OWNED, seeded[2])):  # one each can see
+        tickets.as_(caller).follow(ticket["id"])
+        tickets.as_(caller).get_ticket(ticket["id"])
+    admin.update_ticket(seeded[2]["id"], {"status": NEW})  # out of CLOSED: open again
+    admin.update_ticket(seeded[0]["id"], {"status": CLOSED})
+    admin.update_ticket(seeded[3]["id"], {"owner_id": None})
+    for caller in (AGENT, OWNED, ADMIN):
+        api = tickets.as_(caller)
+        for column in api.board({**query, "limit": "2"})["columns"]:
+            stage = str(column["stage"]["id"])
+            table = _all_pages(api, {**query, "status": stage})
+            assert [t["id"] for t in column["items"]] == [t["id"] for t in table[:2]], (caller, stage)
+            assert (column["total"], column["total_capped"]) == (len(table), False), (caller, stage)

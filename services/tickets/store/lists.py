@@ -151,16 +151,20 @@ class Lists:
     def _counted(self, s: Session, ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> list[_Column]:
         """The columns of a board without ``q``: each column's total counted up to ``TOTAL_CAP``
         (one statement for all of them), then the first pages of the columns with any ticket
-        (one statement for all of them: :func:`queries.board_pages`)."""
-        stage_ids = [stage["id"] for stage in stages]
+        (one statement for all of them: :func:`queries.board_pages`).
+
+        The open view's columns are its stages' own (:func:`open_columns`)."""
+        ask, counted = open_columns(ask, stages)
+        stage_ids = [stage["id"] for stage in counted]
         counts: list[int] = []
         for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
             chunk = stage_ids[i : i + BOARD_COUNTS_PER_QUERY]
             counts += queries.run(s, queries.count_by_stage(ask.scope, ask.user_id, ask.flt, chunk)).one()
-        totals = {
-            stage_id: capped_total(counted, ask.flt.total_cap)
-            for stage_id, counted in zip(stage_ids, counts, strict=True)
-        }
+        totals = {stage["id"]: capped_total(0, ask.flt.total_cap) for stage in stages}
+        totals.update(
+            (stage_id, capped_total(count, ask.flt.total_cap))
+            for stage_id, count in zip(stage_ids, counts, strict=True)
+        )
         return self._first_pages(s, ask, stages, totals)
 
     def _searched(
@@ -294,6 +298,20 @@ class Lists:
         if empty:
             return [], None
         return _cut(queries.run(s, page).all(), sort=sort, limit=limit)
+
+
+def open_columns(ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> tuple[_BoardAsk, list[dict[str, Any]]]:
+    """``ask`` and the ``stages`` whose columns hold tickets, for a board of the open view
+    (``view=open``: tickets without ``closed_at``) as its stages say: ``closed_at`` is set
+    exactly while a ticket's stage is CLOSED (a move sets and clears it, an import sets it so, a
+    stage's state never changes), so a CLOSED stage's column is empty and an OPEN stage's is
+    all of its tickets. Counted as the view, a CLOSED column read every ticket of its stage to
+    find none (330 ms at a million tickets); an OPEN one checked each ticket's ``closed_at``.
+    Any other ask as it is, with all of ``stages``."""
+    if ask.flt.view != "open":
+        return ask, list(stages)
+    plain = dataclasses.replace(ask, flt=dataclasses.replace(ask.flt, view=None))
+    return plain, [stage for stage in stages if stage["state"] == "OPEN"]
 
 
 def _by_column(
