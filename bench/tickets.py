@@ -824,6 +824,26 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
             owned_token,
             f"{board}&q=refund&sort=name",
         ),
+        # the board in a default view: its columns' totals and pages as the view gives them
+        get("board_open", f"{board_label}&view=open, everything agent", all_token, f"{board}&view=open"),
+        get(
+            "board_unassigned_owned",
+            f"{board_label}&view=unassigned, owned-only agent",
+            owned_token,
+            f"{board}&view=unassigned",
+        ),
+        get(
+            "board_mine_owned",
+            f"{board_label}&view=mine, owned-only agent",
+            owned_token,
+            f"{board}&view=mine",
+        ),
+        get(
+            "board_following",
+            f"{board_label}&view=following, everything agent (follows 3 %)",
+            all_token,
+            f"{board}&view=following",
+        ),
         get(
             "board_close",
             "same board, everything agent, a new connection per request (Connection: close)",
@@ -881,6 +901,7 @@ def more_reads(gateway: str, people: People, data: Dataset) -> list[Plan]:
         ("view_unassigned", "view=unassigned", None, everything),
         ("view_following", "view=following", None, everything),
         ("view_following_owned", "view=following", None, owned),  # 10 % of their own tickets
+        ("view_following_priority", "view=following&sort=-priority", None, everything),
         ("view_open", "view=open", None, everything),
         ("unread_owned", "view=unread", None, owned),
         ("all", "sort=-updated_at", "sort=-updated_at (no filter)", everything),
