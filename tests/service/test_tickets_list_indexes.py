@@ -101,6 +101,21 @@ def _insert_tickets(c: sa.Connection, rows: list[dict[str, Any]]) -> None:
     c.execute(_INSERT_TICKETS, [{**row, "rank": PRIORITY_RANK[row["priority"]]} for row in full])
 
 
+def _scattered_tickets() -> list[dict[str, Any]]:
+    """300 tickets for :func:`_insert_tickets`, owned in turn by 7, 8 and nobody, each updated at
+    its own scattered minute, every 13th deleted."""
+    owners = (7, 8, None)
+    return [
+        {
+            "id": n,
+            "owner": owners[n % 3],
+            "updated": NOW + dt.timedelta(minutes=(n * 37) % 500),
+            "deleted": NOW if n % 13 == 0 else None,
+        }
+        for n in range(1, 301)
+    ]
+
+
 def test_migration_0012_keeps_listed_tickets_and_owners_in_the_priority_index(
     make_db: Callable[..., str],
 ) -> None:
@@ -279,16 +294,7 @@ def test_migration_0016_reads_the_following_view_of_any_scope_from_the_follow_ro
     for its page (no sort of all their follows): the rows the tickets themselves give."""
     url = make_db("tickets", "0015")
     engine = make_engine(url)
-    owners = (7, 8, None)
-    rows: list[dict[str, Any]] = [
-        {
-            "id": n,
-            "owner": owners[n % 3],
-            "updated": NOW + dt.timedelta(minutes=(n * 37) % 500),
-            "deleted": NOW if n % 13 == 0 else None,
-        }
-        for n in range(1, 301)
-    ]
+    rows = _scattered_tickets()
     with engine.begin() as c:
         _insert_tickets(c, rows)
         c.execute(
@@ -456,17 +462,7 @@ def test_migration_0019_reads_the_following_view_in_its_other_orders_from_the_fo
     themselves give, both ways."""
     url = make_db("tickets", "0018")
     engine = make_engine(url)
-    owners = (7, 8, None)
-    rows: list[dict[str, Any]] = [
-        {
-            "id": n,
-            "owner": owners[n % 3],
-            "priority": PRIORITIES[n * 7 % 4],
-            "updated": NOW + dt.timedelta(minutes=(n * 37) % 500),
-            "deleted": NOW if n % 13 == 0 else None,
-        }
-        for n in range(1, 301)
-    ]
+    rows = [{**row, "priority": PRIORITIES[row["id"] * 7 % 4]} for row in _scattered_tickets()]
     with engine.begin() as c:
         _insert_tickets(c, rows)
         c.execute(
