@@ -153,8 +153,8 @@ class Lists:
         (one statement for all of them), then the first pages of the columns with any ticket
         (one statement for all of them: :func:`queries.board_pages`).
 
-        The open view's columns are its stages' own (:func:`open_columns`)."""
-        ask, counted = open_columns(ask, stages)
+        The open view's columns are its stages' own (:func:`_open_columns`)."""
+        ask, counted = _open_columns(ask, stages)
         stage_ids = [stage["id"] for stage in counted]
         counts: list[int] = []
         for i in range(0, len(stage_ids), BOARD_COUNTS_PER_QUERY):
@@ -300,7 +300,7 @@ class Lists:
         return _cut(queries.run(s, page).all(), sort=sort, limit=limit)
 
 
-def open_columns(ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> tuple[_BoardAsk, list[dict[str, Any]]]:
+def _open_columns(ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> tuple[_BoardAsk, list[dict[str, Any]]]:
     """``ask`` and the ``stages`` whose columns hold tickets, for a board of the open view
     (``view=open``: tickets without ``closed_at``) as its stages say: ``closed_at`` is set
     exactly while a ticket's stage is CLOSED (a move sets and clears it, an import sets it so, a
