@@ -17,6 +17,8 @@ def test_a_stage_goes_once_its_tickets_moved(world: World) -> None:
     api = world.tickets(AGENT)
     moving = [api.create_ticket({"name": f"t{n}", "status": WAITING_CONTACT})["id"] for n in range(3)]
     binned = api.create_ticket({"name": "binned", "status": WAITING_CONTACT})["id"]
+    for ticket_id in (moving[0], binned):
+        api.follow(ticket_id)
     world.tickets(DELETER).delete_ticket(binned)
     with pytest.raises(Forbidden):
         api.delete_stage(1, WAITING_CONTACT, {"move_to": str(WAITING_US)})
@@ -31,6 +33,8 @@ def test_a_stage_goes_once_its_tickets_moved(world: World) -> None:
     assert {api.get_ticket(t)["status"] for t in moving} == {WAITING_US}
     moved = [e for e in world.events("tickets", contract.TICKET_STATUS_CHANGED) if e["ticket_id"] in moving]
     assert len(moved) == 3  # live tickets moved by the ticket's rules; the binned one quietly
+    copies = {row.ticket_id: row.ticket_stage_id for row in world.followers_rows()}
+    assert copies == {moving[0]: WAITING_US, binned: WAITING_US}  # the follow rows' copies too
     restored = world.tickets(ACCOUNT).restore_ticket(binned)
     assert restored["status"] == WAITING_US
 

@@ -308,7 +308,8 @@ class Records:
 
         Every write that changes one of those calls it: :meth:`save`, a customer's message, delete
         (one ticket or a bulk batch), restore, spam, not spam, a merge (for the survivor, whose
-        follows include the absorbed ticket's); a new follow copies them from the ticket it holds
+        follows include the absorbed ticket's), a removed stage's move of the tickets in the bin
+        or merged away (whose stage moves without a save); a new follow copies them from the ticket it holds
         (:meth:`visible_id` with ``shared``). ``tests/service/test_lifecycle_properties.py``
         checks the copies after every step of its state machine."""
         if ticket_ids:

@@ -109,6 +109,7 @@ class Retire:
             ).all()
             if not rows:
                 return False
+            quiet = []
             for row in rows:
                 if row.deleted_at is None and row.merged_into_id is None:
                     ticket = _ticket(row)
@@ -125,6 +126,8 @@ class Retire:
                         .where(tickets.c.id == row.id)
                         .values(pipeline_id=target.pipeline_id, stage_id=target.id)
                     )
+                    quiet.append(row.id)
+            self.r.restamp_follows(s, quiet)  # their follow rows' copy of the stage
             self.jobs.add_items(s, job.id, [(row.id, "done", None) for row in rows])
             s.execute(_grow(job.id, len(rows)))
             self.jobs.set_step(s, job.id, "move", done=len(rows))
