@@ -148,6 +148,15 @@ Index(
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
+# the same by stage: a board column's unread count from the index alone; PostgreSQL only, as
+# SQLite cannot carry the columns (migration 0020)
+Index(
+    "ix_tickets_stage_id_listed",
+    tickets.c.stage_id,
+    tickets.c.id,
+    postgresql_include=["owner_id", "unread_seq", "pipeline_id"],
+    postgresql_where=_LISTED,
+).ddl_if(dialect="postgresql")
 # sort=priority; the priority filter's capped count from the index alone, with the owner (an
 # agent who sees only their own and unassigned tickets) and the open view, see migration 0012
 Index(
@@ -156,6 +165,17 @@ Index(
     tickets.c.id,
     tickets.c.owner_id,
     tickets.c.closed_at,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
+# a board column's capped count when filtered by priority, from the index alone on PostgreSQL
+# (with the owner, and the pipeline and the open view carried; migration 0020)
+Index(
+    "ix_tickets_stage_priority_listed",
+    tickets.c.stage_id,
+    tickets.c.priority_rank,
+    tickets.c.owner_id,
+    postgresql_include=["pipeline_id", "closed_at"],
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
@@ -221,7 +241,8 @@ followers = Table(
     ),
     # the view's board's column totals from the index alone (queries.count_by_stage, migration 0019)
     Index("ix_ticket_followers_user_stage", "user_id", "listed", "ticket_stage_id", "ticket_owner_id"),
-    # the same view's page in each of its other orders (queries.FOLLOW_SORT_KEYS, migration 0019)
+    # the same view's page in each of its other orders (queries.FOLLOW_SORT_KEYS, migrations 0019
+    # and 0020)
     *(
         Index(f"ix_ticket_followers_user_{name}", "user_id", "listed", column, "ticket_id", "ticket_owner_id")
         for name, column in (
@@ -230,14 +251,18 @@ followers = Table(
             ("name", "ticket_name_key"),
         )
     ),
+    Index("ix_ticket_followers_user_by_id", "user_id", "listed", "ticket_id", "ticket_owner_id"),
 )
 
 reads = Table(
     "ticket_reads",
     metadata,
     Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Integer, primary_key=True, index=True),
+    Column("user_id", Integer, primary_key=True),
     Column("read_seq", Integer, nullable=False),  # read while tickets.unread_seq was this
+    # a user's marks in ticket order, each checked from the index alone (the unread view's counts,
+    # migration 0020)
+    Index("ix_ticket_reads_user_ticket", "user_id", "ticket_id", "read_seq"),
 )
 
 timeline = Table(

@@ -1,4 +1,4 @@
-"""Migrations 0012 to 0018 of tickets: list indexes that answer from the index alone, or in the
+"""Migrations 0012 to 0020 of tickets: list indexes that answer from the index alone, or in the
 order a page wants.
 
 0012: the priority filter's capped count and ``sort=priority`` go through
@@ -11,8 +11,10 @@ following view's total counts ``ix_ticket_followers_user_listed`` alone. 0016: f
 their ticket's owner and last update, and the following view of any scope walks
 ``ix_ticket_followers_user_updated`` for its page and counts it alone for its total. 0017: the
 unread view's total from ``ix_tickets_listed_id_owner_seq`` alone. 0018: a partial scope's text
-search reads the scope, bounded, from ``ix_tickets_owner_key_text``. Each downgrade puts back
-what was there before.
+search reads the scope, bounded, from ``ix_tickets_owner_key_text``. 0019: the following view in
+its other orders from the follow rows. 0020: a board's columns filtered by priority or unread
+counted from an index alone, and the following view's board sorted by id from the follow rows.
+Each downgrade puts back what was there before.
 """
 
 from __future__ import annotations
@@ -101,9 +103,9 @@ def _insert_tickets(c: sa.Connection, rows: list[dict[str, Any]]) -> None:
     c.execute(_INSERT_TICKETS, [{**row, "rank": PRIORITY_RANK[row["priority"]]} for row in full])
 
 
-def _scattered_tickets() -> list[dict[str, Any]]:
-    """300 tickets for :func:`_insert_tickets`, owned in turn by 7, 8 and nobody, each updated at
-    its own scattered minute, every 13th deleted."""
+def _scattered_tickets(count: int = 300) -> list[dict[str, Any]]:
+    """``count`` tickets for :func:`_insert_tickets`, owned in turn by 7, 8 and nobody, each updated
+    at its own scattered minute, every 13th deleted."""
     owners = (7, 8, None)
     return [
         {
@@ -112,7 +114,7 @@ def _scattered_tickets() -> list[dict[str, Any]]:
             "updated": NOW + dt.timedelta(minutes=(n * 37) % 500),
             "deleted": NOW if n % 13 == 0 else None,
         }
-        for n in range(1, 301)
+        for n in range(1, count + 1)
     ]
 
 
@@ -384,7 +386,7 @@ def test_migration_0017_counts_the_unread_view_from_the_listed_id_index(make_db:
         c.execute(
             sa.text("INSERT INTO ticket_reads (ticket_id, user_id, read_seq) VALUES (:t, :u, :seq)"), marks
         )
-    upgrade("tickets", url)
+    upgrade("tickets", url, "0019")  # 0020's stage-led index would take a board column's counts
 
     found = _indexes(engine)
     assert "ix_tickets_listed_id" not in found
@@ -557,4 +559,136 @@ def test_migration_0019_reads_the_following_view_in_its_other_orders_from_the_fo
     with engine.connect() as c:
         columns = {col["name"] for col in sa.inspect(c).get_columns("ticket_followers")}
     assert not {"ticket_created_at", "ticket_priority_rank", "ticket_name_key", "ticket_stage_id"} & columns
+    engine.dispose()
+
+
+def test_migration_0020_counts_a_boards_filtered_columns_from_an_index_alone(
+    make_db: Callable[..., str],
+) -> None:
+    """An owned-only agent's board: each column's count filtered by priority reads
+    ``ix_tickets_stage_priority_listed``, filtered by unread ``ix_tickets_stage_id_listed`` beside
+    the caller's marks in ``ix_ticket_reads_user_ticket`` (on PostgreSQL from the indexes alone), and
+    the following view's columns sorted by id walk ``ix_ticket_followers_user_by_id``: the counts
+    and pages the tickets themselves give, both ways."""
+    url = make_db("tickets", "0019")
+    engine = make_engine(url)
+    rows = [
+        {
+            **row,
+            "stage": 1 + row["id"] // 4 % 4,
+            "priority": PRIORITIES[row["id"] * 7 % 4],
+            "seq": 1 + row["id"] % 3,
+        }
+        for row in _scattered_tickets(3000)  # the caller's 180 follows few among them, as at scale
+    ]
+    followed_ids = {r["id"] for r in rows[:300] if r["id"] % 2 == 0 or r["id"] % 5 == 0}
+    marks = [{"t": r["id"], "seq": r["seq"] - r["id"] % 2} for r in rows if r["id"] % 4 != 0]
+    follow_columns = (
+        "ticket_id, user_id, created_at, listed, ticket_owner_id, ticket_updated_at, ticket_created_at,"
+        " ticket_priority_rank, ticket_name_key, ticket_stage_id"
+    )
+    with engine.begin() as c:
+        _insert_tickets(c, rows)
+        others = [{"t": r["id"], "u": u, "seq": r["seq"]} for r in rows[:300] for u in range(20, 40)]
+        c.execute(
+            sa.text("INSERT INTO ticket_reads (ticket_id, user_id, read_seq) VALUES (:t, :u, :seq)"),
+            [*({**m, "u": 7} for m in marks), *others],  # others' marks: the caller's are few among them
+        )
+        c.execute(
+            sa.text(
+                f"INSERT INTO ticket_followers ({follow_columns})"
+                " VALUES (:t, 7, :now, :listed, :owner, :updated, :updated, :rank, 'n', :stage)"
+            ),
+            [
+                {
+                    "t": r["id"],
+                    "now": NOW,
+                    "listed": r["deleted"] is None,
+                    "owner": r["owner"],
+                    "updated": r["updated"],
+                    "rank": PRIORITY_RANK[r["priority"]],
+                    "stage": r["stage"],
+                }
+                for r in rows
+                if r["id"] in followed_ids
+            ],
+        )
+        followers_too = " UNION ALL ".join(f"SELECT {u} AS u" for u in range(20, 40))
+        c.execute(  # many other follows: the caller's are few among them, as at scale
+            sa.text(
+                f"INSERT INTO ticket_followers ({follow_columns})"
+                " SELECT id, u, created_at, deleted_at IS NULL, owner_id, updated_at, created_at,"
+                f" priority_rank, 'n', stage_id FROM tickets, ({followers_too}) AS others"
+            )
+        )
+    upgrade("tickets", url)
+
+    found = _indexes(engine)
+    alone = engine.dialect.name == "postgresql"  # SQLite reads each entry's row for the rest
+    by_priority = found["ix_tickets_stage_priority_listed"].lower()
+    assert _columns(by_priority) == ["stage_id", "priority_rank", "owner_id"]
+    assert "deleted_at is null" in by_priority and "merged_into_id is null" in by_priority
+    if alone:
+        by_stage = found["ix_tickets_stage_id_listed"].lower()
+        assert _columns(by_stage) == ["stage_id", "id"]
+        assert "deleted_at is null" in by_stage and "merged_into_id is null" in by_stage
+        assert "include (pipeline_id, closed_at)" in by_priority
+        assert "include (owner_id, unread_seq, pipeline_id)" in by_stage
+    else:  # it could carry nothing there, and SQLite's planner takes ix_tickets_listed
+        assert "ix_tickets_stage_id_listed" not in found
+    found_reads = _indexes(engine, "ticket_reads")
+    assert "ix_ticket_reads_user_id" not in found_reads
+    assert _columns(found_reads["ix_ticket_reads_user_ticket"]) == ["user_id", "ticket_id", "read_seq"]
+    by_id = _indexes(engine, "ticket_followers")["ix_ticket_followers_user_by_id"]
+    assert _columns(by_id) == ["user_id", "listed", "ticket_id", "ticket_owner_id"]
+    for table in ("tickets", "ticket_reads", "ticket_followers"):
+        _vacuum(engine, table)
+
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    seen = [r for r in rows if r["deleted"] is None and r["owner"] in (7, None)]
+    read = {m["t"] for m in marks if m["seq"] >= next(r["seq"] for r in rows if r["id"] == m["t"])}
+    stages = [1, 2, 3, 4]
+    sessions = SessionFactory(engine)
+    for flt, index, wanted in (
+        (TicketFilter(priority="urgent", pipeline_id=1), "ix_tickets_stage_priority_listed", "urgent"),
+        (TicketFilter(view="unread", pipeline_id=1), "ix_tickets_stage_id_listed", None),
+    ):
+        counts = queries.count_by_stage(owned, 7, flt, stages)
+        with sessions.read() as s:
+            counted = list(queries.run(s, counts).one())
+        matching = (
+            [r for r in seen if r["priority"] == wanted]
+            if wanted
+            else [r for r in seen if r["id"] not in read]
+        )
+        assert counted == [sum(1 for r in matching if r["stage"] == stage) for stage in stages], flt
+        assert all(counted), counted  # every column has some: the test can tell them apart
+        plan = _plan(engine, counts[0].statement, counts[1])
+        if alone:
+            assert f"Index Only Scan using {index}" in plan, plan
+            assert flt.view != "unread" or "ix_ticket_reads_user_ticket" in plan, plan
+        elif flt.priority:
+            assert index in plan, plan
+
+    for text in ("id", "-id"):
+        sort = parse_sort(text)
+        for stage in stages:
+            column = TicketFilter(view="following", pipeline_id=1, status=stage)
+            first = queries.page(owned, 7, column, sort=sort, limit=5, by_stage=True)
+            with sessions.read() as s:
+                found_ids = [row.id for row in queries.run(s, first)]
+            expected = sorted(
+                (r["id"] for r in seen if r["id"] in followed_ids and r["stage"] == stage),
+                reverse=sort.descending,
+            )
+            assert found_ids == expected[:6], (text, stage)
+            plan = _plan(engine, first[0].statement, first[1])
+            assert "ix_ticket_followers_user_by_id" in plan, plan
+            assert "Sort" not in plan if alone else "TEMP B-TREE" not in plan, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0019")
+    assert not {"ix_tickets_stage_priority_listed", "ix_tickets_stage_id_listed"} & set(_indexes(engine))
+    assert set(_indexes(engine, "ticket_reads")) >= {"ix_ticket_reads_user_id"}
+    assert "ix_ticket_reads_user_ticket" not in _indexes(engine, "ticket_reads")
+    assert "ix_ticket_followers_user_by_id" not in _indexes(engine, "ticket_followers")
     engine.dispose()
