@@ -844,6 +844,25 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
             all_token,
             f"{board}&view=following",
         ),
+        # filtered boards: each column's count from an index of its own stage (migration 0020)
+        get(
+            "board_priority_owned",
+            f"{board_label}&priority=urgent, owned-only agent",
+            owned_token,
+            f"{board}&priority=urgent",
+        ),
+        get(
+            "board_unread_owned",
+            f"{board_label}&view=unread, owned-only agent",
+            owned_token,
+            f"{board}&view=unread",
+        ),
+        get(
+            "board_following_id_owned",
+            f"{board_label}&view=following&sort=id, owned-only agent",
+            owned_token,
+            f"{board}&view=following&sort=id",
+        ),
         get(
             "board_close",
             "same board, everything agent, a new connection per request (Connection: close)",

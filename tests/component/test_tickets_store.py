@@ -171,6 +171,35 @@ def test_totals_are_exact_up_to_the_cap_and_say_when_they_are_capped(
     assert (none["total"], none["total_capped"]) == (0, False)
 
 
+def test_a_partial_scopes_board_columns_add_their_owners_counts_up_to_the_cap(
+    store: TicketStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An owned-only agent's column is counted an owner at a time (``queries._counted_parts``):
+    parts each under the cap that add up past it say so, parts that add up to it are exact, and
+    other owners' tickets are in no part; with a filter (priority) as without."""
+    from services.tickets.domain import lists as domain_lists
+    from services.tickets.store import queries
+
+    for module in (queries, domain_lists, contract):
+        monkeypatch.setattr(module, "TOTAL_CAP", 3)
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    for owner in (7, 7, None, 8, 8, 8, 8):
+        _create(store, owner_id=owner, priority="high")
+    _create(store, owner_id=7, priority="low")
+    common: dict[str, Any] = {"sort": parse_sort("id"), "limit": 2, "pipeline_id": None}
+
+    def first_column(scope: Scope, flt: TicketFilter) -> tuple[int, bool]:
+        column = store.lists.board(scope=scope, user_id=7, flt=flt, **common)["columns"][0]
+        return column["total"], column["total_capped"]
+
+    assert first_column(owned, TicketFilter(priority="high")) == (3, False)  # 7, 7 and unassigned
+    assert first_column(owned, TicketFilter()) == (3, True)  # and 7's low one: 2 + 1 + 1 past 3
+    assert first_column(Scope(False, frozenset({7, 9}), unassigned=False), TicketFilter()) == (3, False)
+    assert first_column(Scope(False, frozenset({8}), unassigned=True), TicketFilter()) == (3, True)
+    nobodys = Scope(False, frozenset({9}), unassigned=True)
+    assert first_column(nobodys, TicketFilter(priority="low")) == (0, False)
+
+
 PARTIAL = Scope(False, frozenset({7, 9}), unassigned=True)  # owners 7 and 9, and the unassigned
 
 

@@ -1277,15 +1277,30 @@ def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Seq
 def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Prepared:
     table, where, plan_once = _counted_where(shape, by_stage=True)
     stage_of = followers.c.ticket_stage_id if table is followers else tickets.c.stage_id
-    statement = select(
-        *(
-            capped_count(table, [*where, stage_of == bindparam(f"stage_{n}", type_=Integer)], cap)
-            .scalar_subquery()
-            .label(f"stage_{n}")
-            for n in range(stages)
-        )
-    )
+    parts = _counted_parts(shape) if table is not followers else None
+    if parts is not None:
+        where = filters(shape, scoped=False)
+
+    def column(n: int) -> ColumnElement[int]:
+        stage = stage_of == bindparam(f"stage_{n}", type_=Integer)
+        alone: list[list[ColumnElement[bool]]] = [[part] for part in parts] if parts else [[]]
+        counts = (capped_count(table, [*where, *part, stage], cap) for part in alone)
+        return functools.reduce(operator.add, (count.scalar_subquery() for count in counts))
+
+    statement = select(*(column(n).label(f"stage_{n}") for n in range(stages)))
     return Prepared(statement, plan_once=plan_once)
+
+
+def _counted_parts(shape: ListShape) -> list[ColumnElement[bool]] | None:
+    """A board column's count for a partial scope as the sum of its owners' counts and the
+    unassigned tickets' (:func:`owner_parts`), each capped: ``owner_id = x`` and ``owner_id IS
+    NULL`` are each a condition an index with the owner after the stage reads as a range
+    (``ix_tickets_listed``, ``ix_tickets_stage_priority_listed``), where ORed together they were a
+    filter on every entry of the stage: an owned-only agent's column filtered by priority passed
+    13,300 entries for its 1,001 at a million tickets. Not the unread view, whose count walks its
+    stage in id order beside the caller's read marks (``ix_tickets_stage_id_listed``): each part
+    would walk it again."""
+    return None if shape.view == "unread" else owner_parts(shape, "updated_at")
 
 
 _BY_NAME = operator.itemgetter(*_WIRE_COLUMNS)
