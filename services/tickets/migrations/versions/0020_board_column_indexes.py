@@ -15,10 +15,11 @@ when the board was filtered:
   ``ix_tickets_stage_id_listed`` (``stage_id, id``, carrying ``owner_id``, ``unread_seq`` and
   ``pipeline_id``) walks the column's own stage in id order from the index alone (6,600 entries
   for that column). PostgreSQL only: SQLite has no ``INCLUDE``, and its planner counts a column
-  from ``ix_tickets_listed`` and each ticket's row as before. Its read marks came from the primary key
-  ``(ticket_id, user_id)``, every user's marks of the tickets passed (4.5 ms a column):
-  ``ix_ticket_reads_user_ticket`` (``user_id, ticket_id, read_seq``) takes the place of the
-  plain ``user_id`` index and answers each check, or the caller's marks in ticket order, alone.
+  from ``ix_tickets_listed`` and each ticket's row as before.
+  The caller's read marks came from the primary key ``(ticket_id, user_id)``: every user's marks
+  of the tickets passed (4.5 ms a column). ``ix_ticket_reads_user_ticket`` (``user_id,
+  ticket_id, read_seq``) takes the place of the plain ``user_id`` index and answers each check,
+  or the caller's marks in ticket order, alone.
 - The following view's board sorted by id looked each of the caller's follows up in every
   column and sorted them (an owned-only agent following 1,800 tickets: 41 ms).
   ``ix_ticket_followers_user_by_id`` walks the caller's follows in id order, as 0016 and 0019's
