@@ -1277,13 +1277,13 @@ def count_by_stage(scope: Scope, user_id: int, flt: TicketFilter, stage_ids: Seq
 def _count_by_stage(shape: ListShape, cap: int, stages: int) -> Prepared:
     table, where, plan_once = _counted_where(shape, by_stage=True)
     stage_of = followers.c.ticket_stage_id if table is followers else tickets.c.stage_id
-    parts = _counted_parts(shape) if table is not followers else None
+    parts = _counted_parts(shape)
     if parts is not None:
         where = filters(shape, scoped=False)
+    alone: list[list[ColumnElement[bool]]] = [[part] for part in parts] if parts else [[]]
 
     def column(n: int) -> ColumnElement[int]:
         stage = stage_of == bindparam(f"stage_{n}", type_=Integer)
-        alone: list[list[ColumnElement[bool]]] = [[part] for part in parts] if parts else [[]]
         counts = (capped_count(table, [*where, *part, stage], cap) for part in alone)
         return functools.reduce(operator.add, (count.scalar_subquery() for count in counts))
 
@@ -1299,7 +1299,8 @@ def _counted_parts(shape: ListShape) -> list[ColumnElement[bool]] | None:
     filter on every entry of the stage: an owned-only agent's column filtered by priority passed
     13,300 entries for its 1,001 at a million tickets. Not the unread view, whose count walks its
     stage in id order beside the caller's read marks (``ix_tickets_stage_id_listed``): each part
-    would walk it again."""
+    would walk it again; nor the following view (:func:`owner_parts` has none for it), counted
+    from the caller's follow rows."""
     return None if shape.view == "unread" else owner_parts(shape, "updated_at")
 
 
