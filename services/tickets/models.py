@@ -129,6 +129,17 @@ Index(
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
+# the same in name order: a partial scope's board column (or status filter) sorted by name, an
+# owner at a time, and "mine" by name (queries.owner_parts' staged parts, migration 0021)
+Index(
+    "ix_tickets_owner_stage_name",
+    tickets.c.owner_id,
+    tickets.c.stage_id,
+    func.lower(tickets.c.name),
+    tickets.c.id,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
 # the capped totals of "mine" and of an owner filter stop after 1,001 entries of this index, read
 # without the table; "following" looks each followed ticket up in the second
 Index(

@@ -156,7 +156,7 @@ def test_a_bounded_walk_gives_the_page_or_says_it_was_cut_and_the_matches_sorted
     within = len(selected) < case.walk_bound or (
         len(expected) == limit + 1 and selected.index(expected[-1]) < case.walk_bound
     )
-    parts = queries.owner_parts(queries.ListShape.of(scope, flt), sort.key)
+    parts = queries.owner_parts(queries.ListShape.of(scope, flt), sort.key, staged=flt.status is not None)
     if within and parts is None:  # walked apart, each owner's walk has its own bound
         assert page is not None
 
@@ -190,9 +190,10 @@ def test_a_boards_bounded_columns_and_their_sorted_matches_give_each_columns_fir
             sorted_first[STAGES[row.board_column]].append(row.id)
     assert sorted_first == expected
     selected = [n for n in order if _selected(rows[n - 1], scope, asked, words=False)]
-    parts = queries.owner_parts(queries.ListShape.of(scope, flt), sort.key)
-    # one walk for all the columns where no index orders a stage's tickets (queries.board_walk)
-    shared = sort.key != "updated_at" or asked.get("view") == "following"
+    parts = queries.owner_parts(queries.ListShape.of(scope, flt), sort.key, staged=True)
+    # one walk for all the columns where no index orders a stage's tickets (queries.board_walk),
+    # nor its owners' (queries.owner_parts)
+    shared = parts is None and (sort.key != "updated_at" or asked.get("view") == "following")
     for stage in STAGES:
         page = queries.walked(walks[stage], limit + 1)
         if page is not None:

@@ -1,4 +1,4 @@
-"""Migrations 0012 to 0020 of tickets: list indexes that answer from the index alone, or in the
+"""Migrations 0012 to 0021 of tickets: list indexes that answer from the index alone, or in the
 order a page wants.
 
 0012: the priority filter's capped count and ``sort=priority`` go through
@@ -13,7 +13,8 @@ their ticket's owner and last update, and the following view of any scope walks
 unread view's total from ``ix_tickets_listed_id_owner_seq`` alone. 0018: a partial scope's text
 search reads the scope, bounded, from ``ix_tickets_owner_key_text``. 0019: the following view in
 its other orders from the follow rows. 0020: a board's columns filtered by priority or unread
-counted from an index alone, and the following view's board sorted by id from the follow rows.
+counted from an index alone, and the following view's board sorted by id from the follow rows. 0021:
+a partial scope's board columns sorted by name walk each owner's tickets of the stage in name order.
 Each downgrade puts back what was there before.
 """
 
@@ -691,4 +692,58 @@ def test_migration_0020_counts_a_boards_filtered_columns_from_an_index_alone(
     assert set(_indexes(engine, "ticket_reads")) >= {"ix_ticket_reads_user_id"}
     assert "ix_ticket_reads_user_ticket" not in _indexes(engine, "ticket_reads")
     assert "ix_ticket_followers_user_by_id" not in _indexes(engine, "ticket_followers")
+    engine.dispose()
+
+
+def test_migration_0021_walks_a_partial_scopes_column_by_name_an_owner_at_a_time(
+    make_db: Callable[..., str],
+) -> None:
+    """An owned-only agent's board column sorted by name (filtered by priority, and ``view=mine``)
+    walks ``ix_tickets_owner_stage_name``, for the partial scope its owner and the unassigned
+    tickets apart and merged: the rows the tickets themselves give in that order, both ways."""
+    url = make_db("tickets", "0020")
+    engine = make_engine(url)
+    rows = [
+        {**row, "stage": 1 + row["id"] // 3 % 4, "priority": PRIORITIES[row["id"] * 7 % 4]}
+        for row in _scattered_tickets(3000)
+    ]
+    with engine.begin() as c:
+        _insert_tickets(c, rows)
+        # names in no id order, some alike but in case (the sort is case-insensitive, then by id)
+        named = "CASE WHEN id % 2 = 0 THEN 'Case ' ELSE 'case ' END || (id * 7919 % 500)"
+        c.execute(sa.text(f"UPDATE tickets SET name = {named}"))
+    upgrade("tickets", url)
+
+    definition = _indexes(engine)["ix_tickets_owner_stage_name"].lower()
+    written = definition.replace(" ", "").replace('"', "").replace("((name)::text)", "(name)")  # PostgreSQL's
+    assert "(owner_id,stage_id,lower(name),id)" in written, definition
+    assert "deleted_at is null" in definition and "merged_into_id is null" in definition
+    _vacuum(engine, "tickets")
+    names = {r["id"]: f"case {r['id'] * 7919 % 500}" for r in rows}
+    owned = Scope(False, frozenset({7}), unassigned=True)
+    sessions = SessionFactory(engine)
+    for flt, owners, parts in (
+        (TicketFilter(priority="urgent", pipeline_id=1, status=3), (7, None), 2),
+        (TicketFilter(view="mine", pipeline_id=1, status=3), (7,), 1),
+    ):
+        for text in ("name", "-name"):
+            sort = parse_sort(text)
+            column = queries.page(owned, 7, flt, sort=sort, limit=10, by_stage=True)
+            with sessions.read() as s:
+                found = [row.id for row in queries.run(s, column)]
+            kept = [
+                r
+                for r in rows
+                if r["deleted"] is None
+                and r["owner"] in owners
+                and r["stage"] == 3
+                and (flt.priority is None or r["priority"] == flt.priority)
+            ]
+            expected = sorted(kept, key=lambda r: (names[r["id"]], r["id"]), reverse=sort.descending)
+            assert found == [r["id"] for r in expected[:11]], (flt, text)
+            plan = _plan(engine, column[0].statement, column[1])
+            assert plan.count("ix_tickets_owner_stage_name") == parts, plan
+
+    command.downgrade(alembic_config(registry.service("tickets"), url), "0020")
+    assert "ix_tickets_owner_stage_name" not in _indexes(engine)
     engine.dispose()

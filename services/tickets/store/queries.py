@@ -386,11 +386,14 @@ OWNER_PARTS_MAX = 8
 this many of them (:func:`owner_parts`); a scope of more owners is one walk of the sort order."""
 
 
-def owner_parts(shape: ListShape, sort_key: str) -> list[ColumnElement[bool]] | None:
+def owner_parts(shape: ListShape, sort_key: str, *, staged: bool = False) -> list[ColumnElement[bool]] | None:
     """The parts of a partial scope that a page sorted by ``updated_at`` reads one at a time,
     each in its owner's own order (``ix_tickets_owner_stage_updated``,
     ``ix_tickets_owner_updated``), the page being the first rows of their merge; ``None`` to
-    read the page in one walk.
+    read the page in one walk. Sorted by name too where the page is of one stage (``staged``: a
+    board column, a status filter), in ``ix_tickets_owner_stage_name``: walking the name order
+    for a column, an owned-only agent's board filtered by priority passed 11,000-13,000 rows
+    for each column's 26 (41 ms of SQL at a million tickets).
 
     One walk of the sort order (or of a column's stage) passes every ticket and keeps those of
     the scope: for an agent who sees their own and the unassigned tickets (a sixth of a
@@ -407,7 +410,8 @@ def owner_parts(shape: ListShape, sort_key: str) -> list[ColumnElement[bool]] | 
     (``owner_id``, ``unassigned``, ``view=mine``), the following view (it starts from the
     caller's follows), other sorts (no index orders an owner's tickets by them)."""
     scope = shape.scope
-    if scope.everything or sort_key != "updated_at" or shape.owner or shape.unassigned:
+    apart = ("updated_at", "name") if staged else ("updated_at",)
+    if scope.everything or sort_key not in apart or shape.owner or shape.unassigned:
         return None
     if shape.view in ("mine", "following"):
         return None
@@ -512,7 +516,8 @@ def _column_walk(
     is sorted by update, not among ids and not in parts (each part walks its owner's index in
     the stage): see :func:`_stage_walk`; the following view walks the caller's follows instead
     in the orders they carry (``from_follows``: :data:`FOLLOW_SORT_KEYS`)."""
-    parts = None if among_given else owner_parts(shape, walk.sort_key)
+    staged = walk.by_stage or shape.status
+    parts = None if among_given else owner_parts(shape, walk.sort_key, staged=staged)
     from_follows = shape.view == "following" and walk.sort_key in FOLLOW_SORT_KEYS
     own_stage = walk.sort_key == "updated_at" and not among_given and parts is None and not from_follows
     by_stage = walk.by_stage and own_stage
