@@ -863,6 +863,20 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
             owned_token,
             f"{board}&view=following&sort=id",
         ),
+        # sorted by name, an owned-only agent's columns walk each owner's tickets of the stage in
+        # that order (migration 0021)
+        get(
+            "board_priority_name_owned",
+            f"{board_label}&priority=urgent&sort=name, owned-only agent",
+            owned_token,
+            f"{board}&priority=urgent&sort=name",
+        ),
+        get(
+            "board_mine_name_owned",
+            f"{board_label}&view=mine&sort=name, owned-only agent",
+            owned_token,
+            f"{board}&view=mine&sort=name",
+        ),
         get(
             "board_close",
             "same board, everything agent, a new connection per request (Connection: close)",

@@ -741,9 +741,10 @@ def board_walk(
     a match of that column), with ``board_column`` (its index in ``stages``), the columns one
     after another.
 
-    For an order no index gives by stage (all but ``updated_at``, :func:`_stage_walk`), whose
-    column walks each passed the rows of every stage to keep their own: an owned-only agent's
-    board sorted by name read its scope's rows six for one kept, and its columns' stages four
+    For an order no index gives by stage (all but ``updated_at``, :func:`_stage_walk`; and by
+    name, an owner at a time, :func:`owner_parts`), whose column walks each passed the rows of
+    every stage to keep their own: an owned-only agent's board sorted by name (before migration
+    0021 gave it parts) read its scope's rows six for one kept, and its columns' stages four
     for one of those, so four walks of 48,000 rows each (~50 ms each at a million tickets). One
     walk reads as many rows as one of them gave each column, the columns sharing them in the
     stages' proportions: a column of a rare stage sees fewer of its own rows than alone and is
