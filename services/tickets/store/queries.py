@@ -672,34 +672,63 @@ def _walk(
     with ``walk_0``... (the order's prefix), ``sort_key``, ``id``, ``matched``, ``walked`` and
     ``walk_end`` (the bound's last row); with ``stages`` (:func:`board_walk`) also ``stage_id``
     and, for each stage, ``nth_0``...: how many of the walk's rows up to this one are matches in
-    that stage (a running count, which the walk's order gives as it goes)."""
+    that stage (a running count, which the walk's order gives as it goes).
+
+    With ``stages`` the words are checked once a row, in a walk of its own (``steps``) that the
+    running counts read: written into each count, they were checked once for each stage and
+    once more, the search's ids looked through as often (a board searched for a common word
+    sorted by priority at a million tickets: 16 of its walk's 21 ms)."""
     user_id = bindparam("user_id", type_=Integer)
     source = _for_user(user_id) if from_follows or _reads_follows(where) else tickets
     ordered = _directed(order, descending)
     *prefix, key, ident = order
-    walked = func.row_number().over(order_by=ordered)
-    return (
-        select(
-            *(column.label(f"walk_{n}") for n, column in enumerate(prefix)),
-            key.label("sort_key"),
-            ident.label("id"),
-            *([tickets.c.stage_id.label("stage_id")] if stages else []),
-            *(
-                func.sum(case((and_(words, tickets.c.stage_id == stage), 1), else_=0))
-                .over(order_by=ordered)
-                .label(f"nth_{n}")
-                for n, stage in enumerate(stages)
-            ),
-            words.label("matched"),
-            walked.label("walked"),
-            (walked == literal_column(str(bound), Integer)).label("walk_end"),
+    named = [
+        *(column.label(f"walk_{n}") for n, column in enumerate(prefix)),
+        key.label("sort_key"),
+        ident.label("id"),
+    ]
+    if not stages:
+        walked = func.row_number().over(order_by=ordered)
+        return (
+            select(
+                *named,
+                words.label("matched"),
+                walked.label("walked"),
+                (walked == literal_column(str(bound), Integer)).label("walk_end"),
+            )
+            .select_from(source)
+            .where(*where)
+            .order_by(*ordered)
+            .limit(bound)
+            .subquery("walk")
         )
+    steps = (
+        select(*named, tickets.c.stage_id.label("stage_id"), words.label("matched"))
         .select_from(source)
         .where(*where)
         .order_by(*ordered)
         .limit(bound)
-        .subquery("walk")
+        .subquery("steps")
     )
+    stepped = _directed(
+        [*(steps.c[f"walk_{n}"] for n in range(len(prefix))), steps.c.sort_key, steps.c.id], descending
+    )
+    walked = func.row_number().over(order_by=stepped)
+    return select(
+        *(steps.c[f"walk_{n}"] for n in range(len(prefix))),
+        steps.c.sort_key,
+        steps.c.id,
+        steps.c.stage_id,
+        *(
+            func.sum(case((and_(steps.c.matched, steps.c.stage_id == stage), 1), else_=0))
+            .over(order_by=stepped)
+            .label(f"nth_{n}")
+            for n, stage in enumerate(stages)
+        ),
+        steps.c.matched,
+        walked.label("walked"),
+        (walked == literal_column(str(bound), Integer)).label("walk_end"),
+    ).subquery("walk")
 
 
 def _walk_page(
