@@ -615,7 +615,8 @@ cost is their number: at 1,000,000 tickets a word too rare to fill a page within
 fewer than ~13,000 matches, sorted in tens of milliseconds; one common enough to fill it is
 walked in a few. Where the WHERE is not the walk's index range (a partial scope sorted by name,
 whose walk reads six rows for each it keeps) the bound costs that many times more rows read
-(~50 ms at a million); a board's columns in such an order share one walk (:func:`board_walk`)."""
+(~50 ms at a million); a board's columns in such an order share one walk (:func:`board_walk`),
+or by name walk each owner's tickets of their stage apart (:func:`owner_parts`)."""
 
 
 def bounded_walk(
