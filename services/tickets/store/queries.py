@@ -688,37 +688,21 @@ def _walk(
         key.label("sort_key"),
         ident.label("id"),
     ]
+
+    def bounded(*columns: ColumnElement[Any]) -> Select[Any]:
+        return select(*named, *columns).select_from(source).where(*where).order_by(*ordered).limit(bound)
+
+    def ends(walked: ColumnElement[int]) -> tuple[ColumnElement[Any], ColumnElement[bool]]:
+        return walked.label("walked"), (walked == literal_column(str(bound), Integer)).label("walk_end")
+
     if not stages:
         walked = func.row_number().over(order_by=ordered)
-        return (
-            select(
-                *named,
-                words.label("matched"),
-                walked.label("walked"),
-                (walked == literal_column(str(bound), Integer)).label("walk_end"),
-            )
-            .select_from(source)
-            .where(*where)
-            .order_by(*ordered)
-            .limit(bound)
-            .subquery("walk")
-        )
-    steps = (
-        select(*named, tickets.c.stage_id.label("stage_id"), words.label("matched"))
-        .select_from(source)
-        .where(*where)
-        .order_by(*ordered)
-        .limit(bound)
-        .subquery("steps")
-    )
-    stepped = _directed(
-        [*(steps.c[f"walk_{n}"] for n in range(len(prefix))), steps.c.sort_key, steps.c.id], descending
-    )
-    walked = func.row_number().over(order_by=stepped)
+        return bounded(words.label("matched"), *ends(walked)).subquery("walk")
+    steps = bounded(tickets.c.stage_id.label("stage_id"), words.label("matched")).subquery("steps")
+    carried = [steps.c[column.name] for column in named]
+    stepped = _directed(carried, descending)
     return select(
-        *(steps.c[f"walk_{n}"] for n in range(len(prefix))),
-        steps.c.sort_key,
-        steps.c.id,
+        *carried,
         steps.c.stage_id,
         *(
             func.sum(case((and_(steps.c.matched, steps.c.stage_id == stage), 1), else_=0))
@@ -727,8 +711,7 @@ def _walk(
             for n, stage in enumerate(stages)
         ),
         steps.c.matched,
-        walked.label("walked"),
-        (walked == literal_column(str(bound), Integer)).label("walk_end"),
+        *ends(func.row_number().over(order_by=stepped)),
     ).subquery("walk")
 
 
