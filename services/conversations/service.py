@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.timer import timer
 
 from services.chassis.errors import Conflict, NotFound, ValidationFailed
 from services.chassis.events import subscribe
@@ -31,6 +30,7 @@ from services.chassis.paging import PageQuery
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id, shared
 from services.chassis.system import require_system
+from services.chassis.timer import timer
 from services.conversations import contract
 from services.conversations.blobs import Blobs
 from services.conversations.domain import access, routing

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.timer import timer
 
 from services.chassis.batches import subscribe_batch
 from services.chassis.errors import Forbidden
@@ -38,6 +37,7 @@ from services.chassis.parallel import together
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id, shared
 from services.chassis.system import limit_arg, moment_arg, require_system
+from services.chassis.timer import timer
 from services.conversations import contract as conversations_contract
 from services.notifications import contract
 from services.notifications.digests import send_digests

@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.timer import timer
 
 from services.chassis.errors import Conflict, Forbidden
 from services.chassis.housekeeping import sweep
@@ -23,6 +22,7 @@ from services.chassis.outbox import OutboxRelay
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id
 from services.chassis.system import moment_arg
+from services.chassis.timer import timer
 from services.conversations import contract as conversations_contract
 from services.notifications import contract as notifications_contract
 from services.permissions import contract as permissions_contract

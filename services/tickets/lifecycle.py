@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nameko.timer import timer
-
 from services.chassis.errors import Conflict, Forbidden, NotFound
 from services.chassis.housekeeping import sweep
 from services.chassis.idempotency import REPLAYED, IdempotencyKey
@@ -24,6 +22,7 @@ from services.chassis.identity import Caller
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id
 from services.chassis.system import id_list, limit_arg, moment_arg, require_system
+from services.chassis.timer import timer
 from services.conversations import contract as conversations_contract
 from services.permissions.contract import ACCOUNT_ACCESS, BULK_DELETE, DELETE_TICKETS
 from services.tickets import contract

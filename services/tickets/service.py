@@ -22,7 +22,6 @@ import uuid
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.timer import timer
 
 from services.chassis.errors import (
     DeadlineExceeded,
@@ -40,6 +39,7 @@ from services.chassis.paging import PageQuery
 from services.chassis.parallel import ahead
 from services.chassis.rpc import CurrentCaller, ServiceRpc, require_caller, rpc
 from services.chassis.schema import load, require_id, shared
+from services.chassis.timer import timer
 from services.conversations import contract as conversations_contract
 from services.permissions import contract as permissions_contract
 from services.tickets import contract
