@@ -877,6 +877,19 @@ def plans(gateway: str, people: People, data: Dataset) -> list[Plan]:
             owned_token,
             f"{board}&view=mine&sort=name",
         ),
+        # and in the other orders but the SLA's (migration 0022)
+        get(
+            "board_q_priority_owned",
+            f"{board_label}&q=refund&sort=-priority, owned-only agent",
+            owned_token,
+            f"{board}&q=refund&sort=-priority",
+        ),
+        get(
+            "board_priority_id_owned",
+            f"{board_label}&priority=urgent&sort=id, owned-only agent",
+            owned_token,
+            f"{board}&priority=urgent&sort=id",
+        ),
         get(
             "board_close",
             "same board, everything agent, a new connection per request (Connection: close)",

@@ -140,6 +140,34 @@ Index(
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
+# the same in the other orders a board sorts by but the SLA's: priority, creation and id
+# (queries.owner_parts' staged parts, migration 0022)
+Index(
+    "ix_tickets_owner_stage_priority",
+    tickets.c.owner_id,
+    tickets.c.stage_id,
+    tickets.c.priority_rank,
+    tickets.c.id,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
+Index(
+    "ix_tickets_owner_stage_created",
+    tickets.c.owner_id,
+    tickets.c.stage_id,
+    tickets.c.created_at,
+    tickets.c.id,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
+Index(
+    "ix_tickets_owner_stage_id",
+    tickets.c.owner_id,
+    tickets.c.stage_id,
+    tickets.c.id,
+    sqlite_where=_LISTED,
+    postgresql_where=_LISTED,
+)
 # the capped totals of "mine" and of an owner filter stop after 1,001 entries of this index, read
 # without the table; "following" looks each followed ticket up in the second
 Index(
