@@ -18,7 +18,7 @@ Both passes see HELPDESK_TEST_AMQP_URI, HELPDESK_TEST_RABBIT_DATA and HELPDESK_T
 URL without a database name (`postgresql+psycopg2://postgres@127.0.0.1:<port>`, which connects to
 the `postgres` database; tests make their own with deploy.postgres.create_database).
 Ports: HELPDESK_TEST_AMQP_PORT (5682) and HELPDESK_TEST_PG_PORT (5442). Python writes its bytecode
-cache in the passes even where PYTHONDONTWRITEBYTECODE is set (`test_env`).
+cache in the passes even where PYTHONDONTWRITEBYTECODE is set (`pass_env`).
 
 `python -m deploy.test_runner --chaos [pytest args...]` (`make test-chaos`) runs only the chaos
 proof, `tests/e2e/test_chaos.py`, on PostgreSQL for HELPDESK_CHAOS_SECONDS (600 unless set); its
@@ -107,17 +107,18 @@ def run_pytest(label: str, env: Mapping[str, str], args: list[str]) -> int:
     return code
 
 
-def test_env(servers: Mapping[str, str]) -> dict[str, str]:
+def pass_env(servers: Mapping[str, str]) -> dict[str, str]:
     """Our environment, the servers', and Python's bytecode cache on: a pass starts hundreds of Python
-    processes (each suite's supervisor starts ten), and compiling our sources afresh in each, as a
-    set PYTHONDONTWRITEBYTECODE makes them do, took a suite's start from ~7 s to ~11 s here."""
+    processes (each suite's supervisor ten), and a set PYTHONDONTWRITEBYTECODE has each compile our
+    sources afresh: a suite alone on an idle machine here was ready in 10-12 s that way, 7-9 s
+    with the cache (in a pass, where more runs beside it, about a second sooner)."""
     env = {**os.environ, **servers}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
 def run_passes(servers: Mapping[str, str], args: list[str]) -> bool:
-    env = test_env(servers)
+    env = pass_env(servers)
     sqlite = run_pytest("sqlite", {**env, "HELPDESK_TEST_DB": "sqlite"}, args)
     pg = run_pytest("postgresql", {**env, "HELPDESK_TEST_DB": "postgresql"}, ["-m", "db", *args])
     if pg == NO_TESTS_COLLECTED:
@@ -128,7 +129,7 @@ def run_passes(servers: Mapping[str, str], args: list[str]) -> bool:
 
 
 def run_chaos(servers: Mapping[str, str], args: list[str]) -> bool:
-    env = {**test_env(servers), "HELPDESK_TEST_DB": "postgresql"}
+    env = {**pass_env(servers), "HELPDESK_TEST_DB": "postgresql"}
     env.setdefault("HELPDESK_CHAOS_SECONDS", "600")
     say(f"chaos for {env['HELPDESK_CHAOS_SECONDS']}s")
     command = [sys.executable, "-m", "pytest", CHAOS_TEST, "-p", "no:cacheprovider", "-q", "-s", *args]
