@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -118,56 +120,28 @@ Index(
     sqlite_where=_LISTED,
     postgresql_where=_LISTED,
 )
-# a partial scope's page sorted by update, read an owner (or the unassigned) at a time
-# (queries.owner_parts), in a board column or a status filter too
-Index(
-    "ix_tickets_owner_stage_updated",
-    tickets.c.owner_id,
-    tickets.c.stage_id,
-    tickets.c.updated_at,
-    tickets.c.id,
-    sqlite_where=_LISTED,
-    postgresql_where=_LISTED,
-)
-# the same in name order: a partial scope's board column (or status filter) sorted by name, an
-# owner at a time, and "mine" by name (queries.owner_parts' staged parts, migration 0021)
-Index(
-    "ix_tickets_owner_stage_name",
-    tickets.c.owner_id,
-    tickets.c.stage_id,
-    func.lower(tickets.c.name),
-    tickets.c.id,
-    sqlite_where=_LISTED,
-    postgresql_where=_LISTED,
-)
-# the same in the other orders a board sorts by but the SLA's: priority, creation and id
-# (queries.owner_parts' staged parts, migration 0022)
-Index(
-    "ix_tickets_owner_stage_priority",
-    tickets.c.owner_id,
-    tickets.c.stage_id,
-    tickets.c.priority_rank,
-    tickets.c.id,
-    sqlite_where=_LISTED,
-    postgresql_where=_LISTED,
-)
-Index(
-    "ix_tickets_owner_stage_created",
-    tickets.c.owner_id,
-    tickets.c.stage_id,
-    tickets.c.created_at,
-    tickets.c.id,
-    sqlite_where=_LISTED,
-    postgresql_where=_LISTED,
-)
-Index(
-    "ix_tickets_owner_stage_id",
-    tickets.c.owner_id,
-    tickets.c.stage_id,
-    tickets.c.id,
-    sqlite_where=_LISTED,
-    postgresql_where=_LISTED,
-)
+
+
+def _by_owner_and_stage(name: str, *order: Any) -> Index:
+    """Listed tickets by ``owner_id, stage_id``, then ``order``: a partial scope's page of one stage
+    (a board column, a status filter) in that order, read an owner (and the unassigned) at a time
+    (``queries.owner_parts``), and a ``view=mine`` column directly."""
+    return Index(
+        name,
+        tickets.c.owner_id,
+        tickets.c.stage_id,
+        *order,
+        sqlite_where=_LISTED,
+        postgresql_where=_LISTED,
+    )
+
+
+# by update (migration 0014), by name (0021), and in the board's other orders but the SLA's (0022)
+_by_owner_and_stage("ix_tickets_owner_stage_updated", tickets.c.updated_at, tickets.c.id)
+_by_owner_and_stage("ix_tickets_owner_stage_name", func.lower(tickets.c.name), tickets.c.id)
+_by_owner_and_stage("ix_tickets_owner_stage_priority", tickets.c.priority_rank, tickets.c.id)
+_by_owner_and_stage("ix_tickets_owner_stage_created", tickets.c.created_at, tickets.c.id)
+_by_owner_and_stage("ix_tickets_owner_stage_id", tickets.c.id)
 # the capped totals of "mine" and of an owner filter stop after 1,001 entries of this index, read
 # without the table; "following" looks each followed ticket up in the second
 Index(

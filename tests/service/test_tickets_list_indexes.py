@@ -696,6 +696,14 @@ def test_migration_0020_counts_a_boards_filtered_columns_from_an_index_alone(
     engine.dispose()
 
 
+def _staged_tickets() -> list[dict[str, Any]]:
+    """3,000 :func:`_scattered_tickets` in four stages and four priorities, each in no id order."""
+    return [
+        {**row, "stage": 1 + row["id"] // 3 % 4, "priority": PRIORITIES[row["id"] * 7 % 4]}
+        for row in _scattered_tickets(3000)
+    ]
+
+
 def test_migration_0021_walks_a_partial_scopes_column_by_name_an_owner_at_a_time(
     make_db: Callable[..., str],
 ) -> None:
@@ -704,10 +712,7 @@ def test_migration_0021_walks_a_partial_scopes_column_by_name_an_owner_at_a_time
     tickets apart and merged: the rows the tickets themselves give in that order, both ways."""
     url = make_db("tickets", "0020")
     engine = make_engine(url)
-    rows = [
-        {**row, "stage": 1 + row["id"] // 3 % 4, "priority": PRIORITIES[row["id"] * 7 % 4]}
-        for row in _scattered_tickets(3000)
-    ]
+    rows = _staged_tickets()
     with engine.begin() as c:
         _insert_tickets(c, rows)
         # names in no id order, some alike but in case (the sort is case-insensitive, then by id)
@@ -766,10 +771,7 @@ def test_migration_0022_walks_a_partial_scopes_column_an_owner_at_a_time_in_the_
     unassigned tickets apart and merged: the rows the tickets themselves give, both ways."""
     url = make_db("tickets", "0021")
     engine = make_engine(url)
-    rows = [
-        {**row, "stage": 1 + row["id"] // 3 % 4, "priority": PRIORITIES[row["id"] * 7 % 4]}
-        for row in _scattered_tickets(3000)
-    ]
+    rows = _staged_tickets()
     with engine.begin() as c:
         _insert_tickets(c, rows)
     upgrade("tickets", url)
