@@ -61,7 +61,7 @@ def servers_dir(amqp_port: int, pg_port: int) -> Path:
 def start_servers(work: Path, amqp_port: int, pg_port: int) -> dict[str, str]:
     """Fresh servers in `work`; returns the environment variables that name them."""
     stop_servers(work, amqp_port, report=False)  # an interrupted run's
-    shutil.rmtree(work, ignore_errors=True)
+    discard_dir(work)
     work.mkdir(parents=True)
     work.chmod(0o755)  # the postgres user must be able to enter it
 
@@ -171,7 +171,9 @@ def discard_dir(work: Path) -> None:
     trash = work.with_name(f"{work.name}.discarded-{os.getpid()}")
     try:
         work.rename(trash)
-    except OSError:
+    except FileNotFoundError:
+        return
+    except OSError:  # the name is taken (this process's earlier folder still being unlinked)
         shutil.rmtree(work, ignore_errors=True)
         return
     subprocess.Popen(

@@ -756,15 +756,29 @@ def test_migration_0021_walks_a_partial_scopes_column_by_name_an_owner_at_a_time
 
 
 @pytest.mark.parametrize(
-    ("sort_key", "index"),
+    ("sort_key", "index", "columns", "key"),
     [
-        ("priority", "ix_tickets_owner_stage_priority"),
-        ("created_at", "ix_tickets_owner_stage_created"),
-        ("id", "ix_tickets_owner_stage_id"),
+        (
+            "priority",
+            "ix_tickets_owner_stage_priority",
+            ["owner_id", "stage_id", "priority_rank", "id"],
+            lambda r: PRIORITY_RANK[r["priority"]],
+        ),
+        (
+            "created_at",
+            "ix_tickets_owner_stage_created",
+            ["owner_id", "stage_id", "created_at", "id"],
+            lambda r: r["updated"],  # created when last updated, as inserted here
+        ),
+        ("id", "ix_tickets_owner_stage_id", ["owner_id", "stage_id", "id"], lambda r: r["id"]),
     ],
 )
 def test_migration_0022_walks_a_partial_scopes_column_an_owner_at_a_time_in_the_other_orders(
-    make_db: Callable[..., str], sort_key: str, index: str
+    make_db: Callable[..., str],
+    sort_key: str,
+    index: str,
+    columns: list[str],
+    key: Callable[[dict[str, Any]], Any],
 ) -> None:
     """An owned-only agent's board column sorted by priority, creation or id (and ``view=mine``'s)
     walks that order's ``ix_tickets_owner_stage_*`` index, for the partial scope its owner and the
@@ -776,19 +790,10 @@ def test_migration_0022_walks_a_partial_scopes_column_an_owner_at_a_time_in_the_
         _insert_tickets(c, rows)
     upgrade("tickets", url)
 
-    key_column = {"priority": "priority_rank", "created_at": "created_at", "id": "id"}[sort_key]
-    wanted = (
-        ["owner_id", "stage_id", key_column, "id"] if sort_key != "id" else ["owner_id", "stage_id", "id"]
-    )
     definition = _indexes(engine)[index].lower()
-    assert _columns(definition) == wanted, definition
+    assert _columns(definition) == columns, definition
     assert "deleted_at is null" in definition and "merged_into_id is null" in definition
     _vacuum(engine, "tickets")
-    keys = {
-        "priority": lambda r: PRIORITY_RANK[r["priority"]],
-        "created_at": lambda r: r["updated"],  # created when last updated, as inserted here
-        "id": lambda r: r["id"],
-    }[sort_key]
     owned = Scope(False, frozenset({7}), unassigned=True)
     sessions = SessionFactory(engine)
     for flt, owners, parts in (
@@ -801,7 +806,7 @@ def test_migration_0022_walks_a_partial_scopes_column_an_owner_at_a_time_in_the_
             with sessions.read() as s:
                 found = [row.id for row in queries.run(s, column)]
             kept = [r for r in rows if r["deleted"] is None and r["owner"] in owners and r["stage"] == 3]
-            expected = sorted(kept, key=lambda r: (keys(r), r["id"]), reverse=sort.descending)
+            expected = sorted(kept, key=lambda r: (key(r), r["id"]), reverse=sort.descending)
             assert found == [r["id"] for r in expected[:11]], (flt, text)
             plan = _plan(engine, column[0].statement, column[1])
             # by id, in a table this small, both planners may read an owner's rows another way:
