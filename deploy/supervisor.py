@@ -1,8 +1,9 @@
 """Runs the whole help desk on one machine: `python -m deploy.supervisor` (what `make run` does).
 
-It starts (or finds) the broker, runs the one-off set-up steps in order (any failure aborts
-start-up with exit 1), then keeps every service and the gateway running: a child that exits is
-restarted after a back-off of 0.5 s doubling to 10 s, reset once a child has stayed up 30 s.
+It starts (or finds) the broker, runs the one-off set-up steps (the broker's and the databases'
+side by side, each side's in order; any failure aborts start-up with exit 1), then keeps every
+service and the gateway running: a child that exits is restarted after a back-off of 0.5 s
+doubling to 10 s, reset once a child has stayed up 30 s.
 Each child's output goes to our stdout as `name | line` and to `$DATA/logs/<name>.log`; its pid
 is in `$DATA/run/<name>.pid`. SIGINT or SIGTERM stops the children (SIGTERM, then SIGKILL after
 10 s), stops the broker if we started it, and exits 0. Runs with different data folders and
@@ -66,12 +67,19 @@ from services.chassis.queues import ENV_VAR as QUEUE_TYPE_VAR
 from services.chassis.queues import QUORUM
 from services.chassis.secrets import ENV_VAR, FILE_NAME, WANTED, IdentitySecretError, check_secret
 
-# One-off set-up steps, run in this order before any child starts: (name, python arguments).
+# One-off set-up steps, run before any child starts: (name, python arguments). This order is one
+# that works run one at a time (deployments' set-up jobs); the supervisor runs the broker's and the
+# databases' apart, side by side (SETUP_SIDES).
 SETUP_STEPS: list[tuple[str, list[str]]] = [
     ("topology", ["-m", "deploy.topology"]),
     ("migrate", ["-m", "deploy.migrate", *(s.name for s in registry.SERVICES if s.migrations)]),
     ("bootstrap", ["-m", "services.permissions.bootstrap"]),
 ]
+SETUP_SIDES: list[list[str]] = [["topology"], ["migrate", "bootstrap"]]
+"""The set-up steps by what they touch: the broker's (its users first on our own node, then the
+topology) and the databases' (migrations, then the first admin); each side's in order, the two
+side by side, as neither reads what the other writes. A suite's start in the tests waited for
+all three one after another."""
 
 # Long-running children, kept alive: (name, python arguments).
 CHILDREN: list[tuple[str, list[str]]] = [(child.name, child.python_args()) for child in registry.CHILDREN]
@@ -499,38 +507,66 @@ class Supervisor:
             raise StartupError(f"RabbitMQ did not start: {error}") from error
         return BrokerAccess(shared_uri=None, port=s.amqp_port, passwords=passwords, nodes=nodes)
 
-    def _steps(self) -> list[tuple[str, list[str]]]:
-        """The set-up steps; on our own node, making the broker users comes first."""
-        if not self.own_broker:
-            return SETUP_STEPS
-        management = f"http://127.0.0.1:{self.settings.amqp_port + 10000}"
-        users = [
-            "-m", "deploy.broker_users", "apply", "--management", management,
-            "--credentials", str(credentials.credentials_file(self.settings.data_dir)), "--delete-guest",
-        ]  # fmt: skip
-        return [("broker-users", users), *SETUP_STEPS]
+    def _sides(self) -> list[list[tuple[str, list[str]]]]:
+        """The set-up steps of each side (:data:`SETUP_SIDES`); on our own node, making the broker
+        users comes first on the broker's."""
+        args = dict(SETUP_STEPS)
+        sides = [[(name, args[name]) for name in side] for side in SETUP_SIDES]
+        if self.own_broker:
+            management = f"http://127.0.0.1:{self.settings.amqp_port + 10000}"
+            users = [
+                "-m", "deploy.broker_users", "apply", "--management", management,
+                "--credentials", str(credentials.credentials_file(self.settings.data_dir)), "--delete-guest",
+            ]  # fmt: skip
+            sides[0].insert(0, ("broker-users", users))
+        return sides
 
     def _set_up(self, env: Mapping[str, str]) -> None:
+        """Run each side's steps in order, the sides at once; the first failure stops both sides'
+        later steps (a step already running finishes) and aborts start-up once both are done."""
         wait_for_broker(env["AMQP_URI"], stop=self.stopping)
-        for name, args in self._steps():
-            if self.stopping.is_set():
-                return
-            proc = spawn(args, env)
-            output = self.console.follow(name, proc.stdout)
-            deadline = time.monotonic() + STEP_TIMEOUT
-            while proc.poll() is None and not self.stopping.is_set():
-                if time.monotonic() > deadline:
-                    proc.kill()
-                time.sleep(0.1)
-            if proc.poll() is None:  # asked to stop while the step ran
+        failed = threading.Event()
+        failures: list[str] = []
+
+        def run_side(steps: list[tuple[str, list[str]]]) -> None:
+            for name, args in steps:
+                if self.stopping.is_set() or failed.is_set():
+                    return
+                problem = self._run_step(name, args, env)
+                if problem:
+                    failures.append(problem)
+                    failed.set()
+                    return
+
+        sides = [threading.Thread(target=run_side, args=(steps,), name="set-up") for steps in self._sides()]
+        for side in sides:
+            side.start()
+        for side in sides:
+            side.join()
+        if failures and not self.stopping.is_set():
+            raise StartupError("; ".join(failures))
+
+    def _run_step(self, name: str, args: list[str], env: Mapping[str, str]) -> str | None:
+        """Run one step to its end (killed past STEP_TIMEOUT or when asked to stop); what went
+        wrong, or None."""
+        proc = spawn(args, env)
+        output = self.console.follow(name, proc.stdout)
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while proc.poll() is None and not self.stopping.is_set():
+            if time.monotonic() > deadline:
                 proc.kill()
-            proc.wait()
-            output.join(timeout=2)
-            if proc.returncode != 0 and not self.stopping.is_set():
-                raise StartupError(
-                    f"step {name} ({' '.join(args)}) failed: {describe_exit(proc.returncode)};"
-                    f" its output is above and in {self.logs_dir / name}.log"
-                )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.1)
+        if proc.poll() is None:  # asked to stop while the step ran
+            proc.kill()
+        proc.wait()
+        output.join(timeout=2)
+        if proc.returncode != 0 and not self.stopping.is_set():
+            return (
+                f"step {name} ({' '.join(args)}) failed: {describe_exit(proc.returncode)};"
+                f" its output is above and in {self.logs_dir / name}.log"
+            )
+        return None
 
     def _watch(self, env: Mapping[str, str]) -> None:
         if self.stopping.is_set():
