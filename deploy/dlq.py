@@ -99,16 +99,23 @@ def describe(item: dict[str, Any]) -> str:
 
 
 def replay(conn: Connection, queue: str, *, progress: Callable[[int], None] | None = None) -> int:
-    """Move every message of ``queue``.dead back to ``queue``; returns how many moved.
+    """Move the messages parked in ``queue``.dead when it starts back to ``queue``; returns how
+    many moved.
+
+    At most as many as were parked at the start: one that its handler refuses again while the
+    replay runs is parked again behind the others and stays there. Taking whatever the queue held
+    next moved such a message a second time (a test saw "replayed 2" of one parked message when
+    the machine was busy), and a handler quicker than the loop would have had it go round for ever.
 
     ``progress(moved_so_far)`` is called after each message (the command line's progress bar).
     """
     live = queue.removesuffix(".dead")
+    parked = depth(conn, f"{live}.dead") or 0
     channel = conn.channel()
     producer = Producer(channel, exchange=redelivery_exchange(subscriber_of(live)))
     moved = 0
     try:
-        while True:
+        while moved < parked:
             message = channel.basic_get(f"{live}.dead", no_ack=False)
             if message is None:
                 break

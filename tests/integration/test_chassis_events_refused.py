@@ -220,6 +220,31 @@ def test_event_published_straight_to_the_queue_is_refused_and_replay_cannot_laun
     still_consuming(strict, vhost_uri)
 
 
+def test_a_replay_moves_only_what_was_parked_when_it_began(strict: ServiceContainer, vhost_uri: str) -> None:
+    forged = event(label="forged")
+    publish_raw(
+        vhost_uri,
+        json.dumps(forged).encode(),
+        exchange=Exchange(""),
+        routing_key=QUEUE,
+        headers={PRODUCER_HEADER: SOURCE},
+    )
+    parked(vhost_uri)
+    late = event(label="parked while the replay ran")
+
+    def another_parked_meanwhile(moved: int) -> None:
+        if moved == 1:  # confirmed: in the queue before the replay takes its next message
+            publish_raw(
+                vhost_uri, json.dumps(late).encode(), exchange=Exchange(""), routing_key=f"{QUEUE}.dead"
+            )
+
+    with Connection(vhost_uri) as conn:
+        assert dlq.replay(conn, QUEUE, progress=another_parked_meanwhile) == 1
+    bodies = [json.loads(as_bytes(message["body"])) for message in parked(vhost_uri, 2)]
+    assert sorted(body["label"] for body in bodies) == ["forged", "parked while the replay ran"]
+    assert CALLS == []
+
+
 def test_dlq_show_prints_why_each_message_was_parked(strict: ServiceContainer, vhost_uri: str) -> None:
     publish_raw(
         vhost_uri, b"\x80\x04garbage", exchange=event_exchange(SOURCE), routing_key=THING, content_type=None
