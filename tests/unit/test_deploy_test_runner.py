@@ -1,0 +1,95 @@
+"""``make test``'s lanes (``deploy.test_runner.run_passes``) with the pytest runs replaced by
+stand-ins that record what they were asked: which tests each run gets, on which database and
+node, and which exits count as passed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from deploy import test_runner
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVERS = {
+    kind: {"HELPDESK_TEST_AMQP_URI": f"amqp://{kind}-node/", "HELPDESK_TEST_PG_URL": "postgresql://pg"}
+    for kind in test_runner.PASSES
+}
+
+
+class Recorded:
+    """Stands in for :class:`deploy.test_runner.Pass`: records its run and exits with
+    ``exits[label]`` (0 unless given)."""
+
+    runs: list[tuple[str, dict[str, str], list[str]]] = []
+    exits: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def __init__(self, label: str, env: Mapping[str, str], args: list[str]) -> None:
+        self.label = label
+        with self.lock:
+            self.runs.append((label, dict(env), list(args)))
+
+    def wait(self) -> int:
+        return self.exits.get(self.label, 0)
+
+    def end(self) -> None:
+        pass
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> type[Recorded]:
+    monkeypatch.setattr(test_runner, "Pass", Recorded)
+    Recorded.runs, Recorded.exits = [], {}
+    return Recorded
+
+
+def test_every_test_folder_runs_with_the_heavy_one_last_on_sqlite_and_first_on_postgresql() -> None:
+    folders = {f"tests/{p.name}" for p in (ROOT / "tests").iterdir() if any(p.glob("test_*.py"))}
+    light_first = test_runner.pass_folders(heavy_first=False)
+    heavy_first = test_runner.pass_folders(heavy_first=True)
+    assert set(light_first) == set(heavy_first) == folders
+    assert light_first[-1] == heavy_first[0] == f"tests/{test_runner.HEAVY}"
+
+
+def test_lanes_run_every_test_on_sqlite_once_and_the_db_ones_on_postgresql(recorded: type[Recorded]) -> None:
+    assert test_runner.run_passes(SERVERS, ["-k", "tickets"])
+    runs = {label: (env, args) for label, env, args in recorded.runs}
+    assert set(runs) == {"sqlite", "postgresql", "sqlite-2"}
+    sqlite_env, sqlite_args = runs["sqlite"]
+    assert (
+        sqlite_env["HELPDESK_TEST_DB"] == "sqlite"
+        and sqlite_env["HELPDESK_TEST_AMQP_URI"] == "amqp://sqlite-node/"
+    )
+    ignored = [arg for arg in sqlite_args if arg.startswith("--ignore=")]
+    assert ignored == [f"--ignore={path}" for path in test_runner.SECOND_LANE]
+    pg_env, pg_args = runs["postgresql"]
+    assert pg_env["HELPDESK_TEST_DB"] == "postgresql" and pg_args[-4:-2] == ["-m", "db"]
+    second_env, second_args = runs["sqlite-2"]
+    assert second_env["HELPDESK_TEST_DB"] == "sqlite"
+    assert second_env["HELPDESK_TEST_AMQP_URI"] == "amqp://postgresql-node/", "the PostgreSQL lane's node"
+    assert second_args == [*test_runner.SECOND_LANE, "-k", "tickets"]
+    assert all(args[-2:] == ["-k", "tickets"] for _env, args in runs.values())
+    order = [label for label, _env, _args in recorded.runs]
+    assert order.index("postgresql") < order.index("sqlite-2"), "one lane: the PostgreSQL pass first"
+    for path in test_runner.SECOND_LANE:
+        assert (ROOT / path).is_file(), f"{path} is gone: the second lane would run nothing of it"
+
+
+@pytest.mark.parametrize(
+    ("exits", "passed"),
+    [
+        ({}, True),
+        ({"postgresql": test_runner.NO_TESTS_COLLECTED, "sqlite-2": test_runner.NO_TESTS_COLLECTED}, True),
+        ({"sqlite": test_runner.NO_TESTS_COLLECTED}, False),
+        ({"sqlite": 1}, False),
+        ({"postgresql": 1}, False),
+        ({"sqlite-2": 2}, False),
+    ],
+)
+def test_only_every_run_passing_passes(recorded: type[Recorded], exits: dict[str, int], passed: bool) -> None:
+    recorded.exits = exits
+    assert test_runner.run_passes(SERVERS, []) is passed
+    assert len(recorded.runs) == 3, "a failed pass does not keep its lane's next run from running"
