@@ -482,8 +482,8 @@ def test_a_user_issues_lists_and_revokes_their_own_token(
 
     proxy.revoke_token(issued["id"])
     began = time.monotonic()
-    event = tap.wait_for(contract.TOKEN_REVOKED, seconds=1.0, token_id=issued["id"])
-    assert time.monotonic() - began < 1.0
+    event = tap.wait_for(contract.TOKEN_REVOKED, seconds=3.0, token_id=issued["id"])
+    assert time.monotonic() - began < 3.0
     assert event["user_id"] == agent["id"]
     with rpc(config, None) as public, pytest.raises(Unauthenticated):
         public.authenticate(issued["token"])

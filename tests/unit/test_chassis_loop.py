@@ -200,7 +200,7 @@ def test_stop_ends_a_sleeping_loop_at_once() -> None:
     eventlet.sleep(0.05)
     began = time.monotonic()
     loop.stop()
-    assert time.monotonic() - began < 0.5
+    assert time.monotonic() - began < 5, "not at its next poll, 60 s away"
     calls = script.calls
     loop.wake()
     eventlet.sleep(0.05)
@@ -214,7 +214,7 @@ def test_stop_ends_a_loop_pausing_after_a_failure_at_once() -> None:
     eventlet.sleep(0.05)
     began = time.monotonic()
     loop.stop()
-    assert time.monotonic() - began < 0.5 and script.calls == 1
+    assert time.monotonic() - began < 5 and script.calls == 1, "not after its 60 s back-off"
 
 
 def test_stop_lets_a_pass_in_flight_finish_and_runs_no_other() -> None:
@@ -269,7 +269,7 @@ def test_kill_ends_a_pass_in_flight_at_once() -> None:
     eventlet.sleep(0.05)
     began = time.monotonic()
     loop.kill()
-    assert time.monotonic() - began < 0.5 and passes == ["began", "ended"]
+    assert time.monotonic() - began < 2.5 and passes == ["began", "ended"], "not at the pass's end, 5 s away"
 
 
 def test_a_draining_pass_sees_the_loop_stopping() -> None:
@@ -285,4 +285,4 @@ def test_a_draining_pass_sees_the_loop_stopping() -> None:
     eventlet.sleep(0.1)
     began = time.monotonic()
     loop.stop()
-    assert time.monotonic() - began < 0.5 and rounds
+    assert time.monotonic() - began < 5 and rounds

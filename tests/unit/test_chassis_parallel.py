@@ -20,8 +20,8 @@ def test_results_come_in_the_order_of_the_calls_and_the_calls_overlap() -> None:
         return value
 
     began = time.monotonic()
-    assert together(lambda: slow(1, 0.2), lambda: slow(2, 0.05), lambda: slow(3, 0.1)) == (1, 2, 3)
-    assert time.monotonic() - began < 0.3, "made one after the other, they would take 0.35 s"
+    assert together(lambda: slow(1, 0.6), lambda: slow(2, 0.15), lambda: slow(3, 0.3)) == (1, 2, 3)
+    assert time.monotonic() - began < 0.9, "made one after the other, they would take 1.05 s"
 
 
 def test_each_call_sees_the_callers_context_and_its_changes_stay_its_own() -> None:
@@ -80,14 +80,14 @@ def test_ahead_runs_while_the_caller_works_and_answers_in_its_context() -> None:
 
     def call() -> str:
         asked.append(REQUEST.get())
-        eventlet.sleep(0.15)
+        eventlet.sleep(0.45)
         return "matches"
 
     began = time.monotonic()
     with ahead(call) as answer:
-        eventlet.sleep(0.15)  # the caller's own work
+        eventlet.sleep(0.45)  # the caller's own work
         assert answer() == "matches" and answer() == "matches"
-    assert time.monotonic() - began < 0.25, "made one after the other, they would take 0.3 s"
+    assert time.monotonic() - began < 0.75, "made one after the other, they would take 0.9 s"
     assert asked == ["trace-2"]
 
 

@@ -272,11 +272,11 @@ def test_a_nacked_request_is_service_unavailable(suite: Suite) -> None:
 
 def test_no_answer_raises_deadline_exceeded_at_the_deadline(suite: Suite) -> None:
     suite.handlers["tickets.slow"] = lambda headers: None
-    client = suite.client(token=None, timeout=0.1)
+    client = suite.client(token=None, timeout=0.3)
     began = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         client.call("tickets", "slow")
-    assert 0.09 <= time.monotonic() - began < 0.5
+    assert 0.29 <= time.monotonic() - began < 2.0  # the upper bound leaves room for a busy machine
 
 
 def test_a_late_reply_is_not_taken_for_the_next_calls_answer(suite: Suite) -> None:
@@ -294,7 +294,7 @@ def test_a_per_service_timeout_overrides_the_clients(suite: Suite) -> None:
     began = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         suite.client(token=None, timeout=5.0).service("tickets", timeout=0.05).slow()
-    assert time.monotonic() - began < 0.5
+    assert time.monotonic() - began < 2.0, "the client's 5 s, not the service's 0.05 s"
 
 
 def test_an_unreachable_broker_is_service_unavailable() -> None:
@@ -449,7 +449,7 @@ def test_run_stops_at_max_events_or_time_limit(suite: Suite) -> None:
     connection.process_data_events = lambda time_limit=0: time.sleep(time_limit)  # type: ignore[method-assign]
     began = time.monotonic()
     assert sub.run(time_limit=0.1) == 0
-    assert time.monotonic() - began < 0.5
+    assert time.monotonic() - began < 2.0
 
 
 def test_stop_from_the_callback_ends_run(suite: Suite) -> None:
