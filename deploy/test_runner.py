@@ -17,7 +17,7 @@ PASS_PORT_STEP above it), so neither sees the other's vhosts or load on its brok
 the PostgreSQL pass's alone (the others make no database there). Each line a run prints reaches
 our output whole, after its name (`sqlite     | `, `postgresql | `, `sqlite-2   | `). One after
 the other, the two passes took ~36 minutes here, each keeping about one of the machine's two CPUs
-busy; side by side, ~28.
+busy; in these two lanes ~22 (bench/RESULTS.md, stop 51).
 
 Tests marked `cluster` start their own 3-node RabbitMQ cluster for the session (~30 s; see
 tests/conftest.py); the rolling-restart and chaos tests need several instances per service and so
