@@ -196,17 +196,22 @@ def test_event_naming_no_producer_or_another_is_refused(strict: ServiceContainer
     still_consuming(strict, vhost_uri)
 
 
-def test_event_published_straight_to_the_queue_is_refused_and_replay_cannot_launder_it(
-    strict: ServiceContainer, vhost_uri: str
-) -> None:
-    forged = event(label="forged")
+def publish_forged(amqp_uri: str) -> None:
+    """An event labelled "forged" that names its producer but skips its exchange: published
+    straight to the subscriber's queue."""
     publish_raw(
-        vhost_uri,
-        json.dumps(forged).encode(),
+        amqp_uri,
+        json.dumps(event(label="forged")).encode(),
         exchange=Exchange(""),
         routing_key=QUEUE,
         headers={PRODUCER_HEADER: SOURCE},
     )
+
+
+def test_event_published_straight_to_the_queue_is_refused_and_replay_cannot_launder_it(
+    strict: ServiceContainer, vhost_uri: str
+) -> None:
+    publish_forged(vhost_uri)
     [message] = parked(vhost_uri)
     assert "arrived through exchange ''" in message["headers"][ERROR_HEADER]
 
@@ -221,14 +226,7 @@ def test_event_published_straight_to_the_queue_is_refused_and_replay_cannot_laun
 
 
 def test_a_replay_moves_only_what_was_parked_when_it_began(strict: ServiceContainer, vhost_uri: str) -> None:
-    forged = event(label="forged")
-    publish_raw(
-        vhost_uri,
-        json.dumps(forged).encode(),
-        exchange=Exchange(""),
-        routing_key=QUEUE,
-        headers={PRODUCER_HEADER: SOURCE},
-    )
+    publish_forged(vhost_uri)
     parked(vhost_uri)
     late = event(label="parked while the replay ran")
 
