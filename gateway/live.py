@@ -102,9 +102,13 @@ CLOSE = object()
 RESET = "reset"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """One event, numbered: for the clients of ``user_id``, or of those who may see ``ticket_id``."""
+    """One event, numbered: for the clients of ``user_id``, or of those who may see ``ticket_id``.
+
+    Slotted: the backlog holds up to :data:`BACKLOG_ENTRIES` of these, and without a ``__dict__``
+    each is one object for the garbage collector to walk instead of two, and 160 bytes instead of
+    208."""
 
     seq: int
     at: float

@@ -220,6 +220,10 @@ class GatewayProtocol(HttpOnlyProtocol):
             super().handle_one_request()
         finally:
             self._cancel_deadline()
+            # eventlet's environ holds a closure over this protocol (``eventlet.set_idle``): a
+            # cycle that kept every connection's objects (socket, buffers, headers) alive until
+            # the garbage collector came round, ~40 objects a request for it to walk.
+            self.environ = None
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None:

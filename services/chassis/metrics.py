@@ -40,7 +40,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.registry import Collector
 
 from services.chassis import config as cfg
-from services.chassis import tracing
+from services.chassis import heap, tracing
 from services.chassis.errors import HelpdeskError
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,7 @@ class Telemetry(DependencyProvider):
             self._exporter = tracing.process_exporter = tracing.OtlpExporter(url, self.service)
 
     def start(self) -> None:
+        heap.settle_start_up()
         if self._exporter is not None:
             self._flusher = self.container.spawn_managed_thread(self._flush, identifier="span-export")
 

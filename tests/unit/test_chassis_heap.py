@@ -1,0 +1,37 @@
+"""A service process freezes what its start-up made, once."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from services.chassis import heap
+
+
+@pytest.fixture
+def unsettled(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(heap, "_settled", False)
+    yield
+    gc.unfreeze()
+
+
+def test_start_up_objects_are_frozen_once(unsettled: None) -> None:
+    gc.unfreeze()
+    kept = [object() for _ in range(10)]
+    assert heap.settle_start_up() >= len(kept)
+    frozen = gc.get_freeze_count()
+    assert frozen >= len(kept)
+    made_after = [[] for _ in range(10)]
+    assert heap.settle_start_up() == 0, "a second service in the process does not freeze again"
+    assert gc.get_freeze_count() == frozen
+    assert all(gc.is_tracked(x) for x in made_after)
+
+
+def test_a_frozen_heap_still_collects_garbage_made_afterwards(unsettled: None) -> None:
+    heap.settle_start_up()
+    cycle: list[object] = []
+    cycle.append(cycle)
+    del cycle
+    assert gc.collect() >= 1
