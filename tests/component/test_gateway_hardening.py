@@ -520,7 +520,10 @@ def test_the_default_limits_let_eight_clients_create_200_tickets(gateway: Gatewa
 def test_a_finished_connection_is_freed_at_once_not_by_the_garbage_collector(gateway: Gateway) -> None:
     """eventlet's per-request environ holds a closure over the connection's protocol; unbroken,
     that cycle kept each connection's socket, buffers and headers until a collection."""
-    request = b"GET /api/v1/tickets/7 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\nConnection: close\r\n\r\n"
+    request = (
+        b"GET /api/v1/tickets/7 HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer good-token\r\nConnection: close\r\n\r\n"
+    )
     assert raw_status(gateway.raw(request))[0] == 200  # warm: the first request sets things up
     gc.collect()
     gc.disable()
