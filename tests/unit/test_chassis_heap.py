@@ -23,7 +23,7 @@ def test_start_up_objects_are_frozen_once(unsettled: None) -> None:
     assert heap.settle_start_up() >= len(kept)
     frozen = gc.get_freeze_count()
     assert frozen >= len(kept)
-    made_after = [[] for _ in range(10)]
+    made_after: list[list[int]] = [[] for _ in range(10)]
     assert heap.settle_start_up() == 0, "a second service in the process does not freeze again"
     assert gc.get_freeze_count() == frozen
     assert all(gc.is_tracked(x) for x in made_after)
