@@ -21,6 +21,12 @@ A cluster (:func:`start_cluster`) is ``size`` such nodes under one data folder o
 ports, sharing one Erlang cookie and one epmd; clients get every node's URI, ``;``-separated, and
 kombu fails over from one to the next.
 
+Schedulers: a node runs :func:`schedulers` Erlang schedulers, half the CPUs this process may use
+(at least one), where Erlang's default is one per CPU: a private node shares its machine with the
+suite's Python processes, and on two CPUs its second scheduler cost it ~18 % more CPU per message
+(waking and stealing work from the first) for no more throughput (``bench.creates``' load,
+``bench/RESULTS.md`` stop 52). ``HELPDESK_RABBITMQ_SCHEDULERS`` sets the number.
+
 CLI: python -m deploy.rabbitmq start|stop|status --data DIR --port P [--nodes 3]
 """
 
@@ -44,6 +50,7 @@ from deploy.ports import bindable
 
 SBIN_GLOB = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"
 LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"
+SCHEDULERS_ENV = "HELPDESK_RABBITMQ_SCHEDULERS"
 READY_TIMEOUT = 60
 STOP_TIMEOUT = 30
 EPMD_READY_TIMEOUT = 10.0
@@ -106,7 +113,7 @@ class Node:
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             # distribution, rabbitmqctl's listener and epmd on loopback only, epmd our own
-            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=LOOPBACK_DIST,
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=f"{LOOPBACK_DIST} +S {schedulers()}",
             RABBITMQ_CTL_ERL_ARGS=LOOPBACK_DIST,
             ERL_EPMD_ADDRESS="127.0.0.1",
             ERL_EPMD_PORT=str(self.epmd_port),
@@ -120,6 +127,18 @@ class Node:
             RABBITMQ_CONF_ENV_FILE=str(d / "rabbitmq-env.conf"),
         )
         return env
+
+
+def schedulers(environ: dict[str, str] | None = None) -> int:
+    """Erlang schedulers for a node (see the module docstring): ``HELPDESK_RABBITMQ_SCHEDULERS``
+    when set (a whole number, at least 1), else half the CPUs this process may run on, at least 1."""
+    env = os.environ if environ is None else environ
+    raw = env.get(SCHEDULERS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{SCHEDULERS_ENV} must be a whole number of at least 1, not {raw!r}")
+        return int(raw)
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 def start(data_dir: str | Path, port: int, *, admin: tuple[str, str] | None = None) -> str:
