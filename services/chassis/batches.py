@@ -20,6 +20,11 @@ envelope check, bounded retries, the dead-letter queue) and adds these:
   last one ran (which shrinks as the machine has CPU to spare, so that the per-batch lookups and
   transactions multiply to fill it), while an event after a quiet spell still starts its batch at
   once. Events to be retried alone never wait for it;
+* with ``gather_full_rate`` as well, that span shrinks with the rate events arrive at: the whole
+  span at that many events a second (over the last :data:`RATE_WINDOW`) or more, a proportional
+  share below it. Waiting buys CPU (fewer, larger batches) with latency, a good trade only when
+  events come fast enough to keep the machine busy: one create at a time then waits for nothing,
+  a flood is gathered in full;
 * a batch is acknowledged only when its handler has returned, all its messages together;
 * a batch whose handler raises is split: each of its events is handled again alone, and an event
   that fails alone is retried and then parked like any subscription's event. One poison event
@@ -50,6 +55,9 @@ DEFAULT_CONCURRENCY = 2
 """Two batches at once: one can wait on its lookups or its commit while the other computes. A
 handler whose batches contend for the same rows does better with one (the notifications service)."""
 
+RATE_WINDOW = 1.0
+"""Seconds of arrivals the rate that scales ``gather_seconds`` is counted over."""
+
 Delivery = tuple[Any, Any]
 """An accepted event's decoded body and its kombu message."""
 
@@ -65,15 +73,18 @@ class BatchSubscription(Subscription):
         max_batch: int = DEFAULT_MAX_BATCH,
         concurrency: int = DEFAULT_CONCURRENCY,
         gather_seconds: float = 0.0,
+        gather_full_rate: float = 0.0,
         **kwargs: Any,
     ) -> None:
         if max_batch < 1 or concurrency < 1:
             raise ValueError("max_batch and concurrency must be at least 1")
-        if gather_seconds < 0:
-            raise ValueError("gather_seconds must not be negative")
+        if gather_seconds < 0 or gather_full_rate < 0:
+            raise ValueError("gather_seconds and gather_full_rate must not be negative")
         self.max_batch = max_batch
         self.concurrency = concurrency
         self.gather_seconds = gather_seconds
+        self.gather_full_rate = gather_full_rate
+        self._arrivals: deque[float] = deque()
         self._last_start = -float("inf")
         self._timer: Any = None
         self.prefetch_count = max_batch * (concurrency + 1)
@@ -84,8 +95,21 @@ class BatchSubscription(Subscription):
         super().__init__(source_service, event_type, **kwargs)
 
     def accept(self, body: Any, message: Any) -> None:
+        if self.gather_full_rate:
+            self._arrivals.append(time.monotonic())
         self._waiting.append((body, message))
         self._start_batches()
+
+    def gather_span(self, now: float) -> float:
+        """The least time between two batches' starts now: ``gather_seconds``, scaled by the rate
+        of arrivals over the last :data:`RATE_WINDOW` against ``gather_full_rate`` when that is set."""
+        if not self.gather_full_rate:
+            return self.gather_seconds
+        arrivals = self._arrivals
+        while arrivals and arrivals[0] <= now - RATE_WINDOW:
+            arrivals.popleft()
+        rate = len(arrivals) / RATE_WINDOW
+        return self.gather_seconds * min(1.0, rate / self.gather_full_rate)
 
     def stop(self) -> None:
         self._cancel_timer()
@@ -102,13 +126,13 @@ class BatchSubscription(Subscription):
 
     def _start_batches(self) -> None:
         """Start batches while there are events and room: events to be retried alone first; new
-        ones once ``gather_seconds`` have passed since the last batch started."""
+        ones once :meth:`gather_span` has passed since the last batch started."""
         while self._running < self.concurrency and (self._alone or self._waiting):
             if self._alone:
                 batch = [self._alone.popleft()]
             else:
                 now = time.monotonic()
-                early = self._last_start + self.gather_seconds - now
+                early = self._last_start + self.gather_span(now) - now
                 if early > 0:
                     if self._timer is None:
                         self._timer = get_hub().schedule_call_global(early, self._gathered)

@@ -63,19 +63,24 @@ larger and each lookup and transaction serves more events: with two at once the 
 10-client create load were half as big and the suite spent 5 % more CPU per create (bench/RESULTS.md,
 "transient RPC messages, one batch at a time"). The batches write the same tables (the unread
 counters most), so a second one mostly waited for the first."""
-GATHER_SECONDS = 0.05
-"""A batch starts at least this long after the one before (see ``services.chassis.batches``). Taken
+GATHER_SECONDS = 0.1
+"""A batch starts up to this long after the one before (see ``services.chassis.batches``). Taken
 as soon as the last one ended, batches under the 10-client create load were as small as the
 machine's spare CPU let them be, each with its two lookups, its transaction and its announcement:
 when the tickets service got cheaper (group commit), notifications and permissions spent the
-difference on more, smaller batches. 50 ms makes a batch of ~20 at 400 creates a second; the event
-p99 under that load fell (110-130 -> 87-100 ms) and one create at a time still waits no more
-(bench/RESULTS.md, stop 25)."""
+difference on more, smaller batches (bench/RESULTS.md, stop 25). 0.05 s made batches of ~11 under
+that load; 0.1 s makes ~22, and notifications' CPU per create fell by a third, permissions' by
+two thirds (bench/RESULTS.md, stop 52)."""
+GATHER_FULL_RATE = 200.0
+"""Events a second at which the whole :data:`GATHER_SECONDS` applies; a slower flow waits a
+proportional share of it, so one create at a time is not held back (0.1 s without this put that
+flow's event p99 at 116 ms)."""
 
 
 def batches(source_service: str, event_type: str) -> Any:
     """This service's batch subscription to ``event_type``: ``ATTEMPTS`` tries of an event, at most
-    ``BATCH`` events together, ``BATCHES_AT_ONCE`` batches at a time, ``GATHER_SECONDS`` apart."""
+    ``BATCH`` events together, ``BATCHES_AT_ONCE`` batches at a time, ``GATHER_SECONDS`` apart at
+    ``GATHER_FULL_RATE`` events a second or more."""
     return subscribe_batch(
         source_service,
         event_type,
@@ -83,6 +88,7 @@ def batches(source_service: str, event_type: str) -> Any:
         max_batch=BATCH,
         concurrency=BATCHES_AT_ONCE,
         gather_seconds=GATHER_SECONDS,
+        gather_full_rate=GATHER_FULL_RATE,
     )
 
 

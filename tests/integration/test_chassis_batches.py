@@ -13,7 +13,9 @@ Proves that
   once, the poison event is retried ``max_attempts`` times alone and parked with its error;
 * an event the envelope check refuses is parked at once and does not hold up the others;
 * with ``gather_seconds``, a trickle of events is handled in batches started at least that far
-  apart, while the first event, and one after a quiet spell, is handled at once.
+  apart, while the first event, and one after a quiet spell, is handled at once;
+* with ``gather_full_rate`` as well, a slow trickle is handled as it arrives (its batches start
+  less than the span apart) while a fast one is still gathered.
 """
 
 from __future__ import annotations
@@ -176,6 +178,51 @@ def test_a_trickle_is_gathered_into_batches_started_apart_and_a_lone_event_goes_
     publish_event(vhost_uri, SOURCE, THING, lone)
     wait_until(lambda: effects[-1] == lone["event_id"], 5.0, "the lone event to take effect")
     assert started[-1] - sent < GATHER / 2, "an event after a quiet spell must not wait"
+
+
+FULL_RATE = 20.0
+
+
+class RateGatheringBatcher:
+    """Batches ``GATHER`` seconds apart at ``FULL_RATE`` events a second, less at a slower rate."""
+
+    name = SERVICE
+
+    @subscribe_batch(
+        SOURCE, THING, max_batch=50, concurrency=1, gather_seconds=GATHER, gather_full_rate=FULL_RATE
+    )
+    def handle_things(self, payloads: list[dict[str, Any]]) -> None:
+        started.append(time.monotonic())
+        batches.append([p["event_id"] for p in payloads])
+        effects.extend(p["event_id"] for p in payloads)
+
+
+def test_the_span_shrinks_with_the_rate_so_a_slow_trickle_waits_for_nothing(
+    container_factory: Any, vhost_uri: str
+) -> None:
+    started.clear()
+    with Connection(vhost_uri) as conn:
+        declare_subscription(conn, SOURCE, THING, SERVICE, "handle_things")
+    config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET}
+    container_factory(RateGatheringBatcher, config).start()
+
+    slow = [event() for _ in range(8)]
+    for payload in slow:  # ~5 a second: a quarter of the full rate, a span of ~0.075 s
+        publish_event(vhost_uri, SOURCE, THING, payload)
+        eventlet.sleep(0.2)
+    wait_until(lambda: len(effects) >= len(slow), 10.0, "every event of the slow trickle to take effect")
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(started))
+    assert gaps[len(gaps) // 2] < GATHER * 0.85, f"batches follow the events, not the full span: {gaps}"
+
+    eventlet.sleep(1.5)  # the slow trickle leaves the rate's window
+    batches.clear()
+    fast = [event() for _ in range(40)]
+    for payload in fast:  # as fast as one publisher goes with 20 ms pauses: the full rate or more
+        publish_event(vhost_uri, SOURCE, THING, payload)
+        eventlet.sleep(0.02)
+    wait_until(lambda: len(effects) >= len(slow) + len(fast), 10.0, "every event of the fast one")
+    assert effects == [e["event_id"] for e in slow + fast]
+    assert len(batches) <= 12, f"a fast trickle is gathered: {[len(b) for b in batches]}"
 
 
 def test_a_poison_event_is_retried_alone_and_parked_while_its_batch_mates_take_effect(
