@@ -14,11 +14,13 @@ one request's lines can be found in the gateway's and every service's log. A ser
   request (the gateway): lines go out together, a few times a second, instead of one write each.
 
 Neither shows a record's source location, thread or process, so making either switches their
-computation off for the process (:func:`skip_unused_record_fields`).
+computation off for the process (:func:`skip_unused_record_fields`), and nameko's DEBUG timing of
+every worker's stages is only measured while DEBUG is on (:func:`skip_unlogged_worker_timing`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -44,10 +46,31 @@ def skip_unused_record_fields() -> None:
     logging.logMultiprocessing = False
 
 
+def skip_unlogged_worker_timing() -> None:
+    """nameko times four stages of every worker (set-up, the handler, the result, tear-down) with a
+    context manager that reads the clock, formats a message and hands logging a DEBUG record
+    whether DEBUG is on or not: ~2.8 us a stage, ~11 us a worker, in every service. Have it time
+    only while DEBUG is enabled for nameko's container logger (asked at each use, so turning DEBUG
+    on later still shows the lines). Idempotent."""
+    from nameko import containers
+
+    original = getattr(containers, "_helpdesk_original_log_time", None) or containers._log_time
+    logger = containers._log
+
+    def log_time(msg: str, *args: Any) -> Any:
+        if logger.isEnabledFor(logging.DEBUG):
+            return original(msg, *args)
+        return contextlib.nullcontext()
+
+    containers._helpdesk_original_log_time = original
+    containers._log_time = log_time
+
+
 class PlainFormatter(logging.Formatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         skip_unused_record_fields()
+        skip_unlogged_worker_timing()
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -65,6 +88,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__(**kwargs)
         self.service = service
         skip_unused_record_fields()
+        skip_unlogged_worker_timing()
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -1,8 +1,10 @@
 """The batching console handler: lines wait a little and go out together, in order; a warning or a
-full buffer writes at once; nothing waiting is lost at a normal shutdown."""
+full buffer writes at once; nothing waiting is lost at a normal shutdown. And nameko's timing of
+a worker's stages costs nothing while DEBUG is off."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
@@ -10,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.chassis.logs import BatchingStreamHandler
+from services.chassis.logs import BatchingStreamHandler, skip_unlogged_worker_timing
 
 Logged = tuple[logging.Logger, BatchingStreamHandler]
 
@@ -74,3 +76,22 @@ def test_flush_and_close_write_what_waits(logger: Logged, out: io.StringIO) -> N
     handler.close()
     logging.shutdown([lambda: handler])  # what a normal exit runs
     assert out.getvalue().endswith("INFO after\n")
+
+
+def test_nameko_times_a_workers_stages_only_while_debug_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    from nameko import containers
+
+    skip_unlogged_worker_timing()
+    skip_unlogged_worker_timing()  # twice: still one wrapper around nameko's own
+    with caplog.at_level(logging.INFO, logger="nameko.containers"):
+        timer = containers._log_time("ran worker %s", "w1")
+        with timer:
+            pass
+    assert isinstance(timer, contextlib.nullcontext)
+    assert not [r for r in caplog.records if r.name == "nameko.containers"]
+
+    with caplog.at_level(logging.DEBUG, logger="nameko.containers"):
+        with containers._log_time("ran worker %s", "w2"):
+            pass
+    [record] = [r for r in caplog.records if r.name == "nameko.containers"]
+    assert record.getMessage().startswith("ran worker w2 in ")
