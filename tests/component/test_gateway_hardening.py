@@ -535,3 +535,90 @@ def test_a_finished_connection_is_freed_at_once_not_by_the_garbage_collector(gat
     finally:
         gc.enable()
     assert lingering <= 1, f"{lingering} finished connections wait for the garbage collector"
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP answer from ``sock`` (headers, then a ``Content-Length`` body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed mid-answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    while len(body) < int(headers.get("content-length", "0")):
+        body += sock.recv(65536)
+    return int(status_line.split()[1]), headers, body
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closes ``sock`` within half the fixture's idle timeout (which closes any)."""
+    sock.settimeout(HTTP_SETTINGS["idle_timeout"] / 2)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+
+
+GET_ONE = b"GET /api/v1/tickets/7 %s\r\nHost: x\r\nAuthorization: Bearer good-token\r\n%s\r\n"
+
+
+@pytest.mark.parametrize(
+    ("version", "extra", "kept_open"),
+    [
+        (b"HTTP/1.1", b"", True),
+        (b"HTTP/1.1", b"Connection: close\r\n", False),
+        (b"HTTP/1.0", b"", False),
+        (b"HTTP/1.0", b"Connection: keep-alive\r\n", True),
+    ],
+    ids=["1.1", "1.1-close", "1.0", "1.0-keep-alive"],
+)
+def test_a_connection_is_kept_open_as_its_version_and_connection_header_say(
+    gateway: Gateway, version: bytes, extra: bytes, kept_open: bool
+) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(GET_ONE % (version, extra))
+        status, _, body = read_answer(sock)
+        assert (status, json.loads(body)["id"]) == (200, 7)
+        assert closed_by_server(sock) is not kept_open
+        if kept_open:
+            sock.settimeout(5)
+            sock.sendall(GET_ONE % (version, extra))
+            assert read_answer(sock)[0] == 200
+
+
+def test_headers_are_read_as_the_standard_parser_reads_them(gateway: Gateway) -> None:
+    """Leading blanks of a value do not count, a name is case-blind, ``//`` starts a path once."""
+    request = b"GET //api/v1/tickets/9 HTTP/1.1\r\nHost: x\r\naUTHORIZATION: \t Bearer good-token\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(request)
+        status, headers, body = read_answer(sock)
+    assert (status, json.loads(body)["id"]) == (200, 9)
+    assert headers["x-request-id"]
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(gateway: Gateway) -> None:
+    body = b'{"name": "asked first"}'
+    head = (
+        b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\n"
+        b"Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(head)
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        sock.sendall(body)
+        status, _, answer = read_answer(sock)
+    assert status == 201 and json.loads(answer)["name"] == "asked first"
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [(b"GET /api/v1/tickets/1 HTTP/2.0", 505), (b"GET /api/v1/tickets/1 HTTP/1", 400), (b"POST /x", 400)],
+    ids=["2.0", "no-minor", "0.9-post"],
+)
+def test_request_lines_the_standard_library_refuses_are_refused_as_problems(
+    gateway: Gateway, line: bytes, status: int
+) -> None:
+    assert_raw_problem(gateway.raw(line + b"\r\nHost: x\r\n\r\n"), status)
