@@ -7,6 +7,9 @@ problem+json with an ``X-Request-Id``, like the routes' own:
   line of 8 KiB or more, headers over :data:`MAX_HEADER_BYTES` in all, or more than 100 of
   them answer 431 (eventlet's own answers to the first two are bare 414/400 without a body,
   so ours are checked first).
+* **Parsing.** The request line (the standard library's rules) and the headers
+  (:func:`read_headers`) are parsed here, in one pass over the header block; the standard
+  library's parser went through the email package's feed parser for the same result.
 * **Framing.** More than one ``Content-Length``, one that is not plain digits, a
   ``Transfer-Encoding`` other than ``chunked`` or beside a ``Content-Length``, a bare CR
   inside a header line, a folded (obs-fold) line or a malformed field name answer 400: each is
