@@ -140,6 +140,13 @@ GATHER = 0.3
 started: list[float] = []
 
 
+def record_started(payloads: list[dict[str, Any]]) -> None:
+    """A batch's start time, its events and their effects, for the gathering tests."""
+    started.append(time.monotonic())
+    batches.append([p["event_id"] for p in payloads])
+    effects.extend(p["event_id"] for p in payloads)
+
+
 class GatheringBatcher:
     """Quick batches started ``GATHER`` seconds apart at the closest."""
 
@@ -147,18 +154,20 @@ class GatheringBatcher:
 
     @subscribe_batch(SOURCE, THING, max_batch=50, concurrency=1, gather_seconds=GATHER)
     def handle_things(self, payloads: list[dict[str, Any]]) -> None:
-        started.append(time.monotonic())
-        batches.append([p["event_id"] for p in payloads])
-        effects.extend(p["event_id"] for p in payloads)
+        record_started(payloads)
+
+
+def start_gathering(container_factory: Any, vhost_uri: str, service: type) -> None:
+    started.clear()
+    with Connection(vhost_uri) as conn:
+        declare_subscription(conn, SOURCE, THING, SERVICE, "handle_things")
+    container_factory(service, {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET}).start()
 
 
 def test_a_trickle_is_gathered_into_batches_started_apart_and_a_lone_event_goes_at_once(
     container_factory: Any, vhost_uri: str
 ) -> None:
-    started.clear()
-    with Connection(vhost_uri) as conn:
-        declare_subscription(conn, SOURCE, THING, SERVICE, "handle_things")
-    container_factory(GatheringBatcher, {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET}).start()
+    start_gathering(container_factory, vhost_uri, GatheringBatcher)
     trickle = [event() for _ in range(30)]
     sent = time.monotonic()
     for payload in trickle:  # one every ~30 ms for ~1 s: without gathering, ~30 batches of one
@@ -192,19 +201,13 @@ class RateGatheringBatcher:
         SOURCE, THING, max_batch=50, concurrency=1, gather_seconds=GATHER, gather_full_rate=FULL_RATE
     )
     def handle_things(self, payloads: list[dict[str, Any]]) -> None:
-        started.append(time.monotonic())
-        batches.append([p["event_id"] for p in payloads])
-        effects.extend(p["event_id"] for p in payloads)
+        record_started(payloads)
 
 
 def test_the_span_shrinks_with_the_rate_so_a_slow_trickle_waits_for_nothing(
     container_factory: Any, vhost_uri: str
 ) -> None:
-    started.clear()
-    with Connection(vhost_uri) as conn:
-        declare_subscription(conn, SOURCE, THING, SERVICE, "handle_things")
-    config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET}
-    container_factory(RateGatheringBatcher, config).start()
+    start_gathering(container_factory, vhost_uri, RateGatheringBatcher)
 
     slow = [event() for _ in range(8)]
     for payload in slow:  # ~5 a second: a quarter of the full rate, a span of ~0.075 s
