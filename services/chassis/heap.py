@@ -3,15 +3,15 @@
 CPython's cyclic collector walks every object of the generation it collects, and its oldest
 generation holds everything start-up made and keeps for the life of the process: modules,
 classes, schemas, routes, compiled statements, configuration. Each full collection walked them
-all again: 30-75 ms a collection in the gateway and the tickets service under the 10-client create
-load of ``bench.creates``, a pause for every request in flight (the measures are in
-``bench/RESULTS.md``, stop 52).
+all again: 70-75 ms a collection in the gateway and the tickets service under the 10-client create
+load of ``bench.creates``, a pause for every request in flight; frozen, 3-7 ms (the measures are
+in ``bench/RESULTS.md``, stop 52).
 
 :func:`settle_start_up` (once per process, when the service's extensions start, before any
 entrypoint takes work) collects once and moves what survives into the permanent generation
-(:func:`gc.freeze`), which no collection walks. Garbage made afterwards is collected as before;
-the cost is that a start-up object that becomes cyclic garbage later is never freed, which start-up
-objects living as long as the process does not do in practice.
+(:func:`gc.freeze`), which no collection walks. Garbage made afterwards is collected as before.
+The cost: a start-up object that later becomes part of a garbage cycle is never freed; start-up
+objects live as long as the process, so in practice none does.
 """
 
 from __future__ import annotations
