@@ -161,8 +161,9 @@ def cpu_policy(environ: Mapping[str, str] | None = None) -> int | None:
     raw = env.get(CPU_POLICY_ENV, "").strip().lower() or "batch"
     if raw not in ("batch", "normal"):
         raise ValueError(f"{CPU_POLICY_ENV} must be batch or normal, not {raw!r}")
-    batch, normal = getattr(os, "SCHED_BATCH", None), getattr(os, "SCHED_OTHER", None)
-    return batch if raw == "batch" else normal
+    if not hasattr(os, "sched_setscheduler"):
+        return None
+    return os.SCHED_BATCH if raw == "batch" else os.SCHED_OTHER
 
 
 def _runs_under(policy: int | None) -> Callable[[], None] | None:

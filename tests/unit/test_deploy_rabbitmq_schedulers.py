@@ -85,3 +85,12 @@ def test_the_child_sets_the_policy_for_itself(policy: int) -> None:
 
 def test_no_policy_means_nothing_runs_before_the_server() -> None:
     assert rabbitmq._runs_under(None) is None
+
+
+def test_a_platform_without_scheduling_policies_starts_the_node_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(os, "sched_setscheduler")
+    assert rabbitmq.cpu_policy({}) is None
+    with pytest.raises(ValueError, match=CPU_POLICY_ENV):
+        rabbitmq.cpu_policy({CPU_POLICY_ENV: "fifo"})
