@@ -31,10 +31,10 @@ CPU policy: on Linux a node runs under ``SCHED_BATCH`` (:func:`cpu_policy`), set
 and inherited by every thread of the VM. Its threads wake several times for every message (~5 a
 create under ``bench.creates``' 10-client load) and, under the default policy, each wake-up could
 preempt a Python service in the middle of a request; a batch task waits for the running one's
-turn to end instead, and finds more messages to handle when it runs. Toggled on one node (ABBA,
-18 rounds of 3-second loads on two stacks): the whole suite's CPU per create -7.8 %, creates/s
-+5.7 %, one client at a time unchanged (a free CPU runs a waking task at once, whatever its
-policy; ``bench/RESULTS.md`` stop 53). The services themselves gained nothing from it and keep the
+turn to end instead, and finds more messages to handle when it runs. Toggled on running nodes
+(18 ABBA sets of 3-second 10-client loads, two stacks): the whole suite's CPU per create -7.8 %,
+creates/s +5.7 %, one client at a time unchanged (a free CPU runs a waking task at once, whatever
+its policy; ``bench/RESULTS.md`` stop 53). The services themselves gained nothing from it and keep the
 default. ``HELPDESK_RABBITMQ_CPU_POLICY=normal`` keeps the default for the node too.
 
 CLI: python -m deploy.rabbitmq start|stop|status --data DIR --port P [--nodes 3]
