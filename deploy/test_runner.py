@@ -36,7 +36,9 @@ proof, `tests/e2e/test_chaos.py`, on PostgreSQL for HELPDESK_CHAOS_SECONDS (600 
 
 Exit status is 0 only if every run passes. Pytest's "no tests collected" (5) counts as a pass in
 the second lane only: no test is marked `db`, or the extra arguments chose none of SECOND_LANE;
-the output says so. The servers are stopped on every exit, including SIGINT and SIGTERM.
+the output says so. A failed run's failing tests (pytest's summary lines) are printed again just
+before the verdict, so the last lines of the output name them. The servers are stopped on every
+exit, including SIGINT and SIGTERM.
 """
 
 from __future__ import annotations
@@ -165,14 +167,24 @@ def pass_folders(heavy_first: bool) -> list[str]:
     return [f"tests/{name}" for name in ordered if name in found]
 
 
+SUMMARY_KINDS = (b"FAILED ", b"ERROR ")
+"""How pytest's "short test summary info" lines begin: one line per failed or erroring test."""
+
+SUMMARY_SHOWN = 40
+"""At most this many of a pass's summary lines are printed again at the end."""
+
+
 class Pass:
     """One pytest run in the background, each line it prints copied whole to our output after
-    its name."""
+    its name. Its failing tests' summary lines are kept (:attr:`failures`) so that the run's last
+    lines can name them: CI keeps only the tail of our output, where the other lane's last pass
+    would otherwise have buried them."""
 
     printing = threading.Lock()
 
     def __init__(self, label: str, env: Mapping[str, str], args: list[str]) -> None:
         self.label, self.began = label, time.monotonic()
+        self.failures: list[str] = []
         say(f"{label} pass: pytest {' '.join(args)}")
         self.proc = subprocess.Popen(
             [sys.executable, *PYTEST, *args],
@@ -190,6 +202,8 @@ class Pass:
         prefix = f"{self.label:<10} | ".encode()
         with self.proc.stdout as lines:
             for line in iter(lines.readline, b""):
+                if line.startswith(SUMMARY_KINDS):
+                    self.failures.append(line.decode(errors="replace").rstrip())
                 with self.printing:
                     sys.stdout.buffer.write(prefix + line)
                     sys.stdout.buffer.flush()
@@ -258,8 +272,18 @@ def run_passes(servers: Mapping[str, Mapping[str, str]], args: list[str]) -> boo
         if codes.get(label) == NO_TESTS_COLLECTED:
             say(f"{label} pass collected no tests (none is marked `db` or chosen); counted as passed")
             codes[label] = 0
+    say_failures(running, codes)
     say(", ".join(f"{label} pass {verdict(code)}" for label, code in codes.items()))
     return all(codes.get(label) == 0 for lane in lanes for label, _env, _args in lane)
+
+
+def say_failures(passes: list[Pass], codes: Mapping[str, int]) -> None:
+    """Each failed pass's failing tests, as pytest summed them up."""
+    for one in passes:
+        if codes.get(one.label) and one.failures:
+            say(f"{one.label} pass: {len(one.failures)} failed")
+            for line in one.failures[:SUMMARY_SHOWN]:
+                say(f"  {line}")
 
 
 def run_chaos(servers: Mapping[str, str], args: list[str]) -> bool:

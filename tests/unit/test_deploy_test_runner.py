@@ -25,10 +25,12 @@ class Recorded:
 
     runs: list[tuple[str, dict[str, str], list[str]]] = []
     exits: dict[str, int] = {}
+    failed: dict[str, list[str]] = {}
     lock = threading.Lock()
 
     def __init__(self, label: str, env: Mapping[str, str], args: list[str]) -> None:
         self.label = label
+        self.failures = self.failed.get(label, [])
         with self.lock:
             self.runs.append((label, dict(env), list(args)))
 
@@ -42,7 +44,7 @@ class Recorded:
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> type[Recorded]:
     monkeypatch.setattr(test_runner, "Pass", Recorded)
-    Recorded.runs, Recorded.exits = [], {}
+    Recorded.runs, Recorded.exits, Recorded.failed = [], {}, {}
     return Recorded
 
 
@@ -93,3 +95,36 @@ def test_only_every_run_passing_passes(recorded: type[Recorded], exits: dict[str
     recorded.exits = exits
     assert test_runner.run_passes(SERVERS, []) is passed
     assert len(recorded.runs) == 3, "a failed pass does not keep its lane's next run from running"
+
+
+def test_a_failed_pass_names_its_failing_tests_in_the_last_lines(
+    recorded: type[Recorded], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorded.exits = {"sqlite": 1, "postgresql": 0}
+    recorded.failed = {
+        "sqlite": ["FAILED tests/unit/test_a.py::test_one - assert 1 == 2"],
+        "postgresql": ["FAILED tests/unit/test_b.py::test_flaky_but_rerun"],
+    }
+    assert not test_runner.run_passes(SERVERS, [])
+    tail = capsys.readouterr().out.splitlines()[-3:]
+    assert tail[0].endswith("sqlite pass: 1 failed")
+    assert tail[1].endswith("  FAILED tests/unit/test_a.py::test_one - assert 1 == 2")
+    assert "sqlite pass FAILED (exit 1)" in tail[2]
+    assert "test_b" not in "\n".join(tail), "a pass that passed is not listed"
+
+
+def test_a_pass_keeps_pytests_summary_line_of_each_failing_test(tmp_path: Path) -> None:
+    (tmp_path / "test_sample.py").write_text(
+        "import pytest\n"
+        "def test_fails():\n    assert 1 == 2\n"
+        "def test_passes():\n    pass\n"
+        "@pytest.fixture\ndef broken():\n    raise RuntimeError('setup')\n"
+        "def test_errors(broken):\n    pass\n"
+    )
+    one = test_runner.Pass("sample", {**test_runner.os.environ}, [str(tmp_path)])
+    assert one.wait() == 1
+    assert sorted(line.split(" - ")[0].split("::")[-1] for line in one.failures) == [
+        "test_errors",
+        "test_fails",
+    ]
+    assert [line.split(" ")[0] for line in sorted(one.failures)] == ["ERROR", "FAILED"]
