@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -167,8 +168,10 @@ def pass_folders(heavy_first: bool) -> list[str]:
     return [f"tests/{name}" for name in ordered if name in found]
 
 
-SUMMARY_KINDS = (b"FAILED ", b"ERROR ")
-"""How pytest's "short test summary info" lines begin: one line per failed or erroring test."""
+SUMMARY_LINE = re.compile(rb"(FAILED|ERROR) [^\s]+\.py(::|\s|$)")
+"""A line of pytest's "short test summary info": one per failed or erroring test, its path after
+the word (``FAILED tests/x.py::test - ...``, ``ERROR tests/x.py - ...``); not a captured log line
+(``ERROR    some.logger:...``)."""
 
 SUMMARY_SHOWN = 40
 """At most this many of a pass's summary lines are printed again at the end."""
@@ -202,7 +205,7 @@ class Pass:
         prefix = f"{self.label:<10} | ".encode()
         with self.proc.stdout as lines:
             for line in iter(lines.readline, b""):
-                if line.startswith(SUMMARY_KINDS):
+                if SUMMARY_LINE.match(line):
                     self.failures.append(line.decode(errors="replace").rstrip())
                 with self.printing:
                     sys.stdout.buffer.write(prefix + line)

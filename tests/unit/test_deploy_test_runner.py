@@ -120,11 +120,12 @@ def test_a_pass_keeps_pytests_summary_line_of_each_failing_test(tmp_path: Path) 
         "def test_passes():\n    pass\n"
         "@pytest.fixture\ndef broken():\n    raise RuntimeError('setup')\n"
         "def test_errors(broken):\n    pass\n"
+        "def test_logs_then_fails():\n"
+        "    import logging\n    logging.getLogger('x').error('FAILED tests/not_a_test.py::nothing')\n"
+        "    raise AssertionError\n"
     )
     one = test_runner.Pass("sample", {**test_runner.os.environ}, [str(tmp_path)])
     assert one.wait() == 1
-    assert sorted(line.split(" - ")[0].split("::")[-1] for line in one.failures) == [
-        "test_errors",
-        "test_fails",
-    ]
-    assert [line.split(" ")[0] for line in sorted(one.failures)] == ["ERROR", "FAILED"]
+    tests = sorted(line.split(" - ")[0].split("::")[-1] for line in one.failures)
+    assert tests == ["test_errors", "test_fails", "test_logs_then_fails"], one.failures
+    assert [line.split(" ")[0] for line in sorted(one.failures)] == ["ERROR", "FAILED", "FAILED"]
