@@ -174,19 +174,19 @@ def test_a_trickle_is_gathered_into_batches_started_apart_and_a_lone_event_goes_
         for payload in trickle:  # one every ~30 ms for ~1 s: without gathering, ~30 batches of one
             publish_event(vhost_uri, SOURCE, THING, payload, connection=conn)
             eventlet.sleep(0.03)
-    span = time.monotonic() - sent  # ~0.9 s; longer where publishing is slow (a loaded machine)
+    took = time.monotonic() - sent  # ~0.9 s; longer where publishing is slow (a loaded machine)
     wait_until(lambda: len(effects) >= len(trickle), 10.0, "every event of the trickle to take effect")
 
     assert effects == [e["event_id"] for e in trickle]
     assert started[0] - sent < GATHER / 2, "the first event must not wait for company"
     gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
     assert min(gaps) >= GATHER * 0.95, gaps
-    # Batches GATHER apart over the trickle's span, the last one at most GATHER after its last
-    # event: no more than 3 + span / GATHER of them (6 at ~0.9 s), and the fullest holds at least
+    # Batches GATHER apart over the time the trickle took, the last one at most GATHER after its last
+    # event: no more than 3 + took / GATHER of them (6 at ~0.9 s), and the fullest holds at least
     # half of what one window of the trickle's pace brings (5 of 10 at ~0.9 s).
     sizes = [len(b) for b in batches]
-    fullest = max(2, int(0.5 * len(trickle) * GATHER / span))
-    assert len(batches) <= 3 + int(span / GATHER) and max(sizes) >= fullest, (round(span, 2), sizes)
+    fullest = max(2, int(0.5 * len(trickle) * GATHER / took))
+    assert len(batches) <= 3 + int(took / GATHER) and max(sizes) >= fullest, (round(took, 2), sizes)
 
     eventlet.sleep(GATHER * 2)  # a quiet spell
     lone = event()

@@ -21,15 +21,18 @@ pytestmark = pytest.mark.broker
 
 def _platform_keeps_batch() -> bool:
     """Whether this platform keeps a ``SCHED_BATCH`` a process sets for itself: some sandboxes
-    refuse the call, others accept it and still report the default policy (a stub). The node
-    then runs under the default policy by design (:func:`deploy.rabbitmq._runs_under`)."""
+    refuse the call, others accept it and still report the default policy (a stub). A probe
+    process makes the launcher's own call (:func:`deploy.rabbitmq._runs_under`, which leaves the
+    default where refused) and reads its policy back; where it does not hold, the node runs
+    under the default policy by design."""
     probe = (
         "import os, sys\n"
-        "try:\n    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))\n"
-        "except OSError:\n    sys.exit(1)\n"
+        "from deploy import rabbitmq\n"
+        "rabbitmq._runs_under(os.SCHED_BATCH)()\n"
         "sys.exit(0 if os.sched_getscheduler(0) == os.SCHED_BATCH else 1)\n"
     )
-    return subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-c", probe], cwd=root, check=False).returncode == 0
 
 
 def _policies(pid: int) -> dict[int, int]:
