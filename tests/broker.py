@@ -65,12 +65,11 @@ def publish_raw(
     properties: dict[str, Any] = {"delivery_mode": 2, "application_headers": headers or {}}
     if content_type is not None:
         properties.update(content_type=content_type, content_encoding="utf-8")
-    message = amqp.Message(body, **properties)
-    if connection is not None:
-        connection.default_channel.basic_publish(message, exchange=exchange.name, routing_key=routing_key)
-        return
-    with confirming(amqp_uri) as conn:
-        conn.default_channel.basic_publish(message, exchange=exchange.name, routing_key=routing_key)
+    opened = confirming(amqp_uri) if connection is None else contextlib.nullcontext(connection)
+    with opened as conn:
+        conn.default_channel.basic_publish(
+            amqp.Message(body, **properties), exchange=exchange.name, routing_key=routing_key
+        )
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> None:
