@@ -12,6 +12,8 @@ as its local end; CI saw the gateway fail to bind for 90 s that way. :func:`free
 * **Bindable now, and once per process.** A port is handed out only if a socket can bind it at
   the moment of choosing, and never twice by one process, so two servers of one test never get the
   same port.
+
+:func:`port_taken` says whether a run's fixed port (the gateway's, the SMTP edge's) is held already.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ def bindable(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port``: a bind with ``SO_REUSEADDR`` fails. Unlike
+    :func:`bindable`, the connections a stopped server left in TIME_WAIT do not count: the
+    servers we start bind past them."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def free_port() -> int:

@@ -62,6 +62,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from deploy import credentials, rabbitmq
+from deploy.ports import port_taken
 from services import registry
 from services.chassis.queues import ENV_VAR as QUEUE_TYPE_VAR
 from services.chassis.queues import QUORUM
@@ -190,6 +191,23 @@ def check_scale(settings: Settings, environ: Mapping[str, str] = os.environ) -> 
             raise StartupError(
                 f"{svc.name} cannot run {count} instances on SQLite: set {variable} to a PostgreSQL URL"
                 f" (leases and row locks shared between instances need it), or run one instance"
+            )
+
+
+def check_ports(settings: Settings) -> None:
+    """StartupError (one line) if the gateway's or the SMTP edge's port is already taken.
+
+    Gateways bind with ``SO_REUSEPORT`` so that several instances of one run share the port; a
+    second run on the same port would bind beside the first as well, and the kernel would hand
+    each request to either help desk. So a taken port refuses the start instead."""
+    for variable, port in (
+        ("HELPDESK_HTTP_PORT", settings.http_port),
+        ("HELPDESK_SMTP_PORT", settings.smtp_port),
+    ):
+        if port_taken(port):
+            raise StartupError(
+                f"127.0.0.1:{port} ({variable}) is already in use, perhaps by another run: stop it or"
+                f" set {variable} (and a HELPDESK_DATA_DIR of its own) to run beside it"
             )
 
 
@@ -680,6 +698,7 @@ def main() -> int:
         return 2
     try:
         check_scale(settings)
+        check_ports(settings)
     except StartupError as error:
         print(f"deploy.supervisor: {error}", file=sys.stderr)
         return 2

@@ -183,6 +183,9 @@ class MetricsServer(SharedExtension):
 
     ``/readyz`` answers 200 while every consuming connection of the container is consuming (the
     service takes work), else 503. A port that cannot be bound costs a warning, not the service.
+    The port is never shared (no ``SO_REUSEPORT``, which ``eventlet.listen`` sets by default): a
+    second run's process on the same port would otherwise bind beside the first, and a scrape
+    would read either process's figures.
     """
 
     def __init__(self) -> None:
@@ -196,7 +199,7 @@ class MetricsServer(SharedExtension):
         if bind is None or self.socket is not None:
             return
         try:
-            self.socket = eventlet.listen(bind)
+            self.socket = eventlet.listen(bind, reuse_port=False)
         except OSError as exc:
             log.warning("metrics server not started on %s:%d: %s", *bind, exc)
             return
