@@ -22,7 +22,7 @@ import psycopg2
 import psycopg2.errors
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
-from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, exc, false, text, update
+from sqlalchemy import ColumnElement, Engine, MetaData, Table, create_engine, event, exc, false, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -51,6 +51,29 @@ def wake_after_commit(session: Session, topic: str) -> None:
     has committed; nothing if it rolls back. Each topic runs once per transaction however often
     it is named."""
     session.info.setdefault(_WAKES, set()).add(topic)
+
+
+def surrogate_keyed(table: Table) -> bool:
+    """Whether ``table``'s primary key is one integer column that the database numbers: declared
+    with ``autoincrement=True`` (a key copied from elsewhere, such as a user's id, is not)."""
+    key = list(table.primary_key.columns)
+    return len(key) == 1 and isinstance(key[0].type, Integer) and key[0].autoincrement is True
+
+
+def ids_never_reused(metadata: MetaData) -> None:
+    """Every table of ``metadata`` whose rows the database numbers (:func:`surrogate_keyed`)
+    never hands out an id again, on SQLite as on PostgreSQL (whose sequences never go back).
+
+    SQLite numbers a plain ``INTEGER PRIMARY KEY`` from the largest id present: once the newest
+    row is deleted (a purged ticket, a deleted view, pipeline or SLA policy) the next insert gets
+    its id, and everything still naming the old one (a link, an email's ``[#id]``, a view's filter,
+    another service's copy) silently names the new row. ``AUTOINCREMENT`` keeps the highest id
+    ever given in ``sqlite_sequence`` instead. Call it at the end of a service's models; a
+    migration brings existing SQLite tables along (:func:`services.chassis.migrations.
+    sqlite_ids_never_reused`)."""
+    for table in metadata.tables.values():
+        if surrogate_keyed(table):
+            table.dialect_options["sqlite"]["autoincrement"] = True
 
 
 class IdList(TypeDecorator[list[int]]):

@@ -18,6 +18,7 @@ from sqlalchemy import (
     text,
 )
 
+from services.chassis.db import ids_never_reused
 from services.chassis.events import define_inbox
 from services.chassis.idempotency import define_idempotency
 from services.chassis.outbox import Outbox
@@ -197,3 +198,5 @@ search_terms = Table(
 idempotency = define_idempotency(metadata)
 outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)
+
+ids_never_reused(metadata)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     true,
 )
 
+from services.chassis.db import ids_never_reused
 from services.chassis.events import define_inbox
 from services.chassis.outbox import Outbox
 from services.notifications import contract
@@ -133,3 +134,5 @@ merges = Table(
 
 outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)
+
+ids_never_reused(metadata)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from services.chassis.db import ids_never_reused
 from services.chassis.events import define_inbox
 from services.chassis.outbox import Outbox
 
@@ -58,3 +59,5 @@ audit = Table(
 
 outbox = Outbox(metadata, {})  # publishes no events
 processed_events = define_inbox(metadata)
+
+ids_never_reused(metadata)

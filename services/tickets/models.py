@@ -23,6 +23,7 @@ from sqlalchemy import (
     true,
 )
 
+from services.chassis.db import ids_never_reused
 from services.chassis.events import define_inbox
 from services.chassis.idempotency import define_idempotency
 from services.chassis.outbox import Outbox
@@ -417,3 +418,5 @@ idempotency = define_idempotency(metadata)
 
 outbox = Outbox(metadata, contract.EVENT_SCHEMAS)
 processed_events = define_inbox(metadata)
+
+ids_never_reused(metadata)
