@@ -83,8 +83,8 @@ _TIMELINE = sa.text(
     "INSERT INTO ticket_timeline (ticket_id, type, actor_id, at) VALUES (:id, 'created', 1, :now)"
 )
 _FOLLOW = sa.text(
-    "INSERT INTO ticket_followers (ticket_id, user_id, created_at, listed, ticket_stage_id, ticket_updated_at)"
-    " VALUES (:id, 7, :now, :listed, 1, :now)"
+    "INSERT INTO ticket_followers (ticket_id, user_id, created_at, listed, ticket_stage_id,"
+    " ticket_updated_at) VALUES (:id, 7, :now, :listed, 1, :now)"
 )
 
 
