@@ -209,14 +209,25 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 """Embeddings, overrides and isolates: they make text display in another order than it reads."""
 
 
+def clean_text(text: str) -> str:
+    """``text`` made into what :class:`CleanText` accepts, for a name taken from elsewhere (an
+    email's subject becoming a ticket's name): NFC-normalised, control characters as spaces,
+    bidi controls dropped, runs of whitespace as one space, none at either end."""
+    text = unicodedata.normalize("NFC", text.encode("utf-8", "replace").decode("utf-8"))
+    kept = (" " if unicodedata.category(ch) == "Cc" else ch for ch in text if ch not in BIDI_CONTROLS)
+    return " ".join("".join(kept).split())
+
+
 class CleanText(fields.String):
-    """Text a person reads as a name: NFC-normalised, without control or bidi-override characters.
+    """Text a person reads as a name: NFC-normalised, trimmed, without control or bidi-override
+    characters.
 
     ``"Cafe\u0301"`` and ``"Café"`` are one name once normalised (so uniqueness and search
-    treat them alike); control characters (line breaks, escapes, NUL) and the embedding,
-    override and isolate characters (U+202A-U+202E, U+2066-U+2069) are refused, since they
-    let a name display as something else in a list, a log or an email subject. Length
-    validators see the normalised text.
+    treat them alike); whitespace at either end is dropped, so a name of spaces alone is empty
+    (and a required name's length check refuses it); control characters (line breaks, escapes,
+    NUL) and the embedding, override and isolate characters (U+202A-U+202E, U+2066-U+2069) are
+    refused, since they let a name display as something else in a list, a log or an email
+    subject. Length validators see the normalised text.
     """
 
     default_error_messages = {
@@ -231,7 +242,7 @@ class CleanText(fields.String):
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise self.make_error("unicode") from None
-        text = unicodedata.normalize("NFC", text)
+        text = unicodedata.normalize("NFC", text).strip()
         if any(ch in BIDI_CONTROLS for ch in text):
             raise self.make_error("bidi")
         if any(unicodedata.category(ch) == "Cc" for ch in text):

@@ -20,7 +20,7 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis.errors import Conflict, NotFound, ValidationFailed
+from services.chassis.errors import Conflict, HelpdeskError, NotFound, ValidationFailed
 from services.chassis.events import subscribe
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.identity import Caller
@@ -34,7 +34,13 @@ from services.chassis.timer import timer
 from services.conversations import contract
 from services.conversations.blobs import Blobs
 from services.conversations.domain import access, routing
-from services.conversations.domain.incoming import File, from_intake, from_mail, ticket_fields
+from services.conversations.domain.incoming import (
+    File,
+    from_intake,
+    from_mail,
+    plain_ticket_fields,
+    ticket_fields,
+)
 from services.conversations.domain.printing import CONTENT_SECURITY_POLICY, PrintedMessage, printable, render
 from services.conversations.domain.suggest import name_candidates, pick, summary_candidates
 from services.conversations.lifecycle import LifecycleEntrypoints
@@ -146,23 +152,43 @@ class ConversationsService(LifecycleEntrypoints):
             return None
 
     def _make_ticket(self, pending: Pending) -> int:
-        fields = ticket_fields(pending.channel, pending.subject, pending.first_text)
-        ticket = self.tickets.as_system().create_ticket(
-            fields, idempotency_key=f"thread:{pending.thread_id}:{pending.seq}"
-        )
+        """Create the thread's ticket and attach it. Should the tickets service refuse the fields
+        taken from the message (a rule of its own that ``ticket_fields`` does not know yet), the
+        ticket is made with a plain name and no description, so that no thread waits for ever:
+        its messages stay in the thread, where the ticket shows them."""
+        key = f"thread:{pending.thread_id}:{pending.seq}"
+        tickets = self.tickets.as_system()
+        try:
+            fields = ticket_fields(pending.channel, pending.subject, pending.first_text)
+            ticket = tickets.create_ticket(fields, idempotency_key=key)
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            log.error(
+                "thread %s: its ticket's fields were refused (%s); made with plain ones",
+                pending.thread_id,
+                exc,
+            )
+            ticket = tickets.create_ticket(
+                plain_ticket_fields(pending.channel), idempotency_key=f"{key}:plain"
+            )
         ticket_id = int(ticket["id"])
         self.store.threads.attach(thread_id=pending.thread_id, ticket_id=ticket_id, seq=pending.seq)
         return ticket_id
 
     @timer(interval=SWEEP_SECONDS)
     def sweep_pending_tickets(self) -> None:
-        """Threads still without their ticket (tickets was down, or this service died in between)."""
+        """Threads still without their ticket (tickets was down, or this service died in between).
+
+        One thread's failure never holds up the others: only a failure of the tickets service
+        itself (not a refusal of what was asked) ends the sweep, since the rest would fail alike."""
         for pending in self.store.threads.pending(limit=SWEEP_BATCH):
             try:
                 self._make_ticket(pending)
             except Exception as exc:
                 log.warning("thread %s still waits for its ticket (%s)", pending.thread_id, exc)
-                return
+                if not _refused(exc):
+                    return
 
     # -- reading -------------------------------------------------------------------------------------
     def _visible_thread(self, caller: Caller, thread_id: Any) -> dict[str, Any]:
@@ -444,6 +470,11 @@ class ConversationsService(LifecycleEntrypoints):
         access.require_rule_admin(require_caller(self.caller))
         self.store.rules.remove(rule_id=require_id(rule_id, "rule_id"))
         return {"id": rule_id, "deleted": True}
+
+
+def _refused(error: Exception) -> bool:
+    """Whether the tickets service refused what it was asked (a client error), rather than failed."""
+    return isinstance(error, HelpdeskError) and 400 <= error.status < 500
 
 
 def _person(person: dict[str, str] | None) -> str:

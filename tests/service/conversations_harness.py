@@ -18,11 +18,13 @@ import sqlalchemy as sa
 from nameko.testing.services import worker_factory
 
 from services.chassis.db import SessionFactory, make_engine
-from services.chassis.errors import NotFound, ServiceUnavailable
+from services.chassis.errors import NotFound, ServiceUnavailable, ValidationFailed
 from services.chassis.identity import Caller
+from services.chassis.schema import load
 from services.conversations.blobs import FolderBlobs
 from services.conversations.service import ConversationsService
 from services.conversations.store import ConversationStore
+from services.tickets import contract as tickets_contract
 
 ADMIN = Caller(1, "Ada Admin", frozenset({"super_admin"}), "everything")
 AGENT = Caller(2, "Agnes Agent", frozenset({"service_access"}), "everything")
@@ -42,6 +44,7 @@ class FakeTickets:
         self.updates: list[tuple[int, dict[str, Any]]] = []
         self.hidden_from: dict[int, set[int]] = {}
         self.down = False
+        self.refused_names: set[str] = set()
         self.caller: Caller | None = None
         self.names: dict[int, str] = {}
         self.closed: set[int] = set()
@@ -54,8 +57,13 @@ class FakeTickets:
         return self
 
     def create_ticket(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """As the tickets service: its own schema checks ``data`` (and any name in
+        :attr:`refused_names` is refused too, for a rule the caller does not know)."""
         if self.down:
             raise ServiceUnavailable("tickets is down")
+        load(tickets_contract.TicketCreateSchema, data)
+        if data.get("name") in self.refused_names:
+            raise ValidationFailed(errors={"name": ["is refused by this test"]})
         key = idempotency_key or uuid.uuid4().hex
         if key not in self.made:
             ticket = {"id": 100 + len(self.made), **data}

@@ -4,6 +4,7 @@ bounces and sender rules are handled as SPEC.md says."""
 
 from __future__ import annotations
 
+import base64
 import email
 from email import policy
 from pathlib import Path
@@ -174,6 +175,30 @@ def test_a_thread_waits_for_its_ticket_while_tickets_is_down_and_gets_exactly_on
     service.sweep_pending_tickets()
     [ticket] = conversations.tickets.created
     assert only_thread(conversations, ticket["id"])["ticket_id"] == ticket["id"]
+    assert conversations.store.threads.pending(limit=10) == []
+
+
+def test_a_subject_the_tickets_service_would_refuse_as_a_name_still_gets_its_thread_a_ticket(
+    conversations: Conversations,
+) -> None:
+    for n, mark in enumerate(["\u202e", "\u2066", "\x85", "\x00", "\t"]):
+        subject = f"=?utf-8?b?{base64.b64encode(f'Invoice {mark}{n} due'.encode()).decode()}?="
+        conversations.deliver(mail(subject=subject, message_id=f"odd-{n}@example.com"))
+    assert [t["name"] for t in conversations.tickets.created] == [f"Invoice {n} due" for n in range(5)]
+    assert conversations.store.threads.pending(limit=10) == []
+
+
+def test_one_thread_whose_ticket_is_refused_holds_up_no_other_and_gets_a_plain_one(
+    conversations: Conversations,
+) -> None:
+    conversations.tickets.down = True
+    conversations.deliver(mail(subject="Refused name", message_id="refused@example.com"))
+    conversations.deliver(mail(subject="Fine name", message_id="fine@example.com"))
+    conversations.tickets.down = False
+    conversations.tickets.refused_names.add("Refused name")
+    conversations.service(None).sweep_pending_tickets()
+    names = sorted(t["name"] for t in conversations.tickets.created)
+    assert names == ["(no subject)", "Fine name"]
     assert conversations.store.threads.pending(limit=10) == []
 
 

@@ -89,6 +89,9 @@ def test_the_ticket_of_a_thread_is_named_after_its_subject_or_first_words() -> N
     assert ticket_fields("email", "Help", "text")["name"] == "Help"
     assert ticket_fields("chat", "", "  Hello\nthere  ")["name"] == "Hello there"
     assert ticket_fields("form", "", "")["name"] == "(no subject)"
+    assert ticket_fields("email", "\u202eTwo\x85 lines\u2069 ", "")["name"] == "Two lines"
+    assert ticket_fields("email", "\u202e\x00 ", "First words")["name"] == "First words"
+    assert ticket_fields("email", "x" * 600, "")["name"] == "x" * 500
 
 
 def test_a_bounce_is_threaded_by_the_message_it_reports() -> None:

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from services.chassis.schema import clean_text
 from services.conversations.mail.model import Address, InboundMail
 from services.conversations.mail.quote import split_quoted
 from services.conversations.mail.refs import ticket_ref_in_subject
@@ -106,8 +107,13 @@ def from_intake(
 
 def ticket_fields(channel: str, subject: str, first_text: str) -> dict[str, str]:
     """Name, description and source of the ticket a new thread gets."""
-    name = subject.strip() or " ".join(first_text.split())[:NAME_LENGTH] or NO_SUBJECT
-    return {"name": name[:500], "description": first_text[:100_000], "source": channel}
+    name = clean_text(subject)[:500].strip() or clean_text(first_text)[:NAME_LENGTH].strip() or NO_SUBJECT
+    return {"name": name, "description": first_text[:100_000], "source": channel}
+
+
+def plain_ticket_fields(channel: str) -> dict[str, str]:
+    """The ticket of a new thread whose own fields were refused: a plain name, no description."""
+    return {"name": NO_SUBJECT, "description": "", "source": channel}
 
 
 def utc(moment: dt.datetime | None, fallback: dt.datetime) -> dt.datetime:
