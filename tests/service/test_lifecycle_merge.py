@@ -197,3 +197,25 @@ def test_two_jobs_cannot_share_an_idempotency_key(world: World) -> None:
     with pytest.raises(Conflict, match="Idempotency-Key"):
         start()
     assert len(world.jobs()) == 1
+
+
+def test_an_absorbed_id_answers_for_its_survivor_whoever_owned_it_before(world: World) -> None:
+    """Access to a merged-away id is judged on its survivor: who may see the survivor is sent
+    there (301), who may not learns nothing (404), even the absorbed ticket's former owner."""
+    survivor, absorbed = world.email_ticket(subject="Kept")["ticket_id"], world.email_ticket()["ticket_id"]
+    admin = world.tickets(ADMIN)
+    admin.update_ticket(absorbed, {"owner_id": OWNED.user_id})
+    admin.merge_tickets({"primary_id": survivor, "secondary_id": absorbed})
+    owned = world.tickets(OWNED)  # owned the absorbed ticket, may not see the survivor
+    for call in (
+        lambda: owned.get_ticket(absorbed),
+        lambda: owned.update_ticket(absorbed, {"priority": "high"}),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    assert world.tickets(OWNED).visible_tickets([absorbed, survivor]) == []
+    admin.update_ticket(survivor, {"owner_id": OWNED.user_id})  # now the survivor is theirs
+    with pytest.raises(Moved) as moved:
+        owned.get_ticket(absorbed)
+    assert moved.value.extra["merged_into"] == survivor
+    assert world.tickets(OWNED).visible_tickets([absorbed, survivor]) == sorted([absorbed, survivor])

@@ -188,11 +188,12 @@ class Activity:
 
     def visible(self, *, scope: Scope, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
         """Which of ``ticket_ids`` are live and in ``scope`` (how other services check access);
-        with ``closed``, only those that are (True) or are not (False) closed."""
+        with ``closed``, only those that are (True) or are not (False) closed. An absorbed ticket
+        is in ``scope`` when its survivor is (:func:`services.tickets.store.base.absent`)."""
         if not ticket_ids:
             return []
         query = select(tickets.c.id).where(
-            tickets.c.id.in_(ticket_ids), queries.live(), queries.visible(scope)
+            tickets.c.id.in_(ticket_ids), queries.live(), queries.visible_or_survivor_visible(scope)
         )
         if closed is not None:
             query = query.where(tickets.c.closed_at.is_not(None) if closed else tickets.c.closed_at.is_(None))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.chassis.clock import Clock
 from services.chassis.db import IdList, SessionFactory, among
-from services.chassis.errors import Conflict, NotFound, PreconditionFailed
+from services.chassis.errors import Conflict, Moved, NotFound, PreconditionFailed
 from services.chassis.idempotency import Idempotency
 from services.chassis.prepared import Prepared
 from services.tickets import contract
@@ -144,6 +144,25 @@ expanding ``IN``, took SQLAlchemy longer to render than the database to answer. 
 lets SQLite use the partial ``ix_tickets_merged_into``. Planned once: two index lookups by id."""
 
 
+def absent(s: Session, scope: Scope, ticket_id: int) -> NotFound | Moved:
+    """What a caller of ``scope`` is told of ``ticket_id`` when it is not a live ticket of theirs:
+    Moved (301 at the gateway) when it was merged into a live ticket they may see, else NotFound.
+
+    An absorbed ticket answers for its survivor, whoever owned it before the merge: a caller who
+    may see the survivor is sent there, one who may not learns nothing of it (nor that the id was
+    merged), as for any ticket they may not see."""
+    survivor = s.scalar(select(tickets.c.merged_into_id).where(tickets.c.id == ticket_id, queries.live()))
+    if survivor is not None and survivor_visible(s, scope, survivor):
+        return moved(ticket_id, survivor)
+    return NotFound(f"ticket {ticket_id} does not exist")
+
+
+def survivor_visible(s: Session, scope: Scope, survivor_id: int) -> bool:
+    """Whether the survivor of a merge is live and ``scope`` may see it."""
+    query = select(tickets.c.id).where(tickets.c.id == survivor_id, queries.live(), queries.visible(scope))
+    return s.scalar(query) is not None
+
+
 class Records:
     """The session factory, the clock, the configuration snapshot (:mod:`.config`) and the helpers
     every part of the store uses."""
@@ -166,10 +185,8 @@ class Records:
             tickets.c.id == ticket_id, queries.live(), queries.visible(scope)
         )
         found = s.execute(query.with_for_update(read=True, of=tickets) if shared else query).first()
-        if found is None:
-            raise NotFound(f"ticket {ticket_id} does not exist")
-        if found.merged_into_id is not None:
-            raise moved(ticket_id, found.merged_into_id)
+        if found is None or found.merged_into_id is not None:
+            raise absent(s, scope, ticket_id)
         return found[0]
 
     def locked(
@@ -182,10 +199,8 @@ class Records:
             .where(tickets.c.id == ticket_id, queries.live(), queries.visible(scope))
             .with_for_update(of=tickets)
         ).first()
-        if row is None:
-            raise NotFound(f"ticket {ticket_id} does not exist")
-        if row.merged_into_id is not None:
-            raise moved(ticket_id, row.merged_into_id)
+        if row is None or row.merged_into_id is not None:
+            raise absent(s, scope, ticket_id)
         if expected_versions is not None and row.version not in set(expected_versions):
             raise PreconditionFailed(
                 f"ticket {ticket_id} is at version {row.version}; reload it and try again.",

@@ -92,6 +92,27 @@ def visible(scope: Scope, owner: ColumnElement[Any] = tickets.c.owner_id) -> Col
     return or_(*clauses) if clauses else false()
 
 
+def visible_or_survivor_visible(scope: Scope) -> ColumnElement[bool]:
+    """:func:`visible` for a ticket that is not absorbed; for one that is, whether its survivor
+    is live and visible: an absorbed id answers for its survivor, whoever owned it before."""
+    if scope.everything:
+        return true()
+    survivor = tickets.alias("survivor")
+    survivor_visible = (
+        select(literal(1))
+        .where(
+            survivor.c.id == tickets.c.merged_into_id,
+            survivor.c.deleted_at.is_(None),
+            visible(scope, survivor.c.owner_id),
+        )
+        .exists()
+    )
+    return or_(
+        and_(tickets.c.merged_into_id.is_(None), visible(scope)),
+        and_(tickets.c.merged_into_id.is_not(None), survivor_visible),
+    )
+
+
 def live() -> ColumnElement[bool]:
     """Tickets that exist for readers: not in the recycle bin."""
     return tickets.c.deleted_at.is_(None)

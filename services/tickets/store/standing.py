@@ -12,6 +12,7 @@ from services.chassis.errors import NotFound
 from services.tickets.domain import Scope
 from services.tickets.domain.lifecycle import Standing
 from services.tickets.models import stages, tickets
+from services.tickets.store.base import survivor_visible
 
 
 def standing_of(row: Any) -> Standing:
@@ -49,9 +50,15 @@ def load_many(s: Session, ticket_ids: Iterable[int], *, lock: bool = True) -> di
 
 def load_visible(s: Session, scope: Scope, ticket_id: int, *, lock: bool = True) -> Standing:
     """The ticket if it exists and ``scope`` allows it (deleted and absorbed ones included), else
-    NotFound: the lifecycle rules decide what an absorbed or deleted ticket answers."""
+    NotFound: the lifecycle rules decide what an absorbed or deleted ticket answers. An absorbed
+    ticket is allowed when its survivor is live and ``scope`` may see it, whoever owned it before
+    (as :func:`services.tickets.store.base.absent` answers)."""
     found = load_many(s, [ticket_id], lock=lock).get(ticket_id)
-    if found is None or not scope.allows(found.owner_id):
+    if found is not None and found.merged_into_id is not None:
+        allowed = survivor_visible(s, scope, found.merged_into_id)
+    else:
+        allowed = found is not None and scope.allows(found.owner_id)
+    if found is None or not allowed:
         raise NotFound(f"ticket {ticket_id} does not exist")
     return found
 

@@ -9,14 +9,13 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.errors import ValidationFailed
 from services.chassis.idempotency import IdempotencyKey
 from services.chassis.prepared import Prepared
 from services.tickets.domain import EVERYTHING, Change, NewTicket, Scope, Ticket
-from services.tickets.domain.lifecycle import moved
 from services.tickets.models import associations, reads, tickets
 from services.tickets.store import queries
-from services.tickets.store.base import Errors, Records, Stamp, columns_of
+from services.tickets.store.base import Errors, Records, Stamp, absent, columns_of
 from services.tickets.store.pipelines import Pipelines
 from services.tickets.store.sla import Slas
 
@@ -131,10 +130,8 @@ class Tickets:
         away); opening it marks it read."""
         with self.db.read() as s:
             row = queries.run(s, queries.one_ticket(scope, user_id, ticket_id)).first()
-            if row is None:
-                raise NotFound(f"ticket {ticket_id} does not exist")
-            if row.merged_into_id is not None:
-                raise moved(ticket_id, row.merged_into_id)
+            if row is None or row.merged_into_id is not None:
+                raise absent(s, scope, ticket_id)
             ticket = self.r.dicts(s, [row])[0]
         if mark_read and row.unread:  # a transaction only to mark it read: most opens need none
             with self.db.transaction() as s:
