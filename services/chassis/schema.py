@@ -141,10 +141,36 @@ def load(schema: Schema | type[Schema], data: Any, **kwargs: Any) -> dict[str, A
         schema = shared(schema)
     if not isinstance(data, Mapping):
         raise ValidationFailed(errors={"_body": ["a JSON object is required"]})
+    nul = _nul_at(data)
+    if nul is not None:
+        raise ValidationFailed(errors={nul or "_body": ["must not contain NUL (U+0000) characters"]})
     try:
         return schema.load(data, **kwargs)
     except ValidationError as exc:
         raise ValidationFailed(errors=flat_errors(exc.normalized_messages())) from exc
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (value or key) in ``value`` holding a NUL character,
+    else None. Every input is refused with one: PostgreSQL's text cannot hold it (the driver
+    raises rather than store it), so it must be a client's 422 before it reaches a database, not
+    a 500 after, and SQLite must not keep what PostgreSQL would refuse."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return path or "_body"
+            found = _nul_at(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def flat_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

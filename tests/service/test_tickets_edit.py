@@ -34,6 +34,27 @@ def test_create_validates_every_property_and_reports_all_problems(tickets: Ticke
     assert tickets.events() == []  # nothing was created
 
 
+def test_a_nul_character_anywhere_in_the_input_is_a_422_on_both_databases(tickets: Tickets) -> None:
+    """PostgreSQL's text cannot hold NUL: refused as the client's mistake, before any database."""
+    api = tickets.as_(AGENT)
+    for body, field in (
+        ({"name": "x", "description": "a\x00b"}, "description"),
+        ({"name": "x", "category": "\x00"}, "category"),
+        ({"name": "x", "associations": {"contacts": [1], "deals\x00": [2]}}, "associations"),
+    ):
+        with pytest.raises(ValidationFailed) as exc:
+            api.create_ticket(body)
+        assert exc.value.errors == {field: ["must not contain NUL (U+0000) characters"]}
+    ticket = api.create_ticket({"name": "x"})
+    with pytest.raises(ValidationFailed):
+        api.update_ticket(ticket["id"], {"description": "\x00"})
+    with pytest.raises(ValidationFailed) as exc:
+        api.list_tickets({"q": "\x00"})
+    assert set(exc.value.errors) == {"q"}
+    assert api.get_ticket(ticket["id"])["description"] == ""
+    assert [kind for kind, _ in tickets.events()] == [contract.TICKET_CREATED]
+
+
 def test_create_with_a_valid_owner_announces_the_assignment(tickets: Tickets) -> None:
     ticket = tickets.as_(AGENT).create_ticket(
         {"name": "Printer", "owner_id": SALES.user_id, "status": CLOSED}
