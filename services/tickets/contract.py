@@ -114,6 +114,8 @@ TIMELINE_TYPES = (
     "not_spam",
     "deleted",
     "restored",
+    "message",
+    "thread_moved",
 )
 DEFAULT_PAGE = DEFAULT_LIMIT
 MAX_PAGE = MAX_LIMIT

@@ -520,10 +520,27 @@ class TicketsService(LifecycleEntrypoints):
         self.store.activity.message_added(
             event_id=event["event_id"],
             ticket_id=event["ticket_id"],
+            thread_id=event["thread_id"],
+            message_id=event["message_id"],
             kind=event["kind"],
             author_id=event["author_id"],
             auto=event["auto"],
             at=event["at"],
+        )
+
+    @subscribe(conversations_contract.SERVICE_NAME, conversations_contract.THREAD_MOVED)
+    def handle_thread_moved(self, payload: dict[str, Any]) -> None:
+        """A thread moved between the inbox and the help desk: the timelines of the ticket it left
+        and of the one it joined say so."""
+        event = shared(conversations_contract.ThreadMovedEvent).load(payload)
+        self.store.activity.thread_moved(
+            event_id=event["event_id"],
+            thread_id=event["thread_id"],
+            from_location=event["from_location"],
+            to_location=event["to_location"],
+            left=event["previous_ticket_id"] if event["to_location"] == "inbox" else None,
+            joined=event["ticket_id"],
+            actor_id=event["actor_id"],
         )
 
     @rpc

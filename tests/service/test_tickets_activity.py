@@ -91,9 +91,9 @@ def _message_added(tickets: Tickets, ticket_id: int, kind: str, **fields: Any) -
     payload = {
         "event_id": fields.pop("event_id", f"e-{kind}-{ticket_id}-{len(tickets.events())}"),
         "occurred_at": "2026-12-01T10:00:00+00:00",
-        "thread_id": 1,
+        "thread_id": fields.pop("thread_id", 1),
         "ticket_id": ticket_id,
-        "message_id": 1,
+        "message_id": fields.pop("message_id", 1),
         "kind": kind,
         "channel": "email",
         "author_id": fields.pop("author_id", None),
@@ -125,6 +125,52 @@ def test_messages_on_a_ticket_make_it_unread_set_reply_times_and_assign_the_repl
     assert assigned["owner_id"] == AGENT.user_id and assigned["actor_id"] == AGENT.user_id
     _message_added(tickets, ticket["id"], "reply", author_id=ADMIN.user_id)
     assert admin.get_ticket(ticket["id"])["owner_id"] == AGENT.user_id  # an owner stays
+
+
+def test_each_message_and_each_move_of_a_thread_is_on_the_timeline_once(tickets: Tickets) -> None:
+    """SPEC: the activity timeline has every message and move, with who and when."""
+    admin = tickets.as_(ADMIN)
+    ticket, other = admin.create_ticket({"name": "mailed"}), admin.create_ticket({"name": "other"})
+    tid = ticket["id"]
+    _message_added(tickets, tid, "customer", event_id="m-1", message_id=11, thread_id=5)
+    _message_added(tickets, tid, "customer", event_id="m-1", message_id=11, thread_id=5)  # redelivered
+    _message_added(tickets, tid, "note", event_id="m-2", message_id=12, thread_id=5, author_id=AGENT.user_id)
+    _message_added(tickets, tid, "customer", event_id="m-3", message_id=13, thread_id=5, auto="bounce")
+    service = worker_factory(TicketsService, store=tickets.store)
+    moved = {"occurred_at": "2026-12-01T10:00:00+00:00", "thread_id": 5, "owner_id": None}
+    to_inbox = {**moved, "event_id": "t-1", "ticket_id": None, "previous_ticket_id": tid}
+    to_inbox |= {"from_location": "helpdesk", "to_location": "inbox", "actor_id": AGENT.user_id}
+    service.handle_thread_moved(to_inbox)
+    service.handle_thread_moved(to_inbox)  # redelivered
+    back = {**moved, "event_id": "t-2", "ticket_id": other["id"], "previous_ticket_id": tid}
+    back |= {"from_location": "inbox", "to_location": "helpdesk", "actor_id": ADMIN.user_id}
+    service.handle_thread_moved(back)
+
+    def entries(ticket_id: int) -> list[tuple[str, int, str | None, Any, Any]]:
+        items = admin.timeline(ticket_id)["items"]
+        return [(i["type"], i["actor_id"], i["field"], i["old"], i["new"]) for i in reversed(items)]
+
+    assert entries(tid)[1:] == [
+        ("message", 0, "customer", None, {"message_id": 11, "thread_id": 5}),
+        ("message", AGENT.user_id, "note", None, {"message_id": 12, "thread_id": 5}),
+        ("message", 0, "customer", None, {"message_id": 13, "thread_id": 5, "auto": "bounce"}),
+        (
+            "thread_moved",
+            AGENT.user_id,
+            "thread",
+            {"thread_id": 5, "location": "helpdesk", "ticket_id": tid},
+            {"thread_id": 5, "location": "inbox", "ticket_id": None},
+        ),
+    ]
+    assert entries(other["id"])[1:] == [
+        (
+            "thread_moved",
+            ADMIN.user_id,
+            "thread",
+            {"thread_id": 5, "location": "inbox", "ticket_id": None},
+            {"thread_id": 5, "location": "helpdesk", "ticket_id": other["id"]},
+        )
+    ]
 
 
 def test_other_services_ask_which_tickets_a_caller_may_see(tickets: Tickets) -> None:

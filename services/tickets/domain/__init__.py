@@ -51,6 +51,8 @@ from services.tickets.domain.ticket import (
     event_stamp,
     follow_change,
     message_effect,
+    message_entry,
+    thread_move_entry,
 )
 
 __all__ = [
@@ -83,6 +85,7 @@ __all__ = [
     "import_new",
     "may_see",
     "message_effect",
+    "message_entry",
     "owner_problem",
     "parse_search",
     "parse_sort",
@@ -95,4 +98,5 @@ __all__ = [
     "seat_view",
     "stage_label_problems",
     "stage_position_problem",
+    "thread_move_entry",
 ]

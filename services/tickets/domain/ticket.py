@@ -319,3 +319,26 @@ def message_effect(
         assign = author_id if owner_id is None and author_id else None
         return MessageEffect(False, values, assign)
     return MessageEffect(False, {}, None)
+
+
+def message_entry(*, thread_id: int, message_id: int, kind: str, auto: str | None) -> Entry:
+    """The timeline's record of a message on one of the ticket's threads (SPEC: the timeline has
+    every message): ``field`` is its kind (customer, reply, note), ``new`` names the message and
+    its thread, and says what automatic mail (a bounce, an auto-reply) it was."""
+    new: dict[str, Any] = {"message_id": message_id, "thread_id": thread_id}
+    if auto is not None:
+        new["auto"] = auto
+    return Entry("message", kind, new=new)
+
+
+def thread_move_entry(
+    *, thread_id: int, from_location: str, to_location: str, left: int | None, joined: int | None
+) -> Entry:
+    """The timeline's record of a thread moved between the inbox and the help desk (SPEC: moves),
+    on the ticket it ``left`` or ``joined``: where it was and where it went, each with its ticket."""
+    return Entry(
+        "thread_moved",
+        "thread",
+        old={"thread_id": thread_id, "location": from_location, "ticket_id": left},
+        new={"thread_id": thread_id, "location": to_location, "ticket_id": joined},
+    )

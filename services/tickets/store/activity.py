@@ -12,14 +12,23 @@ from services.chassis import paging
 from services.chassis.clock import aware, isoformat
 from services.chassis.errors import NotFound
 from services.chassis.events import already_processed, mark_processed
-from services.tickets.domain import EVERYTHING, Scope, follow_change, message_effect
+from services.tickets.domain import (
+    EVERYTHING,
+    Change,
+    Scope,
+    follow_change,
+    message_effect,
+    message_entry,
+    thread_move_entry,
+)
 from services.tickets.models import followers, processed_events, reads, tickets, timeline
 from services.tickets.store import queries
 from services.tickets.store.base import Records, Stamp, from_json
-from services.tickets.store.sla import Slas
+from services.tickets.store.sla import SYSTEM_ACTOR, Slas
 
 CUSTOMER_MESSAGE_HANDLER = "customer_message_received"
 MESSAGE_ADDED_HANDLER = "handle_message_added"
+THREAD_MOVED_HANDLER = "handle_thread_moved"
 FOLLOWERS_SORT = "user_id"
 TIMELINE_SORT = "-id"
 
@@ -131,6 +140,8 @@ class Activity:
         *,
         event_id: str,
         ticket_id: int,
+        thread_id: int,
+        message_id: int,
         kind: str,
         author_id: int | None,
         auto: str | None,
@@ -140,8 +151,9 @@ class Activity:
 
         What it does is the domain's to decide (:func:`message_effect`): unread for everyone
         and moved up the lists for a customer's message, reply times, and the replier as
-        owner of an unassigned ticket. A ticket that is gone (deleted, unknown) changes
-        nothing. Returns False for a redelivered event.
+        owner of an unassigned ticket; and a timeline entry (:func:`message_entry`) by its
+        author (the system's id, 0, for a customer's). A ticket that is gone (deleted, unknown)
+        changes nothing. Returns False for a redelivered event.
         """
         now = self.r.clock.now()
         with self.db.transaction() as s:
@@ -162,6 +174,8 @@ class Activity:
                 ).first()
             if row is None:
                 return True
+            entry = message_entry(thread_id=thread_id, message_id=message_id, kind=kind, auto=auto)
+            self.r.write_entries(s, ticket_id, Change(entries=(entry,)), author_id or SYSTEM_ACTOR, now)
             effect = message_effect(
                 owner_id=row.owner_id,
                 first_reply_at=row.first_reply_at,
@@ -184,6 +198,42 @@ class Activity:
                 self.r.save(s, ticket, change, effect.assign_to, now)
             if auto is None and kind in ("customer", "reply"):
                 self.slas.refresh(s, ticket_id, now, message=(kind, at))
+            return True
+
+    def thread_moved(
+        self,
+        *,
+        event_id: str,
+        thread_id: int,
+        from_location: str,
+        to_location: str,
+        left: int | None,
+        joined: int | None,
+        actor_id: int,
+    ) -> bool:
+        """A thread moved between the inbox and the help desk (the conversations service's event),
+        applied once: a timeline entry (:func:`thread_move_entry`) on the ticket it ``left`` and on
+        the one it ``joined``, those of them that are live (an absorbed one's goes to its
+        survivor). Returns False for a redelivered event."""
+        now = self.r.clock.now()
+        with self.db.transaction() as s:
+            if already_processed(s, processed_events, event_id, THREAD_MOVED_HANDLER):
+                return False
+            mark_processed(s, processed_events, event_id, THREAD_MOVED_HANDLER, clock=self.r.clock)
+            entry = thread_move_entry(
+                thread_id=thread_id,
+                from_location=from_location,
+                to_location=to_location,
+                left=left,
+                joined=joined,
+            )
+            rows = s.execute(
+                select(tickets.c.id, tickets.c.merged_into_id).where(
+                    tickets.c.id.in_([t for t in (left, joined) if t is not None]), queries.live()
+                )
+            ).all()
+            for ticket_id in sorted({row.merged_into_id or row.id for row in rows}):
+                self.r.write_entries(s, ticket_id, Change(entries=(entry,)), actor_id, now)
             return True
 
     def visible(self, *, scope: Scope, ticket_ids: list[int], closed: bool | None = None) -> list[int]:

@@ -558,6 +558,16 @@ function Timeline({ ticketId, reloadKey }: { ticketId: number; reloadKey: number
         return t('timeline.association_added', { ...params, new: String(item.new) });
       case 'association_removed':
         return t('timeline.association_removed', { ...params, old: String(item.old) });
+      case 'message': {
+        const auto = (item.new as { auto?: string } | null)?.auto;
+        if (auto) return t('timeline.message.auto', { ...params, auto });
+        const kind = item.field === 'reply' || item.field === 'note' ? item.field : 'customer';
+        return t(`timeline.message.${kind}`, params);
+      }
+      case 'thread_moved': {
+        const to = (item.new as { location?: string } | null)?.location;
+        return t(to === 'inbox' ? 'timeline.thread_moved.inbox' : 'timeline.thread_moved.helpdesk', params);
+      }
       default:
         return t('timeline.other', params);
     }

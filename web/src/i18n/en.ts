@@ -186,6 +186,12 @@ export const en = {
   'timeline.association_removed': '{actor} removed {field} #{old}',
   'timeline.followed': '{actor} started following',
   'timeline.unfollowed': '{actor} stopped following',
+  'timeline.message.customer': 'The customer wrote',
+  'timeline.message.reply': '{actor} replied',
+  'timeline.message.note': '{actor} added a note',
+  'timeline.message.auto': 'Automatic mail arrived ({auto})',
+  'timeline.thread_moved.inbox': '{actor} moved a conversation to the inbox',
+  'timeline.thread_moved.helpdesk': '{actor} moved a conversation here from the inbox',
   'timeline.other': '{actor}: {type}',
   'timeline.empty': 'No activity yet.',
 

@@ -202,6 +202,12 @@ export const pl: Messages = {
   'timeline.association_removed': '{actor} usunął(-ęła) {field} #{old}',
   'timeline.followed': '{actor} zaczął(-ęła) obserwować',
   'timeline.unfollowed': '{actor} przestał(a) obserwować',
+  'timeline.message.customer': 'Klient napisał',
+  'timeline.message.reply': '{actor} odpowiedział(a)',
+  'timeline.message.note': '{actor} dodał(a) notatkę',
+  'timeline.message.auto': 'Nadeszła wiadomość automatyczna ({auto})',
+  'timeline.thread_moved.inbox': '{actor} przeniósł(-osła) rozmowę do skrzynki',
+  'timeline.thread_moved.helpdesk': '{actor} przeniósł(-osła) tu rozmowę ze skrzynki',
   'timeline.other': '{actor}: {type}',
   'timeline.empty': 'Brak aktywności.',
 
