@@ -173,6 +173,27 @@ def test_each_message_and_each_move_of_a_thread_is_on_the_timeline_once(tickets:
     ]
 
 
+def test_a_customer_writing_again_reopens_a_closed_ticket_and_automatic_mail_never_does(
+    tickets: Tickets,
+) -> None:
+    admin = tickets.as_(ADMIN)
+    ticket = admin.create_ticket({"name": "done", "status": 4})  # Closed, default pipeline
+    tid = ticket["id"]
+    _message_added(tickets, tid, "customer", auto="auto-reply")
+    _message_added(tickets, tid, "note", author_id=AGENT.user_id)
+    _message_added(tickets, tid, "reply", author_id=AGENT.user_id)
+    still = admin.get_ticket(tid)
+    assert still["status"] == 4 and still["closed_at"] is not None
+    _message_added(tickets, tid, "customer")
+    reopened = admin.get_ticket(tid)
+    assert reopened["status"] == 1 and reopened["closed_at"] is None  # New: the first open stage
+    change = next(i for i in admin.timeline(tid)["items"] if i["type"] == "property_changed")
+    assert (change["field"], change["old"], change["new"], change["actor_id"]) == ("status", 4, 1, 0)
+    assert [p["ticket_id"] for _kind, p in tickets.events("ticket_reopened")] == [tid]
+    _message_added(tickets, tid, "customer")  # open already: stays where it is
+    assert admin.get_ticket(tid)["status"] == 1
+
+
 def test_other_services_ask_which_tickets_a_caller_may_see(tickets: Tickets) -> None:
     admin = tickets.as_(ADMIN)
     mine = admin.create_ticket({"name": "sales", "owner_id": SALES.user_id})

@@ -288,12 +288,14 @@ class MessageEffect:
     """What a message on one of the ticket's threads does to the ticket.
 
     ``unread``: it becomes unread for everyone (a customer wrote). ``values``: reply-time
-    columns to set. ``assign_to``: the replier, when the ticket had no owner.
+    columns to set. ``assign_to``: the replier, when the ticket had no owner. ``reopen``: the
+    ticket was closed and its customer wrote again.
     """
 
     unread: bool
     values: dict[str, Any]
     assign_to: int | None
+    reopen: bool = False
 
 
 def message_effect(
@@ -304,14 +306,16 @@ def message_effect(
     author_id: int | None,
     auto: str | None,
     at: dt.datetime,
+    closed: bool = False,
 ) -> MessageEffect:
-    """SPEC: a new customer message makes the ticket unread for everyone; internal actions
-    (notes) do not; automatic mail (bounces, auto-replies) changes nothing; replying to an
+    """SPEC: a new customer message makes the ticket unread for everyone, and reopens it when it
+    was ``closed`` (a support team's "the customer wrote back"); internal actions (notes) do not;
+    automatic mail (bounces, auto-replies) changes nothing and never reopens; replying to an
     unassigned ticket assigns it to the replier. Reply times are kept for the SLA clocks."""
     if auto is not None:
         return MessageEffect(False, {}, None)
     if kind == "customer":
-        return MessageEffect(True, {"last_customer_message_at": at}, None)
+        return MessageEffect(True, {"last_customer_message_at": at}, None, reopen=closed)
     if kind == "reply":
         values: dict[str, Any] = {"last_agent_message_at": at}
         if first_reply_at is None:

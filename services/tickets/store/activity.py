@@ -24,6 +24,7 @@ from services.tickets.domain import (
 from services.tickets.models import followers, processed_events, reads, tickets, timeline
 from services.tickets.store import queries
 from services.tickets.store.base import Records, Stamp, from_json
+from services.tickets.store.pipelines import reopening_stage
 from services.tickets.store.sla import SYSTEM_ACTOR, Slas
 
 CUSTOMER_MESSAGE_HANDLER = "customer_message_received"
@@ -151,27 +152,28 @@ class Activity:
 
         What it does is the domain's to decide (:func:`message_effect`): unread for everyone
         and moved up the lists for a customer's message, reply times, and the replier as
-        owner of an unassigned ticket; and a timeline entry (:func:`message_entry`) by its
-        author (the system's id, 0, for a customer's). A ticket that is gone (deleted, unknown)
-        changes nothing. Returns False for a redelivered event.
+        owner of an unassigned ticket; a closed ticket whose customer writes again reopens, by the
+        system (actor 0), in its pipeline's first open stage (:func:`reopening_stage`); and a
+        timeline entry (:func:`message_entry`) by its author (the system's id, 0, for a
+        customer's). A ticket that is gone (deleted, unknown) changes nothing. Returns False for a
+        redelivered event.
         """
         now = self.r.clock.now()
         with self.db.transaction() as s:
             if already_processed(s, processed_events, event_id, MESSAGE_ADDED_HANDLER):
                 return False
             mark_processed(s, processed_events, event_id, MESSAGE_ADDED_HANDLER, clock=self.r.clock)
-            row = s.execute(
-                select(tickets.c.owner_id, tickets.c.first_reply_at, tickets.c.merged_into_id).where(
-                    tickets.c.id == ticket_id, queries.live()
-                )
-            ).first()
+            facts = select(
+                tickets.c.owner_id,
+                tickets.c.first_reply_at,
+                tickets.c.merged_into_id,
+                tickets.c.closed_at,
+                tickets.c.pipeline_id,
+            )
+            row = s.execute(facts.where(tickets.c.id == ticket_id, queries.live())).first()
             if row is not None and row.merged_into_id is not None:  # its thread is moving to the survivor
                 ticket_id = row.merged_into_id
-                row = s.execute(
-                    select(tickets.c.owner_id, tickets.c.first_reply_at, tickets.c.merged_into_id).where(
-                        tickets.c.id == ticket_id, queries.live()
-                    )
-                ).first()
+                row = s.execute(facts.where(tickets.c.id == ticket_id, queries.live())).first()
             if row is None:
                 return True
             entry = message_entry(thread_id=thread_id, message_id=message_id, kind=kind, auto=auto)
@@ -183,6 +185,7 @@ class Activity:
                 author_id=author_id,
                 auto=auto,
                 at=at,
+                closed=row.closed_at is not None,
             )
             values = dict(effect.values)
             if effect.unread:
@@ -196,6 +199,11 @@ class Activity:
                     actor_id=effect.assign_to, requested={"owner_id": effect.assign_to}, stage=None, now=now
                 )
                 self.r.save(s, ticket, change, effect.assign_to, now)
+            reopen_to = reopening_stage(self.r.config.current(s), row.pipeline_id) if effect.reopen else None
+            if reopen_to is not None:
+                ticket = self.r.locked(s, EVERYTHING, ticket_id)
+                change = ticket.change(actor_id=SYSTEM_ACTOR, requested={}, stage=reopen_to, now=now)
+                self.r.save(s, ticket, change, SYSTEM_ACTOR, now)
             if auto is None and kind in ("customer", "reply"):
                 self.slas.refresh(s, ticket_id, now, message=(kind, at))
             return True

@@ -194,6 +194,17 @@ def resolve(config: Snapshot, pipeline_id: int | None, stage_id: int | None) -> 
     return _enter(found, stage_id, f"status {stage_id} is not a stage of pipeline {pipeline_id}")
 
 
+def reopening_stage(config: Snapshot, pipeline_id: int) -> Stage | None:
+    """Where a closed ticket of ``pipeline_id`` goes when its customer writes again: the
+    pipeline's first open stage that is not being deleted (None when it has none)."""
+    pipeline = config.pipelines.get(pipeline_id)
+    for stage_id, _label, state in pipeline.stages if pipeline is not None else ():
+        entry = config.stages.get(stage_id)
+        if state == "OPEN" and entry is not None and not entry.deleting:
+            return entry.stage
+    return None
+
+
 def _enter(found: StageEntry | None, stage_id: int, unknown: str) -> tuple[Stage | None, Errors]:
     if found is None:
         return None, {"status": [unknown]}
