@@ -282,9 +282,13 @@ class TicketsService(LifecycleEntrypoints):
 
     @rpc
     def search_tickets(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Tickets matching ``query`` (contract.TicketSearchSchema: filter groups, text, sort, page)."""
+        """Tickets matching ``query`` (contract.TicketSearchSchema: filter groups, text, sort, page);
+        the SLA sort needs a seat, as on the lists."""
         caller = require_caller(self.caller)
         scope = scope_for(caller)
+        feature = needs_seat(query) if isinstance(query, dict) else None
+        if feature is not None:
+            require_seat(caller, feature)
         q = load(contract.TicketSearchSchema, query or {})
         spec = parse_search(q)
         with self._message_search(spec.terms) as messages:

@@ -3,11 +3,12 @@ free text, sorts with keyset pages, totals, validation of values, and the access
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from services.chassis.errors import Forbidden, ValidationFailed
+from services.chassis.errors import Forbidden, SeatRequired, ValidationFailed
 from tests.service.tickets_harness import ADMIN, AGENT, NOBODY, OWNED, SALES, Tickets
 
 pytestmark = pytest.mark.db
@@ -128,3 +129,12 @@ def test_a_cursor_of_another_sort_is_refused(tickets: Tickets, seeded: dict[str,
     with pytest.raises(ValidationFailed) as caught:
         api.search_tickets({"sort": "-id", "cursor": cursor})
     assert "cursor" in caught.value.errors
+
+
+def test_the_sla_sort_needs_a_seat_in_a_search_as_on_the_lists(tickets: Tickets) -> None:
+    tickets.as_(ADMIN).create_ticket({"name": "one"})
+    for sort in ("sla_due_at", "-sla_due_at"):
+        with pytest.raises(SeatRequired):
+            tickets.as_(AGENT).search_tickets({"sort": sort})
+    seated = dataclasses.replace(AGENT, seat=True)
+    assert tickets.as_(seated).search_tickets({"sort": "sla_due_at"})["total"] == 1
