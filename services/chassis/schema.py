@@ -249,7 +249,7 @@ class CleanText(fields.String):
     characters.
 
     ``"Cafe\u0301"`` and ``"Café"`` are one name once normalised (so uniqueness and search
-    treat them alike); whitespace at either end is dropped, so a name of spaces alone is empty
+    treat them alike); spaces at either end are dropped, so a name of spaces alone is empty
     (and a required name's length check refuses it); control characters (line breaks, escapes,
     NUL) and the embedding, override and isolate characters (U+202A-U+202E, U+2066-U+2069) are
     refused, since they let a name display as something else in a list, a log or an email
@@ -268,7 +268,7 @@ class CleanText(fields.String):
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise self.make_error("unicode") from None
-        text = unicodedata.normalize("NFC", text).strip()
+        text = unicodedata.normalize("NFC", text).strip(" ")
         if any(ch in BIDI_CONTROLS for ch in text):
             raise self.make_error("bidi")
         if any(unicodedata.category(ch) == "Cc" for ch in text):

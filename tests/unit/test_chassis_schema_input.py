@@ -16,6 +16,7 @@ from services.chassis.schema import (
     Input,
     QueryId,
     QueryInteger,
+    clean_text,
     flat_errors,
     load,
 )
@@ -57,6 +58,21 @@ def test_clean_text_refuses_lone_surrogates() -> None:
     with pytest.raises(ValidationFailed) as caught:
         load(Named(), {"name": "a\ud800"})
     assert caught.value.errors == {"name": ["Must be valid Unicode text."]}
+
+
+def test_clean_text_drops_spaces_at_either_end_so_a_name_of_spaces_is_refused() -> None:
+    assert load(Named(), {"name": "  Ana "})["name"] == "Ana"
+    for blank in ("", "   "):
+        with pytest.raises(ValidationFailed) as caught:
+            load(Named(), {"name": blank})
+        assert "name" in caught.value.errors
+    with pytest.raises(ValidationFailed):
+        load(Named(), {"name": "Ana\n"})  # a line break is a control character, not a space
+
+
+def test_clean_text_makes_a_name_from_text_found_elsewhere() -> None:
+    assert clean_text(" \u202eRe:\x85 Invoice\t\u2069 due  ") == "Re: Invoice due"
+    assert clean_text("Cafe\u0301") == "Caf\u00e9" and clean_text("\x00\u202e ") == ""
 
 
 def test_clean_email_is_clean_text_and_an_address() -> None:
@@ -102,6 +118,15 @@ def test_query_integers_are_ascii_digits_within_64_bits(text: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         load(Numbers(), {"limit": text, "id": text})
     assert set(caught.value.errors) == {"limit", "id"}
+
+
+@pytest.mark.parametrize("text", ["01", "007", "010", "00"])
+def test_query_integers_with_a_leading_zero_are_refused_like_path_ids(text: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        load(Numbers(), {"limit": text, "id": text})
+    assert set(caught.value.errors) == {"limit", "id"}
+    assert "leading zero" in caught.value.errors["id"][0]
+    assert QueryInteger().deserialize("0") == 0  # zero itself is one digit
 
 
 def test_query_integers_accept_plain_digits() -> None:
