@@ -46,6 +46,7 @@ from services.notifications.domain import Admins, Audience, Notice, Plan, decide
 from services.notifications.models import outbox, processed_events
 from services.notifications.sender import NotificationMailSender
 from services.notifications.store import Store
+from services.notifications.visibility import VisibleFeed
 from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
 
@@ -250,30 +251,36 @@ class NotificationsService:
         )
 
     # -- the feed ----------------------------------------------------------------------------------
+    # Every read shows the feed as the caller may see it now: the tickets service is asked, as the
+    # caller, which of the notifications' tickets they may still see (services.notifications.visibility).
+    def _reader(self) -> VisibleFeed:
+        caller = require_caller(self.caller)
+        return VisibleFeed(self.store.feed, self.tickets, caller.user_id)
+
     @rpc
     def list_feed(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The caller's notifications, newest first, with their unread count; ``query`` as in
-        ``contract.FeedQuerySchema``."""
-        caller = require_caller(self.caller)
+        """The caller's notifications about tickets they may see now, newest first, with their
+        unread count; ``query`` as in ``contract.FeedQuerySchema``."""
+        reader = self._reader()
         q = load(contract.FeedQuerySchema, query or {})
-        return self.store.feed.page(
-            user_id=caller.user_id, limit=q["limit"], cursor=q["cursor"], unread_only=q["unread"]
-        )
+        return reader.page(limit=q["limit"], cursor=q["cursor"], unread_only=q["unread"])
 
     @rpc
     def mark_read(self, item_id: int) -> dict[str, Any]:
-        caller = require_caller(self.caller)
-        return self.store.feed.mark_read(user_id=caller.user_id, item_id=require_id(item_id, "item_id"))
+        """Mark one of the caller's notifications read; NotFound for one about a ticket they may
+        no longer see, as for one that does not exist."""
+        reader = self._reader()
+        return reader.mark_read(require_id(item_id, "item_id"))
 
     @rpc
     def mark_all_read(self) -> dict[str, Any]:
-        caller = require_caller(self.caller)
-        return self.store.feed.mark_all_read(user_id=caller.user_id)
+        return self._reader().mark_all_read()
 
     @rpc
     def unread_count(self) -> dict[str, Any]:
-        caller = require_caller(self.caller)
-        return {"unread": self.store.feed.unread(user_id=caller.user_id), "marked": 0}
+        """How many of the caller's unread notifications are about tickets they may see now (see
+        ``visibility`` for where the count stops)."""
+        return {"unread": self._reader().unread(), "marked": 0}
 
     # -- preferences -------------------------------------------------------------------------------
     @rpc

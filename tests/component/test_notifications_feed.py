@@ -11,14 +11,19 @@ with an ``event_id``)
   effect once when permissions answers;
 * reaches a super admin appointed before the ticket was created even while the announcement of
   the change has not arrived (the cached list of admins is never older than the event), and is
-  still served from that cache when it is older than the cached answer.
+  still served from that cache when it is older than the cached answer;
+* is shown, counted and marked read only while its reader may see the ticket: every read of the
+  feed asks the tickets service's ``visible_tickets`` *as the reader* (their signed identity), and
+  a hidden notification is left out of the page, the counts and the live clients' count, and is
+  not found when marked read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import eventlet
@@ -29,6 +34,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
 from deploy import dlq
+from services.chassis.errors import NotFound
 from services.chassis.events import queue_name
 from services.chassis.identity import CONTEXT_KEY, Caller, sign
 from services.chassis.rpc import CurrentCaller, require_caller, rpc
@@ -49,6 +55,9 @@ QUEUE = queue_name(
 )
 DIRECTORY: dict[str, Any] = {"super_admin_ids": [1, 2, 5], "user_count": 4}
 ASKED: list[tuple[str, Caller]] = []
+HIDDEN: set[int] = set()
+"""Tickets the fake tickets service's ``visible_tickets`` hides from everyone."""
+VISIBILITY: list[tuple[Caller, list[int]]] = []
 
 
 class FakePermissions:
@@ -101,6 +110,11 @@ class FakeTickets:
             for q in questions
         ]
 
+    @rpc
+    def visible_tickets(self, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
+        VISIBILITY.append((require_caller(self.caller), list(ticket_ids)))
+        return [t for t in ticket_ids if t not in HIDDEN]
+
 
 def ticket_created(ticket_id: int, actor_id: int, event_id: str | None = None) -> dict[str, Any]:
     return {
@@ -118,10 +132,17 @@ def ticket_created(ticket_id: int, actor_id: int, event_id: str | None = None) -
 
 
 def feed(amqp_uri: str, user_id: int) -> list[dict[str, Any]]:
+    with as_user(amqp_uri, user_id) as notifications:
+        page = notifications.list_feed({"limit": 100})
+    return page["items"]
+
+
+@contextlib.contextmanager
+def as_user(amqp_uri: str, user_id: int) -> Iterator[Any]:
+    """The notifications service, called with ``user_id``'s signed identity."""
     identity = sign(Caller(user_id=user_id, name=f"u{user_id}"), IDENTITY_SECRET, 60.0)
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={CONTEXT_KEY: identity}, timeout=10) as proxy:
-        page = proxy[notifications_contract.SERVICE_NAME].list_feed({"limit": 100})
-    return page["items"]
+        yield proxy[notifications_contract.SERVICE_NAME]
 
 
 @pytest.fixture
@@ -129,6 +150,8 @@ def start(
     container_factory: Any, service_config: Callable[..., dict[str, Any]], vhost_uri: str
 ) -> Callable[[type], ServiceContainer]:
     ASKED.clear()
+    HIDDEN.clear()
+    VISIBILITY.clear()
     DIRECTORY.update(super_admin_ids=[1, 2, 5], user_count=4)
     config = service_config("notifications")
 
@@ -247,6 +270,41 @@ def test_ticket_created_after_a_new_super_admin_reaches_them_before_the_change_i
         )
     assert admin_lookups() == asked_now, "the cache must still serve events older than its answer"
     assert [i["ticket_id"] for i in feed(vhost_uri, 2)] == [43, 42]
+
+
+def test_the_feed_shows_counts_and_marks_only_what_its_reader_may_see_now_asking_as_the_reader(
+    start: Callable[[type], ServiceContainer], vhost_uri: str
+) -> None:
+    start(FakePermissions)
+    start(FakeTickets)
+    notifications = start(NotificationsService)
+    for ticket_id in (81, 82):
+        with entrypoint_waiter(notifications, "handle_ticket_created", timeout=15):
+            publish_event(
+                vhost_uri,
+                tickets_contract.SERVICE_NAME,
+                tickets_contract.TICKET_CREATED,
+                ticket_created(ticket_id, actor_id=5),
+            )
+    assert [i["ticket_id"] for i in feed(vhost_uri, 1)] == [82, 81]
+    [hidden] = [i["id"] for i in feed(vhost_uri, 1) if i["ticket_id"] == 82]
+
+    HIDDEN.add(82)  # the admin may no longer see ticket 82 (demoted, reassigned, in the bin...)
+    VISIBILITY.clear()
+    with as_user(vhost_uri, 1) as api:
+        page = api.list_feed({"limit": 100})
+        assert [i["ticket_id"] for i in page["items"]] == [81]
+        assert (page["total"], page["unread"]) == (1, 1)
+        assert api.unread_count() == {"unread": 1, "marked": 0}
+        with pytest.raises(NotFound):
+            api.mark_read(hidden)
+        read = api.mark_read(page["items"][0]["id"])
+        assert read["read"] is True and api.unread_count()["unread"] == 0
+    assert VISIBILITY, "the tickets service was not asked"
+    assert {(c.user_id, c.system) for c, _ids in VISIBILITY} == {(1, False)}, "asked as the reader"
+
+    HIDDEN.clear()
+    assert [(i["ticket_id"], i["read"]) for i in feed(vhost_uri, 1)] == [(82, False), (81, True)]
 
 
 def admin_lookups() -> int:

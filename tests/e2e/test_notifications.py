@@ -10,6 +10,10 @@ Proves that
 * a bulk reassignment of 50 tickets is one notification (and one mail) for the new owner;
 * the cap holds: the fourth email of a type on one day is dropped and counted for admins;
 * an SSE client sees a change to a ticket it may see and never one to a ticket it may not;
+* notifications about a ticket its reader can no longer open (reassigned away from an owned-only
+  agent, in the recycle bin, seen by a super admin since demoted) are gone from the feed, the
+  counts (the unread count, the stream's hello) and answer 404 when marked read; they come back
+  with the ticket;
 * notifications SIGKILLed while 60 assignments arrive: each is one notification, none lost.
 
 The figures are printed (``pytest -s``).
@@ -236,6 +240,67 @@ def test_a_live_client_sees_the_changes_it_may_see_and_never_others(suite: Suite
     assert any(e["event"] == "notification" for e in seen), "his assignment reaches him live"
     stream.close()
     print(f"\nnotifications e2e: change -> SSE message {latency * 1000:.0f} ms")
+
+
+def test_notifications_of_tickets_the_reader_can_no_longer_open_are_not_shown_counted_or_found(
+    suite: Suite,
+) -> None:
+    olga = Person(suite, "Olga", access_level="owned")
+    sam = Person(suite, "Sam", permissions=["super_admin"])
+    secret = suite.request("POST", "/api/v1/tickets", json={"name": "Sekret 23", "owner_id": olga.id}).json()
+    plain = suite.request("POST", "/api/v1/tickets", json={"name": "Jawne 24", "owner_id": olga.id}).json()
+    assert olga.call("PUT", f"/api/v1/tickets/{secret['id']}/follow").status_code == 200
+    assert (
+        suite.request("PATCH", f"/api/v1/tickets/{secret['id']}", json={"priority": "high"}).status_code
+        == 200
+    )
+
+    def told(person: Person) -> list[tuple[str, int]]:
+        return sorted((i["type"], i["ticket_id"]) for i in person.feed())
+
+    everything = [("assigned_to_you", plain["id"]), ("assigned_to_you", secret["id"])]
+    everything += [("record_updated", secret["id"])]
+    assert wait_for(lambda: told(olga) == sorted(everything), 15), told(olga)
+    assert wait_for(lambda: len(sam.feed()) == 2, 15), sam.feed()
+    hidden = [i["id"] for i in olga.feed() if i["ticket_id"] == secret["id"]]
+
+    def unread(person: Person) -> int:
+        answer = person.call("GET", "/api/v1/notifications/unread-count")
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["unread"])
+
+    def hello(person: Person) -> int | None:
+        stream = SseClient("127.0.0.1", suite.http_port, person.token)
+        try:
+            event = stream.next_event()
+            assert event is not None and event["event"] == "hello", event
+            return event["data"]["unread"]
+        finally:
+            stream.close()
+
+    assert (unread(olga), hello(olga)) == (3, 3)
+    other = Person(suite, "Adam")
+    moved = suite.request("PATCH", f"/api/v1/tickets/{secret['id']}", json={"owner_id": other.id})
+    assert moved.status_code == 200, moved.text
+    assert olga.call("GET", f"/api/v1/tickets/{secret['id']}").status_code == 404
+    page = olga.call("GET", "/api/v1/notifications", params={"limit": 100}).json()
+    assert [(i["type"], i["ticket_id"]) for i in page["items"]] == [("assigned_to_you", plain["id"])]
+    assert not any("Sekret" in i["title"] for i in page["items"])
+    assert (page["total"], page["unread"], unread(olga), hello(olga)) == (1, 1, 1, 1)
+    for item_id in hidden:
+        assert olga.call("POST", f"/api/v1/notifications/{item_id}/read").status_code == 404
+
+    assert suite.request("DELETE", f"/api/v1/tickets/{plain['id']}").status_code in (200, 204)
+    assert olga.feed() == [] and unread(olga) == 0, "a ticket in the recycle bin is not shown either"
+    assert suite.request("POST", f"/api/v1/tickets/{plain['id']}/restore").status_code == 200
+    assert [i["ticket_id"] for i in olga.feed()] == [plain["id"]], "restored, it is there again"
+
+    demoted = suite.request(
+        "PATCH", f"/api/v1/users/{sam.id}", json={"permissions": ["service_access"], "access_level": "owned"}
+    )
+    assert demoted.status_code == 200, demoted.text
+    assert wait_for(lambda: sam.feed() == [] and unread(sam) == 0, 10), sam.feed()
+    assert hello(sam) == 0
 
 
 def test_sigkill_of_notifications_mid_load_neither_loses_nor_doubles(suite: Suite) -> None:

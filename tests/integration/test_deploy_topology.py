@@ -94,6 +94,10 @@ class FakeTickets:
             for q in questions
         ]
 
+    @rpc
+    def visible_tickets(self, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
+        return list(ticket_ids)
+
 
 def ticket_created(ticket_id: int) -> dict[str, Any]:
     return {

@@ -1,6 +1,7 @@
 """The notifications service's logic without a broker: entrypoints called in-process through
 ``worker_factory`` on a real store and database, with a fake tickets service whose ``audience``
-is a table (tickets, owners, followers, who may see what), a fake permissions service, a manual
+is a table (tickets, owners, followers, who may see what) and whose ``visible_tickets`` answers as the
+caller (:meth:`FakeTickets.as_`), a fake permissions service, a manual
 clock and a transport that keeps what it is given.
 
 Events go in as the chassis would hand them over (JSON payloads, loaded by the handler with
@@ -26,13 +27,15 @@ from services.chassis.batches import BatchSubscription
 from services.chassis.cache import EventFlushedCache
 from services.chassis.clock import ManualClock
 from services.chassis.db import SessionFactory, make_engine
-from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.errors import Forbidden, NotFound, ValidationFailed
 from services.chassis.identity import Caller
 from services.notifications.directory import Directory
 from services.notifications.sender import NotificationMailSender
 from services.notifications.service import NotificationsService
 from services.notifications.store import MailSettings, NotificationStore
 from services.permissions import contract as permissions_contract
+from services.permissions.contract import works_tickets
+from services.tickets import contract as tickets_contract
 
 START = dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC)
 BASE_URL = "https://desk.example.com"
@@ -41,7 +44,8 @@ AGENT = Caller(2, "Agnes Agent", frozenset({"service_access"}), "everything")
 OTHER = Caller(3, "Otto Other", frozenset({"service_access"}), "everything")
 FOLLOWER = Caller(4, "Fiona Follower", frozenset({"service_access"}), "everything")
 ACCOUNT = Caller(6, "Alma Account", frozenset({"account_access", "service_access"}), "everything")
-PEOPLE = (ADMIN, AGENT, OTHER, FOLLOWER, ACCOUNT)
+OWNED = Caller(7, "Olga Owned", frozenset({"service_access"}), "owned")
+PEOPLE = (ADMIN, AGENT, OTHER, FOLLOWER, ACCOUNT, OWNED)
 
 
 @dataclass
@@ -52,16 +56,45 @@ class FakeTicket:
 
 
 class FakeTickets:
-    """Answers ``audience`` from :attr:`tickets` and :attr:`hidden_from` (user -> ticket ids)."""
+    """Answers ``audience`` from :attr:`tickets` and :attr:`hidden_from` (user -> ticket ids), and,
+    asked as a caller (:meth:`as_`), ``visible_tickets`` by a stand-in for the one access rule:
+    live tickets (not in :attr:`deleted`) not hidden from the caller, all of them for super admins
+    and ``everything``, those they own for ``owned``; Forbidden without service or sales access.
+    :attr:`down` makes ``visible_tickets`` raise it; :attr:`visibility_calls` keeps who asked
+    about which ids."""
 
     def __init__(self) -> None:
         self.tickets: dict[int, FakeTicket] = {}
         self.hidden_from: dict[int, set[int]] = {}
+        self.deleted: set[int] = set()
         self.calls: list[tuple[int, list[int], bool]] = []
         self.batches: list[int] = []
+        self.visibility_calls: list[tuple[int, list[int]]] = []
+        self.down: Exception | None = None
 
     def as_system(self) -> FakeTickets:
         return self
+
+    def as_(self, caller: Caller | None) -> CallerTickets:
+        return CallerTickets(self, caller)
+
+    def visible_to(self, caller: Caller, ticket_ids: list[int]) -> list[int]:
+        if self.down is not None:
+            raise self.down
+        if len(ticket_ids) > tickets_contract.MAX_BULK:  # as the tickets service
+            raise ValidationFailed(errors={"ticket_ids": ["too many"]})
+        self.visibility_calls.append((caller.user_id, list(ticket_ids)))
+        if not works_tickets(caller):
+            raise Forbidden("Tickets need service or sales access.")
+        everything = caller.is_super_admin or caller.access_level == "everything"
+        hidden = self.deleted | self.hidden_from.get(caller.user_id, set())
+        return sorted(
+            ticket_id
+            for ticket_id in ticket_ids
+            if (ticket := self.tickets.get(ticket_id)) is not None
+            and ticket_id not in hidden
+            and (everything or (caller.access_level == "owned" and ticket.owner_id == caller.user_id))
+        )
 
     def audience(
         self,
@@ -95,6 +128,25 @@ class FakeTickets:
             except NotFound:
                 answers.append(None)
         return answers
+
+
+class CallerTickets:
+    """The fake tickets service as one worker's client: ``visible_tickets`` asks as its caller,
+    everything else (and :meth:`as_system`) is the system's."""
+
+    def __init__(self, tickets: FakeTickets, caller: Caller | None) -> None:
+        self._tickets = tickets
+        self._caller = caller
+
+    def as_system(self) -> FakeTickets:
+        return self._tickets
+
+    def visible_tickets(self, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
+        assert self._caller is not None, "visible_tickets needs a caller"
+        return self._tickets.visible_to(self._caller, _wire(ticket_ids))
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(self._tickets, method)
 
 
 def _takes_batches(handler: str) -> bool:
@@ -173,7 +225,7 @@ class Notifications:
             NotificationsService,
             store=self.store,
             caller=caller,
-            tickets=self.tickets,
+            tickets=self.tickets.as_(caller),
             permissions=self.permissions,
             directory=self.directory,
         )

@@ -86,6 +86,8 @@ def _as_written(rows: Sequence[Any], values: Sequence[Mapping[str, Any]]) -> lis
     return [found[tuple(v[c] for c in _WRITTEN)].pop(0) for v in values]
 
 
+CENSUS = (feed.c.id, feed.c.read, feed.c.ticket_id, feed.c.ticket_ids)
+"""What counting a notification needs of it: which tickets it names, and whether it was read."""
 _UNREAD = select(feed_unread.c.unread).where(feed_unread.c.user_id == bindparam("user_id"))
 _SURVIVORS = select(merges.c.ticket_id, merges.c.merged_into_id).where(
     merges.c.ticket_id.in_(bindparam("ticket_ids", expanding=True))
@@ -113,7 +115,11 @@ class Feed:
     def page(
         self, *, user_id: int, limit: int, cursor: str | None, unread_only: bool = False
     ) -> dict[str, Any]:
-        """The person's feed, newest first, a page at a time, with their unread count."""
+        """The person's feed as stored, newest first, a page at a time, with their kept unread count.
+
+        Nothing here knows who may see which ticket: the service shows a feed through
+        :class:`services.notifications.visibility.VisibleFeed`, which reads :meth:`newest` and
+        :meth:`census` and leaves out what the person may no longer see."""
         query = select(feed).where(feed.c.user_id == user_id, feed.c.in_app == true())
         if unread_only:
             query = query.where(feed.c.read.is_(False))
@@ -134,6 +140,55 @@ class Feed:
     def unread(self, *, user_id: int) -> int:
         with self.db.read() as s:
             return self.unread_in(s, user_id)
+
+    def newest(
+        self, *, user_id: int, limit: int, before: int | None = None, unread_only: bool = False
+    ) -> list[Any]:
+        """Up to ``limit`` of the person's notifications shown in the feed, newest first (the feed's
+        order: by id), those older than the notification ``before`` when given."""
+        with self.db.read() as s:
+            return self._newest_in(s, user_id, limit, before=before, unread_only=unread_only)
+
+    def item(self, *, user_id: int, item_id: int) -> Any | None:
+        """One of the person's notifications shown in the feed; None for anyone else's or none."""
+        with self.db.read() as s:
+            return s.execute(
+                select(feed).where(feed.c.id == item_id, feed.c.user_id == user_id, feed.c.in_app == true())
+            ).first()
+
+    def census(self, *, user_id: int, most: int, unread_only: bool = False) -> tuple[list[Any], list[Any]]:
+        """What the person's counts are taken from, in one read: their newest ``most`` notifications
+        shown in the feed (only the unread ones with ``unread_only``) and their newest ``most``
+        unread ones, as :data:`CENSUS` rows. The unread ones cost no second statement when the
+        kept count says there are none, or the first list already holds all of them (the usual
+        case)."""
+        with self.db.read() as s:
+            kept = self.unread_in(s, user_id)
+            if unread_only:
+                unread = self._newest_in(s, user_id, most, unread_only=True, columns=CENSUS) if kept else []
+                return unread, unread
+            rows = self._newest_in(s, user_id, most, columns=CENSUS)
+            among = [row for row in rows if not row.read]
+            if len(among) < kept and len(rows) == most:
+                among = self._newest_in(s, user_id, most, unread_only=True, columns=CENSUS)
+            return rows, among
+
+    @staticmethod
+    def _newest_in(
+        s: Session,
+        user_id: int,
+        limit: int,
+        *,
+        before: int | None = None,
+        unread_only: bool = False,
+        columns: Sequence[Any] = tuple(feed.c),
+    ) -> list[Any]:
+        query = select(*columns).where(feed.c.user_id == user_id, feed.c.in_app == true())
+        if unread_only:
+            query = query.where(feed.c.read.is_(False))
+        if before is not None:
+            query = query.where(feed.c.id < before)
+        return list(s.execute(query.order_by(feed.c.id.desc()).limit(limit)).all())
 
     @staticmethod
     def unread_of_in(s: Session, user_ids: Sequence[int]) -> dict[int, int]:
@@ -167,10 +222,12 @@ class Feed:
         self._count(s, dict.fromkeys(user_ids, 0))
 
     # -- read state ----------------------------------------------------------------------------------
-    def mark_read(self, *, user_id: int, item_id: int) -> dict[str, Any]:
+    def mark_read(self, *, user_id: int, item_id: int, unread: int | None = None) -> dict[str, Any]:
         """Mark one of the person's notifications read (NotFound for anyone else's). The count
         goes down by one only when this transaction's UPDATE is the one that found it unread, so
-        two marks of the same notification at once take one off between them."""
+        two marks of the same notification at once take one off between them. The
+        ``notifications_read`` event tells live clients ``unread`` when given (the count of what
+        the person may see, as the service's reader found it), else the kept count."""
         with self.db.transaction() as s:
             row = s.execute(
                 select(feed).where(feed.c.id == item_id, feed.c.user_id == user_id, feed.c.in_app == true())
@@ -183,7 +240,7 @@ class Feed:
             ).rowcount  # type: ignore[attr-defined]
             if flipped:
                 self._count(s, {user_id: -1})
-                self._announce_read(s, user_id, [item_id])
+                self._announce_read(s, user_id, [item_id], unread)
             return {**item_dict(row), "read": True}
 
     def mark_all_read(self, *, user_id: int) -> dict[str, Any]:
@@ -203,8 +260,11 @@ class Feed:
                 self._announce_read(s, user_id, None)
         return {"unread": 0, "marked": int(marked or 0)}
 
-    def _announce_read(self, s: Session, user_id: int, ids: list[int] | None) -> None:
-        payload = {"user_id": user_id, "ids": ids, "unread": self.unread_in(s, user_id)}
+    def _announce_read(
+        self, s: Session, user_id: int, ids: list[int] | None, unread: int | None = None
+    ) -> None:
+        told = self.unread_in(s, user_id) if unread is None else max(0, unread)
+        payload = {"user_id": user_id, "ids": ids, "unread": told}
         outbox.record(s, contract.NOTIFICATIONS_READ, payload, clock=self.r.clock)
 
     # -- tickets merged away or purged ------------------------------------------------------------------
