@@ -146,11 +146,12 @@ lets SQLite use the partial ``ix_tickets_merged_into``. Planned once: two index 
 
 def absent(s: Session, scope: Scope, ticket_id: int) -> NotFound | Moved:
     """What a caller of ``scope`` is told of ``ticket_id`` when it is not a live ticket of theirs:
-    Moved (301 at the gateway) when it was merged into a live ticket they may see, else NotFound.
+    Moved (301 at the gateway) when it was merged into a ticket they may see, else NotFound.
 
     An absorbed ticket answers for its survivor, whoever owned it before the merge: a caller who
     may see the survivor is sent there, one who may not learns nothing of it (nor that the id was
-    merged), as for any ticket they may not see."""
+    merged), as for any ticket they may not see. A survivor in the recycle bin still takes its
+    absorbed ids' callers (it answers 404 itself, and again once it is restored)."""
     survivor = s.scalar(select(tickets.c.merged_into_id).where(tickets.c.id == ticket_id, queries.live()))
     if survivor is not None and survivor_visible(s, scope, survivor):
         return moved(ticket_id, survivor)
@@ -158,8 +159,8 @@ def absent(s: Session, scope: Scope, ticket_id: int) -> NotFound | Moved:
 
 
 def survivor_visible(s: Session, scope: Scope, survivor_id: int) -> bool:
-    """Whether the survivor of a merge is live and ``scope`` may see it."""
-    query = select(tickets.c.id).where(tickets.c.id == survivor_id, queries.live(), queries.visible(scope))
+    """Whether ``scope`` may see the survivor of a merge (in the recycle bin or not)."""
+    query = select(tickets.c.id).where(tickets.c.id == survivor_id, queries.visible(scope))
     return s.scalar(query) is not None
 
 

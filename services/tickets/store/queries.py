@@ -94,7 +94,8 @@ def visible(scope: Scope, owner: ColumnElement[Any] = tickets.c.owner_id) -> Col
 
 def visible_or_survivor_visible(scope: Scope) -> ColumnElement[bool]:
     """:func:`visible` for a ticket that is not absorbed; for one that is, whether its survivor
-    is live and visible: an absorbed id answers for its survivor, whoever owned it before."""
+    is visible (in the recycle bin or not): an absorbed id answers for its survivor, whoever
+    owned it before."""
     if scope.everything:
         return true()
     survivor = tickets.alias("survivor")
@@ -102,7 +103,6 @@ def visible_or_survivor_visible(scope: Scope) -> ColumnElement[bool]:
         select(literal(1))
         .where(
             survivor.c.id == tickets.c.merged_into_id,
-            survivor.c.deleted_at.is_(None),
             visible(scope, survivor.c.owner_id),
         )
         .exists()

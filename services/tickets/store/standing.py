@@ -51,7 +51,7 @@ def load_many(s: Session, ticket_ids: Iterable[int], *, lock: bool = True) -> di
 def load_visible(s: Session, scope: Scope, ticket_id: int, *, lock: bool = True) -> Standing:
     """The ticket if it exists and ``scope`` allows it (deleted and absorbed ones included), else
     NotFound: the lifecycle rules decide what an absorbed or deleted ticket answers. An absorbed
-    ticket is allowed when its survivor is live and ``scope`` may see it, whoever owned it before
+    ticket is allowed when ``scope`` may see its survivor, whoever owned it before
     (as :func:`services.tickets.store.base.absent` answers)."""
     found = load_many(s, [ticket_id], lock=lock).get(ticket_id)
     if found is not None and found.merged_into_id is not None:
