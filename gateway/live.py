@@ -10,6 +10,11 @@ chassis :class:`WakeableLoop`), hands entries to connected :class:`Client` objec
 * a ticket event goes to the clients that may see the ticket *now*, by the one access rule: the
   tickets service answers ``visible_to(ticket_ids, identities)`` once per round for every ticket
   of the round and every distinct identity connected (never a call per event per client);
+* a ``ticket_updated`` that changed the owner also goes, as :data:`HIDDEN` (``ticket_hidden``,
+  only the ticket's id), to the clients that could see the ticket under its previous owner and
+  cannot see it now: the ticket left their sight, so they take it out of what they show. The same
+  call answers that (its ``previous_owners``: which of the round's previous owners each identity
+  may see tickets of, by the same rule); a client that never could see the ticket hears nothing;
 * a client whose token no longer authenticates is closed; one too slow to keep up (its queue
   full) is told to ``reset`` and closed.
 
@@ -43,6 +48,7 @@ from typing import Any
 
 import eventlet
 from eventlet.queue import Empty, Full, LightQueue
+from nameko.exceptions import IncorrectSignature
 from nameko.extensions import DependencyProvider, SharedExtension
 from prometheus_client.metrics_core import Metric
 
@@ -100,6 +106,22 @@ NOTIFICATION_EVENTS = (notifications_contract.NOTIFICATIONS_ADDED, notifications
 
 CLOSE = object()
 RESET = "reset"
+HIDDEN = "ticket_hidden"
+"""Sent instead of a ``ticket_updated`` that took a ticket out of a client's sight (a new owner):
+``{"type": "ticket_hidden", "ticket_id": ...}`` and nothing else about the ticket."""
+
+
+def owner_change(event_type: str, body: dict[str, Any]) -> tuple[bool, int | None]:
+    """Whether a ticket event changed the ticket's owner, and its owner before (None: unassigned)."""
+    if event_type != tickets_contract.TICKET_UPDATED or not isinstance(body.get("changes"), dict):
+        return False, None
+    pair = body["changes"].get("owner_id")
+    if not isinstance(pair, list) or len(pair) != 2 or pair[0] == pair[1]:
+        return False, None
+    old = pair[0]
+    if old is not None and (type(old) is not int or old < 1):
+        return False, None
+    return True, old
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +139,21 @@ class Entry:
     ticket_id: int | None = None
     user_id: int | None = None
     key: str = ""
+    owner_changed: bool = False
+    previous_owner_id: int | None = None
+    """For a ``ticket_updated`` that changed the owner: the owner before (None: unassigned)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sight:
+    """What one identity may see in a round: tickets now, and owners whose tickets it may see
+    (asked for the owners tickets of the round had before a change)."""
+
+    tickets: frozenset[int] = frozenset()
+    previous_owners: frozenset[int | None] = frozenset()
+
+
+NOTHING = Sight()
 
 
 @dataclass(eq=False)
@@ -262,7 +299,15 @@ class LiveHub(SharedExtension):
     def _on_ticket_event(self, event_type: str, body: dict[str, Any]) -> None:
         ticket_id = body.get("ticket_id")
         if isinstance(ticket_id, int):
-            self.append(event_type, {"type": event_type, **body}, ticket_id=ticket_id, key=event_key(body))
+            changed, previous = owner_change(event_type, body)
+            self.append(
+                event_type,
+                {"type": event_type, **body},
+                ticket_id=ticket_id,
+                key=event_key(body),
+                owner_changed=changed,
+                previous_owner_id=previous,
+            )
 
     def _on_feed_event(self, event_type: str, body: dict[str, Any]) -> None:
         """One entry per person: their new (or grown) notification, or what they read."""
@@ -285,6 +330,8 @@ class LiveHub(SharedExtension):
         ticket_id: int | None = None,
         user_id: int | None = None,
         key: str = "",
+        owner_changed: bool = False,
+        previous_owner_id: int | None = None,
     ) -> Entry:
         """Number an event, keep it in the backlog and wake the dispatcher."""
         self.seq += 1
@@ -296,6 +343,8 @@ class LiveHub(SharedExtension):
             ticket_id,
             user_id,
             key,
+            owner_changed,
+            previous_owner_id,
         )
         self.backlog.append(entry)
         self.backlog_bytes += entry_bytes(entry)
@@ -422,9 +471,9 @@ class LiveHub(SharedExtension):
         pending = [e for e in self.backlog if e.seq > min(c.position for c in waiting) and e.seq <= head]
         self._refresh_identities(waiting)
         live = [c for c in waiting if not c.closed]
-        visible = self._visibility(live, pending)
+        sights = self._visibility(live, pending)
         for client in live:
-            self._deliver(client, pending, visible.get(client.identity, frozenset()), head)
+            self._deliver(client, pending, sights.get(client.identity, NOTHING), head)
 
     def _refresh_identities(self, clients: Sequence[Client]) -> None:
         """Each client's identity as the token cache holds it now; a revoked token closes the client."""
@@ -445,34 +494,73 @@ class LiveHub(SharedExtension):
                 else:
                     client.identity = identity
 
-    def _visibility(self, clients: Sequence[Client], entries: Sequence[Entry]) -> dict[str, frozenset[int]]:
-        """Which of the entries' tickets each distinct identity may see, in as few calls as it takes."""
+    def _visibility(self, clients: Sequence[Client], entries: Sequence[Entry]) -> dict[str, Sight]:
+        """What each distinct identity may see of the entries' tickets now, and of their previous
+        owners' tickets (when an entry changed an owner), in as few calls as it takes: one a round
+        unless it holds more than :data:`VISIBILITY_BATCH` tickets, owners or identities."""
         ticket_ids = sorted({e.ticket_id for e in entries if e.ticket_id is not None})
+        previous = {e.previous_owner_id for e in entries if e.ticket_id is not None and e.owner_changed}
+        owners = sorted(previous, key=lambda o: -1 if o is None else o)
         identities = sorted({c.identity for c in clients})
-        found: dict[str, set[int]] = {identity: set() for identity in identities}
         if not ticket_ids or not identities:
             return {}
+        seen: dict[str, set[int]] = {identity: set() for identity in identities}
+        seen_owners: dict[str, set[int | None]] = {identity: set() for identity in identities}
+        rounds = max(-(-len(ticket_ids) // VISIBILITY_BATCH), -(-len(owners) // VISIBILITY_BATCH))
         for i in range(0, len(identities), VISIBILITY_BATCH):
             chunk = identities[i : i + VISIBILITY_BATCH]
             tickets = self.link.client(
                 tickets_contract.SERVICE_NAME, identity=chunk[0], timeout=LOOKUP_TIMEOUT
             )
-            for j in range(0, len(ticket_ids), VISIBILITY_BATCH):
-                answers = tickets.visible_to(ticket_ids[j : j + VISIBILITY_BATCH], chunk)
-                for identity, seen in zip(chunk, answers, strict=True):
-                    found[identity].update(seen or ())
-        return {identity: frozenset(seen) for identity, seen in found.items()}
+            for j in range(0, rounds * VISIBILITY_BATCH, VISIBILITY_BATCH):
+                some_tickets = ticket_ids[j : j + VISIBILITY_BATCH]
+                some_owners = owners[j : j + VISIBILITY_BATCH]
+                visible, before = self._ask(tickets, some_tickets, chunk, some_owners if owners else None)
+                for identity, now, then in zip(chunk, visible, before, strict=True):
+                    seen[identity].update(now or ())
+                    seen_owners[identity].update(then or ())
+        return {
+            identity: Sight(frozenset(seen[identity]), frozenset(seen_owners[identity]))
+            for identity in identities
+        }
 
-    def _deliver(self, client: Client, entries: Sequence[Entry], visible: frozenset[int], head: int) -> None:
+    def _ask(
+        self, tickets: Any, ticket_ids: list[int], identities: list[str], owners: list[int | None] | None
+    ) -> tuple[list[Any], list[Any]]:
+        """One ``visible_to`` call: per identity, the tickets it may see, and the previous owners
+        whose tickets it may see (none asked, or a tickets service that does not know the question
+        yet: nothing, so nobody is told a ticket left their sight)."""
+        nothing: list[Any] = [None] * len(identities)
+        if owners is None:
+            return tickets.visible_to(ticket_ids, identities), nothing
+        try:
+            answer = tickets.visible_to(ticket_ids, identities, previous_owners=owners)
+        except IncorrectSignature:
+            log.warning("live stream: the tickets service does not answer previous_owners yet")
+            return tickets.visible_to(ticket_ids, identities), nothing
+        return answer["visible"], answer["previous_owners"]
+
+    def _deliver(self, client: Client, entries: Sequence[Entry], sight: Sight, head: int) -> None:
+        hidden: set[int] = set()
         for entry in entries:
             if entry.seq <= client.position:
                 continue
             if entry.user_id is not None and entry.user_id != client.user_id:
                 continue
-            if entry.ticket_id is not None and entry.ticket_id not in visible:
-                continue
+            event, data = entry.event, entry.data
+            if entry.ticket_id is not None and entry.ticket_id not in sight.tickets:
+                # it may only hear that a ticket it could see under its previous owner left its sight
+                if not (
+                    entry.owner_changed
+                    and entry.previous_owner_id in sight.previous_owners
+                    and entry.ticket_id not in hidden
+                ):
+                    continue
+                hidden.add(entry.ticket_id)
+                event = HIDDEN
+                data = json.dumps({"type": HIDDEN, "ticket_id": entry.ticket_id}, separators=(",", ":"))
             entry_id = f"{self.epoch}-{entry.seq}-{entry.key}" if entry.key else f"{self.epoch}-{entry.seq}"
-            if not client.send(frame(entry_id, entry.event, entry.data)):
+            if not client.send(frame(entry_id, event, data)):
                 self.drop(client)
                 return
         client.position = head

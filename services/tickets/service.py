@@ -500,20 +500,47 @@ class TicketsService(LifecycleEntrypoints):
         return answers
 
     @rpc
-    def visible_to(self, ticket_ids: list[int], identities: list[str]) -> list[list[int] | None]:
+    def visible_to(
+        self,
+        ticket_ids: list[int],
+        identities: list[str],
+        previous_owners: list[int | None] | None = None,
+    ) -> list[list[int] | None] | dict[str, Any]:
         """Which of ``ticket_ids`` each signed identity in ``identities`` may see (None for one that
         does not verify), in one call for many clients (the gateway's live stream). Tickets in the
-        recycle bin count by their owner, so a client hears of a deletion it could see."""
+        recycle bin count by their owner, so a client hears of a deletion it could see.
+
+        With ``previous_owners`` (owners, None for unassigned, that tickets of the same round had
+        before a change took them away) the answer is ``{"visible": <the list above>,
+        "previous_owners": <per identity, which of those owners' tickets it may see, None for one
+        that does not verify>}``, by the same rule, so the gateway can tell a client that could see
+        a ticket under its previous owner, and cannot now, that it left its sight."""
         require_caller(self.caller)
         ids = _ids(ticket_ids, "ticket_ids", MAX_AUDIENCE)
         if not isinstance(identities, list) or len(identities) > MAX_AUDIENCE:
             raise ValidationFailed(errors={"identities": [f"must be a list of at most {MAX_AUDIENCE}"]})
+        owners: list[int | None] | None = None
+        if previous_owners is not None:
+            if not isinstance(previous_owners, list) or len(previous_owners) > MAX_AUDIENCE:
+                problem = f"must be a list of at most {MAX_AUDIENCE} ids or nulls"
+                raise ValidationFailed(errors={"previous_owners": [problem]})
+            owners = sorted(
+                {None if o is None else require_id(o, "previous_owners") for o in previous_owners},
+                key=lambda o: -1 if o is None else o,
+            )
         callers = [self.identities.verify(assertion) for assertion in identities]
         scopes = [scope_of(c) for c in callers]
         answers = iter(self.store.activity.in_scopes(ticket_ids=ids, scopes=[s for s in scopes if s]))
-        return [
+        visible = [
             None if c is None else (next(answers) if s else []) for c, s in zip(callers, scopes, strict=True)
         ]
+        if owners is None:
+            return visible
+        before = [
+            None if c is None else [o for o in owners if s is not None and s.allows(o)]
+            for c, s in zip(callers, scopes, strict=True)
+        ]
+        return {"visible": visible, "previous_owners": before}
 
     @subscribe(conversations_contract.SERVICE_NAME, conversations_contract.MESSAGE_ADDED)
     def handle_message_added(self, payload: dict[str, Any]) -> None:

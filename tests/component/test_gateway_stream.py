@@ -4,6 +4,9 @@ Proves that
 
 * a client gets the ticket events it may see, as the tickets service's ``visible_to`` says now,
   and never one it may not; its own notifications and unread changes, and nobody else's;
+* a client that could see a ticket under its previous owner and cannot now is told
+  ``ticket_hidden`` (the ticket's id, nothing else) and then nothing more of it; one that never
+  could see it hears nothing; the same one ``visible_to`` call of the round answers both;
 * ``Last-Event-ID`` resumes after a disconnection without loss, on the same gateway instance or
   on another one (by the broker event's key in the id, replaying the last seconds); an id the
   gateway cannot resume from (another run without a key it holds, or unknown) answers ``reset``
@@ -39,10 +42,13 @@ from tests.sse import Event, SseClient
 
 pytestmark = pytest.mark.broker
 
-ALICE, BOB = 21, 22
-TOKENS = {"alice-token": ALICE, "bob-token": BOB}
+ALICE, BOB, CAROL = 21, 22, 23
+TOKENS = {"alice-token": ALICE, "bob-token": BOB, "carol-token": CAROL}
 REVOKED: set[str] = set()
 VISIBILITY_CALLS: list[int] = []
+PREVIOUS_OWNERS_ASKED: list[list[int | None]] = []
+OWNERS: dict[int, int | None] = {}
+"""Tickets with an owner, for the tests about owners (the others have none)."""
 
 
 class FakePermissions:
@@ -56,17 +62,35 @@ class FakePermissions:
         return {"identity": sign(caller, IDENTITY_SECRET, 300.0), "user_id": TOKENS[token], "ttl": 300.0}
 
 
+def may_see(user: int, owner: int | None) -> bool:
+    """The rule of the tests about owners: Alice sees every ticket, Bob and Carol their own."""
+    return user == ALICE or owner == user
+
+
 class FakeTickets:
-    """Alice may see every ticket; Bob only the odd ones."""
+    """Alice may see every ticket; Bob only the odd ones, or his own (:data:`OWNERS`); Carol hers."""
 
     name = tickets_contract.SERVICE_NAME
 
     @rpc
-    def visible_to(self, ticket_ids: list[int], identities: list[str]) -> list[list[int] | None]:
+    def visible_to(
+        self, ticket_ids: list[int], identities: list[str], previous_owners: list[int | None] | None = None
+    ) -> Any:
         VISIBILITY_CALLS.append(len(identities))
         verify = Verifier(IDENTITY_SECRET).verify
         users = [verify(identity).user_id for identity in identities]
-        return [[t for t in ticket_ids if user == ALICE or t % 2] for user in users]
+
+        def sees(user: int, ticket_id: int) -> bool:
+            if ticket_id in OWNERS:
+                return may_see(user, OWNERS[ticket_id])
+            return user == ALICE or (user == BOB and ticket_id % 2 == 1)
+
+        visible = [[t for t in ticket_ids if sees(user, t)] for user in users]
+        if previous_owners is None:
+            return visible
+        PREVIOUS_OWNERS_ASKED.append(list(previous_owners))
+        before = [[o for o in previous_owners if may_see(user, o)] for user in users]
+        return {"visible": visible, "previous_owners": before}
 
 
 class FakeNotifications:
@@ -90,9 +114,26 @@ class Desk:
         assert hello is not None and hello["event"] == "hello"
         return client
 
-    def ticket_event(self, ticket_id: int, event_type: str = tickets_contract.TICKET_UPDATED) -> None:
-        body = {"event_id": f"e{ticket_id}", "ticket_id": ticket_id, "actor_id": 1, "changes": {}}
+    def ticket_event(
+        self,
+        ticket_id: int,
+        event_type: str = tickets_contract.TICKET_UPDATED,
+        changes: dict[str, list[Any]] | None = None,
+        event_id: str = "",
+    ) -> None:
+        body = {
+            "event_id": event_id or f"e{ticket_id}",
+            "ticket_id": ticket_id,
+            "actor_id": 1,
+            "changes": changes or {},
+        }
         self.dispatch(tickets_contract.SERVICE_NAME, event_type, body)
+
+    def reassign(self, ticket_id: int, owner: int | None, event_id: str) -> None:
+        """What the tickets service does: the new owner stored, then ``ticket_updated`` says so."""
+        before = OWNERS.get(ticket_id)
+        OWNERS[ticket_id] = owner
+        self.ticket_event(ticket_id, changes={"owner_id": [before, owner]}, event_id=event_id)
 
     def notification(self, user_id: int, item_id: int) -> None:
         added = {"user_id": user_id, "unread": 4, "notification": {"id": item_id}, "grown": False}
@@ -104,6 +145,8 @@ class Desk:
 def desk(container_factory: Any, vhost_uri: str) -> Iterator[Desk]:
     REVOKED.clear()
     VISIBILITY_CALLS.clear()
+    PREVIOUS_OWNERS_ASKED.clear()
+    OWNERS.clear()
     port = free_port()
 
     def start(service_cls: type, **extra: Any) -> ServiceContainer:
@@ -123,6 +166,8 @@ def two_gateways(container_factory: Any, vhost_uri: str) -> Iterator[Desk]:
     """The fake services behind two gateway instances (as ``HELPDESK_SCALE=gateway=2`` runs them)."""
     REVOKED.clear()
     VISIBILITY_CALLS.clear()
+    PREVIOUS_OWNERS_ASKED.clear()
+    OWNERS.clear()
     ports = free_port(), free_port()
     for cls in (FakePermissions, FakeTickets, FakeNotifications):
         config = {"AMQP_URI": vhost_uri, "IDENTITY_SECRET": IDENTITY_SECRET, "max_workers": 10}
@@ -160,6 +205,34 @@ def test_a_client_sees_the_changes_it_may_see_and_its_own_notifications_only(des
     assert seen_by_alice[0]["data"]["type"] == "ticket_updated" and seen_by_alice[0]["id"].endswith("-e1")
     alice.close()
     bob.close()
+
+
+def test_a_client_is_told_a_ticket_left_its_sight_and_one_that_never_saw_it_nothing(desk: Desk) -> None:
+    OWNERS.update({10: BOB, 12: ALICE})
+    alice, bob, carol = desk.stream("alice-token"), desk.stream("bob-token"), desk.stream("carol-token")
+    VISIBILITY_CALLS.clear()
+    desk.reassign(10, ALICE, "moved-10")  # Bob's ticket goes to Alice
+    desk.reassign(12, None, "moved-12")  # Alice's goes to nobody: Bob and Carol never saw it
+    desk.ticket_event(10, changes={"priority": ["low", "high"]}, event_id="later-10")
+
+    seen_by_alice = alice.events_until(lambda found: len(found) >= 3)
+    seen_by_bob = bob.events_until(lambda found: len(found) >= 1)
+    seen_by_bob += bob.quiet(1.0)
+    seen_by_carol = carol.quiet(1.5)
+
+    assert [(e["event"], e["data"]["ticket_id"]) for e in seen_by_alice] == [
+        ("ticket_updated", 10),
+        ("ticket_updated", 12),
+        ("ticket_updated", 10),
+    ]
+    assert [(e["event"], e["data"]) for e in seen_by_bob] == [
+        ("ticket_hidden", {"type": "ticket_hidden", "ticket_id": 10})
+    ], "told once, nothing else about it, and nothing more of it (the later change is withheld)"
+    assert seen_by_bob[0]["id"].endswith("-moved-10"), "named by the broker event it stands for"
+    assert seen_by_carol == [], "a client that never could see a ticket hears nothing of it"
+    assert PREVIOUS_OWNERS_ASKED and max(VISIBILITY_CALLS) == 3, "asked with the round's one call"
+    for stream in (alice, bob, carol):
+        stream.close()
 
 
 def test_last_event_id_resumes_without_loss_and_an_unknown_one_resets(desk: Desk) -> None:

@@ -10,6 +10,8 @@ Proves that
 * a bulk reassignment of 50 tickets is one notification (and one mail) for the new owner;
 * the cap holds: the fourth email of a type on one day is dropped and counted for admins;
 * an SSE client sees a change to a ticket it may see and never one to a ticket it may not;
+  one whose ticket is reassigned away is told ``ticket_hidden`` and nothing more of it, while
+  one that never could see the ticket hears nothing;
 * notifications about a ticket its reader can no longer open (reassigned away from an owned-only
   agent, in the recycle bin, seen by a super admin since demoted) are gone from the feed, the
   counts (the unread count, the stream's hello) and answer 404 when marked read; they come back
@@ -240,6 +242,39 @@ def test_a_live_client_sees_the_changes_it_may_see_and_never_others(suite: Suite
     assert any(e["event"] == "notification" for e in seen), "his assignment reaches him live"
     stream.close()
     print(f"\nnotifications e2e: change -> SSE message {latency * 1000:.0f} ms")
+
+
+def test_a_live_client_is_told_when_its_ticket_is_reassigned_away_and_others_nothing(suite: Suite) -> None:
+    olek = Person(suite, "Olek", access_level="owned")
+    pia = Person(suite, "Pia", access_level="owned")
+    adam = Person(suite, "Adam")
+    streams = {}
+    for person in (olek, pia):
+        streams[person.id] = SseClient("127.0.0.1", suite.http_port, person.token)
+        assert streams[person.id].next_event()["event"] == "hello"  # type: ignore[index]
+    his = suite.request("POST", "/api/v1/tickets", json={"name": "his", "owner_id": olek.id}).json()
+    assert any(  # his workspace shows it
+        e["event"] == "ticket_created" and e["data"]["ticket_id"] == his["id"]
+        for e in streams[olek.id].events_until(
+            lambda found: any(e["event"] == "ticket_created" for e in found), 10
+        )
+    )
+    moved = suite.request("PATCH", f"/api/v1/tickets/{his['id']}", json={"owner_id": adam.id})
+    assert moved.status_code == 200, moved.text
+    later = suite.request("PATCH", f"/api/v1/tickets/{his['id']}", json={"priority": "urgent"})
+    assert later.status_code == 200, later.text
+
+    seen = streams[olek.id].events_until(lambda found: any(e["event"] == "ticket_hidden" for e in found), 10)
+    seen += streams[olek.id].quiet(2.0)
+    about = [e for e in seen if e["event"].startswith("ticket")]
+    assert [(e["event"], e["data"]) for e in about] == [
+        ("ticket_hidden", {"type": "ticket_hidden", "ticket_id": his["id"]})
+    ], seen
+    assert olek.call("GET", f"/api/v1/tickets/{his['id']}").status_code == 404
+    told_pia = [e for e in streams[pia.id].quiet(1.0) if e["event"].startswith("ticket")]
+    assert told_pia == [], "a client that never could see the ticket hears nothing of it"
+    for stream in streams.values():
+        stream.close()
 
 
 def test_notifications_of_tickets_the_reader_can_no_longer_open_are_not_shown_counted_or_found(

@@ -187,6 +187,43 @@ def test_visible_to_answers_for_many_clients_in_one_call(tickets: Tickets) -> No
         tickets.as_(AGENT).visible_to(list(range(1, 1002)), [])
 
 
+def test_visible_to_also_says_who_could_see_a_ticket_under_its_previous_owner(tickets: Tickets) -> None:
+    """The live stream's question after a reassignment, in the same one call: which of the round's
+    previous owners each identity may see tickets of (so it is told a ticket left its sight), by
+    the same rule as the tickets it may see now."""
+    ticket = tickets.as_(AGENT).create_ticket({"name": "was owned's", "owner_id": OWNED.user_id})
+    tickets.as_(AGENT).update_ticket(ticket["id"], {"owner_id": AGENT.user_id})
+    [(_kind, updated)] = tickets.events(contract.TICKET_UPDATED)
+    assert updated["changes"]["owner_id"] == [OWNED.user_id, AGENT.user_id]
+
+    def signed(caller: Caller) -> str:
+        return sign(caller, IDENTITY_SECRET, 60)
+
+    forged = signed(OWNED)[:-3] + "abc"
+    who = [signed(OWNED), signed(SALES), signed(ADMIN), signed(NOBODY), forged]
+    answer = tickets.as_(AGENT).visible_to(
+        [ticket["id"]], who, previous_owners=[OWNED.user_id, None, OWNED.user_id]
+    )
+    assert answer == {
+        "visible": [[], [], [ticket["id"]], [], None],
+        "previous_owners": [
+            [OWNED.user_id],  # could see it before, cannot now: it left OWNED's sight
+            [None],  # SALES sees unassigned tickets, not OWNED's
+            [None, OWNED.user_id],
+            [],  # never could see it
+            None,
+        ],
+    }
+    assert tickets.as_(AGENT).visible_to([ticket["id"]], who[:1]) == [[]], "without it, as before"
+    assert tickets.as_(AGENT).visible_to([], who[:1], previous_owners=[]) == {
+        "visible": [[]],
+        "previous_owners": [[]],
+    }
+    for bad in ([0], ["4"], [True], "4", list(range(1, 1002))):
+        with pytest.raises(ValidationFailed):
+            tickets.as_(AGENT).visible_to([ticket["id"]], who[:1], previous_owners=bad)
+
+
 def test_audiences_naming_more_people_than_one_lookup_takes_ask_in_several(tickets: Tickets) -> None:
     ticket = tickets.as_(AGENT).create_ticket({"name": "Crowded"})
     tickets.people.cache.flush()

@@ -38,6 +38,7 @@ describe('live helpers', () => {
     expect(goneIds({ id: null, event: 'ticket_deleted', data: { ticket_id: 4 } })).toEqual([4]);
     expect(goneIds({ id: null, event: 'ticket_merged', data: { ticket_id: 4, merged_ticket_id: 5 } })).toEqual([5]);
     expect(goneIds({ id: null, event: 'tickets_purged', data: { ticket_ids: [1], absorbed_ticket_ids: [2] } })).toEqual([1, 2]);
+    expect(goneIds({ id: null, event: 'ticket_hidden', data: { type: 'ticket_hidden', ticket_id: 6 } })).toEqual([6]);
     expect(goneIds({ id: null, event: 'ticket_updated', data: { ticket_id: 4 } })).toEqual([]);
   });
 

@@ -179,12 +179,16 @@ export function ticketIdOf(event: LiveEvent): number | null {
   return typeof id === 'number' ? id : null;
 }
 
-/** Ids of tickets an event takes out of lists: deleted, absorbed by a merge, or purged. */
+/**
+ * Ids of tickets an event takes out of lists: deleted, absorbed by a merge, purged, or out of the
+ * reader's sight (`ticket_hidden`: reassigned to someone whose tickets they may not see).
+ */
 export function goneIds(event: LiveEvent): number[] {
   const d = event.data;
   const ids = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : []);
   switch (event.event) {
     case 'ticket_deleted':
+    case 'ticket_hidden':
       return typeof d.ticket_id === 'number' ? [d.ticket_id] : [];
     case 'ticket_merged':
       return typeof d.merged_ticket_id === 'number' ? [d.merged_ticket_id] : [];

@@ -34,7 +34,7 @@ import { Suggestions } from './Suggestions';
 interface Props {
   ticketId: number;
   onChanged: (ticket: Ticket) => void;
-  /** The ticket left the lists (deleted, marked spam as a whole, merged into another). */
+  /** The ticket left the lists (deleted, marked spam as a whole, merged into another, out of sight). */
   onRemoved?: (id: number) => void;
 }
 
@@ -44,7 +44,8 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
   const [ticket, setTicket] = useState<Ticket | null>(null);
   const [action, setAction] = useState<Action>(null);
   const [conversationKey, setConversationKey] = useState(0);
-  const [gone, setGone] = useState(false);
+  // why the open ticket went: deleted or merged away, or out of the reader's sight (reassigned)
+  const [gone, setGone] = useState<false | 'gone' | 'hidden'>(false);
   const [error, setError] = useState<unknown>(null);
   const [conflict, setConflict] = useState<Ticket | null>(null);
   const [timelineKey, setTimelineKey] = useState(0);
@@ -75,7 +76,7 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
     try {
       accept(await ticketApi.get(ticketId));
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) setGone(true);
+      if (e instanceof ApiError && e.status === 404) setGone('gone');
     }
   }
 
@@ -86,7 +87,7 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
       if (event.event === 'ticket_merged' && typeof event.data.ticket_id === 'number') {
         onRemoved?.(ticket.id);
         navigate(`/split/${event.data.ticket_id}${window.location.search}`, { replace: true });
-      } else setGone(true);
+      } else setGone(event.event === 'ticket_hidden' ? 'hidden' : 'gone');
       return;
     }
     const about = (event.data.notification as { ticket_id?: unknown } | undefined)?.ticket_id;
@@ -172,7 +173,7 @@ export function TicketDetail({ ticketId, onChanged, onRemoved }: Props) {
   if (gone) {
     return (
       <p class="warning" role="status">
-        {t('ticket.gone', { id: ticket.id })}
+        {t(gone === 'hidden' ? 'ticket.hidden' : 'ticket.gone', { id: ticket.id })}
       </p>
     );
   }

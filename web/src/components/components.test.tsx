@@ -3,10 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { setFetch } from '../api';
 import * as auth from '../auth';
 import { parseStages } from '../admin/PipelinesAdmin';
-import { fakeFetch, jsonResponse } from '../test-helpers';
+import { t } from '../i18n';
+import { fakeFetch, jsonResponse, type Call } from '../test-helpers';
 import type { Ticket } from '../types';
 import { unreadLabel } from './Bell';
 import { InlineSelect, InlineText } from './Inline';
+import { TicketDetail } from './TicketDetail';
 import { TicketTable } from './TicketTable';
 
 afterEach(cleanup);
@@ -113,5 +115,76 @@ describe('small helpers', () => {
       { label: 'Waiting', state: 'OPEN' },
       { label: 'Done', state: 'CLOSED' },
     ]);
+  });
+});
+
+/** A live stream the test writes to: the fake fetch answers `GET /api/v1/stream` with it. */
+function liveStream(): { response: () => Response; send: (event: string, data: unknown) => void } {
+  const encoder = new TextEncoder();
+  let write: ((text: string) => void) | null = null;
+  const pending: string[] = [];
+  let seq = 0;
+  return {
+    response: () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            write = (text) => controller.enqueue(encoder.encode(text));
+            pending.splice(0).forEach(write);
+          },
+        }),
+        { status: 200, headers: { 'Content-Type': 'text/event-stream' } },
+      ),
+    send: (event, data) => {
+      seq += 1;
+      const text = `id: epoch-${seq}-k${seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+      if (write) write(text);
+      else pending.push(text);
+    },
+  };
+}
+
+function answerWith(stream: ReturnType<typeof liveStream>, items: Ticket[]) {
+  return (call: Call): Response => {
+    if (call.url.startsWith('/api/v1/stream')) return stream.response();
+    if (call.url.startsWith('/api/v1/tickets?')) return jsonResponse(200, { items, next_cursor: null, total: items.length });
+    const one = /^\/api\/v1\/tickets\/(\d+)$/.exec(call.url);
+    if (one) return jsonResponse(200, ticket(Number(one[1])));
+    if (call.url.startsWith('/api/v1/pipelines')) return jsonResponse(200, [{ id: 1, label: 'Support', stages: [{ id: 1, label: 'New', state: 'OPEN' }] }]);
+    if (call.url.startsWith('/api/v1/users') || call.url.startsWith('/api/v1/teams')) return jsonResponse(200, { items: [], next_cursor: null, total: 0 });
+    return jsonResponse(404, { status: 404, title: 'nf', detail: 'nf', type: 'x' });
+  };
+}
+
+describe('a ticket that leaves the reader\'s sight (ticket_hidden on the stream)', () => {
+  beforeEach(async () => {
+    sessionStorage.clear();
+    auth.reloadForTests();
+    await auth.signInWithToken('tok', fakeFetch(() => jsonResponse(200, {})).fetch);
+  });
+  afterEach(() => cleanup());
+
+  it('leaves the table', async () => {
+    const stream = liveStream();
+    setFetch(fakeFetch(answerWith(stream, [ticket(3), ticket(2), ticket(1)])).fetch);
+    render(<TicketTable label="Tickets" filters={{ view: 'open' }} onOpen={() => {}} selection={new Set()} onSelectionChange={() => {}} />);
+    await screen.findByText('Ticket 2');
+    stream.send('hello', { unread: 0, epoch: 'epoch' });
+    stream.send('ticket_hidden', { type: 'ticket_hidden', ticket_id: 2 });
+    await waitFor(() => expect(screen.queryByText('Ticket 2')).toBeNull());
+    expect(screen.getByText('Ticket 3')).toBeTruthy();
+    expect(screen.getByText('Ticket 1')).toBeTruthy();
+  });
+
+  it('closes the open ticket with a short message', async () => {
+    const stream = liveStream();
+    setFetch(fakeFetch(answerWith(stream, [])).fetch);
+    render(<TicketDetail ticketId={7} onChanged={() => {}} />);
+    await screen.findByText('Ticket 7');
+    stream.send('ticket_hidden', { type: 'ticket_hidden', ticket_id: 8 });
+    stream.send('ticket_hidden', { type: 'ticket_hidden', ticket_id: 7 });
+    const message = await screen.findByRole('status');
+    expect(message.textContent).toBe(t('ticket.hidden', { id: 7 }));
+    expect(screen.queryByText('Ticket 7')).toBeNull();
   });
 });

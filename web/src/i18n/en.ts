@@ -379,6 +379,7 @@ export const en = {
   'app.more': 'Show more',
   'ticket.merged': 'Merged tickets',
   'ticket.gone': 'Ticket #{id} was deleted or merged away; pick another ticket.',
+  'ticket.hidden': 'Ticket #{id} was reassigned and you can no longer see it; pick another ticket.',
   'shortcuts.reply': 'Write a reply or note on the open ticket',
   'shortcuts.merge': 'Merge the open ticket with another',
   'conv.empty': 'This ticket has no conversation yet.',

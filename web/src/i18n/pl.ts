@@ -405,6 +405,7 @@ export const pl: Messages = {
   'app.more': 'Pokaż więcej',
   'ticket.merged': 'Scalone zgłoszenia',
   'ticket.gone': 'Zgłoszenie #{id} zostało usunięte albo scalone z innym; wybierz inne.',
+  'ticket.hidden': 'Zgłoszenie #{id} przypisano komuś innemu i nie masz już do niego dostępu; wybierz inne.',
   'shortcuts.reply': 'Napisz odpowiedź lub notatkę w otwartym zgłoszeniu',
   'shortcuts.merge': 'Scal otwarte zgłoszenie z innym',
   'conv.empty': 'To zgłoszenie nie ma jeszcze rozmowy.',
