@@ -25,13 +25,15 @@ class StreamMessageSchema(Schema):
     ``data: <JSON>``.
 
     Events: ``hello`` (first; ``unread`` and ``epoch``), a tickets event for a ticket the caller may
-    see now (``ticket_created``, ``ticket_updated``, ``ticket_followed``... its payload as the tickets
-    contract describes it), ``notification`` (one of the caller's notifications, new or grown, and
-    ``unread``), ``unread`` (notifications were read: ``unread``, ``read_ids``), and ``reset`` (what
-    the client shows may be stale: reload it). A comment line (``: keepalive``) comes every 15
-    seconds when nothing else does. Reconnecting with ``Last-Event-ID`` resumes without loss for at
-    least 5 minutes while the gateway runs, also on another gateway instance (which may send the
-    last 2 seconds' messages again: the same ``<key>`` is the same message).
+    see now (``ticket_created``, ``ticket_updated``, ``ticket_followed``... its payload as the
+    tickets contract describes it), ``ticket_hidden`` (``ticket_id`` only: a ticket the caller could
+    see under its previous owner left its sight), ``notification`` (one of the caller's
+    notifications, new or grown, and ``unread``), ``unread`` (notifications were read: ``unread``,
+    ``read_ids``), and ``reset`` (what the client shows may be stale: reload it). A comment line
+    (``: keepalive``) comes every 15 seconds when nothing else does. Reconnecting with
+    ``Last-Event-ID`` resumes without loss for at least 5 minutes while the gateway runs, also on
+    another gateway instance (which may send the last 2 seconds' messages again: the same ``<key>``
+    is the same message).
     """
 
     id = fields.String()
