@@ -1,10 +1,6 @@
 """ids are never handed out twice on SQLite: the tables the database numbers become AUTOINCREMENT
 
-SQLite gave the next row the largest id present plus one, so deleting the newest row (a purged or
-deleted item) let the next insert take its id while links, emails and other services' copies still
-named the old one. ``services.chassis.migrations.sqlite_ids_never_reused`` rebuilds each table
-(rows and indexes kept); the models declare it with ``ids_never_reused``. PostgreSQL's sequences
-never went back: nothing to do there.
+Why and how: ``services.chassis.migrations.sqlite_ids_never_reused``.
 
 Revision ID: 0003
 Revises: 0002
