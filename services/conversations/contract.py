@@ -231,7 +231,11 @@ class MoveSchema(Input):
     """``POST /api/v1/threads/{id}/move``: between the conversations inbox and the help desk.
 
     To the inbox the ticket stays (it may get ``pipeline_id``/``status``); to the help desk the
-    thread joins ``ticket_id`` or a new ticket. ``comment`` is kept as an internal note.
+    thread joins ``ticket_id`` or a new ticket. ``owner_id`` must be a user with service or
+    sales access (else 422, and nothing moves); it owns the thread, and on the help desk the
+    new ticket, or the named one if it has no owner yet (one with an owner keeps them). Without
+    ``owner_id`` the thread keeps its owner, who then owns its new ticket too while they may.
+    ``comment`` is kept as an internal note.
     """
 
     to = fields.String(required=True, validate=validate.OneOf(LOCATIONS))

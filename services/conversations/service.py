@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import logging
 from typing import Any
 
 from nameko.dependency_providers import Config
 
-from services.chassis.errors import Conflict, HelpdeskError, NotFound, ValidationFailed
+from services.chassis.errors import Conflict, HelpdeskError, NotFound, PreconditionFailed, ValidationFailed
 from services.chassis.events import subscribe
-from services.chassis.idempotency import IdempotencyKey
+from services.chassis.idempotency import REPLAYED, IdempotencyKey
 from services.chassis.identity import Caller
 from services.chassis.metrics import Telemetry
 from services.chassis.outbox import OutboxRelay
@@ -41,7 +40,7 @@ from services.conversations.domain.incoming import (
     plain_ticket_fields,
     ticket_fields,
 )
-from services.conversations.domain.printing import CONTENT_SECURITY_POLICY, PrintedMessage, printable, render
+from services.conversations.domain.printing import CONTENT_SECURITY_POLICY, printable, printed, render
 from services.conversations.domain.suggest import name_candidates, pick, summary_candidates
 from services.conversations.lifecycle import LifecycleEntrypoints
 from services.conversations.mail.limits import MailRejected, limits_from_env
@@ -50,11 +49,15 @@ from services.conversations.models import outbox
 from services.conversations.sender import MailSender
 from services.conversations.store import Author, Draft, Pending, Received, Store
 from services.conversations.store.search import query_terms
+from services.permissions import contract as permissions_contract
 from services.tickets import contract as tickets_contract
 
 log = logging.getLogger(__name__)
 
 TICKETS_TIMEOUT = 5.0
+PERMISSIONS_TIMEOUT = 3.0
+OWNER_ATTEMPTS = 3
+"""How often a move reads and assigns a named ticket that changed in between before giving up."""
 SWEEP_SECONDS = 2.0
 SWEEP_BATCH = 50
 SYSTEM_ACTOR = 0
@@ -75,6 +78,7 @@ class ConversationsService(LifecycleEntrypoints):
     blobs = Blobs()
     caller = CurrentCaller()
     tickets = ServiceRpc(tickets_contract.SERVICE_NAME, timeout=TICKETS_TIMEOUT)
+    permissions = ServiceRpc(permissions_contract.SERVICE_NAME, timeout=PERMISSIONS_TIMEOUT)
 
     @rpc(public=True)
     def ping(self) -> str:
@@ -111,7 +115,10 @@ class ConversationsService(LifecycleEntrypoints):
 
     @rpc
     def intake(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
-        """A message on the chat or form channel: a new thread and ticket, or the next message of one."""
+        """A message on the chat or form channel: a new thread and ticket, or the next message of one.
+
+        A replay of ``idempotency_key`` answers as the first time, marked :data:`REPLAYED` for the
+        gateway's ``Idempotent-Replayed`` (a twin racing the first is answered unmarked)."""
         caller = require_caller(self.caller)
         access.require_ticket_work(caller)
         body = load(contract.IntakeSchema, data)
@@ -124,6 +131,7 @@ class ConversationsService(LifecycleEntrypoints):
                     errors={"thread_id": ["is not a thread of this sender on this channel"]}
                 )
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "intake", data)
+        replayed = key is not None and self.store.threads.r.idempotency.replay(key) is not None
         incoming = from_intake(
             channel=body["channel"],
             email=sender["email"],
@@ -135,7 +143,8 @@ class ConversationsService(LifecycleEntrypoints):
         verdict = routing.sender_verdict(incoming.sender_email, self.store.rules.all())
         received = self.store.threads.receive(incoming=incoming, verdict=verdict, key=key)
         ticket_id = self._ticket_now(received)
-        return {"thread_id": received.thread_id, "message_id": received.message_id, "ticket_id": ticket_id}
+        answer = {"thread_id": received.thread_id, "message_id": received.message_id, "ticket_id": ticket_id}
+        return {**answer, REPLAYED: True} if replayed else answer
 
     # -- tickets for new threads ---------------------------------------------------------------------
     def _ticket_now(self, received: Received) -> int | None:
@@ -152,14 +161,17 @@ class ConversationsService(LifecycleEntrypoints):
             return None
 
     def _make_ticket(self, pending: Pending) -> int:
-        """Create the thread's ticket and attach it. Should the tickets service refuse the fields
-        taken from the message (a rule of its own that ``ticket_fields`` does not know yet), the
-        ticket is made with a plain name and no description, so that no thread waits for ever:
-        its messages stay in the thread, where the ticket shows them."""
+        """Create the thread's ticket and attach it; the thread's owner (a move gave it one) owns
+        the ticket. Should the tickets service refuse the fields taken from the message (a rule
+        of its own that ``ticket_fields`` does not know yet, or an owner who lost access since),
+        the ticket is made with a plain name, no description and no owner, so that no thread
+        waits for ever: its messages stay in the thread, where the ticket shows them."""
         key = f"thread:{pending.thread_id}:{pending.seq}"
         tickets = self.tickets.as_system()
         try:
-            fields = ticket_fields(pending.channel, pending.subject, pending.first_text)
+            fields: dict[str, Any] = dict(ticket_fields(pending.channel, pending.subject, pending.first_text))
+            if pending.owner_id is not None:
+                fields["owner_id"] = pending.owner_id
             ticket = tickets.create_ticket(fields, idempotency_key=key)
         except Exception as exc:
             if not _refused(exc):
@@ -243,32 +255,27 @@ class ConversationsService(LifecycleEntrypoints):
         ticket_name = ""
         if thread["ticket_id"] is not None:
             ticket_name = self.tickets.get_ticket(thread["ticket_id"], mark_read=False)["name"]
-        printed = [
-            PrintedMessage(
-                kind=m["kind"],
-                sender=_person(m["sender"]),
-                to=[_person(p) for p in m["to"]],
-                cc=[_person(p) for p in m["cc"]],
-                at=_moment(m["created_at"]),
-                subject=m["subject"],
-                text=m["text"] + m["quoted_text"],
-                html=m["html"],
-                images={},
-            )
+        shown = [
+            printed(m, thread["customer"])
             for m in self.store.messages.printable(thread_id=thread["id"])
             if printable(m)
         ]
-        page = render(thread["ticket_id"], ticket_name, thread["subject"], printed)
+        page = render(thread["ticket_id"], ticket_name, thread["subject"], shown)
         return {"html": page, "content_security_policy": CONTENT_SECURITY_POLICY}
 
     @rpc
     def get_attachment(self, attachment_id: int) -> dict[str, Any]:
-        """An attachment with its bytes (base64), for callers who may see its thread."""
+        """An attachment with its bytes (base64), for callers who may see its thread. One the
+        caller may not see answers exactly as one that does not exist, so the answer tells
+        nothing of its existence or of its thread."""
         caller = require_caller(self.caller)
-        record, key, thread_id = self.store.messages.attachment(
-            attachment_id=require_id(attachment_id, "attachment_id")
-        )
-        self._visible_thread(caller, thread_id)
+        access.require_ticket_work(caller)
+        aid = require_id(attachment_id, "attachment_id")
+        record, key, thread_id = self.store.messages.attachment(attachment_id=aid)
+        try:
+            self._visible_thread(caller, thread_id)
+        except NotFound:
+            raise NotFound(f"attachment {aid} does not exist") from None
         return {**record, "content_b64": base64.b64encode(self.blobs.get(key)).decode("ascii")}
 
     # -- agents --------------------------------------------------------------------------------------
@@ -305,11 +312,19 @@ class ConversationsService(LifecycleEntrypoints):
 
     @rpc
     def move_thread(self, thread_id: int, data: dict[str, Any]) -> dict[str, Any]:
-        """Between the inbox and the help desk (SPEC "Move threads"); account access needed."""
+        """Between the inbox and the help desk (SPEC "Move threads"); account access needed.
+
+        Everything is checked before anything changes: the owner named must be a user who may
+        work tickets (else 422), and the thread must not be where it is sent (else 409).
+        """
         caller = require_caller(self.caller)
         access.require_mover(caller)
         thread = self._visible_thread(caller, thread_id)
         body = load(contract.MoveSchema, data)
+        if thread["location"] == body["to"]:
+            raise Conflict(f"thread {thread['id']} is already in the {_place(body['to'])}")
+        if body["owner_id"] is not None and (problem := self._owner_problem(body["owner_id"])):
+            raise ValidationFailed(errors={"owner_id": [problem]})
         if body["to"] == "inbox":
             moved = self._to_inbox(caller, thread, body)
         else:
@@ -322,6 +337,15 @@ class ConversationsService(LifecycleEntrypoints):
             )
         return self.store.threads.get(thread_id=moved["id"])
 
+    def _owner_problem(self, owner_id: int) -> str | None:
+        """Why ``owner_id`` may not own a thread and its ticket, or None. The permissions service
+        is asked as this service: whether a user exists is not the mover's permissions to hide."""
+        try:
+            user = self.permissions.as_system().get_user(owner_id)
+        except NotFound:
+            user = None
+        return access.owner_problem(user, owner_id)
+
     def _to_inbox(self, caller: Caller, thread: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         if body["ticket_id"] is not None:
             raise ValidationFailed(errors={"ticket_id": ["only moves to the help desk name a ticket"]})
@@ -333,6 +357,9 @@ class ConversationsService(LifecycleEntrypoints):
         )
 
     def _to_helpdesk(self, caller: Caller, thread: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """The thread joins the named ticket or a new one, whose owner is the thread's owner: the
+        one the move names, else the one it had in the inbox while they may still own tickets.
+        A named ticket that has an owner keeps that owner (see :meth:`_own_unowned`)."""
         if body["pipeline_id"] is not None or body["status"] is not None:
             raise ValidationFailed(
                 errors={"status": ["only moves to the inbox change the ticket's pipeline or status"]}
@@ -340,8 +367,14 @@ class ConversationsService(LifecycleEntrypoints):
         ticket_id = body["ticket_id"]
         if ticket_id is not None and ticket_id not in self.tickets.visible_tickets([ticket_id]):
             raise ValidationFailed(errors={"ticket_id": [f"ticket {ticket_id} does not exist"]})
+        owner_id = body["owner_id"]
+        kept = thread["owner_id"]
+        if owner_id is None and kept is not None and self._owner_problem(kept) is None:
+            owner_id = kept
+        if ticket_id is not None and owner_id is not None:
+            self._own_unowned(ticket_id, owner_id)
         moved, _seq = self.store.threads.move_to_helpdesk(
-            thread_id=thread["id"], actor_id=caller.user_id, owner_id=body["owner_id"], ticket_id=ticket_id
+            thread_id=thread["id"], actor_id=caller.user_id, owner_id=owner_id, ticket_id=ticket_id
         )
         if ticket_id is None:
             pending = self.store.threads.pending_one(thread_id=thread["id"])
@@ -351,6 +384,26 @@ class ConversationsService(LifecycleEntrypoints):
                 except Exception as exc:
                     log.warning("moved thread %s waits for its ticket (%s)", thread["id"], exc)
         return moved
+
+    def _own_unowned(self, ticket_id: int, owner_id: int) -> None:
+        """Give the ticket a move names its owner, if it has none. A ticket that has an owner keeps
+        them: a move attaches a thread, while taking a ticket from its owner is an edit of the
+        ticket, with its own rules. The change is made as the mover (the ticket's timeline and
+        the owner's notification name them), against the version read, so an owner given
+        meanwhile by someone else is never overwritten. Done before the thread moves, so a
+        failure here leaves the thread where it was and the move can simply be asked again."""
+        for attempt in range(OWNER_ATTEMPTS):
+            ticket = self.tickets.get_ticket(ticket_id, mark_read=False)
+            if ticket["owner_id"] is not None:
+                return
+            try:
+                self.tickets.update_ticket(
+                    ticket_id, {"owner_id": owner_id}, expected_versions=[ticket["version"]]
+                )
+                return
+            except PreconditionFailed:
+                if attempt + 1 == OWNER_ATTEMPTS:
+                    raise Conflict(f"ticket {ticket_id} keeps changing; move the thread again") from None
 
     # -- seat features: suggestions, reply recommendations, and the text index behind them ------------
     @rpc
@@ -456,14 +509,17 @@ class ConversationsService(LifecycleEntrypoints):
         return self.store.rules.page(limit=q["limit"], cursor=q["cursor"])
 
     @rpc
-    def add_sender_rule(self, data: dict[str, Any]) -> dict[str, Any]:
+    def add_sender_rule(self, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """An allow or deny rule (account access); a replay of ``idempotency_key`` answers the first
+        rule, although its pattern now has a rule."""
         caller = require_caller(self.caller)
         access.require_rule_admin(caller)
         body = load(contract.SenderRuleCreateSchema, data)
         if problem := routing.pattern_problem(body["pattern"]):
             raise ValidationFailed(errors={"pattern": [problem]})
         pattern = routing.normalise_pattern(body["pattern"])
-        return self.store.rules.add(pattern=pattern, action=body["action"], actor_id=caller.user_id)
+        key = IdempotencyKey.of(caller.user_id, idempotency_key, "add_sender_rule", data)
+        return self.store.rules.add(pattern=pattern, action=body["action"], actor_id=caller.user_id, key=key)
 
     @rpc
     def delete_sender_rule(self, rule_id: int) -> dict[str, Any]:
@@ -477,14 +533,8 @@ def _refused(error: Exception) -> bool:
     return isinstance(error, HelpdeskError) and 400 <= error.status < 500
 
 
-def _person(person: dict[str, str] | None) -> str:
-    if not person:
-        return "-"
-    return f"{person['name']} <{person['email']}>" if person.get("name") else person["email"]
-
-
-def _moment(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
+def _place(location: str) -> str:
+    return "help desk" if location == "helpdesk" else location
 
 
 def _upload(item: dict[str, Any]) -> tuple[str, str, bytes]:

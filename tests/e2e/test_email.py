@@ -1,7 +1,9 @@
 """Email end to end, as a customer and an agent live it: a real SMTP client writes to the suite's
 SMTP port, the ticket appears through the gateway, the agent's reply reaches a real SMTP relay
 (a sink) with the headers that thread it, and the customer's answer lands on the same thread and
-makes the ticket unread again. The same Message-ID delivered twice is stored once."""
+makes the ticket unread again. The same Message-ID delivered twice is stored once. A form
+customer whose mail client drops the threading headers lands on their ticket by its ``[#id]``;
+a stranger using the same subject does not."""
 
 from __future__ import annotations
 
@@ -40,9 +42,17 @@ def suite(make_vhost: Callable[[], str], smtp_sink: SmtpSink) -> Iterator[Suite]
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def send(suite: Suite, *, subject: str, body: str, message_id: str, in_reply_to: str | None = None) -> None:
+def send(
+    suite: Suite,
+    *,
+    subject: str,
+    body: str,
+    message_id: str,
+    in_reply_to: str | None = None,
+    sender: str = "Zofia Klientka <zofia@example.com>",
+) -> None:
     message = email.message.EmailMessage()
-    message["From"] = "Zofia Klientka <zofia@example.com>"
+    message["From"] = sender
     message["To"] = SUPPORT
     message["Cc"] = "szef@example.com"
     message["Subject"] = subject
@@ -127,3 +137,40 @@ def test_a_mail_becomes_a_ticket_the_reply_threads_back_and_the_answer_makes_it_
     messages = suite.request("GET", f"/api/v1/threads/{thread['id']}/messages").json()["items"]
     assert [m["kind"] for m in messages] == ["customer", "reply", "customer"]
     assert len(tickets_about(suite, word)) == 1
+
+
+def test_a_form_customer_answering_by_mail_with_only_the_ticket_reference_lands_on_the_ticket(
+    suite: Suite, smtp_sink: SmtpSink
+) -> None:
+    word = f"formularz{uuid.uuid4().hex[:8]}"
+    form = {
+        "channel": "form",
+        "from": {"email": "fay@example.com"},
+        "subject": f"Pomoc {word}",
+        "body": "Hej",
+    }
+    started = suite.request("POST", "/api/v1/intake/messages", json=form)
+    assert started.status_code == 201, started.text
+    thread_id = started.json()["thread_id"]
+    assert wait_for(lambda: suite.request("GET", f"/api/v1/threads/{thread_id}").json()["ticket_id"], 15)
+    ticket_id = suite.request("GET", f"/api/v1/threads/{thread_id}").json()["ticket_id"]
+    reply = suite.request(
+        "POST", f"/api/v1/threads/{thread_id}/messages", json={"kind": "reply", "body": "Co dokładnie?"}
+    )
+    assert reply.status_code == 201, reply.text
+    [raw] = smtp_sink.wait_for(1, timeout=15)
+    subject = email.message_from_bytes(raw, policy=policy.default)["Subject"]
+    assert f"[#{ticket_id}]" in subject
+    answer = {"subject": f"Re: {subject}", "body": "Drukarka."}
+    send(suite, **answer, message_id=f"{uuid.uuid4().hex}@example.com", sender="fay@example.com")
+
+    def answered() -> bool:
+        messages = suite.request("GET", f"/api/v1/threads/{thread_id}/messages").json()["items"]
+        return [m["kind"] for m in messages] == ["customer", "reply", "customer"]
+
+    assert wait_for(answered, 15), "the customer's answer did not land on the form thread"
+    send(suite, **answer, message_id=f"{uuid.uuid4().hex}@example.com", sender="mallory@evil.example")
+    assert wait_for(lambda: len(tickets_about(suite, word)) == 2, 15), (
+        "the stranger got no ticket of their own"
+    )
+    assert suite.request("GET", f"/api/v1/threads/{thread_id}").json()["message_count"] == 3

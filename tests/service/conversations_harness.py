@@ -1,7 +1,7 @@
 """The conversations service's logic without a broker: entrypoints called in-process through
 ``worker_factory`` on a real store and database, with a fake tickets service whose access
-rule is a table (who sees which ticket), a real blob folder, and mail given as raw bytes
-the way the SMTP edge hands it over."""
+rule is a table (who sees which ticket), a fake permissions service knowing the callers
+below, a real blob folder, and mail given as raw bytes the way the SMTP edge hands it over."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from nameko.testing.services import worker_factory
 
 from services.chassis.db import SessionFactory, make_engine
-from services.chassis.errors import NotFound, ServiceUnavailable, ValidationFailed
+from services.chassis.errors import NotFound, PreconditionFailed, ServiceUnavailable, ValidationFailed
 from services.chassis.identity import Caller
 from services.chassis.schema import load
 from services.conversations.blobs import FolderBlobs
@@ -31,7 +31,25 @@ AGENT = Caller(2, "Agnes Agent", frozenset({"service_access"}), "everything")
 OWNED = Caller(4, "Olaf Owned", frozenset({"service_access"}), "owned")
 ACCOUNT = Caller(6, "Alma Account", frozenset({"account_access", "service_access"}), "everything")
 NOBODY = Caller(5, "Nora Nobody", frozenset({"delete_tickets"}), "everything")
+OWNED_MOVER = Caller(7, "Otto Owned", frozenset({"account_access", "service_access"}), "owned")
 SUPPORT = "support@helpdesk.test"
+
+
+class FakePermissions:
+    """Stands in for the permissions client: ``get_user`` knows the callers above, as
+    :attr:`people` has them (change it to take someone's access away)."""
+
+    def __init__(self) -> None:
+        self.people = {c.user_id: c for c in (ADMIN, AGENT, OWNED, ACCOUNT, NOBODY, OWNED_MOVER)}
+
+    def as_system(self) -> FakePermissions:
+        return self
+
+    def get_user(self, user_id: int) -> dict[str, Any]:
+        if user_id not in self.people:
+            raise NotFound(f"user {user_id} does not exist")
+        person = self.people[user_id]
+        return {"id": user_id, "name": person.name, "permissions": sorted(person.permissions)}
 
 
 class FakeTickets:
@@ -48,6 +66,9 @@ class FakeTickets:
         self.caller: Caller | None = None
         self.names: dict[int, str] = {}
         self.closed: set[int] = set()
+        self.owners: dict[int, int | None] = {}
+        self.versions: dict[int, int] = {}
+        self.meanwhile: list[dict[str, Any]] = []  # edits others make just before the next updates
 
     def as_(self, caller: Caller) -> FakeTickets:
         self.caller = caller
@@ -70,6 +91,7 @@ class FakeTickets:
             self.made[key] = ticket
             self.created.append(ticket)
             self.names[ticket["id"]] = data["name"]
+            self.owners[ticket["id"]] = data.get("owner_id")
         return self.made[key]
 
     def visible_tickets(self, ticket_ids: list[int], closed: bool | None = None) -> list[int]:
@@ -81,11 +103,30 @@ class FakeTickets:
     def get_ticket(self, ticket_id: int, mark_read: bool = True) -> dict[str, Any]:
         if ticket_id not in self.visible_tickets([ticket_id]):
             raise NotFound(f"ticket {ticket_id} does not exist")
-        return {"id": ticket_id, "name": self.names.get(ticket_id, f"ticket {ticket_id}")}
+        return {
+            "id": ticket_id,
+            "name": self.names.get(ticket_id, f"ticket {ticket_id}"),
+            "owner_id": self.owners.get(ticket_id),
+            "version": self.versions.get(ticket_id, 1),
+        }
 
-    def update_ticket(self, ticket_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    def update_ticket(
+        self, ticket_id: int, data: dict[str, Any], expected_versions: list[int] | None = None
+    ) -> dict[str, Any]:
+        """As the tickets service: a version other than ``expected_versions`` is 412 (an edit of
+        :attr:`meanwhile` lands first, as someone else's)."""
+        if self.meanwhile:
+            self._apply(ticket_id, self.meanwhile.pop(0))
+        if expected_versions is not None and self.versions.get(ticket_id, 1) not in expected_versions:
+            raise PreconditionFailed(f"ticket {ticket_id} has changed")
         self.updates.append((ticket_id, data))
+        self._apply(ticket_id, data)
         return {"id": ticket_id}
+
+    def _apply(self, ticket_id: int, data: dict[str, Any]) -> None:
+        if "owner_id" in data:
+            self.owners[ticket_id] = data["owner_id"]
+        self.versions[ticket_id] = self.versions.get(ticket_id, 1) + 1
 
 
 def _wire(value: Any) -> Any:
@@ -117,6 +158,7 @@ class Conversations:
         self.store = ConversationStore(SessionFactory(self.engine))
         self.blobs = FolderBlobs(blob_dir)
         self.tickets = FakeTickets()
+        self.permissions = FakePermissions()
         self.config = {"MAIL_FROM": SUPPORT, "DATA_DIR": str(blob_dir)}
 
     def service(self, caller: Caller | None) -> Any:
@@ -127,6 +169,7 @@ class Conversations:
             blobs=self.blobs,
             caller=caller,
             tickets=tickets,
+            permissions=self.permissions,
             config=self.config,
         )
 

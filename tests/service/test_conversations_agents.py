@@ -16,7 +16,17 @@ from services.chassis.errors import Conflict, Forbidden, NotFound, ValidationFai
 from services.chassis.mail.transport import PermanentSendError, TransientSendError
 from services.conversations import contract
 from services.conversations.sender import MailSender
-from tests.service.conversations_harness import ACCOUNT, AGENT, NOBODY, OWNED, SUPPORT, Conversations, mail
+from tests.service.conversations_harness import (
+    ACCOUNT,
+    ADMIN,
+    AGENT,
+    NOBODY,
+    OWNED,
+    OWNED_MOVER,
+    SUPPORT,
+    Conversations,
+    mail,
+)
 
 pytestmark = pytest.mark.db
 SAMPLES = Path(__file__).resolve().parents[1] / "unit" / "mail_samples"
@@ -140,6 +150,88 @@ def test_moving_a_thread_to_the_inbox_keeps_the_ticket_and_back_gives_a_new_one(
     ]
 
 
+@pytest.mark.parametrize(
+    ("to", "owner_id", "problem"),
+    [
+        ("inbox", 99999999, "user 99999999 does not exist"),
+        ("helpdesk", 99999999, "user 99999999 does not exist"),
+        ("helpdesk", NOBODY.user_id, f"user {NOBODY.user_id} has neither service nor sales access"),
+    ],
+)
+def test_a_move_naming_an_owner_who_cannot_own_tickets_is_refused_and_changes_nothing(
+    conversations: Conversations, to: str, owner_id: int, problem: str
+) -> None:
+    _ticket_id, thread = new_thread(conversations)
+    admin = conversations.as_(ACCOUNT)
+    if to == "helpdesk":
+        admin.move_thread(thread["id"], {"to": "inbox"})
+    before = admin.get_thread(thread["id"])
+    moves, made = len(conversations.events(contract.THREAD_MOVED)), len(conversations.tickets.created)
+    with pytest.raises(ValidationFailed) as refused:
+        admin.move_thread(thread["id"], {"to": to, "owner_id": owner_id, "comment": "yours"})
+    assert refused.value.extra["errors"] == {"owner_id": [problem]}
+    assert admin.get_thread(thread["id"]) == before
+    assert len(conversations.events(contract.THREAD_MOVED)) == moves
+    assert len(conversations.tickets.created) == made and conversations.tickets.updates == []
+
+
+def test_the_owner_a_move_to_the_help_desk_names_owns_the_new_ticket(conversations: Conversations) -> None:
+    _ticket_id, thread = new_thread(conversations)
+    mover = conversations.as_(OWNED_MOVER)
+    mover.move_thread(thread["id"], {"to": "inbox"})
+    moved = mover.move_thread(thread["id"], {"to": "helpdesk", "owner_id": OWNED_MOVER.user_id})
+    new_ticket = conversations.tickets.created[-1]
+    assert moved["ticket_id"] == new_ticket["id"] and moved["owner_id"] == OWNED_MOVER.user_id
+    assert new_ticket["owner_id"] == OWNED_MOVER.user_id  # so an owned-only mover still sees it
+
+
+def test_a_thread_s_inbox_owner_owns_its_new_ticket_while_they_may(conversations: Conversations) -> None:
+    admin = conversations.as_(ACCOUNT)
+    _ticket_id, thread = new_thread(conversations)
+    admin.move_thread(thread["id"], {"to": "inbox", "owner_id": AGENT.user_id})
+    admin.move_thread(thread["id"], {"to": "helpdesk"})
+    assert conversations.tickets.created[-1]["owner_id"] == AGENT.user_id
+    _ticket_id, other = new_thread(conversations, subject="Second")
+    admin.move_thread(other["id"], {"to": "inbox", "owner_id": OWNED.user_id})
+    del conversations.permissions.people[OWNED.user_id]  # has left since
+    moved = admin.move_thread(other["id"], {"to": "helpdesk"})
+    assert moved["owner_id"] is None and conversations.tickets.created[-1].get("owner_id") is None
+
+
+def test_a_move_onto_a_named_ticket_gives_it_the_owner_only_if_it_has_none(
+    conversations: Conversations,
+) -> None:
+    admin = conversations.as_(ACCOUNT)
+    ticket_id, _thread = new_thread(conversations, subject="Unowned")
+    threads = [new_thread(conversations, subject=f"Later {n}")[1] for n in range(2)]
+    for thread in threads:
+        admin.move_thread(thread["id"], {"to": "inbox"})
+    joined = admin.move_thread(
+        threads[0]["id"], {"to": "helpdesk", "ticket_id": ticket_id, "owner_id": AGENT.user_id}
+    )
+    assert joined["ticket_id"] == ticket_id and conversations.tickets.owners[ticket_id] == AGENT.user_id
+    assert conversations.tickets.updates == [(ticket_id, {"owner_id": AGENT.user_id})]
+    admin.move_thread(threads[1]["id"], {"to": "helpdesk", "ticket_id": ticket_id, "owner_id": OWNED.user_id})
+    assert (
+        conversations.tickets.owners[ticket_id] == AGENT.user_id and len(conversations.tickets.updates) == 1
+    )
+
+
+def test_a_move_never_overwrites_an_owner_given_to_the_named_ticket_meanwhile(
+    conversations: Conversations,
+) -> None:
+    admin = conversations.as_(ACCOUNT)
+    ticket_id, _thread = new_thread(conversations, subject="Unowned")
+    _other, thread = new_thread(conversations, subject="Later")
+    admin.move_thread(thread["id"], {"to": "inbox"})
+    conversations.tickets.meanwhile.append({"owner_id": ADMIN.user_id})
+    joined = admin.move_thread(
+        thread["id"], {"to": "helpdesk", "ticket_id": ticket_id, "owner_id": AGENT.user_id}
+    )
+    assert joined["ticket_id"] == ticket_id and conversations.tickets.owners[ticket_id] == ADMIN.user_id
+    assert conversations.tickets.updates == []
+
+
 def test_print_shows_customer_and_agent_messages_only_sanitised(conversations: Conversations) -> None:
     hostile = (
         "<b>Hi</b><script>alert(1)</script><img src=x onerror=alert(2)><a href='javascript:alert(3)'>x</a>"
@@ -166,6 +258,17 @@ def test_print_shows_customer_and_agent_messages_only_sanitised(conversations: C
     )
 
 
+def test_print_names_the_agent_and_the_customer_of_a_chat_reply(conversations: Conversations) -> None:
+    chat = conversations.as_(AGENT).intake(
+        {"channel": "chat", "from": {"email": "v@example.com", "name": "Vera Visitor"}, "body": "Hi there"}
+    )
+    conversations.as_(AGENT).add_message(chat["thread_id"], {"kind": "reply", "body": "Hello Vera"})
+    html = conversations.as_(AGENT).print_thread(chat["thread_id"])["html"]
+    reply = html.split("<article>")[2]
+    assert "<dt>From</dt><dd>Agnes Agent</dd>" in reply
+    assert "<dt>To</dt><dd>Vera Visitor &lt;v@example.com&gt;</dd>" in reply
+
+
 def test_attachments_and_inline_images_are_served_to_those_who_see_the_thread(
     conversations: Conversations,
 ) -> None:
@@ -181,6 +284,22 @@ def test_attachments_and_inline_images_are_served_to_those_who_see_the_thread(
     conversations.tickets.hidden_from[OWNED.user_id] = {ticket["id"]}
     with pytest.raises(NotFound):
         conversations.as_(OWNED).get_attachment(inline["id"])
+
+
+def test_an_attachment_you_may_not_see_answers_as_one_that_does_not_exist(
+    conversations: Conversations,
+) -> None:
+    conversations.deliver((SAMPLES / "inline_cid.eml").read_bytes())
+    ticket = conversations.tickets.created[-1]
+    [message] = conversations.as_(AGENT).ticket_threads(ticket["id"])["items"][0]["messages"]
+    hidden, unknown = message["attachments"][0]["id"], 99999999
+    conversations.tickets.hidden_from[OWNED.user_id] = {ticket["id"]}
+    for attachment_id in (hidden, unknown):
+        with pytest.raises(NotFound) as refused:
+            conversations.as_(OWNED).get_attachment(attachment_id)
+        assert refused.value.detail == f"attachment {attachment_id} does not exist"
+        with pytest.raises(Forbidden):  # without ticket access: refused before anything is looked up
+            conversations.as_(NOBODY).get_attachment(attachment_id)
 
 
 def test_a_reply_with_a_file_carries_it_in_the_mail(conversations: Conversations) -> None:

@@ -81,6 +81,67 @@ def test_a_stranger_cannot_write_into_a_ticket_by_its_number(conversations: Conv
     assert only_thread(conversations, ticket["id"])["message_count"] == 1
 
 
+def _subject_of_reply(conversations: Conversations) -> str:
+    """The subject of the last mail we queued (what a customer's client answers with ``Re:``)."""
+    return str(email.message_from_bytes(conversations.outgoing()[-1].raw, policy=policy.default)["Subject"])
+
+
+def test_a_form_customer_answering_our_mail_by_its_reference_only_joins_the_ticket(
+    conversations: Conversations,
+) -> None:
+    form = {"channel": "form", "from": {"email": "Fay@Example.com"}, "subject": "Need help", "body": "Hi"}
+    started = conversations.as_(AGENT).intake(form)
+    conversations.as_(AGENT).add_message(started["thread_id"], {"kind": "reply", "body": "Tell us more"})
+    subject = _subject_of_reply(conversations)
+    assert subject == f"Need help [#{started['ticket_id']}]"
+    conversations.deliver(mail(subject=f"Re: {subject}", sender="Fay <fay@example.com>"))
+    assert len(conversations.tickets.created) == 1
+    thread = only_thread(conversations, started["ticket_id"])
+    assert [m["kind"] for m in thread["messages"]] == ["customer", "reply", "customer"]
+    conversations.deliver(mail(subject=f"Re: {subject}", sender="stranger@evil.example"))
+    assert len(conversations.tickets.created) == 2  # a stranger still gets a ticket of their own
+    assert only_thread(conversations, started["ticket_id"])["message_count"] == 3
+
+
+def test_someone_cc_d_on_our_reply_threads_by_the_reference(conversations: Conversations) -> None:
+    conversations.deliver(mail(message_id="cc-q@example.com"))
+    [ticket] = conversations.tickets.created
+    thread = only_thread(conversations, ticket["id"])
+    body = {"kind": "reply", "body": "Looping in your boss", "cc": ["Boss@Example.com"]}
+    conversations.as_(AGENT).add_message(thread["id"], body)
+    conversations.deliver(mail(subject=f"Re: {_subject_of_reply(conversations)}", sender="boss@example.com"))
+    assert len(conversations.tickets.created) == 1
+    assert only_thread(conversations, ticket["id"])["message_count"] == 3
+
+
+def test_a_chat_customer_writing_by_mail_gets_a_mailed_thread_on_their_ticket(
+    conversations: Conversations,
+) -> None:
+    chat = {"channel": "chat", "from": {"email": "vi@example.com", "name": "Vi"}, "body": "Printer?"}
+    started = conversations.as_(AGENT).intake(chat)
+    conversations.deliver(mail(subject=f"More on [#{started['ticket_id']}]", sender="Vi <vi@example.com>"))
+    assert len(conversations.tickets.created) == 1
+    threads = conversations.as_(AGENT).ticket_threads(started["ticket_id"])["items"]
+    [mailed] = [t for t in threads if t["id"] != started["thread_id"]]
+    assert mailed["channel"] == "email" and mailed["customer"]["email"] == "vi@example.com"
+    assert mailed["location"] == "helpdesk" and mailed["ticket_id"] == started["ticket_id"]
+    assert conversations.events(contract.THREAD_ATTACHED)[-1][1]["thread_id"] == mailed["id"]
+    assert conversations.events(contract.MESSAGE_ADDED)[-1][1]["ticket_id"] == started["ticket_id"]
+    reply = conversations.as_(AGENT).add_message(mailed["id"], {"kind": "reply", "body": "Answered"})
+    assert reply["delivery"]["state"] == "queued" and [p["email"] for p in reply["to"]] == ["vi@example.com"]
+
+
+def test_a_from_that_is_no_address_falls_back_to_the_envelope_sender(conversations: Conversations) -> None:
+    conversations.deliver(mail(sender="not an address at all"), mail_from="real@example.com")
+    [ticket] = conversations.tickets.created
+    thread = only_thread(conversations, ticket["id"])
+    assert thread["customer"]["email"] == "real@example.com"
+    reply = conversations.as_(AGENT).add_message(thread["id"], {"kind": "reply", "body": "Hello"})
+    assert reply["delivery"]["state"] == "queued" and conversations.outgoing()[0].recipients_json == (
+        '["real@example.com"]'
+    )
+
+
 def test_an_out_of_office_reply_to_nothing_goes_to_the_inbox_without_a_ticket(
     conversations: Conversations,
 ) -> None:
@@ -154,7 +215,7 @@ def test_chat_intake_starts_a_thread_and_a_ticket_and_continues_it(conversations
         conversations.tickets.created[0]["name"] == "Hi!"
         and conversations.tickets.created[0]["source"] == "chat"
     )
-    assert api.intake(body, idempotency_key="chat-1") == first  # a replay stores nothing new
+    assert api.intake(body, idempotency_key="chat-1") == {**first, REPLAYED: True}  # stores nothing new
     more = api.intake({**body, "body": "Anyone?", "thread_id": first["thread_id"]})
     assert more["thread_id"] == first["thread_id"] and more["ticket_id"] == first["ticket_id"]
     with pytest.raises(ValidationFailed):
@@ -208,9 +269,10 @@ def test_unreadable_mail_goes_to_the_dead_letters_not_nowhere(conversations: Con
     assert conversations.tickets.created == []
 
 
-def test_replay_marker_is_for_the_gateway(conversations: Conversations) -> None:
+def test_an_intake_replay_is_marked_for_the_gateway(conversations: Conversations) -> None:
     api = conversations.as_(AGENT)
     body = {"channel": "form", "from": {"email": "f@example.com"}, "subject": "Form", "body": "Text"}
-    api.intake(body, idempotency_key="form-1")
-    assert REPLAYED not in api.intake(body, idempotency_key="form-1")
+    first = api.intake(body, idempotency_key="form-1")
+    assert REPLAYED not in first
+    assert api.intake(body, idempotency_key="form-1") == {**first, REPLAYED: True}  # Idempotent-Replayed
     assert SUPPORT

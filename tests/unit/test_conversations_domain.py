@@ -15,6 +15,7 @@ from services.conversations.domain.printing import (
     STYLE,
     PrintedMessage,
     printable,
+    printed,
     render,
 )
 from services.conversations.domain.replies import reply_recipients, reply_threading
@@ -29,15 +30,19 @@ def test_an_answer_joins_the_thread_of_its_nearest_known_parent() -> None:
     assert routing.thread_for_ids(["z@x"], known) is None
 
 
-def test_the_subject_reference_needs_a_participant_and_an_email_thread() -> None:
+def test_the_subject_reference_needs_a_participant_of_the_ticket_on_any_channel() -> None:
     candidates = [
         routing.Candidate(1, "email", frozenset({"ana@example.com"})),
-        routing.Candidate(2, "chat", frozenset({"ana@example.com"})),
+        routing.Candidate(2, "chat", frozenset({"ana@example.com", "chat@example.com"})),
         routing.Candidate(3, "email", frozenset({"ana@example.com", "boss@example.com"})),
+        routing.Candidate(4, "form", frozenset({"fay@example.com"})),
     ]
-    assert routing.thread_for_subject("ana@example.com", candidates) == 3
-    assert routing.thread_for_subject("boss@example.com", candidates) == 3
-    assert routing.thread_for_subject("mallory@example.com", candidates) is None
+    assert routing.join_by_subject("ana@example.com", candidates) == routing.Joining(3)
+    assert routing.join_by_subject("Boss@Example.com", candidates) == routing.Joining(3)
+    assert routing.join_by_subject("fay@example.com", candidates) == routing.Joining(4)
+    assert routing.join_by_subject("chat@example.com", candidates) == routing.Joining(None)
+    assert routing.join_by_subject("mallory@example.com", candidates) is None
+    assert routing.join_by_subject("", candidates) is None
 
 
 @pytest.mark.parametrize(
@@ -145,3 +150,37 @@ def test_print_shows_customer_and_agent_messages_but_not_notes_or_automatic_mail
         {"kind": "customer", "auto": "bounce"}
     )
     assert "script-src" not in CONTENT_SECURITY_POLICY and "default-src 'none'" in CONTENT_SECURITY_POLICY
+
+
+def _stored(**fields: object) -> dict[str, object]:
+    """A message as the store hands it to the printer."""
+    return {
+        "kind": "reply",
+        "author_id": 2,
+        "author_name": "Agnes Agent",
+        "sender": None,
+        "to": [],
+        "cc": [],
+        "email_message_id": None,
+        "created_at": "2026-12-01T10:00:00+00:00",
+        "subject": "Printer",
+        "text": "Unplug it.",
+        "quoted_text": "",
+        "html": None,
+        **fields,
+    }
+
+
+def test_print_names_the_agent_and_the_customer_of_a_reply_that_was_not_mailed() -> None:
+    customer = {"email": "vi@example.com", "name": "Vi"}
+    chat = printed(_stored(), customer)
+    assert chat.sender == "Agnes Agent" and list(chat.to) == ["Vi <vi@example.com>"]
+    assert printed(_stored(author_name=""), customer).sender == "Agent 2"
+    mailed = _stored(
+        sender={"email": "support@example.com", "name": "Agnes Agent"},
+        to=[{"email": "vi@example.com", "name": ""}],
+        email_message_id="r1@example.com",
+    )
+    assert printed(mailed, customer).to == ["vi@example.com"]
+    unsent = _stored(sender={"email": "support@example.com", "name": ""}, email_message_id="r2@example.com")
+    assert printed(unsent, customer).to == []  # a mailed reply shows whom it went to: nobody

@@ -321,6 +321,14 @@ def test_missing_from_falls_back_to_sender_then_envelope() -> None:
     assert fallback.from_address == "bounce@firma.pl"
 
 
+@pytest.mark.parametrize("sender", ["not an address at all", "<>", "undisclosed-recipients:;", "bob"])
+def test_a_from_that_is_no_address_falls_back_to_the_envelope(sender: str) -> None:
+    fallback = parse_mail(mail(f"From: {sender}", "x"), envelope_from="Real@Firma.PL")
+    assert fallback.from_address == "real@firma.pl"
+    bare = parse_mail(mail("From: Mail Delivery System <MAILER-DAEMON>", "x"), envelope_from="")
+    assert bare.from_address == "mailer-daemon"  # no address anywhere: what From names, as before
+
+
 def test_attached_mail_is_kept_as_an_eml_attachment() -> None:
     inner = b"From: x@example.com\r\nSubject: Zamowienie 5512\r\n\r\ninner body\r\n"
     body = (

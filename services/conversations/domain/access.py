@@ -4,14 +4,19 @@ Threads in the help desk follow their ticket: whoever may open the ticket may re
 thread and answer it (the tickets service decides, with the one access rule). Threads in
 the conversations inbox belong to no ticket: they are seen by super admins, by users with
 account access, and by the user the thread is assigned to. Moving threads between the two
-needs account access (SPEC "Move threads"); so do the sender allow/deny lists.
+needs account access (SPEC "Move threads"); so do the sender allow/deny lists. Whoever a
+move names as owner must be a user who may work tickets, since a thread in the help desk
+makes its ticket theirs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from services.chassis.errors import Forbidden, SeatRequired
 from services.chassis.identity import Caller
-from services.permissions.contract import ACCOUNT_ACCESS, works_tickets
+from services.permissions.contract import ACCOUNT_ACCESS, TICKET_ACCESS, works_tickets
 
 
 def require_ticket_work(caller: Caller) -> None:
@@ -37,6 +42,16 @@ def sees_whole_inbox(caller: Caller) -> bool:
 def require_mover(caller: Caller) -> None:
     if not caller.has(ACCOUNT_ACCESS):
         raise Forbidden("Moving threads needs account access.")
+
+
+def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
+    """Why ``user`` (the permissions service's record, None if unknown) cannot own a thread and
+    its ticket: the same rule the tickets service applies to a ticket's owner."""
+    if user is None:
+        return f"user {owner_id} does not exist"
+    if not TICKET_ACCESS & set(user.get("permissions") or ()):
+        return f"user {owner_id} has neither service nor sales access"
+    return None
 
 
 def require_rule_admin(caller: Caller) -> None:

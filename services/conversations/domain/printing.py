@@ -1,9 +1,12 @@
 """The printable page of a thread: customer and agent messages only, no notes.
 
 Each message shows who wrote it, to whom, when, and its content; the page is headed by
-the ticket's id and name. Message HTML was sanitised when it arrived and is sanitised
-again here (nothing stored is trusted twice over); plain text is escaped. The page has
-one fixed stylesheet and no script; :data:`CONTENT_SECURITY_POLICY` allows nothing else.
+the ticket's id and name. A reply that was not mailed (on chat, where agents answer in the
+chat itself) is stored without sender or recipient addresses: the page names its agent as
+the sender and the thread's customer as the recipient. Message HTML was sanitised when it
+arrived and is sanitised again here (nothing stored is trusted twice over); plain text is
+escaped. The page has one fixed stylesheet and no script; :data:`CONTENT_SECURITY_POLICY`
+allows nothing else.
 """
 
 from __future__ import annotations
@@ -51,6 +54,38 @@ class PrintedMessage:
 def printable(message: Mapping[str, Any]) -> bool:
     """Only what the customer and agents wrote; not notes, not bounces or auto-replies."""
     return message["kind"] in PRINTED_KINDS and not message.get("auto")
+
+
+def person(who: Mapping[str, Any] | None) -> str:
+    """``Name <address>``, the address alone, the name alone, or ``-`` for nobody."""
+    if not who or not (who.get("email") or who.get("name")):
+        return "-"
+    if not who.get("email"):
+        return str(who["name"])
+    return f"{who['name']} <{who['email']}>" if who.get("name") else str(who["email"])
+
+
+def printed(message: Mapping[str, Any], customer: Mapping[str, Any]) -> PrintedMessage:
+    """A stored message (with its ``author_name``) as the page shows it, on a thread with ``customer``.
+
+    A reply that was not mailed (it has no Message-ID) went to the customer in the conversation
+    itself: its sender is its agent, its recipient the customer. A mailed reply shows exactly
+    whom it was sent to, even nobody (a reply that failed for want of a recipient)."""
+    sender, to = message["sender"], list(message["to"])
+    if message["kind"] == "reply" and message["email_message_id"] is None:
+        sender = sender or {"name": message["author_name"] or f"Agent {message['author_id']}"}
+        to = to or [customer]
+    return PrintedMessage(
+        kind=message["kind"],
+        sender=person(sender),
+        to=[person(p) for p in to],
+        cc=[person(p) for p in message["cc"]],
+        at=dt.datetime.fromisoformat(message["created_at"]),
+        subject=message["subject"],
+        text=message["text"] + message["quoted_text"],
+        html=message["html"],
+        images={},
+    )
 
 
 def _people(addresses: Sequence[str]) -> str:

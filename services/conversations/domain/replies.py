@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from services.chassis.mail.refs import build_references
 from services.conversations.mail.refs import reply_subject
 
+EMAILED_CHANNELS = ("email", "form")
+"""Replies on these channels go to the customer by email; chat replies wait for the chat."""
+
 
 @dataclass(frozen=True)
 class Recipients:

@@ -3,9 +3,11 @@
 A customer's message joins a thread when it answers one of ours: first by the ids in its
 ``In-Reply-To`` and ``References`` (the mail client kept them), then by the ticket reference
 ``[#123]`` in its subject (the client dropped them) - but only when the sender already takes
-part in that ticket's conversation, so nobody can write into a ticket by guessing its number.
-Otherwise it starts a new thread, and a new ticket. Sender rules decide spam: an allow rule
-beats a deny rule, an address rule beats a domain rule.
+part in that ticket's conversation, on any of its threads and channels: a customer of one of
+them, someone who wrote on one, or someone our replies went to (To or Cc). So nobody can
+write into a ticket by guessing its number. Otherwise it starts a new thread, and a new
+ticket. Sender rules decide spam: an allow rule beats a deny rule, an address rule beats a
+domain rule.
 """
 
 from __future__ import annotations
@@ -13,17 +15,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from services.conversations.domain.replies import EMAILED_CHANNELS
+
 ALLOW = "allow"
 DENY = "deny"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A thread of the referenced ticket, with the addresses that take part in it."""
+    """A thread of the referenced ticket, with the addresses that take part in it (lower case)."""
 
     thread_id: int
     channel: str
     participants: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Joining:
+    """Where a mail goes that names a ticket its sender takes part in: the thread ``thread_id``,
+    or, when None, a new email thread on that ticket."""
+
+    thread_id: int | None
 
 
 def thread_for_ids(referenced: Sequence[str], known: Mapping[str, int]) -> int | None:
@@ -34,12 +46,20 @@ def thread_for_ids(referenced: Sequence[str], known: Mapping[str, int]) -> int |
     return None
 
 
-def thread_for_subject(sender: str, candidates: Iterable[Candidate]) -> int | None:
-    """The newest email thread of the subject's ticket that ``sender`` takes part in."""
-    for candidate in sorted(candidates, key=lambda c: c.thread_id, reverse=True):
-        if candidate.channel == "email" and sender in candidate.participants:
-            return candidate.thread_id
-    return None
+def join_by_subject(sender: str, candidates: Iterable[Candidate]) -> Joining | None:
+    """Where a mail from ``sender`` goes whose subject names the ticket of ``candidates``.
+
+    None when ``sender`` takes part in none of them: a stranger gets a ticket of their own.
+    Else the newest thread they take part in whose replies are mailed (email, form), so the
+    next answer reaches them; when they take part in chat threads only, a new email thread
+    on the ticket, since a reply in the chat would not reach their mailbox.
+    """
+    address = sender.strip().lower()
+    theirs = [c for c in candidates if address and address in c.participants]
+    if not theirs:
+        return None
+    mailed = [c.thread_id for c in theirs if c.channel in EMAILED_CHANNELS]
+    return Joining(max(mailed) if mailed else None)
 
 
 def normalise_pattern(pattern: str) -> str:

@@ -32,6 +32,7 @@ from services.chassis.mail.refs import normalise_message_id, parse_references
 from services.conversations.mail.charsets import decode_bytes, decode_header_text
 from services.conversations.mail.headers import (
     header_text,
+    is_mail_address,
     parse_addresses,
     raw_header,
     raw_headers,
@@ -327,6 +328,20 @@ def _kept_headers(msg: Message, hint: str | None) -> dict[str, str]:
     return kept
 
 
+def _sender(msg: Message, hint: str | None, envelope_from: str | None) -> Address:
+    """Who wrote: the first address one can answer of ``From``, ``Sender``, ``Reply-To`` and the
+    envelope's ``MAIL FROM``, in that order (a header that holds none, say ``From: not an
+    address at all``, counts as missing). When none holds one, the first thing they name, as
+    before (a mailer daemon's bare name still tells whose bounce it is)."""
+    found = [parse_addresses(raw_headers(msg, name), hint) for name in ("from", "sender", "reply-to")]
+    found.append(parse_addresses([envelope_from]) if envelope_from else [])
+    for senders in found:
+        for sender in senders:
+            if is_mail_address(sender[1]):
+                return sender
+    return next((senders[0] for senders in found if senders), ("", ""))
+
+
 def _parse(raw: bytes, limits: MailLimits, envelope_from: str | None) -> InboundMail:
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     hint = _charset_hint(msg)
@@ -340,14 +355,7 @@ def _parse(raw: bytes, limits: MailLimits, envelope_from: str | None) -> Inbound
     text = body.plain if body.plain is not None else html_to_text(html or "")
     new, quoted = split_quoted(_normalise_text(text))
 
-    senders: list[Address] = []
-    for name in ("from", "sender", "reply-to"):
-        senders = parse_addresses(raw_headers(msg, name), hint)
-        if senders:
-            break
-    if not senders and envelope_from:
-        senders = parse_addresses([envelope_from])
-    from_name, from_address = senders[0] if senders else ("", "")
+    from_name, from_address = _sender(msg, hint, envelope_from)
 
     bounce = parse_bounce(msg)
     auto = auto_reason(msg, envelope_from) or (BOUNCE if bounce else None)

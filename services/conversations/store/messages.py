@@ -18,14 +18,12 @@ from services.chassis.mail.compose import compose
 from services.chassis.mail.model import MailAttachment
 from services.chassis.mail.refs import mail_domain, make_message_id, normalise_message_id
 from services.conversations.domain.incoming import File
-from services.conversations.domain.replies import reply_recipients, reply_threading
+from services.conversations.domain.replies import EMAILED_CHANNELS, reply_recipients, reply_threading
 from services.conversations.domain.thread import ThreadRef, delivery_changed, message_added, next_retry
 from services.conversations.models import attachments, messages, outgoing_mail, threads
 from services.conversations.store.base import Records, from_json, insert_message, to_json
 
 LEASE = dt.timedelta(seconds=60)
-EMAILED_CHANNELS = ("email", "form")
-"""Replies on these channels go to the customer by email; chat replies wait for the chat."""
 
 
 @dataclass(frozen=True)
@@ -223,12 +221,15 @@ class Messages:
         return record, row.sha256, row.thread_id
 
     def printable(self, *, thread_id: int) -> list[dict[str, Any]]:
-        """Every message of the thread, oldest first (the printer picks what to show)."""
+        """Every message of the thread, oldest first (the printer picks what to show), each with
+        its ``author_name``: the agent's name is kept even on a reply that has no sender address
+        (a chat reply is not mailed)."""
         with self.db.read() as s:
             rows = s.execute(
                 select(messages).where(messages.c.thread_id == thread_id).order_by(messages.c.id)
             ).all()
-            return self.r.message_dicts(s, rows)
+            found = self.r.message_dicts(s, rows)
+        return [{**message, "author_name": row.from_name} for message, row in zip(found, rows, strict=True)]
 
     # -- delivery ------------------------------------------------------------------------------------
     def claim_due(self, *, limit: int) -> list[Due]:

@@ -6,9 +6,11 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from services.chassis.clock import isoformat
 from services.chassis.errors import NotFound, ValidationFailed
+from services.chassis.idempotency import IdempotencyKey
 from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
 from services.conversations.models import sender_rules
@@ -52,17 +54,23 @@ class Rules:
                 item=rule_dict,
             )
 
-    def add(self, *, pattern: str, action: str, actor_id: int) -> dict[str, Any]:
+    def add(
+        self, *, pattern: str, action: str, actor_id: int, key: IdempotencyKey | None = None
+    ) -> dict[str, Any]:
+        """A new rule; a pattern that has one already is a 422. Under ``key`` the answer is
+        remembered, and a replay answers it again (marked ``REPLAYED``) before the pattern is
+        looked at."""
+
+        def work(s: Session) -> dict[str, Any]:
+            rule_id = s.scalar(
+                sender_rules.insert()
+                .values(pattern=pattern, action=action, created_by=actor_id, created_at=self.r.clock.now())
+                .returning(sender_rules.c.id)
+            )
+            return rule_dict(s.execute(select(sender_rules).where(sender_rules.c.id == rule_id)).one())
+
         try:
-            with self.db.transaction() as s:
-                rule_id = s.scalar(
-                    sender_rules.insert()
-                    .values(
-                        pattern=pattern, action=action, created_by=actor_id, created_at=self.r.clock.now()
-                    )
-                    .returning(sender_rules.c.id)
-                )
-                return rule_dict(s.execute(select(sender_rules).where(sender_rules.c.id == rule_id)).one())
+            return self.r.idempotency.run(key, work)
         except IntegrityError as exc:
             raise ValidationFailed(errors={"pattern": ["there is a rule for this pattern already"]}) from exc
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,10 +28,17 @@ from services.conversations.domain.thread import (
     thread_moved,
 )
 from services.conversations.models import messages, threads
-from services.conversations.store.base import Records, insert_message, thread_dict, to_json
+from services.conversations.store.base import Records, from_json, insert_message, thread_dict, to_json
 from services.conversations.store.lifecycle import resolve_alias
 
 NEWEST_ACTIVITY_FIRST = Sort("updated_at", descending=True)
+
+
+def _addresses(message: Any) -> set[str]:
+    """Who a message shows taking part: a customer's sender, or whom our reply went to."""
+    if message.kind == "customer":
+        return {message.from_email.lower()}
+    return {p["email"].lower() for p in [*from_json(message.to_json), *from_json(message.cc_json)]}
 
 
 @dataclass(frozen=True)
@@ -49,13 +56,15 @@ class Received:
 
 @dataclass(frozen=True)
 class Pending:
-    """A thread that waits for its ticket, with what the ticket is made from."""
+    """A thread that waits for its ticket, with what the ticket is made from (``owner_id``: the
+    owner a move to the help desk gave the thread, who becomes the ticket's)."""
 
     thread_id: int
     seq: int
     channel: str
     subject: str
     first_text: str
+    owner_id: int | None = None
 
 
 class Threads:
@@ -99,7 +108,7 @@ class Threads:
 
     def _receive(self, s: Session, incoming: Incoming, verdict: str | None) -> Received:
         now = self.r.clock.now()
-        thread = self._thread_for(s, incoming)
+        thread = self._thread_for(s, incoming, now)
         new_thread = thread is None
         spam = routing.is_spam(verdict) and new_thread
         if thread is None:
@@ -158,7 +167,13 @@ class Threads:
             return None
         return Received(row.thread_id, row.id, row.ticket_id, False, bool(row.ticket_pending), duplicate=True)
 
-    def _thread_for(self, s: Session, incoming: Incoming) -> Any:
+    def _thread_for(self, s: Session, incoming: Incoming, now: dt.datetime) -> Any:
+        """The thread the message goes on (locked), or None for a new thread with a new ticket.
+
+        Found by the thread the message names (chat, form), by the ids it answers, or by the
+        ``[#ticket]`` of its subject when its sender takes part in that ticket (see
+        :func:`routing.join_by_subject`; that may open a new email thread on the ticket).
+        """
         if incoming.thread_id is not None:
             return self.r.thread_row(s, incoming.thread_id, lock=True)
         referenced = incoming.referenced_ids
@@ -176,12 +191,15 @@ class Threads:
                 if row is not None:
                     return row
         ticket_ref = incoming.ticket_ref
-        if ticket_ref is not None:
-            ticket_ref = resolve_alias(s, ticket_ref)  # a merged-away ticket's mail goes to its survivor
-            found = routing.thread_for_subject(incoming.sender_email, self._candidates(s, ticket_ref))
-            if found is not None:
-                return self._live(s, found)
-        return None
+        if ticket_ref is None:
+            return None
+        ticket_ref = resolve_alias(s, ticket_ref)  # a merged-away ticket's mail goes to its survivor
+        joining = routing.join_by_subject(incoming.sender_email, self._candidates(s, ticket_ref))
+        if joining is None:
+            return None
+        if joining.thread_id is not None:
+            return self._live(s, joining.thread_id)
+        return self._new_thread(s, incoming, now, spam=False, ticket_id=ticket_ref)
 
     def _live(self, s: Session, thread_id: int) -> Any:
         return s.execute(
@@ -189,6 +207,8 @@ class Threads:
         ).first()
 
     def _candidates(self, s: Session, ticket_id: int) -> list[routing.Candidate]:
+        """The ticket's live threads, each with who takes part in it: its customer, whoever wrote
+        on it (not automatic mail), and everyone our replies on it went to (To and Cc)."""
         rows = s.execute(
             select(threads.c.id, threads.c.channel, threads.c.customer_email).where(
                 threads.c.ticket_id == ticket_id, threads.c.deleted_at.is_(None)
@@ -196,21 +216,37 @@ class Threads:
         ).all()
         participants: dict[int, set[str]] = defaultdict(set)
         for row in rows:
-            participants[row.id].add(row.customer_email)
+            participants[row.id].add(row.customer_email.lower())
         if rows:
-            senders = select(messages.c.thread_id, messages.c.from_email).where(
-                messages.c.thread_id.in_([r.id for r in rows]),
-                messages.c.kind == "customer",
-                messages.c.from_email.is_not(None),
-            )
-            for thread_id, sender in s.execute(senders.distinct()):
-                participants[thread_id].add(sender)
+            for message in s.execute(self._participations([r.id for r in rows])):
+                participants[message.thread_id].update(_addresses(message))
         return [routing.Candidate(r.id, r.channel, frozenset(participants[r.id])) for r in rows]
 
-    def _new_thread(self, s: Session, incoming: Incoming, now: dt.datetime, *, spam: bool) -> Any:
+    @staticmethod
+    def _participations(thread_ids: list[int]) -> Any:
+        """The messages of the threads that name a participant: customers' and our replies."""
+        wrote = and_(
+            messages.c.kind == "customer", messages.c.auto.is_(None), messages.c.from_email.is_not(None)
+        )
+        return (
+            select(
+                messages.c.thread_id,
+                messages.c.kind,
+                messages.c.from_email,
+                messages.c.to_json,
+                messages.c.cc_json,
+            )
+            .where(messages.c.thread_id.in_(thread_ids), or_(wrote, messages.c.kind == "reply"))
+            .distinct()
+        )
+
+    def _new_thread(
+        self, s: Session, incoming: Incoming, now: dt.datetime, *, spam: bool, ticket_id: int | None = None
+    ) -> Any:
         """A new thread: in the help desk, waiting for its ticket, unless it is spam or automatic
-        mail that answers nothing of ours (that goes to the inbox: no ticket, nobody told)."""
-        location = "inbox" if incoming.auto else "helpdesk"
+        mail that answers nothing of ours (that goes to the inbox: no ticket, nobody told).
+        With ``ticket_id`` it belongs to that ticket from the start (a mail that names it)."""
+        location = "inbox" if incoming.auto and ticket_id is None else "helpdesk"
         thread_id = int(
             s.scalar(
                 threads.insert()
@@ -218,7 +254,8 @@ class Threads:
                     subject=incoming.subject,
                     channel=incoming.channel,
                     location=location,
-                    ticket_pending=location == "helpdesk" and not spam,
+                    ticket_id=ticket_id,
+                    ticket_pending=location == "helpdesk" and not spam and ticket_id is None,
                     attach_seq=0,
                     customer_name=incoming.sender_name,
                     customer_email=incoming.sender_email,
@@ -240,6 +277,8 @@ class Threads:
             actor_id=None,
         )
         self.r.record(s, [event])
+        if ticket_id is not None:
+            self.r.record(s, [thread_attached(thread_id=thread_id, ticket_id=ticket_id, actor_id=None)])
         return self.r.thread_row(s, thread_id)
 
     def _bounced(self, s: Session, email_message_id: str, reason: str) -> None:
@@ -286,7 +325,7 @@ class Threads:
         first = s.scalar(
             select(messages.c.text).where(messages.c.thread_id == row.id).order_by(messages.c.id).limit(1)
         )
-        return Pending(row.id, row.attach_seq, row.channel, row.subject, first or "")
+        return Pending(row.id, row.attach_seq, row.channel, row.subject, first or "", row.owner_id)
 
     def attach(self, *, thread_id: int, ticket_id: int, seq: int, actor_id: int | None = None) -> bool:
         """Give the thread its ticket, once: the attachment ``seq`` it was asked for must still be due."""
@@ -399,7 +438,10 @@ class Threads:
     def move_to_helpdesk(
         self, *, thread_id: int, actor_id: int, owner_id: int | None, ticket_id: int | None
     ) -> tuple[dict[str, Any], int]:
-        """The thread joins ``ticket_id``, or waits for a new ticket; returns it and its attachment seq."""
+        """The thread joins ``ticket_id``, or waits for a new ticket; returns it and its attachment seq.
+
+        ``owner_id`` is the thread's owner from now on (the service decided it: the one the move
+        named, or the one it had in the inbox), so the new ticket is made with that owner."""
         now = self.r.clock.now()
         with self.db.transaction() as s:
             row = self.r.thread_row(s, thread_id, lock=True)
@@ -414,7 +456,7 @@ class Threads:
                     ticket_id=ticket_id,
                     ticket_pending=ticket_id is None,
                     attach_seq=seq,
-                    owner_id=owner_id if owner_id is not None else row.owner_id,
+                    owner_id=owner_id,
                     updated_at=now,
                 )
             )
@@ -424,7 +466,7 @@ class Threads:
                 previous_ticket_id=row.previous_ticket_id,
                 from_location="inbox",
                 to_location="helpdesk",
-                owner_id=owner_id if owner_id is not None else row.owner_id,
+                owner_id=owner_id,
                 actor_id=actor_id,
             )
             events = [moved]
