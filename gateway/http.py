@@ -2,8 +2,10 @@
 
 :func:`route` replaces nameko's ``http``. Before a worker is spawned the route
 authenticates the bearer token (through :class:`TokenCache`) unless it is public,
-throttles failed authentications and writes (:mod:`gateway.limits`, 429), validates the
-query string with the route's query schema (422 before any RPC), and puts the caller's
+throttles failed authentications and writes (:mod:`gateway.limits`, 429), refuses a body on a
+write that takes none (:func:`action_body`: 415, 400 or 422, one rule for every such route),
+validates the query string with the route's query schema (422 before any RPC, its ``detail``
+saying the query is at fault), and puts the caller's
 signed identity, the request id and the request's ``traceparent`` into the worker context, so
 every RPC the handler makes carries them. Errors of any kind become problem+json; a client's mistake is never
 logged as more than its access line (:mod:`gateway.logs`).
@@ -20,7 +22,7 @@ import json
 import math
 from collections.abc import Iterable
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import eventlet
 from eventlet.event import Event
@@ -38,13 +40,16 @@ from services.chassis import json_codec, tracing
 from services.chassis.errors import BadRequest, HelpdeskError, Unauthenticated, ValidationFailed
 from services.chassis.idempotency import MAX_KEY_LENGTH, REPLAYED
 from services.chassis.identity import CONTEXT_KEY
-from services.chassis.schema import load
+from services.chassis.schema import load, shared
 from services.chassis.signatures import SignatureOnce
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 """Deeper bodies answer 400: no contract nests more than three levels, and deep nesting is
 how a small body costs a parser (or a later ``json.dumps``) its whole stack."""
+QUERY_INVALID = "The query is not valid."
+"""``detail`` of a 422 about query parameters (the error tree's default speaks of the body)."""
+BODY_INVALID = ValidationFailed().detail
 NO_BODY: Any = object()
 """What :func:`read_json` answers for an empty body when that is allowed (JSON ``null`` is None)."""
 CREDENTIAL_KEY = "helpdesk.credential"
@@ -82,10 +87,13 @@ class Route(SignatureOnce, HttpRequestHandler):
     OpenAPI metadata.
 
     ``query``, ``body`` and ``returns`` are marshmallow schema classes (normally the owning
-    service's contract schemas). ``action`` marks a route that takes no body (empty or ``{}``),
-    ``optional_body`` one whose body may be empty. ``headers`` name the response headers of
-    a success (see :data:`gateway.openapi.HEADERS`), ``alternate`` statuses that answer the
-    success body too (``/readyz``'s 503), ``content_type`` a success that is not JSON,
+    service's contract schemas). A write (POST, PUT, PATCH, DELETE) without a ``body`` schema
+    is an action: it takes no body, and the route refuses one (empty and ``{}`` pass) before
+    anything else about the request is looked at (:func:`action_body`; ``action`` overrides
+    this). ``optional_body`` marks a body that may be empty. ``headers`` name the response
+    headers of a success (see :data:`gateway.openapi.HEADERS`; ``Idempotent-Replayed`` on an
+    ``idempotent`` route whose replay answers the first success), ``alternate`` statuses that
+    answer the success body too (``/readyz``'s 503), ``content_type`` a success that is not JSON,
     ``links=False`` a 201 whose ``id`` is not that of the things under its path (the OpenAPI
     document links a create's ``id`` to them, see :mod:`gateway.openapi`).
     ``errors`` are the statuses the route may answer beyond those that follow from the rest
@@ -100,6 +108,9 @@ class Route(SignatureOnce, HttpRequestHandler):
     tokens = TokenCache()
     limits = RateLimits()
     sessions = SessionEdge()
+    bodyless_writes_are_actions: ClassVar[bool] = True
+    """Whether a write declared without a body schema refuses a body (this API's rule; another
+    API's adapter whose clients send bodies of their own there reads them itself)."""
 
     def __init__(  # noqa: PLR0913 - a route is declared by its keyword arguments, once
         self,
@@ -117,7 +128,7 @@ class Route(SignatureOnce, HttpRequestHandler):
         errors: Iterable[int] = (),
         idempotent: bool = False,
         if_match: bool = False,
-        action: bool = False,
+        action: bool | None = None,
         optional_body: bool = False,
         headers: Iterable[str] = (),
         alternate: Iterable[int] = (),
@@ -135,7 +146,9 @@ class Route(SignatureOnce, HttpRequestHandler):
         self.status = status
         self.idempotent = idempotent
         self.if_match = if_match
-        self.action = action
+        writes = bool(WRITE_METHODS.intersection(method.split(",")))
+        derived = self.bodyless_writes_are_actions and writes and body is None
+        self.action = derived if action is None else action
         self.optional_body = optional_body
         self.response_headers = tuple(headers)
         self.alternate = tuple(alternate)
@@ -184,8 +197,7 @@ class Route(SignatureOnce, HttpRequestHandler):
                 identity, key = self._authenticate(request)
                 context_data[CONTEXT_KEY] = identity
                 self.limits.check_write(request.method, key)
-            if self._query_loader is not None:
-                load(self._query_loader, query_args(request))
+            self.check_request(request)
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
@@ -199,7 +211,31 @@ class Route(SignatureOnce, HttpRequestHandler):
             result = event.wait()
             return self.response_from_result(result)
         except Exception as exc:
-            return self.response_from_exception(exc, request_id)
+            return self.response_from_exception(self._placed(exc), request_id)
+
+    def check_request(self, request: Request) -> None:
+        """What the route refuses before a worker runs (once the caller is known): a body on an
+        action (:func:`action_body`), then a query its schema does not accept (422 saying so)."""
+        if self.action:
+            action_body(request)
+        if self._query_loader is not None:
+            try:
+                load(self._query_loader, query_args(request))
+            except ValidationFailed as exc:
+                raise ValidationFailed(QUERY_INVALID, exc.extra) from None
+
+    def _placed(self, exc: Exception) -> Exception:
+        """``exc``, or the same 422 saying the query is not valid when every field it names is a
+        query parameter of this route (and no field of its body): a service checks a cursor or a
+        sort only when it reads the list, and its error cannot know the field came in a query
+        string (a search's ``cursor`` comes in a body)."""
+        if not isinstance(exc, ValidationFailed) or exc.detail != BODY_INVALID or self._query_loader is None:
+            return exc
+        named = {str(field).split(".", 1)[0] for field in exc.errors}
+        body = set(shared(self.body_schema).fields) if self.body_schema is not None else set()
+        if named and named <= set(self._query_loader.fields) and not named & body:
+            return ValidationFailed(QUERY_INVALID, exc.extra)
+        return exc
 
     def _authenticate(self, request: Request) -> tuple[str, str]:
         """The caller's signed identity and credential key; failures are counted and throttled (429).
@@ -367,9 +403,7 @@ def parse_json(raw: bytes) -> Any:
     except RecursionError:
         raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep.") from None
     except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-        ) from None
+        raise BadRequest(_malformed(exc)) from None
     except ValueError:
         raise BadRequest("The body holds a number out of range (too many digits, or not finite).") from None
     if _depth_exceeds(data, MAX_JSON_DEPTH):
@@ -381,6 +415,25 @@ def parse_json(raw: bytes) -> Any:
             "The body holds a lone surrogate (\\ud800-\\udfff), which is not Unicode text."
         ) from None
     return data
+
+
+def _malformed(exc: json.JSONDecodeError) -> str:
+    """What is wrong with malformed JSON, in our words and with where (the parser's own message,
+    ``Expecting property name enclosed in double quotes``, describes its internals)."""
+    where = f"line {exc.lineno}, column {exc.colno}"
+    if exc.msg.startswith("Unterminated string"):
+        problem = f"the text (string) that starts at {where} is never closed"
+    elif exc.msg.startswith("Invalid control character"):
+        problem = f"a control character such as a line break is not escaped inside the text at {where}"
+    elif exc.msg.startswith("Invalid \\"):
+        problem = f"a backslash escape at {where} is not one JSON knows"
+    elif exc.msg == "Extra data":
+        problem = f"something follows the JSON value, at {where}"
+    elif exc.pos >= len(exc.doc.rstrip()):
+        problem = "it ends before the JSON value is complete"
+    else:
+        problem = f"unexpected {json.dumps(exc.doc[exc.pos])} at {where}"
+    return f"The body is not valid JSON: {problem}."
 
 
 def _depth_exceeds(data: Any, limit: int) -> bool:
@@ -405,7 +458,12 @@ def json_object(request: Request) -> dict[str, Any]:
 
 
 def action_body(request: Request) -> None:
-    """Action endpoints take no body; empty and ``{}`` are both accepted (JSON ``null`` is not)."""
+    """Action endpoints take no body; empty (of any content type) and ``{}`` are both accepted.
+
+    Anything else is refused as any body is: 415 when it is not ``application/json``, 400 when
+    it is not JSON, else 422 (JSON ``null`` included), so a client that meant to send
+    something learns that it was not read. :class:`Route` applies this to every write
+    declared without a body schema, before its query is looked at."""
     data = read_json(request, allow_empty=True)
     if data is not NO_BODY and data != {}:
         raise ValidationFailed(errors={"_body": ["this action takes no body"]})

@@ -206,15 +206,20 @@ class ConversationRoutes:
     @route(
         "POST",
         "/api/v1/sender-rules",
-        summary="Add an allow or deny rule for an address or a domain (account access).",
+        summary="Add an allow or deny rule for an address or a domain (account access). Accepts "
+        "Idempotency-Key.",
         body=conversations_contract.SenderRuleCreateSchema,
         returns=conversations_contract.SenderRuleSchema,
         status=201,
+        idempotent=True,
         errors=(403,),
+        headers=("Idempotent-Replayed",),
         tag="conversations",
     )
     def add_sender_rule(self, request: Request) -> Response:
-        return json_response(self.conversations.add_sender_rule(json_object(request)), 201)
+        key = idempotency_key(request)
+        rule = self.conversations.add_sender_rule(json_object(request), idempotency_key=key)
+        return json_response(rule, 201)
 
     @route(
         "DELETE",

@@ -107,8 +107,12 @@ def hubspot_response_for(exc: BaseException) -> Response:
 
 
 class HubSpotRoute(Route):
-    """A :class:`~gateway.http.Route` whose errors take HubSpot's body instead of problem+json."""
+    """A :class:`~gateway.http.Route` whose errors take HubSpot's body instead of problem+json.
 
+    A write without a body schema reads what it takes itself (the v4 association PUT accepts any
+    JSON body): HubSpot's clients keep HubSpot's conventions, not this API's rule for actions."""
+
+    bodyless_writes_are_actions = False
     error_schema = hs.HubSpotErrorSchema
     error_media_type = "application/json"
 

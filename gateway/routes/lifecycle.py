@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import action_body, idempotency_key, json_object, json_response, query_args, route
+from gateway.http import idempotency_key, json_object, json_response, query_args, route
 from gateway.routes.tickets import etag_header
 from services.chassis.rpc import ServiceRpc
 from services.conversations import contract as conversations_contract
@@ -49,6 +49,7 @@ class LifecycleRoutes:
         returns=tickets_contract.TicketSchema,
         idempotent=True,
         errors=(403, 404, 409, 422),
+        headers=("ETag", "Idempotent-Replayed"),
         tag="lifecycle",
     )
     def merge_tickets(self, request: Request) -> Response:
@@ -66,6 +67,7 @@ class LifecycleRoutes:
         status=201,
         idempotent=True,
         errors=(301, 403, 404, 409, 422),
+        headers=("ETag", "Location", "Idempotent-Replayed"),
         tag="lifecycle",
     )
     def split_ticket(self, request: Request, ticket_id: int) -> Response:
@@ -85,6 +87,7 @@ class LifecycleRoutes:
         returns=tickets_contract.SpamResultSchema,
         idempotent=True,
         errors=(301, 403, 404, 409, 422),
+        headers=("Idempotent-Replayed",),
         tag="lifecycle",
     )
     def mark_spam(self, request: Request, ticket_id: int) -> Response:
@@ -113,10 +116,10 @@ class LifecycleRoutes:
         returns=tickets_contract.NotSpamResultSchema,
         idempotent=True,
         errors=(403, 404, 409, 422),
+        headers=("Idempotent-Replayed",),
         tag="lifecycle",
     )
     def not_spam(self, request: Request, thread_id: int) -> Response:
-        action_body(request)
         return json_response(self.tickets.not_spam(thread_id, idempotency_key=idempotency_key(request)))
 
     # -- delete, restore, the bin ------------------------------------------------------------------------
@@ -130,7 +133,6 @@ class LifecycleRoutes:
         tag="lifecycle",
     )
     def delete_ticket(self, request: Request, ticket_id: int) -> Response:
-        action_body(request)
         return json_response(self.tickets.delete_ticket(ticket_id))
 
     @route(
@@ -144,6 +146,7 @@ class LifecycleRoutes:
         idempotent=True,
         alternate=(202,),
         errors=(403, 404),
+        headers=("Idempotent-Replayed",),
         tag="lifecycle",
     )
     def bulk_delete(self, request: Request) -> Response:
@@ -175,7 +178,6 @@ class LifecycleRoutes:
         tag="lifecycle",
     )
     def restore_ticket(self, request: Request, ticket_id: int) -> Response:
-        action_body(request)
         ticket = self.tickets.restore_ticket(ticket_id)
         return json_response(ticket, headers=etag_header(ticket))
 
@@ -191,6 +193,7 @@ class LifecycleRoutes:
         alternate=(202,),
         idempotent=True,
         errors=(403, 404, 409, 422),
+        headers=("Idempotent-Replayed",),
         tag="pipelines",
     )
     def delete_pipeline(self, request: Request, pipeline_id: int) -> Response:
@@ -208,6 +211,7 @@ class LifecycleRoutes:
         alternate=(202,),
         idempotent=True,
         errors=(403, 404, 409, 422),
+        headers=("Idempotent-Replayed",),
         tag="pipelines",
     )
     def delete_stage(self, request: Request, pipeline_id: int, stage_id: int) -> Response:

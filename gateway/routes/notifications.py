@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import action_body, json_object, json_response, query_args, route
+from gateway.http import json_object, json_response, query_args, route
 from services.chassis.rpc import ServiceRpc
 from services.notifications import contract as notifications_contract
 
@@ -28,11 +28,9 @@ class NotificationRoutes:
         "/api/v1/notifications/<int:item_id>/read",
         summary="Mark one of the caller's notifications read.",
         returns=notifications_contract.FeedItemSchema,
-        action=True,
         tag="notifications",
     )
     def read_notification(self, request: Request, item_id: int) -> Response:
-        action_body(request)
         return json_response(self.notifications.mark_read(item_id))
 
     @route(
@@ -43,7 +41,6 @@ class NotificationRoutes:
         tag="notifications",
     )
     def read_all_notifications(self, request: Request) -> Response:
-        action_body(request)
         return json_response(self.notifications.mark_all_read())
 
     @route(

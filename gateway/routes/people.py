@@ -104,16 +104,22 @@ class PeopleRoutes:
     @route(
         "POST",
         "/api/v1/users/<int:user_id>/tokens",
-        summary="Issue an API token; the answer is the only time its value is shown. The body may be empty.",
+        summary="Issue an API token; the answer is the only time its value is shown. The body may be empty. "
+        "Accepts Idempotency-Key, but as the value is not kept a replay cannot show it again: the same key "
+        "and body issue no second token and answer 409 with token_id, the token issued under that key "
+        "(revoke it if its value was lost).",
         body=permissions_contract.TokenCreateSchema,
         optional_body=True,
         returns=permissions_contract.TokenSchema,
         status=201,
+        idempotent=True,
         errors=(403,),
         tag="people",
     )
     def issue_token(self, request: Request, user_id: int) -> Response:
-        return json_response(self.permissions.issue_token(user_id, optional_object(request)), 201)
+        key = idempotency_key(request)
+        token = self.permissions.issue_token(user_id, optional_object(request), idempotency_key=key)
+        return json_response(token, 201)
 
     @route(
         "GET",

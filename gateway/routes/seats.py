@@ -67,6 +67,7 @@ class SeatRoutes:
         body=tickets_contract.ViewCreateSchema,
         returns=tickets_contract.ViewSchema,
         status=201,
+        headers=("Location", "Idempotent-Replayed"),
         tag="views",
     )
     def create_view(self, request: Request) -> Response:
@@ -127,6 +128,7 @@ class SeatRoutes:
         body=tickets_contract.SlaPolicyCreateSchema,
         returns=tickets_contract.SlaPolicySchema,
         status=201,
+        headers=("Location", "Idempotent-Replayed"),
         tag="slas",
     )
     def create_sla_policy(self, request: Request) -> Response:

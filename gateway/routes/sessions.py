@@ -20,7 +20,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from gateway.auth import Credentials
-from gateway.http import action_body, empty_response, json_object, json_response, query_args, route
+from gateway.http import empty_response, json_object, json_response, query_args, route
 from gateway.sessions import SignInEdge
 from services.chassis.errors import Unauthenticated, ValidationFailed
 from services.chassis.rpc import ServiceRpc
@@ -118,14 +118,12 @@ class SessionRoutes:
         summary="A one-time set-password link for the user (account access; a super admin's needs a "
         "super admin): token and url appear only in this answer; it works once, for 3 days, and "
         "replaces the user's earlier invites. Takes no body.",
-        action=True,
         returns=permissions_contract.InviteSchema,
         status=201,
         errors=(403,),
         tag="people",
     )
     def invite_user(self, request: Request, user_id: int) -> Response:
-        action_body(request)
         invite = self.edge.invite_link(request, self.permissions.invite(user_id))
         return json_response(invite, 201, NO_STORE)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import action_body, idempotency_key, json_object, json_response, query_args, route
+from gateway.http import idempotency_key, json_object, json_response, query_args, route
 from services.chassis.errors import PreconditionFailed
 from services.chassis.paging import PageQuery
 from services.chassis.rpc import ServiceRpc
@@ -138,6 +138,7 @@ class TicketRoutes:
         idempotent=True,
         alternate=(202,),
         errors=(403,),
+        headers=("Idempotent-Replayed",),
         tag="tickets",
     )
     def bulk_update(self, request: Request) -> Response:
@@ -166,13 +167,11 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/associations/<any(contacts, companies, deals):kind>/<int:ref_id>",
         summary="Associate a contact, company or deal (kind: contacts, companies, deals); idempotent.",
         returns=tickets_contract.TicketSchema,
-        action=True,
         errors=(403,),
         headers=("ETag",),
         tag="tickets",
     )
     def add_association(self, request: Request, ticket_id: int, kind: str, ref_id: int) -> Response:
-        action_body(request)
         ticket = self.tickets.add_association(ticket_id, kind, ref_id)
         return json_response(ticket, headers=etag_header(ticket))
 
@@ -181,13 +180,11 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/associations/<any(contacts, companies, deals):kind>/<int:ref_id>",
         summary="Remove an association; idempotent.",
         returns=tickets_contract.TicketSchema,
-        action=True,
         errors=(403,),
         headers=("ETag",),
         tag="tickets",
     )
     def remove_association(self, request: Request, ticket_id: int, kind: str, ref_id: int) -> Response:
-        action_body(request)
         ticket = self.tickets.remove_association(ticket_id, kind, ref_id)
         return json_response(ticket, headers=etag_header(ticket))
 
@@ -197,12 +194,10 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/follow",
         summary="Follow the ticket (no body; idempotent).",
         returns=tickets_contract.FollowStateSchema,
-        action=True,
         errors=(403,),
         tag="tickets",
     )
     def follow_ticket(self, request: Request, ticket_id: int) -> Response:
-        action_body(request)
         return json_response(self.tickets.follow(ticket_id))
 
     @route(
@@ -210,12 +205,10 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/follow",
         summary="Stop following the ticket (no body; idempotent).",
         returns=tickets_contract.FollowStateSchema,
-        action=True,
         errors=(403,),
         tag="tickets",
     )
     def unfollow_ticket(self, request: Request, ticket_id: int) -> Response:
-        action_body(request)
         return json_response(self.tickets.unfollow(ticket_id))
 
     @route(
@@ -235,12 +228,10 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/read",
         summary="Mark the ticket read for the caller (no body).",
         returns=tickets_contract.ReadStateSchema,
-        action=True,
         errors=(403,),
         tag="tickets",
     )
     def mark_read(self, request: Request, ticket_id: int) -> Response:
-        action_body(request)
         return json_response(self.tickets.mark_read(ticket_id))
 
     @route(
@@ -248,12 +239,10 @@ class TicketRoutes:
         "/api/v1/tickets/<int:ticket_id>/unread",
         summary="Mark the ticket unread for the caller (no body).",
         returns=tickets_contract.ReadStateSchema,
-        action=True,
         errors=(403,),
         tag="tickets",
     )
     def mark_unread(self, request: Request, ticket_id: int) -> Response:
-        action_body(request)
         return json_response(self.tickets.mark_unread(ticket_id))
 
     # pipelines ------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 and returns the page body: rows strictly after the cursor's position in the sort's
 direction, ``(key, id)`` compared as a row value so an index on ``(key, id)`` serves
 it on SQLite and PostgreSQL alike, with one row more than ``limit`` fetched to know
-whether a next page exists.
+whether a next page exists. Its cursors name the list (:mod:`.paging`): by default the table
+the list pages through, so a cursor of one list is refused by every list of another table.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def past(
     return row < bound if sort.descending else row > bound
 
 
-def keyset_page(
+def keyset_page(  # noqa: PLR0913 - the page is described by keyword arguments, once
     s: Session,
     query: Select[Any],
     *,
@@ -59,13 +60,16 @@ def keyset_page(
     limit: int,
     cursor: str | None,
     item: Callable[[Any], Any],
+    scope: str | None = None,
 ) -> dict[str, Any]:
     """One page of ``query``'s rows as ``{items, next_cursor, total}``; a bad cursor is a 422.
 
     ``query`` selects the rows (any columns, including ``key`` and ``ident``); the
-    total counts what it selects without the page's bounds.
+    total counts what it selects without the page's bounds. ``scope`` names the list in its
+    cursors (:func:`list_scope` of ``ident`` unless given): a cursor another list issued is a 422.
     """
-    position = paging.read_keyset(cursor, sort, key_kind(key)) if cursor else None
+    scope = scope if scope is not None else list_scope(ident)
+    position = paging.read_keyset(cursor, sort, key_kind(key), scope=scope) if cursor else None
     paged = query.add_columns(key.label("page_key"), ident.label("page_id"))
     rows = s.execute(after(paged, key=key, ident=ident, sort=sort, position=position).limit(limit + 1)).all()
     total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
@@ -74,5 +78,14 @@ def keyset_page(
         limit,
         total,
         item,
-        lambda r: paging.keyset_cursor(sort, r.page_key, r.page_id),
+        lambda r: paging.keyset_cursor(sort, r.page_key, r.page_id, scope=scope),
     )
+
+
+def list_scope(ident: ColumnElement[Any]) -> str | None:
+    """The name a list of ``ident``'s table goes by in its cursors: the table's name (a few
+    bytes; the lists of one table differ by their sorts, or are one list under different parents,
+    such as two threads' messages), None for an id that is no table's column."""
+    table = getattr(ident, "table", None)
+    name = getattr(table, "name", None)
+    return name if isinstance(name, str) else None

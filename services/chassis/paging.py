@@ -10,9 +10,19 @@ escaping, though clients should URL-encode them anyway (API.md).
   never clamped) and ``cursor``; list query schemas extend it.
 * :class:`Sort` - ``"-updated_at"`` parsed against the keys a list allows.
 * :func:`keyset_cursor` / :func:`read_keyset` - a cursor for a row under a sort, and
-  back; a cursor made for another sort, or anything else, is a 422 on ``cursor``.
+  back; a cursor made for another sort or by another list, or anything else, is a 422 on
+  ``cursor``.
+* :class:`PageBody` - ``limit`` and ``cursor`` of a list asked for in a JSON body (a search):
+  there ``limit`` is a JSON integer, never the text ``"1"``.
 * :func:`page_schema` - the response schema of a page of some item schema.
 * :func:`page` - the response body from rows fetched with ``limit + 1``.
+
+A cursor names the list that issued it (``scope``: a short name, e.g. the table a list pages
+through, see :func:`services.chassis.keyset.keyset_page`), so a cursor of ``/users`` handed to
+``/teams`` is refused instead of being read as a position in a list it never belonged to. A list
+without a scope issues cursors without one and accepts only those; a list with one refuses
+cursors without it (also ones issued before lists named themselves: the client starts again at
+the first page).
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from marshmallow import Schema, fields, validate
 
 from services.chassis.clock import aware
 from services.chassis.errors import ValidationFailed
-from services.chassis.schema import MAX_ID, Input, QueryInteger
+from services.chassis.schema import MAX_ID, Input, QueryInteger, StrictInteger
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -97,20 +107,27 @@ def sort_options(keys: Collection[str]) -> tuple[str, ...]:
 KEY_KINDS: dict[str, type] = {"datetime": dt.datetime, "int": int, "str": str}
 
 
-def keyset_cursor(sort: Sort | str, key: Any, last_id: int) -> str:
-    """The cursor resuming ``sort`` after the row whose sort value is ``key`` and id ``last_id``."""
-    return encode_cursor({"s": str(sort), "k": key, "i": last_id})
+def keyset_cursor(sort: Sort | str, key: Any, last_id: int, *, scope: str | None = None) -> str:
+    """The cursor resuming ``sort`` after the row whose sort value is ``key`` and id ``last_id``,
+    naming the list ``scope`` that issues it (see the module docstring)."""
+    value: dict[str, Any] = {"s": str(sort), "k": key, "i": last_id}
+    if scope is not None:
+        value["l"] = scope
+    return encode_cursor(value)
 
 
-def read_keyset(text: str, sort: Sort | str, kind: type) -> tuple[Any, int]:
-    """``(key, id)`` of a cursor made by :func:`keyset_cursor` for ``sort``; 422 for anything else.
+def read_keyset(text: str, sort: Sort | str, kind: type, *, scope: str | None = None) -> tuple[Any, int]:
+    """``(key, id)`` of a cursor made by :func:`keyset_cursor` for ``sort`` by the list ``scope``;
+    422 for anything else.
 
     ``kind`` is the type of the sort key (``datetime``, ``int`` or ``str``); the key is
     checked against it, so a forged cursor cannot put another type into a query.
     """
     data = decode_cursor(text)
-    if not isinstance(data, dict) or set(data) != {"s", "k", "i"}:
+    if not isinstance(data, dict) or set(data) - {"l"} != {"s", "k", "i"}:
         raise _bad_cursor()
+    if data.get("l") != scope:
+        raise _bad_cursor("was issued by another list")
     if data["s"] != str(sort):
         raise _bad_cursor(f"belongs to sort={data['s']}, not sort={sort}")
     last_id, key = data["i"], data["k"]
@@ -135,6 +152,17 @@ class PageQuery(Input):
     """``limit`` and ``cursor`` of every list; values may arrive as query-string text."""
 
     limit = QueryInteger(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
+    cursor = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH)
+    )
+
+
+class PageBody(Input):
+    """``limit`` and ``cursor`` of a list asked for in a JSON body (a search): the same rules as
+    :class:`PageQuery`, but ``limit`` is a JSON integer (``"1"``, ``1.0`` and ``true`` are refused),
+    as every number of a body is (:class:`~services.chassis.schema.StrictInteger`)."""
+
+    limit = StrictInteger(validate=validate.Range(1, MAX_LIMIT), load_default=DEFAULT_LIMIT)
     cursor = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH)
     )

@@ -205,17 +205,24 @@ def flat_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 class QueryInteger(fields.Integer):
     """A non-negative integer from a query string: ASCII digits only (``١٢``, ``+3`` and ``1e3``
-    are refused, although Python's ``int()`` takes the first two), at most 2**63-1.
+    are refused, although Python's ``int()`` takes the first two), without a leading zero
+    (``01``, ``007``: the rule of path ids, so a number has one spelling in every URL), at most
+    2**63-1.
 
     ``validate`` narrows the range further (``limit`` is 1-100); the OpenAPI document shows it.
     """
+
+    default_error_messages = {
+        "invalid": "Not a valid integer (ASCII digits, no leading zero, at most 2^63-1)."
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, str):
             text = value
-            if not (text.isascii() and text.isdigit()) or len(text) > 19:
+            digits = text.isascii() and text.isdigit() and len(text) <= 19
+            if not digits or (len(text) > 1 and text[0] == "0"):
                 raise self.make_error("invalid")
             value = int(text)
         if not isinstance(value, int) or not 0 <= value <= MAX_ID:
@@ -224,7 +231,7 @@ class QueryInteger(fields.Integer):
 
 
 class QueryId(QueryInteger):
-    """A positive id from a query string: ASCII digits only, 1 to 2**63-1."""
+    """A positive id from a query string: ASCII digits without a leading zero, 1 to 2**63-1."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))

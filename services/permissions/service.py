@@ -382,11 +382,20 @@ class PermissionsService:
 
     # tokens --------------------------------------------------------------
     @rpc
-    def issue_token(self, user_id: int, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A new API token for the user; the answer is the only place ``token`` ever appears."""
+    def issue_token(
+        self, user_id: int, data: dict[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """A new API token for the user; the answer is the only place ``token`` ever appears.
+
+        Only the token's hash is kept, so ``idempotency_key`` cannot replay that answer: the key
+        used again with the same request issues nothing and is a Conflict naming the token issued
+        under it (``token_id``; a client that lost the value revokes it and asks again with a new
+        key), so a retried request never leaves a second live credential behind. With another
+        request it is the usual Conflict."""
         actor = self._actor()
         uid = self._visible_user(actor, user_id)
         body = load(contract.TokenCreateSchema, {} if data is None else data)
+        key = IdempotencyKey.of(actor.user_id, idempotency_key, f"issue_token:{uid}", data or {})
         token = new_token()
         record = self.store.tokens.add(
             user_id=uid,
@@ -395,6 +404,7 @@ class PermissionsService:
             kind=body["kind"],
             quiet=token_quiet(body["kind"], body["quiet"]),
             check=lambda owner_is_sa: check_token_change(actor, uid, owner_is_sa),
+            key=key,
         )
         return {**record, "token": token}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.chassis.paging import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, page_schema, sort_options
+from services.chassis.paging import DEFAULT_LIMIT, MAX_LIMIT, PageBody, PageQuery, page_schema, sort_options
 from services.chassis.schema import (
     CleanText,
     EventPayload,
@@ -426,9 +426,10 @@ class SearchGroupSchema(Input):
     )
 
 
-class TicketSearchSchema(PageQuery):
+class TicketSearchSchema(PageBody):
     """A search: tickets matching any of ``filter_groups`` (each an AND of filters) and ``query``
-    (as ``q`` of the lists: :data:`Q_NOTE`), in ``sort`` order, keyset-paginated like every list."""
+    (as ``q`` of the lists: :data:`Q_NOTE`), in ``sort`` order, keyset-paginated like every list
+    (a JSON body: ``limit`` is a JSON integer)."""
 
     filter_groups = fields.List(
         fields.Nested(SearchGroupSchema), load_default=list, validate=validate.Length(max=MAX_SEARCH_GROUPS)

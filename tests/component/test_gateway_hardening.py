@@ -4,10 +4,12 @@ services behind it on a real RabbitMQ.
 Proves that bad input is a 4xx problem+json and never a 500:
 
 * path ids beyond 64 bits, with a leading zero, zero, or non-ASCII digits (``١٢``) answer 404;
-* query numbers likewise answer 422; bodies nested thousands deep, with lone surrogates (as a
-  ``\\ud800`` escape or as raw bytes), invalid UTF-8, ``NaN`` or a 5,000-digit number answer 400
-  without the interpreter's words in ``detail``; a body that is not ``application/json`` 415
-  (an empty body on an action stays fine);
+* query numbers likewise (and with a leading zero) answer 422 whose ``detail`` says the query is
+  at fault, also when the service behind finds the fault (a cursor of another list); bodies nested
+  thousands deep, with lone surrogates (as a ``\\ud800`` escape or as raw bytes), invalid UTF-8,
+  ``NaN``, a 5,000-digit number or malformed JSON answer 400 without the interpreter's words in
+  ``detail``; a body that is not ``application/json`` 415 (an empty body on an action stays
+  fine), on a DELETE too, before its query is read;
 * duplicate ``Content-Length``, a bare CR, a folded line, ``Transfer-Encoding`` beside a
   ``Content-Length`` answer 400; a request line of 8 KiB 414; an 8 KiB header line, 40 KiB of
   headers or 101 headers 431 - all problem+json with an ``X-Request-Id``;
@@ -37,7 +39,7 @@ from nameko.containers import ServiceContainer
 from deploy.ports import free_port
 from gateway.service import GatewayService
 from gateway.wsgi import GatewayProtocol
-from services.chassis.errors import NotFound, Unauthenticated
+from services.chassis.errors import NotFound, Unauthenticated, ValidationFailed
 from services.chassis.identity import Caller, sign
 from services.chassis.rpc import rpc
 from services.permissions import contract as permissions_contract
@@ -84,7 +86,13 @@ class FakeTickets:
 
     @rpc
     def list_tickets(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        if (query or {}).get("cursor") == "from-another-list":
+            raise ValidationFailed(errors={"cursor": ["was issued by another list"]})
         return {"items": [], "next_cursor": None, "total": 0}
+
+    @rpc
+    def delete_view(self, view_id: int) -> None:
+        return None
 
 
 class Gateway:
@@ -192,12 +200,41 @@ def test_the_largest_id_reaches_the_service(gateway: Gateway) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=١٢", "limit=99999999999999999999999", "limit=%2B5", "status=١", "cursor=" + "x" * 2000],
-    ids=["arabic-limit", "huge-limit", "plus-limit", "arabic-id", "long-cursor"],
+    [
+        "limit=١٢",
+        "limit=99999999999999999999999",
+        "limit=%2B5",
+        "status=١",
+        "cursor=" + "x" * 2000,
+        "limit=01",
+        "limit=007",
+        "owner_id=01",
+        "status=007",
+        "pipeline_id=03",
+        "limit=0",
+        "sort=bogus",
+        "cursor=from-another-list",
+    ],
+    ids=[
+        "arabic-limit",
+        "huge-limit",
+        "plus-limit",
+        "arabic-id",
+        "long-cursor",
+        "leading-zero-limit",
+        "leading-zeros-limit",
+        "leading-zero-owner",
+        "leading-zeros-status",
+        "leading-zero-pipeline",
+        "zero-limit",
+        "bogus-sort",
+        "foreign-cursor",  # refused by the service, not by the gateway's own check
+    ],
 )
 def test_bad_query_numbers_and_cursors_answer_422(gateway: Gateway, query: str) -> None:
     problem = assert_problem(gateway.request("GET", f"/api/v1/tickets?{query}"), 422)
     assert list(problem["errors"]) == [query.split("=")[0]]
+    assert problem["detail"] == "The query is not valid."
 
 
 # -- bodies ------------------------------------------------------------------------------------------
@@ -241,6 +278,12 @@ def test_bodies_json_cannot_hold_answer_400_without_internals(gateway: Gateway, 
         assert internal not in problem["detail"]
 
 
+def test_malformed_json_answers_400_in_our_own_words(gateway: Gateway) -> None:
+    problem = assert_problem(post_ticket(gateway, b'{"name": "x", }'), 400)
+    assert problem["detail"] == 'The body is not valid JSON: unexpected "}" at line 1, column 15.'
+    assert "Expecting" not in problem["detail"] and "double quotes" not in problem["detail"]
+
+
 def test_a_surrogate_pair_is_ordinary_text(gateway: Gateway) -> None:
     response = post_ticket(gateway, b'{"name": "\\ud83d\\ude00"}')
     assert response.status_code == 201, response.text
@@ -265,6 +308,47 @@ def test_an_empty_body_on_an_action_needs_no_content_type(gateway: Gateway, cont
     headers = {} if content_type is None else {"Content-Type": content_type}
     response = gateway.request("PUT", "/api/v1/tickets/5/follow", headers=headers)
     assert response.status_code == 200, response.text
+
+
+DELETES = [
+    "/api/v1/views/3",
+    "/api/v1/tokens/3",
+    "/api/v1/sla-policies/3",
+    "/api/v1/sessions/3",
+    "/api/v1/sessions/current",
+    "/api/v1/sender-rules/3",
+    "/api/v1/pipelines/3",
+    "/api/v1/pipelines/3/stages/4",
+    "/api/v1/tickets/3",
+]
+
+
+@pytest.mark.parametrize("path", DELETES)
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"not json at all", "text/plain", 415),
+        (b"{", "application/json", 400),
+        (b"[1]", "application/json", 422),
+        (b"null", "application/json", 422),
+    ],
+    ids=["text", "malformed", "array", "null"],
+)
+def test_a_delete_refuses_a_body_before_anything_else(
+    gateway: Gateway, path: str, body: bytes, content_type: str, status: int
+) -> None:
+    response = gateway.request("DELETE", path, data=body, headers={"Content-Type": content_type})
+    problem = assert_problem(response, status)
+    if status == 422:
+        assert problem["errors"] == {"_body": ["this action takes no body"]}
+
+
+@pytest.mark.parametrize(("body", "content_type"), [(b"", "text/plain"), (b"{}", "application/json")])
+def test_a_delete_takes_an_empty_body_or_an_empty_object(
+    gateway: Gateway, body: bytes, content_type: str
+) -> None:
+    response = gateway.request("DELETE", "/api/v1/views/3", data=body, headers={"Content-Type": content_type})
+    assert response.status_code == 204, response.text
 
 
 # -- framing and header limits -------------------------------------------------------------------------

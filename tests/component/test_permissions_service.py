@@ -454,6 +454,24 @@ def test_bad_list_options_are_refused(as_admin: Any, kwargs: dict[str, Any], fie
     assert field in caught.value.errors
 
 
+def test_a_cursor_only_serves_the_list_that_issued_it(as_admin: Any, admin: dict[str, Any]) -> None:
+    for i in range(2):
+        new_user(as_admin, name=f"n{i}")
+        as_admin.create_team({"name": f"team {i}"})
+        as_admin.issue_token(admin["id"])
+    users = as_admin.list_users({"limit": 1})["next_cursor"]  # both sort=-updated_at
+    teams = as_admin.list_teams({"limit": 1})["next_cursor"]
+    assert as_admin.list_users({"limit": 1, "cursor": users})["items"]
+    for call in (
+        lambda: as_admin.list_teams({"limit": 1, "cursor": users}),
+        lambda: as_admin.list_tokens(admin["id"], {"limit": 1, "cursor": users}),
+        lambda: as_admin.list_users({"limit": 1, "cursor": teams}),
+    ):
+        with pytest.raises(ValidationFailed) as caught:
+            call()
+        assert caught.value.errors == {"cursor": ["was issued by another list"]}
+
+
 def test_a_cursor_only_serves_the_sort_it_was_made_for(as_admin: Any) -> None:
     for i in range(3):
         new_user(as_admin, name=f"n{i}")
@@ -515,6 +533,25 @@ def test_token_answers_never_hold_the_stored_hash(as_admin: Any, admin: dict[str
     assert hash_token(issued["token"]) not in repr(listed) + repr(issued)
     rest = as_admin.list_tokens(admin["id"], {"limit": 1, "cursor": listed["next_cursor"]})
     assert rest["next_cursor"] is None and rest["items"][0]["id"] != issued["id"]
+
+
+def test_a_token_request_replayed_issues_no_second_token(as_admin: Any, admin: dict[str, Any]) -> None:
+    body = {"label": "ci"}
+    issued = as_admin.issue_token(admin["id"], body, idempotency_key="t-1")
+    assert issued["token"].startswith("hd_") and REPLAYED not in issued
+    for again in (body, dict(body)):  # a retry: nothing new, and the value is not shown again
+        with pytest.raises(Conflict) as caught:
+            as_admin.issue_token(admin["id"], again, idempotency_key="t-1")
+        assert caught.value.extra["token_id"] == issued["id"]
+        assert f"Token {issued['id']} was already issued under this Idempotency-Key" in caught.value.detail
+        assert issued["token"] not in str(caught.value.to_dict())
+    with pytest.raises(Conflict) as caught:  # the key with another body: the usual refusal
+        as_admin.issue_token(admin["id"], {"label": "other"}, idempotency_key="t-1")
+    assert "token_id" not in caught.value.extra
+    live = [t for t in as_admin.list_tokens(admin["id"])["items"] if t["label"] == "ci"]
+    assert [t["id"] for t in live] == [issued["id"]]
+    other = as_admin.issue_token(admin["id"], body, idempotency_key="t-2")  # a new key, a new token
+    assert other["id"] != issued["id"]
 
 
 # -- teams ---------------------------------------------------------------------------

@@ -184,6 +184,25 @@ def test_board_columns_in_stage_order_with_first_pages(tickets: Tickets) -> None
     assert tickets.as_(AGENT).board({})["columns"][0]["next_cursor"] is None
 
 
+def test_a_column_cursor_pages_on_its_stage_only(tickets: Tickets) -> None:
+    admin = tickets.as_(ADMIN)
+    for i in range(3):
+        admin.create_ticket({"name": f"t{i}", "status": NEW})
+        admin.create_ticket({"name": f"u{i}", "status": WAITING_US})
+    columns = {c["stage"]["id"]: c for c in tickets.as_(AGENT).board({"limit": "1"})["columns"]}
+    column = columns[NEW]["next_cursor"]
+    table = tickets.as_(AGENT).list_tickets({"limit": "1"})["next_cursor"]
+    assert _rest_of_column(tickets.as_(AGENT), column, NEW)  # where the column pages on
+    for query in (
+        {"cursor": column},  # the table of every stage
+        {"cursor": column, "status": str(WAITING_US)},  # another stage's
+        {"cursor": table, "status": str(NEW)},  # the table's cursor on a column
+    ):
+        with pytest.raises(ValidationFailed) as caught:
+            tickets.as_(AGENT).list_tickets({"limit": "1", **query})
+        assert caught.value.errors == {"cursor": ["was issued by another list"]}
+
+
 def _rest_of_column(api: Any, cursor: str, stage_id: int) -> list[int]:
     ids: list[int] = []
     while cursor:

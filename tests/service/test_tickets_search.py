@@ -131,6 +131,29 @@ def test_a_cursor_of_another_sort_is_refused(tickets: Tickets, seeded: dict[str,
     assert "cursor" in caught.value.errors
 
 
+@pytest.mark.parametrize("limit", ["1", 1.0, True, "100"])
+def test_a_search_limit_is_a_json_integer(tickets: Tickets, seeded: dict[str, Any], limit: Any) -> None:
+    api = tickets.as_(AGENT)
+    assert len(api.search_tickets({"limit": 1})["items"]) == 1
+    with pytest.raises(ValidationFailed) as caught:
+        api.search_tickets({"limit": limit})
+    assert list(caught.value.errors) == ["limit"]
+
+
+def test_a_cursor_of_a_list_is_refused_by_a_search_and_back(tickets: Tickets, seeded: dict[str, Any]) -> None:
+    api = tickets.as_(ADMIN)
+    listed = api.list_tickets({"limit": "1", "sort": "id"})["next_cursor"]
+    searched = api.search_tickets({"limit": 1, "sort": "id"})["next_cursor"]
+    assert api.search_tickets({"limit": 1, "sort": "id", "cursor": searched})["items"]
+    for refused in (
+        lambda: api.search_tickets({"limit": 1, "sort": "id", "cursor": listed}),
+        lambda: api.list_tickets({"limit": "1", "sort": "id", "cursor": searched}),
+    ):
+        with pytest.raises(ValidationFailed) as caught:
+            refused()
+        assert caught.value.errors == {"cursor": ["was issued by another list"]}
+
+
 def test_the_sla_sort_needs_a_seat_in_a_search_as_on_the_lists(tickets: Tickets) -> None:
     tickets.as_(ADMIN).create_ticket({"name": "one"})
     for sort in ("sla_due_at", "-sla_due_at"):

@@ -8,13 +8,17 @@ import datetime as dt
 import json
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
 
 from services.chassis.errors import ValidationFailed
+from services.chassis.keyset import keyset_page
 from services.chassis.paging import (
     MAX_CURSOR_LENGTH,
+    PageBody,
     PageQuery,
     Sort,
     decode_cursor,
@@ -35,6 +39,14 @@ KINDS = {"created_at": dt.datetime, "updated_at": dt.datetime, "priority": int, 
 
 
 # -- page query ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["1", 1.0, True, "25"])
+def test_a_page_asked_in_a_body_takes_json_integers_only(limit: object) -> None:
+    assert load(PageBody(), {"limit": 1}) == {"limit": 1, "cursor": None}
+    with pytest.raises(ValidationFailed) as caught:
+        load(PageBody(), {"limit": limit})
+    assert list(caught.value.errors) == ["limit"]
 
 
 def test_page_query_defaults() -> None:
@@ -155,6 +167,51 @@ def test_a_cursor_only_resumes_its_own_sort() -> None:
     for other in ("-priority", "id"):
         with pytest.raises(ValidationFailed):
             read_keyset(cursor, other, int)
+
+
+def test_a_cursor_only_serves_the_list_that_issued_it() -> None:
+    users = keyset_cursor("-id", 9, 9, scope="users")
+    assert read_keyset(users, "-id", int, scope="users") == (9, 9)
+    for other in ("teams", None):
+        with pytest.raises(ValidationFailed) as caught:
+            read_keyset(users, "-id", int, scope=other)
+        assert caught.value.errors == {"cursor": ["was issued by another list"]}
+    with pytest.raises(ValidationFailed):  # a list that names itself refuses a cursor naming none
+        read_keyset(keyset_cursor("-id", 9, 9), "-id", int, scope="users")
+    with pytest.raises(ValidationFailed):  # nor a forged name of another type
+        read_keyset(encode_cursor({"s": "-id", "k": 9, "i": 9, "l": 5}), "-id", int, scope="users")
+
+
+def test_a_keyset_page_names_its_table_in_its_cursors() -> None:
+    metadata = sa.MetaData()
+    tables = [
+        sa.Table(name, metadata, sa.Column("id", sa.Integer, primary_key=True)) for name in ("users", "teams")
+    ]
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    with Session(engine) as s:
+        for table in tables:
+            s.execute(table.insert(), [{"id": i} for i in range(1, 6)])
+
+        def first(table: sa.Table, cursor: str | None = None) -> dict[str, object]:
+            return keyset_page(
+                s,
+                sa.select(table.c.id),
+                key=table.c.id,
+                ident=table.c.id,
+                sort=Sort("id", descending=True),
+                limit=2,
+                cursor=cursor,
+                item=lambda row: row.id,
+            )
+
+        users, teams = tables
+        cursor = first(users)["next_cursor"]
+        assert isinstance(cursor, str) and decode_cursor(cursor)["l"] == "users"
+        assert first(users, cursor)["items"] == [3, 2]
+        with pytest.raises(ValidationFailed) as caught:
+            first(teams, cursor)
+        assert list(caught.value.errors) == ["cursor"]
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.chassis.clock import aware
-from services.chassis.errors import NotFound
+from services.chassis.errors import Conflict, NotFound
+from services.chassis.idempotency import REPLAYED, IdempotencyKey
 from services.chassis.keyset import keyset_page
 from services.chassis.paging import Sort
 from services.permissions.contract import PERSON, SUPER_ADMIN
@@ -76,9 +78,15 @@ class Tokens:
         check: OwnerCheck,
         kind: str = PERSON,
         quiet: bool = False,
+        key: IdempotencyKey | None = None,
     ) -> dict[str, Any]:
-        """Store a token for ``user_id`` after ``check(owner_is_super_admin)`` passes."""
-        with self.db.transaction() as s:
+        """Store a token for ``user_id`` after ``check(owner_is_super_admin)`` passes.
+
+        Under ``key`` the token's record (never its value, which is not kept) is remembered with
+        it; the key used again stores nothing and raises Conflict with ``token_id`` (why: see
+        ``PermissionsService.issue_token``)."""
+
+        def work(s: Session) -> dict[str, Any]:
             owner = self.r.user_row(s, user_id)
             check(SUPER_ADMIN in decode_permissions(owner.permissions))
             token_id = insert(
@@ -92,6 +100,16 @@ class Tokens:
                 created_at=self.r.clock.now(),
             )
             return token_dict(s.execute(select(tokens).where(tokens.c.id == token_id)).one())
+
+        record = self.r.idempotency.run(key, work)
+        if record.pop(REPLAYED, False):
+            raise Conflict(
+                f"Token {record['id']} was already issued under this Idempotency-Key; its value was "
+                "shown once and is not kept, so no token is issued again. If the value was lost, "
+                f"revoke token {record['id']} and ask again with a new key.",
+                token_id=record["id"],
+            )
+        return record
 
     def owner(self, *, token_id: int) -> int:
         with self.db.read() as s:

@@ -65,7 +65,8 @@ class Lists:
         and :meth:`_search_matches`; ``messages``: the tickets whose conversation matches, else
         ``flt.q_ids``).
         """
-        after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
+        named = list_name(flt.status)
+        after = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key], scope=named) if cursor else None
         flt = dataclasses.replace(flt, now=self.r.clock.now())
         with self.db.read() as s:
             among: Sequence[int] | None = None
@@ -81,10 +82,11 @@ class Lists:
                     among = queries.run(s, queries.matching_ids(scope, user_id, flt, cap=limit)).scalars()
             if among is None and flt.q:
                 rows = self._searched_page(s, scope, user_id, flt, sort=sort, limit=limit, after=after)
-                rows, next_cursor = _cut(rows, sort=sort, limit=limit)
+                rows, next_cursor = _cut(rows, sort=sort, limit=limit, named=named)
             else:
                 page = queries.page(scope, user_id, flt, sort=sort, limit=limit, after=after, among=among)
-                rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, empty=_none(among))
+                empty = _none(among)
+                rows, next_cursor = self._rows(s, page, sort=sort, limit=limit, named=named, empty=empty)
             items = self.r.dicts(s, rows)
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, flt.total_cap)}
 
@@ -250,7 +252,7 @@ class Lists:
         pages: list[_Column] = []
         for stage in stages:
             column = found[stage["id"]]
-            rows, cursor = _cut(column, sort=ask.sort, limit=ask.limit)
+            rows, cursor = _cut(column, sort=ask.sort, limit=ask.limit, named=list_name(stage["id"]))
             if totals is None:
                 total = capped_total(len(column), min(ask.limit, ask.flt.total_cap))
             else:
@@ -291,13 +293,13 @@ class Lists:
 
     @staticmethod
     def _rows(
-        s: Session, page: queries.Query, *, sort: Sort, limit: int, empty: bool
+        s: Session, page: queries.Query, *, sort: Sort, limit: int, named: str, empty: bool
     ) -> tuple[Sequence[Any], str | None]:
         """The rows of ``page`` (a :func:`queries.page` statement and its parameters; none when
         ``empty``: it was to pick among no ids) and the next page's cursor (see :func:`_cut`)."""
         if empty:
             return [], None
-        return _cut(queries.run(s, page).all(), sort=sort, limit=limit)
+        return _cut(queries.run(s, page).all(), sort=sort, limit=limit, named=named)
 
 
 def _open_columns(ask: _BoardAsk, stages: Sequence[dict[str, Any]]) -> tuple[_BoardAsk, list[dict[str, Any]]]:
@@ -327,12 +329,20 @@ def _by_column(
     return found
 
 
-def _cut(rows: Sequence[Any], *, sort: Sort, limit: int) -> tuple[Sequence[Any], str | None]:
+def list_name(stage_id: int | None) -> str:
+    """The list a table or board cursor names (:mod:`services.chassis.paging`): one stage's tickets
+    (a board column, or the table with ``status=<stage id>``, where the column pages on) or the
+    table, so a column's cursor on the table without that status, or the table's on a column,
+    is a 422 rather than a position in a list it was not issued for."""
+    return "table" if stage_id is None else f"stage:{stage_id}"
+
+
+def _cut(rows: Sequence[Any], *, sort: Sort, limit: int, named: str) -> tuple[Sequence[Any], str | None]:
     """A page's rows (``limit + 1`` of them asked for, to know if there is a next page) cut to
-    ``limit``, and the next page's cursor if there is one. Wire forms come from
-    :meth:`Records.dicts`, for all of a board's columns at once."""
+    ``limit``, and the next page's cursor (naming the list ``named``) if there is one. Wire forms
+    come from :meth:`Records.dicts`, for all of a board's columns at once."""
     more, rows = len(rows) > limit, rows[:limit]
-    next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
+    next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id, scope=named) if more else None
     return rows, next_cursor
 
 

@@ -42,6 +42,9 @@ COLUMNS: dict[str, Any] = {
     "external_id": tickets.c.external_id,
 }
 _TEXT = ("name", "description", "category", "source", "external_source", "external_id")
+SEARCH = "search"
+"""The list a search's cursors name (:mod:`services.chassis.paging`): a table or board cursor is
+refused here, and a search's there, though they share their sorts."""
 
 
 def _has(field: str) -> ColumnElement[bool]:
@@ -117,7 +120,8 @@ class Search:
         ``spec.message_ids`` then stands for), asked for only once the tickets' own matches are
         found, as a list's ``q`` does (:meth:`Lists._search_matches`): the conversations service
         answers while this searches."""
-        position = paging.read_keyset(cursor, sort, SORT_KEY_KINDS[sort.key]) if cursor else None
+        kind = SORT_KEY_KINDS[sort.key]
+        position = paging.read_keyset(cursor, sort, kind, scope=SEARCH) if cursor else None
         key = queries.SORT_KEYS[sort.key]
         scoped = queries.listed_in(scope)
         with self.db.read() as s:
@@ -140,7 +144,8 @@ class Search:
                 rows = s.execute(stmt).all() if found else []
             more, rows = len(rows) > limit, rows[:limit]
             items = self.r.dicts(s, rows)
-        next_cursor = paging.keyset_cursor(sort, rows[-1].sort_key, rows[-1].id) if more else None
+        last = rows[-1] if more else None
+        next_cursor = paging.keyset_cursor(sort, last.sort_key, last.id, scope=SEARCH) if last else None
         return {"items": items, "next_cursor": next_cursor, **capped_total(counted, cap)}
 
     @staticmethod
