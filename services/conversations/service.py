@@ -344,7 +344,7 @@ class ConversationsService(LifecycleEntrypoints):
             user = self.permissions.as_system().get_user(owner_id)
         except NotFound:
             user = None
-        return access.owner_problem(user, owner_id)
+        return permissions_contract.owner_problem(user, owner_id)
 
     def _to_inbox(self, caller: Caller, thread: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         if body["ticket_id"] is not None:

@@ -14,6 +14,9 @@ add optional ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from services.chassis.identity import CALLER_KINDS, SUPER_ADMIN, Caller
@@ -54,6 +57,16 @@ TICKET_ACCESS = frozenset({SERVICE_ACCESS, SALES_ACCESS, SUPER_ADMIN})
 def works_tickets(caller: Caller) -> bool:
     """Viewing, editing and replying to tickets needs service or sales access (super admins have both)."""
     return caller.is_super_admin or bool(TICKET_ACCESS & caller.permissions)
+
+
+def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
+    """Why ``user`` (this service's record of ``owner_id``, None if unknown) cannot own tickets,
+    or None: the rule every service that assigns a ticket or a thread applies."""
+    if user is None:
+        return f"user {owner_id} does not exist"
+    if not TICKET_ACCESS & set(user.get("permissions") or ()):
+        return f"user {owner_id} has neither service nor sales access"
+    return None
 
 
 # Events (payloads carry the ids named; consumers re-read what they need).

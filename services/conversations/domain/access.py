@@ -11,12 +11,9 @@ makes its ticket theirs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from services.chassis.errors import Forbidden, SeatRequired
 from services.chassis.identity import Caller
-from services.permissions.contract import ACCOUNT_ACCESS, TICKET_ACCESS, works_tickets
+from services.permissions.contract import ACCOUNT_ACCESS, works_tickets
 
 
 def require_ticket_work(caller: Caller) -> None:
@@ -42,16 +39,6 @@ def sees_whole_inbox(caller: Caller) -> bool:
 def require_mover(caller: Caller) -> None:
     if not caller.has(ACCOUNT_ACCESS):
         raise Forbidden("Moving threads needs account access.")
-
-
-def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
-    """Why ``user`` (the permissions service's record, None if unknown) cannot own a thread and
-    its ticket: the same rule the tickets service applies to a ticket's owner."""
-    if user is None:
-        return f"user {owner_id} does not exist"
-    if not TICKET_ACCESS & set(user.get("permissions") or ()):
-        return f"user {owner_id} has neither service nor sales access"
-    return None
 
 
 def require_rule_admin(caller: Caller) -> None:

@@ -13,11 +13,11 @@
 * :mod:`.views` - saved views: who may use and change them, applying one to a list.
 """
 
+from services.permissions.contract import owner_problem
 from services.tickets.domain.access import (
     EVERYTHING,
     Scope,
     may_see,
-    owner_problem,
     require_admin,
     require_importer,
     require_seat,

@@ -7,13 +7,12 @@ ticket outside the scope does not exist for the caller (404, never 403).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from services.chassis.errors import Forbidden, SeatRequired
 from services.chassis.identity import Caller
-from services.permissions.contract import ACCOUNT_ACCESS, TICKET_ACCESS, works_tickets
+from services.permissions.contract import ACCOUNT_ACCESS, works_tickets
 
 
 @dataclass(frozen=True)
@@ -90,15 +89,6 @@ def require_sla_admin(caller: Caller) -> None:
     require_seat(caller, "SLAs")
     if not caller.has(ACCOUNT_ACCESS):
         raise Forbidden("Changing SLA policies needs account access.")
-
-
-def owner_problem(user: Mapping[str, Any] | None, owner_id: int) -> str | None:
-    """Why ``user`` (the permissions service's record, None if unknown) cannot own tickets."""
-    if user is None:
-        return f"user {owner_id} does not exist"
-    if not TICKET_ACCESS & set(user.get("permissions") or ()):
-        return f"user {owner_id} has neither service nor sales access"
-    return None
 
 
 def seat_view(caller: Caller, answer: Any) -> Any:
