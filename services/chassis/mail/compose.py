@@ -25,7 +25,7 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
-from services.chassis.mail.model import Address, MailAttachment
+from services.chassis.mail.model import Address, MailAttachment, is_mail_address
 from services.chassis.mail.refs import build_references, normalise_message_id, subject_with_ref
 
 Recipient = Address | str
@@ -59,9 +59,9 @@ def _one_line(value: str) -> str:
 def _header_address(name: str, address: str) -> HeaderAddress:
     """An address the header folder can write: ASCII local part, IDNA domain."""
     address = address.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
+    if not is_mail_address(address):
         raise ValueError(f"not a mail address: {address!r}")
+    local, _, domain = address.rpartition("@")
     if not domain.isascii():
         domain = domain.encode("idna").decode("ascii")
     return HeaderAddress(display_name=_one_line(name), username=local, domain=domain)

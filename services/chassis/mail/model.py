@@ -8,6 +8,13 @@ Address = tuple[str, str]
 """``(display name, address)``; the name may be empty."""
 
 
+def is_mail_address(address: str) -> bool:
+    """Whether ``address`` can be written to: a local part, ``@`` and a domain (``not``, what
+    ``From: not an address at all`` reads as, cannot)."""
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and domain)
+
+
 @dataclass(frozen=True)
 class MailAttachment:
     """A file carried by a mail. ``inline`` parts have a ``content_id`` the HTML shows as ``cid:``."""

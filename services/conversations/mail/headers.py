@@ -41,13 +41,6 @@ def normalise_address(address: str) -> str:
     return unicodedata.normalize("NFC", address.strip().strip("<>").strip()).lower()
 
 
-def is_mail_address(address: str) -> bool:
-    """Whether ``address`` can be written to: a local part, ``@`` and a domain (``not``, what
-    ``From: not an address at all`` reads as, cannot)."""
-    local, at, domain = address.rpartition("@")
-    return bool(at and local and domain)
-
-
 def parse_addresses(values: list[str], fallback_charset: str | None = None) -> list[Address]:
     """``(name, address)`` pairs of address headers; groups and empty entries are left out."""
     unfolded = [_FOLD.sub("", undo_surrogates(value, fallback_charset)) for value in values]

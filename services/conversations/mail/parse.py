@@ -28,11 +28,11 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
+from services.chassis.mail.model import is_mail_address
 from services.chassis.mail.refs import normalise_message_id, parse_references
 from services.conversations.mail.charsets import decode_bytes, decode_header_text
 from services.conversations.mail.headers import (
     header_text,
-    is_mail_address,
     parse_addresses,
     raw_header,
     raw_headers,
