@@ -118,7 +118,7 @@ class ConversationsService(LifecycleEntrypoints):
         """A message on the chat or form channel: a new thread and ticket, or the next message of one.
 
         A replay of ``idempotency_key`` answers as the first time, marked :data:`REPLAYED` for the
-        gateway's ``Idempotent-Replayed`` (a twin racing the first is answered unmarked)."""
+        gateway's ``Idempotent-Replayed``."""
         caller = require_caller(self.caller)
         access.require_ticket_work(caller)
         body = load(contract.IntakeSchema, data)
@@ -131,7 +131,6 @@ class ConversationsService(LifecycleEntrypoints):
                     errors={"thread_id": ["is not a thread of this sender on this channel"]}
                 )
         key = IdempotencyKey.of(caller.user_id, idempotency_key, "intake", data)
-        replayed = key is not None and self.store.threads.r.idempotency.replay(key) is not None
         incoming = from_intake(
             channel=body["channel"],
             email=sender["email"],
@@ -144,7 +143,7 @@ class ConversationsService(LifecycleEntrypoints):
         received = self.store.threads.receive(incoming=incoming, verdict=verdict, key=key)
         ticket_id = self._ticket_now(received)
         answer = {"thread_id": received.thread_id, "message_id": received.message_id, "ticket_id": ticket_id}
-        return {**answer, REPLAYED: True} if replayed else answer
+        return {**answer, REPLAYED: True} if received.replayed else answer
 
     # -- tickets for new threads ---------------------------------------------------------------------
     def _ticket_now(self, received: Received) -> int | None:

@@ -43,7 +43,8 @@ def _addresses(message: Any) -> set[str]:
 
 @dataclass(frozen=True)
 class Received:
-    """Where an incoming message went. ``duplicate``: the same Message-ID was stored before."""
+    """Where an incoming message went. ``duplicate``: the same Message-ID was stored before.
+    ``replayed``: the answer is the one first given under the request's Idempotency-Key."""
 
     thread_id: int
     message_id: int
@@ -52,6 +53,7 @@ class Received:
     needs_ticket: bool
     duplicate: bool = False
     spam: bool = False
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,8 @@ class Threads:
             if seen is None:
                 raise
             return seen
-        answer.pop(REPLAYED, None)
-        return Received(**answer)
+        replayed = bool(answer.pop(REPLAYED, False))
+        return Received(**{**answer, "replayed": replayed})
 
     def _seen_again(self, incoming: Incoming) -> Received | None:
         """The copy a concurrent delivery of the same Message-ID stored first."""
