@@ -58,7 +58,7 @@ from services.chassis.errors import DeadlineExceeded, Forbidden, NotFound, Servi
 from services.chassis.parallel import together
 from services.notifications.domain import title
 from services.notifications.store.base import item_dict, ticket_ids_of
-from services.notifications.store.feed import NEWEST_FIRST, Feed
+from services.notifications.store.feed import FEED_LIST, NEWEST_FIRST, Feed
 from services.tickets import contract as tickets_contract
 
 ASKED_AT_ONCE = tickets_contract.MAX_BULK
@@ -181,9 +181,9 @@ class VisibleFeed:
     def page(self, *, limit: int, cursor: str | None, unread_only: bool) -> dict[str, Any]:
         """A page of the feed (``contract.FeedPageSchema``): up to ``limit`` notifications the
         reader may see, newest first, after ``cursor``; ``total`` and ``unread`` as the module
-        docstring counts them. Cursors are the store's (a notification's id), so a page asked
-        for before this reader existed resumes here too."""
-        position = paging.read_keyset(cursor, NEWEST_FIRST, int)[1] if cursor else None
+        docstring counts them. Cursors name a notification's id and the feed's list
+        (:data:`FEED_LIST`), as every list's cursors name theirs."""
+        position = paging.read_keyset(cursor, NEWEST_FIRST, int, scope=FEED_LIST)[1] if cursor else None
         rows, unread_rows = self.feed.census(user_id=self.user_id, most=COUNTED, unread_only=unread_only)
         before = self.sight.asked
         total = self._counted(rows, COUNTED_TICKETS)
@@ -223,7 +223,9 @@ class VisibleFeed:
 
     @staticmethod
     def _cursor(item_id: int | None) -> str | None:
-        return None if item_id is None else paging.keyset_cursor(NEWEST_FIRST, item_id, item_id)
+        return (
+            None if item_id is None else paging.keyset_cursor(NEWEST_FIRST, item_id, item_id, scope=FEED_LIST)
+        )
 
     def visible_item(self, item_id: int) -> Any:
         """The reader's notification ``item_id`` if they may see it now; NotFound otherwise, the

@@ -189,9 +189,9 @@ def test_a_bulk_change_growing_counts_again_only_once_it_was_read(store: Notific
     assert assert_exact(store) == {}, "a ticket it told of already changes nothing"
     bulk(3)
     assert assert_exact(store) == {1: 1}, "growing a read one makes it unread again"
-    [item] = store.feed.page(user_id=1, limit=10, cursor=None)["items"]
-    store.feed.mark_read(user_id=1, item_id=item["id"])
-    store.feed.mark_read(user_id=1, item_id=item["id"])
+    [item] = store.feed.newest(user_id=1, limit=10)
+    store.feed.mark_read(user_id=1, item_id=item.id)
+    store.feed.mark_read(user_id=1, item_id=item.id)
     assert assert_exact(store) == {}, "marking it read twice takes it off once"
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from services.chassis.db import guard
 from services.chassis.errors import NotFound
 from services.chassis.events import already_processed, mark_processed
-from services.chassis.keyset import keyset_page
+from services.chassis.keyset import list_scope
 from services.chassis.paging import Sort
 from services.notifications import contract
 from services.notifications.domain import Notice, title
@@ -40,6 +40,9 @@ from services.notifications.models import feed, feed_unread, merges, outbox, pro
 from services.notifications.store.base import Records, item_dict, ticket_ids_of, upsert
 
 NEWEST_FIRST = Sort("id", descending=True)
+FEED_LIST = list_scope(feed.c.id)
+"""The list the feed's cursors name (:mod:`services.chassis.paging`): its table, as
+:func:`~services.chassis.keyset.keyset_page` names every list's."""
 ADDED = "added"
 GROWN = "grown"
 UNREAD_STATE = (feed.c.user_id, feed.c.read, feed.c.in_app)
@@ -112,31 +115,6 @@ class Feed:
         self.db = records.db
 
     # -- reading -------------------------------------------------------------------------------------
-    def page(
-        self, *, user_id: int, limit: int, cursor: str | None, unread_only: bool = False
-    ) -> dict[str, Any]:
-        """The person's feed as stored, newest first, a page at a time, with their kept unread count.
-
-        Nothing here knows who may see which ticket: the service shows a feed through
-        :class:`services.notifications.visibility.VisibleFeed`, which reads :meth:`newest` and
-        :meth:`census` and leaves out what the person may no longer see."""
-        query = select(feed).where(feed.c.user_id == user_id, feed.c.in_app == true())
-        if unread_only:
-            query = query.where(feed.c.read.is_(False))
-        with self.db.read() as s:
-            page = keyset_page(
-                s,
-                query,
-                key=feed.c.id,
-                ident=feed.c.id,
-                sort=NEWEST_FIRST,
-                limit=limit,
-                cursor=cursor,
-                item=item_dict,
-            )
-            page["unread"] = self.unread_in(s, user_id)
-        return page
-
     def unread(self, *, user_id: int) -> int:
         with self.db.read() as s:
             return self.unread_in(s, user_id)
