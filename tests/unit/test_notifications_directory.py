@@ -68,7 +68,9 @@ def now() -> str:
 
 
 def test_handlers_asking_at_once_share_a_question_asked_no_earlier_than_they_began() -> None:
-    d, permissions = directory(), SlowPermissions()
+    # Half a second in flight: the nine must all join the second question before it is answered,
+    # which a CI machine that stalls this process for 50 ms (the default delay) did not allow.
+    d, permissions = directory(), SlowPermissions(delay=0.5)
     first = eventlet.spawn(ask, d, permissions, now())
     eventlet.sleep(0.01)  # the first question is in flight, asked before the others began
     later = [eventlet.spawn(ask, d, permissions, now()) for _ in range(9)]
